@@ -1,0 +1,74 @@
+# pristine - diskless boot server.  Plain GNU make; see README.md.
+#
+#   make          build/pristined and build/pristinectl (release, -O2)
+#   make asan     the same under AddressSanitizer + UBSan in build/asan/
+#   make run      build, make a demo image if none, start the daemon
+#   make check    install test dependencies, build everything, run all tests
+#   make deps     install the Debian packages needed (no-op when present)
+
+CC      ?= cc
+BUILD   ?= build
+PREFIX  ?= /usr/local
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -Isrc -I/usr/include/isa-l
+ALL_CFLAGS = -std=gnu11 $(WARN) -pthread $(CFLAGS)
+LDLIBS  = -lisal -pthread
+
+SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+# Every module but the two programs' entry points.
+LIB_SRC = $(wildcard src/util/*.c src/proto/*.c src/scsi/*.c src/storage/*.c) \
+          $(filter-out src/daemon/main.c,$(wildcard src/daemon/*.c))
+D_SRC   = src/daemon/main.c
+CTL_SRC = $(wildcard src/ctl/*.c)
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+ALIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/asan/obj/%.o)
+
+.PHONY: all asan run check deps unit clean install
+all: $(BUILD)/pristined $(BUILD)/pristinectl
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/asan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(SAN_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/pristined: $(LIB_OBJ) $(BUILD)/obj/$(D_SRC:.c=.o)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/pristinectl: $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/util/log.o
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+asan: $(BUILD)/asan/pristined
+$(BUILD)/asan/pristined: $(ALIB_OBJ) $(BUILD)/asan/obj/$(D_SRC:.c=.o)
+	$(CC) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+# C unit tests (cmocka), built with sanitizers against the library objects.
+$(BUILD)/asan/unit/%: tests/unit/%.c $(ALIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+unit: $(UNIT_SRC:tests/unit/%.c=$(BUILD)/asan/unit/%)
+
+deps:
+	@sh tests/lib/deps.sh
+
+run: all
+	@sh tests/lib/run-demo.sh
+
+check: deps all asan unit
+	@bash tests/run.sh
+
+clean:
+	rm -rf $(BUILD)
+
+install: all
+	install -D -m 0755 $(BUILD)/pristined $(DESTDIR)$(PREFIX)/sbin/pristined
+	install -D -m 0755 $(BUILD)/pristinectl $(DESTDIR)$(PREFIX)/sbin/pristinectl
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,57 @@
+/*
+ * backend.h - the block storage interface behind a SCSI logical unit.
+ *
+ * A backend is a byte-addressed store of fixed size.  The SCSI layer
+ * validates every LBA range against the size before calling in, so
+ * backends may assume off + len <= size.  Calls may come from several
+ * threads at once (one per connection); a backend must be safe for that.
+ *
+ * Errors: every call returns 0 on success or a negative errno.  The SCSI
+ * layer maps -ENOSPC/-EDQUOT to SPACE ALLOCATION FAILED, -EROFS to WRITE
+ * PROTECTED and anything else to a MEDIUM/HARDWARE error.
+ */
+#ifndef PRISTINE_BACKEND_H
+#define PRISTINE_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct backend;
+
+struct backend_ops {
+	/* Read len bytes at off into buf (caller owns buf). */
+	int (*read)(struct backend *be, void *buf, uint64_t off, size_t len);
+	/* Write len bytes from buf at off.  fua: durable before return. */
+	int (*write)(struct backend *be, const void *buf, uint64_t off, size_t len, bool fua);
+	/* Make every completed write durable. */
+	int (*flush)(struct backend *be);
+	/* Release [off, off+len); afterwards the range reads as zeros.
+	 * NULL if the backend cannot unmap. */
+	int (*unmap)(struct backend *be, uint64_t off, uint64_t len);
+	/* Release all resources; be is freed. */
+	void (*close)(struct backend *be);
+};
+
+struct backend {
+	const struct backend_ops *ops;
+	uint64_t size;          /* bytes */
+	bool read_only;         /* writes/unmaps will fail with -EROFS */
+	char name[64];          /* for logs */
+};
+
+/*
+ * Open a raw image file or block device.  writable=false opens O_RDONLY,
+ * so not even a bug in the SCSI layer can change the file.  On success
+ * *out is a new backend owned by the caller (release with backend_close).
+ * Returns 0 or -errno; a message is logged on failure.
+ */
+int backend_raw_open(const char *path, bool writable, struct backend **out);
+
+static inline void backend_close(struct backend *be)
+{
+	if (be)
+		be->ops->close(be);
+}
+
+#endif

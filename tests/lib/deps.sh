@@ -1,0 +1,17 @@
+#!/bin/sh
+# Install the Debian packages pristine needs to build and test.
+# Does nothing when they are all present already.
+set -e
+PKGS="build-essential pkg-config libisal-dev libcmocka-dev
+      libiscsi-bin qemu-utils qemu-system-x86 ipxe-qemu binutils
+      socat python3 iproute2 procps"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
