@@ -4,7 +4,8 @@
 set -e
 PKGS="build-essential pkg-config libisal-dev libcmocka-dev
       libiscsi-bin qemu-utils qemu-system-x86 ipxe-qemu binutils
-      socat python3 iproute2 procps"
+      socat python3 iproute2 procps
+      qemu-block-extra coreutils"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

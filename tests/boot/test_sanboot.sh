@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# A real diskless client: QEMU (pc, TCG) with SeaBIOS and Debian's iPXE ROM
+# does DHCP and TFTP from QEMU's user-mode network (restrict=on: the guest
+# reaches nothing but QEMU's own DHCP/TFTP and one forwarded address),
+# loads an iPXE script and sanboots from pristined:
+#     10.0.2.100:3260 (guestfwd) -> socat -> 127.0.0.1:$PORT
+# The image's LBA 0 is tests/boot/bootsector.S: it reads LBA 1 (a marker
+# the test put there) with INT 13h AH=42h, writes LBA 2 with AH=43h, reads
+# it back, and reports PRISTINE-BOOT-OK or PRISTINE-BOOT-ERR on COM1.
+#
+# Runs:
+#   writable   pristined --writable: boot must report OK; afterwards the
+#              image file holds the new LBA 2 and is otherwise unchanged.
+#   read-only  pristined without --writable: the boot sector must start and
+#              read LBA 1; its write may fail (ERR W, write-protected LUN)
+#              or succeed into a per-client overlay (OK), but the image file
+#              must stay byte-identical.
+# Not run: a header/data digest variant - iPXE's initiator only ever offers
+# HeaderDigest=None and DataDigest=None, so digests cannot be tested with it.
+#
+# On a timeout the test prints the guest's VGA text screen (iPXE's
+# messages), read from guest memory through the QEMU monitor.
+. "$(dirname "$0")/../lib/common.sh"
+
+LUN=0
+MIB=16
+BOOT_WAIT=${BOOT_WAIT:-120}	# seconds allowed for one boot to report
+ROM=/usr/lib/ipxe/qemu/pxe-e1000.rom
+MARKER1=PRISTINE-TEST-LBA1-MARKER-5d3e91	# as in bootsector.S
+MARKER2=PRISTINE-WROTE-LBA2-BY-INT13-43h
+
+for tool in qemu-system-x86_64 socat as ld python3 sha256sum cmp; do
+	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
+done
+[ -r "$ROM" ] || skip "$ROM missing (package ipxe-qemu)"
+[ -x "$PRISTINED" ] || skip "$PRISTINED not built (make asan)"
+
+QPID=""
+kill_qemu() {
+	if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then
+		kill -TERM "$QPID" 2>/dev/null
+		for _ in $(seq 1 50); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$QPID" 2>/dev/null
+	fi
+	[ -n "$QPID" ] && wait "$QPID" 2>/dev/null
+	QPID=""
+}
+trap 'kill_qemu; cleanup_common' EXIT
+trap 'exit 143' TERM INT
+
+# Assemble the boot sector.
+as --32 -o "$tmpdir/bs.o" "$(dirname "$0")/bootsector.S" || fail "assembling bootsector.S"
+ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o "$tmpdir/bs.bin" "$tmpdir/bs.o" || fail "linking boot sector"
+[ "$(stat -c %s "$tmpdir/bs.bin")" -eq 512 ] || fail "boot sector is not 512 bytes"
+
+# screen: print the guest's 80x25 VGA text screen.
+screen() {
+	local mon=$tmpdir/mon.sock vga=$tmpdir/vga.bin
+	rm -f "$vga"
+	echo "pmemsave 0xb8000 4000 \"$vga\"" | timeout 5 socat - "UNIX-CONNECT:$mon" >/dev/null 2>&1
+	for _ in $(seq 1 20); do [ -s "$vga" ] && break; sleep 0.1; done
+	[ -s "$vga" ] || { echo "(could not read the guest screen)"; return; }
+	echo "--- guest screen ---"
+	python3 - "$vga" <<'PY'
+import sys
+d = open(sys.argv[1], "rb").read()
+for r in range(25):
+    line = bytes(d[(r * 80 + c) * 2] for c in range(80)).decode("cp437").rstrip()
+    if line:
+        print("    " + line)
+PY
+	echo "--------------------"
+}
+
+# boot NAME [pristined args]: one diskless boot; sets RESULT to the
+# boot sector's last PRISTINE-BOOT-(OK|ERR ..) line.
+boot() {
+	local name=$1; shift
+	local dir=$tmpdir/$name
+	mkdir -p "$dir/tftp"
+	img=$dir/disk.raw
+	make_image "$img" "$MIB"
+	python3 - "$img" "$tmpdir/bs.bin" "$MARKER1" <<'PY'
+import sys
+img, bs, m1 = sys.argv[1], open(sys.argv[2], "rb").read(), sys.argv[3].encode()
+with open(img, "r+b") as f:
+    f.write(bs)
+    f.seek(512); f.write(m1)
+PY
+	cp "$img" "$dir/before.raw"
+
+	start_daemon --image "$img" --state "$dir/state" "$@"
+	echo "[$name] pristined on port $PORT, target $TARGET, args: $*"
+	printf '#!ipxe\ndhcp\nsanboot iscsi:10.0.2.100:::%s:%s\n' "$LUN" "$TARGET" >"$dir/tftp/boot.ipxe"
+	sed 's/^/    | /' "$dir/tftp/boot.ipxe"
+
+	local serial=$dir/serial.log
+	: >"$serial"
+	timeout -k 5 $((BOOT_WAIT + 60)) qemu-system-x86_64 -M pc -m 128 -nodefaults \
+		-display none -vga std -no-reboot -boot n \
+		-monitor "unix:$tmpdir/mon.sock,server=on,wait=off" \
+		-serial "file:$serial" \
+		-netdev "user,id=n0,restrict=on,tftp=$dir/tftp,bootfile=boot.ipxe,guestfwd=tcp:10.0.2.100:3260-cmd:socat - TCP:127.0.0.1:$PORT" \
+		-device "e1000,netdev=n0,romfile=$ROM" \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+		>"$dir/qemu.log" 2>&1 &
+	QPID=$!
+	local start=$SECONDS
+	RESULT=""
+	while [ $((SECONDS - start)) -lt "$BOOT_WAIT" ]; do
+		RESULT=$(grep -a -o 'PRISTINE-BOOT-\(OK\|ERR [A-Z?] [0-9a-f]*\)' "$serial" | tail -n 1)
+		[ -n "$RESULT" ] && break
+		kill -0 "$QPID" 2>/dev/null || break
+		sleep 0.5
+	done
+	echo "[$name] after $((SECONDS - start)) s, serial output:"
+	sed 's/^/    | /' "$serial"
+	if [ -z "$RESULT" ]; then
+		kill -0 "$QPID" 2>/dev/null && screen
+		cat "$dir/qemu.log"
+	fi
+	kill_qemu
+	daemon_alive
+	echo "[$name] pristined log, login/negotiation lines:"
+	grep -i -E 'login|digest|initiator|session|MaxRecv|Burst|R2T|ImmediateData' "$DLOG" | head -n 40 | sed 's/^/    | /'
+	stop_daemon
+	[ -n "$RESULT" ] || fail "[$name] no PRISTINE-BOOT result on the serial port within $BOOT_WAIT s"
+	grep -a -q 'PRISTINE-BOOT-START drive=80' "$serial" \
+		|| fail "[$name] boot sector did not run from drive 0x80"
+}
+
+# Expected LBA 2 after the boot sector's write.
+python3 - "$tmpdir/lba2.bin" "$MARKER2" <<'PY'
+import sys
+open(sys.argv[1], "wb").write(sys.argv[2].encode() + b"\x5a" * 480)
+PY
+
+# ---------------------------------------------------------------- writable
+boot writable --writable
+[ "$RESULT" = PRISTINE-BOOT-OK ] || fail "[writable] boot sector reported '$RESULT', expected PRISTINE-BOOT-OK"
+dd if="$img" of="$tmpdir/got2.bin" bs=512 skip=2 count=1 status=none
+cmp "$tmpdir/got2.bin" "$tmpdir/lba2.bin" || fail "[writable] LBA 2 of the image file does not hold the boot sector's write"
+python3 - "$tmpdir/writable/before.raw" "$tmpdir/lba2.bin" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(1024); f.write(open(sys.argv[2], "rb").read())
+PY
+cmp "$img" "$tmpdir/writable/before.raw" || fail "[writable] image changed outside LBA 2"
+echo "[writable] OK: LBA 2 written through iPXE INT 13h, rest of the image intact"
+
+# ---------------------------------------------------------------- read-only
+boot readonly
+case $RESULT in
+PRISTINE-BOOT-OK) echo "[readonly] the write succeeded (overlay)";;
+"PRISTINE-BOOT-ERR W "*) echo "[readonly] the write was refused: $RESULT";;
+*) fail "[readonly] boot sector reported '$RESULT', expected PRISTINE-BOOT-OK or a refused write (ERR W)";;
+esac
+cmp "$img" "$tmpdir/readonly/before.raw" || fail "[readonly] image file changed although exported without --writable"
+echo "[readonly] OK: image file unchanged"
+
+echo "(header/data digest variant not run: iPXE never offers digests)"
+echo PASS
