@@ -1,0 +1,501 @@
+/*
+ * command.c - SCSI Command, Data-Out, R2T and Data-In (RFC 7143 11.3-11.8).
+ *
+ * A command runs once all of its Data-Out is in place.  With
+ * DataPDUInOrder=Yes and DataSequenceInOrder=Yes (the only values we
+ * accept), a write's data arrives as a contiguous prefix: immediate data,
+ * then unsolicited Data-Out up to FirstBurstLength, then one sequence per
+ * R2T in order.  So a task only tracks how many bytes it holds, which
+ * sequence is active and its DataSN; any PDU that does not continue
+ * exactly where the previous one stopped is a protocol error, which at
+ * ErrorRecoveryLevel 0 ends the connection.
+ *
+ * The command window: non-immediate commands must carry CmdSN in
+ * [ExpCmdSN, MaxCmdSN].  Ones below or above are ignored silently (RFC
+ * 7143 4.2.2.1); ones ahead of ExpCmdSN wait in c->held until the gap
+ * closes.  MaxCmdSN shrinks while tasks wait for data, so the queue depth
+ * is a real bound on memory.
+ */
+#include "proto/conn.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SESSION_TASK_BYTES_MAX (256u << 20)
+
+int cmd_window_check(struct iscsi_conn *c, uint32_t cmdsn)
+{
+	if (cmdsn == c->exp_cmdsn) {
+		c->exp_cmdsn++;
+		return 0;
+	}
+	if (sn_lt(c->exp_cmdsn, cmdsn) && sn_le(cmdsn, conn_max_cmdsn(c)))
+		return 1;
+	log_debug("%s: CmdSN %u outside window [%u, %u], ignored", c->peer, cmdsn,
+		  c->exp_cmdsn, conn_max_cmdsn(c));
+	return -1;
+}
+
+void task_free(struct iscsi_task *t)
+{
+	if (!t)
+		return;
+	free(t->buf);
+	free(t);
+}
+
+static void task_unlink(struct iscsi_conn *c, struct iscsi_task *t)
+{
+	for (struct iscsi_task **pp = &c->tasks; *pp; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			c->ntasks--;
+			c->task_bytes -= t->edtl;
+			return;
+		}
+	}
+}
+
+unsigned tasks_abort(struct iscsi_conn *c, bool all, uint64_t lun, bool by_itt, uint32_t itt)
+{
+	unsigned n = 0;
+	struct iscsi_task **pp = &c->tasks;
+	struct held_pdu **hp = &c->held;
+
+	while (*pp) {
+		struct iscsi_task *t = *pp;
+		if (all || (by_itt ? t->itt == itt : t->lun == lun)) {
+			*pp = t->next;
+			c->ntasks--;
+			c->task_bytes -= t->edtl;
+			task_free(t);
+			n++;
+		} else {
+			pp = &t->next;
+		}
+	}
+	while (*hp) {
+		struct held_pdu *h = *hp;
+		if (all || (by_itt ? get32(h->bhs + BHS_ITT) == itt : lun_decode(h->bhs + BHS_LUN) == lun)) {
+			*hp = h->next;
+			c->nheld--;
+			free(h->ahs);
+			free(h->data);
+			free(h);
+			n++;
+		} else {
+			hp = &h->next;
+		}
+	}
+	return n;
+}
+
+/* ---- responses ----------------------------------------------------------- */
+
+/*
+ * Send what a finished command produced: Data-In PDUs (the last one with
+ * the status when there is no sense data), otherwise a SCSI Response.
+ */
+static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi_cmd *cmd,
+		       uint32_t r2t_count)
+{
+	uint32_t edtl = cmd->edtl, resid = 0, len = 0, off = 0, datasn = 0;
+	uint32_t burst_left = c->params.max_burst;
+	uint8_t rflags = 0;
+	bool collapse;
+	uint8_t bhs[ISCSI_BHS_LEN];
+
+	if (cmd->xfer_len > edtl) {
+		rflags = 0x04;
+		resid = cmd->xfer_len - edtl;
+	} else if (cmd->xfer_len < edtl) {
+		rflags = 0x02;
+		resid = edtl - cmd->xfer_len;
+	}
+	if (cmd->read && cmd->data_in)
+		len = cmd->data_in_len < edtl ? cmd->data_in_len : edtl;
+	collapse = len > 0 && cmd->sense_len == 0;
+
+	while (off < len) {
+		uint32_t seg = len - off;
+		bool last;
+
+		if (seg > c->params.mrdsl_tx)
+			seg = c->params.mrdsl_tx;
+		if (seg > burst_left)
+			seg = burst_left;
+		last = off + seg == len;
+		memset(bhs, 0, sizeof(bhs));
+		bhs[0] = OP_DATA_IN;
+		if (last || seg == burst_left)
+			bhs[1] |= BHS_F_BIT;
+		memcpy(bhs + BHS_LUN, req_bhs + BHS_LUN, 8);
+		memcpy(bhs + BHS_ITT, req_bhs + BHS_ITT, 4);
+		put32(bhs + BHS_TTT, 0xffffffff);
+		if (last && collapse) {
+			bhs[1] |= 0x01 | rflags;     /* S and the residual flags */
+			bhs[3] = cmd->status;
+			put32(bhs + BHS_STATSN, c->statsn++);
+			put32(bhs + 44, resid);
+		}
+		put32(bhs + 36, datasn++);
+		put32(bhs + 40, off);
+		if (conn_send(c, bhs, cmd->data_in + off, seg))
+			return -1;
+		off += seg;
+		burst_left -= seg;
+		if (burst_left == 0)
+			burst_left = c->params.max_burst;
+	}
+	if (collapse)
+		return 0;
+
+	memset(bhs, 0, sizeof(bhs));
+	bhs[0] = OP_SCSI_RSP;
+	bhs[1] = BHS_F_BIT | rflags;
+	bhs[2] = 0x00;                        /* command completed at target */
+	bhs[3] = cmd->status;
+	memcpy(bhs + BHS_ITT, req_bhs + BHS_ITT, 4);
+	put32(bhs + BHS_STATSN, c->statsn++);
+	put32(bhs + 36, cmd->read ? datasn : r2t_count);
+	put32(bhs + 44, resid);
+	if (cmd->sense_len) {
+		uint8_t sense[2 + SCSI_SENSE_MAX];
+		uint32_t sl = cmd->sense_len > SCSI_SENSE_MAX ? SCSI_SENSE_MAX : cmd->sense_len;
+		put16(sense, (uint16_t)sl);
+		memcpy(sense + 2, cmd->sense, sl);
+		return conn_send(c, bhs, sense, sl + 2);
+	}
+	return conn_send(c, bhs, NULL, 0);
+}
+
+/* Send a status with no data (used before any SCSI layer involvement). */
+static int send_status(struct iscsi_conn *c, const uint8_t *req_bhs, uint8_t status)
+{
+	struct scsi_cmd cmd = { .status = status, .edtl = 0 };
+	return send_result(c, req_bhs, &cmd, 0);
+}
+
+/*
+ * Parse the CDB: 16 bytes in the BHS, more in an Extended CDB AHS.
+ * Returns 0, or -1 when the AHS is malformed (protocol error).
+ */
+static int gather_cdb(const uint8_t *bhs, const uint8_t *ahs, uint32_t ahs_len,
+		      uint8_t *cdb, unsigned *cdb_len, bool *bidi)
+{
+	uint32_t pos = 0;
+
+	memcpy(cdb, bhs + 32, 16);
+	*cdb_len = 16;
+	*bidi = false;
+	while (pos + 4 <= ahs_len) {
+		uint16_t alen = get16(ahs + pos);
+		uint8_t type = ahs[pos + 2];
+		uint32_t total = pad4(4u + alen - 1u);  /* header + reserved byte counted in alen */
+
+		if (alen == 0 || pos + 3 + alen > ahs_len)
+			return -1;
+		if (type == 1) {
+			unsigned ext = alen - 1u;
+			if (*cdb_len != 16 || 16 + ext > 260)
+				return -1;
+			memcpy(cdb + 16, ahs + pos + 4, ext);
+			*cdb_len += ext;
+		} else if (type == 2) {
+			*bidi = true;
+		} else {
+			return -1;
+		}
+		pos += total < 4 ? 4 : total;
+	}
+	return 0;
+}
+
+/* Run a task whose data is complete, answer, and free it. */
+static int task_execute(struct iscsi_conn *c, struct iscsi_task *t, bool read)
+{
+	struct scsi_cmd cmd = { 0 };
+	int rc;
+
+	cmd.cdb = t->cdb;
+	cmd.cdb_len = t->cdb_len;
+	cmd.lun = t->lun;
+	cmd.nexus = &c->sess->nexus;
+	cmd.attr = (enum scsi_task_attr)(t->bhs[1] & 7);
+	cmd.read = read;
+	cmd.write = t->bhs[1] & 0x20;
+	cmd.edtl = t->edtl;
+	cmd.data_out = cmd.write ? t->buf : NULL;
+	cmd.data_out_len = cmd.write ? t->edtl : 0;
+	scsi_target_exec(c->sess->target->scsi, &cmd);
+	rc = send_result(c, t->bhs, &cmd, t->r2tsn);
+	free(cmd.data_in);
+	return rc;
+}
+
+static int send_r2ts(struct iscsi_conn *c, struct iscsi_task *t)
+{
+	unsigned max = c->params.max_r2t < 16 ? c->params.max_r2t : 16;
+
+	while (t->nr2t < max && t->next_r2t_offset < t->edtl) {
+		uint8_t bhs[ISCSI_BHS_LEN] = { 0 };
+		uint32_t len = t->edtl - t->next_r2t_offset;
+		struct r2t *r = &t->r2ts[t->nr2t];
+
+		if (len > c->params.max_burst)
+			len = c->params.max_burst;
+		r->ttt = conn_new_ttt(c);
+		r->offset = t->next_r2t_offset;
+		r->len = len;
+		bhs[0] = OP_R2T;
+		bhs[1] = BHS_F_BIT;
+		memcpy(bhs + BHS_LUN, t->bhs + BHS_LUN, 8);
+		put32(bhs + BHS_ITT, t->itt);
+		put32(bhs + BHS_TTT, r->ttt);
+		put32(bhs + BHS_STATSN, c->statsn);
+		put32(bhs + 36, t->r2tsn++);
+		put32(bhs + 40, r->offset);
+		put32(bhs + 44, len);
+		if (conn_send(c, bhs, NULL, 0))
+			return -1;
+		t->nr2t++;
+		t->next_r2t_offset += len;
+	}
+	return 0;
+}
+
+/*
+ * Start a command whose CmdSN is in order.  Its immediate data (dsl bytes)
+ * is read from the socket, or taken from imm when the command was held.
+ */
+static int cmd_start(struct iscsi_conn *c, const uint8_t *bhs, const uint8_t *ahs, uint32_t ahs_len,
+		     const uint8_t *imm, uint32_t dsl)
+{
+	bool fbit = bhs[1] & 0x80, rbit = bhs[1] & 0x40, wbit = bhs[1] & 0x20, bidi;
+	uint32_t edtl = get32(bhs + 20);
+	struct iscsi_task *t;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -1;
+	memcpy(t->bhs, bhs, ISCSI_BHS_LEN);
+	t->itt = get32(bhs + BHS_ITT);
+	t->cmdsn = get32(bhs + BHS_CMDSN);
+	t->lun = lun_decode(bhs + BHS_LUN);
+	t->edtl = edtl;
+	if (gather_cdb(bhs, ahs, ahs_len, t->cdb, &t->cdb_len, &bidi)) {
+		log_warn("%s: malformed AHS in SCSI Command, closing", c->peer);
+		goto proto_err;
+	}
+	if (dsl && (!wbit || !c->params.immediate_data || dsl > edtl || dsl > c->params.first_burst)) {
+		log_warn("%s: immediate data of %u bytes not allowed (W=%d ImmediateData=%d EDTL=%u "
+			 "FirstBurstLength=%u), closing", c->peer, dsl, wbit,
+			 c->params.immediate_data, edtl, c->params.first_burst);
+		goto proto_err;
+	}
+	if (wbit && !fbit && c->params.initial_r2t) {
+		log_warn("%s: unsolicited data announced with InitialR2T=Yes, closing", c->peer);
+		goto proto_err;
+	}
+	if (bidi) {
+		/* No bidirectional commands in SBC-3 that we serve. */
+		if (!imm && conn_discard_data(c, dsl))
+			goto fail;
+		task_free(t);
+		return send_status(c, bhs, SAM_STAT_CHECK_CONDITION);
+	}
+	if (!wbit || edtl == 0) {
+		if (!imm && conn_discard_data(c, dsl))
+			goto fail;
+		t->edtl = wbit ? 0 : edtl;
+		{
+			int rc = task_execute(c, t, rbit);
+			/* A read's EDTL is what the initiator expects back. */
+			task_free(t);
+			return rc;
+		}
+	}
+	if (edtl > c->srv->max_xfer || c->task_bytes + edtl > SESSION_TASK_BYTES_MAX) {
+		log_notice("%s: write of %u bytes refused (TASK SET FULL)", c->peer, edtl);
+		if (!imm && conn_discard_data(c, dsl))
+			goto fail;
+		task_free(t);
+		return send_status(c, bhs, SAM_STAT_TASK_SET_FULL);
+	}
+	t->buf = malloc(edtl);
+	if (!t->buf)
+		goto fail;
+	if (dsl) {
+		if (imm)
+			memcpy(t->buf, imm, dsl);
+		else if (conn_recv_data(c, t->buf, dsl))
+			goto fail;
+	}
+	t->received = dsl;
+	t->unsolicited = !fbit;
+	t->unsol_limit = edtl < c->params.first_burst ? edtl : c->params.first_burst;
+	if (t->received >= t->unsol_limit)
+		t->unsolicited = false;
+	t->next_r2t_offset = t->received;
+	if (t->received == edtl) {
+		int rc = task_execute(c, t, rbit);
+		task_free(t);
+		return rc;
+	}
+	t->next = c->tasks;
+	c->tasks = t;
+	c->ntasks++;
+	c->task_bytes += edtl;
+	if (!t->unsolicited)
+		return send_r2ts(c, t);
+	return 0;
+proto_err:
+	conn_reject(c, REJECT_PROTOCOL_ERROR);
+fail:
+	task_free(t);
+	return -1;
+}
+
+int cmd_handle_scsi(struct iscsi_conn *c)
+{
+	uint32_t dsl = bhs_dsl(c->bhs);
+	uint32_t cmdsn = get32(c->bhs + BHS_CMDSN);
+	struct held_pdu *h, **pp;
+
+	if (!bhs_immediate(c->bhs)) {
+		int w = cmd_window_check(c, cmdsn);
+		if (w < 0)
+			return conn_discard_data(c, dsl);
+		if (w == 1) {
+			/* Ahead of ExpCmdSN: keep it until the gap closes. */
+			h = calloc(1, sizeof(*h));
+			if (!h)
+				return -1;
+			memcpy(h->bhs, c->bhs, ISCSI_BHS_LEN);
+			h->ahs_len = c->ahs_len;
+			h->dsl = dsl;
+			h->ahs = c->ahs_len ? malloc(c->ahs_len) : NULL;
+			h->data = dsl ? malloc(dsl) : NULL;
+			if ((c->ahs_len && !h->ahs) || (dsl && !h->data) ||
+			    (dsl && conn_recv_data(c, h->data, dsl))) {
+				free(h->ahs);
+				free(h->data);
+				free(h);
+				return -1;
+			}
+			if (c->ahs_len)
+				memcpy(h->ahs, c->ahs, c->ahs_len);
+			for (pp = &c->held; *pp && sn_lt(get32((*pp)->bhs + BHS_CMDSN), cmdsn); pp = &(*pp)->next)
+				;
+			if (*pp && get32((*pp)->bhs + BHS_CMDSN) == cmdsn) {
+				/* A duplicate CmdSN: keep the first. */
+				free(h->ahs);
+				free(h->data);
+				free(h);
+				return 0;
+			}
+			h->next = *pp;
+			*pp = h;
+			c->nheld++;
+			return 0;
+		}
+	}
+	return cmd_start(c, c->bhs, c->ahs, c->ahs_len, NULL, dsl);
+}
+
+int cmd_run_held(struct iscsi_conn *c)
+{
+	while (c->held && get32(c->held->bhs + BHS_CMDSN) == c->exp_cmdsn) {
+		struct held_pdu *h = c->held;
+		int rc;
+
+		c->held = h->next;
+		c->nheld--;
+		c->exp_cmdsn++;
+		rc = cmd_start(c, h->bhs, h->ahs, h->ahs_len, h->data ? h->data : (const uint8_t *)"", h->dsl);
+		free(h->ahs);
+		free(h->data);
+		free(h);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int cmd_handle_data_out(struct iscsi_conn *c)
+{
+	uint32_t dsl = bhs_dsl(c->bhs);
+	uint32_t itt = get32(c->bhs + BHS_ITT), ttt = get32(c->bhs + BHS_TTT);
+	uint32_t datasn = get32(c->bhs + 36), off = get32(c->bhs + 40);
+	bool fbit = c->bhs[1] & BHS_F_BIT, seq_end;
+	struct iscsi_task *t;
+	const char *why = NULL;
+
+	for (t = c->tasks; t && t->itt != itt; t = t->next)
+		;
+	if (!t) {
+		log_notice("%s: Data-Out for unknown task 0x%08x", c->peer, itt);
+		if (conn_discard_data(c, dsl))
+			return -1;
+		return conn_reject(c, REJECT_INVALID_FIELD);
+	}
+	if (off != t->received)
+		why = "BufferOffset out of order";
+	else if ((uint64_t)off + dsl > t->edtl)
+		why = "data beyond the expected transfer length";
+	else if (datasn != t->exp_datasn)
+		why = "DataSN out of order";
+	else if (ttt == 0xffffffff) {
+		if (!t->unsolicited)
+			why = "unsolicited Data-Out not expected";
+		else if (off + dsl > t->unsol_limit)
+			why = "unsolicited data beyond FirstBurstLength";
+	} else if (t->nr2t == 0 || t->r2ts[0].ttt != ttt) {
+		why = "Data-Out for a transfer tag we did not issue";
+	} else if (off + dsl > t->r2ts[0].offset + t->r2ts[0].len) {
+		why = "Data-Out beyond the R2T";
+	}
+	if (why) {
+		log_warn("%s: protocol error on task 0x%08x: %s (offset %u, %u bytes, DataSN %u), closing",
+			 c->peer, itt, why, off, dsl, datasn);
+		conn_reject(c, REJECT_PROTOCOL_ERROR);
+		return -1;
+	}
+	if (conn_recv_data(c, t->buf + off, dsl))
+		return -1;
+	t->received += dsl;
+	t->exp_datasn++;
+
+	if (ttt == 0xffffffff) {
+		seq_end = fbit || t->received == t->unsol_limit;
+		if (seq_end) {
+			t->unsolicited = false;
+			t->exp_datasn = 0;
+			t->next_r2t_offset = t->received;
+		}
+	} else {
+		seq_end = t->received == t->r2ts[0].offset + t->r2ts[0].len;
+		if (fbit && !seq_end) {
+			log_warn("%s: task 0x%08x: F bit before the end of the R2T, closing", c->peer, itt);
+			conn_reject(c, REJECT_PROTOCOL_ERROR);
+			return -1;
+		}
+		if (seq_end) {
+			memmove(&t->r2ts[0], &t->r2ts[1], (t->nr2t - 1) * sizeof(t->r2ts[0]));
+			t->nr2t--;
+			t->exp_datasn = 0;
+		}
+	}
+	if (t->received == t->edtl) {
+		int rc;
+		task_unlink(c, t);
+		rc = task_execute(c, t, t->bhs[1] & 0x40);
+		task_free(t);
+		return rc;
+	}
+	if (seq_end && !t->unsolicited)
+		return send_r2ts(c, t);
+	return 0;
+}

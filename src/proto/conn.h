@@ -1,0 +1,158 @@
+/*
+ * conn.h - internals shared by the iSCSI protocol files: a connection, its
+ * session, PDU receive/send, and the per-phase handlers.
+ *
+ * Ownership: a connection and its session belong to the connection's
+ * thread.  Other threads touch a connection only through the server lock
+ * (listing, reinstatement) and shutdown(2) on its socket, which makes the
+ * owning thread leave its loop and clean up.
+ */
+#ifndef PRISTINE_CONN_H
+#define PRISTINE_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "proto/iscsi.h"
+#include "proto/pdu.h"
+
+#define AHS_MAX 1024          /* largest AHS we accept (an extended CDB needs < 300) */
+#define LOGIN_DSL_MAX 8192    /* data segment limit before full feature phase */
+
+struct iscsi_session {
+	struct iscsi_session *next;
+	struct iscsi_server *srv;
+	struct iscsi_target *target;   /* NULL for discovery */
+	struct iscsi_conn *conn;
+	struct scsi_nexus nexus;
+	uint8_t isid[6];
+	uint16_t tsih;
+	bool discovery;
+	bool nexus_registered;
+};
+
+/* One outstanding R2T: the initiator owes us [offset, offset+len). */
+struct r2t {
+	uint32_t ttt, offset, len;
+};
+
+/* A write command waiting for its Data-Out. */
+struct iscsi_task {
+	struct iscsi_task *next;
+	uint8_t bhs[ISCSI_BHS_LEN];
+	uint8_t cdb[260];
+	unsigned cdb_len;
+	uint32_t itt, cmdsn, edtl;
+	uint64_t lun;
+	uint8_t *buf;                 /* edtl bytes */
+	uint32_t received;            /* bytes in place, always a prefix */
+	bool unsolicited;             /* unsolicited Data-Out still expected */
+	uint32_t unsol_limit;         /* end of the unsolicited burst */
+	uint32_t exp_datasn;          /* next DataSN in the current sequence */
+	uint32_t next_r2t_offset;     /* first byte not yet asked for */
+	uint32_t r2tsn;
+	struct r2t r2ts[16];          /* FIFO of outstanding R2Ts, head = active */
+	unsigned nr2t;
+};
+
+/* A non-immediate command that arrived ahead of ExpCmdSN. */
+struct held_pdu {
+	struct held_pdu *next;
+	uint8_t bhs[ISCSI_BHS_LEN];
+	uint8_t *ahs;
+	uint32_t ahs_len;
+	uint8_t *data;
+	uint32_t dsl;
+};
+
+enum conn_state { CONN_LOGIN, CONN_FFP, CONN_CLOSING };
+
+struct iscsi_conn {
+	struct iscsi_conn *next;
+	struct iscsi_server *srv;
+	int fd;
+	char peer[80];                /* "addr:port" for logs */
+	struct sockaddr_storage local;
+	enum conn_state state;
+	struct iscsi_params params;
+	struct iscsi_session *sess;
+	uint16_t cid;
+	uint32_t statsn;
+	uint32_t exp_cmdsn;           /* the session's; one connection per session */
+	/* current PDU */
+	uint8_t bhs[ISCSI_BHS_LEN];
+	uint8_t ahs[AHS_MAX];
+	uint32_t ahs_len;
+	/* tasks awaiting Data-Out, and what they hold */
+	struct iscsi_task *tasks;
+	unsigned ntasks;
+	uint64_t task_bytes;
+	struct held_pdu *held;
+	unsigned nheld;
+	/* text response being fetched in pieces (C bit) */
+	struct kvbuf text_out;
+	size_t text_sent;
+	uint32_t text_ttt, text_itt;
+	struct kvbuf text_in;         /* text request arriving in pieces */
+	uint32_t text_in_itt;
+	/* NOP-In keepalive */
+	uint32_t ping_ttt;            /* outstanding ping, 0xffffffff if none */
+	struct login_state *login;    /* login in progress (login.c) */
+	bool closing;                 /* leave the loop after this PDU */
+};
+
+/* ---- conn.c: I/O ---- */
+/* Read the rest of a data segment of dsl bytes (+ pad, + digest) into dst. */
+int conn_recv_data(struct iscsi_conn *c, void *dst, uint32_t dsl);
+/* Read and drop a data segment. */
+int conn_discard_data(struct iscsi_conn *c, uint32_t dsl);
+/*
+ * Send one PDU: bhs (48 bytes, DSL filled in here), data (may be NULL).
+ * ExpCmdSN/MaxCmdSN are filled in here for every target PDU except a Login
+ * Response that failed; StatSN is the caller's business.
+ */
+int conn_send(struct iscsi_conn *c, uint8_t *bhs, const void *data, uint32_t dlen);
+/* Send a Reject for the current PDU (c->bhs) with the given reason. */
+int conn_reject(struct iscsi_conn *c, uint8_t reason);
+/* The window end we advertise. */
+uint32_t conn_max_cmdsn(const struct iscsi_conn *c);
+/* Allocate a target transfer tag (never 0xffffffff). */
+uint32_t conn_new_ttt(struct iscsi_conn *c);
+
+/* ---- login.c ---- */
+/* Handle one Login Request in c->bhs; returns 0 to go on, <0 to close. */
+int login_handle(struct iscsi_conn *c);
+/* Free the state of an unfinished login. */
+void login_free(struct iscsi_conn *c);
+
+/* ---- command.c ---- */
+int cmd_handle_scsi(struct iscsi_conn *c);
+int cmd_handle_data_out(struct iscsi_conn *c);
+/* Execute held commands that the window has reached. */
+int cmd_run_held(struct iscsi_conn *c);
+/* CmdSN check for a non-immediate command: 0 in order (ExpCmdSN advanced),
+ * 1 ahead of ExpCmdSN but in the window, -1 outside (ignore). */
+int cmd_window_check(struct iscsi_conn *c, uint32_t cmdsn);
+void task_free(struct iscsi_task *t);
+/* Abort (drop) tasks: all, or those of one LUN, or one ITT. Returns count. */
+unsigned tasks_abort(struct iscsi_conn *c, bool all, uint64_t lun, bool by_itt, uint32_t itt);
+
+/* ---- text.c ---- */
+int text_handle(struct iscsi_conn *c);
+
+/* ---- tmf.c ---- */
+int tmf_handle(struct iscsi_conn *c);
+
+/* ---- session.c ---- */
+/* Session reinstatement: end any session of this initiator port (same
+ * initiator name + ISID) other than ours, and wait for it to go. */
+void session_reinstate(struct iscsi_server *srv, const char *initiator, const uint8_t *isid);
+/* Register a new session (assigns TSIH and nexus id). */
+void session_register(struct iscsi_server *srv, struct iscsi_session *s);
+void session_unregister(struct iscsi_server *srv, struct iscsi_session *s);
+/* Close every connection of the target (TARGET COLD RESET). */
+void session_close_target(struct iscsi_server *srv, struct iscsi_target *t, struct iscsi_conn *except);
+struct iscsi_target *target_find(struct iscsi_server *srv, const char *name);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * session.c - the server's registry of connections and sessions: TSIH
+ * allocation, session reinstatement, target lookup, and shutdown.
+ */
+#include "proto/conn.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+void iscsi_server_defaults(struct iscsi_server *srv)
+{
+	memset(srv, 0, sizeof(*srv));
+	srv->prefs.mrdsl = 262144;
+	srv->prefs.max_burst = 16773120;     /* largest multiple of 4 KiB under the 2^24-1 limit */
+	srv->prefs.first_burst = 262144;
+	srv->prefs.max_r2t = 8;
+	srv->prefs.allow_digests = true;
+	srv->max_conns = 1024;
+	srv->queue_depth = 128;
+	srv->login_timeout_s = 15;
+	srv->nop_interval_s = 30;
+	srv->send_timeout_s = 60;
+	srv->max_xfer = 64u << 20;
+}
+
+int iscsi_server_init(struct iscsi_server *srv)
+{
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&srv->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	srv->next_tsih = 1;
+	srv->next_nexus_id = 1;
+	srv->next_ttt = 1;
+	return 0;
+}
+
+static void deadline_in(struct timespec *ts, unsigned secs)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += secs;
+}
+
+void iscsi_server_shutdown(struct iscsi_server *srv)
+{
+	struct timespec ts;
+
+	pthread_mutex_lock(&srv->lock);
+	srv->stopping = true;
+	for (struct iscsi_conn *c = srv->conns; c; c = c->next)
+		shutdown(c->fd, SHUT_RDWR);
+	deadline_in(&ts, 30);
+	while (srv->nconns > 0) {
+		if (pthread_cond_timedwait(&srv->cond, &srv->lock, &ts) == ETIMEDOUT) {
+			log_err("shutdown: %u connections did not end within 30s", srv->nconns);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&srv->lock);
+}
+
+struct iscsi_target *target_find(struct iscsi_server *srv, const char *name)
+{
+	/* iSCSI names are case-insensitive once normalised (RFC 3722). */
+	for (unsigned i = 0; i < srv->ntargets; i++)
+		if (strcasecmp(srv->targets[i]->name, name) == 0)
+			return srv->targets[i];
+	return NULL;
+}
+
+void session_register(struct iscsi_server *srv, struct iscsi_session *s)
+{
+	pthread_mutex_lock(&srv->lock);
+	do {
+		bool used = false;
+		s->tsih = srv->next_tsih++;
+		if (s->tsih == 0)
+			continue;
+		for (struct iscsi_session *o = srv->sessions; o; o = o->next)
+			if (o->tsih == s->tsih)
+				used = true;
+		if (!used)
+			break;
+	} while (1);
+	s->nexus.id = srv->next_nexus_id++;
+	s->next = srv->sessions;
+	srv->sessions = s;
+	pthread_mutex_unlock(&srv->lock);
+}
+
+void session_unregister(struct iscsi_server *srv, struct iscsi_session *s)
+{
+	pthread_mutex_lock(&srv->lock);
+	for (struct iscsi_session **pp = &srv->sessions; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	pthread_cond_broadcast(&srv->cond);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static struct iscsi_session *find_port(struct iscsi_server *srv, const char *initiator, const uint8_t *isid)
+{
+	for (struct iscsi_session *s = srv->sessions; s; s = s->next)
+		if (memcmp(s->isid, isid, 6) == 0 && strcasecmp(s->nexus.initiator_name, initiator) == 0)
+			return s;
+	return NULL;
+}
+
+void session_reinstate(struct iscsi_server *srv, const char *initiator, const uint8_t *isid)
+{
+	struct iscsi_session *old;
+	struct timespec ts;
+
+	deadline_in(&ts, 10);
+	pthread_mutex_lock(&srv->lock);
+	while ((old = find_port(srv, initiator, isid)) != NULL) {
+		log_notice("session 0x%04x of %s reinstated: closing the old one", old->tsih, initiator);
+		shutdown(old->conn->fd, SHUT_RDWR);
+		/* Its thread unregisters it; wait so the new one never overlaps. */
+		if (pthread_cond_timedwait(&srv->cond, &srv->lock, &ts) == ETIMEDOUT) {
+			log_warn("old session of %s still ending after 10s", initiator);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&srv->lock);
+}
+
+void session_close_target(struct iscsi_server *srv, struct iscsi_target *t, struct iscsi_conn *except)
+{
+	pthread_mutex_lock(&srv->lock);
+	for (struct iscsi_session *s = srv->sessions; s; s = s->next)
+		if (s->target == t && s->conn != except)
+			shutdown(s->conn->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&srv->lock);
+}
