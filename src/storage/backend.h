@@ -31,6 +31,11 @@ struct backend_ops {
 	int (*unmap)(struct backend *be, uint64_t off, uint64_t len);
 	/* Release all resources; be is freed. */
 	void (*close)(struct backend *be);
+	/* Allocation state at off: sets *mapped and *run, the number of
+	 * bytes from off (1..len) that share that state.  NULL if the
+	 * backend cannot tell (everything then counts as mapped). */
+	int (*block_status)(struct backend *be, uint64_t off, uint64_t len,
+			    uint64_t *run, bool *mapped);
 };
 
 struct backend {

@@ -1,0 +1,364 @@
+/*
+ * target.c - a SCSI target: LUs addressed by LUN, command dispatch,
+ * REPORT LUNS, nexus bookkeeping and task-management side effects.
+ *
+ * Dispatch order for a command to an existing LU follows SAM-5: look the
+ * opcode up, report a pending unit attention (except for INQUIRY, REPORT
+ * LUNS and REQUEST SENSE), reject unknown opcodes, check reservations,
+ * then run the handler.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "scsi/scsi_int.h"
+#include "util/log.h"
+
+/* Allocate an empty target.  Returns NULL when out of memory. */
+struct scsi_target *scsi_target_new(void)
+{
+	struct scsi_target *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	pthread_mutex_init(&t->lock, NULL);
+	return t;
+}
+
+/* Free one LU (not its backend). */
+static void lu_free(struct scsi_lu *lu)
+{
+	pthread_mutex_destroy(&lu->mode_lock);
+	pthread_mutex_destroy(&lu->pr_lock);
+	pthread_rwlock_destroy(&lu->io_lock);
+	free(lu);
+}
+
+/* Free t, its LUs and its nexus states; backends stay with their owner. */
+void scsi_target_free(struct scsi_target *t)
+{
+	if (!t)
+		return;
+	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++)
+		if (t->lus[i])
+			lu_free(t->lus[i]);
+	struct scsi_nexus_state *s = t->nexuses;
+	while (s) {
+		struct scsi_nexus_state *next = s->next;
+		free(s);
+		s = next;
+	}
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+/* Copy src into dst (size n) space-free; NULL becomes def. */
+static void copy_str(char *dst, size_t n, const char *src, const char *def)
+{
+	snprintf(dst, n, "%s", src ? src : def);
+}
+
+/*
+ * Create an LU from cfg at lun.  Validates the block size and that the
+ * backend holds at least one block.  Returns 0, -EINVAL, -EEXIST,
+ * -ENOSPC (all slots used) or -ENOMEM.
+ */
+int scsi_target_add_lu(struct scsi_target *t, uint64_t lun, const struct scsi_lu_config *cfg)
+{
+	int slot = -1;
+
+	if (!cfg || !cfg->be || lun > 16383 ||
+	    (cfg->block_size != 512 && cfg->block_size != 4096))
+		return -EINVAL;
+	if (cfg->be->size < cfg->block_size)
+		return -EINVAL;
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
+		if (t->lus[i] && t->lus[i]->lun == lun) {
+			pthread_mutex_unlock(&t->lock);
+			return -EEXIST;
+		}
+		if (!t->lus[i] && slot < 0)
+			slot = (int)i;
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (slot < 0)
+		return -ENOSPC;
+
+	struct scsi_lu *lu = calloc(1, sizeof(*lu));
+	if (!lu)
+		return -ENOMEM;
+	lu->target = t;
+	lu->slot = (unsigned)slot;
+	lu->lun = lun;
+	lu->be = cfg->be;
+	lu->block_size = cfg->block_size;
+	lu->block_shift = cfg->block_size == 4096 ? 12 : 9;
+	lu->nblocks = cfg->be->size >> lu->block_shift;
+	lu->read_only = cfg->read_only || cfg->be->read_only;
+	copy_str(lu->vendor, sizeof(lu->vendor), cfg->vendor, "PRISTINE");
+	copy_str(lu->product, sizeof(lu->product), cfg->product, "pristine disk");
+	copy_str(lu->revision, sizeof(lu->revision), cfg->revision, "0001");
+	copy_str(lu->serial, sizeof(lu->serial), cfg->serial, "0");
+	copy_str(lu->target_name, sizeof(lu->target_name), cfg->target_name, "");
+	lu->naa_id = cfg->naa_id;
+	lu->wce = true;
+	pthread_mutex_init(&lu->mode_lock, NULL);
+	pthread_mutex_init(&lu->pr_lock, NULL);
+	pthread_rwlock_init(&lu->io_lock, NULL);
+
+	pthread_mutex_lock(&t->lock);
+	t->lus[slot] = lu;
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
+/* The LU at lun, or NULL.  LUs are never removed while the target lives,
+ * so the pointer stays valid without holding the lock. */
+static struct scsi_lu *find_lu(struct scsi_target *t, uint64_t lun)
+{
+	struct scsi_lu *found = NULL;
+
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++)
+		if (t->lus[i] && t->lus[i]->lun == lun) {
+			found = t->lus[i];
+			break;
+		}
+	pthread_mutex_unlock(&t->lock);
+	return found;
+}
+
+bool scsi_target_has_lun(struct scsi_target *t, uint64_t lun)
+{
+	return find_lu(t, lun) != NULL;
+}
+
+/*
+ * Attach buf (malloc()ed, len valid bytes; ownership passes to cmd) as the
+ * command's Data-In, cut to the CDB's allocation length and to EDTL.
+ */
+void scsi_data_in(struct scsi_cmd *cmd, uint8_t *buf, uint32_t len, uint32_t alloc_len)
+{
+	uint32_t n = len < alloc_len ? len : alloc_len;
+
+	cmd->xfer_len = n;
+	if (n > cmd->edtl)
+		n = cmd->edtl;
+	free(cmd->data_in);
+	if (n == 0) {
+		free(buf);
+		buf = NULL;
+	}
+	cmd->data_in = buf;
+	cmd->data_in_len = n;
+}
+
+/* Zeroed buffer for a response; on failure completes cmd with an error. */
+uint8_t *scsi_alloc(struct scsi_lu *lu, struct scsi_cmd *cmd, size_t len)
+{
+	uint8_t *p = calloc(1, len ? len : 1);
+
+	if (!p)
+		scsi_sense(lu, cmd, SK_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
+	return p;
+}
+
+/* Encode a flat LUN into an 8-byte SAM LUN field. */
+static void put_lun(uint8_t *p, uint64_t lun)
+{
+	memset(p, 0, 8);
+	if (lun < 256) {
+		p[1] = (uint8_t)lun;
+	} else {
+		p[0] = (uint8_t)(0x40 | ((lun >> 8) & 0x3f));
+		p[1] = (uint8_t)lun;
+	}
+}
+
+/*
+ * REPORT LUNS (SPC-4 6.33).  Select reports 0x00, 0x01 (well-known: none
+ * here), 0x02 (all) and 0x10-0x12 are accepted; others are an invalid field.
+ */
+void spc_report_luns(struct scsi_target *t, struct scsi_cmd *cmd)
+{
+	const uint8_t *cdb = cmd->cdb;
+	uint8_t sel = cdb[2];
+	uint32_t alloc = get_be32(cdb + 6);
+
+	if (sel != 0x00 && sel != 0x01 && sel != 0x02 && (sel < 0x10 || sel > 0x12)) {
+		scsi_bad_cdb(NULL, cmd, 2, -1);
+		return;
+	}
+	if (alloc < 16) {
+		scsi_bad_cdb(NULL, cmd, 6, -1);
+		return;
+	}
+	uint8_t *buf = scsi_alloc(NULL, cmd, 8 + 8 * SCSI_MAX_LUNS);
+	if (!buf)
+		return;
+	uint32_t n = 0;
+	if (sel != 0x01 && sel != 0x11) {
+		pthread_mutex_lock(&t->lock);
+		for (unsigned i = 0; i < SCSI_MAX_LUNS; i++)
+			if (t->lus[i])
+				put_lun(buf + 8 + 8 * n++, t->lus[i]->lun);
+		pthread_mutex_unlock(&t->lock);
+	}
+	put_be32(buf, 8 * n);
+	cmd->status = SAM_STAT_GOOD;
+	scsi_data_in(cmd, buf, 8 + 8 * n, alloc);
+}
+
+/* A command addressed to a LUN that has no LU (SPC-4 4.6.x, SAM-5). */
+static void exec_no_lu(struct scsi_target *t, struct scsi_cmd *cmd)
+{
+	switch (cmd->cdb[0]) {
+	case 0x12:
+		spc_inquiry_no_lu(cmd);
+		return;
+	case 0x03: {
+		uint8_t alloc = cmd->cdb[4];
+		uint8_t *buf = scsi_alloc(NULL, cmd, 32);
+		if (!buf)
+			return;
+		uint32_t len = scsi_sense_build(buf, cmd->cdb[1] & 1, SK_ILLEGAL_REQUEST,
+						ASC_LUN_NOT_SUPPORTED, NULL);
+		cmd->status = SAM_STAT_GOOD;
+		scsi_data_in(cmd, buf, len, alloc);
+		return;
+	}
+	default:
+		scsi_sense(NULL, cmd, SK_ILLEGAL_REQUEST, ASC_LUN_NOT_SUPPORTED);
+	}
+}
+
+/* Execute one command; see scsi.h. */
+void scsi_target_exec(struct scsi_target *t, struct scsi_cmd *cmd)
+{
+	static const uint8_t zero_cdb[16];
+
+	cmd->status = SAM_STAT_GOOD;
+	cmd->sense_len = 0;
+	cmd->data_in = NULL;
+	cmd->data_in_len = 0;
+	cmd->xfer_len = 0;
+	if (!cmd->cdb || cmd->cdb_len < 6) {
+		if (!cmd->cdb)
+			cmd->cdb = zero_cdb;
+		scsi_sense(NULL, cmd, SK_ILLEGAL_REQUEST, ASC_INVALID_OPCODE);
+		return;
+	}
+	if (cmd->cdb[0] == 0xa0) {
+		spc_report_luns(t, cmd);
+		return;
+	}
+	struct scsi_lu *lu = find_lu(t, cmd->lun);
+	if (!lu) {
+		exec_no_lu(t, cmd);
+		return;
+	}
+
+	bool bad_sa = false;
+	const struct scsi_opdesc *op = scsi_op_lookup(cmd->cdb, &bad_sa);
+	uint16_t asc;
+	if (!(op && op->ua_exempt) && ua_pop(t, lu->slot, cmd->nexus, &asc)) {
+		scsi_sense(lu, cmd, SK_UNIT_ATTENTION, asc);
+		return;
+	}
+	if (!op) {
+		if (bad_sa)
+			scsi_bad_cdb(lu, cmd, 1, 4);
+		else
+			scsi_sense(lu, cmd, SK_ILLEGAL_REQUEST, ASC_INVALID_OPCODE);
+		return;
+	}
+	if (cmd->cdb_len < op->cdb_len) {
+		scsi_sense(lu, cmd, SK_ILLEGAL_REQUEST, ASC_INVALID_OPCODE);
+		return;
+	}
+	if (pr_check_conflict(lu, cmd, op))
+		return;
+	if (scsi_op_check_reserved(lu, cmd, op))
+		return;
+	op->handler(lu, cmd);
+}
+
+/* A session logged in: give it an empty per-nexus state. */
+void scsi_target_nexus_new(struct scsi_target *t, const struct scsi_nexus *n)
+{
+	struct scsi_nexus_state *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		log_err("scsi: out of memory for nexus state");
+		return;
+	}
+	s->id = n->id;
+	snprintf(s->port_name, sizeof(s->port_name), "%s", n->port_name);
+	snprintf(s->initiator_name, sizeof(s->initiator_name), "%s", n->initiator_name);
+	pthread_mutex_lock(&t->lock);
+	s->next = t->nexuses;
+	t->nexuses = s;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* A session ended: forget its state and its SPC-2 reservations. */
+void scsi_target_nexus_gone(struct scsi_target *t, const struct scsi_nexus *n)
+{
+	pthread_mutex_lock(&t->lock);
+	for (struct scsi_nexus_state **pp = &t->nexuses; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id == n->id) {
+			struct scsi_nexus_state *s = *pp;
+			*pp = s->next;
+			free(s);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++)
+		if (t->lus[i])
+			pr_drop_reserve(t->lus[i], n->port_name);
+}
+
+/* Reset one LU's volatile state: SPC-2 reservation and PREVENT. */
+static void lu_reset(struct scsi_target *t, struct scsi_lu *lu)
+{
+	pr_drop_reserve(lu, NULL);
+	pthread_mutex_lock(&t->lock);
+	for (struct scsi_nexus_state *s = t->nexuses; s; s = s->next)
+		s->prevent[lu->slot] = false;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* LOGICAL UNIT RESET: clear the LU's volatile state and raise BUS DEVICE
+ * RESET FUNCTION OCCURRED for every other nexus. */
+int scsi_target_lun_reset(struct scsi_target *t, uint64_t lun, const struct scsi_nexus *by)
+{
+	struct scsi_lu *lu = find_lu(t, lun);
+
+	if (!lu)
+		return 1;
+	lu_reset(t, lu);
+	ua_raise_all(t, lu->slot, by, ASC_DEVICE_RESET);
+	return 0;
+}
+
+/* TARGET WARM/COLD RESET: every LU as for a LUN reset; the transport drops
+ * the sessions itself on a cold reset. */
+int scsi_target_reset(struct scsi_target *t, const struct scsi_nexus *by, bool cold)
+{
+	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++)
+		if (t->lus[i])
+			lu_reset(t, t->lus[i]);
+	ua_raise_all_luns(t, by, cold ? ASC_POWER_ON : ASC_BUS_RESET);
+	return 0;
+}
+
+/* CLEAR/ABORT TASK SET: our tasks run to completion before the transport
+ * sees the TMF, and the control page reports TST=0 with TAS=0, so no
+ * other nexus has anything to be told. */
+void scsi_target_task_set_cleared(struct scsi_target *t, uint64_t lun, const struct scsi_nexus *by)
+{
+	(void)t;
+	(void)lun;
+	(void)by;
+}
