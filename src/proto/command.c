@@ -6,9 +6,12 @@
  * accept), a write's data arrives as a contiguous prefix: immediate data,
  * then unsolicited Data-Out up to FirstBurstLength, then one sequence per
  * R2T in order.  So a task only tracks how many bytes it holds, which
- * sequence is active and its DataSN; any PDU that does not continue
- * exactly where the previous one stopped is a protocol error, which at
- * ErrorRecoveryLevel 0 ends the connection.
+ * sequence is active and its DataSN.  A Data-Out that does not continue
+ * exactly where the previous one stopped ends its task with CHECK
+ * CONDITION / ABORTED COMMAND and the sense RFC 7143 11.4.7.2 assigns; the
+ * connection goes on, and the task's remaining Data-Out is dropped
+ * quietly.  Only framing errors (digests, lengths beyond the negotiated
+ * limits) end the connection.
  *
  * The command window: non-immediate commands must carry CmdSN in
  * [ExpCmdSN, MaxCmdSN].  Ones below or above are ignored silently (RFC
@@ -424,6 +427,32 @@ int cmd_run_held(struct iscsi_conn *c)
 	return 0;
 }
 
+/* End a task whose Data-Out went wrong: CHECK CONDITION, ABORTED COMMAND. */
+static int task_fail_data(struct iscsi_conn *c, struct iscsi_task *t, uint8_t asc, uint8_t ascq)
+{
+	struct scsi_cmd cmd = { .status = SAM_STAT_CHECK_CONDITION, .sense_len = 18 };
+	int rc;
+
+	cmd.sense[0] = 0x70;          /* fixed format, current */
+	cmd.sense[2] = 0x0b;          /* ABORTED COMMAND */
+	cmd.sense[7] = 10;
+	cmd.sense[12] = asc;
+	cmd.sense[13] = ascq;
+	task_unlink(c, t);
+	c->dead_itt[c->dead_next++ % 8] = t->itt;
+	rc = send_result(c, t->bhs, &cmd, t->r2tsn);
+	task_free(t);
+	return rc;
+}
+
+static bool itt_dead(const struct iscsi_conn *c, uint32_t itt)
+{
+	for (unsigned i = 0; i < 8 && i < c->dead_next; i++)
+		if (c->dead_itt[i] == itt)
+			return true;
+	return false;
+}
+
 int cmd_handle_data_out(struct iscsi_conn *c)
 {
 	uint32_t dsl = bhs_dsl(c->bhs);
@@ -432,36 +461,46 @@ int cmd_handle_data_out(struct iscsi_conn *c)
 	bool fbit = c->bhs[1] & BHS_F_BIT, seq_end;
 	struct iscsi_task *t;
 	const char *why = NULL;
+	uint8_t asc = 0x4b, ascq = 0x00;
 
 	for (t = c->tasks; t && t->itt != itt; t = t->next)
 		;
+	if (!t && itt_dead(c, itt))
+		return conn_discard_data(c, dsl);   /* the rest of a failed task */
 	if (!t) {
 		log_notice("%s: Data-Out for unknown task 0x%08x", c->peer, itt);
 		if (conn_discard_data(c, dsl))
 			return -1;
 		return conn_reject(c, REJECT_INVALID_FIELD);
 	}
-	if (off != t->received)
-		why = "BufferOffset out of order";
-	else if ((uint64_t)off + dsl > t->edtl)
+	/* Sense codes: RFC 7143 11.4.7.2 and SPC-4's ASC table. */
+	if ((uint64_t)off + dsl > t->edtl) {
 		why = "data beyond the expected transfer length";
-	else if (datasn != t->exp_datasn)
-		why = "DataSN out of order";
-	else if (ttt == 0xffffffff) {
-		if (!t->unsolicited)
-			why = "unsolicited Data-Out not expected";
-		else if (off + dsl > t->unsol_limit)
-			why = "unsolicited data beyond FirstBurstLength";
+		ascq = 0x02;                                  /* TOO MUCH WRITE DATA */
+	} else if (off != t->received) {
+		why = "BufferOffset out of order";
+		ascq = 0x05;                                  /* DATA OFFSET ERROR */
+	} else if (datasn != t->exp_datasn) {
+		why = "DataSN out of order";                  /* DATA PHASE ERROR */
+	} else if (ttt == 0xffffffff) {
+		if (!t->unsolicited || off + dsl > t->unsol_limit) {
+			why = "unsolicited data not expected here";
+			asc = 0x0c;
+			ascq = 0x0c;                          /* UNEXPECTED UNSOLICITED DATA */
+		}
 	} else if (t->nr2t == 0 || t->r2ts[0].ttt != ttt) {
 		why = "Data-Out for a transfer tag we did not issue";
+		ascq = 0x01;                                  /* INVALID TARGET PORT TRANSFER TAG */
 	} else if (off + dsl > t->r2ts[0].offset + t->r2ts[0].len) {
 		why = "Data-Out beyond the R2T";
+		ascq = 0x02;
 	}
 	if (why) {
-		log_warn("%s: protocol error on task 0x%08x: %s (offset %u, %u bytes, DataSN %u), closing",
-			 c->peer, itt, why, off, dsl, datasn);
-		conn_reject(c, REJECT_PROTOCOL_ERROR);
-		return -1;
+		log_notice("%s: task 0x%08x aborted: %s (offset %u, %u bytes, DataSN %u)",
+			   c->peer, itt, why, off, dsl, datasn);
+		if (conn_discard_data(c, dsl))
+			return -1;
+		return task_fail_data(c, t, asc, ascq);
 	}
 	if (conn_recv_data(c, t->buf + off, dsl))
 		return -1;
@@ -478,9 +517,8 @@ int cmd_handle_data_out(struct iscsi_conn *c)
 	} else {
 		seq_end = t->received == t->r2ts[0].offset + t->r2ts[0].len;
 		if (fbit && !seq_end) {
-			log_warn("%s: task 0x%08x: F bit before the end of the R2T, closing", c->peer, itt);
-			conn_reject(c, REJECT_PROTOCOL_ERROR);
-			return -1;
+			log_notice("%s: task 0x%08x aborted: F bit before the end of the R2T", c->peer, itt);
+			return task_fail_data(c, t, 0x4b, 0x00);
 		}
 		if (seq_end) {
 			memmove(&t->r2ts[0], &t->r2ts[1], (t->nr2t - 1) * sizeof(t->r2ts[0]));

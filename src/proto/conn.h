@@ -90,6 +90,8 @@ struct iscsi_conn {
 	uint64_t task_bytes;
 	struct held_pdu *held;
 	unsigned nheld;
+	uint32_t dead_itt[8];         /* tasks ended by a Data-Out error (ring) */
+	unsigned dead_next;
 	/* text response being fetched in pieces (C bit) */
 	struct kvbuf text_out;
 	size_t text_sent;
