@@ -74,7 +74,12 @@ static int security_key(struct key_ctx *k, const char *key, const char *val)
 static int on_key(void *ctx, const char *key, const char *val)
 {
 	struct key_ctx *k = ctx;
-	int rc = neg_key(&k->ls->neg, key, val, k->out);
+	int rc;
+
+	/* CHAP values are secrets: never log them. */
+	log_debug("%s: login key %s=%s", k->c->peer, key,
+		  strncmp(key, "CHAP_", 5) ? (val ? val : "(invalid)") : "...");
+	rc = neg_key(&k->ls->neg, key, val, k->out);
 
 	if (rc == 1)
 		rc = security_key(k, key, val);
