@@ -128,7 +128,7 @@ void login_free(struct iscsi_conn *c)
 }
 
 /* Everything agreed: create the session and enter full feature phase. */
-static int login_complete(struct iscsi_conn *c, struct login_state *ls, struct kvbuf *out)
+static int login_complete(struct iscsi_conn *c, struct login_state *ls, struct kvbuf *out, int csg)
 {
 	struct iscsi_session *s = calloc(1, sizeof(*s));
 	char isid_hex[13];
@@ -155,7 +155,7 @@ static int login_complete(struct iscsi_conn *c, struct login_state *ls, struct k
 		scsi_target_nexus_new(s->target->scsi, &s->nexus);
 		s->nexus_registered = true;
 	}
-	rc = send_login_rsp(c, ls, LF_T | (1 << 2) | 3, 0, out);
+	rc = send_login_rsp(c, ls, (uint8_t)(LF_T | csg << 2 | 3), 0, out);
 	if (rc)
 		return -1;
 	c->state = CONN_FFP;
@@ -262,7 +262,7 @@ int login_handle(struct iscsi_conn *c)
 	}
 	if (transit && nsg == 3) {
 		neg_finish(&ls->neg, &out);
-		rc = login_complete(c, ls, &out);
+		rc = login_complete(c, ls, &out, csg);
 		if (rc == 0)
 			login_free(c);
 		goto out_keep;

@@ -350,6 +350,9 @@ int neg_key(struct negotiation *n, const char *key, const char *val, struct kvbu
 			res = num < ours ? (uint32_t)num : ours;
 		else
 			res = num > ours ? (uint32_t)num : ours;
+		/* FirstBurstLength may not exceed MaxBurstLength (RFC 7143 13.14). */
+		if (ki == KI_FIRST_BURST && res > p->max_burst)
+			res = p->max_burst;
 		*num_slot(p, ki) = res;
 		return kvbuf_add(out, key, "%u", res);
 	}
