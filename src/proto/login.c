@@ -77,8 +77,11 @@ static int on_key(void *ctx, const char *key, const char *val)
 	int rc;
 
 	/* CHAP values are secrets: never log them. */
-	log_debug("%s: login key %s=%s", k->c->peer, key,
-		  strncmp(key, "CHAP_", 5) ? (val ? val : "(invalid)") : "...");
+	if (log_get_level() >= LOG_DEBUG) {
+		char kb[64], vb[128];
+		log_debug("%s: login key %s=%s", k->c->peer, log_safe(key, kb, sizeof(kb)),
+			  strncmp(key, "CHAP_", 5) ? (val ? log_safe(val, vb, sizeof(vb)) : "(invalid)") : "...");
+	}
 	rc = neg_key(&k->ls->neg, key, val, k->out);
 
 	if (rc == 1)
@@ -112,8 +115,10 @@ static int send_login_rsp(struct iscsi_conn *c, struct login_state *ls, uint8_t 
 
 static int login_fail(struct iscsi_conn *c, struct login_state *ls, uint16_t status, const char *why)
 {
+	char nb[ISCSI_NAME_MAX];
+
 	log_notice("%s: login refused (0x%04x): %s [initiator %s]", c->peer, status, why,
-		   c->params.initiator_name[0] ? c->params.initiator_name : "?");
+		   log_safe(c->params.initiator_name[0] ? c->params.initiator_name : "?", nb, sizeof(nb)));
 	send_login_rsp(c, ls, 0, status, NULL);
 	return -1;
 }
@@ -231,14 +236,25 @@ int login_handle(struct iscsi_conn *c)
 	}
 
 	k = (struct key_ctx){ .c = c, .ls = ls, .out = &out };
-	if (kv_parse(ls->text, ls->text_len, on_key, &k)) {
-		rc = login_fail(c, ls, ls->neg.status ? ls->neg.status : 0x0200, ls->neg.err);
+	rc = kv_parse(ls->text, ls->text_len, on_key, &k);
+	if (rc) {
+		rc = login_fail(c, ls, ls->neg.status ? ls->neg.status : 0x0200,
+				rc == KV_MALFORMED ? "malformed key (empty or longer than 63 bytes)" : ls->neg.err);
 		goto out;
 	}
 	ls->text_len = 0;
+	if (out.len > LOGIN_DSL_MAX) {
+		/* Only a flood of unknown keys gets here; real initiators send ~20. */
+		rc = login_fail(c, ls, 0x0200, "login answer would exceed 8 KiB (too many keys)");
+		goto out;
+	}
 
 	if (!c->params.initiator_name[0]) {
 		rc = login_fail(c, ls, 0x0207, "no InitiatorName");
+		goto out;
+	}
+	if (!iscsi_name_valid(c->params.initiator_name)) {
+		rc = login_fail(c, ls, 0x0200, "InitiatorName is not a valid iSCSI name");
 		goto out;
 	}
 	if (ls->tsih != 0) {

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- text buffers ---------------------------------------------------- */
 
@@ -86,11 +87,10 @@ int kv_parse(char *text, size_t len, kv_fn fn, void *ctx)
 {
 	size_t i = 0;
 
-	/* The caller guarantees text[len] is writable; terminate the last pair. */
 	text[len] = '\0';
 	while (i < len) {
 		char *pair = text + i;
-		size_t plen = strlen(pair);
+		size_t plen = strlen(pair), klen;
 		char *eq;
 		int rc;
 
@@ -98,12 +98,12 @@ int kv_parse(char *text, size_t len, kv_fn fn, void *ctx)
 		if (plen == 0)
 			continue; /* stray NUL padding */
 		eq = strchr(pair, '=');
-		if (!eq || eq == pair || (size_t)(eq - pair) > ISCSI_KEY_MAX ||
-		    strlen(eq + 1) > ISCSI_VALUE_MAX) {
-			if (eq && eq != pair && (size_t)(eq - pair) <= ISCSI_KEY_MAX)
-				*eq = '\0'; /* known key, over-long value */
-			else if ((size_t)plen > ISCSI_KEY_MAX)
-				pair[ISCSI_KEY_MAX] = '\0';
+		klen = eq ? (size_t)(eq - pair) : plen;
+		if (klen == 0 || klen > ISCSI_KEY_MAX)
+			return KV_MALFORMED;
+		if (!eq || strlen(eq + 1) > ISCSI_VALUE_MAX) {
+			if (eq)
+				*eq = '\0';
 			rc = fn(ctx, pair, NULL);
 		} else {
 			*eq = '\0';
@@ -113,6 +113,65 @@ int kv_parse(char *text, size_t len, kv_fn fn, void *ctx)
 			return rc;
 	}
 	return 0;
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F')))
+			return false;
+	return s[n] == '\0';
+}
+
+/* Length of the valid UTF-8 sequence at p (beyond ASCII), or 0. */
+static size_t utf8_seq(const unsigned char *p)
+{
+	size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : 0;
+
+	if (p[0] >= 0xf8)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+bool iscsi_name_valid(const char *s)
+{
+	size_t len = strlen(s);
+	const unsigned char *p;
+
+	if (len == 0 || len >= ISCSI_NAME_MAX)
+		return false;
+	if (strncasecmp(s, "eui.", 4) == 0)
+		return is_hex(s + 4, 16);
+	if (strncasecmp(s, "naa.", 4) == 0)
+		return is_hex(s + 4, 16) || is_hex(s + 4, 32);
+	if (strncasecmp(s, "iqn.", 4) != 0)
+		return false;
+	/* iqn.yyyy-mm.<reversed domain>[:<anything>] */
+	for (int i = 4; i < 11; i++) {
+		if (i == 8 ? s[i] != '-' : !(s[i] >= '0' && s[i] <= '9'))
+			return false;
+	}
+	if (s[11] != '.' || !s[12])
+		return false;
+	for (p = (const unsigned char *)s + 12; *p;) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-' || *p == '.' || *p == ':') {
+			p++;
+			continue;
+		}
+		if (*p < 0x80)
+			return false;
+		{
+			size_t n = utf8_seq(p);
+			if (!n)
+				return false;
+			p += n;
+		}
+	}
+	return true;
 }
 
 /* ---- the key table ---------------------------------------------------- */

@@ -80,13 +80,25 @@ int neg_key(struct negotiation *n, const char *key, const char *val, struct kvbu
 void neg_finish(struct negotiation *n, struct kvbuf *out);
 
 /*
- * Iterate over "key=value\0" pairs in text[0..len).  Calls fn for each;
- * a pair with no '=' or an over-long key/value is passed with val NULL so
- * the caller can answer it.  Stops and returns fn's value when it is
- * non-zero; returns 0 after the last pair.
+ * Iterate over "key=value\0" pairs in text[0..len); text[len] must be
+ * writable (it is set to NUL).  Calls fn for each; a pair with no '=' or
+ * an over-long value is passed with val NULL so the caller can answer
+ * "Reject".  A pair whose key is empty or longer than 63 bytes cannot be
+ * answered at all: kv_parse returns KV_MALFORMED.  Otherwise it stops and
+ * returns fn's value when that is non-zero, or 0 after the last pair.
  */
+#define KV_MALFORMED (-100)
 typedef int (*kv_fn)(void *ctx, const char *key, const char *val);
 int kv_parse(char *text, size_t len, kv_fn fn, void *ctx);
+
+/*
+ * Is s a well-formed iSCSI name (RFC 3720 3.2.6, RFC 3722)?  "iqn." with a
+ * yyyy-mm date, "eui." with 16 hex digits or "naa." with 16 or 32; only
+ * letters, digits, '-', '.', ':' and UTF-8 beyond ASCII; at most 223
+ * bytes.  No '/', no spaces, no control characters, so a valid name is
+ * also safe to show and to key files by.
+ */
+bool iscsi_name_valid(const char *s);
 
 /* Parse an RFC 7143 numerical value (decimal or 0x hex).  0 or -1. */
 int parse_number(const char *s, uint64_t *out);

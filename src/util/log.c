@@ -78,3 +78,17 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
 }
+
+const char *log_safe(const char *s, char *buf, size_t len)
+{
+	size_t i = 0;
+
+	if (len == 0)
+		return "";
+	for (; s && s[i] && i + 1 < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		buf[i] = ch < 0x20 || ch > 0x7e ? '?' : (char)ch;
+	}
+	buf[i] = '\0';
+	return buf;
+}

@@ -10,6 +10,8 @@
 #ifndef PRISTINE_LOG_H
 #define PRISTINE_LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_ERR = 3, LOG_WARN = 4, LOG_NOTICE = 5, LOG_INFO = 6, LOG_DEBUG = 7 };
 
 /* Messages above this level are dropped.  Default LOG_INFO. */
@@ -20,6 +22,13 @@ int log_parse_level(const char *s, enum log_level *out);
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Copy untrusted text (from the wire) into buf for logging: control
+ * characters and bytes above 0x7e become '?', and long text is cut.
+ * Returns buf.
+ */
+const char *log_safe(const char *s, char *buf, size_t len);
 
 #define log_err(...)    log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...)   log_msg(LOG_WARN, __VA_ARGS__)
