@@ -406,6 +406,18 @@ PROFILES = {
                    ("DataSequenceInOrder", "Yes"), ("ErrorRecoveryLevel", 0), ("MaxConnections", 1),
                    ("DefaultTime2Wait", 2), ("DefaultTime2Retain", 0)],
 }
+# the other two InitialR2T/ImmediateData combinations, and tiny bursts
+EXTRA_PROFILES = {
+    "immediate+R2T": [("InitialR2T", "Yes"), ("ImmediateData", "Yes"), ("FirstBurstLength", 65536),
+                      ("MaxBurstLength", 262144)],
+    "unsolicited-Data-Out-only": [("InitialR2T", "No"), ("ImmediateData", "No"),
+                                  ("FirstBurstLength", 65536), ("MaxBurstLength", 262144)],
+    "tiny-bursts": [("InitialR2T", "No"), ("ImmediateData", "Yes"), ("FirstBurstLength", 512),
+                    ("MaxBurstLength", 512)],
+    "outstanding-R2T-8": [("InitialR2T", "Yes"), ("ImmediateData", "No"), ("MaxOutstandingR2T", 8),
+                          ("MaxBurstLength", 16384)],
+}
+PROFILES.update(EXTRA_PROFILES)
 WRITE_BASE = 8192        # LBA where the data path writes (4 MiB into the 16 MiB image)
 
 
@@ -435,10 +447,14 @@ def case_matrix(profile, digests, mrdsl):
     p = []
     if digests and not (P.header_digest and P.data_digest):
         p.append("digests CRC32C offered, not negotiated: %r" % s.answers_list)
+    for k, v in PROFILES[profile]:
+        if k in I.BOOLEAN_KEYS and s.answers.get(k) not in (None, v) and \
+                not (k == "InitialR2T" and v == "No") and not (k == "ImmediateData" and v == "Yes"):
+            p.append("%s=%s offered, answered %s" % (k, v, s.answers.get(k)))
     if profile == "ipxe" and (not P.initial_r2t or P.immediate_data):
         p.append("iPXE profile: InitialR2T=%s ImmediateData=%s, expected Yes/No"
                  % (P.initial_r2t, P.immediate_data))
-    if P.first_burst > P.max_burst:
+    if P.first_burst > P.max_burst and not (P.initial_r2t and not P.immediate_data):
         p.append("FirstBurstLength %d > MaxBurstLength %d" % (P.first_burst, P.max_burst))
     s.ready()
     burst_cross = 2 * P.max_burst + 4096 + 512
@@ -524,6 +540,134 @@ def case_queue_depth(n=32):
     return p
 
 
+def case_queued_writes(n=32):
+    """32 WRITEs and READs in flight at once (open-iscsi profile with
+    MaxOutstandingR2T=4): R2Ts of different tasks interleave."""
+    keys = list(PROFILES["open-iscsi"])
+    keys = [(k, v) for k, v in keys if k != "MaxOutstandingR2T"] + [("MaxOutstandingR2T", 4),
+                                                                      ("MaxRecvDataSegmentLength", 32768)]
+    s = new_session("iqn.2024-01.test.pristine:qw")
+    s.login(op_keys=keys)
+    s.ready()
+    p = []
+    rnd = random.Random(99)
+    writes = []
+    base = WRITE_BASE + 4096
+    for i in range(n):
+        blocks = 1 + rnd.randrange(400)
+        lba = base + i * 512
+        data = rnd.randbytes(blocks * 512)
+        writes.append((lba, data, s.submit(I.cdb_write10(lba, blocks), write_data=data)))
+    for lba, data, t in writes:
+        s.wait_task(t, 60)
+        if t.status != I.GOOD or t.reject is not None:
+            p.append("queued WRITE at %d: status %r reject %r" % (lba, t.status, t.reject))
+    reads = [(lba, data, s.submit(I.cdb_read10(lba, len(data) // 512), read_len=len(data)))
+             for lba, data, _ in writes]
+    for lba, data, t in reads:
+        s.wait_task(t, 60)
+        if t.status != I.GOOD or bytes(t.data) != data:
+            p.append("READ back of queued WRITE at %d: status %r, data %s"
+                     % (lba, t.status, "ok" if bytes(t.data) == data else "wrong"))
+    p += s.violations
+    close_quietly(s)
+    return p
+
+
+def case_residuals():
+    """RFC 7143 11.4.5: overflow/underflow with residual counts."""
+    s = new_session()
+    s.login(op_keys=[("MaxRecvDataSegmentLength", 65536)])
+    s.ready()
+    p = []
+    # READ(10) of 16 blocks, EDTL 4096: overflow, 4096 bytes delivered
+    t = s.command(I.cdb_read10(0, 16), read_len=4096)
+    if t.status != I.GOOD or not t.overflow or t.resid != 4096:
+        p.append("READ 8 KiB with EDTL 4096: status %r O=%d U=%d resid %d, expected GOOD O=1 resid 4096"
+                 % (t.status, t.overflow, t.underflow, t.resid))
+    elif bytes(t.data) != D.expected[:4096]:
+        p.append("READ with overflow: wrong data")
+    # READ(10) of 8 blocks, EDTL 8192: underflow 4096
+    t = s.command(I.cdb_read10(0, 8), read_len=8192)
+    if t.status != I.GOOD or not t.underflow or t.resid != 4096:
+        p.append("READ 4 KiB with EDTL 8192: status %r O=%d U=%d resid %d, expected GOOD U=1 resid 4096"
+                 % (t.status, t.overflow, t.underflow, t.resid))
+    elif bytes(t.data[:4096]) != D.expected[:4096] or t.received != 4096:
+        p.append("READ with underflow: wrong data or %d bytes" % t.received)
+    # READ of 0 blocks
+    t = s.command(I.cdb_read10(0, 0))
+    if t.status != I.GOOD or t.received:
+        p.append("READ of 0 blocks: status %r, %d bytes" % (t.status, t.received))
+    # WRITE(10) of 8 blocks with EDTL 2048: overflow (or CHECK CONDITION)
+    t = s.command(I.cdb_write10(WRITE_BASE + 20000, 8), write_data=b"\x5c" * 2048)
+    if t.reject is not None:
+        p.append("WRITE with EDTL < CDB length rejected at the iSCSI level")
+    elif t.status == I.GOOD and not (t.overflow and t.resid == 2048):
+        p.append("WRITE 4 KiB with EDTL 2048: GOOD with O=%d resid %d, expected O=1 resid 2048"
+                 % (t.overflow, t.resid))
+    for r2tsn, off, ln, ttt in t.r2ts:
+        if off + ln > 2048:
+            p.append("R2T beyond EDTL 2048: offset %d length %d" % (off, ln))
+    # READ CAPACITY(10) and a read past the end
+    t = s.command(I.cdb_read_capacity10(), read_len=8)
+    last, bs = __import__("struct").unpack(">II", bytes(t.data))
+    if (last, bs) != (D.mib * 2048 - 1, 512):
+        p.append("READ CAPACITY(10): last LBA %d block %d, expected %d / 512" % (last, bs, D.mib * 2048 - 1))
+    t = s.command(I.cdb_read10(D.mib * 2048 - 4, 8), read_len=4096)
+    if t.status != I.CHECK_CONDITION or len(t.sense) < 14 or (t.sense[2] & 0x0F) != 5 or t.sense[12] != 0x21:
+        p.append("READ past the end: status %r sense %s, expected CHECK CONDITION ILLEGAL REQUEST "
+                 "LBA OUT OF RANGE (0x21)" % (t.status, t.sense.hex()))
+    p += s.violations
+    close_quietly(s)
+    return p
+
+
+def case_abort_stalled_write():
+    """A WRITE waiting for Data-Out (R2T outstanding) is aborted with ABORT
+    TASK: Function complete, no SCSI Response for it, session goes on."""
+    s = new_session()
+    s.login(op_keys=[("InitialR2T", "Yes"), ("ImmediateData", "No")])
+    s.ready()
+    p = []
+    itt = s.next_itt()
+    cmdsn = s.cmdsn
+    s.conn.send_pdu(I.build_scsi_cmd(0xA1, D.lun, itt, 8192, cmdsn, s.expstatsn,
+                                     I.cdb_write10(WRITE_BASE + 21000, 16), 0))
+    s.cmdsn = (s.cmdsn + 1) & 0xFFFFFFFF
+    r2t = s.conn.recv_pdu(10)
+    s._update_sn(r2t)
+    if r2t.opcode != I.OP_R2T:
+        s.close()
+        return ["WRITE with InitialR2T=Yes answered with %r, expected R2T" % r2t]
+    r = s.tmf(I.TMF_ABORT_TASK, ref_itt=itt, refcmdsn=cmdsn)
+    if r.opcode != I.OP_TMF_RESP or r.response != 0:
+        p.append("ABORT TASK of a WRITE waiting for data: %s response %r, expected 0 Function complete"
+                 % (r.name, getattr(r, "response", None)))
+    t = s.read(WRITE_BASE + 21000, 16)
+    if bytes(t.data) != D.expected[(WRITE_BASE + 21000) * 512:(WRITE_BASE + 21016) * 512]:
+        p.append("aborted WRITE changed the data")
+    if ("unexpected", I.OP_SCSI_RESP) in s.responses or any(
+            v.startswith("SCSI Response for unknown ITT 0x%x" % itt) for v in s.violations):
+        p.append("SCSI Response sent for the aborted task")
+    p += [v for v in s.violations if "unknown ITT 0x%x" % itt not in v]
+    # same with LOGICAL UNIT RESET
+    itt = s.next_itt()
+    s.conn.send_pdu(I.build_scsi_cmd(0xA1, D.lun, itt, 8192, s.cmdsn, s.expstatsn,
+                                     I.cdb_write10(WRITE_BASE + 21100, 16), 0))
+    s.cmdsn = (s.cmdsn + 1) & 0xFFFFFFFF
+    r2t = s.conn.recv_pdu(10)
+    s._update_sn(r2t)
+    r = s.tmf(I.TMF_LUN_RESET)
+    if r.opcode != I.OP_TMF_RESP or r.response != 0:
+        p.append("LUN RESET with a WRITE waiting for data: %s response %r" % (r.name, getattr(r, "response", None)))
+    s.ready()
+    t = s.read(0, 8)
+    if bytes(t.data) != D.expected[:4096]:
+        p.append("read after LUN RESET wrong")
+    close_quietly(s)
+    return p
+
+
 def case_session_ops():
     """NOP ping, Text in full feature phase, TMFs, Logout."""
     s = new_session()
@@ -536,6 +680,15 @@ def case_session_ops():
     nop = s.nop(b"", immediate=False)
     if nop.opcode != I.OP_NOP_IN:
         p.append("non-immediate NOP-Out answered with %s" % nop.name)
+    # NOP-Out with ITT 0xffffffff: no answer wanted (RFC 7143 11.18)
+    s.conn.send_pdu(I.build_nop_out(I.RSVD_TAG, I.RSVD_TAG, s.cmdsn, s.expstatsn, 0))
+    nop = s.nop(b"after-unanswered")
+    if nop.opcode != I.OP_NOP_IN or nop.data != b"after-unanswered":
+        p.append("NOP after an ITT=0xffffffff NOP-Out: %r" % nop)
+    # an immediate SCSI command
+    t = s.command(I.cdb_read10(3, 8), read_len=4096, immediate=True)
+    if t.status != I.GOOD or bytes(t.data) != D.expected[3 * 512:11 * 512]:
+        p.append("immediate READ: status %r" % t.status)
     pairs, last = s.text([("X-com.example.unknown", "1")])
     if pairs is None or ("X-com.example.unknown", "NotUnderstood") not in pairs:
         p.append("Text Request with an unknown key answered %r" % (pairs if pairs is not None else last.name))
@@ -644,6 +797,11 @@ def main():
                 for mrdsl in (512, 4096, 65536, I.MAX_DSL):
                     C.case("data path %s digests=%s MRDSL=%d" % (profile, digests, mrdsl),
                            case_matrix, profile, digests, mrdsl)
+        for profile in EXTRA_PROFILES:
+            C.case("data path %s digests=False MRDSL=8192" % profile, case_matrix, profile, False, 8192)
+        C.case("32 queued WRITEs then READs", case_queued_writes)
+        C.case("residuals / capacity / out of range", case_residuals)
+        C.case("ABORT TASK / LUN RESET of a WRITE waiting for data", case_abort_stalled_write)
         C.case("session reinstatement (same ISID)", case_reinstatement)
         C.case("queue depth 32", case_queue_depth)
         if not D.external:
