@@ -572,6 +572,126 @@ def case_data_out_beyond_r2t():
     return probs
 
 
+def case_data_out_wrong_offset():
+    """DataPDUInOrder=Yes: a Data-Out answering an R2T at the wrong
+    BufferOffset and DataSN.  ERL 0: Reject / close / CHECK CONDITION."""
+    s = hostile_session(op_keys=[("InitialR2T", "Yes"), ("ImmediateData", "No")])
+    s.ready()
+    itt = s.next_itt()
+    s.conn.send_pdu(I.build_scsi_cmd(0xA1, D.lun, itt, 4096, s.cmdsn, s.expstatsn,
+                                     I.cdb_write10(9400, 8), 0))
+    s.cmdsn = (s.cmdsn + 1) & 0xFFFFFFFF
+    kind, r2t = outcome(s.conn, WAIT)
+    if kind != "other" or r2t.opcode != I.OP_R2T:
+        s.close()
+        return ["WRITE with InitialR2T=Yes: expected an R2T, got %s %r" % (kind, r2t)]
+    s.conn.send_pdu(I.build_data_out(False, D.lun, itt, r2t.ttt, s.expstatsn, 5, 2048, 2048), b"\x55" * 2048)
+    s.conn.send_pdu(I.build_data_out(True, D.lun, itt, r2t.ttt, s.expstatsn, 9, 0, 2048), b"\x55" * 2048)
+    kind, p, probs = want_reject_or_close("Data-Out at offset 2048/DataSN 5 then 0/DataSN 9", s.conn,
+                                          also=("other",))
+    if kind == "other" and not (p.opcode == I.OP_SCSI_RESP and p.status != I.GOOD):
+        probs.append("out-of-order Data-Out (DataPDUInOrder=Yes) answered with %r status %r"
+                     % (p, getattr(p, "status", None)))
+    s.close()
+    return probs
+
+
+def case_duplicate_itt():
+    """Two commands in flight with the same ITT (RFC 7143 11.2.1.8: the ITT
+    must be unique within the session): Reject, close, or answer both; the
+    daemon must survive (task table)."""
+    s = hostile_session(op_keys=[("MaxRecvDataSegmentLength", 65536)])
+    s.ready()
+    itt = s.next_itt()
+    for k in range(3):
+        s.conn.send_pdu(I.build_scsi_cmd(0xC1, D.lun, itt, 65536, s.cmdsn, s.expstatsn,
+                                         I.cdb_read10(k * 128, 128), 0))
+        s.cmdsn = (s.cmdsn + 1) & 0xFFFFFFFF
+    kinds = []
+    done = 0
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline and len(kinds) < 200:
+        kind, p = outcome(s.conn, max(0.1, min(2.0, deadline - time.monotonic())))
+        kinds.append(kind if kind != "other" else p.name)
+        if kind == "other" and (p.opcode == I.OP_SCSI_RESP or (p.opcode == I.OP_DATA_IN and p.has_status)):
+            done += 1
+        if kind == "other":
+            s._update_sn(p) if p.opcode != I.OP_DATA_IN or p.has_status else None
+        if kind in ("closed", "timeout"):
+            break
+    note("3 READs with the same ITT -> %d completed; PDUs: %s" % (done, ", ".join(sorted(set(kinds)))))
+    probs = []
+    if kinds and kinds[-1] != "closed":
+        try:
+            t = s.read(0, 8, timeout=WAIT)
+            if bytes(t.data) != D.expected[:4096]:
+                probs.append("after 3 READs with one ITT, a READ returns wrong data")
+        except I.ConnectionClosed:
+            pass
+        except I.ISCSIError as e:
+            probs.append("after 3 READs with one ITT (%d completed), the session neither works nor is "
+                         "closed: %s" % (done, e))
+    s.close()
+    return probs
+
+
+def case_reserved_itt():
+    s = hostile_session()
+    s.conn.send_pdu(I.build_scsi_cmd(0xC1, D.lun, I.RSVD_TAG, 4096, s.cmdsn, s.expstatsn,
+                                     I.cdb_read10(0, 8), 0))
+    kind, p, probs = want_reject_or_close("SCSI Command with ITT 0xffffffff", s.conn, also=("other",))
+    if kind == "other":
+        probs.append("SCSI Command with the reserved ITT 0xffffffff answered with %r "
+                     "(RFC 7143 11.2.1.8: the value 0xffffffff is reserved and MUST NOT be assigned "
+                     "to a task by the initiator)" % p)
+    s.close()
+    return probs
+
+
+def case_logout_reasons():
+    probs = []
+    for reason in (1, 2, 0x7F):
+        s = hostile_session()
+        try:
+            r = s.logout(reason=reason, timeout=WAIT)
+            note("Logout reason %d -> %s response %r" % (reason, r.name, getattr(r, "response", None)))
+            if reason == 1 and (r.opcode != I.OP_LOGOUT_RESP or r.response != 0):
+                probs.append("Logout reason 1 (close connection): %r response %r"
+                             % (r, getattr(r, "response", None)))
+            if reason == 2 and r.opcode == I.OP_LOGOUT_RESP and r.response == 0:
+                probs.append("Logout reason 2 (remove connection for recovery) succeeded at "
+                             "ErrorRecoveryLevel 0 (RFC 7143 11.15.1: response 2 'connection "
+                             "recovery is not supported')")
+        except I.ConnectionClosed:
+            note("Logout reason %d -> closed" % reason)
+        except I.ISCSIError as e:
+            probs.append("Logout reason %d: %s" % (reason, e))
+        s.close()
+    return probs
+
+
+def case_commands_after_logout():
+    s = hostile_session()
+    itt = s.next_itt()
+    s.conn.send_pdu(I.build_logout(0, itt, 0, s.cmdsn, s.expstatsn))
+    s.conn.send_pdu(I.build_scsi_cmd(0xC1, D.lun, s.next_itt(), 4096, s.cmdsn, s.expstatsn,
+                                     I.cdb_read10(0, 8), 0))
+    seen = []
+    probs = []
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        kind, p = outcome(s.conn, deadline - time.monotonic())
+        if kind != "other":
+            seen.append(kind)
+            break
+        seen.append(p.name)
+    note("Logout then a READ -> %s" % ", ".join(seen))
+    if seen and seen[-1] == "timeout":
+        probs.append("connection still open %.0fs after Logout + READ" % WAIT)
+    s.close()
+    return probs
+
+
 def check_unchanged(lba, blocks):
     """The blocks after a too-long Data-Out must not have been written."""
     s = D.session(HOSTILE, timeout=WAIT)
@@ -823,6 +943,11 @@ def main():
         run("Data-Out with a TTT never issued", case_data_out_unknown_ttt)
         run("Data-Out beyond EDTL", case_data_out_beyond_edtl)
         run("Data-Out beyond the R2T", case_data_out_beyond_r2t)
+        run("Data-Out at the wrong offset/DataSN", case_data_out_wrong_offset)
+        run("three commands with the same ITT", case_duplicate_itt)
+        run("SCSI Command with ITT 0xffffffff", case_reserved_itt)
+        run("Logout reasons 1, 2, 0x7f", case_logout_reasons)
+        run("commands after Logout", case_commands_after_logout)
         run("READ with EDTL 4 GiB-1", case_edtl_4g_read)
         run("WRITE with EDTL 4 GiB-1 and no data", case_edtl_4g_write)
         run("half a BHS in login, then close", case_half_bhs_then_close, True)
