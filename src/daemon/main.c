@@ -34,6 +34,7 @@ struct options {
 	unsigned nlisten;
 	bool writable;
 	uint32_t block_size;
+	int nop_interval;          /* -1: default */
 };
 
 static void usage(FILE *f)
@@ -46,6 +47,7 @@ static void usage(FILE *f)
 		"  -t, --target IQN        target name (default derived from the image name)\n"
 		"  -w, --writable          let clients write the image itself (testing only)\n"
 		"  -b, --block-size N      logical block size, 512 or 4096 (default 512)\n"
+		"  -n, --nop-interval SECS idle time before a NOP-In ping, 0 = never (default 30)\n"
 		"  -v, --log-level LEVEL   error|warn|notice|info|debug (default info)\n"
 		"  -h, --help              this text\n"
 		"  -V, --version           print the version\n");
@@ -87,6 +89,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "target", required_argument, NULL, 't' },
 		{ "writable", no_argument, NULL, 'w' },
 		{ "block-size", required_argument, NULL, 'b' },
+		{ "nop-interval", required_argument, NULL, 'n' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
@@ -99,7 +102,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->state = "/var/lib/pristine";
 	o->block_size = 512;
-	while ((ch = getopt_long(argc, argv, "i:l:s:t:wb:v:c:hV", longopts, NULL)) != -1) {
+	o->nop_interval = -1;
+	while ((ch = getopt_long(argc, argv, "i:l:s:t:wb:n:v:c:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'i': o->image = optarg; break;
 		case 's': o->state = optarg; break;
@@ -119,6 +123,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			break;
+		case 'n': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 0 || v > 3600) {
+				fprintf(stderr, "pristined: --nop-interval must be 0..3600 seconds\n");
+				return -1;
+			}
+			o->nop_interval = (int)v;
+			break;
+		}
 		case 'v':
 			if (log_parse_level(optarg, &lvl)) {
 				fprintf(stderr, "pristined: unknown log level '%s'\n", optarg);
@@ -223,6 +237,8 @@ int main(int argc, char **argv)
 		   (unsigned long long)be->size, o.block_size, o.writable ? "WRITABLE (test mode)" : "read-only");
 
 	iscsi_server_defaults(&srv);
+	if (o.nop_interval >= 0)
+		srv.nop_interval_s = (unsigned)o.nop_interval;
 	srv.targets = tgts;
 	srv.ntargets = 1;
 	iscsi_server_init(&srv);

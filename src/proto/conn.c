@@ -118,7 +118,8 @@ static int conn_recv_header(struct iscsi_conn *c, int64_t login_deadline)
 			}
 			timeout = (int)(left < 1000 ? left : 1000);
 		} else {
-			timeout = (int)c->srv->nop_interval_s * 1000;
+			/* No pings: sleep until data (or shutdown(2) from another thread). */
+			timeout = c->srv->nop_interval_s ? (int)c->srv->nop_interval_s * 1000 : -1;
 		}
 		r = poll(&pfd, 1, timeout);
 		if (r < 0 && errno != EINTR)
