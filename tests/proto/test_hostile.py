@@ -692,6 +692,60 @@ def case_commands_after_logout():
     return probs
 
 
+# opcodes that neither write the medium nor change reservations, the unit's
+# state or mode pages, plus unassigned ones
+FUZZ_OPCODES = [0x00, 0x03, 0x12, 0x1A, 0x5A, 0x25, 0x28, 0x88, 0xA8, 0x2F, 0x8F, 0xAF, 0x34, 0x90,
+                0x35, 0x91, 0x9E, 0xA0, 0xA3, 0x4D, 0x5E, 0x37, 0xB7, 0x1C, 0x44, 0x43, 0x46, 0x4A,
+                0x51, 0x52, 0x5C, 0x02, 0x05, 0x06, 0x07, 0x0D, 0x20, 0x21, 0x22, 0x23, 0x26, 0x27,
+                0x29, 0x2B, 0x31, 0x32, 0x33, 0x36, 0x38, 0x40, 0x45, 0x47, 0x49, 0x4E, 0x4F,
+                0x50, 0x58, 0x59, 0x5B, 0x5D, 0x60, 0x61, 0x70, 0x8D, 0xB0, 0xC0, 0xD0, 0xE0, 0xF0,
+                0xFF]
+
+
+def case_cdb_fuzz(n=1000):
+    """Random CDBs (non-writing opcodes, random fields) with random EDTLs and
+    directions: every command must end (status, or Reject), none may hang."""
+    rnd = __import__("random").Random(1234)
+    s = hostile_session(op_keys=[("MaxRecvDataSegmentLength", 65536), ("InitialR2T", "No"),
+                                 ("ImmediateData", "Yes")])
+    s.ready()
+    probs = []
+    statuses = {}
+    for i in range(n):
+        op = rnd.choice(FUZZ_OPCODES)
+        if i % 4 == 0:
+            cdb = bytes([op]) + rnd.randbytes(15)
+        else:                           # mostly zero: reaches deeper code paths
+            b = bytearray(16)
+            b[0] = op
+            for _ in range(rnd.randint(1, 4)):
+                b[rnd.randrange(1, 16)] = rnd.choice([0x01, 0x02, 0x08, 0x10, 0x80, 0xFF, rnd.randrange(256)])
+            cdb = bytes(b)
+        edtl = rnd.choice([0, 0, 8, 512, 4096, 65536, 1 << 20, 0xFFFFFFFF])
+        write = edtl and edtl <= (1 << 20) and rnd.random() < 0.15
+        try:
+            if write:
+                t = s.command(cdb, write_data=bytes(edtl), timeout=WAIT)
+            else:
+                t = s.command(cdb, read_len=min(edtl, 1 << 20), edtl=edtl, timeout=WAIT)
+        except I.ConnectionClosed:
+            probs.append("connection closed by the target at CDB %s (EDTL %d, %s)"
+                         % (cdb.hex(), edtl, "W" if write else "R"))
+            break
+        except I.ISCSIError as e:
+            probs.append("CDB %s (EDTL %d, %s): %s" % (cdb.hex(), edtl, "W" if write else "R", e))
+            break
+        key = "reject" if t.reject is not None else "status 0x%02x" % t.status
+        statuses[key] = statuses.get(key, 0) + 1
+        if not D.alive():
+            probs.append("pristined died at CDB %s (EDTL %d)" % (cdb.hex(), edtl))
+            break
+    note("%d random CDBs -> %r" % (n, statuses))
+    probs += [v for v in s.violations if "beyond the read buffer" not in v][:10]
+    s.close()
+    return probs
+
+
 def check_unchanged(lba, blocks):
     """The blocks after a too-long Data-Out must not have been written."""
     s = D.session(HOSTILE, timeout=WAIT)
@@ -754,6 +808,12 @@ def case_edtl_4g_write():
     for r2tsn, off, ln, ttt in t.r2ts:
         if off + ln > 4096:
             probs.append("R2T asks for bytes %d..%d of an 8-block WRITE (EDTL 0xffffffff)" % (off, off + ln))
+    if t.reject is None and t.status in (0x08, 0x28):
+        probs.append("WRITE(10) of 8 blocks with EDTL 0xffffffff answered with status 0x%02x (%s): a "
+                     "transient status for a permanent condition, initiators retry it forever; expected "
+                     "R2T for 4096 bytes then GOOD with U bit and residual %d (RFC 7143 11.4.5), or "
+                     "CHECK CONDITION" % (t.status, "BUSY" if t.status == 8 else "TASK SET FULL",
+                                           0xFFFFFFFF - 4096))
     if t.reject is None and t.status == I.GOOD and (not t.underflow or t.resid != 0xFFFFFFFF - 4096):
         probs.append("WRITE of 4096 bytes with EDTL 0xffffffff: GOOD without the underflow residual "
                      "(U=%d resid=%d)" % (t.underflow, t.resid))
@@ -948,6 +1008,7 @@ def main():
         run("SCSI Command with ITT 0xffffffff", case_reserved_itt)
         run("Logout reasons 1, 2, 0x7f", case_logout_reasons)
         run("commands after Logout", case_commands_after_logout)
+        run("random CDBs", case_cdb_fuzz)
         run("READ with EDTL 4 GiB-1", case_edtl_4g_read)
         run("WRITE with EDTL 4 GiB-1 and no data", case_edtl_4g_write)
         run("half a BHS in login, then close", case_half_bhs_then_close, True)

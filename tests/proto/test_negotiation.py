@@ -668,6 +668,116 @@ def case_abort_stalled_write():
     return p
 
 
+def case_operational_two_rounds():
+    """Operational stage over two exchanges: the first Login Request has T=0,
+    so the target must answer with T=0 (RFC 7143 11.13.3: the target sets T=1
+    only if the initiator's T bit was 1)."""
+    s = new_session()
+    r, text = s._login_round(I.SECURITY, I.OPERATIONAL, True,
+                             I.encode_keys([("InitiatorName", INIT), ("TargetName", D.target),
+                                            ("SessionType", "Normal"), ("AuthMethod", "None")]))
+    p = []
+    if r.status_class or not r.transit:
+        s.close()
+        return ["security stage: status 0x%02x T=%d" % (r.status_class, r.transit)]
+    s._record_answers(text)
+    r, text = s._login_round(I.OPERATIONAL, I.FULL_FEATURE, False,
+                             I.encode_keys([("MaxBurstLength", 65536), ("InitialR2T", "Yes")]))
+    s._record_answers(text)
+    if r.status_class != 0:
+        s.close()
+        return ["operational round with T=0 failed 0x%02x/0x%02x" % (r.status_class, r.status_detail)]
+    if r.transit:
+        p.append("Login Response has T=1 although the request had T=0 (RFC 7143 11.13.3)")
+    if s.answers.get("MaxBurstLength") is None:
+        p.append("MaxBurstLength offered with T=0 not answered")
+    s.offered.update({"MaxBurstLength": "65536", "InitialR2T": "Yes",
+                      "MaxRecvDataSegmentLength": "16384"})
+    r, text = s._login_round(I.OPERATIONAL, I.FULL_FEATURE, True,
+                             I.encode_keys([("MaxRecvDataSegmentLength", 16384)]))
+    s._record_answers(text)
+    if r.status_class != 0 or not r.transit or r.nsg != I.FULL_FEATURE:
+        s.close()
+        return p + ["second operational round: status 0x%02x T=%d NSG=%d"
+                    % (r.status_class, r.transit, r.nsg)]
+    s._login_done(r)
+    s.ready()
+    t = s.read(0, 128)
+    if bytes(t.data) != D.expected[:128 * 512]:
+        p.append("read after a two-round login wrong")
+    if any(x[2] > 16384 for x in t.datain):
+        p.append("Data-In > MaxRecvDataSegmentLength 16384 declared in the second round")
+    p += s.violations
+    close_quietly(s)
+    return p
+
+
+def case_second_connection():
+    """MaxConnections=1: a login adding a connection (same ISID, the session's
+    TSIH, CID 1) must fail (RFC 7143 11.13.5: 0x02/0x06 Too many connections,
+    or another initiator-error status); the session keeps working."""
+    name = "iqn.2024-01.test.pristine:twoconn"
+    isid = I.new_isid()
+    s1 = new_session(name, isid=isid)
+    s1.login()
+    s1.ready()
+    s2 = new_session(name, isid=isid)
+    s2.cid = 1
+    p = []
+    try:
+        r = s2.login(tsih=s1.tsih, raise_on_fail=False)
+        if r.status_class != 2:
+            p.append("second connection to a MaxConnections=1 session: status 0x%02x/0x%02x, expected 0x02/0x06"
+                     % (r.status_class, r.status_detail))
+    except I.ConnectionClosed:
+        pass
+    s2.close()
+    t = s1.read(0, 8)
+    if bytes(t.data) != D.expected[:4096]:
+        p.append("first session broken after a refused second connection")
+    p += s1.violations
+    close_quietly(s1)
+    return p
+
+
+def case_text_ffp_keys():
+    """Text negotiation in full feature phase: MaxRecvDataSegmentLength (Use:
+    ALL, RFC 7143 13.12) may be declared again and must then be honoured; a
+    leading-only key such as MaxBurstLength must not be renegotiated."""
+    s = new_session()
+    s.login(op_keys=[("MaxRecvDataSegmentLength", 65536)])
+    s.ready()
+    p = []
+    pairs, last = s.text([("MaxRecvDataSegmentLength", 4096)])
+    if pairs is None:
+        p.append("Text MaxRecvDataSegmentLength=4096 answered with %r" % last)
+    else:
+        ans = dict(pairs)
+        if ans.get("MaxRecvDataSegmentLength") in ("Reject", "NotUnderstood", "Irrelevant"):
+            p.append("Text MaxRecvDataSegmentLength=4096 in FFP answered %r (the key is 'Use: ALL')" % ans)
+        else:
+            s.conn.max_recv_dsl = 4096
+            s.params.max_recv_dsl = 4096
+            t = s.read(0, 128)
+            if bytes(t.data) != D.expected[:128 * 512]:
+                p.append("read after MRDSL renegotiation wrong")
+            big = [x[2] for x in t.datain if x[2] > 4096]
+            if big:
+                p.append("after declaring MaxRecvDataSegmentLength=4096 by Text, Data-In of %d bytes"
+                         % max(big))
+    s.conn.violations[:] = [v for v in s.conn.violations if "MaxRecvDataSegmentLength 4096" not in v] \
+        if p else s.conn.violations
+    pairs, last = s.text([("MaxBurstLength", 4096)])
+    if pairs is not None:
+        ans = dict(pairs)
+        if ans.get("MaxBurstLength") not in ("Reject", "Irrelevant"):
+            p.append("Text MaxBurstLength=4096 (leading-only, login-only) in FFP answered %r; expected Reject"
+                     % ans)
+    p += s.violations
+    close_quietly(s)
+    return p
+
+
 def case_session_ops():
     """NOP ping, Text in full feature phase, TMFs, Logout."""
     s = new_session()
@@ -792,6 +902,9 @@ def main():
         C.case("discovery with normal-session keys", case_discovery_irrelevant)
         C.case("discovery SendTargets with MRDSL 512", case_sendtargets_big_mrdsl_small)
         C.case("NOP / Text / TMF / Logout", case_session_ops)
+        C.case("operational stage in two rounds (T=0 then T=1)", case_operational_two_rounds)
+        C.case("second connection with MaxConnections=1", case_second_connection)
+        C.case("Text negotiation of keys in full feature phase", case_text_ffp_keys)
         for profile in ("ipxe", "open-iscsi"):
             for digests in (False, True):
                 for mrdsl in (512, 4096, 65536, I.MAX_DSL):
