@@ -64,6 +64,16 @@ static uint64_t fnv1a(const char *s)
 	return h;
 }
 
+/* Until per-client overlays are wired in: every initiator shares LUN 0. */
+static int shared_attach(void *ctx, struct iscsi_target *t, const char *initiator,
+			 struct scsi_target **scsi, void **handle, char *msg, size_t msglen)
+{
+	(void)t; (void)initiator; (void)msg; (void)msglen;
+	*scsi = ctx;
+	*handle = NULL;
+	return 0;
+}
+
 /* Default target name: iqn.2026-11.org.pristine:<image base name>. */
 static void default_target(const char *image, char *out, size_t len)
 {
@@ -190,6 +200,7 @@ int main(int argc, char **argv)
 	struct iscsi_target *tgts[1] = { &tgt };
 	struct portal_set ps = { .n = 0 };
 	struct backend *be = NULL;
+	struct scsi_target *shared = NULL;
 	struct scsi_lu_config lc;
 	char serial[17];
 	sigset_t set;
@@ -220,8 +231,8 @@ int main(int argc, char **argv)
 	else
 		default_target(o.image, tgt.name, sizeof(tgt.name));
 	tgt.tpgt = 1;
-	tgt.scsi = scsi_target_new();
-	if (!tgt.scsi)
+	shared = scsi_target_new();
+	if (!shared)
 		goto out;
 	snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)fnv1a(tgt.name));
 	lc = (struct scsi_lu_config){
@@ -229,7 +240,7 @@ int main(int argc, char **argv)
 		.vendor = "PRISTINE", .product = "golden image", .revision = "0001",
 		.serial = serial, .naa_id = fnv1a(tgt.name) ^ 0x5a5a, .target_name = tgt.name,
 	};
-	if (scsi_target_add_lu(tgt.scsi, 0, &lc)) {
+	if (scsi_target_add_lu(shared, 0, &lc)) {
 		log_err("cannot create LUN 0");
 		goto out;
 	}
@@ -239,6 +250,7 @@ int main(int argc, char **argv)
 	iscsi_server_defaults(&srv);
 	if (o.nop_interval >= 0)
 		srv.nop_interval_s = (unsigned)o.nop_interval;
+	srv.hooks = (struct iscsi_hooks){ .attach = shared_attach, .ctx = shared };
 	srv.targets = tgts;
 	srv.ntargets = 1;
 	iscsi_server_init(&srv);
@@ -252,7 +264,7 @@ out_portals:
 	pthread_mutex_destroy(&srv.lock);
 	pthread_cond_destroy(&srv.cond);
 out:
-	scsi_target_free(tgt.scsi);
+	scsi_target_free(shared);
 	backend_close(be);
 	log_notice("pristined stopped");
 	return rc;

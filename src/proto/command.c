@@ -232,7 +232,7 @@ static int task_execute(struct iscsi_conn *c, struct iscsi_task *t, bool read)
 	cmd.edtl = t->edtl;
 	cmd.data_out = cmd.write ? t->buf : NULL;
 	cmd.data_out_len = cmd.write ? t->edtl : 0;
-	scsi_target_exec(c->sess->target->scsi, &cmd);
+	scsi_target_exec(c->sess->scsi, &cmd);
 	rc = send_result(c, t->bhs, &cmd, t->r2tsn);
 	free(cmd.data_in);
 	return rc;

@@ -431,8 +431,10 @@ static void conn_cleanup(struct iscsi_conn *c)
 	kvbuf_free(&c->text_out);
 	kvbuf_free(&c->text_in);
 	if (c->sess) {
-		if (c->sess->nexus_registered && c->sess->target)
-			scsi_target_nexus_gone(c->sess->target->scsi, &c->sess->nexus);
+		if (c->sess->nexus_registered)
+			scsi_target_nexus_gone(c->sess->scsi, &c->sess->nexus);
+		if (c->sess->handle && srv->hooks.detach)
+			srv->hooks.detach(srv->hooks.ctx, c->sess->handle);
 		session_unregister(srv, c->sess);
 		free(c->sess);
 		c->sess = NULL;

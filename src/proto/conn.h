@@ -24,7 +24,10 @@ struct iscsi_session {
 	struct iscsi_session *next;
 	struct iscsi_server *srv;
 	struct iscsi_target *target;   /* NULL for discovery */
+	struct scsi_target *scsi;      /* this initiator's LUNs (from attach) */
+	void *handle;                  /* for detach */
 	struct iscsi_conn *conn;
+	int64_t since;
 	struct scsi_nexus nexus;
 	uint8_t isid[6];
 	uint16_t tsih;

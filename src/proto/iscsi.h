@@ -19,6 +19,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "proto/params.h"
@@ -27,7 +28,32 @@
 struct iscsi_target {
 	char name[ISCSI_NAME_MAX];
 	uint16_t tpgt;
-	struct scsi_target *scsi;     /* LUNs; owned by the daemon */
+	void *priv;                   /* the daemon's (e.g. its image) */
+};
+
+/*
+ * What a normal session sees is decided when its login completes: the
+ * daemon's attach hook returns the SCSI target (LUNs) for this initiator
+ * on this target - its own overlay - and a handle that detach gets back
+ * when the session ends.  attach returns 0, or a login status
+ * (class << 8 | detail, e.g. 0x0201 authorization failure, 0x0301 service
+ * unavailable) with msg set for the log.
+ */
+struct iscsi_hooks {
+	int (*attach)(void *ctx, struct iscsi_target *t, const char *initiator,
+		      struct scsi_target **scsi, void **handle, char *msg, size_t msglen);
+	void (*detach)(void *ctx, void *handle);
+	void *ctx;
+};
+
+/* A snapshot of one session, for listings. */
+struct iscsi_session_info {
+	unsigned tsih;
+	char initiator[ISCSI_NAME_MAX];
+	char target[ISCSI_NAME_MAX];
+	char peer[80];
+	bool discovery;
+	int64_t since;                /* unix time of login */
 };
 
 struct iscsi_session;
@@ -44,6 +70,7 @@ struct iscsi_server {
 	unsigned nop_interval_s;      /* idle time before a NOP-In ping */
 	unsigned send_timeout_s;      /* a peer that reads nothing this long is dropped */
 	uint32_t max_xfer;            /* largest EDTL we buffer for one command */
+	struct iscsi_hooks hooks;
 
 	/* ---- runtime, owned by the iscsi layer ---- */
 	pthread_mutex_t lock;
@@ -62,6 +89,17 @@ void iscsi_server_defaults(struct iscsi_server *srv);
 int iscsi_server_init(struct iscsi_server *srv);
 /* Stop: close every connection, wait for their threads, free sessions. */
 void iscsi_server_shutdown(struct iscsi_server *srv);
+
+/*
+ * Call fn for a snapshot of every logged-in session (under the server
+ * lock: fn must not call back into the iscsi layer).
+ */
+void iscsi_session_foreach(struct iscsi_server *srv,
+			   void (*fn)(void *ctx, const struct iscsi_session_info *si), void *ctx);
+/* End a session by TSIH.  Returns 0 or -ENOENT. */
+int iscsi_session_kill(struct iscsi_server *srv, unsigned tsih);
+/* End every session of an initiator (normal and discovery); returns how many. */
+unsigned iscsi_kill_initiator(struct iscsi_server *srv, const char *initiator);
 
 /*
  * Serve an accepted socket on a new thread.  Takes ownership of fd (it is

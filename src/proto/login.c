@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define LF_T 0x80
 #define LF_C 0x40
@@ -152,12 +153,28 @@ static int login_complete(struct iscsi_conn *c, struct login_state *ls, struct k
 	snprintf(s->nexus.port_name, sizeof(s->nexus.port_name), "%s,i,0x%s", c->params.initiator_name, isid_hex);
 	s->nexus.tpgt = s->target ? s->target->tpgt : 1;
 
+	s->since = (int64_t)time(NULL);
 	session_reinstate(c->srv, c->params.initiator_name, ls->isid);
+	if (s->target && c->srv->hooks.attach) {
+		char msg[160] = "";
+		int st = c->srv->hooks.attach(c->srv->hooks.ctx, s->target, c->params.initiator_name,
+					      &s->scsi, &s->handle, msg, sizeof(msg));
+		if (st) {
+			free(s);
+			return login_fail(c, ls, (uint16_t)st, msg[0] ? msg : "refused by the daemon");
+		}
+	}
+	if (s->target && !s->scsi) {
+		if (s->handle && c->srv->hooks.detach)
+			c->srv->hooks.detach(c->srv->hooks.ctx, s->handle);
+		free(s);
+		return login_fail(c, ls, 0x0300, "no LUNs for this initiator");
+	}
 	session_register(c->srv, s);
 	ls->tsih = s->tsih;
 	c->sess = s;
 	if (s->target) {
-		scsi_target_nexus_new(s->target->scsi, &s->nexus);
+		scsi_target_nexus_new(s->scsi, &s->nexus);
 		s->nexus_registered = true;
 	}
 	rc = send_login_rsp(c, ls, (uint8_t)(LF_T | csg << 2 | 3), 0, out);

@@ -6,6 +6,7 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -142,4 +143,50 @@ void session_close_target(struct iscsi_server *srv, struct iscsi_target *t, stru
 		if (s->target == t && s->conn != except)
 			shutdown(s->conn->fd, SHUT_RDWR);
 	pthread_mutex_unlock(&srv->lock);
+}
+
+void iscsi_session_foreach(struct iscsi_server *srv,
+			   void (*fn)(void *ctx, const struct iscsi_session_info *si), void *ctx)
+{
+	pthread_mutex_lock(&srv->lock);
+	for (struct iscsi_session *s = srv->sessions; s; s = s->next) {
+		struct iscsi_session_info si = { .tsih = s->tsih, .discovery = s->discovery,
+						 .since = s->since };
+		snprintf(si.initiator, sizeof(si.initiator), "%s", s->nexus.initiator_name);
+		snprintf(si.target, sizeof(si.target), "%s", s->target ? s->target->name : "");
+		snprintf(si.peer, sizeof(si.peer), "%s", s->conn->peer);
+		fn(ctx, &si);
+	}
+	pthread_mutex_unlock(&srv->lock);
+}
+
+int iscsi_session_kill(struct iscsi_server *srv, unsigned tsih)
+{
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&srv->lock);
+	for (struct iscsi_session *s = srv->sessions; s; s = s->next) {
+		if (s->tsih == tsih) {
+			log_notice("session 0x%04x of %s ended by the admin", tsih, s->nexus.initiator_name);
+			shutdown(s->conn->fd, SHUT_RDWR);
+			rc = 0;
+		}
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return rc;
+}
+
+unsigned iscsi_kill_initiator(struct iscsi_server *srv, const char *initiator)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&srv->lock);
+	for (struct iscsi_session *s = srv->sessions; s; s = s->next) {
+		if (strcasecmp(s->nexus.initiator_name, initiator) == 0) {
+			shutdown(s->conn->fd, SHUT_RDWR);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return n;
 }

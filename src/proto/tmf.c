@@ -28,7 +28,7 @@ int tmf_handle(struct iscsi_conn *c)
 	uint8_t fn = c->bhs[1] & 0x7f;
 	uint64_t lun = lun_decode(c->bhs + BHS_LUN);
 	uint32_t rtt = get32(c->bhs + 20), refcmdsn = get32(c->bhs + 32);
-	struct scsi_target *st = c->sess->target->scsi;
+	struct scsi_target *st = c->sess->scsi;
 	uint8_t bhs[ISCSI_BHS_LEN] = { 0 };
 	uint8_t rsp = TMF_RSP_COMPLETE;
 	bool cold = false;
