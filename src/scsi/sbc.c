@@ -221,6 +221,8 @@ void sbc_write(struct scsi_lu *lu, struct scsi_cmd *cmd)
 	bool atomic = cmd->cdb[0] == 0x9c;
 
 	rw_decode(cmd->cdb, &a);
+	if (rw_check(lu, cmd, &a, true, true))
+		return;
 	if (atomic) {
 		if (get_be16(cmd->cdb + 10)) {      /* atomic boundary: none supported */
 			scsi_bad_cdb(lu, cmd, 10, -1);
@@ -231,8 +233,6 @@ void sbc_write(struct scsi_lu *lu, struct scsi_cmd *cmd)
 			return;
 		}
 	}
-	if (rw_check(lu, cmd, &a, true, true))
-		return;
 	cmd->xfer_len = a.nblocks << lu->block_shift;
 	if (write_blocks(lu, cmd, &a, atomic) == 0)
 		cmd->status = SAM_STAT_GOOD;
@@ -400,11 +400,13 @@ void sbc_compare_and_write(struct scsi_lu *lu, struct scsi_cmd *cmd)
 		return;
 	uint32_t bytes = a.nblocks << lu->block_shift;
 	cmd->xfer_len = 2 * bytes;
-	if (a.nblocks == 0) {
+	if (a.nblocks == 0 && cmd->data_out_len == 0) {
 		cmd->status = SAM_STAT_GOOD;
 		return;
 	}
-	if (!cmd->data_out || cmd->data_out_len != 2 * bytes) {
+	/* The Data-Out must be exactly the compare and the write halves; a
+	 * mismatch (including 256 blocks wrapped to 0) is a bad length. */
+	if (a.nblocks == 0 || !cmd->data_out || cmd->data_out_len != 2 * bytes) {
 		scsi_bad_cdb(lu, cmd, 13, -1);
 		return;
 	}

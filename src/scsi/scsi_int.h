@@ -9,8 +9,8 @@
  *                  WRITE takes it exclusive so its read-compare-write is
  *                  atomic with respect to every other writer
  *   lu->mode_lock  mode page values (D_SENSE, WCE, SWP ...)
- * No handler holds two of them at once, except pr code that takes
- * target->lock (for unit attentions) after dropping pr_lock.
+ * pr.c raises unit attentions (target->lock) while holding pr_lock;
+ * nothing takes pr_lock while holding target->lock.
  */
 #ifndef PRISTINE_SCSI_INT_H
 #define PRISTINE_SCSI_INT_H
@@ -301,9 +301,9 @@ void pr_drop_reserve(struct scsi_lu *lu, const char *port_name);
 
 /* Limits we advertise (vpd.c uses them, sbc checks them). */
 #define SBC_MAX_XFER_BYTES   (8u << 20)      /* 8 MiB per command */
-#define SBC_MAX_UNMAP_BLOCKS (1u << 22)
+#define SBC_MAX_UNMAP_BLOCKS (1u << 20)
 #define SBC_MAX_UNMAP_DESCS  256u
-#define SBC_MAX_WS_BLOCKS    (1u << 22)
+#define SBC_MAX_WS_BLOCKS    65535u
 #define SBC_MAX_CAW_BLOCKS   255u
 #define SBC_MAX_ATOMIC_BLOCKS 256u
 

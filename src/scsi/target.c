@@ -330,7 +330,8 @@ static void lu_reset(struct scsi_target *t, struct scsi_lu *lu)
 }
 
 /* LOGICAL UNIT RESET: clear the LU's volatile state and raise BUS DEVICE
- * RESET FUNCTION OCCURRED for every other nexus. */
+ * RESET FUNCTION OCCURRED for every nexus, the issuer's included
+ * (SAM-5 6.3; libiscsi's MultipathIO.Reset checks every path). */
 int scsi_target_lun_reset(struct scsi_target *t, uint64_t lun, const struct scsi_nexus *by)
 {
 	struct scsi_lu *lu = find_lu(t, lun);
@@ -338,7 +339,8 @@ int scsi_target_lun_reset(struct scsi_target *t, uint64_t lun, const struct scsi
 	if (!lu)
 		return 1;
 	lu_reset(t, lu);
-	ua_raise_all(t, lu->slot, by, ASC_DEVICE_RESET);
+	(void)by;
+	ua_raise_all(t, lu->slot, NULL, ASC_DEVICE_RESET);
 	return 0;
 }
 

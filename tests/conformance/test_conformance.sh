@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# test_conformance.sh - libiscsi's SCSI/iSCSI conformance suite
+# (iscsi-test-cu, family ALL) against a live pristined.
+#
+# Pass 1: a writable 128 MiB image, destructive tests allowed (-d), two
+#         initiator names for the reservation tests, and the same URL
+#         twice so the MultipathIO tests get their second path.
+# Pass 2: the same image exported read-only, ReadOnly suite only.
+#
+# CUnit counts a skipped test as passed, so the per-test output is parsed:
+# a test that printed "[SKIPPED]" is a skip.  The test fails on any failed
+# test, and on any skip that docs/conformance.md does not list with its
+# reason.  Logs: $LOGDIR (default build/test-logs/conformance).
+. "$(dirname "$0")/../lib/common.sh"
+
+command -v iscsi-test-cu >/dev/null || skip "iscsi-test-cu not installed (libiscsi-bin)"
+[ -x "$PRISTINED" ] || skip "$PRISTINED not built (make asan)"
+
+LOGDIR=${LOGDIR:-$TOP/build/test-logs/conformance}
+mkdir -p "$LOGDIR"
+DOC=$TOP/docs/conformance.md
+INI1=iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test
+INI2=iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test-2
+
+IMG=$tmpdir/disk.img
+truncate -s 128M "$IMG"
+
+# run_pass NAME ARGS...: iscsi-test-cu with ARGS, output in $LOGDIR/NAME.log
+run_pass() {
+	local name=$1; shift
+	timeout 1500 iscsi-test-cu -i "$INI1" -I "$INI2" "$@" >"$LOGDIR/$name.log" 2>&1
+	echo "iscsi-test-cu ($name) exit status $?" >>"$LOGDIR/$name.log"
+}
+
+start_daemon --image "$IMG" --writable --state "$tmpdir/state"
+URL="iscsi://127.0.0.1:$PORT/$TARGET/0"
+run_pass writable -d -t ALL "$URL" "$URL"
+daemon_alive
+stop_daemon
+
+start_daemon --image "$IMG" --state "$tmpdir/state-ro"
+URL="iscsi://127.0.0.1:$PORT/$TARGET/0"
+run_pass readonly -d -t ALL.ReadOnly "$URL"
+daemon_alive
+stop_daemon
+
+# classify LOG: prints "RESULT Suite.Test" per test (pass, fail, skip).
+classify() {
+	awk '
+	/^Suite: / { suite = $2; next }
+	/^  Test: / {
+		name = $0; sub(/^  Test: /, "", name); sub(/ \.\.\..*/, "", name)
+		test = suite "." name; skipped = 0; open = 1
+	}
+	open && /\[SKIPPED\]/ { skipped = 1 }
+	# The result may share its line with the next test's first message.
+	open && /(\.\.\.|^)passed/ { print (skipped ? "skip " : "pass ") test; open = 0; next }
+	open && /(\.\.\.|^)FAILED( |$)/ { print "fail " test; open = 0; next }
+	' "$1"
+}
+
+{ classify "$LOGDIR/writable.log"; classify "$LOGDIR/readonly.log"; } >"$LOGDIR/results.txt"
+# ReadOnly runs for real in pass 2; its skip in pass 1 does not count.
+if grep -q '^pass ReadOnly.ReadOnlySBC$' "$LOGDIR/results.txt"; then
+	sed -i '/^skip ReadOnly.ReadOnlySBC$/d' "$LOGDIR/results.txt"
+fi
+npass=$(grep -c '^pass ' "$LOGDIR/results.txt")
+nfail=$(grep -c '^fail ' "$LOGDIR/results.txt")
+nskip=$(grep -c '^skip ' "$LOGDIR/results.txt")
+echo "conformance: $npass passed, $nfail failed, $nskip skipped (logs in $LOGDIR)"
+[ $((npass + nfail + nskip)) -gt 200 ] || fail "only $((npass + nfail + nskip)) tests ran; see $LOGDIR"
+
+rc=0
+if [ "$nfail" -gt 0 ]; then
+	echo "failed tests:"; grep '^fail ' "$LOGDIR/results.txt" | sed 's/^fail /  /'
+	rc=1
+fi
+# Allowed skips: lines "- `Suite.Test`: reason" in docs/conformance.md.
+allowed=$(sed -n 's/^- `\([A-Za-z0-9_.-]*\)`:.*/\1/p' "$DOC")
+while read -r _ t; do
+	if ! grep -qxF "$t" <<<"$allowed"; then
+		echo "skip not documented in docs/conformance.md: $t"
+		rc=1
+	fi
+done < <(grep '^skip ' "$LOGDIR/results.txt")
+[ "$rc" -eq 0 ] || fail "conformance: $nfail failed, undocumented skips above"
+echo "PASS"

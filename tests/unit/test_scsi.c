@@ -1,0 +1,595 @@
+/*
+ * test_scsi.c - unit tests of the SCSI layer: CDBs driven straight into
+ * scsi_target_exec() over raw backends on temporary files, one LU with
+ * 512-byte and one with 4096-byte blocks, plus a read-only LU.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "scsi/scsi.h"
+#include "storage/backend.h"
+
+#define DISK_BYTES (4u << 20)
+
+struct fixture {
+	char path[3][64];
+	struct backend *be[3];
+	struct scsi_target *t;
+	struct scsi_nexus n1, n2;
+};
+
+static struct fixture F;
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)(v >> 32));
+	put32(p + 4, (uint32_t)v);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&F, 0, sizeof(F));
+	F.t = scsi_target_new();
+	assert_non_null(F.t);
+	for (int i = 0; i < 3; i++) {
+		snprintf(F.path[i], sizeof(F.path[i]), "/tmp/pristine-unit-XXXXXX");
+		int fd = mkstemp(F.path[i]);
+		assert_true(fd >= 0);
+		assert_int_equal(ftruncate(fd, DISK_BYTES), 0);
+		close(fd);
+		assert_int_equal(backend_raw_open(F.path[i], i != 2, &F.be[i]), 0);
+		struct scsi_lu_config cfg = {
+			.be = F.be[i], .block_size = i == 1 ? 4096 : 512, .read_only = i == 2,
+			.vendor = "PRISTINE", .product = "unit", .revision = "0001",
+			.serial = i == 0 ? "S0" : i == 1 ? "S1" : "S2",
+			.naa_id = 0x123456789abcdeull + (uint64_t)i,
+			.target_name = "iqn.2024-01.org.pristine:unit",
+		};
+		assert_int_equal(scsi_target_add_lu(F.t, (uint64_t)i, &cfg), 0);
+	}
+	F.n1.id = 1;
+	snprintf(F.n1.initiator_name, sizeof(F.n1.initiator_name), "iqn.a");
+	snprintf(F.n1.port_name, sizeof(F.n1.port_name), "iqn.a,i,0x000000000001");
+	F.n2.id = 2;
+	snprintf(F.n2.initiator_name, sizeof(F.n2.initiator_name), "iqn.b");
+	snprintf(F.n2.port_name, sizeof(F.n2.port_name), "iqn.b,i,0x000000000002");
+	scsi_target_nexus_new(F.t, &F.n1);
+	scsi_target_nexus_new(F.t, &F.n2);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	scsi_target_nexus_gone(F.t, &F.n1);
+	scsi_target_nexus_gone(F.t, &F.n2);
+	scsi_target_free(F.t);
+	for (int i = 0; i < 3; i++) {
+		backend_close(F.be[i]);
+		unlink(F.path[i]);
+	}
+	return 0;
+}
+
+/* Run one command; the caller frees cmd->data_in. */
+static struct scsi_cmd run(const struct scsi_nexus *n, uint64_t lun, const uint8_t *cdb,
+			   const void *out, uint32_t out_len, uint32_t edtl)
+{
+	static uint8_t cdb16[16];
+	struct scsi_cmd c;
+
+	memset(&c, 0, sizeof(c));
+	memset(cdb16, 0, sizeof(cdb16));
+	memcpy(cdb16, cdb, 16);
+	c.cdb = cdb16;
+	c.cdb_len = 16;
+	c.lun = lun;
+	c.nexus = n;
+	c.attr = SCSI_ATTR_SIMPLE;
+	c.write = out != NULL;
+	c.read = out == NULL && edtl > 0;
+	c.edtl = edtl;
+	c.data_out = out;
+	c.data_out_len = out ? out_len : 0;
+	scsi_target_exec(F.t, &c);
+	return c;
+}
+
+/* Sense key and ASC/ASCQ of a CHECK CONDITION, either format. */
+static void sense_of(const struct scsi_cmd *c, uint8_t *key, uint16_t *asc)
+{
+	assert_int_equal(c->status, SAM_STAT_CHECK_CONDITION);
+	if ((c->sense[0] & 0x7f) == 0x72) {
+		*key = c->sense[1] & 0x0f;
+		*asc = (uint16_t)(c->sense[2] << 8 | c->sense[3]);
+	} else {
+		*key = c->sense[2] & 0x0f;
+		*asc = (uint16_t)(c->sense[12] << 8 | c->sense[13]);
+	}
+}
+
+static void expect_sense(const struct scsi_cmd *c, uint8_t key, uint16_t asc)
+{
+	uint8_t k;
+	uint16_t a;
+
+	sense_of(c, &k, &a);
+	assert_int_equal(k, key);
+	assert_int_equal(a, asc);
+}
+
+static struct scsi_cmd rw10(const struct scsi_nexus *n, uint64_t lun, bool write, uint32_t lba,
+			    uint16_t blocks, const void *out, uint32_t edtl)
+{
+	uint8_t cdb[16] = { write ? 0x2a : 0x28 };
+	put32(cdb + 2, lba);
+	cdb[7] = (uint8_t)(blocks >> 8);
+	cdb[8] = (uint8_t)blocks;
+	return run(n, lun, cdb, out, edtl, edtl);
+}
+
+static struct scsi_cmd inquiry(uint64_t lun, bool evpd, uint8_t page)
+{
+	uint8_t cdb[16] = { 0x12, evpd, page, 0x01, 0x00 };
+	return run(&F.n1, lun, cdb, NULL, 0, 256);
+}
+
+/* The 16-byte NAA designator of an LU's page 0x83. */
+static void naa_of(uint64_t lun, uint8_t out[16])
+{
+	struct scsi_cmd c = inquiry(lun, true, 0x83);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_true(c.data_in_len >= 24);
+	assert_int_equal(c.data_in[5] & 0x0f, 3);       /* designator type NAA */
+	assert_int_equal(c.data_in[7], 16);
+	assert_int_equal(c.data_in[8] >> 4, 6);          /* NAA 6 */
+	memcpy(out, c.data_in + 8, 16);
+	free(c.data_in);
+}
+
+static void test_inquiry_vpd(void **state)
+{
+	(void)state;
+	struct scsi_cmd c = inquiry(0, false, 0);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_true(c.data_in_len >= 36);
+	assert_int_equal(c.data_in[0], 0);
+	assert_int_equal(c.data_in[2], 6);
+	assert_memory_equal(c.data_in + 8, "PRISTINE", 8);
+	free(c.data_in);
+
+	c = inquiry(0, true, 0x00);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	const uint8_t want[] = { 0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2 };
+	assert_int_equal(c.data_in[3], sizeof(want));
+	assert_memory_equal(c.data_in + 4, want, sizeof(want));
+	free(c.data_in);
+
+	c = inquiry(1, true, 0x80);
+	assert_memory_equal(c.data_in + 4, "S1", 2);
+	free(c.data_in);
+
+	uint8_t a[16], b[16];
+	naa_of(0, a);
+	naa_of(1, b);
+	assert_memory_not_equal(a, b, 16);
+
+	c = inquiry(1, true, 0xb0);
+	assert_int_equal(c.data_in[3], 0x3c);
+	assert_true(get32(c.data_in + 8) > 0);           /* max transfer length */
+	assert_true(get32(c.data_in + 20) > 0);          /* max unmap LBA count */
+	free(c.data_in);
+
+	c = inquiry(0, true, 0xb1);
+	assert_int_equal(c.data_in[5], 1);               /* non-rotating */
+	free(c.data_in);
+
+	c = inquiry(0, true, 0xb2);
+	assert_int_equal(c.data_in[5] & 0xe4, 0xe4);     /* LBPU LBPWS LBPWS10 LBPRZ */
+	free(c.data_in);
+
+	c = inquiry(0, true, 0x42);
+	expect_sense(&c, 0x5, 0x2400);
+
+	c = inquiry(0, false, 0x80);                     /* page without EVPD */
+	expect_sense(&c, 0x5, 0x2400);
+	assert_int_equal(c.sense[15], 0xc0);             /* SKSV, C/D: CDB */
+	assert_int_equal(c.sense[17], 2);                /* field pointer: byte 2 */
+
+	c = inquiry(7, false, 0);                        /* no such LU */
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_int_equal(c.data_in[0], 0x7f);
+	free(c.data_in);
+}
+
+static void test_read_capacity(void **state)
+{
+	(void)state;
+	for (uint64_t lun = 0; lun < 2; lun++) {
+		uint32_t bs = lun ? 4096 : 512;
+		uint8_t cdb10[16] = { 0x25 };
+		struct scsi_cmd c = run(&F.n1, lun, cdb10, NULL, 0, 8);
+		assert_int_equal(c.status, SAM_STAT_GOOD);
+		assert_int_equal(get32(c.data_in), DISK_BYTES / bs - 1);
+		assert_int_equal(get32(c.data_in + 4), bs);
+		free(c.data_in);
+
+		uint8_t cdb16[16] = { 0x9e, 0x10 };
+		put32(cdb16 + 10, 32);
+		c = run(&F.n1, lun, cdb16, NULL, 0, 32);
+		assert_int_equal(c.status, SAM_STAT_GOOD);
+		assert_int_equal(get32(c.data_in + 4), DISK_BYTES / bs - 1);
+		assert_int_equal(get32(c.data_in + 8), bs);
+		assert_int_equal(c.data_in[14] & 0xc0, 0xc0);   /* LBPME, LBPRZ */
+		free(c.data_in);
+	}
+}
+
+static void test_read_write(void **state)
+{
+	(void)state;
+	for (uint64_t lun = 0; lun < 2; lun++) {
+		uint32_t bs = lun ? 4096 : 512;
+		uint8_t *buf = malloc(4 * bs);
+		for (uint32_t i = 0; i < 4 * bs; i++)
+			buf[i] = (uint8_t)(i * 7 + lun);
+		struct scsi_cmd c = rw10(&F.n1, lun, true, 5, 4, buf, 4 * bs);
+		assert_int_equal(c.status, SAM_STAT_GOOD);
+		assert_int_equal(c.xfer_len, 4 * bs);
+		c = rw10(&F.n1, lun, false, 5, 4, NULL, 4 * bs);
+		assert_int_equal(c.status, SAM_STAT_GOOD);
+		assert_int_equal(c.data_in_len, 4 * bs);
+		assert_memory_equal(c.data_in, buf, 4 * bs);
+		free(c.data_in);
+
+		/* WRITE(16) with FUA, READ(16) back */
+		uint8_t cdb[16] = { 0x8a, 0x08 };
+		put64(cdb + 2, 9);
+		put32(cdb + 10, 1);
+		c = run(&F.n1, lun, cdb, buf, bs, bs);
+		assert_int_equal(c.status, SAM_STAT_GOOD);
+		cdb[0] = 0x88;
+		cdb[1] = 0;
+		c = run(&F.n1, lun, cdb, NULL, 0, bs);
+		assert_memory_equal(c.data_in, buf, bs);
+		free(c.data_in);
+		free(buf);
+	}
+}
+
+static void test_out_of_range(void **state)
+{
+	(void)state;
+	uint32_t nb = DISK_BYTES / 512;
+	struct scsi_cmd c = rw10(&F.n1, 0, false, nb - 1, 2, NULL, 1024);
+	expect_sense(&c, 0x5, 0x2100);
+	c = rw10(&F.n1, 0, false, nb + 1, 0, NULL, 0);
+	expect_sense(&c, 0x5, 0x2100);
+	c = rw10(&F.n1, 0, false, nb, 0, NULL, 0);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	c = rw10(&F.n1, 1, false, DISK_BYTES / 4096, 1, NULL, 4096);
+	expect_sense(&c, 0x5, 0x2100);
+	uint8_t bad[16] = { 0x28, 0x20 };                  /* RDPROTECT=1 */
+	c = run(&F.n1, 0, bad, NULL, 0, 0);
+	expect_sense(&c, 0x5, 0x2400);
+	uint8_t unk[16] = { 0xc7 };
+	c = run(&F.n1, 0, unk, NULL, 0, 0);
+	expect_sense(&c, 0x5, 0x2000);
+}
+
+static void test_read_only(void **state)
+{
+	(void)state;
+	uint8_t buf[512] = { 1 };
+	struct scsi_cmd c = rw10(&F.n1, 2, true, 0, 1, buf, 512);
+	expect_sense(&c, 0x7, 0x2700);
+	uint8_t param[24] = { 0, 22, 0, 16 };
+	put64(param + 8, 0);
+	put32(param + 16, 1);
+	uint8_t unmap[16] = { 0x42, 0, 0, 0, 0, 0, 0, 0, 24 };
+	c = run(&F.n1, 2, unmap, param, 24, 24);
+	expect_sense(&c, 0x7, 0x2700);
+	uint8_t ws[16] = { 0x93, 0x08 };
+	put32(ws + 10, 1);
+	c = run(&F.n1, 2, ws, NULL, 0, 0);
+	expect_sense(&c, 0x7, 0x2700);
+	c = rw10(&F.n1, 2, false, 0, 1, NULL, 512);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	free(c.data_in);
+	uint8_t ms[16] = { 0x1a, 0x08, 0x3f, 0, 255 };
+	c = run(&F.n1, 2, ms, NULL, 0, 255);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_int_equal(c.data_in[2] & 0x80, 0x80);      /* WP */
+	free(c.data_in);
+}
+
+static void test_unmap_reads_zeros(void **state)
+{
+	(void)state;
+	for (uint64_t lun = 0; lun < 2; lun++) {
+		uint32_t bs = lun ? 4096 : 512;
+		uint8_t *buf = malloc(8 * bs), *zero = calloc(1, 8 * bs);
+		memset(buf, 0xab, 8 * bs);
+		struct scsi_cmd c = rw10(&F.n1, lun, true, 16, 8, buf, 8 * bs);
+		assert_int_equal(c.status, SAM_STAT_GOOD);
+		uint8_t param[24] = { 0, 22, 0, 16 };
+		put64(param + 8, 16);
+		put32(param + 16, 8);
+		uint8_t unmap[16] = { 0x42, 0, 0, 0, 0, 0, 0, 0, 24 };
+		c = run(&F.n1, lun, unmap, param, 24, 24);
+		assert_int_equal(c.status, SAM_STAT_GOOD);
+		c = rw10(&F.n1, lun, false, 16, 8, NULL, 8 * bs);
+		assert_memory_equal(c.data_in, zero, 8 * bs);
+		free(c.data_in);
+
+		/* WRITE SAME(16) with UNMAP also yields zeros */
+		c = rw10(&F.n1, lun, true, 16, 8, buf, 8 * bs);
+		uint8_t ws[16] = { 0x93, 0x08 };
+		put64(ws + 2, 16);
+		put32(ws + 10, 8);
+		c = run(&F.n1, lun, ws, buf, bs, bs);
+		assert_int_equal(c.status, SAM_STAT_GOOD);
+		c = rw10(&F.n1, lun, false, 16, 8, NULL, 8 * bs);
+		assert_memory_equal(c.data_in, zero, 8 * bs);
+		free(c.data_in);
+
+		/* GET LBA STATUS answers for the LBA asked */
+		uint8_t gls[16] = { 0x9e, 0x12 };
+		put64(gls + 2, 16);
+		put32(gls + 10, 24);
+		c = run(&F.n1, lun, gls, NULL, 0, 24);
+		assert_int_equal(c.status, SAM_STAT_GOOD);
+		assert_int_equal(get32(c.data_in + 12), 16);
+		free(c.data_in);
+		free(buf);
+		free(zero);
+	}
+}
+
+static void test_compare_and_write(void **state)
+{
+	(void)state;
+	uint8_t data[1024];
+	memset(data, 'A', 512);
+	struct scsi_cmd c = rw10(&F.n1, 0, true, 40, 1, data, 512);
+	memset(data, 'A', 512);
+	data[100] = 'X';
+	memset(data + 512, 'B', 512);
+	uint8_t caw[16] = { 0x89 };
+	put64(caw + 2, 40);
+	caw[13] = 1;
+	c = run(&F.n1, 0, caw, data, 1024, 1024);
+	expect_sense(&c, 0xe, 0x1d00);
+	assert_int_equal(c.sense[0], 0xf0);               /* VALID, fixed */
+	assert_int_equal(get32(c.sense + 3), 100);
+	c = rw10(&F.n1, 0, false, 40, 1, NULL, 512);
+	assert_int_equal(c.data_in[100], 'A');
+	free(c.data_in);
+	data[100] = 'A';
+	c = run(&F.n1, 0, caw, data, 1024, 1024);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	c = rw10(&F.n1, 0, false, 40, 1, NULL, 512);
+	assert_memory_equal(c.data_in, data + 512, 512);
+	free(c.data_in);
+	c = run(&F.n1, 0, caw, data, 512, 512);           /* wrong Data-Out size */
+	expect_sense(&c, 0x5, 0x2400);
+}
+
+static struct scsi_cmd prout(const struct scsi_nexus *n, uint8_t sa, uint8_t type,
+			     uint64_t key, uint64_t sakey)
+{
+	uint8_t p[24] = { 0 };
+	put64(p, key);
+	put64(p + 8, sakey);
+	uint8_t cdb[16] = { 0x5f, sa, type, 0, 0, 0, 0, 0, 24 };
+	return run(n, 0, cdb, p, 24, 24);
+}
+
+static void test_persistent_reservations(void **state)
+{
+	(void)state;
+	uint8_t buf[512] = { 0 };
+	assert_int_equal(prout(&F.n1, 0, 0, 0, 0x1111).status, SAM_STAT_GOOD);
+	assert_int_equal(prout(&F.n2, 6, 0, 0, 0x2222).status, SAM_STAT_GOOD);
+	/* re-register with a wrong key conflicts */
+	assert_int_equal(prout(&F.n1, 0, 0, 0, 0x3333).status, SAM_STAT_RESERVATION_CONFLICT);
+	/* write exclusive by n1 */
+	assert_int_equal(prout(&F.n1, 1, 1, 0x1111, 0).status, SAM_STAT_GOOD);
+	struct scsi_cmd c = rw10(&F.n2, 0, true, 0, 1, buf, 512);
+	assert_int_equal(c.status, SAM_STAT_RESERVATION_CONFLICT);
+	c = rw10(&F.n2, 0, false, 0, 1, NULL, 512);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	free(c.data_in);
+	c = rw10(&F.n1, 0, true, 0, 1, buf, 512);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+
+	uint8_t rk[16] = { 0x5e, 0x00, 0, 0, 0, 0, 0, 0, 64 };
+	c = run(&F.n2, 0, rk, NULL, 0, 64);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_int_equal(get32(c.data_in + 4), 16);
+	free(c.data_in);
+	uint8_t rr[16] = { 0x5e, 0x01, 0, 0, 0, 0, 0, 0, 64 };
+	c = run(&F.n2, 0, rr, NULL, 0, 64);
+	assert_int_equal(get32(c.data_in + 4), 16);
+	assert_int_equal(c.data_in[21], 1);
+	free(c.data_in);
+
+	/* n2 preempts n1: n1 loses its registration and gets a UA */
+	assert_int_equal(prout(&F.n2, 4, 3, 0x2222, 0x1111).status, SAM_STAT_GOOD);
+	uint8_t tur[16] = { 0 };
+	c = run(&F.n1, 0, tur, NULL, 0, 0);
+	expect_sense(&c, 0x6, 0x2a05);
+	c = rw10(&F.n1, 0, false, 0, 1, NULL, 512);
+	assert_int_equal(c.status, SAM_STAT_RESERVATION_CONFLICT);   /* EA held by n2 */
+	c = run(&F.n1, 0, tur, NULL, 0, 0);                          /* TUR is allowed */
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_int_equal(prout(&F.n2, 3, 0, 0x2222, 0).status, SAM_STAT_GOOD);   /* CLEAR */
+	c = run(&F.n1, 0, tur, NULL, 0, 0);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+
+	/* SPC-2 RESERVE conflicts for the other nexus until released */
+	uint8_t res[16] = { 0x16 }, rel[16] = { 0x17 };
+	assert_int_equal(run(&F.n1, 0, res, NULL, 0, 0).status, SAM_STAT_GOOD);
+	assert_int_equal(run(&F.n2, 0, res, NULL, 0, 0).status, SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(run(&F.n2, 0, rel, NULL, 0, 0).status, SAM_STAT_GOOD);
+	assert_int_equal(run(&F.n2, 0, tur, NULL, 0, 0).status, SAM_STAT_RESERVATION_CONFLICT);
+	scsi_target_nexus_gone(F.t, &F.n1);               /* nexus loss releases it */
+	scsi_target_nexus_new(F.t, &F.n1);
+	assert_int_equal(run(&F.n2, 0, tur, NULL, 0, 0).status, SAM_STAT_GOOD);
+}
+
+static void test_sense_formats_and_ua(void **state)
+{
+	(void)state;
+	/* D_SENSE on via MODE SELECT(6) of the control page */
+	uint8_t ms[16] = { 0x1a, 0x08, 0x0a, 0, 255 };
+	struct scsi_cmd c = run(&F.n1, 0, ms, NULL, 0, 255);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	uint8_t page[16] = { 0 };
+	memcpy(page + 4, c.data_in + 4, 12);
+	free(c.data_in);
+	page[4 + 2] |= 0x04;
+	uint8_t sel[16] = { 0x15, 0x10, 0, 0, 16 };
+	c = run(&F.n1, 0, sel, page, 16, 16);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	c = rw10(&F.n1, 0, false, 0xffffffff, 1, NULL, 512);
+	assert_int_equal(c.sense[0], 0x72);
+	expect_sense(&c, 0x5, 0x2100);
+	/* the other nexus is told that mode parameters changed */
+	uint8_t tur[16] = { 0 };
+	c = run(&F.n2, 0, tur, NULL, 0, 0);
+	expect_sense(&c, 0x6, 0x2a01);
+	page[4 + 2] &= (uint8_t)~0x04;
+	c = run(&F.n1, 0, sel, page, 16, 16);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	c = run(&F.n2, 0, tur, NULL, 0, 0);
+	expect_sense(&c, 0x6, 0x2a01);
+	c = rw10(&F.n1, 0, false, 0xffffffff, 1, NULL, 512);
+	assert_int_equal(c.sense[0], 0x70);
+
+	/* saved values cannot be read */
+	uint8_t saved[16] = { 0x1a, 0, 0xc8, 0, 255 };
+	c = run(&F.n1, 0, saved, NULL, 0, 255);
+	expect_sense(&c, 0x5, 0x3900);
+
+	/* LUN reset: every nexus sees the UA, REQUEST SENSE reports it */
+	assert_int_equal(scsi_target_lun_reset(F.t, 0, &F.n1), 0);
+	uint8_t rs[16] = { 0x03, 0, 0, 0, 252 };
+	c = run(&F.n1, 0, rs, NULL, 0, 252);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_int_equal(c.data_in[2] & 0x0f, 0x6);
+	assert_int_equal(c.data_in[12], 0x29);
+	free(c.data_in);
+	c = run(&F.n1, 0, tur, NULL, 0, 0);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	c = run(&F.n2, 0, tur, NULL, 0, 0);
+	expect_sense(&c, 0x6, 0x2903);
+	assert_int_equal(scsi_target_lun_reset(F.t, 9, &F.n1), 1);
+}
+
+static void test_residuals(void **state)
+{
+	(void)state;
+	/* READ of one block, EDTL 200: 200 bytes, xfer_len one block */
+	struct scsi_cmd c = rw10(&F.n1, 0, false, 0, 1, NULL, 200);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_int_equal(c.data_in_len, 200);
+	assert_int_equal(c.xfer_len, 512);
+	free(c.data_in);
+
+	/* WRITE of two blocks with EDTL of one: only the first is written */
+	uint8_t a[1024], b[1024];
+	memset(a, 'a', sizeof(a));
+	memset(b, 'b', sizeof(b));
+	c = rw10(&F.n1, 0, true, 60, 2, a, 1024);
+	uint8_t cdb[16] = { 0x2a };
+	put32(cdb + 2, 60);
+	cdb[8] = 2;
+	c = run(&F.n1, 0, cdb, b, 512, 512);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_int_equal(c.xfer_len, 1024);
+	c = rw10(&F.n1, 0, false, 60, 2, NULL, 1024);
+	assert_memory_equal(c.data_in, b, 512);
+	assert_memory_equal(c.data_in + 512, a, 512);
+	free(c.data_in);
+
+	/* INQUIRY: xfer_len is what was produced, within the allocation */
+	uint8_t inq[16] = { 0x12, 0, 0, 0, 255 };
+	c = run(&F.n1, 0, inq, NULL, 0, 255);
+	assert_true(c.xfer_len < 255);
+	assert_int_equal(c.data_in_len, c.xfer_len);
+	free(c.data_in);
+	inq[4] = 4;
+	c = run(&F.n1, 0, inq, NULL, 0, 4);
+	assert_int_equal(c.xfer_len, 4);
+	assert_int_equal(c.data_in_len, 4);
+	free(c.data_in);
+}
+
+static void test_report_luns_and_opcodes(void **state)
+{
+	(void)state;
+	uint8_t rl[16] = { 0xa0 };
+	put32(rl + 6, 256);
+	struct scsi_cmd c = run(&F.n1, 5, rl, NULL, 0, 256);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_int_equal(get32(c.data_in), 24);
+	free(c.data_in);
+
+	uint8_t rsoc[16] = { 0xa3, 0x0c, 0x01, 0x28 };
+	put32(rsoc + 6, 64);
+	c = run(&F.n1, 0, rsoc, NULL, 0, 64);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_int_equal(c.data_in[1] & 0x07, 3);
+	assert_int_equal(c.data_in[3], 10);
+	assert_int_equal(c.data_in[4], 0x28);
+	assert_int_equal(c.data_in[5] & 0x18, 0x18);      /* DPO, FUA */
+	free(c.data_in);
+	rsoc[2] = 0x01;
+	rsoc[3] = 0x9e;                                    /* has service actions */
+	c = run(&F.n1, 0, rsoc, NULL, 0, 64);
+	expect_sense(&c, 0x5, 0x2400);
+	/* reserved bit in a CDB is refused with a bit pointer */
+	uint8_t tur[16] = { 0x00, 0x01 };
+	c = run(&F.n1, 0, tur, NULL, 0, 0);
+	expect_sense(&c, 0x5, 0x2400);
+	assert_int_equal(c.sense[15], 0xc8);              /* SKSV, C/D, BPV, bit 0 */
+	assert_int_equal(c.sense[17], 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_inquiry_vpd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_capacity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unmap_reads_zeros, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compare_and_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_persistent_reservations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sense_formats_and_ua, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_residuals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_luns_and_opcodes, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
