@@ -746,6 +746,75 @@ def case_cdb_fuzz(n=1000):
     return probs
 
 
+def rst_close(conn):
+    """Close with a TCP RST (SO_LINGER 0)."""
+    try:
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    conn.close()
+
+
+def case_reset_with_reads_in_flight():
+    """32 READs of 1 MiB in flight, then a TCP RST: the target writes into a
+    dead socket (EPIPE/ECONNRESET, never SIGPIPE) and frees the tasks."""
+    s = hostile_session(op_keys=[("MaxRecvDataSegmentLength", 262144)])
+    s.ready()
+    for i in range(32):
+        s.submit(I.cdb_read10((i * 2048) % 30000, 2048), read_len=2048 * 512)
+    time.sleep(0.05)
+    rst_close(s.conn)
+    time.sleep(0.5)
+    return []
+
+
+def case_reset_with_write_waiting():
+    """A WRITE waiting for Data-Out (R2T sent) and READs queued, then RST."""
+    s = hostile_session(op_keys=[("InitialR2T", "Yes"), ("ImmediateData", "No")])
+    s.ready()
+    itt = s.next_itt()
+    s.conn.send_pdu(I.build_scsi_cmd(0xA1, D.lun, itt, 65536, s.cmdsn, s.expstatsn,
+                                     I.cdb_write10(9600, 128), 0))
+    s.cmdsn = (s.cmdsn + 1) & 0xFFFFFFFF
+    s.conn.send_pdu(I.build_data_out(False, D.lun, itt, 0x1, s.expstatsn, 0, 0, 0))
+    time.sleep(0.1)
+    rst_close(s.conn)
+    time.sleep(0.5)
+    return []
+
+
+def case_reinstate_with_tasks():
+    """Session reinstatement while the old session has a WRITE waiting for
+    data and READs in flight: the old connection is closed, its tasks are
+    dropped, the new session works."""
+    isid = I.new_isid()
+    s1 = D.session(HOSTILE, isid=isid, timeout=WAIT)
+    s1.login(op_keys=[("InitialR2T", "Yes"), ("ImmediateData", "No")])
+    s1.ready()
+    itt = s1.next_itt()
+    s1.conn.send_pdu(I.build_scsi_cmd(0xA1, D.lun, itt, 65536, s1.cmdsn, s1.expstatsn,
+                                      I.cdb_write10(9700, 128), 0))
+    s1.cmdsn = (s1.cmdsn + 1) & 0xFFFFFFFF
+    for i in range(8):
+        s1.submit(I.cdb_read10(i * 256, 256), read_len=256 * 512)
+    s2 = D.session(HOSTILE, isid=isid, timeout=WAIT)
+    probs = []
+    try:
+        s2.login()
+        if not s1.conn.wait_closed(WAIT):
+            probs.append("old connection not closed %.0fs after reinstatement" % WAIT)
+        s2.ready()
+        t = s2.read(0, 64, timeout=WAIT)
+        if bytes(t.data) != D.expected[:64 * 512]:
+            probs.append("reinstated session reads wrong data")
+        s2.logout(timeout=WAIT)
+    except I.ISCSIError as e:
+        probs.append("reinstatement with tasks in flight: %s" % e)
+    s1.close()
+    s2.close()
+    return probs
+
+
 def check_unchanged(lba, blocks):
     """The blocks after a too-long Data-Out must not have been written."""
     s = D.session(HOSTILE, timeout=WAIT)
@@ -1009,6 +1078,9 @@ def main():
         run("Logout reasons 1, 2, 0x7f", case_logout_reasons)
         run("commands after Logout", case_commands_after_logout)
         run("random CDBs", case_cdb_fuzz)
+        run("TCP RST with 32 MiB of READs in flight", case_reset_with_reads_in_flight)
+        run("TCP RST with a WRITE waiting for data", case_reset_with_write_waiting)
+        run("reinstatement with tasks in flight", case_reinstate_with_tasks)
         run("READ with EDTL 4 GiB-1", case_edtl_4g_read)
         run("WRITE with EDTL 4 GiB-1 and no data", case_edtl_4g_write)
         run("half a BHS in login, then close", case_half_bhs_then_close, True)
