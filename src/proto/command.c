@@ -55,7 +55,7 @@ static void task_unlink(struct iscsi_conn *c, struct iscsi_task *t)
 		if (*pp == t) {
 			*pp = t->next;
 			c->ntasks--;
-			c->task_bytes -= t->edtl;
+			c->task_bytes -= t->want;
 			return;
 		}
 	}
@@ -72,7 +72,7 @@ unsigned tasks_abort(struct iscsi_conn *c, bool all, uint64_t lun, bool by_itt, 
 		if (all || (by_itt ? t->itt == itt : t->lun == lun)) {
 			*pp = t->next;
 			c->ntasks--;
-			c->task_bytes -= t->edtl;
+			c->task_bytes -= t->want;
 			task_free(t);
 			n++;
 		} else {
@@ -231,7 +231,7 @@ static int task_execute(struct iscsi_conn *c, struct iscsi_task *t, bool read)
 	cmd.write = t->bhs[1] & 0x20;
 	cmd.edtl = t->edtl;
 	cmd.data_out = cmd.write ? t->buf : NULL;
-	cmd.data_out_len = cmd.write ? t->edtl : 0;
+	cmd.data_out_len = cmd.write ? t->want : 0;
 	scsi_target_exec(c->sess->scsi, &cmd);
 	rc = send_result(c, t->bhs, &cmd, t->r2tsn);
 	free(cmd.data_in);
@@ -242,9 +242,9 @@ static int send_r2ts(struct iscsi_conn *c, struct iscsi_task *t)
 {
 	unsigned max = c->params.max_r2t < 16 ? c->params.max_r2t : 16;
 
-	while (t->nr2t < max && t->next_r2t_offset < t->edtl) {
+	while (t->nr2t < max && t->next_r2t_offset < t->want) {
 		uint8_t bhs[ISCSI_BHS_LEN] = { 0 };
-		uint32_t len = t->edtl - t->next_r2t_offset;
+		uint32_t len = t->want - t->next_r2t_offset;
 		struct r2t *r = &t->r2ts[t->nr2t];
 
 		if (len > c->params.max_burst)
@@ -267,6 +267,34 @@ static int send_r2ts(struct iscsi_conn *c, struct iscsi_task *t)
 		t->next_r2t_offset += len;
 	}
 	return 0;
+}
+
+/*
+ * Take dsl bytes of a task's data at offset t->received, from imm or from
+ * the socket.  Bytes beyond t->want (an EDTL larger than the command
+ * needs) are received and dropped.  Advances t->received.  0 or -1.
+ */
+static int task_take_data(struct iscsi_conn *c, struct iscsi_task *t, const uint8_t *imm, uint32_t dsl)
+{
+	uint32_t off = t->received;
+	uint32_t keep = off >= t->want ? 0 : (t->want - off < dsl ? t->want - off : dsl);
+	int rc = 0;
+
+	if (imm) {
+		memcpy(t->buf + off, imm, keep);
+	} else if (keep == dsl) {
+		rc = conn_recv_data(c, t->buf + off, dsl);
+	} else {
+		uint8_t *tmp = malloc(dsl);
+		if (!tmp)
+			return -1;
+		rc = conn_recv_data(c, tmp, dsl);
+		if (rc == 0)
+			memcpy(t->buf + off, tmp, keep);
+		free(tmp);
+	}
+	t->received += dsl;
+	return rc;
 }
 
 /*
@@ -310,47 +338,64 @@ static int cmd_start(struct iscsi_conn *c, const uint8_t *bhs, const uint8_t *ah
 		return send_status(c, bhs, SAM_STAT_CHECK_CONDITION);
 	}
 	if (!wbit || edtl == 0) {
+		int rc;
 		if (!imm && conn_discard_data(c, dsl))
 			goto fail;
-		t->edtl = wbit ? 0 : edtl;
-		{
-			int rc = task_execute(c, t, rbit);
-			/* A read's EDTL is what the initiator expects back. */
-			task_free(t);
-			return rc;
-		}
-	}
-	if (edtl > c->srv->max_xfer || c->task_bytes + edtl > SESSION_TASK_BYTES_MAX) {
-		log_notice("%s: write of %u bytes refused (TASK SET FULL)", c->peer, edtl);
-		if (!imm && conn_discard_data(c, dsl))
-			goto fail;
+		rc = task_execute(c, t, rbit);
 		task_free(t);
-		return send_status(c, bhs, SAM_STAT_TASK_SET_FULL);
+		return rc;
 	}
-	t->buf = malloc(edtl);
+	/* Solicit only what the CDB consumes; the rest is a residual. */
+	t->want = scsi_target_data_out_len(c->sess->scsi, t->lun, t->cdb, t->cdb_len, edtl);
+	t->unsol_limit = edtl < c->params.first_burst ? edtl : c->params.first_burst;
+	t->received = 0;
+	t->unsolicited = !fbit;
+	if (t->want > c->srv->max_xfer || c->task_bytes + t->want > SESSION_TASK_BYTES_MAX) {
+		bool permanent = t->want > c->srv->max_xfer;
+		struct scsi_cmd cmd = { .edtl = edtl };
+		int rc;
+
+		log_notice("%s: write of %u bytes refused (%s)", c->peer, t->want,
+			   permanent ? "larger than the transfer limit" : "session buffers full, TASK SET FULL");
+		if (!imm && conn_discard_data(c, dsl))
+			goto fail;
+		if (permanent) {
+			/* CHECK CONDITION, ILLEGAL REQUEST, INVALID FIELD IN CDB */
+			cmd.status = SAM_STAT_CHECK_CONDITION;
+			cmd.sense_len = 18;
+			cmd.sense[0] = 0x70;
+			cmd.sense[2] = 0x05;
+			cmd.sense[7] = 10;
+			cmd.sense[12] = 0x24;
+		} else {
+			cmd.status = SAM_STAT_TASK_SET_FULL;
+		}
+		if (t->unsolicited)
+			c->dead_itt[c->dead_next++ % 8] = t->itt;   /* drop its unsolicited data */
+		rc = send_result(c, bhs, &cmd, 0);
+		task_free(t);
+		return rc;
+	}
+	t->buf = malloc(t->want ? t->want : 1);
 	if (!t->buf)
 		goto fail;
-	if (dsl) {
-		if (imm)
-			memcpy(t->buf, imm, dsl);
-		else if (conn_recv_data(c, t->buf, dsl))
-			goto fail;
-	}
-	t->received = dsl;
-	t->unsolicited = !fbit;
-	t->unsol_limit = edtl < c->params.first_burst ? edtl : c->params.first_burst;
+	if (dsl && task_take_data(c, t, imm, dsl))
+		goto fail;
 	if (t->received >= t->unsol_limit)
 		t->unsolicited = false;
 	t->next_r2t_offset = t->received;
-	if (t->received == edtl) {
-		int rc = task_execute(c, t, rbit);
+	if (t->received >= t->want) {
+		int rc;
+		if (t->unsolicited)
+			c->dead_itt[c->dead_next++ % 8] = t->itt;   /* the rest is surplus */
+		rc = task_execute(c, t, rbit);
 		task_free(t);
 		return rc;
 	}
 	t->next = c->tasks;
 	c->tasks = t;
 	c->ntasks++;
-	c->task_bytes += edtl;
+	c->task_bytes += t->want;
 	if (!t->unsolicited)
 		return send_r2ts(c, t);
 	return 0;
@@ -367,6 +412,15 @@ int cmd_handle_scsi(struct iscsi_conn *c)
 	uint32_t cmdsn = get32(c->bhs + BHS_CMDSN);
 	struct held_pdu *h, **pp;
 
+	if (get32(c->bhs + BHS_ITT) == 0xffffffff) {
+		/* Reserved (RFC 7143 11.2.1.8): no task may carry it. */
+		log_notice("%s: SCSI Command with the reserved ITT 0xffffffff rejected", c->peer);
+		if (!bhs_immediate(c->bhs))
+			cmd_window_check(c, cmdsn);
+		if (conn_discard_data(c, dsl))
+			return -1;
+		return conn_reject(c, REJECT_INVALID_FIELD);
+	}
 	if (!bhs_immediate(c->bhs)) {
 		int w = cmd_window_check(c, cmdsn);
 		if (w < 0)
@@ -502,9 +556,8 @@ int cmd_handle_data_out(struct iscsi_conn *c)
 			return -1;
 		return task_fail_data(c, t, asc, ascq);
 	}
-	if (conn_recv_data(c, t->buf + off, dsl))
+	if (task_take_data(c, t, NULL, dsl))
 		return -1;
-	t->received += dsl;
 	t->exp_datasn++;
 
 	if (ttt == 0xffffffff) {
@@ -526,7 +579,7 @@ int cmd_handle_data_out(struct iscsi_conn *c)
 			t->exp_datasn = 0;
 		}
 	}
-	if (t->received == t->edtl) {
+	if (t->received >= t->want && !t->unsolicited && t->nr2t == 0) {
 		int rc;
 		task_unlink(c, t);
 		rc = task_execute(c, t, t->bhs[1] & 0x40);

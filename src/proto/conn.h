@@ -48,8 +48,9 @@ struct iscsi_task {
 	unsigned cdb_len;
 	uint32_t itt, cmdsn, edtl;
 	uint64_t lun;
-	uint8_t *buf;                 /* edtl bytes */
-	uint32_t received;            /* bytes in place, always a prefix */
+	uint32_t want;                /* Data-Out bytes the CDB consumes (<= edtl) */
+	uint8_t *buf;                 /* want bytes */
+	uint32_t received;            /* bytes received, always a prefix (may pass want) */
 	bool unsolicited;             /* unsolicited Data-Out still expected */
 	uint32_t unsol_limit;         /* end of the unsolicited burst */
 	uint32_t exp_datasn;          /* next DataSN in the current sequence */

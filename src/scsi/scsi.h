@@ -133,6 +133,14 @@ int scsi_target_reset(struct scsi_target *t, const struct scsi_nexus *by, bool c
  * nexuses where TST/TAS say so). */
 void scsi_target_task_set_cleared(struct scsi_target *t, uint64_t lun, const struct scsi_nexus *by);
 
+/*
+ * Data-Out bytes the command in cdb will consume, at most edtl: the
+ * transport solicits only these and reports the rest as a residual.
+ * Returns edtl for commands it does not know.
+ */
+uint32_t scsi_target_data_out_len(struct scsi_target *t, uint64_t lun, const uint8_t *cdb,
+				  unsigned cdb_len, uint32_t edtl);
+
 /* Does this LUN exist? */
 bool scsi_target_has_lun(struct scsi_target *t, uint64_t lun);
 
