@@ -1,0 +1,185 @@
+/*
+ * api_route.c - routing and path decoding for the admin API (see
+ * api_route.h).
+ *
+ * The daemon hands libmicrohttpd an unescape callback that leaves the
+ * path alone, so the path arrives here exactly as the client sent it.
+ * Splitting into segments happens before decoding: an id containing an
+ * encoded '/' (%2F) stays one segment instead of changing the route.
+ */
+#include "control/api_route.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Value of one hex digit, or -1. */
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int api_pct_decode(const char *in, size_t len, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (len - i < 3)
+				return -EINVAL;
+			hi = hexval(in[i + 1]);
+			lo = hexval(in[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -EINVAL;
+			c = (unsigned char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (c < 0x20 || c == 0x7f)
+			return -EINVAL;
+		if (o + 1 >= outlen)
+			return -ENAMETOOLONG;
+		out[o++] = (char)c;
+	}
+	if (outlen == 0)
+		return -ENAMETOOLONG;
+	out[o] = '\0';
+	return (int)o;
+}
+
+/* Decode segment seg[0..len) into m->id; 0 or -EINVAL with err set. */
+static int take_id(const char *seg, size_t len, struct api_match *m, char *err, size_t errlen)
+{
+	int n = api_pct_decode(seg, len, m->id, sizeof(m->id));
+
+	if (n == -ENAMETOOLONG) {
+		snprintf(err, errlen, "client id longer than %d bytes", API_ID_MAX);
+		return -EINVAL;
+	}
+	if (n < 0) {
+		snprintf(err, errlen, "client id has a bad %%-escape or a control character");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Parse a TSIH segment (decimal, 1..65535) into m->tsih; 0 or -EINVAL. */
+static int take_tsih(const char *seg, size_t len, struct api_match *m, char *err, size_t errlen)
+{
+	unsigned long v = 0;
+
+	if (len == 0 || len > 5)
+		goto bad;
+	for (size_t i = 0; i < len; i++) {
+		if (seg[i] < '0' || seg[i] > '9')
+			goto bad;
+		v = v * 10 + (unsigned long)(seg[i] - '0');
+	}
+	if (v == 0 || v > 65535)
+		goto bad;
+	m->tsih = (unsigned)v;
+	return 0;
+bad:
+	snprintf(err, errlen, "session id must be a TSIH between 1 and 65535");
+	return -EINVAL;
+}
+
+int api_route_match(const char *path, struct api_match *m, char *err, size_t errlen)
+{
+	const char *seg[4];
+	size_t seglen[4];
+	size_t n = 0;
+	const char *p = path;
+
+	memset(m, 0, sizeof(*m));
+	if (errlen)
+		err[0] = '\0';
+	if (*p != '/')
+		return -ENOENT;
+	/* Split "/a/b/c" into at most four segments; more is no route. */
+	while (*p == '/') {
+		const char *s = ++p;
+
+		while (*p && *p != '/')
+			p++;
+		if (n == 4)
+			return -ENOENT;
+		seg[n] = s;
+		seglen[n] = (size_t)(p - s);
+		if (seglen[n] == 0)
+			return -ENOENT;	/* "//" or a trailing '/' */
+		n++;
+	}
+	if (n < 2 || seglen[0] != 2 || memcmp(seg[0], "v1", 2) != 0)
+		return -ENOENT;
+#define SEG_IS(i, lit) (seglen[i] == sizeof(lit) - 1 && memcmp(seg[i], lit, sizeof(lit) - 1) == 0)
+	if (SEG_IS(1, "status") && n == 2) {
+		m->route = API_R_STATUS;
+		return 0;
+	}
+	if (SEG_IS(1, "clients")) {
+		if (n == 2) {
+			m->route = API_R_CLIENTS;
+			return 0;
+		}
+		if (n == 4 && !SEG_IS(3, "reset"))
+			return -ENOENT;
+		m->route = n == 3 ? API_R_CLIENT : API_R_CLIENT_RESET;
+		return take_id(seg[2], seglen[2], m, err, errlen);
+	}
+	if (SEG_IS(1, "sessions") && n <= 3) {
+		if (n == 2) {
+			m->route = API_R_SESSIONS;
+			return 0;
+		}
+		m->route = API_R_SESSION;
+		return take_tsih(seg[2], seglen[2], m, err, errlen);
+	}
+#undef SEG_IS
+	return -ENOENT;
+}
+
+const char *api_route_method(enum api_route r)
+{
+	switch (r) {
+	case API_R_STATUS:
+	case API_R_CLIENTS:
+	case API_R_CLIENT:
+	case API_R_SESSIONS:
+		return "GET";
+	case API_R_CLIENT_RESET:
+		return "POST";
+	case API_R_SESSION:
+		return "DELETE";
+	case API_R_NONE:
+		break;
+	}
+	return NULL;
+}
+
+unsigned api_status_for(int rc)
+{
+	switch (rc) {
+	case -ENOENT:
+		return 404;
+	case -EINVAL:
+		return 400;
+	case -EBUSY:
+	case -EEXIST:
+		return 409;
+	case -ENOSPC:
+		return 507;
+	default:
+		return 500;
+	}
+}

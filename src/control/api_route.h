@@ -1,0 +1,58 @@
+/*
+ * api_route.h - request-line routing for the admin API (internal to
+ * src/control/api.c and its unit tests).
+ *
+ * Pure functions, no I/O: map a method and a raw (still percent-encoded)
+ * URL path onto one of the routes listed in control.h, decode and check
+ * the {id} or {tsih} segment, and map op errors to HTTP status codes.
+ */
+#ifndef PRISTINE_API_ROUTE_H
+#define PRISTINE_API_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Longest client id (name or IQN) accepted in a path, in decoded bytes. */
+#define API_ID_MAX 255
+
+enum api_route {
+	API_R_NONE = 0,		/* no such path */
+	API_R_STATUS,		/* /v1/status */
+	API_R_CLIENTS,		/* /v1/clients */
+	API_R_CLIENT,		/* /v1/clients/{id} */
+	API_R_CLIENT_RESET,	/* /v1/clients/{id}/reset */
+	API_R_SESSIONS,		/* /v1/sessions */
+	API_R_SESSION,		/* /v1/sessions/{tsih} */
+};
+
+struct api_match {
+	enum api_route route;
+	char id[API_ID_MAX + 1];	/* decoded {id}, NUL-terminated */
+	unsigned tsih;			/* parsed {tsih}, 1..65535 */
+};
+
+/*
+ * Match a raw URL path (as sent, query string already cut off) against
+ * the route table.  On success fills *m and returns 0.  Returns -ENOENT
+ * when no route has this shape, -EINVAL when the shape matches but the
+ * {id} or {tsih} segment is unacceptable (bad escape, NUL or other
+ * control character, longer than API_ID_MAX, not a TSIH); err then holds
+ * a one-line reason.
+ */
+int api_route_match(const char *path, struct api_match *m, char *err, size_t errlen);
+
+/* The one method a route answers ("GET", "POST", "DELETE"); NULL for API_R_NONE. */
+const char *api_route_method(enum api_route r);
+
+/*
+ * Percent-decode len bytes of in into out (outlen bytes including the
+ * terminating NUL).  Returns the decoded length, -EINVAL for a malformed
+ * escape, a NUL byte or another control character (0x00-0x1f, 0x7f),
+ * -ENAMETOOLONG when the result does not fit.
+ */
+int api_pct_decode(const char *in, size_t len, char *out, size_t outlen);
+
+/* HTTP status for an op's negative errno, as documented in control.h. */
+unsigned api_status_for(int rc);
+
+#endif

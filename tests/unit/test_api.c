@@ -1,0 +1,728 @@
+/*
+ * test_api.c - unit tests of the admin API server (src/control/api.c,
+ * api_route.c): a live server on a temporary Unix socket with fake ops,
+ * driven by raw HTTP/1.1 over AF_UNIX (the unit link has no libcurl).
+ * Covers every route, error mapping, path decoding, the body cap, a
+ * flood of silent connections, and the socket file's life cycle.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control/api_route.h"
+#include "control/control.h"
+#include "util/log.h"
+
+/* ---- fake daemon ---------------------------------------------------- */
+
+static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
+static char fake_last_id[512];
+static int fake_status_rc;		/* injected error for ops->status */
+static char fake_status_msg[64];
+
+static void fake_record(const char *id)
+{
+	pthread_mutex_lock(&fake_lock);
+	snprintf(fake_last_id, sizeof(fake_last_id), "%s", id);
+	pthread_mutex_unlock(&fake_lock);
+}
+
+static const char *fake_last(void)
+{
+	static char copy[512];
+
+	pthread_mutex_lock(&fake_lock);
+	memcpy(copy, fake_last_id, sizeof(copy));
+	pthread_mutex_unlock(&fake_lock);
+	return copy;
+}
+
+struct fake_client { const char *name, *iqn; bool online; };
+static const struct fake_client fake_clients[] = {
+	{ "pc1", "iqn.2024-01.test:pc1", true },
+	{ "pc2", "iqn.2024-01.test:pc2", false },
+};
+
+static const struct fake_client *fake_find(const char *id)
+{
+	for (size_t i = 0; i < sizeof(fake_clients) / sizeof(fake_clients[0]); i++)
+		if (!strcmp(id, fake_clients[i].name) || !strcmp(id, fake_clients[i].iqn))
+			return &fake_clients[i];
+	return NULL;
+}
+
+static json_t *fake_client_json(const struct fake_client *c)
+{
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:i, s:s}", "name", c->name,
+			 "initiator", c->iqn, "image", "win10", "used_bytes", (json_int_t)1288490189,
+			 "quota_bytes", (json_int_t)0, "online", c->online, "sessions", c->online,
+			 "policy", "persistent");
+}
+
+static int f_status(void *ctx, json_t **out, char *err, size_t errlen)
+{
+	if (fake_status_rc) {
+		snprintf(err, errlen, "%s", fake_status_msg);
+		return fake_status_rc;
+	}
+	*out = json_pack("{s:s, s:i, s:[s], s:i, s:i}", "version", "test", "uptime_s", 5,
+			 "targets", "iqn.2024-01.test:disk", "clients", 2, "sessions", 1);
+	return 0;
+}
+
+static int f_clients(void *ctx, json_t **out, char *err, size_t errlen)
+{
+	*out = json_pack("{s:[o,o]}", "clients", fake_client_json(&fake_clients[0]),
+			 fake_client_json(&fake_clients[1]));
+	return 0;
+}
+
+static int f_show(void *ctx, const char *id, json_t **out, char *err, size_t errlen)
+{
+	const struct fake_client *c;
+
+	fake_record(id);
+	c = fake_find(id);
+	if (!c) {
+		snprintf(err, errlen, "no client '%s'", id);
+		return -ENOENT;
+	}
+	*out = fake_client_json(c);
+	return 0;
+}
+
+static int f_reset(void *ctx, const char *id, bool force, json_t **out, char *err, size_t errlen)
+{
+	const struct fake_client *c;
+
+	fake_record(id);
+	c = fake_find(id);
+	if (!c) {
+		snprintf(err, errlen, "no client '%s'", id);
+		return -ENOENT;
+	}
+	if (c->online && !force) {
+		snprintf(err, errlen, "client %s is online; use --force", c->name);
+		return -EBUSY;
+	}
+	*out = json_pack("{s:s, s:b}", "reset", c->name, "forced", force);
+	return 0;
+}
+
+static int f_sessions(void *ctx, json_t **out, char *err, size_t errlen)
+{
+	*out = json_pack("{s:[{s:i, s:s, s:s, s:s, s:s, s:i}]}", "sessions", "tsih", 7,
+			 "initiator", "iqn.2024-01.test:pc1", "target", "iqn.2024-01.test:disk",
+			 "peer", "127.0.0.1:40000", "type", "normal", "since", 1700000000);
+	return 0;
+}
+
+static int f_kill(void *ctx, unsigned tsih, json_t **out, char *err, size_t errlen)
+{
+	if (tsih != 7) {
+		snprintf(err, errlen, "no session %u", tsih);
+		return -ENOENT;
+	}
+	*out = json_pack("{s:i}", "killed", 7);
+	return 0;
+}
+
+static const struct control_ops fake_ops = {
+	.status = f_status, .clients_list = f_clients, .client_show = f_show,
+	.client_reset = f_reset, .sessions_list = f_sessions, .session_kill = f_kill,
+};
+
+/* ---- raw HTTP client ------------------------------------------------ */
+
+static char tmp_dir[64];
+static char sock_path[128];
+static struct api *api;
+
+struct resp {
+	int status;		/* 0 when the server closed without a status line */
+	char head[4096];	/* status line and headers */
+	json_t *body;		/* parsed body, or NULL */
+};
+
+/* Connected socket to path with a 10 s receive timeout; -1 on failure. */
+static int conn_to(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 10 };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Send len bytes (errors ignored: the server may close mid-way). */
+static void send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Read the answer to one request until EOF and parse it into *r. */
+static void read_resp(int fd, struct resp *r)
+{
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap + 1), *sep;
+	ssize_t n;
+
+	assert_non_null(buf);
+	memset(r, 0, sizeof(*r));
+	while (len < cap && (n = recv(fd, buf + len, cap - len, 0)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	sscanf(buf, "HTTP/1.1 %d", &r->status);
+	sep = strstr(buf, "\r\n\r\n");
+	if (sep) {
+		size_t hl = (size_t)(sep - buf);
+
+		if (hl >= sizeof(r->head))
+			hl = sizeof(r->head) - 1;
+		memcpy(r->head, buf, hl);
+		r->body = json_loads(sep + 4, 0, NULL);
+	}
+	free(buf);
+}
+
+/* One request with an optional body on a fresh connection. */
+static void req(const char *method, const char *path, const char *body, struct resp *r)
+{
+	char head[4096];
+	int fd = conn_to(sock_path), hl;
+
+	assert_true(fd >= 0);
+	hl = snprintf(head, sizeof(head),
+		      "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+		      "Content-Length: %zu\r\n\r\n", method, path, body ? strlen(body) : 0);
+	send_all(fd, head, (size_t)hl);
+	if (body)
+		send_all(fd, body, strlen(body));
+	read_resp(fd, r);
+	close(fd);
+}
+
+static void resp_free(struct resp *r)
+{
+	json_decref(r->body);
+	r->body = NULL;
+}
+
+/* Expect status and a JSON body; for errors, an "error" string. */
+static void expect(const char *method, const char *path, const char *body, int status)
+{
+	struct resp r;
+
+	req(method, path, body, &r);
+	if (r.status != status)
+		fail_msg("%s %s: status %d, wanted %d", method, path, r.status, status);
+	assert_non_null(strcasestr(r.head, "Content-Type: application/json"));
+	assert_true(json_is_object(r.body));
+	if (status >= 400)
+		assert_true(json_is_string(json_object_get(r.body, "error")));
+	resp_free(&r);
+}
+
+static const char *err_of(const struct resp *r)
+{
+	return json_string_value(json_object_get(r->body, "error"));
+}
+
+static int group_setup(void **state)
+{
+	log_set_level(LOG_WARN);
+	snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/test_api.XXXXXX");
+	if (!mkdtemp(tmp_dir))
+		return -1;
+	snprintf(sock_path, sizeof(sock_path), "%s/api.sock", tmp_dir);
+	return api_start(sock_path, &fake_ops, &api);
+}
+
+static int group_teardown(void **state)
+{
+	char cmd[128];
+
+	api_stop(api);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp_dir);
+	return system(cmd);
+}
+
+/* ---- routes --------------------------------------------------------- */
+
+static void test_status(void **state)
+{
+	struct resp r;
+
+	req("GET", "/v1/status", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strcasestr(r.head, "Content-Type: application/json"));
+	assert_string_equal(json_string_value(json_object_get(r.body, "version")), "test");
+	resp_free(&r);
+}
+
+static void test_clients(void **state)
+{
+	struct resp r;
+
+	req("GET", "/v1/clients", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.body, "clients")), 2);
+	resp_free(&r);
+
+	req("GET", "/v1/clients/pc2", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "name")), "pc2");
+	resp_free(&r);
+
+	/* An IQN with its ':' percent-encoded reaches the op decoded. */
+	req("GET", "/v1/clients/iqn.2024-01.test%3Apc1", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(fake_last(), "iqn.2024-01.test:pc1");
+	resp_free(&r);
+	expect("GET", "/v1/clients/iqn.2024-01.test:pc1", NULL, 200);
+
+	req("GET", "/v1/clients/nobody", NULL, &r);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(err_of(&r), "no client 'nobody'");
+	resp_free(&r);
+}
+
+static void test_reset(void **state)
+{
+	struct resp r;
+
+	req("POST", "/v1/clients/pc1/reset", NULL, &r);
+	assert_int_equal(r.status, 409);
+	assert_non_null(strstr(err_of(&r), "--force"));
+	resp_free(&r);
+	expect("POST", "/v1/clients/pc1/reset", "{\"force\": false}", 409);
+
+	req("POST", "/v1/clients/pc1/reset", "{\"force\": true}", &r);
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_true(json_object_get(r.body, "forced")));
+	resp_free(&r);
+
+	expect("POST", "/v1/clients/pc2/reset", "{}", 200);
+	expect("POST", "/v1/clients/pc2/reset", "{\"force\": false, \"later\": 1}", 200);
+	expect("POST", "/v1/clients/ghost/reset", "{}", 404);
+	/* Bad bodies. */
+	expect("POST", "/v1/clients/pc2/reset", "{", 400);
+	expect("POST", "/v1/clients/pc2/reset", "[true]", 400);
+	expect("POST", "/v1/clients/pc2/reset", "{\"force\": \"yes\"}", 400);
+	expect("POST", "/v1/clients/pc2/reset", "{\"force\": true, \"force\": true}", 400);
+	expect("POST", "/v1/clients/pc2/reset", "{} trailing", 400);
+}
+
+static void test_sessions(void **state)
+{
+	struct resp r;
+
+	req("GET", "/v1/sessions", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.body, "sessions")), 1);
+	resp_free(&r);
+
+	expect("DELETE", "/v1/sessions/7", NULL, 200);
+	expect("DELETE", "/v1/sessions/8", NULL, 404);
+	expect("DELETE", "/v1/sessions/abc", NULL, 400);
+	expect("DELETE", "/v1/sessions/0", NULL, 400);
+	expect("DELETE", "/v1/sessions/65536", NULL, 400);
+	expect("DELETE", "/v1/sessions/-1", NULL, 400);
+	expect("DELETE", "/v1/sessions/00000000000000000007", NULL, 400);
+}
+
+static void test_unknown_routes(void **state)
+{
+	struct resp r;
+
+	expect("GET", "/", NULL, 404);
+	expect("GET", "/v1", NULL, 404);
+	expect("GET", "/v2/status", NULL, 404);
+	expect("GET", "/v1/nothing", NULL, 404);
+	expect("GET", "/v1/clients/", NULL, 404);
+	expect("GET", "/v1/clients//reset", NULL, 404);
+	expect("GET", "/v1/clients/pc1/other", NULL, 404);
+	expect("GET", "/v1/status/x", NULL, 404);
+	expect("GET", "/v1/sessions/7/x", NULL, 404);
+
+	req("POST", "/v1/status", "{}", &r);
+	assert_int_equal(r.status, 405);
+	assert_non_null(strcasestr(r.head, "Allow: GET"));
+	resp_free(&r);
+	req("GET", "/v1/clients/pc1/reset", NULL, &r);
+	assert_int_equal(r.status, 405);
+	assert_non_null(strcasestr(r.head, "Allow: POST"));
+	resp_free(&r);
+	expect("DELETE", "/v1/clients", NULL, 405);
+	expect("GET", "/v1/sessions/7", NULL, 405);
+	expect("PUT", "/v1/clients/pc1", "{}", 405);
+	/* HEAD answers carry no body. */
+	req("HEAD", "/v1/status", NULL, &r);
+	assert_int_equal(r.status, 405);
+	resp_free(&r);
+}
+
+/* ---- ids ------------------------------------------------------------ */
+
+static void test_id_decoding(void **state)
+{
+	char path[1024];
+	struct resp r;
+	int fd;
+
+	/* Decoded exactly once. */
+	expect("GET", "/v1/clients/%2541", NULL, 404);
+	assert_string_equal(fake_last(), "%41");
+	/* An encoded '/' is part of the id, not a new segment. */
+	expect("GET", "/v1/clients/a%2Fb", NULL, 404);
+	assert_string_equal(fake_last(), "a/b");
+	expect("POST", "/v1/clients/a%2Freset/reset", "{}", 404);
+	assert_string_equal(fake_last(), "a/reset");
+
+	/* Control characters, NUL, bad escapes. */
+	expect("GET", "/v1/clients/pc1%00x", NULL, 400);
+	expect("GET", "/v1/clients/pc%0a1", NULL, 400);
+	expect("GET", "/v1/clients/%1F", NULL, 400);
+	expect("GET", "/v1/clients/%7f", NULL, 400);
+	expect("POST", "/v1/clients/%0d/reset", "{}", 400);
+	expect("GET", "/v1/clients/%zz", NULL, 400);
+	expect("GET", "/v1/clients/pc1%4", NULL, 400);
+	expect("GET", "/v1/clients/pc1%", NULL, 400);
+	/* Invalid UTF-8 passes to the op; the error reply is still JSON. */
+	expect("GET", "/v1/clients/%ff%fe", NULL, 404);
+
+	/* A raw control byte in the request line: refused one way or another. */
+	fd = conn_to(sock_path);
+	assert_true(fd >= 0);
+	{
+		const char *q = "GET /v1/clients/a\x01" "b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+		send_all(fd, q, strlen(q));
+	}
+	read_resp(fd, &r);
+	close(fd);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+
+	/* Length: 255 decoded bytes pass, 256 do not (raw or escaped). */
+	strcpy(path, "/v1/clients/");
+	memset(path + 12, 'a', 255);
+	path[12 + 255] = '\0';
+	expect("GET", path, NULL, 404);
+	assert_int_equal(strlen(fake_last()), 255);
+	strcat(path, "a");
+	expect("GET", path, NULL, 400);
+	strcpy(path, "/v1/clients/");
+	for (int i = 0; i < 255; i++)
+		strcat(path, "%41");
+	expect("GET", path, NULL, 404);
+	strcat(path, "%41");
+	expect("GET", path, NULL, 400);
+}
+
+/* ---- error mapping -------------------------------------------------- */
+
+static void status_error(int rc, const char *msg, int want, const char *want_msg)
+{
+	struct resp r;
+
+	fake_status_rc = rc;
+	snprintf(fake_status_msg, sizeof(fake_status_msg), "%s", msg);
+	req("GET", "/v1/status", NULL, &r);
+	fake_status_rc = 0;
+	assert_int_equal(r.status, want);
+	assert_string_equal(err_of(&r), want_msg);
+	resp_free(&r);
+}
+
+static void test_error_mapping(void **state)
+{
+	status_error(-ENOENT, "gone", 404, "gone");
+	status_error(-EINVAL, "bad", 400, "bad");
+	status_error(-EBUSY, "busy", 409, "busy");
+	status_error(-EEXIST, "exists", 409, "exists");
+	status_error(-ENOSPC, "full", 507, "full");
+	status_error(-EIO, "disk", 500, "disk");
+	status_error(-EIO, "", 500, strerror(EIO));
+	/* Text that is not UTF-8 still yields a JSON error. */
+	status_error(-EIO, "bad \xff byte", 500, "bad ? byte");
+
+	assert_int_equal(api_status_for(-EPERM), 500);
+	assert_int_equal(api_status_for(-ENOSPC), 507);
+}
+
+static void test_missing_op(void **state)
+{
+	struct control_ops none = { 0 };
+	char path[128];
+	struct api *a;
+	struct resp r;
+
+	snprintf(path, sizeof(path), "%s/none.sock", tmp_dir);
+	assert_int_equal(api_start(path, &none, &a), 0);
+	{
+		int fd = conn_to(path);
+		const char *q = "GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+		assert_true(fd >= 0);
+		send_all(fd, q, strlen(q));
+		read_resp(fd, &r);
+		close(fd);
+	}
+	assert_int_equal(r.status, 501);
+	resp_free(&r);
+	api_stop(a);
+}
+
+/* ---- limits --------------------------------------------------------- */
+
+static void test_body_cap(void **state)
+{
+	size_t big = 1 << 20;
+	char *body = malloc(big + 1), head[256];
+	struct resp r;
+	int fd, hl;
+
+	assert_non_null(body);
+	/* A declared 1 MiB body: 413 up front (or the connection closed). */
+	memset(body, ' ', big);
+	body[big] = '\0';
+	body[0] = '{';
+	body[big - 1] = '}';
+	fd = conn_to(sock_path);
+	assert_true(fd >= 0);
+	hl = snprintf(head, sizeof(head), "POST /v1/clients/pc2/reset HTTP/1.1\r\nHost: x\r\n"
+		      "Content-Length: %zu\r\n\r\n", big);
+	send_all(fd, head, (size_t)hl);
+	send_all(fd, body, big);
+	read_resp(fd, &r);
+	close(fd);
+	assert_true(r.status == 413 || r.status == 0);
+	resp_free(&r);
+	expect("GET", "/v1/status", NULL, 200);
+
+	/* The same sent chunked: cut off once over the cap. */
+	fd = conn_to(sock_path);
+	assert_true(fd >= 0);
+	hl = snprintf(head, sizeof(head), "POST /v1/clients/pc2/reset HTTP/1.1\r\nHost: x\r\n"
+		      "Transfer-Encoding: chunked\r\n\r\n");
+	send_all(fd, head, (size_t)hl);
+	for (int i = 0; i < 64; i++) {
+		hl = snprintf(head, sizeof(head), "%x\r\n", 16384);
+		send_all(fd, head, (size_t)hl);
+		send_all(fd, body, 16384);
+		send_all(fd, "\r\n", 2);
+	}
+	send_all(fd, "0\r\n\r\n", 5);
+	read_resp(fd, &r);
+	close(fd);
+	assert_true(r.status == 413 || r.status == 0);
+	resp_free(&r);
+	expect("GET", "/v1/status", NULL, 200);
+
+	/* Just under the cap is accepted. */
+	memset(body, ' ', 60000);
+	memcpy(body, "{\"force\": true", 14);
+	strcpy(body + 59990, "}");
+	expect("POST", "/v1/clients/pc1/reset", body, 200);
+	free(body);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_flood(void **state)
+{
+	enum { N = 200 };
+	int fds[N];
+	double t0;
+
+	/* Silent connections, and some that stop mid-header. */
+	for (int i = 0; i < N; i++) {
+		fds[i] = conn_to(sock_path);
+		assert_true(fds[i] >= 0);
+		if (i % 4 == 0)
+			send_all(fds[i], "GET /v1/sta", 11);
+	}
+	t0 = now_s();
+	expect("GET", "/v1/status", NULL, 200);
+	expect("GET", "/v1/clients", NULL, 200);
+	if (now_s() - t0 > 3.0)
+		fail_msg("a request behind %d idle connections took %.1f s", N, now_s() - t0);
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	expect("GET", "/v1/status", NULL, 200);
+}
+
+static void test_keepalive(void **state)
+{
+	const char *q = "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n"
+			"GET /v1/clients HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	char buf[8192];
+	size_t len = 0;
+	ssize_t n;
+	int fd = conn_to(sock_path);
+
+	assert_true(fd >= 0);
+	send_all(fd, q, strlen(q));
+	while (len < sizeof(buf) - 1 && (n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(fd);
+	/* Two answers on one connection. */
+	assert_non_null(strstr(buf, "\"version\""));
+	assert_non_null(strstr(buf, "\"clients\""));
+}
+
+/* ---- the socket file ------------------------------------------------ */
+
+static void test_socket_mode(void **state)
+{
+	struct stat st;
+
+	assert_int_equal(lstat(sock_path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+}
+
+static void test_stale_socket(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char path[128];
+	struct api *a, *b;
+	struct stat st;
+	int fd;
+
+	/* A socket file nobody listens on any more. */
+	snprintf(path, sizeof(path), "%s/stale.sock", tmp_dir);
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	assert_int_equal(api_start(path, &fake_ops, &a), 0);
+	fd = conn_to(path);
+	assert_true(fd >= 0);
+	close(fd);
+
+	/* A live one is left to its owner. */
+	assert_int_equal(api_start(path, &fake_ops, &b), -EADDRINUSE);
+	fd = conn_to(path);
+	assert_true(fd >= 0);
+	close(fd);
+
+	/* Stopping removes the file. */
+	api_stop(a);
+	assert_int_equal(lstat(path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
+static void test_not_a_socket(void **state)
+{
+	char path[128], buf[16] = "";
+	struct api *a;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/precious", tmp_dir);
+	fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "keep me", 7), 7);
+	close(fd);
+	assert_int_equal(api_start(path, &fake_ops, &a), -EEXIST);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 7);
+	close(fd);
+	assert_string_equal(buf, "keep me");
+
+	snprintf(path, sizeof(path), "%s/adir", tmp_dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(api_start(path, &fake_ops, &a), -EEXIST);
+	rmdir(path);
+
+	memset(path, 'x', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	assert_int_equal(api_start(path, &fake_ops, &a), -ENAMETOOLONG);
+}
+
+/* ---- api_route.c directly ------------------------------------------ */
+
+static void test_pct_decode(void **state)
+{
+	char out[8];
+
+	assert_int_equal(api_pct_decode("a%41b", 5, out, sizeof(out)), 3);
+	assert_string_equal(out, "aAb");
+	assert_int_equal(api_pct_decode("%3a%3A", 6, out, sizeof(out)), 2);
+	assert_string_equal(out, "::");
+	assert_int_equal(api_pct_decode("1234567", 7, out, sizeof(out)), 7);
+	assert_int_equal(api_pct_decode("12345678", 8, out, sizeof(out)), -ENAMETOOLONG);
+	assert_int_equal(api_pct_decode("%", 1, out, sizeof(out)), -EINVAL);
+	assert_int_equal(api_pct_decode("%4", 2, out, sizeof(out)), -EINVAL);
+	assert_int_equal(api_pct_decode("%g0", 3, out, sizeof(out)), -EINVAL);
+	assert_int_equal(api_pct_decode("%00", 3, out, sizeof(out)), -EINVAL);
+	assert_int_equal(api_pct_decode("a\tb", 3, out, sizeof(out)), -EINVAL);
+	/* Only len bytes are looked at. */
+	assert_int_equal(api_pct_decode("ab%", 2, out, sizeof(out)), 2);
+	assert_int_equal(api_pct_decode("", 0, out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_clients),
+		cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_sessions),
+		cmocka_unit_test(test_unknown_routes),
+		cmocka_unit_test(test_id_decoding),
+		cmocka_unit_test(test_error_mapping),
+		cmocka_unit_test(test_missing_op),
+		cmocka_unit_test(test_body_cap),
+		cmocka_unit_test(test_flood),
+		cmocka_unit_test(test_keepalive),
+		cmocka_unit_test(test_socket_mode),
+		cmocka_unit_test(test_stale_socket),
+		cmocka_unit_test(test_not_a_socket),
+		cmocka_unit_test(test_pct_decode),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
