@@ -1,33 +1,506 @@
 /*
- * pristinectl.c - the admin CLI.
+ * pristinectl.c - the admin CLI: command line, verbs, human output.
  *
- * It talks to pristined's admin API, which arrives with image and client
- * management.  Until then it knows its own version and says plainly which
- * verbs are still to come, rather than pretending.
+ * Each verb is one request to pristined's admin API (control.h) on its
+ * Unix socket.  Output is a table or a short report for people, or with
+ * --json the daemon's JSON, indented, for scripts.  Exit codes are in
+ * ctl.h: 0 done, 1 the daemon said no, 2 usage, 3 daemon unreachable.
  */
-#include <stdio.h>
+#include "ctl/ctl.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PRISTINE_VERSION "0.1.0"
+#define DEFAULT_STATE "/var/lib/pristine"
+
+struct ctl {
+	char sock[4096];
+	bool json;
+};
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: pristinectl [--state DIR | --socket PATH] VERB ...\n"
-		"verbs (planned): status, client, image, session, pxe\n"
-		"This build of pristined has no admin API yet: only --version and --help work.\n");
+		"usage: pristinectl [--state DIR | --socket PATH] [--json] VERB ...\n"
+		"\n"
+		"  status                      daemon version, uptime, targets, counts\n"
+		"  client list                 clients, their image, overlay use and state\n"
+		"  client show ID              one client (ID: its name or initiator IQN)\n"
+		"  client reset ID [--force]   discard a client's overlay (--force: even if online)\n"
+		"  session list                iSCSI sessions\n"
+		"  session kill TSIH           end a session\n"
+		"\n"
+		"options:\n"
+		"  --state DIR    daemon state directory (default " DEFAULT_STATE "),\n"
+		"                 the socket is DIR/pristined.sock\n"
+		"  --socket PATH  the daemon's admin socket (overrides --state)\n"
+		"  --json         print the daemon's JSON answer\n"
+		"  --help, --version\n"
+		"\n"
+		"Not available yet: client add|remove|set, image ..., pxe ...\n"
+		"Exit status: 0 ok, 1 the daemon reported an error, 2 usage, 3 daemon unreachable.\n");
+}
+
+/* Print a usage error (printf-style) and return CTL_EUSAGE. */
+__attribute__((format(printf, 1, 2)))
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "pristinectl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(pristinectl --help lists the verbs)\n");
+	return CTL_EUSAGE;
+}
+
+/* Say that a planned verb is not there yet; returns CTL_EUSAGE. */
+static int not_yet(const char *what)
+{
+	fprintf(stderr, "pristinectl: '%s' is not available yet in this version\n", what);
+	return CTL_EUSAGE;
+}
+
+/*
+ * Do one request.  On success (2xx with a JSON body) returns 0 with
+ * *out owned by the caller.  Otherwise prints the reason on stderr and
+ * returns the exit code; hint, when non-NULL, is added to a 409 answer.
+ */
+static int call(const struct ctl *c, const char *method, const char *path, const char *body,
+		const char *hint, json_t **out)
+{
+	struct ctl_reply r;
+	char msg[512];
+	int rc;
+
+	*out = NULL;
+	rc = ctl_request(c->sock, method, path, body, &r);
+	if (rc)
+		return rc;
+	if (r.status >= 200 && r.status < 300 && json_is_object(r.body)) {
+		*out = r.body;
+		return CTL_OK;
+	}
+	if (json_string_value(json_object_get(r.body, "error"))) {
+		log_safe(json_string_value(json_object_get(r.body, "error")), msg, sizeof(msg));
+		fprintf(stderr, "pristinectl: %s\n", msg);
+		if (hint && r.status == 409 && !strstr(msg, "--force"))
+			fprintf(stderr, "  %s\n", hint);
+	} else {
+		fprintf(stderr, "pristinectl: unexpected answer from pristined (HTTP %ld%s)\n",
+			r.status, r.body ? "" : ", not JSON");
+	}
+	json_decref(r.body);
+	return CTL_EREMOTE;
+}
+
+/* One target entry: a string, or an object's name/iqn, or its JSON. */
+static void print_target(const json_t *t)
+{
+	char buf[256];
+	char *dump = NULL;
+	const char *s = json_string_value(t);
+
+	if (!s)
+		s = ctl_str(t, "name", ctl_str(t, "iqn", NULL));
+	if (!s)
+		s = dump = json_dumps(t, JSON_COMPACT | JSON_ENCODE_ANY);
+	printf("  %s\n", log_safe(s ? s : "?", buf, sizeof(buf)));
+	free(dump);
+}
+
+static int verb_status(const struct ctl *c)
+{
+	char buf[256], up[32];
+	json_t *st, *targets;
+	size_t i;
+	json_t *t;
+	int rc;
+
+	rc = call(c, "GET", "/v1/status", NULL, NULL, &st);
+	if (rc)
+		return rc;
+	if (c->json) {
+		ctl_print_json(st, stdout);
+		goto out;
+	}
+	ctl_fmt_duration((uint64_t)ctl_int(st, "uptime_s"), up, sizeof(up));
+	printf("pristined %s, up %s\n", log_safe(ctl_str(st, "version", "?"), buf, sizeof(buf)), up);
+	printf("clients:  %" PRId64 "\n", ctl_int(st, "clients"));
+	printf("sessions: %" PRId64 "\n", ctl_int(st, "sessions"));
+	targets = json_object_get(st, "targets");
+	printf("targets:%s\n", json_array_size(targets) ? "" : "  none");
+	json_array_foreach(targets, i, t)
+		print_target(t);
+out:
+	json_decref(st);
+	return CTL_OK;
+}
+
+static int verb_client_list(const struct ctl *c)
+{
+	static const char *const head[] = { "NAME/INITIATOR", "IMAGE", "USED", "QUOTA", "STATE",
+					    "SESSIONS" };
+	struct ctl_table t;
+	json_t *res, *list, *cl;
+	size_t i;
+	int rc;
+
+	rc = call(c, "GET", "/v1/clients", NULL, NULL, &res);
+	if (rc)
+		return rc;
+	if (c->json) {
+		ctl_print_json(res, stdout);
+		goto out;
+	}
+	list = json_object_get(res, "clients");
+	if (!json_array_size(list)) {
+		printf("no clients\n");
+		goto out;
+	}
+	ctl_table_init(&t, 6);
+	rc = ctl_table_add(&t, head);
+	json_array_foreach(list, i, cl) {
+		char used[32], quota[32], nsess[24];
+		const char *name = ctl_str(cl, "name", "");
+		const char *row[6];
+
+		ctl_fmt_size((uint64_t)ctl_int(cl, "used_bytes"), used, sizeof(used));
+		if (ctl_int(cl, "quota_bytes") > 0)
+			ctl_fmt_size((uint64_t)ctl_int(cl, "quota_bytes"), quota, sizeof(quota));
+		else
+			snprintf(quota, sizeof(quota), "-");
+		snprintf(nsess, sizeof(nsess), "%" PRId64, ctl_int(cl, "sessions"));
+		row[0] = name[0] ? name : ctl_str(cl, "initiator", "?");
+		row[1] = ctl_str(cl, "image", "-");
+		row[2] = used;
+		row[3] = quota;
+		row[4] = json_is_true(json_object_get(cl, "online")) ? "online" : "offline";
+		row[5] = nsess;
+		if (!rc)
+			rc = ctl_table_add(&t, row);
+	}
+	if (rc)
+		fprintf(stderr, "pristinectl: out of memory\n");
+	else
+		ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+out:
+	json_decref(res);
+	return rc ? CTL_EREMOTE : CTL_OK;
+}
+
+/* Build "/v1/clients/<escaped id><suffix>" into buf; 0 or CTL_EUSAGE. */
+static int client_path(const char *id, const char *suffix, char *buf, size_t len)
+{
+	char *e;
+
+	if (!id[0] || strlen(id) > 255)
+		return usage_error("client ID must be 1 to 255 bytes: '%s'", id);
+	e = ctl_path_escape(id);
+	if (!e) {
+		fprintf(stderr, "pristinectl: out of memory\n");
+		return CTL_EUSAGE;
+	}
+	snprintf(buf, len, "/v1/clients/%s%s", e, suffix);
+	free(e);
+	return 0;
+}
+
+static int verb_client_show(const struct ctl *c, const char *id)
+{
+	static const char *const known[] = { "name", "initiator", "image", "used_bytes",
+					     "quota_bytes", "online", "sessions", "policy" };
+	char path[1024], buf[512], used[32], quota[32];
+	json_t *cl, *v;
+	const char *key;
+	int rc;
+
+	rc = client_path(id, "", path, sizeof(path));
+	if (rc)
+		return rc;
+	rc = call(c, "GET", path, NULL, NULL, &cl);
+	if (rc)
+		return rc;
+	if (c->json) {
+		ctl_print_json(cl, stdout);
+		goto out;
+	}
+	ctl_fmt_size((uint64_t)ctl_int(cl, "used_bytes"), used, sizeof(used));
+	if (ctl_int(cl, "quota_bytes") > 0)
+		ctl_fmt_size((uint64_t)ctl_int(cl, "quota_bytes"), quota, sizeof(quota));
+	else
+		snprintf(quota, sizeof(quota), "none");
+	printf("name:       %s\n", log_safe(ctl_str(cl, "name", "-"), buf, sizeof(buf)));
+	printf("initiator:  %s\n", log_safe(ctl_str(cl, "initiator", "-"), buf, sizeof(buf)));
+	printf("image:      %s\n", log_safe(ctl_str(cl, "image", "-"), buf, sizeof(buf)));
+	printf("policy:     %s\n", log_safe(ctl_str(cl, "policy", "-"), buf, sizeof(buf)));
+	printf("used:       %s (%" PRId64 " bytes)\n", used, ctl_int(cl, "used_bytes"));
+	printf("quota:      %s\n", quota);
+	printf("state:      %s, %" PRId64 " session(s)\n",
+	       json_is_true(json_object_get(cl, "online")) ? "online" : "offline",
+	       ctl_int(cl, "sessions"));
+	/* Fields this version does not know: shown as they come. */
+	json_object_foreach(cl, key, v) {
+		char kb[64], label[72], *dump;
+		bool is_known = false;
+
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			is_known |= strcmp(key, known[i]) == 0;
+		if (is_known)
+			continue;
+		dump = json_is_string(v) ? strdup(json_string_value(v))
+					 : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		snprintf(label, sizeof(label), "%s:", log_safe(key, kb, sizeof(kb)));
+		printf("%-11s %s\n", label, log_safe(dump ? dump : "?", buf, sizeof(buf)));
+		free(dump);
+	}
+out:
+	json_decref(cl);
+	return CTL_OK;
+}
+
+static int verb_client_reset(const struct ctl *c, const char *id, bool force)
+{
+	char path[1024], buf[512];
+	json_t *res;
+	int rc;
+
+	rc = client_path(id, "/reset", path, sizeof(path));
+	if (rc)
+		return rc;
+	rc = call(c, "POST", path, force ? "{\"force\":true}" : "{\"force\":false}",
+		  "(the client is in use; add --force to reset it anyway)", &res);
+	if (rc)
+		return rc;
+	if (c->json)
+		ctl_print_json(res, stdout);
+	else
+		printf("client %s reset\n", log_safe(ctl_str(res, "name", ctl_str(res, "reset", id)), buf, sizeof(buf)));
+	json_decref(res);
+	return CTL_OK;
+}
+
+static int verb_session_list(const struct ctl *c)
+{
+	static const char *const head[] = { "TSIH", "INITIATOR", "TARGET", "PEER", "TYPE", "SINCE" };
+	struct ctl_table t;
+	json_t *res, *list, *s;
+	size_t i;
+	int rc;
+
+	rc = call(c, "GET", "/v1/sessions", NULL, NULL, &res);
+	if (rc)
+		return rc;
+	if (c->json) {
+		ctl_print_json(res, stdout);
+		goto out;
+	}
+	list = json_object_get(res, "sessions");
+	if (!json_array_size(list)) {
+		printf("no sessions\n");
+		goto out;
+	}
+	ctl_table_init(&t, 6);
+	rc = ctl_table_add(&t, head);
+	json_array_foreach(list, i, s) {
+		char tsih[24], since[32];
+		const char *row[6];
+
+		snprintf(tsih, sizeof(tsih), "%" PRId64, ctl_int(s, "tsih"));
+		ctl_fmt_time(ctl_int(s, "since"), since, sizeof(since));
+		row[0] = tsih;
+		row[1] = ctl_str(s, "initiator", "-");
+		row[2] = ctl_str(s, "target", "-");
+		row[3] = ctl_str(s, "peer", "-");
+		row[4] = ctl_str(s, "type", "-");
+		row[5] = since;
+		if (!rc)
+			rc = ctl_table_add(&t, row);
+	}
+	if (rc)
+		fprintf(stderr, "pristinectl: out of memory\n");
+	else
+		ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+out:
+	json_decref(res);
+	return rc ? CTL_EREMOTE : CTL_OK;
+}
+
+static int verb_session_kill(const struct ctl *c, const char *arg)
+{
+	char path[64], *end;
+	unsigned long tsih;
+	json_t *res;
+	int rc;
+
+	errno = 0;
+	tsih = strtoul(arg, &end, 10);
+	if (!arg[0] || *end || errno || arg[0] == '-' || tsih == 0 || tsih > 65535)
+		return usage_error("TSIH must be a number from 1 to 65535, not '%s'", arg);
+	snprintf(path, sizeof(path), "/v1/sessions/%lu", tsih);
+	rc = call(c, "DELETE", path, NULL, NULL, &res);
+	if (rc)
+		return rc;
+	if (c->json)
+		ctl_print_json(res, stdout);
+	else
+		printf("session %lu ended\n", tsih);
+	json_decref(res);
+	return CTL_OK;
+}
+
+/* client VERB ...: args are what follows "client", options removed. */
+static int do_client(const struct ctl *c, int argc, char **argv, bool force)
+{
+	const char *v = argc ? argv[0] : "";
+
+	if (!argc)
+		return usage_error("client needs a verb: list, show ID, reset ID");
+	if (!strcmp(v, "add") || !strcmp(v, "remove") || !strcmp(v, "set"))
+		return not_yet(!strcmp(v, "add") ? "client add" :
+			       !strcmp(v, "remove") ? "client remove" : "client set");
+	if (force && strcmp(v, "reset"))
+		return usage_error("--force only goes with client reset");
+	if (!strcmp(v, "list") && argc == 1)
+		return verb_client_list(c);
+	if (!strcmp(v, "show") && argc == 2)
+		return verb_client_show(c, argv[1]);
+	if (!strcmp(v, "reset") && argc == 2)
+		return verb_client_reset(c, argv[1], force);
+	if (!strcmp(v, "list") || !strcmp(v, "show") || !strcmp(v, "reset"))
+		return usage_error("wrong arguments for client %s", v);
+	return usage_error("unknown client verb '%s'", v);
+}
+
+/* session VERB ...: args are what follows "session". */
+static int do_session(const struct ctl *c, int argc, char **argv, bool force)
+{
+	const char *v = argc ? argv[0] : "";
+
+	if (force)
+		return usage_error("--force only goes with client reset");
+	if (!strcmp(v, "list") && argc == 1)
+		return verb_session_list(c);
+	if (!strcmp(v, "kill") && argc == 2)
+		return verb_session_kill(c, argv[1]);
+	if (!strcmp(v, "list") || !strcmp(v, "kill"))
+		return usage_error("wrong arguments for session %s", v);
+	return usage_error("session needs a verb: list, kill TSIH");
+}
+
+/*
+ * Take a global option at argv[*i] (with its value in the same word
+ * after '=' or in the next one) into *val.  Returns 1 if consumed, 0 if
+ * argv[*i] is not this option, -1 when its value is missing.
+ */
+static int take_value(int argc, char **argv, int *i, const char *name, const char **val)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(argv[*i], name, n))
+		return 0;
+	if (argv[*i][n] == '=') {
+		*val = argv[*i] + n + 1;
+		return 1;
+	}
+	if (argv[*i][n])
+		return 0;
+	if (*i + 1 >= argc)
+		return -1;
+	*val = argv[++*i];
+	return 1;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
-		printf("pristinectl %s\n", PRISTINE_VERSION);
-		return 0;
+	const char *state = DEFAULT_STATE, *sock = NULL, *verb;
+	struct ctl c = { .json = false };
+	char *args[64];
+	int nargs = 0, rc, i;
+	bool force = false;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		int t;
+
+		if (!strcmp(a, "--version") || !strcmp(a, "-V")) {
+			printf("pristinectl %s\n", PRISTINE_VERSION);
+			return CTL_OK;
+		}
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return CTL_OK;
+		}
+		if (!strcmp(a, "--json")) {
+			c.json = true;
+			continue;
+		}
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		t = take_value(argc, argv, &i, "--state", &state);
+		if (!t)
+			t = take_value(argc, argv, &i, "--socket", &sock);
+		if (t < 0)
+			return usage_error("%s needs a value", a);
+		if (!t)
+			return usage_error("unknown option '%s'", a);
 	}
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+	if (i >= argc) {
+		usage(stderr);
+		return CTL_EUSAGE;
+	}
+	verb = argv[i++];
+	/* After the verb: --json and --force may appear anywhere. */
+	for (; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			c.json = true;
+		else if (!strcmp(argv[i], "--force"))
+			force = true;
+		else if (argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "-"))
+			return usage_error("unknown option '%s'", argv[i]);
+		else if (nargs < (int)(sizeof(args) / sizeof(args[0])))
+			args[nargs++] = argv[i];
+		else
+			return usage_error("too many arguments");
+	}
+	if (sock)
+		rc = snprintf(c.sock, sizeof(c.sock), "%s", sock);
+	else
+		rc = snprintf(c.sock, sizeof(c.sock), "%s/pristined.sock", state);
+	if (rc < 0 || (size_t)rc >= sizeof(c.sock))
+		return usage_error("socket path too long");
+
+	if (!strcmp(verb, "help")) {
 		usage(stdout);
-		return 0;
+		return CTL_OK;
 	}
-	usage(stderr);
-	return 2;
+	if (!strcmp(verb, "image") || !strcmp(verb, "pxe"))
+		return not_yet(verb);
+	if (strcmp(verb, "status") && strcmp(verb, "client") && strcmp(verb, "session"))
+		return usage_error("unknown verb '%s'", verb);
+	if (!strcmp(verb, "status") && (nargs || force))
+		return usage_error("status takes no arguments");
+	if (ctl_http_init()) {
+		fprintf(stderr, "pristinectl: cannot initialise libcurl\n");
+		return CTL_EUNREACH;
+	}
+	if (!strcmp(verb, "status"))
+		rc = verb_status(&c);
+	else if (!strcmp(verb, "client"))
+		rc = do_client(&c, nargs, args, force);
+	else
+		rc = do_session(&c, nargs, args, force);
+	ctl_http_cleanup();
+	return rc;
 }

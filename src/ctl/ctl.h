@@ -1,0 +1,75 @@
+/*
+ * ctl.h - pieces of pristinectl shared between its files: the HTTP
+ * client for the daemon's admin socket (ctl_http.c) and the output
+ * helpers (ctl_print.c).  The verbs live in pristinectl.c.
+ */
+#ifndef PRISTINE_CTL_H
+#define PRISTINE_CTL_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit codes of pristinectl. */
+enum {
+	CTL_OK = 0,		/* done */
+	CTL_EREMOTE = 1,	/* the daemon answered with an error */
+	CTL_EUSAGE = 2,		/* bad command line, or a verb not available yet */
+	CTL_EUNREACH = 3,	/* cannot talk to the daemon */
+};
+
+/* One answer of the daemon. */
+struct ctl_reply {
+	long status;		/* HTTP status */
+	json_t *body;		/* parsed JSON body (owned), NULL if none or not JSON */
+};
+
+/* Call once at start / end of the program (wraps curl's global state). */
+int ctl_http_init(void);
+void ctl_http_cleanup(void);
+
+/*
+ * Send method path (e.g. "GET", "/v1/status") with an optional JSON body
+ * to the daemon listening on the Unix socket sock.  Returns 0 with *r
+ * filled (any HTTP status; free r->body with json_decref), or
+ * CTL_EUNREACH after printing on stderr why the daemon cannot be reached.
+ */
+int ctl_request(const char *sock, const char *method, const char *path, const char *body,
+		struct ctl_reply *r);
+
+/*
+ * Percent-encode s for use as one path segment.  Returns a malloc'd
+ * string the caller frees, or NULL when out of memory.
+ */
+char *ctl_path_escape(const char *s);
+
+/* "1.2 GiB" style size into buf (binary units, one decimal). */
+void ctl_fmt_size(uint64_t bytes, char *buf, size_t len);
+/* "3d 04h", "1h 02m", "5m 03s", "42s" into buf. */
+void ctl_fmt_duration(uint64_t secs, char *buf, size_t len);
+/* Local "YYYY-MM-DD HH:MM:SS" for a Unix time, "-" for 0. */
+void ctl_fmt_time(int64_t t, char *buf, size_t len);
+
+/* Field accessors tolerant of missing or mistyped fields. */
+const char *ctl_str(const json_t *obj, const char *key, const char *dflt);
+int64_t ctl_int(const json_t *obj, const char *key);
+
+/*
+ * A text table: cells are copied (control characters and non-ASCII
+ * bytes shown as '?', so columns stay aligned and a hostile name cannot
+ * drive the terminal), then printed with columns padded to the widest
+ * cell.  ctl_table_add returns 0 or -ENOMEM.
+ */
+struct ctl_table {
+	size_t ncols, nrows, cap;
+	char **cells;		/* nrows * ncols strings, row-major */
+};
+void ctl_table_init(struct ctl_table *t, size_t ncols);
+int ctl_table_add(struct ctl_table *t, const char *const *row);
+void ctl_table_print(const struct ctl_table *t, FILE *f);
+void ctl_table_free(struct ctl_table *t);
+
+/* Print v as indented JSON plus a newline (the --json output). */
+void ctl_print_json(const json_t *v, FILE *f);
+
+#endif
