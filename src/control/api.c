@@ -352,12 +352,13 @@ static int api_listen_open(const char *path, dev_t *dev, ino_t *ino)
 			log_err("api: %s exists and is not a socket; not replacing it", path);
 			return -EEXIST;
 		}
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		/* Non-blocking: a live server with a full backlog must not hang us. */
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (probe < 0) {
 			rc = -errno;
 			goto fail;
 		}
-		if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN) {
 			log_err("api: %s is in use by a running process (another pristined?)", path);
 			rc = -EADDRINUSE;
 			goto out;

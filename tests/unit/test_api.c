@@ -589,6 +589,29 @@ static void test_flood(void **state)
 	expect("GET", "/v1/status", NULL, 200);
 }
 
+/*
+ * More silent connections than the server takes at once (256): the
+ * excess waits in the backlog, and the idle ones time out (5 s), so a
+ * real request still gets through, late but bounded.
+ */
+static void test_flood_over_limit(void **state)
+{
+	enum { N = 320 };
+	int fds[N];
+	double t0;
+
+	for (int i = 0; i < N; i++) {
+		fds[i] = conn_to(sock_path);
+		assert_true(fds[i] >= 0);
+	}
+	t0 = now_s();
+	expect("GET", "/v1/status", NULL, 200);
+	if (now_s() - t0 > 12.0)
+		fail_msg("a request behind %d idle connections took %.1f s", N, now_s() - t0);
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+}
+
 static void test_keepalive(void **state)
 {
 	const char *q = "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -717,6 +740,7 @@ int main(void)
 		cmocka_unit_test(test_missing_op),
 		cmocka_unit_test(test_body_cap),
 		cmocka_unit_test(test_flood),
+		cmocka_unit_test(test_flood_over_limit),
 		cmocka_unit_test(test_keepalive),
 		cmocka_unit_test(test_socket_mode),
 		cmocka_unit_test(test_stale_socket),

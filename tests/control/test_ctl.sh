@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# tests/control/test_ctl.sh - pristinectl against a live pristined: status,
+# client list/show/reset (refused while online unless --force), session
+# list/kill, --json output, error exit codes (1 daemon error, 2 usage,
+# 3 no daemon).  Builds nothing: needs build/pristinectl and the
+# sanitizer daemon (make all asan).
+. "$(dirname "$0")/../lib/common.sh"
+
+CTL=$BUILD/pristinectl
+[ -x "$CTL" ] || skip "build/pristinectl not built (make)"
+[ -x "$PRISTINED" ] || skip "$PRISTINED not built (make asan)"
+command -v iscsi-inq >/dev/null || skip "iscsi-inq not installed (libiscsi-bin)"
+
+HOLDERS=()
+cleanup_ctl() {
+	for p in "${HOLDERS[@]}"; do kill "$p" 2>/dev/null; done
+	cleanup_common
+}
+trap cleanup_ctl EXIT
+
+STATE=$tmpdir/state
+OUT=$tmpdir/out
+ERR=$tmpdir/err
+
+# ctl EXPECTED_RC ARGS...: run pristinectl, keep stdout/stderr in $OUT/$ERR.
+ctl() {
+	local want=$1 rc=0
+	shift
+	"$CTL" "$@" >"$OUT" 2>"$ERR" || rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		echo "--- stdout"; cat "$OUT"; echo "--- stderr"; cat "$ERR"
+		fail "pristinectl $* exited $rc, wanted $want"
+	fi
+}
+out_has() { grep -q -- "$1" "$OUT" || { cat "$OUT"; fail "stdout lacks '$1'"; }; }
+err_has() { grep -q -i -- "$1" "$ERR" || { cat "$ERR"; fail "stderr lacks '$1'"; }; }
+json_ok() { python3 -m json.tool "$OUT" >/dev/null || { cat "$OUT"; fail "--json output is not JSON"; }; }
+
+# hold IQN: keep one iSCSI session of initiator IQN open in the background.
+cat >"$tmpdir/hold.py" <<PY
+import sys, time
+sys.path.insert(0, "$TOP/tests/lib")
+import iscsi_initiator as I
+s = I.Session("127.0.0.1", int(sys.argv[1]), initiator_name=sys.argv[2], target_name=sys.argv[3])
+s.login()
+print("ready", flush=True)
+time.sleep(120)
+PY
+hold() {
+	local log=$tmpdir/hold.$#.$RANDOM
+	python3 "$tmpdir/hold.py" "$PORT" "$1" "$TARGET" >"$log" 2>&1 &
+	HOLDERS+=($!)
+	for _ in $(seq 1 100); do
+		grep -q ready "$log" && return 0
+		sleep 0.1
+	done
+	cat "$log"; fail "could not hold a session for $1"
+}
+
+# --- no daemon: exit 3, naming the socket
+ctl 3 --state "$tmpdir/nowhere" status
+err_has "$tmpdir/nowhere/pristined.sock"
+err_has "not be running"
+ctl 3 --socket "$tmpdir/nowhere.sock" client list
+
+# --- usage errors: exit 2, before any connection
+ctl 2 frobnicate
+ctl 2 image list
+err_has "not available yet"
+ctl 2 client add foo
+err_has "not available yet"
+ctl 2 client reset
+ctl 2 session kill notanumber
+ctl 2 --bogus status
+ctl 0 --help
+out_has "client reset ID"
+ctl 0 --version
+out_has "pristinectl 0.1.0"
+
+# --- a daemon
+make_image "$tmpdir/disk.img" 8
+mkdir -p "$STATE"
+start_daemon --image "$tmpdir/disk.img" --state "$STATE" --nop-interval 0
+for _ in $(seq 1 50); do [ -S "$STATE/pristined.sock" ] && break; sleep 0.1; done
+[ -S "$STATE/pristined.sock" ] || { cat "$DLOG"; fail "no admin socket in $STATE"; }
+
+ctl 0 --state "$STATE" status
+out_has "pristined"
+out_has "$TARGET"
+ctl 0 --state "$STATE" --json status
+json_ok
+ctl 0 --socket "$STATE/pristined.sock" status
+
+# --- a client appears after a login
+PC1=iqn.2024-01.test.ctl:pc1
+iscsi-inq -i "$PC1" "iscsi://127.0.0.1:$PORT/$TARGET/0" >/dev/null 2>&1 ||
+	fail "iscsi-inq login as $PC1 failed"
+ctl 0 --state "$STATE" client list
+out_has "NAME/INITIATOR"
+out_has "$PC1"
+out_has "offline"
+ctl 0 --state "$STATE" client list --json
+json_ok
+python3 - "$OUT" "$PC1" <<'PY' || fail "client list --json lacks the client"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert any(c["initiator"] == sys.argv[2] for c in d["clients"]), d
+PY
+ctl 0 --state "$STATE" client show "$PC1"
+out_has "initiator: *$PC1"
+
+# --- reset: refused while online, done with --force or when offline
+hold "$PC1"
+ctl 0 --state "$STATE" client list
+out_has "online"
+ctl 0 --state "$STATE" session list
+out_has "TSIH"
+out_has "$PC1"
+ctl 1 --state "$STATE" client reset "$PC1"
+err_has "--force"
+ctl 0 --state "$STATE" client reset "$PC1" --force
+out_has "reset"
+ctl 0 --state "$STATE" --json client reset "$PC1" --force
+json_ok
+
+# --- unknown client / session: exit 1 with the daemon's message
+ctl 1 --state "$STATE" client show nobody.here
+err_has "nobody.here"
+ctl 1 --state "$STATE" client reset nobody.here --force
+err_has "nobody.here"
+ctl 1 --state "$STATE" session kill 65535
+
+# --- session kill
+PC2=iqn.2024-01.test.ctl:pc2
+hold "$PC2"
+ctl 0 --state "$STATE" --json session list
+json_ok
+TSIH=$(python3 - "$OUT" "$PC2" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print([s["tsih"] for s in d["sessions"] if s["initiator"] == sys.argv[2]][0])
+PY
+) || fail "no session of $PC2 in session list --json"
+ctl 0 --state "$STATE" session kill "$TSIH"
+ctl 0 --state "$STATE" session list
+grep -q "$PC2" "$OUT" && { cat "$OUT"; fail "session $TSIH still listed after kill"; }
+
+daemon_alive
+stop_daemon
+[ -e "$STATE/pristined.sock" ] && fail "socket file left behind after shutdown"
+ctl 3 --state "$STATE" status
+echo "ok"
