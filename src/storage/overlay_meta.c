@@ -217,21 +217,24 @@ out:
 
 /*
  * Check one record at buf[off..size): sets *len and *gen.  Returns 0 when
- * it is whole and valid (checksum, run bounds), else -EBADMSG.
+ * it is whole and valid; -EAGAIN when it is not a whole record with a good
+ * checksum (what a torn append looks like); -EBADMSG when the checksum is
+ * good but the content is impossible (runs outside the disk, bad state):
+ * no crash writes that, so it is corruption wherever it is.
  */
 static int parse_record(const struct overlay *ov, const uint8_t *buf, uint64_t size,
 			uint64_t off, uint64_t *len, uint64_t *gen)
 {
 	if (size - off < REC_HDR + REC_TAIL || ovl_get32(buf + off) != REC_MAGIC)
-		return -EBADMSG;
+		return -EAGAIN;
 	uint64_t nruns = ovl_get32(buf + off + 4);
 	if (nruns == 0 || nruns > REC_MAX_RUNS ||
 	    nruns * REC_RUN > size - off - REC_HDR - REC_TAIL)
-		return -EBADMSG;
+		return -EAGAIN;
 	uint64_t body = REC_HDR + nruns * REC_RUN;
 	const uint8_t *r = buf + off;
 	if (ovl_get32(r + body) != crc32c(r, body) || ovl_get32(r + body + 4) != 0)
-		return -EBADMSG;
+		return -EAGAIN;
 	for (uint64_t i = 0; i < nruns; i++) {
 		const uint8_t *p = r + REC_HDR + i * REC_RUN;
 		uint64_t first = ovl_get64(p);
@@ -303,8 +306,15 @@ static int replay_log(struct overlay *ov, uint64_t map_gen, uint64_t *end, bool 
 	ov->gen = map_gen;
 	uint64_t off = OVL_LOG_HDR, expect = base + 1, len, gen;
 	while (off < size) {
-		if (parse_record(ov, buf, size, off, &len, &gen) < 0)
+		rc = parse_record(ov, buf, size, off, &len, &gen);
+		if (rc == -EBADMSG) {
+			corrupt(ov, "log", off, "record with impossible runs");
+			goto out;
+		}
+		if (rc < 0) {
+			rc = 0;
 			break;
+		}
 		if (gen != expect) {
 			rc = corrupt(ov, "log", off, "generation out of sequence");
 			goto out;
@@ -322,7 +332,7 @@ static int replay_log(struct overlay *ov, uint64_t map_gen, uint64_t *end, bool 
 		/* A crash mid-append leaves garbage only at the very end; a
 		 * valid record after the bad one means real corruption. */
 		for (uint64_t p = off + 8; p + REC_HDR + REC_TAIL <= size; p += 8) {
-			if (parse_record(ov, buf, size, p, &len, &gen) == 0) {
+			if (parse_record(ov, buf, size, p, &len, &gen) != -EAGAIN) {
 				rc = corrupt(ov, "log", off, "invalid record followed by valid ones");
 				goto out;
 			}

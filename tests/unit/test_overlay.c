@@ -298,35 +298,64 @@ static void test_identity(void **state)
 }
 
 /* Concurrent writers: sub-block sectors, plus whole blocks, all in the
- * same few blocks.  Every sector must end as one of its writers' data. */
+ * same few blocks.  Every sector must end as one of its writers' data.
+ * Phase 1 lines the threads up (a barrier) on each fresh block in turn,
+ * so their copy-ups of the same ABSENT block really race; phase 2 mixes
+ * random sub-block and whole-block writes in the first 16 blocks. */
 #define CW_THREADS 4
-#define CW_SECTORS 128          /* 64 KiB: 16 blocks of 4 KiB */
+#define CW_SECTORS 2048         /* the whole 1 MiB disk */
+#define CW_HOT     128          /* phase 2: 16 blocks of 4 KiB */
 struct cw_arg {
 	struct overlay *ov;
 	int id;
 	uint32_t *writers;          /* per sector: bitmask of threads */
+	pthread_barrier_t *bar;
 };
+
+static void cw_write(struct cw_arg *a, uint64_t s, size_t n)
+{
+	struct backend *be = overlay_backend(a->ov);
+	uint8_t buf[8192];
+	pat_fill(buf, 10 + (uint64_t)a->id, s * 512, n * 512);
+	for (size_t k = 0; k < n; k++)
+		__atomic_or_fetch(&a->writers[s + k], 1u << a->id, __ATOMIC_SEQ_CST);
+	assert_int_equal(be->ops->write(be, buf, s * 512, n * 512, false), 0);
+}
 
 static void *cw_thread(void *p)
 {
 	struct cw_arg *a = p;
-	struct backend *be = overlay_backend(a->ov);
 	unsigned seed = (unsigned)a->id * 7919u + 1;
-	uint8_t buf[8192];
+	for (uint64_t blk = CW_HOT / 8; blk < CW_SECTORS / 8; blk++) {
+		pthread_barrier_wait(a->bar);
+		cw_write(a, blk * 8 + (uint64_t)(rand_r(&seed) % 7), 1 + (size_t)(rand_r(&seed) % 2));
+	}
 	for (int i = 0; i < 400; i++) {
-		uint64_t s = (uint64_t)(rand_r(&seed) % CW_SECTORS);
+		uint64_t s = (uint64_t)(rand_r(&seed) % CW_HOT);
 		size_t n = 1 + (size_t)(rand_r(&seed) % 3);
 		if (rand_r(&seed) % 8 == 0) {            /* a whole block */
 			s &= ~7ull;
 			n = 8;
 		}
-		if (s + n > CW_SECTORS)
-			n = CW_SECTORS - s;
-		pat_fill(buf, 10 + (uint64_t)a->id, s * 512, n * 512);
-		for (size_t k = 0; k < n; k++)
-			__atomic_or_fetch(&a->writers[s + k], 1u << a->id, __ATOMIC_SEQ_CST);
-		assert_int_equal(be->ops->write(be, buf, s * 512, n * 512, false), 0);
+		if (s + n > CW_HOT)
+			n = CW_HOT - s;
+		cw_write(a, s, n);
 	}
+	return NULL;
+}
+
+struct fl_arg {
+	struct overlay *ov;
+	int stop;
+};
+
+/* Flushes in a loop while the writers run (snapshot vs. state races). */
+static void *flusher(void *p)
+{
+	struct fl_arg *a = p;
+	struct backend *be = overlay_backend(a->ov);
+	while (!__atomic_load_n(&a->stop, __ATOMIC_SEQ_CST))
+		assert_int_equal(be->ops->flush(be), 0);
 	return NULL;
 }
 
@@ -335,21 +364,28 @@ static void test_concurrent(void **state)
 	struct backend *golden = make_golden("g6", 1u << 20, false);
 	pthread_t th[CW_THREADS];
 	struct cw_arg args[CW_THREADS];
-	uint32_t writers[CW_SECTORS] = { 0 };
+	static uint32_t writers[CW_SECTORS];
+	pthread_barrier_t bar;
 	uint8_t buf[512], exp[512];
 
 	for (int round = 0; round < 5; round++) {
 		char name[32];
 		snprintf(name, sizeof(name), "cw%d", round);
 		struct overlay *ov = open_ovl(name, golden, 4096);
+		struct fl_arg fl = { ov, 0 };
+		pthread_t ft;
 		memset(writers, 0, sizeof(writers));
+		pthread_barrier_init(&bar, NULL, CW_THREADS);
+		pthread_create(&ft, NULL, flusher, &fl);
 		for (int t = 0; t < CW_THREADS; t++) {
-			args[t] = (struct cw_arg){ ov, t + round * CW_THREADS % 16, writers };
-			args[t].id = t;
+			args[t] = (struct cw_arg){ ov, t, writers, &bar };
 			pthread_create(&th[t], NULL, cw_thread, &args[t]);
 		}
 		for (int t = 0; t < CW_THREADS; t++)
 			pthread_join(th[t], NULL);
+		__atomic_store_n(&fl.stop, 1, __ATOMIC_SEQ_CST);
+		pthread_join(ft, NULL);
+		pthread_barrier_destroy(&bar);
 		struct backend *be = overlay_backend(ov);
 		for (int s = 0; s < CW_SECTORS; s++) {
 			assert_int_equal(be->ops->read(be, buf, (uint64_t)s * 512, 512), 0);
@@ -368,6 +404,14 @@ static void test_concurrent(void **state)
 				print_error("round %d sector %d: not any writer's data\n", round, s);
 			assert_true(ok);
 		}
+		/* and the same after a reopen */
+		assert_int_equal(be->ops->read(be, buf, 0, 512), 0);
+		memcpy(exp, buf, 512);
+		assert_int_equal(overlay_close(ov), 0);
+		ov = open_ovl(name, golden, 4096);
+		be = overlay_backend(ov);
+		assert_int_equal(be->ops->read(be, buf, 0, 512), 0);
+		assert_memory_equal(buf, exp, 512);
 		assert_int_equal(overlay_close(ov), 0);
 	}
 	backend_close(golden);
