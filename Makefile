@@ -13,12 +13,13 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS  ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Isrc -I/usr/include/isa-l
 ALL_CFLAGS = -std=gnu11 $(WARN) -pthread $(CFLAGS)
-LDLIBS  = -lisal -pthread
+LDLIBS  = -lisal -lmicrohttpd -ljansson -pthread
+CTL_LDLIBS = -lcurl -ljansson
 
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 # Every module but the two programs' entry points.
-LIB_SRC = $(wildcard src/util/*.c src/proto/*.c src/scsi/*.c src/storage/*.c) \
+LIB_SRC = $(wildcard src/util/*.c src/proto/*.c src/scsi/*.c src/storage/*.c src/control/*.c) \
           $(filter-out src/daemon/main.c,$(wildcard src/daemon/*.c))
 D_SRC   = src/daemon/main.c
 CTL_SRC = $(wildcard src/ctl/*.c)
@@ -42,7 +43,7 @@ $(BUILD)/pristined: $(LIB_OBJ) $(BUILD)/obj/$(D_SRC:.c=.o)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/pristinectl: $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/util/log.o
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(CTL_LDLIBS)
 
 asan: $(BUILD)/asan/pristined
 $(BUILD)/asan/pristined: $(ALIB_OBJ) $(BUILD)/asan/obj/$(D_SRC:.c=.o)

@@ -3,13 +3,18 @@
  *
  * Quick mode exports one image as LUN 0 of one target:
  *   pristined --image PATH [--listen ADDR:PORT]... [--state DIR]
- *             [--target IQN] [--writable] [--block-size 512|4096]
- * Without --writable the image is opened read-only and the LUN is write
- * protected.  (Per-client copy-on-write overlays in the state directory
- * are the next layer; until then --writable exports the file itself and
- * exists for testing the target core on scratch images.)
+ *             [--target IQN] [--block-size 512|4096] [--quota SIZE] ...
+ * The image is opened read-only, always.  Every initiator that logs in is
+ * enrolled with its own copy-on-write overlay in STATE/overlays/, which
+ * persists across restarts until an admin resets it (pristinectl client
+ * reset).  --read-only instead serves the image write-protected to every
+ * initiator, with no overlays.  The admin API listens on
+ * STATE/pristined.sock (or --socket).
  */
+#include "control/control.h"
+#include "daemon/clients.h"
 #include "daemon/listen.h"
+#include "daemon/ops.h"
 #include "proto/iscsi.h"
 #include "scsi/scsi.h"
 #include "storage/backend.h"
@@ -22,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
 
 #define PRISTINE_VERSION "0.1.0"
@@ -32,7 +38,10 @@ struct options {
 	const char *target;
 	const char *listen[MAX_PORTALS];
 	unsigned nlisten;
-	bool writable;
+	bool read_only;
+	const char *socket;
+	uint64_t quota;
+	uint64_t floor;
 	uint32_t block_size;
 	int nop_interval;          /* -1: default */
 };
@@ -45,7 +54,10 @@ static void usage(FILE *f)
 		"  -l, --listen ADDR:PORT  portal to listen on (repeatable; default *:3260)\n"
 		"  -s, --state DIR         state directory (default /var/lib/pristine)\n"
 		"  -t, --target IQN        target name (default derived from the image name)\n"
-		"  -w, --writable          let clients write the image itself (testing only)\n"
+		"  -r, --read-only         serve the image write-protected to all, no overlays\n"
+		"  -q, --quota SIZE        space each client's overlay may hold (e.g. 20G; default none)\n"
+		"  -f, --store-floor SIZE  free space to keep on the state file system (default 512M)\n"
+		"  -S, --socket PATH       admin API socket (default STATE/pristined.sock)\n"
 		"  -b, --block-size N      logical block size, 512 or 4096 (default 512)\n"
 		"  -n, --nop-interval SECS idle time before a NOP-In ping, 0 = never (default 30)\n"
 		"  -v, --log-level LEVEL   error|warn|notice|info|debug (default info)\n"
@@ -74,8 +86,8 @@ static int shared_attach(void *ctx, struct iscsi_target *t, const char *initiato
 	return 0;
 }
 
-/* Default target name: iqn.2026-11.org.pristine:<image base name>. */
-static void default_target(const char *image, char *out, size_t len)
+/* Image name from its file name: lower case, [a-z0-9-], no extension. */
+static void default_name(const char *image, char *out, size_t len)
 {
 	const char *base = strrchr(image, '/');
 	char name[64];
@@ -87,7 +99,32 @@ static void default_target(const char *image, char *out, size_t len)
 		name[n++] = isalnum(ch) || ch == '-' ? (char)tolower(ch) : '-';
 	}
 	name[n] = '\0';
-	snprintf(out, len, "iqn.2026-11.org.pristine:%s", n ? name : "image");
+	snprintf(out, len, "%s", n ? name : "image");
+}
+
+/* "123", "512K", "20G", "1T" -> bytes.  0 or -1. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	unsigned shift = 0;
+
+	if (end == s || *s == '-')
+		return -1;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: return -1;
+	}
+	if (*end == 'i' || *end == 'B')
+		end++;
+	if (*end || (shift && v > (~0ull >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -97,7 +134,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "state", required_argument, NULL, 's' },
 		{ "target", required_argument, NULL, 't' },
+		{ "read-only", no_argument, NULL, 'r' },
 		{ "writable", no_argument, NULL, 'w' },
+		{ "quota", required_argument, NULL, 'q' },
+		{ "store-floor", required_argument, NULL, 'f' },
+		{ "socket", required_argument, NULL, 'S' },
 		{ "block-size", required_argument, NULL, 'b' },
 		{ "nop-interval", required_argument, NULL, 'n' },
 		{ "log-level", required_argument, NULL, 'v' },
@@ -113,12 +154,25 @@ static int parse_args(int argc, char **argv, struct options *o)
 	o->state = "/var/lib/pristine";
 	o->block_size = 512;
 	o->nop_interval = -1;
-	while ((ch = getopt_long(argc, argv, "i:l:s:t:wb:n:v:c:hV", longopts, NULL)) != -1) {
+	o->floor = 512ull << 20;
+	while ((ch = getopt_long(argc, argv, "i:l:s:t:rwq:f:S:b:n:v:c:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'i': o->image = optarg; break;
 		case 's': o->state = optarg; break;
 		case 't': o->target = optarg; break;
-		case 'w': o->writable = true; break;
+		case 'r': o->read_only = true; break;
+		case 'w':
+			/* Old test option: clients now always write to their overlays. */
+			fprintf(stderr, "pristined: --writable is obsolete: writes go to per-client overlays\n");
+			break;
+		case 'S': o->socket = optarg; break;
+		case 'q':
+		case 'f':
+			if (parse_size(optarg, ch == 'q' ? &o->quota : &o->floor)) {
+				fprintf(stderr, "pristined: bad size '%s' (e.g. 512M, 20G)\n", optarg);
+				return -1;
+			}
+			break;
 		case 'l':
 			if (o->nlisten >= MAX_PORTALS) {
 				fprintf(stderr, "pristined: at most %d --listen\n", MAX_PORTALS);
@@ -192,6 +246,23 @@ static int ensure_state_dir(const char *dir)
 	return 0;
 }
 
+/* Identity of the golden image recorded by overlays: path, size, mtime. */
+static void image_identity(struct image *img, const char *path)
+{
+	struct stat st;
+	char real[PATH_MAX];
+
+	if (!realpath(path, real))
+		snprintf(real, sizeof(real), "%s", path);
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+		snprintf(img->base_id, sizeof(img->base_id), "raw:%.80s:%llu:%lld", real,
+			 (unsigned long long)img->be->size, (long long)st.st_mtime);
+	else
+		snprintf(img->base_id, sizeof(img->base_id), "dev:%.80s:%llu", real,
+			 (unsigned long long)img->be->size);
+	snprintf(img->path, sizeof(img->path), "%s", real);
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -199,10 +270,14 @@ int main(int argc, char **argv)
 	struct iscsi_target tgt = { 0 };
 	struct iscsi_target *tgts[1] = { &tgt };
 	struct portal_set ps = { .n = 0 };
-	struct backend *be = NULL;
+	struct image img = { 0 };
+	struct registry reg = { 0 };
+	struct daemon_ctx dctx = { .reg = &reg, .srv = &srv };
+	struct control_ops ops;
+	struct api *api = NULL;
 	struct scsi_target *shared = NULL;
-	struct scsi_lu_config lc;
-	char serial[17];
+	char sock[PATH_MAX + 32];
+	bool reg_open = false;
 	sigset_t set;
 	int rc = 1;
 
@@ -218,54 +293,93 @@ int main(int argc, char **argv)
 	log_notice("pristined %s starting", PRISTINE_VERSION);
 	if (ensure_state_dir(o.state))
 		return 1;
-	if (backend_raw_open(o.image, o.writable, &be))
+	/* The golden image is never opened for writing. */
+	if (backend_raw_open(o.image, false, &img.be))
 		return 1;
-	if (be->size < o.block_size || be->size % o.block_size) {
+	img.block_size = o.block_size;
+	default_name(o.image, img.name, sizeof(img.name));
+	image_identity(&img, o.image);
+	if (img.be->size < o.block_size || img.be->size % o.block_size) {
 		log_err("%s: size %llu is not a whole number of %u-byte blocks", o.image,
-			(unsigned long long)be->size, o.block_size);
+			(unsigned long long)img.be->size, o.block_size);
 		goto out;
 	}
-
 	if (o.target)
 		snprintf(tgt.name, sizeof(tgt.name), "%s", o.target);
 	else
-		default_target(o.image, tgt.name, sizeof(tgt.name));
+		snprintf(tgt.name, sizeof(tgt.name), "iqn.2026-11.org.pristine:%s", img.name);
 	tgt.tpgt = 1;
-	shared = scsi_target_new();
-	if (!shared)
-		goto out;
-	snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)fnv1a(tgt.name));
-	lc = (struct scsi_lu_config){
-		.be = be, .block_size = o.block_size, .read_only = !o.writable,
-		.vendor = "PRISTINE", .product = "golden image", .revision = "0001",
-		.serial = serial, .naa_id = fnv1a(tgt.name) ^ 0x5a5a, .target_name = tgt.name,
-	};
-	if (scsi_target_add_lu(shared, 0, &lc)) {
-		log_err("cannot create LUN 0");
-		goto out;
-	}
-	log_notice("target %s LUN 0: %s, %llu bytes, %u-byte blocks, %s", tgt.name, o.image,
-		   (unsigned long long)be->size, o.block_size, o.writable ? "WRITABLE (test mode)" : "read-only");
+	tgt.priv = &img;
 
 	iscsi_server_defaults(&srv);
 	if (o.nop_interval >= 0)
 		srv.nop_interval_s = (unsigned)o.nop_interval;
-	srv.hooks = (struct iscsi_hooks){ .attach = shared_attach, .ctx = shared };
 	srv.targets = tgts;
 	srv.ntargets = 1;
+
+	if (o.read_only) {
+		struct scsi_lu_config lc;
+		char serial[17];
+		uint64_t id = fnv1a(tgt.name);
+
+		shared = scsi_target_new();
+		snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)id);
+		lc = (struct scsi_lu_config){
+			.be = img.be, .block_size = o.block_size, .read_only = true,
+			.vendor = "PRISTINE", .product = "golden image", .revision = "0001",
+			.serial = serial, .naa_id = id ^ 0x5a5a, .target_name = tgt.name,
+		};
+		if (!shared || scsi_target_add_lu(shared, 0, &lc)) {
+			log_err("cannot create LUN 0");
+			goto out;
+		}
+		srv.hooks = (struct iscsi_hooks){ .attach = shared_attach, .ctx = shared };
+	} else {
+		snprintf(reg.state, sizeof(reg.state), "%s", o.state);
+		reg.img = &img;
+		reg.target_name = tgt.name;
+		reg.default_quota = o.quota;
+		reg.store_floor = o.floor;
+		reg.enroll_auto = true;
+		reg.srv = &srv;
+		if (registry_open(&reg))
+			goto out;
+		reg_open = true;
+		srv.hooks = (struct iscsi_hooks){ .attach = registry_attach, .detach = registry_detach,
+						  .ctx = &reg };
+	}
+	log_notice("target %s LUN 0: %s, %llu bytes, %u-byte blocks, %s", tgt.name, img.path,
+		   (unsigned long long)img.be->size, o.block_size,
+		   o.read_only ? "read-only for every client" : "one copy-on-write overlay per client");
+
 	iscsi_server_init(&srv);
+	if (!o.read_only) {
+		if (o.socket)
+			snprintf(sock, sizeof(sock), "%s", o.socket);
+		else
+			snprintf(sock, sizeof(sock), "%s/pristined.sock", o.state);
+		daemon_ops_init(&dctx, &ops);
+		if (api_start(sock, &ops, &api))
+			goto out_srv;
+		log_notice("admin API on %s", sock);
+	}
 	for (unsigned i = 0; i < o.nlisten; i++)
 		if (portal_add(&ps, o.listen[i]))
 			goto out_portals;
 	rc = portal_serve(&ps, &srv) ? 1 : 0;
 out_portals:
 	portal_close_all(&ps);
+	if (api)
+		api_stop(api);
+out_srv:
 	iscsi_server_shutdown(&srv);
 	pthread_mutex_destroy(&srv.lock);
 	pthread_cond_destroy(&srv.cond);
 out:
+	if (reg_open)
+		registry_close(&reg);
 	scsi_target_free(shared);
-	backend_close(be);
+	backend_close(img.be);
 	log_notice("pristined stopped");
 	return rc;
 }

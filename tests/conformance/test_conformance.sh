@@ -2,11 +2,12 @@
 # test_conformance.sh - libiscsi's SCSI/iSCSI conformance suite
 # (iscsi-test-cu, family ALL) against a live pristined.
 #
-# Pass 1: a writable 128 MiB image, destructive tests allowed (-d), two
-#         initiator names for the reservation tests, and the same URL
-#         twice so the MultipathIO tests get their second path.
+# Pass 1: a 128 MiB golden image, each client on its own overlay,
+#         destructive tests allowed (-d), two sessions of one initiator for
+#         the reservation tests, and the same URL twice so the MultipathIO
+#         tests get their second path.
 # Pass 2: the same, with 4096-byte logical blocks.
-# Pass 3: the image exported read-only, ReadOnly suite only.
+# Pass 3: the image exported --read-only (no overlays), ReadOnly suite only.
 #
 # CUnit counts a skipped test as passed, so the per-test output is parsed:
 # a test that printed "[SKIPPED]" is a skip.  The test fails on any failed
@@ -21,7 +22,11 @@ LOGDIR=${LOGDIR:-$TOP/build/test-logs/conformance}
 mkdir -p "$LOGDIR"
 DOC=$TOP/docs/conformance.md
 INI1=iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test
-INI2=iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test-2
+# Each initiator name has its own overlay (its own disk), so the tests that
+# need two I_T nexuses on one disk (reservations, multipath) use the same
+# name twice: two sessions with different ISIDs on one client's LU - the
+# case of iPXE's session and the OS's session of one PC.
+INI2=$INI1
 
 IMG=$tmpdir/disk.img
 truncate -s 128M "$IMG"
@@ -33,19 +38,19 @@ run_pass() {
 	echo "iscsi-test-cu ($name) exit status $?" >>"$LOGDIR/$name.log"
 }
 
-start_daemon --image "$IMG" --writable --state "$tmpdir/state"
+start_daemon --image "$IMG" --state "$tmpdir/state"
 URL="iscsi://127.0.0.1:$PORT/$TARGET/0"
 run_pass writable -d -t ALL "$URL" "$URL"
 daemon_alive
 stop_daemon
 
-start_daemon --image "$IMG" --writable --block-size 4096 --state "$tmpdir/state-4k"
+start_daemon --image "$IMG" --block-size 4096 --state "$tmpdir/state-4k"
 URL="iscsi://127.0.0.1:$PORT/$TARGET/0"
 run_pass writable-4k -d -t ALL "$URL" "$URL"
 daemon_alive
 stop_daemon
 
-start_daemon --image "$IMG" --state "$tmpdir/state-ro"
+start_daemon --image "$IMG" --read-only --state "$tmpdir/state-ro"
 URL="iscsi://127.0.0.1:$PORT/$TARGET/0"
 run_pass readonly -d -t ALL.ReadOnly "$URL"
 daemon_alive

@@ -3,6 +3,7 @@
 # Does nothing when they are all present already.
 set -e
 PKGS="build-essential pkg-config libisal-dev libcmocka-dev
+      libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl
       libiscsi-bin qemu-utils qemu-system-x86 ipxe-qemu binutils
       socat python3 iproute2 procps
       qemu-block-extra coreutils"

@@ -1240,8 +1240,9 @@ class Daemon:
                 "--state", self.state]
         if self.target_arg:
             args += ["--target", self.target_arg]
-        if self.writable:
-            args.append("--writable")
+        if not self.writable:
+            # The golden image served write-protected to all, no overlays.
+            args.append("--read-only")
         args += self.extra
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=66")

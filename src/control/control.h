@@ -1,0 +1,54 @@
+/*
+ * control.h - the admin API: HTTP + JSON on a Unix socket owned by root.
+ *
+ * The API layer (api.c, libmicrohttpd + jansson) parses requests, routes
+ * them, and turns results into JSON responses; it knows nothing of
+ * clients or overlays.  The daemon implements struct control_ops.
+ *
+ * Every op runs on an API thread, concurrently with the data path; the
+ * daemon's implementation does its own locking.  JSON values returned by
+ * ops are new references owned by the caller (the API layer frees them).
+ *
+ * Errors: ops return 0 or a negative errno, with a one-line message in
+ * err (NUL-terminated, errlen bytes at most) that the API sends back as
+ * {"error": "..."}.  Mapping to HTTP: -ENOENT 404, -EINVAL 400,
+ * -EBUSY/-EEXIST 409, -ENOSPC 507, anything else 500.
+ *
+ * Routes (all under /v1, JSON bodies):
+ *   GET    /v1/status                    -> ops->status
+ *   GET    /v1/clients                   -> ops->clients_list   {"clients":[...]}
+ *   GET    /v1/clients/{id}              -> ops->client_show    (id: name or IQN, URL-encoded)
+ *   POST   /v1/clients/{id}/reset        -> ops->client_reset   body {"force": bool}
+ *   GET    /v1/sessions                  -> ops->sessions_list  {"sessions":[...]}
+ *   DELETE /v1/sessions/{tsih}           -> ops->session_kill
+ */
+#ifndef PRISTINE_CONTROL_H
+#define PRISTINE_CONTROL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct control_ops {
+	int (*status)(void *ctx, json_t **out, char *err, size_t errlen);
+	int (*clients_list)(void *ctx, json_t **out, char *err, size_t errlen);
+	int (*client_show)(void *ctx, const char *id, json_t **out, char *err, size_t errlen);
+	int (*client_reset)(void *ctx, const char *id, bool force, json_t **out, char *err, size_t errlen);
+	int (*sessions_list)(void *ctx, json_t **out, char *err, size_t errlen);
+	int (*session_kill)(void *ctx, unsigned tsih, json_t **out, char *err, size_t errlen);
+	void *ctx;
+};
+
+struct api;
+
+/*
+ * Serve the API on a Unix socket at path, created mode 0600.  A stale
+ * socket file is replaced; a path that is not a socket, or a socket some
+ * live process still answers on, is refused (-EEXIST / -EADDRINUSE).  ops is borrowed and must
+ * outlive the API.  Returns 0 and *out, or -errno with a message logged.
+ */
+int api_start(const char *path, const struct control_ops *ops, struct api **out);
+/* Stop serving, wait for requests in progress, remove the socket file. */
+void api_stop(struct api *api);
+
+#endif

@@ -1,0 +1,397 @@
+/*
+ * clients.c - the client registry (see clients.h).
+ */
+#include "daemon/clients.h"
+#include "util/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RESET_WAIT_S 15
+
+/* FNV-1a over a few strings: stable ids for VPD pages. */
+static uint64_t fnv1a(const char *a, const char *b)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const char *s = a; *s; s++) {
+		h ^= (uint8_t)*s;
+		h *= 0x100000001b3ull;
+	}
+	h ^= '|';
+	h *= 0x100000001b3ull;
+	for (const char *s = b; *s; s++) {
+		h ^= (uint8_t)*s;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+/*
+ * Directory name of an initiator: lower-case letters, digits, '.', '-'
+ * and ':' stay; every other byte becomes %XX.  Reversible, so the
+ * registry can be rebuilt from the directory listing.
+ */
+static void escape_name(const char *iqn, char *out, size_t len)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)iqn; *p && n + 4 < len; p++) {
+		unsigned char ch = (unsigned char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+		if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == ':')
+			out[n++] = (char)ch;
+		else
+			n += (size_t)snprintf(out + n, len - n, "%%%02X", ch);
+	}
+	out[n] = '\0';
+}
+
+static int unescape_name(const char *in, char *out, size_t len)
+{
+	size_t n = 0;
+
+	for (const char *p = in; *p; p++) {
+		unsigned v;
+		if (n + 1 >= len)
+			return -1;
+		if (*p == '%') {
+			if (sscanf(p + 1, "%2X", &v) != 1)
+				return -1;
+			out[n++] = (char)v;
+			p += 2;
+		} else {
+			out[n++] = *p;
+		}
+	}
+	out[n] = '\0';
+	return iscsi_name_valid(out) ? 0 : -1;
+}
+
+static int mkdir_p(const char *path)
+{
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		log_err("%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Build the LU of a client over its open overlay. */
+static int client_make_lu(struct registry *reg, struct client *c)
+{
+	struct scsi_lu_config lc;
+	char serial[17];
+	uint64_t id = fnv1a(reg->target_name, c->initiator);
+
+	snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)id);
+	lc = (struct scsi_lu_config){
+		.be = overlay_backend(c->ov), .block_size = c->img->block_size, .read_only = false,
+		.vendor = "PRISTINE", .product = "pristine disk", .revision = "0001",
+		.serial = serial, .naa_id = id, .target_name = reg->target_name,
+	};
+	c->scsi = scsi_target_new();
+	if (!c->scsi)
+		return -ENOMEM;
+	if (scsi_target_add_lu(c->scsi, 0, &lc)) {
+		scsi_target_free(c->scsi);
+		c->scsi = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Move an untrusted overlay aside; never delete it. */
+static void quarantine(struct registry *reg, const char *dirname, const char *why)
+{
+	char from[PATH_MAX + 16], to[PATH_MAX + 64];
+
+	if (snprintf(from, sizeof(from), "%s/overlays/%s", reg->state, dirname) >= (int)sizeof(from) ||
+	    snprintf(to, sizeof(to), "%s/quarantine/%s.%lld", reg->state, dirname,
+		     (long long)time(NULL)) >= (int)sizeof(to)) {
+		log_err("overlay %s cannot be trusted (%s); its path is too long to move it aside",
+			dirname, why);
+		return;
+	}
+	if (rename(from, to) == 0)
+		log_err("overlay %s cannot be trusted (%s): kept aside as %s; the client starts "
+			"from a fresh overlay", dirname, why, to);
+	else
+		log_err("overlay %s cannot be trusted (%s) and could not be moved aside: %s",
+			dirname, why, strerror(errno));
+}
+
+/* Open (creating if needed) the overlay of c.  Lock held. */
+static int client_open(struct registry *reg, struct client *c)
+{
+	struct overlay_opts oo = { .quota_bytes = c->quota, .store_floor_bytes = reg->store_floor,
+				   .base_id = c->img->base_id };
+	int rc = overlay_open(c->dir, c->img->be, &oo, &c->ov);
+
+	if (rc)
+		return rc;
+	rc = client_make_lu(reg, c);
+	if (rc) {
+		overlay_close(c->ov);
+		c->ov = NULL;
+	}
+	return rc;
+}
+
+static struct client *client_new(struct registry *reg, const char *initiator)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	char esc[ISCSI_NAME_MAX * 3 + 1];
+
+	if (!c)
+		return NULL;
+	snprintf(c->initiator, sizeof(c->initiator), "%s", initiator);
+	escape_name(initiator, esc, sizeof(esc));
+	if (snprintf(c->dir, sizeof(c->dir), "%s/overlays/%s", reg->state, esc) >= (int)sizeof(c->dir)) {
+		log_err("state directory path too long for client %s", initiator);
+		free(c);
+		return NULL;
+	}
+	c->img = reg->img;
+	c->quota = reg->default_quota;
+	return c;
+}
+
+struct client *registry_find(struct registry *reg, const char *id)
+{
+	for (struct client *c = reg->clients; c; c = c->next)
+		if (strcasecmp(c->initiator, id) == 0)
+			return c;
+	return NULL;
+}
+
+static void *purger_main(void *arg)
+{
+	struct registry *reg = arg;
+	char trash[PATH_MAX + 8];
+
+	snprintf(trash, sizeof(trash), "%s/trash", reg->state);
+	pthread_mutex_lock(&reg->lock);
+	for (;;) {
+		while (!reg->purge_pending && !reg->stopping)
+			pthread_cond_wait(&reg->cond, &reg->lock);
+		if (reg->stopping)
+			break;
+		reg->purge_pending = false;
+		pthread_mutex_unlock(&reg->lock);
+		if (overlay_trash_purge(trash))
+			log_warn("could not reclaim all of %s", trash);
+		pthread_mutex_lock(&reg->lock);
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return NULL;
+}
+
+int registry_open(struct registry *reg)
+{
+	char path[PATH_MAX + 16];
+	DIR *d;
+	struct dirent *de;
+	int rc;
+
+	pthread_mutex_init(&reg->lock, NULL);
+	pthread_cond_init(&reg->cond, NULL);
+	reg->started = (int64_t)time(NULL);
+	const char *subs[] = { "overlays", "trash", "quarantine" };
+	for (unsigned i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", reg->state, subs[i]);
+		if ((rc = mkdir_p(path)))
+			return rc;
+	}
+	snprintf(path, sizeof(path), "%s/overlays", reg->state);
+	d = opendir(path);
+	if (!d) {
+		log_err("%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char iqn[ISCSI_NAME_MAX];
+		struct client *c;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (unescape_name(de->d_name, iqn, sizeof(iqn))) {
+			log_warn("%s/%s: not an overlay of ours, ignored", path, de->d_name);
+			continue;
+		}
+		c = client_new(reg, iqn);
+		if (!c)
+			break;
+		rc = client_open(reg, c);
+		if (rc == -EBADMSG || rc == -ESTALE) {
+			quarantine(reg, de->d_name, rc == -EBADMSG ? "metadata torn or corrupt" :
+				   "made over another image");
+			rc = client_open(reg, c);   /* a fresh, empty overlay */
+		}
+		if (rc) {
+			log_err("client %s: cannot open its overlay: %s", iqn, strerror(-rc));
+			free(c);
+			continue;
+		}
+		c->next = reg->clients;
+		reg->clients = c;
+		log_info("client %s: overlay verified, %llu bytes", iqn,
+			 (unsigned long long)overlay_used_bytes(c->ov));
+	}
+	closedir(d);
+	reg->purge_pending = true;   /* whatever a crash left in trash/ */
+	if (pthread_create(&reg->purger, NULL, purger_main, reg) == 0)
+		reg->purger_started = true;
+	return 0;
+}
+
+void registry_close(struct registry *reg)
+{
+	pthread_mutex_lock(&reg->lock);
+	reg->stopping = true;
+	pthread_cond_broadcast(&reg->cond);
+	pthread_mutex_unlock(&reg->lock);
+	if (reg->purger_started)
+		pthread_join(reg->purger, NULL);
+	while (reg->clients) {
+		struct client *c = reg->clients;
+		reg->clients = c->next;
+		scsi_target_free(c->scsi);
+		if (c->ov && overlay_close(c->ov))
+			log_err("client %s: overlay closed with an error", c->initiator);
+		free(c);
+	}
+	pthread_mutex_destroy(&reg->lock);
+	pthread_cond_destroy(&reg->cond);
+}
+
+int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
+		    struct scsi_target **scsi, void **handle, char *msg, size_t msglen)
+{
+	struct registry *reg = ctx;
+	struct client *c;
+	int rc, status = 0;
+
+	(void)t;
+	pthread_mutex_lock(&reg->lock);
+	c = registry_find(reg, initiator);
+	if (!c) {
+		if (!reg->enroll_auto) {
+			snprintf(msg, msglen, "initiator %s is not a known client", initiator);
+			status = 0x0202;   /* authorization failure */
+			goto out;
+		}
+		c = client_new(reg, initiator);
+		if (!c) {
+			status = 0x0302;
+			goto out;
+		}
+		c->next = reg->clients;
+		reg->clients = c;
+		log_notice("client %s enrolled automatically", initiator);
+	}
+	if (c->resetting) {
+		snprintf(msg, msglen, "client %s is being reset", initiator);
+		status = 0x0301;   /* service unavailable: try again */
+		goto out;
+	}
+	if (!c->ov) {
+		rc = client_open(reg, c);
+		if (rc) {
+			snprintf(msg, msglen, "cannot open the overlay of %s: %s", initiator, strerror(-rc));
+			status = 0x0300;
+			goto out;
+		}
+	}
+	c->sessions++;
+	c->last_login = (int64_t)time(NULL);
+	*scsi = c->scsi;
+	*handle = c;
+out:
+	pthread_mutex_unlock(&reg->lock);
+	return status;
+}
+
+void registry_detach(void *ctx, void *handle)
+{
+	struct registry *reg = ctx;
+	struct client *c = handle;
+
+	pthread_mutex_lock(&reg->lock);
+	c->sessions--;
+	pthread_cond_broadcast(&reg->cond);
+	pthread_mutex_unlock(&reg->lock);
+}
+
+int registry_reset(struct registry *reg, const char *id, bool force, char *msg, size_t msglen)
+{
+	char trash[PATH_MAX + 8];
+	struct client *c;
+	struct timespec deadline;
+	int rc = 0;
+
+	snprintf(trash, sizeof(trash), "%s/trash", reg->state);
+	pthread_mutex_lock(&reg->lock);
+	c = registry_find(reg, id);
+	if (!c) {
+		snprintf(msg, msglen, "no client %s", id);
+		rc = -ENOENT;
+		goto out;
+	}
+	if (c->resetting) {
+		snprintf(msg, msglen, "client %s is already being reset", c->initiator);
+		rc = -EBUSY;
+		goto out;
+	}
+	if (c->sessions && !force) {
+		snprintf(msg, msglen, "client %s is online (%u session%s); use --force to end them and reset",
+			 c->initiator, c->sessions, c->sessions == 1 ? "" : "s");
+		rc = -EBUSY;
+		goto out;
+	}
+	/* From here no new session attaches until the reset is done. */
+	c->resetting = true;
+	if (c->sessions) {
+		pthread_mutex_unlock(&reg->lock);
+		iscsi_kill_initiator(reg->srv, c->initiator);
+		pthread_mutex_lock(&reg->lock);
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += RESET_WAIT_S;
+		while (c->sessions) {
+			if (pthread_cond_timedwait(&reg->cond, &reg->lock, &deadline) == ETIMEDOUT) {
+				snprintf(msg, msglen, "sessions of %s did not end within %ds",
+					 c->initiator, RESET_WAIT_S);
+				rc = -EBUSY;
+				c->resetting = false;
+				goto out;
+			}
+		}
+	}
+	scsi_target_free(c->scsi);
+	c->scsi = NULL;
+	if (c->ov) {
+		overlay_close(c->ov);   /* nothing of it is kept: a close error is moot */
+		c->ov = NULL;
+	}
+	rc = overlay_discard(c->dir, trash);
+	if (rc) {
+		snprintf(msg, msglen, "cannot discard the overlay of %s: %s", c->initiator, strerror(-rc));
+	} else {
+		log_notice("client %s reset: overlay discarded", c->initiator);
+		reg->purge_pending = true;
+		pthread_cond_broadcast(&reg->cond);
+	}
+	/* Reopen at once: the client is listed with an empty overlay. */
+	if (client_open(reg, c))
+		log_err("client %s: cannot create its new overlay", c->initiator);
+	c->resetting = false;
+out:
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}

@@ -1,0 +1,90 @@
+/*
+ * clients.h - the client registry: who the diskless PCs are, and each
+ * one's overlay and LUNs.
+ *
+ * A client is an initiator name bound to an image.  Its overlay lives in
+ * STATE/overlays/<escaped initiator name>/ and is opened when the daemon
+ * starts (verified; an overlay that cannot be trusted is moved to
+ * STATE/quarantine/ and reported, never deleted).  Every session of a
+ * client - iPXE's and the OS's at once - shares one overlay and one LU.
+ *
+ * Reset discards the overlay in constant time (a rename into
+ * STATE/trash/), and a background thread reclaims the space.
+ *
+ * Locking: one registry mutex; attach/detach run on connection threads,
+ * the API ops on API threads.
+ */
+#ifndef PRISTINE_CLIENTS_H
+#define PRISTINE_CLIENTS_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/iscsi.h"
+#include "storage/backend.h"
+#include "storage/overlay.h"
+
+struct image {
+	char name[64];
+	char path[PATH_MAX];
+	struct backend *be;           /* opened read-only */
+	uint32_t block_size;
+	char base_id[128];            /* what overlays record as their base */
+};
+
+struct client {
+	struct client *next;
+	char initiator[ISCSI_NAME_MAX];
+	char dir[PATH_MAX];
+	struct image *img;
+	struct overlay *ov;           /* open while the client is enrolled */
+	struct scsi_target *scsi;     /* LUN 0 over the overlay */
+	unsigned sessions;
+	bool resetting;
+	uint64_t quota;
+	int64_t last_login;           /* unix time, 0 = never since start */
+};
+
+struct registry {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	char state[PATH_MAX];
+	struct image *img;            /* quick mode: the one image */
+	const char *target_name;
+	struct client *clients;
+	uint64_t default_quota;
+	uint64_t store_floor;
+	bool enroll_auto;
+	struct iscsi_server *srv;
+	pthread_t purger;
+	bool purger_started, purge_pending, stopping;
+	int64_t started;
+};
+
+/*
+ * Prepare the state directory (overlays/, trash/, quarantine/), open and
+ * verify every overlay found there, start the trash purger.  Returns 0 or
+ * -errno with a message logged.
+ */
+int registry_open(struct registry *reg);
+/* Close every overlay (flushing it) and stop the purger. */
+void registry_close(struct registry *reg);
+
+/* The iSCSI attach/detach hooks (see iscsi.h). */
+int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
+		    struct scsi_target **scsi, void **handle, char *msg, size_t msglen);
+void registry_detach(void *ctx, void *handle);
+
+/* Find a client by initiator name (case-insensitive).  Lock held by caller. */
+struct client *registry_find(struct registry *reg, const char *id);
+
+/*
+ * Reset a client: discard its overlay.  Refused with -EBUSY while it has
+ * sessions unless force, which ends them first.  -ENOENT if unknown.
+ * msg gets a one-line explanation on error.
+ */
+int registry_reset(struct registry *reg, const char *id, bool force, char *msg, size_t msglen);
+
+#endif

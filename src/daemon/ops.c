@@ -1,0 +1,152 @@
+/*
+ * ops.c - the daemon's side of the admin API (struct control_ops): client
+ * and session listings, reset, session kill, status - as JSON.
+ */
+#include "daemon/ops.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PRISTINE_VERSION "0.1.0"
+
+static json_t *client_json(const struct client *c, const char *target)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:i, s:s, s:I}",
+			 "name", c->initiator, "initiator", c->initiator,
+			 "image", c->img->name, "target", target,
+			 "used_bytes", (json_int_t)(c->ov ? overlay_used_bytes(c->ov) : 0),
+			 "quota_bytes", (json_int_t)c->quota,
+			 "online", c->sessions > 0, "sessions", (int)c->sessions,
+			 "policy", "persistent", "last_login", (json_int_t)c->last_login);
+}
+
+static int op_clients_list(void *ctx, json_t **out, char *err, size_t errlen)
+{
+	struct daemon_ctx *d = ctx;
+	json_t *arr = json_array();
+
+	(void)err; (void)errlen;
+	pthread_mutex_lock(&d->reg->lock);
+	for (struct client *c = d->reg->clients; c; c = c->next)
+		json_array_append_new(arr, client_json(c, d->reg->target_name));
+	pthread_mutex_unlock(&d->reg->lock);
+	*out = json_pack("{s:o}", "clients", arr);
+	return 0;
+}
+
+static int op_client_show(void *ctx, const char *id, json_t **out, char *err, size_t errlen)
+{
+	struct daemon_ctx *d = ctx;
+	struct client *c;
+	int rc = 0;
+
+	pthread_mutex_lock(&d->reg->lock);
+	c = registry_find(d->reg, id);
+	if (c) {
+		*out = client_json(c, d->reg->target_name);
+		json_object_set_new(*out, "overlay_dir", json_string(c->dir));
+	} else {
+		snprintf(err, errlen, "no client %s", id);
+		rc = -ENOENT;
+	}
+	pthread_mutex_unlock(&d->reg->lock);
+	return rc;
+}
+
+static int op_client_reset(void *ctx, const char *id, bool force, json_t **out, char *err, size_t errlen)
+{
+	struct daemon_ctx *d = ctx;
+	struct timespec t0, t1;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = registry_reset(d->reg, id, force, err, errlen);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rc)
+		return rc;
+	*out = json_pack("{s:s, s:b, s:f}", "reset", id, "forced", force,
+			 "seconds", (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	return 0;
+}
+
+struct sess_acc {
+	json_t *arr;
+	unsigned normal, discovery;
+};
+
+static void add_session(void *ctx, const struct iscsi_session_info *si)
+{
+	struct sess_acc *a = ctx;
+
+	if (si->discovery)
+		a->discovery++;
+	else
+		a->normal++;
+	if (a->arr)
+		json_array_append_new(a->arr,
+			json_pack("{s:i, s:s, s:s, s:s, s:s, s:I}", "tsih", (int)si->tsih,
+				  "initiator", si->initiator, "target", si->target, "peer", si->peer,
+				  "type", si->discovery ? "discovery" : "normal", "since", (json_int_t)si->since));
+}
+
+static int op_sessions_list(void *ctx, json_t **out, char *err, size_t errlen)
+{
+	struct daemon_ctx *d = ctx;
+	struct sess_acc a = { .arr = json_array() };
+
+	(void)err; (void)errlen;
+	iscsi_session_foreach(d->srv, add_session, &a);
+	*out = json_pack("{s:o}", "sessions", a.arr);
+	return 0;
+}
+
+static int op_session_kill(void *ctx, unsigned tsih, json_t **out, char *err, size_t errlen)
+{
+	struct daemon_ctx *d = ctx;
+
+	if (iscsi_session_kill(d->srv, tsih)) {
+		snprintf(err, errlen, "no session with TSIH %u", tsih);
+		return -ENOENT;
+	}
+	*out = json_pack("{s:i}", "killed", (int)tsih);
+	return 0;
+}
+
+static int op_status(void *ctx, json_t **out, char *err, size_t errlen)
+{
+	struct daemon_ctx *d = ctx;
+	struct sess_acc a = { 0 };
+	unsigned nclients = 0, online = 0;
+	json_t *targets = json_array();
+
+	(void)err; (void)errlen;
+	iscsi_session_foreach(d->srv, add_session, &a);
+	pthread_mutex_lock(&d->reg->lock);
+	for (struct client *c = d->reg->clients; c; c = c->next) {
+		nclients++;
+		online += c->sessions > 0;
+	}
+	pthread_mutex_unlock(&d->reg->lock);
+	for (unsigned i = 0; i < d->srv->ntargets; i++)
+		json_array_append_new(targets, json_pack("{s:s, s:s, s:s}", "name", d->srv->targets[i]->name,
+							  "image", d->reg->img->name, "path", d->reg->img->path));
+	*out = json_pack("{s:s, s:I, s:o, s:i, s:i, s:i, s:i, s:s}", "version", PRISTINE_VERSION,
+			 "uptime_s", (json_int_t)(time(NULL) - d->reg->started), "targets", targets,
+			 "clients", (int)nclients, "clients_online", (int)online,
+			 "sessions", (int)a.normal, "discovery_sessions", (int)a.discovery,
+			 "state_dir", d->reg->state);
+	return 0;
+}
+
+void daemon_ops_init(struct daemon_ctx *d, struct control_ops *ops)
+{
+	*ops = (struct control_ops){
+		.status = op_status, .clients_list = op_clients_list, .client_show = op_client_show,
+		.client_reset = op_client_reset, .sessions_list = op_sessions_list,
+		.session_kill = op_session_kill, .ctx = d,
+	};
+}
