@@ -48,7 +48,6 @@
 
 #define FS_REFRESH_NS    (100u * 1000u * 1000u)
 #define FS_REFRESH_BYTES (64ull << 20)
-#define GARBAGE_SLACK    (1ull << 20)
 
 static struct overlay *ov_of(struct backend *be)
 {
@@ -528,7 +527,8 @@ static int init_space(struct overlay *ov)
 
 	if (rc < 0)
 		return rc;
-	if (alloc > ov->map.present * ov->bs + GARBAGE_SLACK) {
+	/* Slack for file-system overhead, so a clean overlay is not walked. */
+	if (alloc > ov->map.present * ov->bs + (64u << 10) + alloc / 256) {
 		for (uint64_t b = 0; b < ov->nblocks;) {
 			enum ovl_state st;
 			uint64_t r = ovl_map_run(&ov->map, b, ov->nblocks - b, &st);
