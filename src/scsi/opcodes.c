@@ -84,6 +84,12 @@ static const struct scsi_opdesc ops[] = {
 	  { 0x5f, 0x1f, F, 0, 0, F, F, F, F, 0 } },
 	{ 0x5f, 0x06, true, 10, PRC_SPECIAL, false, pr_out,
 	  { 0x5f, 0x1f, F, 0, 0, F, F, F, F, 0 } },
+	{ 0x83, 0x00, true, 16, PRC_WRITE, false, spc_extended_copy,
+	  { 0x83, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, F, F, F, F, 0, 0 } },
+	{ 0x84, 0x00, true, 16, PRC_WRITE, false, spc_receive_copy_results,
+	  { 0x84, 0x1f, F, 0, 0, 0, 0, 0, 0, 0, F, F, F, F, 0, 0 } },
+	{ 0x84, 0x03, true, 16, PRC_WRITE, false, spc_receive_copy_results,
+	  { 0x84, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, F, F, F, F, 0, 0 } },
 	{ 0x88, 0, false, 16, PRC_READ, false, sbc_read,
 	  { 0x88, 0xfe, F, F, F, F, F, F, F, F, F, F, F, F, 0x3f, 0 } },
 	{ 0x89, 0, false, 16, PRC_WRITE, false, sbc_compare_and_write,
@@ -127,7 +133,8 @@ static const struct scsi_opdesc ops[] = {
 /* Opcodes whose service action lives in CDB byte 1 bits 4-0. */
 static bool opcode_has_sa(uint8_t opcode)
 {
-	return opcode == 0x5e || opcode == 0x5f || opcode == 0x9e || opcode == 0xa3;
+	return opcode == 0x5e || opcode == 0x5f || opcode == 0x83 || opcode == 0x84 ||
+	       opcode == 0x9e || opcode == 0xa3;
 }
 
 /* Find the descriptor for (opcode, sa); sa is ignored for opcodes

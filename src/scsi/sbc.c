@@ -400,13 +400,19 @@ void sbc_compare_and_write(struct scsi_lu *lu, struct scsi_cmd *cmd)
 		return;
 	uint32_t bytes = a.nblocks << lu->block_shift;
 	cmd->xfer_len = 2 * bytes;
-	if (a.nblocks == 0 && cmd->data_out_len == 0) {
+	/* EDTL and the Data-Out must be exactly the compare and the write
+	 * halves; a mismatch (including 256 blocks wrapped to 0) is a bad
+	 * length.  EDTL is checked too because the transport solicits only
+	 * what the CDB asks for. */
+	if (cmd->edtl != 2 * bytes) {
+		scsi_bad_cdb(lu, cmd, 13, -1);
+		return;
+	}
+	if (a.nblocks == 0) {
 		cmd->status = SAM_STAT_GOOD;
 		return;
 	}
-	/* The Data-Out must be exactly the compare and the write halves; a
-	 * mismatch (including 256 blocks wrapped to 0) is a bad length. */
-	if (a.nblocks == 0 || !cmd->data_out || cmd->data_out_len != 2 * bytes) {
+	if (!cmd->data_out || cmd->data_out_len != 2 * bytes) {
 		scsi_bad_cdb(lu, cmd, 13, -1);
 		return;
 	}

@@ -176,6 +176,14 @@ struct scsi_lu {
 	pthread_rwlock_t io_lock;
 	pthread_mutex_t pr_lock;
 	struct pr_state pr;
+	/* Outcome of the last EXTENDED COPY (under pr_lock). */
+	struct {
+		bool valid;
+		uint64_t nexus;
+		uint8_t list_id, status;
+		uint16_t segs;
+		uint64_t bytes;
+	} xc;
 };
 
 struct scsi_target {
@@ -288,6 +296,10 @@ void sbc_get_lba_status(struct scsi_lu *lu, struct scsi_cmd *cmd);
 void sbc_io_error(struct scsi_lu *lu, struct scsi_cmd *cmd, int err, bool write);
 /* Is the LU write protected right now (config, backend, or SWP)? */
 bool sbc_write_protected(struct scsi_lu *lu);
+
+/* ---- third-party copy (xcopy.c) ---- */
+void spc_extended_copy(struct scsi_lu *lu, struct scsi_cmd *cmd);
+void spc_receive_copy_results(struct scsi_lu *lu, struct scsi_cmd *cmd);
 
 /* ---- reservations (pr.c) ---- */
 /* Returns true (and sets RESERVATION CONFLICT) if cmd may not run now. */

@@ -168,7 +168,7 @@ void spc_inquiry(struct scsi_lu *lu, struct scsi_cmd *cmd)
 		buf[1] = 0x00;          /* not removable: a boot disk must not be */
 		buf[2] = 0x06;          /* SPC-4 */
 		buf[3] = 0x12;          /* HISUP, response data format 2 */
-		buf[5] = 0x00;
+		buf[5] = 0x08;          /* 3PC: EXTENDED COPY */
 		buf[6] = 0x00;
 		buf[7] = 0x02;          /* CMDQUE */
 		memset(buf + 8, ' ', 28);

@@ -576,6 +576,58 @@ static void test_report_luns_and_opcodes(void **state)
 	assert_int_equal(c.sense[17], 1);
 }
 
+static void test_extended_copy(void **state)
+{
+	(void)state;
+	uint8_t data[2048];
+	for (unsigned i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13);
+	struct scsi_cmd c = rw10(&F.n1, 0, true, 100, 4, data, 2048);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+
+	uint8_t p[16 + 32 + 28] = { 0 };
+	p[0] = 5;                                          /* list id */
+	p[3] = 32;                                         /* one CSCD */
+	p[11] = 28;                                        /* one segment */
+	uint8_t *t = p + 16;
+	t[0] = 0xe4;
+	t[4] = 0x01;
+	t[5] = 0x03;
+	t[7] = 16;
+	naa_of(0, t + 8);
+	t[30] = 0x02;                                      /* block size 512 */
+	uint8_t *sg = p + 48;
+	sg[0] = 0x02;
+	sg[3] = 0x18;
+	sg[11] = 4;                                        /* 4 blocks */
+	put64(sg + 12, 100);
+	put64(sg + 20, 200);
+	uint8_t xc[16] = { 0x83 };
+	put32(xc + 10, sizeof(p));
+	c = run(&F.n1, 0, xc, p, sizeof(p), sizeof(p));
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	c = rw10(&F.n1, 0, false, 200, 4, NULL, 2048);
+	assert_memory_equal(c.data_in, data, 2048);
+	free(c.data_in);
+
+	uint8_t rcr[16] = { 0x84, 0x00, 5 };
+	put32(rcr + 10, 64);
+	c = run(&F.n1, 0, rcr, NULL, 0, 64);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_int_equal(c.data_in[4], 0x01);              /* completed */
+	assert_int_equal(get32(c.data_in + 8), 2048);
+	free(c.data_in);
+	c = run(&F.n2, 0, rcr, NULL, 0, 64);               /* other nexus: none */
+	expect_sense(&c, 0x5, 0x2400);
+
+	/* a CSCD nobody has: COPY ABORTED */
+	t[8 + 15] ^= 0xff;
+	c = run(&F.n1, 0, xc, p, sizeof(p), sizeof(p));
+	expect_sense(&c, 0xa, 0x0d02);
+	c = run(&F.n1, 0, rcr, NULL, 0, 64);               /* failed copy: no status */
+	expect_sense(&c, 0x5, 0x2400);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -590,6 +642,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sense_formats_and_ua, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_residuals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_luns_and_opcodes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_extended_copy, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
