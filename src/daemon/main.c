@@ -135,7 +135,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "state", required_argument, NULL, 's' },
 		{ "target", required_argument, NULL, 't' },
 		{ "read-only", no_argument, NULL, 'r' },
-		{ "writable", no_argument, NULL, 'w' },
 		{ "quota", required_argument, NULL, 'q' },
 		{ "store-floor", required_argument, NULL, 'f' },
 		{ "socket", required_argument, NULL, 'S' },
@@ -155,16 +154,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 	o->block_size = 512;
 	o->nop_interval = -1;
 	o->floor = 512ull << 20;
-	while ((ch = getopt_long(argc, argv, "i:l:s:t:rwq:f:S:b:n:v:c:hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "i:l:s:t:rq:f:S:b:n:v:c:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'i': o->image = optarg; break;
 		case 's': o->state = optarg; break;
 		case 't': o->target = optarg; break;
 		case 'r': o->read_only = true; break;
-		case 'w':
-			/* Old test option: clients now always write to their overlays. */
-			fprintf(stderr, "pristined: --writable is obsolete: writes go to per-client overlays\n");
-			break;
 		case 'S': o->socket = optarg; break;
 		case 'q':
 		case 'f':

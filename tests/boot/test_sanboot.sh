@@ -9,12 +9,14 @@
 # it back, and reports PRISTINE-BOOT-OK or PRISTINE-BOOT-ERR on COM1.
 #
 # Runs:
-#   writable   pristined --writable: boot must report OK; afterwards the
-#              image file holds the new LBA 2 and is otherwise unchanged.
-#   read-only  pristined without --writable: the boot sector must start and
-#              read LBA 1; its write may fail (ERR W, write-protected LUN)
-#              or succeed into a per-client overlay (OK), but the image file
-#              must stay byte-identical.
+#   overlay    the default mode: boot must report OK (its write lands in the
+#              client's overlay); the image file must stay byte-identical;
+#              after a daemon restart the same initiator (iPXE's
+#              initiator-iqn, set by the script) reads its LBA 2 back, and
+#              another initiator still sees the original LBA 2.
+#   read-only  pristined --read-only: the boot sector must start and read
+#              LBA 1, its write must be refused (ERR W, write-protected LUN),
+#              and the image file must stay byte-identical.
 # Not run: a header/data digest variant - iPXE's initiator only ever offers
 # HeaderDigest=None and DataDigest=None, so digests cannot be tested with it.
 #
@@ -28,6 +30,7 @@ BOOT_WAIT=${BOOT_WAIT:-120}	# seconds allowed for one boot to report
 ROM=/usr/lib/ipxe/qemu/pxe-e1000.rom
 MARKER1=PRISTINE-TEST-LBA1-MARKER-5d3e91	# as in bootsector.S
 MARKER2=PRISTINE-WROTE-LBA2-BY-INT13-43h
+BOOT_IQN=iqn.2024-01.test.pristine:bootpc
 
 for tool in qemu-system-x86_64 socat as ld python3 sha256sum cmp; do
 	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
@@ -91,7 +94,8 @@ PY
 
 	start_daemon --image "$img" --state "$dir/state" "$@"
 	echo "[$name] pristined on port $PORT, target $TARGET, args: $*"
-	printf '#!ipxe\ndhcp\nsanboot iscsi:10.0.2.100:::%s:%s\n' "$LUN" "$TARGET" >"$dir/tftp/boot.ipxe"
+	printf '#!ipxe\ndhcp\nset initiator-iqn %s\nsanboot iscsi:10.0.2.100:::%s:%s\n' \
+		"$BOOT_IQN" "$LUN" "$TARGET" >"$dir/tftp/boot.ipxe"
 	sed 's/^/    | /' "$dir/tftp/boot.ipxe"
 
 	local serial=$dir/serial.log
@@ -135,27 +139,43 @@ import sys
 open(sys.argv[1], "wb").write(sys.argv[2].encode() + b"\x5a" * 480)
 PY
 
-# ---------------------------------------------------------------- writable
-boot writable --writable
-[ "$RESULT" = PRISTINE-BOOT-OK ] || fail "[writable] boot sector reported '$RESULT', expected PRISTINE-BOOT-OK"
-dd if="$img" of="$tmpdir/got2.bin" bs=512 skip=2 count=1 status=none
-cmp "$tmpdir/got2.bin" "$tmpdir/lba2.bin" || fail "[writable] LBA 2 of the image file does not hold the boot sector's write"
-python3 - "$tmpdir/writable/before.raw" "$tmpdir/lba2.bin" <<'PY'
-import sys
-with open(sys.argv[1], "r+b") as f:
-    f.seek(1024); f.write(open(sys.argv[2], "rb").read())
+# ---------------------------------------------------------------- overlay
+boot overlay
+[ "$RESULT" = PRISTINE-BOOT-OK ] || fail "[overlay] boot sector reported '$RESULT', expected PRISTINE-BOOT-OK"
+cmp "$img" "$tmpdir/overlay/before.raw" || fail "[overlay] the golden image changed: a client wrote it"
+echo "[overlay] image file unchanged after the client's INT 13h write"
+# lba2 INITIATOR OUT: LBA 2 as that initiator sees it.
+lba2() {
+	qemu-io -r --image-opts -c "read -v 1024 512" \
+		"driver=iscsi,transport=tcp,portal=127.0.0.1:$PORT,target=$TARGET,lun=$LUN,initiator-name=$1" \
+		>"$2.txt" 2>&1 || { cat "$2.txt"; fail "qemu-io read of LBA 2 as $1 failed"; }
+	python3 - "$2.txt" "$2" <<'PY'
+import sys, re
+out = bytearray()
+for line in open(sys.argv[1]):
+    m = re.match(r"^[0-9a-f]{8}: ((?: [0-9a-f]{2}){1,16})", line)
+    if m:
+        out += bytes(int(x, 16) for x in m.group(1).split())
+open(sys.argv[2], "wb").write(out)
 PY
-cmp "$img" "$tmpdir/writable/before.raw" || fail "[writable] image changed outside LBA 2"
-echo "[writable] OK: LBA 2 written through iPXE INT 13h, rest of the image intact"
+}
+start_daemon --image "$img" --state "$tmpdir/overlay/state"
+lba2 "$BOOT_IQN" "$tmpdir/pc.bin"
+cmp "$tmpdir/pc.bin" "$tmpdir/lba2.bin" || fail "[overlay] after a restart the client does not read back its LBA 2 write"
+lba2 iqn.2024-01.test.pristine:other "$tmpdir/other.bin"
+dd if="$img" of="$tmpdir/orig2.bin" bs=512 skip=2 count=1 status=none
+cmp "$tmpdir/other.bin" "$tmpdir/orig2.bin" || fail "[overlay] another initiator sees the boot client's write"
+daemon_alive
+stop_daemon
+echo "[overlay] OK: the write persisted in the client's overlay, invisible to others"
 
 # ---------------------------------------------------------------- read-only
-boot readonly
+boot readonly --read-only
 case $RESULT in
-PRISTINE-BOOT-OK) echo "[readonly] the write succeeded (overlay)";;
 "PRISTINE-BOOT-ERR W "*) echo "[readonly] the write was refused: $RESULT";;
-*) fail "[readonly] boot sector reported '$RESULT', expected PRISTINE-BOOT-OK or a refused write (ERR W)";;
+*) fail "[readonly] boot sector reported '$RESULT', expected a refused write (ERR W)";;
 esac
-cmp "$img" "$tmpdir/readonly/before.raw" || fail "[readonly] image file changed although exported without --writable"
+cmp "$img" "$tmpdir/readonly/before.raw" || fail "[readonly] image file changed although exported --read-only"
 echo "[readonly] OK: image file unchanged"
 
 echo "(header/data digest variant not run: iPXE never offers digests)"

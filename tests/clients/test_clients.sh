@@ -3,7 +3,7 @@
 # (iscsi-ls, iscsi-inq, iscsi-readcapacity16) and QEMU's iSCSI block
 # driver (qemu-img, qemu-io; libiscsi underneath).
 #
-# Read-only run (no --writable):
+# Read-only run (--read-only: the image write-protected for all, no overlays):
 #   - SendTargets discovery lists the target at our portal; -s shows LUN 0
 #     as a direct-access device;
 #   - standard INQUIRY, VPD 0x00 lists 0x80 and 0x83, every listed VPD page
@@ -12,14 +12,15 @@
 #   - qemu-img convert of the LUN is byte-identical to the image, also with
 #     HeaderDigest=CRC32C negotiated;
 #   - a qemu-io write fails and the image file is unchanged (sha256).
-# Writable run (--writable):
+# Overlay run (the default: each initiator writes its own overlay):
 #   - bulk parallel write of the whole LUN with qemu-img convert -n -W;
 #   - qemu-io pattern writes at assorted offsets/sizes (aligned, unaligned to
 #     4 KiB and to 512 bytes, 4 MiB and larger, first and last blocks),
 #     read back with pattern checks in a new session, also with CRC32C
 #     header digests;
-#   - the LUN read back with qemu-img equals the expected bytes, and after
-#     the daemon stopped the image file itself equals them.
+#   - the LUN read back with qemu-img equals the expected bytes; another
+#     initiator still sees the original image; after a daemon restart the
+#     client still reads its bytes; the image file never changes (sha256).
 # Digest coverage: libiscsi 1.19 never offers DataDigest other than None,
 # and its command line utilities force HeaderDigest=None,CRC32C (target's
 # choice) whatever the URL says, so CRC32C is forced only through QEMU's
@@ -63,7 +64,7 @@ iopts() {	# iopts DIGEST [raw]
 }
 
 # ---------------------------------------------------------------- read-only
-start_daemon --image "$img" --state "$tmpdir/state"
+start_daemon --image "$img" --state "$tmpdir/state-ro" --read-only
 echo "pristined on port $PORT, target $TARGET (read-only)"
 [ -n "$TARGET" ] || fail "no target name printed by pristined"
 
@@ -133,11 +134,11 @@ rm -f "$tmpdir/copy.raw"
 
 echo "== qemu-io write on the read-only LUN must fail"
 if run $T qemu-io -f raw "$(url)" -c "write -P 0xab 1M 64k"; then
-	show; fail "qemu-io write succeeded on a LUN exported without --writable"
+	show; fail "qemu-io write succeeded on a LUN exported --read-only"
 fi
 show
 if run $T qemu-io -f raw "$(url)" -c "write -P 0xab 0 512" -c "flush"; then
-	show; fail "qemu-io write of LBA 0 succeeded on a LUN exported without --writable"
+	show; fail "qemu-io write of LBA 0 succeeded on a LUN exported --read-only"
 fi
 show
 # QEMU refuses to open a write-protected LUN read-write, so its writes
@@ -159,12 +160,13 @@ run $T qemu-io -r -f raw "$(url)" -c "read -v 0 16" || { show; fail "qemu-io rea
 expect 'LBA000000000000' "qemu-io read of LBA 0"
 daemon_alive
 stop_daemon
-[ "$(sha256sum <"$img")" = "$sum0" ] || fail "image changed although exported without --writable"
+[ "$(sha256sum <"$img")" = "$sum0" ] || fail "image changed although exported --read-only"
 echo "image unchanged (sha256)"
 
-# ---------------------------------------------------------------- writable
-start_daemon --image "$img" --state "$tmpdir/state" --writable
-echo "pristined on port $PORT, target $TARGET (--writable)"
+# ------------------------------------------------- overlay (the default mode)
+# Clients write to their own overlays; the image file must never change.
+start_daemon --image "$img" --state "$tmpdir/state"
+echo "pristined on port $PORT, target $TARGET (one overlay per client)"
 
 # Expected content, built alongside in Python.
 expected=$tmpdir/expected.raw
@@ -254,8 +256,23 @@ run 300 qemu-img convert -f raw -O raw "$(url)" "$tmpdir/copy.raw" || { show; fa
 cmp "$tmpdir/copy.raw" "$expected" || fail "LUN content read back differs from what was written"
 rm -f "$tmpdir/copy.raw"
 
+echo "== another initiator sees the untouched image, not these writes"
+run 300 qemu-img convert --image-opts "$(iopts none raw),file.initiator-name=iqn.2024-01.test.pristine:other" \
+	-O raw "$tmpdir/other.raw" || { show; fail "qemu-img convert as another initiator failed"; }
+cmp "$tmpdir/other.raw" "$orig" || fail "another initiator sees the first one's writes"
+rm -f "$tmpdir/other.raw"
+
 daemon_alive
 stop_daemon
-echo "== image file after stop equals expected bytes"
-cmp "$img" "$expected" || fail "image file differs from what was written through --writable"
+[ "$(sha256sum <"$img")" = "$sum0" ] || fail "the golden image changed although clients only write overlays"
+echo "image unchanged (sha256) after clients wrote"
+
+echo "== after a daemon restart the client still sees its writes"
+start_daemon --image "$img" --state "$tmpdir/state"
+run 300 qemu-img convert -f raw -O raw "$(url)" "$tmpdir/copy.raw" || { show; fail "qemu-img convert failed"; }
+cmp "$tmpdir/copy.raw" "$expected" || fail "the client's writes did not survive a daemon restart"
+rm -f "$tmpdir/copy.raw"
+daemon_alive
+stop_daemon
+[ "$(sha256sum <"$img")" = "$sum0" ] || fail "the golden image changed"
 echo "PASS"

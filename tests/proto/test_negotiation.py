@@ -4,8 +4,8 @@ codes, the data path under the iPXE and open-iscsi parameter sets (with and
 without CRC32C digests, four MaxRecvDataSegmentLength values), session
 reinstatement, a queue of 32 outstanding READs, NOP/TMF/Text/Logout.
 
-Starts its own pristined (build/asan/pristined, or $PRISTINED) with
---writable.  Exit 0 pass, 77 skip (no daemon built), 1 fail."""
+Starts its own pristined (build/asan/pristined, or $PRISTINED) in overlay
+mode (the test's writes land in its initiator's overlay).  Exit 0 pass, 77 skip (no daemon built), 1 fail."""
 
 import os
 import random
