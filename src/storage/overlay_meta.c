@@ -264,11 +264,13 @@ static int apply_record(struct overlay *ov, const uint8_t *r)
 }
 
 /*
- * Replay the log over a map of generation map_gen.  Sets ov->gen and
- * *end, the offset after the last valid record; *torn when bytes after
- * it must be cut off.  Returns 0, -EBADMSG or -errno.
+ * Replay the log over a map of generation map_gen.  Sets ov->gen, *end,
+ * the offset after the last valid record, *torn when bytes after it must
+ * be cut off, and *base_out, the log's base generation.  Returns 0,
+ * -EBADMSG or -errno.
  */
-static int replay_log(struct overlay *ov, uint64_t map_gen, uint64_t *end, bool *torn)
+static int replay_log(struct overlay *ov, uint64_t map_gen, uint64_t *end, bool *torn,
+		      uint64_t *base_out)
 {
 	const struct ovl_io *io = ov->io;
 	uint8_t *buf = NULL;
@@ -320,6 +322,11 @@ static int replay_log(struct overlay *ov, uint64_t map_gen, uint64_t *end, bool 
 			goto out;
 		}
 		if (gen > map_gen) {
+			/* A log older than the map ends before it (I3). */
+			if (base < map_gen) {
+				rc = corrupt(ov, "log", off, "record newer than the map in an old log");
+				goto out;
+			}
 			rc = apply_record(ov, buf + off);
 			if (rc < 0)
 				goto out;
@@ -342,6 +349,7 @@ static int replay_log(struct overlay *ov, uint64_t map_gen, uint64_t *end, bool 
 		*torn = true;
 	}
 	*end = off;
+	*base_out = base;
 out:
 	free(buf);
 	return rc;
@@ -384,7 +392,7 @@ int ovl_meta_open(struct overlay *ov, const char *base_id, bool *created)
 {
 	const struct ovl_io *io = ov->io;
 	uint8_t info[INFO_SIZE];
-	uint64_t size, map_gen, end;
+	uint64_t size, map_gen, end, base;
 	bool torn;
 	int rc, fd;
 
@@ -446,11 +454,23 @@ int ovl_meta_open(struct overlay *ov, const char *base_id, bool *created)
 	rc = load_map(ov, &map_gen);
 	if (rc < 0)
 		return rc;
-	rc = replay_log(ov, map_gen, &end, &torn);
+	rc = replay_log(ov, map_gen, &end, &torn, &base);
 	if (rc < 0)
 		return rc;
 	/* Validated: only now may anything change. */
-	if (torn) {
+	if (base < map_gen) {
+		/* A crash between a checkpoint's two renames left the old log;
+		 * appending to it would break the generation sequence. */
+		uint8_t h[OVL_LOG_HDR];
+		int newlog = -1;
+		log_header(ov, h, map_gen);
+		rc = write_atomic(ov, "log.tmp", "log", h, sizeof(h), NULL, 0, &newlog);
+		if (rc < 0)
+			return rc;
+		io->close(io->ctx, ov->logfd);
+		ov->logfd = newlog;
+		end = OVL_LOG_HDR;
+	} else if (torn) {
 		rc = io->ftruncate(io->ctx, ov->logfd, end);
 		if (rc == 0)
 			rc = io->fsync(io->ctx, ov->logfd);

@@ -651,20 +651,20 @@ static struct overlay_opts opts_for(const struct run_cfg *c, const struct ovl_io
  * at the first error (expected only after a crash).  Returns the number
  * of I/O calls made when no crash was scheduled.
  */
-static uint64_t workload(struct fakefs *fs, const struct run_cfg *c, struct model *m)
+static uint64_t workload(struct fakefs *fs, const struct run_cfg *c, struct model *m, uint32_t epoch)
 {
 	struct ovl_io io = fake_io(fs);
 	struct overlay_opts o = opts_for(c, &io);
 	struct backend *golden = mem_golden(c->size);
 	struct overlay *ov = NULL;
-	uint64_t rng = c->seed * 1000003u + 17;
+	uint64_t rng = c->seed * 1000003u + 17 + epoch * 7919u;
 	uint8_t *buf = malloc(64 << 10);
 
 	if (overlay_open(DIRPATH, golden, &o, &ov) < 0)
 		goto out;
 	struct backend *be = overlay_backend(ov);
 	for (uint32_t i = 0; i < W_OPS && !fs->crashed; i++) {
-		uint32_t tag = i + 2;
+		uint32_t tag = i + 2 + epoch * 1000;
 		uint64_t r = rnd_below(&rng, 100);
 		uint64_t s = rnd_below(&rng, m->nsect), n;
 		uint64_t kind = rnd_below(&rng, 3);
@@ -743,6 +743,8 @@ static bool verify(struct fakefs *fs, const struct run_cfg *c, struct model *m, 
 		for (int k = 0; k < m->ncand[s] && !hit; k++) {
 			tag_fill(exp, m->cand[s * CAP + k], s * SECT, SECT);
 			hit = memcmp(exp, disk + s * SECT, SECT) == 0;
+			if (hit)
+				m->cur[s] = m->cand[s * CAP + k];   /* what survived */
 		}
 		if (!hit) {
 			print_error("seed %llu crash point %llu: sector %llu reads none of its %d "
@@ -751,19 +753,31 @@ static bool verify(struct fakefs *fs, const struct run_cfg *c, struct model *m, 
 			ok = false;
 		}
 	}
-	/* Still usable: a new write survives a clean close and reopen. */
+	/* Still usable: a flushed write survives another power cut (it is
+	 * appended to whatever log recovery left), and a clean close. */
 	uint64_t s = (point * 37) % (m->nsect - 4);
 	tag_fill(exp, 100000, s * SECT, SECT);
 	assert_int_equal(be->ops->write(be, exp, s * SECT, SECT, false), 0);
 	memcpy(disk + s * SECT, exp, SECT);
-	assert_int_equal(overlay_close(ov), 0);
-	ov = NULL;
-	rc = overlay_open(DIRPATH, golden, &o, &ov);
-	if (rc < 0) {
-		print_error("seed %llu point %llu: second reopen failed: %d\n",
-			    (unsigned long long)c->seed, (unsigned long long)point, rc);
-		ok = false;
-		goto out;
+	assert_int_equal(be->ops->flush(be), 0);
+	m->cur[s] = 100000;
+	model_flushed(m);
+	fs->crash_at = fs->opcount + 1;         /* nothing pending: keeps all */
+	be->ops->flush(be);
+	overlay_close(ov);
+	reboot(fs);
+	for (int round = 0; round < 2; round++) {
+		ov = NULL;
+		rc = overlay_open(DIRPATH, golden, &o, &ov);
+		if (rc < 0) {
+			print_error("seed %llu point %llu: reopen %d failed: %d\n",
+				    (unsigned long long)c->seed, (unsigned long long)point,
+				    round + 2, rc);
+			ok = false;
+			goto out;
+		}
+		if (round == 0)
+			assert_int_equal(overlay_close(ov), 0);
 	}
 	uint8_t *again = malloc(c->size);
 	be = overlay_backend(ov);
@@ -805,7 +819,7 @@ static void recovery_crash(struct fakefs *fs, const struct run_cfg *c, uint64_t 
 
 static void test_crash_points(void **state)
 {
-	const int seeds = 48, per_seed = 6;
+	const int seeds = 32, per_seed = 6;
 	int points = 0, failures = 0;
 	enum log_level lvl = log_get_level();
 
@@ -820,7 +834,7 @@ static void test_crash_points(void **state)
 		struct model m;
 		struct fakefs *fs = calloc(1, sizeof(*fs));
 		model_init(&m, c.size);
-		uint64_t total = workload(fs, &c, &m);   /* dry run: count I/O calls */
+		uint64_t total = workload(fs, &c, &m, 0);   /* dry run: count I/O calls */
 		fs_free_all(fs);
 		free(fs);
 		model_free(&m);
@@ -828,22 +842,27 @@ static void test_crash_points(void **state)
 
 		uint64_t prng = (uint64_t)sd * 7777 + 1;
 		for (int k = 0; k < per_seed; k++) {
-			/* spread over the run; the first one inside creation */
-			uint64_t point = k == 0 ? 1 + rnd_below(&prng, 12)
-						: 1 + rnd_below(&prng, total);
 			fs = calloc(1, sizeof(*fs));
-			fs->crash_at = point;
-			fs->rng = (uint64_t)sd * 1000 + (uint64_t)k;
 			model_init(&m, c.size);
-			workload(fs, &c, &m);
-			if (!fs->crashed)
-				power_cut(fs);          /* point past the end: cut anyway */
-			reboot(fs);
-			if (k % 2 == 1)
-				recovery_crash(fs, &c, prng);
-			if (!verify(fs, &c, &m, point))
-				failures++;
-			points++;
+			/* Two epochs: the second workload runs on the recovered
+			 * overlay and is cut again.  The first point of a seed
+			 * falls inside creation. */
+			for (uint32_t ep = 0; ep < 2; ep++) {
+				uint64_t point = (k == 0 && ep == 0) ? 1 + rnd_below(&prng, 12)
+								     : 1 + rnd_below(&prng, total);
+				fs->crash_at = point;
+				fs->opcount = 0;
+				fs->rng = (uint64_t)sd * 1000 + (uint64_t)k * 10 + ep;
+				workload(fs, &c, &m, ep);
+				if (!fs->crashed)
+					power_cut(fs);  /* point past the end: cut anyway */
+				reboot(fs);
+				if (k % 2 == 1)
+					recovery_crash(fs, &c, prng + ep);
+				if (!verify(fs, &c, &m, point))
+					failures++;
+				points++;
+			}
 			fs_free_all(fs);
 			free(fs);
 			model_free(&m);
