@@ -144,7 +144,10 @@ void sbc_write_same(struct scsi_lu *lu, struct scsi_cmd *cmd)
 		return;
 	}
 	cmd->xfer_len = ndob ? 0 : lu->block_size;
-	if (!ndob && (!cmd->data_out || cmd->data_out_len != lu->block_size)) {
+	/* Exactly one block of Data-Out; EDTL is checked as well because the
+	 * transport solicits only what the CDB asks for. */
+	if (!ndob && (!cmd->data_out || cmd->data_out_len != lu->block_size ||
+		      cmd->edtl != lu->block_size)) {
 		scsi_bad_cdb(lu, cmd, sixteen ? 10 : 7, -1);
 		return;
 	}
