@@ -263,12 +263,20 @@ static int write_locked(struct overlay *ov, const uint8_t *buf, uint64_t off, si
 
 static int ovl_flush(struct overlay *ov, bool closing);
 
+/* The SCSI layer checks ranges; this keeps a bug there out of the map. */
+static bool bad_range(const struct overlay *ov, uint64_t off, uint64_t len)
+{
+	return off > ov->size || len > ov->size - off;
+}
+
 /* backend write: see backend.h.  fua flushes the whole overlay. */
 static int ovl_be_write(struct backend *be, const void *buf, uint64_t off, size_t len, bool fua)
 {
 	struct overlay *ov = ov_of(be);
 	int rc = sticky(ov);
 
+	if (rc == 0 && bad_range(ov, off, len))
+		rc = -EINVAL;
 	if (rc < 0 || len == 0)
 		return rc == 0 && fua ? ovl_flush(ov, false) : rc;
 	struct ovl_range r = { off / ov->bs, (off + len - 1) / ov->bs, NULL };
@@ -286,6 +294,8 @@ static int ovl_be_read(struct backend *be, void *buf, uint64_t off, size_t len)
 	struct overlay *ov = ov_of(be);
 	uint8_t *p = buf;
 
+	if (bad_range(ov, off, len))
+		return -EINVAL;
 	while (len > 0) {
 		uint64_t b = off / ov->bs, last = (off + len - 1) / ov->bs;
 		enum ovl_state st;
@@ -332,6 +342,8 @@ static int ovl_be_unmap(struct backend *be, uint64_t off, uint64_t len)
 	struct overlay *ov = ov_of(be);
 	int rc = sticky(ov);
 
+	if (rc == 0 && bad_range(ov, off, len))
+		rc = -EINVAL;
 	if (rc < 0 || len == 0)
 		return rc;
 	uint64_t b0 = off / ov->bs, b1 = (off + len - 1) / ov->bs;
@@ -438,6 +450,8 @@ static int ovl_be_block_status(struct backend *be, uint64_t off, uint64_t len,
 			       uint64_t *run, bool *mapped)
 {
 	struct overlay *ov = ov_of(be);
+	if (len == 0 || bad_range(ov, off, len))
+		return -EINVAL;
 	uint64_t b = off / ov->bs, last = (off + len - 1) / ov->bs;
 	enum ovl_state st;
 

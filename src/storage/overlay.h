@@ -20,6 +20,23 @@
  *
  * Threading: every call may come from several connection threads at once
  * (an initiator's iPXE session and its OS session share one overlay).
+ * Overlapping writes/unmaps are serialised by block range (G bytes, see
+ * overlay_opts.block_size); others run in parallel.  overlay_close must
+ * not race with other calls on the same overlay.
+ *
+ * Backend view (overlay_backend): read/write/flush/unmap/block_status as
+ * in backend.h.  flush and FUA writes: fsync(data), then the metadata log.
+ * unmap: whole G-blocks are released (hole punched), partial G-blocks at
+ * the edges get zeros written (which may need space: -ENOSPC possible);
+ * afterwards the range reads zeros (report LBPRZ=1; a good UNMAP
+ * GRANULARITY is G).  block_status: written = mapped, unmapped = not,
+ * never written = what the golden backend says.  A range outside the
+ * disk is -EINVAL.
+ *
+ * Errors: after a failed data write (other than -ENOSPC/-EDQUOT) or any
+ * failed sync or metadata write the overlay is in a sticky error state:
+ * writes, unmaps and flushes return -EIO, reads keep working; close it and
+ * open it again (what is durable on disk is consistent).
  */
 #ifndef PRISTINE_OVERLAY_H
 #define PRISTINE_OVERLAY_H
@@ -34,7 +51,11 @@ struct overlay;
 /*
  * File I/O used by the overlay, so tests can put a crash-simulating layer
  * underneath (the idea of SQLite's crash VFS).  NULL = the real syscalls.
- * Each returns 0 or -errno (pread/pwrite: the full length or an error).
+ * Each returns 0 or -errno (pread/pwrite: the full length or an error;
+ * open: the fd).  open is also used with AT_FDCWD and O_DIRECTORY on the
+ * overlay directory and its parent (to fsync them); punch deallocates a
+ * range keeping the size and may answer -EOPNOTSUPP.  The struct and ctx
+ * are borrowed: they must outlive the overlay.
  */
 struct ovl_io {
 	int (*open)(void *ctx, int dirfd, const char *name, int flags, int mode);
@@ -78,24 +99,35 @@ struct overlay_opts {
 /*
  * Open the overlay in directory dir (created, with an empty overlay, if it
  * does not exist) over golden (borrowed; must outlive the overlay).
- * Verifies every checksum it relies on.  Returns 0 and *out, or:
+ * opts may be NULL (all defaults); it is not kept.  Verifies every
+ * checksum it relies on.  Returns 0 and *out (release with
+ * overlay_close), or:
  *   -EBADMSG  metadata torn or corrupt (details logged): not trusted;
  *   -ESTALE   made over another golden image;
+ *   -EINVAL   bad opts (block_size, base_id longer than 255) or golden
+ *             of size 0;
  *   other -errno for I/O errors.
- * On error nothing in dir is changed or deleted.
+ * On error nothing in dir is changed or deleted.  A torn tail of the
+ * metadata log (a crash during a flush) is not an error: it is cut off.
  */
 int overlay_open(const char *dir, struct backend *golden, const struct overlay_opts *opts,
 		 struct overlay **out);
 
-/* The backend view of the overlay (owned by it; do not close it). */
+/* The backend view of the overlay (owned by it).  Its close op is
+ * overlay_close (result logged): call one or the other, never both. */
 struct backend *overlay_backend(struct overlay *ov);
 
-/* Bytes of space the overlay holds (data blocks actually allocated). */
+/* Bytes of space the overlay holds (data blocks actually allocated):
+ * st_blocks of `data` at open, then +/- G per block written/unmapped. */
 uint64_t overlay_used_bytes(const struct overlay *ov);
-/* Change the quota of an open overlay (0 = none). */
+/* Change the quota of an open overlay (0 = none).  Lowering it below the
+ * usage only refuses new space; nothing is released.  A warning is logged
+ * each time usage crosses 80% of the quota. */
 void overlay_set_quota(struct overlay *ov, uint64_t quota_bytes);
 
-/* Flush and close.  Returns 0 or the sticky error the overlay is in. */
+/* Flush, write a checkpoint of the map, close the files and free ov
+ * (always, even on error; NULL is a no-op).  Returns 0 or the sticky
+ * error the overlay is in (then the last flush may not have happened). */
 int overlay_close(struct overlay *ov);
 
 /*
@@ -103,9 +135,15 @@ int overlay_close(struct overlay *ov);
  * into trash_dir (same file system) and a fresh empty overlay takes its
  * place on the next overlay_open.  The overlay must not be open.  The
  * space is reclaimed by overlay_trash_purge(), run in the background.
+ * trash_dir is created (0700) if missing.  Both parent directories are
+ * fsynced before returning, so a reset survives a crash.  Returns 0 (also
+ * when dir does not exist) or -errno (-EXDEV: not the same file system).
+ * Always uses the real syscalls.
  */
 int overlay_discard(const char *dir, const char *trash_dir);
-/* Delete everything in trash_dir.  Slow; call from a background thread. */
+/* Delete everything in trash_dir (not trash_dir itself; symlinks are not
+ * followed).  Slow; call from a background thread.  0 (also when
+ * trash_dir does not exist) or the first -errno met (it carries on). */
 int overlay_trash_purge(const char *trash_dir);
 
 #endif

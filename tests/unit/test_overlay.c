@@ -204,6 +204,19 @@ static void test_unmap(void **state)
 	assert_int_equal(overlay_close(ov), 0);
 	ov = open_ovl("un", golden, 4096);
 	check_all(ov, model, size);
+	/* The whole disk (a format's TRIM): no space held, no leaf needed. */
+	be = overlay_backend(ov);
+	assert_int_equal(be->ops->unmap(be, 0, size), 0);
+	memset(model, 0, size);
+	assert_int_equal(overlay_used_bytes(ov), 0);
+	assert_int_equal(overlay_close(ov), 0);
+	ov = open_ovl("un", golden, 4096);
+	check_all(ov, model, size);
+	do_write(ov, model, 10, 8192 + 512, 512);       /* into an all-ZERO leaf */
+	assert_int_equal(overlay_close(ov), 0);
+	ov = open_ovl("un", golden, 4096);
+	check_all(ov, model, size);
+	assert_int_equal(overlay_used_bytes(ov), 4096);
 	assert_int_equal(overlay_close(ov), 0);
 	backend_close(golden);
 	free(model);
@@ -222,6 +235,9 @@ static void test_two_overlays(void **state)
 	do_write(a, m1, 3, 1000 * 512, 512);
 	check_all(a, m1, size);
 	check_all(b, m2, size);
+	struct backend *be = overlay_backend(a);        /* out of range: refused */
+	assert_int_equal(be->ops->write(be, m1, size - 512, 1024, false), -EINVAL);
+	assert_int_equal(be->ops->read(be, m1, size, 512), -EINVAL);
 	assert_int_equal(overlay_close(a), 0);
 	assert_int_equal(overlay_close(b), 0);
 	backend_close(golden);
