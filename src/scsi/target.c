@@ -351,7 +351,11 @@ int scsi_target_reset(struct scsi_target *t, const struct scsi_nexus *by, bool c
 	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++)
 		if (t->lus[i])
 			lu_reset(t, t->lus[i]);
-	ua_raise_all_luns(t, by, cold ? ASC_POWER_ON : ASC_BUS_RESET);
+	/* Every nexus, the issuer's included (SAM-5 6.3): POWER ON for a
+	 * cold reset, POWER ON, RESET, OR BUS DEVICE RESET OCCURRED for a
+	 * warm one (what libiscsi's Reserve6.TargetWarmReset tolerates). */
+	(void)by;
+	ua_raise_all_luns(t, NULL, cold ? ASC_POWER_ON_OCCURRED : ASC_POWER_ON);
 	return 0;
 }
 
