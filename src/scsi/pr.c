@@ -19,17 +19,20 @@ enum {
 	PR_WE = 1, PR_EA = 3, PR_WE_RO = 5, PR_EA_RO = 6, PR_WE_AR = 7, PR_EA_AR = 8,
 };
 
+/* The initiator port name of cmd's nexus ("" without one). */
 static const char *port_of(const struct scsi_cmd *cmd)
 {
 	return cmd->nexus ? cmd->nexus->port_name : "";
 }
 
+/* Is t one of the six persistent reservation types? */
 static bool type_valid(uint8_t t)
 {
 	return t == PR_WE || t == PR_EA || t == PR_WE_RO || t == PR_EA_RO ||
 	       t == PR_WE_AR || t == PR_EA_AR;
 }
 
+/* All-registrants types: every registrant is a holder. */
 static bool type_all_reg(uint8_t t)
 {
 	return t == PR_WE_AR || t == PR_EA_AR;

@@ -128,6 +128,7 @@ static struct scsi_lu *find_lu(struct scsi_target *t, uint64_t lun)
 	return found;
 }
 
+/* See scsi.h. */
 bool scsi_target_has_lun(struct scsi_target *t, uint64_t lun)
 {
 	return find_lu(t, lun) != NULL;

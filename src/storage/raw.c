@@ -27,6 +27,7 @@ struct raw_backend {
 	bool no_punch;          /* fallocate refused once: write zeros */
 };
 
+/* The raw backend around be (be is its first member). */
 static struct raw_backend *raw_of(struct backend *be)
 {
 	return (struct raw_backend *)be;
@@ -80,6 +81,7 @@ static int raw_write(struct backend *be, const void *buf, uint64_t off, size_t l
 	return 0;
 }
 
+/* fdatasync the file; nothing to do when opened read-only. */
 static int raw_flush(struct backend *be)
 {
 	struct raw_backend *r = raw_of(be);
@@ -162,6 +164,7 @@ static int raw_block_status(struct backend *be, uint64_t off, uint64_t len,
 	return 0;
 }
 
+/* Close the file and free the backend. */
 static void raw_close(struct backend *be)
 {
 	struct raw_backend *r = raw_of(be);
