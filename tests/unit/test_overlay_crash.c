@@ -875,7 +875,7 @@ static void test_crash_points(void **state)
 
 /* Build an overlay whose log holds three records (no checkpoint) and
  * return the fake fs after a power cut that kept everything synced. */
-static struct fakefs *three_records(uint64_t *rec_off)
+static struct fakefs *three_records(uint64_t *rec_off, bool with_map)
 {
 	struct fakefs *fs = calloc(1, sizeof(*fs));
 	struct ovl_io io = fake_io(fs);
@@ -886,6 +886,15 @@ static struct fakefs *three_records(uint64_t *rec_off)
 
 	assert_int_equal(overlay_open(DIRPATH, golden, &o, &ov), 0);
 	struct backend *be = overlay_backend(ov);
+	if (with_map) {
+		/* a checkpoint first: ZERO and PRESENT blocks in the map */
+		tag_fill(buf, 9, 200000, sizeof(buf));
+		assert_int_equal(be->ops->write(be, buf, 200000 & ~511u, sizeof(buf), false), 0);
+		assert_int_equal(be->ops->unmap(be, 512 << 10, 256 << 10), 0);
+		assert_int_equal(overlay_close(ov), 0);
+		assert_int_equal(overlay_open(DIRPATH, golden, &o, &ov), 0);
+		be = overlay_backend(ov);
+	}
 	for (uint32_t i = 0; i < 3; i++) {
 		tag_fill(buf, 10 + i, i * 65536, sizeof(buf));
 		assert_int_equal(be->ops->write(be, buf, i * 65536, sizeof(buf), false), 0);
@@ -951,6 +960,29 @@ static int open_and_count(struct fakefs *fs, int *visible)
 	return rc;
 }
 
+/* Open after damage: 0 or an error; reads everything when it opens. */
+static int open_and_count_any(struct fakefs *fs, int *visible)
+{
+	struct ovl_io io = fake_io(fs);
+	struct overlay_opts o = { .io = &io, .base_id = "c", .checkpoint_bytes = 1 << 20 };
+	struct backend *golden = mem_golden(1 << 20);
+	struct overlay *ov = NULL;
+	uint8_t *buf = malloc(1 << 20);
+	int rc = overlay_open(DIRPATH, golden, &o, &ov);
+
+	*visible = 0;
+	if (rc == 0) {
+		struct backend *be = overlay_backend(ov);
+		assert_int_equal(be->ops->read(be, buf, 0, 1 << 20), 0);
+		assert_int_equal(be->ops->write(be, buf, 4096, 4096, true), 0);
+		assert_int_equal(overlay_close(ov), 0);
+	}
+	free(buf);
+	backend_close(golden);
+	reboot(fs);
+	return rc;
+}
+
 static void test_corrupt_log(void **state)
 {
 	uint64_t off[4];
@@ -960,7 +992,7 @@ static void test_corrupt_log(void **state)
 	 * and nothing is written. */
 	for (int r = 0; r < 2; r++) {
 		for (uint64_t at = 0; at < 40; at += 7) {
-			struct fakefs *fs = three_records(off);
+			struct fakefs *fs = three_records(off, false);
 			struct finode *log = file_of(fs, "log");
 			size_t len = log->dur_len;
 			log->dur[off[r] + at] ^= 0x10;
@@ -975,7 +1007,7 @@ static void test_corrupt_log(void **state)
 	}
 	/* A flipped byte in the last record: indistinguishable from a torn
 	 * append, so it is dropped and the overlay opens with two writes. */
-	struct fakefs *fs = three_records(off);
+	struct fakefs *fs = three_records(off, false);
 	struct finode *log = file_of(fs, "log");
 	log->dur[off[2] + 20] ^= 1;
 	log->cur[off[2] + 20] ^= 1;
@@ -985,7 +1017,7 @@ static void test_corrupt_log(void **state)
 	free(fs);
 	/* Torn tails of every length: half a record, zeros, a lone magic. */
 	for (uint64_t cut = off[2] + 1; cut < off[3]; cut += 5) {
-		fs = three_records(off);
+		fs = three_records(off, false);
 		log = file_of(fs, "log");
 		log->dur_len = log->cur_len = cut;
 		assert_int_equal(open_and_count(fs, &vis), 0);
@@ -993,7 +1025,7 @@ static void test_corrupt_log(void **state)
 		fs_free_all(fs);
 		free(fs);
 	}
-	fs = three_records(off);
+	fs = three_records(off, false);
 	log = file_of(fs, "log");
 	resize(&log->dur, &log->dur_len, off[3] + 4096);
 	resize(&log->cur, &log->cur_len, off[3] + 4096);
@@ -1004,7 +1036,7 @@ static void test_corrupt_log(void **state)
 	/* A run past the disk end under a valid checksum is no torn append:
 	 * corrupt even in the last record. */
 	for (int r = 0; r < 3; r += 2) {
-		fs = three_records(off);
+		fs = three_records(off, false);
 		log = file_of(fs, "log");
 		uint8_t *rec = log->dur + off[r];
 		rec[16] = 0;                    /* first block of run 0 := 256 */
@@ -1015,6 +1047,55 @@ static void test_corrupt_log(void **state)
 		fs_free_all(fs);
 		free(fs);
 	}
+}
+
+/*
+ * Fuzz the metadata parsers: random byte flips, runs of garbage and
+ * truncations in info, map and log.  Opening must give 0 or -EBADMSG
+ * (never crash, never another error), and an overlay that opens must
+ * read and close cleanly.
+ */
+static void test_fuzz_meta(void **state)
+{
+	const char *files[] = { "info", "map", "log" };
+	uint64_t off[4], seed = 99;
+	int opened = 0, refused = 0;
+	enum log_level lvl = log_get_level();
+
+	log_set_level((enum log_level)(LOG_ERR - 1));
+	for (int it = 0; it < 400; it++) {
+		struct fakefs *fs = three_records(off, true);
+		struct finode *f = file_of(fs, files[rnd_below(&seed, 3)]);
+		int kind = (int)rnd_below(&seed, 4);
+		if (kind == 3 && f->dur_len > 1) {
+			f->dur_len = 1 + rnd_below(&seed, f->dur_len - 1);
+		} else {
+			int n = kind == 2 ? 1 + (int)rnd_below(&seed, 64) : 1 + (int)rnd_below(&seed, 3);
+			uint64_t at = rnd_below(&seed, f->dur_len);
+			for (int k = 0; k < n; k++) {
+				uint64_t p = kind == 2 ? at + (uint64_t)k : rnd_below(&seed, f->dur_len);
+				if (p < f->dur_len)
+					f->dur[p] = kind == 2 ? (uint8_t)rnd_next(&seed)
+							      : f->dur[p] ^ (uint8_t)(1u << rnd_below(&seed, 8));
+			}
+		}
+		f->cur_len = 0;
+		resize(&f->cur, &f->cur_len, f->dur_len);
+		memcpy(f->cur, f->dur, f->dur_len);
+		int vis, rc = open_and_count_any(fs, &vis);
+		if (rc == 0)
+			opened++;
+		else if (rc == -EBADMSG)
+			refused++;
+		else
+			fail_msg("fuzz iteration %d: open returned %d", it, rc);
+		fs_free_all(fs);
+		free(fs);
+	}
+	log_set_level(lvl);
+	printf("metadata fuzz: %d opened (damage in a dropped tail or unused bytes), %d refused\n",
+	       opened, refused);
+	assert_true(refused > opened);
 }
 
 /* A failed sync makes the overlay refuse writes and flushes; reads work. */
@@ -1052,6 +1133,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sticky_error),
 		cmocka_unit_test(test_corrupt_log),
+		cmocka_unit_test(test_fuzz_meta),
 		cmocka_unit_test(test_crash_points),
 	};
 	log_set_level(LOG_ERR);
