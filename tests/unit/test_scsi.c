@@ -3,6 +3,7 @@
  * scsi_target_exec() over raw backends on temporary files, one LU with
  * 512-byte and one with 4096-byte blocks, plus a read-only LU.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -628,6 +629,61 @@ static void test_extended_copy(void **state)
 	expect_sense(&c, 0x5, 0x2400);
 }
 
+/* A backend whose every call fails with fake_err. */
+static int fake_err;
+static int fake_read(struct backend *be, void *buf, uint64_t off, size_t len)
+{
+	(void)be; (void)buf; (void)off; (void)len;
+	return fake_err;
+}
+static int fake_write(struct backend *be, const void *buf, uint64_t off, size_t len, bool fua)
+{
+	(void)be; (void)buf; (void)off; (void)len; (void)fua;
+	return fake_err;
+}
+static int fake_flush(struct backend *be)
+{
+	(void)be;
+	return fake_err;
+}
+static void fake_close(struct backend *be)
+{
+	(void)be;
+}
+
+static void test_backend_errors(void **state)
+{
+	(void)state;
+	static const struct backend_ops ops = {
+		.read = fake_read, .write = fake_write, .flush = fake_flush, .close = fake_close,
+	};
+	struct backend be = { .ops = &ops, .size = 1 << 20 };
+	struct scsi_lu_config cfg = { .be = &be, .block_size = 512, .serial = "F" };
+	assert_int_equal(scsi_target_add_lu(F.t, 3, &cfg), 0);
+	uint8_t buf[512] = { 0 };
+	const struct { int err; uint8_t wkey; uint16_t wasc; uint16_t rasc; } cases[] = {
+		{ -ENOSPC, 0x7, 0x2707, 0x1100 },
+		{ -EDQUOT, 0x7, 0x2707, 0x1100 },
+		{ -EROFS, 0x7, 0x2700, 0x1100 },
+		{ -EIO, 0x3, 0x0c00, 0x1100 },
+	};
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fake_err = cases[i].err;
+		struct scsi_cmd c = rw10(&F.n1, 3, true, 0, 1, buf, 512);
+		expect_sense(&c, cases[i].wkey, cases[i].wasc);
+		c = rw10(&F.n1, 3, false, 0, 1, NULL, 512);
+		if (cases[i].err == -EIO)
+			expect_sense(&c, 0x3, cases[i].rasc);
+		else
+			assert_int_equal(c.status, SAM_STAT_CHECK_CONDITION);
+		assert_null(c.data_in);
+	}
+	/* no unmap op: no thin provisioning advertised */
+	struct scsi_cmd c = inquiry(3, true, 0xb2);
+	assert_int_equal(c.data_in[5], 0);
+	free(c.data_in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -643,6 +699,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_residuals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_luns_and_opcodes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_extended_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backend_errors, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
