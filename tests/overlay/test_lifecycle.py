@@ -190,6 +190,45 @@ def main():
                 problems.append("A (reset before the restart) does not read golden content")
             return problems
 
+        def two_sessions():
+            # iPXE's session stays open while the OS logs in with another ISID.
+            problems = []
+            ipxe = d.session(initiator_name="iqn.2024-01.test.pristine:pc-c")
+            ipxe.login()
+            os_s = d.session(initiator_name="iqn.2024-01.test.pristine:pc-c")
+            os_s.login()
+            t = write(os_s, 300, bytes([0xc1]) * 2048)
+            if t.status != 0:
+                problems.append("write through the second session failed")
+            t = ipxe.read(300, 4)
+            if bytes(t.data) != bytes([0xc1]) * 2048:
+                problems.append("the first session does not see the second one's write")
+            t = write(ipxe, 301, bytes([0xc2]) * 512)
+            t = os_s.read(300, 4)
+            if bytes(t.data) != bytes([0xc1]) * 512 + bytes([0xc2]) * 512 + bytes([0xc1]) * 1024:
+                problems.append("the second session does not see the first one's write")
+            # The LU promises a volatile write cache and zeros after UNMAP.
+            t = os_s.command(bytes([0x1a, 0x08, 0x08, 0, 0xff, 0]), read_len=255)
+            page = bytes(t.data)[4:]
+            if len(page) < 3 or page[0] & 0x3f != 0x08 or not page[2] & 0x04:
+                problems.append("caching mode page does not report WCE=1: %r" % page[:4])
+            t = os_s.command(bytes([0x9e, 0x10] + [0] * 8 + [0, 0, 0, 32, 0, 0]), read_len=32)
+            rc16 = bytes(t.data)
+            if len(rc16) < 15 or not rc16[14] & 0x80 or not rc16[14] & 0x40:
+                problems.append("READ CAPACITY(16) does not report LBPME and LBPRZ: %r" % rc16[12:16])
+            unmap = bytes([0, 22, 0, 16]) + bytes(4) + (300).to_bytes(8, "big") + (4).to_bytes(4, "big") + bytes(4)
+            t = os_s.command(bytes([0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0]), write_data=unmap)
+            if t.status != 0:
+                problems.append("UNMAP failed: %r" % t.status)
+            t = ipxe.read(300, 4)
+            if bytes(t.data) != bytes(2048):
+                problems.append("unmapped blocks do not read zeros from the other session")
+            ipxe.close()
+            os_s.logout()
+            os_s.close()
+            return problems
+
+        check.case("two sessions of one initiator share one overlay", two_sessions)
         check.case("quota: full overlay fails writes with SPACE ALLOCATION FAILED", quota)
         check.case("clients are isolated", isolation)
         check.case("reset: refused online, forced ends the session, golden after", reset_online)
