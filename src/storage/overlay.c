@@ -678,6 +678,13 @@ int overlay_close(struct overlay *ov)
 	return err ? err : rc;
 }
 
+/* See overlay.h. */
+void overlay_drop(struct overlay *ov)
+{
+	if (ov)
+		ovl_destroy(ov);
+}
+
 /* See overlay.h.  Real syscalls: the overlay is not open. */
 int overlay_discard(const char *dir, const char *trash_dir)
 {

@@ -130,6 +130,12 @@ void overlay_set_quota(struct overlay *ov, uint64_t quota_bytes);
  * error the overlay is in (then the last flush may not have happened). */
 int overlay_close(struct overlay *ov);
 
+/* Close and free ov WITHOUT flushing or checkpointing: for an overlay
+ * about to be discarded (a reset), where close's final checkpoint (a
+ * write of the whole map) would be wasted.  Unflushed writes are lost, as
+ * in a crash; what is on disk stays consistent.  NULL is a no-op. */
+void overlay_drop(struct overlay *ov);
+
 /*
  * Discard the overlay in dir in constant time: the directory is renamed
  * into trash_dir (same file system) and a fresh empty overlay takes its

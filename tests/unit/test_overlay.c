@@ -239,6 +239,11 @@ static void test_two_overlays(void **state)
 	assert_int_equal(be->ops->write(be, m1, size - 512, 1024, false), -EINVAL);
 	assert_int_equal(be->ops->read(be, m1, size, 512), -EINVAL);
 	assert_int_equal(overlay_close(a), 0);
+	/* drop (the reset path): b's unflushed writes are gone, like a crash */
+	overlay_drop(b);
+	b = open_ovl("b", golden, 0);
+	pat_fill(m2, 0, 0, size);
+	check_all(b, m2, size);
 	assert_int_equal(overlay_close(b), 0);
 	backend_close(golden);
 	free(m1);
