@@ -375,10 +375,9 @@ int registry_reset(struct registry *reg, const char *id, bool force, char *msg, 
 	}
 	scsi_target_free(c->scsi);
 	c->scsi = NULL;
-	if (c->ov) {
-		overlay_close(c->ov);   /* nothing of it is kept: a close error is moot */
-		c->ov = NULL;
-	}
+	/* Nothing of it is kept: no final checkpoint, just let go. */
+	overlay_drop(c->ov);
+	c->ov = NULL;
 	rc = overlay_discard(c->dir, trash);
 	if (rc) {
 		snprintf(msg, msglen, "cannot discard the overlay of %s: %s", c->initiator, strerror(-rc));
