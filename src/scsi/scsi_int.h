@@ -249,7 +249,11 @@ void scsi_bad_param(struct scsi_lu *lu, struct scsi_cmd *cmd, unsigned byte, int
 uint32_t scsi_sense_build(uint8_t *buf, bool desc, uint8_t key, uint16_t asc,
 			  const struct sense_extra *ex);
 
-/* ---- data-in helper (target.c) ---- */
+/* ---- target helpers (target.c) ---- */
+
+/* The LU in slot i, or NULL; safe against a concurrent scsi_target_add_lu. */
+struct scsi_lu *target_lu_at(struct scsi_target *t, unsigned i);
+
 
 /* Hand len bytes of buf (malloc()ed, ownership passes) back as Data-In,
  * truncated to alloc_len and edtl; sets xfer_len = min(len, alloc_len). */

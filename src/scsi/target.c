@@ -64,31 +64,17 @@ static void copy_str(char *dst, size_t n, const char *src, const char *def)
  */
 int scsi_target_add_lu(struct scsi_target *t, uint64_t lun, const struct scsi_lu_config *cfg)
 {
-	int slot = -1;
+	int slot = -1, rc = 0;
 
 	if (!cfg || !cfg->be || lun > 16383 ||
 	    (cfg->block_size != 512 && cfg->block_size != 4096))
 		return -EINVAL;
 	if (cfg->be->size < cfg->block_size)
 		return -EINVAL;
-	pthread_mutex_lock(&t->lock);
-	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
-		if (t->lus[i] && t->lus[i]->lun == lun) {
-			pthread_mutex_unlock(&t->lock);
-			return -EEXIST;
-		}
-		if (!t->lus[i] && slot < 0)
-			slot = (int)i;
-	}
-	pthread_mutex_unlock(&t->lock);
-	if (slot < 0)
-		return -ENOSPC;
-
 	struct scsi_lu *lu = calloc(1, sizeof(*lu));
 	if (!lu)
 		return -ENOMEM;
 	lu->target = t;
-	lu->slot = (unsigned)slot;
 	lu->lun = lun;
 	lu->be = cfg->be;
 	lu->block_size = cfg->block_size;
@@ -106,10 +92,39 @@ int scsi_target_add_lu(struct scsi_target *t, uint64_t lun, const struct scsi_lu
 	pthread_mutex_init(&lu->pr_lock, NULL);
 	pthread_rwlock_init(&lu->io_lock, NULL);
 
+	/* Duplicate check, slot choice and insertion in one critical
+	 * section, so concurrent additions cannot collide. */
 	pthread_mutex_lock(&t->lock);
-	t->lus[slot] = lu;
+	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
+		if (t->lus[i] && t->lus[i]->lun == lun) {
+			rc = -EEXIST;
+			break;
+		}
+		if (!t->lus[i] && slot < 0)
+			slot = (int)i;
+	}
+	if (rc == 0 && slot < 0)
+		rc = -ENOSPC;
+	if (rc == 0) {
+		lu->slot = (unsigned)slot;
+		t->lus[slot] = lu;
+	}
 	pthread_mutex_unlock(&t->lock);
-	return 0;
+	if (rc < 0)
+		lu_free(lu);
+	return rc;
+}
+
+/* The LU in slot i (or NULL), read under the target lock so an LU added
+ * while commands run is seen whole. */
+struct scsi_lu *target_lu_at(struct scsi_target *t, unsigned i)
+{
+	struct scsi_lu *lu;
+
+	pthread_mutex_lock(&t->lock);
+	lu = i < SCSI_MAX_LUNS ? t->lus[i] : NULL;
+	pthread_mutex_unlock(&t->lock);
+	return lu;
 }
 
 /* The LU at lun, or NULL.  LUs are never removed while the target lives,
@@ -315,9 +330,11 @@ void scsi_target_nexus_gone(struct scsi_target *t, const struct scsi_nexus *n)
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
-	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++)
-		if (t->lus[i])
-			pr_drop_reserve(t->lus[i], n->port_name);
+	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
+		struct scsi_lu *lu = target_lu_at(t, i);
+		if (lu)
+			pr_drop_reserve(lu, n->port_name);
+	}
 }
 
 /* Reset one LU's volatile state: SPC-2 reservation and PREVENT. */
@@ -349,9 +366,11 @@ int scsi_target_lun_reset(struct scsi_target *t, uint64_t lun, const struct scsi
  * the sessions itself on a cold reset. */
 int scsi_target_reset(struct scsi_target *t, const struct scsi_nexus *by, bool cold)
 {
-	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++)
-		if (t->lus[i])
-			lu_reset(t, t->lus[i]);
+	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
+		struct scsi_lu *lu = target_lu_at(t, i);
+		if (lu)
+			lu_reset(t, lu);
+	}
 	/* Every nexus, the issuer's included (SAM-5 6.3): POWER ON for a
 	 * cold reset, POWER ON, RESET, OR BUS DEVICE RESET OCCURRED for a
 	 * warm one (what libiscsi's Reserve6.TargetWarmReset tolerates). */

@@ -59,7 +59,7 @@ void ua_raise_port(struct scsi_target *t, unsigned slot, const char *port_name, 
 void ua_raise_all_luns(struct scsi_target *t, const struct scsi_nexus *except, uint16_t asc)
 {
 	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++)
-		if (t->lus[i])
+		if (target_lu_at(t, i))
 			ua_raise_all(t, i, except, asc);
 }
 

@@ -32,7 +32,7 @@ static struct scsi_lu *cscd_lookup(struct scsi_lu *lu, const uint8_t *d)
 	if ((d[1] & 0x0f) != 3 || d[3] != 16)
 		return NULL;
 	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
-		struct scsi_lu *c = t->lus[i];
+		struct scsi_lu *c = target_lu_at(t, i);
 		if (!c)
 			continue;
 		put_be64(naa, (6ull << 60) | (c->naa_id & 0x0fffffffffffffffull));
