@@ -28,7 +28,7 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 ALIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/asan/obj/%.o)
 
-.PHONY: all asan run check deps unit clean install
+.PHONY: all asan run check deps unit clean install fuzz fuzz-build
 all: $(BUILD)/pristined $(BUILD)/pristinectl
 
 $(BUILD)/obj/%.o: %.c
@@ -71,5 +71,31 @@ clean:
 install: all
 	install -D -m 0755 $(BUILD)/pristined $(DESTDIR)$(PREFIX)/sbin/pristined
 	install -D -m 0755 $(BUILD)/pristinectl $(DESTDIR)$(PREFIX)/sbin/pristinectl
+
+# libFuzzer harnesses (clang), with ASan and UBSan.  `make fuzz` runs each
+# for FUZZ_SECONDS on a copy of its seed corpus (fuzz/corpus/NAME).
+FUZZ_CC   ?= clang
+FUZZ_SAN   = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SECONDS ?= 60
+FUZZERS   = $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FLIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
+
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(BUILD)/fuzz/%: fuzz/%.c $(FLIB_OBJ)
+	$(FUZZ_CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-build: $(FUZZERS:%=$(BUILD)/fuzz/%)
+
+fuzz: fuzz-build
+	@for f in $(FUZZERS); do \
+		name=$${f#fuzz_}; mkdir -p $(BUILD)/fuzz/corpus/$$name; \
+		cp -n fuzz/corpus/$$name/* $(BUILD)/fuzz/corpus/$$name/ 2>/dev/null; \
+		echo "== $$f for $(FUZZ_SECONDS)s"; \
+		$(BUILD)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			$(BUILD)/fuzz/corpus/$$name 2>&1 | grep -E 'stat::number_of_executed_units|stat::average_exec_per_sec|ERROR|SUMMARY|Done' || exit 1; \
+	done
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

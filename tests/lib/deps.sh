@@ -5,7 +5,7 @@ set -e
 PKGS="build-essential pkg-config libisal-dev libcmocka-dev
       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl
       libiscsi-bin qemu-utils qemu-system-x86 ipxe-qemu binutils
-      socat python3 iproute2 procps
+      socat python3 iproute2 procps clang libclang-rt-14-dev
       qemu-block-extra coreutils"
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of the fuzz harnesses (fuzz/corpus/*), built with
+the test initiator's PDU builders: a discovery login + SendTargets, a normal
+login followed by READ/WRITE (immediate and unsolicited data)/NOP/TMF/
+Text/Logout, negotiation texts, and CDBs of the commands we serve."""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
+import iscsi_initiator as I  # noqa: E402
+
+
+def login(keys, itt=1, cmdsn=1, stage=1):
+    data = I.encode_keys(keys)
+    flags = 0x80 | (stage << 2) | 3          # T, CSG=stage, NSG=full feature
+    return I.build_login(flags, b"\x40\x00\x01\x37\x00\x01", 0, itt, 0, cmdsn, 0, len(data)) + \
+        data + b"\0" * (I.pad4(len(data)) - len(data))
+
+
+def pdu(bhs, data=b""):
+    return bhs + data + b"\0" * (I.pad4(len(data)) - len(data))
+
+
+def write(path, blob):
+    with open(path, "wb") as f:
+        f.write(blob)
+
+
+def main():
+    c = os.path.join(HERE, "corpus")
+    for d in ("pdu_stream", "login_text", "cdb"):
+        os.makedirs(os.path.join(c, d), exist_ok=True)
+    base = [("InitiatorName", "iqn.2024-01.fuzz:init"), ("SessionType", "Normal"),
+            ("TargetName", "iqn.2024-01.fuzz:disk"), ("HeaderDigest", "None"),
+            ("DataDigest", "None"), ("InitialR2T", "No"), ("ImmediateData", "Yes"),
+            ("MaxRecvDataSegmentLength", "8192"), ("MaxBurstLength", "65536"),
+            ("FirstBurstLength", "4096")]
+    disc = [("InitiatorName", "iqn.2024-01.fuzz:init"), ("SessionType", "Discovery")]
+    text = I.encode_keys([("SendTargets", "All")])
+    write(os.path.join(c, "pdu_stream", "discovery"),
+          login(disc) + pdu(I.build_text(True, False, 2, 0xffffffff, 1, 1, len(text)), text) +
+          pdu(I.build_logout(0, 3, 0, 1, 2)))
+    s = login(base)
+    s += pdu(I.build_scsi_cmd(0xc1, 0, 2, 4096, 1, 1, I.cdb_read10(0, 8), 0))
+    s += pdu(I.build_scsi_cmd(0xa1, 0, 3, 1024, 2, 2, I.cdb_write10(8, 2), 1024), b"\xab" * 1024)
+    s += pdu(I.build_scsi_cmd(0x21, 0, 4, 8192, 3, 3, I.cdb_write10(16, 16), 4096), b"\xcd" * 4096)
+    s += pdu(I.build_data_out(True, 0, 4, 0xffffffff, 3, 0, 4096, 0), b"")
+    s += pdu(I.build_nop_out(5, 0xffffffff, 4, 4, 4), b"ping")
+    s += pdu(I.build_tmf(5, 0, 6, 0xffffffff, 4, 5))
+    s += pdu(I.build_text(True, False, 7, 0xffffffff, 4, 6, len(text)), text)
+    s += pdu(I.build_logout(0, 8, 0, 4, 7))
+    write(os.path.join(c, "pdu_stream", "normal"), s)
+    write(os.path.join(c, "login_text", "normal"), I.encode_keys(base))
+    write(os.path.join(c, "login_text", "discovery"), I.encode_keys(disc + [("SendTargets", "All")]))
+    write(os.path.join(c, "login_text", "odd"),
+          b"HeaderDigest=CRC32C,None\0X-foo=bar\0MaxBurstLength=0x1000\0IFMarkInt=1~65535\0NoEq\0")
+    cdbs = {
+        "read10": (0x01, 4096, I.cdb_read10(1, 8)), "write10": (0x02, 1024, I.cdb_write10(2, 2)),
+        "inquiry_vpd83": (0x01, 255, bytes([0x12, 1, 0x83, 0, 255, 0])),
+        "rsoc": (0x01, 4096, bytes([0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0])),
+        "unmap": (0x02, 24, bytes([0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0])),
+        "caw": (0x02, 1024, bytes([0x89, 0] + [0] * 8 + [0, 0, 0, 1, 0, 0])),
+        "pr_out": (0x02, 24, bytes([0x5f, 0, 0, 0, 0, 0, 0, 0, 24, 0])),
+        "mode_sense": (0x01, 255, bytes([0x1a, 0, 0x3f, 0, 255, 0])),
+    }
+    for name, (fl, edtl, cdb) in cdbs.items():
+        cdb = cdb + bytes(16 - len(cdb))
+        write(os.path.join(c, "cdb", name), bytes([fl]) + edtl.to_bytes(4, "big") + cdb + b"\x5a" * min(edtl, 1024))
+
+
+if __name__ == "__main__":
+    main()
