@@ -92,7 +92,8 @@ with open(img, "r+b") as f:
 PY
 	cp "$img" "$dir/before.raw"
 
-	start_daemon --image "$img" --state "$dir/state" "$@"
+	# -v debug: the daemon logs every login key the initiator sent.
+	start_daemon --image "$img" --state "$dir/state" -v debug "$@"
 	echo "[$name] pristined on port $PORT, target $TARGET, args: $*"
 	printf '#!ipxe\ndhcp\nset initiator-iqn %s\nsanboot iscsi:10.0.2.100:::%s:%s\n' \
 		"$BOOT_IQN" "$LUN" "$TARGET" >"$dir/tftp/boot.ipxe"
@@ -125,8 +126,8 @@ PY
 	fi
 	kill_qemu
 	daemon_alive
-	echo "[$name] pristined log, login/negotiation lines:"
-	grep -i -E 'login|digest|initiator|session|MaxRecv|Burst|R2T|ImmediateData' "$DLOG" | head -n 40 | sed 's/^/    | /'
+	echo "[$name] pristined log: login keys iPXE proposed, and the session:"
+	grep -E 'login key|logged in' "$DLOG" | head -n 60 | sed 's/^/    | /'
 	stop_daemon
 	[ -n "$RESULT" ] || fail "[$name] no PRISTINE-BOOT result on the serial port within $BOOT_WAIT s"
 	grep -a -q 'PRISTINE-BOOT-START drive=80' "$serial" \
@@ -146,7 +147,7 @@ cmp "$img" "$tmpdir/overlay/before.raw" || fail "[overlay] the golden image chan
 echo "[overlay] image file unchanged after the client's INT 13h write"
 # lba2 INITIATOR OUT: LBA 2 as that initiator sees it.
 lba2() {
-	qemu-io -r --image-opts -c "read -v 1024 512" \
+	timeout -k 5 60 qemu-io -r --image-opts -c "read -v 1024 512" \
 		"driver=iscsi,transport=tcp,portal=127.0.0.1:$PORT,target=$TARGET,lun=$LUN,initiator-name=$1" \
 		>"$2.txt" 2>&1 || { cat "$2.txt"; fail "qemu-io read of LBA 2 as $1 failed"; }
 	python3 - "$2.txt" "$2" <<'PY'

@@ -262,6 +262,11 @@ run 300 qemu-img convert --image-opts "$(iopts none raw),file.initiator-name=iqn
 cmp "$tmpdir/other.raw" "$orig" || fail "another initiator sees the first one's writes"
 rm -f "$tmpdir/other.raw"
 
+s3=$(serial)
+echo "unit serial number of this client's LU: '$s3'"
+[ -n "$s3" ] || fail "empty unit serial number (overlay LU)"
+run $T iscsi-inq -e 1 -c 131 "$(url)" || { show; fail "VPD 0x83 failed"; }
+cp "$out" "$tmpdir/vpd83.2"
 daemon_alive
 stop_daemon
 [ "$(sha256sum <"$img")" = "$sum0" ] || fail "the golden image changed although clients only write overlays"
@@ -269,6 +274,13 @@ echo "image unchanged (sha256) after clients wrote"
 
 echo "== after a daemon restart the client still sees its writes"
 start_daemon --image "$img" --state "$tmpdir/state"
+# A client's LU identity must not change with a restart: an operating
+# system recognises its disk by these.  (They may differ between clients
+# and from the --read-only LU.)
+s4=$(serial)
+[ "$s4" = "$s3" ] || fail "unit serial number changed across daemon restarts: '$s3' vs '$s4'"
+run $T iscsi-inq -e 1 -c 131 "$(url)" || { show; fail "VPD 0x83 failed"; }
+cmp -s "$out" "$tmpdir/vpd83.2" || { diff "$tmpdir/vpd83.2" "$out"; fail "VPD 0x83 changed across daemon restarts"; }
 run 300 qemu-img convert -f raw -O raw "$(url)" "$tmpdir/copy.raw" || { show; fail "qemu-img convert failed"; }
 cmp "$tmpdir/copy.raw" "$expected" || fail "the client's writes did not survive a daemon restart"
 rm -f "$tmpdir/copy.raw"
