@@ -81,7 +81,7 @@ unsigned tasks_abort(struct iscsi_conn *c, bool all, uint64_t lun, bool by_itt, 
 	}
 	while (*hp) {
 		struct held_pdu *h = *hp;
-		if (all || (by_itt ? get32(h->bhs + BHS_ITT) == itt : lun_decode(h->bhs + BHS_LUN) == lun)) {
+		if (all || (by_itt ? get_be32(h->bhs + BHS_ITT) == itt : scsi_lun_decode(h->bhs + BHS_LUN) == lun)) {
 			*hp = h->next;
 			c->nheld--;
 			free(h->ahs);
@@ -136,15 +136,15 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 			bhs[1] |= BHS_F_BIT;
 		memcpy(bhs + BHS_LUN, req_bhs + BHS_LUN, 8);
 		memcpy(bhs + BHS_ITT, req_bhs + BHS_ITT, 4);
-		put32(bhs + BHS_TTT, 0xffffffff);
+		put_be32(bhs + BHS_TTT, 0xffffffff);
 		if (last && collapse) {
 			bhs[1] |= 0x01 | rflags;     /* S and the residual flags */
 			bhs[3] = cmd->status;
-			put32(bhs + BHS_STATSN, c->statsn++);
-			put32(bhs + 44, resid);
+			put_be32(bhs + BHS_STATSN, c->statsn++);
+			put_be32(bhs + 44, resid);
 		}
-		put32(bhs + 36, datasn++);
-		put32(bhs + 40, off);
+		put_be32(bhs + 36, datasn++);
+		put_be32(bhs + 40, off);
 		if (conn_send(c, bhs, cmd->data_in + off, seg))
 			return -1;
 		off += seg;
@@ -161,13 +161,13 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 	bhs[2] = 0x00;                        /* command completed at target */
 	bhs[3] = cmd->status;
 	memcpy(bhs + BHS_ITT, req_bhs + BHS_ITT, 4);
-	put32(bhs + BHS_STATSN, c->statsn++);
-	put32(bhs + 36, cmd->read ? datasn : r2t_count);
-	put32(bhs + 44, resid);
+	put_be32(bhs + BHS_STATSN, c->statsn++);
+	put_be32(bhs + 36, cmd->read ? datasn : r2t_count);
+	put_be32(bhs + 44, resid);
 	if (cmd->sense_len) {
 		uint8_t sense[2 + SCSI_SENSE_MAX];
 		uint32_t sl = cmd->sense_len > SCSI_SENSE_MAX ? SCSI_SENSE_MAX : cmd->sense_len;
-		put16(sense, (uint16_t)sl);
+		put_be16(sense, (uint16_t)sl);
 		memcpy(sense + 2, cmd->sense, sl);
 		return conn_send(c, bhs, sense, sl + 2);
 	}
@@ -194,7 +194,7 @@ static int gather_cdb(const uint8_t *bhs, const uint8_t *ahs, uint32_t ahs_len,
 	*cdb_len = 16;
 	*bidi = false;
 	while (pos + 4 <= ahs_len) {
-		uint16_t alen = get16(ahs + pos);
+		uint16_t alen = get_be16(ahs + pos);
 		uint8_t type = ahs[pos + 2];
 		uint32_t total = pad4(4u + alen - 1u);  /* header + reserved byte counted in alen */
 
@@ -255,12 +255,12 @@ static int send_r2ts(struct iscsi_conn *c, struct iscsi_task *t)
 		bhs[0] = OP_R2T;
 		bhs[1] = BHS_F_BIT;
 		memcpy(bhs + BHS_LUN, t->bhs + BHS_LUN, 8);
-		put32(bhs + BHS_ITT, t->itt);
-		put32(bhs + BHS_TTT, r->ttt);
-		put32(bhs + BHS_STATSN, c->statsn);
-		put32(bhs + 36, t->r2tsn++);
-		put32(bhs + 40, r->offset);
-		put32(bhs + 44, len);
+		put_be32(bhs + BHS_ITT, t->itt);
+		put_be32(bhs + BHS_TTT, r->ttt);
+		put_be32(bhs + BHS_STATSN, c->statsn);
+		put_be32(bhs + 36, t->r2tsn++);
+		put_be32(bhs + 40, r->offset);
+		put_be32(bhs + 44, len);
 		if (conn_send(c, bhs, NULL, 0))
 			return -1;
 		t->nr2t++;
@@ -305,16 +305,16 @@ static int cmd_start(struct iscsi_conn *c, const uint8_t *bhs, const uint8_t *ah
 		     const uint8_t *imm, uint32_t dsl)
 {
 	bool fbit = bhs[1] & 0x80, rbit = bhs[1] & 0x40, wbit = bhs[1] & 0x20, bidi;
-	uint32_t edtl = get32(bhs + 20);
+	uint32_t edtl = get_be32(bhs + 20);
 	struct iscsi_task *t;
 
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -1;
 	memcpy(t->bhs, bhs, ISCSI_BHS_LEN);
-	t->itt = get32(bhs + BHS_ITT);
-	t->cmdsn = get32(bhs + BHS_CMDSN);
-	t->lun = lun_decode(bhs + BHS_LUN);
+	t->itt = get_be32(bhs + BHS_ITT);
+	t->cmdsn = get_be32(bhs + BHS_CMDSN);
+	t->lun = scsi_lun_decode(bhs + BHS_LUN);
 	t->edtl = edtl;
 	if (gather_cdb(bhs, ahs, ahs_len, t->cdb, &t->cdb_len, &bidi)) {
 		log_warn("%s: malformed AHS in SCSI Command, closing", c->peer);
@@ -409,10 +409,10 @@ fail:
 int cmd_handle_scsi(struct iscsi_conn *c)
 {
 	uint32_t dsl = bhs_dsl(c->bhs);
-	uint32_t cmdsn = get32(c->bhs + BHS_CMDSN);
+	uint32_t cmdsn = get_be32(c->bhs + BHS_CMDSN);
 	struct held_pdu *h, **pp;
 
-	if (get32(c->bhs + BHS_ITT) == 0xffffffff) {
+	if (get_be32(c->bhs + BHS_ITT) == 0xffffffff) {
 		/* Reserved (RFC 7143 11.2.1.8): no task may carry it. */
 		log_notice("%s: SCSI Command with the reserved ITT 0xffffffff rejected", c->peer);
 		if (!bhs_immediate(c->bhs))
@@ -444,9 +444,9 @@ int cmd_handle_scsi(struct iscsi_conn *c)
 			}
 			if (c->ahs_len)
 				memcpy(h->ahs, c->ahs, c->ahs_len);
-			for (pp = &c->held; *pp && sn_lt(get32((*pp)->bhs + BHS_CMDSN), cmdsn); pp = &(*pp)->next)
+			for (pp = &c->held; *pp && sn_lt(get_be32((*pp)->bhs + BHS_CMDSN), cmdsn); pp = &(*pp)->next)
 				;
-			if (*pp && get32((*pp)->bhs + BHS_CMDSN) == cmdsn) {
+			if (*pp && get_be32((*pp)->bhs + BHS_CMDSN) == cmdsn) {
 				/* A duplicate CmdSN: keep the first. */
 				free(h->ahs);
 				free(h->data);
@@ -464,7 +464,7 @@ int cmd_handle_scsi(struct iscsi_conn *c)
 
 int cmd_run_held(struct iscsi_conn *c)
 {
-	while (c->held && get32(c->held->bhs + BHS_CMDSN) == c->exp_cmdsn) {
+	while (c->held && get_be32(c->held->bhs + BHS_CMDSN) == c->exp_cmdsn) {
 		struct held_pdu *h = c->held;
 		int rc;
 
@@ -510,8 +510,8 @@ static bool itt_dead(const struct iscsi_conn *c, uint32_t itt)
 int cmd_handle_data_out(struct iscsi_conn *c)
 {
 	uint32_t dsl = bhs_dsl(c->bhs);
-	uint32_t itt = get32(c->bhs + BHS_ITT), ttt = get32(c->bhs + BHS_TTT);
-	uint32_t datasn = get32(c->bhs + 36), off = get32(c->bhs + 40);
+	uint32_t itt = get_be32(c->bhs + BHS_ITT), ttt = get_be32(c->bhs + BHS_TTT);
+	uint32_t datasn = get_be32(c->bhs + 36), off = get_be32(c->bhs + 40);
 	bool fbit = c->bhs[1] & BHS_F_BIT, seq_end;
 	struct iscsi_task *t;
 	const char *why = NULL;

@@ -87,10 +87,10 @@ static void send_ping(struct iscsi_conn *c)
 
 	bhs[0] = OP_NOP_IN;
 	bhs[1] = BHS_F_BIT;
-	put32(bhs + BHS_ITT, 0xffffffff);
+	put_be32(bhs + BHS_ITT, 0xffffffff);
 	c->ping_ttt = conn_new_ttt(c);
-	put32(bhs + BHS_TTT, c->ping_ttt);
-	put32(bhs + BHS_STATSN, c->statsn);   /* a ping does not consume StatSN */
+	put_be32(bhs + BHS_TTT, c->ping_ttt);
+	put_be32(bhs + BHS_STATSN, c->statsn);   /* a ping does not consume StatSN */
 	conn_send(c, bhs, NULL, 0);
 }
 
@@ -260,10 +260,10 @@ int conn_send(struct iscsi_conn *c, uint8_t *bhs, const void *data, uint32_t dle
 	bool digests = c->state == CONN_FFP;
 	int n = 0;
 
-	put24(bhs + BHS_DSL, dlen);
+	put_be24(bhs + BHS_DSL, dlen);
 	if (bhs_opcode(bhs) != OP_LOGIN_RSP) {
-		put32(bhs + BHS_EXPCMDSN, c->exp_cmdsn);
-		put32(bhs + BHS_MAXCMDSN, conn_max_cmdsn(c));
+		put_be32(bhs + BHS_EXPCMDSN, c->exp_cmdsn);
+		put_be32(bhs + BHS_MAXCMDSN, conn_max_cmdsn(c));
 	}
 	iov[n++] = (struct iovec){ bhs, ISCSI_BHS_LEN };
 	if (digests && c->params.header_digest) {
@@ -291,8 +291,8 @@ int conn_reject(struct iscsi_conn *c, uint8_t reason)
 	bhs[0] = OP_REJECT;
 	bhs[1] = BHS_F_BIT;
 	bhs[2] = reason;
-	put32(bhs + 16, 0xffffffff);
-	put32(bhs + BHS_STATSN, c->statsn++);
+	put_be32(bhs + 16, 0xffffffff);
+	put_be32(bhs + BHS_STATSN, c->statsn++);
 	log_debug("%s: Reject reason 0x%02x for %s", c->peer, reason,
 		  pdu_opcode_name(bhs_opcode(c->bhs)));
 	return conn_send(c, bhs, c->bhs, ISCSI_BHS_LEN);
@@ -302,7 +302,7 @@ int conn_reject(struct iscsi_conn *c, uint8_t reason)
 
 static int nop_handle(struct iscsi_conn *c)
 {
-	uint32_t itt = get32(c->bhs + BHS_ITT), ttt = get32(c->bhs + BHS_TTT);
+	uint32_t itt = get_be32(c->bhs + BHS_ITT), ttt = get_be32(c->bhs + BHS_TTT);
 	uint32_t dsl = bhs_dsl(c->bhs);
 	uint8_t bhs[ISCSI_BHS_LEN] = { 0 };
 	uint8_t *data = NULL;
@@ -312,11 +312,11 @@ static int nop_handle(struct iscsi_conn *c)
 		/* A reply to our ping, or a ping that wants no answer. */
 		if (ttt != 0xffffffff && ttt == c->ping_ttt)
 			c->ping_ttt = 0xffffffff;
-		if (!bhs_immediate(c->bhs) && cmd_window_check(c, get32(c->bhs + BHS_CMDSN)) < 0)
+		if (!bhs_immediate(c->bhs) && cmd_window_check(c, get_be32(c->bhs + BHS_CMDSN)) < 0)
 			log_debug("%s: NOP-Out outside the command window", c->peer);
 		return conn_discard_data(c, dsl);
 	}
-	if (!bhs_immediate(c->bhs) && cmd_window_check(c, get32(c->bhs + BHS_CMDSN)) < 0)
+	if (!bhs_immediate(c->bhs) && cmd_window_check(c, get_be32(c->bhs + BHS_CMDSN)) < 0)
 		return conn_discard_data(c, dsl);   /* outside the window: ignored */
 	if (dsl) {
 		data = malloc(dsl);
@@ -330,9 +330,9 @@ static int nop_handle(struct iscsi_conn *c)
 	bhs[0] = OP_NOP_IN;
 	bhs[1] = BHS_F_BIT;
 	memcpy(bhs + BHS_LUN, c->bhs + BHS_LUN, 8);
-	put32(bhs + BHS_ITT, itt);
-	put32(bhs + BHS_TTT, 0xffffffff);
-	put32(bhs + BHS_STATSN, c->statsn++);
+	put_be32(bhs + BHS_ITT, itt);
+	put_be32(bhs + BHS_TTT, 0xffffffff);
+	put_be32(bhs + BHS_STATSN, c->statsn++);
 	/* Echo the ping data, as much as the initiator can receive. */
 	rc = conn_send(c, bhs, data, dsl < c->params.mrdsl_tx ? dsl : c->params.mrdsl_tx);
 	free(data);
@@ -348,8 +348,8 @@ static int logout_handle(struct iscsi_conn *c)
 	if (conn_discard_data(c, bhs_dsl(c->bhs)))
 		return -1;
 	if (!bhs_immediate(c->bhs))
-		cmd_window_check(c, get32(c->bhs + BHS_CMDSN));
-	if (reason == 1 && get16(c->bhs + 20) != c->cid)
+		cmd_window_check(c, get_be32(c->bhs + BHS_CMDSN));
+	if (reason == 1 && get_be16(c->bhs + 20) != c->cid)
 		response = 1;           /* CID not found */
 	else if (reason == 2)
 		response = 2;           /* connection recovery not supported */
@@ -358,8 +358,8 @@ static int logout_handle(struct iscsi_conn *c)
 	bhs[0] = OP_LOGOUT_RSP;
 	bhs[1] = BHS_F_BIT;
 	bhs[2] = response;
-	put32(bhs + BHS_ITT, get32(c->bhs + BHS_ITT));
-	put32(bhs + BHS_STATSN, c->statsn++);
+	put_be32(bhs + BHS_ITT, get_be32(c->bhs + BHS_ITT));
+	put_be32(bhs + BHS_STATSN, c->statsn++);
 	log_info("%s: logout (reason %u)", c->peer, reason);
 	if (response == 0)
 		c->closing = true;

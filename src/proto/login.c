@@ -104,11 +104,11 @@ static int send_login_rsp(struct iscsi_conn *c, struct login_state *ls, uint8_t 
 	bhs[2] = 0;  /* version max */
 	bhs[3] = 0;  /* version active */
 	memcpy(bhs + 8, c->bhs + 8, 6);   /* ISID */
-	put16(bhs + 14, status ? 0 : ls->tsih);
-	put32(bhs + BHS_ITT, get32(c->bhs + BHS_ITT));
-	put32(bhs + BHS_STATSN, c->statsn++);
-	put32(bhs + BHS_EXPCMDSN, c->exp_cmdsn);
-	put32(bhs + BHS_MAXCMDSN, status ? c->exp_cmdsn - 1 : conn_max_cmdsn(c));
+	put_be16(bhs + 14, status ? 0 : ls->tsih);
+	put_be32(bhs + BHS_ITT, get_be32(c->bhs + BHS_ITT));
+	put_be32(bhs + BHS_STATSN, c->statsn++);
+	put_be32(bhs + BHS_EXPCMDSN, c->exp_cmdsn);
+	put_be32(bhs + BHS_MAXCMDSN, status ? c->exp_cmdsn - 1 : conn_max_cmdsn(c));
 	bhs[36] = (uint8_t)(status >> 8);
 	bhs[37] = (uint8_t)status;
 	return conn_send(c, bhs, kv && !status ? kv->buf : NULL, kv && !status ? (uint32_t)kv->len : 0);
@@ -227,17 +227,17 @@ int login_handle(struct iscsi_conn *c)
 	if (!ls->first_done) {
 		ls->first_done = true;
 		memcpy(ls->isid, c->bhs + 8, 6);
-		ls->tsih = get16(c->bhs + 14);
-		c->cid = get16(c->bhs + 20);
-		c->exp_cmdsn = get32(c->bhs + BHS_CMDSN);
-		c->statsn = get32(c->bhs + BHS_EXPSTATSN);
+		ls->tsih = get_be16(c->bhs + 14);
+		c->cid = get_be16(c->bhs + 20);
+		c->exp_cmdsn = get_be32(c->bhs + BHS_CMDSN);
+		c->statsn = get_be32(c->bhs + BHS_EXPSTATSN);
 		ls->stage = csg;
 		if (c->bhs[3] > 0x00) { /* version-min above what we speak */
 			rc = login_fail(c, ls, 0x0205, "unsupported iSCSI version");
 			goto out;
 		}
-	} else if (memcmp(ls->isid, c->bhs + 8, 6) || ls->tsih != get16(c->bhs + 14) ||
-		   c->cid != get16(c->bhs + 20)) {
+	} else if (memcmp(ls->isid, c->bhs + 8, 6) || ls->tsih != get_be16(c->bhs + 14) ||
+		   c->cid != get_be16(c->bhs + 20)) {
 		rc = login_fail(c, ls, 0x0200, "ISID/TSIH/CID changed during login");
 		goto out;
 	}

@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "scsi/scsi.h"   /* scsi_lun_decode/encode: the LUN field is SAM's */
+#include "util/bytes.h"
+
 #define ISCSI_BHS_LEN 48
 
 /* Initiator opcodes */
@@ -65,27 +68,9 @@
 #define BHS_EXPCMDSN 28
 #define BHS_MAXCMDSN 32
 
-static inline uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static inline uint32_t get24(const uint8_t *p) { return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2]; }
-static inline uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static inline uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
-static inline void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static inline void put24(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 16); p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)v;
-}
-static inline void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
-}
-static inline void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)(v >> 32)); put32(p + 4, (uint32_t)v); }
-
 static inline uint8_t bhs_opcode(const uint8_t *bhs) { return bhs[0] & 0x3f; }
 static inline bool bhs_immediate(const uint8_t *bhs) { return bhs[0] & BHS_I_BIT; }
-static inline uint32_t bhs_dsl(const uint8_t *bhs) { return get24(bhs + BHS_DSL); }
+static inline uint32_t bhs_dsl(const uint8_t *bhs) { return get_be24(bhs + BHS_DSL); }
 static inline uint32_t bhs_ahslen(const uint8_t *bhs) { return (uint32_t)bhs[BHS_AHSLEN] * 4; }
 
 /* Serial number arithmetic (RFC 1982, 32 bits) */
@@ -93,15 +78,6 @@ static inline bool sn_lt(uint32_t a, uint32_t b) { return a != b && (int32_t)(a 
 static inline bool sn_le(uint32_t a, uint32_t b) { return a == b || (int32_t)(a - b) < 0; }
 
 static inline uint32_t pad4(uint32_t n) { return (n + 3u) & ~3u; }
-
-/*
- * Decode the 8-byte LUN field into a flat LUN number (SAM-5 single level,
- * peripheral or flat addressing).  Returns UINT64_MAX for an addressing
- * form we do not serve; that LUN then simply does not exist.
- */
-uint64_t lun_decode(const uint8_t *p);
-/* Encode a flat LUN number (< 16384) as an 8-byte LUN field. */
-void lun_encode(uint8_t *p, uint64_t lun);
 
 /* Human-readable opcode name for logs. */
 const char *pdu_opcode_name(uint8_t op);

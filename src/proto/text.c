@@ -98,13 +98,13 @@ static int text_send_piece(struct iscsi_conn *c, const uint8_t *req)
 	bhs[0] = OP_TEXT_RSP;
 	bhs[1] = more ? TF_C : TF_F;
 	memcpy(bhs + BHS_LUN, req + BHS_LUN, 8);
-	put32(bhs + BHS_ITT, get32(req + BHS_ITT));
+	put_be32(bhs + BHS_ITT, get_be32(req + BHS_ITT));
 	if (more) {
 		c->text_ttt = conn_new_ttt(c);
-		c->text_itt = get32(req + BHS_ITT);
+		c->text_itt = get_be32(req + BHS_ITT);
 	}
-	put32(bhs + BHS_TTT, more ? c->text_ttt : 0xffffffff);
-	put32(bhs + BHS_STATSN, c->statsn++);
+	put_be32(bhs + BHS_TTT, more ? c->text_ttt : 0xffffffff);
+	put_be32(bhs + BHS_STATSN, c->statsn++);
 	rc = conn_send(c, bhs, c->text_out.buf ? c->text_out.buf + c->text_sent : NULL, len);
 	c->text_sent += len;
 	if (!more) {
@@ -116,13 +116,13 @@ static int text_send_piece(struct iscsi_conn *c, const uint8_t *req)
 
 int text_handle(struct iscsi_conn *c)
 {
-	uint32_t dsl = bhs_dsl(c->bhs), itt = get32(c->bhs + BHS_ITT), ttt = get32(c->bhs + BHS_TTT);
+	uint32_t dsl = bhs_dsl(c->bhs), itt = get_be32(c->bhs + BHS_ITT), ttt = get_be32(c->bhs + BHS_TTT);
 	bool final = c->bhs[1] & TF_F, cont = c->bhs[1] & TF_C;
 	struct text_ctx k;
 	char *grown;
 	int rc;
 
-	if (!bhs_immediate(c->bhs) && cmd_window_check(c, get32(c->bhs + BHS_CMDSN)) < 0)
+	if (!bhs_immediate(c->bhs) && cmd_window_check(c, get_be32(c->bhs + BHS_CMDSN)) < 0)
 		return conn_discard_data(c, dsl);
 	if (final && cont) {
 		if (conn_discard_data(c, dsl))
@@ -161,9 +161,9 @@ int text_handle(struct iscsi_conn *c)
 		uint8_t bhs[ISCSI_BHS_LEN] = { 0 };
 		bhs[0] = OP_TEXT_RSP;
 		memcpy(bhs + BHS_LUN, c->bhs + BHS_LUN, 8);
-		put32(bhs + BHS_ITT, itt);
-		put32(bhs + BHS_TTT, conn_new_ttt(c));
-		put32(bhs + BHS_STATSN, c->statsn++);
+		put_be32(bhs + BHS_ITT, itt);
+		put_be32(bhs + BHS_TTT, conn_new_ttt(c));
+		put_be32(bhs + BHS_STATSN, c->statsn++);
 		return conn_send(c, bhs, NULL, 0);
 	}
 	k.c = c;

@@ -26,8 +26,8 @@ enum {
 int tmf_handle(struct iscsi_conn *c)
 {
 	uint8_t fn = c->bhs[1] & 0x7f;
-	uint64_t lun = lun_decode(c->bhs + BHS_LUN);
-	uint32_t rtt = get32(c->bhs + 20), refcmdsn = get32(c->bhs + 32);
+	uint64_t lun = scsi_lun_decode(c->bhs + BHS_LUN);
+	uint32_t rtt = get_be32(c->bhs + 20), refcmdsn = get_be32(c->bhs + 32);
 	struct scsi_target *st = c->sess->scsi;
 	uint8_t bhs[ISCSI_BHS_LEN] = { 0 };
 	uint8_t rsp = TMF_RSP_COMPLETE;
@@ -36,7 +36,7 @@ int tmf_handle(struct iscsi_conn *c)
 
 	if (conn_discard_data(c, bhs_dsl(c->bhs)))
 		return -1;
-	if (!bhs_immediate(c->bhs) && cmd_window_check(c, get32(c->bhs + BHS_CMDSN)) < 0)
+	if (!bhs_immediate(c->bhs) && cmd_window_check(c, get_be32(c->bhs + BHS_CMDSN)) < 0)
 		return 0;
 
 	switch (fn) {
@@ -85,8 +85,8 @@ int tmf_handle(struct iscsi_conn *c)
 	bhs[0] = OP_TMF_RSP;
 	bhs[1] = BHS_F_BIT;
 	bhs[2] = rsp;
-	put32(bhs + BHS_ITT, get32(c->bhs + BHS_ITT));
-	put32(bhs + BHS_STATSN, c->statsn++);
+	put_be32(bhs + BHS_ITT, get_be32(c->bhs + BHS_ITT));
+	put_be32(bhs + BHS_STATSN, c->statsn++);
 	rc = conn_send(c, bhs, NULL, 0);
 	if (cold && rsp == TMF_RSP_COMPLETE) {
 		/* A cold reset ends every connection to the target, ours last. */

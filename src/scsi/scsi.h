@@ -141,6 +141,14 @@ void scsi_target_task_set_cleared(struct scsi_target *t, uint64_t lun, const str
 uint32_t scsi_target_data_out_len(struct scsi_target *t, uint64_t lun, const uint8_t *cdb,
 				  unsigned cdb_len, uint32_t edtl);
 
+/*
+ * The 8-byte SAM LUN field <-> a flat LUN number.  Decoding accepts
+ * single-level peripheral (bus 0) and flat space addressing; anything else
+ * is UINT64_MAX, a LUN that does not exist.  Encoding takes lun < 16384.
+ */
+uint64_t scsi_lun_decode(const uint8_t *p);
+void scsi_lun_encode(uint8_t *p, uint64_t lun);
+
 /* Does this LUN exist? */
 bool scsi_target_has_lun(struct scsi_target *t, uint64_t lun);
 

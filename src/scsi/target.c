@@ -179,18 +179,6 @@ uint8_t *scsi_alloc(struct scsi_lu *lu, struct scsi_cmd *cmd, size_t len)
 	return p;
 }
 
-/* Encode a flat LUN into an 8-byte SAM LUN field. */
-static void put_lun(uint8_t *p, uint64_t lun)
-{
-	memset(p, 0, 8);
-	if (lun < 256) {
-		p[1] = (uint8_t)lun;
-	} else {
-		p[0] = (uint8_t)(0x40 | ((lun >> 8) & 0x3f));
-		p[1] = (uint8_t)lun;
-	}
-}
-
 /*
  * REPORT LUNS (SPC-4 6.33).  Select reports 0x00, 0x01 (well-known: none
  * here), 0x02 (all) and 0x10-0x12 are accepted; others are an invalid field.
@@ -217,7 +205,7 @@ void spc_report_luns(struct scsi_target *t, struct scsi_cmd *cmd)
 		pthread_mutex_lock(&t->lock);
 		for (unsigned i = 0; i < SCSI_MAX_LUNS; i++)
 			if (t->lus[i])
-				put_lun(buf + 8 + 8 * n++, t->lus[i]->lun);
+				scsi_lun_encode(buf + 8 + 8 * n++, t->lus[i]->lun);
 		pthread_mutex_unlock(&t->lock);
 	}
 	put_be32(buf, 8 * n);

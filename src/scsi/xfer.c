@@ -5,7 +5,6 @@
  * command needs and reports the rest as a residual underflow).
  */
 #include "scsi/scsi_int.h"
-#include "proto/pdu.h"
 
 /* Parameter-list / block-count decoding of the write-direction CDBs. */
 static uint64_t cdb_out_bytes(const uint8_t *cdb, uint32_t bs, bool *known)
@@ -15,11 +14,11 @@ static uint64_t cdb_out_bytes(const uint8_t *cdb, uint32_t bs, bool *known)
 	case 0x0a: /* WRITE(6): 0 blocks means 256 */
 		return (uint64_t)(cdb[4] ? cdb[4] : 256) * bs;
 	case 0x2a: case 0x2e: /* WRITE(10), WRITE AND VERIFY(10) */
-		return (uint64_t)get16(cdb + 7) * bs;
+		return (uint64_t)get_be16(cdb + 7) * bs;
 	case 0xaa: case 0xae: /* WRITE(12), WRITE AND VERIFY(12) */
-		return (uint64_t)get32(cdb + 6) * bs;
+		return (uint64_t)get_be32(cdb + 6) * bs;
 	case 0x8a: case 0x8b: case 0x8e: case 0x9c: /* WRITE(16), ORWRITE(16), WRITE AND VERIFY(16), WRITE ATOMIC(16) */
-		return (uint64_t)(cdb[0] == 0x9c ? get16(cdb + 12) : get32(cdb + 10)) * bs;
+		return (uint64_t)(cdb[0] == 0x9c ? get_be16(cdb + 12) : get_be32(cdb + 10)) * bs;
 	case 0x89: /* COMPARE AND WRITE: verify + write data */
 		return (uint64_t)cdb[13] * 2 * bs;
 	case 0x41: /* WRITE SAME(10): one block, none with NDOB */
@@ -27,13 +26,13 @@ static uint64_t cdb_out_bytes(const uint8_t *cdb, uint32_t bs, bool *known)
 	case 0x93: /* WRITE SAME(16) */
 		return (cdb[1] & 0x01) ? 0 : bs;
 	case 0x42: /* UNMAP: parameter list length */
-		return get16(cdb + 7);
+		return get_be16(cdb + 7);
 	case 0x15: /* MODE SELECT(6) */
 		return cdb[4];
 	case 0x55: /* MODE SELECT(10) */
-		return get16(cdb + 7);
+		return get_be16(cdb + 7);
 	case 0x5f: /* PERSISTENT RESERVE OUT */
-		return get32(cdb + 5);
+		return get_be32(cdb + 5);
 	default:
 		*known = false;
 		return 0;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "storage/overlay_int.h"
+#include "util/fullio.h"
 
 /* openat(2), close-on-exec.  Returns the fd or -errno. */
 static int rio_open(void *ctx, int dirfd, const char *name, int flags, int mode)
@@ -32,43 +33,15 @@ static int rio_close(void *ctx, int fd)
 /* Read exactly len bytes; end of file before that is -EIO. */
 static int rio_pread(void *ctx, int fd, void *buf, size_t len, uint64_t off)
 {
-	uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
+	(void)ctx;
+	return pread_full(fd, buf, len, off);
 }
 
 /* Write exactly len bytes. */
 static int rio_pwrite(void *ctx, int fd, const void *buf, size_t len, uint64_t off)
 {
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
+	(void)ctx;
+	return pwrite_full(fd, buf, len, off);
 }
 
 static int rio_fsync(void *ctx, int fd)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "storage/backend.h"
+#include "util/fullio.h"
 #include "util/log.h"
 
 struct raw_backend {
@@ -36,46 +37,20 @@ static struct raw_backend *raw_of(struct backend *be)
 /* Read exactly len bytes at off; a short read (file shrank) is -EIO. */
 static int raw_read(struct backend *be, void *buf, uint64_t off, size_t len)
 {
-	struct raw_backend *r = raw_of(be);
-	uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pread(r->fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return pread_full(raw_of(be)->fd, buf, len, off);
 }
 
 /* Write exactly len bytes at off; fua adds fdatasync before returning. */
 static int raw_write(struct backend *be, const void *buf, uint64_t off, size_t len, bool fua)
 {
 	struct raw_backend *r = raw_of(be);
-	const uint8_t *p = buf;
+	int rc;
 
 	if (be->read_only)
 		return -EROFS;
-	while (len > 0) {
-		ssize_t n = pwrite(r->fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
+	rc = pwrite_full(r->fd, buf, len, off);
+	if (rc < 0)
+		return rc;
 	if (fua && fdatasync(r->fd) < 0)
 		return -errno;
 	return 0;
