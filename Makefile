@@ -13,7 +13,7 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS  ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Isrc -I/usr/include/isa-l
 ALL_CFLAGS = -std=gnu11 $(WARN) -pthread $(CFLAGS)
-LDLIBS  = -lisal -lmicrohttpd -ljansson -pthread
+LDLIBS  = -lisal -lmicrohttpd -ljansson -linih -pthread
 CTL_LDLIBS = -lcurl -ljansson
 
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -99,3 +99,29 @@ fuzz: fuzz-build
 	done
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# benchmarks ------------------------------------------------------------------
+# `make bench` builds the release daemon and the benchmark programs, then
+# runs bench/run.sh, which prints numbers (see BENCHMARKS.md).  Nothing here
+# is installed; raw_target (a writable raw LUN, bench-only) exists only in
+# $(BUILD)/bench/.
+BENCH_BIN = $(BUILD)/bench/iscsi_bench $(BUILD)/bench/raw_target $(BUILD)/bench/overlay_bench
+
+.PHONY: bench bench-build
+bench-build: all $(BENCH_BIN)
+
+bench: bench-build
+	@bash bench/run.sh
+
+$(BUILD)/bench/iscsi_bench: bench/iscsi_bench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -liscsi
+
+$(BUILD)/bench/raw_target: $(BUILD)/obj/bench/raw_target.o $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+# overlay_bench's own header gives its build line; all of src/util is linked
+# so that helpers moving between util files do not break it.
+$(BUILD)/bench/overlay_bench: bench/overlay_bench.c $(wildcard src/storage/overlay*.c) src/storage/raw.c $(wildcard src/util/*.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ -lisal

@@ -3,11 +3,12 @@
 # Does nothing when they are all present already.
 set -e
 PKGS="build-essential pkg-config libisal-dev libcmocka-dev
-      libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl
+      libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev curl libinih-dev
       libiscsi-bin qemu-utils qemu-system-x86 ipxe-qemu binutils
       socat python3 iproute2 procps clang libclang-rt-14-dev
       qemu-block-extra coreutils
-      ovmf dosfstools mtools"
+      ovmf dosfstools mtools
+      libiscsi-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
