@@ -13,7 +13,8 @@
 #              client's overlay); the image file must stay byte-identical;
 #              after a daemon restart the same initiator (iPXE's
 #              initiator-iqn, set by the script) reads its LBA 2 back, and
-#              another initiator still sees the original LBA 2.
+#              another initiator still sees the original LBA 2; after
+#              `pristinectl client reset` the PC sees the original LBA 2.
 #   read-only  pristined --read-only: the boot sector must start and read
 #              LBA 1, its write must be refused (ERR W, write-protected LUN),
 #              and the image file must stay byte-identical.
@@ -166,9 +167,20 @@ cmp "$tmpdir/pc.bin" "$tmpdir/lba2.bin" || fail "[overlay] after a restart the c
 lba2 iqn.2024-01.test.pristine:other "$tmpdir/other.bin"
 dd if="$img" of="$tmpdir/orig2.bin" bs=512 skip=2 count=1 status=none
 cmp "$tmpdir/other.bin" "$tmpdir/orig2.bin" || fail "[overlay] another initiator sees the boot client's write"
+echo "[overlay] OK: the write persisted in the client's overlay, invisible to others"
+# Restore-card reset of the (offline) PC: it must see the golden LBA 2 again.
+CTL=${PRISTINECTL:-$BUILD/pristinectl}
+if [ -x "$CTL" ]; then
+	timeout 30 "$CTL" --state "$tmpdir/overlay/state" client reset "$BOOT_IQN" \
+		|| fail "[overlay] pristinectl client reset $BOOT_IQN failed"
+	lba2 "$BOOT_IQN" "$tmpdir/pc-reset.bin"
+	cmp "$tmpdir/pc-reset.bin" "$tmpdir/orig2.bin" || fail "[overlay] after a reset the PC still sees its old write"
+	echo "[overlay] OK: after pristinectl client reset the PC reads the golden LBA 2"
+else
+	echo "[overlay] reset not checked: $CTL not built"
+fi
 daemon_alive
 stop_daemon
-echo "[overlay] OK: the write persisted in the client's overlay, invisible to others"
 
 # ---------------------------------------------------------------- read-only
 boot readonly --read-only
