@@ -4,6 +4,8 @@
 #include "daemon/clients.h"
 #include "util/log.h"
 
+#include <jansson.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -88,13 +90,13 @@ static int client_make_lu(struct registry *reg, struct client *c)
 {
 	struct scsi_lu_config lc;
 	char serial[17];
-	uint64_t id = fnv1a(reg->target_name, c->initiator);
+	uint64_t id = fnv1a(c->img->target, c->initiator);
 
 	snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)id);
 	lc = (struct scsi_lu_config){
 		.be = overlay_backend(c->ov), .block_size = c->img->block_size, .read_only = false,
 		.vendor = "PRISTINE", .product = "pristine disk", .revision = "0001",
-		.serial = serial, .naa_id = id, .target_name = reg->target_name,
+		.serial = serial, .naa_id = id, .target_name = c->img->target,
 	};
 	c->scsi = scsi_target_new();
 	if (!c->scsi)
@@ -144,7 +146,7 @@ static int client_open(struct registry *reg, struct client *c)
 	return rc;
 }
 
-static struct client *client_new(struct registry *reg, const char *initiator)
+static struct client *client_new(struct registry *reg, const char *initiator, struct image *img)
 {
 	struct client *c = calloc(1, sizeof(*c));
 	char esc[ISCSI_NAME_MAX * 3 + 1];
@@ -158,9 +160,72 @@ static struct client *client_new(struct registry *reg, const char *initiator)
 		free(c);
 		return NULL;
 	}
-	c->img = reg->img;
+	c->img = img;
 	c->quota = reg->default_quota;
 	return c;
+}
+
+struct image *registry_image(struct registry *reg, const char *name)
+{
+	for (unsigned i = 0; i < reg->nimages; i++)
+		if (strcmp(reg->images[i]->name, name) == 0)
+			return reg->images[i];
+	return NULL;
+}
+
+/*
+ * Write STATE/clients.json: every client and the image it is bound to.
+ * Atomic: a temporary file, fsync, rename, fsync of the directory.  Lock
+ * held.  Returns 0 or -errno (logged).
+ */
+static int bindings_save(struct registry *reg)
+{
+	char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
+	json_t *arr = json_array(), *root;
+	int fd = -1, dfd, rc = 0;
+	char *text;
+
+	for (struct client *c = reg->clients; c; c = c->next)
+		json_array_append_new(arr, json_pack("{s:s, s:s}", "initiator", c->initiator,
+						     "image", c->img->name));
+	root = json_pack("{s:i, s:o}", "version", 1, "clients", arr);
+	text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
+	json_decref(root);
+	if (!text)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s/clients.json", reg->state);
+	snprintf(tmp, sizeof(tmp), "%s/clients.json.tmp", reg->state);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || fsync(fd) ||
+	    rename(tmp, path)) {
+		rc = -errno;
+		log_err("cannot save %s: %s", path, strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);
+	dfd = open(reg->state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	free(text);
+	return rc;
+}
+
+/* The image a client found on disk is bound to, from clients.json.  With a
+ * single image and no record (an older state directory), that image. */
+static struct image *bound_image(struct registry *reg, json_t *bindings, const char *iqn)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(json_object_get(bindings, "clients"), i, e) {
+		const char *ini = json_string_value(json_object_get(e, "initiator"));
+		const char *img = json_string_value(json_object_get(e, "image"));
+		if (ini && img && strcasecmp(ini, iqn) == 0)
+			return registry_image(reg, img);
+	}
+	return reg->nimages == 1 ? reg->images[0] : NULL;
 }
 
 struct client *registry_find(struct registry *reg, const char *id)
@@ -198,6 +263,8 @@ int registry_open(struct registry *reg)
 	char path[PATH_MAX + 16];
 	DIR *d;
 	struct dirent *de;
+	json_t *bindings;
+	json_error_t jerr;
 	int rc;
 
 	pthread_mutex_init(&reg->lock, NULL);
@@ -209,6 +276,10 @@ int registry_open(struct registry *reg)
 		if ((rc = mkdir_p(path)))
 			return rc;
 	}
+	snprintf(path, sizeof(path), "%s/clients.json", reg->state);
+	bindings = json_load_file(path, 0, &jerr);
+	if (!bindings && access(path, F_OK) == 0)
+		log_err("%s: %s (line %d): client bindings ignored", path, jerr.text, jerr.line);
 	snprintf(path, sizeof(path), "%s/overlays", reg->state);
 	d = opendir(path);
 	if (!d) {
@@ -218,6 +289,7 @@ int registry_open(struct registry *reg)
 	while ((de = readdir(d)) != NULL) {
 		char iqn[ISCSI_NAME_MAX];
 		struct client *c;
+		struct image *img;
 
 		if (de->d_name[0] == '.')
 			continue;
@@ -225,7 +297,12 @@ int registry_open(struct registry *reg)
 			log_warn("%s/%s: not an overlay of ours, ignored", path, de->d_name);
 			continue;
 		}
-		c = client_new(reg, iqn);
+		img = bound_image(reg, bindings, iqn);
+		if (!img) {
+			log_warn("overlay of %s: bound to an image that is not served now; left untouched", iqn);
+			continue;
+		}
+		c = client_new(reg, iqn, img);
 		if (!c)
 			break;
 		rc = client_open(reg, c);
@@ -245,6 +322,8 @@ int registry_open(struct registry *reg)
 			 (unsigned long long)overlay_used_bytes(c->ov));
 	}
 	closedir(d);
+	json_decref(bindings);
+	bindings_save(reg);
 	reg->purge_pending = true;   /* whatever a crash left in trash/ */
 	if (pthread_create(&reg->purger, NULL, purger_main, reg) == 0)
 		reg->purger_started = true;
@@ -275,26 +354,33 @@ int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
 		    struct scsi_target **scsi, void **handle, char *msg, size_t msglen)
 {
 	struct registry *reg = ctx;
+	struct image *img = t->priv;
 	struct client *c;
 	int rc, status = 0;
 
-	(void)t;
 	pthread_mutex_lock(&reg->lock);
 	c = registry_find(reg, initiator);
+	if (c && c->img != img) {
+		snprintf(msg, msglen, "client %s belongs to image %s, not to target %s",
+			 initiator, c->img->name, t->name);
+		status = 0x0202;   /* authorization failure */
+		goto out;
+	}
 	if (!c) {
 		if (!reg->enroll_auto) {
 			snprintf(msg, msglen, "initiator %s is not a known client", initiator);
 			status = 0x0202;   /* authorization failure */
 			goto out;
 		}
-		c = client_new(reg, initiator);
+		c = client_new(reg, initiator, img);
 		if (!c) {
 			status = 0x0302;
 			goto out;
 		}
 		c->next = reg->clients;
 		reg->clients = c;
-		log_notice("client %s enrolled automatically", initiator);
+		bindings_save(reg);
+		log_notice("client %s enrolled automatically on image %s", initiator, img->name);
 	}
 	if (c->resetting) {
 		snprintf(msg, msglen, "client %s is being reset", initiator);

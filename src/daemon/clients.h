@@ -8,6 +8,10 @@
  * STATE/quarantine/ and reported, never deleted).  Every session of a
  * client - iPXE's and the OS's at once - shares one overlay and one LU.
  *
+ * Which image each client is bound to is kept in STATE/clients.json, so
+ * a restart reopens every overlay over the right image.  A client logs in
+ * only through its own image's target.
+ *
  * Reset discards the overlay in constant time (a rename into
  * STATE/trash/), and a background thread reclaims the space.
  *
@@ -28,6 +32,7 @@
 
 struct image {
 	char name[64];
+	char target[ISCSI_NAME_MAX];  /* the target name it is served under */
 	char path[PATH_MAX];
 	struct backend *be;           /* opened read-only */
 	uint32_t block_size;
@@ -51,8 +56,8 @@ struct registry {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	char state[PATH_MAX];
-	struct image *img;            /* quick mode: the one image */
-	const char *target_name;
+	struct image **images;        /* every image served; borrowed */
+	unsigned nimages;
 	struct client *clients;
 	uint64_t default_quota;
 	uint64_t store_floor;
@@ -76,6 +81,9 @@ void registry_close(struct registry *reg);
 int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
 		    struct scsi_target **scsi, void **handle, char *msg, size_t msglen);
 void registry_detach(void *ctx, void *handle);
+
+/* The image called name, or NULL. */
+struct image *registry_image(struct registry *reg, const char *name);
 
 /* Find a client by initiator name (case-insensitive).  Lock held by caller. */
 struct client *registry_find(struct registry *reg, const char *id);

@@ -266,6 +266,7 @@ int main(int argc, char **argv)
 	struct iscsi_target *tgts[1] = { &tgt };
 	struct portal_set ps = { .n = 0 };
 	struct image img = { 0 };
+	struct image *imgs[1] = { &img };
 	struct registry reg = { 0 };
 	struct daemon_ctx dctx = { .reg = &reg, .srv = &srv };
 	struct control_ops ops;
@@ -300,9 +301,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (o.target)
-		snprintf(tgt.name, sizeof(tgt.name), "%s", o.target);
+		snprintf(img.target, sizeof(img.target), "%s", o.target);
 	else
-		snprintf(tgt.name, sizeof(tgt.name), "iqn.2026-11.org.pristine:%s", img.name);
+		snprintf(img.target, sizeof(img.target), "iqn.2026-11.org.pristine:%s", img.name);
+	snprintf(tgt.name, sizeof(tgt.name), "%s", img.target);
 	tgt.tpgt = 1;
 	tgt.priv = &img;
 
@@ -331,8 +333,8 @@ int main(int argc, char **argv)
 		srv.hooks = (struct iscsi_hooks){ .attach = shared_attach, .ctx = shared };
 	} else {
 		snprintf(reg.state, sizeof(reg.state), "%s", o.state);
-		reg.img = &img;
-		reg.target_name = tgt.name;
+		reg.images = imgs;
+		reg.nimages = 1;
 		reg.default_quota = o.quota;
 		reg.store_floor = o.floor;
 		reg.enroll_auto = true;

@@ -13,11 +13,11 @@
 
 #define PRISTINE_VERSION "0.1.0"
 
-static json_t *client_json(const struct client *c, const char *target)
+static json_t *client_json(const struct client *c)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:i, s:s, s:I}",
 			 "name", c->initiator, "initiator", c->initiator,
-			 "image", c->img->name, "target", target,
+			 "image", c->img->name, "target", c->img->target,
 			 "used_bytes", (json_int_t)(c->ov ? overlay_used_bytes(c->ov) : 0),
 			 "quota_bytes", (json_int_t)c->quota,
 			 "online", c->sessions > 0, "sessions", (int)c->sessions,
@@ -32,7 +32,7 @@ static int op_clients_list(void *ctx, json_t **out, char *err, size_t errlen)
 	(void)err; (void)errlen;
 	pthread_mutex_lock(&d->reg->lock);
 	for (struct client *c = d->reg->clients; c; c = c->next)
-		json_array_append_new(arr, client_json(c, d->reg->target_name));
+		json_array_append_new(arr, client_json(c));
 	pthread_mutex_unlock(&d->reg->lock);
 	*out = json_pack("{s:o}", "clients", arr);
 	return 0;
@@ -47,7 +47,7 @@ static int op_client_show(void *ctx, const char *id, json_t **out, char *err, si
 	pthread_mutex_lock(&d->reg->lock);
 	c = registry_find(d->reg, id);
 	if (c) {
-		*out = client_json(c, d->reg->target_name);
+		*out = client_json(c);
 		json_object_set_new(*out, "overlay_dir", json_string(c->dir));
 	} else {
 		snprintf(err, errlen, "no client %s", id);
@@ -131,9 +131,12 @@ static int op_status(void *ctx, json_t **out, char *err, size_t errlen)
 		online += c->sessions > 0;
 	}
 	pthread_mutex_unlock(&d->reg->lock);
-	for (unsigned i = 0; i < d->srv->ntargets; i++)
-		json_array_append_new(targets, json_pack("{s:s, s:s, s:s}", "name", d->srv->targets[i]->name,
-							  "image", d->reg->img->name, "path", d->reg->img->path));
+	for (unsigned i = 0; i < d->reg->nimages; i++) {
+		const struct image *img = d->reg->images[i];
+		json_array_append_new(targets, json_pack("{s:s, s:s, s:s, s:I}", "name", img->target,
+							  "image", img->name, "path", img->path,
+							  "size_bytes", (json_int_t)img->be->size));
+	}
 	*out = json_pack("{s:s, s:I, s:o, s:i, s:i, s:i, s:i, s:s}", "version", PRISTINE_VERSION,
 			 "uptime_s", (json_int_t)(time(NULL) - d->reg->started), "targets", targets,
 			 "clients", (int)nclients, "clients_online", (int)online,
