@@ -22,8 +22,9 @@
 #     initiator still sees the original image; after a daemon restart the
 #     client still reads its bytes; the image file never changes (sha256);
 #   - four initiators write the same blocks concurrently (qemu-img bench,
-#     queue depth 32; one of them over two sessions at once) while a fifth
-#     reads; each then sees exactly its own writes.
+#     queue depth 32, two of them with CRC32C header digests; one of them
+#     over two sessions at once) while a fifth reads; each then sees exactly
+#     its own writes.
 # Digest coverage: libiscsi 1.19 never offers DataDigest other than None,
 # and its command line utilities force HeaderDigest=None,CRC32C (target's
 # choice) whatever the URL says, so CRC32C is forced only through QEMU's
@@ -293,16 +294,17 @@ echo "== concurrency: 4 initiators write the same blocks at once, one of them ov
 # 16 KiB blocks at 32 KiB steps (no wrap-around: 2000 * 32 KiB < 64 MiB);
 # c1's second session fills the gaps with 0xf1; a fifth initiator reads
 # (depth 64) meanwhile.  Then each must see exactly its own writes.
-bench() {	# bench LOGNAME INITIATOR ARGS...
-	local log=$tmpdir/bench-$1.log ini=$2; shift 2
-	timeout -k 5 300 qemu-img bench --image-opts "$(iopts none raw),file.initiator-name=$ini" "$@" >"$log" 2>&1
+bench() {	# bench LOGNAME INITIATOR DIGEST ARGS...
+	local log=$tmpdir/bench-$1.log ini=$2 dig=$3; shift 3
+	timeout -k 5 300 qemu-img bench --image-opts "$(iopts "$dig" raw),file.initiator-name=$ini" "$@" >"$log" 2>&1
 }
 pids=()
 for i in 1 2 3 4; do
-	bench c$i iqn.2024-01.test.pristine:c$i -w -c 2000 -d 32 -s 16384 -S 32768 --pattern=$((i * 16)) & pids+=($!)
+	dig=none; [ $i -ge 3 ] && dig=crc32c	# c3 and c4 with header digests
+	bench c$i iqn.2024-01.test.pristine:c$i $dig -w -c 2000 -d 32 -s 16384 -S 32768 --pattern=$((i * 16)) & pids+=($!)
 done
-bench c1b iqn.2024-01.test.pristine:c1 -w -c 2000 -d 32 -s 16384 -S 32768 -o 16384 --pattern=241 & pids+=($!)
-bench r iqn.2024-01.test.pristine:reader -c 8000 -d 64 -s 4096 -S 8192 & pids+=($!)
+bench c1b iqn.2024-01.test.pristine:c1 none -w -c 2000 -d 32 -s 16384 -S 32768 -o 16384 --pattern=241 & pids+=($!)
+bench r iqn.2024-01.test.pristine:reader crc32c -c 8000 -d 64 -s 4096 -S 8192 & pids+=($!)
 bad=0
 for p in "${pids[@]}"; do wait "$p" || bad=1; done
 for f in "$tmpdir"/bench-*.log; do echo "  -- $(basename "$f")"; sed 's/^/    | /' "$f"; done
