@@ -231,9 +231,23 @@ static struct image *bound_image(struct registry *reg, json_t *bindings, const c
 struct client *registry_find(struct registry *reg, const char *id)
 {
 	for (struct client *c = reg->clients; c; c = c->next)
-		if (strcasecmp(c->initiator, id) == 0)
+		if (strcasecmp(c->initiator, id) == 0 || (c->name[0] && strcmp(c->name, id) == 0))
 			return c;
 	return NULL;
+}
+
+int registry_configure(struct registry *reg, const char *name, const char *initiator,
+		       struct image *img, uint64_t quota)
+{
+	struct client *c = client_new(reg, initiator, img);
+
+	if (!c)
+		return -ENOMEM;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->quota = quota;
+	c->next = reg->clients;
+	reg->clients = c;
+	return 0;
 }
 
 static void *purger_main(void *arg)
@@ -297,14 +311,20 @@ int registry_open(struct registry *reg)
 			log_warn("%s/%s: not an overlay of ours, ignored", path, de->d_name);
 			continue;
 		}
-		img = bound_image(reg, bindings, iqn);
-		if (!img) {
-			log_warn("overlay of %s: bound to an image that is not served now; left untouched", iqn);
-			continue;
+		c = registry_find(reg, iqn);
+		if (!c) {
+			img = bound_image(reg, bindings, iqn);
+			if (!img) {
+				log_warn("overlay of %s: bound to an image that is not served now; left untouched",
+					 iqn);
+				continue;
+			}
+			c = client_new(reg, iqn, img);
+			if (!c)
+				break;
+			c->next = reg->clients;
+			reg->clients = c;
 		}
-		c = client_new(reg, iqn, img);
-		if (!c)
-			break;
 		rc = client_open(reg, c);
 		if (rc == -EBADMSG || rc == -ESTALE) {
 			quarantine(reg, de->d_name, rc == -EBADMSG ? "metadata torn or corrupt" :
@@ -312,12 +332,10 @@ int registry_open(struct registry *reg)
 			rc = client_open(reg, c);   /* a fresh, empty overlay */
 		}
 		if (rc) {
+			/* Listed, offline; its next login tries again. */
 			log_err("client %s: cannot open its overlay: %s", iqn, strerror(-rc));
-			free(c);
 			continue;
 		}
-		c->next = reg->clients;
-		reg->clients = c;
 		log_info("client %s: overlay verified, %llu bytes", iqn,
 			 (unsigned long long)overlay_used_bytes(c->ov));
 	}

@@ -41,6 +41,7 @@ struct image {
 
 struct client {
 	struct client *next;
+	char name[64];                /* configured name, "" for auto-enrolled */
 	char initiator[ISCSI_NAME_MAX];
 	char dir[PATH_MAX];
 	struct image *img;
@@ -74,6 +75,14 @@ struct registry {
  * -errno with a message logged.
  */
 int registry_open(struct registry *reg);
+/*
+ * Declare a configured client before registry_open: bound to img, with its
+ * own quota (0 = none).  Its overlay is opened by registry_open if it
+ * exists, or at its first login.  Returns 0 or -errno.
+ */
+int registry_configure(struct registry *reg, const char *name, const char *initiator,
+		       struct image *img, uint64_t quota);
+
 /* Close every overlay (flushing it) and stop the purger. */
 void registry_close(struct registry *reg);
 
@@ -85,7 +94,7 @@ void registry_detach(void *ctx, void *handle);
 /* The image called name, or NULL. */
 struct image *registry_image(struct registry *reg, const char *name);
 
-/* Find a client by initiator name (case-insensitive).  Lock held by caller. */
+/* Find a client by name or initiator name (case-insensitive).  Lock held by caller. */
 struct client *registry_find(struct registry *reg, const char *id);
 
 /*

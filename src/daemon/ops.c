@@ -16,7 +16,7 @@
 static json_t *client_json(const struct client *c)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:i, s:s, s:I}",
-			 "name", c->initiator, "initiator", c->initiator,
+			 "name", c->name[0] ? c->name : c->initiator, "initiator", c->initiator,
 			 "image", c->img->name, "target", c->img->target,
 			 "used_bytes", (json_int_t)(c->ov ? overlay_used_bytes(c->ov) : 0),
 			 "quota_bytes", (json_int_t)c->quota,
