@@ -1,0 +1,645 @@
+/*
+ * iscsi_bench.c - an iSCSI load generator for `make bench`: drives LUN 0
+ * of one target with libiscsi's asynchronous API and PRINTS NUMBERS
+ * (IOPS, MiB/s, latency mean/p50/p99).  It never passes or fails on a
+ * number; it exits non-zero only when it cannot do the I/O at all.
+ *
+ *   iscsi_bench -p HOST:PORT -T TARGET-IQN -w WORKLOAD [options]
+ *
+ * Workloads (-w):
+ *   randread   random reads, uniform over the region (default 4 KiB, QD32)
+ *   randwrite  random writes: a fixed pseudo-random permutation of the
+ *              region's blocks, so a count-bounded run touches each block
+ *              at most once and a second run with the same seed overwrites
+ *              exactly the same blocks (default 4 KiB, QD32)
+ *   seqread    sequential reads, wrapping at the region's end (1 MiB, QD8)
+ *   seqwrite   sequential writes, wrapping likewise (1 MiB, QD8)
+ *   boot       -N sessions (default 16) each read the same "boot set": the
+ *              region (default 64 MiB) cut into extents of mixed sizes
+ *              (4 KiB .. 1 MiB) read in one shuffled order, the same for
+ *              every session, QD4 each, all starting at once.  Prints the
+ *              aggregate throughput and each session's completion time
+ *              (p50/p99/max).  Session i logs in as INITIATOR-i, so behind
+ *              pristined every session has its own overlay.
+ *
+ * Options:
+ *   -b BYTES   I/O size (multiple of the LU block size)
+ *   -q QD      commands in flight per session
+ *   -t SECS    stop issuing after this long (default 10; 0 = no limit)
+ *   -n COUNT   stop after this many I/Os per session (default: no limit;
+ *              a run needs -t or -n, and boot runs once through its set)
+ *   -o MIB     region start (default 0)    -r MIB  region length (default:
+ *              the rest of the LU; boot: 64)
+ *   -N N       sessions (boot only; 1..256)
+ *   -I IQN     initiator name (default iqn.2026-11.org.pristine.bench:client)
+ *   -s SEED    seed of the pseudo-random sequences (default 1)
+ *   -L LABEL   label printed in the RESULT line
+ *
+ * Output: a human-readable summary, then one line
+ *   RESULT label=.. workload=.. key=value ...
+ * for bench/run.sh.  Latency is per command, from submission to the
+ * callback; completion times in boot mode are from the common start.
+ *
+ * Build: see the "# benchmarks" section of the Makefile (links -liscsi).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <iscsi/iscsi.h>
+#include <iscsi/scsi-lowlevel.h>
+
+#define MAX_SESSIONS 256
+#define MAX_QD 256
+#define DRAIN_LIMIT_S 60.0   /* commands still in flight this long after the end: give up */
+#define BOOT_LIMIT_S 600.0   /* issue window of runs without -t */
+
+enum workload { W_RANDREAD, W_RANDWRITE, W_SEQREAD, W_SEQWRITE, W_BOOT };
+
+/* Latency histogram: exact below 64 ns, then 64 sub-buckets per power of
+ * two (worst-case error under 1.6%). */
+#define HIST_SUB 64
+#define HIST_BUCKETS (HIST_SUB * 60)
+
+struct hist {
+	uint64_t n[HIST_BUCKETS];
+	uint64_t count;
+	double sum_ns;
+};
+
+struct extent {
+	uint64_t off;                  /* bytes from the region start */
+	uint32_t len;
+};
+
+struct session;
+
+/* One command slot; a session has qd of them. */
+struct slot {
+	struct session *s;
+	uint64_t t0;                   /* submission time, ns */
+	struct scsi_iovec iov;
+	uint8_t *buf;
+	bool busy;
+};
+
+struct session {
+	struct bench *b;
+	struct iscsi_context *iscsi;
+	unsigned id;
+	unsigned inflight;
+	uint64_t issued, completed;
+	uint64_t seq_pos;              /* next block index (seq), perm index (randwrite), extent (boot) */
+	uint64_t rnd;
+	uint64_t t_done;               /* ns, boot: when its last command completed */
+	bool stop;                     /* issue nothing more */
+	struct slot slots[MAX_QD];
+};
+
+struct bench {
+	enum workload w;
+	const char *portal, *target, *initiator, *label;
+	uint32_t bs;                   /* I/O size, bytes */
+	unsigned qd, nsess;
+	double secs;
+	uint64_t count;                /* per session; 0 = unlimited */
+	uint64_t region_off, region_len; /* bytes; region_len 0 = to the end */
+	uint64_t seed;
+	uint32_t lbsize;               /* LU logical block size */
+	uint64_t lu_bytes;
+	uint64_t nblocks;              /* region_len / bs (I/O-sized blocks) */
+	uint32_t *perm;                /* randwrite: permutation of nblocks */
+	struct extent *ext;            /* boot: the boot set */
+	size_t next;
+	uint64_t t_start, t_stop_issue;
+	uint64_t bytes;
+	struct hist lat;
+	struct session *sess[MAX_SESSIONS];
+	int failed;                    /* a command failed: stop everything */
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("iscsi_bench: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1);
+}
+
+/* xorshift64: the pseudo-random sequence; *s must not be 0. */
+static uint64_t rnd_next(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Histogram bucket of a value in ns (see struct hist). */
+static unsigned hist_idx(uint64_t v)
+{
+	unsigned msb, idx;
+
+	if (v < HIST_SUB)
+		return (unsigned)v;
+	msb = 63u - (unsigned)__builtin_clzll(v);
+	idx = (msb - 5u) * HIST_SUB + (unsigned)((v >> (msb - 6u)) & (HIST_SUB - 1));
+	return idx < HIST_BUCKETS ? idx : HIST_BUCKETS - 1;
+}
+
+/* Lower bound in ns of bucket i (the inverse of hist_idx). */
+static uint64_t hist_val(unsigned i)
+{
+	unsigned msb;
+
+	if (i < HIST_SUB)
+		return i;
+	msb = i / HIST_SUB + 5u;
+	return (1ull << msb) | ((uint64_t)(i % HIST_SUB) << (msb - 6u));
+}
+
+static void hist_add(struct hist *h, uint64_t v)
+{
+	h->n[hist_idx(v)]++;
+	h->count++;
+	h->sum_ns += (double)v;
+}
+
+/* The value at quantile q (0..1) in ns; 0 for an empty histogram. */
+static uint64_t hist_q(const struct hist *h, double q)
+{
+	uint64_t want = (uint64_t)(q * (double)h->count), seen = 0;
+
+	if (!h->count)
+		return 0;
+	if (want >= h->count)
+		want = h->count - 1;
+	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+		seen += h->n[i];
+		if (seen > want)
+			return hist_val(i);
+	}
+	return hist_val(HIST_BUCKETS - 1);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The boot set: region_len bytes cut into extents of mixed sizes (mostly
+ * small, like the files and metadata an OS reads while booting), in one
+ * shuffled order.  Sets b->ext and returns the number of extents.
+ */
+static size_t make_boot_set(struct bench *b)
+{
+	static const uint32_t sizes[] = {
+		4096, 4096, 4096, 4096, 4096, 4096, 16384, 16384, 16384, 16384,
+		32768, 32768, 32768, 65536, 65536, 65536, 131072, 131072, 262144, 1048576,
+	};
+	size_t n = 0, cap = (size_t)(b->region_len / 4096) + 1;
+	uint64_t off = 0, s = b->seed * 0x9e3779b97f4a7c15ull | 1;
+
+	b->ext = calloc(cap, sizeof(*b->ext));
+	if (!b->ext)
+		die("out of memory");
+	while (off < b->region_len && n < cap) {
+		uint64_t len = sizes[rnd_next(&s) % (sizeof(sizes) / sizeof(sizes[0]))];
+
+		if (len > b->region_len - off)
+			len = b->region_len - off;
+		b->ext[n].off = off;
+		b->ext[n].len = (uint32_t)len;
+		off += len;
+		n++;
+	}
+	for (size_t i = n - 1; i > 0; i--) {
+		size_t j = (size_t)(rnd_next(&s) % (i + 1));
+		struct extent t = b->ext[i];
+
+		b->ext[i] = b->ext[j];
+		b->ext[j] = t;
+	}
+	return n;
+}
+
+/* randwrite: a permutation of the region's nblocks I/O-sized blocks. */
+static void make_perm(struct bench *b)
+{
+	uint64_t s = b->seed * 0x2545f4914f6cdd1dull | 1;
+
+	if (b->nblocks > UINT32_MAX)
+		die("region too large for randwrite");
+	b->perm = malloc(b->nblocks * sizeof(*b->perm));
+	if (!b->perm)
+		die("out of memory");
+	for (uint64_t i = 0; i < b->nblocks; i++)
+		b->perm[i] = (uint32_t)i;
+	for (uint64_t i = b->nblocks - 1; i > 0; i--) {
+		uint64_t j = rnd_next(&s) % (i + 1);
+		uint32_t t = b->perm[i];
+
+		b->perm[i] = b->perm[j];
+		b->perm[j] = t;
+	}
+}
+
+static void submit(struct session *s, struct slot *sl);
+
+/* Command completion: account, then refill the slot unless stopping. */
+static void done_cb(struct iscsi_context *iscsi, int status, void *command_data, void *priv)
+{
+	struct slot *sl = priv;
+	struct session *s = sl->s;
+	struct bench *b = s->b;
+	struct scsi_task *task = command_data;
+	uint64_t t = now_ns();
+
+	if (status != SCSI_STATUS_GOOD) {
+		fprintf(stderr, "iscsi_bench: session %u: command failed, status 0x%x: %s\n",
+			s->id, status, iscsi_get_error(iscsi));
+		b->failed = 1;
+	} else {
+		hist_add(&b->lat, t - sl->t0);
+		b->bytes += sl->iov.iov_len;
+	}
+	if (task)
+		scsi_free_scsi_task(task);
+	sl->busy = false;
+	s->inflight--;
+	s->completed++;
+	if (!s->stop && !b->failed)
+		submit(s, sl);
+	if (s->inflight == 0 && (s->stop || b->failed))
+		s->t_done = t;
+}
+
+/*
+ * Issue the session's next command on slot sl, or mark the session
+ * stopped when its budget (time, count, boot set) is used up.
+ */
+static void submit(struct session *s, struct slot *sl)
+{
+	struct bench *b = s->b;
+	uint64_t off, len = b->bs, t = now_ns();
+	struct scsi_task *task;
+	bool write = b->w == W_RANDWRITE || b->w == W_SEQWRITE;
+
+	if ((b->count && s->issued >= b->count) || (b->t_stop_issue && t >= b->t_stop_issue)) {
+		s->stop = true;
+		return;
+	}
+	switch (b->w) {
+	case W_RANDREAD:
+		off = (rnd_next(&s->rnd) % b->nblocks) * b->bs;
+		break;
+	case W_RANDWRITE:
+		off = (uint64_t)b->perm[s->seq_pos++ % b->nblocks] * b->bs;
+		break;
+	case W_SEQREAD:
+	case W_SEQWRITE:
+		off = (s->seq_pos++ % b->nblocks) * b->bs;
+		break;
+	case W_BOOT:
+	default:
+		if (s->seq_pos >= b->next) {
+			s->stop = true;
+			return;
+		}
+		off = b->ext[s->seq_pos].off;
+		len = b->ext[s->seq_pos].len;
+		s->seq_pos++;
+		break;
+	}
+	off += b->region_off;
+	sl->iov.iov_base = sl->buf;
+	sl->iov.iov_len = len;
+	sl->t0 = t;
+	if (write)
+		task = iscsi_write16_task(s->iscsi, 0, off / b->lbsize, sl->buf, (uint32_t)len,
+					  (int)b->lbsize, 0, 0, 0, 0, 0, done_cb, sl);
+	else
+		task = iscsi_read16_iov_task(s->iscsi, 0, off / b->lbsize, (uint32_t)len,
+					     (int)b->lbsize, 0, 0, 0, 0, 0, done_cb, sl, &sl->iov, 1);
+	if (!task) {
+		fprintf(stderr, "iscsi_bench: session %u: cannot queue: %s\n", s->id,
+			iscsi_get_error(s->iscsi));
+		b->failed = 1;
+		s->stop = true;
+		return;
+	}
+	sl->busy = true;
+	s->inflight++;
+	s->issued++;
+}
+
+/* Log in as initiator, read the LU's geometry into b (first session). */
+static struct session *session_open(struct bench *b, unsigned id, const char *initiator)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	struct scsi_task *task = NULL;
+	struct scsi_readcapacity16 *rc16;
+	size_t maxlen = b->w == W_BOOT ? 1048576 : b->bs;
+
+	if (!s)
+		die("out of memory");
+	s->b = b;
+	s->id = id;
+	s->rnd = (b->seed + id) * 0x9e3779b97f4a7c15ull | 1;
+	s->iscsi = iscsi_create_context(initiator);
+	if (!s->iscsi)
+		die("cannot create an iSCSI context");
+	iscsi_set_targetname(s->iscsi, b->target);
+	iscsi_set_session_type(s->iscsi, ISCSI_SESSION_NORMAL);
+	iscsi_set_header_digest(s->iscsi, ISCSI_HEADER_DIGEST_NONE);
+	if (iscsi_full_connect_sync(s->iscsi, b->portal, 0))
+		die("login to %s at %s as %s: %s", b->target, b->portal, initiator,
+		    iscsi_get_error(s->iscsi));
+	/* A unit attention (power on, reset) may answer the first commands. */
+	for (int tries = 0; tries < 5; tries++) {
+		task = iscsi_readcapacity16_sync(s->iscsi, 0);
+		if (task && task->status == SCSI_STATUS_GOOD)
+			break;
+		if (task)
+			scsi_free_scsi_task(task);
+		task = NULL;
+	}
+	if (!task)
+		die("READ CAPACITY(16): %s", iscsi_get_error(s->iscsi));
+	rc16 = scsi_datain_unmarshall(task);
+	if (!rc16 || !rc16->block_length)
+		die("READ CAPACITY(16): bad answer");
+	if (id == 0) {
+		b->lbsize = rc16->block_length;
+		b->lu_bytes = (rc16->returned_lba + 1) * rc16->block_length;
+	}
+	scsi_free_scsi_task(task);
+	for (unsigned i = 0; i < b->qd; i++) {
+		s->slots[i].s = s;
+		s->slots[i].buf = aligned_alloc(4096, (maxlen + 4095) & ~(size_t)4095);
+		if (!s->slots[i].buf)
+			die("out of memory");
+		/* Written data differs from the image's and between slots. */
+		memset(s->slots[i].buf, 0xa5 ^ (int)(i + 1), maxlen);
+	}
+	return s;
+}
+
+static void session_close(struct session *s)
+{
+	iscsi_logout_sync(s->iscsi);
+	iscsi_destroy_context(s->iscsi);
+	for (unsigned i = 0; i < s->b->qd; i++)
+		free(s->slots[i].buf);
+	free(s);
+}
+
+/*
+ * Run every session until each has stopped issuing and drained, polling
+ * all their sockets.  Bounded: gives up DRAIN_LIMIT_S after the end of the
+ * issue window.
+ */
+static void run(struct bench *b)
+{
+	struct pollfd pfd[MAX_SESSIONS];
+	uint64_t limit;
+
+	b->t_start = now_ns();
+	if (b->secs > 0)
+		b->t_stop_issue = b->t_start + (uint64_t)(b->secs * 1e9);
+	/* Count-bounded and boot runs get BOOT_LIMIT_S to finish. */
+	limit = (b->t_stop_issue ? b->t_stop_issue : b->t_start + (uint64_t)(BOOT_LIMIT_S * 1e9)) +
+		(uint64_t)(DRAIN_LIMIT_S * 1e9);
+	for (unsigned i = 0; i < b->nsess; i++)
+		for (unsigned j = 0; j < b->qd; j++)
+			submit(b->sess[i], &b->sess[i]->slots[j]);
+	for (;;) {
+		unsigned live = 0;
+		uint64_t t = now_ns();
+
+		for (unsigned i = 0; i < b->nsess; i++) {
+			struct session *s = b->sess[i];
+
+			if (s->inflight == 0 && !s->stop)
+				s->stop = true;  /* nothing could be issued */
+			if (s->inflight == 0 && !s->t_done)
+				s->t_done = t;
+			if (s->inflight)
+				live++;
+			pfd[i].fd = iscsi_get_fd(s->iscsi);
+			pfd[i].events = (short)iscsi_which_events(s->iscsi);
+			pfd[i].revents = 0;
+		}
+		if (!live)
+			break;
+		if (t > limit)
+			die("commands still in flight %.0f s after the end", DRAIN_LIMIT_S);
+		if (poll(pfd, b->nsess, 1000) < 0 && errno != EINTR)
+			die("poll: %s", strerror(errno));
+		for (unsigned i = 0; i < b->nsess; i++)
+			if (pfd[i].revents &&
+			    iscsi_service(b->sess[i]->iscsi, pfd[i].revents) < 0)
+				die("session %u: %s", i, iscsi_get_error(b->sess[i]->iscsi));
+		if (b->failed)
+			die("a command failed");
+	}
+}
+
+static const char *wname(enum workload w)
+{
+	static const char *n[] = { "randread", "randwrite", "seqread", "seqwrite", "boot" };
+
+	return n[w];
+}
+
+static void report(struct bench *b)
+{
+	uint64_t t_end = 0, ios = 0;
+	double secs, mibs;
+
+	for (unsigned i = 0; i < b->nsess; i++) {
+		if (b->sess[i]->t_done > t_end)
+			t_end = b->sess[i]->t_done;
+		ios += b->sess[i]->completed;
+	}
+	secs = (double)(t_end - b->t_start) / 1e9;
+	if (secs <= 0)
+		secs = 1e-9;
+	mibs = (double)b->bytes / 1048576.0 / secs;
+	if (b->w == W_BOOT) {
+		uint64_t done[MAX_SESSIONS];
+
+		for (unsigned i = 0; i < b->nsess; i++)
+			done[i] = b->sess[i]->t_done - b->t_start;
+		qsort(done, b->nsess, sizeof(done[0]), cmp_u64);
+		/* Nearest rank: p99 of 16 sessions is the slowest one. */
+		double p50 = (double)done[(b->nsess - 1) / 2] / 1e9;
+		double p99 = (double)done[(size_t)(0.99 * (b->nsess - 1) + 0.5)] / 1e9;
+		double mx = (double)done[b->nsess - 1] / 1e9;
+		printf("boot set %.0f MiB x %u sessions (QD%u each, %zu extents): %.2f s, %.1f MiB/s aggregate;\n"
+		       "  per-session completion p50 %.3f s, p99 %.3f s, max %.3f s; command latency p50 %.0f us, p99 %.0f us\n",
+		       (double)b->region_len / 1048576.0, b->nsess, b->qd, b->next, secs, mibs,
+		       p50, p99, mx, hist_q(&b->lat, 0.5) / 1e3, hist_q(&b->lat, 0.99) / 1e3);
+		printf("RESULT label=%s workload=boot sessions=%u qd=%u set_mib=%.0f secs=%.3f mibs=%.1f"
+		       " done_p50_s=%.3f done_p99_s=%.3f done_max_s=%.3f lat_p50_us=%.0f lat_p99_us=%.0f\n",
+		       b->label, b->nsess, b->qd, (double)b->region_len / 1048576.0, secs, mibs,
+		       p50, p99, mx, hist_q(&b->lat, 0.5) / 1e3, hist_q(&b->lat, 0.99) / 1e3);
+		return;
+	}
+	double mean = b->lat.count ? b->lat.sum_ns / (double)b->lat.count / 1e3 : 0;
+	printf("%s %u B QD%u: %" PRIu64 " I/Os in %.2f s: %.0f IOPS, %.1f MiB/s; latency mean %.0f us, p50 %.0f us, p99 %.0f us\n",
+	       wname(b->w), b->bs, b->qd, ios, secs, (double)ios / secs, mibs, mean,
+	       hist_q(&b->lat, 0.5) / 1e3, hist_q(&b->lat, 0.99) / 1e3);
+	printf("RESULT label=%s workload=%s bs=%u qd=%u ios=%" PRIu64 " secs=%.3f iops=%.0f mibs=%.1f"
+	       " lat_mean_us=%.1f lat_p50_us=%.1f lat_p99_us=%.1f\n",
+	       b->label, wname(b->w), b->bs, b->qd, ios, secs, (double)ios / secs, mibs, mean,
+	       hist_q(&b->lat, 0.5) / 1e3, hist_q(&b->lat, 0.99) / 1e3);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: iscsi_bench -p HOST:PORT -T TARGET -w randread|randwrite|seqread|seqwrite|boot\n"
+		"         [-b BYTES] [-q QD] [-t SECS] [-n COUNT] [-o MIB] [-r MIB] [-N SESSIONS]\n"
+		"         [-I INITIATOR] [-s SEED] [-L LABEL]\n"
+		"Prints numbers; see the header of bench/iscsi_bench.c.\n");
+	exit(2);
+}
+
+static uint64_t num(const char *s, uint64_t max)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v > max)
+		usage();
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench *b = calloc(1, sizeof(*b));
+	char name[300];
+	int ch;
+	bool have_t = false;
+
+	if (!b)
+		die("out of memory");
+	b->w = W_RANDREAD;
+	b->secs = 10;
+	b->seed = 1;
+	b->nsess = 1;
+	b->initiator = "iqn.2026-11.org.pristine.bench:client";
+	b->label = "-";
+	while ((ch = getopt(argc, argv, "p:T:w:b:q:t:n:o:r:N:I:s:L:h")) != -1) {
+		switch (ch) {
+		case 'p': b->portal = optarg; break;
+		case 'T': b->target = optarg; break;
+		case 'w':
+			if (!strcmp(optarg, "randread")) b->w = W_RANDREAD;
+			else if (!strcmp(optarg, "randwrite")) b->w = W_RANDWRITE;
+			else if (!strcmp(optarg, "seqread")) b->w = W_SEQREAD;
+			else if (!strcmp(optarg, "seqwrite")) b->w = W_SEQWRITE;
+			else if (!strcmp(optarg, "boot")) b->w = W_BOOT;
+			else usage();
+			break;
+		case 'b': b->bs = (uint32_t)num(optarg, 16u << 20); break;
+		case 'q': b->qd = (unsigned)num(optarg, MAX_QD); break;
+		case 't': b->secs = (double)num(optarg, 86400); have_t = true; break;
+		case 'n': b->count = num(optarg, UINT64_MAX); break;
+		case 'o': b->region_off = num(optarg, 1ull << 30) << 20; break;
+		case 'r': b->region_len = num(optarg, 1ull << 30) << 20; break;
+		case 'N': b->nsess = (unsigned)num(optarg, MAX_SESSIONS); break;
+		case 'I': b->initiator = optarg; break;
+		case 's': b->seed = num(optarg, UINT64_MAX); break;
+		case 'L': b->label = optarg; break;
+		default: usage();
+		}
+	}
+	if (!b->portal || !b->target || optind < argc || b->nsess == 0 || b->qd > MAX_QD)
+		usage();
+	if (b->w != W_BOOT && b->nsess != 1) {
+		fprintf(stderr, "iscsi_bench: -N is for -w boot only\n");
+		usage();
+	}
+	if (b->w == W_BOOT) {
+		if (!have_t)
+			b->secs = 0;    /* once through the set; the drain limit still bounds it */
+		if (!b->region_len)
+			b->region_len = 64ull << 20;
+		if (!b->qd)
+			b->qd = 4;
+		b->bs = 0;
+	} else {
+		bool seq = b->w == W_SEQREAD || b->w == W_SEQWRITE;
+
+		if (!b->bs)
+			b->bs = seq ? 1048576 : 4096;
+		if (!b->qd)
+			b->qd = seq ? 8 : 32;
+		if (!b->secs && !b->count) {
+			fprintf(stderr, "iscsi_bench: a run needs -t SECS or -n COUNT\n");
+			usage();
+		}
+	}
+	if (b->qd == 0)
+		usage();
+
+	for (unsigned i = 0; i < b->nsess; i++) {
+		if (b->w == W_BOOT)
+			snprintf(name, sizeof(name), "%s-%u", b->initiator, i);
+		else
+			snprintf(name, sizeof(name), "%s", b->initiator);
+		b->sess[i] = session_open(b, i, name);
+	}
+	if (!b->region_len && b->region_off < b->lu_bytes)
+		b->region_len = b->lu_bytes - b->region_off;
+	if (b->region_off + b->region_len > b->lu_bytes || !b->region_len)
+		die("region %" PRIu64 "+%" PRIu64 " bytes is outside the LU (%" PRIu64 " bytes)",
+		    b->region_off, b->region_len, b->lu_bytes);
+	if (b->region_off % b->lbsize || (b->bs && b->bs % b->lbsize))
+		die("offsets and sizes must be multiples of the %u-byte block", b->lbsize);
+	if (b->w == W_BOOT) {
+		b->next = make_boot_set(b);
+	} else {
+		b->nblocks = b->region_len / b->bs;
+		if (!b->nblocks)
+			die("region smaller than one I/O");
+		if (b->w == W_RANDWRITE)
+			make_perm(b);
+	}
+	run(b);
+	report(b);
+	for (unsigned i = 0; i < b->nsess; i++)
+		session_close(b->sess[i]);
+	free(b->perm);
+	free(b->ext);
+	free(b);
+	return 0;
+}
