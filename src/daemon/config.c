@@ -1,0 +1,1285 @@
+/*
+ * config.c - pristine.conf: reading it (libinih), checking every value and
+ * cross-reference, applying defaults.  Contract in config.h, format in
+ * pristine.conf(5).
+ *
+ * Line numbers: libinih's handler is not told which line a key came from,
+ * so the text goes through our own line reader (ini_parse_stream), which
+ * counts lines; libinih calls the handler for the line just read, so the
+ * count is the key's line.  The reader also deals with everything that is
+ * about whole lines, so that each problem gets its own message instead of
+ * libinih's single "first bad line":
+ *   - section headers are parsed here and handed on as blank lines
+ *     (libinih cuts section names at 50 bytes and says nothing about a
+ *     section without keys, and both matter to us);
+ *   - a line that is not KEY = VALUE, too long or holds a NUL byte is
+ *     reported here and handed on blank;
+ *   - leading blanks are stripped, so an indented key is a key and never
+ *     libinih's "continuation" of the previous value.
+ * libinih is left with splitting KEY = VALUE, trimming blanks and cutting
+ * inline " ; comments".
+ *
+ * Checks happen in two passes: each value when its line is read (syntax,
+ * range, repeats), then, once the whole file is known, everything that
+ * relates sections to each other (missing keys, unknown images,
+ * duplicates, inherited defaults, CHAP pairs, file permissions).  Every
+ * parse state the second pass needs - the line of each key - lives in
+ * struct parser, not in the public struct.
+ */
+#include "daemon/config.h"
+#include "proto/params.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#define CFG_LINE_MAX 8192      /* longest line, newline included */
+#define CFG_MSG_MAX 320        /* one message, "FILE:LINE: " excluded */
+#define KEYS_MAX 12
+
+enum sec_kind { SEC_NONE, SEC_SKIP, SEC_SERVER, SEC_DEFAULTS, SEC_IMAGE, SEC_CLIENT };
+
+enum { SK_LISTEN, SK_STATE, SK_SOCKET, SK_LOG_LEVEL, SK_NOP, SK_FLOOR, SK_N };
+enum { DK_ENROLL, DK_IMAGE, DK_POLICY, DK_RESET_AT, DK_QUOTA, DK_N };
+enum { IK_PATH, IK_TARGET, IK_BLOCK_SIZE, IK_N };
+enum { CK_INITIATOR, CK_MAC, CK_IP, CK_IMAGE, CK_POLICY, CK_RESET_AT, CK_QUOTA,
+       CK_CHAP_USER, CK_CHAP_SECRET, CK_MUTUAL_USER, CK_MUTUAL_SECRET, CK_N };
+
+/* Key names of each section kind, indexed by the enums above. */
+static const char *const server_keys[SK_N] = {
+	"listen", "state", "socket", "log-level", "nop-interval", "store-floor",
+};
+static const char *const defaults_keys[DK_N] = {
+	"enroll", "image", "policy", "reset-at", "quota",
+};
+static const char *const image_keys[IK_N] = { "path", "target", "block-size" };
+static const char *const client_keys[CK_N] = {
+	"initiator", "mac", "ip", "image", "policy", "reset-at", "quota",
+	"chap-user", "chap-secret", "mutual-user", "mutual-secret",
+};
+
+/* Where a section and each of its keys were seen; 0 = not present. */
+struct sec_lines {
+	int hdr;
+	int key[KEYS_MAX];
+};
+
+struct cfg_msg {
+	int line;
+	char text[CFG_MSG_MAX];
+};
+
+struct parser {
+	const char *fname;
+	const char *text;
+	size_t len, pos;
+	int lineno;                   /* line last handed to libinih */
+	struct config *cfg;
+	struct sec_lines server, defaults;
+	struct sec_lines *img_lines;  /* parallel to cfg->images */
+	struct sec_lines *cli_lines;  /* parallel to cfg->clients */
+	unsigned cap_images, cap_clients;
+	enum sec_kind kind;           /* section the next keys belong to */
+	unsigned idx;                 /* its index for SEC_IMAGE/SEC_CLIENT */
+	int secret_line;              /* first line holding a CHAP secret */
+	bool oom;
+	unsigned nerr;                /* every error, even those not kept */
+	struct cfg_msg msgs[CFG_MAX_ERRORS];
+};
+
+static void cfg_err(struct parser *p, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Record one error at line (kept if fewer than CFG_MAX_ERRORS so far). */
+static void cfg_err(struct parser *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->nerr++ >= CFG_MAX_ERRORS)
+		return;
+	p->msgs[p->nerr - 1].line = line;
+	va_start(ap, fmt);
+	vsnprintf(p->msgs[p->nerr - 1].text, CFG_MSG_MAX, fmt, ap);
+	va_end(ap);
+}
+
+/* A printable, bounded copy of text from the file, for messages. */
+static const char *q(const char *s, char *buf, size_t len)
+{
+	return log_safe(s, buf, len);
+}
+
+/* "[server]", "[image win10]"... of the current section, for messages. */
+static const char *sec_label(const struct parser *p, char *buf, size_t len)
+{
+	switch (p->kind) {
+	case SEC_SERVER:   snprintf(buf, len, "[server]"); break;
+	case SEC_DEFAULTS: snprintf(buf, len, "[defaults]"); break;
+	case SEC_IMAGE:    snprintf(buf, len, "[image %s]", p->cfg->images[p->idx].name); break;
+	case SEC_CLIENT:   snprintf(buf, len, "[client %s]", p->cfg->clients[p->idx].name); break;
+	default:           snprintf(buf, len, "?"); break;
+	}
+	return buf;
+}
+
+/* ---- value syntax ------------------------------------------------------ */
+
+/* Image and client names: [a-z0-9][a-z0-9-]{0,62}. */
+static bool name_valid(const char *s, size_t n)
+{
+	if (n == 0 || n >= CFG_NAME_MAX || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* "123", "512K", "20G", "1T", "20GiB", "20GB": bytes (powers of 1024).
+ * 0 or -1. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; break;
+	case 'm': case 'M': shift = 20; break;
+	case 'g': case 'G': shift = 30; break;
+	case 't': case 'T': shift = 40; break;
+	default: break;
+	}
+	if (shift) {
+		end++;
+		if (*end == 'i')
+			end++;
+	}
+	if (*end == 'B')
+		end++;
+	if (*end || v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* A decimal number of at most max, digits only.  0 or -1. */
+static int parse_uint(const char *s, unsigned max, unsigned *out)
+{
+	unsigned long v = 0;
+
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		v = v * 10 + (unsigned)(*s - '0');
+		if (v > max)
+			return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* "H:MM" or "HH:MM", 24-hour clock: minutes after midnight, or -1. */
+static int parse_hhmm(const char *s)
+{
+	int h, m;
+	size_t hl = strspn(s, "0123456789");
+
+	if (hl < 1 || hl > 2 || s[hl] != ':' || strspn(s + hl + 1, "0123456789") != 2 ||
+	    s[hl + 3] != '\0')
+		return -1;
+	h = atoi(s);
+	m = atoi(s + hl + 1);
+	if (h > 23 || m > 59)
+		return -1;
+	return h * 60 + m;
+}
+
+/* "52:54:00:12:34:01" or with '-': normalised to lower case with ':'. */
+static int parse_mac(const char *s, char out[18])
+{
+	if (strlen(s) != 17)
+		return -1;
+	for (int i = 0; i < 17; i++) {
+		if (i % 3 == 2) {
+			if (s[i] != ':' && s[i] != '-')
+				return -1;
+			out[i] = ':';
+		} else {
+			if (!isxdigit((unsigned char)s[i]))
+				return -1;
+			out[i] = (char)tolower((unsigned char)s[i]);
+		}
+	}
+	out[17] = '\0';
+	return 0;
+}
+
+/* A portal spec as portal_add() takes it, with numeric addresses only:
+ * "*:PORT", ":PORT", "A.B.C.D:PORT", "[V6]:PORT".  true when valid. */
+static bool listen_valid(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char host[64];
+	unsigned port;
+	size_t hl;
+	unsigned char addr[16];
+
+	if (!colon || strlen(s) >= 80)
+		return false;
+	if (parse_uint(colon + 1, 65535, &port) || port == 0 || strlen(colon + 1) > 5)
+		return false;
+	hl = (size_t)(colon - s);
+	if (hl == 0 || (hl == 1 && s[0] == '*'))
+		return true;
+	if (hl >= sizeof(host))
+		return false;
+	if (s[0] == '[') {
+		if (hl < 3 || s[hl - 1] != ']')
+			return false;
+		memcpy(host, s + 1, hl - 2);
+		host[hl - 2] = '\0';
+		return inet_pton(AF_INET6, host, addr) == 1;
+	}
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	return inet_pton(AF_INET, host, addr) == 1;
+}
+
+/* ---- section headers -------------------------------------------------- */
+
+/* Grow an array of n elements of size sz to hold n + 1.  0 or -1. */
+static int grow(void **arr, unsigned *cap, unsigned n, size_t sz)
+{
+	void *na;
+	unsigned ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 8;
+	na = realloc(*arr, (size_t)ncap * sz);
+	if (!na)
+		return -1;
+	*arr = na;
+	*cap = ncap;
+	return 0;
+}
+
+static void open_image(struct parser *p, const char *name, int line)
+{
+	struct config *c = p->cfg;
+	struct cfg_image *im;
+	void *nl;
+
+	for (unsigned i = 0; i < c->nimages; i++)
+		if (strcmp(c->images[i].name, name) == 0) {
+			cfg_err(p, line, "duplicate section [image %s] (first on line %d)", name,
+				c->images[i].line);
+			return;
+		}
+	if (c->nimages >= CFG_MAX_IMAGES) {
+		cfg_err(p, line, "too many images (at most %d)", CFG_MAX_IMAGES);
+		return;
+	}
+	if (grow((void **)&c->images, &p->cap_images, c->nimages, sizeof(*c->images))) {
+		p->oom = true;
+		return;
+	}
+	/* img_lines always has cap_images entries, like images. */
+	nl = realloc(p->img_lines, (size_t)p->cap_images * sizeof(*p->img_lines));
+	if (!nl) {
+		p->oom = true;
+		return;
+	}
+	p->img_lines = nl;
+	im = &c->images[c->nimages];
+	memset(im, 0, sizeof(*im));
+	memset(&p->img_lines[c->nimages], 0, sizeof(*p->img_lines));
+	snprintf(im->name, sizeof(im->name), "%s", name);
+	im->block_size = 512;
+	im->line = line;
+	p->img_lines[c->nimages].hdr = line;
+	p->kind = SEC_IMAGE;
+	p->idx = c->nimages++;
+}
+
+static void open_client(struct parser *p, const char *name, int line)
+{
+	struct config *c = p->cfg;
+	struct cfg_client *cl;
+	void *nl;
+
+	for (unsigned i = 0; i < c->nclients; i++)
+		if (strcmp(c->clients[i].name, name) == 0) {
+			cfg_err(p, line, "duplicate section [client %s] (first on line %d)", name,
+				c->clients[i].line);
+			return;
+		}
+	if (c->nclients >= CFG_MAX_CLIENTS) {
+		cfg_err(p, line, "too many clients (at most %d)", CFG_MAX_CLIENTS);
+		return;
+	}
+	if (grow((void **)&c->clients, &p->cap_clients, c->nclients, sizeof(*c->clients))) {
+		p->oom = true;
+		return;
+	}
+	/* cli_lines always has cap_clients entries, like clients. */
+	nl = realloc(p->cli_lines, (size_t)p->cap_clients * sizeof(*p->cli_lines));
+	if (!nl) {
+		p->oom = true;
+		return;
+	}
+	p->cli_lines = nl;
+	cl = &c->clients[c->nclients];
+	memset(cl, 0, sizeof(*cl));
+	memset(&p->cli_lines[c->nclients], 0, sizeof(*p->cli_lines));
+	snprintf(cl->name, sizeof(cl->name), "%s", name);
+	cl->reset_at_min = -1;
+	cl->line = line;
+	p->cli_lines[c->nclients].hdr = line;
+	p->kind = SEC_CLIENT;
+	p->idx = c->nclients++;
+}
+
+/*
+ * A "[...]" line, s[0..n) with no blanks at either end.  Keys that follow
+ * go to the section opened here, or are ignored (SEC_SKIP) after an error
+ * in the header, so that one bad header gives one message.
+ */
+static void section_header(struct parser *p, const char *s, size_t n)
+{
+	const char *close = memchr(s, ']', n);
+	const char *in, *in_end, *sp;
+	char word[16], name[CFG_NAME_MAX], shown[80];
+	size_t wl, nl, rest;
+	int line = p->lineno;
+
+	p->kind = SEC_SKIP;
+	if (!close) {
+		cfg_err(p, line, "section header without closing ']'");
+		return;
+	}
+	rest = n - (size_t)(close + 1 - s);
+	sp = close + 1;
+	while (rest && isspace((unsigned char)*sp))
+		sp++, rest--;
+	if (rest && *sp != ';' && *sp != '#') {
+		cfg_err(p, line, "unexpected text after section header");
+		return;
+	}
+	in = s + 1;
+	in_end = close;
+	while (in < in_end && isspace((unsigned char)*in))
+		in++;
+	while (in_end > in && isspace((unsigned char)in_end[-1]))
+		in_end--;
+	{
+		size_t il = (size_t)(in_end - in);
+		char tmp[80];
+		if (il >= sizeof(tmp))
+			il = sizeof(tmp) - 1;
+		memcpy(tmp, in, il);
+		tmp[il] = '\0';
+		q(tmp, shown, sizeof(shown));
+	}
+	for (wl = 0; in + wl < in_end && !isspace((unsigned char)in[wl]); wl++)
+		;
+	sp = in + wl;
+	while (sp < in_end && isspace((unsigned char)*sp))
+		sp++;
+	nl = (size_t)(in_end - sp);
+	if (wl >= sizeof(word))
+		goto unknown;
+	memcpy(word, in, wl);
+	word[wl] = '\0';
+
+	if (strcmp(word, "server") == 0 || strcmp(word, "defaults") == 0) {
+		bool server = word[0] == 's';
+		struct sec_lines *sl = server ? &p->server : &p->defaults;
+		if (nl) {
+			cfg_err(p, line, "[%s] takes no name", word);
+			return;
+		}
+		if (sl->hdr) {
+			cfg_err(p, line, "duplicate section [%s] (first on line %d)", word, sl->hdr);
+			return;
+		}
+		sl->hdr = line;
+		p->kind = server ? SEC_SERVER : SEC_DEFAULTS;
+		return;
+	}
+	if (strcmp(word, "image") == 0 || strcmp(word, "client") == 0) {
+		if (!nl) {
+			cfg_err(p, line, "[%s] needs a name: [%s NAME]", word, word);
+			return;
+		}
+		if (!name_valid(sp, nl)) {
+			cfg_err(p, line, "invalid %s name in [%s]: use 1 to 63 lower-case letters, "
+				"digits and '-', not starting with '-'", word, shown);
+			return;
+		}
+		memcpy(name, sp, nl);
+		name[nl] = '\0';
+		if (word[0] == 'i')
+			open_image(p, name, line);
+		else
+			open_client(p, name, line);
+		return;
+	}
+unknown:
+	cfg_err(p, line, "unknown section [%s] (expected [server], [defaults], [image NAME] "
+		"or [client NAME])", shown);
+}
+
+/* ---- the line reader --------------------------------------------------- */
+
+/*
+ * libinih's reader (an fgets lookalike): hand it the next line of the
+ * text, or a blank line when the line was dealt with here (a section
+ * header) or is broken (reported here).  Exactly one line per call, so
+ * that p->lineno is the line libinih is working on.
+ */
+static char *cfg_reader(char *str, int num, void *stream)
+{
+	struct parser *p = stream;
+	const char *s, *nlp;
+	size_t n, avail, i;
+	bool was_space = false;
+
+	if (p->pos >= p->len || num < 2)
+		return NULL;
+	s = p->text + p->pos;
+	avail = p->len - p->pos;
+	nlp = memchr(s, '\n', avail);
+	n = nlp ? (size_t)(nlp - s) : avail;
+	p->pos += nlp ? n + 1 : n;
+	p->lineno++;
+	str[0] = '\0';
+
+	if (p->lineno == 1 && n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0)
+		s += 3, n -= 3;       /* UTF-8 byte order mark */
+	if (memchr(s, '\0', n)) {
+		cfg_err(p, p->lineno, "NUL byte in line");
+		return str;
+	}
+	while (n && isspace((unsigned char)*s))
+		s++, n--;
+	while (n && isspace((unsigned char)s[n - 1]))
+		n--;
+	if (n == 0 || *s == ';' || *s == '#')
+		return str;
+	if (*s == '[') {
+		section_header(p, s, n);
+		return str;
+	}
+	if (n + 2 > (size_t)num) {
+		cfg_err(p, p->lineno, "line too long (at most %d characters)", num - 2);
+		return str;
+	}
+	/* The separator as libinih finds it: the first '=' or ':' that is
+	 * not inside an inline comment.  We accept '=' only. */
+	for (i = 0; i < n; i++) {
+		if (s[i] == '=' || s[i] == ':' || (was_space && s[i] == ';'))
+			break;
+		was_space = isspace((unsigned char)s[i]);
+	}
+	if (i == n || s[i] != '=') {
+		cfg_err(p, p->lineno, "expected KEY = VALUE");
+		return str;
+	}
+	if (i == 0) {
+		cfg_err(p, p->lineno, "no key name before '='");
+		return str;
+	}
+	memcpy(str, s, n);
+	str[n] = '\n';
+	str[n + 1] = '\0';
+	return str;
+}
+
+/* ---- keys ---------------------------------------------------------------- */
+
+/* Copy a value that must be an absolute path.  0 or -1 (reported). */
+static int set_path(struct parser *p, char *dst, const char *key, const char *val)
+{
+	char shown[64];
+
+	if (val[0] != '/') {
+		cfg_err(p, p->lineno, "%s: '%s' is not an absolute path", key,
+			q(val, shown, sizeof(shown)));
+		return -1;
+	}
+	if (strlen(val) >= PATH_MAX) {
+		cfg_err(p, p->lineno, "%s: path too long (at most %d bytes)", key, PATH_MAX - 1);
+		return -1;
+	}
+	memcpy(dst, val, strlen(val) + 1);
+	return 0;
+}
+
+static void set_size(struct parser *p, uint64_t *dst, const char *key, const char *val)
+{
+	char shown[64];
+
+	if (parse_size(val, dst))
+		cfg_err(p, p->lineno, "%s: '%s' is not a size (e.g. 0, 512M, 20G, 1T)", key,
+			q(val, shown, sizeof(shown)));
+}
+
+static void set_policy(struct parser *p, enum cfg_policy *dst, const char *val)
+{
+	char shown[64];
+
+	if (cfg_parse_policy(val, dst))
+		cfg_err(p, p->lineno, "policy: '%s' is not persistent, reset-on-boot or scheduled",
+			q(val, shown, sizeof(shown)));
+}
+
+static void set_reset_at(struct parser *p, int *dst, const char *val)
+{
+	char shown[64];
+	int m = parse_hhmm(val);
+
+	if (m < 0)
+		cfg_err(p, p->lineno, "reset-at: '%s' is not a time of day HH:MM (00:00 to 23:59)",
+			q(val, shown, sizeof(shown)));
+	else
+		*dst = m;
+}
+
+/* An image name used as a value (existence is checked at the end). */
+static void set_image_ref(struct parser *p, char *dst, const char *val)
+{
+	char shown[64];
+	size_t n = strlen(val);
+
+	if (!name_valid(val, n)) {
+		cfg_err(p, p->lineno, "image: '%s' is not a valid image name",
+			q(val, shown, sizeof(shown)));
+		return;
+	}
+	memcpy(dst, val, n + 1);
+}
+
+static void server_key(struct parser *p, int k, const char *val)
+{
+	struct config *c = p->cfg;
+	char shown[96];
+	unsigned u;
+
+	switch (k) {
+	case SK_LISTEN:
+		if (!listen_valid(val)) {
+			cfg_err(p, p->lineno, "listen: '%s' is not ADDR:PORT with a numeric address "
+				"(e.g. *:3260, 10.0.0.1:3260, [fd00::1]:3260)",
+				q(val, shown, sizeof(shown)));
+			return;
+		}
+		for (unsigned i = 0; i < c->nlisten; i++)
+			if (strcmp(c->listen[i], val) == 0) {
+				cfg_err(p, p->lineno, "listen %s given twice", val);
+				return;
+			}
+		if (c->nlisten >= CFG_MAX_LISTEN) {
+			cfg_err(p, p->lineno, "too many listen addresses (at most %d)", CFG_MAX_LISTEN);
+			return;
+		}
+		snprintf(c->listen[c->nlisten++], sizeof(c->listen[0]), "%s", val);
+		break;
+	case SK_STATE:
+		set_path(p, c->state, "state", val);
+		break;
+	case SK_SOCKET:
+		set_path(p, c->socket, "socket", val);
+		break;
+	case SK_LOG_LEVEL:
+		if (log_parse_level(val, &c->log_level))
+			cfg_err(p, p->lineno, "log-level: '%s' is not error, warn, notice, info or debug",
+				q(val, shown, sizeof(shown)));
+		break;
+	case SK_NOP:
+		if (parse_uint(val, 3600, &u))
+			cfg_err(p, p->lineno, "nop-interval: '%s' is not a number of seconds from 0 to 3600",
+				q(val, shown, sizeof(shown)));
+		else
+			c->nop_interval = u;
+		break;
+	case SK_FLOOR:
+		set_size(p, &c->store_floor, "store-floor", val);
+		break;
+	}
+}
+
+static void defaults_key(struct parser *p, int k, const char *val)
+{
+	struct config *c = p->cfg;
+	char shown[64];
+
+	switch (k) {
+	case DK_ENROLL:
+		if (strcmp(val, "auto") == 0)
+			c->enroll_auto = true;
+		else if (strcmp(val, "deny") == 0)
+			c->enroll_auto = false;
+		else
+			cfg_err(p, p->lineno, "enroll: '%s' is not auto or deny",
+				q(val, shown, sizeof(shown)));
+		break;
+	case DK_IMAGE:
+		set_image_ref(p, c->default_image, val);
+		break;
+	case DK_POLICY:
+		set_policy(p, &c->default_policy, val);
+		break;
+	case DK_RESET_AT:
+		set_reset_at(p, &c->default_reset_at, val);
+		break;
+	case DK_QUOTA:
+		set_size(p, &c->default_quota, "quota", val);
+		break;
+	}
+}
+
+static void image_key(struct parser *p, int k, const char *val)
+{
+	struct cfg_image *im = &p->cfg->images[p->idx];
+	char shown[64];
+
+	switch (k) {
+	case IK_PATH:
+		set_path(p, im->path, "path", val);
+		break;
+	case IK_TARGET:
+		if (!iscsi_name_valid(val)) {
+			cfg_err(p, p->lineno, "target: '%s' is not a valid iSCSI name (iqn.YYYY-MM.domain:..., "
+				"eui.<16 hex>, naa.<16 or 32 hex>)", q(val, shown, sizeof(shown)));
+			return;
+		}
+		snprintf(im->target, sizeof(im->target), "%s", val);
+		break;
+	case IK_BLOCK_SIZE:
+		if (strcmp(val, "512") == 0)
+			im->block_size = 512;
+		else if (strcmp(val, "4096") == 0)
+			im->block_size = 4096;
+		else
+			cfg_err(p, p->lineno, "block-size: '%s' is not 512 or 4096",
+				q(val, shown, sizeof(shown)));
+		break;
+	}
+}
+
+/* ip = A[, B...]: numeric IPv4/IPv6 addresses, stored as inet_ntop prints
+ * them.  On any error the client keeps no address from this key. */
+static void set_ips(struct parser *p, struct cfg_client *cl, const char *val)
+{
+	char item[64], shown[64];
+	unsigned char addr[16];
+	const char *s = val;
+	unsigned n = 0;
+
+	cl->nips = 0;
+	for (;;) {
+		const char *e = strchr(s, ',');
+		size_t il = e ? (size_t)(e - s) : strlen(s);
+		int af;
+
+		while (il && isspace((unsigned char)*s))
+			s++, il--;
+		while (il && isspace((unsigned char)s[il - 1]))
+			il--;
+		if (il == 0) {
+			cfg_err(p, p->lineno, "ip: empty address in list");
+			return;
+		}
+		if (il >= sizeof(item)) {
+			cfg_err(p, p->lineno, "ip: address too long");
+			return;
+		}
+		memcpy(item, s, il);
+		item[il] = '\0';
+		af = strchr(item, ':') ? AF_INET6 : AF_INET;
+		if (inet_pton(af, item, addr) != 1) {
+			cfg_err(p, p->lineno, "ip: '%s' is not an IPv4 or IPv6 address",
+				q(item, shown, sizeof(shown)));
+			return;
+		}
+		if (n >= CFG_MAX_IPS) {
+			cfg_err(p, p->lineno, "ip: too many addresses (at most %d)", CFG_MAX_IPS);
+			return;
+		}
+		if (!inet_ntop(af, addr, cl->ips[n], sizeof(cl->ips[n]))) {
+			cfg_err(p, p->lineno, "ip: '%s' cannot be used", q(item, shown, sizeof(shown)));
+			return;
+		}
+		for (unsigned i = 0; i < n; i++)
+			if (strcmp(cl->ips[i], cl->ips[n]) == 0) {
+				cfg_err(p, p->lineno, "ip: %s listed twice", cl->ips[n]);
+				return;
+			}
+		n++;
+		if (!e)
+			break;
+		s = e + 1;
+	}
+	cl->nips = n;
+}
+
+/* chap-user / mutual-user: 1 to 255 visible ASCII characters. */
+static void set_chap_name(struct parser *p, char *dst, const char *key, const char *val)
+{
+	size_t n = strlen(val);
+
+	if (n >= CFG_CHAP_MAX) {
+		cfg_err(p, p->lineno, "%s: too long (at most %d bytes)", key, CFG_CHAP_MAX - 1);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)val[i] <= 0x20 || (unsigned char)val[i] >= 0x7f) {
+			cfg_err(p, p->lineno, "%s: only visible ASCII characters, no blanks", key);
+			return;
+		}
+	memcpy(dst, val, n + 1);
+}
+
+/* chap-secret / mutual-secret: 12 to 255 bytes.  Never quoted back. */
+static void set_chap_secret(struct parser *p, char *dst, const char *key, const char *val)
+{
+	size_t n = strlen(val);
+
+	if (n < CFG_SECRET_MIN || n >= CFG_CHAP_MAX) {
+		cfg_err(p, p->lineno, "%s: %zu bytes; a CHAP secret must have %d to %d "
+			"(at least 96 bits, RFC 7143 12.1.3)", key, n, CFG_SECRET_MIN, CFG_CHAP_MAX - 1);
+		return;
+	}
+	memcpy(dst, val, n + 1);
+}
+
+static void client_key(struct parser *p, int k, const char *val)
+{
+	struct cfg_client *cl = &p->cfg->clients[p->idx];
+	char shown[64];
+
+	switch (k) {
+	case CK_INITIATOR:
+		if (!iscsi_name_valid(val)) {
+			cfg_err(p, p->lineno, "initiator: '%s' is not a valid iSCSI name "
+				"(iqn.YYYY-MM.domain:..., eui.<16 hex>, naa.<16 or 32 hex>)",
+				q(val, shown, sizeof(shown)));
+			return;
+		}
+		/* iSCSI names compare without case (RFC 3722): keep one form. */
+		for (size_t i = 0; val[i] && i + 1 < sizeof(cl->initiator); i++)
+			cl->initiator[i] = (char)((unsigned char)val[i] < 0x80 ?
+						  tolower((unsigned char)val[i]) : val[i]);
+		break;
+	case CK_MAC:
+		if (parse_mac(val, cl->mac))
+			cfg_err(p, p->lineno, "mac: '%s' is not a MAC address like 52:54:00:12:34:01",
+				q(val, shown, sizeof(shown)));
+		break;
+	case CK_IP:
+		set_ips(p, cl, val);
+		break;
+	case CK_IMAGE:
+		set_image_ref(p, cl->image, val);
+		break;
+	case CK_POLICY:
+		set_policy(p, &cl->policy, val);
+		break;
+	case CK_RESET_AT:
+		set_reset_at(p, &cl->reset_at_min, val);
+		break;
+	case CK_QUOTA:
+		set_size(p, &cl->quota, "quota", val);
+		break;
+	case CK_CHAP_USER:
+		set_chap_name(p, cl->chap_user, "chap-user", val);
+		break;
+	case CK_CHAP_SECRET:
+		set_chap_secret(p, cl->chap_secret, "chap-secret", val);
+		break;
+	case CK_MUTUAL_USER:
+		set_chap_name(p, cl->mutual_user, "mutual-user", val);
+		break;
+	case CK_MUTUAL_SECRET:
+		set_chap_secret(p, cl->mutual_secret, "mutual-secret", val);
+		break;
+	}
+}
+
+/*
+ * libinih's handler: one KEY = VALUE of line p->lineno.  Errors are
+ * recorded, never returned (libinih would only keep the first), so it
+ * always returns 1.  section is libinih's idea of the section, always ""
+ * here because headers never reach it; p->kind is the real one.
+ */
+static int cfg_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parser *p = user;
+	const char *const *keys;
+	struct sec_lines *sl;
+	char shown[64], label[96];
+	int nkeys, k;
+
+	(void)section;
+	/* Secrets count wherever they are, even in a section in error: the
+	 * file holds them all the same. */
+	if (!p->secret_line && (strcmp(name, "chap-secret") == 0 ||
+				strcmp(name, "mutual-secret") == 0))
+		p->secret_line = p->lineno;
+	switch (p->kind) {
+	case SEC_NONE:
+		cfg_err(p, p->lineno, "'%s' outside of any section", q(name, shown, sizeof(shown)));
+		return 1;
+	case SEC_SKIP:
+		return 1;
+	case SEC_SERVER:   keys = server_keys; nkeys = SK_N; sl = &p->server; break;
+	case SEC_DEFAULTS: keys = defaults_keys; nkeys = DK_N; sl = &p->defaults; break;
+	case SEC_IMAGE:    keys = image_keys; nkeys = IK_N; sl = &p->img_lines[p->idx]; break;
+	case SEC_CLIENT:   keys = client_keys; nkeys = CK_N; sl = &p->cli_lines[p->idx]; break;
+	default:
+		return 1;
+	}
+	for (k = 0; k < nkeys; k++)
+		if (strcmp(name, keys[k]) == 0)
+			break;
+	if (k == nkeys) {
+		cfg_err(p, p->lineno, "unknown key '%s' in %s", q(name, shown, sizeof(shown)),
+			sec_label(p, label, sizeof(label)));
+		return 1;
+	}
+	if (sl->key[k] && !(p->kind == SEC_SERVER && k == SK_LISTEN)) {
+		cfg_err(p, p->lineno, "%s given twice in %s (first on line %d)", keys[k],
+			sec_label(p, label, sizeof(label)), sl->key[k]);
+		return 1;
+	}
+	if (!sl->key[k])
+		sl->key[k] = p->lineno;
+	for (const char *v = value; *v; v++)
+		if ((unsigned char)*v < 0x20 || *v == 0x7f) {
+			cfg_err(p, p->lineno, "%s: control character in value", keys[k]);
+			return 1;
+		}
+	if (!*value) {
+		cfg_err(p, p->lineno, "%s: empty value", keys[k]);
+		return 1;
+	}
+	switch (p->kind) {
+	case SEC_SERVER:   server_key(p, k, value); break;
+	case SEC_DEFAULTS: defaults_key(p, k, value); break;
+	case SEC_IMAGE:    image_key(p, k, value); break;
+	case SEC_CLIENT:   client_key(p, k, value); break;
+	default: break;
+	}
+	return 1;
+}
+
+/* ---- whole-file checks -------------------------------------------------- */
+
+static void finish_server(struct parser *p)
+{
+	struct config *c = p->cfg;
+	size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+
+	if (c->nlisten == 0)
+		snprintf(c->listen[c->nlisten++], sizeof(c->listen[0]), "%s", CFG_DEFAULT_LISTEN);
+	if (!c->state[0])
+		snprintf(c->state, sizeof(c->state), "%s", CFG_DEFAULT_STATE);
+	if (!c->socket[0] && !p->server.key[SK_SOCKET]) {
+		if (strlen(c->state) + strlen("/pristined.sock") > max) {
+			cfg_err(p, p->server.key[SK_STATE] ? p->server.key[SK_STATE] : 1,
+				"the admin socket STATE/pristined.sock would be longer than a Unix "
+				"socket path may be (%zu bytes): set socket = a shorter path", max);
+			return;
+		}
+		/* cannot be cut: just checked against a far smaller limit */
+		if (snprintf(c->socket, sizeof(c->socket), "%s/pristined.sock", c->state) < 0)
+			c->socket[0] = '\0';
+	} else if (c->socket[0] && strlen(c->socket) > max) {
+		cfg_err(p, p->server.key[SK_SOCKET], "socket: path longer than a Unix socket path "
+			"may be (%zu bytes)", max);
+	}
+}
+
+static void finish_images(struct parser *p)
+{
+	struct config *c = p->cfg;
+
+	if (c->nimages == 0) {
+		cfg_err(p, 1, "no [image NAME] section: at least one image is required");
+		return;
+	}
+	for (unsigned i = 0; i < c->nimages; i++) {
+		struct cfg_image *im = &c->images[i];
+		const struct sec_lines *sl = &p->img_lines[i];
+
+		if (!sl->key[IK_PATH])
+			cfg_err(p, im->line, "[image %s] has no path = (its raw image file or block device)",
+				im->name);
+		if (!im->target[0]) {
+			if (sl->key[IK_TARGET])
+				continue;     /* invalid, reported */
+			snprintf(im->target, sizeof(im->target), "%s%s", CFG_TARGET_PREFIX, im->name);
+		}
+		for (unsigned j = 0; j < i; j++)
+			if (strcasecmp(c->images[j].target, im->target) == 0) {
+				cfg_err(p, sl->key[IK_TARGET] ? sl->key[IK_TARGET] : im->line,
+					"target %s is already the target of [image %s] (line %d)",
+					im->target, c->images[j].name, c->images[j].line);
+				break;
+			}
+	}
+}
+
+/* Returns whether c->default_image names an existing image (or is ""
+ * without that being an error), so clients inheriting it are checked. */
+static bool finish_defaults(struct parser *p)
+{
+	struct config *c = p->cfg;
+	bool ok = true;
+
+	if (c->default_image[0]) {
+		if (!cfg_image_find(c, c->default_image)) {
+			cfg_err(p, p->defaults.key[DK_IMAGE], "image %s: there is no [image %s]",
+				c->default_image, c->default_image);
+			c->default_image[0] = '\0';
+			ok = false;
+		}
+	} else if (p->defaults.key[DK_IMAGE]) {
+		ok = false;           /* invalid name, reported */
+	} else if (c->nimages == 1) {
+		snprintf(c->default_image, sizeof(c->default_image), "%s", c->images[0].name);
+	} else if (c->nimages > 1 && c->enroll_auto) {
+		int line = p->defaults.key[DK_ENROLL] ? p->defaults.key[DK_ENROLL] :
+			   p->defaults.hdr ? p->defaults.hdr : p->img_lines[1].hdr;
+		cfg_err(p, line, "several images and enroll = auto: say which image auto-enrolled "
+			"clients get with image = NAME in [defaults] (or set enroll = deny)");
+		ok = false;
+	}
+	if (c->default_policy == POLICY_SCHEDULED && c->default_reset_at < 0 &&
+	    !p->defaults.key[DK_RESET_AT])
+		cfg_err(p, p->defaults.key[DK_POLICY], "policy = scheduled needs reset-at = HH:MM");
+	return ok;
+}
+
+static void finish_client(struct parser *p, unsigned i, bool default_image_ok)
+{
+	struct config *c = p->cfg;
+	struct cfg_client *cl = &c->clients[i];
+	const struct sec_lines *sl = &p->cli_lines[i];
+	const int *key = sl->key;
+
+	/* identity */
+	if (!key[CK_INITIATOR])
+		cfg_err(p, cl->line, "[client %s] has no initiator = (its iSCSI initiator name)",
+			cl->name);
+	for (unsigned j = 0; cl->initiator[0] && j < i; j++)
+		if (strcmp(c->clients[j].initiator, cl->initiator) == 0) {
+			cfg_err(p, key[CK_INITIATOR], "initiator %s is already [client %s] (line %d)",
+				cl->initiator, c->clients[j].name, p->cli_lines[j].key[CK_INITIATOR]);
+			break;
+		}
+	for (unsigned j = 0; cl->mac[0] && j < i; j++)
+		if (strcmp(c->clients[j].mac, cl->mac) == 0) {
+			cfg_err(p, key[CK_MAC], "mac %s is already [client %s] (line %d)",
+				cl->mac, c->clients[j].name, p->cli_lines[j].key[CK_MAC]);
+			break;
+		}
+
+	/* image, with [defaults] applied */
+	if (cl->image[0]) {
+		if (!cfg_image_find(c, cl->image))
+			cfg_err(p, key[CK_IMAGE], "image %s: there is no [image %s]", cl->image, cl->image);
+	} else if (!key[CK_IMAGE]) {
+		if (c->default_image[0])
+			snprintf(cl->image, sizeof(cl->image), "%s", c->default_image);
+		else if (default_image_ok && c->nimages)
+			cfg_err(p, cl->line, "[client %s] has no image: set image = NAME here or in "
+				"[defaults]", cl->name);
+	}
+
+	/* policy and reset time */
+	if (!key[CK_POLICY])
+		cl->policy = c->default_policy;
+	if (cl->policy == POLICY_SCHEDULED) {
+		if (cl->reset_at_min < 0)
+			cl->reset_at_min = c->default_reset_at;
+		if (cl->reset_at_min < 0 && key[CK_POLICY] && !key[CK_RESET_AT])
+			cfg_err(p, key[CK_POLICY], "policy = scheduled needs reset-at = HH:MM "
+				"(here or in [defaults])");
+	} else {
+		if (key[CK_RESET_AT])
+			cfg_err(p, key[CK_RESET_AT], "reset-at only applies to policy = scheduled "
+				"(this client's policy is %s)", cfg_policy_name(cl->policy));
+		cl->reset_at_min = -1;
+	}
+	if (!key[CK_QUOTA])
+		cl->quota = c->default_quota;
+
+	/* CHAP: pairs, and mutual only on top of one-way */
+	if (key[CK_CHAP_USER] && !key[CK_CHAP_SECRET])
+		cfg_err(p, key[CK_CHAP_USER], "chap-user needs chap-secret");
+	if (key[CK_CHAP_SECRET] && !key[CK_CHAP_USER])
+		cfg_err(p, key[CK_CHAP_SECRET], "chap-secret needs chap-user");
+	if (key[CK_MUTUAL_USER] && !key[CK_MUTUAL_SECRET])
+		cfg_err(p, key[CK_MUTUAL_USER], "mutual-user needs mutual-secret");
+	if (key[CK_MUTUAL_SECRET] && !key[CK_MUTUAL_USER])
+		cfg_err(p, key[CK_MUTUAL_SECRET], "mutual-secret needs mutual-user");
+	if ((key[CK_MUTUAL_USER] || key[CK_MUTUAL_SECRET]) &&
+	    !key[CK_CHAP_USER] && !key[CK_CHAP_SECRET]) {
+		int l = key[CK_MUTUAL_USER] ? key[CK_MUTUAL_USER] : key[CK_MUTUAL_SECRET];
+		if (key[CK_MUTUAL_SECRET] && key[CK_MUTUAL_SECRET] < l)
+			l = key[CK_MUTUAL_SECRET];
+		cfg_err(p, l, "mutual CHAP (mutual-user, mutual-secret) needs chap-user and "
+			"chap-secret too");
+	}
+	if (cl->mutual_secret[0] && strcmp(cl->mutual_secret, cl->chap_secret) == 0)
+		cfg_err(p, key[CK_MUTUAL_SECRET], "mutual-secret must differ from chap-secret");
+}
+
+/* Lay the kept messages out in err, sorted by line (stable). */
+static void format_errors(const struct parser *p, char *err, size_t errlen)
+{
+	unsigned kept = p->nerr < CFG_MAX_ERRORS ? p->nerr : CFG_MAX_ERRORS;
+	unsigned order[CFG_MAX_ERRORS];
+	size_t used = 0;
+
+	if (!errlen)
+		return;
+	err[0] = '\0';
+	for (unsigned i = 0; i < kept; i++) {
+		unsigned j = i;
+		for (; j > 0 && p->msgs[order[j - 1]].line > p->msgs[i].line; j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+	}
+	for (unsigned i = 0; i < kept && used + 1 < errlen; i++) {
+		int n = snprintf(err + used, errlen - used, "%s%s:%d: %s", i ? "\n" : "", p->fname,
+				 p->msgs[order[i]].line, p->msgs[order[i]].text);
+		if (n < 0)
+			break;
+		used += (size_t)n < errlen - used ? (size_t)n : errlen - used - 1;
+	}
+	if (p->nerr > kept && used + 1 < errlen)
+		snprintf(err + used, errlen - used, "\n%s: %u more errors not shown", p->fname,
+			 p->nerr - kept);
+}
+
+/* ---- API ------------------------------------------------------------------ */
+
+int config_parse(const char *fname, const char *text, size_t len, unsigned mode,
+		 struct config *out, char *err, size_t errlen)
+{
+	struct parser *p;
+	int rc, ini_rc;
+	int saved_max_line;
+	bool saved_stack, saved_multi, saved_inline, saved_stop, saved_novalue;
+
+	memset(out, 0, sizeof(*out));
+	if (errlen)
+		err[0] = '\0';
+	if (len > CFG_MAX_FILE) {
+		if (errlen)
+			snprintf(err, errlen, "%s: larger than %u bytes", fname, CFG_MAX_FILE);
+		return -EFBIG;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		if (errlen)
+			snprintf(err, errlen, "%s: out of memory", fname);
+		return -ENOMEM;
+	}
+	p->fname = fname;
+	p->text = text;
+	p->len = len;
+	p->cfg = out;
+	p->kind = SEC_NONE;
+	out->log_level = LOG_INFO;
+	out->nop_interval = 30;
+	out->store_floor = 512ull << 20;
+	out->enroll_auto = true;
+	out->default_policy = POLICY_PERSISTENT;
+	out->default_reset_at = -1;
+
+	/* libinih's options are process globals (Debian builds it with
+	 * runtime options): lines long enough for a PATH_MAX path, on the
+	 * stack, with the syntax the reader above expects. */
+	saved_max_line = ini_max_line;
+	saved_stack = ini_use_stack;
+	saved_multi = ini_allow_multiline;
+	saved_inline = ini_allow_inline_comments;
+	saved_stop = ini_stop_on_first_error;
+	saved_novalue = ini_allow_no_value;
+	ini_max_line = CFG_LINE_MAX;
+	ini_use_stack = true;
+	ini_allow_multiline = false;
+	ini_allow_inline_comments = true;
+	ini_stop_on_first_error = false;
+	ini_allow_no_value = false;
+	ini_rc = ini_parse_stream(cfg_reader, p, cfg_handler, p);
+	ini_max_line = saved_max_line;
+	ini_use_stack = saved_stack;
+	ini_allow_multiline = saved_multi;
+	ini_allow_inline_comments = saved_inline;
+	ini_stop_on_first_error = saved_stop;
+	ini_allow_no_value = saved_novalue;
+
+	if (ini_rc < 0 || p->oom) {
+		rc = -ENOMEM;
+		if (errlen)
+			snprintf(err, errlen, "%s: out of memory", fname);
+		goto out;
+	}
+	if (ini_rc > 0)       /* the reader should have caught it */
+		cfg_err(p, ini_rc, "syntax error");
+
+	finish_server(p);
+	finish_images(p);
+	{
+		bool image_ok = finish_defaults(p);
+		for (unsigned i = 0; i < out->nclients; i++)
+			finish_client(p, i, image_ok);
+	}
+	if (p->secret_line && (mode & 077))
+		cfg_err(p, p->secret_line, "the file holds CHAP secrets but group or others may "
+			"access it: chmod 600 %s", fname);
+
+	rc = 0;
+	if (p->nerr) {
+		format_errors(p, err, errlen);
+		rc = -EINVAL;
+	}
+out:
+	free(p->img_lines);
+	free(p->cli_lines);
+	free(p);
+	if (rc)
+		config_free(out);
+	return rc;
+}
+
+int config_load(const char *path, struct config *out, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int fd, rc;
+
+	memset(out, 0, sizeof(*out));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st)) {
+		rc = -errno;
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		rc = -EISDIR;
+		goto fail;
+	}
+	for (;;) {
+		ssize_t n;
+		if (len == cap) {
+			char *nb;
+			if (cap > CFG_MAX_FILE) {
+				rc = -EFBIG;
+				if (errlen)
+					snprintf(err, errlen, "%s: larger than %u bytes", path, CFG_MAX_FILE);
+				goto out;
+			}
+			cap = cap ? cap * 2 : 16384;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	rc = config_parse(path, buf, len, (unsigned)(st.st_mode & 07777), out, err, errlen);
+	goto out;
+fail:
+	if (errlen)
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return rc;
+}
+
+void config_free(struct config *c)
+{
+	if (!c)
+		return;
+	free(c->images);
+	free(c->clients);
+	memset(c, 0, sizeof(*c));
+}
+
+const char *cfg_policy_name(enum cfg_policy p)
+{
+	switch (p) {
+	case POLICY_PERSISTENT:    return "persistent";
+	case POLICY_RESET_ON_BOOT: return "reset-on-boot";
+	case POLICY_SCHEDULED:     return "scheduled";
+	}
+	return "?";
+}
+
+int cfg_parse_policy(const char *s, enum cfg_policy *out)
+{
+	if (strcmp(s, "persistent") == 0)
+		*out = POLICY_PERSISTENT;
+	else if (strcmp(s, "reset-on-boot") == 0)
+		*out = POLICY_RESET_ON_BOOT;
+	else if (strcmp(s, "scheduled") == 0)
+		*out = POLICY_SCHEDULED;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const struct cfg_image *cfg_image_find(const struct config *c, const char *name)
+{
+	for (unsigned i = 0; i < c->nimages; i++)
+		if (strcmp(c->images[i].name, name) == 0)
+			return &c->images[i];
+	return NULL;
+}
+
+const struct cfg_client *cfg_client_find(const struct config *c, const char *id)
+{
+	for (unsigned i = 0; i < c->nclients; i++)
+		if (strcmp(c->clients[i].name, id) == 0 || strcasecmp(c->clients[i].initiator, id) == 0)
+			return &c->clients[i];
+	return NULL;
+}

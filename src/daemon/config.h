@@ -1,0 +1,144 @@
+/*
+ * config.h - the configuration file of pristined (`pristined -c FILE`):
+ * an INI file with [server], [defaults], [image NAME] and [client NAME]
+ * sections, read with libinih and turned into one fully validated
+ * struct config.  The file format is documented in pristine.conf(5).
+ *
+ * Nothing here touches the images, the state directory or the network:
+ * a loaded config only promises that every value is well-formed and that
+ * the sections agree with each other (unique names, initiators and MACs,
+ * images that exist, CHAP keys that come in pairs...).  Whether an image
+ * path exists or a portal can be bound is for the daemon to find out.
+ *
+ * Errors: every problem found is reported as "FILE:LINE: message", one
+ * message per line, all of them (up to CFG_MAX_ERRORS), so that an admin
+ * can fix the whole file in one go.  LINE is the line of the offending
+ * key or section header; for a key that refers to something else (an
+ * image name, a second use of an initiator) it is the line of the key
+ * that refers.  Secrets are never quoted in messages.
+ */
+#ifndef PRISTINE_CONFIG_H
+#define PRISTINE_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/log.h"
+
+#define CFG_MAX_LISTEN 8       /* listen = lines in [server] */
+#define CFG_MAX_IPS 8          /* addresses in one client's ip = */
+#define CFG_MAX_IMAGES 256
+#define CFG_MAX_CLIENTS 4096
+#define CFG_MAX_ERRORS 20      /* messages kept; more are only counted */
+#define CFG_MAX_FILE (1u << 20) /* a larger file is refused */
+#define CFG_NAME_MAX 64        /* image/client names: [a-z0-9][a-z0-9-]{0,62} */
+#define CFG_TARGET_MAX 224     /* = ISCSI_NAME_MAX */
+#define CFG_CHAP_MAX 256       /* CHAP names and secrets: 255 bytes + NUL */
+#define CFG_SECRET_MIN 12      /* RFC 7143 12.1.3: at least 96 bits */
+#define CFG_DEFAULT_STATE "/var/lib/pristine"
+#define CFG_DEFAULT_LISTEN "*:3260"
+#define CFG_TARGET_PREFIX "iqn.2026-11.org.pristine:"
+
+enum cfg_policy { POLICY_PERSISTENT, POLICY_RESET_ON_BOOT, POLICY_SCHEDULED };
+
+struct cfg_image {
+	char name[CFG_NAME_MAX];
+	char path[PATH_MAX];             /* absolute; not checked for existence */
+	char target[CFG_TARGET_MAX];     /* valid iSCSI name, unique among images */
+	uint32_t block_size;             /* 512 or 4096 */
+	int line;                        /* line of its [image NAME] header */
+};
+
+/*
+ * A client with every default of [defaults] already applied: image,
+ * policy, reset_at_min and quota are the values in force for it.
+ */
+struct cfg_client {
+	char name[CFG_NAME_MAX];
+	char initiator[CFG_TARGET_MAX];  /* valid iSCSI name, stored lower-case */
+	char mac[18];                    /* "aa:bb:cc:dd:ee:ff" (lower-case) or "" */
+	char ips[CFG_MAX_IPS][64];       /* numeric addresses as inet_ntop prints them */
+	unsigned nips;                   /* 0: any source address */
+	char image[CFG_NAME_MAX];        /* names an entry of config.images */
+	enum cfg_policy policy;
+	int reset_at_min;                /* POLICY_SCHEDULED: minutes after midnight; else -1 */
+	uint64_t quota;                  /* bytes, 0 = none */
+	/* CHAP: all "" when the client logs in without authentication;
+	 * mutual_* are "" unless the target must authenticate too. */
+	char chap_user[CFG_CHAP_MAX], chap_secret[CFG_CHAP_MAX];
+	char mutual_user[CFG_CHAP_MAX], mutual_secret[CFG_CHAP_MAX];
+	int line;                        /* line of its [client NAME] header */
+};
+
+struct config {
+	/* [server] */
+	char listen[CFG_MAX_LISTEN][80]; /* portal specs as listen.h takes them */
+	unsigned nlisten;                /* >= 1 */
+	char state[PATH_MAX];            /* absolute */
+	char socket[PATH_MAX];           /* absolute, fits a sockaddr_un */
+	enum log_level log_level;
+	unsigned nop_interval;           /* seconds, 0 = no pings */
+	uint64_t store_floor;            /* bytes */
+	/* [defaults] */
+	bool enroll_auto;                /* unknown initiators are enrolled */
+	char default_image[CFG_NAME_MAX];/* image of auto-enrolled clients, "" = none */
+	enum cfg_policy default_policy;
+	int default_reset_at;            /* minutes after midnight, -1 = none */
+	uint64_t default_quota;          /* bytes, 0 = none */
+	/* sections, in file order; owned, freed by config_free */
+	struct cfg_image *images;
+	unsigned nimages;                /* >= 1 */
+	struct cfg_client *clients;
+	unsigned nclients;
+};
+
+/*
+ * Read and validate the configuration file at path into *out.
+ *
+ * On success returns 0: *out is filled and owns its arrays (release them
+ * with config_free).  On failure *out holds nothing that needs freeing
+ * (it is zeroed) and err receives a message:
+ *   -EINVAL  the file is invalid: err holds every "FILE:LINE: message",
+ *            newline-separated (no trailing newline), cut to errlen;
+ *   -EFBIG   the file is larger than CFG_MAX_FILE;
+ *   -ENOMEM  out of memory;
+ *   -errno   the file cannot be opened or read.
+ * A file that holds CHAP secrets must not be readable by group or others
+ * (checked with fstat on the open file): -EINVAL, "chmod 600".
+ *
+ * Not thread-safe: it sets libinih's global options (line length...) for the
+ * duration of the call.  err may be NULL only if errlen is 0.
+ */
+int config_load(const char *path, struct config *out, char *err, size_t errlen);
+
+/*
+ * Parse a configuration held in memory: text[0..len) (need not be
+ * NUL-terminated; a NUL byte inside is an error).  fname is only used in
+ * messages; mode is the file's permission bits, for the CHAP secrets
+ * check (pass 0600 when there is no file).  Same results and ownership
+ * as config_load, except that it never returns -errno from I/O.
+ */
+int config_parse(const char *fname, const char *text, size_t len, unsigned mode,
+		 struct config *out, char *err, size_t errlen);
+
+/* Release what config_load/config_parse allocated and zero *c.  NULL and
+ * an already freed or zeroed config are fine. */
+void config_free(struct config *c);
+
+/* "persistent", "reset-on-boot" or "scheduled" (static strings). */
+const char *cfg_policy_name(enum cfg_policy p);
+
+/* Parse one of the names above (exact, lower-case).  0, or -EINVAL with
+ * *out untouched. */
+int cfg_parse_policy(const char *s, enum cfg_policy *out);
+
+/* The image named name, or NULL.  The pointer is into c->images. */
+const struct cfg_image *cfg_image_find(const struct config *c, const char *name);
+
+/* The client whose name is id, or whose initiator is id (compared without
+ * regard to case), or NULL.  The pointer is into c->clients. */
+const struct cfg_client *cfg_client_find(const struct config *c, const char *id);
+
+#endif
