@@ -10,9 +10,14 @@
  * reset).  --read-only instead serves the image write-protected to every
  * initiator, with no overlays.  The admin API listens on
  * STATE/pristined.sock (or --socket).
+ *
+ * Config mode (-c FILE, pristine.conf(5)) serves every [image] under its
+ * own target, declares the configured clients, and follows [defaults]
+ * enroll = auto|deny for initiators nobody configured.
  */
 #include "control/control.h"
 #include "daemon/clients.h"
+#include "daemon/config.h"
 #include "daemon/listen.h"
 #include "daemon/ops.h"
 #include "proto/iscsi.h"
@@ -33,6 +38,7 @@
 #define PRISTINE_VERSION "0.1.0"
 
 struct options {
+	const char *config;
 	const char *image;
 	const char *state;
 	const char *target;
@@ -49,7 +55,8 @@ struct options {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: pristined --image PATH [options]\n"
+		"usage: pristined --image PATH [options]    (quick mode)\n"
+		"       pristined -c FILE [-v LEVEL]          (configuration file, see pristine.conf(5))\n"
 		"  -i, --image PATH        raw image file or block device to export as LUN 0\n"
 		"  -l, --listen ADDR:PORT  portal to listen on (repeatable; default *:3260)\n"
 		"  -s, --state DIR         state directory (default /var/lib/pristine)\n"
@@ -199,10 +206,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			}
 			log_set_level(lvl);
 			break;
-		case 'c':
-			fprintf(stderr, "pristined: configuration files are not supported yet; "
-				"use quick mode (--image)\n");
-			return -1;
+		case 'c': o->config = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("pristined %s\n", PRISTINE_VERSION); exit(0);
 		default: usage(stderr); return -1;
@@ -212,7 +216,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "pristined: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
-	if (!o->image) {
+	if (!o->image == !o->config) {
+		fprintf(stderr, "pristined: give either --image PATH (quick mode) or -c FILE\n");
 		usage(stderr);
 		return -1;
 	}
@@ -258,27 +263,106 @@ static void image_identity(struct image *img, const char *path)
 	snprintf(img->path, sizeof(img->path), "%s", real);
 }
 
+/* Open an image read-only and fill in its identity.  0 or -1 (logged). */
+static int image_open(struct image *img, const char *name, const char *path, const char *target,
+		      uint32_t block_size)
+{
+	snprintf(img->name, sizeof(img->name), "%s", name);
+	snprintf(img->target, sizeof(img->target), "%s", target);
+	img->block_size = block_size;
+	/* The golden image is never opened for writing. */
+	if (backend_raw_open(path, false, &img->be))
+		return -1;
+	image_identity(img, path);
+	if (img->be->size < block_size || img->be->size % block_size) {
+		log_err("%s: size %llu is not a whole number of %u-byte blocks", path,
+			(unsigned long long)img->be->size, block_size);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * What a configuration may ask for that this version does not do yet.
+ * Refusing is safer than ignoring: an admin who configured CHAP or an
+ * address restriction must not get an open door instead.
+ */
+static int config_unsupported(const char *file, const struct config *cfg)
+{
+	int bad = 0;
+
+	if (cfg->default_policy != POLICY_PERSISTENT) {
+		fprintf(stderr, "%s: [defaults] policy %s is not supported by this version yet "
+			"(it comes with the boot endpoint); use persistent\n", file,
+			cfg_policy_name(cfg->default_policy));
+		bad = 1;
+	}
+	for (unsigned i = 0; i < cfg->nclients; i++) {
+		const struct cfg_client *c = &cfg->clients[i];
+		if (c->chap_user[0]) {
+			fprintf(stderr, "%s:%d: client %s: CHAP is not supported by this version yet\n",
+				file, c->line, c->name);
+			bad = 1;
+		}
+		if (c->nips) {
+			fprintf(stderr, "%s:%d: client %s: ip restrictions are not supported by this "
+				"version yet\n", file, c->line, c->name);
+			bad = 1;
+		}
+		if (c->policy != POLICY_PERSISTENT) {
+			fprintf(stderr, "%s:%d: client %s: policy %s is not supported by this version yet "
+				"(it comes with the boot endpoint)\n", file, c->line, c->name,
+				cfg_policy_name(c->policy));
+			bad = 1;
+		}
+	}
+	return bad ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
+	struct config cfg = { 0 };
+	bool have_cfg = false;
 	struct iscsi_server srv;
-	struct iscsi_target tgt = { 0 };
-	struct iscsi_target *tgts[1] = { &tgt };
+	struct iscsi_target *tgts = NULL, **tgtp = NULL;
 	struct portal_set ps = { .n = 0 };
-	struct image img = { 0 };
-	struct image *imgs[1] = { &img };
+	struct image *imgs = NULL, **imgp = NULL;
+	unsigned nimg = 0;
 	struct registry reg = { 0 };
 	struct daemon_ctx dctx = { .reg = &reg, .srv = &srv };
 	struct control_ops ops;
 	struct api *api = NULL;
 	struct scsi_target *shared = NULL;
-	char sock[PATH_MAX + 32];
+	char sock[PATH_MAX + 32], state[PATH_MAX];
+	const char *listen[MAX_PORTALS];
+	unsigned nlisten;
+	uint64_t floor, quota;
+	int nop;
 	bool reg_open = false;
 	sigset_t set;
 	int rc = 1;
 
 	if (parse_args(argc, argv, &o))
 		return 2;
+	if (o.config && (o.read_only || o.image)) {
+		fprintf(stderr, "pristined: -c FILE takes everything from the file (no --image/--read-only)\n");
+		return 2;
+	}
+	if (o.config) {
+		char err[4096];
+		if (config_load(o.config, &cfg, err, sizeof(err))) {
+			fprintf(stderr, "%s\npristined: %s: not started\n", err, o.config);
+			return 2;
+		}
+		have_cfg = true;
+		if (config_unsupported(o.config, &cfg)) {
+			config_free(&cfg);
+			return 2;
+		}
+		if (log_get_level() == LOG_INFO)   /* -v on the command line wins */
+			log_set_level(cfg.log_level);
+	}
 	/* Signals are read from a signalfd by the accept loop only. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
@@ -286,45 +370,79 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	log_notice("pristined %s starting", PRISTINE_VERSION);
-	if (ensure_state_dir(o.state))
-		return 1;
-	/* The golden image is never opened for writing. */
-	if (backend_raw_open(o.image, false, &img.be))
-		return 1;
-	img.block_size = o.block_size;
-	default_name(o.image, img.name, sizeof(img.name));
-	image_identity(&img, o.image);
-	if (img.be->size < o.block_size || img.be->size % o.block_size) {
-		log_err("%s: size %llu is not a whole number of %u-byte blocks", o.image,
-			(unsigned long long)img.be->size, o.block_size);
+	log_notice("pristined %s starting%s%s", PRISTINE_VERSION, have_cfg ? " with " : "",
+		   have_cfg ? o.config : "");
+	nimg = have_cfg ? cfg.nimages : 1;
+	imgs = calloc(nimg, sizeof(*imgs));
+	imgp = calloc(nimg, sizeof(*imgp));
+	tgts = calloc(nimg, sizeof(*tgts));
+	tgtp = calloc(nimg, sizeof(*tgtp));
+	if (!imgs || !imgp || !tgts || !tgtp)
 		goto out;
+	if (have_cfg) {
+		snprintf(state, sizeof(state), "%s", cfg.state);
+		for (unsigned i = 0; i < cfg.nlisten; i++)
+			listen[i] = cfg.listen[i];
+		nlisten = cfg.nlisten;
+		snprintf(sock, sizeof(sock), "%s", cfg.socket);
+		floor = cfg.store_floor;
+		quota = cfg.default_quota;
+		nop = (int)cfg.nop_interval;
+		for (unsigned i = 0; i < nimg; i++) {
+			const struct cfg_image *ci = &cfg.images[i];
+			if (image_open(&imgs[i], ci->name, ci->path, ci->target, ci->block_size)) {
+				log_err("%s:%d: image %s cannot be served", o.config, ci->line, ci->name);
+				goto out;
+			}
+		}
+	} else {
+		char name[64], target[ISCSI_NAME_MAX];
+		snprintf(state, sizeof(state), "%s", o.state);
+		for (unsigned i = 0; i < o.nlisten; i++)
+			listen[i] = o.listen[i];
+		nlisten = o.nlisten;
+		if (o.socket)
+			snprintf(sock, sizeof(sock), "%s", o.socket);
+		else
+			snprintf(sock, sizeof(sock), "%s/pristined.sock", o.state);
+		floor = o.floor;
+		quota = o.quota;
+		nop = o.nop_interval;
+		default_name(o.image, name, sizeof(name));
+		if (o.target)
+			snprintf(target, sizeof(target), "%s", o.target);
+		else
+			snprintf(target, sizeof(target), "iqn.2026-11.org.pristine:%s", name);
+		if (image_open(&imgs[0], name, o.image, target, o.block_size))
+			goto out;
 	}
-	if (o.target)
-		snprintf(img.target, sizeof(img.target), "%s", o.target);
-	else
-		snprintf(img.target, sizeof(img.target), "iqn.2026-11.org.pristine:%s", img.name);
-	snprintf(tgt.name, sizeof(tgt.name), "%s", img.target);
-	tgt.tpgt = 1;
-	tgt.priv = &img;
+	if (ensure_state_dir(state))
+		goto out;
+	for (unsigned i = 0; i < nimg; i++) {
+		imgp[i] = &imgs[i];
+		snprintf(tgts[i].name, sizeof(tgts[i].name), "%s", imgs[i].target);
+		tgts[i].tpgt = 1;
+		tgts[i].priv = &imgs[i];
+		tgtp[i] = &tgts[i];
+	}
 
 	iscsi_server_defaults(&srv);
-	if (o.nop_interval >= 0)
-		srv.nop_interval_s = (unsigned)o.nop_interval;
-	srv.targets = tgts;
-	srv.ntargets = 1;
+	if (nop >= 0)
+		srv.nop_interval_s = (unsigned)nop;
+	srv.targets = tgtp;
+	srv.ntargets = nimg;
 
 	if (o.read_only) {
 		struct scsi_lu_config lc;
 		char serial[17];
-		uint64_t id = fnv1a(tgt.name);
+		uint64_t id = fnv1a(imgs[0].target);
 
 		shared = scsi_target_new();
 		snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)id);
 		lc = (struct scsi_lu_config){
-			.be = img.be, .block_size = o.block_size, .read_only = true,
+			.be = imgs[0].be, .block_size = imgs[0].block_size, .read_only = true,
 			.vendor = "PRISTINE", .product = "golden image", .revision = "0001",
-			.serial = serial, .naa_id = id ^ 0x5a5a, .target_name = tgt.name,
+			.serial = serial, .naa_id = id ^ 0x5a5a, .target_name = imgs[0].target,
 		};
 		if (!shared || scsi_target_add_lu(shared, 0, &lc)) {
 			log_err("cannot create LUN 0");
@@ -332,36 +450,40 @@ int main(int argc, char **argv)
 		}
 		srv.hooks = (struct iscsi_hooks){ .attach = shared_attach, .ctx = shared };
 	} else {
-		snprintf(reg.state, sizeof(reg.state), "%s", o.state);
-		reg.images = imgs;
-		reg.nimages = 1;
-		reg.default_quota = o.quota;
-		reg.store_floor = o.floor;
-		reg.enroll_auto = true;
+		snprintf(reg.state, sizeof(reg.state), "%s", state);
+		reg.images = imgp;
+		reg.nimages = nimg;
+		reg.default_quota = quota;
+		reg.store_floor = floor;
+		reg.enroll_auto = have_cfg ? cfg.enroll_auto : true;
 		reg.srv = &srv;
+		for (unsigned i = 0; have_cfg && i < cfg.nclients; i++) {
+			const struct cfg_client *cc = &cfg.clients[i];
+			struct image *img = registry_image(&reg, cc->image);
+			if (!img || registry_configure(&reg, cc->name, cc->initiator, img,
+						       cc->quota ? cc->quota : quota))
+				goto out;
+		}
 		if (registry_open(&reg))
 			goto out;
 		reg_open = true;
 		srv.hooks = (struct iscsi_hooks){ .attach = registry_attach, .detach = registry_detach,
 						  .ctx = &reg };
 	}
-	log_notice("target %s LUN 0: %s, %llu bytes, %u-byte blocks, %s", tgt.name, img.path,
-		   (unsigned long long)img.be->size, o.block_size,
-		   o.read_only ? "read-only for every client" : "one copy-on-write overlay per client");
+	for (unsigned i = 0; i < nimg; i++)
+		log_notice("target %s LUN 0: %s, %llu bytes, %u-byte blocks, %s", imgs[i].target,
+			   imgs[i].path, (unsigned long long)imgs[i].be->size, imgs[i].block_size,
+			   o.read_only ? "read-only for every client" : "one copy-on-write overlay per client");
 
 	iscsi_server_init(&srv);
 	if (!o.read_only) {
-		if (o.socket)
-			snprintf(sock, sizeof(sock), "%s", o.socket);
-		else
-			snprintf(sock, sizeof(sock), "%s/pristined.sock", o.state);
 		daemon_ops_init(&dctx, &ops);
 		if (api_start(sock, &ops, &api))
 			goto out_srv;
 		log_notice("admin API on %s", sock);
 	}
-	for (unsigned i = 0; i < o.nlisten; i++)
-		if (portal_add(&ps, o.listen[i]))
+	for (unsigned i = 0; i < nlisten; i++)
+		if (portal_add(&ps, listen[i]))
 			goto out_portals;
 	rc = portal_serve(&ps, &srv) ? 1 : 0;
 out_portals:
@@ -376,7 +498,14 @@ out:
 	if (reg_open)
 		registry_close(&reg);
 	scsi_target_free(shared);
-	backend_close(img.be);
+	for (unsigned i = 0; imgs && i < nimg; i++)
+		backend_close(imgs[i].be);
+	free(imgs);
+	free(imgp);
+	free(tgts);
+	free(tgtp);
+	if (have_cfg)
+		config_free(&cfg);
 	log_notice("pristined stopped");
 	return rc;
 }
