@@ -19,6 +19,11 @@
  *   GET    /v1/clients                   -> ops->clients_list   {"clients":[...]}
  *   GET    /v1/clients/{id}              -> ops->client_show    (id: name or IQN, URL-encoded)
  *   POST   /v1/clients/{id}/reset        -> ops->client_reset   body {"force": bool}
+ *   POST   /v1/clients                   -> ops->client_add     body {"initiator": str,
+ *                                            "name": str?, "image": str?, "quota_bytes": int?}
+ *   POST   /v1/clients/{id}/remove       -> ops->client_remove  body {"force": bool}
+ *   POST   /v1/clients/{id}/set          -> ops->client_set     body {"name": str?,
+ *                                            "image": str?, "quota_bytes": int?, "force": bool?}
  *   GET    /v1/sessions                  -> ops->sessions_list  {"sessions":[...]}
  *   DELETE /v1/sessions/{tsih}           -> ops->session_kill
  */
@@ -34,6 +39,11 @@ struct control_ops {
 	int (*clients_list)(void *ctx, json_t **out, char *err, size_t errlen);
 	int (*client_show)(void *ctx, const char *id, json_t **out, char *err, size_t errlen);
 	int (*client_reset)(void *ctx, const char *id, bool force, json_t **out, char *err, size_t errlen);
+	/* body: the parsed JSON object of the request (borrowed); the op
+	 * validates its fields and answers -EINVAL with a message. */
+	int (*client_add)(void *ctx, json_t *body, json_t **out, char *err, size_t errlen);
+	int (*client_remove)(void *ctx, const char *id, bool force, json_t **out, char *err, size_t errlen);
+	int (*client_set)(void *ctx, const char *id, json_t *body, json_t **out, char *err, size_t errlen);
 	int (*sessions_list)(void *ctx, json_t **out, char *err, size_t errlen);
 	int (*session_kill)(void *ctx, unsigned tsih, json_t **out, char *err, size_t errlen);
 	void *ctx;
