@@ -185,9 +185,15 @@ static int bindings_save(struct registry *reg)
 	int fd = -1, dfd, rc = 0;
 	char *text;
 
-	for (struct client *c = reg->clients; c; c = c->next)
-		json_array_append_new(arr, json_pack("{s:s, s:s}", "initiator", c->initiator,
-						     "image", c->img->name));
+	static const char *const origins[] = { "auto", "api", "config" };
+
+	for (struct client *c = reg->clients; c; c = c->next) {
+		json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "initiator", c->initiator,
+				      "image", c->img->name, "name", c->name, "origin", origins[c->origin]);
+		if (c->quota_set)
+			json_object_set_new(e, "quota_bytes", json_integer((json_int_t)c->quota));
+		json_array_append_new(arr, e);
+	}
 	root = json_pack("{s:i, s:o}", "version", 1, "clients", arr);
 	text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
 	json_decref(root);
@@ -228,6 +234,61 @@ static struct image *bound_image(struct registry *reg, json_t *bindings, const c
 	return reg->nimages == 1 ? reg->images[0] : NULL;
 }
 
+bool client_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 63 || !((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= '0' && name[0] <= '9')))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '-'))
+			return false;
+	return true;
+}
+
+/*
+ * Recreate the clients added with the API (or enrolled automatically)
+ * that clients.json records, unless the configuration declared them.
+ * Records naming an image not served now are kept out (with a warning).
+ */
+static void restore_clients(struct registry *reg, json_t *bindings)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(json_object_get(bindings, "clients"), i, e) {
+		const char *ini = json_string_value(json_object_get(e, "initiator"));
+		const char *img = json_string_value(json_object_get(e, "image"));
+		const char *name = json_string_value(json_object_get(e, "name"));
+		const char *origin = json_string_value(json_object_get(e, "origin"));
+		json_t *q = json_object_get(e, "quota_bytes");
+		struct image *im;
+		struct client *c;
+
+		if (!ini || !img || !iscsi_name_valid(ini) || registry_find(reg, ini))
+			continue;
+		if (origin && strcmp(origin, "config") == 0)
+			continue;  /* gone from the file: the file decides */
+		im = registry_image(reg, img);
+		if (!im) {
+			log_warn("client %s: image %s is not served now; client left out", ini, img);
+			continue;
+		}
+		c = client_new(reg, ini, im);
+		if (!c)
+			return;
+		if (name && client_name_valid(name) && !registry_find(reg, name))
+			snprintf(c->name, sizeof(c->name), "%s", name);
+		c->origin = origin && strcmp(origin, "api") == 0 ? ORIGIN_API : ORIGIN_AUTO;
+		if (json_is_integer(q) && json_integer_value(q) >= 0) {
+			c->quota = (uint64_t)json_integer_value(q);
+			c->quota_set = true;
+		}
+		c->next = reg->clients;
+		reg->clients = c;
+	}
+}
+
 struct client *registry_find(struct registry *reg, const char *id)
 {
 	for (struct client *c = reg->clients; c; c = c->next)
@@ -244,7 +305,9 @@ int registry_configure(struct registry *reg, const char *name, const char *initi
 	if (!c)
 		return -ENOMEM;
 	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->origin = ORIGIN_CONFIG;
 	c->quota = quota;
+	c->quota_set = true;
 	c->next = reg->clients;
 	reg->clients = c;
 	return 0;
@@ -294,6 +357,7 @@ int registry_open(struct registry *reg)
 	bindings = json_load_file(path, 0, &jerr);
 	if (!bindings && access(path, F_OK) == 0)
 		log_err("%s: %s (line %d): client bindings ignored", path, jerr.text, jerr.line);
+	restore_clients(reg, bindings);
 	snprintf(path, sizeof(path), "%s/overlays", reg->state);
 	d = opendir(path);
 	if (!d) {
@@ -433,14 +497,73 @@ void registry_detach(void *ctx, void *handle)
 	pthread_mutex_unlock(&reg->lock);
 }
 
-int registry_reset(struct registry *reg, const char *id, bool force, char *msg, size_t msglen)
+/*
+ * Make c idle for a change of its overlay: refuse while it has sessions
+ * unless force, which ends them and waits.  On success c->resetting is set
+ * (no session attaches) and the caller must clear it.  Lock held (it is
+ * dropped while sessions end).  0, or -EBUSY with msg.
+ */
+static int client_quiesce(struct registry *reg, struct client *c, bool force, const char *what,
+			  char *msg, size_t msglen)
+{
+	struct timespec deadline;
+
+	if (c->resetting) {
+		snprintf(msg, msglen, "client %s is busy with another change", c->initiator);
+		return -EBUSY;
+	}
+	if (c->sessions && !force) {
+		snprintf(msg, msglen, "client %s is online (%u session%s); use --force to end them and %s",
+			 c->initiator, c->sessions, c->sessions == 1 ? "" : "s", what);
+		return -EBUSY;
+	}
+	c->resetting = true;
+	if (!c->sessions)
+		return 0;
+	pthread_mutex_unlock(&reg->lock);
+	iscsi_kill_initiator(reg->srv, c->initiator);
+	pthread_mutex_lock(&reg->lock);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += RESET_WAIT_S;
+	while (c->sessions) {
+		if (pthread_cond_timedwait(&reg->cond, &reg->lock, &deadline) == ETIMEDOUT) {
+			snprintf(msg, msglen, "sessions of %s did not end within %ds", c->initiator, RESET_WAIT_S);
+			c->resetting = false;
+			return -EBUSY;
+		}
+	}
+	return 0;
+}
+
+/* Throw away c's overlay (constant time) and LU.  Quiesced, lock held. */
+static int client_discard(struct registry *reg, struct client *c, char *msg, size_t msglen)
 {
 	char trash[PATH_MAX + 8];
-	struct client *c;
-	struct timespec deadline;
-	int rc = 0;
+	int rc;
 
 	snprintf(trash, sizeof(trash), "%s/trash", reg->state);
+	scsi_target_free(c->scsi);
+	c->scsi = NULL;
+	/* Nothing of it is kept: no final checkpoint, just let go. */
+	overlay_drop(c->ov);
+	c->ov = NULL;
+	rc = overlay_discard(c->dir, trash);
+	if (rc == -ENOENT)
+		return 0;   /* it never wrote anything */
+	if (rc) {
+		snprintf(msg, msglen, "cannot discard the overlay of %s: %s", c->initiator, strerror(-rc));
+		return rc;
+	}
+	reg->purge_pending = true;
+	pthread_cond_broadcast(&reg->cond);
+	return 0;
+}
+
+int registry_reset(struct registry *reg, const char *id, bool force, char *msg, size_t msglen)
+{
+	struct client *c;
+	int rc;
+
 	pthread_mutex_lock(&reg->lock);
 	c = registry_find(reg, id);
 	if (!c) {
@@ -448,52 +571,193 @@ int registry_reset(struct registry *reg, const char *id, bool force, char *msg, 
 		rc = -ENOENT;
 		goto out;
 	}
-	if (c->resetting) {
-		snprintf(msg, msglen, "client %s is already being reset", c->initiator);
-		rc = -EBUSY;
+	rc = client_quiesce(reg, c, force, "reset", msg, msglen);
+	if (rc)
 		goto out;
-	}
-	if (c->sessions && !force) {
-		snprintf(msg, msglen, "client %s is online (%u session%s); use --force to end them and reset",
-			 c->initiator, c->sessions, c->sessions == 1 ? "" : "s");
-		rc = -EBUSY;
-		goto out;
-	}
-	/* From here no new session attaches until the reset is done. */
-	c->resetting = true;
-	if (c->sessions) {
-		pthread_mutex_unlock(&reg->lock);
-		iscsi_kill_initiator(reg->srv, c->initiator);
-		pthread_mutex_lock(&reg->lock);
-		clock_gettime(CLOCK_REALTIME, &deadline);
-		deadline.tv_sec += RESET_WAIT_S;
-		while (c->sessions) {
-			if (pthread_cond_timedwait(&reg->cond, &reg->lock, &deadline) == ETIMEDOUT) {
-				snprintf(msg, msglen, "sessions of %s did not end within %ds",
-					 c->initiator, RESET_WAIT_S);
-				rc = -EBUSY;
-				c->resetting = false;
-				goto out;
-			}
-		}
-	}
-	scsi_target_free(c->scsi);
-	c->scsi = NULL;
-	/* Nothing of it is kept: no final checkpoint, just let go. */
-	overlay_drop(c->ov);
-	c->ov = NULL;
-	rc = overlay_discard(c->dir, trash);
-	if (rc) {
-		snprintf(msg, msglen, "cannot discard the overlay of %s: %s", c->initiator, strerror(-rc));
-	} else {
+	rc = client_discard(reg, c, msg, msglen);
+	if (rc == 0)
 		log_notice("client %s reset: overlay discarded", c->initiator);
-		reg->purge_pending = true;
-		pthread_cond_broadcast(&reg->cond);
-	}
 	/* Reopen at once: the client is listed with an empty overlay. */
 	if (client_open(reg, c))
 		log_err("client %s: cannot create its new overlay", c->initiator);
 	c->resetting = false;
+out:
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}
+
+static struct image *pick_image(struct registry *reg, const char *image, char *msg, size_t msglen)
+{
+	struct image *img;
+
+	if (!image) {
+		if (reg->nimages == 1)
+			return reg->images[0];
+		snprintf(msg, msglen, "several images are served: say which one (--image)");
+		return NULL;
+	}
+	img = registry_image(reg, image);
+	if (!img)
+		snprintf(msg, msglen, "no image %s", image);
+	return img;
+}
+
+int registry_add(struct registry *reg, const char *name, const char *initiator, const char *image,
+		 uint64_t quota, bool quota_set, char *msg, size_t msglen)
+{
+	struct client *c;
+	struct image *img;
+	int rc = 0;
+
+	if (!iscsi_name_valid(initiator)) {
+		snprintf(msg, msglen, "'%.80s' is not a valid iSCSI initiator name", initiator);
+		return -EINVAL;
+	}
+	if (name && name[0] && !client_name_valid(name)) {
+		snprintf(msg, msglen, "name '%.70s': use a-z, 0-9 and '-', at most 63 characters", name);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&reg->lock);
+	if (registry_find(reg, initiator)) {
+		snprintf(msg, msglen, "%s is already a client", initiator);
+		rc = -EEXIST;
+		goto out;
+	}
+	if (name && name[0] && registry_find(reg, name)) {
+		snprintf(msg, msglen, "a client is already called %s", name);
+		rc = -EEXIST;
+		goto out;
+	}
+	img = pick_image(reg, image, msg, msglen);
+	if (!img) {
+		rc = image ? -ENOENT : -EINVAL;
+		goto out;
+	}
+	c = client_new(reg, initiator, img);
+	if (!c) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
+	c->origin = ORIGIN_API;
+	c->quota_set = quota_set;
+	c->quota = quota_set ? quota : reg->default_quota;
+	c->next = reg->clients;
+	reg->clients = c;
+	bindings_save(reg);
+	log_notice("client %s%s%s added on image %s", initiator, c->name[0] ? " as " : "", c->name, img->name);
+out:
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}
+
+int registry_remove(struct registry *reg, const char *id, bool force, char *msg, size_t msglen)
+{
+	struct client *c, **pp;
+	int rc;
+
+	pthread_mutex_lock(&reg->lock);
+	c = registry_find(reg, id);
+	if (!c) {
+		snprintf(msg, msglen, "no client %s", id);
+		rc = -ENOENT;
+		goto out;
+	}
+	if (c->origin == ORIGIN_CONFIG) {
+		snprintf(msg, msglen, "client %s is defined in the configuration file: remove it there",
+			 c->name[0] ? c->name : c->initiator);
+		rc = -EBUSY;
+		goto out;
+	}
+	rc = client_quiesce(reg, c, force, "remove it", msg, msglen);
+	if (rc)
+		goto out;
+	rc = client_discard(reg, c, msg, msglen);
+	if (rc) {
+		c->resetting = false;
+		goto out;
+	}
+	for (pp = &reg->clients; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	log_notice("client %s removed", c->initiator);
+	free(c);
+	bindings_save(reg);
+out:
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}
+
+int registry_set(struct registry *reg, const char *id, const char *name, const char *image,
+		 bool has_quota, uint64_t quota, bool force, char *msg, size_t msglen)
+{
+	struct client *c, *other;
+	struct image *img = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&reg->lock);
+	c = registry_find(reg, id);
+	if (!c) {
+		snprintf(msg, msglen, "no client %s", id);
+		rc = -ENOENT;
+		goto out;
+	}
+	if (c->origin == ORIGIN_CONFIG) {
+		snprintf(msg, msglen, "client %s is defined in the configuration file: change it there",
+			 c->name[0] ? c->name : c->initiator);
+		rc = -EBUSY;
+		goto out;
+	}
+	if (name) {
+		other = name[0] ? registry_find(reg, name) : NULL;
+		if (name[0] && !client_name_valid(name)) {
+			snprintf(msg, msglen, "name '%.70s': use a-z, 0-9 and '-', at most 63 characters", name);
+			rc = -EINVAL;
+			goto out;
+		}
+		if (other && other != c) {
+			snprintf(msg, msglen, "a client is already called %s", name);
+			rc = -EEXIST;
+			goto out;
+		}
+	}
+	if (image) {
+		img = registry_image(reg, image);
+		if (!img) {
+			snprintf(msg, msglen, "no image %s", image);
+			rc = -ENOENT;
+			goto out;
+		}
+		if (img == c->img)
+			img = NULL;
+	}
+	if (img) {
+		/* Its overlay only makes sense over the old image. */
+		rc = client_quiesce(reg, c, force, "move it to another image (its overlay is discarded)",
+				    msg, msglen);
+		if (rc)
+			goto out;
+		rc = client_discard(reg, c, msg, msglen);
+		if (rc == 0) {
+			log_notice("client %s moved from image %s to %s: overlay discarded", c->initiator,
+				   c->img->name, img->name);
+			c->img = img;
+		}
+		c->resetting = false;
+		if (rc)
+			goto out;
+	}
+	if (name)
+		snprintf(c->name, sizeof(c->name), "%s", name);
+	if (has_quota) {
+		c->quota = quota;
+		c->quota_set = true;
+		if (c->ov)
+			overlay_set_quota(c->ov, quota);
+	}
+	bindings_save(reg);
 out:
 	pthread_mutex_unlock(&reg->lock);
 	return rc;

@@ -39,9 +39,17 @@ struct image {
 	char base_id[128];            /* what overlays record as their base */
 };
 
+enum client_origin {
+	ORIGIN_AUTO,                  /* enrolled at its first login */
+	ORIGIN_API,                   /* added with pristinectl client add */
+	ORIGIN_CONFIG,                /* a [client] of the configuration file */
+};
+
 struct client {
 	struct client *next;
-	char name[64];                /* configured name, "" for auto-enrolled */
+	char name[64];                /* its name, "" if it has none */
+	enum client_origin origin;
+	bool quota_set;               /* quota chosen for it, not the default */
 	char initiator[ISCSI_NAME_MAX];
 	char dir[PATH_MAX];
 	struct image *img;
@@ -96,6 +104,30 @@ struct image *registry_image(struct registry *reg, const char *name);
 
 /* Find a client by name or initiator name (case-insensitive).  Lock held by caller. */
 struct client *registry_find(struct registry *reg, const char *id);
+
+/*
+ * Add a client (pristinectl client add): initiator (valid iSCSI name, not
+ * yet a client), optional name ([a-z0-9][a-z0-9-]*, unique), image (by
+ * name; NULL = the only image), quota (bytes; quota_set false = default).
+ * Persisted.  Returns 0, or -EINVAL/-EEXIST/-ENOENT with msg.
+ */
+int registry_add(struct registry *reg, const char *name, const char *initiator, const char *image,
+		 uint64_t quota, bool quota_set, char *msg, size_t msglen);
+/*
+ * Remove a client and discard its overlay.  Refused for clients of the
+ * configuration file, and while online unless force.  Persisted.
+ */
+int registry_remove(struct registry *reg, const char *id, bool force, char *msg, size_t msglen);
+/*
+ * Change a client: name and/or quota and/or image (NULL / has_quota false
+ * = unchanged).  A new image discards the overlay (it belongs to the old
+ * one): refused while online unless force.  Clients of the configuration
+ * file are changed in the file.  Persisted.
+ */
+int registry_set(struct registry *reg, const char *id, const char *name, const char *image,
+		 bool has_quota, uint64_t quota, bool force, char *msg, size_t msglen);
+/* Name rule shared with the configuration file. */
+bool client_name_valid(const char *name);
 
 /*
  * Reset a client: discard its overlay.  Refused with -EBUSY while it has

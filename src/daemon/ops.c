@@ -15,13 +15,14 @@
 
 static json_t *client_json(const struct client *c)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:i, s:s, s:I}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:i, s:s, s:I, s:s}",
 			 "name", c->name[0] ? c->name : c->initiator, "initiator", c->initiator,
 			 "image", c->img->name, "target", c->img->target,
 			 "used_bytes", (json_int_t)(c->ov ? overlay_used_bytes(c->ov) : 0),
 			 "quota_bytes", (json_int_t)c->quota,
 			 "online", c->sessions > 0, "sessions", (int)c->sessions,
-			 "policy", "persistent", "last_login", (json_int_t)c->last_login);
+			 "policy", "persistent", "last_login", (json_int_t)c->last_login,
+			 "origin", c->origin == ORIGIN_CONFIG ? "config" : c->origin == ORIGIN_API ? "api" : "auto");
 }
 
 static int op_clients_list(void *ctx, json_t **out, char *err, size_t errlen)
@@ -71,6 +72,113 @@ static int op_client_reset(void *ctx, const char *id, bool force, json_t **out, 
 	*out = json_pack("{s:s, s:b, s:f}", "reset", id, "forced", force,
 			 "seconds", (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 	return 0;
+}
+
+/*
+ * Optional string / size fields of a request body.  *present tells whether
+ * the key was there; a value of the wrong type is -EINVAL with msg.
+ */
+static int body_string(json_t *body, const char *key, const char **out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(body, key);
+
+	*out = NULL;
+	if (!v)
+		return 0;
+	if (!json_is_string(v)) {
+		snprintf(err, errlen, "\"%s\" must be a string", key);
+		return -EINVAL;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int body_size(json_t *body, const char *key, bool *present, uint64_t *out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(body, key);
+
+	*present = v != NULL;
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		snprintf(err, errlen, "\"%s\" must be a number of bytes (0 = none)", key);
+		return -EINVAL;
+	}
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+/* The client object after a change, or a small object if it is gone. */
+static int client_result(struct daemon_ctx *d, const char *id, json_t **out)
+{
+	struct client *c;
+
+	pthread_mutex_lock(&d->reg->lock);
+	c = registry_find(d->reg, id);
+	*out = c ? client_json(c) : json_pack("{s:s}", "id", id);
+	pthread_mutex_unlock(&d->reg->lock);
+	return 0;
+}
+
+static int op_client_add(void *ctx, json_t *body, json_t **out, char *err, size_t errlen)
+{
+	struct daemon_ctx *d = ctx;
+	const char *ini, *name, *image;
+	uint64_t quota = 0;
+	bool has_quota;
+	int rc;
+
+	if ((rc = body_string(body, "initiator", &ini, err, errlen)) ||
+	    (rc = body_string(body, "name", &name, err, errlen)) ||
+	    (rc = body_string(body, "image", &image, err, errlen)) ||
+	    (rc = body_size(body, "quota_bytes", &has_quota, &quota, err, errlen)))
+		return rc;
+	if (!ini) {
+		snprintf(err, errlen, "\"initiator\" is required");
+		return -EINVAL;
+	}
+	rc = registry_add(d->reg, name, ini, image, quota, has_quota, err, errlen);
+	return rc ? rc : client_result(d, ini, out);
+}
+
+static int op_client_remove(void *ctx, const char *id, bool force, json_t **out, char *err, size_t errlen)
+{
+	struct daemon_ctx *d = ctx;
+	int rc = registry_remove(d->reg, id, force, err, errlen);
+
+	if (rc)
+		return rc;
+	*out = json_pack("{s:s}", "removed", id);
+	return 0;
+}
+
+static int op_client_set(void *ctx, const char *id, json_t *body, json_t **out, char *err, size_t errlen)
+{
+	struct daemon_ctx *d = ctx;
+	const char *name, *image;
+	uint64_t quota = 0;
+	bool has_quota, force = json_is_true(json_object_get(body, "force"));
+	json_t *f = json_object_get(body, "force");
+	char newid[ISCSI_NAME_MAX];
+	int rc;
+
+	if (f && !json_is_boolean(f)) {
+		snprintf(err, errlen, "\"force\" must be true or false");
+		return -EINVAL;
+	}
+	if ((rc = body_string(body, "name", &name, err, errlen)) ||
+	    (rc = body_string(body, "image", &image, err, errlen)) ||
+	    (rc = body_size(body, "quota_bytes", &has_quota, &quota, err, errlen)))
+		return rc;
+	/* Answer with the client as it is now, found by its initiator. */
+	pthread_mutex_lock(&d->reg->lock);
+	{
+		struct client *c = registry_find(d->reg, id);
+		snprintf(newid, sizeof(newid), "%s", c ? c->initiator : id);
+	}
+	pthread_mutex_unlock(&d->reg->lock);
+	rc = registry_set(d->reg, id, name, image, has_quota, quota, force, err, errlen);
+	return rc ? rc : client_result(d, newid, out);
 }
 
 struct sess_acc {
@@ -149,7 +257,9 @@ void daemon_ops_init(struct daemon_ctx *d, struct control_ops *ops)
 {
 	*ops = (struct control_ops){
 		.status = op_status, .clients_list = op_clients_list, .client_show = op_client_show,
-		.client_reset = op_client_reset, .sessions_list = op_sessions_list,
+		.client_reset = op_client_reset, .client_add = op_client_add,
+		.client_remove = op_client_remove, .client_set = op_client_set,
+		.sessions_list = op_sessions_list,
 		.session_kill = op_session_kill, .ctx = d,
 	};
 }
