@@ -116,47 +116,75 @@ static enum MHD_Result api_send_error(struct MHD_Connection *c, const char *meth
 	return api_send(c, status, json_pack("{s:o*}", "error", s), allow);
 }
 
-/* Parse the reset body: empty or {"force": bool, ...}.  0 or -EINVAL. */
-static int parse_reset_body(const struct api_req *r, bool *force, char *err, size_t errlen)
+/*
+ * Parse the request body as a JSON object into *root (a new reference
+ * the caller frees).  An empty body gives *root = NULL when empty_ok,
+ * and is refused otherwise.  Duplicate keys and trailing bytes are
+ * refused (jansson checks the end of input by default).  Returns 0, or
+ * -EINVAL with err set.
+ */
+static int parse_body(const struct api_req *r, bool empty_ok, json_t **root,
+		      char *err, size_t errlen)
 {
 	json_error_t jerr;
-	json_t *root = NULL, *f;
-	int rc = 0;
+	json_t *v;
+
+	*root = NULL;
+	if (r->len == 0 && empty_ok)
+		return 0;
+	if (r->len == 0) {
+		snprintf(err, errlen, "body must be a JSON object");
+		return -EINVAL;
+	}
+	v = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!v) {
+		snprintf(err, errlen, "malformed JSON body: %s", jerr.text);
+		return -EINVAL;
+	}
+	if (!json_is_object(v)) {
+		json_decref(v);
+		snprintf(err, errlen, "body must be a JSON object");
+		return -EINVAL;
+	}
+	*root = v;
+	return 0;
+}
+
+/*
+ * Parse a body that is empty or {"force": bool, ...} (reset, remove);
+ * other keys are ignored.  0 with *force set, or -EINVAL with err set.
+ */
+static int parse_force_body(const struct api_req *r, bool *force, char *err, size_t errlen)
+{
+	json_t *root, *f;
+	int rc;
 
 	*force = false;
-	if (r->len == 0)
-		return 0;
-	root = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		snprintf(err, errlen, "malformed JSON body: %s", jerr.text);
-		rc = -EINVAL;
-		goto out;
-	}
-	if (!json_is_object(root)) {
-		snprintf(err, errlen, "body must be a JSON object");
-		rc = -EINVAL;
-		goto out;
-	}
+	rc = parse_body(r, true, &root, err, errlen);
+	if (rc || !root)
+		return rc;
 	f = json_object_get(root, "force");
 	if (f && !json_is_boolean(f)) {
 		snprintf(err, errlen, "\"force\" must be true or false");
 		rc = -EINVAL;
-		goto out;
 	}
 	*force = f && json_is_true(f);
-out:
 	json_decref(root);
 	return rc;
 }
 
 /*
- * Run the op behind a matched route.  Returns the op's result; *out is
- * what it produced (owned by the caller), err its message.
+ * Run the op behind a matched route and method (already checked with
+ * api_route_allows).  A missing op is -ENOSYS (501) before the body is
+ * looked at; a body that is not what the route takes is -EINVAL (400).
+ * Returns the op's result; *out is what it produced (owned by the
+ * caller), err its message.
  */
-static int api_dispatch(struct api *api, const struct api_req *r, json_t **out,
-			char *err, size_t errlen)
+static int api_dispatch(struct api *api, const struct api_req *r, const char *method,
+			json_t **out, char *err, size_t errlen)
 {
 	const struct control_ops *ops = api->ops;
+	json_t *body = NULL;
 	bool force;
 	int rc;
 
@@ -166,6 +194,16 @@ static int api_dispatch(struct api *api, const struct api_req *r, json_t **out,
 			break;
 		return ops->status(ops->ctx, out, err, errlen);
 	case API_R_CLIENTS:
+		if (strcmp(method, "POST") == 0) {
+			if (!ops->client_add)
+				break;
+			rc = parse_body(r, false, &body, err, errlen);
+			if (rc)
+				return rc;
+			rc = ops->client_add(ops->ctx, body, out, err, errlen);
+			json_decref(body);
+			return rc;
+		}
 		if (!ops->clients_list)
 			break;
 		return ops->clients_list(ops->ctx, out, err, errlen);
@@ -174,12 +212,28 @@ static int api_dispatch(struct api *api, const struct api_req *r, json_t **out,
 			break;
 		return ops->client_show(ops->ctx, r->m.id, out, err, errlen);
 	case API_R_CLIENT_RESET:
-		rc = parse_reset_body(r, &force, err, errlen);
-		if (rc)
-			return rc;
 		if (!ops->client_reset)
 			break;
+		rc = parse_force_body(r, &force, err, errlen);
+		if (rc)
+			return rc;
 		return ops->client_reset(ops->ctx, r->m.id, force, out, err, errlen);
+	case API_R_CLIENT_REMOVE:
+		if (!ops->client_remove)
+			break;
+		rc = parse_force_body(r, &force, err, errlen);
+		if (rc)
+			return rc;
+		return ops->client_remove(ops->ctx, r->m.id, force, out, err, errlen);
+	case API_R_CLIENT_SET:
+		if (!ops->client_set)
+			break;
+		rc = parse_body(r, false, &body, err, errlen);
+		if (rc)
+			return rc;
+		rc = ops->client_set(ops->ctx, r->m.id, body, out, err, errlen);
+		json_decref(body);
+		return rc;
 	case API_R_SESSIONS:
 		if (!ops->sessions_list)
 			break;
@@ -216,8 +270,8 @@ static enum MHD_Result api_begin(struct MHD_Connection *c, const char *url,
 		free(r);
 		return api_send_error(c, method, url, 404, "no such route", NULL);
 	}
-	want = api_route_method(r->m.route);
-	if (strcmp(method, want) != 0) {
+	want = api_route_allow(r->m.route);
+	if (!api_route_allows(r->m.route, method)) {
 		free(r);
 		snprintf(err, sizeof(err), "method not allowed here (use %s)", want);
 		return api_send_error(c, method, url, 405, err, want);
@@ -280,7 +334,7 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const ch
 		*upload_data_size = 0;
 		return api_take_body(r, upload_data, n, method, url);
 	}
-	rc = api_dispatch(api, r, &out, err, sizeof(err));
+	rc = api_dispatch(api, r, method, &out, err, sizeof(err));
 	if (rc < 0) {
 		json_decref(out);
 		if (!err[0])

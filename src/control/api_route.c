@@ -132,9 +132,16 @@ int api_route_match(const char *path, struct api_match *m, char *err, size_t err
 			m->route = API_R_CLIENTS;
 			return 0;
 		}
-		if (n == 4 && !SEG_IS(3, "reset"))
+		if (n == 3)
+			m->route = API_R_CLIENT;
+		else if (SEG_IS(3, "reset"))
+			m->route = API_R_CLIENT_RESET;
+		else if (SEG_IS(3, "remove"))
+			m->route = API_R_CLIENT_REMOVE;
+		else if (SEG_IS(3, "set"))
+			m->route = API_R_CLIENT_SET;
+		else
 			return -ENOENT;
-		m->route = n == 3 ? API_R_CLIENT : API_R_CLIENT_RESET;
 		return take_id(seg[2], seglen[2], m, err, errlen);
 	}
 	if (SEG_IS(1, "sessions") && n <= 3) {
@@ -149,15 +156,18 @@ int api_route_match(const char *path, struct api_match *m, char *err, size_t err
 	return -ENOENT;
 }
 
-const char *api_route_method(enum api_route r)
+const char *api_route_allow(enum api_route r)
 {
 	switch (r) {
 	case API_R_STATUS:
-	case API_R_CLIENTS:
 	case API_R_CLIENT:
 	case API_R_SESSIONS:
 		return "GET";
+	case API_R_CLIENTS:
+		return "GET, POST";
 	case API_R_CLIENT_RESET:
+	case API_R_CLIENT_REMOVE:
+	case API_R_CLIENT_SET:
 		return "POST";
 	case API_R_SESSION:
 		return "DELETE";
@@ -165,6 +175,24 @@ const char *api_route_method(enum api_route r)
 		break;
 	}
 	return NULL;
+}
+
+bool api_route_allows(enum api_route r, const char *method)
+{
+	const char *allow = api_route_allow(r);
+	size_t n = strlen(method);
+
+	if (strpbrk(method, ", "))
+		return false;
+	/* Walk the ", "-separated list; whole words only ("POS" is no POST). */
+	while (allow && n) {
+		if (strncmp(allow, method, n) == 0 && (allow[n] == '\0' || allow[n] == ','))
+			return true;
+		allow = strchr(allow, ',');
+		if (allow)
+			allow += 2;
+	}
+	return false;
 }
 
 unsigned api_status_for(int rc)

@@ -18,9 +18,11 @@
 enum api_route {
 	API_R_NONE = 0,		/* no such path */
 	API_R_STATUS,		/* /v1/status */
-	API_R_CLIENTS,		/* /v1/clients */
+	API_R_CLIENTS,		/* /v1/clients (GET list, POST add) */
 	API_R_CLIENT,		/* /v1/clients/{id} */
 	API_R_CLIENT_RESET,	/* /v1/clients/{id}/reset */
+	API_R_CLIENT_REMOVE,	/* /v1/clients/{id}/remove */
+	API_R_CLIENT_SET,	/* /v1/clients/{id}/set */
 	API_R_SESSIONS,		/* /v1/sessions */
 	API_R_SESSION,		/* /v1/sessions/{tsih} */
 };
@@ -41,8 +43,14 @@ struct api_match {
  */
 int api_route_match(const char *path, struct api_match *m, char *err, size_t errlen);
 
-/* The one method a route answers ("GET", "POST", "DELETE"); NULL for API_R_NONE. */
-const char *api_route_method(enum api_route r);
+/*
+ * The methods route r answers, as the value of an Allow header ("GET",
+ * "GET, POST", ...); a static string, NULL for API_R_NONE.
+ */
+const char *api_route_allow(enum api_route r);
+
+/* Whether route r answers method (exact, case-sensitive as HTTP says). */
+bool api_route_allows(enum api_route r, const char *method);
 
 /*
  * Percent-decode len bytes of in into out (outlen bytes including the

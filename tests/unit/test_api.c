@@ -2,8 +2,10 @@
  * test_api.c - unit tests of the admin API server (src/control/api.c,
  * api_route.c): a live server on a temporary Unix socket with fake ops,
  * driven by raw HTTP/1.1 over AF_UNIX (the unit link has no libcurl).
- * Covers every route, error mapping, path decoding, the body cap, a
- * flood of silent connections, and the socket file's life cycle.
+ * Covers every route (client add/remove/set included: bodies that are not
+ * objects refused before the op, the op's verdicts passed through),
+ * error mapping, path decoding, the body cap, a flood of silent
+ * connections, and the socket file's life cycle.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,12 +36,49 @@ static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
 static char fake_last_id[512];
 static int fake_status_rc;		/* injected error for ops->status */
 static char fake_status_msg[64];
+static json_t *fake_last_body;		/* copy of the body the last add/set op got */
+static int fake_calls;			/* add/remove/set op calls so far */
 
 static void fake_record(const char *id)
 {
 	pthread_mutex_lock(&fake_lock);
 	snprintf(fake_last_id, sizeof(fake_last_id), "%s", id);
 	pthread_mutex_unlock(&fake_lock);
+}
+
+/* Record an add/remove/set call: its id (may be "") and a copy of its body. */
+static void fake_record_body(const char *id, const json_t *body)
+{
+	fake_record(id);
+	pthread_mutex_lock(&fake_lock);
+	json_decref(fake_last_body);
+	fake_last_body = body ? json_deep_copy(body) : NULL;
+	fake_calls++;
+	pthread_mutex_unlock(&fake_lock);
+}
+
+static int fake_ncalls(void)
+{
+	int n;
+
+	pthread_mutex_lock(&fake_lock);
+	n = fake_calls;
+	pthread_mutex_unlock(&fake_lock);
+	return n;
+}
+
+/* Whether the last add/set op got a body equal to the JSON text want. */
+static bool fake_body_is(const char *want)
+{
+	json_t *w = json_loads(want, 0, NULL);
+	bool eq;
+
+	assert_non_null(w);
+	pthread_mutex_lock(&fake_lock);
+	eq = fake_last_body && json_equal(fake_last_body, w);
+	pthread_mutex_unlock(&fake_lock);
+	json_decref(w);
+	return eq;
 }
 
 static const char *fake_last(void)
@@ -124,6 +163,81 @@ static int f_reset(void *ctx, const char *id, bool force, json_t **out, char *er
 	return 0;
 }
 
+/*
+ * client_add: the fake validates like the daemon would, so the API
+ * layer's passthrough of -EINVAL and -EEXIST can be seen.
+ */
+static int f_add(void *ctx, json_t *body, json_t **out, char *err, size_t errlen)
+{
+	const char *ini = json_string_value(json_object_get(body, "initiator"));
+	const char *name = json_string_value(json_object_get(body, "name"));
+	const char *image = json_string_value(json_object_get(body, "image"));
+	json_t *q = json_object_get(body, "quota_bytes");
+
+	fake_record_body("", body);
+	if (!ini) {
+		snprintf(err, errlen, "\"initiator\" is required");
+		return -EINVAL;
+	}
+	if (fake_find(ini) || (name && fake_find(name))) {
+		snprintf(err, errlen, "client %s already exists", ini);
+		return -EEXIST;
+	}
+	if (image && strcmp(image, "win10")) {
+		snprintf(err, errlen, "no image '%s'", image);
+		return -EINVAL;
+	}
+	*out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:i, s:s}", "name", name ? name : "",
+			 "initiator", ini, "image", "win10", "used_bytes", (json_int_t)0,
+			 "quota_bytes", q ? json_integer_value(q) : (json_int_t)0, "online", 0,
+			 "sessions", 0, "policy", "persistent");
+	return 0;
+}
+
+static int f_remove(void *ctx, const char *id, bool force, json_t **out, char *err, size_t errlen)
+{
+	const struct fake_client *c;
+
+	fake_record_body(id, NULL);
+	c = fake_find(id);
+	if (!c) {
+		snprintf(err, errlen, "no client '%s'", id);
+		return -ENOENT;
+	}
+	if (c->online && !force) {
+		snprintf(err, errlen, "client %s is online; use --force", c->name);
+		return -EBUSY;
+	}
+	*out = json_pack("{s:s}", "removed", id);
+	return 0;
+}
+
+static int f_set(void *ctx, const char *id, json_t *body, json_t **out, char *err, size_t errlen)
+{
+	const struct fake_client *c;
+	json_t *q = json_object_get(body, "quota_bytes");
+
+	fake_record_body(id, body);
+	c = fake_find(id);
+	if (!c) {
+		snprintf(err, errlen, "no client '%s'", id);
+		return -ENOENT;
+	}
+	if (q && (!json_is_integer(q) || json_integer_value(q) < 0)) {
+		snprintf(err, errlen, "\"quota_bytes\" must be a number of bytes (0 = none)");
+		return -EINVAL;
+	}
+	if (c->online && json_object_get(body, "image") &&
+	    !json_is_true(json_object_get(body, "force"))) {
+		snprintf(err, errlen, "client %s is online; use --force", c->name);
+		return -EBUSY;
+	}
+	*out = fake_client_json(c);
+	if (q)
+		json_object_set(*out, "quota_bytes", q);
+	return 0;
+}
+
 static int f_sessions(void *ctx, json_t **out, char *err, size_t errlen)
 {
 	*out = json_pack("{s:[{s:i, s:s, s:s, s:s, s:s, s:i}]}", "sessions", "tsih", 7,
@@ -144,7 +258,8 @@ static int f_kill(void *ctx, unsigned tsih, json_t **out, char *err, size_t errl
 
 static const struct control_ops fake_ops = {
 	.status = f_status, .clients_list = f_clients, .client_show = f_show,
-	.client_reset = f_reset, .sessions_list = f_sessions, .session_kill = f_kill,
+	.client_reset = f_reset, .client_add = f_add, .client_remove = f_remove,
+	.client_set = f_set, .sessions_list = f_sessions, .session_kill = f_kill,
 };
 
 /* ---- raw HTTP client ------------------------------------------------ */
@@ -215,11 +330,12 @@ static void read_resp(int fd, struct resp *r)
 	free(buf);
 }
 
-/* One request with an optional body on a fresh connection. */
-static void req(const char *method, const char *path, const char *body, struct resp *r)
+/* One request with an optional body on a fresh connection to sock. */
+static void req_on(const char *sock, const char *method, const char *path, const char *body,
+		   struct resp *r)
 {
 	char head[4096];
-	int fd = conn_to(sock_path), hl;
+	int fd = conn_to(sock), hl;
 
 	assert_true(fd >= 0);
 	hl = snprintf(head, sizeof(head),
@@ -230,6 +346,12 @@ static void req(const char *method, const char *path, const char *body, struct r
 		send_all(fd, body, strlen(body));
 	read_resp(fd, r);
 	close(fd);
+}
+
+/* One request to the test server (fake_ops). */
+static void req(const char *method, const char *path, const char *body, struct resp *r)
+{
+	req_on(sock_path, method, path, body, r);
 }
 
 static void resp_free(struct resp *r)
@@ -273,6 +395,8 @@ static int group_teardown(void **state)
 	char cmd[128];
 
 	api_stop(api);
+	json_decref(fake_last_body);
+	fake_last_body = NULL;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp_dir);
 	return system(cmd);
 }
@@ -343,6 +467,161 @@ static void test_reset(void **state)
 	expect("POST", "/v1/clients/pc2/reset", "{} trailing", 400);
 }
 
+/* Bodies that are not one JSON object: 400 before the op is called. */
+static const char *const not_objects[] = {
+	"{", "[]", "[{\"initiator\": \"x\"}]", "\"x\"", "42", "null", "true",
+	"{} trailing", "{}{}", "{\"initiator\": \"a\", \"initiator\": \"b\"}",
+	"{\"name\": \"a\\u0000b\"}",
+};
+
+static void expect_not_object(const char *path)
+{
+	int before = fake_ncalls();
+
+	for (size_t i = 0; i < sizeof(not_objects) / sizeof(not_objects[0]); i++)
+		expect("POST", path, not_objects[i], 400);
+	assert_int_equal(fake_ncalls(), before);
+}
+
+static void test_client_add(void **state)
+{
+	const char *body = "{\"initiator\": \"iqn.2024-01.test:pc3\", \"name\": \"pc3\", "
+			   "\"image\": \"win10\", \"quota_bytes\": 21474836480}";
+	struct resp r;
+
+	req("POST", "/v1/clients", body, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "name")), "pc3");
+	assert_int_equal(json_integer_value(json_object_get(r.body, "quota_bytes")), 21474836480LL);
+	resp_free(&r);
+	/* The body reaches the op as sent, fields the API does not know included. */
+	assert_true(fake_body_is(body));
+	expect("POST", "/v1/clients", "{\"initiator\": \"iqn.2024-01.test:pc4\", \"x\": [1]}", 200);
+	assert_true(fake_body_is("{\"initiator\": \"iqn.2024-01.test:pc4\", \"x\": [1]}"));
+
+	/* The op's verdicts pass through with their messages. */
+	req("POST", "/v1/clients", "{\"initiator\": \"iqn.2024-01.test:pc1\"}", &r);
+	assert_int_equal(r.status, 409);
+	assert_string_equal(err_of(&r), "client iqn.2024-01.test:pc1 already exists");
+	resp_free(&r);
+	req("POST", "/v1/clients", "{}", &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(err_of(&r), "\"initiator\" is required");
+	resp_free(&r);
+	req("POST", "/v1/clients", "{\"initiator\": \"iqn.2024-01.test:pc5\", \"image\": \"nope\"}", &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(err_of(&r), "no image 'nope'");
+	resp_free(&r);
+
+	/* Not an object, or no body at all. */
+	expect_not_object("/v1/clients");
+	{
+		int before = fake_ncalls();
+
+		req("POST", "/v1/clients", NULL, &r);
+		assert_int_equal(r.status, 400);
+		assert_string_equal(err_of(&r), "body must be a JSON object");
+		resp_free(&r);
+		assert_int_equal(fake_ncalls(), before);
+	}
+
+	/* GET still lists; other methods learn both. */
+	expect("GET", "/v1/clients", NULL, 200);
+	req("DELETE", "/v1/clients", NULL, &r);
+	assert_int_equal(r.status, 405);
+	assert_non_null(strcasestr(r.head, "Allow: GET, POST"));
+	resp_free(&r);
+	expect("PUT", "/v1/clients", "{}", 405);
+	expect("POS", "/v1/clients", "{}", 405);
+}
+
+static void test_client_remove(void **state)
+{
+	struct resp r;
+
+	/* Online: refused without force (no body, false), done with it. */
+	req("POST", "/v1/clients/pc1/remove", NULL, &r);
+	assert_int_equal(r.status, 409);
+	assert_non_null(strstr(err_of(&r), "--force"));
+	resp_free(&r);
+	expect("POST", "/v1/clients/pc1/remove", "{\"force\": false}", 409);
+	req("POST", "/v1/clients/pc1/remove", "{\"force\": true}", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "removed")), "pc1");
+	resp_free(&r);
+
+	/* Offline: empty body or {} is enough; the id arrives decoded. */
+	expect("POST", "/v1/clients/pc2/remove", NULL, 200);
+	expect("POST", "/v1/clients/iqn.2024-01.test%3Apc2/remove", "{}", 200);
+	assert_string_equal(fake_last(), "iqn.2024-01.test:pc2");
+	expect("POST", "/v1/clients/pc2/remove", "{\"force\": false, \"later\": 1}", 200);
+
+	req("POST", "/v1/clients/ghost/remove", "{}", &r);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(err_of(&r), "no client 'ghost'");
+	resp_free(&r);
+
+	/* Bad bodies: not an object, or force not a boolean. */
+	expect_not_object("/v1/clients/pc2/remove");
+	{
+		int before = fake_ncalls();
+
+		expect("POST", "/v1/clients/pc2/remove", "{\"force\": \"yes\"}", 400);
+		expect("POST", "/v1/clients/pc2/remove", "{\"force\": 1}", 400);
+		expect("POST", "/v1/clients/pc2/remove", "{\"force\": null}", 400);
+		assert_int_equal(fake_ncalls(), before);
+	}
+
+	req("GET", "/v1/clients/pc2/remove", NULL, &r);
+	assert_int_equal(r.status, 405);
+	assert_non_null(strcasestr(r.head, "Allow: POST"));
+	resp_free(&r);
+	expect("DELETE", "/v1/clients/pc2/remove", NULL, 405);
+	expect("POST", "/v1/clients/%0a/remove", "{}", 400);
+}
+
+static void test_client_set(void **state)
+{
+	const char *body = "{\"quota_bytes\": 32212254720}";
+	struct resp r;
+
+	req("POST", "/v1/clients/pc2/set", body, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "name")), "pc2");
+	assert_int_equal(json_integer_value(json_object_get(r.body, "quota_bytes")), 32212254720LL);
+	resp_free(&r);
+	assert_true(fake_body_is(body));
+	assert_string_equal(fake_last(), "pc2");
+
+	/* Every field, force included, reaches the op untouched. */
+	body = "{\"name\": \"pc9\", \"image\": \"win10\", \"quota_bytes\": 0, \"force\": true}";
+	expect("POST", "/v1/clients/iqn.2024-01.test%3Apc1/set", body, 200);
+	assert_true(fake_body_is(body));
+	assert_string_equal(fake_last(), "iqn.2024-01.test:pc1");
+
+	/* The op's verdicts pass through. */
+	req("POST", "/v1/clients/pc1/set", "{\"image\": \"win10\"}", &r);
+	assert_int_equal(r.status, 409);
+	assert_non_null(strstr(err_of(&r), "--force"));
+	resp_free(&r);
+	req("POST", "/v1/clients/ghost/set", "{\"quota_bytes\": 1}", &r);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(err_of(&r), "no client 'ghost'");
+	resp_free(&r);
+	req("POST", "/v1/clients/pc2/set", "{\"quota_bytes\": -1}", &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(err_of(&r), "quota_bytes"));
+	resp_free(&r);
+	/* "force" of the wrong type is the op's business here: it reaches it. */
+	expect("POST", "/v1/clients/pc2/set", "{\"force\": \"yes\"}", 200);
+	assert_true(fake_body_is("{\"force\": \"yes\"}"));
+
+	/* Not an object, or no body at all. */
+	expect_not_object("/v1/clients/pc2/set");
+	expect("POST", "/v1/clients/pc2/set", NULL, 400);
+	expect("PUT", "/v1/clients/pc2/set", "{}", 405);
+}
+
 static void test_sessions(void **state)
 {
 	struct resp r;
@@ -374,6 +653,11 @@ static void test_unknown_routes(void **state)
 	expect("GET", "/v1/clients/pc1/other", NULL, 404);
 	expect("GET", "/v1/status/x", NULL, 404);
 	expect("GET", "/v1/sessions/7/x", NULL, 404);
+	expect("POST", "/v1/clients/pc1/Remove", "{}", 404);
+	expect("POST", "/v1/clients/pc1/sets", "{}", 404);
+	expect("POST", "/v1/clients/pc1/remove/x", "{}", 404);
+	expect("POST", "/v1/clients//set", "{}", 404);
+	expect("POST", "/v1/clients/", "{}", 404);
 
 	req("POST", "/v1/status", "{}", &r);
 	assert_int_equal(r.status, 405);
@@ -501,6 +785,27 @@ static void test_missing_op(void **state)
 	}
 	assert_int_equal(r.status, 501);
 	resp_free(&r);
+	/* The new client ops, with good bodies and with bad ones: 501 first. */
+	{
+		static const char *const reqs[][2] = {
+			{ "/v1/clients", "{\"initiator\": \"iqn.2024-01.test:x\"}" },
+			{ "/v1/clients", "[]" },
+			{ "/v1/clients/pc1/remove", "{\"force\": true}" },
+			{ "/v1/clients/pc1/remove", NULL },
+			{ "/v1/clients/pc1/set", "{\"quota_bytes\": 1}" },
+			{ "/v1/clients/pc1/set", "{" },
+			{ "/v1/clients/pc1/reset", "{}" },
+		};
+
+		for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+			req_on(path, "POST", reqs[i][0], reqs[i][1], &r);
+			if (r.status != 501)
+				fail_msg("POST %s %s: status %d, wanted 501", reqs[i][0],
+					 reqs[i][1] ? reqs[i][1] : "(no body)", r.status);
+			assert_string_equal(err_of(&r), "not implemented by this daemon");
+			resp_free(&r);
+		}
+	}
 	api_stop(a);
 }
 
@@ -727,12 +1032,48 @@ static void test_pct_decode(void **state)
 	assert_string_equal(out, "");
 }
 
+static void test_route_table(void **state)
+{
+	struct api_match m;
+	char err[128];
+
+	assert_int_equal(api_route_match("/v1/clients/pc1/remove", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_CLIENT_REMOVE);
+	assert_string_equal(m.id, "pc1");
+	assert_int_equal(api_route_match("/v1/clients/a%3Ab/set", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_CLIENT_SET);
+	assert_string_equal(m.id, "a:b");
+	assert_int_equal(api_route_match("/v1/clients/set", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_CLIENT);	/* a client may be called "set" */
+	assert_int_equal(api_route_match("/v1/clients/x/delete", &m, err, sizeof(err)), -ENOENT);
+	assert_int_equal(m.route, API_R_NONE);
+
+	assert_true(api_route_allows(API_R_CLIENTS, "GET"));
+	assert_true(api_route_allows(API_R_CLIENTS, "POST"));
+	assert_false(api_route_allows(API_R_CLIENTS, "POS"));
+	assert_false(api_route_allows(API_R_CLIENTS, "GE"));
+	assert_false(api_route_allows(API_R_CLIENTS, "post"));
+	assert_false(api_route_allows(API_R_CLIENTS, "GET, POST"));
+	assert_false(api_route_allows(API_R_CLIENTS, "GET,"));
+	assert_false(api_route_allows(API_R_CLIENTS, ""));
+	assert_false(api_route_allows(API_R_CLIENTS, "DELETE"));
+	assert_true(api_route_allows(API_R_CLIENT_REMOVE, "POST"));
+	assert_false(api_route_allows(API_R_CLIENT_SET, "GET"));
+	assert_true(api_route_allows(API_R_SESSION, "DELETE"));
+	assert_false(api_route_allows(API_R_NONE, "GET"));
+	assert_string_equal(api_route_allow(API_R_CLIENTS), "GET, POST");
+	assert_null(api_route_allow(API_R_NONE));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_clients),
 		cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_client_add),
+		cmocka_unit_test(test_client_remove),
+		cmocka_unit_test(test_client_set),
 		cmocka_unit_test(test_sessions),
 		cmocka_unit_test(test_unknown_routes),
 		cmocka_unit_test(test_id_decoding),
@@ -746,6 +1087,7 @@ int main(void)
 		cmocka_unit_test(test_stale_socket),
 		cmocka_unit_test(test_not_a_socket),
 		cmocka_unit_test(test_pct_decode),
+		cmocka_unit_test(test_route_table),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
