@@ -24,6 +24,14 @@ struct ctl {
 	bool json;
 };
 
+/* Options given after the verb; which verbs take which is checked per verb. */
+struct ctl_opts {
+	bool force;
+	const char *name;	/* --name, NULL if absent */
+	const char *image;	/* --image */
+	const char *quota;	/* --quota, as typed */
+};
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -33,6 +41,12 @@ static void usage(FILE *f)
 		"  client list                 clients, their image, overlay use and state\n"
 		"  client show ID              one client (ID: its name or initiator IQN)\n"
 		"  client reset ID [--force]   discard a client's overlay (--force: even if online)\n"
+		"  client add IQN [--name NAME] [--image IMAGE] [--quota SIZE]\n"
+		"                              add a client before its first login\n"
+		"  client remove ID [--force]  forget a client and discard its overlay\n"
+		"  client set ID [--name NAME] [--image IMAGE] [--quota SIZE] [--force]\n"
+		"                              rename, move to another image (discards the\n"
+		"                              overlay), change the quota\n"
 		"  session list                iSCSI sessions\n"
 		"  session kill TSIH           end a session\n"
 		"\n"
@@ -42,8 +56,10 @@ static void usage(FILE *f)
 		"  --socket PATH  the daemon's admin socket (overrides --state)\n"
 		"  --json         print the daemon's JSON answer\n"
 		"  --help, --version\n"
+		"SIZE is bytes or a number with K, M, G or T (powers of 1024): 20G, 512M;\n"
+		"0 means no quota.\n"
 		"\n"
-		"Not available yet: client add|remove|set, image ..., pxe ...\n"
+		"Not available yet: image ..., pxe ...\n"
 		"Exit status: 0 ok, 1 the daemon reported an error, 2 usage, 3 daemon unreachable.\n");
 }
 
@@ -93,6 +109,11 @@ static int call(const struct ctl *c, const char *method, const char *path, const
 		fprintf(stderr, "pristinectl: %s\n", msg);
 		if (hint && r.status == 409 && !strstr(msg, "--force"))
 			fprintf(stderr, "  %s\n", hint);
+		/* A daemon older than this pristinectl does not route the request. */
+		if (r.status == 405 || r.status == 501 ||
+		    (r.status == 404 && !strcmp(msg, "no such route")))
+			fprintf(stderr, "  (this pristined does not support %s %s; is it older "
+				"than pristinectl?)\n", method, path);
 	} else {
 		fprintf(stderr, "pristinectl: unexpected answer from pristined (HTTP %ld%s)\n",
 			r.status, r.body ? "" : ", not JSON");
@@ -288,6 +309,177 @@ static int verb_client_reset(const struct ctl *c, const char *id, bool force)
 	return CTL_OK;
 }
 
+/* A quota for people: "20.0 GiB", or "none" for 0. */
+static void fmt_quota(const json_t *cl, char *buf, size_t len)
+{
+	if (ctl_int(cl, "quota_bytes") > 0)
+		ctl_fmt_size((uint64_t)ctl_int(cl, "quota_bytes"), buf, len);
+	else
+		snprintf(buf, len, "none");
+}
+
+/*
+ * Put the --name, --image and --quota of o into the JSON object body.
+ * Returns 0, CTL_EUSAGE for a bad SIZE (message printed), or
+ * CTL_EREMOTE when out of memory.
+ */
+static int body_fields(json_t *body, const struct ctl_opts *o)
+{
+	uint64_t quota;
+	int rc = 0;
+
+	if (o->quota && ctl_parse_size(o->quota, &quota))
+		return usage_error("--quota wants a size like 20G, 512M or 0 (none), not '%s'",
+				   o->quota);
+	if (o->name)
+		rc |= json_object_set_new(body, "name", json_string(o->name));
+	if (o->image)
+		rc |= json_object_set_new(body, "image", json_string(o->image));
+	if (o->quota)
+		rc |= json_object_set_new(body, "quota_bytes", json_integer((json_int_t)quota));
+	if (rc) {
+		fprintf(stderr, "pristinectl: out of memory (or an option is not UTF-8)\n");
+		return CTL_EREMOTE;
+	}
+	return 0;
+}
+
+/*
+ * Send body (reference stolen) as JSON with method to path; see call().
+ * Returns 0 with *out owned by the caller, or the exit code.
+ */
+static int call_json(const struct ctl *c, const char *method, const char *path, json_t *body,
+		     const char *hint, json_t **out)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	int rc;
+
+	json_decref(body);
+	*out = NULL;
+	if (!text) {
+		fprintf(stderr, "pristinectl: cannot encode the request\n");
+		return CTL_EREMOTE;
+	}
+	rc = call(c, method, path, text, hint, out);
+	free(text);
+	return rc;
+}
+
+static int verb_client_add(const struct ctl *c, const char *iqn, const struct ctl_opts *o)
+{
+	char buf[512], img[256], quota[32];
+	json_t *body, *cl;
+	int rc;
+
+	if (!iqn[0])
+		return usage_error("client add needs the client's initiator IQN");
+	body = json_object();
+	if (!body || json_object_set_new(body, "initiator", json_string(iqn))) {
+		json_decref(body);
+		fprintf(stderr, "pristinectl: out of memory (or the IQN is not UTF-8)\n");
+		return CTL_EREMOTE;
+	}
+	rc = body_fields(body, o);
+	if (rc) {
+		json_decref(body);
+		return rc;
+	}
+	rc = call_json(c, "POST", "/v1/clients", body, NULL, &cl);
+	if (rc)
+		return rc;
+	if (c->json) {
+		ctl_print_json(cl, stdout);
+	} else {
+		log_safe(ctl_str(cl, "image", "-"), img, sizeof(img));
+		if (ctl_int(cl, "quota_bytes") > 0) {
+			fmt_quota(cl, quota, sizeof(quota));
+			printf("client %s added (image %s, quota %s)\n",
+			       log_safe(ctl_str(cl, "name", iqn), buf, sizeof(buf)), img, quota);
+		} else {
+			printf("client %s added (image %s)\n",
+			       log_safe(ctl_str(cl, "name", iqn), buf, sizeof(buf)), img);
+		}
+	}
+	json_decref(cl);
+	return CTL_OK;
+}
+
+static int verb_client_remove(const struct ctl *c, const char *id, bool force)
+{
+	char path[1024], buf[512];
+	json_t *res;
+	int rc;
+
+	rc = client_path(id, "/remove", path, sizeof(path));
+	if (rc)
+		return rc;
+	/* No 409 hint: the daemon's message says when --force helps, and a
+	 * client of the configuration file is a 409 that --force cannot move. */
+	rc = call(c, "POST", path, force ? "{\"force\":true}" : "{\"force\":false}", NULL, &res);
+	if (rc)
+		return rc;
+	if (c->json)
+		ctl_print_json(res, stdout);
+	else
+		printf("client %s removed\n", log_safe(ctl_str(res, "removed", id), buf, sizeof(buf)));
+	json_decref(res);
+	return CTL_OK;
+}
+
+/*
+ * client set: the answer is the client as it is now; the line printed
+ * names what was asked for, with the daemon's values.
+ */
+static int verb_client_set(const struct ctl *c, const char *id, const struct ctl_opts *o)
+{
+	char path[1024], buf[512], line[1024] = "", quota[32];
+	json_t *body, *cl;
+	size_t n = 0;
+	int rc;
+
+	if (!o->name && !o->image && !o->quota)
+		return usage_error("client set needs at least one of --name, --image, --quota");
+	rc = client_path(id, "/set", path, sizeof(path));
+	if (rc)
+		return rc;
+	body = json_object();
+	if (!body) {
+		fprintf(stderr, "pristinectl: out of memory\n");
+		return CTL_EREMOTE;
+	}
+	rc = body_fields(body, o);
+	if (!rc && o->force && json_object_set_new(body, "force", json_true()))
+		rc = CTL_EREMOTE;
+	if (rc) {
+		json_decref(body);
+		return rc;
+	}
+	rc = call_json(c, "POST", path, body, NULL, &cl);	/* no hint: see remove */
+	if (rc)
+		return rc;
+	if (c->json) {
+		ctl_print_json(cl, stdout);
+		goto out;
+	}
+	if (o->name) {
+		const char *nm = ctl_str(cl, "name", "");
+
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%sname %s", n ? ", " : "",
+				      log_safe(nm[0] ? nm : "none", buf, sizeof(buf)));
+	}
+	if (o->image && n < sizeof(line))
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%simage %s", n ? ", " : "",
+				      log_safe(ctl_str(cl, "image", "-"), buf, sizeof(buf)));
+	if (o->quota && n < sizeof(line)) {
+		fmt_quota(cl, quota, sizeof(quota));
+		snprintf(line + n, sizeof(line) - n, "%squota %s", n ? ", " : "", quota);
+	}
+	printf("client %s: %s\n", log_safe(id, buf, sizeof(buf)), line);
+out:
+	json_decref(cl);
+	return CTL_OK;
+}
+
 static int verb_session_list(const struct ctl *c)
 {
 	static const char *const head[] = { "TSIH", "INITIATOR", "TARGET", "PEER", "TYPE", "SINCE" };
@@ -358,36 +550,65 @@ static int verb_session_kill(const struct ctl *c, const char *arg)
 	return CTL_OK;
 }
 
+/*
+ * Refuse the options verb does not take: allowed is a string of the
+ * letters f (--force) and n, i, q (--name, --image, --quota).  Returns 0
+ * or CTL_EUSAGE with the reason printed.
+ */
+static int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
+{
+	const char *bad = o->force && !strchr(allowed, 'f') ? "--force" :
+			  o->name && !strchr(allowed, 'n') ? "--name" :
+			  o->image && !strchr(allowed, 'i') ? "--image" :
+			  o->quota && !strchr(allowed, 'q') ? "--quota" : NULL;
+
+	if (!bad)
+		return 0;
+	return usage_error("%s does not go with %s", bad, verb);
+}
+
 /* client VERB ...: args are what follows "client", options removed. */
-static int do_client(const struct ctl *c, int argc, char **argv, bool force)
+static int do_client(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o)
 {
 	const char *v = argc ? argv[0] : "";
+	char what[32];
+	int rc;
 
 	if (!argc)
-		return usage_error("client needs a verb: list, show ID, reset ID");
-	if (!strcmp(v, "add") || !strcmp(v, "remove") || !strcmp(v, "set"))
-		return not_yet(!strcmp(v, "add") ? "client add" :
-			       !strcmp(v, "remove") ? "client remove" : "client set");
-	if (force && strcmp(v, "reset"))
-		return usage_error("--force only goes with client reset");
+		return usage_error("client needs a verb: list, show ID, reset ID, add IQN, "
+				   "remove ID, set ID");
+	snprintf(what, sizeof(what), "client %s", v);
 	if (!strcmp(v, "list") && argc == 1)
-		return verb_client_list(c);
+		return (rc = opts_only(o, what, "")) ? rc : verb_client_list(c);
 	if (!strcmp(v, "show") && argc == 2)
-		return verb_client_show(c, argv[1]);
+		return (rc = opts_only(o, what, "")) ? rc : verb_client_show(c, argv[1]);
 	if (!strcmp(v, "reset") && argc == 2)
-		return verb_client_reset(c, argv[1], force);
-	if (!strcmp(v, "list") || !strcmp(v, "show") || !strcmp(v, "reset"))
+		return (rc = opts_only(o, what, "f")) ? rc : verb_client_reset(c, argv[1], o->force);
+	if (!strcmp(v, "add") && argc == 2)
+		return (rc = opts_only(o, what, "niq")) ? rc : verb_client_add(c, argv[1], o);
+	if (!strcmp(v, "remove") && argc == 2)
+		return (rc = opts_only(o, what, "f")) ? rc : verb_client_remove(c, argv[1], o->force);
+	if (!strcmp(v, "set") && argc == 2)
+		return (rc = opts_only(o, what, "fniq")) ? rc : verb_client_set(c, argv[1], o);
+	if (argc == 1 && !strcmp(v, "add"))
+		return usage_error("client add needs the client's initiator IQN");
+	if (argc == 1 && (!strcmp(v, "show") || !strcmp(v, "reset") || !strcmp(v, "remove") ||
+			  !strcmp(v, "set")))
+		return usage_error("client %s needs a client ID (its name or IQN)", v);
+	if (!strcmp(v, "list") || !strcmp(v, "show") || !strcmp(v, "reset") ||
+	    !strcmp(v, "add") || !strcmp(v, "remove") || !strcmp(v, "set"))
 		return usage_error("wrong arguments for client %s", v);
 	return usage_error("unknown client verb '%s'", v);
 }
 
 /* session VERB ...: args are what follows "session". */
-static int do_session(const struct ctl *c, int argc, char **argv, bool force)
+static int do_session(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o)
 {
 	const char *v = argc ? argv[0] : "";
+	int rc = opts_only(o, "session verbs", "");
 
-	if (force)
-		return usage_error("--force only goes with client reset");
+	if (rc)
+		return rc;
 	if (!strcmp(v, "list") && argc == 1)
 		return verb_session_list(c);
 	if (!strcmp(v, "kill") && argc == 2)
@@ -424,9 +645,9 @@ int main(int argc, char **argv)
 {
 	const char *state = DEFAULT_STATE, *sock = NULL, *verb;
 	struct ctl c = { .json = false };
+	struct ctl_opts o = { .force = false };
 	char *args[64];
 	int nargs = 0, rc, i;
-	bool force = false;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
@@ -461,18 +682,44 @@ int main(int argc, char **argv)
 		return CTL_EUSAGE;
 	}
 	verb = argv[i++];
-	/* After the verb: --json and --force may appear anywhere. */
+	/*
+	 * After the verb, options may appear anywhere; the verb checks which
+	 * it takes.  "--" ends them (an ID or a value may start with '-').
+	 */
 	for (; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
+		const char *a = argv[i];
+		int t;
+
+		if (!strcmp(a, "--")) {
+			while (++i < argc && nargs < (int)(sizeof(args) / sizeof(args[0])))
+				args[nargs++] = argv[i];
+			if (i < argc)
+				return usage_error("too many arguments");
+			break;
+		}
+		if (!strcmp(a, "--json")) {
 			c.json = true;
-		else if (!strcmp(argv[i], "--force"))
-			force = true;
-		else if (argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "-"))
-			return usage_error("unknown option '%s'", argv[i]);
-		else if (nargs < (int)(sizeof(args) / sizeof(args[0])))
-			args[nargs++] = argv[i];
-		else
+			continue;
+		}
+		if (!strcmp(a, "--force")) {
+			o.force = true;
+			continue;
+		}
+		if (a[0] == '-' && a[1]) {
+			t = take_value(argc, argv, &i, "--name", &o.name);
+			if (!t)
+				t = take_value(argc, argv, &i, "--image", &o.image);
+			if (!t)
+				t = take_value(argc, argv, &i, "--quota", &o.quota);
+			if (t < 0)
+				return usage_error("%s needs a value", a);
+			if (!t)
+				return usage_error("unknown option '%s'", a);
+			continue;
+		}
+		if (nargs >= (int)(sizeof(args) / sizeof(args[0])))
 			return usage_error("too many arguments");
+		args[nargs++] = argv[i];
 	}
 	if (sock)
 		rc = snprintf(c.sock, sizeof(c.sock), "%s", sock);
@@ -489,7 +736,7 @@ int main(int argc, char **argv)
 		return not_yet(verb);
 	if (strcmp(verb, "status") && strcmp(verb, "client") && strcmp(verb, "session"))
 		return usage_error("unknown verb '%s'", verb);
-	if (!strcmp(verb, "status") && (nargs || force))
+	if (!strcmp(verb, "status") && (nargs || o.force || o.name || o.image || o.quota))
 		return usage_error("status takes no arguments");
 	if (ctl_http_init()) {
 		fprintf(stderr, "pristinectl: cannot initialise libcurl\n");
@@ -498,9 +745,9 @@ int main(int argc, char **argv)
 	if (!strcmp(verb, "status"))
 		rc = verb_status(&c);
 	else if (!strcmp(verb, "client"))
-		rc = do_client(&c, nargs, args, force);
+		rc = do_client(&c, nargs, args, &o);
 	else
-		rc = do_session(&c, nargs, args, force);
+		rc = do_session(&c, nargs, args, &o);
 	ctl_http_cleanup();
 	return rc;
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/control/test_ctl.sh - pristinectl against a live pristined: status,
-# client list/show/reset (refused while online unless --force), session
-# list/kill, --json output, error exit codes (1 daemon error, 2 usage,
-# 3 no daemon).  Builds nothing: needs build/pristinectl and the
+# client list/show/reset (refused while online unless --force), client
+# add/set/remove (duplicates and unknown images refused, remove refused
+# while online unless --force), session list/kill, --json output, error
+# exit codes (1 daemon error, 2 usage, 3 no daemon).  Builds nothing: needs build/pristinectl and the
 # sanitizer daemon (make all asan).
 . "$(dirname "$0")/../lib/common.sh"
 
@@ -67,13 +68,23 @@ ctl 3 --socket "$tmpdir/nowhere.sock" client list
 ctl 2 frobnicate
 ctl 2 image list
 err_has "not available yet"
-ctl 2 client add foo
+ctl 2 pxe show
 err_has "not available yet"
+ctl 2 --state "$tmpdir/nowhere" client add iqn.2024-01.test.ctl:x --quota 20X
+err_has "--quota"
+ctl 2 --state "$tmpdir/nowhere" client add
+ctl 2 --state "$tmpdir/nowhere" client set pc1
+err_has "at least one of"
+ctl 2 --state "$tmpdir/nowhere" client remove pc1 --quota 1G
+ctl 2 --state "$tmpdir/nowhere" client show pc1 --force
+ctl 2 --state "$tmpdir/nowhere" client add iqn.2024-01.test.ctl:x --name
 ctl 2 client reset
 ctl 2 session kill notanumber
 ctl 2 --bogus status
 ctl 0 --help
 out_has "client reset ID"
+out_has "client add IQN"
+grep -q "Not available yet:.*client" "$OUT" && fail "--help still says client verbs are not available"
 ctl 0 --version
 out_has "pristinectl 0.1.0"
 
@@ -144,6 +155,68 @@ PY
 ctl 0 --state "$STATE" session kill "$TSIH"
 ctl 0 --state "$STATE" session list
 grep -q "$PC2" "$OUT" && { cat "$OUT"; fail "session $TSIH still listed after kill"; }
+
+# --- client add / set / remove
+# in_list PATTERN: client list has a line matching the extended regex.
+in_list() { ctl 0 --state "$STATE" client list; grep -q -E -- "$1" "$OUT"; }
+PC3=iqn.2024-01.test.ctl:pc3
+ctl 0 --state "$STATE" client add "$PC3" --name pc3 --quota 20G
+out_has "client pc3 added (image .*, quota 20.0 GiB)"
+in_list "^pc3 .* 20\.0 GiB +offline" || { cat "$OUT"; fail "pc3 not listed with its quota"; }
+ctl 0 --state "$STATE" --json client list
+python3 - "$OUT" "$PC3" <<'PY' || fail "client list --json: pc3 lacks name or quota"
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = [c for c in d["clients"] if c["initiator"] == sys.argv[2]][0]
+assert c["name"] == "pc3" and c["quota_bytes"] == 20 << 30, c
+PY
+# duplicates: the same initiator, or the same name
+ctl 1 --state "$STATE" client add "$PC3"
+err_has "already"
+ctl 1 --state "$STATE" client add iqn.2024-01.test.ctl:other --name pc3
+err_has "already"
+# an unknown image: refused, nothing added
+ctl 1 --state "$STATE" client add iqn.2024-01.test.ctl:pc4 --image nosuchimage
+err_has "no image nosuchimage"
+in_list "pc4" && fail "a client with an unknown image was added"
+# set
+ctl 0 --state "$STATE" client set pc3 --quota 30G
+out_has "client pc3: quota 30.0 GiB"
+ctl 0 --state "$STATE" client show "$PC3"
+out_has "quota: *30.0 GiB"
+ctl 0 --state "$STATE" --json client set "$PC3" --quota 512M
+json_ok
+python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["quota_bytes"] == 512 << 20' "$OUT" ||
+	fail "client set --json: quota_bytes is not 512 MiB"
+ctl 1 --state "$STATE" client set pc3 --image nosuchimage
+err_has "no image nosuchimage"
+ctl 1 --state "$STATE" client set nobody.here --quota 1G
+err_has "nobody.here"
+# remove: refused while online, done with --force
+hold "$PC3"
+in_list "^pc3 .* online" || { cat "$OUT"; fail "pc3 not online while held"; }
+ctl 1 --state "$STATE" client remove pc3
+err_has "--force"
+in_list "^pc3 " || fail "pc3 gone after a refused remove"
+ctl 0 --state "$STATE" client remove pc3 --force
+out_has "client pc3 removed"
+in_list "$PC3|^pc3 " && { cat "$OUT"; fail "pc3 still listed after remove --force"; }
+# remove: offline, no --force needed; a rename on the way
+PC5=iqn.2024-01.test.ctl:pc5
+ctl 0 --state "$STATE" client add "$PC5"
+out_has "client $PC5 added"
+ctl 0 --state "$STATE" client set "$PC5" --name pc5b
+out_has "client $PC5: name pc5b"
+ctl 0 --state "$STATE" --json client remove pc5b
+json_ok
+out_has '"removed"'
+in_list "$PC5|^pc5b " && { cat "$OUT"; fail "pc5b still listed after remove"; }
+ctl 1 --state "$STATE" client remove pc5b
+err_has "pc5b"
+# a removed client that logs in again is enrolled again (enroll is auto here)
+iscsi-inq -i "$PC5" "iscsi://127.0.0.1:$PORT/$TARGET/0" >/dev/null 2>&1 ||
+	fail "iscsi-inq login as $PC5 after its removal failed"
+in_list "$PC5" || { cat "$OUT"; fail "$PC5 not enrolled again after logging in"; }
 
 daemon_alive
 stop_daemon
