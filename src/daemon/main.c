@@ -491,7 +491,12 @@ out_portals:
 	if (api)
 		api_stop(api);
 out_srv:
-	iscsi_server_shutdown(&srv);
+	if (iscsi_server_shutdown(&srv)) {
+		/* Threads still use the overlays: exiting without freeing them is
+		 * safe, freeing them is not.  Flushed data is on disk already. */
+		log_err("pristined stopped with connections still busy");
+		return 1;
+	}
 	pthread_mutex_destroy(&srv.lock);
 	pthread_cond_destroy(&srv.cond);
 out:

@@ -87,8 +87,12 @@ struct iscsi_server {
 /* Defaults for every configurable field; targets left empty. */
 void iscsi_server_defaults(struct iscsi_server *srv);
 int iscsi_server_init(struct iscsi_server *srv);
-/* Stop: close every connection, wait for their threads, free sessions. */
-void iscsi_server_shutdown(struct iscsi_server *srv);
+/*
+ * Stop: close every connection and wait (up to 30 s) for their threads.
+ * Returns how many are still running: if not 0, what they use (LUNs,
+ * backends) must not be freed.
+ */
+unsigned iscsi_server_shutdown(struct iscsi_server *srv);
 
 /*
  * Call fn for a snapshot of every logged-in session (under the server

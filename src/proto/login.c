@@ -154,7 +154,6 @@ static int login_complete(struct iscsi_conn *c, struct login_state *ls, struct k
 	s->nexus.tpgt = s->target ? s->target->tpgt : 1;
 
 	s->since = (int64_t)time(NULL);
-	session_reinstate(c->srv, c->params.initiator_name, ls->isid);
 	if (s->target && c->srv->hooks.attach) {
 		char msg[160] = "";
 		int st = c->srv->hooks.attach(c->srv->hooks.ctx, s->target, c->params.initiator_name,
@@ -170,6 +169,9 @@ static int login_complete(struct iscsi_conn *c, struct login_state *ls, struct k
 		free(s);
 		return login_fail(c, ls, 0x0300, "no LUNs for this initiator");
 	}
+	/* Only a login that will succeed may end the old session of this
+	 * initiator port, so a refused login never disturbs a working one. */
+	session_reinstate(c->srv, c->params.initiator_name, ls->isid);
 	session_register(c->srv, s);
 	ls->tsih = s->tsih;
 	c->sess = s;

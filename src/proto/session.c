@@ -49,9 +49,10 @@ static void deadline_in(struct timespec *ts, unsigned secs)
 	ts->tv_sec += secs;
 }
 
-void iscsi_server_shutdown(struct iscsi_server *srv)
+unsigned iscsi_server_shutdown(struct iscsi_server *srv)
 {
 	struct timespec ts;
+	unsigned left;
 
 	pthread_mutex_lock(&srv->lock);
 	srv->stopping = true;
@@ -64,7 +65,9 @@ void iscsi_server_shutdown(struct iscsi_server *srv)
 			break;
 		}
 	}
+	left = srv->nconns;
 	pthread_mutex_unlock(&srv->lock);
+	return left;
 }
 
 struct iscsi_target *target_find(struct iscsi_server *srv, const char *name)

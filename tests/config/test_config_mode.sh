@@ -64,6 +64,22 @@ iscsi-inq -i iqn.2024-01.test:pc01 "$(url $W)" >/dev/null || fail "pc01 cannot r
 iscsi-inq -i iqn.2024-01.test:pc02 "$(url $W)" >/dev/null 2>&1 && fail "pc02 reached the other image's target"
 iscsi-inq -i iqn.2024-01.test:stranger "$(url $L)" >/dev/null 2>&1 && fail "enroll = deny let an unknown initiator in"
 grep -q "iqn.2024-01.test:stranger is not a known client" "$DLOG" || fail "refusal of the stranger not logged"
+# A refused login must not end the initiator's working session with that
+# ISID (reinstatement happens only for a login that succeeds).
+python3 - "$PORT" "$L" "$W" <<'PY' || fail "a refused login disturbed a working session"
+import os, sys
+sys.path.insert(0, os.path.join(os.environ["TOP"], "tests", "lib"))
+import iscsi_initiator as I
+port, L, W = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+isid = bytes.fromhex("800000001234")
+ok = I.Session("127.0.0.1", port, "iqn.2024-01.test:pc02", target_name=L, isid=isid)
+ok.login()
+bad = I.Session("127.0.0.1", port, "iqn.2024-01.test:pc02", target_name=W, isid=isid)
+r = bad.login(raise_on_fail=False)
+assert r.status_class == 2, "pc02 logged in to the wrong image's target"
+ok.read(0, 1)          # still alive
+ok.logout()
+PY
 qemu-io --image-opts -c "write -P 0x4c 0 64k" \
 	"driver=iscsi,transport=tcp,portal=127.0.0.1:$PORT,target=$L,lun=0,initiator-name=iqn.2024-01.test:pc02" \
 	>/dev/null || fail "pc02 cannot write its overlay"

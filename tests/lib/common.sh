@@ -13,6 +13,7 @@
 #   fail MSG / skip MSG    end the test
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export TOP
 BUILD=${BUILD:-$TOP/build}
 PRISTINED=${PRISTINED:-$BUILD/asan/pristined}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=66}
