@@ -651,24 +651,39 @@ out:
 	return rc;
 }
 
+/*
+ * The client an API change may touch: found by id, and not one of the
+ * configuration file (those change in the file).  Lock held.  Sets *rc to
+ * -ENOENT or -EBUSY with msg and returns NULL otherwise.
+ */
+static struct client *find_changeable(struct registry *reg, const char *id, const char *verb,
+				      int *rc, char *msg, size_t msglen)
+{
+	struct client *c = registry_find(reg, id);
+
+	if (!c) {
+		snprintf(msg, msglen, "no client %s", id);
+		*rc = -ENOENT;
+		return NULL;
+	}
+	if (c->origin == ORIGIN_CONFIG) {
+		snprintf(msg, msglen, "client %s is defined in the configuration file: %s it there",
+			 c->name[0] ? c->name : c->initiator, verb);
+		*rc = -EBUSY;
+		return NULL;
+	}
+	return c;
+}
+
 int registry_remove(struct registry *reg, const char *id, bool force, char *msg, size_t msglen)
 {
 	struct client *c, **pp;
 	int rc;
 
 	pthread_mutex_lock(&reg->lock);
-	c = registry_find(reg, id);
-	if (!c) {
-		snprintf(msg, msglen, "no client %s", id);
-		rc = -ENOENT;
+	c = find_changeable(reg, id, "remove", &rc, msg, msglen);
+	if (!c)
 		goto out;
-	}
-	if (c->origin == ORIGIN_CONFIG) {
-		snprintf(msg, msglen, "client %s is defined in the configuration file: remove it there",
-			 c->name[0] ? c->name : c->initiator);
-		rc = -EBUSY;
-		goto out;
-	}
 	rc = client_quiesce(reg, c, force, "remove it", msg, msglen);
 	if (rc)
 		goto out;
@@ -698,18 +713,9 @@ int registry_set(struct registry *reg, const char *id, const char *name, const c
 	int rc = 0;
 
 	pthread_mutex_lock(&reg->lock);
-	c = registry_find(reg, id);
-	if (!c) {
-		snprintf(msg, msglen, "no client %s", id);
-		rc = -ENOENT;
+	c = find_changeable(reg, id, "change", &rc, msg, msglen);
+	if (!c)
 		goto out;
-	}
-	if (c->origin == ORIGIN_CONFIG) {
-		snprintf(msg, msglen, "client %s is defined in the configuration file: change it there",
-			 c->name[0] ? c->name : c->initiator);
-		rc = -EBUSY;
-		goto out;
-	}
 	if (name) {
 		other = name[0] ? registry_find(reg, name) : NULL;
 		if (name[0] && !client_name_valid(name)) {
