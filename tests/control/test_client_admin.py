@@ -37,13 +37,14 @@ def find(d, ini):
 
 def restart(d):
     problems = d.stop()
+    seen = d.log().count("listening")
     port = d.port
     d.logf = open(d.log_path, "ab")
     d.proc = subprocess.Popen([d.binary, "--image", d.image, "--listen", "127.0.0.1:%d" % port,
                                "--state", d.state] + d.extra,
                               stdin=subprocess.DEVNULL, stdout=d.logf, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and d.log().count("listening") < 2:
+    while time.monotonic() < deadline and d.log().count("listening") <= seen:
         time.sleep(0.05)
     return problems
 

@@ -248,12 +248,13 @@ def main():
 def restart(d):
     """Start the same daemon again on its state directory."""
     port = d.port
+    seen = d.log().count("listening")
     args = [d.binary, "--image", d.image, "--listen", "127.0.0.1:%d" % port, "--state", d.state] + d.extra
     d.logf = open(d.log_path, "ab")
     d.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=d.logf, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if d.log().count("listening") >= 2:
+        if d.log().count("listening") > seen:
             return
         time.sleep(0.05)
     raise I.ISCSIError("pristined did not restart")
