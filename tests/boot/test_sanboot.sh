@@ -39,18 +39,7 @@ done
 [ -r "$ROM" ] || skip "$ROM missing (package ipxe-qemu)"
 [ -x "$PRISTINED" ] || skip "$PRISTINED not built (make asan)"
 
-QPID=""
-kill_qemu() {
-	if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then
-		kill -TERM "$QPID" 2>/dev/null
-		for _ in $(seq 1 50); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$QPID" 2>/dev/null
-	fi
-	[ -n "$QPID" ] && wait "$QPID" 2>/dev/null
-	QPID=""
-}
-trap 'kill_qemu; cleanup_common' EXIT
-trap 'exit 143' TERM INT
+. "$(dirname "$0")/../lib/qemu.sh"
 
 # Assemble the boot sector.
 as --32 -o "$tmpdir/bs.o" "$(dirname "$0")/bootsector.S" || fail "assembling bootsector.S"

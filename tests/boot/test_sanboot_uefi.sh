@@ -30,18 +30,7 @@ for f in "$ROM" "$OVMF_CODE" "$OVMF_VARS"; do
 done
 [ -x "$PRISTINED" ] || skip "$PRISTINED not built (make asan)"
 
-QPID=""
-kill_qemu() {
-	if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then
-		kill -TERM "$QPID" 2>/dev/null
-		for _ in $(seq 1 50); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$QPID" 2>/dev/null
-	fi
-	[ -n "$QPID" ] && wait "$QPID" 2>/dev/null
-	QPID=""
-}
-trap 'kill_qemu; cleanup_common' EXIT
-trap 'exit 143' TERM INT
+. "$(dirname "$0")/../lib/qemu.sh"
 
 # The UEFI application.
 as --64 -o "$tmpdir/app.o" "$(dirname "$0")/uefiapp.S" || fail "assembling uefiapp.S"
