@@ -174,11 +174,25 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 	return conn_send(c, bhs, NULL, 0);
 }
 
-/* Send a status with no data (used before any SCSI layer involvement). */
-static int send_status(struct iscsi_conn *c, const uint8_t *req_bhs, uint8_t status)
+/*
+ * Answer a command the transport itself refuses: CHECK CONDITION with
+ * fixed-format sense (key, asc, ascq), or a bare status when key is 0
+ * (TASK SET FULL).  No data.
+ */
+static int send_refusal(struct iscsi_conn *c, const uint8_t *req_bhs, uint32_t edtl, uint8_t status,
+			uint8_t key, uint8_t asc, uint8_t ascq, uint32_t r2t_count)
 {
-	struct scsi_cmd cmd = { .status = status, .edtl = 0 };
-	return send_result(c, req_bhs, &cmd, 0);
+	struct scsi_cmd cmd = { .status = status, .edtl = edtl };
+
+	if (key) {
+		cmd.sense_len = 18;
+		cmd.sense[0] = 0x70;          /* fixed format, current */
+		cmd.sense[2] = key;
+		cmd.sense[7] = 10;
+		cmd.sense[12] = asc;
+		cmd.sense[13] = ascq;
+	}
+	return send_result(c, req_bhs, &cmd, r2t_count);
 }
 
 /*
@@ -313,7 +327,6 @@ static int cmd_start(struct iscsi_conn *c, const uint8_t *bhs, const uint8_t *ah
 		return -1;
 	memcpy(t->bhs, bhs, ISCSI_BHS_LEN);
 	t->itt = get_be32(bhs + BHS_ITT);
-	t->cmdsn = get_be32(bhs + BHS_CMDSN);
 	t->lun = scsi_lun_decode(bhs + BHS_LUN);
 	t->edtl = edtl;
 	if (gather_cdb(bhs, ahs, ahs_len, t->cdb, &t->cdb_len, &bidi)) {
@@ -335,7 +348,8 @@ static int cmd_start(struct iscsi_conn *c, const uint8_t *bhs, const uint8_t *ah
 		if (!imm && conn_discard_data(c, dsl))
 			goto fail;
 		task_free(t);
-		return send_status(c, bhs, SAM_STAT_CHECK_CONDITION);
+		/* ILLEGAL REQUEST, INVALID FIELD IN CDB */
+		return send_refusal(c, bhs, edtl, SAM_STAT_CHECK_CONDITION, 0x05, 0x24, 0x00, 0);
 	}
 	if (!wbit || edtl == 0) {
 		int rc;
@@ -352,27 +366,17 @@ static int cmd_start(struct iscsi_conn *c, const uint8_t *bhs, const uint8_t *ah
 	t->unsolicited = !fbit;
 	if (t->want > c->srv->max_xfer || c->task_bytes + t->want > SESSION_TASK_BYTES_MAX) {
 		bool permanent = t->want > c->srv->max_xfer;
-		struct scsi_cmd cmd = { .edtl = edtl };
 		int rc;
 
 		log_notice("%s: write of %u bytes refused (%s)", c->peer, t->want,
 			   permanent ? "larger than the transfer limit" : "session buffers full, TASK SET FULL");
 		if (!imm && conn_discard_data(c, dsl))
 			goto fail;
-		if (permanent) {
-			/* CHECK CONDITION, ILLEGAL REQUEST, INVALID FIELD IN CDB */
-			cmd.status = SAM_STAT_CHECK_CONDITION;
-			cmd.sense_len = 18;
-			cmd.sense[0] = 0x70;
-			cmd.sense[2] = 0x05;
-			cmd.sense[7] = 10;
-			cmd.sense[12] = 0x24;
-		} else {
-			cmd.status = SAM_STAT_TASK_SET_FULL;
-		}
 		if (t->unsolicited)
 			c->dead_itt[c->dead_next++ % 8] = t->itt;   /* drop its unsolicited data */
-		rc = send_result(c, bhs, &cmd, 0);
+		/* Too large: CHECK CONDITION, INVALID FIELD IN CDB; else try again later. */
+		rc = permanent ? send_refusal(c, bhs, edtl, SAM_STAT_CHECK_CONDITION, 0x05, 0x24, 0x00, 0)
+			       : send_refusal(c, bhs, edtl, SAM_STAT_TASK_SET_FULL, 0, 0, 0, 0);
 		task_free(t);
 		return rc;
 	}
@@ -484,17 +488,11 @@ int cmd_run_held(struct iscsi_conn *c)
 /* End a task whose Data-Out went wrong: CHECK CONDITION, ABORTED COMMAND. */
 static int task_fail_data(struct iscsi_conn *c, struct iscsi_task *t, uint8_t asc, uint8_t ascq)
 {
-	struct scsi_cmd cmd = { .status = SAM_STAT_CHECK_CONDITION, .sense_len = 18 };
 	int rc;
 
-	cmd.sense[0] = 0x70;          /* fixed format, current */
-	cmd.sense[2] = 0x0b;          /* ABORTED COMMAND */
-	cmd.sense[7] = 10;
-	cmd.sense[12] = asc;
-	cmd.sense[13] = ascq;
 	task_unlink(c, t);
 	c->dead_itt[c->dead_next++ % 8] = t->itt;
-	rc = send_result(c, t->bhs, &cmd, t->r2tsn);
+	rc = send_refusal(c, t->bhs, t->edtl, SAM_STAT_CHECK_CONDITION, 0x0b, asc, ascq, t->r2tsn);
 	task_free(t);
 	return rc;
 }

@@ -46,7 +46,7 @@ struct iscsi_task {
 	uint8_t bhs[ISCSI_BHS_LEN];
 	uint8_t cdb[260];
 	unsigned cdb_len;
-	uint32_t itt, cmdsn, edtl;
+	uint32_t itt, edtl;
 	uint64_t lun;
 	uint32_t want;                /* Data-Out bytes the CDB consumes (<= edtl) */
 	uint8_t *buf;                 /* want bytes */

@@ -277,6 +277,38 @@ def case_total_ahs_huge():
     return probs
 
 
+def case_bidirectional():
+    """A READ(10) with W set and a Bidirectional Read Expected Data Transfer
+    Length AHS: we serve no bidirectional commands, so the answer must be
+    CHECK CONDITION with sense data saying why (ILLEGAL REQUEST), and the
+    session must go on."""
+    s = hostile_session()
+    itt = s.next_itt()
+    bhs = bytearray(I.build_scsi_cmd(0xE1, D.lun, itt, 0, s.cmdsn, s.expstatsn,
+                                     I.cdb_read10(0, 8), 0))
+    bhs[4] = 2                        # 8 bytes of AHS
+    ahs = bytes([0, 5, 2, 0]) + (4096).to_bytes(4, "big")   # AHSLength 5, type 2
+    s.conn.send_pdu(bytes(bhs), ahs=ahs)
+    s.cmdsn = (s.cmdsn + 1) & 0xFFFFFFFF
+    probs = []
+    try:
+        p = s.conn.recv_pdu(WAIT)
+    except I.ISCSIError as e:
+        s.close()
+        return ["no answer to a bidirectional command: %s" % e]
+    sense = p.data[2:] if len(p.data) > 2 else b""
+    if p.opcode != I.OP_SCSI_RESP or p.status != I.CHECK_CONDITION:
+        probs.append("bidirectional command answered with %r" % p)
+    elif len(sense) < 14 or (sense[2] & 0x0f) != 0x05:
+        probs.append("CHECK CONDITION without ILLEGAL REQUEST sense: %r" % sense[:18])
+    s.expstatsn = (p.statsn + 1) & 0xFFFFFFFF
+    t = s.read(0, 1, timeout=WAIT)
+    if t.status != I.GOOD:
+        probs.append("session unusable after a bidirectional command")
+    s.close()
+    return probs
+
+
 def case_total_ahs_huge_nop():
     s = hostile_session()
     bhs = bytearray(I.build_nop_out(s.next_itt(), I.RSVD_TAG, s.cmdsn, s.expstatsn, 0))
@@ -1057,6 +1089,7 @@ def main():
         run("data segment longer than declared", case_data_longer_than_declared)
         run("data segment shorter, then close", case_data_shorter_then_close)
         run("TotalAHSLength huge (SCSI Command)", case_total_ahs_huge)
+        run("bidirectional command", case_bidirectional)
         run("TotalAHSLength huge (NOP-Out)", case_total_ahs_huge_nop)
         run("CmdSN outside the window", case_cmdsn_outside_window)
         run("Login Request in full feature phase", case_login_in_ffp)
