@@ -242,6 +242,43 @@ static int api_dispatch(struct api *api, const struct api_req *r, const char *me
 		if (!ops->session_kill)
 			break;
 		return ops->session_kill(ops->ctx, r->m.tsih, out, err, errlen);
+	case API_R_IMAGES:
+		if (strcmp(method, "POST") == 0) {
+			if (!ops->image_add)
+				break;
+			rc = parse_body(r, false, &body, err, errlen);
+			if (rc)
+				return rc;
+			rc = ops->image_add(ops->ctx, body, out, err, errlen);
+			json_decref(body);
+			return rc;
+		}
+		if (!ops->images_list)
+			break;
+		return ops->images_list(ops->ctx, out, err, errlen);
+	case API_R_IMAGE:
+		if (!ops->image_show)
+			break;
+		return ops->image_show(ops->ctx, r->m.id, out, err, errlen);
+	case API_R_IMAGE_ACTION:
+		if (!ops->image_action)
+			break;
+		rc = parse_body(r, true, &body, err, errlen);
+		if (rc)
+			return rc;
+		if (!body)
+			body = json_object();
+		rc = ops->image_action(ops->ctx, r->m.id, r->m.action, body, out, err, errlen);
+		json_decref(body);
+		return rc;
+	case API_R_JOBS:
+		if (!ops->jobs_list)
+			break;
+		return ops->jobs_list(ops->ctx, out, err, errlen);
+	case API_R_JOB:
+		if (!ops->job_show)
+			break;
+		return ops->job_show(ops->ctx, r->m.tsih, out, err, errlen);
 	case API_R_NONE:
 		snprintf(err, errlen, "no such route");
 		return -ENOENT;

@@ -144,6 +144,42 @@ int api_route_match(const char *path, struct api_match *m, char *err, size_t err
 			return -ENOENT;
 		return take_id(seg[2], seglen[2], m, err, errlen);
 	}
+	if (SEG_IS(1, "images")) {
+		if (n == 2) {
+			m->route = API_R_IMAGES;
+			return 0;
+		}
+		if (n == 4) {
+			if (seglen[3] > API_ACTION_MAX)
+				return -ENOENT;
+			for (size_t i = 0; i < seglen[3]; i++)
+				if (seg[3][i] < 'a' || seg[3][i] > 'z')
+					return -ENOENT;
+			memcpy(m->action, seg[3], seglen[3]);
+			m->action[seglen[3]] = '\0';
+			m->route = API_R_IMAGE_ACTION;
+		} else {
+			m->route = API_R_IMAGE;
+		}
+		return take_id(seg[2], seglen[2], m, err, errlen);
+	}
+	if (SEG_IS(1, "jobs") && n <= 3) {
+		unsigned long v = 0;
+		if (n == 2) {
+			m->route = API_R_JOBS;
+			return 0;
+		}
+		for (size_t i = 0; i < seglen[2]; i++) {
+			if (seg[2][i] < '0' || seg[2][i] > '9' || i >= 9) {
+				snprintf(err, errlen, "job id must be a number");
+				return -EINVAL;
+			}
+			v = v * 10 + (unsigned long)(seg[2][i] - '0');
+		}
+		m->route = API_R_JOB;
+		m->tsih = (unsigned)v;
+		return 0;
+	}
 	if (SEG_IS(1, "sessions") && n <= 3) {
 		if (n == 2) {
 			m->route = API_R_SESSIONS;
@@ -162,9 +198,14 @@ const char *api_route_allow(enum api_route r)
 	case API_R_STATUS:
 	case API_R_CLIENT:
 	case API_R_SESSIONS:
+	case API_R_IMAGE:
+	case API_R_JOBS:
+	case API_R_JOB:
 		return "GET";
 	case API_R_CLIENTS:
+	case API_R_IMAGES:
 		return "GET, POST";
+	case API_R_IMAGE_ACTION:
 	case API_R_CLIENT_RESET:
 	case API_R_CLIENT_REMOVE:
 	case API_R_CLIENT_SET:

@@ -25,12 +25,21 @@ enum api_route {
 	API_R_CLIENT_SET,	/* /v1/clients/{id}/set */
 	API_R_SESSIONS,		/* /v1/sessions */
 	API_R_SESSION,		/* /v1/sessions/{tsih} */
+	API_R_IMAGES,		/* /v1/images (GET list, POST add/import) */
+	API_R_IMAGE,		/* /v1/images/{id} */
+	API_R_IMAGE_ACTION,	/* /v1/images/{id}/{action} */
+	API_R_JOBS,		/* /v1/jobs */
+	API_R_JOB,		/* /v1/jobs/{n} */
 };
+
+/* Longest {action} segment. */
+#define API_ACTION_MAX 15
 
 struct api_match {
 	enum api_route route;
 	char id[API_ID_MAX + 1];	/* decoded {id}, NUL-terminated */
-	unsigned tsih;			/* parsed {tsih}, 1..65535 */
+	unsigned tsih;			/* parsed {tsih}, 1..65535, or job {n} */
+	char action[API_ACTION_MAX + 1];	/* an image's {action}: [a-z]+ */
 };
 
 /*

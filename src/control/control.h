@@ -26,6 +26,17 @@
  *                                            "image": str?, "quota_bytes": int?, "force": bool?}
  *   GET    /v1/sessions                  -> ops->sessions_list  {"sessions":[...]}
  *   DELETE /v1/sessions/{tsih}           -> ops->session_kill
+ *   GET    /v1/images                    -> ops->images_list    {"images":[...]}
+ *   POST   /v1/images                    -> ops->image_add      body {"name": str, "path": str,
+ *                                            "import": bool?, "format": str?, "block_size": int?,
+ *                                            "target": str?}  (import answers {"job": n})
+ *   GET    /v1/images/{name}             -> ops->image_show     (with its versions)
+ *   POST   /v1/images/{name}/{action}    -> ops->image_action   action: edit {"client", "force"?},
+ *                                            commit {"message", "force"?}, discard {"force"?},
+ *                                            rollback {"version"}, flatten {}, export {"version"?,
+ *                                            "file", "format"?, "force"?}  (flatten/export: {"job": n})
+ *   GET    /v1/jobs                      -> ops->jobs_list      {"jobs":[...]}
+ *   GET    /v1/jobs/{n}                  -> ops->job_show
  */
 #ifndef PRISTINE_CONTROL_H
 #define PRISTINE_CONTROL_H
@@ -46,6 +57,13 @@ struct control_ops {
 	int (*client_set)(void *ctx, const char *id, json_t *body, json_t **out, char *err, size_t errlen);
 	int (*sessions_list)(void *ctx, json_t **out, char *err, size_t errlen);
 	int (*session_kill)(void *ctx, unsigned tsih, json_t **out, char *err, size_t errlen);
+	int (*images_list)(void *ctx, json_t **out, char *err, size_t errlen);
+	int (*image_add)(void *ctx, json_t *body, json_t **out, char *err, size_t errlen);
+	int (*image_show)(void *ctx, const char *name, json_t **out, char *err, size_t errlen);
+	int (*image_action)(void *ctx, const char *name, const char *action, json_t *body,
+			    json_t **out, char *err, size_t errlen);
+	int (*jobs_list)(void *ctx, json_t **out, char *err, size_t errlen);
+	int (*job_show)(void *ctx, unsigned id, json_t **out, char *err, size_t errlen);
 	void *ctx;
 };
 

@@ -1,7 +1,8 @@
 /*
  * ctl.h - pieces of pristinectl shared between its files: the HTTP
  * client for the daemon's admin socket (ctl_http.c) and the output
- * helpers (ctl_print.c).  The verbs live in pristinectl.c.
+ * helpers (ctl_print.c).  The verbs live in pristinectl.c (status,
+ * client, session) and ctl_image.c (image, job).
  */
 #ifndef PRISTINE_CTL_H
 #define PRISTINE_CTL_H
@@ -79,5 +80,49 @@ void ctl_table_free(struct ctl_table *t);
 
 /* Print v as indented JSON plus a newline (the --json output). */
 void ctl_print_json(const json_t *v, FILE *f);
+
+#include <stdbool.h>
+
+struct ctl {
+	char sock[4096];
+	bool json;
+};
+
+/* Options given after the verb; which verbs take which is checked per verb. */
+struct ctl_opts {
+	bool force;
+	bool no_wait;		/* --no-wait: start a job and return its id */
+	const char *name;	/* --name, NULL if absent */
+	const char *image;	/* --image */
+	const char *quota;	/* --quota, as typed */
+	const char *client;	/* --client */
+	const char *message;	/* -m / --message */
+	const char *format;	/* --format */
+	const char *block_size;	/* --block-size */
+	const char *target;	/* --target */
+};
+
+/* Print a usage error (printf-style) and return CTL_EUSAGE. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * One request (body: JSON text or NULL).  0 with *out (owned) on a 2xx
+ * JSON answer; otherwise the reason is printed and the exit code returned;
+ * hint is added to a 409 answer.
+ */
+int ctl_call(const struct ctl *c, const char *method, const char *path, const char *body,
+	     const char *hint, json_t **out);
+/* The same with a JSON body (reference stolen). */
+int ctl_call_json(const struct ctl *c, const char *method, const char *path, json_t *body,
+		  const char *hint, json_t **out);
+/*
+ * Refuse the options a verb does not take: allowed is a string of letters,
+ * f --force, n --name, i --image, q --quota, c --client, m --message,
+ * F --format, b --block-size, t --target, w --no-wait.  0 or CTL_EUSAGE
+ * with the reason printed.
+ */
+int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed);
+/* image VERB ... and job VERB ... (ctl_image.c). */
+int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
+int do_job(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 
 #endif

@@ -19,18 +19,6 @@
 #define PRISTINE_VERSION "0.1.0"
 #define DEFAULT_STATE "/var/lib/pristine"
 
-struct ctl {
-	char sock[4096];
-	bool json;
-};
-
-/* Options given after the verb; which verbs take which is checked per verb. */
-struct ctl_opts {
-	bool force;
-	const char *name;	/* --name, NULL if absent */
-	const char *image;	/* --image */
-	const char *quota;	/* --quota, as typed */
-};
 
 static void usage(FILE *f)
 {
@@ -49,6 +37,23 @@ static void usage(FILE *f)
 		"                              overlay), change the quota\n"
 		"  session list                iSCSI sessions\n"
 		"  session kill TSIH           end a session\n"
+		"  image list                  images, current version, draft\n"
+		"  image add NAME PATH [--block-size 512|4096] [--target IQN]\n"
+		"                              serve a raw file or block device (read-only)\n"
+		"  image import NAME FILE [--format FMT] [--block-size N] [--no-wait]\n"
+		"                              convert a qcow2/vmdk/vhdx/vdi/... file into a new image\n"
+		"  image versions NAME         versions, messages, times, who depends on each\n"
+		"  image edit NAME --client C [--force]\n"
+		"                              open a draft on the current version for client C\n"
+		"  image commit NAME -m MSG [--force]\n"
+		"                              the draft becomes the next, current version\n"
+		"  image discard NAME [--force] throw the draft away\n"
+		"  image rollback NAME VERSION make an older version current again\n"
+		"  image flatten NAME [--no-wait]\n"
+		"                              merge the current version's layers into one file\n"
+		"  image export NAME VERSION FILE [--format FMT] [--force] [--no-wait]\n"
+		"                              write a version to a raw/qcow2/vmdk/... file\n"
+		"  job list | job show N       background jobs (flatten, import, export)\n"
 		"\n"
 		"options:\n"
 		"  --state DIR    daemon state directory (default " DEFAULT_STATE "),\n"
@@ -59,13 +64,11 @@ static void usage(FILE *f)
 		"SIZE is bytes or a number with K, M, G or T (powers of 1024): 20G, 512M;\n"
 		"0 means no quota.\n"
 		"\n"
-		"Not available yet: image ..., pxe ...\n"
+		"Not available yet: pxe ...\n"
 		"Exit status: 0 ok, 1 the daemon reported an error, 2 usage, 3 daemon unreachable.\n");
 }
 
-/* Print a usage error (printf-style) and return CTL_EUSAGE. */
-__attribute__((format(printf, 1, 2)))
-static int usage_error(const char *fmt, ...)
+int usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -89,8 +92,8 @@ static int not_yet(const char *what)
  * *out owned by the caller.  Otherwise prints the reason on stderr and
  * returns the exit code; hint, when non-NULL, is added to a 409 answer.
  */
-static int call(const struct ctl *c, const char *method, const char *path, const char *body,
-		const char *hint, json_t **out)
+int ctl_call(const struct ctl *c, const char *method, const char *path, const char *body,
+	     const char *hint, json_t **out)
 {
 	struct ctl_reply r;
 	char msg[512];
@@ -145,7 +148,7 @@ static int verb_status(const struct ctl *c)
 	json_t *t;
 	int rc;
 
-	rc = call(c, "GET", "/v1/status", NULL, NULL, &st);
+	rc = ctl_call(c, "GET", "/v1/status", NULL, NULL, &st);
 	if (rc)
 		return rc;
 	if (c->json) {
@@ -174,7 +177,7 @@ static int verb_client_list(const struct ctl *c)
 	size_t i;
 	int rc;
 
-	rc = call(c, "GET", "/v1/clients", NULL, NULL, &res);
+	rc = ctl_call(c, "GET", "/v1/clients", NULL, NULL, &res);
 	if (rc)
 		return rc;
 	if (c->json) {
@@ -247,7 +250,7 @@ static int verb_client_show(const struct ctl *c, const char *id)
 	rc = client_path(id, "", path, sizeof(path));
 	if (rc)
 		return rc;
-	rc = call(c, "GET", path, NULL, NULL, &cl);
+	rc = ctl_call(c, "GET", path, NULL, NULL, &cl);
 	if (rc)
 		return rc;
 	if (c->json) {
@@ -297,7 +300,7 @@ static int verb_client_reset(const struct ctl *c, const char *id, bool force)
 	rc = client_path(id, "/reset", path, sizeof(path));
 	if (rc)
 		return rc;
-	rc = call(c, "POST", path, force ? "{\"force\":true}" : "{\"force\":false}",
+	rc = ctl_call(c, "POST", path, force ? "{\"force\":true}" : "{\"force\":false}",
 		  "(the client is in use; add --force to reset it anyway)", &res);
 	if (rc)
 		return rc;
@@ -348,8 +351,8 @@ static int body_fields(json_t *body, const struct ctl_opts *o)
  * Send body (reference stolen) as JSON with method to path; see call().
  * Returns 0 with *out owned by the caller, or the exit code.
  */
-static int call_json(const struct ctl *c, const char *method, const char *path, json_t *body,
-		     const char *hint, json_t **out)
+int ctl_call_json(const struct ctl *c, const char *method, const char *path, json_t *body,
+		  const char *hint, json_t **out)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
 	int rc;
@@ -360,7 +363,7 @@ static int call_json(const struct ctl *c, const char *method, const char *path, 
 		fprintf(stderr, "pristinectl: cannot encode the request\n");
 		return CTL_EREMOTE;
 	}
-	rc = call(c, method, path, text, hint, out);
+	rc = ctl_call(c, method, path, text, hint, out);
 	free(text);
 	return rc;
 }
@@ -384,7 +387,7 @@ static int verb_client_add(const struct ctl *c, const char *iqn, const struct ct
 		json_decref(body);
 		return rc;
 	}
-	rc = call_json(c, "POST", "/v1/clients", body, NULL, &cl);
+	rc = ctl_call_json(c, "POST", "/v1/clients", body, NULL, &cl);
 	if (rc)
 		return rc;
 	if (c->json) {
@@ -415,7 +418,7 @@ static int verb_client_remove(const struct ctl *c, const char *id, bool force)
 		return rc;
 	/* No 409 hint: the daemon's message says when --force helps, and a
 	 * client of the configuration file is a 409 that --force cannot move. */
-	rc = call(c, "POST", path, force ? "{\"force\":true}" : "{\"force\":false}", NULL, &res);
+	rc = ctl_call(c, "POST", path, force ? "{\"force\":true}" : "{\"force\":false}", NULL, &res);
 	if (rc)
 		return rc;
 	if (c->json)
@@ -454,7 +457,7 @@ static int verb_client_set(const struct ctl *c, const char *id, const struct ctl
 		json_decref(body);
 		return rc;
 	}
-	rc = call_json(c, "POST", path, body, NULL, &cl);	/* no hint: see remove */
+	rc = ctl_call_json(c, "POST", path, body, NULL, &cl);	/* no hint: see remove */
 	if (rc)
 		return rc;
 	if (c->json) {
@@ -488,7 +491,7 @@ static int verb_session_list(const struct ctl *c)
 	size_t i;
 	int rc;
 
-	rc = call(c, "GET", "/v1/sessions", NULL, NULL, &res);
+	rc = ctl_call(c, "GET", "/v1/sessions", NULL, NULL, &res);
 	if (rc)
 		return rc;
 	if (c->json) {
@@ -539,7 +542,7 @@ static int verb_session_kill(const struct ctl *c, const char *arg)
 	if (!arg[0] || *end || errno || arg[0] == '-' || tsih == 0 || tsih > 65535)
 		return usage_error("TSIH must be a number from 1 to 65535, not '%s'", arg);
 	snprintf(path, sizeof(path), "/v1/sessions/%lu", tsih);
-	rc = call(c, "DELETE", path, NULL, NULL, &res);
+	rc = ctl_call(c, "DELETE", path, NULL, NULL, &res);
 	if (rc)
 		return rc;
 	if (c->json)
@@ -550,17 +553,18 @@ static int verb_session_kill(const struct ctl *c, const char *arg)
 	return CTL_OK;
 }
 
-/*
- * Refuse the options verb does not take: allowed is a string of the
- * letters f (--force) and n, i, q (--name, --image, --quota).  Returns 0
- * or CTL_EUSAGE with the reason printed.
- */
-static int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
+int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
 {
 	const char *bad = o->force && !strchr(allowed, 'f') ? "--force" :
 			  o->name && !strchr(allowed, 'n') ? "--name" :
 			  o->image && !strchr(allowed, 'i') ? "--image" :
-			  o->quota && !strchr(allowed, 'q') ? "--quota" : NULL;
+			  o->quota && !strchr(allowed, 'q') ? "--quota" :
+			  o->client && !strchr(allowed, 'c') ? "--client" :
+			  o->message && !strchr(allowed, 'm') ? "--message" :
+			  o->format && !strchr(allowed, 'F') ? "--format" :
+			  o->block_size && !strchr(allowed, 'b') ? "--block-size" :
+			  o->target && !strchr(allowed, 't') ? "--target" :
+			  o->no_wait && !strchr(allowed, 'w') ? "--no-wait" : NULL;
 
 	if (!bad)
 		return 0;
@@ -705,12 +709,28 @@ int main(int argc, char **argv)
 			o.force = true;
 			continue;
 		}
+		if (!strcmp(a, "--no-wait")) {
+			o.no_wait = true;
+			continue;
+		}
 		if (a[0] == '-' && a[1]) {
 			t = take_value(argc, argv, &i, "--name", &o.name);
 			if (!t)
 				t = take_value(argc, argv, &i, "--image", &o.image);
 			if (!t)
 				t = take_value(argc, argv, &i, "--quota", &o.quota);
+			if (!t)
+				t = take_value(argc, argv, &i, "--client", &o.client);
+			if (!t)
+				t = take_value(argc, argv, &i, "--message", &o.message);
+			if (!t)
+				t = take_value(argc, argv, &i, "-m", &o.message);
+			if (!t)
+				t = take_value(argc, argv, &i, "--format", &o.format);
+			if (!t)
+				t = take_value(argc, argv, &i, "--block-size", &o.block_size);
+			if (!t)
+				t = take_value(argc, argv, &i, "--target", &o.target);
 			if (t < 0)
 				return usage_error("%s needs a value", a);
 			if (!t)
@@ -732,12 +752,13 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return CTL_OK;
 	}
-	if (!strcmp(verb, "image") || !strcmp(verb, "pxe"))
+	if (!strcmp(verb, "pxe"))
 		return not_yet(verb);
-	if (strcmp(verb, "status") && strcmp(verb, "client") && strcmp(verb, "session"))
+	if (strcmp(verb, "status") && strcmp(verb, "client") && strcmp(verb, "session") &&
+	    strcmp(verb, "image") && strcmp(verb, "job"))
 		return usage_error("unknown verb '%s'", verb);
-	if (!strcmp(verb, "status") && (nargs || o.force || o.name || o.image || o.quota))
-		return usage_error("status takes no arguments");
+	if (!strcmp(verb, "status") && (nargs || (rc = opts_only(&o, "status", ""))))
+		return nargs ? usage_error("status takes no arguments") : rc;
 	if (ctl_http_init()) {
 		fprintf(stderr, "pristinectl: cannot initialise libcurl\n");
 		return CTL_EUNREACH;
@@ -746,6 +767,10 @@ int main(int argc, char **argv)
 		rc = verb_status(&c);
 	else if (!strcmp(verb, "client"))
 		rc = do_client(&c, nargs, args, &o);
+	else if (!strcmp(verb, "image"))
+		rc = do_image(&c, nargs, args, &o);
+	else if (!strcmp(verb, "job"))
+		rc = do_job(&c, nargs, args, &o);
 	else
 		rc = do_session(&c, nargs, args, &o);
 	ctl_http_cleanup();

@@ -129,24 +129,56 @@ static void quarantine(struct registry *reg, const char *dirname, const char *wh
 			dirname, why, strerror(errno));
 }
 
-/* Open (creating if needed) the overlay of c.  Lock held. */
-static int client_open(struct registry *reg, struct client *c)
+/* Open (creating if needed) the overlay of c over its version.  Lock held. */
+int client_open(struct registry *reg, struct client *c)
 {
-	struct overlay_opts oo = { .quota_bytes = c->quota, .store_floor_bytes = reg->store_floor,
-				   .base_id = c->img->base_id };
-	int rc = overlay_open(c->dir, c->img->be, &oo, &c->ov);
+	struct overlay_opts oo = { .quota_bytes = c->quota, .store_floor_bytes = reg->store_floor };
+	char base[64], msg[256];
+	struct backend *vbe;
+	int rc;
 
-	if (rc)
-		return rc;
-	rc = client_make_lu(reg, c);
+	if (c->version < 1 || c->version > c->img->nversions)
+		c->version = c->img->current;
+	rc = image_version_get(c->img, c->version, &vbe, msg, sizeof(msg));
 	if (rc) {
-		overlay_close(c->ov);
-		c->ov = NULL;
+		log_err("%s", msg);
+		return rc;
 	}
+	image_version_id(c->img, c->version, base, sizeof(base));
+	oo.base_id = base;
+	rc = overlay_open(c->dir, vbe, &oo, &c->ov);
+	if (rc == 0) {
+		rc = client_make_lu(reg, c);
+		if (rc) {
+			overlay_close(c->ov);
+			c->ov = NULL;
+		}
+	}
+	if (rc)
+		image_version_put(c->img, c->version);
+	else
+		c->version_held = true;
 	return rc;
 }
 
-static struct client *client_new(struct registry *reg, const char *initiator, struct image *img)
+int client_close(struct client *c, bool keep)
+{
+	int rc = 0;
+
+	scsi_target_free(c->scsi);
+	c->scsi = NULL;
+	if (keep)
+		rc = overlay_close(c->ov);
+	else
+		overlay_drop(c->ov);
+	c->ov = NULL;
+	if (c->version_held)
+		image_version_put(c->img, c->version);
+	c->version_held = false;
+	return rc;
+}
+
+struct client *client_new(struct registry *reg, const char *initiator, struct image *img)
 {
 	struct client *c = calloc(1, sizeof(*c));
 	char esc[ISCSI_NAME_MAX * 3 + 1];
@@ -161,8 +193,31 @@ static struct client *client_new(struct registry *reg, const char *initiator, st
 		return NULL;
 	}
 	c->img = img;
+	c->version = img->current;
 	c->quota = reg->default_quota;
 	return c;
+}
+
+int registry_add_image(struct registry *reg, struct image *img)
+{
+	int rc;
+
+	if (reg->nimages == reg->images_cap) {
+		unsigned cap = reg->images_cap ? reg->images_cap * 2 : 8;
+		struct image **n = realloc(reg->images, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		reg->images = n;
+		reg->images_cap = cap;
+	}
+	snprintf(img->tgt.name, sizeof(img->tgt.name), "%s", img->target);
+	img->tgt.tpgt = 1;
+	img->tgt.priv = img;
+	rc = iscsi_server_add_target(reg->srv, &img->tgt);
+	if (rc)
+		return rc;
+	reg->images[reg->nimages++] = img;
+	return 0;
 }
 
 struct image *registry_image(struct registry *reg, const char *name)
@@ -192,6 +247,7 @@ static int bindings_save(struct registry *reg)
 				      "image", c->img->name, "name", c->name, "origin", origins[c->origin]);
 		if (c->quota_set)
 			json_object_set_new(e, "quota_bytes", json_integer((json_int_t)c->quota));
+		json_object_set_new(e, "version", json_integer((json_int_t)c->version));
 		json_array_append_new(arr, e);
 	}
 	root = json_pack("{s:i, s:o}", "version", 1, "clients", arr);
@@ -232,6 +288,22 @@ static struct image *bound_image(struct registry *reg, json_t *bindings, const c
 			return registry_image(reg, img);
 	}
 	return reg->nimages == 1 ? reg->images[0] : NULL;
+}
+
+/* The image version clients.json records for c (if on its image now). */
+static void bound_version(json_t *bindings, struct client *c)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(json_object_get(bindings, "clients"), i, e) {
+		const char *ini = json_string_value(json_object_get(e, "initiator"));
+		const char *img = json_string_value(json_object_get(e, "image"));
+		json_int_t v = json_integer_value(json_object_get(e, "version"));
+		if (ini && img && strcasecmp(ini, c->initiator) == 0 && strcmp(img, c->img->name) == 0 &&
+		    v >= 1 && v <= (json_int_t)c->img->nversions)
+			c->version = (unsigned)v;
+	}
 }
 
 bool client_name_valid(const char *name)
@@ -358,6 +430,8 @@ int registry_open(struct registry *reg)
 	if (!bindings && access(path, F_OK) == 0)
 		log_err("%s: %s (line %d): client bindings ignored", path, jerr.text, jerr.line);
 	restore_clients(reg, bindings);
+	for (struct client *c = reg->clients; c; c = c->next)
+		bound_version(bindings, c);
 	snprintf(path, sizeof(path), "%s/overlays", reg->state);
 	d = opendir(path);
 	if (!d) {
@@ -386,6 +460,7 @@ int registry_open(struct registry *reg)
 			c = client_new(reg, iqn, img);
 			if (!c)
 				break;
+			bound_version(bindings, c);
 			c->next = reg->clients;
 			reg->clients = c;
 		}
@@ -423,10 +498,16 @@ void registry_close(struct registry *reg)
 	while (reg->clients) {
 		struct client *c = reg->clients;
 		reg->clients = c->next;
-		scsi_target_free(c->scsi);
-		if (c->ov && overlay_close(c->ov))
+		if (c->ov && client_close(c, true))
 			log_err("client %s: overlay closed with an error", c->initiator);
 		free(c);
+	}
+	for (unsigned i = 0; i < reg->nimages; i++) {
+		struct client *d = reg->images[i]->draft;
+		if (d && d->ov && client_close(d, true))
+			log_err("image %s: draft closed with an error", reg->images[i]->name);
+		free(d);
+		reg->images[i]->draft = NULL;
 	}
 	pthread_mutex_destroy(&reg->lock);
 	pthread_cond_destroy(&reg->cond);
@@ -441,6 +522,11 @@ int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
 	int rc, status = 0;
 
 	pthread_mutex_lock(&reg->lock);
+	if (img->draft && strcasecmp(img->draft->initiator, initiator) == 0) {
+		/* The maintenance client sees the draft, nothing else. */
+		c = img->draft;
+		goto attach;
+	}
 	c = registry_find(reg, initiator);
 	if (c && c->img != img) {
 		snprintf(msg, msglen, "client %s belongs to image %s, not to target %s",
@@ -464,6 +550,7 @@ int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
 		bindings_save(reg);
 		log_notice("client %s enrolled automatically on image %s", initiator, img->name);
 	}
+attach:
 	if (c->resetting) {
 		snprintf(msg, msglen, "client %s is being reset", initiator);
 		status = 0x0301;   /* service unavailable: try again */
@@ -503,8 +590,8 @@ void registry_detach(void *ctx, void *handle)
  * (no session attaches) and the caller must clear it.  Lock held (it is
  * dropped while sessions end).  0, or -EBUSY with msg.
  */
-static int client_quiesce(struct registry *reg, struct client *c, bool force, const char *what,
-			  char *msg, size_t msglen)
+int client_quiesce(struct registry *reg, struct client *c, bool force, const char *what,
+		   char *msg, size_t msglen)
 {
 	struct timespec deadline;
 
@@ -542,11 +629,8 @@ static int client_discard(struct registry *reg, struct client *c, char *msg, siz
 	int rc;
 
 	snprintf(trash, sizeof(trash), "%s/trash", reg->state);
-	scsi_target_free(c->scsi);
-	c->scsi = NULL;
 	/* Nothing of it is kept: no final checkpoint, just let go. */
-	overlay_drop(c->ov);
-	c->ov = NULL;
+	client_close(c, false);
 	rc = overlay_discard(c->dir, trash);
 	if (rc == -ENOENT)
 		return 0;   /* it never wrote anything */
@@ -575,8 +659,16 @@ int registry_reset(struct registry *reg, const char *id, bool force, char *msg, 
 	if (rc)
 		goto out;
 	rc = client_discard(reg, c, msg, msglen);
-	if (rc == 0)
-		log_notice("client %s reset: overlay discarded", c->initiator);
+	if (rc == 0) {
+		unsigned old = c->version;
+		c->version = c->img->current;
+		bindings_save(reg);
+		if (old != c->version)
+			log_notice("client %s reset: overlay discarded, now on %s v%u (was v%u)",
+				   c->initiator, c->img->name, c->version, old);
+		else
+			log_notice("client %s reset: overlay discarded", c->initiator);
+	}
 	/* Reopen at once: the client is listed with an empty overlay. */
 	if (client_open(reg, c))
 		log_err("client %s: cannot create its new overlay", c->initiator);
@@ -750,6 +842,7 @@ int registry_set(struct registry *reg, const char *id, const char *name, const c
 			log_notice("client %s moved from image %s to %s: overlay discarded", c->initiator,
 				   c->img->name, img->name);
 			c->img = img;
+			c->version = img->current;
 		}
 		c->resetting = false;
 		if (rc)

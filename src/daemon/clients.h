@@ -26,18 +26,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daemon/images.h"
 #include "proto/iscsi.h"
 #include "storage/backend.h"
 #include "storage/overlay.h"
-
-struct image {
-	char name[64];
-	char target[ISCSI_NAME_MAX];  /* the target name it is served under */
-	char path[PATH_MAX];
-	struct backend *be;           /* opened read-only */
-	uint32_t block_size;
-	char base_id[128];            /* what overlays record as their base */
-};
 
 enum client_origin {
 	ORIGIN_AUTO,                  /* enrolled at its first login */
@@ -53,6 +45,10 @@ struct client {
 	char initiator[ISCSI_NAME_MAX];
 	char dir[PATH_MAX];
 	struct image *img;
+	unsigned version;             /* the image version its overlay is on */
+	bool version_held;            /* it holds a use of that version */
+	bool is_draft;                /* the draft of img (not in the client list) */
+	char layer_name[24];          /* a draft's layer directory name */
 	struct overlay *ov;           /* open while the client is enrolled */
 	struct scsi_target *scsi;     /* LUN 0 over the overlay */
 	unsigned sessions;
@@ -65,8 +61,8 @@ struct registry {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	char state[PATH_MAX];
-	struct image **images;        /* every image served; borrowed */
-	unsigned nimages;
+	struct image **images;        /* every image served (append-only) */
+	unsigned nimages, images_cap;
 	struct client *clients;
 	uint64_t default_quota;
 	uint64_t store_floor;
@@ -99,8 +95,14 @@ int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
 		    struct scsi_target **scsi, void **handle, char *msg, size_t msglen);
 void registry_detach(void *ctx, void *handle);
 
-/* The image called name, or NULL. */
+/* The image called name, or NULL.  Lock held (or before registry_open). */
 struct image *registry_image(struct registry *reg, const char *name);
+/*
+ * Serve img (loaded, see images.h) from now on: appended to reg->images
+ * and its target to the iSCSI server.  Lock held (or before registry_open
+ * with reg->srv set).  0 or -errno.
+ */
+int registry_add_image(struct registry *reg, struct image *img);
 
 /* Find a client by name or initiator name (case-insensitive).  Lock held by caller. */
 struct client *registry_find(struct registry *reg, const char *id);
@@ -135,5 +137,18 @@ bool client_name_valid(const char *name);
  * msg gets a one-line explanation on error.
  */
 int registry_reset(struct registry *reg, const char *id, bool force, char *msg, size_t msglen);
+
+/* ---- for the image life cycle (image_draft.c); lock held ---- */
+struct client *client_new(struct registry *reg, const char *initiator, struct image *img);
+/* Open c's overlay over its version (taking a use of it) and its LU. */
+int client_open(struct registry *reg, struct client *c);
+/* Close c's LU and overlay: flushed and checkpointed (keep) or dropped.
+ * Releases its use of the version.  Returns overlay_close's result. */
+int client_close(struct client *c, bool keep);
+int client_quiesce(struct registry *reg, struct client *c, bool force, const char *what,
+		   char *msg, size_t msglen);
+/* Rebuild a draft recorded in image.json (at start). */
+int draft_restore(struct registry *reg, struct image *img, const char *layer, unsigned base,
+		  const char *initiator);
 
 #endif

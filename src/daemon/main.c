@@ -17,6 +17,7 @@
  */
 #include "control/control.h"
 #include "daemon/clients.h"
+#include "daemon/jobs.h"
 #include "daemon/config.h"
 #include "daemon/listen.h"
 #include "daemon/ops.h"
@@ -246,42 +247,6 @@ static int ensure_state_dir(const char *dir)
 	return 0;
 }
 
-/* Identity of the golden image recorded by overlays: path, size, mtime. */
-static void image_identity(struct image *img, const char *path)
-{
-	struct stat st;
-	char real[PATH_MAX];
-
-	if (!realpath(path, real))
-		snprintf(real, sizeof(real), "%s", path);
-	if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-		snprintf(img->base_id, sizeof(img->base_id), "raw:%.80s:%llu:%lld", real,
-			 (unsigned long long)img->be->size, (long long)st.st_mtime);
-	else
-		snprintf(img->base_id, sizeof(img->base_id), "dev:%.80s:%llu", real,
-			 (unsigned long long)img->be->size);
-	snprintf(img->path, sizeof(img->path), "%s", real);
-}
-
-/* Open an image read-only and fill in its identity.  0 or -1 (logged). */
-static int image_open(struct image *img, const char *name, const char *path, const char *target,
-		      uint32_t block_size)
-{
-	snprintf(img->name, sizeof(img->name), "%s", name);
-	snprintf(img->target, sizeof(img->target), "%s", target);
-	img->block_size = block_size;
-	/* The golden image is never opened for writing. */
-	if (backend_raw_open(path, false, &img->be))
-		return -1;
-	image_identity(img, path);
-	if (img->be->size < block_size || img->be->size % block_size) {
-		log_err("%s: size %llu is not a whole number of %u-byte blocks", path,
-			(unsigned long long)img->be->size, block_size);
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * What a configuration may ask for that this version does not do yet.
  * Refusing is safer than ignoring: an admin who configured CHAP or an
@@ -325,9 +290,8 @@ int main(int argc, char **argv)
 	struct config cfg = { 0 };
 	bool have_cfg = false;
 	struct iscsi_server srv;
-	struct iscsi_target *tgts = NULL, **tgtp = NULL;
 	struct portal_set ps = { .n = 0 };
-	struct image *imgs = NULL, **imgp = NULL;
+	struct image **imgs = NULL;
 	unsigned nimg = 0;
 	struct registry reg = { 0 };
 	struct daemon_ctx dctx = { .reg = &reg, .srv = &srv };
@@ -343,6 +307,7 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int rc = 1;
 
+	iscsi_server_defaults(&srv);
 	if (parse_args(argc, argv, &o))
 		return 2;
 	if (o.config && (o.read_only || o.image)) {
@@ -374,10 +339,10 @@ int main(int argc, char **argv)
 		   have_cfg ? o.config : "");
 	nimg = have_cfg ? cfg.nimages : 1;
 	imgs = calloc(nimg, sizeof(*imgs));
-	imgp = calloc(nimg, sizeof(*imgp));
-	tgts = calloc(nimg, sizeof(*tgts));
-	tgtp = calloc(nimg, sizeof(*tgtp));
-	if (!imgs || !imgp || !tgts || !tgtp)
+	for (unsigned i = 0; imgs && i < nimg; i++)
+		if (!(imgs[i] = calloc(1, sizeof(**imgs))))
+			goto out;
+	if (!imgs)
 		goto out;
 	if (have_cfg) {
 		snprintf(state, sizeof(state), "%s", cfg.state);
@@ -390,7 +355,8 @@ int main(int argc, char **argv)
 		nop = (int)cfg.nop_interval;
 		for (unsigned i = 0; i < nimg; i++) {
 			const struct cfg_image *ci = &cfg.images[i];
-			if (image_open(&imgs[i], ci->name, ci->path, ci->target, ci->block_size)) {
+			imgs[i]->origin = IMG_CONFIG;
+			if (image_open_source(imgs[i], ci->name, ci->path, ci->target, ci->block_size)) {
 				log_err("%s:%d: image %s cannot be served", o.config, ci->line, ci->name);
 				goto out;
 			}
@@ -413,50 +379,59 @@ int main(int argc, char **argv)
 			snprintf(target, sizeof(target), "%s", o.target);
 		else
 			snprintf(target, sizeof(target), "iqn.2026-11.org.pristine:%s", name);
-		if (image_open(&imgs[0], name, o.image, target, o.block_size))
+		imgs[0]->origin = IMG_QUICK;
+		if (image_open_source(imgs[0], name, o.image, target, o.block_size))
 			goto out;
 	}
 	if (ensure_state_dir(state))
 		goto out;
-	for (unsigned i = 0; i < nimg; i++) {
-		imgp[i] = &imgs[i];
-		snprintf(tgts[i].name, sizeof(tgts[i].name), "%s", imgs[i].target);
-		tgts[i].tpgt = 1;
-		tgts[i].priv = &imgs[i];
-		tgtp[i] = &tgts[i];
+	{
+		/* Paths recorded in image.json must not depend on the cwd. */
+		char real[PATH_MAX];
+		if (!realpath(state, real) || strlen(real) >= sizeof(state) - 64) {
+			log_err("state directory %s: %s", state, strerror(errno));
+			goto out;
+		}
+		snprintf(state, sizeof(state), "%s", real);
 	}
 
-	iscsi_server_defaults(&srv);
 	if (nop >= 0)
 		srv.nop_interval_s = (unsigned)nop;
-	srv.targets = tgtp;
-	srv.ntargets = nimg;
 
 	if (o.read_only) {
 		struct scsi_lu_config lc;
 		char serial[17];
-		uint64_t id = fnv1a(imgs[0].target);
+		uint64_t id = fnv1a(imgs[0]->target);
 
 		shared = scsi_target_new();
 		snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)id);
 		lc = (struct scsi_lu_config){
-			.be = imgs[0].be, .block_size = imgs[0].block_size, .read_only = true,
+			.be = imgs[0]->be, .block_size = imgs[0]->block_size, .read_only = true,
 			.vendor = "PRISTINE", .product = "golden image", .revision = "0001",
-			.serial = serial, .naa_id = id ^ 0x5a5a, .target_name = imgs[0].target,
+			.serial = serial, .naa_id = id ^ 0x5a5a, .target_name = imgs[0]->target,
 		};
 		if (!shared || scsi_target_add_lu(shared, 0, &lc)) {
 			log_err("cannot create LUN 0");
 			goto out;
 		}
 		srv.hooks = (struct iscsi_hooks){ .attach = shared_attach, .ctx = shared };
+		snprintf(imgs[0]->tgt.name, sizeof(imgs[0]->tgt.name), "%s", imgs[0]->target);
+		imgs[0]->tgt.tpgt = 1;
+		imgs[0]->tgt.priv = imgs[0];
+		if (iscsi_server_add_target(&srv, &imgs[0]->tgt))
+			goto out;
 	} else {
 		snprintf(reg.state, sizeof(reg.state), "%s", state);
-		reg.images = imgp;
-		reg.nimages = nimg;
 		reg.default_quota = quota;
 		reg.store_floor = floor;
 		reg.enroll_auto = have_cfg ? cfg.enroll_auto : true;
 		reg.srv = &srv;
+		for (unsigned i = 0; i < nimg; i++) {
+			if (image_load(&reg, imgs[i]) || registry_add_image(&reg, imgs[i]))
+				goto out;
+			imgs[i] = NULL;   /* the registry's now */
+		}
+		images_load_added(&reg);
 		for (unsigned i = 0; have_cfg && i < cfg.nclients; i++) {
 			const struct cfg_client *cc = &cfg.clients[i];
 			struct image *img = registry_image(&reg, cc->image);
@@ -470,10 +445,12 @@ int main(int argc, char **argv)
 		srv.hooks = (struct iscsi_hooks){ .attach = registry_attach, .detach = registry_detach,
 						  .ctx = &reg };
 	}
-	for (unsigned i = 0; i < nimg; i++)
-		log_notice("target %s LUN 0: %s, %llu bytes, %u-byte blocks, %s", imgs[i].target,
-			   imgs[i].path, (unsigned long long)imgs[i].be->size, imgs[i].block_size,
+	for (unsigned i = 0; i < srv.ntargets; i++) {
+		const struct image *im = srv.targets[i]->priv;
+		log_notice("target %s LUN 0: %s, %llu bytes, %u-byte blocks, %s", im->target,
+			   im->path, (unsigned long long)im->be->size, im->block_size,
 			   o.read_only ? "read-only for every client" : "one copy-on-write overlay per client");
+	}
 
 	iscsi_server_init(&srv);
 	if (!o.read_only) {
@@ -490,6 +467,7 @@ out_portals:
 	portal_close_all(&ps);
 	if (api)
 		api_stop(api);
+	jobs_stop();
 out_srv:
 	if (iscsi_server_shutdown(&srv)) {
 		/* Threads still use the overlays: exiting without freeing them is
@@ -503,12 +481,19 @@ out:
 	if (reg_open)
 		registry_close(&reg);
 	scsi_target_free(shared);
-	for (unsigned i = 0; imgs && i < nimg; i++)
-		backend_close(imgs[i].be);
+	for (unsigned i = 0; reg_open && i < reg.nimages; i++) {
+		image_close(reg.images[i]);
+		free(reg.images[i]);
+	}
+	free(reg.images);
+	for (unsigned i = 0; imgs && i < nimg; i++) {
+		if (imgs[i])
+			image_close(imgs[i]);
+		free(imgs[i]);
+	}
 	free(imgs);
-	free(imgp);
-	free(tgts);
-	free(tgtp);
+	if (srv.targets_cap)
+		free(srv.targets);
 	if (have_cfg)
 		config_free(&cfg);
 	log_notice("pristined stopped");

@@ -9,13 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define PRISTINE_VERSION "0.1.0"
 
 static json_t *client_json(const struct client *c)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:i, s:s, s:I, s:s}",
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:i, s:s, s:I, s:s}",
 			 "name", c->name[0] ? c->name : c->initiator, "initiator", c->initiator,
 			 "image", c->img->name, "target", c->img->target,
 			 "used_bytes", (json_int_t)(c->ov ? overlay_used_bytes(c->ov) : 0),
@@ -23,6 +24,10 @@ static json_t *client_json(const struct client *c)
 			 "online", c->sessions > 0, "sessions", (int)c->sessions,
 			 "policy", "persistent", "last_login", (json_int_t)c->last_login,
 			 "origin", c->origin == ORIGIN_CONFIG ? "config" : c->origin == ORIGIN_API ? "api" : "auto");
+	json_object_set_new(o, "version", json_integer((json_int_t)c->version));
+	json_object_set_new(o, "maintenance", json_boolean(c->img->draft &&
+		strcasecmp(c->img->draft->initiator, c->initiator) == 0));
+	return o;
 }
 
 static int op_clients_list(void *ctx, json_t **out, char *err, size_t errlen)
@@ -78,7 +83,7 @@ static int op_client_reset(void *ctx, const char *id, bool force, json_t **out, 
  * Optional string / size fields of a request body.  *present tells whether
  * the key was there; a value of the wrong type is -EINVAL with msg.
  */
-static int body_string(json_t *body, const char *key, const char **out, char *err, size_t errlen)
+int body_string(json_t *body, const char *key, const char **out, char *err, size_t errlen)
 {
 	json_t *v = json_object_get(body, key);
 
@@ -93,7 +98,7 @@ static int body_string(json_t *body, const char *key, const char **out, char *er
 	return 0;
 }
 
-static int body_size(json_t *body, const char *key, bool *present, uint64_t *out, char *err, size_t errlen)
+int body_size(json_t *body, const char *key, bool *present, uint64_t *out, char *err, size_t errlen)
 {
 	json_t *v = json_object_get(body, key);
 
@@ -238,13 +243,15 @@ static int op_status(void *ctx, json_t **out, char *err, size_t errlen)
 		nclients++;
 		online += c->sessions > 0;
 	}
-	pthread_mutex_unlock(&d->reg->lock);
 	for (unsigned i = 0; i < d->reg->nimages; i++) {
 		const struct image *img = d->reg->images[i];
-		json_array_append_new(targets, json_pack("{s:s, s:s, s:s, s:I}", "name", img->target,
+		json_array_append_new(targets, json_pack("{s:s, s:s, s:s, s:I, s:i, s:b}", "name", img->target,
 							  "image", img->name, "path", img->path,
-							  "size_bytes", (json_int_t)img->be->size));
+							  "size_bytes", (json_int_t)img->be->size,
+							  "current_version", (int)img->current,
+							  "draft", img->draft != NULL));
 	}
+	pthread_mutex_unlock(&d->reg->lock);
 	*out = json_pack("{s:s, s:I, s:o, s:i, s:i, s:i, s:i, s:s}", "version", PRISTINE_VERSION,
 			 "uptime_s", (json_int_t)(time(NULL) - d->reg->started), "targets", targets,
 			 "clients", (int)nclients, "clients_online", (int)online,
@@ -262,4 +269,5 @@ void daemon_ops_init(struct daemon_ctx *d, struct control_ops *ops)
 		.sessions_list = op_sessions_list,
 		.session_kill = op_session_kill, .ctx = d,
 	};
+	image_ops_init(ops);
 }

@@ -15,5 +15,14 @@ struct daemon_ctx {
 
 /* Fill ops with the daemon's operations over d (borrowed). */
 void daemon_ops_init(struct daemon_ctx *d, struct control_ops *ops);
+/* The image and job operations (ops_images.c); ops->ctx is a daemon_ctx. */
+void image_ops_init(struct control_ops *ops);
+
+/*
+ * Optional string / size fields of a request body.  *present tells whether
+ * the key was there; a value of the wrong type is -EINVAL with msg.
+ */
+int body_string(json_t *body, const char *key, const char **out, char *err, size_t errlen);
+int body_size(json_t *body, const char *key, bool *present, uint64_t *out, char *err, size_t errlen);
 
 #endif

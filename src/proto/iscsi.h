@@ -62,8 +62,9 @@ struct iscsi_conn;
 struct iscsi_server {
 	/* ---- configuration, set before iscsi_server_init() ---- */
 	struct neg_prefs prefs;
-	struct iscsi_target **targets;
-	unsigned ntargets;
+	struct iscsi_target **targets;  /* set directly, or grown by iscsi_server_add_target */
+	unsigned ntargets;            /* read with an acquire load: targets may be added live */
+	unsigned targets_cap;
 	unsigned max_conns;           /* connections at once, all states */
 	unsigned queue_depth;         /* commands in flight per session */
 	unsigned login_timeout_s;     /* a login must finish within this */
@@ -87,6 +88,15 @@ struct iscsi_server {
 /* Defaults for every configurable field; targets left empty. */
 void iscsi_server_defaults(struct iscsi_server *srv);
 int iscsi_server_init(struct iscsi_server *srv);
+/*
+ * Serve one more target from now on (may be called while connections
+ * run; callers serialise their own calls).  Targets are never removed;
+ * the array has room for ISCSI_MAX_TARGETS.  t is borrowed.  0, -ENOSPC
+ * or -ENOMEM.
+ */
+#define ISCSI_MAX_TARGETS 1024u
+int iscsi_server_add_target(struct iscsi_server *srv, struct iscsi_target *t);
+
 /*
  * Stop: close every connection and wait (up to 30 s) for their threads.
  * Returns how many are still running: if not 0, what they use (LUNs,

@@ -70,10 +70,33 @@ unsigned iscsi_server_shutdown(struct iscsi_server *srv)
 	return left;
 }
 
+int iscsi_server_add_target(struct iscsi_server *srv, struct iscsi_target *t)
+{
+	unsigned n = srv->ntargets;
+
+	if (srv->targets_cap == 0) {
+		/* One array for good: readers never see it move. */
+		struct iscsi_target **a = calloc(ISCSI_MAX_TARGETS, sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		for (unsigned i = 0; i < n; i++)
+			a[i] = srv->targets[i];
+		srv->targets = a;
+		srv->targets_cap = ISCSI_MAX_TARGETS;
+	}
+	if (n >= srv->targets_cap)
+		return -ENOSPC;
+	srv->targets[n] = t;
+	__atomic_store_n(&srv->ntargets, n + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
 struct iscsi_target *target_find(struct iscsi_server *srv, const char *name)
 {
+	unsigned n = __atomic_load_n(&srv->ntargets, __ATOMIC_ACQUIRE);
+
 	/* iSCSI names are case-insensitive once normalised (RFC 3722). */
-	for (unsigned i = 0; i < srv->ntargets; i++)
+	for (unsigned i = 0; i < n; i++)
 		if (strcasecmp(srv->targets[i]->name, name) == 0)
 			return srv->targets[i];
 	return NULL;

@@ -64,10 +64,11 @@ static int text_key(void *ctx, const char *key, const char *val)
 	if (strcmp(key, "SendTargets") == 0 && val) {
 		struct iscsi_server *srv = c->srv;
 		bool discovery = c->sess->discovery;
+		unsigned nt = __atomic_load_n(&srv->ntargets, __ATOMIC_ACQUIRE);
 
 		if (strcmp(val, "All") == 0) {
 			/* All targets in discovery; a normal session sees only its own. */
-			for (unsigned i = 0; i < srv->ntargets; i++)
+			for (unsigned i = 0; i < nt; i++)
 				if (discovery || srv->targets[i] == c->sess->target)
 					if (add_target(c, k->out, srv->targets[i]))
 						return -1;
@@ -78,7 +79,7 @@ static int text_key(void *ctx, const char *key, const char *val)
 				return add_target(c, k->out, c->sess->target);
 			return 0;
 		}
-		for (unsigned i = 0; i < srv->ntargets; i++)
+		for (unsigned i = 0; i < nt; i++)
 			if (strcasecmp(srv->targets[i]->name, val) == 0)
 				return add_target(c, k->out, srv->targets[i]);
 		return 0;  /* unknown target: an empty answer */

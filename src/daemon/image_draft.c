@@ -1,0 +1,311 @@
+/*
+ * image_draft.c - the maintenance cycle of an image: open a draft, commit
+ * it as the next version, discard it, roll back (see images.h).
+ *
+ * A draft is a client record of its own (client.is_draft) that is not in
+ * the client list: its overlay lives in STATE/images/NAME/layers/L<n> over
+ * the version it was opened on, and only the maintenance initiator's
+ * logins to the image's target attach to it.  Commit closes that overlay
+ * (flushed and checkpointed) and records it as a frozen layer; the single
+ * rename of image.json is the commit point.
+ */
+#include "daemon/clients.h"
+#include "daemon/images.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* A draft record: not opened yet (registry_attach opens it). */
+static struct client *draft_new(struct registry *reg, struct image *img, const char *layer,
+				unsigned base, const char *initiator)
+{
+	struct client *d = client_new(reg, initiator, img);
+
+	if (!d)
+		return NULL;
+	d->is_draft = true;
+	d->version = base;
+	d->quota = 0;
+	snprintf(d->layer_name, sizeof(d->layer_name), "%s", layer);
+	if (snprintf(d->dir, sizeof(d->dir), "%s/layers/%s", img->dir, layer) >= (int)sizeof(d->dir)) {
+		free(d);
+		return NULL;
+	}
+	snprintf(d->name, sizeof(d->name), "draft");
+	return d;
+}
+
+int draft_restore(struct registry *reg, struct image *img, const char *layer, unsigned base,
+		  const char *initiator)
+{
+	struct client *d = draft_new(reg, img, layer, base, initiator);
+	int rc;
+
+	if (!d)
+		return -ENOMEM;
+	img->draft = d;
+	img->draft_base = base;
+	rc = client_open(reg, d);
+	if (rc)
+		log_err("image %s: its draft %s cannot be opened (%s); it stays recorded, untouched",
+			img->name, d->dir, strerror(-rc));
+	return 0;
+}
+
+static struct image *find_image(struct registry *reg, const char *name, char *msg, size_t msglen)
+{
+	struct image *img = registry_image(reg, name);
+
+	if (!img)
+		snprintf(msg, msglen, "no image %s", name);
+	return img;
+}
+
+int image_edit(struct registry *reg, const char *name, const char *client, bool force,
+	       char *msg, size_t msglen)
+{
+	struct client *c, *d;
+	struct image *img;
+	char layer[24];
+	const char *ini;
+	int rc;
+
+	pthread_mutex_lock(&reg->lock);
+	img = find_image(reg, name, msg, msglen);
+	if (!img) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (img->draft) {
+		snprintf(msg, msglen, "image %s already has a draft (on v%u, for %s): commit or discard it "
+			 "first", name, img->draft_base, img->draft->initiator);
+		rc = -EEXIST;
+		goto out;
+	}
+	if (img->busy) {
+		snprintf(msg, msglen, "image %s is being flattened; try again when the job ends", name);
+		rc = -EBUSY;
+		goto out;
+	}
+	c = registry_find(reg, client);
+	if (c) {
+		ini = c->initiator;
+	} else if (iscsi_name_valid(client) && strchr(client, '.')) {
+		ini = client;
+	} else {
+		snprintf(msg, msglen, "no client %s (give a client name or an initiator name)", client);
+		rc = -ENOENT;
+		goto out;
+	}
+	if (c && c->img == img && c->sessions) {
+		/* Its sessions show its own disk; from now on it must see the draft. */
+		rc = client_quiesce(reg, c, force, "open the draft (its sessions end)", msg, msglen);
+		if (rc)
+			goto out;
+		c->resetting = false;
+	}
+	snprintf(layer, sizeof(layer), "L%u", img->next_layer++);
+	d = draft_new(reg, img, layer, img->current, ini);
+	if (!d) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = client_open(reg, d);
+	if (rc) {
+		snprintf(msg, msglen, "cannot create the draft of %s: %s", name, strerror(-rc));
+		free(d);
+		goto out;
+	}
+	img->draft = d;
+	img->draft_base = img->current;
+	img->draft_opened = (int64_t)time(NULL);
+	rc = image_save(reg, img);
+	if (rc) {
+		/* Not recorded: the layer directory is an orphan, swept at start. */
+		snprintf(msg, msglen, "cannot record the draft of %s: %s", name, strerror(-rc));
+		img->draft = NULL;
+		client_close(d, false);
+		free(d);
+		goto out;
+	}
+	log_notice("image %s: draft opened on v%u for %s", name, img->draft_base, ini);
+out:
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}
+
+int image_commit(struct registry *reg, const char *name, const char *message, bool force,
+		 unsigned *newv, char *msg, size_t msglen)
+{
+	struct version *vers, nv = { 0 };
+	struct client *d;
+	struct image *img;
+	char base[64];
+	int rc;
+
+	if (!message || !message[0]) {
+		snprintf(msg, msglen, "a commit needs a message (-m)");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&reg->lock);
+	img = find_image(reg, name, msg, msglen);
+	if (!img) {
+		rc = -ENOENT;
+		goto out;
+	}
+	d = img->draft;
+	if (!d) {
+		snprintf(msg, msglen, "image %s has no draft to commit (open one with image edit)", name);
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = client_quiesce(reg, d, force, "commit (the maintenance client is logged in: shut it "
+			    "down first)", msg, msglen);
+	if (rc)
+		goto out;
+	vers = realloc(img->versions, (img->nversions + 1) * sizeof(*vers));
+	if (!vers) {
+		rc = -ENOMEM;
+		goto undo;
+	}
+	img->versions = vers;
+	/* Everything written reaches the disk, with a final checkpoint. */
+	if (d->ov && (rc = client_close(d, true))) {
+		snprintf(msg, msglen, "the draft of %s could not be flushed: %s; nothing committed", name,
+			 strerror(-rc));
+		goto undo;
+	}
+	nv.num = img->nversions + 1;
+	nv.parent = img->draft_base;
+	nv.time = (int64_t)time(NULL);
+	snprintf(nv.message, sizeof(nv.message), "%s", message);
+	snprintf(nv.layer, sizeof(nv.layer), "%s", d->layer_name);
+	image_version_id(img, nv.parent, base, sizeof(base));
+	rc = ovl_layer_open(d->dir, img->be->size, base, &nv.ol);
+	if (rc) {
+		snprintf(msg, msglen, "the draft of %s cannot be read back as a layer: %s; nothing committed",
+			 name, strerror(-rc));
+		goto undo;
+	}
+	img->versions[img->nversions++] = nv;
+	img->current = nv.num;
+	img->draft = NULL;
+	rc = image_save(reg, img);
+	if (rc) {
+		snprintf(msg, msglen, "cannot record v%u of %s: %s; nothing committed", nv.num, name,
+			 strerror(-rc));
+		ovl_layer_close(nv.ol);
+		img->nversions--;
+		img->current = nv.parent;   /* the draft was on the current version */
+		img->draft = d;
+		goto undo;
+	}
+	log_notice("image %s: draft committed as v%u (\"%s\"), now current", name, nv.num, message);
+	*newv = nv.num;
+	free(d);
+	goto out;
+undo:
+	d->resetting = false;
+	if (!d->ov && client_open(reg, d))
+		log_err("image %s: the draft cannot be reopened", name);
+out:
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}
+
+int image_discard(struct registry *reg, const char *name, bool force, char *msg, size_t msglen)
+{
+	char trash[PATH_MAX + 8];
+	struct client *d;
+	struct image *img;
+	int rc;
+
+	pthread_mutex_lock(&reg->lock);
+	img = find_image(reg, name, msg, msglen);
+	if (!img) {
+		rc = -ENOENT;
+		goto out;
+	}
+	d = img->draft;
+	if (!d) {
+		snprintf(msg, msglen, "image %s has no draft to discard", name);
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = client_quiesce(reg, d, force, "discard the draft", msg, msglen);
+	if (rc)
+		goto out;
+	img->draft = NULL;
+	rc = image_save(reg, img);
+	if (rc) {
+		snprintf(msg, msglen, "cannot record that the draft of %s is discarded: %s", name,
+			 strerror(-rc));
+		img->draft = d;
+		d->resetting = false;
+		goto out;
+	}
+	client_close(d, false);
+	snprintf(trash, sizeof(trash), "%s/trash", reg->state);
+	if (overlay_discard(d->dir, trash))
+		log_warn("image %s: the discarded draft %s stays until the next start", name, d->dir);
+	reg->purge_pending = true;
+	pthread_cond_broadcast(&reg->cond);
+	log_notice("image %s: draft discarded", name);
+	free(d);
+out:
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}
+
+int image_rollback(struct registry *reg, const char *name, unsigned v, char *msg, size_t msglen)
+{
+	struct backend *be;
+	struct image *img;
+	unsigned old;
+	int rc;
+
+	pthread_mutex_lock(&reg->lock);
+	img = find_image(reg, name, msg, msglen);
+	if (!img) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (v < 1 || v > img->nversions) {
+		snprintf(msg, msglen, "image %s has no version %u (it has v1..v%u)", name, v, img->nversions);
+		rc = -ENOENT;
+		goto out;
+	}
+	if (img->draft) {
+		snprintf(msg, msglen, "image %s has a draft open on v%u: commit or discard it first", name,
+			 img->draft_base);
+		rc = -EBUSY;
+		goto out;
+	}
+	if (v == img->current) {
+		rc = 0;
+		goto out;
+	}
+	/* Make sure it can be read before clients are sent to it. */
+	rc = image_version_get(img, v, &be, msg, msglen);
+	if (rc)
+		goto out;
+	image_version_put(img, v);
+	old = img->current;
+	img->current = v;
+	rc = image_save(reg, img);
+	if (rc) {
+		snprintf(msg, msglen, "cannot record the rollback of %s: %s", name, strerror(-rc));
+		img->current = old;
+		goto out;
+	}
+	log_notice("image %s: v%u is current again (was v%u); clients move to it at their next reset",
+		   name, v, old);
+out:
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}

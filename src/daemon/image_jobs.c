@@ -1,0 +1,527 @@
+/*
+ * image_jobs.c - the long image operations, run as background jobs
+ * (jobs.h): flatten a version into a new root file while clients read
+ * it, export a version to a file (raw, or any qemu-img format), import a
+ * disk file of any qemu-img format as a new image.
+ */
+#include "daemon/clients.h"
+#include "daemon/images.h"
+#include "daemon/jobs.h"
+#include "util/fullio.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define COPY_CHUNK (1u << 20)
+
+extern char **environ;
+
+/* Formats qemu-img reads and writes that we offer. */
+static bool format_valid(const char *f)
+{
+	static const char *const ok[] = { "raw", "qcow2", "vmdk", "vhdx", "vdi", "vpc", "qed" };
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strcmp(f, ok[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/*
+ * Copy be (size bytes) into a new sparse file at path (created 0600,
+ * replacing one there), fsynced.  Progress from `base` to base+size of
+ * `total`.  0 or -errno with msg.
+ */
+static int copy_to_file(struct job *j, struct backend *be, const char *path, uint64_t base,
+			uint64_t total, char *msg, size_t msglen)
+{
+	uint8_t *buf = malloc(COPY_CHUNK);
+	int fd, rc = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)be->size)) {
+		rc = -errno;
+		snprintf(msg, msglen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	for (uint64_t off = 0; off < be->size; off += COPY_CHUNK) {
+		size_t n = be->size - off < COPY_CHUNK ? (size_t)(be->size - off) : COPY_CHUNK;
+		if (job_cancelled(j)) {
+			rc = -ECANCELED;
+			snprintf(msg, msglen, "cancelled: the daemon is stopping");
+			goto out;
+		}
+		rc = be->ops->read(be, buf, off, n);
+		if (rc) {
+			snprintf(msg, msglen, "read error at byte %llu: %s", (unsigned long long)off,
+				 strerror(-rc));
+			goto out;
+		}
+		if (!all_zero(buf, n) && (rc = pwrite_full(fd, buf, n, off))) {
+			snprintf(msg, msglen, "%s: %s", path, strerror(-rc));
+			goto out;
+		}
+		job_progress(j, base + off + n, total);
+	}
+	if (fsync(fd)) {
+		rc = -errno;
+		snprintf(msg, msglen, "%s: %s", path, strerror(errno));
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		unlink(path);
+	free(buf);
+	return rc;
+}
+
+static int fsync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int fd, rc = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return 0;
+	*(slash == dir ? slash + 1 : slash) = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd))
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/*
+ * Run qemu-img with argv (argv[0] = "qemu-img"; "-p" given), turning its
+ * "(NN.NN/100%)" progress into job progress from base to base+span of
+ * total.  0 or -EIO with its last error line in msg.
+ */
+static int run_qemu_img(struct job *j, char *const argv[], uint64_t base, uint64_t span,
+			uint64_t total, char *msg, size_t msglen)
+{
+	int out[2], err[2], status;
+	posix_spawn_file_actions_t fa;
+	char line[512], errbuf[1024];
+	size_t ln = 0, en = 0;
+	pid_t pid;
+	FILE *ef;
+
+	if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
+		return -errno;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+	if (posix_spawnp(&pid, "qemu-img", &fa, NULL, argv, environ)) {
+		posix_spawn_file_actions_destroy(&fa);
+		close(out[0]); close(out[1]); close(err[0]); close(err[1]);
+		snprintf(msg, msglen, "cannot run qemu-img (package qemu-utils): %s", strerror(errno));
+		return -ENOENT;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	close(out[1]);
+	close(err[1]);
+	/* Progress on stdout, one "(x/100%)" per \r. */
+	for (;;) {
+		char ch;
+		ssize_t r = read(out[0], &ch, 1);
+		if (r <= 0)
+			break;
+		if (ch == '\r' || ch == '\n') {
+			double pct;
+			line[ln] = '\0';
+			const char *p = strchr(line, '(');
+			if (p && sscanf(p, "(%lf/100%%)", &pct) == 1 && pct >= 0 && pct <= 100)
+				job_progress(j, base + (uint64_t)((double)span * pct / 100.0), total);
+			ln = 0;
+		} else if (ln + 1 < sizeof(line)) {
+			line[ln++] = ch;
+		}
+		if (job_cancelled(j))
+			kill(pid, SIGTERM);
+	}
+	close(out[0]);
+	ef = fdopen(err[0], "r");
+	errbuf[0] = '\0';
+	while (ef && fgets(line, sizeof(line), ef)) {
+		en = strlen(line);
+		if (en > 1) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(errbuf, sizeof(errbuf), "%s", line);
+		}
+	}
+	if (ef)
+		fclose(ef);
+	else
+		close(err[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(msg, msglen, "qemu-img failed: %s", errbuf[0] ? errbuf : "no message");
+		return -EIO;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- flatten */
+
+struct flat_arg {
+	struct registry *reg;
+	struct image *img;
+	unsigned v;
+	struct backend *be;
+	char tmp[PATH_MAX], final[PATH_MAX];
+};
+
+static int flatten_fn(struct job *j, void *p, char *msg, size_t msglen)
+{
+	struct flat_arg *a = p;
+	struct image *img = a->img;
+	struct backend *root = NULL;
+	int rc;
+
+	job_phase(j, "copying");
+	rc = copy_to_file(j, a->be, a->tmp, 0, a->be->size, msg, msglen);
+	if (rc == 0 && (rename(a->tmp, a->final) || fsync_dir_of(a->final))) {
+		rc = -errno;
+		snprintf(msg, msglen, "%s: %s", a->final, strerror(errno));
+		unlink(a->tmp);
+	}
+	if (rc == 0 && (rc = backend_raw_open(a->final, false, &root)))
+		snprintf(msg, msglen, "%s cannot be opened: %s", a->final, strerror(-rc));
+	pthread_mutex_lock(&a->reg->lock);
+	if (rc == 0) {
+		struct version *v = &img->versions[a->v - 1];
+		snprintf(v->root, sizeof(v->root), "%s", a->final);
+		rc = image_save(a->reg, img);
+		if (rc) {
+			v->root[0] = '\0';
+			snprintf(msg, msglen, "cannot record the flattened v%u: %s", a->v, strerror(-rc));
+			backend_close(root);
+			unlink(a->final);
+		} else {
+			/* From now on reads of v come from the new file, content unchanged. */
+			int r2 = chain_replace(v->be, root, NULL, 0);
+			if (r2)
+				log_warn("image %s v%u: still read through its layers (%s) until restart",
+					 img->name, a->v, strerror(-r2));
+			v->root_be = root;
+			job_result(j, "v%u of %s flattened into %s", a->v, img->name, a->final);
+		}
+	}
+	img->busy = false;
+	image_version_put(img, a->v);
+	pthread_mutex_unlock(&a->reg->lock);
+	return rc;
+}
+
+int image_flatten_start(struct registry *reg, const char *name, unsigned *job_id,
+			char *msg, size_t msglen)
+{
+	struct flat_arg *a = calloc(1, sizeof(*a));
+	struct image *img;
+	int rc;
+
+	if (!a)
+		return -ENOMEM;
+	pthread_mutex_lock(&reg->lock);
+	img = registry_image(reg, name);
+	if (!img) {
+		snprintf(msg, msglen, "no image %s", name);
+		rc = -ENOENT;
+		goto fail;
+	}
+	if (img->busy) {
+		snprintf(msg, msglen, "image %s is already being flattened", name);
+		rc = -EBUSY;
+		goto fail;
+	}
+	a->reg = reg;
+	a->img = img;
+	a->v = img->current;
+	if (img->versions[a->v - 1].root[0]) {
+		snprintf(msg, msglen, "v%u of %s is already one flat file (%s): nothing to flatten", a->v,
+			 name, img->versions[a->v - 1].root);
+		rc = -EINVAL;
+		goto fail;
+	}
+	rc = image_version_get(img, a->v, &a->be, msg, msglen);
+	if (rc)
+		goto fail;
+	if (snprintf(a->tmp, sizeof(a->tmp), "%s/flat-v%u.raw.tmp", img->dir, a->v) >= (int)sizeof(a->tmp) ||
+	    snprintf(a->final, sizeof(a->final), "%s/flat-v%u.raw", img->dir, a->v) >= (int)sizeof(a->final)) {
+		image_version_put(img, a->v);
+		snprintf(msg, msglen, "state directory path too long");
+		rc = -ENAMETOOLONG;
+		goto fail;
+	}
+	img->busy = true;
+	rc = job_start("flatten", name, flatten_fn, a, free, job_id);
+	if (rc) {
+		img->busy = false;
+		image_version_put(img, a->v);
+		snprintf(msg, msglen, "cannot start the job: %s", strerror(-rc));
+		goto fail;
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return 0;
+fail:
+	pthread_mutex_unlock(&reg->lock);
+	free(a);
+	return rc;
+}
+
+/* ----------------------------------------------------------------- export */
+
+struct export_arg {
+	struct registry *reg;
+	struct image *img;
+	unsigned v;
+	struct backend *be;
+	char file[PATH_MAX];
+	char format[16];
+};
+
+static int export_fn(struct job *j, void *p, char *msg, size_t msglen)
+{
+	struct export_arg *a = p;
+	char part[PATH_MAX + 16], raw[PATH_MAX + 16];
+	uint64_t size = a->be->size;
+	bool conv = strcmp(a->format, "raw") != 0;
+	uint64_t total = conv ? 2 * size : size;
+	int rc;
+
+	snprintf(part, sizeof(part), "%s.part", a->file);
+	snprintf(raw, sizeof(raw), "%s.part.raw", a->file);
+	job_phase(j, "copying");
+	rc = copy_to_file(j, a->be, conv ? raw : part, 0, total, msg, msglen);
+	if (rc == 0 && conv) {
+		char *argv[] = { "qemu-img", "convert", "-p", "-f", "raw", "-O", a->format, raw, part, NULL };
+		job_phase(j, "converting");
+		rc = run_qemu_img(j, argv, size, size, total, msg, msglen);
+		unlink(raw);
+		if (rc)
+			unlink(part);
+	}
+	if (rc == 0 && (rename(part, a->file) || fsync_dir_of(a->file))) {
+		rc = -errno;
+		snprintf(msg, msglen, "%s: %s", a->file, strerror(errno));
+		unlink(part);
+	}
+	if (rc == 0)
+		job_result(j, "v%u of %s exported to %s (%s)", a->v, a->img->name, a->file, a->format);
+	pthread_mutex_lock(&a->reg->lock);
+	image_version_put(a->img, a->v);
+	pthread_mutex_unlock(&a->reg->lock);
+	return rc;
+}
+
+int image_export_start(struct registry *reg, const char *name, unsigned v, const char *file,
+		       const char *format, bool overwrite, unsigned *job_id, char *msg, size_t msglen)
+{
+	struct export_arg *a;
+	struct image *img;
+	struct stat st;
+	int rc;
+
+	if (!file || file[0] != '/') {
+		snprintf(msg, msglen, "the export file must be an absolute path");
+		return -EINVAL;
+	}
+	if (!format)
+		format = "raw";
+	if (!format_valid(format)) {
+		snprintf(msg, msglen, "format %.20s: use raw, qcow2, vmdk, vhdx, vdi, vpc or qed", format);
+		return -EINVAL;
+	}
+	if (stat(file, &st) == 0 && (!overwrite || !S_ISREG(st.st_mode))) {
+		snprintf(msg, msglen, "%s exists%s", file, S_ISREG(st.st_mode) ? " (--force replaces it)" :
+			 " and is not a regular file");
+		return -EEXIST;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	snprintf(a->file, sizeof(a->file), "%s", file);
+	snprintf(a->format, sizeof(a->format), "%s", format);
+	a->reg = reg;
+	pthread_mutex_lock(&reg->lock);
+	img = registry_image(reg, name);
+	if (!img) {
+		snprintf(msg, msglen, "no image %s", name);
+		rc = -ENOENT;
+		goto fail;
+	}
+	a->img = img;
+	a->v = v ? v : img->current;
+	rc = image_version_get(img, a->v, &a->be, msg, msglen);
+	if (rc)
+		goto fail;
+	rc = job_start("export", name, export_fn, a, free, job_id);
+	if (rc) {
+		image_version_put(img, a->v);
+		snprintf(msg, msglen, "cannot start the job: %s", strerror(-rc));
+		goto fail;
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return 0;
+fail:
+	pthread_mutex_unlock(&reg->lock);
+	free(a);
+	return rc;
+}
+
+/* ----------------------------------------------------------------- import */
+
+struct import_arg {
+	struct registry *reg;
+	char name[IMAGE_NAME_MAX];
+	char file[PATH_MAX];
+	char format[16];
+	uint32_t block_size;
+	char tmp[PATH_MAX], final[PATH_MAX];
+};
+
+static int import_fn(struct job *j, void *p, char *msg, size_t msglen)
+{
+	struct import_arg *a = p;
+	struct stat st;
+	uint64_t total = stat(a->file, &st) == 0 ? (uint64_t)st.st_size : 0;
+	char *argv[12];
+	unsigned n = 0;
+	int rc;
+
+	argv[n++] = "qemu-img";
+	argv[n++] = "convert";
+	argv[n++] = "-p";
+	if (a->format[0]) {
+		argv[n++] = "-f";
+		argv[n++] = a->format;
+	}
+	argv[n++] = "-O";
+	argv[n++] = "raw";
+	argv[n++] = a->file;
+	argv[n++] = a->tmp;
+	argv[n] = NULL;
+	job_phase(j, "converting");
+	rc = run_qemu_img(j, argv, 0, total, total, msg, msglen);
+	if (rc == 0 && (rename(a->tmp, a->final) || fsync_dir_of(a->final))) {
+		rc = -errno;
+		snprintf(msg, msglen, "%s: %s", a->final, strerror(errno));
+	}
+	if (rc) {
+		unlink(a->tmp);
+		return rc;
+	}
+	job_phase(j, "adding");
+	rc = image_add(a->reg, a->name, a->final, NULL, a->block_size, msg, msglen);
+	if (rc) {
+		unlink(a->final);
+		return rc;
+	}
+	job_result(j, "image %s imported from %s", a->name, a->file);
+	return 0;
+}
+
+int image_import_start(struct registry *reg, const char *name, const char *file,
+		       const char *format, uint32_t block_size, unsigned *job_id, char *msg, size_t msglen)
+{
+	struct import_arg *a;
+	char dir[PATH_MAX + 80];
+	int fd, rc;
+
+	if (!image_name_valid(name)) {
+		snprintf(msg, msglen, "image name '%.70s': use a-z, 0-9, '.', '_' and '-', at most 63", name);
+		return -EINVAL;
+	}
+	if (!file || file[0] != '/') {
+		snprintf(msg, msglen, "the file to import must be an absolute path");
+		return -EINVAL;
+	}
+	if (access(file, R_OK)) {
+		snprintf(msg, msglen, "%s: %s", file, strerror(errno));
+		return -ENOENT;
+	}
+	if (format && format[0] && !format_valid(format)) {
+		snprintf(msg, msglen, "format %.20s: use raw, qcow2, vmdk, vhdx, vdi, vpc or qed", format);
+		return -EINVAL;
+	}
+	if (block_size != 512 && block_size != 4096) {
+		snprintf(msg, msglen, "block size must be 512 or 4096");
+		return -EINVAL;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->reg = reg;
+	a->block_size = block_size;
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	snprintf(a->file, sizeof(a->file), "%s", file);
+	snprintf(a->format, sizeof(a->format), "%s", format ? format : "");
+	pthread_mutex_lock(&reg->lock);
+	if (registry_image(reg, name)) {
+		snprintf(msg, msglen, "an image is already called %s", name);
+		rc = -EEXIST;
+		goto fail;
+	}
+	snprintf(dir, sizeof(dir), "%s/imported", reg->state);
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		rc = -errno;
+		snprintf(msg, msglen, "%s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if (snprintf(a->final, sizeof(a->final), "%s/%s.raw", dir, name) >= (int)sizeof(a->final) ||
+	    snprintf(a->tmp, sizeof(a->tmp), "%s/%s.raw.tmp", dir, name) >= (int)sizeof(a->tmp)) {
+		snprintf(msg, msglen, "state directory path too long");
+		rc = -ENAMETOOLONG;
+		goto fail;
+	}
+	if (access(a->final, F_OK) == 0) {
+		snprintf(msg, msglen, "%s exists already (an earlier import?): move it aside", a->final);
+		rc = -EEXIST;
+		goto fail;
+	}
+	/* The tmp file reserves the name: a second import of it is refused. */
+	fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = errno == EEXIST ? -EEXIST : -errno;
+		snprintf(msg, msglen, errno == EEXIST ? "an import of %s is already running" : "%s: cannot create",
+			 errno == EEXIST ? name : a->tmp);
+		goto fail;
+	}
+	close(fd);
+	rc = job_start("import", name, import_fn, a, free, job_id);
+	if (rc) {
+		unlink(a->tmp);
+		snprintf(msg, msglen, "cannot start the job: %s", strerror(-rc));
+		goto fail;
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return 0;
+fail:
+	pthread_mutex_unlock(&reg->lock);
+	free(a);
+	return rc;
+}

@@ -1,0 +1,640 @@
+/*
+ * image_store.c - images and versions: opening sources, image.json,
+ * resolving a version into a backend, adding images (see images.h).
+ */
+#include "daemon/clients.h"
+#include "daemon/images.h"
+#include "util/log.h"
+
+#include <jansson.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IMAGE_JSON_FORMAT 1
+
+bool image_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 63 || !((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= '0' && name[0] <= '9')))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = name[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
+		      ch == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* Identity of the source recorded in image.json: path, size, mtime. */
+static void source_identity(struct image *img, const char *path)
+{
+	struct stat st;
+	char real[PATH_MAX];
+
+	if (!realpath(path, real))
+		snprintf(real, sizeof(real), "%s", path);
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+		snprintf(img->source_id, sizeof(img->source_id), "raw:%.80s:%llu:%lld", real,
+			 (unsigned long long)img->be->size, (long long)st.st_mtime);
+	else
+		snprintf(img->source_id, sizeof(img->source_id), "dev:%.80s:%llu", real,
+			 (unsigned long long)img->be->size);
+	snprintf(img->path, sizeof(img->path), "%s", real);
+}
+
+int image_open_source(struct image *img, const char *name, const char *path, const char *target,
+		      uint32_t block_size)
+{
+	int rc;
+
+	snprintf(img->name, sizeof(img->name), "%s", name);
+	snprintf(img->target, sizeof(img->target), "%s", target);
+	img->block_size = block_size;
+	/* The golden image is never opened for writing. */
+	rc = backend_raw_open(path, false, &img->be);
+	if (rc)
+		return rc;
+	source_identity(img, path);
+	if (img->be->size < block_size || img->be->size % block_size) {
+		log_err("%s: size %llu is not a whole number of %u-byte blocks", path,
+			(unsigned long long)img->be->size, block_size);
+		backend_close(img->be);
+		img->be = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void image_version_id(const struct image *img, unsigned v, char *out, size_t len)
+{
+	snprintf(out, len, "image:%s/v%u", img->uid, v);
+}
+
+static int new_uid(char *out)
+{
+	uint64_t r;
+
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		return -errno;
+	snprintf(out, 17, "%016llx", (unsigned long long)r);
+	return 0;
+}
+
+/* Write text to dir/name atomically.  0 or -errno (logged). */
+static int write_atomic(const char *dir, const char *name, const char *text)
+{
+	char path[PATH_MAX + 80], tmp[PATH_MAX + 80];
+	size_t len = strlen(text);
+	int fd, dfd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) || rename(tmp, path))
+		rc = errno ? -errno : -EIO;
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0) {
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fsync(dfd))
+			rc = -errno;
+		if (dfd >= 0)
+			close(dfd);
+	}
+	if (rc)
+		log_err("cannot save %s: %s", path, strerror(-rc));
+	return rc;
+}
+
+static const char *origin_name(enum image_origin o)
+{
+	return o == IMG_API ? "api" : o == IMG_CONFIG ? "config" : "quick";
+}
+
+int image_save(struct registry *reg, struct image *img)
+{
+	json_t *vers = json_array(), *root;
+	char *text;
+	int rc;
+
+	(void)reg;
+	for (unsigned i = 0; i < img->nversions; i++) {
+		const struct version *v = &img->versions[i];
+		json_t *o = json_pack("{s:i, s:i, s:I, s:s}", "version", (int)v->num, "parent",
+				      (int)v->parent, "time", (json_int_t)v->time, "message", v->message);
+		if (v->layer[0])
+			json_object_set_new(o, "layer", json_string(v->layer));
+		if (v->root[0] && v->num != 1) {
+			/* Recorded relative to the image directory. */
+			const char *b = strrchr(v->root, '/');
+			json_object_set_new(o, "root", json_string(b ? b + 1 : v->root));
+		}
+		json_array_append_new(vers, o);
+	}
+	root = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:o}",
+			 "format", IMAGE_JSON_FORMAT, "name", img->name, "uid", img->uid,
+			 "source", img->path, "source_id", img->source_id, "origin",
+			 origin_name(img->origin), "block_size", (int)img->block_size,
+			 "current", (int)img->current, "next_layer", (int)img->next_layer,
+			 "versions", vers);
+	json_object_set_new(root, "target", json_string(img->target));
+	if (img->draft)
+		json_object_set_new(root, "draft",
+			json_pack("{s:s, s:i, s:s, s:I}", "layer", img->draft->layer_name,
+				  "base", (int)img->draft_base, "client", img->draft->initiator,
+				  "opened", (json_int_t)img->draft_opened));
+	text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
+	json_decref(root);
+	if (!text)
+		return -ENOMEM;
+	rc = write_atomic(img->dir, "image.json", text);
+	free(text);
+	return rc;
+}
+
+/* A layer directory name we made ourselves: "L" and digits. */
+static bool layer_name_valid(const char *s)
+{
+	if (s[0] != 'L' || !s[1] || strlen(s) > 20)
+		return false;
+	for (const char *p = s + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
+}
+
+/* Fill img's versions from a parsed image.json.  0 or -EBADMSG with msg. */
+static int parse_versions(struct image *img, json_t *root, char *msg, size_t msglen)
+{
+	json_t *arr = json_object_get(root, "versions"), *e;
+	size_t i, n = json_array_size(arr);
+
+	if (n == 0 || n > 100000) {
+		snprintf(msg, msglen, "no versions");
+		return -EBADMSG;
+	}
+	img->versions = calloc(n, sizeof(*img->versions));
+	if (!img->versions)
+		return -ENOMEM;
+	json_array_foreach(arr, i, e) {
+		struct version *v = &img->versions[i];
+		json_t *num = json_object_get(e, "version"), *par = json_object_get(e, "parent");
+		const char *layer = json_string_value(json_object_get(e, "layer"));
+		const char *rootf = json_string_value(json_object_get(e, "root"));
+		const char *m = json_string_value(json_object_get(e, "message"));
+
+		if (!json_is_integer(num) || json_integer_value(num) != (json_int_t)i + 1 ||
+		    !json_is_integer(par) || json_integer_value(par) < 0 ||
+		    json_integer_value(par) > (json_int_t)i || (i > 0) != (json_integer_value(par) > 0)) {
+			snprintf(msg, msglen, "version %zu: bad number or parent", i + 1);
+			return -EBADMSG;
+		}
+		v->num = (unsigned)i + 1;
+		v->parent = (unsigned)json_integer_value(par);
+		v->time = json_integer_value(json_object_get(e, "time"));
+		snprintf(v->message, sizeof(v->message), "%s", m ? m : "");
+		if (i > 0) {
+			if (!layer || !layer_name_valid(layer)) {
+				snprintf(msg, msglen, "version %zu: bad layer", i + 1);
+				return -EBADMSG;
+			}
+			snprintf(v->layer, sizeof(v->layer), "%s", layer);
+			if (rootf) {
+				unsigned rv;
+				char tail[8] = "";
+				if (sscanf(rootf, "flat-v%u.raw%7s", &rv, tail) != 1 || rv != i + 1) {
+					snprintf(msg, msglen, "version %zu: bad root", i + 1);
+					return -EBADMSG;
+				}
+				if (snprintf(v->root, sizeof(v->root), "%s/%s", img->dir, rootf) >=
+				    (int)sizeof(v->root)) {
+					snprintf(msg, msglen, "version %zu: path too long", i + 1);
+					return -EBADMSG;
+				}
+			}
+		} else {
+			snprintf(v->root, sizeof(v->root), "%s", img->path);
+		}
+	}
+	img->nversions = (unsigned)n;
+	return 0;
+}
+
+/* The draft recorded in image.json, if any.  0 or -EBADMSG with msg. */
+static int parse_draft(struct registry *reg, struct image *img, json_t *root, char *msg, size_t msglen)
+{
+	json_t *d = json_object_get(root, "draft");
+	const char *layer, *client;
+	json_int_t base;
+
+	if (!d || json_is_null(d))
+		return 0;
+	layer = json_string_value(json_object_get(d, "layer"));
+	client = json_string_value(json_object_get(d, "client"));
+	base = json_integer_value(json_object_get(d, "base"));
+	if (!layer || !layer_name_valid(layer) || !client || !iscsi_name_valid(client) ||
+	    base < 1 || base > (json_int_t)img->nversions) {
+		snprintf(msg, msglen, "bad draft record");
+		return -EBADMSG;
+	}
+	img->draft_opened = json_integer_value(json_object_get(d, "opened"));
+	return draft_restore(reg, img, layer, (unsigned)base, client);
+}
+
+/* Move dir/name into STATE/trash (it is not referenced by anything). */
+static void to_trash(struct registry *reg, const char *dir, const char *name, const char *what)
+{
+	char from[PATH_MAX + 80], to[PATH_MAX + 160];
+
+	snprintf(from, sizeof(from), "%s/%s", dir, name);
+	snprintf(to, sizeof(to), "%s/trash/img-%lld-%s", reg->state, (long long)time(NULL), name);
+	if (rename(from, to) == 0)
+		log_notice("%s %s was left by an interrupted operation: moved to the trash", what, from);
+	else
+		log_warn("%s %s was left by an interrupted operation and cannot be moved: %s", what, from,
+			 strerror(errno));
+	reg->purge_pending = true;
+}
+
+/* Layers nobody references and temporary files a crash left behind. */
+static void cleanup_orphans(struct registry *reg, struct image *img)
+{
+	char path[PATH_MAX + 16];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/layers", img->dir);
+	d = opendir(path);
+	while (d && (de = readdir(d)) != NULL) {
+		bool used = img->draft && strcmp(img->draft->layer_name, de->d_name) == 0;
+		if (de->d_name[0] == '.')
+			continue;
+		for (unsigned i = 0; i < img->nversions && !used; i++)
+			used = strcmp(img->versions[i].layer, de->d_name) == 0;
+		if (!used)
+			to_trash(reg, path, de->d_name, "layer");
+	}
+	if (d)
+		closedir(d);
+	d = opendir(img->dir);
+	while (d && (de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		if (n > 4 && strcmp(de->d_name + n - 4, ".tmp") == 0)
+			to_trash(reg, img->dir, de->d_name, "file");
+	}
+	if (d)
+		closedir(d);
+}
+
+static int mkdir_one(const char *path)
+{
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		log_err("%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* A fresh history: v1 = the source. */
+static int fresh_versions(struct image *img)
+{
+	int rc = new_uid(img->uid);
+
+	if (rc)
+		return rc;
+	free(img->versions);
+	img->versions = calloc(1, sizeof(*img->versions));
+	if (!img->versions)
+		return -ENOMEM;
+	img->nversions = 1;
+	img->current = 1;
+	img->next_layer = 1;
+	img->versions[0] = (struct version){ .num = 1, .time = (int64_t)time(NULL) };
+	snprintf(img->versions[0].message, sizeof(img->versions[0].message), "source %.200s", img->path);
+	snprintf(img->versions[0].root, sizeof(img->versions[0].root), "%s", img->path);
+	return 0;
+}
+
+int image_load(struct registry *reg, struct image *img)
+{
+	char path[PATH_MAX + 32], msg[256] = "";
+	json_error_t jerr;
+	json_t *root;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/trash", reg->state);
+	if ((rc = mkdir_one(path)))
+		return rc;
+	snprintf(path, sizeof(path), "%s/images", reg->state);
+	if ((rc = mkdir_one(path)))
+		return rc;
+	if (snprintf(img->dir, sizeof(img->dir), "%s/images/%s", reg->state, img->name) >=
+	    (int)sizeof(img->dir))
+		return -ENAMETOOLONG;
+	if ((rc = mkdir_one(img->dir)))
+		return rc;
+	snprintf(path, sizeof(path), "%s/layers", img->dir);
+	if ((rc = mkdir_one(path)))
+		return rc;
+	snprintf(path, sizeof(path), "%s/image.json", img->dir);
+	root = json_load_file(path, 0, &jerr);
+	if (!root) {
+		if (access(path, F_OK) == 0) {
+			log_err("%s: %s (line %d): the versions of image %s cannot be read; not served "
+				"(fix or move the file aside to start a new history)", path, jerr.text,
+				jerr.line, img->name);
+			return -EBADMSG;
+		}
+		if ((rc = fresh_versions(img)))
+			return rc;
+		log_notice("image %s: new history, v1 = %s", img->name, img->path);
+		cleanup_orphans(reg, img);
+		return image_save(reg, img);
+	}
+	{
+		const char *sid = json_string_value(json_object_get(root, "source_id"));
+		const char *uid = json_string_value(json_object_get(root, "uid"));
+		json_t *cur = json_object_get(root, "current");
+		json_t *vers = json_object_get(root, "versions");
+		bool history = json_array_size(vers) > 1 || json_is_object(json_object_get(root, "draft"));
+
+		if (!sid || strcmp(sid, img->source_id) != 0) {
+			if (history) {
+				log_err("image %s: its source %s changed since its versions were made on it "
+					"(recorded %s, now %s); not served.  Restore the source, or move %s "
+					"aside to start a new history", img->name, img->path, sid ? sid : "?",
+					img->source_id, img->dir);
+				json_decref(root);
+				return -ESTALE;
+			}
+			log_warn("image %s: source %s changed; nothing was built on it, new history",
+				 img->name, img->path);
+			json_decref(root);
+			if ((rc = fresh_versions(img)))
+				return rc;
+			cleanup_orphans(reg, img);
+			return image_save(reg, img);
+		}
+		if (!uid || strlen(uid) != 16) {
+			snprintf(msg, sizeof(msg), "bad uid");
+			rc = -EBADMSG;
+			goto bad;
+		}
+		snprintf(img->uid, sizeof(img->uid), "%s", uid);
+		if ((rc = parse_versions(img, root, msg, sizeof(msg))))
+			goto bad;
+		if (!json_is_integer(cur) || json_integer_value(cur) < 1 ||
+		    json_integer_value(cur) > (json_int_t)img->nversions) {
+			snprintf(msg, sizeof(msg), "bad current version");
+			rc = -EBADMSG;
+			goto bad;
+		}
+		img->current = (unsigned)json_integer_value(cur);
+		img->next_layer = (unsigned)json_integer_value(json_object_get(root, "next_layer"));
+		if (img->next_layer < img->nversions)
+			img->next_layer = img->nversions + 1;
+		if ((rc = parse_draft(reg, img, root, msg, sizeof(msg))))
+			goto bad;
+	}
+	json_decref(root);
+	cleanup_orphans(reg, img);
+	log_info("image %s: %u version%s, current v%u%s", img->name, img->nversions,
+		 img->nversions == 1 ? "" : "s", img->current, img->draft ? ", a draft open" : "");
+	return 0;
+bad:
+	log_err("%s/image.json: %s; image %s not served (nothing was changed)", img->dir, msg, img->name);
+	json_decref(root);
+	return rc;
+}
+
+void images_load_added(struct registry *reg)
+{
+	char path[PATH_MAX + 16];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/images", reg->state);
+	d = opendir(path);
+	while (d && (de = readdir(d)) != NULL) {
+		char file[PATH_MAX + 300];
+		json_t *root;
+		const char *origin, *src, *tgt;
+		struct image *img;
+
+		if (de->d_name[0] == '.' || !image_name_valid(de->d_name) || registry_image(reg, de->d_name))
+			continue;
+		snprintf(file, sizeof(file), "%s/%s/image.json", path, de->d_name);
+		root = json_load_file(file, 0, NULL);
+		origin = json_string_value(json_object_get(root, "origin"));
+		src = json_string_value(json_object_get(root, "source"));
+		tgt = json_string_value(json_object_get(root, "target"));
+		if (!root || !origin || strcmp(origin, "api") != 0 || !src || !tgt || !iscsi_name_valid(tgt)) {
+			if (root && origin && strcmp(origin, "api") != 0)
+				log_notice("image %s (from the %s) is not served now; its versions are kept in %s/%s",
+					   de->d_name, origin, path, de->d_name);
+			json_decref(root);
+			continue;
+		}
+		img = calloc(1, sizeof(*img));
+		if (!img || image_open_source(img, de->d_name, src, tgt,
+					      (uint32_t)json_integer_value(json_object_get(root, "block_size")))) {
+			log_err("image %s: its source %s cannot be opened; not served", de->d_name, src);
+			free(img);
+			json_decref(root);
+			continue;
+		}
+		json_decref(root);
+		img->origin = IMG_API;
+		if (image_load(reg, img) || registry_add_image(reg, img)) {
+			image_close(img);
+			free(img);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
+void image_close(struct image *img)
+{
+	for (unsigned i = 0; i < img->nversions; i++) {
+		struct version *v = &img->versions[i];
+		backend_close(v->be);
+		ovl_layer_close(v->ol);
+		backend_close(v->root_be);
+	}
+	free(img->versions);
+	img->versions = NULL;
+	img->nversions = 0;
+	backend_close(img->be);
+	img->be = NULL;
+}
+
+/* Open the layer of version v (lock held). */
+static int open_layer(struct image *img, struct version *v, char *msg, size_t msglen)
+{
+	char dir[PATH_MAX + 80], base[64];
+	int rc;
+
+	if (v->ol)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s/layers/%s", img->dir, v->layer);
+	image_version_id(img, v->parent, base, sizeof(base));
+	rc = ovl_layer_open(dir, img->be->size, base, &v->ol);
+	if (rc)
+		snprintf(msg, msglen, "image %s v%u: its layer %s cannot be read: %s", img->name, v->num,
+			 dir, strerror(-rc));
+	return rc;
+}
+
+int image_version_get(struct image *img, unsigned num, struct backend **be, char *msg, size_t msglen)
+{
+	struct ovl_layer *ls[CHAIN_MAX_LAYERS];
+	struct version *top, *v;
+	struct backend *root;
+	unsigned n = 0;
+	int rc;
+
+	if (num < 1 || num > img->nversions) {
+		snprintf(msg, msglen, "image %s has no version %u", img->name, num);
+		return -ENOENT;
+	}
+	top = &img->versions[num - 1];
+	if (!top->be) {
+		/* Walk down to the nearest version with a root file. */
+		for (v = top; !v->root[0]; v = &img->versions[v->parent - 1]) {
+			if (n == CHAIN_MAX_LAYERS) {
+				snprintf(msg, msglen, "image %s v%u: more than %u layers; flatten it",
+					 img->name, num, CHAIN_MAX_LAYERS);
+				return -E2BIG;
+			}
+			if ((rc = open_layer(img, v, msg, msglen)))
+				return rc;
+			ls[n++] = v->ol;
+		}
+		if (v->num == 1) {
+			root = img->be;
+		} else {
+			if (!v->root_be && (rc = backend_raw_open(v->root, false, &v->root_be))) {
+				snprintf(msg, msglen, "image %s v%u: its flattened file %s cannot be read: %s",
+					 img->name, v->num, v->root, strerror(-rc));
+				return rc;
+			}
+			root = v->root_be;
+		}
+		for (unsigned i = 0; i < n / 2; i++) {   /* bottom first */
+			struct ovl_layer *t = ls[i];
+			ls[i] = ls[n - 1 - i];
+			ls[n - 1 - i] = t;
+		}
+		char name[96];
+		snprintf(name, sizeof(name), "%s@v%u", img->name, num);
+		rc = chain_open(root, ls, n, name, &top->be);
+		if (rc) {
+			snprintf(msg, msglen, "image %s v%u: cannot resolve its layers: %s", img->name, num,
+				 strerror(-rc));
+			return rc;
+		}
+	}
+	top->users++;
+	*be = top->be;
+	return 0;
+}
+
+void image_version_put(struct image *img, unsigned num)
+{
+	if (num >= 1 && num <= img->nversions && img->versions[num - 1].users)
+		img->versions[num - 1].users--;
+}
+
+int image_add(struct registry *reg, const char *name, const char *path, const char *target,
+	      uint32_t block_size, char *msg, size_t msglen)
+{
+	char tname[ISCSI_NAME_MAX];
+	struct image *img;
+	int rc;
+
+	if (!image_name_valid(name)) {
+		snprintf(msg, msglen, "image name '%.70s': use a-z, 0-9, '.', '_' and '-', at most 63", name);
+		return -EINVAL;
+	}
+	if (path[0] != '/') {
+		snprintf(msg, msglen, "the image path must be absolute");
+		return -EINVAL;
+	}
+	if (block_size != 512 && block_size != 4096) {
+		snprintf(msg, msglen, "block size must be 512 or 4096");
+		return -EINVAL;
+	}
+	if (target && target[0])
+		snprintf(tname, sizeof(tname), "%s", target);
+	else
+		snprintf(tname, sizeof(tname), "iqn.2026-11.org.pristine:%s", name);
+	if (!iscsi_name_valid(tname)) {
+		snprintf(msg, msglen, "'%.80s' is not a valid iSCSI target name", tname);
+		return -EINVAL;
+	}
+	img = calloc(1, sizeof(*img));
+	if (!img)
+		return -ENOMEM;
+	pthread_mutex_lock(&reg->lock);
+	if (registry_image(reg, name)) {
+		snprintf(msg, msglen, "an image is already called %s", name);
+		rc = -EEXIST;
+		goto fail;
+	}
+	for (unsigned i = 0; i < reg->nimages; i++)
+		if (strcasecmp(reg->images[i]->target, tname) == 0) {
+			snprintf(msg, msglen, "image %s already uses target %s", reg->images[i]->name, tname);
+			rc = -EEXIST;
+			goto fail;
+		}
+	rc = image_open_source(img, name, path, tname, block_size);
+	if (rc) {
+		snprintf(msg, msglen, "%s cannot be opened as an image: %s", path,
+			 rc == -EINVAL ? "its size is not a whole number of blocks" : strerror(-rc));
+		goto fail;
+	}
+	img->origin = IMG_API;
+	{
+		/* A directory of an image removed earlier would mix histories. */
+		char old[PATH_MAX + 80];
+		snprintf(old, sizeof(old), "%s/images/%s/image.json", reg->state, name);
+		if (access(old, F_OK) == 0) {
+			snprintf(msg, msglen, "%s/images/%s holds the versions of an image no longer served; "
+				 "move it aside first", reg->state, name);
+			rc = -EEXIST;
+			goto fail;
+		}
+	}
+	rc = image_load(reg, img);
+	if (rc) {
+		snprintf(msg, msglen, "cannot record image %s: %s", name, strerror(-rc));
+		goto fail;
+	}
+	rc = registry_add_image(reg, img);
+	if (rc) {
+		snprintf(msg, msglen, "cannot serve image %s: %s", name, strerror(-rc));
+		goto fail;
+	}
+	pthread_mutex_unlock(&reg->lock);
+	log_notice("image %s added: %s, %llu bytes, target %s", name, img->path,
+		   (unsigned long long)img->be->size, tname);
+	return 0;
+fail:
+	pthread_mutex_unlock(&reg->lock);
+	image_close(img);
+	free(img);
+	return rc;
+}

@@ -1,0 +1,142 @@
+/*
+ * images.h - golden images and their versions (the catalogue).
+ *
+ * An image is served under one target.  Its content has VERSIONS:
+ *   v1        the source file (raw file or block device, opened read-only);
+ *   v2, v3... each a frozen layer (a committed draft: an overlay directory
+ *             in STATE/images/NAME/layers/) on top of its parent version.
+ * A version may also have a ROOT file holding its whole content (v1's is
+ * the source; `image flatten` writes one for the current version), where
+ * the chain of layers below it stops.  A version is read through a chain
+ * backend (storage/chain.h) that resolves its layers once.
+ *
+ * One version is CURRENT: clients that start (new, or reset) get it, and
+ * keep the version they started on until their next reset (their overlay
+ * records it).  A DRAFT is a writable overlay on the current version,
+ * served only to one maintenance initiator; commit turns it into the next
+ * version (which becomes current).  Rollback makes an older version
+ * current.  Nothing is ever deleted while a client, a draft or a newer
+ * version depends on it.
+ *
+ * Persistence: STATE/images/NAME/image.json, replaced atomically (tmp,
+ * fsync, rename, fsync of the directory); each change's single rename is
+ * its commit point.  Files a crash leaves unreferenced (a layer of a
+ * draft never recorded, a flatten's *.tmp) are moved to STATE/trash at
+ * start.
+ *
+ * Locking: everything here is protected by the registry lock (clients.h)
+ * unless said otherwise.
+ */
+#ifndef PRISTINE_IMAGES_H
+#define PRISTINE_IMAGES_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/iscsi.h"
+#include "storage/backend.h"
+#include "storage/chain.h"
+
+#define IMAGE_MSG_MAX 256
+#define IMAGE_NAME_MAX 64
+
+enum image_origin { IMG_QUICK, IMG_CONFIG, IMG_API };
+
+struct version {
+	unsigned num;                 /* 1, 2, ... */
+	unsigned parent;              /* 0 for v1 */
+	int64_t time;                 /* unix time it was made */
+	char message[IMAGE_MSG_MAX];
+	char layer[64];               /* its layer dir under the image dir, "" for v1 */
+	char root[PATH_MAX];          /* a file with its whole content, "" if none */
+	/* runtime, opened on first use */
+	struct backend *root_be;      /* opened root (not v1's: that is image->be) */
+	struct ovl_layer *ol;         /* opened layer */
+	struct backend *be;           /* the resolved chain */
+	unsigned users;               /* clients/drafts/jobs reading it */
+};
+
+struct client;
+
+struct image {
+	char name[IMAGE_NAME_MAX];
+	char target[ISCSI_NAME_MAX];  /* the target name it is served under */
+	char path[PATH_MAX];          /* the source (v1), absolute */
+	struct backend *be;           /* the source, opened read-only */
+	uint32_t block_size;
+	char source_id[128];          /* identity of the source: path, size, mtime */
+	char uid[17];                 /* random, made when the image was first seen */
+	char dir[PATH_MAX];           /* STATE/images/NAME */
+	enum image_origin origin;
+	struct version *versions;     /* versions[i].num == i + 1 */
+	unsigned nversions, current;
+	struct client *draft;         /* the open draft, or NULL */
+	unsigned draft_base;          /* the version the draft is on */
+	int64_t draft_opened;
+	unsigned next_layer;          /* for naming layer directories */
+	bool busy;                    /* a flatten runs */
+	struct iscsi_target tgt;
+};
+
+struct registry;
+
+/* Valid image name: [a-z0-9][a-z0-9._-]*, at most 63. */
+bool image_name_valid(const char *name);
+
+/*
+ * Open the source of an image read-only and set name, target, path,
+ * block size and source identity (not yet its versions).  0 or -errno,
+ * logged.
+ */
+int image_open_source(struct image *img, const char *name, const char *path, const char *target,
+		      uint32_t block_size);
+/*
+ * Load (or create) the versions of img from STATE/images/NAME and clean
+ * up what a crash left.  Refuses (-ESTALE, logged) when the source changed
+ * while versions were built on it.  reg->state must be set.
+ */
+int image_load(struct registry *reg, struct image *img);
+/* Images added through the API (origin api) found in STATE/images:
+ * opened, loaded and appended to reg.  Errors are logged; they are skipped. */
+void images_load_added(struct registry *reg);
+/* Save img's image.json (atomic).  0 or -errno (logged). */
+int image_save(struct registry *reg, struct image *img);
+/* Close every version's files (at exit). */
+void image_close(struct image *img);
+
+/* Identity a client overlay or a layer over version v records. */
+void image_version_id(const struct image *img, unsigned v, char *out, size_t len);
+/*
+ * The backend of version v, resolved on first use; takes a use (release
+ * with image_version_put).  0 or -errno with msg.
+ */
+int image_version_get(struct image *img, unsigned v, struct backend **be, char *msg, size_t msglen);
+void image_version_put(struct image *img, unsigned v);
+
+/* Who depends on version v: clients on it, a draft on it, versions whose
+ * chain goes through it.  Filled into a JSON array by the ops. */
+
+/*
+ * The life cycle (each persisted before it returns; 0 or -errno with msg;
+ * -ENOENT unknown image/version, -EEXIST a draft exists, -EINVAL bad
+ * argument or no draft, -EBUSY the maintenance client is online).
+ */
+int image_add(struct registry *reg, const char *name, const char *path, const char *target,
+	      uint32_t block_size, char *msg, size_t msglen);
+int image_edit(struct registry *reg, const char *name, const char *client, bool force,
+	       char *msg, size_t msglen);
+int image_commit(struct registry *reg, const char *name, const char *message, bool force,
+		 unsigned *newv, char *msg, size_t msglen);
+int image_discard(struct registry *reg, const char *name, bool force, char *msg, size_t msglen);
+int image_rollback(struct registry *reg, const char *name, unsigned v, char *msg, size_t msglen);
+
+/* Background jobs (jobs.h): 0 and *job_id, or -errno with msg. */
+int image_flatten_start(struct registry *reg, const char *name, unsigned *job_id,
+			char *msg, size_t msglen);
+int image_export_start(struct registry *reg, const char *name, unsigned v, const char *file,
+		       const char *format, bool overwrite, unsigned *job_id, char *msg, size_t msglen);
+int image_import_start(struct registry *reg, const char *name, const char *file,
+		       const char *format, uint32_t block_size, unsigned *job_id, char *msg, size_t msglen);
+
+#endif
