@@ -66,8 +66,16 @@ ctl 3 --socket "$tmpdir/nowhere.sock" client list
 
 # --- usage errors: exit 2, before any connection
 ctl 2 frobnicate
-ctl 2 image list
-err_has "not available yet"
+ctl 2 image frobnicate
+err_has "unknown image verb"
+ctl 2 image commit gold
+err_has "-m MESSAGE"
+ctl 2 image rollback gold vx
+err_has "VERSION must be a number"
+ctl 2 image edit gold
+err_has "--client"
+ctl 2 image list --client x
+err_has "--client does not go with image list"
 ctl 2 pxe show
 err_has "not available yet"
 ctl 2 --state "$tmpdir/nowhere" client add iqn.2024-01.test.ctl:x --quota 20X
@@ -84,7 +92,8 @@ ctl 2 --bogus status
 ctl 0 --help
 out_has "client reset ID"
 out_has "client add IQN"
-grep -q "Not available yet:.*client" "$OUT" && fail "--help still says client verbs are not available"
+out_has "image edit NAME --client C"
+grep -q "Not available yet:.*\(client\|image\)" "$OUT" && fail "--help still says client or image verbs are not available"
 ctl 0 --version
 out_has "pristinectl 0.1.0"
 
