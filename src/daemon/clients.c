@@ -407,6 +407,29 @@ static void *purger_main(void *arg)
 	return NULL;
 }
 
+/* An import a crash interrupted leaves STATE/imported/NAME.raw.tmp. */
+static void sweep_imports(struct registry *reg)
+{
+	char dir[PATH_MAX + 16], from[PATH_MAX + 300], to[PATH_MAX + 320];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/imported", reg->state);
+	d = opendir(dir);
+	while (d && (de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		if (n < 5 || strcmp(de->d_name + n - 4, ".tmp") != 0)
+			continue;
+		snprintf(from, sizeof(from), "%s/%s", dir, de->d_name);
+		snprintf(to, sizeof(to), "%s/trash/import-%lld-%s", reg->state, (long long)time(NULL),
+			 de->d_name);
+		if (rename(from, to) == 0)
+			log_notice("%s was left by an interrupted import: moved to the trash", from);
+	}
+	if (d)
+		closedir(d);
+}
+
 int registry_open(struct registry *reg)
 {
 	char path[PATH_MAX + 16];
@@ -482,6 +505,7 @@ int registry_open(struct registry *reg)
 	json_decref(bindings);
 	bindings_save(reg);
 	reg->purge_pending = true;   /* whatever a crash left in trash/ */
+	sweep_imports(reg);
 	if (pthread_create(&reg->purger, NULL, purger_main, reg) == 0)
 		reg->purger_started = true;
 	return 0;
