@@ -4,6 +4,7 @@
  *   overlay_map.c   the in-memory block map (2-bit state per G-block)
  *   overlay_meta.c  on-disk info header, map checkpoint, metadata log
  *   overlay_io.c    the real struct ovl_io and full-length I/O helpers
+ *   layer.c         a closed overlay opened read-only as a frozen layer
  * The on-disk format is described in docs/overlay-format.md.
  *
  * Invariants (debug builds assert the in-memory ones, never disk ones):
@@ -106,13 +107,28 @@ struct overlay {
 	uint64_t gen;                   /* last durable generation */
 	uint64_t log_end;               /* append offset in log */
 	int error;                      /* sticky, atomic; 0 or -errno */
+	/* Frozen layer (layer.c): ovl_meta_open opens data and log O_RDONLY,
+	 * never creates, and changes nothing (a torn log tail is ignored
+	 * instead of cut off, an old log is not replaced). */
+	bool read_only;
+};
+
+/*
+ * A frozen layer: a closed overlay loaded by ovl_meta_open with
+ * read_only set.  Only dir, io, bs, size, nblocks, base_id, map and
+ * datafd are used (log and directory are closed after loading; no lock,
+ * no golden).  Nothing changes after ovl_layer_open, so any number of
+ * threads may read map and datafd without a lock.
+ */
+struct ovl_layer {
+	struct overlay ov;
 };
 
 /* Full-length I/O and small helpers over ov->io (overlay_io.c). */
 int ovl_read_full(const struct ovl_io *io, int fd, void *buf, size_t len, uint64_t off);
 int ovl_write_full(const struct ovl_io *io, int fd, const void *buf, size_t len, uint64_t off);
 
-/* Metadata (overlay_meta.c). */
+/* Metadata (overlay_meta.c).  ovl_meta_open honours ov->read_only. */
 int ovl_meta_create(struct overlay *ov);
 int ovl_meta_open(struct overlay *ov, const char *base_id, bool *created);
 int ovl_meta_append(struct overlay *ov, const struct ovl_run *runs, size_t nruns);

@@ -14,6 +14,12 @@
  * and every count, index and range against the golden size.  A torn
  * record at the log's tail is what a crash mid-append leaves: it is cut
  * off.  Anything else invalid is -EBADMSG and nothing is changed.
+ *
+ * The same loader opens a closed overlay as a frozen layer (layer.c)
+ * when ov->read_only is set: files are opened O_RDONLY, nothing is
+ * created, and the repairs an open would make (cutting a torn tail,
+ * replacing a log older than the map) are skipped: the map loaded is
+ * the same, only the files stay as they are.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -344,8 +350,9 @@ static int replay_log(struct overlay *ov, uint64_t map_gen, uint64_t *end, bool 
 				goto out;
 			}
 		}
-		log_warn("overlay %s: log has a torn tail at byte %llu (%llu bytes), dropped",
-			 ov->dir, (unsigned long long)off, (unsigned long long)(size - off));
+		log_warn("overlay %s: log has a torn tail at byte %llu (%llu bytes), %s",
+			 ov->dir, (unsigned long long)off, (unsigned long long)(size - off),
+			 ov->read_only ? "ignored" : "dropped");
 		*torn = true;
 	}
 	*end = off;
@@ -387,6 +394,12 @@ static int check_unfinished(struct overlay *ov)
  * datafd/logfd are open and the map loaded; ov->gen, log_end set.
  * Returns 0, -EBADMSG, -ESTALE or -errno.  Before success nothing is
  * written; afterwards only a torn log tail is cut off.
+ *
+ * With ov->read_only (a frozen layer): data and log are opened O_RDONLY,
+ * nothing is ever written; no info and no evidence of use is -ENOENT
+ * (there is no overlay to open) instead of a creation; a torn tail is
+ * ignored and an old log left in place.  ov->log_end is then the end of
+ * the valid records, not an append offset.
  */
 int ovl_meta_open(struct overlay *ov, const char *base_id, bool *created)
 {
@@ -402,6 +415,8 @@ int ovl_meta_open(struct overlay *ov, const char *base_id, bool *created)
 		rc = check_unfinished(ov);
 		if (rc < 0)
 			return rc;
+		if (ov->read_only)
+			return -ENOENT;         /* nothing to open, nothing to create */
 		ov->nblocks = (ov->size + ov->bs - 1) / ov->bs;
 		rc = ovl_map_init(&ov->map, ov->nblocks);
 		if (rc == 0)
@@ -440,7 +455,8 @@ int ovl_meta_open(struct overlay *ov, const char *base_id, bool *created)
 	if (rc < 0)
 		return rc;
 
-	ov->datafd = dopen(ov, "data", O_RDWR);
+	int rw = ov->read_only ? O_RDONLY : O_RDWR;
+	ov->datafd = dopen(ov, "data", rw);
 	if (ov->datafd < 0)
 		return ov->datafd == -ENOENT ? corrupt(ov, "data", 0, "missing") : ov->datafd;
 	rc = file_size(ov, ov->datafd, &size);
@@ -448,7 +464,7 @@ int ovl_meta_open(struct overlay *ov, const char *base_id, bool *created)
 		return rc;
 	if (size != ov->size)
 		return corrupt(ov, "data", 0, "size differs from the golden image");
-	ov->logfd = dopen(ov, "log", O_RDWR);
+	ov->logfd = dopen(ov, "log", rw);
 	if (ov->logfd < 0)
 		return ov->logfd == -ENOENT ? corrupt(ov, "log", 0, "missing") : ov->logfd;
 	rc = load_map(ov, &map_gen);
@@ -457,8 +473,9 @@ int ovl_meta_open(struct overlay *ov, const char *base_id, bool *created)
 	rc = replay_log(ov, map_gen, &end, &torn, &base);
 	if (rc < 0)
 		return rc;
-	/* Validated: only now may anything change. */
-	if (base < map_gen) {
+	/* Validated: only now may anything change.  A frozen layer is left
+	 * as it is: its map is complete without these repairs. */
+	if (!ov->read_only && base < map_gen) {
 		/* A crash between a checkpoint's two renames left the old log;
 		 * appending to it would break the generation sequence. */
 		uint8_t h[OVL_LOG_HDR];
@@ -470,7 +487,7 @@ int ovl_meta_open(struct overlay *ov, const char *base_id, bool *created)
 		io->close(io->ctx, ov->logfd);
 		ov->logfd = newlog;
 		end = OVL_LOG_HDR;
-	} else if (torn) {
+	} else if (!ov->read_only && torn) {
 		rc = io->ftruncate(io->ctx, ov->logfd, end);
 		if (rc == 0)
 			rc = io->fsync(io->ctx, ov->logfd);
