@@ -1065,6 +1065,47 @@ static void test_route_table(void **state)
 	assert_null(api_route_allow(API_R_NONE));
 }
 
+/* The image and job routes: names, actions, job numbers, methods. */
+static void test_route_images(void **state)
+{
+	struct api_match m;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(api_route_match("/v1/images", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_IMAGES);
+	assert_int_equal(api_route_match("/v1/images/win10", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_IMAGE);
+	assert_string_equal(m.id, "win10");
+	assert_int_equal(api_route_match("/v1/images/win10/commit", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_IMAGE_ACTION);
+	assert_string_equal(m.id, "win10");
+	assert_string_equal(m.action, "commit");
+	/* An action is lower-case letters, at most API_ACTION_MAX. */
+	assert_int_equal(api_route_match("/v1/images/w/Commit", &m, err, sizeof(err)), -ENOENT);
+	assert_int_equal(api_route_match("/v1/images/w/com%6dit", &m, err, sizeof(err)), -ENOENT);
+	assert_int_equal(api_route_match("/v1/images/w/abcdefghijklmnop", &m, err, sizeof(err)), -ENOENT);
+	assert_int_equal(api_route_match("/v1/images/w/commit/x", &m, err, sizeof(err)), -ENOENT);
+	assert_int_equal(api_route_match("/v1/images/a%00b", &m, err, sizeof(err)), -EINVAL);
+	assert_int_equal(api_route_match("/v1/jobs", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_JOBS);
+	assert_int_equal(api_route_match("/v1/jobs/42", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_JOB);
+	assert_int_equal(m.tsih, 42);
+	assert_int_equal(api_route_match("/v1/jobs/4x", &m, err, sizeof(err)), -EINVAL);
+	assert_int_equal(api_route_match("/v1/jobs/1234567890", &m, err, sizeof(err)), -EINVAL);
+	assert_int_equal(api_route_match("/v1/jobs/1/2", &m, err, sizeof(err)), -ENOENT);
+
+	assert_true(api_route_allows(API_R_IMAGES, "GET"));
+	assert_true(api_route_allows(API_R_IMAGES, "POST"));
+	assert_true(api_route_allows(API_R_IMAGE, "GET"));
+	assert_false(api_route_allows(API_R_IMAGE, "POST"));
+	assert_true(api_route_allows(API_R_IMAGE_ACTION, "POST"));
+	assert_false(api_route_allows(API_R_IMAGE_ACTION, "GET"));
+	assert_true(api_route_allows(API_R_JOB, "GET"));
+	assert_false(api_route_allows(API_R_JOBS, "POST"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1088,6 +1129,7 @@ int main(void)
 		cmocka_unit_test(test_not_a_socket),
 		cmocka_unit_test(test_pct_decode),
 		cmocka_unit_test(test_route_table),
+		cmocka_unit_test(test_route_images),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
