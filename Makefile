@@ -105,7 +105,7 @@ fuzz: fuzz-build
 # runs bench/run.sh, which prints numbers (see BENCHMARKS.md).  Nothing here
 # is installed; raw_target (a writable raw LUN, bench-only) exists only in
 # $(BUILD)/bench/.
-BENCH_BIN = $(BUILD)/bench/iscsi_bench $(BUILD)/bench/raw_target $(BUILD)/bench/overlay_bench
+BENCH_BIN = $(BUILD)/bench/iscsi_bench $(BUILD)/bench/raw_target $(BUILD)/bench/overlay_bench $(BUILD)/bench/chain_bench
 
 .PHONY: bench bench-build
 bench-build: all $(BENCH_BIN)
@@ -123,5 +123,11 @@ $(BUILD)/bench/raw_target: $(BUILD)/obj/bench/raw_target.o $(LIB_OBJ)
 # overlay_bench's own header gives its build line; all of src/util is linked
 # so that helpers moving between util files do not break it.
 $(BUILD)/bench/overlay_bench: bench/overlay_bench.c $(wildcard src/storage/overlay*.c) src/storage/raw.c $(wildcard src/util/*.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ -lisal
+
+# chain_bench: version chains (frozen layers) read in-process, no iSCSI;
+# `make bench` builds it, BENCH_CHAIN=1 also runs it (bench/run.sh).
+$(BUILD)/bench/chain_bench: bench/chain_bench.c $(wildcard src/storage/overlay*.c) src/storage/layer.c src/storage/chain.c src/storage/raw.c $(wildcard src/util/*.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ -lisal

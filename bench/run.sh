@@ -22,6 +22,13 @@
 # BENCH_PORT (13260), BENCH_DIR (scratch parent; default $TMPDIR or /tmp),
 # BENCH_KEEP=1 keeps the scratch directory (daemon logs, raw results).
 # Loopback only.  Every wait is bounded.
+#
+# BENCH_CHAIN=1 also runs build/bench/chain_bench at the end (version
+# chains read in-process, no iSCSI; ~4 minutes at the defaults).  It
+# shares BENCH_IMAGE_MIB, reads BENCH_LAYERS (10) and BENCH_PCT (5), and
+# takes BENCH_CHAIN_SECS (3) and BENCH_CHAIN_ROUNDS (3) as its own
+# BENCH_SECS/BENCH_ROUNDS.  overlay_bench is built by `make bench` but not
+# run here.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -296,3 +303,10 @@ END {
 				median(extra[key]), rounds, median(wall[key])
 	}
 }' "$RES"
+
+# Version chains (frozen layers): in-process, opt-in (see the header).
+if [ "${BENCH_CHAIN:-0}" = 1 ]; then
+	echo
+	[ -x "$BUILD/bench/chain_bench" ] || { echo "run.sh: $BUILD/bench/chain_bench missing; run 'make bench'" >&2; exit 1; }
+	BENCH_SECS=${BENCH_CHAIN_SECS:-3} BENCH_ROUNDS=${BENCH_CHAIN_ROUNDS:-3} "$BUILD/bench/chain_bench" "$TMP"
+fi

@@ -94,7 +94,7 @@ int chain_open(struct backend *root, struct ovl_layer *const *layers, unsigned n
  * root must also have the chain's size, and G may differ from before).
  * The caller promises the content is the same (e.g. a flattened copy).
  * The new map is built first; then reads in progress are waited for
- * (new reads wait meanwhile; the lock prefers the replace, so it is not
+ * (new reads wait meanwhile; the locks prefer the replace, so it is not
  * starved) and the sources are swapped.  Must not be called from inside
  * a read of the same chain.  0 (the old root and layers are no longer
  * used) or -errno (then nothing changed).
