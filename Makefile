@@ -19,7 +19,7 @@ CTL_LDLIBS = -lcurl -ljansson
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 # Every module but the two programs' entry points.
-LIB_SRC = $(wildcard src/util/*.c src/proto/*.c src/scsi/*.c src/storage/*.c src/control/*.c) \
+LIB_SRC = $(wildcard src/util/*.c src/proto/*.c src/scsi/*.c src/storage/*.c src/control/*.c src/boot/*.c) \
           $(filter-out src/daemon/main.c,$(wildcard src/daemon/*.c))
 D_SRC   = src/daemon/main.c
 CTL_SRC = $(wildcard src/ctl/*.c)

@@ -2,6 +2,7 @@
  * clients.c - the client registry (see clients.h).
  */
 #include "daemon/clients.h"
+#include "boot/boot.h"
 #include "util/log.h"
 
 #include <jansson.h>
@@ -195,6 +196,10 @@ struct client *client_new(struct registry *reg, const char *initiator, struct im
 	c->img = img;
 	c->version = img->current;
 	c->quota = reg->default_quota;
+	c->policy = reg->default_policy;
+	c->reset_at = reg->default_reset_at;
+	if (c->policy == POLICY_SCHEDULED && c->reset_at < 0)
+		c->policy = POLICY_PERSISTENT;
 	return c;
 }
 
@@ -233,7 +238,7 @@ struct image *registry_image(struct registry *reg, const char *name)
  * Atomic: a temporary file, fsync, rename, fsync of the directory.  Lock
  * held.  Returns 0 or -errno (logged).
  */
-static int bindings_save(struct registry *reg)
+int bindings_save(struct registry *reg)
 {
 	char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
 	json_t *arr = json_array(), *root;
@@ -248,6 +253,15 @@ static int bindings_save(struct registry *reg)
 		if (c->quota_set)
 			json_object_set_new(e, "quota_bytes", json_integer((json_int_t)c->quota));
 		json_object_set_new(e, "version", json_integer((json_int_t)c->version));
+		if (c->mac[0])
+			json_object_set_new(e, "mac", json_string(c->mac));
+		if (c->uuid[0])
+			json_object_set_new(e, "uuid", json_string(c->uuid));
+		json_object_set_new(e, "policy", json_string(cfg_policy_name(c->policy)));
+		if (c->reset_at >= 0)
+			json_object_set_new(e, "reset_at", json_integer(c->reset_at));
+		if (c->reset_due)
+			json_object_set_new(e, "reset_due", json_true());
 		json_array_append_new(arr, e);
 	}
 	root = json_pack("{s:i, s:o}", "version", 1, "clients", arr);
@@ -290,6 +304,30 @@ static struct image *bound_image(struct registry *reg, json_t *bindings, const c
 	return reg->nimages == 1 ? reg->images[0] : NULL;
 }
 
+/* Network-boot fields of a clients.json record (checked; bad ones dropped). */
+static void restore_boot_fields(struct client *c, json_t *e)
+{
+	const char *mac = json_string_value(json_object_get(e, "mac"));
+	const char *uuid = json_string_value(json_object_get(e, "uuid"));
+	const char *pol = json_string_value(json_object_get(e, "policy"));
+	json_t *at = json_object_get(e, "reset_at");
+	struct boot_request rq = { 0 };
+	char err[64];
+	enum cfg_policy p;
+
+	if (mac && boot_parse_param(&rq, "mac", mac, err, sizeof(err)) == 0)
+		snprintf(c->mac, sizeof(c->mac), "%s", rq.mac);
+	if (uuid && boot_parse_param(&rq, "uuid", uuid, err, sizeof(err)) == 0)
+		snprintf(c->uuid, sizeof(c->uuid), "%s", rq.uuid);
+	if (pol && cfg_parse_policy(pol, &p) == 0)
+		c->policy = p;
+	if (json_is_integer(at) && json_integer_value(at) >= 0 && json_integer_value(at) < 24 * 60)
+		c->reset_at = (int)json_integer_value(at);
+	if (c->policy == POLICY_SCHEDULED && c->reset_at < 0)
+		c->policy = POLICY_PERSISTENT;
+	c->reset_due = json_is_true(json_object_get(e, "reset_due"));
+}
+
 /* The image version clients.json records for c (if on its image now). */
 static void bound_version(json_t *bindings, struct client *c)
 {
@@ -303,6 +341,8 @@ static void bound_version(json_t *bindings, struct client *c)
 		if (ini && img && strcasecmp(ini, c->initiator) == 0 && strcmp(img, c->img->name) == 0 &&
 		    v >= 1 && v <= (json_int_t)c->img->nversions)
 			c->version = (unsigned)v;
+		if (ini && strcasecmp(ini, c->initiator) == 0 && c->origin == ORIGIN_CONFIG)
+			c->reset_due = json_is_true(json_object_get(e, "reset_due"));
 	}
 }
 
@@ -352,6 +392,7 @@ static void restore_clients(struct registry *reg, json_t *bindings)
 		if (name && client_name_valid(name) && !registry_find(reg, name))
 			snprintf(c->name, sizeof(c->name), "%s", name);
 		c->origin = origin && strcmp(origin, "api") == 0 ? ORIGIN_API : ORIGIN_AUTO;
+		restore_boot_fields(c, e);
 		if (json_is_integer(q) && json_integer_value(q) >= 0) {
 			c->quota = (uint64_t)json_integer_value(q);
 			c->quota_set = true;
@@ -369,13 +410,17 @@ struct client *registry_find(struct registry *reg, const char *id)
 	return NULL;
 }
 
-int registry_configure(struct registry *reg, const char *name, const char *initiator,
-		       struct image *img, uint64_t quota)
+int registry_configure(struct registry *reg, const struct cfg_client *cc, struct image *img,
+		       uint64_t quota)
 {
-	struct client *c = client_new(reg, initiator, img);
+	struct client *c = client_new(reg, cc->initiator, img);
+	const char *name = cc->name;
 
 	if (!c)
 		return -ENOMEM;
+	snprintf(c->mac, sizeof(c->mac), "%s", cc->mac);
+	c->policy = cc->policy;
+	c->reset_at = cc->reset_at_min;
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->origin = ORIGIN_CONFIG;
 	c->quota = quota;
@@ -508,6 +553,8 @@ int registry_open(struct registry *reg)
 	sweep_imports(reg);
 	if (pthread_create(&reg->purger, NULL, purger_main, reg) == 0)
 		reg->purger_started = true;
+	if (pthread_create(&reg->sched, NULL, registry_sched_main, reg) == 0)
+		reg->sched_started = true;
 	return 0;
 }
 
@@ -519,6 +566,8 @@ void registry_close(struct registry *reg)
 	pthread_mutex_unlock(&reg->lock);
 	if (reg->purger_started)
 		pthread_join(reg->purger, NULL);
+	if (reg->sched_started)
+		pthread_join(reg->sched, NULL);
 	while (reg->clients) {
 		struct client *c = reg->clients;
 		reg->clients = c->next;
@@ -667,6 +716,32 @@ static int client_discard(struct registry *reg, struct client *c, char *msg, siz
 	return 0;
 }
 
+int client_reset_locked(struct registry *reg, struct client *c, bool force, const char *why,
+		       char *msg, size_t msglen)
+{
+	int rc = client_quiesce(reg, c, force, "reset", msg, msglen);
+
+	if (rc)
+		return rc;
+	rc = client_discard(reg, c, msg, msglen);
+	if (rc == 0) {
+		unsigned old = c->version;
+		c->version = c->img->current;
+		c->reset_due = false;
+		bindings_save(reg);
+		if (old != c->version)
+			log_notice("client %s reset (%s): overlay discarded, now on %s v%u (was v%u)",
+				   c->initiator, why, c->img->name, c->version, old);
+		else
+			log_notice("client %s reset (%s): overlay discarded", c->initiator, why);
+	}
+	/* Reopen at once: the client is listed with an empty overlay. */
+	if (client_open(reg, c))
+		log_err("client %s: cannot create its new overlay", c->initiator);
+	c->resetting = false;
+	return rc;
+}
+
 int registry_reset(struct registry *reg, const char *id, bool force, char *msg, size_t msglen)
 {
 	struct client *c;
@@ -677,27 +752,9 @@ int registry_reset(struct registry *reg, const char *id, bool force, char *msg, 
 	if (!c) {
 		snprintf(msg, msglen, "no client %s", id);
 		rc = -ENOENT;
-		goto out;
+	} else {
+		rc = client_reset_locked(reg, c, force, "admin", msg, msglen);
 	}
-	rc = client_quiesce(reg, c, force, "reset", msg, msglen);
-	if (rc)
-		goto out;
-	rc = client_discard(reg, c, msg, msglen);
-	if (rc == 0) {
-		unsigned old = c->version;
-		c->version = c->img->current;
-		bindings_save(reg);
-		if (old != c->version)
-			log_notice("client %s reset: overlay discarded, now on %s v%u (was v%u)",
-				   c->initiator, c->img->name, c->version, old);
-		else
-			log_notice("client %s reset: overlay discarded", c->initiator);
-	}
-	/* Reopen at once: the client is listed with an empty overlay. */
-	if (client_open(reg, c))
-		log_err("client %s: cannot create its new overlay", c->initiator);
-	c->resetting = false;
-out:
 	pthread_mutex_unlock(&reg->lock);
 	return rc;
 }

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daemon/config.h"
 #include "daemon/images.h"
 #include "proto/iscsi.h"
 #include "storage/backend.h"
@@ -55,6 +56,13 @@ struct client {
 	bool resetting;
 	uint64_t quota;
 	int64_t last_login;           /* unix time, 0 = never since start */
+	/* network boot (boot endpoint) */
+	char mac[18];                 /* "aa:bb:cc:dd:ee:ff" or "" */
+	char uuid[37];                /* SMBIOS UUID, lower case, or "" */
+	enum cfg_policy policy;       /* persistent, reset-on-boot, scheduled */
+	int reset_at;                 /* scheduled: minutes after midnight, local time */
+	bool reset_due;               /* scheduled reset missed while online: at next boot */
+	int64_t last_boot;            /* unix time of its last boot script, 0 = never */
 };
 
 struct registry {
@@ -67,6 +75,15 @@ struct registry {
 	uint64_t default_quota;
 	uint64_t store_floor;
 	bool enroll_auto;
+	/* network boot */
+	char default_image[64];       /* image of PCs enrolled at boot, "" = the only one */
+	enum cfg_policy default_policy;
+	int default_reset_at;
+	char boot_portal[80];         /* HOST[:PORT] told to PCs, "" = as they reached us */
+	unsigned iscsi_port;          /* port of the first portal */
+	pthread_t sched;
+	bool sched_started;
+	int64_t sched_last;
 	struct iscsi_server *srv;
 	pthread_t purger;
 	bool purger_started, purge_pending, stopping;
@@ -84,8 +101,8 @@ int registry_open(struct registry *reg);
  * own quota (0 = none).  Its overlay is opened by registry_open if it
  * exists, or at its first login.  Returns 0 or -errno.
  */
-int registry_configure(struct registry *reg, const char *name, const char *initiator,
-		       struct image *img, uint64_t quota);
+int registry_configure(struct registry *reg, const struct cfg_client *cc, struct image *img,
+		       uint64_t quota);
 
 /* Close every overlay (flushing it) and stop the purger. */
 void registry_close(struct registry *reg);
@@ -138,6 +155,13 @@ bool client_name_valid(const char *name);
  */
 int registry_reset(struct registry *reg, const char *id, bool force, char *msg, size_t msglen);
 
+/* The boot endpoint's resolve hook (boot_ops.c; ctx is the registry). */
+struct boot_request;
+struct boot_answer;
+int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_answer *ans);
+/* The scheduled-reset thread (boot_ops.c), started by registry_open. */
+void *registry_sched_main(void *arg);
+
 /* ---- for the image life cycle (image_draft.c); lock held ---- */
 struct client *client_new(struct registry *reg, const char *initiator, struct image *img);
 /* Open c's overlay over its version (taking a use of it) and its LU. */
@@ -147,6 +171,11 @@ int client_open(struct registry *reg, struct client *c);
 int client_close(struct client *c, bool keep);
 int client_quiesce(struct registry *reg, struct client *c, bool force, const char *what,
 		   char *msg, size_t msglen);
+/* Reset c (see registry_reset); why is for the log ("admin", "boot"...). */
+int client_reset_locked(struct registry *reg, struct client *c, bool force, const char *why,
+			char *msg, size_t msglen);
+/* Save STATE/clients.json (atomic). */
+int bindings_save(struct registry *reg);
 /* Rebuild a draft recorded in image.json (at start). */
 int draft_restore(struct registry *reg, struct image *img, const char *layer, unsigned base,
 		  const char *initiator);

@@ -27,6 +27,7 @@
  * struct parser, not in the public struct.
  */
 #include "daemon/config.h"
+#include "boot/boot.h"
 #include "proto/params.h"
 
 #include <arpa/inet.h>
@@ -50,7 +51,8 @@
 
 enum sec_kind { SEC_NONE, SEC_SKIP, SEC_SERVER, SEC_DEFAULTS, SEC_IMAGE, SEC_CLIENT };
 
-enum { SK_LISTEN, SK_STATE, SK_SOCKET, SK_LOG_LEVEL, SK_NOP, SK_FLOOR, SK_N };
+enum { SK_LISTEN, SK_STATE, SK_SOCKET, SK_LOG_LEVEL, SK_NOP, SK_FLOOR, SK_BOOT_LISTEN,
+       SK_BOOT_PORTAL, SK_N };
 enum { DK_ENROLL, DK_IMAGE, DK_POLICY, DK_RESET_AT, DK_QUOTA, DK_N };
 enum { IK_PATH, IK_TARGET, IK_BLOCK_SIZE, IK_N };
 enum { CK_INITIATOR, CK_MAC, CK_IP, CK_IMAGE, CK_POLICY, CK_RESET_AT, CK_QUOTA,
@@ -58,7 +60,8 @@ enum { CK_INITIATOR, CK_MAC, CK_IP, CK_IMAGE, CK_POLICY, CK_RESET_AT, CK_QUOTA,
 
 /* Key names of each section kind, indexed by the enums above. */
 static const char *const server_keys[SK_N] = {
-	"listen", "state", "socket", "log-level", "nop-interval", "store-floor",
+	"listen", "state", "socket", "log-level", "nop-interval", "store-floor", "boot-listen",
+	"boot-portal",
 };
 static const char *const defaults_keys[DK_N] = {
 	"enroll", "image", "policy", "reset-at", "quota",
@@ -199,7 +202,7 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 }
 
 /* "H:MM" or "HH:MM", 24-hour clock: minutes after midnight, or -1. */
-static int parse_hhmm(const char *s)
+int cfg_parse_hhmm(const char *s)
 {
 	int h, m;
 	size_t hl = strspn(s, "0123456789");
@@ -557,7 +560,7 @@ static void set_policy(struct parser *p, enum cfg_policy *dst, const char *val)
 static void set_reset_at(struct parser *p, int *dst, const char *val)
 {
 	char shown[64];
-	int m = parse_hhmm(val);
+	int m = cfg_parse_hhmm(val);
 
 	if (m < 0)
 		cfg_err(p, p->lineno, "reset-at: '%s' is not a time of day HH:MM (00:00 to 23:59)",
@@ -625,6 +628,20 @@ static void server_key(struct parser *p, int k, const char *val)
 		break;
 	case SK_FLOOR:
 		set_size(p, &c->store_floor, "store-floor", val);
+		break;
+	case SK_BOOT_LISTEN:
+		if (!listen_valid(val))
+			cfg_err(p, p->lineno, "boot-listen: '%s' is not ADDR:PORT with a numeric address "
+				"(e.g. *:8180, 10.0.0.1:80)", q(val, shown, sizeof(shown)));
+		else
+			snprintf(c->boot_listen, sizeof(c->boot_listen), "%s", val);
+		break;
+	case SK_BOOT_PORTAL:
+		if (!boot_host_valid(val))
+			cfg_err(p, p->lineno, "boot-portal: '%s' is not HOST or HOST:PORT (a name or a "
+				"numeric address; [..] around IPv6)", q(val, shown, sizeof(shown)));
+		else
+			snprintf(c->boot_portal, sizeof(c->boot_portal), "%s", val);
 		break;
 	}
 }

@@ -78,6 +78,8 @@ struct config {
 	unsigned nlisten;                /* >= 1 */
 	char state[PATH_MAX];            /* absolute */
 	char socket[PATH_MAX];           /* absolute, fits a sockaddr_un */
+	char boot_listen[80];            /* HTTP boot endpoint ADDR:PORT, "" = off */
+	char boot_portal[80];            /* iSCSI portal told to clients, "" = automatic */
 	enum log_level log_level;
 	unsigned nop_interval;           /* seconds, 0 = no pings */
 	uint64_t store_floor;            /* bytes */
@@ -140,5 +142,8 @@ const struct cfg_image *cfg_image_find(const struct config *c, const char *name)
 /* The client whose name is id, or whose initiator is id (compared without
  * regard to case), or NULL.  The pointer is into c->clients. */
 const struct cfg_client *cfg_client_find(const struct config *c, const char *id);
+
+/* "HH:MM" (00:00..23:59) as minutes after midnight, or -1. */
+int cfg_parse_hhmm(const char *s);
 
 #endif

@@ -20,6 +20,7 @@
 #include "daemon/jobs.h"
 #include "daemon/config.h"
 #include "daemon/listen.h"
+#include "boot/boot.h"
 #include "daemon/ops.h"
 #include "proto/iscsi.h"
 #include "scsi/scsi.h"
@@ -51,6 +52,10 @@ struct options {
 	uint64_t floor;
 	uint32_t block_size;
 	int nop_interval;          /* -1: default */
+	const char *boot_listen;   /* HTTP boot endpoint, NULL = off */
+	const char *boot_portal;
+	enum cfg_policy policy;
+	int reset_at;
 };
 
 static void usage(FILE *f)
@@ -68,6 +73,11 @@ static void usage(FILE *f)
 		"  -S, --socket PATH       admin API socket (default STATE/pristined.sock)\n"
 		"  -b, --block-size N      logical block size, 512 or 4096 (default 512)\n"
 		"  -n, --nop-interval SECS idle time before a NOP-In ping, 0 = never (default 30)\n"
+		"  -B, --boot-listen ADDR:PORT  serve iPXE boot scripts on http://ADDR:PORT/boot.ipxe\n"
+		"  -P, --boot-portal HOST[:PORT] iSCSI portal the scripts name (default: the address\n"
+		"                          the PC reached the boot endpoint at, and the first --listen port)\n"
+		"  -p, --policy POLICY     persistent | reset-on-boot | scheduled (default persistent)\n"
+		"  -R, --reset-at HH:MM    the daily reset time of the scheduled policy\n"
 		"  -v, --log-level LEVEL   error|warn|notice|info|debug (default info)\n"
 		"  -h, --help              this text\n"
 		"  -V, --version           print the version\n");
@@ -150,6 +160,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "nop-interval", required_argument, NULL, 'n' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "boot-listen", required_argument, NULL, 'B' },
+		{ "boot-portal", required_argument, NULL, 'P' },
+		{ "policy", required_argument, NULL, 'p' },
+		{ "reset-at", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -162,7 +176,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	o->block_size = 512;
 	o->nop_interval = -1;
 	o->floor = 512ull << 20;
-	while ((ch = getopt_long(argc, argv, "i:l:s:t:rq:f:S:b:n:v:c:hV", longopts, NULL)) != -1) {
+	o->reset_at = -1;
+	while ((ch = getopt_long(argc, argv, "i:l:s:t:rq:f:S:b:n:v:c:hVB:P:p:R:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'i': o->image = optarg; break;
 		case 's': o->state = optarg; break;
@@ -208,6 +223,26 @@ static int parse_args(int argc, char **argv, struct options *o)
 			log_set_level(lvl);
 			break;
 		case 'c': o->config = optarg; break;
+		case 'B': o->boot_listen = optarg; break;
+		case 'P':
+			if (!boot_host_valid(optarg)) {
+				fprintf(stderr, "pristined: --boot-portal wants HOST or HOST:PORT\n");
+				return -1;
+			}
+			o->boot_portal = optarg;
+			break;
+		case 'p':
+			if (cfg_parse_policy(optarg, &o->policy)) {
+				fprintf(stderr, "pristined: --policy is persistent, reset-on-boot or scheduled\n");
+				return -1;
+			}
+			break;
+		case 'R':
+			if ((o->reset_at = cfg_parse_hhmm(optarg)) < 0) {
+				fprintf(stderr, "pristined: --reset-at wants HH:MM\n");
+				return -1;
+			}
+			break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("pristined %s\n", PRISTINE_VERSION); exit(0);
 		default: usage(stderr); return -1;
@@ -256,12 +291,6 @@ static int config_unsupported(const char *file, const struct config *cfg)
 {
 	int bad = 0;
 
-	if (cfg->default_policy != POLICY_PERSISTENT) {
-		fprintf(stderr, "%s: [defaults] policy %s is not supported by this version yet "
-			"(it comes with the boot endpoint); use persistent\n", file,
-			cfg_policy_name(cfg->default_policy));
-		bad = 1;
-	}
 	for (unsigned i = 0; i < cfg->nclients; i++) {
 		const struct cfg_client *c = &cfg->clients[i];
 		if (c->chap_user[0]) {
@@ -272,12 +301,6 @@ static int config_unsupported(const char *file, const struct config *cfg)
 		if (c->nips) {
 			fprintf(stderr, "%s:%d: client %s: ip restrictions are not supported by this "
 				"version yet\n", file, c->line, c->name);
-			bad = 1;
-		}
-		if (c->policy != POLICY_PERSISTENT) {
-			fprintf(stderr, "%s:%d: client %s: policy %s is not supported by this version yet "
-				"(it comes with the boot endpoint)\n", file, c->line, c->name,
-				cfg_policy_name(c->policy));
 			bad = 1;
 		}
 	}
@@ -297,6 +320,9 @@ int main(int argc, char **argv)
 	struct daemon_ctx dctx = { .reg = &reg, .srv = &srv };
 	struct control_ops ops;
 	struct api *api = NULL;
+	struct boot_server *boot = NULL;
+	struct boot_hooks boot_hooks = { .resolve = registry_boot_resolve, .ctx = &reg };
+	char boot_listen[80] = "";
 	struct scsi_target *shared = NULL;
 	char sock[PATH_MAX + 32], state[PATH_MAX];
 	const char *listen[MAX_PORTALS];
@@ -310,8 +336,18 @@ int main(int argc, char **argv)
 	iscsi_server_defaults(&srv);
 	if (parse_args(argc, argv, &o))
 		return 2;
-	if (o.config && (o.read_only || o.image)) {
-		fprintf(stderr, "pristined: -c FILE takes everything from the file (no --image/--read-only)\n");
+	if (o.read_only && o.boot_listen) {
+		fprintf(stderr, "pristined: --read-only serves no clients of its own: no --boot-listen\n");
+		return 2;
+	}
+	if (o.policy == POLICY_SCHEDULED && o.reset_at < 0) {
+		fprintf(stderr, "pristined: --policy scheduled needs --reset-at HH:MM\n");
+		return 2;
+	}
+	if (o.config && (o.read_only || o.image || o.boot_listen || o.boot_portal || o.reset_at >= 0 ||
+			 o.policy != POLICY_PERSISTENT)) {
+		fprintf(stderr, "pristined: -c FILE takes everything from the file (no --image, --read-only, "
+			"--boot-*, --policy, --reset-at)\n");
 		return 2;
 	}
 	if (o.config) {
@@ -350,6 +386,7 @@ int main(int argc, char **argv)
 			listen[i] = cfg.listen[i];
 		nlisten = cfg.nlisten;
 		snprintf(sock, sizeof(sock), "%s", cfg.socket);
+		snprintf(boot_listen, sizeof(boot_listen), "%s", cfg.boot_listen);
 		floor = cfg.store_floor;
 		quota = cfg.default_quota;
 		nop = (int)cfg.nop_interval;
@@ -372,6 +409,8 @@ int main(int argc, char **argv)
 		else
 			snprintf(sock, sizeof(sock), "%s/pristined.sock", o.state);
 		floor = o.floor;
+		if (o.boot_listen)
+			snprintf(boot_listen, sizeof(boot_listen), "%s", o.boot_listen);
 		quota = o.quota;
 		nop = o.nop_interval;
 		default_name(o.image, name, sizeof(name));
@@ -426,6 +465,17 @@ int main(int argc, char **argv)
 		reg.store_floor = floor;
 		reg.enroll_auto = have_cfg ? cfg.enroll_auto : true;
 		reg.srv = &srv;
+		reg.default_policy = have_cfg ? cfg.default_policy : o.policy;
+		reg.default_reset_at = have_cfg ? cfg.default_reset_at : o.reset_at;
+		if (have_cfg)
+			snprintf(reg.default_image, sizeof(reg.default_image), "%s", cfg.default_image);
+		if (have_cfg || o.boot_portal)
+			snprintf(reg.boot_portal, sizeof(reg.boot_portal), "%s",
+				 have_cfg ? cfg.boot_portal : o.boot_portal);
+		{
+			const char *colon = strrchr(listen[0], ':');
+			reg.iscsi_port = colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 3260;
+		}
 		for (unsigned i = 0; i < nimg; i++) {
 			if (image_load(&reg, imgs[i]) || registry_add_image(&reg, imgs[i]))
 				goto out;
@@ -435,8 +485,7 @@ int main(int argc, char **argv)
 		for (unsigned i = 0; have_cfg && i < cfg.nclients; i++) {
 			const struct cfg_client *cc = &cfg.clients[i];
 			struct image *img = registry_image(&reg, cc->image);
-			if (!img || registry_configure(&reg, cc->name, cc->initiator, img,
-						       cc->quota ? cc->quota : quota))
+			if (!img || registry_configure(&reg, cc, img, cc->quota ? cc->quota : quota))
 				goto out;
 		}
 		if (registry_open(&reg))
@@ -462,9 +511,19 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < nlisten; i++)
 		if (portal_add(&ps, listen[i]))
 			goto out_portals;
+	if (boot_listen[0]) {
+		struct portal_set bps = { .n = 0 };
+		if (portal_add(&bps, boot_listen))
+			goto out_portals;
+		/* boot_start owns the socket from here, on success or not. */
+		if (boot_start(bps.fds[0], boot_listen, &boot_hooks, &boot))
+			goto out_portals;
+		dctx.boot_listen = boot_listen;
+	}
 	rc = portal_serve(&ps, &srv) ? 1 : 0;
 out_portals:
 	portal_close_all(&ps);
+	boot_stop(boot);
 	if (api)
 		api_stop(api);
 	jobs_stop();

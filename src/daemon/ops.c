@@ -16,15 +16,25 @@
 
 static json_t *client_json(const struct client *c)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:i, s:s, s:I, s:s}",
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:i, s:I, s:s}",
 			 "name", c->name[0] ? c->name : c->initiator, "initiator", c->initiator,
 			 "image", c->img->name, "target", c->img->target,
 			 "used_bytes", (json_int_t)(c->ov ? overlay_used_bytes(c->ov) : 0),
 			 "quota_bytes", (json_int_t)c->quota,
 			 "online", c->sessions > 0, "sessions", (int)c->sessions,
-			 "policy", "persistent", "last_login", (json_int_t)c->last_login,
+			 "last_login", (json_int_t)c->last_login,
 			 "origin", c->origin == ORIGIN_CONFIG ? "config" : c->origin == ORIGIN_API ? "api" : "auto");
 	json_object_set_new(o, "version", json_integer((json_int_t)c->version));
+	json_object_set_new(o, "policy", json_string(cfg_policy_name(c->policy)));
+	json_object_set_new(o, "mac", c->mac[0] ? json_string(c->mac) : json_null());
+	json_object_set_new(o, "uuid", c->uuid[0] ? json_string(c->uuid) : json_null());
+	if (c->policy == POLICY_SCHEDULED) {
+		char at[8];
+		snprintf(at, sizeof(at), "%02d:%02d", c->reset_at / 60 % 24, c->reset_at % 60);
+		json_object_set_new(o, "reset_at", json_string(at));
+	}
+	json_object_set_new(o, "reset_due", json_boolean(c->reset_due));
+	json_object_set_new(o, "last_boot", json_integer((json_int_t)c->last_boot));
 	json_object_set_new(o, "maintenance", json_boolean(c->img->draft &&
 		strcasecmp(c->img->draft->initiator, c->initiator) == 0));
 	return o;
@@ -257,6 +267,14 @@ static int op_status(void *ctx, json_t **out, char *err, size_t errlen)
 			 "clients", (int)nclients, "clients_online", (int)online,
 			 "sessions", (int)a.normal, "discovery_sessions", (int)a.discovery,
 			 "state_dir", d->reg->state);
+	json_object_set_new(*out, "iscsi_port", json_integer((json_int_t)d->reg->iscsi_port));
+	if (d->boot_listen) {
+		const char *colon = strrchr(d->boot_listen, ':');
+		json_object_set_new(*out, "boot", json_pack("{s:i, s:[s]}", "port",
+			colon ? atoi(colon + 1) : 0, "listen", d->boot_listen));
+	} else {
+		json_object_set_new(*out, "boot", json_null());
+	}
 	return 0;
 }
 

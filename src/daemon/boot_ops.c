@@ -1,0 +1,314 @@
+/*
+ * boot_ops.c - the daemon's side of the boot endpoint (boot/boot.h) and
+ * the reset policies.
+ *
+ * A boot request identifies a PC by MAC, then by SMBIOS UUID.  Unknown
+ * PCs follow the enroll policy: auto creates a client on the default
+ * image (initiator iqn.2026-11.org.pristine:pc-<mac>), deny answers with a
+ * message.  A known PC gets a script that sanboots its image - or the
+ * draft, if it is an image's maintenance client - under its own initiator
+ * name.
+ *
+ * Fetching the boot script is the moment a PC (re)boots, so a
+ * reset-on-boot client's overlay is discarded then (and a scheduled reset
+ * missed while it was online).  Never under a live session: a session left
+ * over from the previous boot - from the same address as this request -
+ * is ended first; a session from ANOTHER address means the request cannot
+ * be this PC rebooting, so nothing is reset and the answer says why.
+ *
+ * Scheduled clients are reset daily at their reset-at time by a thread of
+ * the registry: at once when offline, else at their next boot.
+ */
+#include "boot/boot.h"
+#include "daemon/clients.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define SCHED_TICK_S 20
+
+struct peer_check {
+	const char *initiator;
+	const char *addr;             /* the boot request's peer */
+	unsigned same, other;
+	char other_peer[80];
+};
+
+/* Host part of "ADDR:PORT" / "[V6]:PORT" into out. */
+static void host_of(const char *peer, char *out, size_t len)
+{
+	const char *end;
+
+	if (peer[0] == '[') {
+		end = strchr(peer, ']');
+		snprintf(out, len, "%.*s", end ? (int)(end - peer - 1) : 0, peer + 1);
+		return;
+	}
+	end = strrchr(peer, ':');
+	snprintf(out, len, "%.*s", end ? (int)(end - peer) : (int)strlen(peer), peer);
+}
+
+static void count_peers(void *ctx, const struct iscsi_session_info *si)
+{
+	struct peer_check *pc = ctx;
+	char host[80];
+
+	if (strcasecmp(si->initiator, pc->initiator) != 0)
+		return;
+	host_of(si->peer, host, sizeof(host));
+	/* IPv4 seen through an IPv6 socket */
+	const char *h = strncmp(host, "::ffff:", 7) == 0 ? host + 7 : host;
+	const char *a = strncmp(pc->addr, "::ffff:", 7) == 0 ? pc->addr + 7 : pc->addr;
+	if (strcmp(h, a) == 0) {
+		pc->same++;
+	} else {
+		pc->other++;
+		snprintf(pc->other_peer, sizeof(pc->other_peer), "%s", h);
+	}
+}
+
+static struct client *find_by_boot_id(struct registry *reg, const struct boot_request *rq)
+{
+	struct client *c;
+
+	if (rq->mac[0])
+		for (c = reg->clients; c; c = c->next)
+			if (c->mac[0] && strcmp(c->mac, rq->mac) == 0)
+				return c;
+	if (rq->uuid[0])
+		for (c = reg->clients; c; c = c->next)
+			if (c->uuid[0] && strcmp(c->uuid, rq->uuid) == 0)
+				return c;
+	return NULL;
+}
+
+static struct image *enroll_image(struct registry *reg)
+{
+	if (reg->default_image[0])
+		return registry_image(reg, reg->default_image);
+	return reg->nimages == 1 ? reg->images[0] : NULL;
+}
+
+/* A new client for an unknown PC.  Lock held.  NULL with ans set if not. */
+static struct client *enroll(struct registry *reg, const struct boot_request *rq,
+			     struct boot_answer *ans)
+{
+	struct image *img = enroll_image(reg);
+	char iqn[ISCSI_NAME_MAX], name[64], hex[13];
+	struct client *c;
+	unsigned n = 0;
+
+	if (!rq->mac[0]) {
+		ans->kind = BOOT_MESSAGE;
+		snprintf(ans->message, sizeof(ans->message),
+			 "this PC sent no MAC address; it cannot be enrolled automatically");
+		return NULL;
+	}
+	if (!img) {
+		ans->kind = BOOT_MESSAGE;
+		snprintf(ans->message, sizeof(ans->message), "no default image for new PCs (MAC %s): "
+			 "set image in [defaults] of the configuration", rq->mac);
+		return NULL;
+	}
+	for (const char *p = rq->mac; *p; p++)
+		if (*p != ':')
+			hex[n++] = *p;
+	hex[n] = '\0';
+	snprintf(iqn, sizeof(iqn), "iqn.2026-11.org.pristine:pc-%s", hex);
+	c = registry_find(reg, iqn);
+	if (c) {
+		/* Known by that initiator (e.g. removed MAC): take the MAC again. */
+		snprintf(c->mac, sizeof(c->mac), "%s", rq->mac);
+		bindings_save(reg);
+		return c;
+	}
+	c = client_new(reg, iqn, img);
+	if (!c) {
+		ans->kind = BOOT_MESSAGE;
+		snprintf(ans->message, sizeof(ans->message), "out of memory");
+		return NULL;
+	}
+	snprintf(name, sizeof(name), "pc-%s", hex);
+	if (!registry_find(reg, name))
+		snprintf(c->name, sizeof(c->name), "%s", name);
+	snprintf(c->mac, sizeof(c->mac), "%s", rq->mac);
+	snprintf(c->uuid, sizeof(c->uuid), "%s", rq->uuid);
+	c->origin = ORIGIN_AUTO;
+	c->next = reg->clients;
+	reg->clients = c;
+	bindings_save(reg);
+	log_notice("client %s (MAC %s) enrolled at boot on image %s", iqn, rq->mac, img->name);
+	return c;
+}
+
+/* The image whose draft c maintains, if any.  Lock held. */
+static struct image *maintained_image(struct registry *reg, const struct client *c)
+{
+	for (unsigned i = 0; i < reg->nimages; i++)
+		if (reg->images[i]->draft && strcasecmp(reg->images[i]->draft->initiator, c->initiator) == 0)
+			return reg->images[i];
+	return NULL;
+}
+
+/*
+ * The reset a boot means for c (reset-on-boot, or a scheduled reset that
+ * is due).  0 (done or nothing to do), or -EBUSY with ans set.
+ */
+static int reset_at_boot(struct registry *reg, struct client *c, const struct boot_request *rq,
+			 struct boot_answer *ans)
+{
+	struct peer_check pc = { .initiator = c->initiator, .addr = rq->peer };
+	char msg[256];
+	int rc;
+
+	if (c->policy != POLICY_RESET_ON_BOOT && !c->reset_due)
+		return 0;
+	if (c->sessions) {
+		iscsi_session_foreach(reg->srv, count_peers, &pc);
+		if (pc.other) {
+			ans->kind = BOOT_MESSAGE;
+			snprintf(ans->message, sizeof(ans->message), "%s is online from %s; a boot request "
+				 "from %s cannot be that PC rebooting: nothing was reset", c->initiator,
+				 pc.other_peer, rq->peer);
+			log_warn("boot: %s", ans->message);
+			return -EBUSY;
+		}
+		log_notice("boot: %s reboots with %u stale session%s from %s: ending them", c->initiator,
+			   pc.same, pc.same == 1 ? "" : "s", rq->peer);
+	}
+	rc = client_reset_locked(reg, c, true, c->reset_due ? "scheduled, at boot" : "reset-on-boot",
+				 msg, sizeof(msg));
+	if (rc) {
+		ans->kind = BOOT_MESSAGE;
+		snprintf(ans->message, sizeof(ans->message), "%s could not be reset: %s", c->initiator, msg);
+		log_err("boot: %s", ans->message);
+		return rc;
+	}
+	return 0;
+}
+
+int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_answer *ans)
+{
+	struct registry *reg = ctx;
+	struct image *img;
+	struct client *c;
+
+	pthread_mutex_lock(&reg->lock);
+	c = find_by_boot_id(reg, rq);
+	if (!c && !reg->enroll_auto) {
+		ans->kind = BOOT_MESSAGE;
+		snprintf(ans->who, sizeof(ans->who), "unknown PC");
+		snprintf(ans->message, sizeof(ans->message), "this PC (MAC %s%s%s) is not a client of "
+			 "this server. Ask the administrator: pristinectl client add IQN --mac %s",
+			 rq->mac[0] ? rq->mac : "?", rq->uuid[0] ? ", UUID " : "", rq->uuid,
+			 rq->mac[0] ? rq->mac : "MAC");
+		log_notice("boot: unknown PC from %s (MAC %s, UUID %s) refused (enroll = deny)", rq->peer,
+			   rq->mac[0] ? rq->mac : "-", rq->uuid[0] ? rq->uuid : "-");
+		goto out;
+	}
+	if (!c && !(c = enroll(reg, rq, ans)))
+		goto out;
+	snprintf(ans->who, sizeof(ans->who), "%s", c->name[0] ? c->name : c->initiator);
+	if (!c->uuid[0] && rq->uuid[0]) {
+		snprintf(c->uuid, sizeof(c->uuid), "%s", rq->uuid);
+		bindings_save(reg);
+	}
+	img = maintained_image(reg, c);
+	if (img) {
+		/* It boots the draft: its own overlay is not what it sees, keep it. */
+		log_notice("boot: %s boots the draft of image %s (maintenance)", c->initiator, img->name);
+	} else {
+		img = c->img;
+		if (reset_at_boot(reg, c, rq, ans))
+			goto out;
+	}
+	c->last_boot = (int64_t)time(NULL);
+	ans->kind = BOOT_SANBOOT;
+	snprintf(ans->initiator, sizeof(ans->initiator), "%s", c->initiator);
+	snprintf(ans->target, sizeof(ans->target), "%s", img->target);
+	if (reg->boot_portal[0] && strchr(reg->boot_portal, ':') &&
+	    reg->boot_portal[strlen(reg->boot_portal) - 1] != ']')
+		snprintf(ans->portal, sizeof(ans->portal), "%s", reg->boot_portal);
+	else
+		snprintf(ans->portal, sizeof(ans->portal), "%s:%u",
+			 reg->boot_portal[0] ? reg->boot_portal : rq->host, reg->iscsi_port);
+	log_info("boot: %s (MAC %s) from %s: sanboot %s via %s", c->initiator,
+		 rq->mac[0] ? rq->mac : "-", rq->peer, img->target, ans->portal);
+out:
+	pthread_mutex_unlock(&reg->lock);
+	return 0;
+}
+
+/* ---------------------------------------------------------- scheduled resets */
+
+/* The last time at or before now that the local clock read min minutes after midnight. */
+static time_t last_occurrence(time_t now, int min)
+{
+	struct tm tm;
+	time_t t;
+
+	localtime_r(&now, &tm);
+	tm.tm_hour = min / 60;
+	tm.tm_min = min % 60;
+	tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	t = mktime(&tm);
+	if (t > now) {
+		tm.tm_mday -= 1;
+		tm.tm_isdst = -1;
+		t = mktime(&tm);
+	}
+	return t;
+}
+
+/* One pass: reset the scheduled clients whose time came since the last pass.  Lock held. */
+static void sched_pass(struct registry *reg, time_t now)
+{
+	char msg[256];
+
+	for (struct client *c = reg->clients; c; c = c->next) {
+		time_t at;
+		if (c->policy != POLICY_SCHEDULED || c->reset_at < 0)
+			continue;
+		at = last_occurrence(now, c->reset_at);
+		if (at <= reg->sched_last || at > now)
+			continue;
+		if (c->sessions || c->resetting || maintained_image(reg, c)) {
+			if (!c->reset_due) {
+				c->reset_due = true;
+				bindings_save(reg);
+				log_notice("client %s: scheduled reset at %02d:%02d while online: done at its "
+					   "next boot", c->initiator, c->reset_at / 60, c->reset_at % 60);
+			}
+			continue;
+		}
+		if (client_reset_locked(reg, c, false, "scheduled", msg, sizeof(msg)))
+			log_err("client %s: scheduled reset failed: %s", c->initiator, msg);
+	}
+	reg->sched_last = now;
+}
+
+void *registry_sched_main(void *arg)
+{
+	struct registry *reg = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&reg->lock);
+	if (!reg->sched_last)
+		reg->sched_last = time(NULL);
+	while (!reg->stopping) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += SCHED_TICK_S;
+		pthread_cond_timedwait(&reg->cond, &reg->lock, &ts);
+		if (reg->stopping)
+			break;
+		sched_pass(reg, time(NULL));
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return NULL;
+}
