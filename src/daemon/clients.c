@@ -775,7 +775,68 @@ static struct image *pick_image(struct registry *reg, const char *image, char *m
 	return img;
 }
 
+/*
+ * Check bf against c (the client it would change; others must not hold
+ * the same MAC/UUID) and apply it when apply is true.  0 or -EINVAL /
+ * -EEXIST with msg.  Lock held.
+ */
+static int boot_fields(struct registry *reg, struct client *c, const struct client_boot_fields *bf,
+		       bool apply, char *msg, size_t msglen)
+{
+	struct boot_request rq = { 0 };
+	enum cfg_policy pol = c->policy;
+	int at = c->reset_at;
+	char err[64];
+
+	if (!bf)
+		return 0;
+	if (bf->mac && bf->mac[0] && boot_parse_param(&rq, "mac", bf->mac, err, sizeof(err))) {
+		snprintf(msg, msglen, "'%.40s' is not a MAC address (aa:bb:cc:dd:ee:ff)", bf->mac);
+		return -EINVAL;
+	}
+	if (bf->uuid && bf->uuid[0] && boot_parse_param(&rq, "uuid", bf->uuid, err, sizeof(err))) {
+		snprintf(msg, msglen, "'%.40s' is not a UUID", bf->uuid);
+		return -EINVAL;
+	}
+	if (bf->policy && cfg_parse_policy(bf->policy, &pol)) {
+		snprintf(msg, msglen, "policy '%.30s': persistent, reset-on-boot or scheduled", bf->policy);
+		return -EINVAL;
+	}
+	if (bf->reset_at && (at = cfg_parse_hhmm(bf->reset_at)) < 0) {
+		snprintf(msg, msglen, "reset-at '%.20s': HH:MM", bf->reset_at);
+		return -EINVAL;
+	}
+	if (pol == POLICY_SCHEDULED && at < 0) {
+		snprintf(msg, msglen, "the scheduled policy needs a reset-at time (HH:MM)");
+		return -EINVAL;
+	}
+	for (struct client *o = reg->clients; o; o = o->next) {
+		if (o == c)
+			continue;
+		if (rq.mac[0] && strcmp(o->mac, rq.mac) == 0) {
+			snprintf(msg, msglen, "MAC %s belongs to client %s already", rq.mac,
+				 o->name[0] ? o->name : o->initiator);
+			return -EEXIST;
+		}
+		if (rq.uuid[0] && strcmp(o->uuid, rq.uuid) == 0) {
+			snprintf(msg, msglen, "UUID %s belongs to client %s already", rq.uuid,
+				 o->name[0] ? o->name : o->initiator);
+			return -EEXIST;
+		}
+	}
+	if (!apply)
+		return 0;
+	if (bf->mac)
+		snprintf(c->mac, sizeof(c->mac), "%s", rq.mac);
+	if (bf->uuid)
+		snprintf(c->uuid, sizeof(c->uuid), "%s", rq.uuid);
+	c->policy = pol;
+	c->reset_at = at;
+	return 0;
+}
+
 int registry_add(struct registry *reg, const char *name, const char *initiator, const char *image,
+		 const struct client_boot_fields *bf,
 		 uint64_t quota, bool quota_set, char *msg, size_t msglen)
 {
 	struct client *c;
@@ -809,6 +870,11 @@ int registry_add(struct registry *reg, const char *name, const char *initiator, 
 	c = client_new(reg, initiator, img);
 	if (!c) {
 		rc = -ENOMEM;
+		goto out;
+	}
+	rc = boot_fields(reg, c, bf, true, msg, msglen);
+	if (rc) {
+		free(c);
 		goto out;
 	}
 	snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
@@ -879,6 +945,7 @@ out:
 }
 
 int registry_set(struct registry *reg, const char *id, const char *name, const char *image,
+		 const struct client_boot_fields *bf,
 		 bool has_quota, uint64_t quota, bool force, char *msg, size_t msglen)
 {
 	struct client *c, *other;
@@ -912,6 +979,9 @@ int registry_set(struct registry *reg, const char *id, const char *name, const c
 		if (img == c->img)
 			img = NULL;
 	}
+	rc = boot_fields(reg, c, bf, false, msg, msglen);
+	if (rc)
+		goto out;
 	if (img) {
 		/* Its overlay only makes sense over the old image. */
 		rc = client_quiesce(reg, c, force, "move it to another image (its overlay is discarded)",
@@ -937,6 +1007,7 @@ int registry_set(struct registry *reg, const char *id, const char *name, const c
 		if (c->ov)
 			overlay_set_quota(c->ov, quota);
 	}
+	boot_fields(reg, c, bf, true, msg, msglen);
 	bindings_save(reg);
 out:
 	pthread_mutex_unlock(&reg->lock);

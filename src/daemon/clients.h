@@ -130,7 +130,14 @@ struct client *registry_find(struct registry *reg, const char *id);
  * name; NULL = the only image), quota (bytes; quota_set false = default).
  * Persisted.  Returns 0, or -EINVAL/-EEXIST/-ENOENT with msg.
  */
+/* Network-boot settings of a client, as given to the API (NULL = not given /
+ * unchanged; "" clears mac and uuid).  Checked by registry_add/set. */
+struct client_boot_fields {
+	const char *mac, *uuid, *policy, *reset_at;
+};
+
 int registry_add(struct registry *reg, const char *name, const char *initiator, const char *image,
+		 const struct client_boot_fields *bf,
 		 uint64_t quota, bool quota_set, char *msg, size_t msglen);
 /*
  * Remove a client and discard its overlay.  Refused for clients of the
@@ -144,6 +151,7 @@ int registry_remove(struct registry *reg, const char *id, bool force, char *msg,
  * file are changed in the file.  Persisted.
  */
 int registry_set(struct registry *reg, const char *id, const char *name, const char *image,
+		 const struct client_boot_fields *bf,
 		 bool has_quota, uint64_t quota, bool force, char *msg, size_t msglen);
 /* Name rule shared with the configuration file. */
 bool client_name_valid(const char *name);

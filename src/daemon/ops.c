@@ -135,8 +135,22 @@ static int client_result(struct daemon_ctx *d, const char *id, json_t **out)
 	return 0;
 }
 
+/* mac, uuid, policy, reset_at of a client add/set body. */
+static int boot_body(json_t *body, struct client_boot_fields *bf, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = body_string(body, "mac", &bf->mac, err, errlen)) ||
+	    (rc = body_string(body, "uuid", &bf->uuid, err, errlen)) ||
+	    (rc = body_string(body, "policy", &bf->policy, err, errlen)) ||
+	    (rc = body_string(body, "reset_at", &bf->reset_at, err, errlen)))
+		return rc;
+	return 0;
+}
+
 static int op_client_add(void *ctx, json_t *body, json_t **out, char *err, size_t errlen)
 {
+	struct client_boot_fields bf = { 0 };
 	struct daemon_ctx *d = ctx;
 	const char *ini, *name, *image;
 	uint64_t quota = 0;
@@ -152,7 +166,9 @@ static int op_client_add(void *ctx, json_t *body, json_t **out, char *err, size_
 		snprintf(err, errlen, "\"initiator\" is required");
 		return -EINVAL;
 	}
-	rc = registry_add(d->reg, name, ini, image, quota, has_quota, err, errlen);
+	if ((rc = boot_body(body, &bf, err, errlen)))
+		return rc;
+	rc = registry_add(d->reg, name, ini, image, &bf, quota, has_quota, err, errlen);
 	return rc ? rc : client_result(d, ini, out);
 }
 
@@ -169,6 +185,7 @@ static int op_client_remove(void *ctx, const char *id, bool force, json_t **out,
 
 static int op_client_set(void *ctx, const char *id, json_t *body, json_t **out, char *err, size_t errlen)
 {
+	struct client_boot_fields bf = { 0 };
 	struct daemon_ctx *d = ctx;
 	const char *name, *image;
 	uint64_t quota = 0;
@@ -192,7 +209,9 @@ static int op_client_set(void *ctx, const char *id, json_t *body, json_t **out, 
 		snprintf(newid, sizeof(newid), "%s", c ? c->initiator : id);
 	}
 	pthread_mutex_unlock(&d->reg->lock);
-	rc = registry_set(d->reg, id, name, image, has_quota, quota, force, err, errlen);
+	if ((rc = boot_body(body, &bf, err, errlen)))
+		return rc;
+	rc = registry_set(d->reg, id, name, image, &bf, has_quota, quota, force, err, errlen);
 	return rc ? rc : client_result(d, newid, out);
 }
 
