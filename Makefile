@@ -13,7 +13,7 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS  ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Isrc -I/usr/include/isa-l
 ALL_CFLAGS = -std=gnu11 $(WARN) -pthread $(CFLAGS)
-LDLIBS  = -lisal -lmicrohttpd -ljansson -linih -pthread
+LDLIBS  = -lisal -lmicrohttpd -ljansson -linih -lsystemd -pthread
 CTL_LDLIBS = -lcurl -ljansson
 
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -68,9 +68,25 @@ check: deps all asan unit
 clean:
 	rm -rf $(BUILD)
 
+# make install [PREFIX=/usr/local] [DESTDIR=]: programs and man pages under
+# PREFIX; the systemd unit in UNITDIR, by default PREFIX/lib/systemd/system,
+# which systemd searches for both /usr/local (units installed by the
+# admin) and /usr (a package); its ExecStart names PREFIX/sbin/pristined.
+# The configuration lives in /etc whatever PREFIX is (the unit reads
+# /etc/pristine.conf); only the example is installed, so an existing
+# /etc/pristine.conf is never touched.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: all
 	install -D -m 0755 $(BUILD)/pristined $(DESTDIR)$(PREFIX)/sbin/pristined
-	install -D -m 0755 $(BUILD)/pristinectl $(DESTDIR)$(PREFIX)/sbin/pristinectl
+	install -D -m 0755 $(BUILD)/pristinectl $(DESTDIR)$(PREFIX)/bin/pristinectl
+	install -D -m 0644 man/pristined.8 $(DESTDIR)$(PREFIX)/share/man/man8/pristined.8
+	install -D -m 0644 man/pristinectl.8 $(DESTDIR)$(PREFIX)/share/man/man8/pristinectl.8
+	install -D -m 0644 man/pristine.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/pristine.conf.5
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/sbin/pristined|$(PREFIX)/sbin/pristined|' systemd/pristined.service \
+		> $(DESTDIR)$(UNITDIR)/pristined.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/pristined.service
+	install -D -m 0644 docs/examples/pristine.conf $(DESTDIR)/etc/pristine.conf.example
 
 # libFuzzer harnesses (clang), with ASan and UBSan.  `make fuzz` runs each
 # for FUZZ_SECONDS on a copy of its seed corpus (fuzz/corpus/NAME).

@@ -2,7 +2,7 @@
  * ctl.h - pieces of pristinectl shared between its files: the HTTP
  * client for the daemon's admin socket (ctl_http.c) and the output
  * helpers (ctl_print.c).  The verbs live in pristinectl.c (status,
- * client, session) and ctl_image.c (image, job).
+ * client, session), ctl_image.c (image, job) and ctl_pxe.c (pxe).
  */
 #ifndef PRISTINE_CTL_H
 #define PRISTINE_CTL_H
@@ -100,6 +100,11 @@ struct ctl_opts {
 	const char *format;	/* --format */
 	const char *block_size;	/* --block-size */
 	const char *target;	/* --target */
+	bool proxy;		/* pxe dnsmasq --proxy */
+	bool full;		/* pxe dnsmasq --full */
+	const char *server;	/* --server IP */
+	const char *interface;	/* --interface IF */
+	const char *range;	/* --range FIRST,LAST[,NETMASK] */
 };
 
 /* Print a usage error (printf-style) and return CTL_EUSAGE. */
@@ -117,12 +122,15 @@ int ctl_call_json(const struct ctl *c, const char *method, const char *path, jso
 /*
  * Refuse the options a verb does not take: allowed is a string of letters,
  * f --force, n --name, i --image, q --quota, c --client, m --message,
- * F --format, b --block-size, t --target, w --no-wait.  0 or CTL_EUSAGE
+ * F --format, b --block-size, t --target, w --no-wait, P --proxy,
+ * D --full, S --server, I --interface, R --range.  0 or CTL_EUSAGE
  * with the reason printed.
  */
 int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed);
 /* image VERB ... and job VERB ... (ctl_image.c). */
 int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 int do_job(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
+/* pxe VERB ... (ctl_pxe.c): pxe dnsmasq prints a dnsmasq configuration. */
+int do_pxe(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 
 #endif

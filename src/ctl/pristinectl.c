@@ -54,6 +54,10 @@ static void usage(FILE *f)
 		"  image export NAME VERSION FILE [--format FMT] [--force] [--no-wait]\n"
 		"                              write a version to a raw/qcow2/vmdk/... file\n"
 		"  job list | job show N       background jobs (flatten, import, export)\n"
+		"  pxe dnsmasq [--proxy | --full --range FIRST,LAST[,NETMASK]]\n"
+		"              [--server IP] [--interface IF]\n"
+		"                              print a dnsmasq configuration (proxy DHCP by\n"
+		"                              default) that chains PCs to the boot endpoint\n"
 		"\n"
 		"options:\n"
 		"  --state DIR    daemon state directory (default " DEFAULT_STATE "),\n"
@@ -64,7 +68,6 @@ static void usage(FILE *f)
 		"SIZE is bytes or a number with K, M, G or T (powers of 1024): 20G, 512M;\n"
 		"0 means no quota.\n"
 		"\n"
-		"Not available yet: pxe ...\n"
 		"Exit status: 0 ok, 1 the daemon reported an error, 2 usage, 3 daemon unreachable.\n");
 }
 
@@ -77,13 +80,6 @@ int usage_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\n(pristinectl --help lists the verbs)\n");
-	return CTL_EUSAGE;
-}
-
-/* Say that a planned verb is not there yet; returns CTL_EUSAGE. */
-static int not_yet(const char *what)
-{
-	fprintf(stderr, "pristinectl: '%s' is not available yet in this version\n", what);
 	return CTL_EUSAGE;
 }
 
@@ -564,7 +560,12 @@ int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
 			  o->format && !strchr(allowed, 'F') ? "--format" :
 			  o->block_size && !strchr(allowed, 'b') ? "--block-size" :
 			  o->target && !strchr(allowed, 't') ? "--target" :
-			  o->no_wait && !strchr(allowed, 'w') ? "--no-wait" : NULL;
+			  o->no_wait && !strchr(allowed, 'w') ? "--no-wait" :
+			  o->proxy && !strchr(allowed, 'P') ? "--proxy" :
+			  o->full && !strchr(allowed, 'D') ? "--full" :
+			  o->server && !strchr(allowed, 'S') ? "--server" :
+			  o->interface && !strchr(allowed, 'I') ? "--interface" :
+			  o->range && !strchr(allowed, 'R') ? "--range" : NULL;
 
 	if (!bad)
 		return 0;
@@ -713,6 +714,10 @@ int main(int argc, char **argv)
 			o.no_wait = true;
 			continue;
 		}
+		if (!strcmp(a, "--proxy") || !strcmp(a, "--full")) {
+			*(a[2] == 'p' ? &o.proxy : &o.full) = true;
+			continue;
+		}
 		if (a[0] == '-' && a[1]) {
 			t = take_value(argc, argv, &i, "--name", &o.name);
 			if (!t)
@@ -731,6 +736,12 @@ int main(int argc, char **argv)
 				t = take_value(argc, argv, &i, "--block-size", &o.block_size);
 			if (!t)
 				t = take_value(argc, argv, &i, "--target", &o.target);
+			if (!t)
+				t = take_value(argc, argv, &i, "--server", &o.server);
+			if (!t)
+				t = take_value(argc, argv, &i, "--interface", &o.interface);
+			if (!t)
+				t = take_value(argc, argv, &i, "--range", &o.range);
 			if (t < 0)
 				return usage_error("%s needs a value", a);
 			if (!t)
@@ -752,10 +763,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return CTL_OK;
 	}
-	if (!strcmp(verb, "pxe"))
-		return not_yet(verb);
 	if (strcmp(verb, "status") && strcmp(verb, "client") && strcmp(verb, "session") &&
-	    strcmp(verb, "image") && strcmp(verb, "job"))
+	    strcmp(verb, "image") && strcmp(verb, "job") && strcmp(verb, "pxe"))
 		return usage_error("unknown verb '%s'", verb);
 	if (!strcmp(verb, "status") && (nargs || (rc = opts_only(&o, "status", ""))))
 		return nargs ? usage_error("status takes no arguments") : rc;
@@ -771,6 +780,8 @@ int main(int argc, char **argv)
 		rc = do_image(&c, nargs, args, &o);
 	else if (!strcmp(verb, "job"))
 		rc = do_job(&c, nargs, args, &o);
+	else if (!strcmp(verb, "pxe"))
+		rc = do_pxe(&c, nargs, args, &o);
 	else
 		rc = do_session(&c, nargs, args, &o);
 	ctl_http_cleanup();
