@@ -10,6 +10,8 @@
 #include "util/fullio.h"
 #include "util/log.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -182,6 +184,77 @@ static int run_qemu_img(struct job *j, char *const argv[], uint64_t base, uint64
 		snprintf(msg, msglen, "qemu-img failed: %s", errbuf[0] ? errbuf : "no message");
 		return -EIO;
 	}
+	return 0;
+}
+
+/*
+ * What qemu-img makes of file (format forced when given): its format into
+ * fmt and its virtual size.  0, or -EIO/-EBADMSG with msg.
+ */
+static int probe_image(const char *file, const char *format, char *fmt, size_t fmtlen,
+		       uint64_t *vsize, char *msg, size_t msglen)
+{
+	char *argv[] = { "qemu-img", "info", "--output=json", "-f", (char *)format, (char *)file, NULL };
+	posix_spawn_file_actions_t fa;
+	char out[65536];
+	size_t n = 0;
+	int pipefd[2], status;
+	json_t *root;
+	pid_t pid;
+
+	if (!format || !format[0]) {
+		argv[3] = (char *)file;   /* no -f: let qemu-img probe */
+		argv[4] = NULL;
+	}
+	if (pipe2(pipefd, O_CLOEXEC))
+		return -errno;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+	if (posix_spawnp(&pid, "qemu-img", &fa, NULL, argv, environ)) {
+		posix_spawn_file_actions_destroy(&fa);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		snprintf(msg, msglen, "cannot run qemu-img (package qemu-utils): %s", strerror(errno));
+		return -ENOENT;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	close(pipefd[1]);
+	for (;;) {
+		ssize_t r = read(pipefd[0], out + n, sizeof(out) - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (n == sizeof(out) - 1) {
+			char sink[4096];   /* drain, so that qemu-img can exit */
+			while (read(pipefd[0], sink, sizeof(sink)) > 0)
+				;
+			break;
+		}
+	}
+	out[n] = '\0';
+	close(pipefd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		out[strcspn(out, "\n")] = '\0';
+		snprintf(msg, msglen, "%s is not a disk image qemu-img can read: %s", file,
+			 out[0] ? out : "no message");
+		return -EIO;
+	}
+	root = json_loads(out, 0, NULL);
+	if (!json_is_string(json_object_get(root, "format")) ||
+	    !json_is_integer(json_object_get(root, "virtual-size")) ||
+	    json_integer_value(json_object_get(root, "virtual-size")) <= 0) {
+		json_decref(root);
+		snprintf(msg, msglen, "qemu-img info %s: unexpected answer", file);
+		return -EBADMSG;
+	}
+	snprintf(fmt, fmtlen, "%s", json_string_value(json_object_get(root, "format")));
+	*vsize = (uint64_t)json_integer_value(json_object_get(root, "virtual-size"));
+	json_decref(root);
 	return 0;
 }
 
@@ -361,6 +434,18 @@ int image_export_start(struct registry *reg, const char *name, unsigned v, const
 			 " and is not a regular file");
 		return -EEXIST;
 	}
+	{
+		/* Refused now rather than by a failed job: the directory must exist. */
+		char dir[PATH_MAX];
+		char *slash;
+		snprintf(dir, sizeof(dir), "%s", file);
+		slash = strrchr(dir, '/');
+		*(slash == dir ? slash + 1 : slash) = '\0';
+		if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+			snprintf(msg, msglen, "%s is not a directory: cannot export into it", dir);
+			return -ENOENT;
+		}
+	}
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
@@ -408,11 +493,35 @@ static int import_fn(struct job *j, void *p, char *msg, size_t msglen)
 {
 	struct import_arg *a = p;
 	struct stat st;
-	uint64_t total = stat(a->file, &st) == 0 ? (uint64_t)st.st_size : 0;
-	char *argv[12];
+	bool regular = stat(a->file, &st) == 0 && S_ISREG(st.st_mode);
+	uint64_t total = regular ? (uint64_t)st.st_size : 0;
+	char *argv[12], fmt[32];
+	uint64_t vsize;
 	unsigned n = 0;
 	int rc;
 
+	/*
+	 * qemu-img takes any file it does not recognise for raw data and
+	 * rounds its size up to 512 bytes: a text file would become a disk.
+	 * Raw data is only a disk if it holds whole blocks.
+	 */
+	job_phase(j, "checking");
+	rc = probe_image(a->file, a->format, fmt, sizeof(fmt), &vsize, msg, msglen);
+	if (rc == 0 && strcmp(fmt, "raw") == 0 && regular &&
+	    (total == 0 || total % a->block_size)) {
+		snprintf(msg, msglen, "%s is not a disk image: qemu-img sees raw data of %llu bytes, not a "
+			 "whole number of %u-byte blocks", a->file, (unsigned long long)total,
+			 a->block_size);
+		rc = -EINVAL;
+	} else if (rc == 0 && vsize % a->block_size) {
+		snprintf(msg, msglen, "%s: its disk size %llu is not a whole number of %u-byte blocks",
+			 a->file, (unsigned long long)vsize, a->block_size);
+		rc = -EINVAL;
+	}
+	if (rc) {
+		unlink(a->tmp);
+		return rc;
+	}
 	argv[n++] = "qemu-img";
 	argv[n++] = "convert";
 	argv[n++] = "-p";
