@@ -57,6 +57,18 @@ int draft_restore(struct registry *reg, struct image *img, const char *layer, un
 	return 0;
 }
 
+/* Layers read to resolve version v: down to the nearest version with a root file. */
+static unsigned chain_depth(const struct image *img, unsigned v)
+{
+	unsigned n = 0;
+
+	while (v >= 1 && v <= img->nversions && !img->versions[v - 1].root[0]) {
+		n++;
+		v = img->versions[v - 1].parent;
+	}
+	return n;
+}
+
 static struct image *find_image(struct registry *reg, const char *name, char *msg, size_t msglen)
 {
 	struct image *img = registry_image(reg, name);
@@ -89,6 +101,14 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 	}
 	if (img->busy) {
 		snprintf(msg, msglen, "image %s is being flattened; try again when the job ends", name);
+		rc = -EBUSY;
+		goto out;
+	}
+	if (chain_depth(img, img->current) >= CHAIN_MAX_LAYERS) {
+		/* Its commit would stack one layer more than a chain can read
+		 * (and could not be flattened either). */
+		snprintf(msg, msglen, "v%u of %s stacks %u layers, the most a version can have: flatten it "
+			 "(image flatten %s) before opening a draft", img->current, name, CHAIN_MAX_LAYERS, name);
 		rc = -EBUSY;
 		goto out;
 	}

@@ -10,7 +10,8 @@
 # image, export to an existing file / a relative path (API) / a bad
 # format / a missing version, image add of a missing file, a size not a
 # multiple of the block size, a duplicate name or target, a bad name, a
-# relative path (API), import of a missing file and of non-images.
+# relative path (API), import of a missing file and of non-images, a
+# draft on a version that already stacks 250 layers (the chain limit).
 # (An invalid [image] line in a configuration file is covered by
 # tests/config/test_config_mode.sh: reported as FILE:LINE, no start.)
 . "$(dirname "$0")/../lib/common.sh"
@@ -155,6 +156,21 @@ refused 1 "image name" image import "Bad Name" "$tmpdir/text.txt"
 qemu-img convert -f raw -O qcow2 "$tmpdir/other.raw" "$tmpdir/other.qcow2"
 ctl_ok image import imp "$tmpdir/other.qcow2"
 same iqn.2024-01.test:r "$tmpdir/other.raw" iqn.2026-11.org.pristine:imp
+
+echo "== a draft on a version that already stacks the most layers a chain reads (250)"
+make_image "$tmpdir/deep.raw" 1
+ctl_ok image add deep "$tmpdir/deep.raw"
+for i in $(seq 1 250); do
+	a=$(api POST /v1/images/deep/edit '{"client": "iqn.2024-01.test:m"}')
+	b=$(api POST /v1/images/deep/commit "{\"message\": \"c$i\"}")
+	[ "${a%% *} ${b%% *}" = "200 200" ] || fail "edit/commit $i of deep: $a / $b"
+done
+# Its commit would make v252 with 251 layers: unreadable, and not flattenable.
+refused 1 "stacks 250 layers.*flatten" image edit deep --client iqn.2024-01.test:m
+ctl_ok image flatten deep
+ctl_ok image edit deep --client iqn.2024-01.test:m
+ctl_ok image commit deep -m "on the flat v251"
+same iqn.2024-01.test:deepreader "$tmpdir/deep.raw" iqn.2026-11.org.pristine:deep
 
 echo "$n refused cases, state unchanged by each"
 daemon_alive
