@@ -10,7 +10,7 @@ PKGS="build-essential pkg-config libisal-dev libcmocka-dev
       socat python3 iproute2 procps clang libclang-rt-14-dev
       qemu-block-extra coreutils
       ovmf dosfstools mtools
-      libiscsi-dev
+      libiscsi-dev jq
       libsystemd-dev dnsmasq-base ipxe"
 missing=""
 for p in $PKGS; do
