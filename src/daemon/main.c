@@ -20,6 +20,7 @@
 #include "daemon/jobs.h"
 #include "daemon/config.h"
 #include "daemon/listen.h"
+#include "daemon/notify.h"
 #include "boot/boot.h"
 #include "daemon/ops.h"
 #include "proto/iscsi.h"
@@ -520,7 +521,15 @@ int main(int argc, char **argv)
 			goto out_portals;
 		dctx.boot_listen = boot_listen;
 	}
+	{
+		char st[160];
+		snprintf(st, sizeof(st), "serving %u target%s on %u portal%s%s", srv.ntargets,
+			 srv.ntargets == 1 ? "" : "s", ps.n, ps.n == 1 ? "" : "s",
+			 boot ? ", boot endpoint on" : "");
+		notify_ready(st);
+	}
 	rc = portal_serve(&ps, &srv) ? 1 : 0;
+	notify_stopping();
 out_portals:
 	portal_close_all(&ps);
 	boot_stop(boot);
