@@ -100,6 +100,9 @@ struct ctl_opts {
 	const char *format;	/* --format */
 	const char *block_size;	/* --block-size */
 	const char *target;	/* --target */
+	const char *mac;	/* --mac */
+	const char *policy;	/* --policy */
+	const char *reset_at;	/* --reset-at HH:MM */
 	bool proxy;		/* pxe dnsmasq --proxy */
 	bool full;		/* pxe dnsmasq --full */
 	const char *server;	/* --server IP */

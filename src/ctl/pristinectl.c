@@ -29,10 +29,12 @@ static void usage(FILE *f)
 		"  client list                 clients, their image, overlay use and state\n"
 		"  client show ID              one client (ID: its name or initiator IQN)\n"
 		"  client reset ID [--force]   discard a client's overlay (--force: even if online)\n"
-		"  client add IQN [--name NAME] [--image IMAGE] [--quota SIZE]\n"
+		"  client add IQN [--name NAME] [--image IMAGE] [--quota SIZE] [--mac MAC]\n"
+		"             [--policy persistent|reset-on-boot|scheduled] [--reset-at HH:MM]\n"
 		"                              add a client before its first login\n"
 		"  client remove ID [--force]  forget a client and discard its overlay\n"
-		"  client set ID [--name NAME] [--image IMAGE] [--quota SIZE] [--force]\n"
+		"  client set ID [--name NAME] [--image IMAGE] [--quota SIZE] [--mac MAC]\n"
+		"             [--policy POLICY] [--reset-at HH:MM] [--force]\n"
 		"                              rename, move to another image (discards the\n"
 		"                              overlay), change the quota\n"
 		"  session list                iSCSI sessions\n"
@@ -336,6 +338,12 @@ static int body_fields(json_t *body, const struct ctl_opts *o)
 		rc |= json_object_set_new(body, "image", json_string(o->image));
 	if (o->quota)
 		rc |= json_object_set_new(body, "quota_bytes", json_integer((json_int_t)quota));
+	if (o->mac)
+		rc |= json_object_set_new(body, "mac", json_string(o->mac));
+	if (o->policy)
+		rc |= json_object_set_new(body, "policy", json_string(o->policy));
+	if (o->reset_at)
+		rc |= json_object_set_new(body, "reset_at", json_string(o->reset_at));
 	if (rc) {
 		fprintf(stderr, "pristinectl: out of memory (or an option is not UTF-8)\n");
 		return CTL_EREMOTE;
@@ -436,8 +444,9 @@ static int verb_client_set(const struct ctl *c, const char *id, const struct ctl
 	size_t n = 0;
 	int rc;
 
-	if (!o->name && !o->image && !o->quota)
-		return usage_error("client set needs at least one of --name, --image, --quota");
+	if (!o->name && !o->image && !o->quota && !o->mac && !o->policy && !o->reset_at)
+		return usage_error("client set needs at least one of --name, --image, --quota, --mac, "
+				   "--policy, --reset-at");
 	rc = client_path(id, "/set", path, sizeof(path));
 	if (rc)
 		return rc;
@@ -471,8 +480,16 @@ static int verb_client_set(const struct ctl *c, const char *id, const struct ctl
 				      log_safe(ctl_str(cl, "image", "-"), buf, sizeof(buf)));
 	if (o->quota && n < sizeof(line)) {
 		fmt_quota(cl, quota, sizeof(quota));
-		snprintf(line + n, sizeof(line) - n, "%squota %s", n ? ", " : "", quota);
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%squota %s", n ? ", " : "", quota);
 	}
+	if (o->mac && n < sizeof(line))
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%smac %s", n ? ", " : "",
+				      log_safe(ctl_str(cl, "mac", "none"), buf, sizeof(buf)));
+	if ((o->policy || o->reset_at) && n < sizeof(line))
+		snprintf(line + n, sizeof(line) - n, "%spolicy %s%s%s", n ? ", " : "",
+			 log_safe(ctl_str(cl, "policy", "-"), buf, sizeof(buf)),
+			 json_is_string(json_object_get(cl, "reset_at")) ? " at " : "",
+			 ctl_str(cl, "reset_at", ""));
 	printf("client %s: %s\n", log_safe(id, buf, sizeof(buf)), line);
 out:
 	json_decref(cl);
@@ -565,7 +582,10 @@ int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
 			  o->full && !strchr(allowed, 'D') ? "--full" :
 			  o->server && !strchr(allowed, 'S') ? "--server" :
 			  o->interface && !strchr(allowed, 'I') ? "--interface" :
-			  o->range && !strchr(allowed, 'R') ? "--range" : NULL;
+			  o->range && !strchr(allowed, 'R') ? "--range" :
+			  o->mac && !strchr(allowed, 'M') ? "--mac" :
+			  o->policy && !strchr(allowed, 'p') ? "--policy" :
+			  o->reset_at && !strchr(allowed, 'A') ? "--reset-at" : NULL;
 
 	if (!bad)
 		return 0;
@@ -590,11 +610,11 @@ static int do_client(const struct ctl *c, int argc, char **argv, const struct ct
 	if (!strcmp(v, "reset") && argc == 2)
 		return (rc = opts_only(o, what, "f")) ? rc : verb_client_reset(c, argv[1], o->force);
 	if (!strcmp(v, "add") && argc == 2)
-		return (rc = opts_only(o, what, "niq")) ? rc : verb_client_add(c, argv[1], o);
+		return (rc = opts_only(o, what, "niqMpA")) ? rc : verb_client_add(c, argv[1], o);
 	if (!strcmp(v, "remove") && argc == 2)
 		return (rc = opts_only(o, what, "f")) ? rc : verb_client_remove(c, argv[1], o->force);
 	if (!strcmp(v, "set") && argc == 2)
-		return (rc = opts_only(o, what, "fniq")) ? rc : verb_client_set(c, argv[1], o);
+		return (rc = opts_only(o, what, "fniqMpA")) ? rc : verb_client_set(c, argv[1], o);
 	if (argc == 1 && !strcmp(v, "add"))
 		return usage_error("client add needs the client's initiator IQN");
 	if (argc == 1 && (!strcmp(v, "show") || !strcmp(v, "reset") || !strcmp(v, "remove") ||
@@ -742,6 +762,12 @@ int main(int argc, char **argv)
 				t = take_value(argc, argv, &i, "--interface", &o.interface);
 			if (!t)
 				t = take_value(argc, argv, &i, "--range", &o.range);
+			if (!t)
+				t = take_value(argc, argv, &i, "--mac", &o.mac);
+			if (!t)
+				t = take_value(argc, argv, &i, "--policy", &o.policy);
+			if (!t)
+				t = take_value(argc, argv, &i, "--reset-at", &o.reset_at);
 			if (t < 0)
 				return usage_error("%s needs a value", a);
 			if (!t)

@@ -77,7 +77,11 @@ err_has "--client"
 ctl 2 image list --client x
 err_has "--client does not go with image list"
 ctl 2 pxe show
-err_has "not available yet"
+err_has "unknown pxe verb"
+ctl 2 client add iqn.2024-01.test.ctl:x --format qcow2
+err_has "--format does not go with client add"
+ctl 2 client set pc1 --proxy
+err_has "--proxy does not go with client set"
 ctl 2 --state "$tmpdir/nowhere" client add iqn.2024-01.test.ctl:x --quota 20X
 err_has "--quota"
 ctl 2 --state "$tmpdir/nowhere" client add
