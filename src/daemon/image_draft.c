@@ -78,6 +78,26 @@ static struct image *find_image(struct registry *reg, const char *name, char *ms
 	return img;
 }
 
+/* The draft of image name, for verb ("commit", "discard").  Lock held.
+ * NULL with *rc (-ENOENT no image, -EINVAL no draft) and msg set. */
+static struct client *find_draft(struct registry *reg, const char *name, const char *verb,
+				 struct image **imgp, int *rc, char *msg, size_t msglen)
+{
+	struct image *img = find_image(reg, name, msg, msglen);
+
+	*imgp = img;
+	if (!img) {
+		*rc = -ENOENT;
+		return NULL;
+	}
+	if (!img->draft) {
+		snprintf(msg, msglen, "image %s has no draft to %s%s", name, verb,
+			 strcmp(verb, "commit") == 0 ? " (open one with image edit)" : "");
+		*rc = -EINVAL;
+	}
+	return img->draft;
+}
+
 int image_edit(struct registry *reg, const char *name, const char *client, bool force,
 	       char *msg, size_t msglen)
 {
@@ -173,17 +193,9 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&reg->lock);
-	img = find_image(reg, name, msg, msglen);
-	if (!img) {
-		rc = -ENOENT;
+	d = find_draft(reg, name, "commit", &img, &rc, msg, msglen);
+	if (!d)
 		goto out;
-	}
-	d = img->draft;
-	if (!d) {
-		snprintf(msg, msglen, "image %s has no draft to commit (open one with image edit)", name);
-		rc = -EINVAL;
-		goto out;
-	}
 	rc = client_quiesce(reg, d, force, "commit (the maintenance client is logged in: shut it "
 			    "down first)", msg, msglen);
 	if (rc)
@@ -246,17 +258,9 @@ int image_discard(struct registry *reg, const char *name, bool force, char *msg,
 	int rc;
 
 	pthread_mutex_lock(&reg->lock);
-	img = find_image(reg, name, msg, msglen);
-	if (!img) {
-		rc = -ENOENT;
+	d = find_draft(reg, name, "discard", &img, &rc, msg, msglen);
+	if (!d)
 		goto out;
-	}
-	d = img->draft;
-	if (!d) {
-		snprintf(msg, msglen, "image %s has no draft to discard", name);
-		rc = -EINVAL;
-		goto out;
-	}
 	rc = client_quiesce(reg, d, force, "discard the draft", msg, msglen);
 	if (rc)
 		goto out;

@@ -258,6 +258,22 @@ static int probe_image(const char *file, const char *format, char *fmt, size_t f
 	return 0;
 }
 
+/*
+ * Start a job over version v of img (the caller took a use of it, which
+ * the job releases; on failure it is released here).  Lock held.
+ */
+static int start_version_job(struct image *img, unsigned v, const char *kind, job_fn fn, void *arg,
+			     unsigned *job_id, char *msg, size_t msglen)
+{
+	int rc = job_start(kind, img->name, fn, arg, free, job_id);
+
+	if (rc) {
+		image_version_put(img, v);
+		snprintf(msg, msglen, "cannot start the job: %s", strerror(-rc));
+	}
+	return rc;
+}
+
 /* ---------------------------------------------------------------- flatten */
 
 struct flat_arg {
@@ -351,11 +367,9 @@ int image_flatten_start(struct registry *reg, const char *name, unsigned *job_id
 		goto fail;
 	}
 	img->busy = true;
-	rc = job_start("flatten", name, flatten_fn, a, free, job_id);
+	rc = start_version_job(img, a->v, "flatten", flatten_fn, a, job_id, msg, msglen);
 	if (rc) {
 		img->busy = false;
-		image_version_put(img, a->v);
-		snprintf(msg, msglen, "cannot start the job: %s", strerror(-rc));
 		goto fail;
 	}
 	pthread_mutex_unlock(&reg->lock);
@@ -464,12 +478,9 @@ int image_export_start(struct registry *reg, const char *name, unsigned v, const
 	rc = image_version_get(img, a->v, &a->be, msg, msglen);
 	if (rc)
 		goto fail;
-	rc = job_start("export", name, export_fn, a, free, job_id);
-	if (rc) {
-		image_version_put(img, a->v);
-		snprintf(msg, msglen, "cannot start the job: %s", strerror(-rc));
+	rc = start_version_job(img, a->v, "export", export_fn, a, job_id, msg, msglen);
+	if (rc)
 		goto fail;
-	}
 	pthread_mutex_unlock(&reg->lock);
 	return 0;
 fail:
