@@ -4,14 +4,17 @@
  * Runs after iPXE's sanboot hooked INT 13h (drive number in DL).  Reports
  * on COM1 (polled 16550 at 0x3f8, left as the firmware set it up):
  *   PRISTINE-BOOT-START drive=<hex>
- *   PRISTINE-BOOT-OK                       or
+ *   PRISTINE-BOOT-OK LBA3=<first 15 bytes of LBA 3, raw>   or
  *   PRISTINE-BOOT-ERR <step> <AH in hex>   step: E no INT 13h extensions,
  *       R read LBA 1 failed, M LBA 1 marker wrong, W write LBA 2 failed,
- *       V read-back of LBA 2 failed, C LBA 2 read back differs
+ *       V read-back of LBA 2 failed, C LBA 2 read back differs,
+ *       3 read of LBA 3 failed
  * Steps: INT 13h AH=41h; AH=42h read LBA 1, compare its first 32 bytes
  * with marker1; AH=43h write LBA 2 = marker2 + 480 bytes 0x5a; AH=42h read
- * LBA 2 back into a cleared buffer and compare all 512 bytes.  Then writes
- * 0x10 (ok) or 0x11 (error) to port 0xf4 (QEMU isa-debug-exit) and halts.
+ * LBA 2 back into a cleared buffer and compare all 512 bytes; AH=42h read
+ * LBA 3 and print its first 15 bytes after "OK LBA3=" (test_boot_lab.sh
+ * puts a per-client marker there; test images hold "LBA000000000003").
+ * Then writes 0x10 (ok) or 0x11 (error) to port 0xf4 (QEMU isa-debug-exit) and halts.
  *
  * Build: as --32 -o bs.o bootsector.S
  *        ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o bs.bin bs.o
@@ -37,7 +40,7 @@ start2:
 
 	/* INT 13h extensions present? */
 	movb	$'E', errc
-	mov	$0x41, %ah; mov $0x55aa, %bx; mov drive, %dl
+	mov	$0x41, %ah; mov $0x55aa, %bx	/* DL: still the drive (putc keeps DX) */
 	int	$0x13
 	jc	fail
 	cmp	$0xaa55, %bx
@@ -51,7 +54,6 @@ start2:
 	movb	$'M', errc
 	mov	$marker1, %si; mov $0x8000, %di; mov $32, %cx
 	repe cmpsb
-	movb	$'M', errc
 	jne	fail
 
 	/* build sector at 0x9000: marker2 then 480 bytes 0x5a */
@@ -73,7 +75,15 @@ start2:
 	movb	$'C', errc
 	jne	fail
 
+	/* read LBA 3 (to 0xa000) and print its first 15 bytes after OK */
+	movb	$'3', errc
+	movw	$3, dap_lba
+	mov	$0x42, %ah; call disk
+	jc	fail
 	mov	$s_ok, %si; call puts
+	mov	$0xa000, %si; mov $15, %cx
+1:	lodsb; call putc; loop 1b
+	call	crlf
 	mov	$0x10, %al
 	jmp	done
 
@@ -139,7 +149,7 @@ dap_lba: .quad 0
 drive:	.byte 0
 errc:	.byte '?'
 s_hello: .asciz "PRISTINE-BOOT-START drive="
-s_ok:	.asciz "PRISTINE-BOOT-OK\r\n"
+s_ok:	.asciz "PRISTINE-BOOT-OK LBA3="
 s_err:	.asciz "PRISTINE-BOOT-ERR "
 marker1: .ascii "PRISTINE-TEST-LBA1-MARKER-5d3e91"
 marker2: .ascii "PRISTINE-WROTE-LBA2-BY-INT13-43h"
