@@ -223,7 +223,8 @@ static int verb_image_versions(const struct ctl *c, const char *name)
 	json_array_foreach(json_object_get(res, "version_list"), i, v) {
 		char ver[24], par[16], made[64], size[32], msg[300], deps[1024];
 		snprintf(ver, sizeof(ver), "v%lld%s", (long long)ctl_int(v, "version"),
-			 json_is_true(json_object_get(v, "current")) ? " *" : "");
+			 json_is_true(json_object_get(v, "current")) ? " *" :
+			 json_is_true(json_object_get(v, "deleted")) ? " (deleted)" : "");
 		if (ctl_int(v, "parent"))
 			snprintf(par, sizeof(par), "v%lld", (long long)ctl_int(v, "parent"));
 		else
@@ -339,7 +340,7 @@ int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *
 
 	if (!argc)
 		return usage_error("image needs a verb: list, add, import, versions, edit, commit, "
-				   "discard, rollback, flatten, export");
+				   "discard, rollback, delete, flatten, export");
 	snprintf(what, sizeof(what), "image %s", v);
 	if (!strcmp(v, "list") && argc == 1)
 		return (rc = opts_only(o, what, "")) ? rc : verb_image_list(c);
@@ -379,6 +380,12 @@ int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *
 		return image_action(c, argv[1], "rollback", json_pack("{s:i}", "version", (int)ver), NULL,
 				    "image %s: v%lld is current\n", NULL);
 	}
+	if (!strcmp(v, "delete") && argc == 3) {
+		if ((rc = opts_only(o, what, "")) || (rc = parse_version(argv[2], &ver)))
+			return rc;
+		return image_action(c, argv[1], "delete", json_pack("{s:i}", "version", (int)ver), NULL,
+				    "image %s: version deleted (current v%lld)\n", NULL);
+	}
 	if (!strcmp(v, "flatten") && argc == 2) {
 		if ((rc = opts_only(o, what, "w")) ||
 		    (rc = image_action(c, argv[1], "flatten", json_object(), NULL, NULL, &res)))
@@ -400,7 +407,8 @@ int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *
 	}
 	if (!strcmp(v, "list") || !strcmp(v, "add") || !strcmp(v, "import") || !strcmp(v, "versions") ||
 	    !strcmp(v, "show") || !strcmp(v, "edit") || !strcmp(v, "commit") || !strcmp(v, "discard") ||
-	    !strcmp(v, "rollback") || !strcmp(v, "flatten") || !strcmp(v, "export"))
+	    !strcmp(v, "rollback") || !strcmp(v, "flatten") || !strcmp(v, "export") ||
+	    !strcmp(v, "delete"))
 		return usage_error("wrong arguments for image %s", v);
 	return usage_error("unknown image verb '%s'", v);
 }

@@ -51,6 +51,7 @@ static void usage(FILE *f)
 		"                              the draft becomes the next, current version\n"
 		"  image discard NAME [--force] throw the draft away\n"
 		"  image rollback NAME VERSION make an older version current again\n"
+		"  image delete NAME VERSION   free a version's space (refused while anything needs it)\n"
 		"  image flatten NAME [--no-wait]\n"
 		"                              merge the current version's layers into one file\n"
 		"  image export NAME VERSION FILE [--format FMT] [--force] [--no-wait]\n"

@@ -299,8 +299,9 @@ int image_rollback(struct registry *reg, const char *name, unsigned v, char *msg
 		rc = -ENOENT;
 		goto out;
 	}
-	if (v < 1 || v > img->nversions) {
-		snprintf(msg, msglen, "image %s has no version %u (it has v1..v%u)", name, v, img->nversions);
+	if (v < 1 || v > img->nversions || img->versions[v - 1].deleted) {
+		snprintf(msg, msglen, "image %s has no version %u (it has v1..v%u%s)", name, v,
+			 img->nversions, v >= 1 && v <= img->nversions ? "; that one was deleted" : "");
 		rc = -ENOENT;
 		goto out;
 	}
@@ -329,6 +330,94 @@ int image_rollback(struct registry *reg, const char *name, unsigned v, char *msg
 	}
 	log_notice("image %s: v%u is current again (was v%u); clients move to it at their next reset",
 		   name, v, old);
+out:
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}
+
+int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, size_t msglen)
+{
+	char trash[PATH_MAX + 8], from[PATH_MAX + 96], to[PATH_MAX + 160];
+	struct version *ver;
+	struct image *img;
+	unsigned n = 0;
+	int rc = -EBUSY;
+
+	pthread_mutex_lock(&reg->lock);
+	img = find_image(reg, name, msg, msglen);
+	if (!img) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (v < 1 || v > img->nversions || img->versions[v - 1].deleted) {
+		snprintf(msg, msglen, "image %s has no version %u", name, v);
+		rc = -ENOENT;
+		goto out;
+	}
+	ver = &img->versions[v - 1];
+	if (v == 1) {
+		snprintf(msg, msglen, "v1 is the source of image %s (%s); it cannot be deleted", name,
+			 img->path);
+		rc = -EINVAL;
+		goto out;
+	}
+	if (v == img->current) {
+		snprintf(msg, msglen, "v%u is the current version of %s; roll back to another first", v, name);
+		goto out;
+	}
+	if (img->draft && img->draft_base == v) {
+		snprintf(msg, msglen, "the draft of %s is on v%u; commit or discard it first", name, v);
+		goto out;
+	}
+	for (struct client *c = reg->clients; c; c = c->next)
+		if (c->img == img && c->version == v && n++ == 0)
+			snprintf(msg, msglen, "client %s is on v%u", c->name[0] ? c->name : c->initiator, v);
+	if (n) {
+		size_t l = strlen(msg);
+		snprintf(msg + l, msglen - l, "%s; reset %s first", n > 1 ? " (and others)" : "",
+			 n > 1 ? "them" : "it");
+		goto out;
+	}
+	if (ver->users) {
+		snprintf(msg, msglen, "v%u of %s is in use (a job or a session reads it)", v, name);
+		goto out;
+	}
+	for (unsigned u = 1; u <= img->nversions; u++)
+		if (u != v && !img->versions[u - 1].deleted && image_version_needs(img, u, v)) {
+			snprintf(msg, msglen, "v%u of %s reads through v%u; delete v%u first, or flatten "
+				 "it", u, name, v, u);
+			goto out;
+		}
+	ver->deleted = true;
+	rc = image_save(reg, img);
+	if (rc) {
+		ver->deleted = false;
+		snprintf(msg, msglen, "cannot record the deletion: %s", strerror(-rc));
+		goto out;
+	}
+	/* Nothing reads it any more: close it and move its files away. */
+	backend_close(ver->be);
+	ver->be = NULL;
+	ovl_layer_close(ver->ol);
+	ver->ol = NULL;
+	backend_close(ver->root_be);
+	ver->root_be = NULL;
+	snprintf(trash, sizeof(trash), "%s/trash", reg->state);
+	snprintf(from, sizeof(from), "%s/layers/%s", img->dir, ver->layer);
+	snprintf(to, sizeof(to), "%s/img-%s-v%u-%s", trash, img->name, v, ver->layer);
+	if (rename(from, to))
+		log_warn("image %s v%u: %s stays until the next start: %s", name, v, from, strerror(errno));
+	if (ver->root[0]) {
+		snprintf(to, sizeof(to), "%s/img-%s-flat-v%u.raw", trash, img->name, v);
+		if (rename(ver->root, to))
+			log_warn("image %s v%u: %s stays until the next start: %s", name, v, ver->root,
+				 strerror(errno));
+	}
+	ver->layer[0] = ver->root[0] = '\0';
+	reg->purge_pending = true;
+	pthread_cond_broadcast(&reg->cond);
+	log_notice("image %s: v%u deleted", name, v);
+	rc = 0;
 out:
 	pthread_mutex_unlock(&reg->lock);
 	return rc;

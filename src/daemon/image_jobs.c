@@ -311,12 +311,10 @@ static int flatten_fn(struct job *j, void *p, char *msg, size_t msglen)
 			backend_close(root);
 			unlink(a->final);
 		} else {
-			/* From now on reads of v come from the new file, content unchanged. */
-			int r2 = chain_replace(v->be, root, NULL, 0);
-			if (r2)
-				log_warn("image %s v%u: still read through its layers (%s) until restart",
-					 img->name, a->v, strerror(-r2));
+			/* From now on reads of v (and of the versions on it) come
+			 * from the new file, content unchanged. */
 			v->root_be = root;
+			image_reresolve(img, a->v);
 			job_result(j, "v%u of %s flattened into %s", a->v, img->name, a->final);
 		}
 	}

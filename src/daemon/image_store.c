@@ -134,7 +134,9 @@ int image_save(struct registry *reg, struct image *img)
 		const struct version *v = &img->versions[i];
 		json_t *o = json_pack("{s:i, s:i, s:I, s:s}", "version", (int)v->num, "parent",
 				      (int)v->parent, "time", (json_int_t)v->time, "message", v->message);
-		if (v->layer[0])
+		if (v->deleted)
+			json_object_set_new(o, "deleted", json_true());
+		else if (v->layer[0])
 			json_object_set_new(o, "layer", json_string(v->layer));
 		if (v->root[0] && v->num != 1) {
 			/* Recorded relative to the image directory. */
@@ -205,6 +207,9 @@ static int parse_versions(struct image *img, json_t *root, char *msg, size_t msg
 		v->parent = (unsigned)json_integer_value(par);
 		v->time = json_integer_value(json_object_get(e, "time"));
 		snprintf(v->message, sizeof(v->message), "%s", m ? m : "");
+		v->deleted = i > 0 && json_is_true(json_object_get(e, "deleted"));
+		if (v->deleted)
+			continue;
 		if (i > 0) {
 			if (!layer || !layer_name_valid(layer)) {
 				snprintf(msg, msglen, "version %zu: bad layer", i + 1);
@@ -291,8 +296,19 @@ static void cleanup_orphans(struct registry *reg, struct image *img)
 	d = opendir(img->dir);
 	while (d && (de = readdir(d)) != NULL) {
 		size_t n = strlen(de->d_name);
-		if (n > 4 && strcmp(de->d_name + n - 4, ".tmp") == 0)
+		bool used = false;
+		if (n > 4 && strcmp(de->d_name + n - 4, ".tmp") == 0) {
 			to_trash(reg, img->dir, de->d_name, "file");
+			continue;
+		}
+		if (strncmp(de->d_name, "flat-v", 6) != 0)
+			continue;
+		for (unsigned i = 1; i < img->nversions && !used; i++) {
+			const char *b = strrchr(img->versions[i].root, '/');
+			used = b && strcmp(b + 1, de->d_name) == 0;
+		}
+		if (!used)
+			to_trash(reg, img->dir, de->d_name, "flattened file");
 	}
 	if (d)
 		closedir(d);
@@ -473,6 +489,7 @@ void image_close(struct image *img)
 		backend_close(v->be);
 		ovl_layer_close(v->ol);
 		backend_close(v->root_be);
+		free(v->walk);
 	}
 	free(img->versions);
 	img->versions = NULL;
@@ -498,12 +515,75 @@ static int open_layer(struct image *img, struct version *v, char *msg, size_t ms
 	return rc;
 }
 
+/*
+ * What version top reads: its layers (bottom first, opened) in ls[*n], the
+ * root under them in *root, and in walk[] the versions whose files that is
+ * (top down, the root's last; *n + 1 entries).  Lock held.
+ */
+static int resolve(struct image *img, struct version *top, struct backend **root,
+		   struct ovl_layer **ls, unsigned *n, unsigned *walk, char *msg, size_t msglen)
+{
+	struct version *v;
+	int rc;
+
+	*n = 0;
+	/* Walk down to the nearest version with a root file. */
+	for (v = top; !v->root[0]; v = &img->versions[v->parent - 1]) {
+		if (*n == CHAIN_MAX_LAYERS) {
+			snprintf(msg, msglen, "image %s v%u: more than %u layers; flatten it",
+				 img->name, top->num, CHAIN_MAX_LAYERS);
+			return -E2BIG;
+		}
+		if (v->deleted) {   /* cannot happen: a deleted version had no dependents */
+			snprintf(msg, msglen, "image %s v%u reads through the deleted v%u", img->name,
+				 top->num, v->num);
+			return -EBADMSG;
+		}
+		if ((rc = open_layer(img, v, msg, msglen)))
+			return rc;
+		walk[*n] = v->num;
+		ls[(*n)++] = v->ol;
+	}
+	walk[*n] = v->num;
+	if (v->num == 1) {
+		*root = img->be;
+	} else {
+		if (!v->root_be && (rc = backend_raw_open(v->root, false, &v->root_be))) {
+			snprintf(msg, msglen, "image %s v%u: its flattened file %s cannot be read: %s",
+				 img->name, v->num, v->root, strerror(-rc));
+			return rc;
+		}
+		*root = v->root_be;
+	}
+	for (unsigned i = 0; i < *n / 2; i++) {   /* bottom first */
+		struct ovl_layer *t = ls[i];
+		ls[i] = ls[*n - 1 - i];
+		ls[*n - 1 - i] = t;
+	}
+	return 0;
+}
+
+/* Keep the versions whose files top reads (for image_version_needs). */
+static int set_walk(struct version *top, const unsigned *walk, unsigned n)
+{
+	unsigned *w = malloc(n * sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	memcpy(w, walk, n * sizeof(*w));
+	free(top->walk);
+	top->walk = w;
+	top->nwalk = n;
+	return 0;
+}
+
 int image_version_get(struct image *img, unsigned num, struct backend **be, char *msg, size_t msglen)
 {
 	struct ovl_layer *ls[CHAIN_MAX_LAYERS];
-	struct version *top, *v;
+	unsigned walk[CHAIN_MAX_LAYERS + 1];
+	struct version *top;
 	struct backend *root;
-	unsigned n = 0;
+	unsigned n;
 	int rc;
 
 	if (num < 1 || num > img->nversions) {
@@ -511,34 +591,15 @@ int image_version_get(struct image *img, unsigned num, struct backend **be, char
 		return -ENOENT;
 	}
 	top = &img->versions[num - 1];
+	if (top->deleted) {
+		snprintf(msg, msglen, "image %s: v%u was deleted", img->name, num);
+		return -ENOENT;
+	}
 	if (!top->be) {
-		/* Walk down to the nearest version with a root file. */
-		for (v = top; !v->root[0]; v = &img->versions[v->parent - 1]) {
-			if (n == CHAIN_MAX_LAYERS) {
-				snprintf(msg, msglen, "image %s v%u: more than %u layers; flatten it",
-					 img->name, num, CHAIN_MAX_LAYERS);
-				return -E2BIG;
-			}
-			if ((rc = open_layer(img, v, msg, msglen)))
-				return rc;
-			ls[n++] = v->ol;
-		}
-		if (v->num == 1) {
-			root = img->be;
-		} else {
-			if (!v->root_be && (rc = backend_raw_open(v->root, false, &v->root_be))) {
-				snprintf(msg, msglen, "image %s v%u: its flattened file %s cannot be read: %s",
-					 img->name, v->num, v->root, strerror(-rc));
-				return rc;
-			}
-			root = v->root_be;
-		}
-		for (unsigned i = 0; i < n / 2; i++) {   /* bottom first */
-			struct ovl_layer *t = ls[i];
-			ls[i] = ls[n - 1 - i];
-			ls[n - 1 - i] = t;
-		}
 		char name[96];
+		if ((rc = resolve(img, top, &root, ls, &n, walk, msg, msglen)) ||
+		    (rc = set_walk(top, walk, n + 1)))
+			return rc;
 		snprintf(name, sizeof(name), "%s@v%u", img->name, num);
 		rc = chain_open(root, ls, n, name, &top->be);
 		if (rc) {
@@ -550,6 +611,45 @@ int image_version_get(struct image *img, unsigned num, struct backend **be, char
 	top->users++;
 	*be = top->be;
 	return 0;
+}
+
+void image_reresolve(struct image *img, unsigned v)
+{
+	struct ovl_layer *ls[CHAIN_MAX_LAYERS];
+	unsigned walk[CHAIN_MAX_LAYERS + 1];
+	struct backend *root;
+	char msg[256];
+	unsigned n;
+
+	for (unsigned i = 0; i < img->nversions; i++) {
+		struct version *u = &img->versions[i];
+		bool through = false;
+		for (unsigned k = 0; u->be && k < u->nwalk; k++)
+			through |= u->walk[k] == v;
+		if (!through)
+			continue;
+		/* Same content, fewer files: what a restart would resolve. */
+		if (resolve(img, u, &root, ls, &n, walk, msg, sizeof(msg)) ||
+		    chain_replace(u->be, root, ls, n) || set_walk(u, walk, n + 1))
+			log_warn("image %s v%u: keeps reading through its old layers until restart",
+				 img->name, u->num);
+	}
+}
+
+bool image_version_needs(const struct image *img, unsigned u, unsigned v)
+{
+	const struct version *x = &img->versions[u - 1];
+
+	for (unsigned i = 0; x->be && i < x->nwalk; i++)
+		if (x->walk[i] == v)
+			return true;
+	for (;;) {
+		if (x->num == v)
+			return true;
+		if (x->root[0] || x->parent == 0)
+			return false;
+		x = &img->versions[x->parent - 1];
+	}
 }
 
 void image_version_put(struct image *img, unsigned num)

@@ -55,6 +55,8 @@ struct version {
 	struct ovl_layer *ol;         /* opened layer */
 	struct backend *be;           /* the resolved chain */
 	unsigned users;               /* clients/drafts/jobs reading it */
+	unsigned *walk, nwalk;        /* versions whose files be reads (its layers, its root's) */
+	bool deleted;                 /* removed by image delete; its number is not reused */
 };
 
 struct client;
@@ -113,6 +115,12 @@ void image_version_id(const struct image *img, unsigned v, char *out, size_t len
  */
 int image_version_get(struct image *img, unsigned v, struct backend **be, char *msg, size_t msglen);
 void image_version_put(struct image *img, unsigned v);
+/*
+ * After version v got a root file (flatten): re-resolve every open chain
+ * that reads through v so it reads v's new file instead (the content is
+ * the same).  Lock held.
+ */
+void image_reresolve(struct image *img, unsigned v);
 
 /* Who depends on version v: clients on it, a draft on it, versions whose
  * chain goes through it.  Filled into a JSON array by the ops. */
@@ -130,6 +138,16 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 		 unsigned *newv, char *msg, size_t msglen);
 int image_discard(struct registry *reg, const char *name, bool force, char *msg, size_t msglen);
 int image_rollback(struct registry *reg, const char *name, unsigned v, char *msg, size_t msglen);
+/*
+ * Delete version v and free its space: refused (-EBUSY, naming them) while
+ * anything depends on it - it is current, a client or the draft is on it,
+ * a job reads it, another version reads through its layer or root file -
+ * and for v1 (the source; -EINVAL).  Persisted first, then its files go to
+ * the trash.
+ */
+int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, size_t msglen);
+/* Whether reading version u goes through version v's files.  Lock held. */
+bool image_version_needs(const struct image *img, unsigned u, unsigned v);
 
 /* Background jobs (jobs.h): 0 and *job_id, or -errno with msg. */
 int image_flatten_start(struct registry *reg, const char *name, unsigned *job_id,

@@ -63,7 +63,8 @@ static json_t *version_json(struct registry *reg, const struct image *img, const
 			json_array_append_new(clients, json_string(c->name[0] ? c->name : c->initiator));
 	/* Versions read through v: its children that have no flat file of their own. */
 	for (unsigned i = 0; i < img->nversions; i++)
-		if (img->versions[i].parent == v->num && !img->versions[i].root[0])
+		if (img->versions[i].num != v->num && !img->versions[i].deleted &&
+		    image_version_needs(img, img->versions[i].num, v->num))
 			json_array_append_new(vers, json_integer((json_int_t)img->versions[i].num));
 	o = json_pack("{s:i, s:i, s:I, s:s, s:b, s:I, s:{s:o, s:b, s:o}}", "version", (int)v->num,
 		      "parent", (int)v->parent, "time", (json_int_t)v->time, "message", v->message,
@@ -71,6 +72,7 @@ static json_t *version_json(struct registry *reg, const struct image *img, const
 		      "dependents", "clients", clients, "draft", img->draft && img->draft_base == v->num,
 		      "versions", vers);
 	json_object_set_new(o, "flat_file", v->root[0] ? json_string(v->root) : json_null());
+	json_object_set_new(o, "deleted", json_boolean(v->deleted));
 	return o;
 }
 
@@ -209,6 +211,14 @@ static int op_image_action(void *ctx, const char *name, const char *action, json
 			return -EINVAL;
 		}
 		rc = image_rollback(d->reg, name, v, err, errlen);
+	} else if (strcmp(action, "delete") == 0) {
+		if ((rc = body_uint(body, "version", &has_v, &v, err, errlen)))
+			return rc;
+		if (!has_v) {
+			snprintf(err, errlen, "\"version\" is required");
+			return -EINVAL;
+		}
+		rc = image_delete(d->reg, name, v, err, errlen);
 	} else if (strcmp(action, "flatten") == 0) {
 		rc = image_flatten_start(d->reg, name, &job, err, errlen);
 		if (rc == 0)
@@ -228,7 +238,7 @@ static int op_image_action(void *ctx, const char *name, const char *action, json
 			*out = json_pack("{s:i}", "job", (int)job);
 		return rc;
 	} else {
-		snprintf(err, errlen, "no image action %s (edit, commit, discard, rollback, flatten, export)",
+		snprintf(err, errlen, "no image action %s (edit, commit, discard, rollback, delete, flatten, export)",
 			 action);
 		return -ENOENT;
 	}
