@@ -101,6 +101,7 @@ struct ctl_opts {
 	const char *block_size;	/* --block-size */
 	const char *target;	/* --target */
 	const char *mac;	/* --mac */
+	const char *uuid;	/* --uuid */
 	const char *policy;	/* --policy */
 	const char *reset_at;	/* --reset-at HH:MM */
 	bool proxy;		/* pxe dnsmasq --proxy */

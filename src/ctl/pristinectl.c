@@ -30,11 +30,12 @@ static void usage(FILE *f)
 		"  client show ID              one client (ID: its name or initiator IQN)\n"
 		"  client reset ID [--force]   discard a client's overlay (--force: even if online)\n"
 		"  client add IQN [--name NAME] [--image IMAGE] [--quota SIZE] [--mac MAC]\n"
-		"             [--policy persistent|reset-on-boot|scheduled] [--reset-at HH:MM]\n"
+		"             [--uuid UUID] [--policy persistent|reset-on-boot|scheduled]\n"
+		"             [--reset-at HH:MM]\n"
 		"                              add a client before its first login\n"
 		"  client remove ID [--force]  forget a client and discard its overlay\n"
 		"  client set ID [--name NAME] [--image IMAGE] [--quota SIZE] [--mac MAC]\n"
-		"             [--policy POLICY] [--reset-at HH:MM] [--force]\n"
+		"             [--uuid UUID] [--policy POLICY] [--reset-at HH:MM] [--force]\n"
 		"                              rename, move to another image (discards the\n"
 		"                              overlay), change the quota\n"
 		"  session list                iSCSI sessions\n"
@@ -341,6 +342,8 @@ static int body_fields(json_t *body, const struct ctl_opts *o)
 		rc |= json_object_set_new(body, "quota_bytes", json_integer((json_int_t)quota));
 	if (o->mac)
 		rc |= json_object_set_new(body, "mac", json_string(o->mac));
+	if (o->uuid)
+		rc |= json_object_set_new(body, "uuid", json_string(o->uuid));
 	if (o->policy)
 		rc |= json_object_set_new(body, "policy", json_string(o->policy));
 	if (o->reset_at)
@@ -445,9 +448,9 @@ static int verb_client_set(const struct ctl *c, const char *id, const struct ctl
 	size_t n = 0;
 	int rc;
 
-	if (!o->name && !o->image && !o->quota && !o->mac && !o->policy && !o->reset_at)
+	if (!o->name && !o->image && !o->quota && !o->mac && !o->policy && !o->reset_at && !o->uuid)
 		return usage_error("client set needs at least one of --name, --image, --quota, --mac, "
-				   "--policy, --reset-at");
+				   "--uuid, --policy, --reset-at");
 	rc = client_path(id, "/set", path, sizeof(path));
 	if (rc)
 		return rc;
@@ -586,7 +589,8 @@ int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
 			  o->range && !strchr(allowed, 'R') ? "--range" :
 			  o->mac && !strchr(allowed, 'M') ? "--mac" :
 			  o->policy && !strchr(allowed, 'p') ? "--policy" :
-			  o->reset_at && !strchr(allowed, 'A') ? "--reset-at" : NULL;
+			  o->reset_at && !strchr(allowed, 'A') ? "--reset-at" :
+			  o->uuid && !strchr(allowed, 'U') ? "--uuid" : NULL;
 
 	if (!bad)
 		return 0;
@@ -611,11 +615,11 @@ static int do_client(const struct ctl *c, int argc, char **argv, const struct ct
 	if (!strcmp(v, "reset") && argc == 2)
 		return (rc = opts_only(o, what, "f")) ? rc : verb_client_reset(c, argv[1], o->force);
 	if (!strcmp(v, "add") && argc == 2)
-		return (rc = opts_only(o, what, "niqMpA")) ? rc : verb_client_add(c, argv[1], o);
+		return (rc = opts_only(o, what, "niqMpAU")) ? rc : verb_client_add(c, argv[1], o);
 	if (!strcmp(v, "remove") && argc == 2)
 		return (rc = opts_only(o, what, "f")) ? rc : verb_client_remove(c, argv[1], o->force);
 	if (!strcmp(v, "set") && argc == 2)
-		return (rc = opts_only(o, what, "fniqMpA")) ? rc : verb_client_set(c, argv[1], o);
+		return (rc = opts_only(o, what, "fniqMpAU")) ? rc : verb_client_set(c, argv[1], o);
 	if (argc == 1 && !strcmp(v, "add"))
 		return usage_error("client add needs the client's initiator IQN");
 	if (argc == 1 && (!strcmp(v, "show") || !strcmp(v, "reset") || !strcmp(v, "remove") ||
@@ -769,6 +773,8 @@ int main(int argc, char **argv)
 				t = take_value(argc, argv, &i, "--policy", &o.policy);
 			if (!t)
 				t = take_value(argc, argv, &i, "--reset-at", &o.reset_at);
+			if (!t)
+				t = take_value(argc, argv, &i, "--uuid", &o.uuid);
 			if (t < 0)
 				return usage_error("%s needs a value", a);
 			if (!t)

@@ -2,7 +2,8 @@
  * boot_ops.c - the daemon's side of the boot endpoint (boot/boot.h) and
  * the reset policies.
  *
- * A boot request identifies a PC by MAC, then by SMBIOS UUID.  Unknown
+ * A boot request identifies a PC by MAC, then by an SMBIOS UUID an admin
+ * set for a client (placeholder UUIDs - all zeros, all ones - never match).  Unknown
  * PCs follow the enroll policy: auto creates a client on the default
  * image (initiator iqn.2026-11.org.pristine:pc-<mac>), deny answers with a
  * message.  A known PC gets a script that sanboots its image - or the
@@ -72,6 +73,27 @@ static void count_peers(void *ctx, const struct iscsi_session_info *si)
 	}
 }
 
+/*
+ * A UUID that identifies nothing: all zeros (QEMU's default, many cheap
+ * boards) or all ones.  Such a UUID is shared by many PCs.
+ */
+static bool uuid_placeholder(const char *u)
+{
+	bool zero = true, ones = true;
+
+	for (; *u; u++) {
+		if (*u == '-')
+			continue;
+		zero &= *u == '0';
+		ones &= *u == 'f';
+	}
+	return zero || ones;
+}
+
+/*
+ * The client a boot request is: by MAC, else by a UUID an admin gave it
+ * (never learned from requests: vendors ship boards with duplicate UUIDs).
+ */
 static struct client *find_by_boot_id(struct registry *reg, const struct boot_request *rq)
 {
 	struct client *c;
@@ -80,7 +102,7 @@ static struct client *find_by_boot_id(struct registry *reg, const struct boot_re
 		for (c = reg->clients; c; c = c->next)
 			if (c->mac[0] && strcmp(c->mac, rq->mac) == 0)
 				return c;
-	if (rq->uuid[0])
+	if (rq->uuid[0] && !uuid_placeholder(rq->uuid))
 		for (c = reg->clients; c; c = c->next)
 			if (c->uuid[0] && strcmp(c->uuid, rq->uuid) == 0)
 				return c;
@@ -137,7 +159,6 @@ static struct client *enroll(struct registry *reg, const struct boot_request *rq
 	if (!registry_find(reg, name))
 		snprintf(c->name, sizeof(c->name), "%s", name);
 	snprintf(c->mac, sizeof(c->mac), "%s", rq->mac);
-	snprintf(c->uuid, sizeof(c->uuid), "%s", rq->uuid);
 	c->origin = ORIGIN_AUTO;
 	c->next = reg->clients;
 	reg->clients = c;
@@ -214,10 +235,7 @@ int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_
 	if (!c && !(c = enroll(reg, rq, ans)))
 		goto out;
 	snprintf(ans->who, sizeof(ans->who), "%s", c->name[0] ? c->name : c->initiator);
-	if (!c->uuid[0] && rq->uuid[0]) {
-		snprintf(c->uuid, sizeof(c->uuid), "%s", rq->uuid);
-		bindings_save(reg);
-	}
+	snprintf(c->boot_uuid, sizeof(c->boot_uuid), "%s", rq->uuid);
 	img = maintained_image(reg, c);
 	if (img) {
 		/* It boots the draft: its own overlay is not what it sees, keep it. */

@@ -58,7 +58,8 @@ struct client {
 	int64_t last_login;           /* unix time, 0 = never since start */
 	/* network boot (boot endpoint) */
 	char mac[18];                 /* "aa:bb:cc:dd:ee:ff" or "" */
-	char uuid[37];                /* SMBIOS UUID, lower case, or "" */
+	char uuid[37];                /* SMBIOS UUID an admin set (matched), or "" */
+	char boot_uuid[37];           /* the UUID its last boot request reported (shown only) */
 	enum cfg_policy policy;       /* persistent, reset-on-boot, scheduled */
 	int reset_at;                 /* scheduled: minutes after midnight, local time */
 	bool reset_due;               /* scheduled reset missed while online: at next boot */

@@ -28,6 +28,7 @@ static json_t *client_json(const struct client *c)
 	json_object_set_new(o, "policy", json_string(cfg_policy_name(c->policy)));
 	json_object_set_new(o, "mac", c->mac[0] ? json_string(c->mac) : json_null());
 	json_object_set_new(o, "uuid", c->uuid[0] ? json_string(c->uuid) : json_null());
+	json_object_set_new(o, "boot_uuid", c->boot_uuid[0] ? json_string(c->boot_uuid) : json_null());
 	if (c->policy == POLICY_SCHEDULED) {
 		char at[8];
 		snprintf(at, sizeof(at), "%02d:%02d", c->reset_at / 60 % 24, c->reset_at % 60);

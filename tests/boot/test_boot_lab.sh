@@ -78,10 +78,9 @@ cjson() { ctl --json client show "$1" | jq -r "$2"; }
 # vm N: start PC N (MAC 52:54:00:00:00:0N), booting from the network only.
 # No -no-reboot (system_reset must reboot it) and no isa-debug-exit: the
 # PC halts after its boot sector and stays up, its iPXE session open.
-# Each PC gets its own SMBIOS UUID: without -uuid every QEMU reports
-# 00000000-0000-0000-0000-000000000000, and the daemon (as of this test)
-# matches an unknown MAC to another client by that shared UUID - a bug
-# test_boot_endpoint.py checks; real labs of cloned PCs have that too.
+# Each PC gets its own SMBIOS UUID (shown by the API as boot_uuid).  Without
+# -uuid every QEMU reports 00000000-0000-0000-0000-000000000000; the daemon
+# never matches such placeholder UUIDs (test_boot_endpoint.py checks it).
 vm() {
 	local n=$1 dir=$tmpdir/vm$1
 	mkdir -p "$dir"
@@ -195,7 +194,7 @@ done
 [ "$(ctl --json client list | jq '.clients | length')" = 3 ] || fail "not exactly three clients"
 for n in 1 2 3; do
 	ini=PC$n
-	[ "$(cjson "${!ini}" '.uuid')" = "5a5a5a5a-0000-4000-8000-00000000000$n" ] || fail "pc$n: its UUID is not recorded"
+	[ "$(cjson "${!ini}" '.boot_uuid')" = "5a5a5a5a-0000-4000-8000-00000000000$n" ] || fail "pc$n: the UUID it reported is not shown"
 done
 grep -c "client $PC2 reset (reset-on-boot)" "$DLOG" | grep -qx 1 || fail "pc2's first boot did not reset it once"
 
