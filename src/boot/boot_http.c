@@ -81,14 +81,19 @@ static void peer_of(struct MHD_Connection *c, char *out, size_t len)
 /* host[:port] the client reached us at: its Host header, or our socket address. */
 static int self_of(struct boot_server *b, struct MHD_Connection *c, struct boot_request *rq)
 {
-	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	const char *h = NULL;
+	size_t hlen = 0;
 	const union MHD_ConnectionInfo *ci;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char addr[INET6_ADDRSTRLEN];
 
+	if (MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST,
+					  strlen(MHD_HTTP_HEADER_HOST), &h, &hlen) != MHD_YES)
+		h = NULL;
 	if (h) {
-		if (!boot_host_valid(h))
+		/* A NUL inside would cut the value short of what was sent. */
+		if (strlen(h) != hlen || !boot_host_valid(h))
 			return -EINVAL;
 		snprintf(rq->self, sizeof(rq->self), "%s", h);
 		snprintf(rq->host, sizeof(rq->host), "%s", h);
@@ -120,11 +125,17 @@ struct arg_ctx {
 	unsigned n;
 };
 
-static enum MHD_Result take_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *val)
+static enum MHD_Result take_arg(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+			       const char *val, size_t val_size)
 {
 	struct arg_ctx *a = cls;
 
 	(void)kind;
+	if (strlen(key) != key_size || (val && strlen(val) != val_size)) {
+		snprintf(a->err, sizeof(a->err), "NUL byte in a parameter");
+		a->bad = true;
+		return MHD_NO;
+	}
 	if (++a->n > 16) {
 		snprintf(a->err, sizeof(a->err), "too many parameters");
 		a->bad = true;
@@ -151,22 +162,31 @@ static enum MHD_Result boot_handler(void *cls, struct MHD_Connection *c, const c
 	int n, rc;
 
 	(void)version; (void)upload;
-	if (!*con_cls) {   /* first call: headers only */
+	if (!*con_cls) {
+		/* First call, headers only: refuse what we will not serve now,
+		 * before any body is read (a reply may be queued only here or
+		 * once the body is in). */
 		*con_cls = (void *)1;
+		if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+			return text(c, 405, "GET /boot.ipxe");
+		if (strcmp(url, "/boot.ipxe"))
+			return text(c, 404, "pristine boot endpoint: GET /boot.ipxe");
 		return MHD_YES;
 	}
-	if (*upload_len)
+	if (*upload_len) {
+		/* A GET with a body: drop the body, answer once it is in. */
+		*con_cls = (void *)2;
+		*upload_len = 0;
+		return MHD_YES;
+	}
+	if (*con_cls == (void *)2)
 		return text(c, 413, "no request body here");
 	peer_of(c, rq.peer, sizeof(rq.peer));
-	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-		return text(c, 405, "GET /boot.ipxe");
-	if (strcmp(url, "/boot.ipxe"))
-		return text(c, 404, "pristine boot endpoint: GET /boot.ipxe");
 	if (self_of(b, c, &rq)) {
 		log_warn("boot: request from %s with a bad Host header: refused", rq.peer);
 		return text(c, 400, "bad Host header");
 	}
-	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, take_arg, &a);
+	MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, take_arg, &a);
 	if (a.bad) {
 		log_warn("boot: request from %s refused: %s", rq.peer, a.err);
 		return text(c, 400, a.err);

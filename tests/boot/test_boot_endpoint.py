@@ -345,7 +345,7 @@ HOSTILE = [
     ("mac=5254-0000-0001", "mac: not a MAC address"),
     ("mac=52::54:00:00:00:01", "mac: not a MAC address"),
     ("mac=52%2054%2000%2000%2000%2001", "mac: not a MAC address"),
-    ("mac=52:54:00:00:00:01%00", "mac: not a MAC address"),
+    ("mac=52:54:00:00:00:01%00", "NUL byte in a parameter"),
     ("mac=52:54:00:00:00:01%0d%0aset%20initiator-iqn%20evil", "mac: not a MAC address"),
     ("mac=%24%7Bmac%3Ahexhyp%7D", "mac: not a MAC address"),
     ("mac=${mac:hexhyp}", "mac: not a MAC address"),
@@ -354,17 +354,17 @@ HOSTILE = [
     ("uuid=${uuid}", "uuid: not a UUID"),
     ("uuid=%24%7Buuid%7D", "uuid: not a UUID"),
     ("uuid=12345678-9abc-def0-1234-56789abcdef0%0a", "uuid: not a UUID"),
-    ("uuid=12345678-9abc-def0-1234-56789abcdef%00", "uuid: not a UUID"),
+    ("uuid=12345678-9abc-def0-1234-56789abcdef%00", "NUL byte in a parameter"),
     ("uuid=123456789-abc-def0-1234-56789abcdef0", "uuid: not a UUID"),
     ("uuid=" + LONG, "uuid: not a UUID"),
     ("ip=${ip}", "ip: not a numeric address"),
     ("ip=10.0.2.15%0d%0a", "ip: not a numeric address"),
     ("ip=10.0.2.999", "ip: not a numeric address"),
     ("ip=10.0.2.15;reboot", "ip: not a numeric address"),
-    ("ip=%3A%3A1%00", "ip: not a numeric address"),
+    ("ip=%3A%3A1%00", "NUL byte in a parameter"),
     ("ip=" + LONG, "ip: not a numeric address"),
     ("mac=02:00:00:00:00:01&" + "&".join("k%d=v" % i for i in range(16)), "too many parameters"),
-    ("mac=52:54:00:00:99:99&uuid=%00", "uuid: not a UUID"),
+    ("mac=52:54:00:00:99:99&uuid=%00", "NUL byte in a parameter"),
 ]
 BAD_HOSTS = ["evil host", "evil;reboot", "${net0/ip}", "a/b", "[::1", "[zz::1]:80", "host:99999",
              "host:0", "host:", "-host", "x" * 300, "host:80:80", "127.0.0.1:80@evil",
@@ -390,10 +390,15 @@ def c_hostile(lab):
             n += 1
             out.append((st == 400 and body.strip() == "bad Host header",
                         "Host %.60r (?%s): expected 400 'bad Host header', got %s %.200r" % (h, q, st, body)))
-    # A raw NUL byte in the Host header: refused one way or another, nothing enrolled.
-    st, body = lab.raw(b"GET /boot.ipxe?mac=02:00:00:00:00:98 HTTP/1.1\r\nHost: 127.0.0.1\x00.evil\r\n"
+    # A raw NUL byte in the Host header: libmicrohttpd 0.9.75 ends the value
+    # at the NUL, so the daemon sees "127.0.0.1".  Either a refusal, or a
+    # script built from that clean prefix only - never from what follows.
+    # (The known persistent client's MAC: nothing may be enrolled either way.)
+    st, body = lab.raw(b"GET /boot.ipxe?mac=02:00:00:00:00:01 HTTP/1.1\r\nHost: 127.0.0.1\x00.evil\r\n"
                        b"Connection: close\r\n\r\n")
-    out.append((st == 400, "a NUL byte in Host: expected 400, got %s %.200r" % (st, body)))
+    out.append((st == 400 or (st == 200 and "evil" not in body and "127.0.0.1" in body),
+                "a NUL byte in Host: expected 400 or a script without the bytes after it, got %s %.200r"
+                % (st, body)))
     # A huge URL: refused by the HTTP layer before any parsing.
     st, body = lab.raw(("GET /boot.ipxe?mac=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
                         % ("A" * 200000)).encode())
