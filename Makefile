@@ -123,11 +123,16 @@ fuzz: fuzz-build
 # $(BUILD)/bench/.
 BENCH_BIN = $(BUILD)/bench/iscsi_bench $(BUILD)/bench/raw_target $(BUILD)/bench/overlay_bench $(BUILD)/bench/chain_bench
 
-.PHONY: bench bench-build
+.PHONY: bench bench-build bench-versions
 bench-build: all $(BENCH_BIN)
 
 bench: bench-build
 	@bash bench/run.sh
+
+# Only the version-chain phase of `make bench` (reads through pristined over
+# iSCSI at 1 and 10 layers; bench/versions.sh, ~4 minutes).
+bench-versions: bench-build
+	@bash bench/versions.sh
 
 $(BUILD)/bench/iscsi_bench: bench/iscsi_bench.c
 	@mkdir -p $(dir $@)

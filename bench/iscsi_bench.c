@@ -34,6 +34,11 @@
  *   -I IQN     initiator name (default iqn.2026-11.org.pristine.bench:client)
  *   -s SEED    seed of the pseudo-random sequences (default 1)
  *   -L LABEL   label printed in the RESULT line
+ *   -P         writes: every 512-byte sector written holds its own byte
+ *              offset and the seed (then a fixed filler), so what a block
+ *              contains depends only on the last run that wrote it, not on
+ *              which command slot happened to write it (bench/versions.sh
+ *              builds the same content as ten layers and as one)
  *
  * Output: a human-readable summary, then one line
  *   RESULT label=.. workload=.. key=value ...
@@ -113,6 +118,7 @@ struct bench {
 	uint64_t count;                /* per session; 0 = unlimited */
 	uint64_t region_off, region_len; /* bytes; region_len 0 = to the end */
 	uint64_t seed;
+	bool stamp;                    /* -P */
 	uint32_t lbsize;               /* LU logical block size */
 	uint64_t lu_bytes;
 	uint64_t nblocks;              /* region_len / bs (I/O-sized blocks) */
@@ -336,6 +342,13 @@ static void submit(struct session *s, struct slot *sl)
 		break;
 	}
 	off += b->region_off;
+	if (write && b->stamp)
+		for (uint64_t i = 0; i < len; i += 512) {
+			uint64_t v[2] = { off + i, b->seed };
+
+			memcpy(sl->buf + i, v, sizeof(v));
+			memset(sl->buf + i + sizeof(v), 0x5a, 512 - sizeof(v));
+		}
 	sl->iov.iov_base = sl->buf;
 	sl->iov.iov_len = len;
 	sl->t0 = t;
@@ -525,7 +538,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: iscsi_bench -p HOST:PORT -T TARGET -w randread|randwrite|seqread|seqwrite|boot\n"
 		"         [-b BYTES] [-q QD] [-t SECS] [-n COUNT] [-o MIB] [-r MIB] [-N SESSIONS]\n"
-		"         [-I INITIATOR] [-s SEED] [-L LABEL]\n"
+		"         [-I INITIATOR] [-s SEED] [-L LABEL] [-P]\n"
 		"Prints numbers; see the header of bench/iscsi_bench.c.\n");
 	exit(2);
 }
@@ -557,7 +570,7 @@ int main(int argc, char **argv)
 	b->nsess = 1;
 	b->initiator = "iqn.2026-11.org.pristine.bench:client";
 	b->label = "-";
-	while ((ch = getopt(argc, argv, "p:T:w:b:q:t:n:o:r:N:I:s:L:h")) != -1) {
+	while ((ch = getopt(argc, argv, "p:T:w:b:q:t:n:o:r:N:I:s:L:Ph")) != -1) {
 		switch (ch) {
 		case 'p': b->portal = optarg; break;
 		case 'T': b->target = optarg; break;
@@ -579,6 +592,7 @@ int main(int argc, char **argv)
 		case 'I': b->initiator = optarg; break;
 		case 's': b->seed = num(optarg, UINT64_MAX); break;
 		case 'L': b->label = optarg; break;
+		case 'P': b->stamp = true; break;
 		default: usage();
 		}
 	}

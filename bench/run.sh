@@ -29,9 +29,20 @@
 # takes BENCH_CHAIN_SECS (3) and BENCH_CHAIN_ROUNDS (3) as its own
 # BENCH_SECS/BENCH_ROUNDS.  overlay_bench is built by `make bench` but not
 # run here.
+#
+# Then bench/versions.sh (skip it with BENCH_VERSIONS=0): reads through
+# pristined over iSCSI from clients on v2 (1 layer), v11 (10 layers), the
+# same content in one layer, and v11 flattened (~4 minutes at the
+# defaults: BENCH_VERSIONS_ROUNDS (5) runs of BENCH_VERSIONS_SECS (3) s
+# each; it shares BENCH_IMAGE_MIB, BENCH_PORT, BENCH_PIN, BENCH_DIR,
+# BENCH_KEEP).  BENCH_ONLY=versions (or `make bench-versions`) runs only
+# that phase.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+if [ "${BENCH_ONLY:-}" = versions ]; then
+	exec bash bench/versions.sh
+fi
 BUILD=${BUILD:-build}
 ROUNDS=${BENCH_ROUNDS:-3}
 SECS=${BENCH_SECS:-5}
@@ -309,4 +320,10 @@ if [ "${BENCH_CHAIN:-0}" = 1 ]; then
 	echo
 	[ -x "$BUILD/bench/chain_bench" ] || { echo "run.sh: $BUILD/bench/chain_bench missing; run 'make bench'" >&2; exit 1; }
 	BENCH_SECS=${BENCH_CHAIN_SECS:-3} BENCH_ROUNDS=${BENCH_CHAIN_ROUNDS:-3} "$BUILD/bench/chain_bench" "$TMP"
+fi
+
+# Version chains through the daemon over iSCSI (see the header).
+if [ "${BENCH_VERSIONS:-1}" = 1 ]; then
+	echo
+	bash bench/versions.sh
 fi
