@@ -303,16 +303,23 @@ static void print_conf(const struct pxe_plan *p)
 	snprintf(url, sizeof(url), "http://%s:%d/boot.ipxe", srv, p->port);
 	print_header(p, srv, url);
 	print_range(p, srv);
-	printf("\n# Which requests come from iPXE: it sends the user class \"iPXE\" and\n"
-	       "# its own option 175.  Either one sets the tag ipxe.\n"
-	       "dhcp-userclass=set:ipxe,iPXE\n"
-	       "dhcp-match=set:ipxe,175\n"
-	       "# UEFI x86-64 firmware gives client architecture 7 or 9 (RFC 4578).\n"
-	       "dhcp-match=set:efi64,option:client-arch,7\n"
-	       "dhcp-match=set:efi64,option:client-arch,9\n"
-	       "\n"
-	       "# iPXE is running: hand it the boot endpoint, never the binary again.\n"
-	       "dhcp-boot=tag:ipxe,%s\n", url);
+	fputs("\n# Which requests come from iPXE: it sends the user class \"iPXE\" and\n"
+	      "# its own option 175.  Either one sets the tag ipxe.\n"
+	      "dhcp-userclass=set:ipxe,iPXE\n"
+	      "dhcp-match=set:ipxe,175\n"
+	      "# UEFI x86-64 firmware gives client architecture 7 or 9 (RFC 4578).\n"
+	      "dhcp-match=set:efi64,option:client-arch,7\n"
+	      "dhcp-match=set:efi64,option:client-arch,9\n"
+	      "\n"
+	      "# iPXE is running: hand it the boot endpoint, never the binary again.\n",
+	      stdout);
+	if (p->full)
+		printf("dhcp-boot=tag:ipxe,%s\n", url);
+	else
+		printf("# The address after the empty server name is the answer's next-server\n"
+		       "# (siaddr): iPXE takes a proxy offer's file name only when siaddr is\n"
+		       "# set too, and dnsmasq sets it in proxy answers only from here.\n"
+		       "dhcp-boot=tag:ipxe,%s,,%s\n", url, srv);
 	if (p->full)
 		printf("\n# The firmware's own PXE: load iPXE by TFTP, for BIOS or UEFI.\n"
 		       "dhcp-boot=tag:!ipxe,tag:!efi64,%s\n"

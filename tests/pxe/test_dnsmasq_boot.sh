@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The proof that `pristinectl pxe dnsmasq` writes a real configuration
 # (issue 5, item 2): a diskless PC goes from DHCP to sanboot through
-# dnsmasq running the GENERATED full-DHCP file, on a network of its own.
+# dnsmasq running the GENERATED full-DHCP file, on a network of its own;
+# then a second PC does the same through the GENERATED proxy-DHCP file,
+# beside a "site" DHCP server that only leases addresses (see "proxy
+# DHCP" below; PXE_PROXY_BOOT=0 leaves that part out).
 #
 #   network namespace pristine-pxe-PID (created here, deleted at exit):
 #     br0 10.99.0.1/24 (bridge; no other interface, no route out)
@@ -229,16 +232,19 @@ echo "[full] OK: DHCP from the generated full-DHCP file -> http://$SRV:$BOOT_POR
 kill_dnsmasq
 
 # ------------------------------------------------------------ proxy DHCP
-# Opt-in (PXE_PROXY_BOOT=1) until it passes.  Seen so far: the PC gets its
-# address from the site's server and our dnsmasq answers both its proxy
-# DHCPDISCOVERs (OFFER) and four proxy DHCPREQUESTs on port 4011 (ACK, file
-# field = the boot URL, option 43 discovery control 8), yet this iPXE
-# (Debian 1.0.0+git-20190125) keeps retrying and ends with "Nothing to
-# boot": it never takes the ProxyDHCP ACK.  Not yet known whether the
-# ACK's path (source port, unicast to the new address) or iPXE's handling
-# is at fault; no packet capture tool was at hand.
-if [ "${PXE_PROXY_BOOT:-0}" != 1 ]; then
-	echo "[proxy] QEMU boot through the proxy-DHCP file not run (PXE_PROXY_BOOT=1 runs it; open, see above)"
+# Why the proxy file names this server twice in its iPXE line
+# (dhcp-boot=tag:ipxe,URL,,SERVER): iPXE (src/net/udp/dhcp.c,
+# dhcp_has_pxeopts) takes a "PXEClient" proxy answer's settings only if it
+# has a non-zero siaddr (next-server) AND a file name, or a PXE boot menu
+# (option 43.9).  dnsmasq's proxy answers carry siaddr only from the
+# dhcp-boot server address (rfc2131.c, the proxy branch), so with a bare
+# dhcp-boot=tag:ipxe,URL the OFFER and the port-4011 ACK had the URL in
+# the file field but siaddr 0.0.0.0 (seen with tcpdump on tap0): iPXE kept
+# re-sending its ProxyDHCPREQUEST, dropped every ACK, gave up and ended
+# with "Nothing to boot".  With the address the proxy OFFER is taken at
+# once (no port-4011 request at all) and the PC boots.
+if [ "${PXE_PROXY_BOOT:-1}" = 0 ]; then
+	echo "[proxy] QEMU boot through the proxy-DHCP file not run (PXE_PROXY_BOOT=0)"
 else
 # The site's own DHCP server lives in a second namespace on the same
 # bridge (veth): it leases addresses and knows nothing of booting.  Our
@@ -270,6 +276,9 @@ nsx timeout 30 "$CTL" --state "$tmpdir/state" pxe dnsmasq --interface br0 >"$pro
 	|| { cat "$tmpdir/ctl.err"; fail "pristinectl pxe dnsmasq (proxy) failed"; }
 echo "generated proxy configuration (without comments):"; grep -v '^#' "$proxyconf" | grep . | sed 's/^/    | /'
 grep -qx 'dhcp-range=10.99.0.0,proxy' "$proxyconf" || fail "[proxy] dhcp-range is not the bridge's network"
+grep -qx "dhcp-boot=tag:ipxe,http://$SRV:$BOOT_PORT/boot.ipxe,,$SRV" "$proxyconf" \
+	|| fail "[proxy] the file does not send iPXE to http://$SRV:$BOOT_PORT/boot.ipxe with next-server $SRV"
+dnsmasq --test -C "$proxyconf" >/dev/null 2>&1 || fail "[proxy] dnsmasq --test rejects the generated file"
 PROXYLOG=$tmpdir/proxy-dhcp.log
 ip netns exec "$NS" dnsmasq --keep-in-foreground --conf-file="$proxyconf" --user=root --group=root \
 	--pid-file="$tmpdir/dnsmasq-proxy.pid" --dhcp-leasefile="$tmpdir/proxy.leases" \
@@ -285,8 +294,12 @@ boot_pc proxy 52:54:00:99:00:43 "$SITELOG" "$PROXYLOG"
 grep -q 'DHCPACK(site0) 10\.99\.0\.1[6-9][0-9] 52:54:00:99:00:43' "$SITELOG" \
 	|| fail "[proxy] the PC's address did not come from the site's DHCP server"
 grep -q 'PXE(br0) 52:54:00:99:00:43 proxy' "$PROXYLOG" || fail "[proxy] our dnsmasq sent no proxy answer"
-grep -q -E "bootfile-name|file.*http://$SRV:$BOOT_PORT/boot.ipxe|boot.ipxe" "$PROXYLOG" \
-	|| echo "(dnsmasq does not log the proxy offer's file field; the sanboot above shows it arrived)"
+grep -q -E "bootfile name: http://$SRV:$BOOT_PORT/boot\.ipxe\$" "$PROXYLOG" \
+	|| fail "[proxy] our dnsmasq did not put the boot URL in its proxy answer"
+grep -q -E "next server: $SRV\$" "$PROXYLOG" \
+	|| fail "[proxy] our dnsmasq's proxy answer has no next-server (iPXE ignores it then)"
+grep 'bootfile name' "$PROXYLOG" | grep -q -E 'undionly\.kpxe|ipxe\.efi' \
+	&& fail "[proxy] our dnsmasq handed the iPXE client an iPXE binary (boot loop)"
 grep -q 'DHCPACK(br0)' "$PROXYLOG" && fail "[proxy] our dnsmasq leased an address"
 cmp "$img" "$tmpdir/before.raw" || fail "[proxy] the golden image changed: a client wrote it"
 echo "[proxy] OK: address from the site's DHCP, boot URL from the generated proxy file -> sanboot"

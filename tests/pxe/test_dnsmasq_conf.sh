@@ -35,7 +35,7 @@ check_common() {
 	grep -qx 'tftp-root=/usr/lib/ipxe' "$f" || fail "$f: tftp-root is not Debian's /usr/lib/ipxe"
 	grep -qx 'dhcp-userclass=set:ipxe,iPXE' "$f" || fail "$f: iPXE's user class does not set the tag"
 	grep -qx 'dhcp-match=set:ipxe,175' "$f" || fail "$f: option 175 does not set the tag"
-	grep -qx "dhcp-boot=tag:ipxe,$URL" "$f" || fail "$f: iPXE is not handed $URL"
+	grep -q "^dhcp-boot=tag:ipxe,$URL" "$f" || fail "$f: iPXE is not handed $URL"
 	# The URL goes to tagged requests only; the binaries never to them.
 	[ "$(grep -c "$URL" "$f" | tr -d ' ')" -ge 1 ] || fail "$f: no boot URL"
 	grep -v '^#' "$f" | grep "$URL" | grep -qv 'tag:ipxe,' && fail "$f: the URL is offered to non-iPXE requests"
@@ -55,6 +55,10 @@ ctl pxe dnsmasq --proxy --server "$SERVER" | cmp -s - "$tmpdir/proxy.conf" \
 	|| fail "--proxy is not the default"
 check_common "$tmpdir/proxy.conf"
 grep -qx "dhcp-range=$SERVER,proxy" "$tmpdir/proxy.conf" || fail "proxy: no dhcp-range=...,proxy"
+# iPXE drops a proxy answer whose siaddr is 0 (dhcp_has_pxeopts); dnsmasq
+# sets it in proxy answers only from the dhcp-boot server address.
+grep -qx "dhcp-boot=tag:ipxe,$URL,,$SERVER" "$tmpdir/proxy.conf" \
+	|| fail "proxy: iPXE's dhcp-boot line does not name $SERVER as next-server"
 grep -q '^dhcp-range=.*,[0-9.]*,[0-9.]*,.*h$' "$tmpdir/proxy.conf" && fail "proxy: leases addresses"
 grep -qx 'pxe-service=tag:!ipxe,x86PC,"pristine network boot",undionly.kpxe' "$tmpdir/proxy.conf" \
 	|| fail "proxy: no BIOS pxe-service loading undionly.kpxe"
@@ -75,6 +79,7 @@ check_common "$tmpdir/full.conf"
 grep -qx 'dhcp-range=192.0.2.100,192.0.2.199,255.255.255.0,12h' "$tmpdir/full.conf" \
 	|| fail "full: dhcp-range is not the --range"
 grep -qx 'interface=lo' "$tmpdir/full.conf" || fail "full: --interface not honoured"
+grep -qx "dhcp-boot=tag:ipxe,$URL" "$tmpdir/full.conf" || fail "full: iPXE's dhcp-boot line changed"
 grep -qx 'dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe' "$tmpdir/full.conf" || fail "full: BIOS branch"
 grep -qx 'dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi' "$tmpdir/full.conf" || fail "full: UEFI branch"
 grep -qx 'dhcp-match=set:efi64,option:client-arch,7' "$tmpdir/full.conf" || fail "full: arch 7"
@@ -84,7 +89,7 @@ echo "[full] OK"
 
 # --interface alone gives the server address (lo is 127.0.0.1 here).
 ctl pxe dnsmasq --interface lo >"$tmpdir/lo.conf" 2>/dev/null || fail "--interface lo failed"
-grep -qx "dhcp-boot=tag:ipxe,http://127.0.0.1:$BPORT/boot.ipxe" "$tmpdir/lo.conf" \
+grep -qx "dhcp-boot=tag:ipxe,http://127.0.0.1:$BPORT/boot.ipxe,,127.0.0.1" "$tmpdir/lo.conf" \
 	|| fail "--interface lo did not take lo's address"
 dnsmasq --test -C "$tmpdir/lo.conf" >/dev/null 2>&1 || fail "dnsmasq --test rejects the --interface lo file"
 
