@@ -29,7 +29,6 @@ LUN=0
 MIB=16
 BOOT_WAIT=${BOOT_WAIT:-120}	# seconds allowed for one boot to report
 ROM=/usr/lib/ipxe/qemu/pxe-e1000.rom
-MARKER1=PRISTINE-TEST-LBA1-MARKER-5d3e91	# as in bootsector.S
 MARKER2=PRISTINE-WROTE-LBA2-BY-INT13-43h
 BOOT_IQN=iqn.2024-01.test.pristine:bootpc
 
@@ -41,86 +40,32 @@ done
 
 . "$(dirname "$0")/../lib/qemu.sh"
 
-# Assemble the boot sector.
-as --32 -o "$tmpdir/bs.o" "$(dirname "$0")/bootsector.S" || fail "assembling bootsector.S"
-ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o "$tmpdir/bs.bin" "$tmpdir/bs.o" || fail "linking boot sector"
-[ "$(stat -c %s "$tmpdir/bs.bin")" -eq 512 ] || fail "boot sector is not 512 bytes"
+. "$TOP/tests/lib/sanboot.sh"
+SANBOOT_ROM=$ROM SANBOOT_WAIT=$BOOT_WAIT
+sanboot_build
 
-# screen: print the guest's 80x25 VGA text screen.
-screen() {
-	local mon=$tmpdir/mon.sock vga=$tmpdir/vga.bin
-	rm -f "$vga"
-	echo "pmemsave 0xb8000 4000 \"$vga\"" | timeout 5 socat - "UNIX-CONNECT:$mon" >/dev/null 2>&1
-	for _ in $(seq 1 20); do [ -s "$vga" ] && break; sleep 0.1; done
-	[ -s "$vga" ] || { echo "(could not read the guest screen)"; return; }
-	echo "--- guest screen ---"
-	python3 - "$vga" <<'PY'
-import sys
-d = open(sys.argv[1], "rb").read()
-for r in range(25):
-    line = bytes(d[(r * 80 + c) * 2] for c in range(80)).decode("cp437").rstrip()
-    if line:
-        print("    " + line)
-PY
-	echo "--------------------"
-}
-
-# boot NAME [pristined args]: one diskless boot; sets RESULT to the
-# boot sector's last PRISTINE-BOOT-(OK|ERR ..) line.
+# boot NAME [pristined args]: one diskless boot of a fresh image under a
+# fresh daemon; sets RESULT to the boot sector's last PRISTINE-BOOT-(OK|ERR
+# ..) line (tests/lib/sanboot.sh).
 boot() {
 	local name=$1; shift
 	local dir=$tmpdir/$name
-	mkdir -p "$dir/tftp"
+	mkdir -p "$dir"
 	img=$dir/disk.raw
 	make_image "$img" "$MIB"
-	python3 - "$img" "$tmpdir/bs.bin" "$MARKER1" <<'PY'
-import sys
-img, bs, m1 = sys.argv[1], open(sys.argv[2], "rb").read(), sys.argv[3].encode()
-with open(img, "r+b") as f:
-    f.write(bs)
-    f.seek(512); f.write(m1)
-PY
+	sanboot_image "$img"
 	cp "$img" "$dir/before.raw"
 
 	# -v debug: the daemon logs every login key the initiator sent.
 	start_daemon --image "$img" --state "$dir/state" -v debug "$@"
 	echo "[$name] pristined on port $PORT, target $TARGET, args: $*"
-	printf '#!ipxe\ndhcp\nset initiator-iqn %s\nsanboot iscsi:10.0.2.100:::%s:%s\n' \
-		"$BOOT_IQN" "$LUN" "$TARGET" >"$dir/tftp/boot.ipxe"
-	sed 's/^/    | /' "$dir/tftp/boot.ipxe"
-
-	local serial=$dir/serial.log
-	: >"$serial"
-	timeout -k 5 $((BOOT_WAIT + 60)) qemu-system-x86_64 -M pc -m 128 -nodefaults \
-		-display none -vga std -no-reboot -boot n \
-		-monitor "unix:$tmpdir/mon.sock,server=on,wait=off" \
-		-serial "file:$serial" \
-		-netdev "user,id=n0,restrict=on,tftp=$dir/tftp,bootfile=boot.ipxe,guestfwd=tcp:10.0.2.100:3260-cmd:socat - TCP:127.0.0.1:$PORT" \
-		-device "e1000,netdev=n0,romfile=$ROM" \
-		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-		>"$dir/qemu.log" 2>&1 &
-	QPID=$!
-	local start=$SECONDS
-	RESULT=""
-	while [ $((SECONDS - start)) -lt "$BOOT_WAIT" ]; do
-		RESULT=$(grep -a -o 'PRISTINE-BOOT-\(OK\|ERR [A-Z?] [0-9a-f]*\)' "$serial" | tail -n 1)
-		[ -n "$RESULT" ] && break
-		kill -0 "$QPID" 2>/dev/null || break
-		sleep 0.5
-	done
-	echo "[$name] after $((SECONDS - start)) s, serial output:"
-	sed 's/^/    | /' "$serial"
-	if [ -z "$RESULT" ]; then
-		kill -0 "$QPID" 2>/dev/null && screen
-		cat "$dir/qemu.log"
-	fi
-	kill_qemu
+	sanboot "$name" "$PORT" "$TARGET" "$BOOT_IQN"
 	daemon_alive
 	echo "[$name] pristined log: login keys iPXE proposed, and the session:"
 	grep -E 'login key|logged in' "$DLOG" | head -n 60 | sed 's/^/    | /'
 	stop_daemon
 	[ -n "$RESULT" ] || fail "[$name] no PRISTINE-BOOT result on the serial port within $BOOT_WAIT s"
-	grep -a -q 'PRISTINE-BOOT-START drive=80' "$serial" \
+	grep -a -q 'PRISTINE-BOOT-START drive=80' "$tmpdir/sanboot-$name/serial.log" \
 		|| fail "[$name] boot sector did not run from drive 0x80"
 }
 
