@@ -13,7 +13,7 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS  ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Isrc -I/usr/include/isa-l
 ALL_CFLAGS = -std=gnu11 $(WARN) -pthread $(CFLAGS)
-LDLIBS  = -lisal -lmicrohttpd -ljansson -linih -lsystemd -pthread
+LDLIBS  = -lisal -lmicrohttpd -ljansson -linih -lsystemd -lnettle -pthread
 CTL_LDLIBS = -lcurl -ljansson
 
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

@@ -425,6 +425,10 @@ int registry_configure(struct registry *reg, const struct cfg_client *cc, struct
 	c->origin = ORIGIN_CONFIG;
 	c->quota = quota;
 	c->quota_set = true;
+	snprintf(c->chap.user, sizeof(c->chap.user), "%s", cc->chap_user);
+	snprintf(c->chap.secret, sizeof(c->chap.secret), "%s", cc->chap_secret);
+	snprintf(c->chap.muser, sizeof(c->chap.muser), "%s", cc->mutual_user);
+	snprintf(c->chap.msecret, sizeof(c->chap.msecret), "%s", cc->mutual_secret);
 	c->next = reg->clients;
 	reg->clients = c;
 	return 0;
@@ -584,6 +588,28 @@ void registry_close(struct registry *reg)
 	}
 	pthread_mutex_destroy(&reg->lock);
 	pthread_cond_destroy(&reg->cond);
+}
+
+/*
+ * Whether initiator must log in with CHAP: by its client entry, whatever
+ * the target (a client logs in only through its own image's target, which
+ * attach checks afterwards).
+ */
+int registry_chap_secret(void *ctx, const char *initiator, const char *target,
+			 struct iscsi_chap_creds *cr)
+{
+	struct registry *reg = ctx;
+	struct client *c;
+	int required = 0;
+
+	pthread_mutex_lock(&reg->lock);
+	c = registry_find(reg, initiator);
+	if (c && c->chap.user[0]) {
+		*cr = c->chap;
+		required = 1;
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return required;
 }
 
 int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,

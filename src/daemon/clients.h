@@ -64,6 +64,8 @@ struct client {
 	int reset_at;                 /* scheduled: minutes after midnight, local time */
 	bool reset_due;               /* scheduled reset missed while online: at next boot */
 	int64_t last_boot;            /* unix time of its last boot script, 0 = never */
+	/* CHAP (clients of the configuration file only): "" = none */
+	struct iscsi_chap_creds chap;
 };
 
 struct registry {
@@ -112,6 +114,9 @@ void registry_close(struct registry *reg);
 int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
 		    struct scsi_target **scsi, void **handle, char *msg, size_t msglen);
 void registry_detach(void *ctx, void *handle);
+/* The iSCSI chap_secret hook: a configured client's CHAP settings. */
+int registry_chap_secret(void *ctx, const char *initiator, const char *target,
+			 struct iscsi_chap_creds *cr);
 
 /* The image called name, or NULL.  Lock held (or before registry_open). */
 struct image *registry_image(struct registry *reg, const char *name);

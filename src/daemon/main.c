@@ -285,8 +285,8 @@ static int ensure_state_dir(const char *dir)
 
 /*
  * What a configuration may ask for that this version does not do yet.
- * Refusing is safer than ignoring: an admin who configured CHAP or an
- * address restriction must not get an open door instead.
+ * Refusing is safer than ignoring: an admin who configured an address
+ * restriction must not get an open door instead.
  */
 static int config_unsupported(const char *file, const struct config *cfg)
 {
@@ -294,11 +294,6 @@ static int config_unsupported(const char *file, const struct config *cfg)
 
 	for (unsigned i = 0; i < cfg->nclients; i++) {
 		const struct cfg_client *c = &cfg->clients[i];
-		if (c->chap_user[0]) {
-			fprintf(stderr, "%s:%d: client %s: CHAP is not supported by this version yet\n",
-				file, c->line, c->name);
-			bad = 1;
-		}
 		if (c->nips) {
 			fprintf(stderr, "%s:%d: client %s: ip restrictions are not supported by this "
 				"version yet\n", file, c->line, c->name);
@@ -492,7 +487,8 @@ int main(int argc, char **argv)
 		if (registry_open(&reg))
 			goto out;
 		reg_open = true;
-		srv.hooks = (struct iscsi_hooks){ .attach = registry_attach, .detach = registry_detach,
+		srv.hooks = (struct iscsi_hooks){ .chap_secret = registry_chap_secret,
+						  .attach = registry_attach, .detach = registry_detach,
 						  .ctx = &reg };
 	}
 	for (unsigned i = 0; i < srv.ntargets; i++) {

@@ -39,7 +39,26 @@ struct iscsi_target {
  * (class << 8 | detail, e.g. 0x0201 authorization failure, 0x0301 service
  * unavailable) with msg set for the log.
  */
+/*
+ * CHAP credentials of one client (see chap_secret below): the name and
+ * secret the initiator must prove, and - for mutual CHAP - the name and
+ * secret we answer its challenge with ("" when the client has none).
+ */
+#define ISCSI_CHAP_MAX 256
+struct iscsi_chap_creds {
+	char user[ISCSI_CHAP_MAX], secret[ISCSI_CHAP_MAX];
+	char muser[ISCSI_CHAP_MAX], msecret[ISCSI_CHAP_MAX];
+};
+
+/*
+ * chap_secret, called during a normal session's login before attach, says
+ * whether this initiator must authenticate with CHAP: 1 with cr filled,
+ * 0 when it logs in without (cr untouched).  The caller wipes cr when the
+ * login ends.  NULL: no client needs CHAP.
+ */
 struct iscsi_hooks {
+	int (*chap_secret)(void *ctx, const char *initiator, const char *target,
+			   struct iscsi_chap_creds *cr);
 	int (*attach)(void *ctx, struct iscsi_target *t, const char *initiator,
 		      struct scsi_target **scsi, void **handle, char *msg, size_t msglen);
 	void (*detach)(void *ctx, void *handle);

@@ -14,8 +14,21 @@
  *     connection per session, so that is 0x0206 (or 0x020a if unknown);
  *   - the same initiator port (name + ISID) logging in again replaces its
  *     old session once the new login succeeds (session reinstatement);
- *   - AuthMethod must include None (CHAP comes with client configuration).
+ *   - security (RFC 7143 12.1.3): a client the daemon's chap_secret hook
+ *     names must authenticate with CHAP (MD5 or SHA-256, optionally
+ *     mutual) before it leaves stage 0; anything else is 0x0201.  Other
+ *     initiators must offer AuthMethod=None.  Discovery sessions are not
+ *     authenticated.
+ *
+ * CHAP exchange (target side):
+ *   START  --AuthMethod=...CHAP...-->  WAIT_A  (we answer AuthMethod=CHAP)
+ *   WAIT_A --CHAP_A=list-->            WAIT_R  (we send CHAP_A, CHAP_I, CHAP_C)
+ *   WAIT_R --CHAP_N, CHAP_R [, CHAP_I, CHAP_C]--> DONE (mutual: our CHAP_N, CHAP_R)
+ * Every request in WAIT_A/WAIT_R must carry the next step; a challenge is
+ * used for one response only.  Secrets, responses and challenges are never
+ * logged.
  */
+#include "proto/chap.h"
 #include "proto/conn.h"
 #include "util/log.h"
 
@@ -27,6 +40,9 @@
 #define LF_T 0x80
 #define LF_C 0x40
 
+/* Security keys of one request (see security_key). */
+enum { SK_AUTH, SK_A, SK_I, SK_C, SK_N, SK_R, SK_COUNT };
+
 /* Login state kept on the connection between Login Requests. */
 struct login_state {
 	int stage;                 /* stage the next request must be in */
@@ -34,8 +50,17 @@ struct login_state {
 	uint8_t isid[6];
 	uint16_t tsih;
 	struct negotiation neg;
-	bool auth_none;            /* AuthMethod=None agreed (or never asked) */
 	bool tpgt_sent;
+	/* security stage */
+	bool sec_known;            /* chap_secret hook asked */
+	bool chap_required;
+	enum { AUTH_START, AUTH_WAIT_A, AUTH_WAIT_R, AUTH_DONE } auth;
+	int chap_alg;
+	uint8_t chap_id;
+	uint8_t chap_chal[CHAP_DIGEST_MAX];
+	size_t chap_chal_len;
+	struct iscsi_chap_creds creds;
+	const char *sk[SK_COUNT];  /* security keys of this request (into text) */
 	char *text;                /* gathered request text (C bit) */
 	size_t text_len;
 };
@@ -48,28 +73,211 @@ struct key_ctx {
 	int rc;
 };
 
+static const char *const sk_names[SK_COUNT] = {
+	"AuthMethod", "CHAP_A", "CHAP_I", "CHAP_C", "CHAP_N", "CHAP_R"
+};
+
+/*
+ * Security keys are only collected here (their values stay in ls->text):
+ * the answer depends on the client, which is known once the whole request
+ * is parsed.  security_step() handles them.
+ */
 static int security_key(struct key_ctx *k, const char *key, const char *val)
 {
-	if (strcmp(key, "AuthMethod") == 0) {
-		char tmp[ISCSI_VALUE_MAX + 1], *save = NULL, *tok;
-		bool none = false;
-		if (val) {
-			snprintf(tmp, sizeof(tmp), "%s", val);
-			for (tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-				if (strcmp(tok, "None") == 0)
-					none = true;
-		}
-		k->ls->auth_none = none;
-		if (!none) {
-			k->ls->neg.status = 0x0201;
-			snprintf(k->ls->neg.err, sizeof(k->ls->neg.err),
-				 "no common AuthMethod (offered %.60s)", val ? val : "");
+	struct login_state *ls = k->ls;
+
+	for (int i = 0; i < SK_COUNT; i++) {
+		if (strcmp(key, sk_names[i]))
+			continue;
+		if (ls->sk[i]) {
+			ls->neg.status = 0x0200;
+			snprintf(ls->neg.err, sizeof(ls->neg.err), "key %s sent twice", key);
 			return -1;
 		}
-		return kvbuf_add(k->out, "AuthMethod", "None");
+		if (!val) {
+			ls->neg.status = 0x0201;
+			snprintf(ls->neg.err, sizeof(ls->neg.err), "malformed %s", key);
+			return -1;
+		}
+		ls->sk[i] = val;
+		return 0;
 	}
-	/* CHAP_* without AuthMethod=CHAP, or SendTargets during login. */
+	/* Other CHAP_* keys, or SendTargets during login. */
 	return kvbuf_add(k->out, key, "Irrelevant");
+}
+
+static bool list_has(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; p; p = strchr(p, ',')) {
+		if (*p == ',')
+			p++;
+		if (strncmp(p, word, n) == 0 && (p[n] == ',' || p[n] == 0))
+			return true;
+	}
+	return false;
+}
+
+/* Pick the first CHAP_A value of the initiator's list that we speak, or 0. */
+static int pick_chap_alg(const char *list)
+{
+	char tmp[256], *save = NULL, *tok;
+	uint64_t v;
+
+	snprintf(tmp, sizeof(tmp), "%s", list);
+	for (tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		if (parse_number(tok, &v) == 0 && v <= 255 && chap_digest_len((int)v))
+			return (int)v;
+	return 0;
+}
+
+#define AUTH_FAIL(ls, ...) \
+	(snprintf((ls)->neg.err, sizeof((ls)->neg.err), __VA_ARGS__), 0x0201)
+
+/*
+ * Check the initiator's proof, and answer its challenge (mutual CHAP).
+ * Returns 0 or a login status with ls->neg.err set.
+ */
+static int chap_verify(struct login_state *ls, struct kvbuf *out)
+{
+	const char **sk = ls->sk;
+	size_t dlen = chap_digest_len(ls->chap_alg);
+	uint8_t got[CHAP_DIGEST_MAX + 1], want[CHAP_DIGEST_MAX];
+	uint8_t chal[CHAP_CHALLENGE_MAX], mine[CHAP_DIGEST_MAX];
+	size_t mine_len = ls->chap_chal_len;
+	char hex[3 + 2 * CHAP_DIGEST_MAX];
+	uint64_t id;
+	int n, rc = 0;
+
+	/* Our challenge is good for this one answer, right or wrong. */
+	memcpy(mine, ls->chap_chal, mine_len);
+	explicit_bzero(ls->chap_chal, sizeof(ls->chap_chal));
+	ls->chap_chal_len = 0;
+	if (!sk[SK_N] || !sk[SK_R]) {
+		rc = AUTH_FAIL(ls, "CHAP_N or CHAP_R missing");
+		goto out;
+	}
+	n = chap_decode(sk[SK_R], got, sizeof(got));
+	if (n != (int)dlen) {
+		rc = AUTH_FAIL(ls, "CHAP_R of the wrong length");
+		goto out;
+	}
+	chap_response(ls->chap_alg, ls->chap_id, ls->creds.secret, mine, mine_len, want);
+	/* The name is compared too, but only the response is secret. */
+	if (!chap_equal(got, want, dlen) || strcmp(sk[SK_N], ls->creds.user) != 0) {
+		rc = AUTH_FAIL(ls, "wrong CHAP name or response");
+		goto out;
+	}
+	if (!sk[SK_I] && !sk[SK_C])
+		goto out;
+	/* Mutual: the initiator challenges us. */
+	if (!sk[SK_I] || !sk[SK_C]) {
+		rc = AUTH_FAIL(ls, "mutual CHAP needs both CHAP_I and CHAP_C");
+		goto out;
+	}
+	if (!ls->creds.muser[0]) {
+		rc = AUTH_FAIL(ls, "mutual CHAP asked but not configured for this client");
+		goto out;
+	}
+	if (parse_number(sk[SK_I], &id) || id > 255) {
+		rc = AUTH_FAIL(ls, "CHAP_I out of range");
+		goto out;
+	}
+	n = chap_decode(sk[SK_C], chal, sizeof(chal));
+	if (n < 1) {
+		rc = AUTH_FAIL(ls, "CHAP_C malformed, empty or longer than %d bytes", CHAP_CHALLENGE_MAX);
+		goto out;
+	}
+	if ((size_t)n == mine_len && memcmp(chal, mine, mine_len) == 0) {
+		rc = AUTH_FAIL(ls, "CHAP_C reflects our own challenge");
+		goto out;
+	}
+	chap_response(ls->chap_alg, (uint8_t)id, ls->creds.msecret, chal, (size_t)n, want);
+	chap_encode_hex(want, dlen, hex);
+	if (kvbuf_add(out, "CHAP_N", "%s", ls->creds.muser) || kvbuf_add(out, "CHAP_R", "%s", hex))
+		rc = 0x0300;
+	explicit_bzero(hex, sizeof(hex));
+out:
+	explicit_bzero(want, sizeof(want));
+	explicit_bzero(mine, sizeof(mine));
+	return rc;
+}
+
+/*
+ * The security stage of one request, after its keys are parsed and the
+ * initiator and target names checked.  Answers AuthMethod and the CHAP
+ * steps into out.  Returns 0 or a login status with ls->neg.err set.
+ */
+static int security_step(struct iscsi_conn *c, struct login_state *ls, struct kvbuf *out, int csg)
+{
+	const char **sk = ls->sk;
+	bool chap_keys = sk[SK_A] || sk[SK_I] || sk[SK_C] || sk[SK_N] || sk[SK_R];
+	int rc;
+
+	if (!ls->sec_known) {
+		ls->sec_known = true;
+		if (!c->params.discovery && c->srv->hooks.chap_secret)
+			ls->chap_required = c->srv->hooks.chap_secret(c->srv->hooks.ctx,
+					c->params.initiator_name, c->params.target_name, &ls->creds) > 0;
+	}
+	if (!ls->chap_required) {
+		if (sk[SK_AUTH]) {
+			if (!list_has(sk[SK_AUTH], "None"))
+				return AUTH_FAIL(ls, "no common AuthMethod (offered %.60s)", sk[SK_AUTH]);
+			if (kvbuf_add(out, "AuthMethod", "None"))
+				return 0x0300;
+		}
+		for (int i = SK_A; i < SK_COUNT; i++)
+			if (sk[i] && kvbuf_add(out, sk_names[i], "Irrelevant"))
+				return 0x0300;
+		return 0;
+	}
+	if (ls->auth == AUTH_DONE) {
+		if (sk[SK_AUTH] || chap_keys)
+			return AUTH_FAIL(ls, "security keys after authentication");
+		return 0;
+	}
+	if (csg != 0)
+		return AUTH_FAIL(ls, "CHAP required, security stage skipped");
+	if (ls->auth == AUTH_START) {
+		if (!sk[SK_AUTH])
+			return AUTH_FAIL(ls, "CHAP required, no AuthMethod offered");
+		if (!list_has(sk[SK_AUTH], "CHAP"))
+			return AUTH_FAIL(ls, "CHAP required, offered AuthMethod=%.60s", sk[SK_AUTH]);
+		if (kvbuf_add(out, "AuthMethod", "CHAP"))
+			return 0x0300;
+		ls->auth = AUTH_WAIT_A;
+		if (!chap_keys)
+			return 0;
+	} else if (sk[SK_AUTH]) {
+		return AUTH_FAIL(ls, "AuthMethod sent twice");
+	}
+	if (ls->auth == AUTH_WAIT_A) {
+		char hex[3 + 2 * CHAP_DIGEST_MAX];
+		if (!sk[SK_A] || sk[SK_N] || sk[SK_R] || sk[SK_I] || sk[SK_C])
+			return AUTH_FAIL(ls, "expected CHAP_A");
+		ls->chap_alg = pick_chap_alg(sk[SK_A]);
+		if (!ls->chap_alg)
+			return AUTH_FAIL(ls, "no common CHAP algorithm (offered CHAP_A=%.40s)", sk[SK_A]);
+		ls->chap_chal_len = chap_digest_len(ls->chap_alg);
+		if (chap_random(&ls->chap_id, 1) || chap_random(ls->chap_chal, ls->chap_chal_len)) {
+			snprintf(ls->neg.err, sizeof(ls->neg.err), "getrandom failed");
+			return 0x0300;
+		}
+		chap_encode_hex(ls->chap_chal, ls->chap_chal_len, hex);
+		rc = kvbuf_add(out, "CHAP_A", "%d", ls->chap_alg) ||
+		     kvbuf_add(out, "CHAP_I", "%u", ls->chap_id) || kvbuf_add(out, "CHAP_C", "%s", hex);
+		ls->auth = AUTH_WAIT_R;
+		return rc ? 0x0300 : 0;
+	}
+	/* AUTH_WAIT_R */
+	if (sk[SK_A])
+		return AUTH_FAIL(ls, "CHAP_A sent twice");
+	rc = chap_verify(ls, out);
+	if (rc == 0)
+		ls->auth = AUTH_DONE;
+	return rc;
 }
 
 static int on_key(void *ctx, const char *key, const char *val)
@@ -129,6 +337,7 @@ void login_free(struct iscsi_conn *c)
 	if (!c->login)
 		return;
 	free(c->login->text);
+	explicit_bzero(c->login, sizeof(*c->login));  /* CHAP secrets */
 	free(c->login);
 	c->login = NULL;
 }
@@ -203,7 +412,7 @@ int login_handle(struct iscsi_conn *c)
 	struct kvbuf out = { 0 };
 	struct key_ctx k;
 	char *grown;
-	int rc = -1;
+	int rc = -1, st;
 
 	if (!ls) {
 		ls = calloc(1, sizeof(*ls));
@@ -255,6 +464,7 @@ int login_handle(struct iscsi_conn *c)
 	}
 
 	k = (struct key_ctx){ .c = c, .ls = ls, .out = &out };
+	memset(ls->sk, 0, sizeof(ls->sk));
 	rc = kv_parse(ls->text, ls->text_len, on_key, &k);
 	if (rc) {
 		rc = login_fail(c, ls, ls->neg.status ? ls->neg.status : 0x0200,
@@ -294,6 +504,20 @@ int login_handle(struct iscsi_conn *c)
 			kvbuf_add(&out, "TargetPortalGroupTag", "%u",
 				  target_find(c->srv, c->params.target_name)->tpgt);
 		}
+	}
+	st = security_step(c, ls, &out, csg);
+	if (st) {
+		char why[200], nb[ISCSI_NAME_MAX];
+		snprintf(why, sizeof(why), "authentication failed for %s: %s",
+			 log_safe(c->params.initiator_name, nb, sizeof(nb)), ls->neg.err);
+		rc = login_fail(c, ls, (uint16_t)st, why);
+		goto out;
+	}
+	if (ls->chap_required && ls->auth != AUTH_DONE)
+		transit = false;   /* stay in the security stage until CHAP is done */
+	if (out.len > LOGIN_DSL_MAX) {
+		rc = login_fail(c, ls, 0x0200, "login answer would exceed 8 KiB (too many keys)");
+		goto out;
 	}
 	if (transit && nsg == 3) {
 		neg_finish(&ls->neg, &out);

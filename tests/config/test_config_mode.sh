@@ -5,8 +5,10 @@
 #     unknown initiator is refused; per-client quota shows in client list;
 #   - a configured client's data persists across a restart;
 #   - a broken configuration is refused with FILE:LINE messages and the
-#     daemon does not start; features this version lacks (CHAP) are refused,
-#     not ignored.
+#     daemon does not start; features this version lacks (ip restrictions)
+#     are refused, not ignored;
+#   - a CHAP client (file mode 0600) must authenticate; a readable file with
+#     secrets is refused.
 . "$(dirname "$0")/../lib/common.sh"
 CTL=$BUILD/pristinectl
 [ -x "$PRISTINED" ] && [ -x "$CTL" ] || skip "build first (make all asan)"
@@ -119,9 +121,24 @@ grep -q "bad.conf:6:" "$d/bad.log" || fail "relative image path not reported at 
 grep -q "bad.conf:9:" "$d/bad.log" || fail "invalid initiator not reported at line 9"
 grep -q "bad.conf:10:" "$d/bad.log" || fail "unknown image not reported at line 10"
 
-# CHAP is configured but not implemented yet: refused, never ignored.
+# CHAP is in effect: with chap-user/chap-secret the client must authenticate.
 sed 's/^image = win10$/image = win10\nchap-user = pc01\nchap-secret = 0123456789abcdef/' "$conf" >"$d/chap.conf"
+chmod 644 "$d/chap.conf"
+if "$PRISTINED" -c "$d/chap.conf" >"$d/chap.log" 2>&1; then fail "a readable file with CHAP secrets started"; fi
+grep -q "chap.conf:.*CHAP secrets" "$d/chap.log" || { cat "$d/chap.log"; fail "readable secrets not explained"; }
 chmod 600 "$d/chap.conf"
-if "$PRISTINED" -c "$d/chap.conf" >"$d/chap.log" 2>&1; then fail "a CHAP configuration started without CHAP support"; fi
-grep -q "CHAP is not supported" "$d/chap.log" || { cat "$d/chap.log"; fail "CHAP refusal not explained"; }
+conf=$d/chap.conf
+start_conf
+iscsi-inq -i iqn.2024-01.test:pc01 "$(url $W)" >/dev/null 2>&1 && fail "pc01 logged in without CHAP"
+iscsi-inq -i iqn.2024-01.test:pc01 "iscsi://pc01%0123456789abcdef@127.0.0.1:$PORT/$W/0" >/dev/null \
+	|| fail "pc01 cannot log in with its CHAP secret"
+iscsi-inq -i iqn.2024-01.test:pc02 "$(url $L)" >/dev/null || fail "pc02 (no CHAP) cannot log in"
+grep -q "authentication failed for iqn.2024-01.test:pc01" "$DLOG" || fail "CHAP refusal not logged"
+grep -q 0123456789abcdef "$DLOG" && fail "the CHAP secret is in the log"
+stop_daemon
+
+# Address restrictions are configured but not implemented yet: refused, never ignored.
+sed 's/^image = win10$/image = win10\nip = 127.0.0.1/' "$d/pristine.conf" >"$d/ip.conf"
+if "$PRISTINED" -c "$d/ip.conf" >"$d/ip.log" 2>&1; then fail "an ip restriction started without support"; fi
+grep -q "ip restrictions are not supported" "$d/ip.log" || { cat "$d/ip.log"; fail "ip refusal not explained"; }
 echo PASS

@@ -19,6 +19,8 @@ Layers:
   Daemon                   starts/stops build/asan/pristined for a test.
 """
 
+import base64
+import hashlib
 import os
 import random
 import re
@@ -654,6 +656,72 @@ class Session:
         if sn_lt(self.maxcmdsn, p.maxcmdsn) or not self.full_feature:
             self.maxcmdsn = p.maxcmdsn
 
+    # ---- CHAP (RFC 7143 12.1.3)
+    CHAP_HASHES = {5: hashlib.md5, 7: hashlib.sha256}
+
+    @staticmethod
+    def chap_response(alg, ident, secret, challenge):
+        """H(id || secret || challenge) for CHAP_A alg."""
+        return Session.CHAP_HASHES[alg](bytes([ident]) + secret.encode() + challenge).digest()
+
+    @staticmethod
+    def chap_decode(v):
+        if v[:2] in ("0x", "0X"):
+            h = v[2:]
+            return bytes.fromhex(("0" + h) if len(h) % 2 else h)
+        if v[:2] in ("0b", "0B"):
+            return base64.b64decode(v[2:], validate=True)
+        raise ISCSIError("CHAP value %r is not 0x/0b encoded" % v)
+
+    def _chap(self, base, chap, nsg, timeout):
+        """The security stage with CHAP.  chap: dict with user, secret;
+        optional algs ("5", "7,5"...), methods (AuthMethod list, "CHAP"),
+        mutual (user, secret): challenge the target and check its answer;
+        mutual_challenge (bytes, None = 16 random); b64 (encode our values
+        in base64); tamper(keys, info) -> keys: change the CHAP_N/CHAP_R
+        (/CHAP_I/CHAP_C) keys before they go out (info: alg, id, challenge).
+        Records self.chap_info.  Returns the last Login Response."""
+        info = self.chap_info = {}
+        r, text = self._login_round(SECURITY, nsg, True,
+                                    encode_keys(base + [("AuthMethod", chap.get("methods", "CHAP"))]), timeout)
+        a = dict(self._record_answers(text))
+        if r.status_class != 0:
+            return r
+        if a.get("AuthMethod") != "CHAP" or r.transit:
+            raise ISCSIError("target answered AuthMethod=%s transit=%s" % (a.get("AuthMethod"), r.transit))
+        r, text = self._login_round(SECURITY, nsg, True, encode_keys([("CHAP_A", chap.get("algs", "5"))]), timeout)
+        a = dict(self._record_answers(text))
+        if r.status_class != 0:
+            return r
+        alg, ident = int(a["CHAP_A"]), int(a["CHAP_I"], 0)
+        challenge = self.chap_decode(a["CHAP_C"])
+        info.update(alg=alg, id=ident, challenge=challenge)
+        resp = self.chap_response(alg, ident, chap["secret"], challenge)
+        enc = (lambda b: "0b" + base64.b64encode(b).decode()) if chap.get("b64") else (lambda b: "0x" + b.hex())
+        keys = [("CHAP_N", chap["user"]), ("CHAP_R", enc(resp))]
+        mutual = chap.get("mutual")
+        if mutual:
+            mc = chap.get("mutual_challenge") or os.urandom(16)
+            mid = random.randrange(256)
+            info.update(mutual_id=mid, mutual_challenge=mc)
+            keys += [("CHAP_I", str(mid)), ("CHAP_C", enc(mc))]
+        if chap.get("tamper"):
+            keys = chap["tamper"](keys, info)
+        info["sent"] = keys
+        r, text = self._login_round(SECURITY, nsg, True, encode_keys(keys), timeout)
+        a = dict(self._record_answers(text))
+        if r.status_class != 0:
+            return r
+        if mutual:
+            want = self.chap_response(alg, info["mutual_id"], mutual[1], info["mutual_challenge"])
+            got = self.chap_decode(a.get("CHAP_R", "0x"))
+            info["mutual_ok"] = a.get("CHAP_N") == mutual[0] and got == want
+            if not info["mutual_ok"]:
+                raise ISCSIError("target failed mutual CHAP (CHAP_N=%r)" % a.get("CHAP_N"))
+        if not r.transit:
+            raise ISCSIError("target did not leave the security stage after CHAP")
+        return r
+
     # ---- login
     def _login_round(self, csg, nsg, transit, text, timeout=None, vmax=0, vmin=0):
         """One login request/response exchange, splitting our text over C-bit
@@ -721,10 +789,11 @@ class Session:
     def login(self, op_keys=None, sec_keys=None, session_type="Normal", target_name=None,
               tsih=0, start_stage=SECURITY, skip_operational=False, digests=None,
               raise_on_fail=True, timeout=None, initiator_name=None, max_rounds=8,
-              vmax=0, vmin=0):
+              vmax=0, vmin=0, chap=None):
         """Log in.  op_keys: list of (key, value) (or raw bytes) for the
         operational stage; sec_keys: extra keys for the security stage.
         digests=True adds HeaderDigest=CRC32C,DataDigest=CRC32C (False: None).
+        chap: log in with CHAP (see _chap).
         Returns the final Login Response PDU (status in .status_class)."""
         self.tsih = tsih
         name = initiator_name or self.initiator_name
@@ -742,7 +811,15 @@ class Session:
             for k, v in op:
                 self.offered[k] = str(v)
         stage = start_stage
-        if stage == SECURITY:
+        if stage == SECURITY and chap is not None:
+            nsg = FULL_FEATURE if skip_operational else OPERATIONAL
+            r = self._chap(base, chap, nsg, timeout)
+            if r.status_class != 0:
+                return self._login_failed(r, raise_on_fail)
+            if r.nsg == FULL_FEATURE:
+                return self._login_done(r)
+            first_op = encode_keys(op)
+        elif stage == SECURITY:
             sec = base + [("AuthMethod", "None")] + list(sec_keys or [])
             nsg = FULL_FEATURE if skip_operational else OPERATIONAL
             r, text = self._login_round(SECURITY, nsg, True, encode_keys(sec), timeout, vmax, vmin)
