@@ -104,6 +104,7 @@ struct ctl_opts {
 	const char *uuid;	/* --uuid */
 	const char *policy;	/* --policy */
 	const char *reset_at;	/* --reset-at HH:MM */
+	const char *ip;		/* --ip ADDR[/PREFIX][,...] ("" = anywhere) */
 	bool proxy;		/* pxe dnsmasq --proxy */
 	bool full;		/* pxe dnsmasq --full */
 	const char *server;	/* --server IP */

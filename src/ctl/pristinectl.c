@@ -31,13 +31,15 @@ static void usage(FILE *f)
 		"  client reset ID [--force]   discard a client's overlay (--force: even if online)\n"
 		"  client add IQN [--name NAME] [--image IMAGE] [--quota SIZE] [--mac MAC]\n"
 		"             [--uuid UUID] [--policy persistent|reset-on-boot|scheduled]\n"
-		"             [--reset-at HH:MM]\n"
+		"             [--reset-at HH:MM] [--ip ADDR[/PREFIX][,...]]\n"
 		"                              add a client before its first login\n"
 		"  client remove ID [--force]  forget a client and discard its overlay\n"
 		"  client set ID [--name NAME] [--image IMAGE] [--quota SIZE] [--mac MAC]\n"
-		"             [--uuid UUID] [--policy POLICY] [--reset-at HH:MM] [--force]\n"
+		"             [--uuid UUID] [--policy POLICY] [--reset-at HH:MM]\n"
+		"             [--ip ADDR[/PREFIX][,...] | --ip ''] [--force]\n"
 		"                              rename, move to another image (discards the\n"
-		"                              overlay), change the quota\n"
+		"                              overlay), change the quota; --ip binds the\n"
+		"                              client to source addresses ('' = anywhere)\n"
 		"  session list                iSCSI sessions\n"
 		"  session kill TSIH           end a session\n"
 		"  image list                  images, current version, draft\n"
@@ -348,6 +350,8 @@ static int body_fields(json_t *body, const struct ctl_opts *o)
 		rc |= json_object_set_new(body, "policy", json_string(o->policy));
 	if (o->reset_at)
 		rc |= json_object_set_new(body, "reset_at", json_string(o->reset_at));
+	if (o->ip)
+		rc |= json_object_set_new(body, "ip", json_string(o->ip));
 	if (rc) {
 		fprintf(stderr, "pristinectl: out of memory (or an option is not UTF-8)\n");
 		return CTL_EREMOTE;
@@ -448,9 +452,10 @@ static int verb_client_set(const struct ctl *c, const char *id, const struct ctl
 	size_t n = 0;
 	int rc;
 
-	if (!o->name && !o->image && !o->quota && !o->mac && !o->policy && !o->reset_at && !o->uuid)
+	if (!o->name && !o->image && !o->quota && !o->mac && !o->policy && !o->reset_at && !o->uuid &&
+	    !o->ip)
 		return usage_error("client set needs at least one of --name, --image, --quota, --mac, "
-				   "--uuid, --policy, --reset-at");
+				   "--uuid, --policy, --reset-at, --ip");
 	rc = client_path(id, "/set", path, sizeof(path));
 	if (rc)
 		return rc;
@@ -489,6 +494,19 @@ static int verb_client_set(const struct ctl *c, const char *id, const struct ctl
 	if (o->mac && n < sizeof(line))
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "%smac %s", n ? ", " : "",
 				      log_safe(ctl_str(cl, "mac", "none"), buf, sizeof(buf)));
+	if (o->ip && n < sizeof(line)) {
+		json_t *ips = json_object_get(cl, "ip"), *v;
+		size_t i;
+
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%sip ", n ? ", " : "");
+		if (!json_array_size(ips) && n < sizeof(line))
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "any");
+		json_array_foreach(ips, i, v)
+			if (n < sizeof(line))
+				n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s", i ? "," : "",
+						      log_safe(json_string_value(v) ? json_string_value(v) : "?",
+							       buf, sizeof(buf)));
+	}
 	if ((o->policy || o->reset_at) && n < sizeof(line))
 		snprintf(line + n, sizeof(line) - n, "%spolicy %s%s%s", n ? ", " : "",
 			 log_safe(ctl_str(cl, "policy", "-"), buf, sizeof(buf)),
@@ -590,7 +608,8 @@ int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
 			  o->mac && !strchr(allowed, 'M') ? "--mac" :
 			  o->policy && !strchr(allowed, 'p') ? "--policy" :
 			  o->reset_at && !strchr(allowed, 'A') ? "--reset-at" :
-			  o->uuid && !strchr(allowed, 'U') ? "--uuid" : NULL;
+			  o->uuid && !strchr(allowed, 'U') ? "--uuid" :
+			  o->ip && !strchr(allowed, 'X') ? "--ip" : NULL;
 
 	if (!bad)
 		return 0;
@@ -615,11 +634,11 @@ static int do_client(const struct ctl *c, int argc, char **argv, const struct ct
 	if (!strcmp(v, "reset") && argc == 2)
 		return (rc = opts_only(o, what, "f")) ? rc : verb_client_reset(c, argv[1], o->force);
 	if (!strcmp(v, "add") && argc == 2)
-		return (rc = opts_only(o, what, "niqMpAU")) ? rc : verb_client_add(c, argv[1], o);
+		return (rc = opts_only(o, what, "niqMpAUX")) ? rc : verb_client_add(c, argv[1], o);
 	if (!strcmp(v, "remove") && argc == 2)
 		return (rc = opts_only(o, what, "f")) ? rc : verb_client_remove(c, argv[1], o->force);
 	if (!strcmp(v, "set") && argc == 2)
-		return (rc = opts_only(o, what, "fniqMpAU")) ? rc : verb_client_set(c, argv[1], o);
+		return (rc = opts_only(o, what, "fniqMpAUX")) ? rc : verb_client_set(c, argv[1], o);
 	if (argc == 1 && !strcmp(v, "add"))
 		return usage_error("client add needs the client's initiator IQN");
 	if (argc == 1 && (!strcmp(v, "show") || !strcmp(v, "reset") || !strcmp(v, "remove") ||
@@ -775,6 +794,8 @@ int main(int argc, char **argv)
 				t = take_value(argc, argv, &i, "--reset-at", &o.reset_at);
 			if (!t)
 				t = take_value(argc, argv, &i, "--uuid", &o.uuid);
+			if (!t)
+				t = take_value(argc, argv, &i, "--ip", &o.ip);
 			if (t < 0)
 				return usage_error("%s needs a value", a);
 			if (!t)

@@ -233,6 +233,19 @@ struct image *registry_image(struct registry *reg, const char *name)
 	return NULL;
 }
 
+/* The client's address rules as a JSON array of canonical texts. */
+json_t *client_allow_json(const struct client *c)
+{
+	json_t *a = json_array();
+	char t[NETADDR_TEXT_MAX];
+
+	for (unsigned i = 0; i < c->nallow; i++) {
+		netaddr_format(&c->allow[i], t, sizeof(t));
+		json_array_append_new(a, json_string(t));
+	}
+	return a;
+}
+
 /*
  * Write STATE/clients.json: every client and the image it is bound to.
  * Atomic: a temporary file, fsync, rename, fsync of the directory.  Lock
@@ -262,6 +275,8 @@ int bindings_save(struct registry *reg)
 			json_object_set_new(e, "reset_at", json_integer(c->reset_at));
 		if (c->reset_due)
 			json_object_set_new(e, "reset_due", json_true());
+		if (c->nallow && c->origin != ORIGIN_CONFIG)
+			json_object_set_new(e, "ip", client_allow_json(c));
 		json_array_append_new(arr, e);
 	}
 	root = json_pack("{s:i, s:o}", "version", 1, "clients", arr);
@@ -304,6 +319,35 @@ static struct image *bound_image(struct registry *reg, json_t *bindings, const c
 	return reg->nimages == 1 ? reg->images[0] : NULL;
 }
 
+/* Address rules of a clients.json record.  A rule that does not parse
+ * (a hand-edited file) must not open the client to everyone: it is
+ * logged and the client is then bound to no address at all (refused
+ * until an admin sets --ip again). */
+static void restore_allow(struct client *c, json_t *ips)
+{
+	size_t i;
+	json_t *v;
+
+	c->nallow = 0;
+	if (!json_is_array(ips))
+		return;
+	json_array_foreach(ips, i, v) {
+		const char *t = json_string_value(v);
+		char why[80];
+		if (c->nallow >= CFG_MAX_IPS || !t ||
+		    netaddr_parse(t, &c->allow[c->nallow], why, sizeof(why))) {
+			log_err("clients.json: client %s has an unusable address rule: it is refused "
+				"until its addresses are set again (pristinectl client set --ip)",
+				c->initiator);
+			memset(&c->allow[0], 0, sizeof(c->allow[0]));
+			c->allow[0].family = AF_UNSPEC;
+			c->nallow = 1;
+			return;
+		}
+		c->nallow++;
+	}
+}
+
 /* Network-boot fields of a clients.json record (checked; bad ones dropped). */
 static void restore_boot_fields(struct client *c, json_t *e)
 {
@@ -326,6 +370,7 @@ static void restore_boot_fields(struct client *c, json_t *e)
 	if (c->policy == POLICY_SCHEDULED && c->reset_at < 0)
 		c->policy = POLICY_PERSISTENT;
 	c->reset_due = json_is_true(json_object_get(e, "reset_due"));
+	restore_allow(c, json_object_get(e, "ip"));
 }
 
 /* The image version clients.json records for c (if on its image now). */
@@ -425,6 +470,8 @@ int registry_configure(struct registry *reg, const struct cfg_client *cc, struct
 	c->origin = ORIGIN_CONFIG;
 	c->quota = quota;
 	c->quota_set = true;
+	memcpy(c->allow, cc->ip_rules, sizeof(c->allow));
+	c->nallow = cc->nips;
 	snprintf(c->chap.user, sizeof(c->chap.user), "%s", cc->chap_user);
 	snprintf(c->chap.secret, sizeof(c->chap.secret), "%s", cc->chap_secret);
 	snprintf(c->chap.muser, sizeof(c->chap.muser), "%s", cc->mutual_user);
@@ -588,6 +635,44 @@ void registry_close(struct registry *reg)
 	}
 	pthread_mutex_destroy(&reg->lock);
 	pthread_cond_destroy(&reg->cond);
+}
+
+/*
+ * A client bound to source addresses logs in only from them - normal and
+ * discovery sessions alike, so a borrowed name learns nothing either.
+ * Unknown initiators pass here: the enroll policy decides at attach.
+ */
+int registry_admit(void *ctx, const char *initiator, const struct sockaddr *peer,
+		   char *msg, size_t msglen)
+{
+	struct registry *reg = ctx;
+	struct client *c;
+	int status = 0;
+
+	pthread_mutex_lock(&reg->lock);
+	c = registry_find(reg, initiator);
+	if (c && c->nallow) {
+		bool ok = false;
+		for (unsigned i = 0; i < c->nallow && !ok; i++)
+			ok = netaddr_match(&c->allow[i], peer);
+		if (!ok) {
+			char list[CFG_MAX_IPS * NETADDR_TEXT_MAX] = "", t[NETADDR_TEXT_MAX];
+			size_t n = 0;
+			for (unsigned i = 0; i < c->nallow; i++) {
+				netaddr_format(&c->allow[i], t, sizeof(t));
+				n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "",
+						      c->allow[i].family == AF_UNSPEC ? "(unusable rule)" : t);
+				if (n >= sizeof(list))
+					break;
+			}
+			snprintf(msg, msglen, "initiator name of client %s used from an address it "
+				 "is not bound to (%s): possible spoofing", c->name[0] ? c->name : c->initiator,
+				 list);
+			status = 0x0201;   /* authentication failure */
+		}
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return status;
 }
 
 /*
@@ -812,7 +897,9 @@ static int boot_fields(struct registry *reg, struct client *c, const struct clie
 	struct boot_request rq = { 0 };
 	enum cfg_policy pol = c->policy;
 	int at = c->reset_at;
-	char err[64];
+	char err[64], why[160];
+	struct netaddr_rule rules[CFG_MAX_IPS];
+	unsigned nrules = 0;
 
 	if (!bf)
 		return 0;
@@ -822,6 +909,10 @@ static int boot_fields(struct registry *reg, struct client *c, const struct clie
 	}
 	if (bf->uuid && bf->uuid[0] && boot_parse_param(&rq, "uuid", bf->uuid, err, sizeof(err))) {
 		snprintf(msg, msglen, "'%.40s' is not a UUID", bf->uuid);
+		return -EINVAL;
+	}
+	if (bf->ip && netaddr_parse_list(bf->ip, rules, CFG_MAX_IPS, &nrules, why, sizeof(why))) {
+		snprintf(msg, msglen, "ip: %s", why);
 		return -EINVAL;
 	}
 	if (bf->policy && cfg_parse_policy(bf->policy, &pol)) {
@@ -856,6 +947,10 @@ static int boot_fields(struct registry *reg, struct client *c, const struct clie
 		snprintf(c->mac, sizeof(c->mac), "%s", rq.mac);
 	if (bf->uuid)
 		snprintf(c->uuid, sizeof(c->uuid), "%s", rq.uuid);
+	if (bf->ip) {
+		memcpy(c->allow, rules, sizeof(rules[0]) * nrules);
+		c->nallow = nrules;
+	}
 	c->policy = pol;
 	c->reset_at = at;
 	return 0;

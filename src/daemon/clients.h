@@ -26,6 +26,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "daemon/config.h"
 #include "daemon/images.h"
 #include "proto/iscsi.h"
@@ -64,6 +66,9 @@ struct client {
 	int reset_at;                 /* scheduled: minutes after midnight, local time */
 	bool reset_due;               /* scheduled reset missed while online: at next boot */
 	int64_t last_boot;            /* unix time of its last boot script, 0 = never */
+	/* source addresses it may log in from (ip =, --ip); 0 = from anywhere */
+	struct netaddr_rule allow[CFG_MAX_IPS];
+	unsigned nallow;
 	/* CHAP (clients of the configuration file only): "" = none */
 	struct iscsi_chap_creds chap;
 };
@@ -114,6 +119,11 @@ void registry_close(struct registry *reg);
 int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
 		    struct scsi_target **scsi, void **handle, char *msg, size_t msglen);
 void registry_detach(void *ctx, void *handle);
+/* c's address rules as a new JSON array of canonical texts ("10.0.0.0/24"). */
+json_t *client_allow_json(const struct client *c);
+/* The iSCSI admit hook: refuses a bound client's name from elsewhere. */
+int registry_admit(void *ctx, const char *initiator, const struct sockaddr *peer,
+		   char *msg, size_t msglen);
 /* The iSCSI chap_secret hook: a configured client's CHAP settings. */
 int registry_chap_secret(void *ctx, const char *initiator, const char *target,
 			 struct iscsi_chap_creds *cr);
@@ -136,10 +146,12 @@ struct client *registry_find(struct registry *reg, const char *id);
  * name; NULL = the only image), quota (bytes; quota_set false = default).
  * Persisted.  Returns 0, or -EINVAL/-EEXIST/-ENOENT with msg.
  */
-/* Network-boot settings of a client, as given to the API (NULL = not given /
- * unchanged; "" clears mac and uuid).  Checked by registry_add/set. */
+/* Network-boot and binding settings of a client, as given to the API
+ * (NULL = not given / unchanged; "" clears mac, uuid and ip).  ip is a
+ * comma-separated list of ADDR or ADDR/PREFIX.  Checked by
+ * registry_add/set. */
 struct client_boot_fields {
-	const char *mac, *uuid, *policy, *reset_at;
+	const char *mac, *uuid, *policy, *reset_at, *ip;
 };
 
 int registry_add(struct registry *reg, const char *name, const char *initiator, const char *image,

@@ -29,6 +29,7 @@
 #include "daemon/config.h"
 #include "boot/boot.h"
 #include "proto/params.h"
+#include "daemon/privs.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -47,12 +48,14 @@
 
 #define CFG_LINE_MAX 8192      /* longest line, newline included */
 #define CFG_MSG_MAX 320        /* one message, "FILE:LINE: " excluded */
-#define KEYS_MAX 12
+#define KEYS_MAX 16
 
 enum sec_kind { SEC_NONE, SEC_SKIP, SEC_SERVER, SEC_DEFAULTS, SEC_IMAGE, SEC_CLIENT };
 
 enum { SK_LISTEN, SK_STATE, SK_SOCKET, SK_LOG_LEVEL, SK_NOP, SK_FLOOR, SK_BOOT_LISTEN,
-       SK_BOOT_PORTAL, SK_N };
+       SK_BOOT_PORTAL, SK_MAX_CONNS, SK_MAX_LOGINS_ADDR, SK_MAX_SESS_INI, SK_LOGIN_TIMEOUT,
+       SK_SEND_TIMEOUT, SK_USER,
+       SK_N };
 enum { DK_ENROLL, DK_IMAGE, DK_POLICY, DK_RESET_AT, DK_QUOTA, DK_N };
 enum { IK_PATH, IK_TARGET, IK_BLOCK_SIZE, IK_N };
 enum { CK_INITIATOR, CK_MAC, CK_IP, CK_IMAGE, CK_POLICY, CK_RESET_AT, CK_QUOTA,
@@ -61,7 +64,9 @@ enum { CK_INITIATOR, CK_MAC, CK_IP, CK_IMAGE, CK_POLICY, CK_RESET_AT, CK_QUOTA,
 /* Key names of each section kind, indexed by the enums above. */
 static const char *const server_keys[SK_N] = {
 	"listen", "state", "socket", "log-level", "nop-interval", "store-floor", "boot-listen",
-	"boot-portal",
+	"boot-portal", "max-connections", "max-logins-per-address", "max-sessions-per-initiator",
+	"login-timeout", "send-timeout",
+	"user",
 };
 static const char *const defaults_keys[DK_N] = {
 	"enroll", "image", "policy", "reset-at", "quota",
@@ -583,6 +588,20 @@ static void set_image_ref(struct parser *p, char *dst, const char *val)
 	memcpy(dst, val, n + 1);
 }
 
+/* A whole number from lo to hi. */
+static void set_limit(struct parser *p, unsigned *dst, const char *key, const char *val,
+		      unsigned lo, unsigned hi)
+{
+	char shown[64];
+	unsigned u;
+
+	if (parse_uint(val, hi, &u) || u < lo)
+		cfg_err(p, p->lineno, "%s: '%s' is not a number from %u to %u", key,
+			q(val, shown, sizeof(shown)), lo, hi);
+	else
+		*dst = u;
+}
+
 static void server_key(struct parser *p, int k, const char *val)
 {
 	struct config *c = p->cfg;
@@ -629,12 +648,34 @@ static void server_key(struct parser *p, int k, const char *val)
 	case SK_FLOOR:
 		set_size(p, &c->store_floor, "store-floor", val);
 		break;
+	case SK_MAX_CONNS:
+		set_limit(p, &c->max_conns, "max-connections", val, 1, 65536);
+		break;
+	case SK_MAX_LOGINS_ADDR:
+		set_limit(p, &c->max_logins_per_addr, "max-logins-per-address", val, 1, 65536);
+		break;
+	case SK_MAX_SESS_INI:
+		set_limit(p, &c->max_sessions_per_initiator, "max-sessions-per-initiator", val, 1, 65536);
+		break;
+	case SK_LOGIN_TIMEOUT:
+		set_limit(p, &c->login_timeout, "login-timeout", val, 1, 600);
+		break;
+	case SK_SEND_TIMEOUT:
+		set_limit(p, &c->send_timeout, "send-timeout", val, 1, 3600);
+		break;
 	case SK_BOOT_LISTEN:
 		if (!listen_valid(val))
 			cfg_err(p, p->lineno, "boot-listen: '%s' is not ADDR:PORT with a numeric address "
 				"(e.g. *:8180, 10.0.0.1:80)", q(val, shown, sizeof(shown)));
 		else
 			snprintf(c->boot_listen, sizeof(c->boot_listen), "%s", val);
+		break;
+	case SK_USER:   /* privileges (issue 7): looked up at start, by privs.c */
+		if (!privs_user_name_valid(val))
+			cfg_err(p, p->lineno, "user: '%s' is not a user name ([A-Za-z0-9._-], at most %d)",
+				q(val, shown, sizeof(shown)), PRIVS_NAME_MAX - 1);
+		else
+			snprintf(c->user, sizeof(c->user), "%s", val);
 		break;
 	case SK_BOOT_PORTAL:
 		if (!boot_host_valid(val))
@@ -705,59 +746,24 @@ static void image_key(struct parser *p, int k, const char *val)
 	}
 }
 
-/* ip = A[, B...]: numeric IPv4/IPv6 addresses, stored as inet_ntop prints
- * them.  On any error the client keeps no address from this key. */
+/* ip = A[, B...]: IPv4/IPv6 addresses or networks (ADDR/PREFIX), stored
+ * canonical.  On any error the client keeps no address from this key. */
 static void set_ips(struct parser *p, struct cfg_client *cl, const char *val)
 {
-	char item[64], shown[64];
-	unsigned char addr[16];
-	const char *s = val;
-	unsigned n = 0;
+	char why[200];
+	unsigned n;
 
 	cl->nips = 0;
-	for (;;) {
-		const char *e = strchr(s, ',');
-		size_t il = e ? (size_t)(e - s) : strlen(s);
-		int af;
-
-		while (il && isspace((unsigned char)*s))
-			s++, il--;
-		while (il && isspace((unsigned char)s[il - 1]))
-			il--;
-		if (il == 0) {
-			cfg_err(p, p->lineno, "ip: empty address in list");
-			return;
-		}
-		if (il >= sizeof(item)) {
-			cfg_err(p, p->lineno, "ip: address too long");
-			return;
-		}
-		memcpy(item, s, il);
-		item[il] = '\0';
-		af = strchr(item, ':') ? AF_INET6 : AF_INET;
-		if (inet_pton(af, item, addr) != 1) {
-			cfg_err(p, p->lineno, "ip: '%s' is not an IPv4 or IPv6 address",
-				q(item, shown, sizeof(shown)));
-			return;
-		}
-		if (n >= CFG_MAX_IPS) {
-			cfg_err(p, p->lineno, "ip: too many addresses (at most %d)", CFG_MAX_IPS);
-			return;
-		}
-		if (!inet_ntop(af, addr, cl->ips[n], sizeof(cl->ips[n]))) {
-			cfg_err(p, p->lineno, "ip: '%s' cannot be used", q(item, shown, sizeof(shown)));
-			return;
-		}
-		for (unsigned i = 0; i < n; i++)
-			if (strcmp(cl->ips[i], cl->ips[n]) == 0) {
-				cfg_err(p, p->lineno, "ip: %s listed twice", cl->ips[n]);
-				return;
-			}
-		n++;
-		if (!e)
-			break;
-		s = e + 1;
+	if (netaddr_parse_list(val, cl->ip_rules, CFG_MAX_IPS, &n, why, sizeof(why))) {
+		cfg_err(p, p->lineno, "ip: %s", why);
+		return;
 	}
+	if (n == 0) {
+		cfg_err(p, p->lineno, "ip: empty address in list");
+		return;
+	}
+	for (unsigned i = 0; i < n; i++)
+		netaddr_format(&cl->ip_rules[i], cl->ips[i], sizeof(cl->ips[i]));
 	cl->nips = n;
 }
 
@@ -1133,6 +1139,11 @@ int config_parse(const char *fname, const char *text, size_t len, unsigned mode,
 	p->kind = SEC_NONE;
 	out->log_level = LOG_INFO;
 	out->nop_interval = 30;
+	out->max_conns = 1024;
+	out->max_logins_per_addr = 16;
+	out->max_sessions_per_initiator = 8;
+	out->login_timeout = 15;
+	out->send_timeout = 60;
 	out->store_floor = 512ull << 20;
 	out->enroll_auto = true;
 	out->default_policy = POLICY_PERSISTENT;

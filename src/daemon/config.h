@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/netaddr.h"
+
 #include "util/log.h"
 
 #define CFG_MAX_LISTEN 8       /* listen = lines in [server] */
@@ -59,8 +61,11 @@ struct cfg_client {
 	char name[CFG_NAME_MAX];
 	char initiator[CFG_TARGET_MAX];  /* valid iSCSI name, stored lower-case */
 	char mac[18];                    /* "aa:bb:cc:dd:ee:ff" (lower-case) or "" */
-	char ips[CFG_MAX_IPS][64];       /* numeric addresses as inet_ntop prints them */
-	unsigned nips;                   /* 0: any source address */
+	/* ip = : the source addresses it may log in from, as canonical text
+	 * ("10.0.0.21", "10.0.1.0/24") and parsed; nips 0 = from anywhere */
+	char ips[CFG_MAX_IPS][NETADDR_TEXT_MAX];
+	struct netaddr_rule ip_rules[CFG_MAX_IPS];
+	unsigned nips;
 	char image[CFG_NAME_MAX];        /* names an entry of config.images */
 	enum cfg_policy policy;
 	int reset_at_min;                /* POLICY_SCHEDULED: minutes after midnight; else -1 */
@@ -83,6 +88,13 @@ struct config {
 	enum log_level log_level;
 	unsigned nop_interval;           /* seconds, 0 = no pings */
 	uint64_t store_floor;            /* bytes */
+	char user[33];                   /* run as this user after start (privs.h), "" = stay */
+	/* limits (see pristine.conf(5)) */
+	unsigned max_conns;              /* iSCSI connections at once */
+	unsigned max_logins_per_addr;    /* connections still logging in, per address */
+	unsigned max_sessions_per_initiator;
+	unsigned login_timeout;          /* seconds */
+	unsigned send_timeout;           /* seconds a peer may read nothing */
 	/* [defaults] */
 	bool enroll_auto;                /* unknown initiators are enrolled */
 	char default_image[CFG_NAME_MAX];/* image of auto-enrolled clients, "" = none */

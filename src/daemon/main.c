@@ -21,6 +21,7 @@
 #include "daemon/config.h"
 #include "daemon/listen.h"
 #include "daemon/notify.h"
+#include "daemon/privs.h"
 #include "boot/boot.h"
 #include "daemon/ops.h"
 #include "proto/iscsi.h"
@@ -57,6 +58,7 @@ struct options {
 	const char *boot_portal;
 	enum cfg_policy policy;
 	int reset_at;
+	const char *user;          /* --user: run as this user after binding */
 };
 
 static void usage(FILE *f)
@@ -79,6 +81,8 @@ static void usage(FILE *f)
 		"                          the PC reached the boot endpoint at, and the first --listen port)\n"
 		"  -p, --policy POLICY     persistent | reset-on-boot | scheduled (default persistent)\n"
 		"  -R, --reset-at HH:MM    the daily reset time of the scheduled policy\n"
+		"  -u, --user NAME         once every socket is bound, run as NAME with no capabilities\n"
+		"                          (started as root; default: $PRISTINED_USER, or stay as started)\n"
 		"  -v, --log-level LEVEL   error|warn|notice|info|debug (default info)\n"
 		"  -h, --help              this text\n"
 		"  -V, --version           print the version\n");
@@ -165,6 +169,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "boot-portal", required_argument, NULL, 'P' },
 		{ "policy", required_argument, NULL, 'p' },
 		{ "reset-at", required_argument, NULL, 'R' },
+		{ "user", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -178,7 +183,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	o->nop_interval = -1;
 	o->floor = 512ull << 20;
 	o->reset_at = -1;
-	while ((ch = getopt_long(argc, argv, "i:l:s:t:rq:f:S:b:n:v:c:hVB:P:p:R:", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "i:l:s:t:rq:f:S:b:n:v:c:hVB:P:p:R:u:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'i': o->image = optarg; break;
 		case 's': o->state = optarg; break;
@@ -244,6 +249,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			break;
+		case 'u':
+			if (!privs_user_name_valid(optarg)) {
+				fprintf(stderr, "pristined: --user '%s' is not a user name\n", optarg);
+				return -1;
+			}
+			o->user = optarg;
+			break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("pristined %s\n", PRISTINE_VERSION); exit(0);
 		default: usage(stderr); return -1;
@@ -283,26 +295,6 @@ static int ensure_state_dir(const char *dir)
 	return 0;
 }
 
-/*
- * What a configuration may ask for that this version does not do yet.
- * Refusing is safer than ignoring: an admin who configured an address
- * restriction must not get an open door instead.
- */
-static int config_unsupported(const char *file, const struct config *cfg)
-{
-	int bad = 0;
-
-	for (unsigned i = 0; i < cfg->nclients; i++) {
-		const struct cfg_client *c = &cfg->clients[i];
-		if (c->nips) {
-			fprintf(stderr, "%s:%d: client %s: ip restrictions are not supported by this "
-				"version yet\n", file, c->line, c->name);
-			bad = 1;
-		}
-	}
-	return bad ? -1 : 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -326,6 +318,8 @@ int main(int argc, char **argv)
 	uint64_t floor, quota;
 	int nop;
 	bool reg_open = false;
+	struct privs privs = { .prepared = false };
+	const char *user;
 	sigset_t set;
 	int rc = 1;
 
@@ -353,10 +347,6 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		have_cfg = true;
-		if (config_unsupported(o.config, &cfg)) {
-			config_free(&cfg);
-			return 2;
-		}
 		if (log_get_level() == LOG_INFO)   /* -v on the command line wins */
 			log_set_level(cfg.log_level);
 	}
@@ -369,6 +359,12 @@ int main(int argc, char **argv)
 
 	log_notice("pristined %s starting%s%s", PRISTINE_VERSION, have_cfg ? " with " : "",
 		   have_cfg ? o.config : "");
+	/* Privileges (issue 7): --user, else the file's user =, else the
+	 * environment's PRISTINED_USER (the systemd unit's default).  The
+	 * per-thread part of the drop must precede every thread. */
+	user = o.user ? o.user : have_cfg && cfg.user[0] ? cfg.user : getenv("PRISTINED_USER");
+	if (user && user[0] && privs_prepare(&privs, user))
+		goto out;
 	nimg = have_cfg ? cfg.nimages : 1;
 	imgs = calloc(nimg, sizeof(*imgs));
 	for (unsigned i = 0; imgs && i < nimg; i++)
@@ -432,6 +428,13 @@ int main(int argc, char **argv)
 
 	if (nop >= 0)
 		srv.nop_interval_s = (unsigned)nop;
+	if (have_cfg) {
+		srv.max_conns = cfg.max_conns;
+		srv.max_logins_per_addr = cfg.max_logins_per_addr;
+		srv.max_sessions_per_initiator = cfg.max_sessions_per_initiator;
+		srv.login_timeout_s = cfg.login_timeout;
+		srv.send_timeout_s = cfg.send_timeout;
+	}
 
 	if (o.read_only) {
 		struct scsi_lu_config lc;
@@ -487,7 +490,8 @@ int main(int argc, char **argv)
 		if (registry_open(&reg))
 			goto out;
 		reg_open = true;
-		srv.hooks = (struct iscsi_hooks){ .chap_secret = registry_chap_secret,
+		srv.hooks = (struct iscsi_hooks){ .admit = registry_admit,
+						  .chap_secret = registry_chap_secret,
 						  .attach = registry_attach, .detach = registry_detach,
 						  .ctx = &reg };
 	}
@@ -517,6 +521,9 @@ int main(int argc, char **argv)
 			goto out_portals;
 		dctx.boot_listen = boot_listen;
 	}
+	/* Privileges (issue 7): every socket is bound, every image open. */
+	if (privs.prepared && (privs_own_state(&privs, state) || privs_drop(&privs, state)))
+		goto out_portals;
 	{
 		char st[160];
 		snprintf(st, sizeof(st), "serving %u target%s on %u portal%s%s", srv.ntargets,

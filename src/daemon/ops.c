@@ -35,6 +35,9 @@ static json_t *client_json(const struct client *c)
 		json_object_set_new(o, "reset_at", json_string(at));
 	}
 	json_object_set_new(o, "reset_due", json_boolean(c->reset_due));
+	json_object_set_new(o, "ip", client_allow_json(c));
+	json_object_set_new(o, "chap", json_string(!c->chap.user[0] ? "none" :
+						    c->chap.muser[0] ? "mutual" : "one-way"));
 	json_object_set_new(o, "last_boot", json_integer((json_int_t)c->last_boot));
 	json_object_set_new(o, "maintenance", json_boolean(c->img->draft &&
 		strcasecmp(c->img->draft->initiator, c->initiator) == 0));
@@ -136,7 +139,7 @@ static int client_result(struct daemon_ctx *d, const char *id, json_t **out)
 	return 0;
 }
 
-/* mac, uuid, policy, reset_at of a client add/set body. */
+/* mac, uuid, policy, reset_at, ip of a client add/set body. */
 static int boot_body(json_t *body, struct client_boot_fields *bf, char *err, size_t errlen)
 {
 	int rc;
@@ -144,7 +147,8 @@ static int boot_body(json_t *body, struct client_boot_fields *bf, char *err, siz
 	if ((rc = body_string(body, "mac", &bf->mac, err, errlen)) ||
 	    (rc = body_string(body, "uuid", &bf->uuid, err, errlen)) ||
 	    (rc = body_string(body, "policy", &bf->policy, err, errlen)) ||
-	    (rc = body_string(body, "reset_at", &bf->reset_at, err, errlen)))
+	    (rc = body_string(body, "reset_at", &bf->reset_at, err, errlen)) ||
+	    (rc = body_string(body, "ip", &bf->ip, err, errlen)))
 		return rc;
 	return 0;
 }

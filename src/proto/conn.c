@@ -59,7 +59,11 @@ static int read_full(struct iscsi_conn *c, void *buf, size_t n, int64_t deadline
 		ssize_t r;
 
 		if (left <= 0) {
-			log_info("%s: time-out waiting for data, closing", c->peer);
+			if (c->state == CONN_LOGIN)
+				log_notice("%s: login not finished within %us, closing", c->peer,
+					   c->srv->login_timeout_s);
+			else
+				log_info("%s: time-out waiting for data, closing", c->peer);
 			return -1;
 		}
 		r = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
@@ -130,6 +134,10 @@ static int conn_recv_header(struct iscsi_conn *c, int64_t login_deadline)
 			send_ping(c);
 	}
 	t_pdu_deadline = now_ms() + PDU_TIMEOUT_MS;
+	/* Before login completes the login deadline is absolute: a peer
+	 * trickling a PDU byte by byte must not stretch it (slowloris). */
+	if (c->state == CONN_LOGIN && login_deadline < t_pdu_deadline)
+		t_pdu_deadline = login_deadline;
 	if (read_full(c, c->bhs, ISCSI_BHS_LEN, t_pdu_deadline))
 		return -1;
 	c->ahs_len = bhs_ahslen(c->bhs);
@@ -485,6 +493,20 @@ static void *conn_thread(void *arg)
 	return NULL;
 }
 
+/* Same IP address (ports ignored)? */
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+	return false;
+}
+
 static void format_peer(int fd, char *out, size_t len)
 {
 	struct sockaddr_storage ss;
@@ -506,6 +528,38 @@ static void format_peer(int fd, char *out, size_t len)
 	snprintf(out, len, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
 }
 
+/*
+ * Log a refused connection, at most one line a second: a flood must not
+ * fill the disk with log lines.  The lines not written are counted in
+ * the next one.
+ */
+static void log_refusal(int fd, const char *why)
+{
+	static int64_t last;
+	static unsigned suppressed;
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	int64_t now = now_ms();
+	char peer[80];
+	unsigned n;
+
+	pthread_mutex_lock(&mu);
+	if (last && now - last < 1000) {
+		suppressed++;
+		pthread_mutex_unlock(&mu);
+		return;
+	}
+	last = now;
+	n = suppressed;
+	suppressed = 0;
+	pthread_mutex_unlock(&mu);
+	format_peer(fd, peer, sizeof(peer));
+	if (n)
+		log_warn("%s: connection refused: %s (and %u more refused in the last second)", peer,
+			 why, n);
+	else
+		log_warn("%s: connection refused: %s", peer, why);
+}
+
 int iscsi_conn_start(struct iscsi_server *srv, int fd)
 {
 	struct iscsi_conn *c;
@@ -515,10 +569,26 @@ int iscsi_conn_start(struct iscsi_server *srv, int fd)
 	socklen_t sl;
 	int one = 1, rc;
 
+	struct sockaddr_storage pa;
+	const char *why = NULL;
+	unsigned logging_in = 0;
+
+	sl = sizeof(pa);
+	if (getpeername(fd, (struct sockaddr *)&pa, &sl))
+		pa.ss_family = AF_UNSPEC;   /* matches no address rule */
 	pthread_mutex_lock(&srv->lock);
-	if (srv->stopping || srv->nconns >= srv->max_conns) {
+	for (struct iscsi_conn *o = srv->conns; o; o = o->next)
+		if (o->in_login && same_host(&o->peer_addr, &pa))
+			logging_in++;
+	if (srv->stopping)
+		why = "shutting down";
+	else if (srv->nconns >= srv->max_conns)
+		why = "connection limit reached";
+	else if (srv->max_logins_per_addr && logging_in >= srv->max_logins_per_addr)
+		why = "too many logins in progress from this address";
+	if (why) {
 		pthread_mutex_unlock(&srv->lock);
-		log_warn("connection refused: %s", srv->stopping ? "shutting down" : "connection limit reached");
+		log_refusal(fd, why);
 		close(fd);
 		return -EBUSY;
 	}
@@ -536,6 +606,8 @@ int iscsi_conn_start(struct iscsi_server *srv, int fd)
 	c->ping_ttt = 0xffffffff;
 	params_defaults(&c->params, &srv->prefs);
 	format_peer(fd, c->peer, sizeof(c->peer));
+	c->peer_addr = pa;
+	c->in_login = true;
 	sl = sizeof(c->local);
 	getsockname(fd, (struct sockaddr *)&c->local, &sl);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -77,8 +77,10 @@ struct iscsi_conn {
 	struct iscsi_server *srv;
 	int fd;
 	char peer[80];                /* "addr:port" for logs */
+	struct sockaddr_storage peer_addr;  /* the same, for the admit hook */
 	struct sockaddr_storage local;
 	enum conn_state state;
+	bool in_login;                /* no session yet (under the server lock) */
 	struct iscsi_params params;
 	struct iscsi_session *sess;
 	uint16_t cid;
@@ -154,7 +156,11 @@ int tmf_handle(struct iscsi_conn *c);
 /* Session reinstatement: end any session of this initiator port (same
  * initiator name + ISID) other than ours, and wait for it to go. */
 void session_reinstate(struct iscsi_server *srv, const char *initiator, const uint8_t *isid);
-/* Register a new session (assigns TSIH and nexus id). */
+/* Sessions of initiator other than the port (initiator, isid), which a
+ * new login of that port would reinstate rather than add to. */
+unsigned session_count_others(struct iscsi_server *srv, const char *initiator, const uint8_t *isid);
+/* Register a new session (assigns TSIH and nexus id; its connection is
+ * no longer counted as logging in). */
 void session_register(struct iscsi_server *srv, struct iscsi_session *s);
 void session_unregister(struct iscsi_server *srv, struct iscsi_session *s);
 /* Close every connection of the target (TARGET COLD RESET). */

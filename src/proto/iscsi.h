@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "proto/params.h"
 #include "scsi/scsi.h"
@@ -56,7 +57,15 @@ struct iscsi_chap_creds {
  * 0 when it logs in without (cr untouched).  The caller wipes cr when the
  * login ends.  NULL: no client needs CHAP.
  */
+/*
+ * admit, called for every login request (normal and discovery sessions)
+ * once the initiator name is known, before authentication: may this
+ * initiator log in from peer?  0, or a login status (0x0201) with msg set
+ * for the log.  NULL: every initiator from everywhere.
+ */
 struct iscsi_hooks {
+	int (*admit)(void *ctx, const char *initiator, const struct sockaddr *peer,
+		     char *msg, size_t msglen);
 	int (*chap_secret)(void *ctx, const char *initiator, const char *target,
 			   struct iscsi_chap_creds *cr);
 	int (*attach)(void *ctx, struct iscsi_target *t, const char *initiator,
@@ -85,6 +94,8 @@ struct iscsi_server {
 	unsigned ntargets;            /* read with an acquire load: targets may be added live */
 	unsigned targets_cap;
 	unsigned max_conns;           /* connections at once, all states */
+	unsigned max_logins_per_addr; /* connections still logging in, per source address */
+	unsigned max_sessions_per_initiator;  /* sessions of one initiator name */
 	unsigned queue_depth;         /* commands in flight per session */
 	unsigned login_timeout_s;     /* a login must finish within this */
 	unsigned nop_interval_s;      /* idle time before a NOP-In ping */

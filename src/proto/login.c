@@ -363,6 +363,15 @@ static int login_complete(struct iscsi_conn *c, struct login_state *ls, struct k
 	s->nexus.tpgt = s->target ? s->target->tpgt : 1;
 
 	s->since = (int64_t)time(NULL);
+	if (c->srv->max_sessions_per_initiator &&
+	    session_count_others(c->srv, c->params.initiator_name, ls->isid) >=
+	    c->srv->max_sessions_per_initiator) {
+		char why[80];
+		free(s);
+		snprintf(why, sizeof(why), "this initiator has %u sessions already (the limit)",
+			 c->srv->max_sessions_per_initiator);
+		return login_fail(c, ls, 0x0302, why);   /* out of resources */
+	}
 	if (s->target && c->srv->hooks.attach) {
 		char msg[160] = "";
 		int st = c->srv->hooks.attach(c->srv->hooks.ctx, s->target, c->params.initiator_name,
@@ -503,6 +512,15 @@ int login_handle(struct iscsi_conn *c)
 			ls->tpgt_sent = true;
 			kvbuf_add(&out, "TargetPortalGroupTag", "%u",
 				  target_find(c->srv, c->params.target_name)->tpgt);
+		}
+	}
+	if (c->srv->hooks.admit) {
+		char msg[240] = "";
+		st = c->srv->hooks.admit(c->srv->hooks.ctx, c->params.initiator_name,
+					 (const struct sockaddr *)&c->peer_addr, msg, sizeof(msg));
+		if (st) {
+			rc = login_fail(c, ls, (uint16_t)st, msg[0] ? msg : "refused by the daemon");
+			goto out;
 		}
 	}
 	st = security_step(c, ls, &out, csg);

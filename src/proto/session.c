@@ -21,6 +21,8 @@ void iscsi_server_defaults(struct iscsi_server *srv)
 	srv->prefs.max_r2t = 8;
 	srv->prefs.allow_digests = true;
 	srv->max_conns = 1024;
+	srv->max_logins_per_addr = 16;
+	srv->max_sessions_per_initiator = 8;
 	srv->queue_depth = 128;
 	srv->login_timeout_s = 15;
 	srv->nop_interval_s = 30;
@@ -119,7 +121,20 @@ void session_register(struct iscsi_server *srv, struct iscsi_session *s)
 	s->nexus.id = srv->next_nexus_id++;
 	s->next = srv->sessions;
 	srv->sessions = s;
+	s->conn->in_login = false;
 	pthread_mutex_unlock(&srv->lock);
+}
+
+unsigned session_count_others(struct iscsi_server *srv, const char *initiator, const uint8_t *isid)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&srv->lock);
+	for (struct iscsi_session *s = srv->sessions; s; s = s->next)
+		if (strcasecmp(s->nexus.initiator_name, initiator) == 0 && memcmp(s->isid, isid, 6))
+			n++;
+	pthread_mutex_unlock(&srv->lock);
+	return n;
 }
 
 void session_unregister(struct iscsi_server *srv, struct iscsi_session *s)

@@ -5,8 +5,7 @@
 #     unknown initiator is refused; per-client quota shows in client list;
 #   - a configured client's data persists across a restart;
 #   - a broken configuration is refused with FILE:LINE messages and the
-#     daemon does not start; features this version lacks (ip restrictions)
-#     are refused, not ignored;
+#     daemon does not start (a bad ip rule too);
 #   - a CHAP client (file mode 0600) must authenticate; a readable file with
 #     secrets is refused.
 . "$(dirname "$0")/../lib/common.sh"
@@ -137,8 +136,10 @@ grep -q "authentication failed for iqn.2024-01.test:pc01" "$DLOG" || fail "CHAP 
 grep -q 0123456789abcdef "$DLOG" && fail "the CHAP secret is in the log"
 stop_daemon
 
-# Address restrictions are configured but not implemented yet: refused, never ignored.
-sed 's/^image = win10$/image = win10\nip = 127.0.0.1/' "$d/pristine.conf" >"$d/ip.conf"
-if "$PRISTINED" -c "$d/ip.conf" >"$d/ip.log" 2>&1; then fail "an ip restriction started without support"; fi
-grep -q "ip restrictions are not supported" "$d/ip.log" || { cat "$d/ip.log"; fail "ip refusal not explained"; }
+# Address rules (tests/proto/test_binding.py tests them at login): a rule
+# with host bits set is a typo and stops the start, naming the line.
+sed 's/^image = win10$/image = win10\nip = 127.0.0.5\/24/' "$d/pristine.conf" >"$d/ip.conf"
+if "$PRISTINED" -c "$d/ip.conf" >"$d/ip.log" 2>&1; then fail "ip = 127.0.0.5/24 was accepted"; fi
+grep -q "ip.conf:[0-9]*: ip: '127.0.0.5/24': address bits set beyond the prefix length" "$d/ip.log" \
+	|| { cat "$d/ip.log"; fail "bad ip rule not explained"; }
 echo PASS

@@ -345,10 +345,11 @@ def decode_bhs(bhs):
 # Connection: whole PDUs over one TCP socket
 
 class Connection:
-    def __init__(self, host, port, timeout=10.0):
+    def __init__(self, host, port, timeout=10.0, source=None):
         self.host, self.port = host, port
         self.default_timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.header_digest = False
         self.data_digest = False
@@ -589,14 +590,14 @@ def new_isid():
 
 class Session:
     def __init__(self, host, port, initiator_name="iqn.2024-01.test.pristine:init",
-                 target_name=None, lun=0, isid=None, timeout=10.0):
+                 target_name=None, lun=0, isid=None, timeout=10.0, source=None):
         self.host, self.port = host, port
         self.initiator_name = initiator_name
         self.target_name = target_name
         self.lun = lun
         self.isid = isid if isid is not None else new_isid()
         self.timeout = timeout
-        self.conn = Connection(host, port, timeout)
+        self.conn = Connection(host, port, timeout, source=source)
         self.cid = 0
         self.tsih = 0
         self.itt = random.randrange(1, 1 << 20)
@@ -1398,6 +1399,52 @@ class Daemon:
     def session(self, initiator_name="iqn.2024-01.test.pristine:init", **kw):
         kw.setdefault("lun", self.lun)
         return Session(self.host, self.port, initiator_name, target_name=self.target, **kw)
+
+
+class ConfDaemon(Daemon):
+    """pristined -c FILE: a [server] section on a free port with its state
+    and admin socket in the test's directory, one [image disk] of mib MiB,
+    then `body` (more sections/keys; `server_extra` goes into [server]).
+    The file is mode 0600 (it may hold CHAP secrets).  start(fresh=False)
+    restarts on the same file, state and port."""
+
+    TARGET = "iqn.2026-11.org.pristine:disk"
+
+    def __init__(self, body="", server_extra="", **kw):
+        super().__init__(**kw)
+        self.body = body
+        self.server_extra = server_extra
+
+    def start(self, timeout=20.0, fresh=True):
+        if fresh:
+            self.expected = image_bytes(self.mib)
+            self.image = os.path.join(self.tmp, "disk.img")
+            with open(self.image, "wb") as f:
+                f.write(self.expected)
+            self.port = free_port()
+            self.sock = os.path.join(self.tmp, "ctl.sock")
+            self.conf = os.path.join(self.tmp, "pristine.conf")
+            with open(self.conf, "w") as f:
+                f.write("[server]\nlisten = 127.0.0.1:%d\nstate = %s/state\nsocket = %s\n%s\n"
+                        "[image disk]\npath = %s\n\n%s" % (self.port, self.tmp, self.sock,
+                                                          self.server_extra, self.image, self.body))
+            os.chmod(self.conf, 0o600)
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=66")
+        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:exitcode=67")
+        self.logf = open(self.log_path, "ab")
+        mark = len(self.log())
+        self.proc = subprocess.Popen([self.binary, "-c", self.conf], stdin=subprocess.DEVNULL,
+                                     stdout=self.logf, stderr=subprocess.STDOUT, env=env)
+        self.target = self.TARGET
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ISCSIError("pristined -c exited at start:\n" + self.log())
+            if "listening" in self.log()[mark:] and os.path.exists(self.sock):
+                return self
+            time.sleep(0.05)
+        raise ISCSIError("pristined -c did not listen:\n" + self.log())
 
 
 # --------------------------------------------------------------------------

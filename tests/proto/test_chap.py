@@ -13,8 +13,6 @@ without CHAP still logs in without it; no secret reaches the log.
 """
 import os
 import re
-import stat
-import subprocess
 import sys
 import time
 
@@ -25,31 +23,10 @@ ONE = "iqn.2024-01.test.chap:one"
 MUT = "iqn.2024-01.test.chap:mutual"
 PLAIN = "iqn.2024-01.test.chap:plain"
 SECRETS = {"one": "one-way-secret-42", "mut": "initiator-secret-77", "tgt": "target-secret-0099"}
-TARGET = "iqn.2026-11.org.pristine:disk"
 
 
-class ConfDaemon(I.Daemon):
-    """pristined -c FILE with the three clients above."""
-
-    def start(self, timeout=20.0):
-        self.expected = I.image_bytes(self.mib)
-        self.image = os.path.join(self.tmp, "disk.img")
-        with open(self.image, "wb") as f:
-            f.write(self.expected)
-        self.port = I.free_port()
-        conf = os.path.join(self.tmp, "pristine.conf")
-        with open(conf, "w") as f:
-            f.write("""[server]
-listen = 127.0.0.1:%d
-state = %s/state
-nop-interval = 0
-log-level = debug
-
-[defaults]
+BODY = """[defaults]
 enroll = auto
-
-[image disk]
-path = %s
 
 [client one]
 initiator = %s
@@ -65,29 +42,12 @@ mutual-secret = %s
 
 [client plain]
 initiator = %s
-""" % (self.port, self.tmp, self.image, ONE, SECRETS["one"], MUT, SECRETS["mut"], SECRETS["tgt"], PLAIN))
-        os.chmod(conf, stat.S_IRUSR | stat.S_IWUSR)
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=66")
-        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:exitcode=67")
-        self.logf = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([self.binary, "-c", conf], stdin=subprocess.DEVNULL,
-                                     stdout=self.logf, stderr=subprocess.STDOUT, env=env)
-        self.target = TARGET
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise I.ISCSIError("pristined -c exited at start:\n" + self.log())
-            try:
-                I.Connection(self.host, self.port, timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise I.ISCSIError("pristined -c did not listen:\n" + self.log())
+""" % (ONE, SECRETS["one"], MUT, SECRETS["mut"], SECRETS["tgt"], PLAIN)
 
 
 def main():
-    d = ConfDaemon(mib=4, writable=True)
+    d = I.ConfDaemon(body=BODY, server_extra="nop-interval = 0\nlog-level = debug", mib=4,
+                     writable=True)
     if not d.available():
         print("build/asan/pristined is not built")
         return 77

@@ -10,6 +10,7 @@ Every case runs on its own connection.  After each case:
 Exit 0 pass, 77 skip (no daemon built), 1 fail."""
 
 import os
+import re
 import socket
 import struct
 import sys
@@ -973,52 +974,83 @@ def case_data_digest_error():
     return probs
 
 
+LOGINS_PER_ADDR = 16   # pristined's default max-logins-per-address
+
+
 def case_many_half_logins(n=200):
+    """A slowloris from one address: 200 logins that never finish.  The
+    target keeps at most LOGINS_PER_ADDR of them and closes the rest at
+    once; another address logs in and reads promptly meanwhile; once the
+    half-open logins are gone the first address logs in again."""
     conns = []
     probs = []
     deadline = time.monotonic() + 30
     s0 = D.session(HOSTILE)
     half = login_bhs(s0, 200)[:30]
+    s0.close()
     for i in range(n):
         if time.monotonic() > deadline:
             probs.append("opening %d connections took more than 30s (%d opened)" % (n, i))
             break
         try:
-            c = socket.create_connection((D.host, D.port), timeout=5)
+            c = socket.create_connection((D.host, D.port), timeout=5, source_address=("127.0.0.1", 0))
             c.sendall(half)
             conns.append(c)
-        except OSError as e:
-            probs.append("connection %d: %s" % (i, e))
-            break
+        except OSError:
+            conns.append(None)   # refused or reset at once: what we want past the limit
     time.sleep(1.0)
-    # a new login must still work promptly while they hang around
+    kept = 0
+    for c in conns:
+        if c is None:
+            continue
+        c.settimeout(0.01)
+        try:
+            if c.recv(1) != b"":
+                probs.append("a half-open login got an answer")
+            else:
+                c.close()
+                continue
+        except (socket.timeout, BlockingIOError):
+            kept += 1
+            continue
+        except OSError:
+            pass
+        c.close()
+    conns = [c for c in conns if c is not None and c.fileno() >= 0]
+    if kept > LOGINS_PER_ADDR:
+        probs.append("%d half-open logins from one address kept (limit %d)" % (kept, LOGINS_PER_ADDR))
+    if kept == 0:
+        probs.append("no half-open login kept at all (the limit is per address, not zero)")
+    if not re.search(r"127\.0\.0\.1:\d+: connection refused: too many logins in progress from this "
+                     r"address", D.log()):
+        probs.append("the refusals are not logged")
+    # another address is not affected
     t0 = time.monotonic()
     try:
-        s = D.session(HOSTILE, timeout=WAIT)
+        s = D.session(HOSTILE, timeout=WAIT, source="127.0.0.2")
         s.login()
         s.ready()
         t = s.read(0, 8, timeout=WAIT)
         if bytes(t.data) != D.expected[:4096]:
-            probs.append("read with %d half-open logins around: wrong data" % len(conns))
+            probs.append("read with %d half-open logins around: wrong data" % kept)
         s.logout(timeout=WAIT)
+        s.close()
         dt = time.monotonic() - t0
         if dt > 5:
-            probs.append("login + read took %.1fs with %d half-open logins around" % (dt, len(conns)))
+            probs.append("login + read took %.1fs with %d half-open logins around" % (dt, kept))
     except I.ISCSIError as e:
-        probs.append("login with %d half-open logins around failed: %s" % (len(conns), e))
-    closed = 0
+        probs.append("login from 127.0.0.2 with %d half-open logins around failed: %s" % (kept, e))
     for c in conns:
-        c.settimeout(0.01)
-        try:
-            if c.recv(1) == b"":
-                closed += 1
-        except (socket.timeout, BlockingIOError):
-            pass
-        except OSError:
-            closed += 1
         c.close()
-    print("     (%d of %d half-open logins already closed by the target)" % (closed, len(conns)))
     time.sleep(0.5)
+    try:
+        s = D.session(HOSTILE, timeout=WAIT, source="127.0.0.1")
+        s.login()
+        s.logout(timeout=WAIT)
+        s.close()
+    except I.ISCSIError as e:
+        probs.append("127.0.0.1 cannot log in after its half-open logins closed: %s" % e)
+    print("     (%d of %d half-open logins from one address kept by the target)" % (kept, n))
     return probs
 
 

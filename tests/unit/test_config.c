@@ -349,11 +349,11 @@ static void test_error_lines(void **state)
 		{ "[image a]\npath = /a\n[client x]\ninitiator = iqn.2010-04.org.ipxe:pc01\nmac = 52:54:00:00:01\n",
 		  "t.conf:5: mac: '52:54:00:00:01' is not a MAC address" },
 		{ "[image a]\npath = /a\n[client x]\ninitiator = iqn.2010-04.org.ipxe:pc01\nip = 10.0.0.300\n",
-		  "t.conf:5: ip: '10.0.0.300' is not an IPv4 or IPv6 address" },
+		  "t.conf:5: ip: '10.0.0.300': not an IPv4 or IPv6 address" },
 		{ "[image a]\npath = /a\n[client x]\ninitiator = iqn.2010-04.org.ipxe:pc01\nip = 10.0.0.1,,10.0.0.2\n",
 		  "t.conf:5: ip: empty address in list" },
 		{ "[image a]\npath = /a\n[client x]\ninitiator = iqn.2010-04.org.ipxe:pc01\nip = ::1, 0::1\n",
-		  "t.conf:5: ip: ::1 listed twice" },
+		  "t.conf:5: ip: '0::1' listed twice" },
 		{ "[image a]\npath = /a\n[client x]\ninitiator = iqn.2010-04.org.ipxe:pc01\n"
 		  "ip = 1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,1.1.1.5,1.1.1.6,1.1.1.7,1.1.1.8,1.1.1.9\n",
 		  "t.conf:5: ip: too many addresses (at most 8)" },
