@@ -676,9 +676,10 @@ int registry_admit(void *ctx, const char *initiator, const struct sockaddr *peer
 }
 
 /*
- * Whether initiator must log in with CHAP: by its client entry, whatever
- * the target (a client logs in only through its own image's target, which
- * attach checks afterwards).
+ * Whether initiator must log in with CHAP: for a normal session by its
+ * client entry, whatever the target (a client logs in only through its
+ * own image's target, which attach checks afterwards); for a discovery
+ * session (target NULL) by [server] discovery-chap-*.
  */
 int registry_chap_secret(void *ctx, const char *initiator, const char *target,
 			 struct iscsi_chap_creds *cr)
@@ -688,6 +689,15 @@ int registry_chap_secret(void *ctx, const char *initiator, const char *target,
 	int required = 0;
 
 	pthread_mutex_lock(&reg->lock);
+	if (!target) {
+		/* discovery: one set of credentials for every initiator */
+		if (reg->discovery_chap.user[0]) {
+			*cr = reg->discovery_chap;
+			required = 1;
+		}
+		pthread_mutex_unlock(&reg->lock);
+		return required;
+	}
 	c = registry_find(reg, initiator);
 	if (c && c->chap.user[0]) {
 		*cr = c->chap;

@@ -83,6 +83,7 @@ struct registry {
 	uint64_t default_quota;
 	uint64_t store_floor;
 	bool enroll_auto;
+	struct iscsi_chap_creds discovery_chap;  /* "" user = discovery without CHAP */
 	/* network boot */
 	char default_image[64];       /* image of PCs enrolled at boot, "" = the only one */
 	enum cfg_policy default_policy;

@@ -48,14 +48,14 @@
 
 #define CFG_LINE_MAX 8192      /* longest line, newline included */
 #define CFG_MSG_MAX 320        /* one message, "FILE:LINE: " excluded */
-#define KEYS_MAX 16
+#define KEYS_MAX 24
 
 enum sec_kind { SEC_NONE, SEC_SKIP, SEC_SERVER, SEC_DEFAULTS, SEC_IMAGE, SEC_CLIENT };
 
 enum { SK_LISTEN, SK_STATE, SK_SOCKET, SK_LOG_LEVEL, SK_NOP, SK_FLOOR, SK_BOOT_LISTEN,
        SK_BOOT_PORTAL, SK_MAX_CONNS, SK_MAX_LOGINS_ADDR, SK_MAX_SESS_INI, SK_LOGIN_TIMEOUT,
-       SK_SEND_TIMEOUT, SK_USER,
-       SK_N };
+       SK_SEND_TIMEOUT, SK_USER, SK_D_CHAP_USER, SK_D_CHAP_SECRET, SK_D_MUTUAL_USER,
+       SK_D_MUTUAL_SECRET, SK_N };
 enum { DK_ENROLL, DK_IMAGE, DK_POLICY, DK_RESET_AT, DK_QUOTA, DK_N };
 enum { IK_PATH, IK_TARGET, IK_BLOCK_SIZE, IK_N };
 enum { CK_INITIATOR, CK_MAC, CK_IP, CK_IMAGE, CK_POLICY, CK_RESET_AT, CK_QUOTA,
@@ -66,7 +66,8 @@ static const char *const server_keys[SK_N] = {
 	"listen", "state", "socket", "log-level", "nop-interval", "store-floor", "boot-listen",
 	"boot-portal", "max-connections", "max-logins-per-address", "max-sessions-per-initiator",
 	"login-timeout", "send-timeout",
-	"user",
+	"user", "discovery-chap-user", "discovery-chap-secret", "discovery-mutual-user",
+	"discovery-mutual-secret",
 };
 static const char *const defaults_keys[DK_N] = {
 	"enroll", "image", "policy", "reset-at", "quota",
@@ -588,6 +589,9 @@ static void set_image_ref(struct parser *p, char *dst, const char *val)
 	memcpy(dst, val, n + 1);
 }
 
+static void set_chap_name(struct parser *p, char *dst, const char *key, const char *val);
+static void set_chap_secret(struct parser *p, char *dst, const char *key, const char *val);
+
 /* A whole number from lo to hi. */
 static void set_limit(struct parser *p, unsigned *dst, const char *key, const char *val,
 		      unsigned lo, unsigned hi)
@@ -662,6 +666,18 @@ static void server_key(struct parser *p, int k, const char *val)
 		break;
 	case SK_SEND_TIMEOUT:
 		set_limit(p, &c->send_timeout, "send-timeout", val, 1, 3600);
+		break;
+	case SK_D_CHAP_USER:
+		set_chap_name(p, c->discovery_chap.user, "discovery-chap-user", val);
+		break;
+	case SK_D_CHAP_SECRET:
+		set_chap_secret(p, c->discovery_chap.secret, "discovery-chap-secret", val);
+		break;
+	case SK_D_MUTUAL_USER:
+		set_chap_name(p, c->discovery_chap.muser, "discovery-mutual-user", val);
+		break;
+	case SK_D_MUTUAL_SECRET:
+		set_chap_secret(p, c->discovery_chap.msecret, "discovery-mutual-secret", val);
 		break;
 	case SK_BOOT_LISTEN:
 		if (!listen_valid(val))
@@ -868,7 +884,9 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 	/* Secrets count wherever they are, even in a section in error: the
 	 * file holds them all the same. */
 	if (!p->secret_line && (strcmp(name, "chap-secret") == 0 ||
-				strcmp(name, "mutual-secret") == 0))
+				strcmp(name, "mutual-secret") == 0 ||
+				strcmp(name, "discovery-chap-secret") == 0 ||
+				strcmp(name, "discovery-mutual-secret") == 0))
 		p->secret_line = p->lineno;
 	switch (p->kind) {
 	case SEC_NONE:
@@ -919,10 +937,16 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 
 /* ---- whole-file checks -------------------------------------------------- */
 
+static void check_chap(struct parser *p, const int *line, const char *prefix, const char *secret,
+		       const char *msecret);
+
 static void finish_server(struct parser *p)
 {
 	struct config *c = p->cfg;
 	size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+
+	check_chap(p, &p->server.key[SK_D_CHAP_USER], "discovery-", c->discovery_chap.secret,
+		   c->discovery_chap.msecret);
 
 	if (c->nlisten == 0)
 		snprintf(c->listen[c->nlisten++], sizeof(c->listen[0]), "%s", CFG_DEFAULT_LISTEN);
@@ -1059,25 +1083,34 @@ static void finish_client(struct parser *p, unsigned i, bool default_image_ok)
 	if (!key[CK_QUOTA])
 		cl->quota = c->default_quota;
 
-	/* CHAP: pairs, and mutual only on top of one-way */
-	if (key[CK_CHAP_USER] && !key[CK_CHAP_SECRET])
-		cfg_err(p, key[CK_CHAP_USER], "chap-user needs chap-secret");
-	if (key[CK_CHAP_SECRET] && !key[CK_CHAP_USER])
-		cfg_err(p, key[CK_CHAP_SECRET], "chap-secret needs chap-user");
-	if (key[CK_MUTUAL_USER] && !key[CK_MUTUAL_SECRET])
-		cfg_err(p, key[CK_MUTUAL_USER], "mutual-user needs mutual-secret");
-	if (key[CK_MUTUAL_SECRET] && !key[CK_MUTUAL_USER])
-		cfg_err(p, key[CK_MUTUAL_SECRET], "mutual-secret needs mutual-user");
-	if ((key[CK_MUTUAL_USER] || key[CK_MUTUAL_SECRET]) &&
-	    !key[CK_CHAP_USER] && !key[CK_CHAP_SECRET]) {
-		int l = key[CK_MUTUAL_USER] ? key[CK_MUTUAL_USER] : key[CK_MUTUAL_SECRET];
-		if (key[CK_MUTUAL_SECRET] && key[CK_MUTUAL_SECRET] < l)
-			l = key[CK_MUTUAL_SECRET];
-		cfg_err(p, l, "mutual CHAP (mutual-user, mutual-secret) needs chap-user and "
-			"chap-secret too");
+	check_chap(p, &key[CK_CHAP_USER], "", cl->chap_secret, cl->mutual_secret);
+}
+
+/*
+ * CHAP keys come in pairs, and mutual only on top of one-way.  line[0..3]
+ * are the lines of the user, secret, mutual user and mutual secret keys
+ * (0 = absent), named prefix + "chap-user" etc.
+ */
+static void check_chap(struct parser *p, const int *line, const char *prefix, const char *secret,
+		       const char *msecret)
+{
+	if (line[0] && !line[1])
+		cfg_err(p, line[0], "%schap-user needs %schap-secret", prefix, prefix);
+	if (line[1] && !line[0])
+		cfg_err(p, line[1], "%schap-secret needs %schap-user", prefix, prefix);
+	if (line[2] && !line[3])
+		cfg_err(p, line[2], "%smutual-user needs %smutual-secret", prefix, prefix);
+	if (line[3] && !line[2])
+		cfg_err(p, line[3], "%smutual-secret needs %smutual-user", prefix, prefix);
+	if ((line[2] || line[3]) && !line[0] && !line[1]) {
+		int l = line[2] ? line[2] : line[3];
+		if (line[3] && line[3] < l)
+			l = line[3];
+		cfg_err(p, l, "mutual CHAP (%smutual-user, %smutual-secret) needs %schap-user and "
+			"%schap-secret too", prefix, prefix, prefix, prefix);
 	}
-	if (cl->mutual_secret[0] && strcmp(cl->mutual_secret, cl->chap_secret) == 0)
-		cfg_err(p, key[CK_MUTUAL_SECRET], "mutual-secret must differ from chap-secret");
+	if (msecret[0] && strcmp(msecret, secret) == 0)
+		cfg_err(p, line[3], "%smutual-secret must differ from %schap-secret", prefix, prefix);
 }
 
 /* Lay the kept messages out in err, sorted by line (stable). */

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/iscsi.h"
 #include "util/netaddr.h"
 
 #include "util/log.h"
@@ -89,6 +90,8 @@ struct config {
 	unsigned nop_interval;           /* seconds, 0 = no pings */
 	uint64_t store_floor;            /* bytes */
 	char user[33];                   /* run as this user after start (privs.h), "" = stay */
+	/* CHAP every discovery session must pass ("" user = none) */
+	struct iscsi_chap_creds discovery_chap;
 	/* limits (see pristine.conf(5)) */
 	unsigned max_conns;              /* iSCSI connections at once */
 	unsigned max_logins_per_addr;    /* connections still logging in, per address */

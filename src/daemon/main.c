@@ -434,6 +434,7 @@ int main(int argc, char **argv)
 		srv.max_sessions_per_initiator = cfg.max_sessions_per_initiator;
 		srv.login_timeout_s = cfg.login_timeout;
 		srv.send_timeout_s = cfg.send_timeout;
+		reg.discovery_chap = cfg.discovery_chap;
 	}
 
 	if (o.read_only) {

@@ -52,10 +52,10 @@ struct iscsi_chap_creds {
 };
 
 /*
- * chap_secret, called during a normal session's login before attach, says
- * whether this initiator must authenticate with CHAP: 1 with cr filled,
- * 0 when it logs in without (cr untouched).  The caller wipes cr when the
- * login ends.  NULL: no client needs CHAP.
+ * chap_secret, called during a login before attach, says whether this
+ * initiator must authenticate with CHAP: 1 with cr filled, 0 when it logs
+ * in without (cr untouched).  target is NULL for a discovery session.
+ * The caller wipes cr when the login ends.  NULL: no CHAP anywhere.
  */
 /*
  * admit, called for every login request (normal and discovery sessions)

@@ -217,9 +217,10 @@ static int security_step(struct iscsi_conn *c, struct login_state *ls, struct kv
 
 	if (!ls->sec_known) {
 		ls->sec_known = true;
-		if (!c->params.discovery && c->srv->hooks.chap_secret)
+		if (c->srv->hooks.chap_secret)
 			ls->chap_required = c->srv->hooks.chap_secret(c->srv->hooks.ctx,
-					c->params.initiator_name, c->params.target_name, &ls->creds) > 0;
+					c->params.initiator_name,
+					c->params.discovery ? NULL : c->params.target_name, &ls->creds) > 0;
 	}
 	if (!ls->chap_required) {
 		if (sk[SK_AUTH]) {

@@ -8,7 +8,8 @@
 #   - qemu-io (user=, password-secret=): writes and reads back its overlay
 #     over CHAP; a wrong password is refused;
 #   - a client without CHAP still logs in without it; discovery needs no
-#     CHAP;
+#     CHAP until [server] discovery-chap-* is set, then iscsi-ls must give
+#     the discovery secret (not a client's);
 #   - no secret appears in the daemon's debug log.
 # Only MD5 is exercised here: libiscsi 1.19 offers CHAP_A=5 only; SHA-256
 # is covered by tests/proto/test_chap.py.
@@ -92,7 +93,28 @@ qio "$S1" "read -P 0x5c 4096 64k" >"$d/qr.txt" 2>&1 || { cat "$d/qr.txt"; fail "
 grep -q "Pattern verification failed" "$d/qr.txt" && fail "qemu-io over CHAP: wrong data"
 qio "wrong-secret-000" "read 0 4k" >"$d/qbad.txt" 2>&1 && fail "qemu-io: a wrong password logged in"
 
-for s in "$S1" "$S2" "$ST"; do
+stop_daemon
+
+# Discovery CHAP ([server] discovery-chap-*): iscsi-ls must authenticate.
+SD=discovery-secret-5150
+sed -i "s/^log-level = debug$/log-level = debug\ndiscovery-chap-user = disco\ndiscovery-chap-secret = $SD/" "$conf"
+"$PRISTINED" -c "$conf" >>"$DLOG" 2>&1 &
+DPID=$!
+for _ in $(seq 1 100); do
+	[ "$(grep -c listening "$DLOG")" -ge 2 ] && break
+	kill -0 "$DPID" 2>/dev/null || { cat "$DLOG"; fail "pristined -c exited at start (discovery CHAP)"; }
+	sleep 0.1
+done
+timeout 30 iscsi-ls -i "$PLAIN" "iscsi://disco%$SD@127.0.0.1:$PORT" >"$d/ls.out" 2>&1 \
+	|| { cat "$d/ls.out"; fail "iscsi-ls with the discovery secret failed"; }
+grep -q "$T" "$d/ls.out" || fail "iscsi-ls with the discovery secret does not list $T"
+timeout 30 iscsi-ls -i "$PLAIN" "iscsi://127.0.0.1:$PORT" >"$d/ls2.out" 2>&1 \
+	&& fail "iscsi-ls without credentials listed targets despite discovery CHAP"
+timeout 30 iscsi-ls -i "$ONE" "iscsi://user-one%$S1@127.0.0.1:$PORT" >"$d/ls3.out" 2>&1 \
+	&& fail "a client's own secret opened a discovery session"
+inq "$ONE" "$(url "user-one%$S1@")" || fail "normal CHAP login broken by discovery CHAP"
+inq "$PLAIN" "$(url "")" || fail "a client without CHAP was refused under discovery CHAP"
+for s in "$S1" "$S2" "$ST" "$SD"; do
 	grep -qF -- "$s" "$DLOG" && fail "a CHAP secret is in the daemon log"
 done
 stop_daemon

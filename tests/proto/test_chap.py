@@ -22,7 +22,8 @@ import iscsi_initiator as I  # noqa: E402
 ONE = "iqn.2024-01.test.chap:one"
 MUT = "iqn.2024-01.test.chap:mutual"
 PLAIN = "iqn.2024-01.test.chap:plain"
-SECRETS = {"one": "one-way-secret-42", "mut": "initiator-secret-77", "tgt": "target-secret-0099"}
+SECRETS = {"one": "one-way-secret-42", "mut": "initiator-secret-77", "tgt": "target-secret-0099",
+           "disco": "discovery-secret-5150", "disco-tgt": "discovery-target-secret-8"}
 
 
 BODY = """[defaults]
@@ -197,7 +198,47 @@ def main():
             s.send_targets()
             s.logout()
             s.close()
-        check.case("discovery stays unauthenticated", discovery)
+        check.case("discovery stays unauthenticated (no discovery-chap-*)", discovery)
+
+        # ---- discovery CHAP: the same clients, [server] discovery-chap-* set ----
+        problems = d.stop()
+        if problems:
+            check.failures.append(("daemon (first run)", problems))
+        d.server_extra += ("\ndiscovery-chap-user = disco\ndiscovery-chap-secret = %s\n"
+                           "discovery-mutual-user = disco-target\ndiscovery-mutual-secret = %s\n"
+                           % (SECRETS["disco"], SECRETS["disco-tgt"]))
+        d.start()
+        disco = {"user": "disco", "secret": SECRETS["disco"]}
+
+        def disco_ok(chap):
+            s = I.Session(d.host, d.port, PLAIN)
+            try:
+                s.login(session_type="Discovery", chap=chap)
+                if not any(v == d.target for k, v in s.send_targets()):
+                    return ["SendTargets after a discovery CHAP login misses the target"]
+                s.logout()
+            finally:
+                s.close()
+            return []
+        check.case("discovery with the discovery secret", disco_ok, disco)
+        check.case("discovery with mutual CHAP", disco_ok,
+                   dict(disco, mutual=("disco-target", SECRETS["disco-tgt"])))
+
+        def disco_refused(chap):
+            s = I.Session(d.host, d.port, ONE)
+            try:
+                r = s.login(session_type="Discovery", chap=chap, raise_on_fail=False)
+            finally:
+                s.close()
+            if (r.status_class, r.status_detail) != (2, 1):
+                return ["discovery answered 0x%02x%02x, expected 0x0201" % (r.status_class, r.status_detail)]
+            return []
+        check.case("discovery without CHAP refused", disco_refused, None)
+        check.case("discovery with a client's own secret refused", disco_refused, dict(one))
+        check.case("discovery with a wrong secret refused", disco_refused,
+                   dict(disco, secret="not-the-disco-secret"))
+        check.case("normal sessions keep their own CHAP", lambda: ok(ONE, one)[0])
+        check.case("a client without CHAP still logs in without", plain)
 
         def no_secrets_logged():
             log = d.log()
