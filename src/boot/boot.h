@@ -46,7 +46,19 @@ struct boot_answer {
 	char portal[BOOT_HOST_MAX + 8];   /* HOST:PORT of the iSCSI portal */
 	char who[256];                /* for the script's comment and the log */
 	char message[512];
+	/* CHAP the PC logs in with ("" = none; mutual_* "" = one-way): written
+	 * into the script as iPXE settings, each boot_setting_safe().  The
+	 * HTTP layer wipes the answer and the script once sent. */
+	char chap_user[256], chap_secret[256];
+	char mutual_user[256], mutual_secret[256];
 };
+
+/*
+ * Can v be an iPXE setting value in a script, exactly as is?  Visible
+ * ASCII without '$' (iPXE expands ${...} everywhere), quotes, backslash
+ * or '#'; not empty.
+ */
+bool boot_setting_safe(const char *v);
 
 struct boot_hooks {
 	/* Fill ans for rq.  Called on an HTTP thread; returns 0, or -errno

@@ -159,6 +159,7 @@ static enum MHD_Result boot_handler(void *cls, struct MHD_Connection *c, const c
 	struct boot_answer ans = { 0 };
 	struct arg_ctx a = { .rq = &rq };
 	char script[SCRIPT_MAX];
+	enum MHD_Result ret;
 	int n, rc;
 
 	(void)version; (void)upload;
@@ -205,11 +206,16 @@ static enum MHD_Result boot_handler(void *cls, struct MHD_Connection *c, const c
 		return text(c, 500, "the boot server failed; see its log");
 	}
 	n = boot_script(&ans, &rq, script, sizeof(script));
-	if (n < 0) {
+	if (n < 0)
 		log_err("boot: cannot write the script for %s: %s", ans.who, strerror(-n));
+	explicit_bzero(&ans, sizeof(ans));   /* CHAP secrets */
+	if (n < 0) {
+		explicit_bzero(script, sizeof(script));
 		return text(c, 500, "cannot make the script");
 	}
-	return reply(c, 200, "text/plain", script, (size_t)n);
+	ret = reply(c, 200, "text/plain", script, (size_t)n);   /* copied */
+	explicit_bzero(script, (size_t)n);
+	return ret;
 }
 
 int boot_start(int fd, const char *name, const struct boot_hooks *hooks, struct boot_server **out)

@@ -165,6 +165,33 @@ static void safe_text(const char *in, char *out, size_t len)
 	out[n] = '\0';
 }
 
+bool boot_setting_safe(const char *v)
+{
+	if (!*v)
+		return false;
+	for (; *v; v++)
+		if (*v <= 0x20 || *v >= 0x7f || strchr("$\"'\\#", *v))
+			return false;
+	return true;
+}
+
+/* The CHAP settings of a, if any. */
+static int put_chap(char *out, size_t len, size_t *n, const struct boot_answer *a)
+{
+	if (!a->chap_user[0])
+		return 0;
+	if (!boot_setting_safe(a->chap_user) || !boot_setting_safe(a->chap_secret) ||
+	    (a->mutual_user[0] && (!boot_setting_safe(a->mutual_user) ||
+				   !boot_setting_safe(a->mutual_secret))))
+		return -EINVAL;
+	if (put(out, len, n, "set username %s\nset password %s\n", a->chap_user, a->chap_secret))
+		return -ENOSPC;
+	if (a->mutual_user[0] && put(out, len, n, "set reverse-username %s\nset reverse-password %s\n",
+				     a->mutual_user, a->mutual_secret))
+		return -ENOSPC;
+	return 0;
+}
+
 int boot_script_chain(const char *self, char *out, size_t len)
 {
 	size_t n = 0;
@@ -215,7 +242,11 @@ int boot_script(const struct boot_answer *a, const struct boot_request *rq, char
 			return -EINVAL;
 	rc = put(out, len, &n, "#!ipxe\n"
 		 "# pristine: %s%s%s\n"
-		 "set initiator-iqn %s\n"
+		 "set initiator-iqn %s\n", who, rq->mac[0] ? " mac " : "", rq->mac, a->initiator);
+	if (!rc)
+		rc = put_chap(out, len, &n, a);
+	if (!rc)
+		rc = put(out, len, &n,
 		 ":retry\n"
 		 "sanboot iscsi:%s::%s:0:%s || goto failed\n"
 		 "exit\n"
@@ -224,7 +255,6 @@ int boot_script(const struct boot_answer *a, const struct boot_request *rq, char
 		 "echo pristine: trying again in 10 seconds\n"
 		 "sleep 10\n"
 		 "goto retry\n",
-		 who, rq->mac[0] ? " mac " : "", rq->mac, a->initiator, host, colon + 1, a->target,
-		 a->target, a->portal);
+		 host, colon + 1, a->target, a->target, a->portal);
 	return rc ? rc : (int)n;
 }

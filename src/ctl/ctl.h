@@ -105,6 +105,11 @@ struct ctl_opts {
 	const char *policy;	/* --policy */
 	const char *reset_at;	/* --reset-at HH:MM */
 	const char *ip;		/* --ip ADDR[/PREFIX][,...] ("" = anywhere) */
+	const char *chap_user;	/* --chap-user NAME */
+	const char *chap_secret_file;	/* --chap-secret-file FILE ("-" = stdin) */
+	const char *mutual_user;	/* --mutual-user NAME */
+	const char *mutual_secret_file;	/* --mutual-secret-file FILE */
+	bool no_chap;		/* --no-chap */
 	bool proxy;		/* pxe dnsmasq --proxy */
 	bool full;		/* pxe dnsmasq --full */
 	const char *server;	/* --server IP */

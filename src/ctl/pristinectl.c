@@ -32,11 +32,15 @@ static void usage(FILE *f)
 		"  client add IQN [--name NAME] [--image IMAGE] [--quota SIZE] [--mac MAC]\n"
 		"             [--uuid UUID] [--policy persistent|reset-on-boot|scheduled]\n"
 		"             [--reset-at HH:MM] [--ip ADDR[/PREFIX][,...]]\n"
+		"             [--chap-user NAME --chap-secret-file FILE\n"
+		"              [--mutual-user NAME --mutual-secret-file FILE]]\n"
 		"                              add a client before its first login\n"
 		"  client remove ID [--force]  forget a client and discard its overlay\n"
 		"  client set ID [--name NAME] [--image IMAGE] [--quota SIZE] [--mac MAC]\n"
 		"             [--uuid UUID] [--policy POLICY] [--reset-at HH:MM]\n"
-		"             [--ip ADDR[/PREFIX][,...] | --ip ''] [--force]\n"
+		"             [--ip ADDR[/PREFIX][,...] | --ip '']\n"
+		"             [--chap-user NAME --chap-secret-file FILE\n"
+		"              [--mutual-user NAME --mutual-secret-file FILE] | --no-chap] [--force]\n"
 		"                              rename, move to another image (discards the\n"
 		"                              overlay), change the quota; --ip binds the\n"
 		"                              client to source addresses ('' = anywhere)\n"
@@ -324,6 +328,39 @@ static void fmt_quota(const json_t *cl, char *buf, size_t len)
 }
 
 /*
+ * Read a CHAP secret from file ("-" = standard input): the first line,
+ * without its newline.  Secrets are not taken on the command line, where
+ * every user could read them in ps.  Returns 0 or an exit code.
+ */
+static int secret_field(json_t *body, const char *key, const char *file)
+{
+	char buf[1024];
+	FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
+	size_t n;
+	int rc = 0;
+
+	if (!f) {
+		fprintf(stderr, "pristinectl: %s: %s\n", file, strerror(errno));
+		return CTL_EUSAGE;
+	}
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	if (f != stdin)
+		fclose(f);
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	if (n == 0) {
+		fprintf(stderr, "pristinectl: %s: no secret in it\n", file);
+		rc = CTL_EUSAGE;
+	} else if (json_object_set_new(body, key, json_string(buf))) {
+		fprintf(stderr, "pristinectl: the secret in %s is not UTF-8 text\n", file);
+		rc = CTL_EUSAGE;
+	}
+	explicit_bzero(buf, sizeof(buf));
+	return rc;
+}
+
+/*
  * Put the --name, --image and --quota of o into the JSON object body.
  * Returns 0, CTL_EUSAGE for a bad SIZE (message printed), or
  * CTL_EREMOTE when out of memory.
@@ -352,6 +389,21 @@ static int body_fields(json_t *body, const struct ctl_opts *o)
 		rc |= json_object_set_new(body, "reset_at", json_string(o->reset_at));
 	if (o->ip)
 		rc |= json_object_set_new(body, "ip", json_string(o->ip));
+	if (o->no_chap && (o->chap_user || o->chap_secret_file || o->mutual_user ||
+			   o->mutual_secret_file))
+		return usage_error("--no-chap does not go with other CHAP options");
+	if (o->no_chap)
+		rc |= json_object_set_new(body, "chap_user", json_string(""));
+	if (o->chap_user)
+		rc |= json_object_set_new(body, "chap_user", json_string(o->chap_user));
+	if (o->mutual_user)
+		rc |= json_object_set_new(body, "mutual_user", json_string(o->mutual_user));
+	if (!rc && o->chap_secret_file &&
+	    (rc = secret_field(body, "chap_secret", o->chap_secret_file)))
+		return rc;
+	if (!rc && o->mutual_secret_file &&
+	    (rc = secret_field(body, "mutual_secret", o->mutual_secret_file)))
+		return rc;
 	if (rc) {
 		fprintf(stderr, "pristinectl: out of memory (or an option is not UTF-8)\n");
 		return CTL_EREMOTE;
@@ -453,9 +505,10 @@ static int verb_client_set(const struct ctl *c, const char *id, const struct ctl
 	int rc;
 
 	if (!o->name && !o->image && !o->quota && !o->mac && !o->policy && !o->reset_at && !o->uuid &&
-	    !o->ip)
+	    !o->ip && !o->chap_user && !o->no_chap && !o->chap_secret_file && !o->mutual_user &&
+	    !o->mutual_secret_file)
 		return usage_error("client set needs at least one of --name, --image, --quota, --mac, "
-				   "--uuid, --policy, --reset-at, --ip");
+				   "--uuid, --policy, --reset-at, --ip, --chap-user, --no-chap");
 	rc = client_path(id, "/set", path, sizeof(path));
 	if (rc)
 		return rc;
@@ -507,6 +560,10 @@ static int verb_client_set(const struct ctl *c, const char *id, const struct ctl
 						      log_safe(json_string_value(v) ? json_string_value(v) : "?",
 							       buf, sizeof(buf)));
 	}
+	if ((o->chap_user || o->no_chap || o->chap_secret_file || o->mutual_user ||
+	     o->mutual_secret_file) && n < sizeof(line))
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%schap %s", n ? ", " : "",
+				      log_safe(ctl_str(cl, "chap", "?"), buf, sizeof(buf)));
 	if ((o->policy || o->reset_at) && n < sizeof(line))
 		snprintf(line + n, sizeof(line) - n, "%spolicy %s%s%s", n ? ", " : "",
 			 log_safe(ctl_str(cl, "policy", "-"), buf, sizeof(buf)),
@@ -609,7 +666,9 @@ int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
 			  o->policy && !strchr(allowed, 'p') ? "--policy" :
 			  o->reset_at && !strchr(allowed, 'A') ? "--reset-at" :
 			  o->uuid && !strchr(allowed, 'U') ? "--uuid" :
-			  o->ip && !strchr(allowed, 'X') ? "--ip" : NULL;
+			  o->ip && !strchr(allowed, 'X') ? "--ip" :
+			  (o->chap_user || o->no_chap || o->chap_secret_file || o->mutual_user ||
+			   o->mutual_secret_file) && !strchr(allowed, 'C') ? "--chap-*" : NULL;
 
 	if (!bad)
 		return 0;
@@ -634,11 +693,11 @@ static int do_client(const struct ctl *c, int argc, char **argv, const struct ct
 	if (!strcmp(v, "reset") && argc == 2)
 		return (rc = opts_only(o, what, "f")) ? rc : verb_client_reset(c, argv[1], o->force);
 	if (!strcmp(v, "add") && argc == 2)
-		return (rc = opts_only(o, what, "niqMpAUX")) ? rc : verb_client_add(c, argv[1], o);
+		return (rc = opts_only(o, what, "niqMpAUXC")) ? rc : verb_client_add(c, argv[1], o);
 	if (!strcmp(v, "remove") && argc == 2)
 		return (rc = opts_only(o, what, "f")) ? rc : verb_client_remove(c, argv[1], o->force);
 	if (!strcmp(v, "set") && argc == 2)
-		return (rc = opts_only(o, what, "fniqMpAUX")) ? rc : verb_client_set(c, argv[1], o);
+		return (rc = opts_only(o, what, "fniqMpAUXC")) ? rc : verb_client_set(c, argv[1], o);
 	if (argc == 1 && !strcmp(v, "add"))
 		return usage_error("client add needs the client's initiator IQN");
 	if (argc == 1 && (!strcmp(v, "show") || !strcmp(v, "reset") || !strcmp(v, "remove") ||
@@ -758,6 +817,10 @@ int main(int argc, char **argv)
 			o.no_wait = true;
 			continue;
 		}
+		if (!strcmp(a, "--no-chap")) {
+			o.no_chap = true;
+			continue;
+		}
 		if (!strcmp(a, "--proxy") || !strcmp(a, "--full")) {
 			*(a[2] == 'p' ? &o.proxy : &o.full) = true;
 			continue;
@@ -796,6 +859,14 @@ int main(int argc, char **argv)
 				t = take_value(argc, argv, &i, "--uuid", &o.uuid);
 			if (!t)
 				t = take_value(argc, argv, &i, "--ip", &o.ip);
+			if (!t)
+				t = take_value(argc, argv, &i, "--chap-user", &o.chap_user);
+			if (!t)
+				t = take_value(argc, argv, &i, "--chap-secret-file", &o.chap_secret_file);
+			if (!t)
+				t = take_value(argc, argv, &i, "--mutual-user", &o.mutual_user);
+			if (!t)
+				t = take_value(argc, argv, &i, "--mutual-secret-file", &o.mutual_secret_file);
 			if (t < 0)
 				return usage_error("%s needs a value", a);
 			if (!t)

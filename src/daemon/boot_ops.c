@@ -24,6 +24,7 @@
 #include "daemon/clients.h"
 #include "util/log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +108,26 @@ static struct client *find_by_boot_id(struct registry *reg, const struct boot_re
 			if (c->uuid[0] && strcmp(c->uuid, rq->uuid) == 0)
 				return c;
 	return NULL;
+}
+
+/* May a boot request from peer (numeric text) speak for c? */
+static bool peer_allowed(const struct client *c, const char *peer)
+{
+	struct sockaddr_storage ss;
+
+	if (!c->nallow)
+		return true;
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, peer, &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+		ss.ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, peer, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+		ss.ss_family = AF_INET6;
+	else
+		return false;
+	for (unsigned i = 0; i < c->nallow; i++)
+		if (netaddr_match(&c->allow[i], (struct sockaddr *)&ss))
+			return true;
+	return false;
 }
 
 static struct image *enroll_image(struct registry *reg)
@@ -235,6 +256,27 @@ int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_
 	if (!c && !(c = enroll(reg, rq, ans)))
 		goto out;
 	snprintf(ans->who, sizeof(ans->who), "%s", c->name[0] ? c->name : c->initiator);
+	if (!peer_allowed(c, rq->peer)) {
+		/* Its script may carry its CHAP secret, and the request may reset
+		 * it: only from where the PC may log in at all. */
+		ans->kind = BOOT_MESSAGE;
+		snprintf(ans->message, sizeof(ans->message), "%s may not boot from this address (%s)",
+			 ans->who, rq->peer);
+		log_warn("boot: request for %s (MAC %s) from %s, an address it is not bound to: "
+			 "refused (possible spoofing)", c->initiator, rq->mac[0] ? rq->mac : "-", rq->peer);
+		goto out;
+	}
+	if (c->chap.user[0] &&
+	    (!boot_setting_safe(c->chap.user) || !boot_setting_safe(c->chap.secret) ||
+	     (c->chap.muser[0] && (!boot_setting_safe(c->chap.muser) ||
+				   !boot_setting_safe(c->chap.msecret))))) {
+		ans->kind = BOOT_MESSAGE;
+		snprintf(ans->message, sizeof(ans->message), "the CHAP settings of %s cannot be put in "
+			 "an iPXE script; the administrator must change them", ans->who);
+		log_err("boot: the CHAP name or secret of %s has blanks, $, quotes, \\ or #, which an "
+			"iPXE script cannot carry: choose another", c->initiator);
+		goto out;
+	}
 	snprintf(c->boot_uuid, sizeof(c->boot_uuid), "%s", rq->uuid);
 	img = maintained_image(reg, c);
 	if (img) {
@@ -255,6 +297,12 @@ int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_
 	else
 		snprintf(ans->portal, sizeof(ans->portal), "%s:%u",
 			 reg->boot_portal[0] ? reg->boot_portal : rq->host, reg->iscsi_port);
+	if (c->chap.user[0]) {
+		snprintf(ans->chap_user, sizeof(ans->chap_user), "%s", c->chap.user);
+		snprintf(ans->chap_secret, sizeof(ans->chap_secret), "%s", c->chap.secret);
+		snprintf(ans->mutual_user, sizeof(ans->mutual_user), "%s", c->chap.muser);
+		snprintf(ans->mutual_secret, sizeof(ans->mutual_secret), "%s", c->chap.msecret);
+	}
 	log_info("boot: %s (MAC %s) from %s: sanboot %s via %s", c->initiator,
 		 rq->mac[0] ? rq->mac : "-", rq->peer, img->target, ans->portal);
 out:

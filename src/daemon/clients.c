@@ -277,6 +277,10 @@ int bindings_save(struct registry *reg)
 			json_object_set_new(e, "reset_due", json_true());
 		if (c->nallow && c->origin != ORIGIN_CONFIG)
 			json_object_set_new(e, "ip", client_allow_json(c));
+		if (c->chap.user[0] && c->origin != ORIGIN_CONFIG)   /* the file is 0600 */
+			json_object_set_new(e, "chap", json_pack("{s:s, s:s, s:s, s:s}",
+				"user", c->chap.user, "secret", c->chap.secret,
+				"mutual_user", c->chap.muser, "mutual_secret", c->chap.msecret));
 		json_array_append_new(arr, e);
 	}
 	root = json_pack("{s:i, s:o}", "version", 1, "clients", arr);
@@ -348,6 +352,36 @@ static void restore_allow(struct client *c, json_t *ips)
 	}
 }
 
+static int chap_fields(const struct client_boot_fields *bf, struct iscsi_chap_creds *out,
+		       char *msg, size_t msglen);
+
+/* CHAP of a clients.json record.  One that does not check out (a hand-
+ * edited file) must not let the client in without CHAP: its login is
+ * then refused until an admin sets CHAP again. */
+static void restore_chap(struct client *c, json_t *o)
+{
+	struct client_boot_fields bf = { 0 };
+	char msg[160];
+
+	if (!o)
+		return;
+	bf.chap_user = json_string_value(json_object_get(o, "user"));
+	bf.chap_secret = json_string_value(json_object_get(o, "secret"));
+	bf.mutual_user = json_string_value(json_object_get(o, "mutual_user"));
+	bf.mutual_secret = json_string_value(json_object_get(o, "mutual_secret"));
+	if (bf.mutual_user && !bf.mutual_user[0] && bf.mutual_secret && !bf.mutual_secret[0])
+		bf.mutual_user = bf.mutual_secret = NULL;
+	if (!bf.chap_user || !bf.chap_user[0] || chap_fields(&bf, &c->chap, msg, sizeof(msg))) {
+		log_err("clients.json: the CHAP settings of %s are unusable; it cannot log in until "
+			"they are set again (pristinectl client set --chap-user ...)", c->initiator);
+		memset(&c->chap, 0, sizeof(c->chap));
+		/* bound to no address at all: refused, never open */
+		memset(&c->allow[0], 0, sizeof(c->allow[0]));
+		c->allow[0].family = AF_UNSPEC;
+		c->nallow = 1;
+	}
+}
+
 /* Network-boot fields of a clients.json record (checked; bad ones dropped). */
 static void restore_boot_fields(struct client *c, json_t *e)
 {
@@ -371,6 +405,7 @@ static void restore_boot_fields(struct client *c, json_t *e)
 		c->policy = POLICY_PERSISTENT;
 	c->reset_due = json_is_true(json_object_get(e, "reset_due"));
 	restore_allow(c, json_object_get(e, "ip"));
+	restore_chap(c, json_object_get(e, "chap"));
 }
 
 /* The image version clients.json records for c (if on its image now). */
@@ -896,6 +931,76 @@ static struct image *pick_image(struct registry *reg, const char *image, char *m
 	return img;
 }
 
+/* A CHAP name: 1 to 255 visible ASCII characters. */
+static bool chap_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= ISCSI_CHAP_MAX)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return false;
+	return true;
+}
+
+/*
+ * The CHAP settings of bf, checked like a [client]'s (pristine.conf(5)),
+ * into *out.  0 or -EINVAL with msg; secrets are never quoted back.
+ */
+static int chap_fields(const struct client_boot_fields *bf, struct iscsi_chap_creds *out,
+		       char *msg, size_t msglen)
+{
+	const char *sec[2] = { bf->chap_secret, bf->mutual_secret };
+
+	memset(out, 0, sizeof(*out));
+	if (!bf->chap_user) {
+		if (bf->chap_secret || bf->mutual_user || bf->mutual_secret) {
+			snprintf(msg, msglen, "CHAP settings need the CHAP user name too");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!bf->chap_user[0]) {
+		if (bf->chap_secret || bf->mutual_user || bf->mutual_secret) {
+			snprintf(msg, msglen, "an empty CHAP user turns CHAP off: give no secret with it");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!chap_name_ok(bf->chap_user) || (bf->mutual_user && !chap_name_ok(bf->mutual_user))) {
+		snprintf(msg, msglen, "a CHAP user name has 1 to 255 visible ASCII characters, no blanks");
+		return -EINVAL;
+	}
+	if (!bf->chap_secret) {
+		snprintf(msg, msglen, "a CHAP user needs a CHAP secret");
+		return -EINVAL;
+	}
+	if (!bf->mutual_user != !bf->mutual_secret) {
+		snprintf(msg, msglen, "mutual CHAP needs both the mutual user and the mutual secret");
+		return -EINVAL;
+	}
+	for (int i = 0; i < 2; i++) {
+		size_t n = sec[i] ? strlen(sec[i]) : 0;
+		if (sec[i] && (n < CFG_SECRET_MIN || n >= ISCSI_CHAP_MAX)) {
+			snprintf(msg, msglen, "a CHAP secret has %d to %d bytes (at least 96 bits, "
+				 "RFC 7143 12.1.3); this one has %zu", CFG_SECRET_MIN, ISCSI_CHAP_MAX - 1, n);
+			return -EINVAL;
+		}
+	}
+	if (bf->mutual_secret && strcmp(bf->mutual_secret, bf->chap_secret) == 0) {
+		snprintf(msg, msglen, "the mutual secret must differ from the CHAP secret");
+		return -EINVAL;
+	}
+	snprintf(out->user, sizeof(out->user), "%s", bf->chap_user);
+	snprintf(out->secret, sizeof(out->secret), "%s", bf->chap_secret);
+	if (bf->mutual_user) {
+		snprintf(out->muser, sizeof(out->muser), "%s", bf->mutual_user);
+		snprintf(out->msecret, sizeof(out->msecret), "%s", bf->mutual_secret);
+	}
+	return 0;
+}
+
 /*
  * Check bf against c (the client it would change; others must not hold
  * the same MAC/UUID) and apply it when apply is true.  0 or -EINVAL /
@@ -910,6 +1015,8 @@ static int boot_fields(struct registry *reg, struct client *c, const struct clie
 	char err[64], why[160];
 	struct netaddr_rule rules[CFG_MAX_IPS];
 	unsigned nrules = 0;
+	struct iscsi_chap_creds chap;
+	int rc;
 
 	if (!bf)
 		return 0;
@@ -925,6 +1032,8 @@ static int boot_fields(struct registry *reg, struct client *c, const struct clie
 		snprintf(msg, msglen, "ip: %s", why);
 		return -EINVAL;
 	}
+	if ((rc = chap_fields(bf, &chap, msg, msglen)))
+		return rc;
 	if (bf->policy && cfg_parse_policy(bf->policy, &pol)) {
 		snprintf(msg, msglen, "policy '%.30s': persistent, reset-on-boot or scheduled", bf->policy);
 		return -EINVAL;
@@ -961,6 +1070,12 @@ static int boot_fields(struct registry *reg, struct client *c, const struct clie
 		memcpy(c->allow, rules, sizeof(rules[0]) * nrules);
 		c->nallow = nrules;
 	}
+	if (bf->chap_user) {
+		c->chap = chap;
+		log_notice("client %s: CHAP %s", c->initiator, !chap.user[0] ? "turned off" :
+			   chap.muser[0] ? "set (mutual)" : "set (one-way)");
+	}
+	explicit_bzero(&chap, sizeof(chap));
 	c->policy = pol;
 	c->reset_at = at;
 	return 0;

@@ -69,7 +69,7 @@ struct client {
 	/* source addresses it may log in from (ip =, --ip); 0 = from anywhere */
 	struct netaddr_rule allow[CFG_MAX_IPS];
 	unsigned nallow;
-	/* CHAP (clients of the configuration file only): "" = none */
+	/* CHAP ([client] chap-* or client add/set --chap-*): "" = none */
 	struct iscsi_chap_creds chap;
 };
 
@@ -153,6 +153,9 @@ struct client *registry_find(struct registry *reg, const char *id);
  * registry_add/set. */
 struct client_boot_fields {
 	const char *mac, *uuid, *policy, *reset_at, *ip;
+	/* CHAP: chap_user NULL = unchanged, "" = none (the others must then be
+	 * absent); else chap_secret is required and mutual_* go together. */
+	const char *chap_user, *chap_secret, *mutual_user, *mutual_secret;
 };
 
 int registry_add(struct registry *reg, const char *name, const char *initiator, const char *image,

@@ -139,7 +139,7 @@ static int client_result(struct daemon_ctx *d, const char *id, json_t **out)
 	return 0;
 }
 
-/* mac, uuid, policy, reset_at, ip of a client add/set body. */
+/* mac, uuid, policy, reset_at, ip, chap_* of a client add/set body. */
 static int boot_body(json_t *body, struct client_boot_fields *bf, char *err, size_t errlen)
 {
 	int rc;
@@ -148,7 +148,11 @@ static int boot_body(json_t *body, struct client_boot_fields *bf, char *err, siz
 	    (rc = body_string(body, "uuid", &bf->uuid, err, errlen)) ||
 	    (rc = body_string(body, "policy", &bf->policy, err, errlen)) ||
 	    (rc = body_string(body, "reset_at", &bf->reset_at, err, errlen)) ||
-	    (rc = body_string(body, "ip", &bf->ip, err, errlen)))
+	    (rc = body_string(body, "ip", &bf->ip, err, errlen)) ||
+	    (rc = body_string(body, "chap_user", &bf->chap_user, err, errlen)) ||
+	    (rc = body_string(body, "chap_secret", &bf->chap_secret, err, errlen)) ||
+	    (rc = body_string(body, "mutual_user", &bf->mutual_user, err, errlen)) ||
+	    (rc = body_string(body, "mutual_secret", &bf->mutual_secret, err, errlen)))
 		return rc;
 	return 0;
 }

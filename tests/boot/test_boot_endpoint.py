@@ -654,6 +654,110 @@ def c_scheduled(lab):
     return problems_of(out)
 
 
+def c_chap(lab):
+    """CHAP set through the API reaches the PC in its script, is checked at
+    login, is never shown or logged, and can be turned off."""
+    out = []
+    ini, mac = P + ":chap", "02:00:00:00:00:5a"
+    secret, msecret = "api-chap-secret-31", "api-target-secret-7"
+    f, mf = os.path.join(lab.tmp, "chap.secret"), os.path.join(lab.tmp, "mutual.secret")
+    with open(f, "w") as fh:
+        fh.write(secret + "\n")
+    with open(mf, "w") as fh:
+        fh.write(msecret + "\n")
+    r = lab.ctl("client", "add", ini, "--mac", mac, "--chap-user", "pc-chap", "--chap-secret-file", f)
+    out.append((r.returncode == 0, "client add --chap-user: %d %s" % (r.returncode, r.stdout + r.stderr)))
+    r = lab.ctl("--json", "client", "show", ini)
+    out.append((r.returncode == 0 and json.loads(r.stdout).get("chap") == "one-way" and secret not in r.stdout,
+                "client show: chap one-way, secret not shown: %s" % r.stdout))
+    st, body = lab.boot(mac=mac)
+    out.append((st == 200 and is_sanboot(body, lab, ini) and
+                "set username pc-chap\nset password %s\n" % secret in body and "reverse" not in body,
+                "boot script of a CHAP client: %s %r" % (st, body)))
+    s = I.Session("127.0.0.1", lab.port, ini, target_name=lab.target, timeout=20)
+    try:
+        r = s.login(raise_on_fail=False)
+        out.append((r.status_class == 2, "login without CHAP answered 0x%02x%02x" % (r.status_class, r.status_detail)))
+    finally:
+        s.close()
+    s = I.Session("127.0.0.1", lab.port, ini, target_name=lab.target, timeout=20)
+    try:
+        s.login(chap={"user": "pc-chap", "secret": secret})
+        s.logout()
+    except I.ISCSIError as e:
+        out.append((False, "login with the API's CHAP secret: %s" % e))
+    finally:
+        s.close()
+    r = lab.ctl("client", "set", ini, "--chap-user", "pc-chap", "--chap-secret-file", f,
+                "--mutual-user", "pristine", "--mutual-secret-file", mf)
+    out.append((r.returncode == 0 and "chap mutual" in r.stdout, "client set mutual: %s" % (r.stdout + r.stderr)))
+    st, body = lab.boot(mac=mac)
+    out.append(("set reverse-username pristine\nset reverse-password %s\n" % msecret in body,
+                "mutual settings not in the script: %r" % body))
+    # refusals: nothing changes, no secret quoted back
+    with open(f + ".short", "w") as fh:
+        fh.write("short\n")
+    for args, why in ((["--chap-secret-file", f], "CHAP settings need the CHAP user name too"),
+                      (["--chap-user", "x", "--chap-secret-file", f + ".short"], "12 to 255 bytes"),
+                      (["--chap-user", "x"], "needs a CHAP secret"),
+                      (["--chap-user", "x", "--chap-secret-file", f, "--mutual-user", "y"],
+                       "both the mutual user and the mutual secret"),
+                      (["--chap-user", "x", "--chap-secret-file", f, "--mutual-user", "y",
+                        "--mutual-secret-file", f], "must differ"),
+                      (["--no-chap", "--chap-user", "x"], "does not go with"),
+                      (["--chap-user", "x", "--chap-secret-file", "/nonexistent/file"], "No such file")):
+        r = lab.ctl("client", "set", ini, *args)
+        text = r.stdout + r.stderr
+        out.append((r.returncode != 0 and why in text and secret not in text,
+                    "client set %s: %d %r (expected a refusal saying %r)" % (args, r.returncode, text, why)))
+    r = lab.ctl("--json", "client", "show", ini)
+    out.append((json.loads(r.stdout).get("chap") == "mutual", "a refused change changed CHAP: %s" % r.stdout))
+    # a valid CHAP secret that an iPXE script cannot carry
+    with open(f + ".dollar", "w") as fh:
+        fh.write("has-${dollar}-in-it\n")
+    r = lab.ctl("client", "set", ini, "--chap-user", "pc-chap", "--chap-secret-file", f + ".dollar")
+    st, body = lab.boot(mac=mac)
+    out.append((r.returncode == 0 and is_message(body) and "dollar" not in body and
+                "which an iPXE script cannot carry" in lab.d.log(),
+                "a '$' secret: %d, script %r" % (r.returncode, body)))
+    r = lab.ctl("client", "set", ini, "--no-chap")
+    st, body = lab.boot(mac=mac)
+    out.append((r.returncode == 0 and "chap none" in r.stdout and is_sanboot(body, lab, ini) and
+                "username" not in body, "--no-chap: %s %r" % (r.stdout + r.stderr, body)))
+    mode = os.stat(os.path.join(lab.state, "clients.json")).st_mode & 0o777
+    out.append((mode == 0o600, "clients.json (holds CHAP secrets) has mode %o" % mode))
+    log = lab.d.log()
+    out.append((secret not in log and msecret not in log, "a CHAP secret is in the daemon log"))
+    return problems_of(out)
+
+
+def c_bound_boot(lab):
+    """A client bound to 127.0.0.2 gets its script only from there, and a
+    request from elsewhere neither resets it nor hands out its script."""
+    out = []
+    ini, mac = P + ":bound", "02:00:00:00:00:5b"
+    lab.add(ini, mac, "reset-on-boot", ip="127.0.0.2")
+    data = pattern("B")
+    s = lab.session(ini, src="127.0.0.2")
+    s.write(LBA, data)
+    s.logout()
+    st, body = lab.boot(mac=mac)     # from 127.0.0.1
+    out.append((st == 200 and is_message(body) and "may not boot from this address" in body,
+                "boot request from another address: %s %r" % (st, body)))
+    out.append(("from 127.0.0.1, an address it is not bound to: refused (possible spoofing)" in lab.d.log(),
+                "the refusal is not logged"))
+    s = lab.session(ini, src="127.0.0.2")
+    out.append((lab.read(ini, s=s) == data, "a refused boot request reset the client"))
+    s.logout()
+    st, body = lab.raw(("GET /boot.ipxe?mac=%s&uuid=&ip= HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                        "Connection: close\r\n\r\n" % (mac, lab.bport)).encode(), src="127.0.0.2")
+    out.append((st == 200 and is_sanboot(body, lab, ini), "boot request from its address: %s %r" % (st, body)))
+    s = lab.session(ini, src="127.0.0.2")
+    out.append((lab.read(ini, s=s) == lab.golden(), "its boot request did not reset it"))
+    s.logout()
+    return problems_of(out)
+
+
 # ====================================================================== daemon B: enroll = deny
 
 def c_deny(lab):
@@ -728,6 +832,8 @@ def main():
         ck.case("maintenance client: boots the draft, own overlay kept", c_maintenance, lab)
         ck.case("scheduled: option and API checks", c_sched_options, lab)
         ck.case("placeholder UUID: a second PC is not the first", c_placeholder_uuid, lab)
+        ck.case("CHAP from the API: in the script, checked at login, never shown", c_chap, lab)
+        ck.case("a bound client boots only from its address", c_bound_boot, lab)
         if have_sched:
             ck.case("scheduled: offline reset at its time, online one at its next boot", c_scheduled, lab)
         ck.case("daemon A stops cleanly (no sanitizer report)", da.stop)
