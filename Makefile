@@ -74,7 +74,8 @@ clean:
 # admin) and /usr (a package); its ExecStart names PREFIX/sbin/pristined.
 # The configuration lives in /etc whatever PREFIX is (the unit reads
 # /etc/pristine.conf); only the example is installed, so an existing
-# /etc/pristine.conf is never touched.
+# /etc/pristine.conf is never touched.  With an empty DESTDIR, the system user
+# `pristine` that the unit drops root to is created if missing.
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: all
 	install -D -m 0755 $(BUILD)/pristined $(DESTDIR)$(PREFIX)/sbin/pristined
@@ -87,6 +88,12 @@ install: all
 		> $(DESTDIR)$(UNITDIR)/pristined.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/pristined.service
 	install -D -m 0644 docs/examples/pristine.conf $(DESTDIR)/etc/pristine.conf.example
+# The unprivileged user the unit runs pristined as (PRISTINED_USER):
+# created on this host only, never for a DESTDIR (a package's scripts do that).
+	@if [ -z "$(DESTDIR)" ] && ! id -u pristine >/dev/null 2>&1; then \
+		echo "useradd --system --user-group --no-create-home --shell /usr/sbin/nologin pristine"; \
+		useradd --system --user-group --no-create-home --shell /usr/sbin/nologin pristine; \
+	fi
 
 # libFuzzer harnesses (clang), with ASan and UBSan.  `make fuzz` runs each
 # for FUZZ_SECONDS on a copy of its seed corpus (fuzz/corpus/NAME).

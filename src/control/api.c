@@ -17,6 +17,14 @@
  * cut off by closing the connection when sent chunked; headers are
  * bounded by the per-connection memory pool (API_CONN_MEM).
  *
+ * Peers: the socket file is root's, mode 0600, and besides that every
+ * request is checked against the peer's credentials (SO_PEERCRED): only
+ * uid 0, and the uid that started the daemon when that is not root (a
+ * developer's own daemon), are served.  A daemon that dropped root
+ * (privs.h) does not serve its own user: a process running as that user
+ * (a qemu-img job, say) is not an administrator.  Others get 403 and the
+ * refusal is logged.
+ *
  * Paths are routed undecoded (our unescape callback leaves them alone)
  * and the {id} segment is decoded by api_route.c, so an encoded '/' or
  * NUL can neither change the route nor truncate the id.
@@ -50,6 +58,7 @@ struct api {
 	char *path;
 	dev_t dev;	/* identity of our socket file, so api_stop removes */
 	ino_t ino;	/* only the file we created */
+	uid_t owner;	/* who started the daemon: served besides root */
 };
 
 /* Per-request state, from the first callback to request completion. */
@@ -327,6 +336,45 @@ static enum MHD_Result api_begin(struct MHD_Connection *c, const char *url,
 	return MHD_YES;
 }
 
+/*
+ * SO_PEERCRED check, before anything of the request is looked at: 0 when
+ * the peer is root or the daemon's starter, else a 403 response is
+ * queued (and the connection closed after it) and 1 returned with
+ * *ret set to MHD's verdict.
+ */
+static int api_refuse_peer(struct api *api, struct MHD_Connection *c, enum MHD_Result *ret)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct MHD_Response *resp;
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	char text[256];
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci && getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 &&
+	    len == sizeof(cr)) {
+		if (cr.uid == 0 || cr.uid == api->owner)
+			return 0;
+		log_warn("api: refused a request from uid %u (pid %d): the admin API is root's only",
+			 (unsigned)cr.uid, (int)cr.pid);
+		snprintf(text, sizeof(text), "{\"error\":\"refused: pristined's admin API is for root "
+			 "only (this is uid %u); run pristinectl as root\"}", (unsigned)cr.uid);
+	} else {
+		log_warn("api: refused a request: cannot read the peer's credentials");
+		snprintf(text, sizeof(text), "{\"error\":\"refused: pristined cannot tell who is "
+			 "asking\"}");
+	}
+	*ret = MHD_NO;
+	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
+	if (resp) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+		*ret = MHD_queue_response(c, 403, resp);
+		MHD_destroy_response(resp);
+	}
+	return 1;
+}
+
 /* Append a body chunk to r; MHD_NO (drop the connection) past the cap. */
 static enum MHD_Result api_take_body(struct api_req *r, const char *data, size_t size,
 				     const char *method, const char *url)
@@ -363,8 +411,12 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const ch
 	unsigned status;
 	int rc;
 
-	if (!r)
+	if (!r) {
+		enum MHD_Result ret;
+		if (api_refuse_peer(api, c, &ret))
+			return ret;
 		return api_begin(c, url, method, con_cls);
+	}
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
 
@@ -503,6 +555,7 @@ int api_start(const char *path, const struct control_ops *ops, struct api **out)
 		goto err;
 	}
 	api->ops = ops;
+	api->owner = getuid();
 	fd = api_listen_open(path, &api->dev, &api->ino);
 	if (fd < 0) {
 		rc = fd;

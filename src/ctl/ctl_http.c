@@ -67,8 +67,8 @@ static void explain_unreachable(const char *sock, const char *curlerr)
 	else if (stat(sock, &st) == 0 && !S_ISSOCK(st.st_mode))
 		fprintf(stderr, "pristinectl: cannot reach pristined: %s is not a socket\n", sock);
 	else if (access(sock, R_OK | W_OK) < 0 && errno == EACCES)
-		fprintf(stderr, "pristinectl: cannot reach pristined: permission denied on %s "
-			"(the admin socket is for root)\n", sock);
+		fprintf(stderr, "pristinectl: cannot reach pristined: permission denied on %s\n"
+			"  (the admin socket is root-only: run pristinectl as root)\n", sock);
 	else
 		fprintf(stderr, "pristinectl: cannot reach pristined at %s: %s\n"
 			"  (pristined may not be running)\n", sock, curlerr);

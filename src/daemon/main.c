@@ -82,7 +82,7 @@ static void usage(FILE *f)
 		"  -p, --policy POLICY     persistent | reset-on-boot | scheduled (default persistent)\n"
 		"  -R, --reset-at HH:MM    the daily reset time of the scheduled policy\n"
 		"  -u, --user NAME         once every socket is bound, run as NAME with no capabilities\n"
-		"                          (started as root; default: $PRISTINED_USER, or stay as started)\n"
+		"                          (start as root; default: user = of -c FILE, else $PRISTINED_USER)\n"
 		"  -v, --log-level LEVEL   error|warn|notice|info|debug (default info)\n"
 		"  -h, --help              this text\n"
 		"  -V, --version           print the version\n");
