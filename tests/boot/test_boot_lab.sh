@@ -31,6 +31,9 @@
 #     prints the golden "LBA000000000003", the daemon logs its stale session
 #     ended and "reset (reset-on-boot)", and its whole disk reads as golden
 #     + the LBA 2 its second boot wrote;
+#   - pc4, added through the API with mutual CHAP and bound to its address
+#     (127.0.0.1, where QEMU's socat connects from), boots with the
+#     credentials of its script; no secret reaches the log;
 #   - the golden image file's sha256 never changes.
 . "$(dirname "$0")/../lib/common.sh"
 for tool in qemu-img qemu-io jq curl sha256sum cmp; do
@@ -49,7 +52,7 @@ STATE=$tmpdir/state
 G=$tmpdir/golden.raw
 GTARGET=iqn.2026-11.org.pristine:golden
 P=iqn.2024-01.test.pristine
-PC1=$P:lab-pc1 PC2=$P:lab-pc2 PC3=iqn.2026-11.org.pristine:pc-525400000003
+PC1=$P:lab-pc1 PC2=$P:lab-pc2 PC3=iqn.2026-11.org.pristine:pc-525400000003 PC4=$P:lab-pc4
 MIB=16
 declare -A VMPID=()
 
@@ -230,6 +233,24 @@ same $P:outsider2 "$G"
 for n in 1 2 3; do kill -0 "${VMPID[$n]}" 2>/dev/null || fail "pc$n is not running"; done
 
 kill_vms
+
+echo "== pc4: a mutual-CHAP client bound to its address boots through the endpoint"
+# Its secrets reach iPXE only in its script (set username/password,
+# reverse-username/reverse-password); iPXE checks the target's answer.
+printf '%s\n' lab-pc4-secret-0042 >"$tmpdir/pc4.secret"
+printf '%s\n' lab-target-secret-77 >"$tmpdir/pc4.tsecret"
+ctl client add "$PC4" --mac 52:54:00:00:00:04 --ip 127.0.0.1 --chap-user pc4 \
+	--chap-secret-file "$tmpdir/pc4.secret" --mutual-user pristine \
+	--mutual-secret-file "$tmpdir/pc4.tsecret" || fail "adding pc4"
+[ "$(cjson "$PC4" '.chap + " " + (.ip | join(","))')" = "mutual 127.0.0.1" ] || fail "pc4: chap/ip not as set"
+vm 4
+wait_boots 1 4
+[ "${LAST[4]}" = "PRISTINE-BOOT-OK LBA3=$GOLD3" ] || fail "pc4 (CHAP) did not boot: '${LAST[4]}'"
+grep -q "session 0x[0-9a-f]* logged in: initiator $PC4 " "$DLOG" || fail "no session of pc4 in the log"
+grep -q "authentication failed for $PC4" "$DLOG" && fail "pc4's CHAP failed on the way"
+grep -q -e lab-pc4-secret-0042 -e lab-target-secret-77 "$DLOG" && fail "a CHAP secret is in the log"
+kill_vms
+
 [ "$(sha256sum <"$G")" = "$SHA" ] || fail "the golden image changed"
 daemon_alive
 stop_daemon
