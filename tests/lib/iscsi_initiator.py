@@ -1480,3 +1480,13 @@ class Checker:
     def finish(self):
         print("%d cases passed, %d failed" % (self.passes, len(self.failures)))
         return 1 if self.failures else 0
+
+    def finish_with(self, d):
+        """Stop daemon d (its problems - exit status, sanitizer reports -
+        count as a failed case), remove its files, and finish."""
+        problems = d.stop()
+        if problems:
+            self.failures.append(("daemon", problems))
+            print("FAIL daemon:\n  " + "\n  ".join(problems))
+        d.cleanup()
+        return self.finish()

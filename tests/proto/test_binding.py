@@ -221,12 +221,7 @@ def main():
         return ok(APIC, "127.0.0.6")
     check.case("--ip '' binds to anywhere again", clear)
 
-    problems = d.stop()
-    if problems:
-        check.failures.append(("daemon", problems))
-        print("FAIL daemon: " + "\n".join(problems))
-    d.cleanup()
-    return check.finish()
+    return check.finish_with(d)
 
 
 if __name__ == "__main__":

@@ -245,12 +245,8 @@ def main():
             return ["secret %s in the log" % k for k, v in SECRETS.items() if v in log]
         check.case("no secret in the (debug) log", no_secrets_logged)
     finally:
-        problems = d.stop()
-        if problems:
-            check.failures.append(("daemon", problems))
-            print("FAIL daemon:\n  " + "\n  ".join(problems))
-        d.cleanup()
-    return check.finish()
+        rc = check.finish_with(d)
+    return rc
 
 
 if __name__ == "__main__":

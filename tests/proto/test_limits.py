@@ -223,12 +223,7 @@ def main():
         return p
     check.case("a client that stops reading is dropped", stops_reading)
 
-    problems = d.stop()
-    if problems:
-        check.failures.append(("daemon", problems))
-        print("FAIL daemon: " + "\n".join(problems))
-    d.cleanup()
-    return check.finish()
+    return check.finish_with(d)
 
 
 if __name__ == "__main__":
