@@ -14,8 +14,10 @@
  * ORWRITE and WRITE ATOMIC hold it exclusively.
  */
 #include <errno.h>
+#include <stdio.h>
 
 #include "scsi/scsi_int.h"
+#include "util/log.h"
 
 #define CHUNK (1u << 20)
 
@@ -98,17 +100,71 @@ static bool write_through(struct scsi_lu *lu, bool fua)
 	return fua || !wce;
 }
 
-/* See scsi_int.h. */
+/* The LBA field of the block commands that have one; false for others. */
+static bool cdb_lba(const uint8_t *cdb, uint64_t *lba)
+{
+	switch (cdb[0]) {
+	case 0x08: case 0x0a:
+		*lba = get_be24(cdb + 1) & 0x1fffff;
+		return true;
+	case 0x28: case 0x2a: case 0x2e: case 0x2f: case 0x35: case 0x41:
+	case 0xa8: case 0xaa: case 0xae: case 0xaf:
+		*lba = get_be32(cdb + 2);
+		return true;
+	case 0x88: case 0x89: case 0x8a: case 0x8e: case 0x8f: case 0x91: case 0x93: case 0x9c:
+		*lba = get_be64(cdb + 2);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Log a backend error a command ran into, and what the initiator was
+ * answered (rate-limited per LU: a client retrying a bad sector must
+ * not flood the log).  Lack of space is a warning, the rest errors.
+ */
+static void io_error_log(struct scsi_lu *lu, const struct scsi_cmd *cmd, int err,
+			 const char *answer)
+{
+	char ini[128] = "?", at[32] = "";
+	unsigned dropped = 0;
+	uint64_t lba;
+
+	if (!ratelimit_ok(&lu->err_rl, &dropped))
+		return;
+	if (cmd->nexus)
+		log_safe(cmd->nexus->initiator_name, ini, sizeof(ini));
+	if (cdb_lba(cmd->cdb, &lba))
+		snprintf(at, sizeof(at), " at LBA %llu", (unsigned long long)lba);
+	log_msg(err == -ENOSPC || err == -EDQUOT ? LOG_WARN : LOG_ERR,
+		"scsi: %s LUN %llu (%s), initiator %s: command 0x%02x%s failed: %s; answered %s%s",
+		lu->target_name, (unsigned long long)lu->lun, lu->be->name, ini, cmd->cdb[0], at,
+		strerror(-err), answer,
+		dropped ? " (more errors of this LUN were not logged)" : "");
+}
+
+/*
+ * See scsi_int.h.  SBC-3's logical block provisioning: a thin-provisioned
+ * LU that cannot allocate answers DATA PROTECT, SPACE ALLOCATION FAILED
+ * WRITE PROTECT (27h/07h); a medium that fails a write or a read, MEDIUM
+ * ERROR with WRITE ERROR (0Ch/00h) or UNRECOVERED READ ERROR (11h/00h).
+ * Every case but write protection is logged.
+ */
 void sbc_io_error(struct scsi_lu *lu, struct scsi_cmd *cmd, int err, bool write)
 {
-	if (err == -ENOSPC || err == -EDQUOT)
+	if (err == -ENOSPC || err == -EDQUOT) {
+		io_error_log(lu, cmd, err, "DATA PROTECT, SPACE ALLOCATION FAILED WRITE PROTECT");
 		scsi_sense(lu, cmd, SK_DATA_PROTECT, ASC_SPACE_ALLOC_FAILED_WP);
-	else if (err == -EROFS)
+	} else if (err == -EROFS) {
 		scsi_sense(lu, cmd, SK_DATA_PROTECT, ASC_WRITE_PROTECTED);
-	else if (write)
+	} else if (write) {
+		io_error_log(lu, cmd, err, "MEDIUM ERROR, WRITE ERROR");
 		scsi_sense(lu, cmd, SK_MEDIUM_ERROR, ASC_WRITE_ERROR);
-	else
+	} else {
+		io_error_log(lu, cmd, err, "MEDIUM ERROR, UNRECOVERED READ ERROR");
 		scsi_sense(lu, cmd, SK_MEDIUM_ERROR, ASC_UNRECOVERED_READ);
+	}
 }
 
 /* MISCOMPARE DURING VERIFY OPERATION, INFORMATION = byte offset. */

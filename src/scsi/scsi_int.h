@@ -128,6 +128,7 @@ struct scsi_lu {
 	uint8_t tst_tas;             /* control page byte 5 bits (TAS) */
 
 	pthread_rwlock_t io_lock;
+	struct io_ratelimit err_rl;  /* backend errors logged by sbc_io_error */
 	pthread_mutex_t pr_lock;
 	struct pr_state pr;
 	/* Outcome of the last EXTENDED COPY (under pr_lock). */

@@ -16,6 +16,41 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+
+/*
+ * Rate limit for I/O error log lines: a client retrying a bad sector, or
+ * a full store refusing every write, must not flood the log.  At most
+ * IO_RL_BURST lines per IO_RL_WINDOW_S seconds per limiter pass; the
+ * number held back since the last line that passed is put in *dropped
+ * (may be NULL).  Lock-free; a zeroed struct is ready to use.
+ */
+#define IO_RL_BURST    5u
+#define IO_RL_WINDOW_S 10
+
+struct io_ratelimit {
+	int64_t window;         /* time(NULL) / IO_RL_WINDOW_S of the current burst */
+	unsigned count;         /* lines let through in it */
+	unsigned dropped;       /* lines held back since the last one let through */
+};
+
+static inline bool ratelimit_ok(struct io_ratelimit *rl, unsigned *dropped)
+{
+	int64_t now = (int64_t)time(NULL) / IO_RL_WINDOW_S;
+	int64_t w = __atomic_load_n(&rl->window, __ATOMIC_RELAXED);
+
+	if (w != now && __atomic_compare_exchange_n(&rl->window, &w, now, false,
+						    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		__atomic_store_n(&rl->count, 0, __ATOMIC_RELAXED);
+	if (__atomic_add_fetch(&rl->count, 1, __ATOMIC_RELAXED) > IO_RL_BURST) {
+		__atomic_add_fetch(&rl->dropped, 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	unsigned d = __atomic_exchange_n(&rl->dropped, 0, __ATOMIC_RELAXED);
+	if (dropped)
+		*dropped = d;
+	return true;
+}
 
 struct backend;
 
@@ -43,6 +78,7 @@ struct backend {
 	uint64_t size;          /* bytes */
 	bool read_only;         /* writes/unmaps will fail with -EROFS */
 	char name[64];          /* for logs */
+	struct io_ratelimit err_rl;     /* for the backend's own error logs */
 };
 
 /*

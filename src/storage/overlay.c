@@ -79,9 +79,12 @@ static int stick(struct overlay *ov, int rc, const char *what)
 	int zero = 0;
 
 	if (__atomic_compare_exchange_n(&ov->error, &zero, rc, false, __ATOMIC_SEQ_CST,
-					__ATOMIC_SEQ_CST))
-		log_err("overlay %s: %s failed: %s; writes refused until reopened",
-			ov->dir, what, strerror(-rc));
+					__ATOMIC_SEQ_CST)) {
+		__atomic_store_n(&ov->error_what, what, __ATOMIC_RELEASE);
+		log_err("overlay %s: %s failed: %s; writes and flushes refused, reads go on; "
+			"what was flushed before is safe on disk: restart pristined to reopen "
+			"the overlay (a client reset discards it)", ov->dir, what, strerror(-rc));
+	}
 	return rc;
 }
 
@@ -311,6 +314,13 @@ static int ovl_be_read(struct backend *be, void *buf, uint64_t off, size_t len)
 			rc = ovl_read_full(ov->io, ov->datafd, p, n, off);
 		else
 			memset(p, 0, n);
+		if (rc < 0 && st == OVL_PRESENT) {
+			unsigned dropped = 0;
+			if (ratelimit_ok(&ov->be.err_rl, &dropped))
+				log_err("overlay %s: read of %zu bytes of data at byte %llu failed: %s%s",
+					ov->dir, n, (unsigned long long)off, strerror(-rc),
+					dropped ? " (more read errors were not logged)" : "");
+		}
 		if (rc < 0)
 			return rc;
 		p += n;
@@ -387,11 +397,25 @@ out:
 	return rc;
 }
 
+/* Lack of space: the store or a quota is full, nothing is broken. */
+static bool no_space(int rc)
+{
+	return rc == -ENOSPC || rc == -EDQUOT;
+}
+
 /*
  * Make every completed write durable: snapshot the changed states, sync
  * data, then log them (or, when the log is long or closing, write a
  * checkpoint).  Returns 0, -EIO when already failed, or the error that
  * made the overlay fail now.
+ *
+ * A store too full for the metadata is not a failure of the overlay:
+ * when a checkpoint cannot be written for lack of space (nothing was
+ * renamed) the runs go to the log instead, and when the log append
+ * cannot get space either (it is cut back to where it was) the runs are
+ * marked dirty again and -ENOSPC returned: the flush did not happen, the
+ * overlay stays usable, and a later flush, once space was freed, logs
+ * the same blocks.  Any other failure is sticky.
  */
 static int ovl_flush(struct overlay *ov, bool closing)
 {
@@ -399,6 +423,7 @@ static int ovl_flush(struct overlay *ov, bool closing)
 	uint8_t *body = NULL;
 	size_t nruns = 0, blen = 0;
 	uint32_t nent = 0;
+	bool unchanged = false;
 	int rc;
 
 	pthread_mutex_lock(&ov->flush_lock);
@@ -407,7 +432,7 @@ static int ovl_flush(struct overlay *ov, bool closing)
 		goto out;
 	pthread_mutex_lock(&ov->lock);
 	rc = ovl_map_take_dirty(&ov->map, &runs, &nruns);
-	bool ckpt = ov->log_end >= ov->ckpt_bytes ||
+	bool ckpt = (ov->log_end >= ov->ckpt_bytes && ov->log_end >= ov->ckpt_defer) ||
 		    (closing && (nruns > 0 || ov->log_end > OVL_LOG_HDR));
 	if (rc == 0 && ckpt)
 		rc = ovl_map_serialize(&ov->map, &body, &blen, &nent);
@@ -422,13 +447,39 @@ static int ovl_flush(struct overlay *ov, bool closing)
 		goto out;
 	}
 	if (ckpt) {
-		rc = ovl_meta_checkpoint(ov, body, blen, nent);
-		if (rc < 0)
+		rc = ovl_meta_checkpoint(ov, body, blen, nent, &unchanged);
+		if (rc == 0) {
+			ov->ckpt_defer = 0;
+			goto out;
+		}
+		if (!unchanged || !no_space(rc)) {
 			stick(ov, rc, "checkpoint");
-	} else if (nruns > 0) {
-		rc = ovl_meta_append(ov, runs, nruns);
-		if (rc < 0)
+			goto out;
+		}
+		/* Try again only after the log grew a little more. */
+		ov->ckpt_defer = ov->log_end + (ov->ckpt_bytes / 8 > 4096 ? ov->ckpt_bytes / 8 : 4096);
+		if (ratelimit_ok(&ov->space_rl, NULL))
+			log_warn("overlay %s: no space for a checkpoint of the map: %s; keeping the log",
+				 ov->dir, strerror(-rc));
+		rc = 0;
+	}
+	if (nruns > 0) {
+		rc = ovl_meta_append(ov, runs, nruns, &unchanged);
+		if (rc < 0 && unchanged && no_space(rc)) {
+			unsigned dropped = 0;
+			pthread_mutex_lock(&ov->lock);
+			int r2 = ovl_map_redirty(&ov->map, runs, nruns);
+			pthread_mutex_unlock(&ov->lock);
+			if (r2 < 0) {
+				stick(ov, r2, "flush retry");
+			} else if (ratelimit_ok(&ov->space_rl, &dropped)) {
+				log_warn("overlay %s: no space to log a flush: %s; not flushed, "
+					 "the writes stay cached until space is freed%s",
+					 ov->dir, strerror(-rc), dropped ? " (similar messages suppressed)" : "");
+			}
+		} else if (rc < 0) {
 			stick(ov, rc, "log append");
+		}
 	}
 out:
 	pthread_mutex_unlock(&ov->flush_lock);
@@ -655,6 +706,16 @@ uint64_t overlay_used_bytes(const struct overlay *ov)
 	uint64_t u = o->used;
 	pthread_mutex_unlock(&o->lock);
 	return u;
+}
+
+/* See overlay.h. */
+int overlay_error(const struct overlay *ov, const char **what)
+{
+	int err = __atomic_load_n(&ov->error, __ATOMIC_SEQ_CST);
+
+	if (what)
+		*what = err ? __atomic_load_n(&ov->error_what, __ATOMIC_ACQUIRE) : NULL;
+	return err;
 }
 
 /* See overlay.h. */

@@ -36,7 +36,10 @@
  * Errors: after a failed data write (other than -ENOSPC/-EDQUOT) or any
  * failed sync or metadata write the overlay is in a sticky error state:
  * writes, unmaps and flushes return -EIO, reads keep working; close it and
- * open it again (what is durable on disk is consistent).
+ * open it again (what is durable on disk is consistent).  A store too full
+ * for the metadata is not such a failure: a flush that finds no space
+ * for its log record (or checkpoint) returns -ENOSPC with nothing changed
+ * on disk and its blocks still to be flushed, and a later flush logs them.
  */
 #ifndef PRISTINE_OVERLAY_H
 #define PRISTINE_OVERLAY_H
@@ -120,6 +123,11 @@ struct backend *overlay_backend(struct overlay *ov);
 /* Bytes of space the overlay holds (data blocks actually allocated):
  * st_blocks of `data` at open, then +/- G per block written/unmapped. */
 uint64_t overlay_used_bytes(const struct overlay *ov);
+/* The sticky error the overlay is in: 0 when healthy, else the -errno
+ * that put it there, and *what (may be NULL) the step that failed
+ * ("data write", "data sync", "log append", "checkpoint", ...: static
+ * text, or NULL).  For status displays; any thread. */
+int overlay_error(const struct overlay *ov, const char **what);
 /* Change the quota of an open overlay (0 = none).  Lowering it below the
  * usage only refuses new space; nothing is released.  A warning is logged
  * each time usage crosses 80% of the quota. */

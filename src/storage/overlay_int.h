@@ -70,6 +70,10 @@ uint64_t ovl_map_run(const struct ovl_map *m, uint64_t b, uint64_t max, enum ovl
 uint64_t ovl_map_count(const struct ovl_map *m, uint64_t b, uint64_t n, enum ovl_state st);
 int ovl_map_set(struct ovl_map *m, uint64_t b, uint64_t n, enum ovl_state st, bool dirty);
 int ovl_map_take_dirty(struct ovl_map *m, struct ovl_run **runs, size_t *nruns);
+/* Mark the blocks of runs dirty again, their states unchanged: a flush
+ * that could not log the runs it took hands them back, so the next flush
+ * logs the blocks' states as they are then.  0, -EINVAL or -ENOMEM. */
+int ovl_map_redirty(struct ovl_map *m, const struct ovl_run *runs, size_t nruns);
 int ovl_map_serialize(const struct ovl_map *m, uint8_t **body, size_t *len, uint32_t *nentries);
 int ovl_map_load(struct ovl_map *m, const uint8_t *body, size_t len, uint32_t nentries);
 uint64_t ovl_map_mem_bytes(const struct ovl_map *m);
@@ -107,6 +111,9 @@ struct overlay {
 	uint64_t gen;                   /* last durable generation */
 	uint64_t log_end;               /* append offset in log */
 	int error;                      /* sticky, atomic; 0 or -errno */
+	const char *error_what;         /* the step that failed (static text) */
+	uint64_t ckpt_defer;            /* after a checkpoint found no space: next try at this log_end */
+	struct io_ratelimit space_rl;   /* "no space to flush" warnings */
 	/* Frozen layer (layer.c): ovl_meta_open opens data and log O_RDONLY,
 	 * never creates, and changes nothing (a torn log tail is ignored
 	 * instead of cut off, an old log is not replaced). */
@@ -131,8 +138,9 @@ int ovl_write_full(const struct ovl_io *io, int fd, const void *buf, size_t len,
 /* Metadata (overlay_meta.c).  ovl_meta_open honours ov->read_only. */
 int ovl_meta_create(struct overlay *ov);
 int ovl_meta_open(struct overlay *ov, const char *base_id, bool *created);
-int ovl_meta_append(struct overlay *ov, const struct ovl_run *runs, size_t nruns);
-int ovl_meta_checkpoint(struct overlay *ov, const uint8_t *body, size_t len, uint32_t nentries);
+int ovl_meta_append(struct overlay *ov, const struct ovl_run *runs, size_t nruns, bool *unchanged);
+int ovl_meta_checkpoint(struct overlay *ov, const uint8_t *body, size_t len, uint32_t nentries,
+			bool *unchanged);
 
 #define OVL_LOG_HDR 64u
 

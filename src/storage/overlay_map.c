@@ -200,6 +200,29 @@ static int mark_dirty(struct ovl_map *m, uint32_t li, uint32_t i, uint32_t n)
 	return 0;
 }
 
+/* See overlay_int.h. */
+int ovl_map_redirty(struct ovl_map *m, const struct ovl_run *runs, size_t nruns)
+{
+	for (size_t k = 0; k < nruns; k++) {
+		uint64_t b = runs[k].first, n = runs[k].count;
+		if (b >= m->nblocks || n > m->nblocks - b)
+			return -EINVAL;
+		while (n > 0) {
+			uint32_t li = (uint32_t)(b / OVL_LEAF_BLOCKS);
+			uint32_t i = (uint32_t)(b % OVL_LEAF_BLOCKS);
+			uint32_t c = OVL_LEAF_BLOCKS - i;
+			if (c > n)
+				c = (uint32_t)n;
+			int rc = mark_dirty(m, li, i, c);
+			if (rc < 0)
+				return rc;
+			b += c;
+			n -= c;
+		}
+	}
+	return 0;
+}
+
 /* Set blocks [i, i+n) of leaf li to st, keeping m->present exact. */
 static int leaf_set(struct ovl_map *m, uint32_t li, uint32_t i, uint32_t n, enum ovl_state st)
 {

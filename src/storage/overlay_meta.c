@@ -4,8 +4,13 @@
  *
  * Durability protocol (the caller, overlay.c, has synced `data` first):
  *   flush:      append records {gen, runs, crc32c} to log, fsync(log);
- *   checkpoint: map.tmp, fsync, rename -> map, fsync(dir);
- *               log.tmp (header: base gen), fsync, rename -> log, fsync(dir).
+ *   checkpoint: log.tmp (header: base gen), fsync; map.tmp, fsync;
+ *               rename map.tmp -> map, fsync(dir); rename log.tmp -> log,
+ *               fsync(dir).
+ * Every step that needs new space comes before the first rename, so a
+ * store that is full fails a flush or a checkpoint with nothing changed
+ * (a failed append is cut back off the log, the .tmp files are removed):
+ * the caller may then keep going instead of failing the overlay.
  * Generations are contiguous: a map of gen M, then a log whose base is
  * L <= M and whose records are L+1, L+2, ...  Records <= M are already
  * in the map (a crash between the two renames leaves such a log).
@@ -65,12 +70,12 @@ static int dopen(struct overlay *ov, const char *name, int flags)
 }
 
 /*
- * Write a whole small file atomically: name.tmp, fsync, rename to name,
- * fsync the directory.  With keep_fd the open fd of the new file is
- * returned in *keep_fd (caller closes), else it is closed.
+ * Write a small file name.tmp and fsync it.  With keep_fd its open fd is
+ * returned in *keep_fd (caller closes), else it is closed.  On failure
+ * the tmp file is removed again (it may hold space the store lacks).
  */
-static int write_atomic(struct overlay *ov, const char *tmp, const char *name,
-			const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, int *keep_fd)
+static int write_tmp(struct overlay *ov, const char *tmp, const uint8_t *a, size_t alen,
+		     const uint8_t *b, size_t blen, int *keep_fd)
 {
 	const struct ovl_io *io = ov->io;
 	int rc;
@@ -83,15 +88,46 @@ static int write_atomic(struct overlay *ov, const char *tmp, const char *name,
 		rc = ovl_write_full(io, fd, b, blen, alen);
 	if (rc == 0)
 		rc = io->fsync(io->ctx, fd);
-	if (rc == 0)
-		rc = io->renameat(io->ctx, ov->dirfd, tmp, name);
-	if (rc == 0)
-		rc = io->fsync(io->ctx, ov->dirfd);
 	if (rc == 0 && keep_fd) {
 		*keep_fd = fd;
 		return 0;
 	}
 	io->close(io->ctx, fd);
+	if (rc < 0)
+		io->unlinkat(io->ctx, ov->dirfd, tmp);
+	return rc;
+}
+
+/* Rename tmp over name and fsync the directory. */
+static int commit_tmp(struct overlay *ov, const char *tmp, const char *name)
+{
+	const struct ovl_io *io = ov->io;
+	int rc = io->renameat(io->ctx, ov->dirfd, tmp, name);
+
+	if (rc == 0)
+		rc = io->fsync(io->ctx, ov->dirfd);
+	return rc;
+}
+
+/*
+ * Write a whole small file atomically: name.tmp, fsync, rename to name,
+ * fsync the directory.  With keep_fd the open fd of the new file is
+ * returned in *keep_fd (caller closes), else it is closed.
+ */
+static int write_atomic(struct overlay *ov, const char *tmp, const char *name,
+			const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, int *keep_fd)
+{
+	int fd = -1;
+	int rc = write_tmp(ov, tmp, a, alen, b, blen, &fd);
+
+	if (rc < 0)
+		return rc;
+	rc = commit_tmp(ov, tmp, name);
+	if (rc == 0 && keep_fd) {
+		*keep_fd = fd;
+		return 0;
+	}
+	ov->io->close(ov->io->ctx, fd);
 	return rc;
 }
 
@@ -502,9 +538,13 @@ int ovl_meta_open(struct overlay *ov, const char *base_id, bool *created)
  * Append the runs of one flush to the log as records of at most
  * REC_MAX_RUNS runs, generations ov->gen+1..., in one write, then fsync
  * the log.  The caller synced data first (I1).  On success ov->gen and
- * ov->log_end advance.  Returns 0 or -errno (the caller goes sticky).
+ * ov->log_end advance.  Returns 0 or -errno; *unchanged is then true
+ * when the write itself failed and whatever part of it landed was cut
+ * off again, so the log is exactly as before (the caller may retry the
+ * runs later); false when the log's state is unknown (the caller goes
+ * sticky).
  */
-int ovl_meta_append(struct overlay *ov, const struct ovl_run *runs, size_t nruns)
+int ovl_meta_append(struct overlay *ov, const struct ovl_run *runs, size_t nruns, bool *unchanged)
 {
 	const struct ovl_io *io = ov->io;
 	size_t nrec = (nruns + REC_MAX_RUNS - 1) / REC_MAX_RUNS;
@@ -514,8 +554,11 @@ int ovl_meta_append(struct overlay *ov, const struct ovl_run *runs, size_t nruns
 	size_t o = 0;
 	int rc;
 
-	if (!buf)
+	*unchanged = false;
+	if (!buf) {
+		*unchanged = true;
 		return -ENOMEM;
+	}
 	for (size_t done = 0; done < nruns;) {
 		size_t n = nruns - done < REC_MAX_RUNS ? nruns - done : REC_MAX_RUNS;
 		uint8_t *r = buf + o;
@@ -534,8 +577,14 @@ int ovl_meta_append(struct overlay *ov, const struct ovl_run *runs, size_t nruns
 		done += n;
 	}
 	rc = ovl_write_full(io, ov->logfd, buf, total, ov->log_end);
-	if (rc == 0)
+	if (rc < 0) {
+		/* Part of the records may have landed: cut them off, so the
+		 * next append starts on a clean end (a shorter record written
+		 * over a longer torn one would leave its remains behind). */
+		*unchanged = io->ftruncate(io->ctx, ov->logfd, ov->log_end) == 0;
+	} else {
 		rc = io->fsync(io->ctx, ov->logfd);
+	}
 	if (rc == 0) {
 		ov->log_end += total;
 		ov->gen = gen;
@@ -547,10 +596,14 @@ int ovl_meta_append(struct overlay *ov, const struct ovl_run *runs, size_t nruns
 /*
  * Write a checkpoint of generation ov->gen+1 from a serialised map (taken
  * before the caller synced data), then replace the log with an empty one
- * following it.  Order: map durable and renamed before the new log
- * appears (I3).  Returns 0 or -errno (the caller goes sticky).
+ * following it.  Both new files are written and synced first; then map
+ * is renamed into place before the new log (I3).  Returns 0 or -errno
+ * (the caller goes sticky); *unchanged is true when the failure came
+ * before the first rename: the .tmp files are gone and the overlay's
+ * files are as before, so the log stays usable.
  */
-int ovl_meta_checkpoint(struct overlay *ov, const uint8_t *body, size_t len, uint32_t nentries)
+int ovl_meta_checkpoint(struct overlay *ov, const uint8_t *body, size_t len, uint32_t nentries,
+			bool *unchanged)
 {
 	const struct ovl_io *io = ov->io;
 	uint64_t gen = ov->gen + 1;
@@ -558,6 +611,7 @@ int ovl_meta_checkpoint(struct overlay *ov, const uint8_t *body, size_t len, uin
 	int newlog = -1;
 	int rc;
 
+	*unchanged = true;
 	memset(h, 0, sizeof(h));
 	memcpy(h, MAP_MAGIC, 8);
 	ovl_put32(h + 8, FMT_VERSION);
@@ -568,13 +622,24 @@ int ovl_meta_checkpoint(struct overlay *ov, const uint8_t *body, size_t len, uin
 	ovl_put32(h + 36, crc32c(body, len));
 	ovl_put64(h + 40, len);
 	ovl_put32(h + 60, crc32c(h, 60));
-	rc = write_atomic(ov, "map.tmp", "map", h, sizeof(h), body, len, NULL);
-	if (rc < 0)
-		return rc;
 	log_header(ov, lh, gen);
-	rc = write_atomic(ov, "log.tmp", "log", lh, sizeof(lh), NULL, 0, &newlog);
+	rc = write_tmp(ov, "log.tmp", lh, sizeof(lh), NULL, 0, &newlog);
 	if (rc < 0)
 		return rc;
+	rc = write_tmp(ov, "map.tmp", h, sizeof(h), body, len, NULL);
+	if (rc < 0) {
+		io->close(io->ctx, newlog);
+		io->unlinkat(io->ctx, ov->dirfd, "log.tmp");
+		return rc;
+	}
+	*unchanged = false;
+	rc = commit_tmp(ov, "map.tmp", "map");
+	if (rc == 0)
+		rc = commit_tmp(ov, "log.tmp", "log");
+	if (rc < 0) {
+		io->close(io->ctx, newlog);
+		return rc;
+	}
 	io->close(io->ctx, ov->logfd);
 	ov->logfd = newlog;
 	ov->log_end = OVL_LOG_HDR;

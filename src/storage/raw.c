@@ -34,10 +34,24 @@ static struct raw_backend *raw_of(struct backend *be)
 	return (struct raw_backend *)be;
 }
 
+/* Log a failed read or write of the file (rate-limited); returns rc. */
+static int raw_io_error(struct backend *be, const char *op, uint64_t off, size_t len, int rc)
+{
+	unsigned dropped = 0;
+
+	if (ratelimit_ok(&be->err_rl, &dropped))
+		log_err("raw %s: %s of %zu bytes at byte %llu failed: %s%s", be->name, op, len,
+			(unsigned long long)off, strerror(-rc),
+			dropped ? " (more errors of this file were not logged)" : "");
+	return rc;
+}
+
 /* Read exactly len bytes at off; a short read (file shrank) is -EIO. */
 static int raw_read(struct backend *be, void *buf, uint64_t off, size_t len)
 {
-	return pread_full(raw_of(be)->fd, buf, len, off);
+	int rc = pread_full(raw_of(be)->fd, buf, len, off);
+
+	return rc < 0 ? raw_io_error(be, "read", off, len, rc) : 0;
 }
 
 /* Write exactly len bytes at off; fua adds fdatasync before returning. */
@@ -50,9 +64,9 @@ static int raw_write(struct backend *be, const void *buf, uint64_t off, size_t l
 		return -EROFS;
 	rc = pwrite_full(r->fd, buf, len, off);
 	if (rc < 0)
-		return rc;
+		return raw_io_error(be, "write", off, len, rc);
 	if (fua && fdatasync(r->fd) < 0)
-		return -errno;
+		return raw_io_error(be, "sync", off, len, -errno);
 	return 0;
 }
 
@@ -63,7 +77,7 @@ static int raw_flush(struct backend *be)
 
 	if (be->read_only)
 		return 0;
-	return fdatasync(r->fd) < 0 ? -errno : 0;
+	return fdatasync(r->fd) < 0 ? raw_io_error(be, "sync", 0, 0, -errno) : 0;
 }
 
 /* Zero [off, off+len) by writing. */
