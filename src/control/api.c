@@ -12,6 +12,19 @@
  * connections for the duration, which is acceptable for admin calls and
  * cheaper than a thread per connection under a flood.
  *
+ * Floods (tests/faults/test_admin_flood.py): the connection limit alone
+ * let 256 connections that trickle a header byte now and then hold every
+ * slot for as long as they liked (the idle timeout restarts at each
+ * byte), so a stuck or runaway script pinned the API.  Two guards, kept
+ * in a list of live connections (api_conn): one process may hold at most
+ * API_PER_PEER connections (SO_PEERCRED pid; each further one closes its
+ * oldest idle one, so its newest request is still answered), and
+ * a request must arrive whole within API_REQUEST_S of the connection's
+ * start or of its previous request; a reaper thread shuts the socket of
+ * any that does not (the request being answered is never cut).  MHD
+ * closes the fd only after its NOTIFY_CLOSED callback, which takes the
+ * list lock, so the reaper never touches a closed or reused fd.
+ *
  * Limits, enforced before anything is buffered: request bodies over
  * API_BODY_MAX are refused with 413 when declared by Content-Length, and
  * cut off by closing the connection when sent chunked; headers are
@@ -35,11 +48,13 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -51,6 +66,18 @@
 #define API_THREADS    4
 #define API_CONN_MEM   (32 * 1024)
 #define API_BACKLOG    128
+#define API_PER_PEER   16       /* connections one process may hold */
+#define API_REQUEST_S  10       /* to send a whole request */
+
+/* One live connection, from MHD's NOTIFY_STARTED to NOTIFY_CLOSED. */
+struct api_conn {
+	struct api_conn *prev, *next;
+	int fd;
+	pid_t pid;              /* peer process, 0 if unknown */
+	int64_t since_ms;       /* start, or end of its last request */
+	bool busy;              /* its request is whole and being answered */
+	bool cut;               /* shut down by a guard */
+};
 
 struct api {
 	struct MHD_Daemon *mhd;
@@ -59,6 +86,12 @@ struct api {
 	dev_t dev;	/* identity of our socket file, so api_stop removes */
 	ino_t ino;	/* only the file we created */
 	uid_t owner;	/* who started the daemon: served besides root */
+	/* Flood guards (see the file header). */
+	pthread_mutex_t conn_lock;
+	pthread_cond_t reaper_cv;
+	struct api_conn *conns;
+	bool reaper_run, stopping;
+	pthread_t reaper;
 };
 
 /* Per-request state, from the first callback to request completion. */
@@ -397,6 +430,128 @@ static enum MHD_Result api_take_body(struct api_req *r, const char *data, size_t
 	return MHD_YES;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* c's request is whole and being answered (busy), or done: its next
+ * request's deadline starts now. */
+static void api_conn_busy(struct api *api, struct MHD_Connection *c, bool busy)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct api_conn *ac = ci ? ci->socket_context : NULL;
+
+	if (!ac)
+		return;
+	pthread_mutex_lock(&api->conn_lock);
+	ac->busy = busy;
+	ac->since_ms = mono_ms();
+	pthread_mutex_unlock(&api->conn_lock);
+}
+
+/*
+ * MHD_OPTION_NOTIFY_CONNECTION: track connections.  A process that
+ * already holds API_PER_PEER of them loses its oldest idle one (no
+ * request being answered) for each new one, so hoarding connections
+ * gains nothing, while its newest request is still served.  The shut
+ * socket reads as closed and MHD then drops the connection.
+ */
+static void api_notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+			    enum MHD_ConnectionNotificationCode toe)
+{
+	struct api *api = cls;
+	struct api_conn *ac = *socket_context, *oldest = NULL;
+
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (!ac)
+			return;
+		pthread_mutex_lock(&api->conn_lock);
+		if (ac->prev)
+			ac->prev->next = ac->next;
+		else
+			api->conns = ac->next;
+		if (ac->next)
+			ac->next->prev = ac->prev;
+		pthread_mutex_unlock(&api->conn_lock);
+		free(ac);
+		*socket_context = NULL;
+		return;
+	}
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	unsigned same = 0;
+	pid_t cut_pid = 0;
+
+	if (!ci || !(ac = calloc(1, sizeof(*ac))))
+		return;
+	ac->fd = ci->connect_fd;
+	if (getsockopt(ac->fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && len == sizeof(cr))
+		ac->pid = cr.pid;
+	ac->since_ms = mono_ms();
+	pthread_mutex_lock(&api->conn_lock);
+	for (struct api_conn *o = api->conns; o && ac->pid; o = o->next) {
+		if (o->pid != ac->pid || o->cut)
+			continue;
+		same++;
+		if (!o->busy && (!oldest || o->since_ms < oldest->since_ms))
+			oldest = o;
+	}
+	if (same >= API_PER_PEER && oldest) {
+		oldest->cut = true;
+		shutdown(oldest->fd, SHUT_RDWR);
+		cut_pid = ac->pid;
+	}
+	ac->next = api->conns;
+	if (api->conns)
+		api->conns->prev = ac;
+	api->conns = ac;
+	pthread_mutex_unlock(&api->conn_lock);
+	*socket_context = ac;
+	if (cut_pid) {
+		/* Logged at the 1st, 2nd, 4th, 8th... time: bounded. */
+		static unsigned shed;
+		unsigned n = __atomic_add_fetch(&shed, 1, __ATOMIC_RELAXED);
+		if ((n & (n - 1)) == 0)
+			log_notice("api: pid %d holds %u connections; closed its oldest idle one "
+				   "(%u so far)", (int)cut_pid, same, n);
+	}
+}
+
+/* Shut the connections that did not send a whole request in time. */
+static void *api_reaper(void *arg)
+{
+	struct api *api = arg;
+	unsigned cut_total = 0;
+
+	pthread_mutex_lock(&api->conn_lock);
+	while (!api->stopping) {
+		int64_t now = mono_ms();
+		unsigned cut = 0;
+		for (struct api_conn *ac = api->conns; ac; ac = ac->next) {
+			if (ac->busy || ac->cut || now - ac->since_ms < API_REQUEST_S * 1000)
+				continue;
+			ac->cut = true;
+			shutdown(ac->fd, SHUT_RDWR);
+			cut++;
+		}
+		if (cut && cut_total < 20)
+			log_notice("api: closed %u connection%s that sent no whole request within %d s",
+				   cut, cut == 1 ? "" : "s", API_REQUEST_S);
+		cut_total += cut;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&api->reaper_cv, &api->conn_lock, &ts);
+	}
+	pthread_mutex_unlock(&api->conn_lock);
+	return NULL;
+}
+
 /* libmicrohttpd's access handler: the whole request life cycle. */
 static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const char *url,
 				   const char *method, const char *version,
@@ -423,6 +578,7 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const ch
 		*upload_data_size = 0;
 		return api_take_body(r, upload_data, n, method, url);
 	}
+	api_conn_busy(api, c, true);
 	rc = api_dispatch(api, r, method, &out, err, sizeof(err));
 	if (rc < 0) {
 		json_decref(out);
@@ -447,6 +603,7 @@ static void api_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		free(r);
 		*con_cls = NULL;
 	}
+	api_conn_busy(cls, c, false);
 }
 
 /*
@@ -550,6 +707,10 @@ int api_start(const char *path, const struct control_ops *ops, struct api **out)
 	int fd = -1, rc;
 
 	api = calloc(1, sizeof(*api));
+	if (api) {
+		pthread_mutex_init(&api->conn_lock, NULL);
+		pthread_cond_init(&api->reaper_cv, NULL);
+	}
 	if (!api || !(api->path = strdup(path))) {
 		rc = -ENOMEM;
 		goto err;
@@ -570,7 +731,8 @@ int api_start(const char *path, const struct control_ops *ops, struct api **out)
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNS,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEM,
-		MHD_OPTION_NOTIFY_COMPLETED, api_completed, NULL,
+		MHD_OPTION_NOTIFY_COMPLETED, api_completed, api,
+		MHD_OPTION_NOTIFY_CONNECTION, api_notify_conn, api,
 		MHD_OPTION_UNESCAPE_CALLBACK, api_no_unescape, NULL,
 		MHD_OPTION_END);
 	if (!api->mhd) {
@@ -578,6 +740,10 @@ int api_start(const char *path, const struct control_ops *ops, struct api **out)
 		rc = -EIO;
 		goto err;
 	}
+	/* Without the reaper the API still works, only unguarded. */
+	api->reaper_run = pthread_create(&api->reaper, NULL, api_reaper, api) == 0;
+	if (!api->reaper_run)
+		log_warn("api: cannot start the request-deadline thread");
 	log_info("api: serving on %s", path);
 	*out = api;
 	return 0;
@@ -586,8 +752,11 @@ err:
 		close(fd);
 		unlink(path);
 	}
-	if (api)
+	if (api) {
 		free(api->path);
+		pthread_cond_destroy(&api->reaper_cv);
+		pthread_mutex_destroy(&api->conn_lock);
+	}
 	free(api);
 	return rc;
 }
@@ -598,9 +767,19 @@ void api_stop(struct api *api)
 
 	if (!api)
 		return;
+	if (api->reaper_run) {
+		pthread_mutex_lock(&api->conn_lock);
+		api->stopping = true;
+		pthread_cond_signal(&api->reaper_cv);
+		pthread_mutex_unlock(&api->conn_lock);
+		pthread_join(api->reaper, NULL);
+	}
 	/* Joins the pool threads (requests in progress finish) and closes
-	 * the listening socket. */
+	 * the listening socket (and every connection: NOTIFY_CLOSED frees
+	 * their api_conn). */
 	MHD_stop_daemon(api->mhd);
+	pthread_cond_destroy(&api->reaper_cv);
+	pthread_mutex_destroy(&api->conn_lock);
 	if (lstat(api->path, &st) == 0 && st.st_dev == api->dev && st.st_ino == api->ino)
 		unlink(api->path);
 	free(api->path);
