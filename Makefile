@@ -62,11 +62,17 @@ deps:
 run: all
 	@sh tests/lib/run-demo.sh
 
-check: deps all asan unit
+check: deps all asan unit $(BUILD)/faultinject.so
 	@bash tests/run.sh
 
 clean:
 	rm -rf $(BUILD)
+
+# The fault-injection shim the daemon is run under in tests/faults/
+# (LD_PRELOAD; see the file's header).  Not linked into anything.
+$(BUILD)/faultinject.so: tests/lib/faultinject.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARN) -O2 -g -fPIC -shared -pthread -o $@ $< -ldl
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: programs and man pages under
 # PREFIX; the systemd unit in UNITDIR, by default PREFIX/lib/systemd/system,
