@@ -130,16 +130,19 @@ fuzz: fuzz-build
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # benchmarks ------------------------------------------------------------------
-# `make bench` builds the release daemon and the benchmark programs, then
-# runs bench/run.sh, which prints numbers (see BENCHMARKS.md).  Nothing here
-# is installed; raw_target (a writable raw LUN, bench-only) exists only in
-# $(BUILD)/bench/.
+# `make bench` installs what it needs (`make deps`, then bench/deps.sh:
+# tgt, iperf3, gnuplot-nox - never part of `make check`), builds the release
+# daemon and the benchmark programs, then runs bench/run.sh, which prints
+# numbers for pristined, tgt and raw_target side by side (see
+# BENCHMARKS.md).  Nothing here is installed; raw_target (a writable raw
+# LUN, bench-only) exists only in $(BUILD)/bench/.
 BENCH_BIN = $(BUILD)/bench/iscsi_bench $(BUILD)/bench/raw_target $(BUILD)/bench/overlay_bench $(BUILD)/bench/chain_bench
 
 .PHONY: bench bench-build bench-versions
-bench-build: all $(BENCH_BIN)
+bench-build: deps all $(BENCH_BIN)
 
 bench: bench-build
+	@sh bench/deps.sh
 	@bash bench/run.sh
 
 # Only the version-chain phase of `make bench` (reads through pristined over

@@ -32,6 +32,8 @@
  *              the rest of the LU; boot: 64)
  *   -N N       sessions (boot only; 1..256)
  *   -I IQN     initiator name (default iqn.2026-11.org.pristine.bench:client)
+ *   -l LUN     logical unit to drive (default 0; tgt's disk is LUN 1, its
+ *              LUN 0 being the controller tgt always creates)
  *   -s SEED    seed of the pseudo-random sequences (default 1)
  *   -L LABEL   label printed in the RESULT line
  *   -P         writes: every 512-byte sector written holds its own byte
@@ -118,6 +120,7 @@ struct bench {
 	uint64_t count;                /* per session; 0 = unlimited */
 	uint64_t region_off, region_len; /* bytes; region_len 0 = to the end */
 	uint64_t seed;
+	int lun;                       /* -l */
 	bool stamp;                    /* -P */
 	uint32_t lbsize;               /* LU logical block size */
 	uint64_t lu_bytes;
@@ -353,10 +356,10 @@ static void submit(struct session *s, struct slot *sl)
 	sl->iov.iov_len = len;
 	sl->t0 = t;
 	if (write)
-		task = iscsi_write16_task(s->iscsi, 0, off / b->lbsize, sl->buf, (uint32_t)len,
+		task = iscsi_write16_task(s->iscsi, b->lun, off / b->lbsize, sl->buf, (uint32_t)len,
 					  (int)b->lbsize, 0, 0, 0, 0, 0, done_cb, sl);
 	else
-		task = iscsi_read16_iov_task(s->iscsi, 0, off / b->lbsize, (uint32_t)len,
+		task = iscsi_read16_iov_task(s->iscsi, b->lun, off / b->lbsize, (uint32_t)len,
 					     (int)b->lbsize, 0, 0, 0, 0, 0, done_cb, sl, &sl->iov, 1);
 	if (!task) {
 		fprintf(stderr, "iscsi_bench: session %u: cannot queue: %s\n", s->id,
@@ -394,7 +397,7 @@ static struct session *session_open(struct bench *b, unsigned id, const char *in
 		    iscsi_get_error(s->iscsi));
 	/* A unit attention (power on, reset) may answer the first commands. */
 	for (int tries = 0; tries < 5; tries++) {
-		task = iscsi_readcapacity16_sync(s->iscsi, 0);
+		task = iscsi_readcapacity16_sync(s->iscsi, b->lun);
 		if (task && task->status == SCSI_STATUS_GOOD)
 			break;
 		if (task)
@@ -538,7 +541,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: iscsi_bench -p HOST:PORT -T TARGET -w randread|randwrite|seqread|seqwrite|boot\n"
 		"         [-b BYTES] [-q QD] [-t SECS] [-n COUNT] [-o MIB] [-r MIB] [-N SESSIONS]\n"
-		"         [-I INITIATOR] [-s SEED] [-L LABEL] [-P]\n"
+		"         [-I INITIATOR] [-l LUN] [-s SEED] [-L LABEL] [-P]\n"
 		"Prints numbers; see the header of bench/iscsi_bench.c.\n");
 	exit(2);
 }
@@ -570,7 +573,7 @@ int main(int argc, char **argv)
 	b->nsess = 1;
 	b->initiator = "iqn.2026-11.org.pristine.bench:client";
 	b->label = "-";
-	while ((ch = getopt(argc, argv, "p:T:w:b:q:t:n:o:r:N:I:s:L:Ph")) != -1) {
+	while ((ch = getopt(argc, argv, "p:T:w:b:q:t:n:o:r:N:I:l:s:L:Ph")) != -1) {
 		switch (ch) {
 		case 'p': b->portal = optarg; break;
 		case 'T': b->target = optarg; break;
@@ -590,6 +593,7 @@ int main(int argc, char **argv)
 		case 'r': b->region_len = num(optarg, 1ull << 30) << 20; break;
 		case 'N': b->nsess = (unsigned)num(optarg, MAX_SESSIONS); break;
 		case 'I': b->initiator = optarg; break;
+		case 'l': b->lun = (int)num(optarg, 16383); break;
 		case 's': b->seed = num(optarg, UINT64_MAX); break;
 		case 'L': b->label = optarg; break;
 		case 'P': b->stamp = true; break;
