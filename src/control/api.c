@@ -16,14 +16,17 @@
  * let 256 connections that trickle a header byte now and then hold every
  * slot for as long as they liked (the idle timeout restarts at each
  * byte), so a stuck or runaway script pinned the API.  Two guards, kept
- * in a list of live connections (api_conn): one process may hold at most
- * API_PER_PEER connections (SO_PEERCRED pid; each further one closes its
- * oldest idle one, so its newest request is still answered), and
- * a request must arrive whole within API_REQUEST_S of the connection's
- * start or of its previous request; a reaper thread shuts the socket of
- * any that does not (the request being answered is never cut).  MHD
- * closes the fd only after its NOTIFY_CLOSED callback, which takes the
- * list lock, so the reaper never touches a closed or reused fd.
+ * in a list of live connections (api_conn) and enforced by a reaper
+ * thread that shuts sockets (MHD then sees them closed): a request must
+ * arrive whole within API_REQUEST_S of the connection's start or of its
+ * previous answer; and a process (SO_PEERCRED pid) keeps only its
+ * API_PER_PEER newest connections, the others closing once idle for
+ * API_GRACE_MS, so hoarding gains nothing while its newest request, the
+ * one it waits for, is still answered (the grace covers MHD's worker
+ * threads accepting a burst out of order).  A request being answered is
+ * never cut.  MHD closes the fd only after its NOTIFY_CLOSED callback,
+ * which takes the list lock, so the reaper never touches a closed or
+ * reused fd.
  *
  * Limits, enforced before anything is buffered: request bodies over
  * API_BODY_MAX are refused with 413 when declared by Content-Length, and
@@ -66,7 +69,8 @@
 #define API_THREADS    4
 #define API_CONN_MEM   (32 * 1024)
 #define API_BACKLOG    128
-#define API_PER_PEER   16       /* connections one process may hold */
+#define API_PER_PEER   16       /* connections one process keeps when it hoards */
+#define API_GRACE_MS   1000     /* ... beyond which its idle ones older than this close */
 #define API_REQUEST_S  10       /* to send a whole request */
 
 /* One live connection, from MHD's NOTIFY_STARTED to NOTIFY_CLOSED. */
@@ -75,6 +79,7 @@ struct api_conn {
 	int fd;
 	pid_t pid;              /* peer process, 0 if unknown */
 	int64_t since_ms;       /* start, or end of its last request */
+	uint64_t seq;           /* the same moment as an order (ms ties in a burst) */
 	bool busy;              /* its request is whole and being answered */
 	bool cut;               /* shut down by a guard */
 };
@@ -90,6 +95,7 @@ struct api {
 	pthread_mutex_t conn_lock;
 	pthread_cond_t reaper_cv;
 	struct api_conn *conns;
+	uint64_t seq;           /* last api_conn.seq given */
 	bool reaper_run, stopping;
 	pthread_t reaper;
 };
@@ -450,21 +456,19 @@ static void api_conn_busy(struct api *api, struct MHD_Connection *c, bool busy)
 	pthread_mutex_lock(&api->conn_lock);
 	ac->busy = busy;
 	ac->since_ms = mono_ms();
+	ac->seq = ++api->seq;
 	pthread_mutex_unlock(&api->conn_lock);
 }
 
 /*
- * MHD_OPTION_NOTIFY_CONNECTION: track connections.  A process that
- * already holds API_PER_PEER of them loses its oldest idle one (no
- * request being answered) for each new one, so hoarding connections
- * gains nothing, while its newest request is still served.  The shut
- * socket reads as closed and MHD then drops the connection.
+ * MHD_OPTION_NOTIFY_CONNECTION: track connections; wake the reaper when
+ * a process goes over API_PER_PEER.
  */
 static void api_notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
 			    enum MHD_ConnectionNotificationCode toe)
 {
 	struct api *api = cls;
-	struct api_conn *ac = *socket_context, *oldest = NULL;
+	struct api_conn *ac = *socket_context;
 
 	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
 		if (!ac)
@@ -485,7 +489,6 @@ static void api_notify_conn(void *cls, struct MHD_Connection *c, void **socket_c
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 	unsigned same = 0;
-	pid_t cut_pid = 0;
 
 	if (!ci || !(ac = calloc(1, sizeof(*ac))))
 		return;
@@ -494,55 +497,75 @@ static void api_notify_conn(void *cls, struct MHD_Connection *c, void **socket_c
 		ac->pid = cr.pid;
 	ac->since_ms = mono_ms();
 	pthread_mutex_lock(&api->conn_lock);
-	for (struct api_conn *o = api->conns; o && ac->pid; o = o->next) {
-		if (o->pid != ac->pid || o->cut)
-			continue;
-		same++;
-		if (!o->busy && (!oldest || o->since_ms < oldest->since_ms))
-			oldest = o;
-	}
-	if (same >= API_PER_PEER && oldest) {
-		oldest->cut = true;
-		shutdown(oldest->fd, SHUT_RDWR);
-		cut_pid = ac->pid;
-	}
+	ac->seq = ++api->seq;
+	for (struct api_conn *o = api->conns; o && ac->pid; o = o->next)
+		if (o->pid == ac->pid && !o->cut)
+			same++;
 	ac->next = api->conns;
 	if (api->conns)
 		api->conns->prev = ac;
 	api->conns = ac;
+	if (same >= API_PER_PEER)
+		pthread_cond_signal(&api->reaper_cv);
 	pthread_mutex_unlock(&api->conn_lock);
 	*socket_context = ac;
-	if (cut_pid) {
-		/* Logged at the 1st, 2nd, 4th, 8th... time: bounded. */
-		static unsigned shed;
-		unsigned n = __atomic_add_fetch(&shed, 1, __ATOMIC_RELAXED);
-		if ((n & (n - 1)) == 0)
-			log_notice("api: pid %d holds %u connections; closed its oldest idle one "
-				   "(%u so far)", (int)cut_pid, same, n);
-	}
 }
 
-/* Shut the connections that did not send a whole request in time. */
+/*
+ * Should the reaper shut ac?  When its request is late (API_REQUEST_S),
+ * or when its process holds API_PER_PEER newer connections and ac has
+ * sat idle for API_GRACE_MS: a process keeps its newest connections,
+ * where its current request is, and hoarding gains it nothing.  A
+ * request being answered is never cut.  Lock held.
+ */
+static int api_conn_verdict(const struct api *api, const struct api_conn *ac, int64_t now)
+{
+	if (ac->busy || ac->cut)
+		return 0;
+	if (now - ac->since_ms >= API_REQUEST_S * 1000)
+		return 1;
+	if (!ac->pid || now - ac->since_ms < API_GRACE_MS)
+		return 0;
+	unsigned newer = 0;
+	for (const struct api_conn *o = api->conns; o; o = o->next)
+		if (o->pid == ac->pid && !o->cut && o->seq > ac->seq)
+			newer++;
+	return newer >= API_PER_PEER ? 2 : 0;
+}
+
+/* The guards' thread: every second, or when woken by a crowded process,
+ * shut what api_conn_verdict says. */
 static void *api_reaper(void *arg)
 {
 	struct api *api = arg;
-	unsigned cut_total = 0;
+	unsigned late_total = 0, shed_total = 0;
 
 	pthread_mutex_lock(&api->conn_lock);
 	while (!api->stopping) {
 		int64_t now = mono_ms();
-		unsigned cut = 0;
+		unsigned late = 0, shed = 0;
+		pid_t shed_pid = 0;
 		for (struct api_conn *ac = api->conns; ac; ac = ac->next) {
-			if (ac->busy || ac->cut || now - ac->since_ms < API_REQUEST_S * 1000)
+			int v = api_conn_verdict(api, ac, now);
+			if (!v)
 				continue;
 			ac->cut = true;
 			shutdown(ac->fd, SHUT_RDWR);
-			cut++;
+			if (v == 1) {
+				late++;
+			} else {
+				shed++;
+				shed_pid = ac->pid;
+			}
 		}
-		if (cut && cut_total < 20)
+		/* Bounded logging: the first 20 rounds of each kind. */
+		if (late && late_total++ < 20)
 			log_notice("api: closed %u connection%s that sent no whole request within %d s",
-				   cut, cut == 1 ? "" : "s", API_REQUEST_S);
-		cut_total += cut;
+				   late, late == 1 ? "" : "s", API_REQUEST_S);
+		if (shed && shed_total++ < 20)
+			log_notice("api: pid %d (and maybe others) held more than %d connections; "
+				   "closed %u idle one%s", (int)shed_pid, API_PER_PEER, shed,
+				   shed == 1 ? "" : "s");
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
