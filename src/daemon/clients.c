@@ -807,8 +807,23 @@ void registry_detach(void *ctx, void *handle)
 	struct registry *reg = ctx;
 	struct client *c = handle;
 
+	const char *what = NULL;
+	int err;
+
 	pthread_mutex_lock(&reg->lock);
 	c->sessions--;
+	/* An overlay that failed (EIO, a failed sync) refuses every write
+	 * until it is reopened: once nobody uses it, close it, so the next
+	 * login reopens it from what was flushed - no restart needed.  What
+	 * its client wrote after the failure was never acknowledged by a
+	 * flush.  Drafts are left to the admin (image discard/commit). */
+	if (c->sessions == 0 && c->ov && !c->is_draft && !c->resetting &&
+	    (err = overlay_error(c->ov, &what)) != 0) {
+		log_notice("client %s: its overlay failed earlier (%s: %s); closed now that its last "
+			   "session ended, it reopens from its last flushed state at the next login",
+			   c->initiator, what ? what : "I/O", strerror(-err));
+		client_close(c, true);
+	}
 	pthread_cond_broadcast(&reg->cond);
 	pthread_mutex_unlock(&reg->lock);
 }

@@ -36,6 +36,15 @@ static json_t *client_json(const struct client *c)
 	}
 	json_object_set_new(o, "reset_due", json_boolean(c->reset_due));
 	json_object_set_new(o, "ip", client_allow_json(c));
+	{
+		const char *what = NULL;
+		int err = c->ov ? overlay_error(c->ov, &what) : 0;
+		char e[160];
+
+		snprintf(e, sizeof(e), "%s failed: %s; writes refused until its sessions end "
+			 "(or a reset)", what ? what : "I/O", strerror(-err));
+		json_object_set_new(o, "overlay_error", err ? json_string(e) : json_null());
+	}
 	json_object_set_new(o, "chap", json_string(!c->chap.user[0] ? "none" :
 						    c->chap.muser[0] ? "mutual" : "one-way"));
 	json_object_set_new(o, "last_boot", json_integer((json_int_t)c->last_boot));

@@ -9,7 +9,10 @@ the store goes bad), injected by build/faultinject.so.
   of acknowledged but unflushed data;
 - other clients write, flush and read meanwhile;
 - the admin sees it: the log line, and `pristinectl client show`'s
-  overlay_error when the daemon reports it;
+  overlay_error;
+- once the client's last session ends the daemon closes the failed
+  overlay; its next login reopens it from what was flushed, writes work
+  again, no restart (committed data intact);
 - a restart reopens the overlay: every write acknowledged by a
   successful SYNCHRONIZE CACHE or FUA before the fault reads back
   exactly, unflushed ones read old or new content, writes work again;
@@ -129,16 +132,38 @@ def main():
             rc, out = d.ctl("client", "show", A)
             if rc != 0 or not isinstance(out, dict):
                 return ["pristinectl client show failed: %r" % (out,)]
-            if "overlay_error" not in out:
-                print("     note: client show has no overlay_error field yet (src/daemon/ops.c "
-                      "would add it from overlay_error()); the log line is what the admin sees")
-                return []
-            if not out["overlay_error"]:
+            if not out.get("overlay_error") or "data write failed" not in out["overlay_error"]:
                 return ["client show says overlay_error %r for a failed overlay"
                         % out["overlay_error"]]
             return []
 
         check.case("admin: client show", admin)
+
+        def last_session_ends():
+            # Not one session of A left: the daemon closes the failed
+            # overlay, and A's next login reopens it from what was flushed.
+            problems = []
+            mark3 = d.log_mark()
+            F.close_quietly(sess.pop(A))
+            if not d.wait_log(r"client %s: its overlay failed earlier \(data write: Input/output "
+                              r"error\); closed now that its last session ended" % A, mark3):
+                return ["the failed overlay was not closed when its last session ended"]
+            rc, out = d.ctl("client", "show", A)
+            if rc != 0 or out.get("overlay_error"):
+                problems.append("client show after the close: %r" % (out,))
+            problems += F.check_committed(d, A, committed[A], maybe[A])
+            s = d.session(A)
+            sess[A] = s
+            data = F.pattern("oa-reopened", 45000, 64)
+            t, t2 = F.write(s, 45000, data), F.sync(s)
+            if t.status != 0 or t2.status != 0:
+                problems.append("A cannot write after its overlay reopened: %s / %s"
+                                % (F.fmt_sense(t), F.fmt_sense(t2)))
+            else:
+                committed[A][45000] = data
+            return problems
+
+        check.case("last session ends: the overlay reopens without a restart", last_session_ends)
 
         def restart():
             F.close_quietly(*sess.values())
