@@ -158,6 +158,7 @@ struct fakefs {
 	bool crashed;
 	uint64_t rng;                   /* drives the power cut */
 	int fail_fsync;                 /* >0: the Nth fsync from now fails, no crash */
+	const char *enospc;             /* writes to files whose name starts so: -ENOSPC */
 	uint64_t mutations;             /* write-type calls, to prove "nothing changed" */
 };
 
@@ -429,6 +430,18 @@ static int f_pread(void *ctx, int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/* A full store for the files fs->enospc names (current directory names). */
+static bool no_space_for(struct fakefs *fs, int fd)
+{
+	if (!fs->enospc || fd < 0 || fd >= MAXFD || fs->fd[fd].kind != FD_FILE)
+		return false;
+	for (int k = 0; k < fs->ncur; k++)
+		if (fs->cur[k].ino == fs->fd[fd].ino &&
+		    strncmp(fs->cur[k].name, fs->enospc, strlen(fs->enospc)) == 0)
+			return true;
+	return false;
+}
+
 static int f_pwrite(void *ctx, int fd, const void *buf, size_t len, uint64_t off)
 {
 	struct fakefs *fs = ctx;
@@ -438,6 +451,8 @@ static int f_pwrite(void *ctx, int fd, const void *buf, size_t len, uint64_t off
 		return rc;
 	if (!f)
 		return -EBADF;
+	if (no_space_for(fs, fd))
+		return -ENOSPC;
 	if (off + len > f->cur_len)
 		resize(&f->cur, &f->cur_len, off + len);
 	memcpy(f->cur + off, buf, len);
@@ -1128,9 +1143,68 @@ static void test_sticky_error(void **state)
 	free(fs);
 }
 
+/*
+ * A full store while flushing is not an I/O error: the flush fails with
+ * -ENOSPC and nothing changed, the overlay keeps working (no sticky
+ * error), and once there is space the same changes are flushed; after a
+ * reopen every write flushed then is there.  Also when only the
+ * checkpoint's .tmp files find no space: the flush falls back to the log.
+ */
+static void test_flush_enospc_retry(void **state)
+{
+	struct fakefs *fs = calloc(1, sizeof(*fs));
+	struct ovl_io io = fake_io(fs);
+	struct overlay_opts o = { .io = &io, .base_id = "n", .checkpoint_bytes = 64 };
+	struct backend *golden = mem_golden(1 << 20);
+	struct overlay *ov = NULL;
+	uint8_t buf[4096], got[4096];
+	const char *what;
+
+	(void)state;
+	assert_int_equal(overlay_open(DIRPATH, golden, &o, &ov), 0);
+	struct backend *be = overlay_backend(ov);
+	tag_fill(buf, 1, 0, sizeof(buf));
+	assert_int_equal(be->ops->write(be, buf, 0, sizeof(buf), false), 0);
+	assert_int_equal(be->ops->flush(be), 0);
+
+	/* the log (and any checkpoint) finds no space */
+	tag_fill(buf, 2, 8192, sizeof(buf));
+	assert_int_equal(be->ops->write(be, buf, 8192, sizeof(buf), false), 0);
+	fs->enospc = "log";
+	assert_int_equal(be->ops->flush(be), -ENOSPC);
+	assert_int_equal(overlay_error(ov, &what), 0);
+	tag_fill(buf, 3, 16384, sizeof(buf));
+	assert_int_equal(be->ops->write(be, buf, 16384, sizeof(buf), false), 0);
+	assert_int_equal(be->ops->read(be, got, 8192, sizeof(got)), 0);
+	tag_fill(buf, 2, 8192, sizeof(buf));
+	assert_memory_equal(buf, got, sizeof(got));
+	/* only the checkpoint's temporary files find no space: the log takes it */
+	fs->enospc = "map.tmp";
+	assert_int_equal(be->ops->flush(be), 0);
+	assert_int_equal(overlay_error(ov, &what), 0);
+	tag_fill(buf, 4, 24576, sizeof(buf));
+	assert_int_equal(be->ops->write(be, buf, 24576, sizeof(buf), false), 0);
+	fs->enospc = NULL;
+	assert_int_equal(be->ops->flush(be), 0);
+	assert_int_equal(overlay_close(ov), 0);
+
+	assert_int_equal(overlay_open(DIRPATH, golden, &o, &ov), 0);
+	be = overlay_backend(ov);
+	for (int k = 0; k < 4; k++) {
+		assert_int_equal(be->ops->read(be, got, (uint64_t)k * 8192, sizeof(got)), 0);
+		tag_fill(buf, (uint32_t)k + 1, (uint64_t)k * 8192, sizeof(buf));
+		assert_memory_equal(buf, got, sizeof(got));
+	}
+	assert_int_equal(overlay_close(ov), 0);
+	backend_close(golden);
+	fs_free_all(fs);
+	free(fs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_flush_enospc_retry),
 		cmocka_unit_test(test_sticky_error),
 		cmocka_unit_test(test_corrupt_log),
 		cmocka_unit_test(test_fuzz_meta),
