@@ -788,8 +788,11 @@ attach:
 	if (!c->ov) {
 		rc = client_open(reg, c);
 		if (rc) {
-			snprintf(msg, msglen, "cannot open the overlay of %s: %s", initiator, strerror(-rc));
-			status = 0x0300;
+			snprintf(msg, msglen, "cannot open the overlay of %s: %s%s", initiator, strerror(-rc),
+				 rc == -ENOSPC || rc == -EDQUOT ? " (the state directory's file system is "
+				 "full: free space, e.g. reset or remove clients)" : "");
+			/* out of resources (try later) when the store is full */
+			status = rc == -ENOSPC || rc == -EDQUOT ? 0x0302 : 0x0300;
 			goto out;
 		}
 	}

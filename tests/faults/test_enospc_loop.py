@@ -216,16 +216,21 @@ def main():
             problems += model[A].check(d, A)
             # B's reset left it without an overlay, and a new one needs a
             # few blocks the full store does not have: its login is
-            # refused (target error, logged) until space is freed.
+            # refused with 0x0302 (out of resources: try later), logged,
+            # until space is freed.
             try:
                 problems += model[B].check(d, B)
             except I.LoginFailed as e:
-                if not re.search(r"cannot open the overlay of %s: No space left on device" % B,
+                if (e.status_class, e.status_detail) != (3, 2):
+                    problems.append("%s refused with 0x%02x%02x on a full store, expected 0x0302"
+                                    % (B, e.status_class, e.status_detail))
+                if not re.search(r"cannot open the overlay of %s: No space left on device \(the "
+                                 r"state directory's file system is full" % B,
                                  d.log(since_start=True)):
                     problems.append("%s: %s, and no log line saying why" % (B, e))
                 else:
                     print("     %s cannot log in while the store is full (no room for a new "
-                          "overlay): refused with 0x0300, logged" % B)
+                          "overlay): refused with 0x0302, logged" % B)
             if "cannot be trusted" in d.log(since_start=True):
                 problems.append("an overlay was taken for corrupt")
             problems += d.stop()
