@@ -411,6 +411,8 @@ static int check_unfinished(struct overlay *ov)
 		ov->io->close(ov->io->ctx, fd);
 		return corrupt(ov, "info", 0, "missing while a map exists");
 	}
+	if (fd != -ENOENT)
+		return fd;      /* a map we cannot open is not a missing one */
 	fd = dopen(ov, "log", O_RDONLY);
 	if (fd == -ENOENT)
 		return 0;
