@@ -56,6 +56,8 @@
 # BENCH_SECS/BENCH_ROUNDS.  overlay_bench is built by `make bench` but not
 # run here.
 #
+# Then bench/memory.sh (skip it with BENCH_MEMORY=0): RAM per idle
+# session and per GiB an overlay holds, about 30 s.
 # Then bench/versions.sh (skip it with BENCH_VERSIONS=0): reads through
 # pristined over iSCSI from clients on v2 (1 layer), v11 (10 layers), the
 # same content in one layer, and v11 flattened (~4 minutes at the
@@ -573,6 +575,14 @@ if command -v gnuplot >/dev/null && [ "$(grep -vc '^#' "$OUT/bootstorm.dat")" -g
 	fi
 else
 	echo "boot-storm plot: skipped (gnuplot missing or no boot storm measured); data in $OUT/bootstorm.dat"
+fi
+
+# Memory per idle session and per GiB an overlay holds (bench/memory.sh;
+# BENCH_MEMORY=0 skips it).
+if [ "${BENCH_MEMORY:-1}" = 1 ]; then
+	echo
+	echo "== memory (bench/memory.sh)"
+	bash bench/memory.sh
 fi
 
 # Version chains (frozen layers): in-process, opt-in (see the header).
