@@ -2,13 +2,18 @@
 """Writes the seed corpus of the fuzz harnesses (fuzz/corpus/*), built with
 the test initiator's PDU builders: a discovery login + SendTargets, a normal
 login followed by READ/WRITE (immediate and unsolicited data)/NOP/TMF/
-Text/Logout, negotiation texts, and CDBs of the commands we serve."""
+Text/Logout, negotiation texts, and CDBs of the commands we serve; and the
+CHAP harness's values and login conversations (fuzz_chap.c describes the
+format).  `gen_seeds.py chap` writes only the CHAP seeds.
+
+The overlay_meta seeds are made by the real overlay code instead:
+PRISTINE_FUZZ_SEEDS=fuzz/corpus/overlay_meta build/fuzz/fuzz_overlay_meta"""
+import base64
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
-import iscsi_initiator as I  # noqa: E402
 
 
 def login(keys, itt=1, cmdsn=1, stage=1):
@@ -27,8 +32,74 @@ def write(path, blob):
         f.write(blob)
 
 
+def chap_seeds(c):
+    """fuzz_chap: decode mode (byte 0 even: cap byte, value) and login
+    conversations (byte 0 odd: requests split by 0xff, each its flags
+    byte then text with the harness's @ tokens)."""
+    d = os.path.join(c, "chap")
+    os.makedirs(d, exist_ok=True)
+    cap16, cap33, cap1024 = 15, 32, 192
+    blob = bytes(range(256)) * 4
+    dec = {
+        "dec_hex": (cap33, b"0x0123456789abcdefABCDEF0123456789"),
+        "dec_hex_odd": (cap16, b"0X123"),
+        "dec_hex_bad": (cap16, b"0x12g4"),
+        "dec_hex_long": (cap16, b"0x" + b"ab" * 17),
+        "dec_b64": (cap33, b"0b" + base64.b64encode(blob[:32])),
+        "dec_b64_pad1": (cap16, b"0B" + base64.b64encode(blob[:2])),
+        "dec_b64_pad2": (cap16, b"0b" + base64.b64encode(blob[:1])),
+        "dec_b64_space": (cap16, b"0bAA EC\tAw=="),
+        "dec_b64_1024": (cap1024, b"0b" + base64.b64encode(blob[:1024])),
+        "dec_hex_1024": (cap1024, b"0x" + blob[:1024].hex().encode()),
+        "dec_b64_noncanon": (cap16, b"0bAB=="),
+        "dec_empty": (cap16, b"0x"),
+    }
+    for name, (cap, val) in dec.items():
+        write(os.path.join(d, name), bytes([0, cap]) + val)
+
+    def conv(flags, *reqs):
+        return bytes([flags]) + b"\xff".join(bytes([f]) + t for f, t in reqs)
+
+    auth = (0x81, b"AuthMethod=CHAP,None\0")
+    ffp = (0x87, b"HeaderDigest=None\0DataDigest=None\0MaxRecvDataSegmentLength=65536\0")
+    convs = {
+        "login_md5": conv(3, auth, (0x81, b"CHAP_A=5\0"), (0x81, b"CHAP_N=@N\0CHAP_R=@R\0"), ffp),
+        "login_sha256_b64": conv(3, auth, (0x81, b"CHAP_A=7,5\0"), (0x81, b"CHAP_N=@N\0CHAP_R=@B\0"), ffp),
+        "login_mutual": conv(7, auth, (0x81, b"CHAP_A=5\0"),
+                             (0x81, b"CHAP_N=@N\0CHAP_R=@R\0CHAP_I=77\0CHAP_C=@C\0"), ffp),
+        "login_mutual_b64": conv(7, auth, (0x81, b"CHAP_A=7\0"),
+                                 (0x81, b"CHAP_N=@N\0CHAP_R=@R\0CHAP_I=0x2\0CHAP_C=0b" +
+                                  base64.b64encode(blob[:48]) + b"\0"), ffp),
+        "login_mutual_unset": conv(3, auth, (0x81, b"CHAP_A=5\0"),
+                                   (0x81, b"CHAP_N=@N\0CHAP_R=@R\0CHAP_I=1\0CHAP_C=@C\0"), ffp),
+        "login_reflect": conv(7, auth, (0x81, b"CHAP_A=5\0"),
+                              (0x81, b"CHAP_N=@N\0CHAP_R=@R\0CHAP_I=@I\0CHAP_C=@E\0"), ffp),
+        "login_wrong": conv(3, auth, (0x81, b"CHAP_A=5\0"), (0x81, b"CHAP_N=@N\0CHAP_R=@W\0"), ffp),
+        "login_wrong_name": conv(3, auth, (0x81, b"CHAP_A=5\0"), (0x81, b"CHAP_N=@M\0CHAP_R=@R\0"), ffp),
+        "login_alg_list": conv(3, auth, (0x81, b"CHAP_A=0x99,abc,,007,5\0"),
+                               (0x00, b"CHAP_N=@N\0CHAP_R=@R\0"), (0x81, b""), ffp),
+        "login_skip_security": conv(3, ffp),
+        "login_none": conv(1, (0x81, b"AuthMethod=None\0"), ffp),
+        "login_none_chap_keys": conv(1, (0x81, b"AuthMethod=None\0CHAP_A=5\0CHAP_X=1\0"), ffp),
+        "login_discovery": conv(11, auth, (0x81, b"CHAP_A=5\0"), (0x81, b"CHAP_N=@N\0CHAP_R=@R\0"),
+                                (0x87, b"")),
+        "login_continued": conv(3, (0x40, b"AuthMeth"), (0x81, b"od=CHAP\0"), (0x81, b"CHAP_A=5\0"),
+                                (0x81, b"CHAP_N=@N\0CHAP_R=@R\0"), ffp),
+        "login_all_at_once": conv(3, (0x81, b"AuthMethod=CHAP\0CHAP_A=5\0"),
+                                  (0x81, b"CHAP_N=@N\0CHAP_R=@R\0AuthMethod=CHAP\0"), ffp),
+        "login_r_early": conv(3, auth, (0x81, b"CHAP_A=5\0CHAP_N=@N\0CHAP_R=@R\0"), ffp),
+    }
+    for name, blob2 in convs.items():
+        write(os.path.join(d, name), blob2)
+
+
 def main():
     c = os.path.join(HERE, "corpus")
+    chap_seeds(c)
+    if sys.argv[1:] == ["chap"]:
+        return
+    global I
+    import iscsi_initiator as I
     for d in ("pdu_stream", "login_text", "cdb"):
         os.makedirs(os.path.join(c, d), exist_ok=True)
     base = [("InitiatorName", "iqn.2024-01.fuzz:init"), ("SessionType", "Normal"),
