@@ -113,8 +113,8 @@ $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
-$(BUILD)/fuzz/%: fuzz/%.c $(FLIB_OBJ)
-	$(FUZZ_CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+$(BUILD)/fuzz/%: fuzz/%.c $(FLIB_OBJ) $(wildcard fuzz/*.h)
+	$(FUZZ_CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 fuzz-build: $(FUZZERS:%=$(BUILD)/fuzz/%)
 

@@ -47,8 +47,7 @@
 #include <sys/socket.h>
 
 #include "proto/chap.h"
-#include "proto/iscsi.h"
-#include "util/log.h"
+#include "fuzz_target.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -225,47 +224,10 @@ static void decode_one(const uint8_t *data, size_t size)
 #define MUSER "fuzz-target"
 #define MSECRET "fuzz-msecret-456"
 #define INAME "iqn.2024-01.fuzz:init"
-#define TNAME "iqn.2024-01.fuzz:disk"
+#define TNAME FUZZ_TARGET_NAME
 
-static uint8_t *g_mem;
 static int g_flags;           /* byte 0 of the login being run */
 static int g_required;        /* the hook told this login to use CHAP (atomic) */
-
-static int m_read(struct backend *be, void *buf, uint64_t off, size_t len)
-{
-	(void)be;
-	memcpy(buf, g_mem + off, len);
-	return 0;
-}
-
-static int m_write(struct backend *be, const void *buf, uint64_t off, size_t len, bool fua)
-{
-	(void)be; (void)fua;
-	memcpy(g_mem + off, buf, len);
-	return 0;
-}
-
-static int m_flush(struct backend *be) { (void)be; return 0; }
-static void m_close(struct backend *be) { (void)be; }
-
-static const struct backend_ops mem_ops = {
-	.read = m_read, .write = m_write, .flush = m_flush, .close = m_close,
-};
-
-static struct backend g_be = { .ops = &mem_ops, .size = MEM_SIZE };
-static struct iscsi_server g_srv;
-static struct iscsi_target g_tgt = { .name = TNAME, .tpgt = 1 };
-static struct iscsi_target *g_tgts[1] = { &g_tgt };
-static struct scsi_target *g_scsi;
-
-static int attach(void *ctx, struct iscsi_target *t, const char *initiator,
-		  struct scsi_target **scsi, void **handle, char *msg, size_t msglen)
-{
-	(void)ctx; (void)t; (void)initiator; (void)msg; (void)msglen;
-	*scsi = g_scsi;
-	*handle = NULL;
-	return 0;
-}
 
 static int chap_secret(void *ctx, const char *initiator, const char *target,
 		       struct iscsi_chap_creds *cr)
@@ -285,24 +247,9 @@ static int chap_secret(void *ctx, const char *initiator, const char *target,
 
 static void setup(void)
 {
-	struct scsi_lu_config lc = {
-		.be = &g_be, .block_size = 512, .vendor = "PRISTINE", .product = "fuzz",
-		.revision = "0001", .serial = "00000000000000fe", .naa_id = 0xfe,
-		.target_name = g_tgt.name,
-	};
-
 	/* PRISTINE_FUZZ_LOG=1: the daemon's log lines, to follow a login */
 	log_set_level(getenv("PRISTINE_FUZZ_LOG") ? LOG_INFO : LOG_ERR);
-	g_mem = calloc(1, MEM_SIZE);
-	g_scsi = scsi_target_new();
-	scsi_target_add_lu(g_scsi, 0, &lc);
-	iscsi_server_defaults(&g_srv);
-	g_srv.targets = g_tgts;
-	g_srv.ntargets = 1;
-	g_srv.nop_interval_s = 0;
-	g_srv.login_timeout_s = 2;
-	g_srv.hooks = (struct iscsi_hooks){ .chap_secret = chap_secret, .attach = attach };
-	iscsi_server_init(&g_srv);
+	fuzz_target_setup(MEM_SIZE, 0xfe, (struct iscsi_hooks){ .chap_secret = chap_secret });
 }
 
 /* ---- login mode: the initiator ------------------------------------------ */
@@ -553,16 +500,7 @@ static void login_one(const uint8_t *data, size_t size)
 			break;
 	}
 	close(sv[1]);
-	/* Wait for the connection thread to finish its cleanup. */
-	for (int i = 0; i < 5000; i++) {
-		unsigned nc;
-		pthread_mutex_lock(&g_srv.lock);
-		nc = g_srv.nconns;
-		pthread_mutex_unlock(&g_srv.lock);
-		if (nc == 0)
-			break;
-		usleep(1000);
-	}
+	fuzz_target_wait();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
