@@ -58,6 +58,8 @@
 #
 # Then bench/memory.sh (skip it with BENCH_MEMORY=0): RAM per idle
 # session and per GiB an overlay holds, about 30 s.
+# Then bench/fairness.sh (skip it with BENCH_FAIRNESS=0): a PC boots
+# beside a client streaming 1 MiB reads at QD32, pristined and tgt, ~80 s.
 # Then bench/versions.sh (skip it with BENCH_VERSIONS=0): reads through
 # pristined over iSCSI from clients on v2 (1 layer), v11 (10 layers), the
 # same content in one layer, and v11 flattened (~4 minutes at the
@@ -583,6 +585,13 @@ if [ "${BENCH_MEMORY:-1}" = 1 ]; then
 	echo
 	echo "== memory (bench/memory.sh)"
 	bash bench/memory.sh
+fi
+
+# Fairness: a PC boots beside a client streaming at QD32 (bench/fairness.sh;
+# BENCH_FAIRNESS=0 skips it).
+if [ "${BENCH_FAIRNESS:-1}" = 1 ]; then
+	echo
+	bash bench/fairness.sh
 fi
 
 # Version chains (frozen layers): in-process, opt-in (see the header).
