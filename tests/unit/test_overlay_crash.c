@@ -1054,9 +1054,11 @@ static void test_corrupt_log(void **state)
 		fs = three_records(off, false);
 		log = file_of(fs, "log");
 		uint8_t *rec = log->dur + off[r];
+		uint32_t nruns = (uint32_t)rec[4] | (uint32_t)rec[5] << 8 | (uint32_t)rec[6] << 16 |
+				 (uint32_t)rec[7] << 24;
 		rec[16] = 0;                    /* first block of run 0 := 256 */
 		rec[17] = 1;
-		digest_put(rec + 32, crc32c(rec, 32));
+		digest_put(rec + 16 + 16 * nruns, crc32c(rec, 16 + 16 * nruns));
 		memcpy(log->cur, log->dur, log->dur_len);
 		assert_int_equal(open_and_count(fs, &vis), -EBADMSG);
 		fs_free_all(fs);
