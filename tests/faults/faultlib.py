@@ -144,27 +144,9 @@ class Daemon:
     def stop(self, timeout=30.0):
         """SIGTERM and wait; returns a list of problems (exit status,
         sanitizer reports)."""
-        problems = []
         if self.proc is None:
-            return problems
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                problems.append("pristined did not exit within %ss of SIGTERM" % timeout)
-                self.proc.kill()
-                self.proc.wait(10)
-        else:
-            problems.append("pristined had died (exit status %s)" % self.proc.returncode)
-        if self.proc.returncode != 0:
-            problems.append("pristined exit status %s" % self.proc.returncode)
-        log = self.log(since_start=True)
-        for bad in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-            if bad in log:
-                problems.append("sanitizer report in the log: %s" % bad)
-        if problems:
-            problems.append("last log lines:\n" + "\n".join(log.splitlines()[-30:]))
+            return []
+        problems = I.stop_process(self.proc, lambda: self.log(since_start=True), timeout)
         self.logf.close()
         self.proc = None
         return problems

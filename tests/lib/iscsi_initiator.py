@@ -1277,6 +1277,33 @@ def free_port():
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
+def stop_process(proc, log, timeout=15.0):
+    """SIGTERM a daemon started by a test and wait.  Returns its problems:
+    no exit within timeout (then killed), already dead, a non-zero exit
+    status, a sanitizer report in log() (the text of its log); with any,
+    the log's last lines too."""
+    problems = []
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            problems.append("pristined did not exit within %ss of SIGTERM" % timeout)
+            proc.kill()
+            proc.wait(10)
+    else:
+        problems.append("pristined was not running at the end (exit status %s)" % proc.returncode)
+    if proc.returncode != 0:
+        problems.append("pristined exit status %s" % proc.returncode)
+    text = log()
+    for bad in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        if bad in text:
+            problems.append("sanitizer report in the log: %s" % bad)
+    if problems:
+        problems.append("last log lines:\n" + "\n".join(text.splitlines()[-40:]))
+    return problems
+
+
 class Daemon:
     """Starts build/asan/pristined (or $PRISTINED) on a free port.
 
@@ -1360,28 +1387,9 @@ class Daemon:
 
     def stop(self, timeout=15.0):
         """SIGTERM; returns a list of problems (empty = clean exit)."""
-        problems = []
         if self.proc is None:
-            return problems
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                problems.append("pristined did not exit within %ss of SIGTERM" % timeout)
-                self.proc.kill()
-                self.proc.wait(5)
-        else:
-            problems.append("pristined was not running at the end (exit status %s)" % self.proc.returncode)
-        rc = self.proc.returncode
-        if rc != 0:
-            problems.append("pristined exit status %s" % rc)
-        log = self.log()
-        for bad in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-            if bad in log:
-                problems.append("sanitizer report in the log: %s" % bad)
-        if problems:
-            problems.append("last log lines:\n" + "\n".join(log.splitlines()[-40:]))
+            return []
+        problems = stop_process(self.proc, self.log, timeout)
         self.logf.close()
         self.proc = None
         return problems
