@@ -48,7 +48,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -112,27 +111,9 @@ class Daemon:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self):
-        problems = []
         if self.proc is None:
-            return problems
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                problems.append("pristined did not exit within 20 s of SIGTERM")
-                self.proc.kill()
-                self.proc.wait(5)
-        else:
-            problems.append("pristined had died (status %s)" % self.proc.returncode)
-        if self.proc.returncode != 0:
-            problems.append("pristined exit status %s" % self.proc.returncode)
-        log = self.log()
-        for bad in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-            if bad in log:
-                problems.append("sanitizer report: " + bad)
-        if problems:
-            problems.append("log tail:\n" + "\n".join(log.splitlines()[-40:]))
+            return []
+        problems = I.stop_process(self.proc, self.log, timeout=20)
         self.logf.close()
         self.proc = None
         return problems

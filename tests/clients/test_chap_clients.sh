@@ -57,13 +57,7 @@ initiator = $PLAIN
 EOF2
 chmod 600 "$conf"
 DLOG=$d/pristined.log
-"$PRISTINED" -c "$conf" >"$DLOG" 2>&1 &
-DPID=$!
-for _ in $(seq 1 100); do
-	grep -q listening "$DLOG" && break
-	kill -0 "$DPID" 2>/dev/null || { cat "$DLOG"; fail "pristined -c exited at start"; }
-	sleep 0.1
-done
+start_daemon_conf "$conf"
 url() { echo "iscsi://$1127.0.0.1:$PORT/$T/0"; }
 inq() { timeout 30 iscsi-inq -i "$@" >"$d/inq.out" 2>&1; }
 
@@ -98,13 +92,7 @@ stop_daemon
 # Discovery CHAP ([server] discovery-chap-*): iscsi-ls must authenticate.
 SD=discovery-secret-5150
 sed -i "s/^log-level = debug$/log-level = debug\ndiscovery-chap-user = disco\ndiscovery-chap-secret = $SD/" "$conf"
-"$PRISTINED" -c "$conf" >>"$DLOG" 2>&1 &
-DPID=$!
-for _ in $(seq 1 100); do
-	[ "$(grep -c listening "$DLOG")" -ge 2 ] && break
-	kill -0 "$DPID" 2>/dev/null || { cat "$DLOG"; fail "pristined -c exited at start (discovery CHAP)"; }
-	sleep 0.1
-done
+start_daemon_conf "$conf"
 timeout 30 iscsi-ls -i "$PLAIN" "iscsi://disco%$SD@127.0.0.1:$PORT" >"$d/ls.out" 2>&1 \
 	|| { cat "$d/ls.out"; fail "iscsi-ls with the discovery secret failed"; }
 grep -q "$T" "$d/ls.out" || fail "iscsi-ls with the discovery secret does not list $T"

@@ -55,13 +55,7 @@ mutual-secret = $ST
 EOF2
 chmod 600 "$conf"
 DLOG=$d/pristined.log
-"$PRISTINED" -c "$conf" >"$DLOG" 2>&1 &
-DPID=$!
-for _ in $(seq 1 100); do
-	grep -q listening "$DLOG" && break
-	kill -0 "$DPID" 2>/dev/null || { cat "$DLOG"; fail "pristined -c exited at start"; }
-	sleep 0.1
-done
+start_daemon_conf "$conf"
 nl=$'\n'
 
 sanboot one "$PORT" "$T" "$ONE${nl}set username pc-one${nl}set password $S1"

@@ -70,6 +70,23 @@ start_daemon() {
 	cat "$DLOG"; fail "pristined did not start listening"
 }
 
+# start_daemon_conf FILE: pristined -c FILE, its log appended to DLOG
+# (default $tmpdir/pristined.log, so a restart keeps the earlier lines);
+# returns once THIS start has printed 'listening'.
+start_daemon_conf() {
+	local before
+	DLOG=${DLOG:-$tmpdir/pristined.log}
+	before=$(grep -c listening "$DLOG" 2>/dev/null) || before=${before:-0}
+	"$PRISTINED" -c "$1" >>"$DLOG" 2>&1 &
+	DPID=$!
+	for _ in $(seq 1 100); do
+		[ "$(grep -c listening "$DLOG")" -gt "$before" ] && return 0
+		kill -0 "$DPID" 2>/dev/null || { cat "$DLOG"; fail "pristined -c $1 exited at start"; }
+		sleep 0.1
+	done
+	cat "$DLOG"; fail "pristined -c $1 did not start listening"
+}
+
 stop_daemon() {
 	[ -n "$DPID" ] || return 0
 	kill -TERM "$DPID" 2>/dev/null

@@ -175,8 +175,10 @@ def main():
         lines = re.findall(r"connection refused: connection limit reached", d.log())
         if not lines:
             p.append("connection-limit refusals are not logged")
-        if len(lines) > 5:
-            p.append("%d log lines for 5 refusals within a few seconds" % len(lines))
+        # the 5 refusals come within well under a second: one line, the
+        # others counted in the next one (at most one a second)
+        if len(lines) > 1:
+            p.append("%d log lines for 5 refusals within a second" % len(lines))
         if sess:
             sess[0].logout()
             sess[0].close()
