@@ -373,7 +373,8 @@ static void restore_chap(struct client *c, json_t *o)
 		bf.mutual_user = bf.mutual_secret = NULL;
 	if (!bf.chap_user || !bf.chap_user[0] || chap_fields(&bf, &c->chap, msg, sizeof(msg))) {
 		log_err("clients.json: the CHAP settings of %s are unusable; it cannot log in until "
-			"they are set again (pristinectl client set --chap-user ...)", c->initiator);
+			"both its CHAP and its addresses are set again (pristinectl client set ID "
+			"--chap-user ... --ip ...)", c->initiator);
 		memset(&c->chap, 0, sizeof(c->chap));
 		/* bound to no address at all: refused, never open */
 		memset(&c->allow[0], 0, sizeof(c->allow[0]));
