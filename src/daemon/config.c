@@ -55,7 +55,7 @@ enum sec_kind { SEC_NONE, SEC_SKIP, SEC_SERVER, SEC_DEFAULTS, SEC_IMAGE, SEC_CLI
 enum { SK_LISTEN, SK_STATE, SK_SOCKET, SK_LOG_LEVEL, SK_NOP, SK_FLOOR, SK_BOOT_LISTEN,
        SK_BOOT_PORTAL, SK_MAX_CONNS, SK_MAX_LOGINS_ADDR, SK_MAX_SESS_INI, SK_LOGIN_TIMEOUT,
        SK_SEND_TIMEOUT, SK_USER, SK_D_CHAP_USER, SK_D_CHAP_SECRET, SK_D_MUTUAL_USER,
-       SK_D_MUTUAL_SECRET, SK_N };
+       SK_D_MUTUAL_SECRET, SK_ZERO_COPY, SK_N };
 enum { DK_ENROLL, DK_IMAGE, DK_POLICY, DK_RESET_AT, DK_QUOTA, DK_N };
 enum { IK_PATH, IK_TARGET, IK_BLOCK_SIZE, IK_N };
 enum { CK_INITIATOR, CK_MAC, CK_IP, CK_IMAGE, CK_POLICY, CK_RESET_AT, CK_QUOTA,
@@ -67,7 +67,7 @@ static const char *const server_keys[SK_N] = {
 	"boot-portal", "max-connections", "max-logins-per-address", "max-sessions-per-initiator",
 	"login-timeout", "send-timeout",
 	"user", "discovery-chap-user", "discovery-chap-secret", "discovery-mutual-user",
-	"discovery-mutual-secret",
+	"discovery-mutual-secret", "zero-copy",
 };
 static const char *const defaults_keys[DK_N] = {
 	"enroll", "image", "policy", "reset-at", "quota",
@@ -667,6 +667,15 @@ static void server_key(struct parser *p, int k, const char *val)
 	case SK_SEND_TIMEOUT:
 		set_limit(p, &c->send_timeout, "send-timeout", val, 1, 3600);
 		break;
+	case SK_ZERO_COPY:
+		if (strcmp(val, "yes") == 0)
+			c->zero_copy = true;
+		else if (strcmp(val, "no") == 0)
+			c->zero_copy = false;
+		else
+			cfg_err(p, p->lineno, "zero-copy: '%s' is not yes or no",
+				q(val, shown, sizeof(shown)));
+		break;
 	case SK_D_CHAP_USER:
 		set_chap_name(p, c->discovery_chap.user, "discovery-chap-user", val);
 		break;
@@ -1177,6 +1186,7 @@ int config_parse(const char *fname, const char *text, size_t len, unsigned mode,
 	out->max_sessions_per_initiator = 8;
 	out->login_timeout = 15;
 	out->send_timeout = 60;
+	out->zero_copy = true;
 	out->store_floor = 512ull << 20;
 	out->enroll_auto = true;
 	out->default_policy = POLICY_PERSISTENT;

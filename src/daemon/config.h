@@ -98,6 +98,7 @@ struct config {
 	unsigned max_sessions_per_initiator;
 	unsigned login_timeout;          /* seconds */
 	unsigned send_timeout;           /* seconds a peer may read nothing */
+	bool zero_copy;                  /* splice large Data-In from the page cache */
 	/* [defaults] */
 	bool enroll_auto;                /* unknown initiators are enrolled */
 	char default_image[CFG_NAME_MAX];/* image of auto-enrolled clients, "" = none */

@@ -117,7 +117,7 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 		rflags = 0x02;
 		resid = edtl - cmd->xfer_len;
 	}
-	if (cmd->read && cmd->data_in)
+	if (cmd->read && (cmd->data_in || cmd->data_lu))
 		len = cmd->data_in_len < edtl ? cmd->data_in_len : edtl;
 	collapse = len > 0 && cmd->sense_len == 0;
 
@@ -130,6 +130,11 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 		if (seg > burst_left)
 			seg = burst_left;
 		last = off + seg == len;
+		struct datain_seg ds;
+		if (datain_prepare(cmd, off, seg, &ds) < 0) {
+			collapse = false;       /* the medium failed: sense follows */
+			break;
+		}
 		memset(bhs, 0, sizeof(bhs));
 		bhs[0] = OP_DATA_IN;
 		if (last || seg == burst_left)
@@ -145,7 +150,7 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 		}
 		put_be32(bhs + 36, datasn++);
 		put_be32(bhs + 40, off);
-		if (conn_send(c, bhs, cmd->data_in + off, seg))
+		if (datain_send(c, bhs, &ds, !(last && collapse)))
 			return -1;
 		off += seg;
 		burst_left -= seg;
@@ -246,6 +251,7 @@ static int task_execute(struct iscsi_conn *c, struct iscsi_task *t, bool read)
 	cmd.edtl = t->edtl;
 	cmd.data_out = cmd.write ? t->buf : NULL;
 	cmd.data_out_len = cmd.write ? t->want : 0;
+	cmd.defer_min = read && !cmd.write ? datain_defer_min(c) : 0;
 	scsi_target_exec(c->sess->scsi, &cmd);
 	rc = send_result(c, t->bhs, &cmd, t->r2tsn);
 	free(cmd.data_in);

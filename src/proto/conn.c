@@ -22,6 +22,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -232,19 +233,25 @@ uint32_t conn_new_ttt(struct iscsi_conn *c)
 	return t;
 }
 
-static int send_all(struct iscsi_conn *c, struct iovec *iov, int cnt)
+/* A send that timed out (SO_SNDTIMEO): the peer stopped reading. */
+static int send_failed(struct iscsi_conn *c)
+{
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		log_notice("%s: peer stopped reading for %us, closing", c->peer,
+			   c->srv->send_timeout_s);
+	return -1;
+}
+
+static int send_all(struct iscsi_conn *c, struct iovec *iov, int cnt, int flags)
 {
 	while (cnt > 0) {
 		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
-		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | flags);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				log_notice("%s: peer stopped reading for %us, closing", c->peer,
-					   c->srv->send_timeout_s);
-			return -1;
+			return send_failed(c);
 		}
 		while (cnt > 0 && (size_t)n >= iov->iov_len) {
 			n -= (ssize_t)iov->iov_len;
@@ -259,13 +266,11 @@ static int send_all(struct iscsi_conn *c, struct iovec *iov, int cnt)
 	return 0;
 }
 
-int conn_send(struct iscsi_conn *c, uint8_t *bhs, const void *data, uint32_t dlen)
+/* The BHS (DSL, ExpCmdSN, MaxCmdSN filled in) and its digest as the
+ * first iovecs; returns how many.  hd holds the digest. */
+static int header_iov(struct iscsi_conn *c, uint8_t *bhs, uint32_t dlen, struct iovec *iov,
+		      uint8_t *hd)
 {
-	static const uint8_t zeros[4];
-	struct iovec iov[5];
-	uint8_t hd[4], dd[4];
-	uint32_t pad = pad4(dlen) - dlen;
-	bool digests = c->state == CONN_FFP;
 	int n = 0;
 
 	put_be24(bhs + BHS_DSL, dlen);
@@ -274,22 +279,61 @@ int conn_send(struct iscsi_conn *c, uint8_t *bhs, const void *data, uint32_t dle
 		put_be32(bhs + BHS_MAXCMDSN, conn_max_cmdsn(c));
 	}
 	iov[n++] = (struct iovec){ bhs, ISCSI_BHS_LEN };
-	if (digests && c->params.header_digest) {
+	if (c->state == CONN_FFP && c->params.header_digest) {
 		digest_put(hd, crc32c(bhs, ISCSI_BHS_LEN));
 		iov[n++] = (struct iovec){ hd, 4 };
 	}
+	return n;
+}
+
+static const uint8_t zero_pad[4];
+
+int conn_send(struct iscsi_conn *c, uint8_t *bhs, const void *data, uint32_t dlen)
+{
+	struct iovec iov[5];
+	uint8_t hd[4], dd[4];
+	uint32_t pad = pad4(dlen) - dlen;
+	int n = header_iov(c, bhs, dlen, iov, hd);
+
 	if (dlen) {
 		iov[n++] = (struct iovec){ (void *)data, dlen };
 		if (pad)
-			iov[n++] = (struct iovec){ (void *)zeros, pad };
-		if (digests && c->params.data_digest) {
+			iov[n++] = (struct iovec){ (void *)zero_pad, pad };
+		if (c->state == CONN_FFP && c->params.data_digest) {
 			uint32_t reg = crc32c_update(CRC32C_INIT, data, dlen);
-			reg = crc32c_update(reg, zeros, pad);
+			reg = crc32c_update(reg, zero_pad, pad);
 			digest_put(dd, crc32c_final(reg));
 			iov[n++] = (struct iovec){ dd, 4 };
 		}
 	}
-	return send_all(c, iov, n);
+	return send_all(c, iov, n, 0);
+}
+
+int conn_send_pipe(struct iscsi_conn *c, uint8_t *bhs, int pipe_rd, uint32_t dlen, bool more)
+{
+	struct iovec iov[2], tail;
+	uint8_t hd[4];
+	uint32_t pad = pad4(dlen) - dlen;
+	int n = header_iov(c, bhs, dlen, iov, hd);
+
+	if (send_all(c, iov, n, MSG_MORE))
+		return -1;
+	while (dlen > 0) {
+		/* SPLICE_F_MORE/MSG_MORE while more follows; the last piece
+		 * goes without, so TCP sends at once. */
+		unsigned fl = SPLICE_F_MOVE | (more || pad ? SPLICE_F_MORE : 0);
+		ssize_t k = splice(pipe_rd, NULL, c->fd, NULL, dlen, fl);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return send_failed(c);
+		}
+		if (k == 0)
+			return -1;
+		dlen -= (uint32_t)k;
+	}
+	tail = (struct iovec){ (void *)zero_pad, pad };
+	return pad ? send_all(c, &tail, 1, more ? MSG_MORE : 0) : 0;
 }
 
 int conn_reject(struct iscsi_conn *c, uint8_t reason)

@@ -121,12 +121,44 @@ int conn_discard_data(struct iscsi_conn *c, uint32_t dsl);
  * Response that failed; StatSN is the caller's business.
  */
 int conn_send(struct iscsi_conn *c, uint8_t *bhs, const void *data, uint32_t dlen);
+/*
+ * The same for a PDU whose dlen data bytes wait in a pipe (no data
+ * digest): header by sendmsg, data spliced from pipe_rd into the socket
+ * (the pages are sent, not copied), then the pad.  more: another PDU
+ * follows at once (MSG_MORE, so TCP may fill packets across them).
+ */
+int conn_send_pipe(struct iscsi_conn *c, uint8_t *bhs, int pipe_rd, uint32_t dlen, bool more);
 /* Send a Reject for the current PDU (c->bhs) with the given reason. */
 int conn_reject(struct iscsi_conn *c, uint8_t reason);
 /* The window end we advertise. */
 uint32_t conn_max_cmdsn(const struct iscsi_conn *c);
 /* Allocate a target transfer tag (never 0xffffffff). */
 uint32_t conn_new_ttt(struct iscsi_conn *c);
+
+/* ---- datain.c ---- */
+/* Data-In PDUs of at least this many bytes are spliced from the page
+ * cache (see datain.c); smaller ones are not worth the extra calls. */
+#define DATAIN_SPLICE_MIN (64u * 1024u)
+
+struct datain_pipe {
+	int rd, wr;
+};
+
+/* The bytes of one Data-In PDU, ready to send. */
+struct datain_seg {
+	const uint8_t *buf;           /* in memory, unless pipe.rd >= 0 */
+	uint8_t *owned;               /* buf when it is ours to free */
+	struct datain_pipe pipe;      /* or in this pipe */
+	uint32_t len;
+};
+
+/* scsi_cmd.defer_min for commands of this connection (0: no deferral). */
+uint32_t datain_defer_min(const struct iscsi_conn *c);
+/* Get len bytes at off of cmd's Data-In ready to send.  0, or -1 when a
+ * deferred read failed: cmd then holds the CHECK CONDITION to send. */
+int datain_prepare(struct scsi_cmd *cmd, uint32_t off, uint32_t len, struct datain_seg *ds);
+/* Send them behind bhs (conn_send or conn_send_pipe) and release them. */
+int datain_send(struct iscsi_conn *c, uint8_t *bhs, struct datain_seg *ds, bool more);
 
 /* ---- login.c ---- */
 /* Handle one Login Request in c->bhs; returns 0 to go on, <0 to close. */

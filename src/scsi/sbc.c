@@ -227,6 +227,12 @@ void sbc_read(struct scsi_lu *lu, struct scsi_cmd *cmd)
 	cmd->status = SAM_STAT_GOOD;
 	if (n == 0)
 		return;
+	if (cmd->defer_min && n >= cmd->defer_min && lu->be->ops->splice_read) {
+		cmd->data_lu = lu;
+		cmd->data_off = a.lba << lu->block_shift;
+		cmd->data_in_len = n;
+		return;
+	}
 	uint8_t *buf = malloc(n);
 	if (!buf) {
 		scsi_sense(lu, cmd, SK_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
@@ -242,6 +248,38 @@ void sbc_read(struct scsi_lu *lu, struct scsi_cmd *cmd)
 	}
 	cmd->data_in = buf;
 	cmd->data_in_len = n;
+}
+
+/* See scsi.h.  Each piece of a deferred read holds io_lock shared while
+ * it reads, like sbc_read does for the whole command. */
+int scsi_cmd_data_splice(struct scsi_cmd *cmd, int pipe_wr, uint32_t pos, uint32_t len)
+{
+	struct scsi_lu *lu = cmd->data_lu;
+
+	pthread_rwlock_rdlock(&lu->io_lock);
+	int rc = lu->be->ops->splice_read(lu->be, pipe_wr, cmd->data_off + pos, len);
+	pthread_rwlock_unlock(&lu->io_lock);
+	return rc;
+}
+
+uint8_t *scsi_cmd_data_read(struct scsi_cmd *cmd, uint32_t pos, uint32_t len)
+{
+	struct scsi_lu *lu = cmd->data_lu;
+	uint8_t *buf = malloc(len ? len : 1);
+
+	if (!buf) {
+		scsi_sense(lu, cmd, SK_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
+		return NULL;
+	}
+	pthread_rwlock_rdlock(&lu->io_lock);
+	int rc = lu->be->ops->read(lu->be, buf, cmd->data_off + pos, len);
+	pthread_rwlock_unlock(&lu->io_lock);
+	if (rc < 0) {
+		free(buf);
+		sbc_io_error(lu, cmd, rc, false);
+		return NULL;
+	}
+	return buf;
 }
 
 /* Write the whole blocks of Data-Out that arrived (at most the CDB's

@@ -70,6 +70,11 @@ struct scsi_cmd {
 	 * Owned by the transport. */
 	const uint8_t *data_out;
 	uint32_t data_out_len;
+	/* A READ of at least this many bytes may be deferred (0: never): it
+	 * then reads nothing, leaves data_in NULL and sets data_lu; the
+	 * transport moves the data itself with scsi_cmd_data_splice() or
+	 * scsi_cmd_data_read() below, straight from the medium. */
+	uint32_t defer_min;
 
 	/* ---- outputs, set by the SCSI layer ---- */
 	uint8_t status;              /* SAM_STAT_* */
@@ -79,6 +84,10 @@ struct scsi_cmd {
 	 * free().  data_in_len bytes are valid, data_in_len <= edtl. */
 	uint8_t *data_in;
 	uint32_t data_in_len;
+	/* A deferred read (defer_min): data_in_len bytes of data_lu's medium
+	 * from byte data_off; NULL otherwise. */
+	struct scsi_lu *data_lu;
+	uint64_t data_off;
 	/* Bytes the command would move per its CDB (allocation length or
 	 * blocks * block size), for the residual: if xfer_len > edtl the
 	 * transport reports overflow of xfer_len - edtl; if less, underflow
@@ -116,6 +125,19 @@ int scsi_target_add_lu(struct scsi_target *t, uint64_t lun, const struct scsi_lu
  * absent LUN, and dispatches the rest to the LU.
  */
 void scsi_target_exec(struct scsi_target *t, struct scsi_cmd *cmd);
+
+/*
+ * Data-In of a deferred read (cmd->data_lu set): len bytes from byte pos
+ * of the command's data.  _splice moves them into the pipe pipe_wr by
+ * reference (backend splice_read: the pipe must have room; on any error
+ * the pipe may hold part and the caller falls back to _read).  _read
+ * returns them in a new malloc()ed buffer (the caller frees it), or NULL
+ * after turning cmd into a CHECK CONDITION (MEDIUM ERROR when the medium
+ * failed, logged; HARDWARE ERROR without memory; data_lu cleared): the
+ * transport then sends that status instead of the rest.
+ */
+int scsi_cmd_data_splice(struct scsi_cmd *cmd, int pipe_wr, uint32_t pos, uint32_t len);
+uint8_t *scsi_cmd_data_read(struct scsi_cmd *cmd, uint32_t pos, uint32_t len);
 
 /* A session logged in (new nexus).  Sets up per-nexus state (e.g. a
  * POWER ON unit attention is NOT raised; see docs/conformance.md). */

@@ -84,6 +84,7 @@ void scsi_sense_ex(struct scsi_lu *lu, struct scsi_cmd *cmd, uint8_t key,
 	free(cmd->data_in);
 	cmd->data_in = NULL;
 	cmd->data_in_len = 0;
+	cmd->data_lu = NULL;
 }
 
 /* CHECK CONDITION with key/asc and nothing else. */

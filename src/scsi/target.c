@@ -245,6 +245,7 @@ void scsi_target_exec(struct scsi_target *t, struct scsi_cmd *cmd)
 	cmd->sense_len = 0;
 	cmd->data_in = NULL;
 	cmd->data_in_len = 0;
+	cmd->data_lu = NULL;
 	cmd->xfer_len = 0;
 	if (!cmd->cdb || cmd->cdb_len < 6) {
 		if (!cmd->cdb)

@@ -57,6 +57,14 @@ struct backend;
 struct backend_ops {
 	/* Read len bytes at off into buf (caller owns buf). */
 	int (*read)(struct backend *be, void *buf, uint64_t off, size_t len);
+	/* The same bytes, moved into the pipe pipe_wr by reference
+	 * (util/splice.h) instead of copied: for Data-In from the page
+	 * cache.  The pipe must have room for len bytes.  On any error
+	 * (-EOPNOTSUPP: a backend read through cannot) the pipe may hold
+	 * part of the range: the caller discards the pipe and reads the
+	 * range with read, whose result counts - so this logs nothing.
+	 * NULL: never can. */
+	int (*splice_read)(struct backend *be, int pipe_wr, uint64_t off, size_t len);
 	/* Write len bytes from buf at off.  fua: durable before return. */
 	int (*write)(struct backend *be, const void *buf, uint64_t off, size_t len, bool fua);
 	/* Make every completed write durable. */

@@ -42,6 +42,7 @@
 #include "storage/chain.h"
 #include "storage/overlay_int.h"
 #include "util/log.h"
+#include "util/splice.h"
 
 #define CHAIN_LEAF_BLOCKS 4096u         /* one leaf: 4 KiB of sources */
 #define CHAIN_LOCK_SLOTS 16u            /* rwlocks per chain (threads share by slot) */
@@ -304,11 +305,34 @@ static uint64_t run_bytes(const struct chain_res *r, uint64_t b, uint64_t run, u
 	return (e < end ? e : end) - off;
 }
 
-/* backend read: one call per run of blocks with the same source. */
-static int chain_read(struct backend *be, void *buf, uint64_t off, size_t len)
+/* n bytes at off from source src of r, into buf or (buf NULL) the pipe. */
+static int read_src(const struct chain_res *r, uint8_t src, uint8_t *buf, int pipe_wr, uint64_t off,
+		    size_t n)
+{
+	struct backend *root = r->root;
+	const struct overlay *l = src > SRC_ROOT && src != SRC_ZERO ? &r->layers[src - 1]->ov : NULL;
+
+	if (buf) {
+		if (src == SRC_ROOT)
+			return root->ops->read(root, buf, off, n);
+		if (src == SRC_ZERO) {
+			memset(buf, 0, n);
+			return 0;
+		}
+		return ovl_read_full(l->io, l->datafd, buf, n, off);
+	}
+	if (src == SRC_ROOT)
+		return root->ops->splice_read ? root->ops->splice_read(root, pipe_wr, off, n) : -EOPNOTSUPP;
+	if (src == SRC_ZERO)
+		return splice_zeros(pipe_wr, n);
+	return l->io->splice ? l->io->splice(l->io->ctx, l->datafd, pipe_wr, n, off) : -EOPNOTSUPP;
+}
+
+/* A read into buf or (buf NULL) the pipe: one call per run of blocks
+ * with the same source. */
+static int read_runs(struct backend *be, uint8_t *buf, int pipe_wr, uint64_t off, size_t len)
 {
 	struct chain *c = chain_of(be);
-	uint8_t *p = buf;
 	uint64_t end = off + len;
 	int rc = 0;
 
@@ -321,19 +345,23 @@ static int chain_read(struct backend *be, void *buf, uint64_t off, size_t len)
 		uint8_t src;
 		uint64_t run = res_run(r, b, last - b + 1, &src);
 		size_t n = (size_t)run_bytes(r, b, run, off, end);
-		if (src == SRC_ROOT) {
-			rc = r->root->ops->read(r->root, p, off, n);
-		} else if (src == SRC_ZERO) {
-			memset(p, 0, n);
-		} else {
-			const struct overlay *l = &r->layers[src - 1]->ov;
-			rc = ovl_read_full(l->io, l->datafd, p, n, off);
-		}
-		p += n;
+		rc = read_src(r, src, buf, pipe_wr, off, n);
+		if (buf)
+			buf += n;
 		off += n;
 	}
 	res_leave(c, slot);
 	return rc;
+}
+
+static int chain_read(struct backend *be, void *buf, uint64_t off, size_t len)
+{
+	return read_runs(be, buf, -1, off, len);
+}
+
+static int chain_splice_read(struct backend *be, int pipe_wr, uint64_t off, size_t len)
+{
+	return read_runs(be, NULL, pipe_wr, off, len);
 }
 
 static int chain_write(struct backend *be, const void *buf, uint64_t off, size_t len, bool fua)
@@ -392,6 +420,7 @@ static void chain_close(struct backend *be)
 
 static const struct backend_ops chain_ops = {
 	.read = chain_read,
+	.splice_read = chain_splice_read,
 	.write = chain_write,
 	.flush = chain_flush,
 	.unmap = chain_unmap,

@@ -45,6 +45,7 @@
 
 #include "storage/overlay_int.h"
 #include "util/log.h"
+#include "util/splice.h"
 
 #define FS_REFRESH_NS    (100u * 1000u * 1000u)
 #define FS_REFRESH_BYTES (64ull << 20)
@@ -291,12 +292,48 @@ static int ovl_be_write(struct backend *be, const void *buf, uint64_t off, size_
 	return rc;
 }
 
-/* backend read: each run of blocks from where its state says. */
-static int ovl_be_read(struct backend *be, void *buf, uint64_t off, size_t len)
-{
-	struct overlay *ov = ov_of(be);
-	uint8_t *p = buf;
+/* Where the bytes of a read go: a buffer, or a pipe (buf NULL). */
+struct read_sink {
+	uint8_t *buf;
+	int pipe_wr;
+};
 
+/* n bytes at off, all of state st, into the sink. */
+static int read_run(struct overlay *ov, struct read_sink *s, enum ovl_state st, uint64_t off,
+		    size_t n)
+{
+	struct backend *g = ov->golden;
+	int rc;
+
+	if (!s->buf) {
+		if (st == OVL_ABSENT)
+			return g->ops->splice_read ? g->ops->splice_read(g, s->pipe_wr, off, n)
+						   : -EOPNOTSUPP;
+		if (st == OVL_PRESENT)
+			return ov->io->splice ? ov->io->splice(ov->io->ctx, ov->datafd, s->pipe_wr, n, off)
+					      : -EOPNOTSUPP;
+		return splice_zeros(s->pipe_wr, n);
+	}
+	if (st == OVL_ABSENT) {
+		rc = g->ops->read(g, s->buf, off, n);
+	} else if (st == OVL_PRESENT) {
+		rc = ovl_read_full(ov->io, ov->datafd, s->buf, n, off);
+		unsigned dropped = 0;
+		if (rc < 0 && ratelimit_ok(&ov->be.err_rl, &dropped))
+			log_err("overlay %s: read of %zu bytes of data at byte %llu failed: %s%s",
+				ov->dir, n, (unsigned long long)off, strerror(-rc),
+				dropped ? " (more read errors were not logged)" : "");
+	} else {
+		memset(s->buf, 0, n);
+		rc = 0;
+	}
+	s->buf += n;
+	return rc;
+}
+
+/* A read: each run of blocks from where its state says. */
+static int read_runs(struct overlay *ov, struct read_sink *s, uint64_t off, size_t len)
+{
 	if (bad_range(ov, off, len))
 		return -EINVAL;
 	while (len > 0) {
@@ -307,27 +344,27 @@ static int ovl_be_read(struct backend *be, void *buf, uint64_t off, size_t len)
 		pthread_mutex_unlock(&ov->lock);
 		uint64_t end = blk_end(ov, b + run - 1);
 		size_t n = end < off + len ? (size_t)(end - off) : len;
-		int rc = 0;
-		if (st == OVL_ABSENT)
-			rc = ov->golden->ops->read(ov->golden, p, off, n);
-		else if (st == OVL_PRESENT)
-			rc = ovl_read_full(ov->io, ov->datafd, p, n, off);
-		else
-			memset(p, 0, n);
-		if (rc < 0 && st == OVL_PRESENT) {
-			unsigned dropped = 0;
-			if (ratelimit_ok(&ov->be.err_rl, &dropped))
-				log_err("overlay %s: read of %zu bytes of data at byte %llu failed: %s%s",
-					ov->dir, n, (unsigned long long)off, strerror(-rc),
-					dropped ? " (more read errors were not logged)" : "");
-		}
+		int rc = read_run(ov, s, st, off, n);
 		if (rc < 0)
 			return rc;
-		p += n;
 		off += n;
 		len -= n;
 	}
 	return 0;
+}
+
+static int ovl_be_read(struct backend *be, void *buf, uint64_t off, size_t len)
+{
+	struct read_sink s = { .buf = buf, .pipe_wr = -1 };
+
+	return read_runs(ov_of(be), &s, off, len);
+}
+
+static int ovl_be_splice_read(struct backend *be, int pipe_wr, uint64_t off, size_t len)
+{
+	struct read_sink s = { .buf = NULL, .pipe_wr = pipe_wr };
+
+	return read_runs(ov_of(be), &s, off, len);
 }
 
 /* Zero [off, off+len) inside block b, which is only partly unmapped. */
@@ -525,6 +562,7 @@ static void ovl_be_close(struct backend *be)
 
 static const struct backend_ops overlay_ops = {
 	.read = ovl_be_read,
+	.splice_read = ovl_be_splice_read,
 	.write = ovl_be_write,
 	.flush = ovl_be_flush,
 	.unmap = ovl_be_unmap,

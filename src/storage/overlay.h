@@ -75,6 +75,10 @@ struct ovl_io {
 	/* Added for the overlay's own needs; every member is required. */
 	int (*mkdirat)(void *ctx, int dirfd, const char *name, int mode); /* -EEXIST if there */
 	int (*fs_free)(void *ctx, int fd, uint64_t *avail);  /* bytes free to us on fd's fs */
+	/* Optional: exactly len bytes at off into the pipe pipe_wr by
+	 * reference (util/splice.h).  NULL: the overlay's splice_read says
+	 * -EOPNOTSUPP and callers read instead. */
+	int (*splice)(void *ctx, int fd, int pipe_wr, size_t len, uint64_t off);
 };
 
 /* The real thing (plain syscalls); what io == NULL means. */

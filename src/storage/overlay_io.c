@@ -17,6 +17,7 @@
 
 #include "storage/overlay_int.h"
 #include "util/fullio.h"
+#include "util/splice.h"
 
 /* openat(2), close-on-exec.  Returns the fd or -errno. */
 static int rio_open(void *ctx, int dirfd, const char *name, int flags, int mode)
@@ -35,6 +36,13 @@ static int rio_pread(void *ctx, int fd, void *buf, size_t len, uint64_t off)
 {
 	(void)ctx;
 	return pread_full(fd, buf, len, off);
+}
+
+/* Move exactly len bytes into a pipe (splice.h). */
+static int rio_splice(void *ctx, int fd, int pipe_wr, size_t len, uint64_t off)
+{
+	(void)ctx;
+	return splice_full(fd, off, pipe_wr, len);
 }
 
 /* Write exactly len bytes. */
@@ -114,6 +122,7 @@ static const struct ovl_io real_io = {
 	.ctx = NULL,
 	.mkdirat = rio_mkdirat,
 	.fs_free = rio_fs_free,
+	.splice = rio_splice,
 };
 
 /* See overlay.h. */

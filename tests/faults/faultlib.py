@@ -218,9 +218,9 @@ class Daemon:
         return out
 
     # ---- clients
-    def session(self, name, timeout=20):
+    def session(self, name, timeout=20, op_keys=None):
         s = I.Session("127.0.0.1", self.port, name, target_name=TARGET, lun=0, timeout=timeout)
-        s.login()
+        s.login(op_keys=op_keys)
         s.ready()
         return s
 

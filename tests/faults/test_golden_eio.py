@@ -25,6 +25,7 @@ I = F.I
 BAD_FROM, BAD_TO = 4 << 20, 8 << 20          # bytes of golden.img that fail
 BAD_LBA = BAD_FROM // F.BS                   # 8192
 A, B = "iqn.2024-01.test.faults:ga", "iqn.2024-01.test.faults:gb"
+Z = "iqn.2024-01.test.faults:gz"               # 256 KiB PDUs: zero-copy reads
 
 
 def main():
@@ -34,7 +35,7 @@ def main():
         return F.SKIP
     check = I.Checker()
     d = F.Daemon(mib=32)
-    sa = sb = None
+    sa = sb = sz = None
     committed = {A: {}, B: {}}
     try:
         d.start()
@@ -68,6 +69,31 @@ def main():
 
         check.case("READ in the bad range: MEDIUM ERROR / UNRECOVERED READ ERROR (03/11/00)",
                    reads_fail)
+
+        def zero_copy_reads():
+            """Large READs of a session taking 256 KiB PDUs go out
+            spliced from the page cache (src/proto/datain.c): one whose
+            second half is bad gets 03/11/00 after its first PDUs went
+            out, and the session reads on."""
+            nonlocal sz
+            mark2 = d.log_mark()
+            sz = d.session(Z, op_keys=[("MaxRecvDataSegmentLength", "262144")])
+            problems = []
+            t = sz.read(BAD_LBA - 1024, 2048)
+            if t.status != 2 or F.sense_of(t) != (0x03, 0x11, 0x00):
+                problems.append("1 MiB READ ending in the range: %s, want 03/11/00" % F.fmt_sense(t))
+            if "faultinject: read (splice) " not in d.log_since(mark2):
+                problems.append("no splice of golden.img was failed: the zero-copy path was not taken")
+            for lba in (0, BAD_TO // F.BS):
+                t = sz.read(lba, 2048)
+                want = golden[lba * F.BS:lba * F.BS + (1 << 20)]
+                if t.status != 0 or bytes(t.data) != want:
+                    problems.append("1 MiB READ at LBA %d outside the range: %s%s"
+                                    % (lba, F.fmt_sense(t), "" if t.status else ", wrong data"))
+            return problems
+
+        check.case("zero-copy 1 MiB READs: 03/11/00 in the range, right data outside",
+                   zero_copy_reads)
 
         def others_fine():
             problems = []
@@ -172,6 +198,11 @@ def main():
                 if t.status != 0 or bytes(t.data) != bytes(want):
                     problems.append("%s after disarming: %s%s" % (who, F.fmt_sense(t),
                                     "" if t.status else ", wrong data"))
+            if sz is not None:
+                t = sz.read(BAD_LBA - 1024, 2048)
+                if t.status != 0 or bytes(t.data) != golden[BAD_FROM - (512 << 10):BAD_FROM + (512 << 10)]:
+                    problems.append("zero-copy 1 MiB READ after disarming: %s%s"
+                                    % (F.fmt_sense(t), "" if t.status else ", wrong data"))
             data = F.pattern("a-after", BAD_LBA + 200, 1)
             t = F.write(sa, BAD_LBA + 200, data)
             if t.status != 0 or F.sync(sa).status != 0:
@@ -184,7 +215,7 @@ def main():
         check.case("disarmed: reads and copy-ups work again without a restart", recovered)
 
         def restart():
-            F.close_quietly(sa, sb)
+            F.close_quietly(sa, sb, sz)
             problems = d.restart(fault_env=False)
             for who in (A, B):
                 problems += F.check_committed(d, who, committed[who])
@@ -195,7 +226,7 @@ def main():
         check.case("golden image unchanged",
                    lambda: [] if F.sha256_file(d.image) == d.golden_sha else ["golden changed"])
     finally:
-        F.close_quietly(sa, sb)
+        F.close_quietly(sa, sb, sz)
         d.cleanup()
     return check.finish()
 

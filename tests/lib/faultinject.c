@@ -4,7 +4,8 @@
  *
  * It wraps the calls the daemon's storage really makes (src/util/fullio.c,
  * src/storage/raw.c, overlay_io.c): open/openat/creat (+64), close,
- * pread/pwrite (+64, and the v/v2 forms), fsync, fdatasync,
+ * pread/pwrite (+64, and the v/v2 forms), splice from a file (a read),
+ * fsync, fdatasync,
  * sync_file_range, fallocate, ftruncate, rename/renameat/renameat2.
  * Each open records the file's absolute path (readlink of
  * /proc/self/fd/N) in an fd -> path table, and a rename moves the
@@ -27,7 +28,8 @@
  *   torn=B             writes: really write the first B bytes, then fail
  *
  * Each injected failure is reported on stderr (into the daemon's log) as
- * "faultinject: OP PATH off=.. len=.. -> ERRNO" (the first 100 per
+ * "faultinject: OP PATH off=.. len=.. -> ERRNO" ("read (splice)" for a
+ * splice from a file; the first 100 per
  * load), and the count of failures per rule is rewritten to
  * $FAULT_CTL.hits after each one ("RULE_INDEX COUNT" lines), so a test
  * can tell that its fault really fired.  Without $FAULT_CTL nothing is
@@ -64,6 +66,7 @@
 enum {
 	OP_READ = 1, OP_WRITE = 2, OP_SYNC = 4, OP_ALLOC = 8, OP_TRUNC = 16,
 	OP_OPEN = 32, OP_RENAME = 64,
+	OP_VIA_SPLICE = 128,    /* with OP_READ: the read is a splice (said in reports) */
 };
 
 struct rule {
@@ -95,6 +98,7 @@ DECL_REAL(int, openat64, int, const char *, int, ...);
 DECL_REAL(int, close, int);
 DECL_REAL(ssize_t, pread, int, void *, size_t, off_t);
 DECL_REAL(ssize_t, pread64, int, void *, size_t, off_t);
+DECL_REAL(ssize_t, splice, int, loff_t *, int, loff_t *, size_t, unsigned);
 DECL_REAL(ssize_t, pwrite, int, const void *, size_t, off_t);
 DECL_REAL(ssize_t, pwrite64, int, const void *, size_t, off_t);
 DECL_REAL(ssize_t, preadv, int, const struct iovec *, int, off_t);
@@ -326,8 +330,9 @@ static int should_fail(unsigned op, const char *path, uint64_t off, uint64_t len
 		if (op == OP_WRITE && r->torn >= 0 && (uint64_t)r->torn < len)
 			*torn = r->torn;
 		if (reports++ < FI_REPORTS)
-			fi_say("faultinject: %s %s off=%llu len=%llu -> %s%s (rule %d, hit %ld)\n",
-			       op_name(op), path, (unsigned long long)off, (unsigned long long)len,
+			fi_say("faultinject: %s%s %s off=%llu len=%llu -> %s%s (rule %d, hit %ld)\n",
+			       op_name(op & ~(unsigned)OP_VIA_SPLICE),
+			       op & OP_VIA_SPLICE ? " (splice)" : "", path, (unsigned long long)off, (unsigned long long)len,
 			       strerrorname_np(err) ? strerrorname_np(err) : "?",
 			       *torn >= 0 ? " (torn)" : "", i, r->hits);
 		write_hits();
@@ -513,6 +518,17 @@ ssize_t pread64(int fd, void *buf, size_t n, off_t off)
 	RESOLVE(pread64);
 	FAIL_IF(OP_READ, fd, off, n);
 	return real_pread64(fd, buf, n, off);
+}
+
+/* splice(2) from a file is a read of it (zero-copy Data-In: the daemon
+ * moves page-cache pages into a pipe); a pipe or socket source (no
+ * offset) is never failed. */
+ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n, unsigned flags)
+{
+	RESOLVE(splice);
+	if (off_in)
+		FAIL_IF(OP_READ | OP_VIA_SPLICE, in, *off_in, n);
+	return real_splice(in, off_in, out, off_out, n, flags);
 }
 
 /* A write: maybe fail, maybe after writing a torn prefix for real. */

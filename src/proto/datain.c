@@ -1,0 +1,156 @@
+/*
+ * datain.c - where the bytes of a Data-In PDU come from.
+ *
+ * Small reads and everything but READ arrive from the SCSI layer in a
+ * buffer.  A large READ on a connection without data digests is deferred
+ * (scsi_cmd.defer_min): for each PDU its bytes are spliced from the page
+ * cache of the image/overlay files into a pipe and from the pipe into the
+ * socket, so the daemon copies nothing (a pread + sendmsg copies each byte
+ * twice).  The bytes of a PDU are in the pipe before its header is sent:
+ * a read that fails there is still answered with CHECK CONDITION, never
+ * with a half-sent PDU.  Whatever goes wrong on the splice side (no pipe,
+ * a backend that cannot, an I/O error) falls back to a plain read of that
+ * PDU, whose result counts.
+ *
+ * Pipes come from a small process-wide pool: a pipe is held only while
+ * one PDU is filled and sent, so DATAIN_PIPES bounds them however many
+ * connections there are (the kernel limits pipe memory per user), and a
+ * connection that finds the pool empty reads into a buffer instead.
+ */
+#include "proto/conn.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define DATAIN_PIPES      16u
+#define DATAIN_PIPE_BYTES (1u << 20)
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct datain_pipe pool[DATAIN_PIPES];
+static unsigned pool_free, pool_open;
+static uint32_t pipe_bytes;             /* capacity of our pipes, once known */
+
+/* A new pipe of DATAIN_PIPE_BYTES, or of what the kernel lets us have. */
+static int pipe_new(struct datain_pipe *p)
+{
+	int fd[2];
+
+	if (pipe2(fd, O_CLOEXEC) < 0)
+		return -1;
+	int got = fcntl(fd[1], F_SETPIPE_SZ, (int)DATAIN_PIPE_BYTES);
+	if (got < 0)
+		got = fcntl(fd[1], F_GETPIPE_SZ);
+	if (got <= 0) {
+		close(fd[0]);
+		close(fd[1]);
+		return -1;
+	}
+	__atomic_store_n(&pipe_bytes, (uint32_t)got, __ATOMIC_RELAXED);
+	p->rd = fd[0];
+	p->wr = fd[1];
+	return 0;
+}
+
+/* A pipe with room for len bytes, or false (then read into a buffer). */
+static bool pipe_get(uint32_t len, struct datain_pipe *p)
+{
+	uint32_t cap = __atomic_load_n(&pipe_bytes, __ATOMIC_RELAXED);
+
+	/* Every page the range touches takes a slot: two spare for an
+	 * unaligned start and end. */
+	if (cap && (uint64_t)len + 2 * 4096 > cap)
+		return false;
+	pthread_mutex_lock(&pool_lock);
+	if (pool_free) {
+		*p = pool[--pool_free];
+		pthread_mutex_unlock(&pool_lock);
+		return true;
+	}
+	if (pool_open == DATAIN_PIPES) {
+		pthread_mutex_unlock(&pool_lock);
+		return false;
+	}
+	pool_open++;
+	pthread_mutex_unlock(&pool_lock);
+	if (pipe_new(p) == 0 && (uint64_t)len + 2 * 4096 <= pipe_bytes)
+		return true;
+	if (p->rd >= 0) {
+		close(p->rd);
+		close(p->wr);
+		p->rd = p->wr = -1;
+	}
+	pthread_mutex_lock(&pool_lock);
+	pool_open--;
+	pthread_mutex_unlock(&pool_lock);
+	return false;
+}
+
+/* Back to the pool: only an empty pipe (every byte sent). */
+static void pipe_put(const struct datain_pipe *p)
+{
+	pthread_mutex_lock(&pool_lock);
+	pool[pool_free++] = *p;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+/* A pipe that may hold bytes nobody will send: closed (which drops
+ * them), its place in the pool freed. */
+static void pipe_drop(struct datain_pipe *p)
+{
+	close(p->rd);
+	close(p->wr);
+	p->rd = p->wr = -1;
+	pthread_mutex_lock(&pool_lock);
+	pool_open--;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+uint32_t datain_defer_min(const struct iscsi_conn *c)
+{
+	uint32_t seg = c->params.mrdsl_tx < c->params.max_burst ? c->params.mrdsl_tx
+								: c->params.max_burst;
+
+	if (!c->srv->zero_copy || c->params.data_digest || seg < DATAIN_SPLICE_MIN)
+		return 0;
+	return DATAIN_SPLICE_MIN;
+}
+
+int datain_prepare(struct scsi_cmd *cmd, uint32_t off, uint32_t len, struct datain_seg *ds)
+{
+	*ds = (struct datain_seg){ .len = len, .pipe = { -1, -1 } };
+	if (!cmd->data_lu) {
+		ds->buf = cmd->data_in + off;
+		return 0;
+	}
+	if (len >= DATAIN_SPLICE_MIN && pipe_get(len, &ds->pipe)) {
+		if (scsi_cmd_data_splice(cmd, ds->pipe.wr, off, len) == 0)
+			return 0;
+		pipe_drop(&ds->pipe);
+	}
+	ds->owned = scsi_cmd_data_read(cmd, off, len);
+	ds->buf = ds->owned;
+	return ds->owned ? 0 : -1;
+}
+
+int datain_send(struct iscsi_conn *c, uint8_t *bhs, struct datain_seg *ds, bool more)
+{
+	int rc;
+
+	if (ds->pipe.rd < 0) {
+		rc = conn_send(c, bhs, ds->buf, ds->len);
+		free(ds->owned);
+		ds->owned = NULL;
+		return rc;
+	}
+	rc = conn_send_pipe(c, bhs, ds->pipe.rd, ds->len, more);
+	if (rc == 0)
+		pipe_put(&ds->pipe);
+	else
+		pipe_drop(&ds->pipe);
+	ds->pipe.rd = ds->pipe.wr = -1;
+	return rc;
+}
