@@ -1186,7 +1186,7 @@ int config_parse(const char *fname, const char *text, size_t len, unsigned mode,
 	out->max_sessions_per_initiator = 8;
 	out->login_timeout = 15;
 	out->send_timeout = 60;
-	out->zero_copy = true;
+	out->zero_copy = false;
 	out->store_floor = 512ull << 20;
 	out->enroll_auto = true;
 	out->default_policy = POLICY_PERSISTENT;

@@ -59,7 +59,7 @@ struct options {
 	enum cfg_policy policy;
 	int reset_at;
 	const char *user;          /* --user: run as this user after binding */
-	bool no_zero_copy;         /* --no-zero-copy */
+	bool zero_copy;            /* --zero-copy */
 };
 
 static void usage(FILE *f)
@@ -84,8 +84,8 @@ static void usage(FILE *f)
 		"  -R, --reset-at HH:MM    the daily reset time of the scheduled policy\n"
 		"  -u, --user NAME         once every socket is bound, run as NAME with no capabilities\n"
 		"                          (start as root; default: user = of -c FILE, else $PRISTINED_USER)\n"
-		"      --no-zero-copy      copy read data through a buffer instead of sending it\n"
-		"                          straight from the page cache (default: zero-copy)\n"
+		"      --zero-copy         send large reads straight from the page cache (splice)\n"
+		"                          instead of through a buffer (default: off)\n"
 		"  -v, --log-level LEVEL   error|warn|notice|info|debug (default info)\n"
 		"  -h, --help              this text\n"
 		"  -V, --version           print the version\n");
@@ -173,7 +173,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "policy", required_argument, NULL, 'p' },
 		{ "reset-at", required_argument, NULL, 'R' },
 		{ "user", required_argument, NULL, 'u' },
-		{ "no-zero-copy", no_argument, NULL, 'Z' },
+		{ "zero-copy", no_argument, NULL, 'Z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -260,7 +260,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			}
 			o->user = optarg;
 			break;
-		case 'Z': o->no_zero_copy = true; break;
+		case 'Z': o->zero_copy = true; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("pristined %s\n", PRISTINE_VERSION); exit(0);
 		default: usage(stderr); return -1;
@@ -442,8 +442,8 @@ int main(int argc, char **argv)
 		srv.zero_copy = cfg.zero_copy;
 		reg.discovery_chap = cfg.discovery_chap;
 	}
-	if (o.no_zero_copy)
-		srv.zero_copy = false;
+	if (o.zero_copy)
+		srv.zero_copy = true;
 
 	if (o.read_only) {
 		struct scsi_lu_config lc;

@@ -105,7 +105,7 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 		       uint32_t r2t_count)
 {
 	uint32_t edtl = cmd->edtl, resid = 0, len = 0, off = 0, datasn = 0;
-	uint32_t burst_left = c->params.max_burst;
+	uint32_t burst_left = c->params.max_burst, pdu_max = datain_pdu_max(c);
 	uint8_t rflags = 0;
 	bool collapse;
 	uint8_t bhs[ISCSI_BHS_LEN];
@@ -125,13 +125,13 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 		uint32_t seg = len - off;
 		bool last;
 
-		if (seg > c->params.mrdsl_tx)
-			seg = c->params.mrdsl_tx;
+		if (seg > pdu_max)
+			seg = pdu_max;
 		if (seg > burst_left)
 			seg = burst_left;
 		last = off + seg == len;
 		struct datain_seg ds;
-		if (datain_prepare(cmd, off, seg, &ds) < 0) {
+		if (datain_prepare(c, cmd, off, seg, &ds) < 0) {
 			collapse = false;       /* the medium failed: sense follows */
 			break;
 		}

@@ -136,8 +136,9 @@ uint32_t conn_max_cmdsn(const struct iscsi_conn *c);
 uint32_t conn_new_ttt(struct iscsi_conn *c);
 
 /* ---- datain.c ---- */
-/* Data-In PDUs of at least this many bytes are spliced from the page
- * cache (see datain.c); smaller ones are not worth the extra calls. */
+/* With zero-copy, Data-In PDUs of at least this many bytes are spliced
+ * from the page cache (see datain.c); smaller ones are not worth the
+ * extra calls. */
 #define DATAIN_SPLICE_MIN (64u * 1024u)
 
 struct datain_pipe {
@@ -152,11 +153,17 @@ struct datain_seg {
 	uint32_t len;
 };
 
+/* Largest Data-In PDU we send (see datain.c). */
+#define DATAIN_PDU_MAX (32u * 1024u)
+/* The Data-In PDU size of this connection: DATAIN_PDU_MAX, less if the
+ * initiator takes less, more with zero-copy. */
+uint32_t datain_pdu_max(const struct iscsi_conn *c);
 /* scsi_cmd.defer_min for commands of this connection (0: no deferral). */
 uint32_t datain_defer_min(const struct iscsi_conn *c);
 /* Get len bytes at off of cmd's Data-In ready to send.  0, or -1 when a
  * deferred read failed: cmd then holds the CHECK CONDITION to send. */
-int datain_prepare(struct scsi_cmd *cmd, uint32_t off, uint32_t len, struct datain_seg *ds);
+int datain_prepare(const struct iscsi_conn *c, struct scsi_cmd *cmd, uint32_t off, uint32_t len,
+		   struct datain_seg *ds);
 /* Send them behind bhs (conn_send or conn_send_pipe) and release them. */
 int datain_send(struct iscsi_conn *c, uint8_t *bhs, struct datain_seg *ds, bool more);
 

@@ -1,16 +1,33 @@
 /*
  * datain.c - where the bytes of a Data-In PDU come from.
  *
- * Small reads and everything but READ arrive from the SCSI layer in a
- * buffer.  A large READ on a connection without data digests is deferred
- * (scsi_cmd.defer_min): for each PDU its bytes are spliced from the page
- * cache of the image/overlay files into a pipe and from the pipe into the
- * socket, so the daemon copies nothing (a pread + sendmsg copies each byte
- * twice).  The bytes of a PDU are in the pipe before its header is sent:
- * a read that fails there is still answered with CHECK CONDITION, never
- * with a half-sent PDU.  Whatever goes wrong on the splice side (no pipe,
- * a backend that cannot, an I/O error) falls back to a plain read of that
- * PDU, whose result counts.
+ * PDU size: Data-In PDUs carry at most DATAIN_PDU_MAX (32 KiB), however
+ * much the initiator would take (typically 256 KiB).  Each is one sendmsg
+ * that TCP pushes at once, so the client copies one while we read and
+ * send the next: over loopback on 2 CPUs 1 MiB reads ran 1.4x faster with
+ * 32 KiB PDUs than with 256 KiB ones, and 256-PC boot storms 1.2x
+ * (BENCHMARKS.md "Data-In").  The 48-byte header costs 0.15%.
+ *
+ * Everything but READ, and READs that fit in one PDU, arrive from the
+ * SCSI layer in a buffer.  A READ of several 32 KiB PDUs is deferred
+ * (scsi_cmd.defer_min) and read PDU by PDU into a buffer of one PDU just
+ * before it is sent: a command holds 32 KiB, not up to 8 MiB, and the
+ * bytes are still in the CPU's cache when sendmsg copies them (+3%).
+ * Initiators that take less than 32 KiB per PDU (iPXE: 8 KiB) get the
+ * whole command read at once, as before.
+ *
+ * With zero-copy (an option, off by default: on loopback it costs more
+ * than it saves, see BENCHMARKS.md) and no data digests, PDUs are as
+ * large as the initiator takes, READs of 64 KiB and more are deferred,
+ * and each PDU's bytes are spliced from the page cache of the
+ * image/overlay files into a pipe and from the pipe into the socket: the
+ * daemon copies nothing.
+ *
+ * Either way the bytes of a PDU are in hand before its header is sent: a
+ * read that fails is still answered with CHECK CONDITION (after the PDUs
+ * already sent), never with a half-sent PDU.  Whatever goes wrong on the
+ * splice side (no pipe, a backend that cannot, an I/O error) falls back
+ * to a plain read of that PDU, whose result counts.
  *
  * Pipes come from a small process-wide pool: a pipe is held only while
  * one PDU is filled and sent, so DATAIN_PIPES bounds them however many
@@ -109,24 +126,38 @@ static void pipe_drop(struct datain_pipe *p)
 	pthread_mutex_unlock(&pool_lock);
 }
 
-uint32_t datain_defer_min(const struct iscsi_conn *c)
+/* May this connection's Data-In be spliced? */
+static bool may_splice(const struct iscsi_conn *c)
 {
-	uint32_t seg = c->params.mrdsl_tx < c->params.max_burst ? c->params.mrdsl_tx
-								: c->params.max_burst;
-
-	if (!c->srv->zero_copy || c->params.data_digest || seg < DATAIN_SPLICE_MIN)
-		return 0;
-	return DATAIN_SPLICE_MIN;
+	return c->srv->zero_copy && !c->params.data_digest;
 }
 
-int datain_prepare(struct scsi_cmd *cmd, uint32_t off, uint32_t len, struct datain_seg *ds)
+uint32_t datain_pdu_max(const struct iscsi_conn *c)
+{
+	uint32_t mx = c->params.mrdsl_tx;
+
+	return may_splice(c) || mx < DATAIN_PDU_MAX ? mx : DATAIN_PDU_MAX;
+}
+
+uint32_t datain_defer_min(const struct iscsi_conn *c)
+{
+	uint32_t pdu = datain_pdu_max(c);
+	uint32_t seg = pdu < c->params.max_burst ? pdu : c->params.max_burst;
+
+	if (may_splice(c))
+		return seg >= DATAIN_SPLICE_MIN ? DATAIN_SPLICE_MIN : 0;
+	return seg >= DATAIN_PDU_MAX ? seg + 1 : 0;
+}
+
+int datain_prepare(const struct iscsi_conn *c, struct scsi_cmd *cmd, uint32_t off, uint32_t len,
+		   struct datain_seg *ds)
 {
 	*ds = (struct datain_seg){ .len = len, .pipe = { -1, -1 } };
 	if (!cmd->data_lu) {
 		ds->buf = cmd->data_in + off;
 		return 0;
 	}
-	if (len >= DATAIN_SPLICE_MIN && pipe_get(len, &ds->pipe)) {
+	if (len >= DATAIN_SPLICE_MIN && may_splice(c) && pipe_get(len, &ds->pipe)) {
 		if (scsi_cmd_data_splice(cmd, ds->pipe.wr, off, len) == 0)
 			return 0;
 		pipe_drop(&ds->pipe);

@@ -101,7 +101,7 @@ struct iscsi_server {
 	unsigned nop_interval_s;      /* idle time before a NOP-In ping */
 	unsigned send_timeout_s;      /* a peer that reads nothing this long is dropped */
 	uint32_t max_xfer;            /* largest EDTL we buffer for one command */
-	bool zero_copy;               /* splice large Data-In from the page cache */
+	bool zero_copy;               /* splice large Data-In from the page cache (datain.c) */
 	struct iscsi_hooks hooks;
 
 	/* ---- runtime, owned by the iscsi layer ---- */

@@ -28,7 +28,7 @@ void iscsi_server_defaults(struct iscsi_server *srv)
 	srv->nop_interval_s = 30;
 	srv->send_timeout_s = 60;
 	srv->max_xfer = 64u << 20;
-	srv->zero_copy = true;
+	srv->zero_copy = false;
 }
 
 int iscsi_server_init(struct iscsi_server *srv)

@@ -25,7 +25,8 @@ I = F.I
 BAD_FROM, BAD_TO = 4 << 20, 8 << 20          # bytes of golden.img that fail
 BAD_LBA = BAD_FROM // F.BS                   # 8192
 A, B = "iqn.2024-01.test.faults:ga", "iqn.2024-01.test.faults:gb"
-Z = "iqn.2024-01.test.faults:gz"               # 256 KiB PDUs: zero-copy reads
+Z = "iqn.2024-01.test.faults:gz"               # 256 KiB PDUs: large reads go PDU by PDU
+BIG_PDUS = [("MaxRecvDataSegmentLength", "262144")]
 
 
 def main():
@@ -70,30 +71,57 @@ def main():
         check.case("READ in the bad range: MEDIUM ERROR / UNRECOVERED READ ERROR (03/11/00)",
                    reads_fail)
 
-        def zero_copy_reads():
-            """Large READs of a session taking 256 KiB PDUs go out
-            spliced from the page cache (src/proto/datain.c): one whose
-            second half is bad gets 03/11/00 after its first PDUs went
-            out, and the session reads on."""
-            nonlocal sz
-            mark2 = d.log_mark()
-            sz = d.session(Z, op_keys=[("MaxRecvDataSegmentLength", "262144")])
+        def big_reads(dd, s, golden, splice):
+            """1 MiB READs in 256 KiB PDUs (src/proto/datain.c: each PDU
+            read just before it is sent, or spliced with --zero-copy): one
+            whose second half is bad gets 03/11/00 after its first PDUs
+            went out, and the session reads on."""
+            mark2 = dd.log_mark()
             problems = []
-            t = sz.read(BAD_LBA - 1024, 2048)
+            t = s.read(BAD_LBA - 1024, 2048)
             if t.status != 2 or F.sense_of(t) != (0x03, 0x11, 0x00):
                 problems.append("1 MiB READ ending in the range: %s, want 03/11/00" % F.fmt_sense(t))
-            if "faultinject: read (splice) " not in d.log_since(mark2):
+            if splice and "faultinject: read (splice) " not in dd.log_since(mark2):
                 problems.append("no splice of golden.img was failed: the zero-copy path was not taken")
             for lba in (0, BAD_TO // F.BS):
-                t = sz.read(lba, 2048)
+                t = s.read(lba, 2048)
                 want = golden[lba * F.BS:lba * F.BS + (1 << 20)]
                 if t.status != 0 or bytes(t.data) != want:
                     problems.append("1 MiB READ at LBA %d outside the range: %s%s"
                                     % (lba, F.fmt_sense(t), "" if t.status else ", wrong data"))
+            if s.violations:
+                problems.append("protocol violations: %s" % s.violations[:3])
             return problems
 
-        check.case("zero-copy 1 MiB READs: 03/11/00 in the range, right data outside",
-                   zero_copy_reads)
+        def pdu_by_pdu():
+            nonlocal sz
+            sz = d.session(Z, op_keys=BIG_PDUS)
+            return big_reads(d, sz, golden, False)
+
+        check.case("1 MiB READs in 256 KiB PDUs: 03/11/00 in the range, right data outside",
+                   pdu_by_pdu)
+
+        def zero_copy():
+            dz = F.Daemon(mib=32, golden=golden, extra=["--zero-copy"])
+            s = None
+            try:
+                dz.start()
+                dz.arm("ops=read path=*/golden.img errno=EIO from=%d to=%d" % (BAD_FROM, BAD_TO))
+                s = dz.session(Z, op_keys=BIG_PDUS)
+                problems = big_reads(dz, s, golden, True)
+                dz.disarm()
+                t = s.read(BAD_LBA - 1024, 2048)
+                if t.status != 0 or bytes(t.data) != golden[BAD_FROM - (512 << 10):BAD_FROM + (512 << 10)]:
+                    problems.append("after disarming: %s%s" % (F.fmt_sense(t),
+                                                               "" if t.status else ", wrong data"))
+                F.close_quietly(s)
+                s = None
+                return problems + dz.stop()
+            finally:
+                F.close_quietly(s)
+                dz.cleanup()
+
+        check.case("the same with --zero-copy (spliced from the page cache)", zero_copy)
 
         def others_fine():
             problems = []
@@ -201,7 +229,7 @@ def main():
             if sz is not None:
                 t = sz.read(BAD_LBA - 1024, 2048)
                 if t.status != 0 or bytes(t.data) != golden[BAD_FROM - (512 << 10):BAD_FROM + (512 << 10)]:
-                    problems.append("zero-copy 1 MiB READ after disarming: %s%s"
+                    problems.append("1 MiB READ in 256 KiB PDUs after disarming: %s%s"
                                     % (F.fmt_sense(t), "" if t.status else ", wrong data"))
             data = F.pattern("a-after", BAD_LBA + 200, 1)
             t = F.write(sa, BAD_LBA + 200, data)
