@@ -60,6 +60,8 @@
 # session and per GiB an overlay holds, about 30 s.
 # Then bench/fairness.sh (skip it with BENCH_FAIRNESS=0): a PC boots
 # beside a client streaming 1 MiB reads at QD32, pristined and tgt, ~80 s.
+# Then bench/datain.sh (skip it with BENCH_DATAIN=0): 1 MiB and 64 KiB
+# reads with the default Data-In (32 KiB PDUs) and with --zero-copy.
 # Then bench/versions.sh (skip it with BENCH_VERSIONS=0): reads through
 # pristined over iSCSI from clients on v2 (1 layer), v11 (10 layers), the
 # same content in one layer, and v11 flattened (~4 minutes at the
@@ -592,6 +594,13 @@ fi
 if [ "${BENCH_FAIRNESS:-1}" = 1 ]; then
 	echo
 	bash bench/fairness.sh
+fi
+
+# How Data-In is sent: 32 KiB PDUs read PDU by PDU vs --zero-copy
+# (bench/datain.sh; BENCH_DATAIN=0 skips it).
+if [ "${BENCH_DATAIN:-1}" = 1 ]; then
+	echo
+	bash bench/datain.sh
 fi
 
 # Version chains (frozen layers): in-process, opt-in (see the header).
