@@ -606,6 +606,21 @@ static void set_limit(struct parser *p, unsigned *dst, const char *key, const ch
 		*dst = u;
 }
 
+/* One of two words: yes (true) or no (false). */
+static void set_choice(struct parser *p, bool *dst, const char *key, const char *val,
+		       const char *yes, const char *no)
+{
+	char shown[64];
+
+	if (strcmp(val, yes) == 0)
+		*dst = true;
+	else if (strcmp(val, no) == 0)
+		*dst = false;
+	else
+		cfg_err(p, p->lineno, "%s: '%s' is not %s or %s", key, q(val, shown, sizeof(shown)),
+			yes, no);
+}
+
 static void server_key(struct parser *p, int k, const char *val)
 {
 	struct config *c = p->cfg;
@@ -668,13 +683,7 @@ static void server_key(struct parser *p, int k, const char *val)
 		set_limit(p, &c->send_timeout, "send-timeout", val, 1, 3600);
 		break;
 	case SK_ZERO_COPY:
-		if (strcmp(val, "yes") == 0)
-			c->zero_copy = true;
-		else if (strcmp(val, "no") == 0)
-			c->zero_copy = false;
-		else
-			cfg_err(p, p->lineno, "zero-copy: '%s' is not yes or no",
-				q(val, shown, sizeof(shown)));
+		set_choice(p, &c->zero_copy, "zero-copy", val, "yes", "no");
 		break;
 	case SK_D_CHAP_USER:
 		set_chap_name(p, c->discovery_chap.user, "discovery-chap-user", val);
@@ -715,17 +724,10 @@ static void server_key(struct parser *p, int k, const char *val)
 static void defaults_key(struct parser *p, int k, const char *val)
 {
 	struct config *c = p->cfg;
-	char shown[64];
 
 	switch (k) {
 	case DK_ENROLL:
-		if (strcmp(val, "auto") == 0)
-			c->enroll_auto = true;
-		else if (strcmp(val, "deny") == 0)
-			c->enroll_auto = false;
-		else
-			cfg_err(p, p->lineno, "enroll: '%s' is not auto or deny",
-				q(val, shown, sizeof(shown)));
+		set_choice(p, &c->enroll_auto, "enroll", val, "auto", "deny");
 		break;
 	case DK_IMAGE:
 		set_image_ref(p, c->default_image, val);

@@ -72,6 +72,20 @@ static int pipe_new(struct datain_pipe *p)
 	return 0;
 }
 
+/* A pipe that may hold bytes nobody will send: closed (which drops
+ * them), its place in the pool freed (also for a pipe never made, rd < 0). */
+static void pipe_drop(struct datain_pipe *p)
+{
+	if (p->rd >= 0) {
+		close(p->rd);
+		close(p->wr);
+	}
+	p->rd = p->wr = -1;
+	pthread_mutex_lock(&pool_lock);
+	pool_open--;
+	pthread_mutex_unlock(&pool_lock);
+}
+
 /* A pipe with room for len bytes, or false (then read into a buffer). */
 static bool pipe_get(uint32_t len, struct datain_pipe *p)
 {
@@ -95,14 +109,7 @@ static bool pipe_get(uint32_t len, struct datain_pipe *p)
 	pthread_mutex_unlock(&pool_lock);
 	if (pipe_new(p) == 0 && (uint64_t)len + 2 * 4096 <= pipe_bytes)
 		return true;
-	if (p->rd >= 0) {
-		close(p->rd);
-		close(p->wr);
-		p->rd = p->wr = -1;
-	}
-	pthread_mutex_lock(&pool_lock);
-	pool_open--;
-	pthread_mutex_unlock(&pool_lock);
+	pipe_drop(p);           /* none, or too small */
 	return false;
 }
 
@@ -111,18 +118,6 @@ static void pipe_put(const struct datain_pipe *p)
 {
 	pthread_mutex_lock(&pool_lock);
 	pool[pool_free++] = *p;
-	pthread_mutex_unlock(&pool_lock);
-}
-
-/* A pipe that may hold bytes nobody will send: closed (which drops
- * them), its place in the pool freed. */
-static void pipe_drop(struct datain_pipe *p)
-{
-	close(p->rd);
-	close(p->wr);
-	p->rd = p->wr = -1;
-	pthread_mutex_lock(&pool_lock);
-	pool_open--;
 	pthread_mutex_unlock(&pool_lock);
 }
 

@@ -13,12 +13,12 @@
  * write would change what an earlier Data-In PDU still has to send. */
 static const _Alignas(4096) unsigned char zero_run[ZERO_BYTES];
 
-int splice_full(int fd, uint64_t off, int pipe_wr, size_t len)
+/* Call step until len bytes have moved: retried on EINTR and short
+ * moves; 0, -errno, or -EIO when nothing moves. */
+static int move_all(ssize_t (*step)(void *ctx, size_t len), void *ctx, size_t len)
 {
-	loff_t pos = (loff_t)off;
-
 	while (len > 0) {
-		ssize_t n = splice(fd, &pos, pipe_wr, NULL, len, SPLICE_F_NONBLOCK);
+		ssize_t n = step(ctx, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -31,19 +31,33 @@ int splice_full(int fd, uint64_t off, int pipe_wr, size_t len)
 	return 0;
 }
 
+struct file_src {
+	int fd, pipe_wr;
+	loff_t pos;             /* advanced by splice */
+};
+
+static ssize_t file_step(void *ctx, size_t len)
+{
+	struct file_src *f = ctx;
+
+	return splice(f->fd, &f->pos, f->pipe_wr, NULL, len, SPLICE_F_NONBLOCK);
+}
+
+static ssize_t zero_step(void *ctx, size_t len)
+{
+	struct iovec iov = { (void *)zero_run, len < ZERO_BYTES ? len : ZERO_BYTES };
+
+	return vmsplice(*(int *)ctx, &iov, 1, SPLICE_F_NONBLOCK);
+}
+
+int splice_full(int fd, uint64_t off, int pipe_wr, size_t len)
+{
+	struct file_src f = { fd, pipe_wr, (loff_t)off };
+
+	return move_all(file_step, &f, len);
+}
+
 int splice_zeros(int pipe_wr, size_t len)
 {
-	while (len > 0) {
-		struct iovec iov = { (void *)zero_run, len < ZERO_BYTES ? len : ZERO_BYTES };
-		ssize_t n = vmsplice(pipe_wr, &iov, 1, SPLICE_F_NONBLOCK);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		len -= (size_t)n;
-	}
-	return 0;
+	return move_all(zero_step, &pipe_wr, len);
 }
