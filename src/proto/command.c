@@ -120,6 +120,8 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 	if (cmd->read && (cmd->data_in || cmd->data_lu))
 		len = cmd->data_in_len < edtl ? cmd->data_in_len : edtl;
 	collapse = len > 0 && cmd->sense_len == 0;
+	/* A deferred read: its LU's io_lock from the first piece to the last. */
+	struct scsi_lu *held = cmd->data_lu && len ? scsi_cmd_data_begin(cmd) : NULL;
 
 	while (off < len) {
 		uint32_t seg = len - off;
@@ -150,13 +152,18 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 		}
 		put_be32(bhs + 36, datasn++);
 		put_be32(bhs + 40, off);
-		if (datain_send(c, bhs, &ds, !(last && collapse)))
+		if (datain_send(c, bhs, &ds, !(last && collapse))) {
+			if (held)
+				scsi_cmd_data_end(held);
 			return -1;
+		}
 		off += seg;
 		burst_left -= seg;
 		if (burst_left == 0)
 			burst_left = c->params.max_burst;
 	}
+	if (held)
+		scsi_cmd_data_end(held);
 	if (collapse)
 		return 0;
 

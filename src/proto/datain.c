@@ -14,7 +14,11 @@
  * before it is sent: a command holds 32 KiB, not up to 8 MiB, and the
  * bytes are still in the CPU's cache when sendmsg copies them (+3%).
  * Initiators that take less than 32 KiB per PDU (iPXE: 8 KiB) get the
- * whole command read at once, as before.
+ * whole command read at once, as before.  The LU's io_lock is held
+ * shared from the first PDU to the last (scsi_cmd_data_begin/end in
+ * command.c), so such a READ stays atomic against COMPARE AND WRITE and
+ * WRITE ATOMIC (tests/proto/test_zero_copy.py checks it); it holds up
+ * only those, not ordinary reads and writes.
  *
  * With zero-copy (an option, off by default: on loopback it costs more
  * than it saves, see BENCHMARKS.md) and no data digests, PDUs are as

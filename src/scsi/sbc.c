@@ -227,7 +227,7 @@ void sbc_read(struct scsi_lu *lu, struct scsi_cmd *cmd)
 	cmd->status = SAM_STAT_GOOD;
 	if (n == 0)
 		return;
-	if (cmd->defer_min && n >= cmd->defer_min && lu->be->ops->splice_read) {
+	if (cmd->defer_min && n >= cmd->defer_min) {
 		cmd->data_lu = lu;
 		cmd->data_off = a.lba << lu->block_shift;
 		cmd->data_in_len = n;
@@ -250,16 +250,26 @@ void sbc_read(struct scsi_lu *lu, struct scsi_cmd *cmd)
 	cmd->data_in_len = n;
 }
 
-/* See scsi.h.  Each piece of a deferred read holds io_lock shared while
- * it reads, like sbc_read does for the whole command. */
+/* See scsi.h.  A deferred read holds io_lock shared from begin to end,
+ * as sbc_read does for a read done at once. */
+struct scsi_lu *scsi_cmd_data_begin(struct scsi_cmd *cmd)
+{
+	pthread_rwlock_rdlock(&cmd->data_lu->io_lock);
+	return cmd->data_lu;
+}
+
+void scsi_cmd_data_end(struct scsi_lu *lu)
+{
+	pthread_rwlock_unlock(&lu->io_lock);
+}
+
 int scsi_cmd_data_splice(struct scsi_cmd *cmd, int pipe_wr, uint32_t pos, uint32_t len)
 {
-	struct scsi_lu *lu = cmd->data_lu;
+	struct backend *be = cmd->data_lu->be;
 
-	pthread_rwlock_rdlock(&lu->io_lock);
-	int rc = lu->be->ops->splice_read(lu->be, pipe_wr, cmd->data_off + pos, len);
-	pthread_rwlock_unlock(&lu->io_lock);
-	return rc;
+	if (!be->ops->splice_read)
+		return -EOPNOTSUPP;
+	return be->ops->splice_read(be, pipe_wr, cmd->data_off + pos, len);
 }
 
 uint8_t *scsi_cmd_data_read(struct scsi_cmd *cmd, uint32_t pos, uint32_t len)
@@ -271,9 +281,7 @@ uint8_t *scsi_cmd_data_read(struct scsi_cmd *cmd, uint32_t pos, uint32_t len)
 		scsi_sense(lu, cmd, SK_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
 		return NULL;
 	}
-	pthread_rwlock_rdlock(&lu->io_lock);
 	int rc = lu->be->ops->read(lu->be, buf, cmd->data_off + pos, len);
-	pthread_rwlock_unlock(&lu->io_lock);
 	if (rc < 0) {
 		free(buf);
 		sbc_io_error(lu, cmd, rc, false);

@@ -127,8 +127,14 @@ int scsi_target_add_lu(struct scsi_target *t, uint64_t lun, const struct scsi_lu
 void scsi_target_exec(struct scsi_target *t, struct scsi_cmd *cmd);
 
 /*
- * Data-In of a deferred read (cmd->data_lu set): len bytes from byte pos
- * of the command's data.  _splice moves them into the pipe pipe_wr by
+ * Data-In of a deferred read (cmd->data_lu set).  The transport calls
+ * scsi_cmd_data_begin() before the first piece and scsi_cmd_data_end()
+ * with what begin returned after the last, whatever happened: in between
+ * the LU's io_lock is held shared, so the whole read is atomic against
+ * COMPARE AND WRITE, ORWRITE and WRITE ATOMIC as a READ done at once is
+ * (ordinary reads and writes are not held up).
+ *
+ * Each piece: len bytes from byte pos of the command's data.  _splice moves them into the pipe pipe_wr by
  * reference (backend splice_read: the pipe must have room; on any error
  * the pipe may hold part and the caller falls back to _read).  _read
  * returns them in a new malloc()ed buffer (the caller frees it), or NULL
@@ -136,6 +142,8 @@ void scsi_target_exec(struct scsi_target *t, struct scsi_cmd *cmd);
  * failed, logged; HARDWARE ERROR without memory; data_lu cleared): the
  * transport then sends that status instead of the rest.
  */
+struct scsi_lu *scsi_cmd_data_begin(struct scsi_cmd *cmd);
+void scsi_cmd_data_end(struct scsi_lu *lu);
 int scsi_cmd_data_splice(struct scsi_cmd *cmd, int pipe_wr, uint32_t pos, uint32_t len);
 uint8_t *scsi_cmd_data_read(struct scsi_cmd *cmd, uint32_t pos, uint32_t len);
 

@@ -17,7 +17,9 @@ Every read is checked against a model of the disk the test keeps itself:
   all the stalled ones are right;
 - the same reads without --zero-copy (32 KiB PDUs, each read just
   before it is sent; odd sizes below 32 KiB; bursts of 3 PDUs), and with
-  data digests (never spliced), give the same bytes.
+  data digests (never spliced), give the same bytes;
+- a 1 MiB READ read PDU by PDU is still atomic against WRITE ATOMIC of
+  the same client's other session: all old or all new, never a mix.
 No protocol violations (DataSegmentLength over what was declared, DataSN,
 offsets, residuals) are allowed anywhere.
 """
@@ -101,6 +103,65 @@ def sweep(s, model, rnd, what, count=40):
     problems += read_check(s, model, 0, MIB * 2048 // 4, what + " (first quarter, 8 MiB)")
     if s.violations:
         problems += ["%s: protocol violations: %s" % (what, s.violations[:5])]
+    return problems
+
+
+def cdb_write_atomic16(lba, blocks):
+    return bytes([0x9c, 0]) + struct.pack(">QHH", lba, 0, blocks) + bytes(2)
+
+
+def atomic_vs_reads(d, model, seconds=6.0, max_reads=400):
+    """One session rewrites 256 blocks with WRITE ATOMIC(16), pattern A,
+    B, A, ...; another session of the same client reads 1 MiB around them
+    in 32 KiB PDUs meanwhile.  Every read must see the 256 blocks all A,
+    all B, or as they were - never a mix: a deferred read holds the LU
+    from its first PDU to its last."""
+    import threading
+    import time
+    lba0 = 4096 + 3             # the atomic range starts inside a PDU
+    n = 256
+    pats = [bytes([0xA5]) * (n * BS), bytes([0x5B]) * (n * BS)]
+    before = bytes(model[lba0 * BS:(lba0 + n) * BS])
+    ok_views = {before, pats[0], pats[1]}
+    w, r = login(d), login(d)
+    stop = threading.Event()
+    problems, counts = [], {"writes": 0, "reads": 0}
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            t = w.command(cdb_write_atomic16(lba0, n), write_data=pats[i % 2])
+            if t.status != 0:
+                problems.append("WRITE ATOMIC: status %d sense %s" % (t.status, t.sense.hex()))
+                return
+            i += 1
+            counts["writes"] = i
+
+    th = threading.Thread(target=writer)
+    th.start()
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline and counts["reads"] < max_reads and not problems:
+            t = r.read(lba0 - 1024, 2048)
+            counts["reads"] += 1
+            if t.status != 0:
+                problems.append("READ: status %d" % t.status)
+                break
+            view = bytes(t.data[1024 * BS:(1024 + n) * BS])
+            if view not in ok_views:
+                a = sum(1 for k in range(n) if view[k * BS:(k + 1) * BS] == pats[0][:BS])
+                problems.append("read %d saw a mix of the atomic write's old and new data "
+                                "(%d of %d blocks A)" % (counts["reads"], a, n))
+    finally:
+        stop.set()
+        th.join(30)
+    model[lba0 * BS:(lba0 + n) * BS] = pats[(counts["writes"] - 1) % 2] if counts["writes"] else before
+    if not problems and counts["writes"] < 10:
+        problems.append("only %d atomic writes during %d reads: no race exercised"
+                        % (counts["writes"], counts["reads"]))
+    for s in (w, r):
+        s.logout()
+    print("     %d reads of 1 MiB against %d WRITE ATOMIC" % (counts["reads"], counts["writes"]))
     return problems
 
 
@@ -201,6 +262,10 @@ def main():
                 m2 = bytearray(d2.expected)
                 problems = shape_disk(s2, m2, random.Random(7))
                 problems += sweep(s2, m2, random.Random(8), "PDU by PDU", 20)
+                s2.logout()
+                problems += atomic_vs_reads(d2, m2)
+                s2 = login(d2)
+                problems += sweep(s2, m2, random.Random(9), "after the atomic writes", 5)
                 s2.logout()
                 # 30001: PDUs under 32 KiB and not a multiple of 4 (whole
                 # command read at once, padded PDUs); a burst of 3 PDUs
