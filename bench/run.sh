@@ -57,7 +57,8 @@
 # run here.
 #
 # Then bench/memory.sh (skip it with BENCH_MEMORY=0): RAM per idle
-# session and per GiB an overlay holds, about 30 s.
+# session and per GiB an overlay holds, about 30 s; and bench/logvol.py:
+# overlay log bytes per flush when every 4 KiB write is flushed (~3 s).
 # Then bench/fairness.sh (skip it with BENCH_FAIRNESS=0): a PC boots
 # beside a client streaming 1 MiB reads at QD32, pristined and tgt, ~80 s.
 # Then bench/datain.sh (skip it with BENCH_DATAIN=0): 1 MiB and 64 KiB
@@ -587,6 +588,7 @@ if [ "${BENCH_MEMORY:-1}" = 1 ]; then
 	echo
 	echo "== memory (bench/memory.sh)"
 	bash bench/memory.sh
+	python3 bench/logvol.py --binary "$BUILD/pristined"
 fi
 
 # Fairness: a PC boots beside a client streaming at QD32 (bench/fairness.sh;
