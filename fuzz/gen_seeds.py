@@ -20,11 +20,11 @@ def login(keys, itt=1, cmdsn=1, stage=1):
     data = I.encode_keys(keys)
     flags = 0x80 | (stage << 2) | 3          # T, CSG=stage, NSG=full feature
     return I.build_login(flags, b"\x40\x00\x01\x37\x00\x01", 0, itt, 0, cmdsn, 0, len(data)) + \
-        data + b"\0" * (I.pad4(len(data)) - len(data))
+        data + b"\0" * I.pad4(len(data))
 
 
 def pdu(bhs, data=b""):
-    return bhs + data + b"\0" * (I.pad4(len(data)) - len(data))
+    return bhs + data + b"\0" * I.pad4(len(data))
 
 
 def write(path, blob):
@@ -122,6 +122,14 @@ def main():
     s += pdu(I.build_text(True, False, 7, 0xffffffff, 4, 6, len(text)), text)
     s += pdu(I.build_logout(0, 8, 0, 4, 7))
     write(os.path.join(c, "pdu_stream", "normal"), s)
+    # 256 KiB PDUs: READs of several 32 KiB Data-In PDUs are read PDU by
+    # PDU (src/proto/datain.c); one with EDTL short of its length.
+    big = [(k, "262144" if k == "MaxRecvDataSegmentLength" else v) for k, v in base]
+    s = login(big)
+    s += pdu(I.build_scsi_cmd(0xc1, 0, 2, 262144, 1, 1, I.cdb_read10(0, 512), 0))
+    s += pdu(I.build_scsi_cmd(0xc1, 0, 3, 100001, 2, 2, I.cdb_read10(7, 256), 0))
+    s += pdu(I.build_logout(0, 4, 0, 3, 3))
+    write(os.path.join(c, "pdu_stream", "bigread"), s)
     write(os.path.join(c, "login_text", "normal"), I.encode_keys(base))
     write(os.path.join(c, "login_text", "discovery"), I.encode_keys(disc + [("SendTargets", "All")]))
     write(os.path.join(c, "login_text", "odd"),
