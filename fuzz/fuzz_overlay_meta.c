@@ -624,6 +624,25 @@ struct shadow {
 
 static struct shadow sh;
 
+/* A write of src (NULL: an unmap, zeros) at window offset off returned
+ * rc: the shadow now knows the range, or - refused for lack of space, or
+ * failed under an injected fault - no longer knows what it holds.  Any
+ * other outcome is a bug. */
+static void shadow_done(int rc, uint64_t off, size_t len, const uint8_t *src)
+{
+	if (rc == 0) {
+		if (src)
+			memcpy(sh.buf + off, src, len);
+		else
+			memset(sh.buf + off, 0, len);
+		memset(sh.known + off / 512, 1, len / 512);
+	} else if (rc == -ENOSPC || (rc == -EIO && fs.faulted)) {
+		memset(sh.known + off / 512, 0, len / 512);
+	} else {
+		abort();
+	}
+}
+
 static void fill_pattern(uint8_t *buf, size_t len, unsigned tag)
 {
 	for (size_t i = 0; i < len; i++)
@@ -700,28 +719,10 @@ static void run_ops(struct overlay *ov, const uint8_t *p, size_t n, uint64_t siz
 				memset(buf, 0, len);
 			else
 				fill_pattern(buf, len, (unsigned)k);
-			rc = be->ops->write(be, buf, abs, len, kind == 2);
-			if (rc == 0) {
-				memcpy(sh.buf + off, buf, len);
-				memset(sh.known + off / 512, 1, len / 512);
-			} else if (rc == -ENOSPC || (rc == -EIO && fs.faulted)) {
-				/* refused for lack of space, or failed: what the
-				 * range holds is unknown */
-				memset(sh.known + off / 512, 0, len / 512);
-			} else {
-				abort();
-			}
+			shadow_done(be->ops->write(be, buf, abs, len, kind == 2), off, len, buf);
 			break;
 		case 3:
-			rc = be->ops->unmap(be, abs, len);
-			if (rc == 0) {
-				memset(sh.buf + off, 0, len);
-				memset(sh.known + off / 512, 1, len / 512);
-			} else if (rc == -ENOSPC || (rc == -EIO && fs.faulted)) {
-				memset(sh.known + off / 512, 0, len / 512);
-			} else {
-				abort();
-			}
+			shadow_done(be->ops->unmap(be, abs, len), off, len, NULL);
 			break;
 		case 4:
 			rc = be->ops->flush(be);
