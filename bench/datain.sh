@@ -21,32 +21,16 @@
 # Pinning as in run.sh (BENCH_PIN=1): the daemon on CPU 1, the load
 # generator on CPU 0.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
-PRISTINED=$BUILD/pristined
-BENCH=$BUILD/bench/iscsi_bench
+. "$(dirname "$0")/lib.sh"
+bench_init datain
 MIB=${BENCH_IMAGE_MIB:-1024}
 ROUNDS=${BENCH_DATAIN_ROUNDS:-5}
 SECS=${BENCH_DATAIN_SECS:-5}
-PIN=${BENCH_PIN:-1}
 PORT=${BENCH_DATAIN_PORT:-13275}
 BASE=${BENCH_DATAIN_BASE:-}
 MODES="per-pdu zero-copy${BASE:+ base}"
 T=iqn.2026-11.org.pristine:g
-for f in "$PRISTINED" "$BENCH"; do
-	[ -x "$f" ] || { echo "datain.sh: $f is not built (make bench-build)" >&2; exit 1; }
-done
 HZ=$(getconf CLK_TCK)
-
-dir=$(mktemp -d /tmp/pristine-datain.XXXXXX)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-srv_pin() { [ "$PIN" = 1 ] && echo "taskset -c 1"; true; }
-cli_pin() { [ "$PIN" = 1 ] && echo "taskset -c 0"; true; }
 
 head -c $((MIB << 20)) /dev/urandom >"$dir/g.img"
 cat "$dir/g.img" >/dev/null

@@ -23,33 +23,21 @@
 # on CPU 0 - so the clients also share one CPU; the comparison between
 # targets is what counts.  The page cache is warm (images read once).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
-PRISTINED=$BUILD/pristined
-BENCH=$BUILD/bench/iscsi_bench
+. "$(dirname "$0")/lib.sh"
+bench_init fair
 MIB=${BENCH_IMAGE_MIB:-1024}
 ROUNDS=${BENCH_FAIR_ROUNDS:-3}
 NSTREAM=${BENCH_FAIR_STREAMERS:-1}
-PIN=${BENCH_PIN:-1}
 PORT=${BENCH_FAIR_PORT:-13270}
 STREAM_SECS=${BENCH_FAIR_STREAM_SECS:-12}   # streamers run this long; the boot starts 2 s in
-for f in "$PRISTINED" "$BENCH"; do
-	[ -x "$f" ] || { echo "fairness.sh: $f is not built (make bench-build)" >&2; exit 1; }
-done
 have_tgt=0
 command -v tgtd >/dev/null && command -v tgtadm >/dev/null && have_tgt=1
 . bench/tgt.sh
 
-dir=$(mktemp -d /tmp/pristine-fair.XXXXXX)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+bench_cleanup_more() {
 	[ "$have_tgt" = 1 ] && tgt_stop --control $((PORT + 2)) --dir "$dir" >/dev/null 2>&1
-	rm -rf "$dir"
+	true
 }
-trap cleanup EXIT
-srv_pin() { [ "$PIN" = 1 ] && echo "taskset -c 1"; true; }
-cli_pin() { [ "$PIN" = 1 ] && echo "taskset -c 0"; true; }
 
 head -c $((MIB << 20)) /dev/urandom >"$dir/g.img"
 cp "$dir/g.img" "$dir/tgt.img"

@@ -26,22 +26,10 @@
 #      log in again as known clients: a session and a thread only (glibc
 #      reuses the stacks of ended threads, so this is the lower bound).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
-PRISTINED=$BUILD/pristined
-BENCH=$BUILD/bench/iscsi_bench
+. "$(dirname "$0")/lib.sh"
+bench_init memory
 MIB=${BENCH_MEM_MIB:-1024}
 N=${BENCH_MEM_SESSIONS:-200}
-for f in "$PRISTINED" "$BENCH"; do
-	[ -x "$f" ] || { echo "memory.sh: $f is not built (make bench-build)" >&2; exit 1; }
-done
-dir=$(mktemp -d /tmp/pristine-mem.XXXXXX)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$dir"
-}
-trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 head -c $((MIB << 20)) /dev/urandom >"$dir/g.img"
