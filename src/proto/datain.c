@@ -39,7 +39,6 @@
  * connection that finds the pool empty reads into a buffer instead.
  */
 #include "proto/conn.h"
-#include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
