@@ -45,6 +45,21 @@ def unmap_list(ranges):
     return struct.pack(">HH4x", 6 + len(desc), len(desc)) + desc
 
 
+def data_in_sizes(s):
+    """Record the DataSegmentLength of every Data-In PDU s receives."""
+    sizes = []
+    recv = s.conn.recv_pdu
+
+    def recording(*a, **kw):
+        p = recv(*a, **kw)
+        if p.opcode == I.OP_DATA_IN:
+            sizes.append(p.dsl)
+        return p
+
+    s.conn.recv_pdu = recording
+    return sizes
+
+
 def login(d, name=INI, mrdsl=262144, burst=None, digests=None):
     keys = [("MaxRecvDataSegmentLength", str(mrdsl))]
     if burst:
@@ -194,8 +209,12 @@ def main():
         s = login(d)
         check.case("the overlay gets every block state (writes, copy-ups, unmaps)",
                    shape_disk, s, model, rnd)
+        sizes = data_in_sizes(s)
         check.case("reads across all states, MaxRecvDataSegmentLength 262144",
                    sweep, s, model, rnd, "262144")
+        check.case("with --zero-copy, Data-In PDUs are as large as the initiator takes",
+                   lambda: [] if max(sizes) == 262144 else
+                   ["largest Data-In PDU %d bytes, want 262144" % max(sizes)])
         s.logout()
         for mrdsl, burst in ((65536, None), (100001, None), (262144, 196608)):
             def odd(mrdsl=mrdsl, burst=burst):
@@ -261,7 +280,11 @@ def main():
                 s2 = login(d2)
                 m2 = bytearray(d2.expected)
                 problems = shape_disk(s2, m2, random.Random(7))
+                sizes = data_in_sizes(s2)
                 problems += sweep(s2, m2, random.Random(8), "PDU by PDU", 20)
+                if max(sizes) != 32768:
+                    problems.append("largest Data-In PDU %d bytes, want 32768 (DATAIN_PDU_MAX) "
+                                    "though the initiator takes 262144" % max(sizes))
                 s2.logout()
                 problems += atomic_vs_reads(d2, m2)
                 s2 = login(d2)
