@@ -19,7 +19,7 @@ CTL_LDLIBS = -lcurl -ljansson
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 # Every module but the two programs' entry points.
-LIB_SRC = $(wildcard src/util/*.c src/proto/*.c src/scsi/*.c src/storage/*.c src/control/*.c src/boot/*.c) \
+LIB_SRC = $(wildcard src/util/*.c src/storage/*.c src/scsi/*.c src/proto/*.c src/lab/*.c src/admin/*.c src/boot/*.c) \
           $(filter-out src/daemon/main.c,$(wildcard src/daemon/*.c))
 D_SRC   = src/daemon/main.c
 CTL_SRC = $(wildcard src/ctl/*.c)
@@ -155,6 +155,7 @@ $(BUILD)/bench/iscsi_bench: bench/iscsi_bench.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -liscsi
 
 $(BUILD)/bench/raw_target: $(BUILD)/obj/bench/raw_target.o $(LIB_OBJ)
+	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # overlay_bench's own header gives its build line; all of src/util is linked

@@ -1,7 +1,7 @@
 /*
  * pristinectl.c - the admin CLI: command line, verbs, human output.
  *
- * Each verb is one request to pristined's admin API (control.h) on its
+ * Each verb is one request to pristined's admin API (src/admin/api.h) on its
  * Unix socket.  Output is a table or a short report for people, or with
  * --json the daemon's JSON, indented, for scripts.  Exit codes are in
  * ctl.h: 0 done, 1 the daemon said no, 2 usage, 3 daemon unreachable.

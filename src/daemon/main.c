@@ -15,15 +15,15 @@
  * own target, declares the configured clients, and follows [defaults]
  * enroll = auto|deny for initiators nobody configured.
  */
-#include "control/control.h"
-#include "daemon/clients.h"
-#include "daemon/jobs.h"
+#include "admin/api.h"
+#include "lab/clients.h"
+#include "lab/jobs.h"
 #include "daemon/config.h"
 #include "daemon/listen.h"
 #include "daemon/notify.h"
 #include "daemon/privs.h"
 #include "boot/boot.h"
-#include "daemon/ops.h"
+#include "admin/ops.h"
 #include "proto/iscsi.h"
 #include "scsi/scsi.h"
 #include "storage/backend.h"

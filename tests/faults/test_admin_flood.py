@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fault: a flood on the admin API's Unix socket (src/control/api.c):
+"""Fault: a flood on the admin API's Unix socket (src/admin/api.c):
 
 1. one process opens 300 connections and sends nothing (it keeps only
    its 16 newest, the rest are closed after a second);

@@ -1,5 +1,5 @@
 /*
- * test_api.c - unit tests of the admin API server (src/control/api.c,
+ * test_api.c - unit tests of the admin API server (src/admin/api.c,
  * api_route.c): a live server on a temporary Unix socket with fake ops,
  * driven by raw HTTP/1.1 over AF_UNIX (the unit link has no libcurl).
  * Covers every route (client add/remove/set included: bodies that are not
@@ -26,8 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "control/api_route.h"
-#include "control/control.h"
+#include "admin/api_route.h"
+#include "admin/api.h"
 #include "util/log.h"
 
 /* ---- fake daemon ---------------------------------------------------- */

@@ -7,7 +7,7 @@
  * Splitting into segments happens before decoding: an id containing an
  * encoded '/' (%2F) stays one segment instead of changing the route.
  */
-#include "control/api_route.h"
+#include "admin/api_route.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
  * jobs.c - background admin jobs (see jobs.h).
  */
-#include "daemon/jobs.h"
+#include "lab/jobs.h"
 #include "util/log.h"
 
 #include <errno.h>

@@ -1,8 +1,8 @@
 /*
- * ops.c - the daemon's side of the admin API (struct control_ops): client
+ * ops_clients.c - the daemon's side of the admin API (struct control_ops): client
  * and session listings, reset, session kill, status - as JSON.
  */
-#include "daemon/ops.h"
+#include "admin/ops.h"
 #include "util/log.h"
 
 #include <errno.h>

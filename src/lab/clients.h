@@ -29,7 +29,7 @@
 #include <jansson.h>
 
 #include "daemon/config.h"
-#include "daemon/images.h"
+#include "lab/images.h"
 #include "proto/iscsi.h"
 #include "storage/backend.h"
 #include "storage/overlay.h"

@@ -1,9 +1,9 @@
 /*
  * api_route.h - request-line routing for the admin API (internal to
- * src/control/api.c and its unit tests).
+ * src/admin/api.c and its unit tests).
  *
  * Pure functions, no I/O: map a method and a raw (still percent-encoded)
- * URL path onto one of the routes listed in control.h, decode and check
+ * URL path onto one of the routes listed in api.h, decode and check
  * the {id} or {tsih} segment, and map op errors to HTTP status codes.
  */
 #ifndef PRISTINE_API_ROUTE_H
@@ -69,7 +69,7 @@ bool api_route_allows(enum api_route r, const char *method);
  */
 int api_pct_decode(const char *in, size_t len, char *out, size_t outlen);
 
-/* HTTP status for an op's negative errno, as documented in control.h. */
+/* HTTP status for an op's negative errno, as documented in api.h. */
 unsigned api_status_for(int rc);
 
 #endif

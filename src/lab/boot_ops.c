@@ -21,7 +21,7 @@
  * the registry: at once when offline, else at their next boot.
  */
 #include "boot/boot.h"
-#include "daemon/clients.h"
+#include "lab/clients.h"
 #include "util/log.h"
 
 #include <arpa/inet.h>

@@ -1,5 +1,5 @@
 /*
- * control.h - the admin API: HTTP + JSON on a Unix socket owned by root.
+ * api.h - the admin API: HTTP + JSON on a Unix socket owned by root.
  *
  * The API layer (api.c, libmicrohttpd + jansson) parses requests, routes
  * them, and turns results into JSON responses; it knows nothing of

@@ -4,8 +4,8 @@
 #ifndef PRISTINE_OPS_H
 #define PRISTINE_OPS_H
 
-#include "control/control.h"
-#include "daemon/clients.h"
+#include "admin/api.h"
+#include "lab/clients.h"
 #include "proto/iscsi.h"
 
 struct daemon_ctx {

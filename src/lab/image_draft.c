@@ -9,8 +9,8 @@
  * (flushed and checkpointed) and records it as a frozen layer; the single
  * rename of image.json is the commit point.
  */
-#include "daemon/clients.h"
-#include "daemon/images.h"
+#include "lab/clients.h"
+#include "lab/images.h"
 #include "util/log.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 /*
  * clients.c - the client registry (see clients.h).
  */
-#include "daemon/clients.h"
+#include "lab/clients.h"
 #include "boot/boot.h"
 #include "util/log.h"
 

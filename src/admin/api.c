@@ -1,6 +1,6 @@
 /*
  * api.c - the admin API server: HTTP/1.1 + JSON on a Unix socket, with
- * libmicrohttpd doing the HTTP and jansson the JSON (see control.h).
+ * libmicrohttpd doing the HTTP and jansson the JSON (see api.h).
  *
  * Threading: libmicrohttpd runs a small pool of internal threads
  * (API_THREADS), each polling its share of the connections with epoll.
@@ -45,8 +45,8 @@
  * and the {id} segment is decoded by api_route.c, so an encoded '/' or
  * NUL can neither change the route nor truncate the id.
  */
-#include "control/control.h"
-#include "control/api_route.h"
+#include "admin/api.h"
+#include "admin/api_route.h"
 #include "util/log.h"
 
 #include <errno.h>

@@ -4,9 +4,9 @@
  * it, export a version to a file (raw, or any qemu-img format), import a
  * disk file of any qemu-img format as a new image.
  */
-#include "daemon/clients.h"
-#include "daemon/images.h"
-#include "daemon/jobs.h"
+#include "lab/clients.h"
+#include "lab/images.h"
+#include "lab/jobs.h"
 #include "util/fullio.h"
 #include "util/log.h"
 

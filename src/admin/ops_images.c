@@ -3,9 +3,9 @@
  * images and their versions (with who depends on each), add/import, the
  * draft cycle, rollback, flatten and export.
  */
-#include "daemon/images.h"
-#include "daemon/jobs.h"
-#include "daemon/ops.h"
+#include "lab/images.h"
+#include "lab/jobs.h"
+#include "admin/ops.h"
 #include "util/log.h"
 
 #include <errno.h>

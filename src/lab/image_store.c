@@ -2,8 +2,8 @@
  * image_store.c - images and versions: opening sources, image.json,
  * resolving a version into a backend, adding images (see images.h).
  */
-#include "daemon/clients.h"
-#include "daemon/images.h"
+#include "lab/clients.h"
+#include "lab/images.h"
 #include "util/log.h"
 
 #include <jansson.h>
