@@ -138,7 +138,7 @@ fuzz: fuzz-build
 # LUN, bench-only) exists only in $(BUILD)/bench/.
 BENCH_BIN = $(BUILD)/bench/iscsi_bench $(BUILD)/bench/raw_target $(BUILD)/bench/overlay_bench $(BUILD)/bench/chain_bench
 
-.PHONY: bench bench-build bench-versions
+.PHONY: bench bench-build bench-versions bench-ab
 bench-build: deps all $(BENCH_BIN)
 
 bench: bench-build
@@ -149,6 +149,13 @@ bench: bench-build
 # iSCSI at 1 and 10 layers; bench/versions.sh, ~4 minutes).
 bench-versions: bench-build
 	@bash bench/versions.sh
+
+# An A/B of the hot paths, this tree's daemon against another commit's
+# (REV=..., default the last commit before this tree's changes) or another
+# binary (BENCH_AB_OLD=...): bench/ab.sh.
+REV ?= HEAD
+bench-ab: bench-build
+	@BENCH_AB_REV=$${BENCH_AB_REV:-$(REV)} bash bench/ab.sh
 
 $(BUILD)/bench/iscsi_bench: bench/iscsi_bench.c
 	@mkdir -p $(dir $@)

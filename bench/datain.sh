@@ -36,28 +36,13 @@ head -c $((MIB << 20)) /dev/urandom >"$dir/g.img"
 cat "$dir/g.img" >/dev/null
 
 start() {   # start MODE
-	local bin=$PRISTINED args=()
 	case $1 in
-	zero-copy) args=(--zero-copy) ;;
-	base) bin=$BASE ;;
+	zero-copy) bench_start "$PRISTINED" "$PORT" "$dir/g.img" --zero-copy ;;
+	base) bench_start "$BASE" "$PORT" "$dir/g.img" ;;
+	*) bench_start "$PRISTINED" "$PORT" "$dir/g.img" ;;
 	esac
-	rm -rf "$dir/state"
-	: >"$dir/d.log"
-	$(srv_pin) "$bin" --image "$dir/g.img" --listen "127.0.0.1:$PORT" --state "$dir/state" \
-		--nop-interval 0 "${args[@]}" 2>"$dir/d.log" &
-	pid=$!
-	for _ in $(seq 100); do
-		grep -q "listening on" "$dir/d.log" && return 0
-		kill -0 "$pid" 2>/dev/null || { echo "datain.sh: daemon died:" >&2; cat "$dir/d.log" >&2; exit 1; }
-		sleep 0.1
-	done
-	echo "datain.sh: daemon did not start" >&2
-	exit 1
 }
-stop() {
-	kill "$pid" && wait "$pid" 2>/dev/null || true
-	pid=
-}
+stop() { bench_stop; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 
 # run MODE BYTES: one measured run; appends "MODE BYTES MIBS CPU_MS_PER_GIB"
@@ -91,7 +76,7 @@ for r in $(seq "$ROUNDS"); do
 done
 
 echo "-- medians"
-med() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+med() { bench_median; }
 for bytes in 1048576 65536; do
 	for mode in $MODES; do
 		m=$(awk -v m="$mode" -v b="$bytes" '$1 == m && $2 == b { print $3 }' "$dir/res" | med)

@@ -9,6 +9,9 @@
 # whose pid is in $pid, after calling bench_cleanup_more if the script
 # defines it.  srv_pin / cli_pin print the taskset prefix that puts the
 # daemon on CPU 1 and a client on CPU 0 (nothing with BENCH_PIN=0).
+# bench_start BIN PORT IMAGE [ARGS...] starts BIN in quick mode on a fresh
+# $dir/state (its log in $dir/d.log, its pid in $pid) and waits until it
+# listens; bench_stop stops it.
 
 bench_init() {
 	local name=$1 f
@@ -33,3 +36,28 @@ bench_cleanup() {
 
 srv_pin() { [ "$PIN" = 1 ] && echo "taskset -c 1"; true; }
 cli_pin() { [ "$PIN" = 1 ] && echo "taskset -c 0"; true; }
+
+bench_start() {
+	local bin=$1 port=$2 image=$3
+	shift 3
+	rm -rf "$dir/state"
+	: >"$dir/d.log"
+	$(srv_pin) "$bin" --image "$image" --listen "127.0.0.1:$port" --state "$dir/state" \
+		--nop-interval 0 "$@" 2>"$dir/d.log" &
+	pid=$!
+	for _ in $(seq 100); do
+		grep -q "listening on" "$dir/d.log" && return 0
+		kill -0 "$pid" 2>/dev/null || { echo "bench: daemon $bin died:" >&2; cat "$dir/d.log" >&2; exit 1; }
+		sleep 0.1
+	done
+	echo "bench: daemon $bin did not start" >&2
+	exit 1
+}
+
+bench_stop() {
+	kill "$pid" && wait "$pid" 2>/dev/null || true
+	pid=
+}
+
+# Median of the numbers on stdin, one a line.
+bench_median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
