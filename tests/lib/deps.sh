@@ -11,7 +11,7 @@ PKGS="build-essential pkg-config libisal-dev libcmocka-dev
       qemu-block-extra coreutils
       ovmf dosfstools mtools
       libiscsi-dev jq
-      libsystemd-dev dnsmasq-base ipxe nettle-dev"
+      libsystemd-dev dnsmasq-base ipxe nettle-dev groff-base"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
