@@ -704,7 +704,7 @@ int registry_admit(void *ctx, const char *initiator, const struct sockaddr *peer
 			snprintf(msg, msglen, "initiator name of client %s used from an address it "
 				 "is not bound to (%s): possible spoofing", c->name[0] ? c->name : c->initiator,
 				 list);
-			status = 0x0201;   /* authentication failure */
+			status = LOGIN_AUTHENTICATION_FAILED;
 		}
 	}
 	pthread_mutex_unlock(&reg->lock);
@@ -761,18 +761,18 @@ int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
 	if (c && c->img != img) {
 		snprintf(msg, msglen, "client %s belongs to image %s, not to target %s",
 			 initiator, c->img->name, t->name);
-		status = 0x0202;   /* authorization failure */
+		status = LOGIN_AUTHORIZATION_FAILED;
 		goto out;
 	}
 	if (!c) {
 		if (!reg->enroll_auto) {
 			snprintf(msg, msglen, "initiator %s is not a known client", initiator);
-			status = 0x0202;   /* authorization failure */
+			status = LOGIN_AUTHORIZATION_FAILED;
 			goto out;
 		}
 		c = client_new(reg, initiator, img);
 		if (!c) {
-			status = 0x0302;
+			status = LOGIN_OUT_OF_RESOURCES;
 			goto out;
 		}
 		c->next = reg->clients;
@@ -783,7 +783,7 @@ int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
 attach:
 	if (c->resetting) {
 		snprintf(msg, msglen, "client %s is being reset", initiator);
-		status = 0x0301;   /* service unavailable: try again */
+		status = LOGIN_SERVICE_UNAVAILABLE;   /* try again */
 		goto out;
 	}
 	if (!c->ov) {
@@ -793,7 +793,7 @@ attach:
 				 rc == -ENOSPC || rc == -EDQUOT ? " (the state directory's file system is "
 				 "full: free space, e.g. reset or remove clients)" : "");
 			/* out of resources (try later) when the store is full */
-			status = rc == -ENOSPC || rc == -EDQUOT ? 0x0302 : 0x0300;
+			status = rc == -ENOSPC || rc == -EDQUOT ? LOGIN_OUT_OF_RESOURCES : LOGIN_TARGET_ERROR;
 			goto out;
 		}
 	}

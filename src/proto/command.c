@@ -111,10 +111,10 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 	uint8_t bhs[ISCSI_BHS_LEN];
 
 	if (cmd->xfer_len > edtl) {
-		rflags = 0x04;
+		rflags = RSP_OVERFLOW;
 		resid = cmd->xfer_len - edtl;
 	} else if (cmd->xfer_len < edtl) {
-		rflags = 0x02;
+		rflags = RSP_UNDERFLOW;
 		resid = edtl - cmd->xfer_len;
 	}
 	if (cmd->read && (cmd->data_in || cmd->data_lu))
@@ -138,20 +138,20 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 			break;
 		}
 		memset(bhs, 0, sizeof(bhs));
-		bhs[0] = OP_DATA_IN;
+		bhs[BHS_OPCODE] = OP_DATA_IN;
 		if (last || seg == burst_left)
-			bhs[1] |= BHS_F_BIT;
+			bhs[BHS_FLAGS] |= BHS_F_BIT;
 		memcpy(bhs + BHS_LUN, req_bhs + BHS_LUN, 8);
 		memcpy(bhs + BHS_ITT, req_bhs + BHS_ITT, 4);
-		put_be32(bhs + BHS_TTT, 0xffffffff);
+		put_be32(bhs + BHS_TTT, ISCSI_TAG_RESERVED);
 		if (last && collapse) {
-			bhs[1] |= 0x01 | rflags;     /* S and the residual flags */
-			bhs[3] = cmd->status;
+			bhs[BHS_FLAGS] |= DATAIN_S_BIT | rflags;
+			bhs[BHS_STATUS] = cmd->status;
 			put_be32(bhs + BHS_STATSN, c->statsn++);
-			put_be32(bhs + 44, resid);
+			put_be32(bhs + BHS_RESIDUAL, resid);
 		}
-		put_be32(bhs + 36, datasn++);
-		put_be32(bhs + 40, off);
+		put_be32(bhs + BHS_DATASN, datasn++);
+		put_be32(bhs + BHS_BUFFER_OFFSET, off);
 		if (datain_send(c, bhs, &ds, !(last && collapse))) {
 			if (held)
 				scsi_cmd_data_end(held);
@@ -168,20 +168,20 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 		return 0;
 
 	memset(bhs, 0, sizeof(bhs));
-	bhs[0] = OP_SCSI_RSP;
-	bhs[1] = BHS_F_BIT | rflags;
-	bhs[2] = 0x00;                        /* command completed at target */
-	bhs[3] = cmd->status;
+	bhs[BHS_OPCODE] = OP_SCSI_RSP;
+	bhs[BHS_FLAGS] = BHS_F_BIT | rflags;
+	bhs[BHS_RESPONSE] = RSP_COMPLETED;
+	bhs[BHS_STATUS] = cmd->status;
 	memcpy(bhs + BHS_ITT, req_bhs + BHS_ITT, 4);
 	put_be32(bhs + BHS_STATSN, c->statsn++);
-	put_be32(bhs + 36, cmd->read ? datasn : r2t_count);
-	put_be32(bhs + 44, resid);
+	put_be32(bhs + BHS_EXPDATASN, cmd->read ? datasn : r2t_count);
+	put_be32(bhs + BHS_RESIDUAL, resid);
 	if (cmd->sense_len) {
-		uint8_t sense[2 + SCSI_SENSE_MAX];
+		uint8_t sense[RSP_SENSE_LENGTH_LEN + SCSI_SENSE_MAX];
 		uint32_t sl = cmd->sense_len > SCSI_SENSE_MAX ? SCSI_SENSE_MAX : cmd->sense_len;
 		put_be16(sense, (uint16_t)sl);
-		memcpy(sense + 2, cmd->sense, sl);
-		return conn_send(c, bhs, sense, sl + 2);
+		memcpy(sense + RSP_SENSE_LENGTH_LEN, cmd->sense, sl);
+		return conn_send(c, bhs, sense, sl + RSP_SENSE_LENGTH_LEN);
 	}
 	return conn_send(c, bhs, NULL, 0);
 }
@@ -216,28 +216,28 @@ static int gather_cdb(const uint8_t *bhs, const uint8_t *ahs, uint32_t ahs_len,
 {
 	uint32_t pos = 0;
 
-	memcpy(cdb, bhs + 32, 16);
-	*cdb_len = 16;
+	memcpy(cdb, bhs + BHS_CDB, BHS_CDB_LEN);
+	*cdb_len = BHS_CDB_LEN;
 	*bidi = false;
-	while (pos + 4 <= ahs_len) {
+	while (pos + AHS_HDR_LEN <= ahs_len) {
 		uint16_t alen = get_be16(ahs + pos);
-		uint8_t type = ahs[pos + 2];
-		uint32_t total = pad4(4u + alen - 1u);  /* header + reserved byte counted in alen */
+		uint8_t type = ahs[pos + AHS_TYPE];
+		uint32_t total = pad4(AHS_HDR_LEN + alen - 1u);  /* header + reserved byte counted in alen */
 
 		if (alen == 0 || pos + 3 + alen > ahs_len)
 			return -1;
-		if (type == 1) {
+		if (type == AHS_EXTENDED_CDB) {
 			unsigned ext = alen - 1u;
-			if (*cdb_len != 16 || 16 + ext > 260)
+			if (*cdb_len != BHS_CDB_LEN || BHS_CDB_LEN + ext > 260)
 				return -1;
-			memcpy(cdb + 16, ahs + pos + 4, ext);
+			memcpy(cdb + BHS_CDB_LEN, ahs + pos + AHS_HDR_LEN, ext);
 			*cdb_len += ext;
-		} else if (type == 2) {
+		} else if (type == AHS_BIDI_READ_LEN) {
 			*bidi = true;
 		} else {
 			return -1;
 		}
-		pos += total < 4 ? 4 : total;
+		pos += total < AHS_HDR_LEN ? AHS_HDR_LEN : total;
 	}
 	return 0;
 }
@@ -252,9 +252,9 @@ static int task_execute(struct iscsi_conn *c, struct iscsi_task *t, bool read)
 	cmd.cdb_len = t->cdb_len;
 	cmd.lun = t->lun;
 	cmd.nexus = &c->sess->nexus;
-	cmd.attr = (enum scsi_task_attr)(t->bhs[1] & 7);
+	cmd.attr = (enum scsi_task_attr)(t->bhs[BHS_FLAGS] & CMD_ATTR_MASK);
 	cmd.read = read;
-	cmd.write = t->bhs[1] & 0x20;
+	cmd.write = t->bhs[BHS_FLAGS] & CMD_W_BIT;
 	cmd.edtl = t->edtl;
 	cmd.data_out = cmd.write ? t->buf : NULL;
 	cmd.data_out_len = cmd.write ? t->want : 0;
@@ -279,15 +279,15 @@ static int send_r2ts(struct iscsi_conn *c, struct iscsi_task *t)
 		r->ttt = conn_new_ttt(c);
 		r->offset = t->next_r2t_offset;
 		r->len = len;
-		bhs[0] = OP_R2T;
-		bhs[1] = BHS_F_BIT;
+		bhs[BHS_OPCODE] = OP_R2T;
+		bhs[BHS_FLAGS] = BHS_F_BIT;
 		memcpy(bhs + BHS_LUN, t->bhs + BHS_LUN, 8);
 		put_be32(bhs + BHS_ITT, t->itt);
 		put_be32(bhs + BHS_TTT, r->ttt);
 		put_be32(bhs + BHS_STATSN, c->statsn);
-		put_be32(bhs + 36, t->r2tsn++);
-		put_be32(bhs + 40, r->offset);
-		put_be32(bhs + 44, len);
+		put_be32(bhs + BHS_R2TSN, t->r2tsn++);
+		put_be32(bhs + BHS_BUFFER_OFFSET, r->offset);
+		put_be32(bhs + BHS_DDTL, len);
 		if (conn_send(c, bhs, NULL, 0))
 			return -1;
 		t->nr2t++;
@@ -331,8 +331,9 @@ static int task_take_data(struct iscsi_conn *c, struct iscsi_task *t, const uint
 static int cmd_start(struct iscsi_conn *c, const uint8_t *bhs, const uint8_t *ahs, uint32_t ahs_len,
 		     const uint8_t *imm, uint32_t dsl)
 {
-	bool fbit = bhs[1] & 0x80, rbit = bhs[1] & 0x40, wbit = bhs[1] & 0x20, bidi;
-	uint32_t edtl = get_be32(bhs + 20);
+	uint8_t flags = bhs_flags(bhs);
+	bool fbit = flags & BHS_F_BIT, rbit = flags & CMD_R_BIT, wbit = flags & CMD_W_BIT, bidi;
+	uint32_t edtl = get_be32(bhs + BHS_EDTL);
 	struct iscsi_task *t;
 
 	t = calloc(1, sizeof(*t));
@@ -429,7 +430,7 @@ int cmd_handle_scsi(struct iscsi_conn *c)
 	uint32_t cmdsn = get_be32(c->bhs + BHS_CMDSN);
 	struct held_pdu *h, **pp;
 
-	if (get_be32(c->bhs + BHS_ITT) == 0xffffffff) {
+	if (get_be32(c->bhs + BHS_ITT) == ISCSI_TAG_RESERVED) {
 		/* Reserved (RFC 7143 11.2.1.8): no task may carry it. */
 		log_notice("%s: SCSI Command with the reserved ITT 0xffffffff rejected", c->peer);
 		if (!bhs_immediate(c->bhs))
@@ -522,8 +523,8 @@ int cmd_handle_data_out(struct iscsi_conn *c)
 {
 	uint32_t dsl = bhs_dsl(c->bhs);
 	uint32_t itt = get_be32(c->bhs + BHS_ITT), ttt = get_be32(c->bhs + BHS_TTT);
-	uint32_t datasn = get_be32(c->bhs + 36), off = get_be32(c->bhs + 40);
-	bool fbit = c->bhs[1] & BHS_F_BIT, seq_end;
+	uint32_t datasn = get_be32(c->bhs + BHS_DATASN), off = get_be32(c->bhs + BHS_BUFFER_OFFSET);
+	bool fbit = c->bhs[BHS_FLAGS] & BHS_F_BIT, seq_end;
 	struct iscsi_task *t;
 	const char *why = NULL;
 	uint8_t asc = 0x4b, ascq = 0x00;
@@ -547,7 +548,7 @@ int cmd_handle_data_out(struct iscsi_conn *c)
 		ascq = 0x05;                                  /* DATA OFFSET ERROR */
 	} else if (datasn != t->exp_datasn) {
 		why = "DataSN out of order";                  /* DATA PHASE ERROR */
-	} else if (ttt == 0xffffffff) {
+	} else if (ttt == ISCSI_TAG_RESERVED) {
 		if (!t->unsolicited || off + dsl > t->unsol_limit) {
 			why = "unsolicited data not expected here";
 			asc = 0x0c;
@@ -571,7 +572,7 @@ int cmd_handle_data_out(struct iscsi_conn *c)
 		return -1;
 	t->exp_datasn++;
 
-	if (ttt == 0xffffffff) {
+	if (ttt == ISCSI_TAG_RESERVED) {
 		seq_end = fbit || t->received == t->unsol_limit;
 		if (seq_end) {
 			t->unsolicited = false;
@@ -593,7 +594,7 @@ int cmd_handle_data_out(struct iscsi_conn *c)
 	if (t->received >= t->want && !t->unsolicited && t->nr2t == 0) {
 		int rc;
 		task_unlink(c, t);
-		rc = task_execute(c, t, t->bhs[1] & 0x40);
+		rc = task_execute(c, t, t->bhs[BHS_FLAGS] & CMD_R_BIT);
 		task_free(t);
 		return rc;
 	}

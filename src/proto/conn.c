@@ -90,9 +90,9 @@ static void send_ping(struct iscsi_conn *c)
 {
 	uint8_t bhs[ISCSI_BHS_LEN] = { 0 };
 
-	bhs[0] = OP_NOP_IN;
-	bhs[1] = BHS_F_BIT;
-	put_be32(bhs + BHS_ITT, 0xffffffff);
+	bhs[BHS_OPCODE] = OP_NOP_IN;
+	bhs[BHS_FLAGS] = BHS_F_BIT;
+	put_be32(bhs + BHS_ITT, ISCSI_TAG_RESERVED);
 	c->ping_ttt = conn_new_ttt(c);
 	put_be32(bhs + BHS_TTT, c->ping_ttt);
 	put_be32(bhs + BHS_STATSN, c->statsn);   /* a ping does not consume StatSN */
@@ -227,7 +227,7 @@ uint32_t conn_new_ttt(struct iscsi_conn *c)
 
 	pthread_mutex_lock(&c->srv->lock);
 	t = c->srv->next_ttt++;
-	if (t == 0xffffffff)
+	if (t == ISCSI_TAG_RESERVED)
 		t = c->srv->next_ttt++;
 	pthread_mutex_unlock(&c->srv->lock);
 	return t;
@@ -340,10 +340,10 @@ int conn_reject(struct iscsi_conn *c, uint8_t reason)
 {
 	uint8_t bhs[ISCSI_BHS_LEN] = { 0 };
 
-	bhs[0] = OP_REJECT;
-	bhs[1] = BHS_F_BIT;
-	bhs[2] = reason;
-	put_be32(bhs + 16, 0xffffffff);
+	bhs[BHS_OPCODE] = OP_REJECT;
+	bhs[BHS_FLAGS] = BHS_F_BIT;
+	bhs[BHS_REASON] = reason;
+	put_be32(bhs + BHS_ITT, ISCSI_TAG_RESERVED);
 	put_be32(bhs + BHS_STATSN, c->statsn++);
 	log_debug("%s: Reject reason 0x%02x for %s", c->peer, reason,
 		  pdu_opcode_name(bhs_opcode(c->bhs)));
@@ -360,10 +360,10 @@ static int nop_handle(struct iscsi_conn *c)
 	uint8_t *data = NULL;
 	int rc;
 
-	if (itt == 0xffffffff) {
+	if (itt == ISCSI_TAG_RESERVED) {
 		/* A reply to our ping, or a ping that wants no answer. */
-		if (ttt != 0xffffffff && ttt == c->ping_ttt)
-			c->ping_ttt = 0xffffffff;
+		if (ttt != ISCSI_TAG_RESERVED && ttt == c->ping_ttt)
+			c->ping_ttt = ISCSI_TAG_RESERVED;
 		if (!bhs_immediate(c->bhs) && cmd_window_check(c, get_be32(c->bhs + BHS_CMDSN)) < 0)
 			log_debug("%s: NOP-Out outside the command window", c->peer);
 		return conn_discard_data(c, dsl);
@@ -379,11 +379,11 @@ static int nop_handle(struct iscsi_conn *c)
 			return -1;
 		}
 	}
-	bhs[0] = OP_NOP_IN;
-	bhs[1] = BHS_F_BIT;
+	bhs[BHS_OPCODE] = OP_NOP_IN;
+	bhs[BHS_FLAGS] = BHS_F_BIT;
 	memcpy(bhs + BHS_LUN, c->bhs + BHS_LUN, 8);
 	put_be32(bhs + BHS_ITT, itt);
-	put_be32(bhs + BHS_TTT, 0xffffffff);
+	put_be32(bhs + BHS_TTT, ISCSI_TAG_RESERVED);
 	put_be32(bhs + BHS_STATSN, c->statsn++);
 	/* Echo the ping data, as much as the initiator can receive. */
 	rc = conn_send(c, bhs, data, dsl < c->params.mrdsl_tx ? dsl : c->params.mrdsl_tx);
@@ -393,27 +393,27 @@ static int nop_handle(struct iscsi_conn *c)
 
 static int logout_handle(struct iscsi_conn *c)
 {
-	uint8_t reason = c->bhs[1] & 0x7f;
+	uint8_t reason = c->bhs[BHS_FLAGS] & BHS_FUNC_MASK;
 	uint8_t bhs[ISCSI_BHS_LEN] = { 0 };
-	uint8_t response = 0;
+	uint8_t response = LOGOUT_RSP_CLOSED;
 
 	if (conn_discard_data(c, bhs_dsl(c->bhs)))
 		return -1;
 	if (!bhs_immediate(c->bhs))
 		cmd_window_check(c, get_be32(c->bhs + BHS_CMDSN));
-	if (reason == 1 && get_be16(c->bhs + 20) != c->cid)
-		response = 1;           /* CID not found */
-	else if (reason == 2)
-		response = 2;           /* connection recovery not supported */
-	else if (reason > 2)
+	if (reason == LOGOUT_CLOSE_CONNECTION && get_be16(c->bhs + BHS_CID) != c->cid)
+		response = LOGOUT_RSP_CID_NOT_FOUND;
+	else if (reason == LOGOUT_REMOVE_FOR_RECOVERY)
+		response = LOGOUT_RSP_NO_RECOVERY;
+	else if (reason > LOGOUT_REMOVE_FOR_RECOVERY)
 		return conn_reject(c, REJECT_INVALID_FIELD);
-	bhs[0] = OP_LOGOUT_RSP;
-	bhs[1] = BHS_F_BIT;
-	bhs[2] = response;
+	bhs[BHS_OPCODE] = OP_LOGOUT_RSP;
+	bhs[BHS_FLAGS] = BHS_F_BIT;
+	bhs[BHS_RESPONSE] = response;
 	put_be32(bhs + BHS_ITT, get_be32(c->bhs + BHS_ITT));
 	put_be32(bhs + BHS_STATSN, c->statsn++);
 	log_info("%s: logout (reason %u)", c->peer, reason);
-	if (response == 0)
+	if (response == LOGOUT_RSP_CLOSED)
 		c->closing = true;
 	return conn_send(c, bhs, NULL, 0);
 }
@@ -647,7 +647,7 @@ int iscsi_conn_start(struct iscsi_server *srv, int fd)
 	c->srv = srv;
 	c->fd = fd;
 	c->state = CONN_LOGIN;
-	c->ping_ttt = 0xffffffff;
+	c->ping_ttt = ISCSI_TAG_RESERVED;
 	params_defaults(&c->params, &srv->prefs);
 	format_peer(fd, c->peer, sizeof(c->peer));
 	c->peer_addr = pa;

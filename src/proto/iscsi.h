@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "proto/login_status.h"
 #include "proto/params.h"
 #include "scsi/scsi.h"
 
@@ -37,8 +38,8 @@ struct iscsi_target {
  * daemon's attach hook returns the SCSI target (LUNs) for this initiator
  * on this target - its own overlay - and a handle that detach gets back
  * when the session ends.  attach returns 0, or a login status
- * (class << 8 | detail, e.g. 0x0201 authorization failure, 0x0301 service
- * unavailable) with msg set for the log.
+ * (login_status.h: class << 8 | detail, e.g. LOGIN_AUTHORIZATION_FAILED,
+ * LOGIN_SERVICE_UNAVAILABLE) with msg set for the log.
  */
 /*
  * CHAP credentials of one client (see chap_secret below): the name and
@@ -60,8 +61,8 @@ struct iscsi_chap_creds {
 /*
  * admit, called for every login request (normal and discovery sessions)
  * once the initiator name is known, before authentication: may this
- * initiator log in from peer?  0, or a login status (0x0201) with msg set
- * for the log.  NULL: every initiator from everywhere.
+ * initiator log in from peer?  0, or a login status
+ * (LOGIN_AUTHENTICATION_FAILED) with msg set for the log.  NULL: every initiator from everywhere.
  */
 struct iscsi_hooks {
 	int (*admit)(void *ctx, const char *initiator, const struct sockaddr *peer,

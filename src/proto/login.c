@@ -2,22 +2,26 @@
  * login.c - the login phase (RFC 7143 section 6 and 11.12/11.13).
  *
  * Stages: SecurityNegotiation (0) -> LoginOperationalNegotiation (1) ->
- * FullFeaturePhase (3).  An initiator may skip stage 0 when no
+ * FullFeaturePhase (3) (STAGE_* in pdu.h).  An initiator may skip stage 0 when no
  * authentication is required.  Text spread over several Login Requests (C
  * bit) is gathered before it is answered; the answer of each stage fits
  * one Login Response (it is a few hundred bytes).
  *
- * What decides the outcome:
- *   - InitiatorName on the first request (0x0207 when missing);
- *   - SessionType=Normal needs a TargetName we serve (0x0207 / 0x0203);
+ * What decides the outcome (status names from login_status.h):
+ *   - InitiatorName on the first request (LOGIN_MISSING_PARAMETER when
+ *     missing);
+ *   - SessionType=Normal needs a TargetName we serve
+ *     (LOGIN_MISSING_PARAMETER / LOGIN_NOT_FOUND);
  *   - a TSIH other than 0 names an existing session: we allow one
- *     connection per session, so that is 0x0206 (or 0x020a if unknown);
+ *     connection per session, and do not look the TSIH up, so that is
+ *     LOGIN_SESSION_DOES_NOT_EXIST;
  *   - the same initiator port (name + ISID) logging in again replaces its
  *     old session once the new login succeeds (session reinstatement);
  *   - security (RFC 7143 12.1.3): a client the daemon's chap_secret hook
  *     names must authenticate with CHAP (MD5 or SHA-256, optionally
- *     mutual) before it leaves stage 0; anything else is 0x0201.  Other
- *     initiators must offer AuthMethod=None.  Discovery sessions are not
+ *     mutual) before it leaves stage 0; anything else is
+ *     LOGIN_AUTHENTICATION_FAILED.  Other initiators must offer
+ *     AuthMethod=None.  Discovery sessions are not
  *     authenticated.
  *
  * CHAP exchange (target side):
@@ -30,15 +34,13 @@
  */
 #include "proto/chap.h"
 #include "proto/conn.h"
+#include "proto/login_status.h"
 #include "util/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define LF_T 0x80
-#define LF_C 0x40
 
 /* Security keys of one request (see security_key). */
 enum { SK_AUTH, SK_A, SK_I, SK_C, SK_N, SK_R, SK_COUNT };
@@ -90,12 +92,12 @@ static int security_key(struct key_ctx *k, const char *key, const char *val)
 		if (strcmp(key, sk_names[i]))
 			continue;
 		if (ls->sk[i]) {
-			ls->neg.status = 0x0200;
+			ls->neg.status = LOGIN_INITIATOR_ERROR;
 			snprintf(ls->neg.err, sizeof(ls->neg.err), "key %s sent twice", key);
 			return -1;
 		}
 		if (!val) {
-			ls->neg.status = 0x0201;
+			ls->neg.status = LOGIN_AUTHENTICATION_FAILED;
 			snprintf(ls->neg.err, sizeof(ls->neg.err), "malformed %s", key);
 			return -1;
 		}
@@ -133,7 +135,7 @@ static int pick_chap_alg(const char *list)
 }
 
 #define AUTH_FAIL(ls, ...) \
-	(snprintf((ls)->neg.err, sizeof((ls)->neg.err), __VA_ARGS__), 0x0201)
+	(snprintf((ls)->neg.err, sizeof((ls)->neg.err), __VA_ARGS__), LOGIN_AUTHENTICATION_FAILED)
 
 /*
  * Check the initiator's proof, and answer its challenge (mutual CHAP).
@@ -196,7 +198,7 @@ static int chap_verify(struct login_state *ls, struct kvbuf *out)
 	chap_response(ls->chap_alg, (uint8_t)id, ls->creds.msecret, chal, (size_t)n, want);
 	chap_encode_hex(want, dlen, hex);
 	if (kvbuf_add(out, "CHAP_N", "%s", ls->creds.muser) || kvbuf_add(out, "CHAP_R", "%s", hex))
-		rc = 0x0300;
+		rc = LOGIN_TARGET_ERROR;
 	explicit_bzero(hex, sizeof(hex));
 out:
 	explicit_bzero(want, sizeof(want));
@@ -227,11 +229,11 @@ static int security_step(struct iscsi_conn *c, struct login_state *ls, struct kv
 			if (!list_has(sk[SK_AUTH], "None"))
 				return AUTH_FAIL(ls, "no common AuthMethod (offered %.60s)", sk[SK_AUTH]);
 			if (kvbuf_add(out, "AuthMethod", "None"))
-				return 0x0300;
+				return LOGIN_TARGET_ERROR;
 		}
 		for (int i = SK_A; i < SK_COUNT; i++)
 			if (sk[i] && kvbuf_add(out, sk_names[i], "Irrelevant"))
-				return 0x0300;
+				return LOGIN_TARGET_ERROR;
 		return 0;
 	}
 	if (ls->auth == AUTH_DONE) {
@@ -247,7 +249,7 @@ static int security_step(struct iscsi_conn *c, struct login_state *ls, struct kv
 		if (!list_has(sk[SK_AUTH], "CHAP"))
 			return AUTH_FAIL(ls, "CHAP required, offered AuthMethod=%.60s", sk[SK_AUTH]);
 		if (kvbuf_add(out, "AuthMethod", "CHAP"))
-			return 0x0300;
+			return LOGIN_TARGET_ERROR;
 		ls->auth = AUTH_WAIT_A;
 		if (!chap_keys)
 			return 0;
@@ -264,13 +266,13 @@ static int security_step(struct iscsi_conn *c, struct login_state *ls, struct kv
 		ls->chap_chal_len = chap_digest_len(ls->chap_alg);
 		if (chap_random(&ls->chap_id, 1) || chap_random(ls->chap_chal, ls->chap_chal_len)) {
 			snprintf(ls->neg.err, sizeof(ls->neg.err), "getrandom failed");
-			return 0x0300;
+			return LOGIN_TARGET_ERROR;
 		}
 		chap_encode_hex(ls->chap_chal, ls->chap_chal_len, hex);
 		rc = kvbuf_add(out, "CHAP_A", "%d", ls->chap_alg) ||
 		     kvbuf_add(out, "CHAP_I", "%u", ls->chap_id) || kvbuf_add(out, "CHAP_C", "%s", hex);
 		ls->auth = AUTH_WAIT_R;
-		return rc ? 0x0300 : 0;
+		return rc ? LOGIN_TARGET_ERROR : 0;
 	}
 	/* AUTH_WAIT_R */
 	if (sk[SK_A])
@@ -308,18 +310,18 @@ static int send_login_rsp(struct iscsi_conn *c, struct login_state *ls, uint8_t 
 {
 	uint8_t bhs[ISCSI_BHS_LEN] = { 0 };
 
-	bhs[0] = OP_LOGIN_RSP;
-	bhs[1] = status ? 0 : flags;
-	bhs[2] = 0;  /* version max */
-	bhs[3] = 0;  /* version active */
-	memcpy(bhs + 8, c->bhs + 8, 6);   /* ISID */
-	put_be16(bhs + 14, status ? 0 : ls->tsih);
+	bhs[BHS_OPCODE] = OP_LOGIN_RSP;
+	bhs[BHS_FLAGS] = status ? 0 : flags;
+	bhs[BHS_VERSION_MAX] = ISCSI_VERSION;
+	bhs[BHS_VERSION_MIN] = ISCSI_VERSION;   /* Version-active */
+	memcpy(bhs + BHS_ISID, c->bhs + BHS_ISID, BHS_ISID_LEN);
+	put_be16(bhs + BHS_TSIH, status ? 0 : ls->tsih);
 	put_be32(bhs + BHS_ITT, get_be32(c->bhs + BHS_ITT));
 	put_be32(bhs + BHS_STATSN, c->statsn++);
 	put_be32(bhs + BHS_EXPCMDSN, c->exp_cmdsn);
 	put_be32(bhs + BHS_MAXCMDSN, status ? c->exp_cmdsn - 1 : conn_max_cmdsn(c));
-	bhs[36] = (uint8_t)(status >> 8);
-	bhs[37] = (uint8_t)status;
+	bhs[BHS_STATUS_CLASS] = login_status_class(status);
+	bhs[BHS_STATUS_DETAIL] = login_status_detail(status);
 	return conn_send(c, bhs, kv && !status ? kv->buf : NULL, kv && !status ? (uint32_t)kv->len : 0);
 }
 
@@ -351,7 +353,7 @@ static int login_complete(struct iscsi_conn *c, struct login_state *ls, struct k
 	int rc;
 
 	if (!s)
-		return login_fail(c, ls, 0x0302, "out of memory");
+		return login_fail(c, ls, LOGIN_OUT_OF_RESOURCES, "out of memory");
 	s->srv = c->srv;
 	s->conn = c;
 	s->discovery = c->params.discovery;
@@ -371,7 +373,7 @@ static int login_complete(struct iscsi_conn *c, struct login_state *ls, struct k
 		free(s);
 		snprintf(why, sizeof(why), "this initiator has %u sessions already (the limit)",
 			 c->srv->max_sessions_per_initiator);
-		return login_fail(c, ls, 0x0302, why);   /* out of resources */
+		return login_fail(c, ls, LOGIN_OUT_OF_RESOURCES, why);
 	}
 	if (s->target && c->srv->hooks.attach) {
 		char msg[160] = "";
@@ -386,7 +388,7 @@ static int login_complete(struct iscsi_conn *c, struct login_state *ls, struct k
 		if (s->handle && c->srv->hooks.detach)
 			c->srv->hooks.detach(c->srv->hooks.ctx, s->handle);
 		free(s);
-		return login_fail(c, ls, 0x0300, "no LUNs for this initiator");
+		return login_fail(c, ls, LOGIN_TARGET_ERROR, "no LUNs for this initiator");
 	}
 	/* Only a login that will succeed may end the old session of this
 	 * initiator port, so a refused login never disturbs a working one. */
@@ -398,7 +400,7 @@ static int login_complete(struct iscsi_conn *c, struct login_state *ls, struct k
 		scsi_target_nexus_new(s->scsi, &s->nexus);
 		s->nexus_registered = true;
 	}
-	rc = send_login_rsp(c, ls, (uint8_t)(LF_T | csg << 2 | 3), 0, out);
+	rc = send_login_rsp(c, ls, (uint8_t)(LOGIN_T_BIT | csg << LOGIN_CSG_SHIFT | STAGE_FFP), 0, out);
 	if (rc)
 		return -1;
 	c->state = CONN_FFP;
@@ -415,9 +417,9 @@ static int login_complete(struct iscsi_conn *c, struct login_state *ls, struct k
 int login_handle(struct iscsi_conn *c)
 {
 	struct login_state *ls = c->login;
-	uint8_t flags = c->bhs[1];
-	bool transit = flags & LF_T, cont = flags & LF_C;
-	int csg = (flags >> 2) & 3, nsg = flags & 3;
+	uint8_t flags = c->bhs[BHS_FLAGS];
+	bool transit = flags & LOGIN_T_BIT, cont = flags & LOGIN_C_BIT;
+	int csg = (flags >> LOGIN_CSG_SHIFT) & LOGIN_STAGE_MASK, nsg = flags & LOGIN_STAGE_MASK;
 	uint32_t dsl = bhs_dsl(c->bhs);
 	struct kvbuf out = { 0 };
 	struct key_ctx k;
@@ -434,7 +436,7 @@ int login_handle(struct iscsi_conn *c)
 	}
 	/* Gather text (C bit) before answering it. */
 	if (ls->text_len + dsl > ISCSI_TEXT_MAX) {
-		rc = login_fail(c, ls, 0x0200, "login text larger than 64 KiB");
+		rc = login_fail(c, ls, LOGIN_INITIATOR_ERROR, "login text larger than 64 KiB");
 		goto out;
 	}
 	grown = realloc(ls->text, ls->text_len + dsl + 1);
@@ -447,29 +449,29 @@ int login_handle(struct iscsi_conn *c)
 
 	if (!ls->first_done) {
 		ls->first_done = true;
-		memcpy(ls->isid, c->bhs + 8, 6);
-		ls->tsih = get_be16(c->bhs + 14);
-		c->cid = get_be16(c->bhs + 20);
+		memcpy(ls->isid, c->bhs + BHS_ISID, BHS_ISID_LEN);
+		ls->tsih = get_be16(c->bhs + BHS_TSIH);
+		c->cid = get_be16(c->bhs + BHS_CID);
 		c->exp_cmdsn = get_be32(c->bhs + BHS_CMDSN);
 		c->statsn = get_be32(c->bhs + BHS_EXPSTATSN);
 		ls->stage = csg;
-		if (c->bhs[3] > 0x00) { /* version-min above what we speak */
-			rc = login_fail(c, ls, 0x0205, "unsupported iSCSI version");
+		if (c->bhs[BHS_VERSION_MIN] > ISCSI_VERSION) {   /* above what we speak */
+			rc = login_fail(c, ls, LOGIN_UNSUPPORTED_VERSION, "unsupported iSCSI version");
 			goto out;
 		}
-	} else if (memcmp(ls->isid, c->bhs + 8, 6) || ls->tsih != get_be16(c->bhs + 14) ||
-		   c->cid != get_be16(c->bhs + 20)) {
-		rc = login_fail(c, ls, 0x0200, "ISID/TSIH/CID changed during login");
+	} else if (memcmp(ls->isid, c->bhs + BHS_ISID, BHS_ISID_LEN) ||
+		   ls->tsih != get_be16(c->bhs + BHS_TSIH) || c->cid != get_be16(c->bhs + BHS_CID)) {
+		rc = login_fail(c, ls, LOGIN_INITIATOR_ERROR, "ISID/TSIH/CID changed during login");
 		goto out;
 	}
-	if ((transit && cont) || csg == 2 || csg == 3 || csg != ls->stage ||
-	    (transit && (nsg <= csg || nsg == 2))) {
-		rc = login_fail(c, ls, 0x0200, "invalid login stage transition");
+	if ((transit && cont) || csg == STAGE_RESERVED || csg == STAGE_FFP || csg != ls->stage ||
+	    (transit && (nsg <= csg || nsg == STAGE_RESERVED))) {
+		rc = login_fail(c, ls, LOGIN_INITIATOR_ERROR, "invalid login stage transition");
 		goto out;
 	}
 	if (cont) {
 		/* More text follows: acknowledge with an empty response. */
-		rc = send_login_rsp(c, ls, (uint8_t)(csg << 2), 0, NULL);
+		rc = send_login_rsp(c, ls, (uint8_t)(csg << LOGIN_CSG_SHIFT), 0, NULL);
 		goto out_keep;
 	}
 
@@ -477,36 +479,38 @@ int login_handle(struct iscsi_conn *c)
 	memset(ls->sk, 0, sizeof(ls->sk));
 	rc = kv_parse(ls->text, ls->text_len, on_key, &k);
 	if (rc) {
-		rc = login_fail(c, ls, ls->neg.status ? ls->neg.status : 0x0200,
+		rc = login_fail(c, ls, ls->neg.status ? ls->neg.status : LOGIN_INITIATOR_ERROR,
 				rc == KV_MALFORMED ? "malformed key (empty or longer than 63 bytes)" : ls->neg.err);
 		goto out;
 	}
 	ls->text_len = 0;
 	if (out.len > LOGIN_DSL_MAX) {
 		/* Only a flood of unknown keys gets here; real initiators send ~20. */
-		rc = login_fail(c, ls, 0x0200, "login answer would exceed 8 KiB (too many keys)");
+		rc = login_fail(c, ls, LOGIN_INITIATOR_ERROR,
+				"login answer would exceed 8 KiB (too many keys)");
 		goto out;
 	}
 
 	if (!c->params.initiator_name[0]) {
-		rc = login_fail(c, ls, 0x0207, "no InitiatorName");
+		rc = login_fail(c, ls, LOGIN_MISSING_PARAMETER, "no InitiatorName");
 		goto out;
 	}
 	if (!iscsi_name_valid(c->params.initiator_name)) {
-		rc = login_fail(c, ls, 0x0200, "InitiatorName is not a valid iSCSI name");
+		rc = login_fail(c, ls, LOGIN_INITIATOR_ERROR, "InitiatorName is not a valid iSCSI name");
 		goto out;
 	}
 	if (ls->tsih != 0) {
-		rc = login_fail(c, ls, 0x020a, "adding connections to a session is not supported");
+		rc = login_fail(c, ls, LOGIN_SESSION_DOES_NOT_EXIST,
+				"adding connections to a session is not supported");
 		goto out;
 	}
 	if (!c->params.discovery) {
 		if (!c->params.target_name[0]) {
-			rc = login_fail(c, ls, 0x0207, "no TargetName");
+			rc = login_fail(c, ls, LOGIN_MISSING_PARAMETER, "no TargetName");
 			goto out;
 		}
 		if (!target_find(c->srv, c->params.target_name)) {
-			rc = login_fail(c, ls, 0x0203, "unknown target");
+			rc = login_fail(c, ls, LOGIN_NOT_FOUND, "unknown target");
 			goto out;
 		}
 		if (!ls->tpgt_sent) {
@@ -535,10 +539,11 @@ int login_handle(struct iscsi_conn *c)
 	if (ls->chap_required && ls->auth != AUTH_DONE)
 		transit = false;   /* stay in the security stage until CHAP is done */
 	if (out.len > LOGIN_DSL_MAX) {
-		rc = login_fail(c, ls, 0x0200, "login answer would exceed 8 KiB (too many keys)");
+		rc = login_fail(c, ls, LOGIN_INITIATOR_ERROR,
+				"login answer would exceed 8 KiB (too many keys)");
 		goto out;
 	}
-	if (transit && nsg == 3) {
+	if (transit && nsg == STAGE_FFP) {
 		neg_finish(&ls->neg, &out);
 		rc = login_complete(c, ls, &out, csg);
 		if (rc == 0)
@@ -547,7 +552,8 @@ int login_handle(struct iscsi_conn *c)
 	}
 	if (transit)
 		ls->stage = nsg;
-	rc = send_login_rsp(c, ls, (uint8_t)((transit ? LF_T : 0) | csg << 2 | (transit ? nsg : 0)), 0, &out);
+	rc = send_login_rsp(c, ls, (uint8_t)((transit ? LOGIN_T_BIT : 0) | csg << LOGIN_CSG_SHIFT |
+					     (transit ? nsg : 0)), 0, &out);
 	goto out_keep;
 out:
 	if (rc)

@@ -10,6 +10,7 @@
  * A key sent twice in one negotiation fails the login (initiator error),
  * as RFC 7143 6.1 requires.
  */
+#include "proto/login_status.h"
 #include "proto/params.h"
 
 #include <errno.h>
@@ -374,11 +375,11 @@ int neg_key(struct negotiation *n, const char *key, const char *val, struct kvbu
 		if (strcmp(key, "AuthMethod") == 0 || strncmp(key, "CHAP_", 5) == 0 ||
 		    strcmp(key, "SendTargets") == 0)
 			return 1;
-		return kvbuf_add(out, key, "NotUnderstood") ? fail(n, 0x0300, "reply too long at %s", key) : 0;
+		return kvbuf_add(out, key, "NotUnderstood") ? fail(n, LOGIN_TARGET_ERROR, "reply too long at %s", key) : 0;
 	}
 	kd = &g_keys[ki];
 	if (n->seen & (1ull << ki))
-		return fail(n, 0x0200, "key %s sent twice", key);
+		return fail(n, LOGIN_INITIATOR_ERROR, "key %s sent twice", key);
 	n->seen |= 1ull << ki;
 
 	if (!val)
@@ -473,7 +474,7 @@ int neg_key(struct negotiation *n, const char *key, const char *val, struct kvbu
 		return kvbuf_add(out, key, "%u", num < 1 ? 0u : 1u);
 	}
 reject:
-	return kvbuf_add(out, key, "Reject") ? fail(n, 0x0300, "reply too long at %s", key) : 0;
+	return kvbuf_add(out, key, "Reject") ? fail(n, LOGIN_TARGET_ERROR, "reply too long at %s", key) : 0;
 }
 
 void neg_finish(struct negotiation *n, struct kvbuf *out)

@@ -17,9 +17,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define TF_F 0x80
-#define TF_C 0x40
-
 /* "addr:port,tpgt" of the portal this connection came in on. */
 static void portal_string(const struct iscsi_conn *c, uint16_t tpgt, char *out, size_t len)
 {
@@ -96,15 +93,15 @@ static int text_send_piece(struct iscsi_conn *c, const uint8_t *req)
 	bool more = len < left;
 	int rc;
 
-	bhs[0] = OP_TEXT_RSP;
-	bhs[1] = more ? TF_C : TF_F;
+	bhs[BHS_OPCODE] = OP_TEXT_RSP;
+	bhs[BHS_FLAGS] = more ? TEXT_C_BIT : BHS_F_BIT;
 	memcpy(bhs + BHS_LUN, req + BHS_LUN, 8);
 	put_be32(bhs + BHS_ITT, get_be32(req + BHS_ITT));
 	if (more) {
 		c->text_ttt = conn_new_ttt(c);
 		c->text_itt = get_be32(req + BHS_ITT);
 	}
-	put_be32(bhs + BHS_TTT, more ? c->text_ttt : 0xffffffff);
+	put_be32(bhs + BHS_TTT, more ? c->text_ttt : ISCSI_TAG_RESERVED);
 	put_be32(bhs + BHS_STATSN, c->statsn++);
 	rc = conn_send(c, bhs, c->text_out.buf ? c->text_out.buf + c->text_sent : NULL, len);
 	c->text_sent += len;
@@ -118,7 +115,7 @@ static int text_send_piece(struct iscsi_conn *c, const uint8_t *req)
 int text_handle(struct iscsi_conn *c)
 {
 	uint32_t dsl = bhs_dsl(c->bhs), itt = get_be32(c->bhs + BHS_ITT), ttt = get_be32(c->bhs + BHS_TTT);
-	bool final = c->bhs[1] & TF_F, cont = c->bhs[1] & TF_C;
+	bool final = c->bhs[BHS_FLAGS] & BHS_F_BIT, cont = c->bhs[BHS_FLAGS] & TEXT_C_BIT;
 	struct text_ctx k;
 	char *grown;
 	int rc;
@@ -131,7 +128,7 @@ int text_handle(struct iscsi_conn *c)
 		return conn_reject(c, REJECT_PROTOCOL_ERROR);
 	}
 	/* The initiator asks for the next piece of a long answer. */
-	if (ttt != 0xffffffff) {
+	if (ttt != ISCSI_TAG_RESERVED) {
 		if (conn_discard_data(c, dsl))
 			return -1;
 		if (!c->text_out.len || ttt != c->text_ttt || itt != c->text_itt)
@@ -160,7 +157,7 @@ int text_handle(struct iscsi_conn *c)
 	if (!final) {
 		/* More request text follows: answer with an empty piece. */
 		uint8_t bhs[ISCSI_BHS_LEN] = { 0 };
-		bhs[0] = OP_TEXT_RSP;
+		bhs[BHS_OPCODE] = OP_TEXT_RSP;
 		memcpy(bhs + BHS_LUN, c->bhs + BHS_LUN, 8);
 		put_be32(bhs + BHS_ITT, itt);
 		put_be32(bhs + BHS_TTT, conn_new_ttt(c));

@@ -25,9 +25,9 @@ enum {
 
 int tmf_handle(struct iscsi_conn *c)
 {
-	uint8_t fn = c->bhs[1] & 0x7f;
+	uint8_t fn = c->bhs[BHS_FLAGS] & BHS_FUNC_MASK;
 	uint64_t lun = scsi_lun_decode(c->bhs + BHS_LUN);
-	uint32_t rtt = get_be32(c->bhs + 20), refcmdsn = get_be32(c->bhs + 32);
+	uint32_t rtt = get_be32(c->bhs + BHS_RTT), refcmdsn = get_be32(c->bhs + BHS_REFCMDSN);
 	struct scsi_target *st = c->sess->scsi;
 	uint8_t bhs[ISCSI_BHS_LEN] = { 0 };
 	uint8_t rsp = TMF_RSP_COMPLETE;
@@ -82,9 +82,9 @@ int tmf_handle(struct iscsi_conn *c)
 	}
 	log_info("%s: task management function %u on LUN %llu: response %u", c->peer, fn,
 		 (unsigned long long)lun, rsp);
-	bhs[0] = OP_TMF_RSP;
-	bhs[1] = BHS_F_BIT;
-	bhs[2] = rsp;
+	bhs[BHS_OPCODE] = OP_TMF_RSP;
+	bhs[BHS_FLAGS] = BHS_F_BIT;
+	bhs[BHS_RESPONSE] = rsp;
 	put_be32(bhs + BHS_ITT, get_be32(c->bhs + BHS_ITT));
 	put_be32(bhs + BHS_STATSN, c->statsn++);
 	rc = conn_send(c, bhs, NULL, 0);
