@@ -16,7 +16,9 @@ ALL_CFLAGS = -std=gnu11 $(WARN) -pthread $(CFLAGS)
 LDLIBS  = -lisal -lmicrohttpd -ljansson -linih -lsystemd -lnettle -pthread
 CTL_LDLIBS = -lcurl -ljansson
 
-SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# PRISTINE_DEBUG: PR_ASSERT checks (src/util/check.h) in the sanitizer and
+# fuzz builds only, never in the release build.
+SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DPRISTINE_DEBUG
 
 # Every module but the two programs' entry points.
 LIB_SRC = $(wildcard src/util/*.c src/storage/*.c src/scsi/*.c src/proto/*.c src/lab/*.c src/admin/*.c src/boot/*.c) \
@@ -104,7 +106,7 @@ install: all
 # libFuzzer harnesses (clang), with ASan and UBSan.  `make fuzz` runs each
 # for FUZZ_SECONDS on a copy of its seed corpus (fuzz/corpus/NAME).
 FUZZ_CC   ?= clang
-FUZZ_SAN   = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SAN   = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DPRISTINE_DEBUG
 FUZZ_SECONDS ?= 60
 FUZZERS   = $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 FLIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/fuzz/obj/%.o)

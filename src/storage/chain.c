@@ -32,6 +32,14 @@
  * against 0.94-0.97 with the slots (bench/chain_bench.c, 2 vCPUs).
  * A replace takes all slots in order; a reader holds only one, so
  * nothing can deadlock.
+ *
+ * Invariants of a resolution (debug builds assert them when it is built,
+ * and C1 on every read; util/check.h):
+ *  C1  every source byte (leaves and fill) is SRC_ROOT, SRC_ZERO or a
+ *      layer 1..n;
+ *  C2  every layer is frozen (read-only) and has the chain's size and G;
+ *  C3  leaves_alloc counts the allocated leaves, and no allocated leaf
+ *      has one source for all its blocks (res_compact gave those back).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -41,6 +49,7 @@
 
 #include "storage/chain.h"
 #include "storage/overlay_int.h"
+#include "util/check.h"
 #include "util/log.h"
 #include "util/splice.h"
 
@@ -176,6 +185,47 @@ static void res_compact(struct chain_res *r)
 	}
 }
 
+/* Whether src names something of r (C1). */
+static bool src_valid(const struct chain_res *r, uint8_t src)
+{
+	return src == SRC_ROOT || src == SRC_ZERO || src <= r->n;
+}
+
+/*
+ * Check C1-C3 on a resolution just built: NULL, or which one is broken.
+ * Walks every allocated leaf once (4 KiB each), as building it did.
+ */
+static const char *res_check(const struct chain_res *r)
+{
+	uint64_t leaves = 0;
+
+	for (unsigned k = 0; k < r->n; k++)
+		if (!r->layers[k]->ov.read_only || r->layers[k]->ov.size != r->size ||
+		    r->layers[k]->ov.bs != r->bs)
+			return "C2: a layer is writable or does not fit the chain";
+	for (uint64_t li = 0; li < r->nleaves; li++) {
+		const uint8_t *l = r->leaf[li];
+		if (!l) {
+			if (!src_valid(r, r->fill[li]))
+				return "C1: a leaf's fill names no source";
+			continue;
+		}
+		leaves++;
+		uint64_t inside = leaf_inside(r, li);
+		bool uniform = true;
+		for (uint64_t i = 0; i < inside; i++) {
+			if (!src_valid(r, l[i]))
+				return "C1: a block's source names nothing";
+			uniform = uniform && l[i] == l[0];
+		}
+		if (uniform)
+			return "C3: an allocated leaf has one source for all its blocks";
+	}
+	if (leaves != r->leaves_alloc)
+		return "C3: leaves_alloc differs from the allocated leaves";
+	return NULL;
+}
+
 /*
  * Check root + layers and resolve them into a new resolution.  Returns
  * 0 and *out, -EINVAL (no root, size 0, a NULL layer, a layer of another
@@ -236,6 +286,7 @@ static int res_build(struct backend *root, struct ovl_layer *const *layers, unsi
 		}
 	}
 	res_compact(r);
+	PR_CHECK(res_check(r));
 	*out = r;
 	return 0;
 fail:
@@ -310,6 +361,7 @@ static int read_src(const struct chain_res *r, uint8_t src, uint8_t *buf, int pi
 		    size_t n)
 {
 	struct backend *root = r->root;
+	PR_ASSERT(src_valid(r, src));
 	const struct overlay *l = src > SRC_ROOT && src != SRC_ZERO ? &r->layers[src - 1]->ov : NULL;
 
 	if (buf) {

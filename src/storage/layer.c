@@ -20,6 +20,7 @@
 
 #include "storage/chain.h"
 #include "storage/overlay_int.h"
+#include "util/check.h"
 #include "util/log.h"
 
 /* Close whatever a (possibly half-opened) layer holds and free it. */
@@ -71,6 +72,8 @@ int ovl_layer_open(const char *dir, uint64_t size, const char *base_id, struct o
 	rc = ovl_meta_open(ov, base_id, &created);
 	if (rc < 0)
 		goto fail;
+	/* Frozen: loaded without a change, so nothing is dirty (M4). */
+	PR_ASSERT(ov->read_only && ov->map.ndirty == 0);
 	/* Only data is read from now on. */
 	ov->io->close(ov->io->ctx, ov->logfd);
 	ov->io->close(ov->io->ctx, ov->dirfd);

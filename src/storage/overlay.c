@@ -44,11 +44,16 @@
 #include <unistd.h>
 
 #include "storage/overlay_int.h"
+#include "util/check.h"
 #include "util/log.h"
 #include "util/splice.h"
 
 #define FS_REFRESH_NS    (100u * 1000u * 1000u)
 #define FS_REFRESH_BYTES (64ull << 20)
+
+/* A flush of a map with at most this many allocated leaves (256 MiB of
+ * written disk at G=4K) walks the whole map in debug builds. */
+#define CHECK_FLUSH_LEAVES 64u
 
 static struct overlay *ov_of(struct backend *be)
 {
@@ -163,6 +168,16 @@ static void range_acquire(struct overlay *ov, struct ovl_range *r)
 	pthread_mutex_unlock(&ov->lock);
 }
 
+/* Whether a range in flight covers blocks [b0, b1] (I2: a map update
+ * happens with the range of its data operation held).  Lock held. */
+static bool range_held(const struct overlay *ov, uint64_t b0, uint64_t b1)
+{
+	for (const struct ovl_range *o = ov->ranges; o; o = o->next)
+		if (o->b0 <= b0 && b1 <= o->b1)
+			return true;
+	return false;
+}
+
 static void range_release(struct overlay *ov, struct ovl_range *r)
 {
 	pthread_mutex_lock(&ov->lock);
@@ -256,9 +271,13 @@ static int write_locked(struct overlay *ov, const uint8_t *buf, uint64_t off, si
 	if (rc < 0) {
 		space_release(ov, fresh * ov->bs);
 	} else {
+		/* I2: the data is written; the range is still ours. */
+		PR_ASSERT(range_held(ov, b0, b1));
 		rc = ovl_map_set(&ov->map, b0, b1 - b0 + 1, OVL_PRESENT, true);
 		if (rc < 0)
 			stick(ov, rc, "map update");
+		else
+			PR_ASSERT(ovl_map_count(&ov->map, b0, b1 - b0 + 1, OVL_PRESENT) == b1 - b0 + 1);
 	}
 	pthread_mutex_unlock(&ov->lock);
 	free(zeros);
@@ -424,9 +443,13 @@ static int ovl_be_unmap(struct backend *be, uint64_t off, uint64_t len)
 			goto out;
 	}
 	pthread_mutex_lock(&ov->lock);
+	/* I2: punched (or the state alone reads zeros); the range is ours. */
+	PR_ASSERT(range_held(ov, fb, lb - 1));
 	rc = ovl_map_set(&ov->map, fb, lb - fb, OVL_ZERO, true);
 	if (rc < 0)
 		stick(ov, rc, "map update");
+	else
+		PR_ASSERT(ovl_map_count(&ov->map, fb, lb - fb, OVL_ZERO) == lb - fb);
 	space_release(ov, held * ov->bs);
 	pthread_mutex_unlock(&ov->lock);
 out:
@@ -468,11 +491,14 @@ static int ovl_flush(struct overlay *ov, bool closing)
 	if (rc < 0)
 		goto out;
 	pthread_mutex_lock(&ov->lock);
+	ov->data_synced = false;        /* I1: what the snapshot names is not durable yet */
 	rc = ovl_map_take_dirty(&ov->map, &runs, &nruns);
 	bool ckpt = (ov->log_end >= ov->ckpt_bytes && ov->log_end >= ov->ckpt_defer) ||
 		    (closing && (nruns > 0 || ov->log_end > OVL_LOG_HDR));
 	if (rc == 0 && ckpt)
 		rc = ovl_map_serialize(&ov->map, &body, &blen, &nent);
+	if (PR_DEBUG_BUILD && rc == 0 && (ckpt || ov->map.leaves_alloc <= CHECK_FLUSH_LEAVES))
+		PR_CHECK(ovl_map_check(&ov->map));
 	pthread_mutex_unlock(&ov->lock);
 	if (rc < 0) {
 		stick(ov, rc, "flush snapshot");
@@ -483,6 +509,7 @@ static int ovl_flush(struct overlay *ov, bool closing)
 		stick(ov, rc, "data sync");
 		goto out;
 	}
+	ov->data_synced = true;
 	if (ckpt) {
 		rc = ovl_meta_checkpoint(ov, body, blen, nent, &unchanged);
 		if (rc == 0) {
@@ -670,6 +697,7 @@ int overlay_open(const char *dir, struct backend *golden, const struct overlay_o
 	if (golden->size == 0 || bs < 512 || bs > (1u << 20) || (bs & (bs - 1)) ||
 	    (opts->base_id && strlen(opts->base_id) > OVL_BASE_ID_MAX))
 		return -EINVAL;
+	PR_ASSERT_MSG(golden->read_only, "I4: the golden backend must be opened read-only");
 	ov = calloc(1, sizeof(*ov));
 	if (!ov)
 		return -ENOMEM;
@@ -773,6 +801,7 @@ int overlay_close(struct overlay *ov)
 		return 0;
 	int rc = ovl_flush(ov, true);
 	int err = __atomic_load_n(&ov->error, __ATOMIC_SEQ_CST);
+	PR_CHECK(ovl_map_check(&ov->map));   /* nothing else uses it any more */
 	ovl_destroy(ov);
 	return err ? err : rc;
 }

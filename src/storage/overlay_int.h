@@ -7,7 +7,7 @@
  *   layer.c         a closed overlay opened read-only as a frozen layer
  * The on-disk format is described in docs/overlay-format.md.
  *
- * Invariants (debug builds assert the in-memory ones, never disk ones):
+ * Invariants:
  *  I1  a block is PRESENT in durable metadata (map + log) only after the
  *      data that made it PRESENT was synced (fsync(data) precedes the log
  *      record or checkpoint naming it);
@@ -16,6 +16,26 @@
  *  I3  generations are contiguous: map gen M, log base L <= M, log records
  *      L+1, L+2, ... ; records <= M are already inside the map;
  *  I4  the golden backend is only ever read.
+ * plus the map's own M1-M4 (overlay_map.c).
+ *
+ * Debug builds (PRISTINE_DEBUG: make asan, make unit, the fuzzers; see
+ * util/check.h) assert the in-memory side of these with PR_ASSERT, never
+ * anything read from disk (that is input: corruption returns -EBADMSG):
+ *  I1  ovl_flush clears data_synced when it takes its snapshot and sets it
+ *      after fsync(data); ovl_meta_append and ovl_meta_checkpoint assert
+ *      it before they write metadata;
+ *  I2  every map update of a write or unmap happens after its data
+ *      operation succeeded, with its block range held, and leaves the
+ *      whole range in the new state (asserted right after the update);
+ *  I3  after open, create, every append and every checkpoint: log_base <=
+ *      gen, and the log holds records (log_end past its header) exactly
+ *      when gen > log_base (a writable overlay; a frozen layer may keep a
+ *      log older than its map);
+ *  I4  overlay_open asserts the golden backend is read-only (write and
+ *      unmap fail), and the overlay only calls its read paths;
+ *  M1-M4 after every map update (cheap bounds), and the whole map walked
+ *      (ovl_map_check) at open, at each checkpoint, at flushes of small
+ *      maps and at close.
  */
 #ifndef PRISTINE_OVERLAY_INT_H
 #define PRISTINE_OVERLAY_INT_H
@@ -77,6 +97,11 @@ int ovl_map_redirty(struct ovl_map *m, const struct ovl_run *runs, size_t nruns)
 int ovl_map_serialize(const struct ovl_map *m, uint8_t **body, size_t *len, uint32_t *nentries);
 int ovl_map_load(struct ovl_map *m, const uint8_t *body, size_t len, uint32_t nentries);
 uint64_t ovl_map_mem_bytes(const struct ovl_map *m);
+/* Check the map's invariants M1-M4 (overlay_map.c) by walking all of it:
+ * NULL when they hold, else a static description of the first one broken.
+ * Costs a pass over every allocated leaf (4 KiB each) and the top arrays:
+ * run at open, checkpoint and close (PR_CHECK), not after every write. */
+const char *ovl_map_check(const struct ovl_map *m);
 
 /* A write or unmap in flight holds its block range (see overlay.c). */
 struct ovl_range {
@@ -109,7 +134,9 @@ struct overlay {
 
 	pthread_mutex_t flush_lock;     /* one flush/checkpoint at a time */
 	uint64_t gen;                   /* last durable generation */
+	uint64_t log_base;              /* generation the log's header follows (I3) */
 	uint64_t log_end;               /* append offset in log */
+	bool data_synced;               /* data synced since the flush's snapshot (I1) */
 	int error;                      /* sticky, atomic; 0 or -errno */
 	const char *error_what;         /* the step that failed (static text) */
 	uint64_t ckpt_defer;            /* after a checkpoint found no space: next try at this log_end */

@@ -20,6 +20,17 @@
  * and it keeps the map at its 2 bits per block: 64 KiB of RAM per GiB
  * written, where a bit per block added 32 KiB more (bench/memory.sh).
  *
+ * Invariants of the map (asserted in debug builds, see overlay_int.h):
+ *  M1  present is the number of PRESENT blocks inside the disk;
+ *  M2  no block inside the disk has the unused state 3 (bits past the
+ *      disk's end in the last leaf are never read and may hold anything);
+ *  M3  leaves_alloc counts the real (allocated) leaves;
+ *  M4  dirty_list holds each leaf whose dirty[] is not NULL exactly once,
+ *      and dirty_alloc counts the dirty bitmaps (DIRTY_ALL is none);
+ *      right after ovl_map_take_dirty nothing is dirty.
+ * The counters are checked after every update (cheap bounds); the whole
+ * of M1-M4 by ovl_map_check, which walks the map.
+ *
  * Nothing here locks; struct overlay's mutex serialises every call.
  */
 #include <errno.h>
@@ -27,6 +38,7 @@
 #include <string.h>
 
 #include "storage/overlay_int.h"
+#include "util/check.h"
 
 /* Sentinels: addresses only, never dereferenced. */
 static uint8_t leaf_zero_obj;
@@ -56,6 +68,15 @@ static unsigned count_present_word(uint64_t w)
 static bool leaf_real(const uint8_t *l)
 {
 	return l != NULL && l != LEAF_ZERO;
+}
+
+/* The counters' bounds (a cheap part of M1-M4), after every update. */
+static void assert_counters(const struct ovl_map *m)
+{
+	PR_ASSERT(m->present <= m->nblocks);
+	PR_ASSERT(m->leaves_alloc <= m->nleaves);
+	PR_ASSERT(m->ndirty <= m->nleaves && m->ndirty <= m->dirty_cap);
+	PR_ASSERT(m->dirty_alloc <= m->ndirty);
 }
 
 /* Set up an empty map for nblocks blocks.  Returns 0 or -ENOMEM. */
@@ -103,6 +124,7 @@ static enum ovl_state leaf_get(const uint8_t *l, uint32_t i)
 /* State of block b (b < nblocks). */
 enum ovl_state ovl_map_get(const struct ovl_map *m, uint64_t b)
 {
+	PR_ASSERT(b < m->nblocks);
 	return leaf_get(m->leaf[b / OVL_LEAF_BLOCKS], (uint32_t)(b % OVL_LEAF_BLOCKS));
 }
 
@@ -116,6 +138,7 @@ uint64_t ovl_map_run(const struct ovl_map *m, uint64_t b, uint64_t max, enum ovl
 	uint64_t pat = state_pattern(s);
 	uint64_t n = 0;
 
+	PR_ASSERT(max >= 1 && max <= m->nblocks - b);
 	*st = s;
 	while (n < max) {
 		uint64_t cur = b + n;
@@ -281,6 +304,8 @@ static int leaf_set(struct ovl_map *m, uint32_t li, uint32_t i, uint32_t n, enum
  */
 int ovl_map_set(struct ovl_map *m, uint64_t b, uint64_t n, enum ovl_state st, bool dirty)
 {
+	PR_ASSERT(b <= m->nblocks && n <= m->nblocks - b);
+	PR_ASSERT(st == OVL_ABSENT || st == OVL_PRESENT || st == OVL_ZERO);
 	while (n > 0) {
 		uint32_t li = (uint32_t)(b / OVL_LEAF_BLOCKS);
 		uint32_t i = (uint32_t)(b % OVL_LEAF_BLOCKS);
@@ -300,6 +325,7 @@ int ovl_map_set(struct ovl_map *m, uint64_t b, uint64_t n, enum ovl_state st, bo
 		b += k;
 		n -= k;
 	}
+	assert_counters(m);
 	return 0;
 }
 
@@ -408,6 +434,16 @@ int ovl_map_take_dirty(struct ovl_map *m, struct ovl_run **runs, size_t *nruns)
 	}
 	m->ndirty = 0;
 	*nruns = n;
+	/* M4 right after: nothing dirty; the runs cover the changes in
+	 * ascending order, inside the disk, one state each. */
+	PR_ASSERT(m->dirty_alloc == 0);
+	for (size_t k = 0; k < n; k++) {
+		const struct ovl_run *r = &(*runs)[k];
+		PR_ASSERT(r->count > 0 && r->first < m->nblocks && r->count <= m->nblocks - r->first);
+		PR_ASSERT(r->state <= OVL_ZERO);
+		PR_ASSERT(k == 0 || (*runs)[k - 1].first + (*runs)[k - 1].count <= r->first);
+	}
+	assert_counters(m);
 	return 0;
 }
 
@@ -497,7 +533,74 @@ int ovl_map_load(struct ovl_map *m, const uint8_t *body, size_t len, uint32_t ne
 	}
 	if (o != len)
 		return -EBADMSG;
+	assert_counters(m);
 	return 0;
+}
+
+/* Check the leaf entries of one real leaf l (inside blocks of it): add
+ * its PRESENT blocks to *present; false when a block has state 3 (M2). */
+static bool leaf_tally(const uint8_t *l, uint64_t inside, uint64_t *present)
+{
+	uint64_t i = 0;
+
+	for (; i + 32 <= inside; i += 32) {
+		uint64_t w;
+		memcpy(&w, l + i / 4, sizeof(w));
+		if (w & (w >> 1) & PAT_PRESENT)
+			return false;
+		*present += count_present_word(w);
+	}
+	for (; i < inside; i++) {
+		enum ovl_state s = leaf_get(l, (uint32_t)i);
+		if ((int)s == 3)
+			return false;
+		*present += s == OVL_PRESENT;
+	}
+	return true;
+}
+
+/* See overlay_int.h. */
+const char *ovl_map_check(const struct ovl_map *m)
+{
+	uint64_t present = 0, leaves = 0, bitmaps = 0, marked = 0;
+	const char *why = NULL;
+
+	for (uint32_t li = 0; li < m->nleaves; li++) {
+		uint64_t first = (uint64_t)li * OVL_LEAF_BLOCKS;
+		uint64_t inside = m->nblocks - first < OVL_LEAF_BLOCKS ? m->nblocks - first : OVL_LEAF_BLOCKS;
+		if (leaf_real(m->leaf[li])) {
+			leaves++;
+			if (!leaf_tally(m->leaf[li], inside, &present))
+				return "M2: a block inside the disk has state 3";
+		}
+		if (m->dirty[li]) {
+			marked++;
+			bitmaps += m->dirty[li] != DIRTY_ALL;
+		}
+	}
+	if (present != m->present)
+		return "M1: the PRESENT counter differs from the PRESENT blocks";
+	if (leaves != m->leaves_alloc)
+		return "M3: leaves_alloc differs from the allocated leaves";
+	if (bitmaps != m->dirty_alloc)
+		return "M4: dirty_alloc differs from the dirty bitmaps";
+	if (marked != m->ndirty)
+		return "M4: the dirty list's length differs from the dirty leaves";
+	/* As many entries as dirty leaves: each dirty and none twice. */
+	uint8_t *seen = calloc(m->nleaves / 8 + 1, 1);
+	if (!seen)
+		return NULL;            /* cannot tell without memory: not a finding */
+	for (uint32_t k = 0; k < m->ndirty && !why; k++) {
+		uint32_t li = m->dirty_list[k];
+		if (li >= m->nleaves || !m->dirty[li])
+			why = "M4: the dirty list names a leaf that is not dirty";
+		else if (seen[li / 8] & (1u << (li % 8)))
+			why = "M4: the dirty list names a leaf twice";
+		else
+			seen[li / 8] |= (uint8_t)(1u << (li % 8));
+	}
+	free(seen);
+	return why;
 }
 
 /* Bytes of RAM the map holds now (tables, leaves, dirty bitmaps). */

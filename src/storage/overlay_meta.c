@@ -35,6 +35,7 @@
 
 #include "proto/digest.h"
 #include "storage/overlay_int.h"
+#include "util/check.h"
 #include "util/log.h"
 
 #define INFO_SIZE 512u
@@ -49,6 +50,18 @@
 static const char INFO_MAGIC[8] = { 'P', 'R', 'S', 'T', 'O', 'V', 'L', 'I' };
 static const char MAP_MAGIC[8]  = { 'P', 'R', 'S', 'T', 'O', 'V', 'L', 'M' };
 static const char LOG_MAGIC[8]  = { 'P', 'R', 'S', 'T', 'O', 'V', 'L', 'L' };
+
+/*
+ * I3 on the in-memory generations (overlay_int.h): the log follows a
+ * checkpoint no newer than the last durable generation, and a writable
+ * overlay's log holds records exactly when generations followed its base.
+ */
+static void assert_gens(const struct overlay *ov)
+{
+	PR_ASSERT(ov->log_base <= ov->gen);
+	PR_ASSERT(ov->log_end >= OVL_LOG_HDR);
+	PR_ASSERT(ov->read_only || (ov->gen > ov->log_base) == (ov->log_end > OVL_LOG_HDR));
+}
 
 /* Log a corruption finding with where it was seen; returns -EBADMSG. */
 static int corrupt(const struct overlay *ov, const char *file, uint64_t off, const char *what)
@@ -185,7 +198,10 @@ int ovl_meta_create(struct overlay *ov)
 	if (rc < 0)
 		return rc;
 	ov->gen = 0;
+	ov->log_base = 0;
 	ov->log_end = OVL_LOG_HDR;
+	assert_gens(ov);
+	PR_CHECK(ovl_map_check(&ov->map));
 	return 0;
 }
 
@@ -525,6 +541,7 @@ int ovl_meta_open(struct overlay *ov, const char *base_id, bool *created)
 		io->close(io->ctx, ov->logfd);
 		ov->logfd = newlog;
 		end = OVL_LOG_HDR;
+		base = map_gen;
 	} else if (!ov->read_only && torn) {
 		rc = io->ftruncate(io->ctx, ov->logfd, end);
 		if (rc == 0)
@@ -533,6 +550,10 @@ int ovl_meta_open(struct overlay *ov, const char *base_id, bool *created)
 			return rc;
 	}
 	ov->log_end = end;
+	ov->log_base = base;
+	/* The map and generations built from validated input (I3, M1-M4). */
+	assert_gens(ov);
+	PR_CHECK(ovl_map_check(&ov->map));
 	return 0;
 }
 
@@ -556,6 +577,7 @@ int ovl_meta_append(struct overlay *ov, const struct ovl_run *runs, size_t nruns
 	size_t o = 0;
 	int rc;
 
+	PR_ASSERT_MSG(!ov->read_only && ov->data_synced, "I1: log append before data was synced");
 	*unchanged = false;
 	if (!buf) {
 		*unchanged = true;
@@ -591,6 +613,7 @@ int ovl_meta_append(struct overlay *ov, const struct ovl_run *runs, size_t nruns
 		ov->log_end += total;
 		ov->gen = gen;
 	}
+	assert_gens(ov);
 	free(buf);
 	return rc;
 }
@@ -613,6 +636,7 @@ int ovl_meta_checkpoint(struct overlay *ov, const uint8_t *body, size_t len, uin
 	int newlog = -1;
 	int rc;
 
+	PR_ASSERT_MSG(!ov->read_only && ov->data_synced, "I1: checkpoint before data was synced");
 	*unchanged = true;
 	memset(h, 0, sizeof(h));
 	memcpy(h, MAP_MAGIC, 8);
@@ -646,5 +670,7 @@ int ovl_meta_checkpoint(struct overlay *ov, const uint8_t *body, size_t len, uin
 	ov->logfd = newlog;
 	ov->log_end = OVL_LOG_HDR;
 	ov->gen = gen;
+	ov->log_base = gen;
+	assert_gens(ov);
 	return 0;
 }
