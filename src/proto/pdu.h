@@ -100,8 +100,11 @@
 #define CMD_R_BIT 0x40   /* SCSI Command: data will be read */
 #define CMD_W_BIT 0x20   /* SCSI Command: data will be written */
 #define CMD_ATTR_MASK 0x07  /* SCSI Command: task attribute */
+#define RSP_BIDI_OVERFLOW  0x10  /* SCSI Response: o bit (bidirectional read residual) */
+#define RSP_BIDI_UNDERFLOW 0x08  /* SCSI Response: u bit */
 #define RSP_OVERFLOW  0x04  /* SCSI Response / Data-In: O bit (residual overflow) */
 #define RSP_UNDERFLOW 0x02  /* SCSI Response / Data-In: U bit (residual underflow) */
+#define DATAIN_A_BIT  0x40  /* Data-In: acknowledge (ErrorRecoveryLevel > 0; never set) */
 #define DATAIN_S_BIT  0x01  /* Data-In: carries the status */
 #define TEXT_C_BIT    0x40  /* Text Request/Response: continue */
 #define LOGIN_T_BIT   0x80  /* Login: transit to the next stage */
