@@ -3,6 +3,7 @@
  */
 #include "lab/clients.h"
 #include "boot/boot.h"
+#include "util/atomicfile.h"
 #include "util/log.h"
 
 #include <jansson.h>
@@ -253,10 +254,9 @@ json_t *client_allow_json(const struct client *c)
  */
 int bindings_save(struct registry *reg)
 {
-	char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
 	json_t *arr = json_array(), *root;
-	int fd = -1, dfd, rc = 0;
 	char *text;
+	int rc;
 
 	static const char *const origins[] = { "auto", "api", "config" };
 
@@ -288,21 +288,9 @@ int bindings_save(struct registry *reg)
 	json_decref(root);
 	if (!text)
 		return -ENOMEM;
-	snprintf(path, sizeof(path), "%s/clients.json", reg->state);
-	snprintf(tmp, sizeof(tmp), "%s/clients.json.tmp", reg->state);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || fsync(fd) ||
-	    rename(tmp, path)) {
-		rc = -errno;
-		log_err("cannot save %s: %s", path, strerror(errno));
-	}
-	if (fd >= 0)
-		close(fd);
-	dfd = open(reg->state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	rc = atomicfile_write_text(reg->state, "clients.json", text);
+	if (rc)
+		log_err("cannot save %s/clients.json: %s", reg->state, strerror(-rc));
 	free(text);
 	return rc;
 }

@@ -4,6 +4,7 @@
  */
 #include "lab/clients.h"
 #include "lab/images.h"
+#include "util/atomicfile.h"
 #include "util/log.h"
 
 #include <jansson.h>
@@ -92,32 +93,6 @@ static int new_uid(char *out)
 	return 0;
 }
 
-/* Write text to dir/name atomically.  0 or -errno (logged). */
-static int write_atomic(const char *dir, const char *name, const char *text)
-{
-	char path[PATH_MAX + 80], tmp[PATH_MAX + 80];
-	size_t len = strlen(text);
-	int fd, dfd, rc = 0;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) || rename(tmp, path))
-		rc = errno ? -errno : -EIO;
-	if (fd >= 0)
-		close(fd);
-	if (rc == 0) {
-		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0 || fsync(dfd))
-			rc = -errno;
-		if (dfd >= 0)
-			close(dfd);
-	}
-	if (rc)
-		log_err("cannot save %s: %s", path, strerror(-rc));
-	return rc;
-}
-
 static const char *origin_name(enum image_origin o)
 {
 	return o == IMG_API ? "api" : o == IMG_CONFIG ? "config" : "quick";
@@ -161,7 +136,9 @@ int image_save(struct registry *reg, struct image *img)
 	json_decref(root);
 	if (!text)
 		return -ENOMEM;
-	rc = write_atomic(img->dir, "image.json", text);
+	rc = atomicfile_write_text(img->dir, "image.json", text);
+	if (rc)
+		log_err("cannot save %s/image.json: %s", img->dir, strerror(-rc));
 	free(text);
 	return rc;
 }
