@@ -2,7 +2,7 @@
  * clients.c - the client registry (see clients.h).
  */
 #include "lab/clients.h"
-#include "boot/boot.h"
+#include "lab/rules.h"
 #include "util/atomicfile.h"
 #include "util/log.h"
 
@@ -340,9 +340,6 @@ static void restore_allow(struct client *c, json_t *ips)
 	}
 }
 
-static int chap_fields(const struct client_boot_fields *bf, struct iscsi_chap_creds *out,
-		       char *msg, size_t msglen);
-
 /* CHAP of a clients.json record.  One that does not check out (a hand-
  * edited file) must not let the client in without CHAP: its login is
  * then refused until an admin sets CHAP again. */
@@ -359,7 +356,9 @@ static void restore_chap(struct client *c, json_t *o)
 	bf.mutual_secret = json_string_value(json_object_get(o, "mutual_secret"));
 	if (bf.mutual_user && !bf.mutual_user[0] && bf.mutual_secret && !bf.mutual_secret[0])
 		bf.mutual_user = bf.mutual_secret = NULL;
-	if (!bf.chap_user || !bf.chap_user[0] || chap_fields(&bf, &c->chap, msg, sizeof(msg))) {
+	if (!bf.chap_user || !bf.chap_user[0] ||
+	    rules_chap_creds(bf.chap_user, bf.chap_secret, bf.mutual_user, bf.mutual_secret, &c->chap,
+			     msg, sizeof(msg))) {
 		log_err("clients.json: the CHAP settings of %s are unusable; it cannot log in until "
 			"both its CHAP and its addresses are set again (pristinectl client set ID "
 			"--chap-user ... --ip ...)", c->initiator);
@@ -378,14 +377,13 @@ static void restore_boot_fields(struct client *c, json_t *e)
 	const char *uuid = json_string_value(json_object_get(e, "uuid"));
 	const char *pol = json_string_value(json_object_get(e, "policy"));
 	json_t *at = json_object_get(e, "reset_at");
-	struct boot_request rq = { 0 };
-	char err[64];
+	char err[160];
 	enum cfg_policy p;
 
-	if (mac && boot_parse_param(&rq, "mac", mac, err, sizeof(err)) == 0)
-		snprintf(c->mac, sizeof(c->mac), "%s", rq.mac);
-	if (uuid && boot_parse_param(&rq, "uuid", uuid, err, sizeof(err)) == 0)
-		snprintf(c->uuid, sizeof(c->uuid), "%s", rq.uuid);
+	if (mac && rules_mac(mac, c->mac, err, sizeof(err)))
+		log_warn("clients.json: client %s: %s; ignored", c->initiator, err);
+	if (uuid && rules_uuid(uuid, c->uuid, err, sizeof(err)))
+		log_warn("clients.json: client %s: %s; ignored", c->initiator, err);
 	if (pol && cfg_parse_policy(pol, &p) == 0)
 		c->policy = p;
 	if (json_is_integer(at) && json_integer_value(at) >= 0 && json_integer_value(at) < 24 * 60)
@@ -938,76 +936,6 @@ static struct image *pick_image(struct registry *reg, const char *image, char *m
 	return img;
 }
 
-/* A CHAP name: 1 to 255 visible ASCII characters. */
-static bool chap_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= ISCSI_CHAP_MAX)
-		return false;
-	for (; *s; s++)
-		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
-			return false;
-	return true;
-}
-
-/*
- * The CHAP settings of bf, checked like a [client]'s (pristine.conf(5)),
- * into *out.  0 or -EINVAL with msg; secrets are never quoted back.
- */
-static int chap_fields(const struct client_boot_fields *bf, struct iscsi_chap_creds *out,
-		       char *msg, size_t msglen)
-{
-	const char *sec[2] = { bf->chap_secret, bf->mutual_secret };
-
-	memset(out, 0, sizeof(*out));
-	if (!bf->chap_user) {
-		if (bf->chap_secret || bf->mutual_user || bf->mutual_secret) {
-			snprintf(msg, msglen, "CHAP settings need the CHAP user name too");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (!bf->chap_user[0]) {
-		if (bf->chap_secret || bf->mutual_user || bf->mutual_secret) {
-			snprintf(msg, msglen, "an empty CHAP user turns CHAP off: give no secret with it");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (!chap_name_ok(bf->chap_user) || (bf->mutual_user && !chap_name_ok(bf->mutual_user))) {
-		snprintf(msg, msglen, "a CHAP user name has 1 to 255 visible ASCII characters, no blanks");
-		return -EINVAL;
-	}
-	if (!bf->chap_secret) {
-		snprintf(msg, msglen, "a CHAP user needs a CHAP secret");
-		return -EINVAL;
-	}
-	if (!bf->mutual_user != !bf->mutual_secret) {
-		snprintf(msg, msglen, "mutual CHAP needs both the mutual user and the mutual secret");
-		return -EINVAL;
-	}
-	for (int i = 0; i < 2; i++) {
-		size_t n = sec[i] ? strlen(sec[i]) : 0;
-		if (sec[i] && (n < CFG_SECRET_MIN || n >= ISCSI_CHAP_MAX)) {
-			snprintf(msg, msglen, "a CHAP secret has %d to %d bytes (at least 96 bits, "
-				 "RFC 7143 12.1.3); this one has %zu", CFG_SECRET_MIN, ISCSI_CHAP_MAX - 1, n);
-			return -EINVAL;
-		}
-	}
-	if (bf->mutual_secret && strcmp(bf->mutual_secret, bf->chap_secret) == 0) {
-		snprintf(msg, msglen, "the mutual secret must differ from the CHAP secret");
-		return -EINVAL;
-	}
-	snprintf(out->user, sizeof(out->user), "%s", bf->chap_user);
-	snprintf(out->secret, sizeof(out->secret), "%s", bf->chap_secret);
-	if (bf->mutual_user) {
-		snprintf(out->muser, sizeof(out->muser), "%s", bf->mutual_user);
-		snprintf(out->msecret, sizeof(out->msecret), "%s", bf->mutual_secret);
-	}
-	return 0;
-}
-
 /*
  * Check bf against c (the client it would change; others must not hold
  * the same MAC/UUID) and apply it when apply is true.  0 or -EINVAL /
@@ -1016,10 +944,10 @@ static int chap_fields(const struct client_boot_fields *bf, struct iscsi_chap_cr
 static int boot_fields(struct registry *reg, struct client *c, const struct client_boot_fields *bf,
 		       bool apply, char *msg, size_t msglen)
 {
-	struct boot_request rq = { 0 };
+	char mac[RULES_MAC_LEN] = "", uuid[RULES_UUID_LEN] = "";
 	enum cfg_policy pol = c->policy;
 	int at = c->reset_at;
-	char err[64], why[160];
+	char why[160];
 	struct netaddr_rule rules[CFG_MAX_IPS];
 	unsigned nrules = 0;
 	struct iscsi_chap_creds chap;
@@ -1027,19 +955,16 @@ static int boot_fields(struct registry *reg, struct client *c, const struct clie
 
 	if (!bf)
 		return 0;
-	if (bf->mac && bf->mac[0] && boot_parse_param(&rq, "mac", bf->mac, err, sizeof(err))) {
-		snprintf(msg, msglen, "'%.40s' is not a MAC address (aa:bb:cc:dd:ee:ff)", bf->mac);
-		return -EINVAL;
-	}
-	if (bf->uuid && bf->uuid[0] && boot_parse_param(&rq, "uuid", bf->uuid, err, sizeof(err))) {
-		snprintf(msg, msglen, "'%.40s' is not a UUID", bf->uuid);
-		return -EINVAL;
-	}
+	if (bf->mac && bf->mac[0] && (rc = rules_mac(bf->mac, mac, msg, msglen)))
+		return rc;
+	if (bf->uuid && bf->uuid[0] && (rc = rules_uuid(bf->uuid, uuid, msg, msglen)))
+		return rc;
 	if (bf->ip && netaddr_parse_list(bf->ip, rules, CFG_MAX_IPS, &nrules, why, sizeof(why))) {
 		snprintf(msg, msglen, "ip: %s", why);
 		return -EINVAL;
 	}
-	if ((rc = chap_fields(bf, &chap, msg, msglen)))
+	if ((rc = rules_chap_creds(bf->chap_user, bf->chap_secret, bf->mutual_user, bf->mutual_secret,
+				   &chap, msg, msglen)))
 		return rc;
 	if (bf->policy && cfg_parse_policy(bf->policy, &pol)) {
 		snprintf(msg, msglen, "policy '%.30s': persistent, reset-on-boot or scheduled", bf->policy);
@@ -1056,13 +981,13 @@ static int boot_fields(struct registry *reg, struct client *c, const struct clie
 	for (struct client *o = reg->clients; o; o = o->next) {
 		if (o == c)
 			continue;
-		if (rq.mac[0] && strcmp(o->mac, rq.mac) == 0) {
-			snprintf(msg, msglen, "MAC %s belongs to client %s already", rq.mac,
+		if (mac[0] && strcmp(o->mac, mac) == 0) {
+			snprintf(msg, msglen, "MAC %s belongs to client %s already", mac,
 				 o->name[0] ? o->name : o->initiator);
 			return -EEXIST;
 		}
-		if (rq.uuid[0] && strcmp(o->uuid, rq.uuid) == 0) {
-			snprintf(msg, msglen, "UUID %s belongs to client %s already", rq.uuid,
+		if (uuid[0] && strcmp(o->uuid, uuid) == 0) {
+			snprintf(msg, msglen, "UUID %s belongs to client %s already", uuid,
 				 o->name[0] ? o->name : o->initiator);
 			return -EEXIST;
 		}
@@ -1070,9 +995,9 @@ static int boot_fields(struct registry *reg, struct client *c, const struct clie
 	if (!apply)
 		return 0;
 	if (bf->mac)
-		snprintf(c->mac, sizeof(c->mac), "%s", rq.mac);
+		snprintf(c->mac, sizeof(c->mac), "%s", mac);
 	if (bf->uuid)
-		snprintf(c->uuid, sizeof(c->uuid), "%s", rq.uuid);
+		snprintf(c->uuid, sizeof(c->uuid), "%s", uuid);
 	if (bf->ip) {
 		memcpy(c->allow, rules, sizeof(rules[0]) * nrules);
 		c->nallow = nrules;
