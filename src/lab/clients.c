@@ -3,6 +3,7 @@
  */
 #include "lab/clients.h"
 #include "lab/rules.h"
+#include "lab/statedir.h"
 #include "util/atomicfile.h"
 #include "util/log.h"
 
@@ -38,55 +39,6 @@ static uint64_t fnv1a(const char *a, const char *b)
 	return h;
 }
 
-/*
- * Directory name of an initiator: lower-case letters, digits, '.', '-'
- * and ':' stay; every other byte becomes %XX.  Reversible, so the
- * registry can be rebuilt from the directory listing.
- */
-static void escape_name(const char *iqn, char *out, size_t len)
-{
-	size_t n = 0;
-
-	for (const unsigned char *p = (const unsigned char *)iqn; *p && n + 4 < len; p++) {
-		unsigned char ch = (unsigned char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-		if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == ':')
-			out[n++] = (char)ch;
-		else
-			n += (size_t)snprintf(out + n, len - n, "%%%02X", ch);
-	}
-	out[n] = '\0';
-}
-
-static int unescape_name(const char *in, char *out, size_t len)
-{
-	size_t n = 0;
-
-	for (const char *p = in; *p; p++) {
-		unsigned v;
-		if (n + 1 >= len)
-			return -1;
-		if (*p == '%') {
-			if (sscanf(p + 1, "%2X", &v) != 1)
-				return -1;
-			out[n++] = (char)v;
-			p += 2;
-		} else {
-			out[n++] = *p;
-		}
-	}
-	out[n] = '\0';
-	return iscsi_name_valid(out) ? 0 : -1;
-}
-
-static int mkdir_p(const char *path)
-{
-	if (mkdir(path, 0700) && errno != EEXIST) {
-		log_err("%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	return 0;
-}
-
 /* Build the LU of a client over its open overlay. */
 static int client_make_lu(struct registry *reg, struct client *c)
 {
@@ -114,21 +66,23 @@ static int client_make_lu(struct registry *reg, struct client *c)
 /* Move an untrusted overlay aside; never delete it. */
 static void quarantine(struct registry *reg, const char *dirname, const char *why)
 {
-	char from[PATH_MAX + 16], to[PATH_MAX + 64];
+	char from[PATH_MAX], to[PATH_MAX];
+	int rc;
 
-	if (snprintf(from, sizeof(from), "%s/overlays/%s", reg->state, dirname) >= (int)sizeof(from) ||
-	    snprintf(to, sizeof(to), "%s/quarantine/%s.%lld", reg->state, dirname,
-		     (long long)time(NULL)) >= (int)sizeof(to)) {
-		log_err("overlay %s cannot be trusted (%s); its path is too long to move it aside",
-			dirname, why);
-		return;
+	rc = statedir_sub(from, sizeof(from), reg->state, SD_OVERLAYS);
+	if (rc == 0 && strlen(from) + 1 + strlen(dirname) >= sizeof(from))
+		rc = -ENAMETOOLONG;
+	if (rc == 0) {
+		strcat(from, "/");
+		strcat(from, dirname);
+		rc = statedir_quarantine(reg->state, from, to, sizeof(to));
 	}
-	if (rename(from, to) == 0)
+	if (rc == 0)
 		log_err("overlay %s cannot be trusted (%s): kept aside as %s; the client starts "
 			"from a fresh overlay", dirname, why, to);
 	else
 		log_err("overlay %s cannot be trusted (%s) and could not be moved aside: %s",
-			dirname, why, strerror(errno));
+			dirname, why, strerror(-rc));
 }
 
 /* Open (creating if needed) the overlay of c over its version.  Lock held. */
@@ -183,13 +137,11 @@ int client_close(struct client *c, bool keep)
 struct client *client_new(struct registry *reg, const char *initiator, struct image *img)
 {
 	struct client *c = calloc(1, sizeof(*c));
-	char esc[ISCSI_NAME_MAX * 3 + 1];
 
 	if (!c)
 		return NULL;
 	snprintf(c->initiator, sizeof(c->initiator), "%s", initiator);
-	escape_name(initiator, esc, sizeof(esc));
-	if (snprintf(c->dir, sizeof(c->dir), "%s/overlays/%s", reg->state, esc) >= (int)sizeof(c->dir)) {
+	if (statedir_overlay(c->dir, sizeof(c->dir), reg->state, initiator)) {
 		log_err("state directory path too long for client %s", initiator);
 		free(c);
 		return NULL;
@@ -288,9 +240,9 @@ int bindings_save(struct registry *reg)
 	json_decref(root);
 	if (!text)
 		return -ENOMEM;
-	rc = atomicfile_write_text(reg->state, "clients.json", text);
+	rc = atomicfile_write_text(reg->state, STATEDIR_CLIENTS, text);
 	if (rc)
-		log_err("cannot save %s/clients.json: %s", reg->state, strerror(-rc));
+		log_err("cannot save %s/%s: %s", reg->state, STATEDIR_CLIENTS, strerror(-rc));
 	free(text);
 	return rc;
 }
@@ -506,9 +458,9 @@ int registry_configure(struct registry *reg, const struct cfg_client *cc, struct
 static void *purger_main(void *arg)
 {
 	struct registry *reg = arg;
-	char trash[PATH_MAX + 8];
+	char trash[PATH_MAX];
 
-	snprintf(trash, sizeof(trash), "%s/trash", reg->state);
+	statedir_sub(trash, sizeof(trash), reg->state, SD_TRASH);
 	pthread_mutex_lock(&reg->lock);
 	for (;;) {
 		while (!reg->purge_pending && !reg->stopping)
@@ -528,20 +480,21 @@ static void *purger_main(void *arg)
 /* An import a crash interrupted leaves STATE/imported/NAME.raw.tmp. */
 static void sweep_imports(struct registry *reg)
 {
-	char dir[PATH_MAX + 16], from[PATH_MAX + 300], to[PATH_MAX + 320];
+	char dir[PATH_MAX], from[PATH_MAX], label[300];
 	struct dirent *de;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/imported", reg->state);
+	if (statedir_sub(dir, sizeof(dir), reg->state, SD_IMPORTED))
+		return;
 	d = opendir(dir);
 	while (d && (de = readdir(d)) != NULL) {
 		size_t n = strlen(de->d_name);
 		if (n < 5 || strcmp(de->d_name + n - 4, ".tmp") != 0)
 			continue;
-		snprintf(from, sizeof(from), "%s/%s", dir, de->d_name);
-		snprintf(to, sizeof(to), "%s/trash/import-%lld-%s", reg->state, (long long)time(NULL),
-			 de->d_name);
-		if (rename(from, to) == 0)
+		if (snprintf(from, sizeof(from), "%s/%s", dir, de->d_name) >= (int)sizeof(from))
+			continue;
+		snprintf(label, sizeof(label), "import-%s", de->d_name);
+		if (statedir_trash(reg->state, from, label) == 0)
 			log_notice("%s was left by an interrupted import: moved to the trash", from);
 	}
 	if (d)
@@ -550,7 +503,7 @@ static void sweep_imports(struct registry *reg)
 
 int registry_open(struct registry *reg)
 {
-	char path[PATH_MAX + 16];
+	char path[PATH_MAX];
 	DIR *d;
 	struct dirent *de;
 	json_t *bindings;
@@ -560,20 +513,16 @@ int registry_open(struct registry *reg)
 	pthread_mutex_init(&reg->lock, NULL);
 	pthread_cond_init(&reg->cond, NULL);
 	reg->started = (int64_t)time(NULL);
-	const char *subs[] = { "overlays", "trash", "quarantine" };
-	for (unsigned i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", reg->state, subs[i]);
-		if ((rc = mkdir_p(path)))
-			return rc;
-	}
-	snprintf(path, sizeof(path), "%s/clients.json", reg->state);
+	if ((rc = statedir_prepare(reg->state)) ||
+	    (rc = statedir_file(path, sizeof(path), reg->state, STATEDIR_CLIENTS)))
+		return rc;
 	bindings = json_load_file(path, 0, &jerr);
 	if (!bindings && access(path, F_OK) == 0)
 		log_err("%s: %s (line %d): client bindings ignored", path, jerr.text, jerr.line);
 	restore_clients(reg, bindings);
 	for (struct client *c = reg->clients; c; c = c->next)
 		bound_version(bindings, c);
-	snprintf(path, sizeof(path), "%s/overlays", reg->state);
+	statedir_sub(path, sizeof(path), reg->state, SD_OVERLAYS);
 	d = opendir(path);
 	if (!d) {
 		log_err("%s: %s", path, strerror(errno));
@@ -586,7 +535,7 @@ int registry_open(struct registry *reg)
 
 		if (de->d_name[0] == '.')
 			continue;
-		if (unescape_name(de->d_name, iqn, sizeof(iqn))) {
+		if (statedir_unescape(de->d_name, iqn, sizeof(iqn))) {
 			log_warn("%s/%s: not an overlay of ours, ignored", path, de->d_name);
 			continue;
 		}
@@ -859,13 +808,14 @@ int client_quiesce(struct registry *reg, struct client *c, bool force, const cha
 /* Throw away c's overlay (constant time) and LU.  Quiesced, lock held. */
 static int client_discard(struct registry *reg, struct client *c, char *msg, size_t msglen)
 {
-	char trash[PATH_MAX + 8];
+	const char *base = strrchr(c->dir, '/');
+	char label[PATH_MAX + 16];
 	int rc;
 
-	snprintf(trash, sizeof(trash), "%s/trash", reg->state);
 	/* Nothing of it is kept: no final checkpoint, just let go. */
 	client_close(c, false);
-	rc = overlay_discard(c->dir, trash);
+	snprintf(label, sizeof(label), "overlay-%s", base ? base + 1 : c->dir);
+	rc = statedir_trash(reg->state, c->dir, label);
 	if (rc == -ENOENT)
 		return 0;   /* it never wrote anything */
 	if (rc) {

@@ -11,6 +11,7 @@
  */
 #include "lab/clients.h"
 #include "lab/images.h"
+#include "lab/statedir.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -32,7 +33,7 @@ static struct client *draft_new(struct registry *reg, struct image *img, const c
 	d->version = base;
 	d->quota = 0;
 	snprintf(d->layer_name, sizeof(d->layer_name), "%s", layer);
-	if (snprintf(d->dir, sizeof(d->dir), "%s/layers/%s", img->dir, layer) >= (int)sizeof(d->dir)) {
+	if (statedir_layer(d->dir, sizeof(d->dir), img->dir, layer)) {
 		free(d);
 		return NULL;
 	}
@@ -252,7 +253,7 @@ out:
 
 int image_discard(struct registry *reg, const char *name, bool force, char *msg, size_t msglen)
 {
-	char trash[PATH_MAX + 8];
+	char label[IMAGE_NAME_MAX + 40];
 	struct client *d;
 	struct image *img;
 	int rc;
@@ -274,8 +275,8 @@ int image_discard(struct registry *reg, const char *name, bool force, char *msg,
 		goto out;
 	}
 	client_close(d, false);
-	snprintf(trash, sizeof(trash), "%s/trash", reg->state);
-	if (overlay_discard(d->dir, trash))
+	snprintf(label, sizeof(label), "draft-%s-%s", img->name, d->layer_name);
+	if (statedir_trash(reg->state, d->dir, label))
 		log_warn("image %s: the discarded draft %s stays until the next start", name, d->dir);
 	reg->purge_pending = true;
 	pthread_cond_broadcast(&reg->cond);
@@ -337,7 +338,7 @@ out:
 
 int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, size_t msglen)
 {
-	char trash[PATH_MAX + 8], from[PATH_MAX + 96], to[PATH_MAX + 160];
+	char from[PATH_MAX], label[IMAGE_NAME_MAX + 100];
 	struct version *ver;
 	struct image *img;
 	unsigned n = 0;
@@ -402,16 +403,17 @@ int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, 
 	ver->ol = NULL;
 	backend_close(ver->root_be);
 	ver->root_be = NULL;
-	snprintf(trash, sizeof(trash), "%s/trash", reg->state);
-	snprintf(from, sizeof(from), "%s/layers/%s", img->dir, ver->layer);
-	snprintf(to, sizeof(to), "%s/img-%s-v%u-%s", trash, img->name, v, ver->layer);
-	if (rename(from, to))
-		log_warn("image %s v%u: %s stays until the next start: %s", name, v, from, strerror(errno));
+	snprintf(label, sizeof(label), "image-%s-v%u-%s", img->name, v, ver->layer);
+	if ((rc = statedir_layer(from, sizeof(from), img->dir, ver->layer)) == 0)
+		rc = statedir_trash(reg->state, from, label);
+	if (rc)
+		log_warn("image %s v%u: its layer %s stays until the next start: %s", name, v, ver->layer,
+			 strerror(-rc));
 	if (ver->root[0]) {
-		snprintf(to, sizeof(to), "%s/img-%s-flat-v%u.raw", trash, img->name, v);
-		if (rename(ver->root, to))
+		snprintf(label, sizeof(label), "image-%s-flat-v%u.raw", img->name, v);
+		if ((rc = statedir_trash(reg->state, ver->root, label)))
 			log_warn("image %s v%u: %s stays until the next start: %s", name, v, ver->root,
-				 strerror(errno));
+				 strerror(-rc));
 	}
 	ver->layer[0] = ver->root[0] = '\0';
 	reg->purge_pending = true;

@@ -4,6 +4,7 @@
  */
 #include "lab/clients.h"
 #include "lab/images.h"
+#include "lab/statedir.h"
 #include "util/atomicfile.h"
 #include "util/log.h"
 
@@ -136,7 +137,7 @@ int image_save(struct registry *reg, struct image *img)
 	json_decref(root);
 	if (!text)
 		return -ENOMEM;
-	rc = atomicfile_write_text(img->dir, "image.json", text);
+	rc = atomicfile_write_text(img->dir, STATEDIR_IMAGE_FILE, text);
 	if (rc)
 		log_err("cannot save %s/image.json: %s", img->dir, strerror(-rc));
 	free(text);
@@ -235,29 +236,33 @@ static int parse_draft(struct registry *reg, struct image *img, json_t *root, ch
 	return draft_restore(reg, img, layer, (unsigned)base, client);
 }
 
-/* Move dir/name into STATE/trash (it is not referenced by anything). */
-static void to_trash(struct registry *reg, const char *dir, const char *name, const char *what)
+/* Move dir/name of img into STATE/trash (it is not referenced by anything). */
+static void to_trash(struct registry *reg, struct image *img, const char *dir, const char *name,
+		     const char *what)
 {
-	char from[PATH_MAX + 80], to[PATH_MAX + 160];
+	char from[PATH_MAX], label[IMAGE_NAME_MAX + 300];
+	int rc = -ENAMETOOLONG;
 
-	snprintf(from, sizeof(from), "%s/%s", dir, name);
-	snprintf(to, sizeof(to), "%s/trash/img-%lld-%s", reg->state, (long long)time(NULL), name);
-	if (rename(from, to) == 0)
+	snprintf(label, sizeof(label), "image-%s-%s", img->name, name);
+	if (snprintf(from, sizeof(from), "%s/%s", dir, name) < (int)sizeof(from))
+		rc = statedir_trash(reg->state, from, label);
+	if (rc == 0)
 		log_notice("%s %s was left by an interrupted operation: moved to the trash", what, from);
 	else
 		log_warn("%s %s was left by an interrupted operation and cannot be moved: %s", what, from,
-			 strerror(errno));
+			 strerror(-rc));
 	reg->purge_pending = true;
 }
 
 /* Layers nobody references and temporary files a crash left behind. */
 static void cleanup_orphans(struct registry *reg, struct image *img)
 {
-	char path[PATH_MAX + 16];
+	char path[PATH_MAX];
 	struct dirent *de;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "%s/layers", img->dir);
+	if (statedir_layer(path, sizeof(path), img->dir, NULL))
+		return;
 	d = opendir(path);
 	while (d && (de = readdir(d)) != NULL) {
 		bool used = img->draft && strcmp(img->draft->layer_name, de->d_name) == 0;
@@ -266,7 +271,7 @@ static void cleanup_orphans(struct registry *reg, struct image *img)
 		for (unsigned i = 0; i < img->nversions && !used; i++)
 			used = strcmp(img->versions[i].layer, de->d_name) == 0;
 		if (!used)
-			to_trash(reg, path, de->d_name, "layer");
+			to_trash(reg, img, path, de->d_name, "layer");
 	}
 	if (d)
 		closedir(d);
@@ -275,7 +280,7 @@ static void cleanup_orphans(struct registry *reg, struct image *img)
 		size_t n = strlen(de->d_name);
 		bool used = false;
 		if (n > 4 && strcmp(de->d_name + n - 4, ".tmp") == 0) {
-			to_trash(reg, img->dir, de->d_name, "file");
+			to_trash(reg, img, img->dir, de->d_name, "file");
 			continue;
 		}
 		if (strncmp(de->d_name, "flat-v", 6) != 0)
@@ -285,19 +290,10 @@ static void cleanup_orphans(struct registry *reg, struct image *img)
 			used = b && strcmp(b + 1, de->d_name) == 0;
 		}
 		if (!used)
-			to_trash(reg, img->dir, de->d_name, "flattened file");
+			to_trash(reg, img, img->dir, de->d_name, "flattened file");
 	}
 	if (d)
 		closedir(d);
-}
-
-static int mkdir_one(const char *path)
-{
-	if (mkdir(path, 0700) && errno != EEXIST) {
-		log_err("%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	return 0;
 }
 
 /* A fresh history: v1 = the source. */
@@ -322,26 +318,17 @@ static int fresh_versions(struct image *img)
 
 int image_load(struct registry *reg, struct image *img)
 {
-	char path[PATH_MAX + 32], msg[256] = "";
+	char path[PATH_MAX], msg[256] = "";
 	json_error_t jerr;
 	json_t *root;
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/trash", reg->state);
-	if ((rc = mkdir_one(path)))
+	if ((rc = statedir_prepare(reg->state)) ||
+	    (rc = statedir_image(img->dir, sizeof(img->dir), reg->state, img->name)) ||
+	    (rc = statedir_mkdir(img->dir)) ||
+	    (rc = statedir_layer(path, sizeof(path), img->dir, NULL)) || (rc = statedir_mkdir(path)) ||
+	    (rc = statedir_file(path, sizeof(path), img->dir, STATEDIR_IMAGE_FILE)))
 		return rc;
-	snprintf(path, sizeof(path), "%s/images", reg->state);
-	if ((rc = mkdir_one(path)))
-		return rc;
-	if (snprintf(img->dir, sizeof(img->dir), "%s/images/%s", reg->state, img->name) >=
-	    (int)sizeof(img->dir))
-		return -ENAMETOOLONG;
-	if ((rc = mkdir_one(img->dir)))
-		return rc;
-	snprintf(path, sizeof(path), "%s/layers", img->dir);
-	if ((rc = mkdir_one(path)))
-		return rc;
-	snprintf(path, sizeof(path), "%s/image.json", img->dir);
 	root = json_load_file(path, 0, &jerr);
 	if (!root) {
 		if (access(path, F_OK) == 0) {
@@ -414,11 +401,12 @@ bad:
 
 void images_load_added(struct registry *reg)
 {
-	char path[PATH_MAX + 16];
+	char path[PATH_MAX];
 	struct dirent *de;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "%s/images", reg->state);
+	if (statedir_sub(path, sizeof(path), reg->state, SD_IMAGES))
+		return;
 	d = opendir(path);
 	while (d && (de = readdir(d)) != NULL) {
 		char file[PATH_MAX + 300];
@@ -478,12 +466,15 @@ void image_close(struct image *img)
 /* Open the layer of version v (lock held). */
 static int open_layer(struct image *img, struct version *v, char *msg, size_t msglen)
 {
-	char dir[PATH_MAX + 80], base[64];
+	char dir[PATH_MAX], base[64];
 	int rc;
 
 	if (v->ol)
 		return 0;
-	snprintf(dir, sizeof(dir), "%s/layers/%s", img->dir, v->layer);
+	if (statedir_layer(dir, sizeof(dir), img->dir, v->layer)) {
+		snprintf(msg, msglen, "image %s v%u: path too long", img->name, v->num);
+		return -ENAMETOOLONG;
+	}
 	image_version_id(img, v->parent, base, sizeof(base));
 	rc = ovl_layer_open(dir, img->be->size, base, &v->ol);
 	if (rc)
@@ -686,11 +677,12 @@ int image_add(struct registry *reg, const char *name, const char *path, const ch
 	img->origin = IMG_API;
 	{
 		/* A directory of an image removed earlier would mix histories. */
-		char old[PATH_MAX + 80];
-		snprintf(old, sizeof(old), "%s/images/%s/image.json", reg->state, name);
+		char dir[PATH_MAX], old[PATH_MAX + 16];
+		statedir_image(dir, sizeof(dir), reg->state, name);
+		snprintf(old, sizeof(old), "%s/%s", dir, STATEDIR_IMAGE_FILE);
 		if (access(old, F_OK) == 0) {
-			snprintf(msg, msglen, "%s/images/%s holds the versions of an image no longer served; "
-				 "move it aside first", reg->state, name);
+			snprintf(msg, msglen, "%s holds the versions of an image no longer served; "
+				 "move it aside first", dir);
 			rc = -EEXIST;
 			goto fail;
 		}
