@@ -211,7 +211,8 @@ static int reset_at_boot(struct registry *reg, struct client *c, const struct bo
 	if (c->policy != POLICY_RESET_ON_BOOT && !c->reset_due)
 		return 0;
 	if (c->sessions) {
-		iscsi_session_foreach(reg->srv, count_peers, &pc);
+		if (reg->hooks.foreach_session)
+			reg->hooks.foreach_session(reg->hooks.ctx, count_peers, &pc);
 		if (pc.other) {
 			ans->kind = BOOT_MESSAGE;
 			snprintf(ans->message, sizeof(ans->message), "%s is online from %s; a boot request "

@@ -171,7 +171,7 @@ int registry_add_image(struct registry *reg, struct image *img)
 	snprintf(img->tgt.name, sizeof(img->tgt.name), "%s", img->target);
 	img->tgt.tpgt = 1;
 	img->tgt.priv = img;
-	rc = iscsi_server_add_target(reg->srv, &img->tgt);
+	rc = reg->hooks.add_target ? reg->hooks.add_target(reg->hooks.ctx, &img->tgt) : 0;
 	if (rc)
 		return rc;
 	reg->images[reg->nimages++] = img;
@@ -791,7 +791,8 @@ int client_quiesce(struct registry *reg, struct client *c, bool force, const cha
 	if (!c->sessions)
 		return 0;
 	pthread_mutex_unlock(&reg->lock);
-	iscsi_kill_initiator(reg->srv, c->initiator);
+	if (reg->hooks.end_sessions)
+		reg->hooks.end_sessions(reg->hooks.ctx, c->initiator);
 	pthread_mutex_lock(&reg->lock);
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += RESET_WAIT_S;

@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "daemon/config.h"
+#include "lab/hooks.h"
 #include "lab/images.h"
 #include "proto/iscsi.h"
 #include "storage/backend.h"
@@ -93,7 +94,7 @@ struct registry {
 	pthread_t sched;
 	bool sched_started;
 	int64_t sched_last;
-	struct iscsi_server *srv;
+	struct lab_hooks hooks;       /* the iSCSI server, or a test's fakes */
 	pthread_t purger;
 	bool purger_started, purge_pending, stopping;
 	int64_t started;
@@ -134,7 +135,7 @@ struct image *registry_image(struct registry *reg, const char *name);
 /*
  * Serve img (loaded, see images.h) from now on: appended to reg->images
  * and its target to the iSCSI server.  Lock held (or before registry_open
- * with reg->srv set).  0 or -errno.
+ * with reg->hooks set).  0 or -errno.
  */
 int registry_add_image(struct registry *reg, struct image *img);
 
