@@ -6,6 +6,7 @@
 #include "proto/iscsi.h"
 #include "util/log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -121,7 +122,9 @@ int statedir_unescape(const char *in, char *out, size_t len)
 		if (n + 1 >= len)
 			return -1;
 		if (*p == '%') {
-			if (sscanf(p + 1, "%2X", &v) != 1)
+			/* exactly two hex digits: never step past the end */
+			if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]) ||
+			    sscanf(p + 1, "%2X", &v) != 1)
 				return -1;
 			out[n++] = (char)v;
 			p += 2;
