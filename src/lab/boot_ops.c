@@ -192,7 +192,7 @@ static struct client *enroll(struct registry *reg, const struct boot_request *rq
 static struct image *maintained_image(struct registry *reg, const struct client *c)
 {
 	for (unsigned i = 0; i < reg->nimages; i++)
-		if (reg->images[i]->draft && strcasecmp(reg->images[i]->draft->initiator, c->initiator) == 0)
+		if (reg->images[i]->draft && strcasecmp(reg->images[i]->draft->disk.initiator, c->initiator) == 0)
 			return reg->images[i];
 	return NULL;
 }
@@ -210,7 +210,7 @@ static int reset_at_boot(struct registry *reg, struct client *c, const struct bo
 
 	if (c->policy != POLICY_RESET_ON_BOOT && !c->reset_due)
 		return 0;
-	if (c->sessions) {
+	if (c->disk.sessions) {
 		if (reg->hooks.foreach_session)
 			reg->hooks.foreach_session(reg->hooks.ctx, count_peers, &pc);
 		if (pc.other) {
@@ -284,7 +284,7 @@ int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_
 		/* It boots the draft: its own overlay is not what it sees, keep it. */
 		log_notice("boot: %s boots the draft of image %s (maintenance)", c->initiator, img->name);
 	} else {
-		img = c->img;
+		img = c->disk.img;
 		if (reset_at_boot(reg, c, rq, ans))
 			goto out;
 	}
@@ -345,7 +345,7 @@ static void sched_pass(struct registry *reg, time_t now)
 		at = last_occurrence(now, c->reset_at);
 		if (at <= reg->sched_last || at > now)
 			continue;
-		if (c->sessions || c->resetting || maintained_image(reg, c)) {
+		if (c->disk.sessions || c->disk.resetting || maintained_image(reg, c)) {
 			if (!c->reset_due) {
 				c->reset_due = true;
 				bindings_save(reg);

@@ -22,47 +22,6 @@
 
 #define RESET_WAIT_S 15
 
-/* FNV-1a over a few strings: stable ids for VPD pages. */
-static uint64_t fnv1a(const char *a, const char *b)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (const char *s = a; *s; s++) {
-		h ^= (uint8_t)*s;
-		h *= 0x100000001b3ull;
-	}
-	h ^= '|';
-	h *= 0x100000001b3ull;
-	for (const char *s = b; *s; s++) {
-		h ^= (uint8_t)*s;
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
-/* Build the LU of a client over its open overlay. */
-static int client_make_lu(struct registry *reg, struct client *c)
-{
-	struct scsi_lu_config lc;
-	char serial[17];
-	uint64_t id = fnv1a(c->img->target, c->initiator);
-
-	snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)id);
-	lc = (struct scsi_lu_config){
-		.be = overlay_backend(c->ov), .block_size = c->img->block_size, .read_only = false,
-		.vendor = "PRISTINE", .product = "pristine disk", .revision = "0001",
-		.serial = serial, .naa_id = id, .target_name = c->img->target,
-	};
-	c->scsi = scsi_target_new();
-	if (!c->scsi)
-		return -ENOMEM;
-	if (scsi_target_add_lu(c->scsi, 0, &lc)) {
-		scsi_target_free(c->scsi);
-		c->scsi = NULL;
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 /* Move an untrusted overlay aside; never delete it. */
 static void quarantine(struct registry *reg, const char *dirname, const char *why)
 {
@@ -85,70 +44,25 @@ static void quarantine(struct registry *reg, const char *dirname, const char *wh
 			dirname, why, strerror(-rc));
 }
 
-/* Open (creating if needed) the overlay of c over its version.  Lock held. */
-int client_open(struct registry *reg, struct client *c)
+int registry_disk_open(struct registry *reg, struct disk *d)
 {
-	struct overlay_opts oo = { .quota_bytes = c->quota, .store_floor_bytes = reg->store_floor };
-	char base[64], msg[256];
-	struct backend *vbe;
-	int rc;
-
-	if (c->version < 1 || c->version > c->img->nversions)
-		c->version = c->img->current;
-	rc = image_version_get(c->img, c->version, &vbe, msg, sizeof(msg));
-	if (rc) {
-		log_err("%s", msg);
-		return rc;
-	}
-	image_version_id(c->img, c->version, base, sizeof(base));
-	oo.base_id = base;
-	rc = overlay_open(c->dir, vbe, &oo, &c->ov);
-	if (rc == 0) {
-		rc = client_make_lu(reg, c);
-		if (rc) {
-			overlay_close(c->ov);
-			c->ov = NULL;
-		}
-	}
-	if (rc)
-		image_version_put(c->img, c->version);
-	else
-		c->version_held = true;
-	return rc;
-}
-
-int client_close(struct client *c, bool keep)
-{
-	int rc = 0;
-
-	scsi_target_free(c->scsi);
-	c->scsi = NULL;
-	if (keep)
-		rc = overlay_close(c->ov);
-	else
-		overlay_drop(c->ov);
-	c->ov = NULL;
-	if (c->version_held)
-		image_version_put(c->img, c->version);
-	c->version_held = false;
-	return rc;
+	return disk_open(d, reg->store_floor);
 }
 
 struct client *client_new(struct registry *reg, const char *initiator, struct image *img)
 {
 	struct client *c = calloc(1, sizeof(*c));
+	char dir[PATH_MAX];
 
 	if (!c)
 		return NULL;
 	snprintf(c->initiator, sizeof(c->initiator), "%s", initiator);
-	if (statedir_overlay(c->dir, sizeof(c->dir), reg->state, initiator)) {
+	if (statedir_overlay(dir, sizeof(dir), reg->state, initiator) ||
+	    disk_init(&c->disk, initiator, img, img->current, dir, reg->default_quota)) {
 		log_err("state directory path too long for client %s", initiator);
 		free(c);
 		return NULL;
 	}
-	c->img = img;
-	c->version = img->current;
-	c->quota = reg->default_quota;
 	c->policy = reg->default_policy;
 	c->reset_at = reg->default_reset_at;
 	if (c->policy == POLICY_SCHEDULED && c->reset_at < 0)
@@ -214,10 +128,10 @@ int bindings_save(struct registry *reg)
 
 	for (struct client *c = reg->clients; c; c = c->next) {
 		json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "initiator", c->initiator,
-				      "image", c->img->name, "name", c->name, "origin", origins[c->origin]);
+				      "image", c->disk.img->name, "name", c->name, "origin", origins[c->origin]);
 		if (c->quota_set)
-			json_object_set_new(e, "quota_bytes", json_integer((json_int_t)c->quota));
-		json_object_set_new(e, "version", json_integer((json_int_t)c->version));
+			json_object_set_new(e, "quota_bytes", json_integer((json_int_t)c->disk.quota));
+		json_object_set_new(e, "version", json_integer((json_int_t)c->disk.version));
 		if (c->mac[0])
 			json_object_set_new(e, "mac", json_string(c->mac));
 		if (c->uuid[0])
@@ -357,9 +271,9 @@ static void bound_version(json_t *bindings, struct client *c)
 		const char *ini = json_string_value(json_object_get(e, "initiator"));
 		const char *img = json_string_value(json_object_get(e, "image"));
 		json_int_t v = json_integer_value(json_object_get(e, "version"));
-		if (ini && img && strcasecmp(ini, c->initiator) == 0 && strcmp(img, c->img->name) == 0 &&
-		    v >= 1 && v <= (json_int_t)c->img->nversions)
-			c->version = (unsigned)v;
+		if (ini && img && strcasecmp(ini, c->initiator) == 0 && strcmp(img, c->disk.img->name) == 0 &&
+		    v >= 1 && v <= (json_int_t)c->disk.img->nversions)
+			c->disk.version = (unsigned)v;
 		if (ini && strcasecmp(ini, c->initiator) == 0 && c->origin == ORIGIN_CONFIG)
 			c->reset_due = json_is_true(json_object_get(e, "reset_due"));
 	}
@@ -413,7 +327,7 @@ static void restore_clients(struct registry *reg, json_t *bindings)
 		c->origin = origin && strcmp(origin, "api") == 0 ? ORIGIN_API : ORIGIN_AUTO;
 		restore_boot_fields(c, e);
 		if (json_is_integer(q) && json_integer_value(q) >= 0) {
-			c->quota = (uint64_t)json_integer_value(q);
+			c->disk.quota = (uint64_t)json_integer_value(q);
 			c->quota_set = true;
 		}
 		c->next = reg->clients;
@@ -442,7 +356,7 @@ int registry_configure(struct registry *reg, const struct cfg_client *cc, struct
 	c->reset_at = cc->reset_at_min;
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->origin = ORIGIN_CONFIG;
-	c->quota = quota;
+	c->disk.quota = quota;
 	c->quota_set = true;
 	memcpy(c->allow, cc->ip_rules, sizeof(c->allow));
 	c->nallow = cc->nips;
@@ -554,11 +468,11 @@ int registry_open(struct registry *reg)
 			c->next = reg->clients;
 			reg->clients = c;
 		}
-		rc = client_open(reg, c);
+		rc = registry_disk_open(reg, &c->disk);
 		if (rc == -EBADMSG || rc == -ESTALE) {
 			quarantine(reg, de->d_name, rc == -EBADMSG ? "metadata torn or corrupt" :
 				   "made over another image");
-			rc = client_open(reg, c);   /* a fresh, empty overlay */
+			rc = registry_disk_open(reg, &c->disk);   /* a fresh, empty overlay */
 		}
 		if (rc) {
 			/* Listed, offline; its next login tries again. */
@@ -566,7 +480,7 @@ int registry_open(struct registry *reg)
 			continue;
 		}
 		log_info("client %s: overlay verified, %llu bytes", iqn,
-			 (unsigned long long)overlay_used_bytes(c->ov));
+			 (unsigned long long)disk_used_bytes(&c->disk));
 	}
 	closedir(d);
 	json_decref(bindings);
@@ -593,13 +507,13 @@ void registry_close(struct registry *reg)
 	while (reg->clients) {
 		struct client *c = reg->clients;
 		reg->clients = c->next;
-		if (c->ov && client_close(c, true))
+		if (c->disk.ov && disk_close(&c->disk, true))
 			log_err("client %s: overlay closed with an error", c->initiator);
 		free(c);
 	}
 	for (unsigned i = 0; i < reg->nimages; i++) {
-		struct client *d = reg->images[i]->draft;
-		if (d && d->ov && client_close(d, true))
+		struct draft *d = reg->images[i]->draft;
+		if (d && d->disk.ov && disk_close(&d->disk, true))
 			log_err("image %s: draft closed with an error", reg->images[i]->name);
 		free(d);
 		reg->images[i]->draft = NULL;
@@ -683,19 +597,20 @@ int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
 {
 	struct registry *reg = ctx;
 	struct image *img = t->priv;
-	struct client *c;
+	struct client *c = NULL;
+	struct disk *d;
 	int rc, status = 0;
 
 	pthread_mutex_lock(&reg->lock);
-	if (img->draft && strcasecmp(img->draft->initiator, initiator) == 0) {
+	if (img->draft && strcasecmp(img->draft->disk.initiator, initiator) == 0) {
 		/* The maintenance client sees the draft, nothing else. */
-		c = img->draft;
+		d = &img->draft->disk;
 		goto attach;
 	}
 	c = registry_find(reg, initiator);
-	if (c && c->img != img) {
+	if (c && c->disk.img != img) {
 		snprintf(msg, msglen, "client %s belongs to image %s, not to target %s",
-			 initiator, c->img->name, t->name);
+			 initiator, c->disk.img->name, t->name);
 		status = 0x0202;   /* authorization failure */
 		goto out;
 	}
@@ -715,14 +630,15 @@ int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
 		bindings_save(reg);
 		log_notice("client %s enrolled automatically on image %s", initiator, img->name);
 	}
+	d = &c->disk;
 attach:
-	if (c->resetting) {
+	if (d->resetting) {
 		snprintf(msg, msglen, "client %s is being reset", initiator);
 		status = 0x0301;   /* service unavailable: try again */
 		goto out;
 	}
-	if (!c->ov) {
-		rc = client_open(reg, c);
+	if (!d->ov) {
+		rc = registry_disk_open(reg, d);
 		if (rc) {
 			snprintf(msg, msglen, "cannot open the overlay of %s: %s%s", initiator, strerror(-rc),
 				 rc == -ENOSPC || rc == -EDQUOT ? " (the state directory's file system is "
@@ -732,93 +648,85 @@ attach:
 			goto out;
 		}
 	}
-	c->sessions++;
-	c->last_login = (int64_t)time(NULL);
-	*scsi = c->scsi;
-	*handle = c;
+	d->sessions++;
+	if (c)
+		c->last_login = (int64_t)time(NULL);
+	*scsi = d->scsi;
+	*handle = d;
 out:
 	pthread_mutex_unlock(&reg->lock);
 	return status;
 }
 
+/* handle is the disk the session attached to (a client's or a draft's). */
 void registry_detach(void *ctx, void *handle)
 {
 	struct registry *reg = ctx;
-	struct client *c = handle;
-
+	struct disk *d = handle;
 	const char *what = NULL;
 	int err;
 
 	pthread_mutex_lock(&reg->lock);
-	c->sessions--;
+	d->sessions--;
 	/* An overlay that failed (EIO, a failed sync) refuses every write
 	 * until it is reopened: once nobody uses it, close it, so the next
 	 * login reopens it from what was flushed - no restart needed.  What
 	 * its client wrote after the failure was never acknowledged by a
 	 * flush.  Drafts are left to the admin (image discard/commit). */
-	if (c->sessions == 0 && c->ov && !c->is_draft && !c->resetting &&
-	    (err = overlay_error(c->ov, &what)) != 0) {
+	if (d->sessions == 0 && d->ov && !d->is_draft && !d->resetting &&
+	    (err = disk_error(d, &what)) != 0) {
 		log_notice("client %s: its overlay failed earlier (%s: %s); closed now that its last "
 			   "session ended, it reopens from its last flushed state at the next login",
-			   c->initiator, what ? what : "I/O", strerror(-err));
-		client_close(c, true);
+			   d->initiator, what ? what : "I/O", strerror(-err));
+		disk_close(d, true);
 	}
 	pthread_cond_broadcast(&reg->cond);
 	pthread_mutex_unlock(&reg->lock);
 }
 
-/*
- * Make c idle for a change of its overlay: refuse while it has sessions
- * unless force, which ends them and waits.  On success c->resetting is set
- * (no session attaches) and the caller must clear it.  Lock held (it is
- * dropped while sessions end).  0, or -EBUSY with msg.
- */
-int client_quiesce(struct registry *reg, struct client *c, bool force, const char *what,
-		   char *msg, size_t msglen)
+int disk_quiesce(struct registry *reg, struct disk *d, bool force, const char *what,
+		 char *msg, size_t msglen)
 {
 	struct timespec deadline;
 
-	if (c->resetting) {
-		snprintf(msg, msglen, "client %s is busy with another change", c->initiator);
+	if (d->resetting) {
+		snprintf(msg, msglen, "client %s is busy with another change", d->initiator);
 		return -EBUSY;
 	}
-	if (c->sessions && !force) {
+	if (d->sessions && !force) {
 		snprintf(msg, msglen, "client %s is online (%u session%s); use --force to end them and %s",
-			 c->initiator, c->sessions, c->sessions == 1 ? "" : "s", what);
+			 d->initiator, d->sessions, d->sessions == 1 ? "" : "s", what);
 		return -EBUSY;
 	}
-	c->resetting = true;
-	if (!c->sessions)
+	d->resetting = true;
+	if (!d->sessions)
 		return 0;
 	pthread_mutex_unlock(&reg->lock);
 	if (reg->hooks.end_sessions)
-		reg->hooks.end_sessions(reg->hooks.ctx, c->initiator);
+		reg->hooks.end_sessions(reg->hooks.ctx, d->initiator);
 	pthread_mutex_lock(&reg->lock);
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += RESET_WAIT_S;
-	while (c->sessions) {
+	while (d->sessions) {
 		if (pthread_cond_timedwait(&reg->cond, &reg->lock, &deadline) == ETIMEDOUT) {
-			snprintf(msg, msglen, "sessions of %s did not end within %ds", c->initiator, RESET_WAIT_S);
-			c->resetting = false;
+			snprintf(msg, msglen, "sessions of %s did not end within %ds", d->initiator, RESET_WAIT_S);
+			d->resetting = false;
 			return -EBUSY;
 		}
 	}
 	return 0;
 }
 
-/* Throw away c's overlay (constant time) and LU.  Quiesced, lock held. */
+/* Throw away c's overlay (constant time) and LU; wake the purger.
+ * Quiesced, lock held.  0 or -errno with msg. */
 static int client_discard(struct registry *reg, struct client *c, char *msg, size_t msglen)
 {
-	const char *base = strrchr(c->dir, '/');
+	const char *base = strrchr(c->disk.dir, '/');
 	char label[PATH_MAX + 16];
 	int rc;
 
-	/* Nothing of it is kept: no final checkpoint, just let go. */
-	client_close(c, false);
-	snprintf(label, sizeof(label), "overlay-%s", base ? base + 1 : c->dir);
-	rc = statedir_trash(reg->state, c->dir, label);
-	if (rc == -ENOENT)
-		return 0;   /* it never wrote anything */
+	snprintf(label, sizeof(label), "overlay-%s", base ? base + 1 : c->disk.dir);
+	rc = disk_discard(&c->disk, reg->state, label);
 	if (rc) {
 		snprintf(msg, msglen, "cannot discard the overlay of %s: %s", c->initiator, strerror(-rc));
 		return rc;
@@ -831,26 +739,26 @@ static int client_discard(struct registry *reg, struct client *c, char *msg, siz
 int client_reset_locked(struct registry *reg, struct client *c, bool force, const char *why,
 		       char *msg, size_t msglen)
 {
-	int rc = client_quiesce(reg, c, force, "reset", msg, msglen);
+	int rc = disk_quiesce(reg, &c->disk, force, "reset", msg, msglen);
 
 	if (rc)
 		return rc;
 	rc = client_discard(reg, c, msg, msglen);
 	if (rc == 0) {
-		unsigned old = c->version;
-		c->version = c->img->current;
+		unsigned old = c->disk.version;
+		c->disk.version = c->disk.img->current;
 		c->reset_due = false;
 		bindings_save(reg);
-		if (old != c->version)
+		if (old != c->disk.version)
 			log_notice("client %s reset (%s): overlay discarded, now on %s v%u (was v%u)",
-				   c->initiator, why, c->img->name, c->version, old);
+				   c->initiator, why, c->disk.img->name, c->disk.version, old);
 		else
 			log_notice("client %s reset (%s): overlay discarded", c->initiator, why);
 	}
 	/* Reopen at once: the client is listed with an empty overlay. */
-	if (client_open(reg, c))
+	if (registry_disk_open(reg, &c->disk))
 		log_err("client %s: cannot create its new overlay", c->initiator);
-	c->resetting = false;
+	c->disk.resetting = false;
 	return rc;
 }
 
@@ -1009,7 +917,7 @@ int registry_add(struct registry *reg, const char *name, const char *initiator, 
 	snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
 	c->origin = ORIGIN_API;
 	c->quota_set = quota_set;
-	c->quota = quota_set ? quota : reg->default_quota;
+	c->disk.quota = quota_set ? quota : reg->default_quota;
 	c->next = reg->clients;
 	reg->clients = c;
 	bindings_save(reg);
@@ -1052,12 +960,12 @@ int registry_remove(struct registry *reg, const char *id, bool force, char *msg,
 	c = find_changeable(reg, id, "remove", &rc, msg, msglen);
 	if (!c)
 		goto out;
-	rc = client_quiesce(reg, c, force, "remove it", msg, msglen);
+	rc = disk_quiesce(reg, &c->disk, force, "remove it", msg, msglen);
 	if (rc)
 		goto out;
 	rc = client_discard(reg, c, msg, msglen);
 	if (rc) {
-		c->resetting = false;
+		c->disk.resetting = false;
 		goto out;
 	}
 	for (pp = &reg->clients; *pp; pp = &(*pp)->next)
@@ -1105,7 +1013,7 @@ int registry_set(struct registry *reg, const char *id, const char *name, const c
 			rc = -ENOENT;
 			goto out;
 		}
-		if (img == c->img)
+		if (img == c->disk.img)
 			img = NULL;
 	}
 	rc = boot_fields(reg, c, bf, false, msg, msglen);
@@ -1113,28 +1021,28 @@ int registry_set(struct registry *reg, const char *id, const char *name, const c
 		goto out;
 	if (img) {
 		/* Its overlay only makes sense over the old image. */
-		rc = client_quiesce(reg, c, force, "move it to another image (its overlay is discarded)",
+		rc = disk_quiesce(reg, &c->disk, force, "move it to another image (its overlay is discarded)",
 				    msg, msglen);
 		if (rc)
 			goto out;
 		rc = client_discard(reg, c, msg, msglen);
 		if (rc == 0) {
 			log_notice("client %s moved from image %s to %s: overlay discarded", c->initiator,
-				   c->img->name, img->name);
-			c->img = img;
-			c->version = img->current;
+				   c->disk.img->name, img->name);
+			c->disk.img = img;
+			c->disk.version = img->current;
 		}
-		c->resetting = false;
+		c->disk.resetting = false;
 		if (rc)
 			goto out;
 	}
 	if (name)
 		snprintf(c->name, sizeof(c->name), "%s", name);
 	if (has_quota) {
-		c->quota = quota;
+		c->disk.quota = quota;
 		c->quota_set = true;
-		if (c->ov)
-			overlay_set_quota(c->ov, quota);
+		if (c->disk.ov)
+			overlay_set_quota(c->disk.ov, quota);
 	}
 	boot_fields(reg, c, bf, true, msg, msglen);
 	bindings_save(reg);

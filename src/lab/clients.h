@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "daemon/config.h"
+#include "lab/disk.h"
 #include "lab/hooks.h"
 #include "lab/images.h"
 #include "proto/iscsi.h"
@@ -47,17 +48,7 @@ struct client {
 	enum client_origin origin;
 	bool quota_set;               /* quota chosen for it, not the default */
 	char initiator[ISCSI_NAME_MAX];
-	char dir[PATH_MAX];
-	struct image *img;
-	unsigned version;             /* the image version its overlay is on */
-	bool version_held;            /* it holds a use of that version */
-	bool is_draft;                /* the draft of img (not in the client list) */
-	char layer_name[24];          /* a draft's layer directory name */
-	struct overlay *ov;           /* open while the client is enrolled */
-	struct scsi_target *scsi;     /* LUN 0 over the overlay */
-	unsigned sessions;
-	bool resetting;
-	uint64_t quota;
+	struct disk disk;             /* its image (disk.img), overlay, LU, sessions */
 	int64_t last_login;           /* unix time, 0 = never since start */
 	/* network boot (boot endpoint) */
 	char mac[18];                 /* "aa:bb:cc:dd:ee:ff" or "" */
@@ -193,15 +184,22 @@ int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_
 /* The scheduled-reset thread (boot_ops.c), started by registry_open. */
 void *registry_sched_main(void *arg);
 
-/* ---- for the image life cycle (image_draft.c); lock held ---- */
+/* ---- for the image life cycle (image_draft.c) and boot_ops.c; lock held ---- */
+/*
+ * Make d idle for a change of its overlay: refuse while it has sessions
+ * unless force, which ends them (through reg->hooks) and waits.  On
+ * success d->resetting is set (no session attaches) and the caller must
+ * clear it.  The lock is dropped while sessions end.  0, or -EBUSY with
+ * msg.
+ */
+int disk_quiesce(struct registry *reg, struct disk *d, bool force, const char *what,
+		 char *msg, size_t msglen);
+/* A new client record (not yet listed): initiator on img's current
+ * version with the registry's defaults.  NULL if out of memory or its
+ * overlay path does not fit (logged). */
 struct client *client_new(struct registry *reg, const char *initiator, struct image *img);
-/* Open c's overlay over its version (taking a use of it) and its LU. */
-int client_open(struct registry *reg, struct client *c);
-/* Close c's LU and overlay: flushed and checkpointed (keep) or dropped.
- * Releases its use of the version.  Returns overlay_close's result. */
-int client_close(struct client *c, bool keep);
-int client_quiesce(struct registry *reg, struct client *c, bool force, const char *what,
-		   char *msg, size_t msglen);
+/* Open d with the registry's settings (see disk_open). */
+int registry_disk_open(struct registry *reg, struct disk *d);
 /* Reset c (see registry_reset); why is for the log ("admin", "boot"...). */
 int client_reset_locked(struct registry *reg, struct client *c, bool force, const char *why,
 			char *msg, size_t msglen);

@@ -130,8 +130,8 @@ int image_save(struct registry *reg, struct image *img)
 	json_object_set_new(root, "target", json_string(img->target));
 	if (img->draft)
 		json_object_set_new(root, "draft",
-			json_pack("{s:s, s:i, s:s, s:I}", "layer", img->draft->layer_name,
-				  "base", (int)img->draft_base, "client", img->draft->initiator,
+			json_pack("{s:s, s:i, s:s, s:I}", "layer", img->draft->layer,
+				  "base", (int)img->draft_base, "client", img->draft->disk.initiator,
 				  "opened", (json_int_t)img->draft_opened));
 	text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
 	json_decref(root);
@@ -265,7 +265,7 @@ static void cleanup_orphans(struct registry *reg, struct image *img)
 		return;
 	d = opendir(path);
 	while (d && (de = readdir(d)) != NULL) {
-		bool used = img->draft && strcmp(img->draft->layer_name, de->d_name) == 0;
+		bool used = img->draft && strcmp(img->draft->layer, de->d_name) == 0;
 		if (de->d_name[0] == '.')
 			continue;
 		for (unsigned i = 0; i < img->nversions && !used; i++)

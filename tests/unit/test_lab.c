@@ -163,8 +163,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Attach as initiator to the image's target, as a login would. */
-static struct client *attach(struct lab *l, const char *initiator)
+/* Attach as initiator to the image's target, as a login would: the disk
+ * its session sees. */
+static struct disk *attach(struct lab *l, const char *initiator)
 {
 	struct scsi_target *scsi = NULL;
 	void *handle = NULL;
@@ -221,16 +222,16 @@ static void test_client_write_reset_reload(void **state)
 	assert_int_equal(registry_add(&l->reg, NULL, PC1, NULL, NULL, 0, false, msg, sizeof(msg)), -EEXIST);
 
 	/* write through its disk, read back; the golden image is untouched */
-	c = attach(l, PC1);
-	assert_ptr_equal(c, registry_find(&l->reg, "pc-one"));
-	assert_int_equal(c->sessions, 1);
-	be = overlay_backend(c->ov);
+	assert_ptr_equal(attach(l, PC1), &registry_find(&l->reg, "pc-one")->disk);
+	c = registry_find(&l->reg, PC1);
+	assert_int_equal(c->disk.sessions, 1);
+	be = overlay_backend(c->disk.ov);
 	fill(wbuf, sizeof(wbuf), 99);
 	assert_int_equal(be->ops->write(be, wbuf, 8192, sizeof(wbuf), true), 0);
 	assert_int_equal(be->ops->read(be, rbuf, 8192, sizeof(rbuf)), 0);
 	assert_memory_equal(rbuf, wbuf, sizeof(wbuf));
-	assert_true(overlay_used_bytes(c->ov) > 0);
-	snprintf(dir, sizeof(dir), "%s", c->dir);
+	assert_true(overlay_used_bytes(c->disk.ov) > 0);
+	snprintf(dir, sizeof(dir), "%s", c->disk.dir);
 	assert_int_equal(stat(dir, &st), 0);
 
 	/* reset while online: refused without force, then the hooks end its session */
@@ -240,11 +241,11 @@ static void test_client_write_reset_reload(void **state)
 	assert_int_equal(registry_reset(&l->reg, "pc-one", true, msg, sizeof(msg)), 0);
 	assert_int_equal(l->fs.end_calls, 1);
 	assert_string_equal(l->fs.ended, PC1);
-	assert_int_equal(c->sessions, 0);
+	assert_int_equal(c->disk.sessions, 0);
 	/* a fresh overlay: the golden data shows through again */
-	assert_non_null(c->ov);
-	assert_int_equal(overlay_used_bytes(c->ov), 0);
-	be = overlay_backend(c->ov);
+	assert_non_null(c->disk.ov);
+	assert_int_equal(overlay_used_bytes(c->disk.ov), 0);
+	be = overlay_backend(c->disk.ov);
 	assert_int_equal(be->ops->read(be, rbuf, 8192, sizeof(rbuf)), 0);
 	for (size_t i = 0; i < sizeof(gold); i++)   /* the golden file's pattern at 8192 */
 		gold[i] = (uint8_t)(1 + (8192 + i) * 7);
@@ -252,8 +253,8 @@ static void test_client_write_reset_reload(void **state)
 	wait_trash_empty(l->state);
 
 	/* write again, then restart: the same clients come back from the store */
-	c = attach(l, PC1);
-	be = overlay_backend(c->ov);
+	assert_ptr_equal(attach(l, PC1), &c->disk);
+	be = overlay_backend(c->disk.ov);
 	assert_int_equal(be->ops->write(be, wbuf, 0, sizeof(wbuf), true), 0);
 	registry_detach(&l->reg, l->fs.handles[--l->fs.nhandles]);
 	lab_close(l);
@@ -266,10 +267,11 @@ static void test_client_write_reset_reload(void **state)
 	assert_string_equal(c->uuid, "0a1b2c3d-0000-4000-8000-00000000aaaa");
 	assert_int_equal(c->origin, ORIGIN_API);
 	assert_non_null(registry_find(&l->reg, PC2));
-	assert_non_null(c->ov);
-	be = overlay_backend(c->ov);
+	assert_non_null(c->disk.ov);
+	be = overlay_backend(c->disk.ov);
 	assert_int_equal(be->ops->read(be, rbuf, 0, sizeof(rbuf)), 0);
 	assert_memory_equal(rbuf, wbuf, sizeof(rbuf));
+	assert_int_equal(disk_used_bytes(&c->disk), overlay_used_bytes(c->disk.ov));
 
 	/* remove: gone from the store too */
 	assert_int_equal(registry_remove(&l->reg, PC2, false, msg, sizeof(msg)), 0);
@@ -361,17 +363,22 @@ static void test_draft_made_and_discarded(void **state)
 	char msg[256] = "", layer[PATH_MAX];
 	unsigned newv = 0;
 	struct stat st;
-	struct client *d;
+	struct disk *d;
 
 	lab_open(l);
 	assert_int_equal(image_edit(&l->reg, "img", ADMIN_PC, false, msg, sizeof(msg)), 0);
 	assert_non_null(l->img->draft);
 	assert_int_equal(image_edit(&l->reg, "img", ADMIN_PC, false, msg, sizeof(msg)), -EEXIST);
-	snprintf(layer, sizeof(layer), "%s", l->img->draft->dir);
+	snprintf(layer, sizeof(layer), "%s", l->img->draft->disk.dir);
 	assert_int_equal(stat(layer, &st), 0);
 	/* the maintenance initiator sees the draft */
 	d = attach(l, ADMIN_PC);
-	assert_ptr_equal(d, l->img->draft);
+	assert_ptr_equal(d, &l->img->draft->disk);
+	assert_int_equal(d->sessions, 1);
+	assert_true(d->is_draft);
+	assert_string_equal(d->initiator, ADMIN_PC);
+	/* a client's disk and a draft's are the same kind of thing */
+	assert_non_null(strstr(d->dir, "/images/img/layers/L"));
 	/* discard ends its session through the hooks, the layer goes to the trash */
 	assert_int_equal(image_discard(&l->reg, "img", false, msg, sizeof(msg)), -EBUSY);
 	assert_int_equal(image_discard(&l->reg, "img", true, msg, sizeof(msg)), 0);
