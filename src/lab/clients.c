@@ -22,31 +22,34 @@
 
 #define RESET_WAIT_S 15
 
-/* Move an untrusted overlay aside; never delete it. */
-static void quarantine(struct registry *reg, const char *dirname, const char *why)
+/* Move c's untrusted overlay aside; never delete it. */
+static void quarantine(struct registry *reg, struct client *c, const char *why)
 {
-	char from[PATH_MAX], to[PATH_MAX];
-	int rc;
+	struct lab_store *st = registry_store(reg);
+	char to[PATH_MAX];
+	int rc = st->ops->quarantine(st, c->disk.dir, to, sizeof(to));
 
-	rc = statedir_sub(from, sizeof(from), reg->state, SD_OVERLAYS);
-	if (rc == 0 && strlen(from) + 1 + strlen(dirname) >= sizeof(from))
-		rc = -ENAMETOOLONG;
-	if (rc == 0) {
-		strcat(from, "/");
-		strcat(from, dirname);
-		rc = statedir_quarantine(reg->state, from, to, sizeof(to));
-	}
 	if (rc == 0)
 		log_err("overlay %s cannot be trusted (%s): kept aside as %s; the client starts "
-			"from a fresh overlay", dirname, why, to);
+			"from a fresh overlay", c->disk.dir, why, to);
 	else
 		log_err("overlay %s cannot be trusted (%s) and could not be moved aside: %s",
-			dirname, why, strerror(-rc));
+			c->disk.dir, why, strerror(-rc));
+}
+
+struct lab_store *registry_store(struct registry *reg)
+{
+	if (!reg->store) {
+		/* a state path that does not fit was refused with the options */
+		store_local_init(&reg->local_store, reg->state);
+		reg->store = &reg->local_store;
+	}
+	return reg->store;
 }
 
 int registry_disk_open(struct registry *reg, struct disk *d)
 {
-	return disk_open(d, reg->store_floor);
+	return disk_open(d, registry_store(reg), reg->store_floor);
 }
 
 struct client *client_new(struct registry *reg, const char *initiator, struct image *img)
@@ -57,7 +60,7 @@ struct client *client_new(struct registry *reg, const char *initiator, struct im
 	if (!c)
 		return NULL;
 	snprintf(c->initiator, sizeof(c->initiator), "%s", initiator);
-	if (statedir_overlay(dir, sizeof(dir), reg->state, initiator) ||
+	if (registry_store(reg)->ops->overlay_where(registry_store(reg), initiator, dir, sizeof(dir)) ||
 	    disk_init(&c->disk, initiator, img, img->current, dir, reg->default_quota)) {
 		log_err("state directory path too long for client %s", initiator);
 		free(c);
@@ -154,9 +157,9 @@ int bindings_save(struct registry *reg)
 	json_decref(root);
 	if (!text)
 		return -ENOMEM;
-	rc = atomicfile_write_text(reg->state, STATEDIR_CLIENTS, text);
+	rc = registry_store(reg)->ops->clients_save(registry_store(reg), text);
 	if (rc)
-		log_err("cannot save %s/%s: %s", reg->state, STATEDIR_CLIENTS, strerror(-rc));
+		log_err("cannot save the client records: %s", strerror(-rc));
 	free(text);
 	return rc;
 }
@@ -372,9 +375,8 @@ int registry_configure(struct registry *reg, const struct cfg_client *cc, struct
 static void *purger_main(void *arg)
 {
 	struct registry *reg = arg;
-	char trash[PATH_MAX];
+	struct lab_store *st = registry_store(reg);
 
-	statedir_sub(trash, sizeof(trash), reg->state, SD_TRASH);
 	pthread_mutex_lock(&reg->lock);
 	for (;;) {
 		while (!reg->purge_pending && !reg->stopping)
@@ -383,8 +385,8 @@ static void *purger_main(void *arg)
 			break;
 		reg->purge_pending = false;
 		pthread_mutex_unlock(&reg->lock);
-		if (overlay_trash_purge(trash))
-			log_warn("could not reclaim all of %s", trash);
+		if (st->ops->purge(st))
+			log_warn("could not reclaim all the space of discarded overlays");
 		pthread_mutex_lock(&reg->lock);
 	}
 	pthread_mutex_unlock(&reg->lock);
@@ -408,82 +410,86 @@ static void sweep_imports(struct registry *reg)
 		if (snprintf(from, sizeof(from), "%s/%s", dir, de->d_name) >= (int)sizeof(from))
 			continue;
 		snprintf(label, sizeof(label), "import-%s", de->d_name);
-		if (statedir_trash(reg->state, from, label) == 0)
+		if (registry_store(reg)->ops->discard(registry_store(reg), from, label) == 0)
 			log_notice("%s was left by an interrupted import: moved to the trash", from);
 	}
 	if (d)
 		closedir(d);
 }
 
+/* What registry_open's walk over the kept overlays needs. */
+struct overlay_walk {
+	struct registry *reg;
+	json_t *bindings;
+	bool nomem;
+};
+
+/* One kept overlay (initiator NULL: not one of ours): its client is
+ * opened, made from the records if the configuration did not declare it. */
+static void open_kept_overlay(void *arg, const char *iqn, const char *name)
+{
+	struct overlay_walk *w = arg;
+	struct registry *reg = w->reg;
+	struct client *c;
+	struct image *img;
+	int rc;
+
+	if (!iqn) {
+		log_warn("overlay %s: not an overlay of ours, ignored", name);
+		return;
+	}
+	if (w->nomem)
+		return;
+	c = registry_find(reg, iqn);
+	if (!c) {
+		img = bound_image(reg, w->bindings, iqn);
+		if (!img) {
+			log_warn("overlay of %s: bound to an image that is not served now; left untouched",
+				 iqn);
+			return;
+		}
+		c = client_new(reg, iqn, img);
+		if (!c) {
+			w->nomem = true;
+			return;
+		}
+		bound_version(w->bindings, c);
+		c->next = reg->clients;
+		reg->clients = c;
+	}
+	rc = registry_disk_open(reg, &c->disk);
+	if (rc == -EBADMSG || rc == -ESTALE) {
+		quarantine(reg, c, rc == -EBADMSG ? "metadata torn or corrupt" : "made over another image");
+		rc = registry_disk_open(reg, &c->disk);   /* a fresh, empty overlay */
+	}
+	if (rc) {
+		/* Listed, offline; its next login tries again. */
+		log_err("client %s: cannot open its overlay: %s", iqn, strerror(-rc));
+		return;
+	}
+	log_info("client %s: overlay verified, %llu bytes", iqn,
+		 (unsigned long long)disk_used_bytes(&c->disk));
+}
+
 int registry_open(struct registry *reg)
 {
-	char path[PATH_MAX];
-	DIR *d;
-	struct dirent *de;
-	json_t *bindings;
-	json_error_t jerr;
+	struct lab_store *st = registry_store(reg);
+	struct overlay_walk w = { .reg = reg };
 	int rc;
 
 	pthread_mutex_init(&reg->lock, NULL);
 	pthread_cond_init(&reg->cond, NULL);
 	reg->started = (int64_t)time(NULL);
-	if ((rc = statedir_prepare(reg->state)) ||
-	    (rc = statedir_file(path, sizeof(path), reg->state, STATEDIR_CLIENTS)))
+	if ((rc = st->ops->prepare(st)))
 		return rc;
-	bindings = json_load_file(path, 0, &jerr);
-	if (!bindings && access(path, F_OK) == 0)
-		log_err("%s: %s (line %d): client bindings ignored", path, jerr.text, jerr.line);
-	restore_clients(reg, bindings);
+	rc = st->ops->clients_load(st, &w.bindings);
+	if (rc && rc != -ENOENT)
+		log_err("the client records cannot be read (%s): client bindings ignored", strerror(-rc));
+	restore_clients(reg, w.bindings);
 	for (struct client *c = reg->clients; c; c = c->next)
-		bound_version(bindings, c);
-	statedir_sub(path, sizeof(path), reg->state, SD_OVERLAYS);
-	d = opendir(path);
-	if (!d) {
-		log_err("%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	while ((de = readdir(d)) != NULL) {
-		char iqn[ISCSI_NAME_MAX];
-		struct client *c;
-		struct image *img;
-
-		if (de->d_name[0] == '.')
-			continue;
-		if (statedir_unescape(de->d_name, iqn, sizeof(iqn))) {
-			log_warn("%s/%s: not an overlay of ours, ignored", path, de->d_name);
-			continue;
-		}
-		c = registry_find(reg, iqn);
-		if (!c) {
-			img = bound_image(reg, bindings, iqn);
-			if (!img) {
-				log_warn("overlay of %s: bound to an image that is not served now; left untouched",
-					 iqn);
-				continue;
-			}
-			c = client_new(reg, iqn, img);
-			if (!c)
-				break;
-			bound_version(bindings, c);
-			c->next = reg->clients;
-			reg->clients = c;
-		}
-		rc = registry_disk_open(reg, &c->disk);
-		if (rc == -EBADMSG || rc == -ESTALE) {
-			quarantine(reg, de->d_name, rc == -EBADMSG ? "metadata torn or corrupt" :
-				   "made over another image");
-			rc = registry_disk_open(reg, &c->disk);   /* a fresh, empty overlay */
-		}
-		if (rc) {
-			/* Listed, offline; its next login tries again. */
-			log_err("client %s: cannot open its overlay: %s", iqn, strerror(-rc));
-			continue;
-		}
-		log_info("client %s: overlay verified, %llu bytes", iqn,
-			 (unsigned long long)disk_used_bytes(&c->disk));
-	}
-	closedir(d);
-	json_decref(bindings);
+		bound_version(w.bindings, c);
+	st->ops->overlays_list(st, open_kept_overlay, &w);
+	json_decref(w.bindings);
 	bindings_save(reg);
 	reg->purge_pending = true;   /* whatever a crash left in trash/ */
 	sweep_imports(reg);
@@ -726,7 +732,7 @@ static int client_discard(struct registry *reg, struct client *c, char *msg, siz
 	int rc;
 
 	snprintf(label, sizeof(label), "overlay-%s", base ? base + 1 : c->disk.dir);
-	rc = disk_discard(&c->disk, reg->state, label);
+	rc = disk_discard(&c->disk, registry_store(reg), label);
 	if (rc) {
 		snprintf(msg, msglen, "cannot discard the overlay of %s: %s", c->initiator, strerror(-rc));
 		return rc;

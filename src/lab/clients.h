@@ -32,6 +32,7 @@
 #include "lab/disk.h"
 #include "lab/hooks.h"
 #include "lab/images.h"
+#include "lab/store.h"
 #include "proto/iscsi.h"
 #include "storage/backend.h"
 #include "storage/overlay.h"
@@ -86,6 +87,8 @@ struct registry {
 	bool sched_started;
 	int64_t sched_last;
 	struct lab_hooks hooks;       /* the iSCSI server, or a test's fakes */
+	struct lab_store *store;      /* where the state is kept; NULL = local_store in state */
+	struct lab_store local_store;
 	pthread_t purger;
 	bool purger_started, purge_pending, stopping;
 	int64_t started;
@@ -200,6 +203,9 @@ int disk_quiesce(struct registry *reg, struct disk *d, bool force, const char *w
 struct client *client_new(struct registry *reg, const char *initiator, struct image *img);
 /* Open d with the registry's settings (see disk_open). */
 int registry_disk_open(struct registry *reg, struct disk *d);
+/* The registry's store: reg->store, or a local one over reg->state made
+ * on first use.  Lock held (or before registry_open). */
+struct lab_store *registry_store(struct registry *reg);
 /* Reset c (see registry_reset); why is for the log ("admin", "boot"...). */
 int client_reset_locked(struct registry *reg, struct client *c, bool force, const char *why,
 			char *msg, size_t msglen);

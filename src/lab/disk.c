@@ -4,7 +4,7 @@
  */
 #include "lab/disk.h"
 #include "lab/images.h"
-#include "lab/statedir.h"
+#include "lab/store.h"
 #include "scsi/scsi.h"
 #include "util/log.h"
 
@@ -67,7 +67,7 @@ static int make_lu(struct disk *d)
 	return 0;
 }
 
-int disk_open(struct disk *d, uint64_t store_floor)
+int disk_open(struct disk *d, struct lab_store *store, uint64_t store_floor)
 {
 	struct overlay_opts oo = { .quota_bytes = d->quota, .store_floor_bytes = store_floor };
 	char base[64], msg[256];
@@ -83,7 +83,7 @@ int disk_open(struct disk *d, uint64_t store_floor)
 	}
 	image_version_id(d->img, d->version, base, sizeof(base));
 	oo.base_id = base;
-	rc = overlay_open(d->dir, vbe, &oo, &d->ov);
+	rc = store->ops->overlay_open(store, d->dir, vbe, &oo, &d->ov);
 	if (rc == 0) {
 		rc = make_lu(d);
 		if (rc) {
@@ -117,13 +117,13 @@ int disk_close(struct disk *d, bool keep)
 	return rc;
 }
 
-int disk_discard(struct disk *d, const char *state, const char *label)
+int disk_discard(struct disk *d, struct lab_store *store, const char *label)
 {
 	int rc;
 
 	/* Nothing of it is kept: no final checkpoint, just let go. */
 	disk_close(d, false);
-	rc = statedir_trash(state, d->dir, label);
+	rc = store->ops->discard(store, d->dir, label);
 	return rc == -ENOENT ? 0 : rc;
 }
 

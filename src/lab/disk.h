@@ -25,11 +25,12 @@
 #include "storage/overlay.h"
 
 struct image;
+struct lab_store;
 struct scsi_target;
 
 struct disk {
 	char initiator[ISCSI_NAME_MAX];  /* whose logins see it */
-	char dir[PATH_MAX];           /* its overlay's directory */
+	char dir[PATH_MAX];           /* where the store keeps its overlay (local: a path) */
 	struct image *img;
 	unsigned version;             /* the image version its overlay is on */
 	bool version_held;            /* it holds a use of that version */
@@ -49,11 +50,11 @@ int disk_init(struct disk *d, const char *initiator, struct image *img, unsigned
 	      const char *dir, uint64_t quota);
 /*
  * Open d: take a use of its version (the image's current one if its own
- * no longer exists), open or create its overlay over it (store_floor:
+ * no longer exists), open or create its overlay in store over it (store_floor:
  * bytes the file system keeps free), build its LU.  0 or -errno (logged),
  * leaving it closed.
  */
-int disk_open(struct disk *d, uint64_t store_floor);
+int disk_open(struct disk *d, struct lab_store *store, uint64_t store_floor);
 /*
  * Close d's LU and overlay - flushed and checkpointed (keep) or dropped -
  * and release its version.  Returns overlay_close's result (0 when
@@ -61,11 +62,11 @@ int disk_open(struct disk *d, uint64_t store_floor);
  */
 int disk_close(struct disk *d, bool keep);
 /*
- * Throw d's overlay away in constant time: closed (dropped) and its
- * directory moved to STATE/trash as label.  0 (also when it never wrote
+ * Throw d's overlay away in constant time: closed (dropped) and
+ * discarded by the store as label.  0 (also when it never wrote
  * anything) or -errno.  The caller wakes the purger.
  */
-int disk_discard(struct disk *d, const char *state, const char *label);
+int disk_discard(struct disk *d, struct lab_store *store, const char *label);
 /* Bytes its overlay holds (0 when closed). */
 uint64_t disk_used_bytes(const struct disk *d);
 /* Its overlay's sticky error (overlay_error), 0 when healthy or closed. */

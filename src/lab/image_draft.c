@@ -11,7 +11,7 @@
  */
 #include "lab/clients.h"
 #include "lab/images.h"
-#include "lab/statedir.h"
+#include "lab/store.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -32,7 +32,7 @@ static struct draft *draft_new(struct image *img, const char *layer, unsigned ba
 
 	if (!d)
 		return NULL;
-	if (statedir_layer(dir, sizeof(dir), img->dir, layer) ||
+	if (img->store->ops->layer_where(img->store, img->name, layer, dir, sizeof(dir)) ||
 	    disk_init(&d->disk, initiator, img, base, dir, 0)) {
 		free(d);
 		return NULL;
@@ -221,7 +221,7 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 	snprintf(nv.message, sizeof(nv.message), "%s", message);
 	snprintf(nv.layer, sizeof(nv.layer), "%s", d->layer);
 	image_version_id(img, nv.parent, base, sizeof(base));
-	rc = ovl_layer_open(d->disk.dir, img->be->size, base, &nv.ol);
+	rc = img->store->ops->layer_open(img->store, d->disk.dir, img->be->size, base, &nv.ol);
 	if (rc) {
 		snprintf(msg, msglen, "the draft of %s cannot be read back as a layer: %s; nothing committed",
 			 name, strerror(-rc));
@@ -277,7 +277,7 @@ int image_discard(struct registry *reg, const char *name, bool force, char *msg,
 		goto out;
 	}
 	snprintf(label, sizeof(label), "draft-%s-%s", img->name, d->layer);
-	if (disk_discard(&d->disk, reg->state, label))
+	if (disk_discard(&d->disk, img->store, label))
 		log_warn("image %s: the discarded draft %s stays until the next start", name, d->disk.dir);
 	reg->purge_pending = true;
 	pthread_cond_broadcast(&reg->cond);
@@ -405,14 +405,14 @@ int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, 
 	backend_close(ver->root_be);
 	ver->root_be = NULL;
 	snprintf(label, sizeof(label), "image-%s-v%u-%s", img->name, v, ver->layer);
-	if ((rc = statedir_layer(from, sizeof(from), img->dir, ver->layer)) == 0)
-		rc = statedir_trash(reg->state, from, label);
+	if ((rc = img->store->ops->layer_where(img->store, img->name, ver->layer, from, sizeof(from))) == 0)
+		rc = img->store->ops->discard(img->store, from, label);
 	if (rc)
 		log_warn("image %s v%u: its layer %s stays until the next start: %s", name, v, ver->layer,
 			 strerror(-rc));
 	if (ver->root[0]) {
 		snprintf(label, sizeof(label), "image-%s-flat-v%u.raw", img->name, v);
-		if ((rc = statedir_trash(reg->state, ver->root, label)))
+		if ((rc = img->store->ops->discard(img->store, ver->root, label)))
 			log_warn("image %s v%u: %s stays until the next start: %s", name, v, ver->root,
 				 strerror(-rc));
 	}

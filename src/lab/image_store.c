@@ -105,7 +105,6 @@ int image_save(struct registry *reg, struct image *img)
 	char *text;
 	int rc;
 
-	(void)reg;
 	for (unsigned i = 0; i < img->nversions; i++) {
 		const struct version *v = &img->versions[i];
 		json_t *o = json_pack("{s:i, s:i, s:I, s:s}", "version", (int)v->num, "parent",
@@ -137,9 +136,9 @@ int image_save(struct registry *reg, struct image *img)
 	json_decref(root);
 	if (!text)
 		return -ENOMEM;
-	rc = atomicfile_write_text(img->dir, STATEDIR_IMAGE_FILE, text);
+	rc = registry_store(reg)->ops->image_save(registry_store(reg), img->name, text);
 	if (rc)
-		log_err("cannot save %s/image.json: %s", img->dir, strerror(-rc));
+		log_err("cannot save the versions of image %s: %s", img->name, strerror(-rc));
 	free(text);
 	return rc;
 }
@@ -245,7 +244,7 @@ static void to_trash(struct registry *reg, struct image *img, const char *dir, c
 
 	snprintf(label, sizeof(label), "image-%s-%s", img->name, name);
 	if (snprintf(from, sizeof(from), "%s/%s", dir, name) < (int)sizeof(from))
-		rc = statedir_trash(reg->state, from, label);
+		rc = registry_store(reg)->ops->discard(registry_store(reg), from, label);
 	if (rc == 0)
 		log_notice("%s %s was left by an interrupted operation: moved to the trash", what, from);
 	else
@@ -318,25 +317,22 @@ static int fresh_versions(struct image *img)
 
 int image_load(struct registry *reg, struct image *img)
 {
-	char path[PATH_MAX], msg[256] = "";
-	json_error_t jerr;
+	struct lab_store *st = registry_store(reg);
+	char msg[256] = "";
 	json_t *root;
 	int rc;
 
-	if ((rc = statedir_prepare(reg->state)) ||
-	    (rc = statedir_image(img->dir, sizeof(img->dir), reg->state, img->name)) ||
-	    (rc = statedir_mkdir(img->dir)) ||
-	    (rc = statedir_layer(path, sizeof(path), img->dir, NULL)) || (rc = statedir_mkdir(path)) ||
-	    (rc = statedir_file(path, sizeof(path), img->dir, STATEDIR_IMAGE_FILE)))
+	img->store = st;
+	if ((rc = st->ops->image_prepare(st, img->name, img->dir, sizeof(img->dir))))
 		return rc;
-	root = json_load_file(path, 0, &jerr);
-	if (!root) {
-		if (access(path, F_OK) == 0) {
-			log_err("%s: %s (line %d): the versions of image %s cannot be read; not served "
-				"(fix or move the file aside to start a new history)", path, jerr.text,
-				jerr.line, img->name);
-			return -EBADMSG;
-		}
+	rc = st->ops->image_load(st, img->name, &root);
+	if (rc && rc != -ENOENT) {
+		log_err("%s: the versions of image %s cannot be read (%s); not served (fix or move "
+			"its %s aside to start a new history)", img->dir, img->name, strerror(-rc),
+			STATEDIR_IMAGE_FILE);
+		return rc;
+	}
+	if (rc == -ENOENT) {
 		if ((rc = fresh_versions(img)))
 			return rc;
 		log_notice("image %s: new history, v1 = %s", img->name, img->path);
@@ -399,52 +395,49 @@ bad:
 	return rc;
 }
 
+/* One image with a record in the store: served if it was added through
+ * the API and is not served already. */
+static void load_added_one(void *arg, const char *name)
+{
+	struct registry *reg = arg;
+	struct lab_store *st = registry_store(reg);
+	const char *origin, *src, *tgt;
+	struct image *img;
+	json_t *root = NULL;
+
+	if (!image_name_valid(name) || registry_image(reg, name) || st->ops->image_load(st, name, &root))
+		return;
+	origin = json_string_value(json_object_get(root, "origin"));
+	src = json_string_value(json_object_get(root, "source"));
+	tgt = json_string_value(json_object_get(root, "target"));
+	if (!origin || strcmp(origin, "api") != 0 || !src || !tgt || !iscsi_name_valid(tgt)) {
+		if (origin && strcmp(origin, "api") != 0)
+			log_notice("image %s (from the %s) is not served now; its versions are kept",
+				   name, origin);
+		json_decref(root);
+		return;
+	}
+	img = calloc(1, sizeof(*img));
+	if (!img || image_open_source(img, name, src, tgt,
+				      (uint32_t)json_integer_value(json_object_get(root, "block_size")))) {
+		log_err("image %s: its source %s cannot be opened; not served", name, src);
+		free(img);
+		json_decref(root);
+		return;
+	}
+	json_decref(root);
+	img->origin = IMG_API;
+	if (image_load(reg, img) || registry_add_image(reg, img)) {
+		image_close(img);
+		free(img);
+	}
+}
+
 void images_load_added(struct registry *reg)
 {
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
+	struct lab_store *st = registry_store(reg);
 
-	if (statedir_sub(path, sizeof(path), reg->state, SD_IMAGES))
-		return;
-	d = opendir(path);
-	while (d && (de = readdir(d)) != NULL) {
-		char file[PATH_MAX + 300];
-		json_t *root;
-		const char *origin, *src, *tgt;
-		struct image *img;
-
-		if (de->d_name[0] == '.' || !image_name_valid(de->d_name) || registry_image(reg, de->d_name))
-			continue;
-		snprintf(file, sizeof(file), "%s/%s/image.json", path, de->d_name);
-		root = json_load_file(file, 0, NULL);
-		origin = json_string_value(json_object_get(root, "origin"));
-		src = json_string_value(json_object_get(root, "source"));
-		tgt = json_string_value(json_object_get(root, "target"));
-		if (!root || !origin || strcmp(origin, "api") != 0 || !src || !tgt || !iscsi_name_valid(tgt)) {
-			if (root && origin && strcmp(origin, "api") != 0)
-				log_notice("image %s (from the %s) is not served now; its versions are kept in %s/%s",
-					   de->d_name, origin, path, de->d_name);
-			json_decref(root);
-			continue;
-		}
-		img = calloc(1, sizeof(*img));
-		if (!img || image_open_source(img, de->d_name, src, tgt,
-					      (uint32_t)json_integer_value(json_object_get(root, "block_size")))) {
-			log_err("image %s: its source %s cannot be opened; not served", de->d_name, src);
-			free(img);
-			json_decref(root);
-			continue;
-		}
-		json_decref(root);
-		img->origin = IMG_API;
-		if (image_load(reg, img) || registry_add_image(reg, img)) {
-			image_close(img);
-			free(img);
-		}
-	}
-	if (d)
-		closedir(d);
+	st->ops->images_list(st, load_added_one, reg);
 }
 
 void image_close(struct image *img)
@@ -466,17 +459,18 @@ void image_close(struct image *img)
 /* Open the layer of version v (lock held). */
 static int open_layer(struct image *img, struct version *v, char *msg, size_t msglen)
 {
+	struct lab_store *st = img->store;
 	char dir[PATH_MAX], base[64];
 	int rc;
 
 	if (v->ol)
 		return 0;
-	if (statedir_layer(dir, sizeof(dir), img->dir, v->layer)) {
+	if ((rc = st->ops->layer_where(st, img->name, v->layer, dir, sizeof(dir)))) {
 		snprintf(msg, msglen, "image %s v%u: path too long", img->name, v->num);
-		return -ENAMETOOLONG;
+		return rc;
 	}
 	image_version_id(img, v->parent, base, sizeof(base));
-	rc = ovl_layer_open(dir, img->be->size, base, &v->ol);
+	rc = st->ops->layer_open(st, dir, img->be->size, base, &v->ol);
 	if (rc)
 		snprintf(msg, msglen, "image %s v%u: its layer %s cannot be read: %s", img->name, v->num,
 			 dir, strerror(-rc));
@@ -676,11 +670,16 @@ int image_add(struct registry *reg, const char *name, const char *path, const ch
 	}
 	img->origin = IMG_API;
 	{
-		/* A directory of an image removed earlier would mix histories. */
-		char dir[PATH_MAX], old[PATH_MAX + 16];
-		statedir_image(dir, sizeof(dir), reg->state, name);
-		snprintf(old, sizeof(old), "%s/%s", dir, STATEDIR_IMAGE_FILE);
-		if (access(old, F_OK) == 0) {
+		/* The record of an image removed earlier would mix histories. */
+		struct lab_store *st = registry_store(reg);
+		json_t *old = NULL;
+		int lrc = st->ops->image_load(st, name, &old);
+
+		json_decref(old);
+		if (lrc != -ENOENT) {
+			char dir[PATH_MAX];
+			if (statedir_image(dir, sizeof(dir), reg->state, name))
+				snprintf(dir, sizeof(dir), "the store");
 			snprintf(msg, msglen, "%s holds the versions of an image no longer served; "
 				 "move it aside first", dir);
 			rc = -EEXIST;

@@ -74,7 +74,8 @@ struct image {
 	uint32_t block_size;
 	char source_id[128];          /* identity of the source: path, size, mtime */
 	char uid[17];                 /* random, made when the image was first seen */
-	char dir[PATH_MAX];           /* STATE/images/NAME */
+	char dir[PATH_MAX];           /* STATE/images/NAME (where the store keeps it) */
+	struct lab_store *store;      /* the registry's, set by image_load */
 	enum image_origin origin;
 	struct version *versions;     /* versions[i].num == i + 1 */
 	unsigned nversions, current;
@@ -87,6 +88,7 @@ struct image {
 };
 
 struct registry;
+struct lab_store;
 
 /* Valid image name: [a-z0-9][a-z0-9._-]*, at most 63. */
 bool image_name_valid(const char *name);
