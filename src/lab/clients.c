@@ -372,27 +372,6 @@ int registry_configure(struct registry *reg, const struct cfg_client *cc, struct
 	return 0;
 }
 
-static void *purger_main(void *arg)
-{
-	struct registry *reg = arg;
-	struct lab_store *st = registry_store(reg);
-
-	pthread_mutex_lock(&reg->lock);
-	for (;;) {
-		while (!reg->purge_pending && !reg->stopping)
-			pthread_cond_wait(&reg->cond, &reg->lock);
-		if (reg->stopping)
-			break;
-		reg->purge_pending = false;
-		pthread_mutex_unlock(&reg->lock);
-		if (st->ops->purge(st))
-			log_warn("could not reclaim all the space of discarded overlays");
-		pthread_mutex_lock(&reg->lock);
-	}
-	pthread_mutex_unlock(&reg->lock);
-	return NULL;
-}
-
 /* An import a crash interrupted leaves STATE/imported/NAME.raw.tmp. */
 static void sweep_imports(struct registry *reg)
 {
@@ -493,7 +472,7 @@ int registry_open(struct registry *reg)
 	bindings_save(reg);
 	reg->purge_pending = true;   /* whatever a crash left in trash/ */
 	sweep_imports(reg);
-	if (pthread_create(&reg->purger, NULL, purger_main, reg) == 0)
+	if (pthread_create(&reg->purger, NULL, registry_purger_main, reg) == 0)
 		reg->purger_started = true;
 	if (pthread_create(&reg->sched, NULL, registry_sched_main, reg) == 0)
 		reg->sched_started = true;

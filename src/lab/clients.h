@@ -184,8 +184,12 @@ int registry_reset(struct registry *reg, const char *id, bool force, char *msg, 
 struct boot_request;
 struct boot_answer;
 int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_answer *ans);
-/* The scheduled-reset thread (boot_ops.c), started by registry_open. */
+/* The scheduled-reset and purger threads (schedule.c), started by
+ * registry_open; arg is the registry. */
 void *registry_sched_main(void *arg);
+void *registry_purger_main(void *arg);
+/* The image whose draft c maintains, if any (boot_ops.c).  Lock held. */
+struct image *maintained_image(struct registry *reg, const struct client *c);
 
 /* ---- for the image life cycle (image_draft.c) and boot_ops.c; lock held ---- */
 /*

@@ -9,7 +9,8 @@
  * the trash and has the purger reclaim it; a restart that finds the same
  * clients in the store; bad CHAP/MAC/UUID refused by the API with the
  * message the configuration file gives; a draft made and discarded; the
- * atomic file write's failure paths; the state directory's names.
+ * atomic file write's failure paths; the state directory's names; a
+ * counting store that sees every state change the domain makes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +33,7 @@
 #include "lab/images.h"
 #include "lab/rules.h"
 #include "lab/statedir.h"
+#include "lab/store.h"
 #include "util/atomicfile.h"
 #include "util/log.h"
 
@@ -98,6 +100,50 @@ static void make_image(const char *path)
 	close(fd);
 }
 
+/* A store that counts what the domain asks of it and passes it on to a
+ * local store: the domain must reach its state only through it. */
+static struct lab_store g_local;
+static struct lab_store_ops g_counting_ops;
+static struct lab_store g_counting = { .ops = &g_counting_ops };
+static unsigned n_clients_save, n_discard, n_overlay_open, n_image_save, n_purge;
+static struct lab_store *g_store;   /* the store lab_open gives the registry, NULL = default */
+
+static int count_clients_save(struct lab_store *s, const char *text)
+{
+	(void)s;
+	n_clients_save++;
+	return g_local.ops->clients_save(&g_local, text);
+}
+
+static int count_discard(struct lab_store *s, const char *where, const char *label)
+{
+	(void)s;
+	n_discard++;
+	return g_local.ops->discard(&g_local, where, label);
+}
+
+static int count_overlay_open(struct lab_store *s, const char *where, struct backend *golden,
+			      const struct overlay_opts *oo, struct overlay **out)
+{
+	(void)s;
+	n_overlay_open++;
+	return g_local.ops->overlay_open(&g_local, where, golden, oo, out);
+}
+
+static int count_image_save(struct lab_store *s, const char *image, const char *text)
+{
+	(void)s;
+	n_image_save++;
+	return g_local.ops->image_save(&g_local, image, text);
+}
+
+static int count_purge(struct lab_store *s)
+{
+	(void)s;
+	n_purge++;
+	return g_local.ops->purge(&g_local);
+}
+
 /* Open a registry over lab->state serving lab->image as "img". */
 static void lab_open(struct lab *l)
 {
@@ -110,6 +156,7 @@ static void lab_open(struct lab *l)
 	l->reg.default_reset_at = -1;
 	l->reg.hooks = (struct lab_hooks){ .ctx = &l->fs, .add_target = fake_add_target,
 					   .end_sessions = fake_end_sessions };
+	l->reg.store = g_store;
 	l->img = calloc(1, sizeof(*l->img));
 	assert_non_null(l->img);
 	assert_int_equal(image_open_source(l->img, "img", l->image, "iqn.2026-11.org.pristine:img", BS), 0);
@@ -485,6 +532,47 @@ static void test_statedir(void **state)
 	assert_int_equal(access(q, F_OK), 0);
 }
 
+/* Every state change of the domain goes through the store it is given. */
+static void test_store_seam(void **state)
+{
+	struct lab *l = *state;
+	char msg[256] = "";
+	struct disk *d;
+
+	assert_int_equal(store_local_init(&g_local, l->state), 0);
+	g_counting_ops = *g_local.ops;   /* the ops not counted run on its own root */
+	memcpy(g_counting.root, g_local.root, sizeof(g_counting.root));
+	g_counting_ops.clients_save = count_clients_save;
+	g_counting_ops.discard = count_discard;
+	g_counting_ops.overlay_open = count_overlay_open;
+	g_counting_ops.image_save = count_image_save;
+	g_counting_ops.purge = count_purge;
+	g_store = &g_counting;
+
+	lab_open(l);
+	assert_ptr_equal(registry_store(&l->reg), &g_counting);
+	assert_true(n_image_save >= 1);   /* a new history recorded */
+	n_clients_save = n_discard = n_overlay_open = n_image_save = 0;
+	assert_int_equal(registry_add(&l->reg, NULL, PC1, NULL, NULL, 0, false, msg, sizeof(msg)), 0);
+	assert_int_equal(n_clients_save, 1);
+	d = attach(l, PC1);
+	assert_int_equal(n_overlay_open, 1);
+	assert_non_null(d->ov);
+	assert_int_equal(registry_reset(&l->reg, PC1, true, msg, sizeof(msg)), 0);
+	assert_int_equal(n_discard, 1);
+	assert_int_equal(n_overlay_open, 2);   /* reopened empty */
+	wait_trash_empty(l->state);
+	assert_true(n_purge >= 1);
+	assert_int_equal(image_edit(&l->reg, "img", ADMIN_PC, false, msg, sizeof(msg)), 0);
+	assert_int_equal(n_overlay_open, 3);
+	assert_int_equal(n_image_save, 1);
+	assert_int_equal(image_discard(&l->reg, "img", false, msg, sizeof(msg)), 0);
+	assert_int_equal(n_discard, 2);
+	assert_int_equal(n_image_save, 2);
+	lab_close(l);
+	g_store = NULL;
+}
+
 static void test_rules(void **state)
 {
 	char msg[256], mac[RULES_MAC_LEN], uuid[RULES_UUID_LEN];
@@ -522,6 +610,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_draft_made_and_discarded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomicfile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_statedir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_seam, setup, teardown),
 		cmocka_unit_test(test_rules),
 	};
 
