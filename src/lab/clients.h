@@ -2,18 +2,22 @@
  * clients.h - the client registry: who the diskless PCs are, and each
  * one's overlay and LUNs.
  *
- * A client is an initiator name bound to an image.  Its overlay lives in
- * STATE/overlays/<escaped initiator name>/ and is opened when the daemon
- * starts (verified; an overlay that cannot be trusted is moved to
- * STATE/quarantine/ and reported, never deleted).  Every session of a
- * client - iPXE's and the OS's at once - shares one overlay and one LU.
+ * A client is an initiator name bound to an image, with one disk
+ * (disk.h: overlay + LU + version hold + sessions).  Its overlay is kept
+ * by the registry's store (store.h; locally STATE/overlays/<escaped
+ * initiator name>/) and opened when the daemon starts (verified; one
+ * that cannot be trusted is quarantined and reported, never deleted).
+ * Every session of a client - iPXE's and the OS's at once - shares the
+ * one disk.
  *
- * Which image each client is bound to is kept in STATE/clients.json, so
- * a restart reopens every overlay over the right image.  A client logs in
- * only through its own image's target.
+ * Which image each client is bound to is kept in the client records
+ * (locally STATE/clients.json), so a restart reopens every overlay over
+ * the right image.  A client logs in only through its own image's target.
  *
- * Reset discards the overlay in constant time (a rename into
- * STATE/trash/), and a background thread reclaims the space.
+ * Reset discards the overlay in constant time (the store's discard: a
+ * rename into STATE/trash/), and the purger (schedule.c) reclaims the
+ * space.  The registry reaches the iSCSI server only through its hooks
+ * (hooks.h), so it runs without one in unit tests.
  *
  * Locking: one registry mutex; attach/detach run on connection threads,
  * the API ops on API threads.

@@ -1,6 +1,7 @@
 /*
  * store_local.c - the lab's store (store.h) in a local state directory,
- * laid out as statedir.h says; records replaced with atomicfile.
+ * laid out as statedir.h says; records replaced with atomicfile.  Each
+ * local_X implements op X as store.h documents it.
  */
 #include "lab/store.h"
 #include "lab/statedir.h"
