@@ -40,47 +40,49 @@ int rules_chap_secret(const char *key, const char *val, char *msg, size_t msglen
 	return 0;
 }
 
-/* Append a problem if there is room; always counts it. */
-static void problem(struct rules_problem *out, unsigned max, unsigned *n, enum rules_chap_key key,
-		    const char *fmt, const char *p)
+/* Count one more problem at key; its message buffer, or a scratch one
+ * when out is full (the count goes on). */
+static char *problem(struct rules_problem *out, unsigned max, unsigned *n, enum rules_chap_key key,
+		     char *scratch)
 {
-	if (*n < max) {
-		out[*n].key = key;
-		/* fmt holds only %1$s: the prefix, as often as the text names a key */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-		snprintf(out[*n].msg, sizeof(out[*n].msg), fmt, p);
-#pragma GCC diagnostic pop
+	if (*n >= max) {
+		(*n)++;
+		return scratch;
 	}
-	(*n)++;
+	out[*n].key = key;
+	return out[(*n)++].msg;
 }
 
 unsigned rules_chap_pairs(const bool has[4], const char *secret, const char *msecret,
-			  const char *prefix, struct rules_problem *out, unsigned max)
+			  const char *p, struct rules_problem *out, unsigned max)
 {
+	char scratch[sizeof(out->msg)];
+	const size_t len = sizeof(scratch);
 	unsigned n = 0;
 
 	if (has[RULES_CHAP_USER] && !has[RULES_CHAP_SECRET])
-		problem(out, max, &n, RULES_CHAP_USER,
-			"%1$schap-user needs %1$schap-secret (a CHAP user always needs a CHAP secret)", prefix);
+		snprintf(problem(out, max, &n, RULES_CHAP_USER, scratch), len,
+			 "%schap-user needs %schap-secret (a CHAP user always needs a CHAP secret)", p, p);
 	if (has[RULES_CHAP_SECRET] && !has[RULES_CHAP_USER])
-		problem(out, max, &n, RULES_CHAP_SECRET,
-			"%1$schap-secret needs %1$schap-user (CHAP settings need the CHAP user name too)",
-			prefix);
+		snprintf(problem(out, max, &n, RULES_CHAP_SECRET, scratch), len,
+			 "%schap-secret needs %schap-user (CHAP settings need the CHAP user name too)", p, p);
 	if (has[RULES_MUTUAL_USER] && !has[RULES_MUTUAL_SECRET])
-		problem(out, max, &n, RULES_MUTUAL_USER, "%1$smutual-user needs %1$smutual-secret "
-			"(mutual CHAP needs both the mutual user and the mutual secret)", prefix);
+		snprintf(problem(out, max, &n, RULES_MUTUAL_USER, scratch), len,
+			 "%smutual-user needs %smutual-secret (mutual CHAP needs both the mutual user "
+			 "and the mutual secret)", p, p);
 	if (has[RULES_MUTUAL_SECRET] && !has[RULES_MUTUAL_USER])
-		problem(out, max, &n, RULES_MUTUAL_SECRET, "%1$smutual-secret needs %1$smutual-user "
-			"(mutual CHAP needs both the mutual user and the mutual secret)", prefix);
+		snprintf(problem(out, max, &n, RULES_MUTUAL_SECRET, scratch), len,
+			 "%smutual-secret needs %smutual-user (mutual CHAP needs both the mutual user "
+			 "and the mutual secret)", p, p);
 	if ((has[RULES_MUTUAL_USER] || has[RULES_MUTUAL_SECRET]) && !has[RULES_CHAP_USER] &&
 	    !has[RULES_CHAP_SECRET])
-		problem(out, max, &n, has[RULES_MUTUAL_USER] ? RULES_MUTUAL_USER : RULES_MUTUAL_SECRET,
-			"mutual CHAP (%1$smutual-user, %1$smutual-secret) needs %1$schap-user and "
-			"%1$schap-secret too", prefix);
+		snprintf(problem(out, max, &n, has[RULES_MUTUAL_USER] ? RULES_MUTUAL_USER :
+				 RULES_MUTUAL_SECRET, scratch), len,
+			 "mutual CHAP (%smutual-user, %smutual-secret) needs %schap-user and "
+			 "%schap-secret too", p, p, p, p);
 	if (secret && msecret && msecret[0] && strcmp(msecret, secret) == 0)
-		problem(out, max, &n, RULES_MUTUAL_SECRET,
-			"%1$smutual-secret must differ from %1$schap-secret", prefix);
+		snprintf(problem(out, max, &n, RULES_MUTUAL_SECRET, scratch), len,
+			 "%smutual-secret must differ from %schap-secret", p, p);
 	return n;
 }
 
