@@ -10,7 +10,8 @@
  * clients in the store; bad CHAP/MAC/UUID refused by the API with the
  * message the configuration file gives; a draft made and discarded; the
  * atomic file write's failure paths; the state directory's names; a
- * counting store that sees every state change the domain makes.
+ * counting store that sees every state change the domain makes; the
+ * reset-on-boot policy, with the hooks listing and ending sessions.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "boot/boot.h"
 #include "daemon/config.h"
 #include "lab/clients.h"
 #include "lab/images.h"
@@ -51,6 +53,8 @@ struct fake_server {
 	char ended[ISCSI_NAME_MAX];   /* initiator of the last one */
 	void *handles[8];             /* "live sessions": attach handles */
 	unsigned nhandles;
+	char peer[80];                /* where those sessions come from ("ADDR:PORT") */
+	char initiator[ISCSI_NAME_MAX];  /* whose they are */
 };
 
 struct lab {
@@ -80,6 +84,19 @@ static void fake_end_sessions(void *ctx, const char *initiator)
 	snprintf(fs->ended, sizeof(fs->ended), "%s", initiator);
 	while (fs->nhandles)
 		registry_detach(fs->reg, fs->handles[--fs->nhandles]);
+}
+
+/* The live sessions, as the server would list them. */
+static void fake_foreach_session(void *ctx, void (*fn)(void *arg, const struct iscsi_session_info *si),
+				 void *arg)
+{
+	struct fake_server *fs = ctx;
+	struct iscsi_session_info si = { .tsih = 1 };
+
+	snprintf(si.initiator, sizeof(si.initiator), "%s", fs->initiator);
+	snprintf(si.peer, sizeof(si.peer), "%s", fs->peer);
+	for (unsigned i = 0; i < fs->nhandles; i++)
+		fn(arg, &si);
 }
 
 static void fill(uint8_t *buf, size_t len, uint8_t seed)
@@ -155,7 +172,8 @@ static void lab_open(struct lab *l)
 	l->reg.default_policy = POLICY_PERSISTENT;
 	l->reg.default_reset_at = -1;
 	l->reg.hooks = (struct lab_hooks){ .ctx = &l->fs, .add_target = fake_add_target,
-					   .end_sessions = fake_end_sessions };
+					   .end_sessions = fake_end_sessions,
+					   .foreach_session = fake_foreach_session };
 	l->reg.store = g_store;
 	l->img = calloc(1, sizeof(*l->img));
 	assert_non_null(l->img);
@@ -532,6 +550,64 @@ static void test_statedir(void **state)
 	assert_int_equal(access(q, F_OK), 0);
 }
 
+/* A boot request from peer for mac, resolved by the lab. */
+static void boot(struct lab *l, const char *mac, const char *peer, struct boot_answer *ans)
+{
+	struct boot_request rq = { 0 };
+
+	snprintf(rq.mac, sizeof(rq.mac), "%s", mac);
+	snprintf(rq.peer, sizeof(rq.peer), "%s", peer);
+	snprintf(rq.host, sizeof(rq.host), "10.0.0.1");
+	memset(ans, 0, sizeof(*ans));
+	assert_int_equal(registry_boot_resolve(&l->reg, &rq, ans), 0);
+}
+
+/* Reset-on-boot: a boot request is the PC rebooting - its stale session
+ * (same address) is ended through the hooks and its overlay discarded;
+ * a request while it is online from ANOTHER address resets nothing. */
+static void test_boot_policy(void **state)
+{
+	struct lab *l = *state;
+	struct client_boot_fields bf = { .mac = "52:54:00:00:00:07", .policy = "reset-on-boot" };
+	uint8_t wbuf[4096];
+	struct boot_answer ans;
+	char msg[256] = "";
+	struct backend *be;
+	struct disk *d;
+
+	lab_open(l);
+	assert_int_equal(registry_add(&l->reg, "pc7", PC1, NULL, &bf, 0, false, msg, sizeof(msg)), 0);
+	d = attach(l, PC1);
+	be = overlay_backend(d->ov);
+	fill(wbuf, sizeof(wbuf), 5);
+	assert_int_equal(be->ops->write(be, wbuf, 0, sizeof(wbuf), true), 0);
+	snprintf(l->fs.initiator, sizeof(l->fs.initiator), "%s", PC1);
+	snprintf(l->fs.peer, sizeof(l->fs.peer), "10.0.0.7:51000");
+
+	/* online from 10.0.0.7: a request from 10.0.0.8 is not this PC rebooting */
+	boot(l, "52:54:00:00:00:07", "10.0.0.8", &ans);
+	assert_int_equal(ans.kind, BOOT_MESSAGE);
+	assert_non_null(strstr(ans.message, "nothing was reset"));
+	assert_int_equal(l->fs.end_calls, 0);
+	assert_true(disk_used_bytes(d) > 0);
+
+	/* from its own address: the stale session ends, the overlay goes */
+	boot(l, "52:54:00:00:00:07", "10.0.0.7", &ans);
+	assert_int_equal(ans.kind, BOOT_SANBOOT);
+	assert_string_equal(ans.initiator, PC1);
+	assert_string_equal(ans.target, "iqn.2026-11.org.pristine:img");
+	assert_int_equal(l->fs.end_calls, 1);
+	assert_int_equal(d->sessions, 0);
+	assert_non_null(d->ov);
+	assert_int_equal(disk_used_bytes(d), 0);
+
+	/* an unknown PC with enroll = deny gets a message */
+	boot(l, "52:54:00:00:00:99", "10.0.0.9", &ans);
+	assert_int_equal(ans.kind, BOOT_MESSAGE);
+	assert_non_null(strstr(ans.message, "is not a client"));
+	lab_close(l);
+}
+
 /* Every state change of the domain goes through the store it is given. */
 static void test_store_seam(void **state)
 {
@@ -611,6 +687,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_atomicfile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_statedir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_seam, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_policy, setup, teardown),
 		cmocka_unit_test(test_rules),
 	};
 
