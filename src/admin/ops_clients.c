@@ -18,13 +18,13 @@ static json_t *client_json(const struct client *c)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:i, s:I, s:s}",
 			 "name", c->name[0] ? c->name : c->initiator, "initiator", c->initiator,
-			 "image", c->img->name, "target", c->img->target,
-			 "used_bytes", (json_int_t)(c->ov ? overlay_used_bytes(c->ov) : 0),
-			 "quota_bytes", (json_int_t)c->quota,
-			 "online", c->sessions > 0, "sessions", (int)c->sessions,
+			 "image", c->disk.img->name, "target", c->disk.img->target,
+			 "used_bytes", (json_int_t)disk_used_bytes(&c->disk),
+			 "quota_bytes", (json_int_t)c->disk.quota,
+			 "online", c->disk.sessions > 0, "sessions", (int)c->disk.sessions,
 			 "last_login", (json_int_t)c->last_login,
 			 "origin", c->origin == ORIGIN_CONFIG ? "config" : c->origin == ORIGIN_API ? "api" : "auto");
-	json_object_set_new(o, "version", json_integer((json_int_t)c->version));
+	json_object_set_new(o, "version", json_integer((json_int_t)c->disk.version));
 	json_object_set_new(o, "policy", json_string(cfg_policy_name(c->policy)));
 	json_object_set_new(o, "mac", c->mac[0] ? json_string(c->mac) : json_null());
 	json_object_set_new(o, "uuid", c->uuid[0] ? json_string(c->uuid) : json_null());
@@ -38,7 +38,7 @@ static json_t *client_json(const struct client *c)
 	json_object_set_new(o, "ip", client_allow_json(c));
 	{
 		const char *what = NULL;
-		int err = c->ov ? overlay_error(c->ov, &what) : 0;
+		int err = disk_error(&c->disk, &what);
 		char e[160];
 
 		snprintf(e, sizeof(e), "%s failed: %s; writes refused until its sessions end "
@@ -48,8 +48,8 @@ static json_t *client_json(const struct client *c)
 	json_object_set_new(o, "chap", json_string(!c->chap.user[0] ? "none" :
 						    c->chap.muser[0] ? "mutual" : "one-way"));
 	json_object_set_new(o, "last_boot", json_integer((json_int_t)c->last_boot));
-	json_object_set_new(o, "maintenance", json_boolean(c->img->draft &&
-		strcasecmp(c->img->draft->initiator, c->initiator) == 0));
+	json_object_set_new(o, "maintenance", json_boolean(c->disk.img->draft &&
+		strcasecmp(c->disk.img->draft->disk.initiator, c->initiator) == 0));
 	return o;
 }
 
@@ -77,7 +77,7 @@ static int op_client_show(void *ctx, const char *id, json_t **out, char *err, si
 	c = registry_find(d->reg, id);
 	if (c) {
 		*out = client_json(c);
-		json_object_set_new(*out, "overlay_dir", json_string(c->dir));
+		json_object_set_new(*out, "overlay_dir", json_string(c->disk.dir));
 	} else {
 		snprintf(err, errlen, "no client %s", id);
 		rc = -ENOENT;
@@ -288,7 +288,7 @@ static int op_status(void *ctx, json_t **out, char *err, size_t errlen)
 	pthread_mutex_lock(&d->reg->lock);
 	for (struct client *c = d->reg->clients; c; c = c->next) {
 		nclients++;
-		online += c->sessions > 0;
+		online += c->disk.sessions > 0;
 	}
 	for (unsigned i = 0; i < d->reg->nimages; i++) {
 		const struct image *img = d->reg->images[i];

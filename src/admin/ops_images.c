@@ -33,7 +33,7 @@ static json_t *image_json(struct registry *reg, const struct image *img)
 	json_t *o;
 
 	for (struct client *c = reg->clients; c; c = c->next)
-		nclients += c->img == img;
+		nclients += c->disk.img == img;
 	o = json_pack("{s:s, s:s, s:s, s:I, s:i, s:s, s:i, s:i, s:i, s:b}", "name", img->name,
 		      "target", img->target, "source", img->path, "size_bytes", (json_int_t)img->be->size,
 		      "block_size", (int)img->block_size,
@@ -41,12 +41,12 @@ static json_t *image_json(struct registry *reg, const struct image *img)
 		      "current", (int)img->current, "versions", (int)img->nversions,
 		      "clients", (int)nclients, "flattening", img->busy);
 	if (img->draft) {
-		const struct client *d = img->draft;
+		const struct disk *d = &img->draft->disk;
 		json_object_set_new(o, "draft", json_pack("{s:i, s:s, s:I, s:b, s:i, s:I}",
 			"base", (int)img->draft_base, "client", d->initiator,
 			"opened", (json_int_t)img->draft_opened, "online", d->sessions > 0,
 			"sessions", (int)d->sessions,
-			"used_bytes", (json_int_t)(d->ov ? overlay_used_bytes(d->ov) : 0)));
+			"used_bytes", (json_int_t)disk_used_bytes(d)));
 	} else {
 		json_object_set_new(o, "draft", json_null());
 	}
@@ -59,7 +59,7 @@ static json_t *version_json(struct registry *reg, const struct image *img, const
 	json_t *clients = json_array(), *vers = json_array(), *o;
 
 	for (struct client *c = reg->clients; c; c = c->next)
-		if (c->img == img && c->version == v->num)
+		if (c->disk.img == img && c->disk.version == v->num)
 			json_array_append_new(clients, json_string(c->name[0] ? c->name : c->initiator));
 	/* Versions read through v: its children that have no flat file of their own. */
 	for (unsigned i = 0; i < img->nversions; i++)

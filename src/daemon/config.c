@@ -27,6 +27,7 @@
  * struct parser, not in the public struct.
  */
 #include "daemon/config.h"
+#include "lab/rules.h"
 #include "boot/boot.h"
 #include "proto/params.h"
 #include "daemon/privs.h"
@@ -221,26 +222,6 @@ int cfg_parse_hhmm(const char *s)
 	if (h > 23 || m > 59)
 		return -1;
 	return h * 60 + m;
-}
-
-/* "52:54:00:12:34:01" or with '-': normalised to lower case with ':'. */
-static int parse_mac(const char *s, char out[18])
-{
-	if (strlen(s) != 17)
-		return -1;
-	for (int i = 0; i < 17; i++) {
-		if (i % 3 == 2) {
-			if (s[i] != ':' && s[i] != '-')
-				return -1;
-			out[i] = ':';
-		} else {
-			if (!isxdigit((unsigned char)s[i]))
-				return -1;
-			out[i] = (char)tolower((unsigned char)s[i]);
-		}
-	}
-	out[17] = '\0';
-	return 0;
 }
 
 /* A portal spec as portal_add() takes it, with numeric addresses only:
@@ -794,40 +775,32 @@ static void set_ips(struct parser *p, struct cfg_client *cl, const char *val)
 	cl->nips = n;
 }
 
-/* chap-user / mutual-user: 1 to 255 visible ASCII characters. */
+/* chap-user / mutual-user: the CHAP name rule (lab/rules.h). */
 static void set_chap_name(struct parser *p, char *dst, const char *key, const char *val)
 {
-	size_t n = strlen(val);
+	char msg[160];
 
-	if (n >= CFG_CHAP_MAX) {
-		cfg_err(p, p->lineno, "%s: too long (at most %d bytes)", key, CFG_CHAP_MAX - 1);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)val[i] <= 0x20 || (unsigned char)val[i] >= 0x7f) {
-			cfg_err(p, p->lineno, "%s: only visible ASCII characters, no blanks", key);
-			return;
-		}
-	memcpy(dst, val, n + 1);
+	if (rules_chap_name(key, val, msg, sizeof(msg)))
+		cfg_err(p, p->lineno, "%s", msg);
+	else
+		snprintf(dst, RULES_CHAP_MAX, "%s", val);
 }
 
-/* chap-secret / mutual-secret: 12 to 255 bytes.  Never quoted back. */
+/* chap-secret / mutual-secret: the CHAP secret rule.  Never quoted back. */
 static void set_chap_secret(struct parser *p, char *dst, const char *key, const char *val)
 {
-	size_t n = strlen(val);
+	char msg[160];
 
-	if (n < CFG_SECRET_MIN || n >= CFG_CHAP_MAX) {
-		cfg_err(p, p->lineno, "%s: %zu bytes; a CHAP secret must have %d to %d "
-			"(at least 96 bits, RFC 7143 12.1.3)", key, n, CFG_SECRET_MIN, CFG_CHAP_MAX - 1);
-		return;
-	}
-	memcpy(dst, val, n + 1);
+	if (rules_chap_secret(key, val, msg, sizeof(msg)))
+		cfg_err(p, p->lineno, "%s", msg);
+	else
+		snprintf(dst, RULES_CHAP_MAX, "%s", val);
 }
 
 static void client_key(struct parser *p, int k, const char *val)
 {
 	struct cfg_client *cl = &p->cfg->clients[p->idx];
-	char shown[64];
+	char shown[64], why[160];
 
 	switch (k) {
 	case CK_INITIATOR:
@@ -843,9 +816,8 @@ static void client_key(struct parser *p, int k, const char *val)
 						  tolower((unsigned char)val[i]) : val[i]);
 		break;
 	case CK_MAC:
-		if (parse_mac(val, cl->mac))
-			cfg_err(p, p->lineno, "mac: '%s' is not a MAC address like 52:54:00:12:34:01",
-				q(val, shown, sizeof(shown)));
+		if (rules_mac(val, cl->mac, why, sizeof(why)))
+			cfg_err(p, p->lineno, "%s", why);
 		break;
 	case CK_IP:
 		set_ips(p, cl, val);
@@ -1105,23 +1077,17 @@ static void finish_client(struct parser *p, unsigned i, bool default_image_ok)
 static void check_chap(struct parser *p, const int *line, const char *prefix, const char *secret,
 		       const char *msecret)
 {
-	if (line[0] && !line[1])
-		cfg_err(p, line[0], "%schap-user needs %schap-secret", prefix, prefix);
-	if (line[1] && !line[0])
-		cfg_err(p, line[1], "%schap-secret needs %schap-user", prefix, prefix);
-	if (line[2] && !line[3])
-		cfg_err(p, line[2], "%smutual-user needs %smutual-secret", prefix, prefix);
-	if (line[3] && !line[2])
-		cfg_err(p, line[3], "%smutual-secret needs %smutual-user", prefix, prefix);
-	if ((line[2] || line[3]) && !line[0] && !line[1]) {
-		int l = line[2] ? line[2] : line[3];
-		if (line[3] && line[3] < l)
+	bool has[4] = { line[0] != 0, line[1] != 0, line[2] != 0, line[3] != 0 };
+	struct rules_problem pb[6];
+	unsigned n = rules_chap_pairs(has, secret, msecret, prefix, pb, 6);
+
+	for (unsigned i = 0; i < n && i < 6; i++) {
+		int l = line[pb[i].key];
+		/* mutual keys without one-way CHAP: at the first of them */
+		if (!has[0] && !has[1] && has[2] && has[3] && line[3] < line[2])
 			l = line[3];
-		cfg_err(p, l, "mutual CHAP (%smutual-user, %smutual-secret) needs %schap-user and "
-			"%schap-secret too", prefix, prefix, prefix, prefix);
+		cfg_err(p, l, "%s", pb[i].msg);
 	}
-	if (msecret[0] && strcmp(msecret, secret) == 0)
-		cfg_err(p, line[3], "%smutual-secret must differ from %schap-secret", prefix, prefix);
 }
 
 /* Lay the kept messages out in err, sorted by line (stable). */

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lab/rules.h"
 #include "proto/iscsi.h"
 #include "util/netaddr.h"
 
@@ -38,8 +39,6 @@
 #define CFG_MAX_FILE (1u << 20) /* a larger file is refused */
 #define CFG_NAME_MAX 64        /* image/client names: [a-z0-9][a-z0-9-]{0,62} */
 #define CFG_TARGET_MAX 224     /* = ISCSI_NAME_MAX */
-#define CFG_CHAP_MAX 256       /* CHAP names and secrets: 255 bytes + NUL */
-#define CFG_SECRET_MIN 12      /* RFC 7143 12.1.3: at least 96 bits */
 #define CFG_DEFAULT_STATE "/var/lib/pristine"
 #define CFG_DEFAULT_LISTEN "*:3260"
 #define CFG_TARGET_PREFIX "iqn.2026-11.org.pristine:"
@@ -73,8 +72,8 @@ struct cfg_client {
 	uint64_t quota;                  /* bytes, 0 = none */
 	/* CHAP: all "" when the client logs in without authentication;
 	 * mutual_* are "" unless the target must authenticate too. */
-	char chap_user[CFG_CHAP_MAX], chap_secret[CFG_CHAP_MAX];
-	char mutual_user[CFG_CHAP_MAX], mutual_secret[CFG_CHAP_MAX];
+	char chap_user[RULES_CHAP_MAX], chap_secret[RULES_CHAP_MAX];   /* lab/rules.h */
+	char mutual_user[RULES_CHAP_MAX], mutual_secret[RULES_CHAP_MAX];
 	int line;                        /* line of its [client NAME] header */
 };
 

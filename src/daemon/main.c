@@ -472,7 +472,7 @@ int main(int argc, char **argv)
 		reg.default_quota = quota;
 		reg.store_floor = floor;
 		reg.enroll_auto = have_cfg ? cfg.enroll_auto : true;
-		reg.srv = &srv;
+		reg.hooks = lab_hooks_iscsi(&srv);   /* lab: the registry asks the server through hooks */
 		reg.default_policy = have_cfg ? cfg.default_policy : o.policy;
 		reg.default_reset_at = have_cfg ? cfg.default_reset_at : o.reset_at;
 		if (have_cfg)

@@ -17,8 +17,7 @@
  * is ended first; a session from ANOTHER address means the request cannot
  * be this PC rebooting, so nothing is reset and the answer says why.
  *
- * Scheduled clients are reset daily at their reset-at time by a thread of
- * the registry: at once when offline, else at their next boot.
+ * Scheduled resets and the trash purger are in schedule.c.
  */
 #include "boot/boot.h"
 #include "lab/clients.h"
@@ -31,8 +30,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-#define SCHED_TICK_S 20
 
 struct peer_check {
 	const char *initiator;
@@ -188,11 +185,10 @@ static struct client *enroll(struct registry *reg, const struct boot_request *rq
 	return c;
 }
 
-/* The image whose draft c maintains, if any.  Lock held. */
-static struct image *maintained_image(struct registry *reg, const struct client *c)
+struct image *maintained_image(struct registry *reg, const struct client *c)
 {
 	for (unsigned i = 0; i < reg->nimages; i++)
-		if (reg->images[i]->draft && strcasecmp(reg->images[i]->draft->initiator, c->initiator) == 0)
+		if (reg->images[i]->draft && strcasecmp(reg->images[i]->draft->disk.initiator, c->initiator) == 0)
 			return reg->images[i];
 	return NULL;
 }
@@ -210,8 +206,9 @@ static int reset_at_boot(struct registry *reg, struct client *c, const struct bo
 
 	if (c->policy != POLICY_RESET_ON_BOOT && !c->reset_due)
 		return 0;
-	if (c->sessions) {
-		iscsi_session_foreach(reg->srv, count_peers, &pc);
+	if (c->disk.sessions) {
+		if (reg->hooks.foreach_session)
+			reg->hooks.foreach_session(reg->hooks.ctx, count_peers, &pc);
 		if (pc.other) {
 			ans->kind = BOOT_MESSAGE;
 			snprintf(ans->message, sizeof(ans->message), "%s is online from %s; a boot request "
@@ -283,7 +280,7 @@ int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_
 		/* It boots the draft: its own overlay is not what it sees, keep it. */
 		log_notice("boot: %s boots the draft of image %s (maintenance)", c->initiator, img->name);
 	} else {
-		img = c->img;
+		img = c->disk.img;
 		if (reset_at_boot(reg, c, rq, ans))
 			goto out;
 	}
@@ -308,73 +305,4 @@ int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_
 out:
 	pthread_mutex_unlock(&reg->lock);
 	return 0;
-}
-
-/* ---------------------------------------------------------- scheduled resets */
-
-/* The last time at or before now that the local clock read min minutes after midnight. */
-static time_t last_occurrence(time_t now, int min)
-{
-	struct tm tm;
-	time_t t;
-
-	localtime_r(&now, &tm);
-	tm.tm_hour = min / 60;
-	tm.tm_min = min % 60;
-	tm.tm_sec = 0;
-	tm.tm_isdst = -1;
-	t = mktime(&tm);
-	if (t > now) {
-		tm.tm_mday -= 1;
-		tm.tm_isdst = -1;
-		t = mktime(&tm);
-	}
-	return t;
-}
-
-/* One pass: reset the scheduled clients whose time came since the last pass.  Lock held. */
-static void sched_pass(struct registry *reg, time_t now)
-{
-	char msg[256];
-
-	for (struct client *c = reg->clients; c; c = c->next) {
-		time_t at;
-		if (c->policy != POLICY_SCHEDULED || c->reset_at < 0)
-			continue;
-		at = last_occurrence(now, c->reset_at);
-		if (at <= reg->sched_last || at > now)
-			continue;
-		if (c->sessions || c->resetting || maintained_image(reg, c)) {
-			if (!c->reset_due) {
-				c->reset_due = true;
-				bindings_save(reg);
-				log_notice("client %s: scheduled reset at %02d:%02d while online: done at its "
-					   "next boot", c->initiator, c->reset_at / 60, c->reset_at % 60);
-			}
-			continue;
-		}
-		if (client_reset_locked(reg, c, false, "scheduled", msg, sizeof(msg)))
-			log_err("client %s: scheduled reset failed: %s", c->initiator, msg);
-	}
-	reg->sched_last = now;
-}
-
-void *registry_sched_main(void *arg)
-{
-	struct registry *reg = arg;
-	struct timespec ts;
-
-	pthread_mutex_lock(&reg->lock);
-	if (!reg->sched_last)
-		reg->sched_last = time(NULL);
-	while (!reg->stopping) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += SCHED_TICK_S;
-		pthread_cond_timedwait(&reg->cond, &reg->lock, &ts);
-		if (reg->stopping)
-			break;
-		sched_pass(reg, time(NULL));
-	}
-	pthread_mutex_unlock(&reg->lock);
-	return NULL;
 }

@@ -2,7 +2,9 @@
  * clients.c - the client registry (see clients.h).
  */
 #include "lab/clients.h"
-#include "boot/boot.h"
+#include "lab/rules.h"
+#include "lab/statedir.h"
+#include "util/atomicfile.h"
 #include "util/log.h"
 
 #include <jansson.h>
@@ -20,182 +22,50 @@
 
 #define RESET_WAIT_S 15
 
-/* FNV-1a over a few strings: stable ids for VPD pages. */
-static uint64_t fnv1a(const char *a, const char *b)
+/* Move c's untrusted overlay aside; never delete it. */
+static void quarantine(struct registry *reg, struct client *c, const char *why)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (const char *s = a; *s; s++) {
-		h ^= (uint8_t)*s;
-		h *= 0x100000001b3ull;
-	}
-	h ^= '|';
-	h *= 0x100000001b3ull;
-	for (const char *s = b; *s; s++) {
-		h ^= (uint8_t)*s;
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
+	struct lab_store *st = registry_store(reg);
+	char to[PATH_MAX];
+	int rc = st->ops->quarantine(st, c->disk.dir, to, sizeof(to));
 
-/*
- * Directory name of an initiator: lower-case letters, digits, '.', '-'
- * and ':' stay; every other byte becomes %XX.  Reversible, so the
- * registry can be rebuilt from the directory listing.
- */
-static void escape_name(const char *iqn, char *out, size_t len)
-{
-	size_t n = 0;
-
-	for (const unsigned char *p = (const unsigned char *)iqn; *p && n + 4 < len; p++) {
-		unsigned char ch = (unsigned char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-		if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == ':')
-			out[n++] = (char)ch;
-		else
-			n += (size_t)snprintf(out + n, len - n, "%%%02X", ch);
-	}
-	out[n] = '\0';
-}
-
-static int unescape_name(const char *in, char *out, size_t len)
-{
-	size_t n = 0;
-
-	for (const char *p = in; *p; p++) {
-		unsigned v;
-		if (n + 1 >= len)
-			return -1;
-		if (*p == '%') {
-			if (sscanf(p + 1, "%2X", &v) != 1)
-				return -1;
-			out[n++] = (char)v;
-			p += 2;
-		} else {
-			out[n++] = *p;
-		}
-	}
-	out[n] = '\0';
-	return iscsi_name_valid(out) ? 0 : -1;
-}
-
-static int mkdir_p(const char *path)
-{
-	if (mkdir(path, 0700) && errno != EEXIST) {
-		log_err("%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	return 0;
-}
-
-/* Build the LU of a client over its open overlay. */
-static int client_make_lu(struct registry *reg, struct client *c)
-{
-	struct scsi_lu_config lc;
-	char serial[17];
-	uint64_t id = fnv1a(c->img->target, c->initiator);
-
-	snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)id);
-	lc = (struct scsi_lu_config){
-		.be = overlay_backend(c->ov), .block_size = c->img->block_size, .read_only = false,
-		.vendor = "PRISTINE", .product = "pristine disk", .revision = "0001",
-		.serial = serial, .naa_id = id, .target_name = c->img->target,
-	};
-	c->scsi = scsi_target_new();
-	if (!c->scsi)
-		return -ENOMEM;
-	if (scsi_target_add_lu(c->scsi, 0, &lc)) {
-		scsi_target_free(c->scsi);
-		c->scsi = NULL;
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* Move an untrusted overlay aside; never delete it. */
-static void quarantine(struct registry *reg, const char *dirname, const char *why)
-{
-	char from[PATH_MAX + 16], to[PATH_MAX + 64];
-
-	if (snprintf(from, sizeof(from), "%s/overlays/%s", reg->state, dirname) >= (int)sizeof(from) ||
-	    snprintf(to, sizeof(to), "%s/quarantine/%s.%lld", reg->state, dirname,
-		     (long long)time(NULL)) >= (int)sizeof(to)) {
-		log_err("overlay %s cannot be trusted (%s); its path is too long to move it aside",
-			dirname, why);
-		return;
-	}
-	if (rename(from, to) == 0)
+	if (rc == 0)
 		log_err("overlay %s cannot be trusted (%s): kept aside as %s; the client starts "
-			"from a fresh overlay", dirname, why, to);
+			"from a fresh overlay", c->disk.dir, why, to);
 	else
 		log_err("overlay %s cannot be trusted (%s) and could not be moved aside: %s",
-			dirname, why, strerror(errno));
+			c->disk.dir, why, strerror(-rc));
 }
 
-/* Open (creating if needed) the overlay of c over its version.  Lock held. */
-int client_open(struct registry *reg, struct client *c)
+struct lab_store *registry_store(struct registry *reg)
 {
-	struct overlay_opts oo = { .quota_bytes = c->quota, .store_floor_bytes = reg->store_floor };
-	char base[64], msg[256];
-	struct backend *vbe;
-	int rc;
-
-	if (c->version < 1 || c->version > c->img->nversions)
-		c->version = c->img->current;
-	rc = image_version_get(c->img, c->version, &vbe, msg, sizeof(msg));
-	if (rc) {
-		log_err("%s", msg);
-		return rc;
+	if (!reg->store) {
+		/* a state path that does not fit was refused with the options */
+		store_local_init(&reg->local_store, reg->state);
+		reg->store = &reg->local_store;
 	}
-	image_version_id(c->img, c->version, base, sizeof(base));
-	oo.base_id = base;
-	rc = overlay_open(c->dir, vbe, &oo, &c->ov);
-	if (rc == 0) {
-		rc = client_make_lu(reg, c);
-		if (rc) {
-			overlay_close(c->ov);
-			c->ov = NULL;
-		}
-	}
-	if (rc)
-		image_version_put(c->img, c->version);
-	else
-		c->version_held = true;
-	return rc;
+	return reg->store;
 }
 
-int client_close(struct client *c, bool keep)
+int registry_disk_open(struct registry *reg, struct disk *d)
 {
-	int rc = 0;
-
-	scsi_target_free(c->scsi);
-	c->scsi = NULL;
-	if (keep)
-		rc = overlay_close(c->ov);
-	else
-		overlay_drop(c->ov);
-	c->ov = NULL;
-	if (c->version_held)
-		image_version_put(c->img, c->version);
-	c->version_held = false;
-	return rc;
+	return disk_open(d, registry_store(reg), reg->store_floor);
 }
 
 struct client *client_new(struct registry *reg, const char *initiator, struct image *img)
 {
 	struct client *c = calloc(1, sizeof(*c));
-	char esc[ISCSI_NAME_MAX * 3 + 1];
+	char dir[PATH_MAX];
 
 	if (!c)
 		return NULL;
 	snprintf(c->initiator, sizeof(c->initiator), "%s", initiator);
-	escape_name(initiator, esc, sizeof(esc));
-	if (snprintf(c->dir, sizeof(c->dir), "%s/overlays/%s", reg->state, esc) >= (int)sizeof(c->dir)) {
+	if (registry_store(reg)->ops->overlay_where(registry_store(reg), initiator, dir, sizeof(dir)) ||
+	    disk_init(&c->disk, initiator, img, img->current, dir, reg->default_quota)) {
 		log_err("state directory path too long for client %s", initiator);
 		free(c);
 		return NULL;
 	}
-	c->img = img;
-	c->version = img->current;
-	c->quota = reg->default_quota;
 	c->policy = reg->default_policy;
 	c->reset_at = reg->default_reset_at;
 	if (c->policy == POLICY_SCHEDULED && c->reset_at < 0)
@@ -218,7 +88,7 @@ int registry_add_image(struct registry *reg, struct image *img)
 	snprintf(img->tgt.name, sizeof(img->tgt.name), "%s", img->target);
 	img->tgt.tpgt = 1;
 	img->tgt.priv = img;
-	rc = iscsi_server_add_target(reg->srv, &img->tgt);
+	rc = reg->hooks.add_target ? reg->hooks.add_target(reg->hooks.ctx, &img->tgt) : 0;
 	if (rc)
 		return rc;
 	reg->images[reg->nimages++] = img;
@@ -253,19 +123,18 @@ json_t *client_allow_json(const struct client *c)
  */
 int bindings_save(struct registry *reg)
 {
-	char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
 	json_t *arr = json_array(), *root;
-	int fd = -1, dfd, rc = 0;
 	char *text;
+	int rc;
 
 	static const char *const origins[] = { "auto", "api", "config" };
 
 	for (struct client *c = reg->clients; c; c = c->next) {
 		json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "initiator", c->initiator,
-				      "image", c->img->name, "name", c->name, "origin", origins[c->origin]);
+				      "image", c->disk.img->name, "name", c->name, "origin", origins[c->origin]);
 		if (c->quota_set)
-			json_object_set_new(e, "quota_bytes", json_integer((json_int_t)c->quota));
-		json_object_set_new(e, "version", json_integer((json_int_t)c->version));
+			json_object_set_new(e, "quota_bytes", json_integer((json_int_t)c->disk.quota));
+		json_object_set_new(e, "version", json_integer((json_int_t)c->disk.version));
 		if (c->mac[0])
 			json_object_set_new(e, "mac", json_string(c->mac));
 		if (c->uuid[0])
@@ -288,21 +157,9 @@ int bindings_save(struct registry *reg)
 	json_decref(root);
 	if (!text)
 		return -ENOMEM;
-	snprintf(path, sizeof(path), "%s/clients.json", reg->state);
-	snprintf(tmp, sizeof(tmp), "%s/clients.json.tmp", reg->state);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || fsync(fd) ||
-	    rename(tmp, path)) {
-		rc = -errno;
-		log_err("cannot save %s: %s", path, strerror(errno));
-	}
-	if (fd >= 0)
-		close(fd);
-	dfd = open(reg->state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	rc = registry_store(reg)->ops->clients_save(registry_store(reg), text);
+	if (rc)
+		log_err("cannot save the client records: %s", strerror(-rc));
 	free(text);
 	return rc;
 }
@@ -352,9 +209,6 @@ static void restore_allow(struct client *c, json_t *ips)
 	}
 }
 
-static int chap_fields(const struct client_boot_fields *bf, struct iscsi_chap_creds *out,
-		       char *msg, size_t msglen);
-
 /* CHAP of a clients.json record.  One that does not check out (a hand-
  * edited file) must not let the client in without CHAP: its login is
  * then refused until an admin sets CHAP again. */
@@ -371,7 +225,9 @@ static void restore_chap(struct client *c, json_t *o)
 	bf.mutual_secret = json_string_value(json_object_get(o, "mutual_secret"));
 	if (bf.mutual_user && !bf.mutual_user[0] && bf.mutual_secret && !bf.mutual_secret[0])
 		bf.mutual_user = bf.mutual_secret = NULL;
-	if (!bf.chap_user || !bf.chap_user[0] || chap_fields(&bf, &c->chap, msg, sizeof(msg))) {
+	if (!bf.chap_user || !bf.chap_user[0] ||
+	    rules_chap_creds(bf.chap_user, bf.chap_secret, bf.mutual_user, bf.mutual_secret, &c->chap,
+			     msg, sizeof(msg))) {
 		log_err("clients.json: the CHAP settings of %s are unusable; it cannot log in until "
 			"both its CHAP and its addresses are set again (pristinectl client set ID "
 			"--chap-user ... --ip ...)", c->initiator);
@@ -390,14 +246,13 @@ static void restore_boot_fields(struct client *c, json_t *e)
 	const char *uuid = json_string_value(json_object_get(e, "uuid"));
 	const char *pol = json_string_value(json_object_get(e, "policy"));
 	json_t *at = json_object_get(e, "reset_at");
-	struct boot_request rq = { 0 };
-	char err[64];
+	char err[160];
 	enum cfg_policy p;
 
-	if (mac && boot_parse_param(&rq, "mac", mac, err, sizeof(err)) == 0)
-		snprintf(c->mac, sizeof(c->mac), "%s", rq.mac);
-	if (uuid && boot_parse_param(&rq, "uuid", uuid, err, sizeof(err)) == 0)
-		snprintf(c->uuid, sizeof(c->uuid), "%s", rq.uuid);
+	if (mac && rules_mac(mac, c->mac, err, sizeof(err)))
+		log_warn("clients.json: client %s: %s; ignored", c->initiator, err);
+	if (uuid && rules_uuid(uuid, c->uuid, err, sizeof(err)))
+		log_warn("clients.json: client %s: %s; ignored", c->initiator, err);
 	if (pol && cfg_parse_policy(pol, &p) == 0)
 		c->policy = p;
 	if (json_is_integer(at) && json_integer_value(at) >= 0 && json_integer_value(at) < 24 * 60)
@@ -419,9 +274,9 @@ static void bound_version(json_t *bindings, struct client *c)
 		const char *ini = json_string_value(json_object_get(e, "initiator"));
 		const char *img = json_string_value(json_object_get(e, "image"));
 		json_int_t v = json_integer_value(json_object_get(e, "version"));
-		if (ini && img && strcasecmp(ini, c->initiator) == 0 && strcmp(img, c->img->name) == 0 &&
-		    v >= 1 && v <= (json_int_t)c->img->nversions)
-			c->version = (unsigned)v;
+		if (ini && img && strcasecmp(ini, c->initiator) == 0 && strcmp(img, c->disk.img->name) == 0 &&
+		    v >= 1 && v <= (json_int_t)c->disk.img->nversions)
+			c->disk.version = (unsigned)v;
 		if (ini && strcasecmp(ini, c->initiator) == 0 && c->origin == ORIGIN_CONFIG)
 			c->reset_due = json_is_true(json_object_get(e, "reset_due"));
 	}
@@ -475,7 +330,7 @@ static void restore_clients(struct registry *reg, json_t *bindings)
 		c->origin = origin && strcmp(origin, "api") == 0 ? ORIGIN_API : ORIGIN_AUTO;
 		restore_boot_fields(c, e);
 		if (json_is_integer(q) && json_integer_value(q) >= 0) {
-			c->quota = (uint64_t)json_integer_value(q);
+			c->disk.quota = (uint64_t)json_integer_value(q);
 			c->quota_set = true;
 		}
 		c->next = reg->clients;
@@ -504,7 +359,7 @@ int registry_configure(struct registry *reg, const struct cfg_client *cc, struct
 	c->reset_at = cc->reset_at_min;
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->origin = ORIGIN_CONFIG;
-	c->quota = quota;
+	c->disk.quota = quota;
 	c->quota_set = true;
 	memcpy(c->allow, cc->ip_rules, sizeof(c->allow));
 	c->nallow = cc->nips;
@@ -517,128 +372,107 @@ int registry_configure(struct registry *reg, const struct cfg_client *cc, struct
 	return 0;
 }
 
-static void *purger_main(void *arg)
-{
-	struct registry *reg = arg;
-	char trash[PATH_MAX + 8];
-
-	snprintf(trash, sizeof(trash), "%s/trash", reg->state);
-	pthread_mutex_lock(&reg->lock);
-	for (;;) {
-		while (!reg->purge_pending && !reg->stopping)
-			pthread_cond_wait(&reg->cond, &reg->lock);
-		if (reg->stopping)
-			break;
-		reg->purge_pending = false;
-		pthread_mutex_unlock(&reg->lock);
-		if (overlay_trash_purge(trash))
-			log_warn("could not reclaim all of %s", trash);
-		pthread_mutex_lock(&reg->lock);
-	}
-	pthread_mutex_unlock(&reg->lock);
-	return NULL;
-}
-
 /* An import a crash interrupted leaves STATE/imported/NAME.raw.tmp. */
 static void sweep_imports(struct registry *reg)
 {
-	char dir[PATH_MAX + 16], from[PATH_MAX + 300], to[PATH_MAX + 320];
+	char dir[PATH_MAX], from[PATH_MAX], label[300];
 	struct dirent *de;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/imported", reg->state);
+	if (statedir_sub(dir, sizeof(dir), reg->state, SD_IMPORTED))
+		return;
 	d = opendir(dir);
 	while (d && (de = readdir(d)) != NULL) {
 		size_t n = strlen(de->d_name);
 		if (n < 5 || strcmp(de->d_name + n - 4, ".tmp") != 0)
 			continue;
-		snprintf(from, sizeof(from), "%s/%s", dir, de->d_name);
-		snprintf(to, sizeof(to), "%s/trash/import-%lld-%s", reg->state, (long long)time(NULL),
-			 de->d_name);
-		if (rename(from, to) == 0)
+		if (snprintf(from, sizeof(from), "%s/%s", dir, de->d_name) >= (int)sizeof(from))
+			continue;
+		snprintf(label, sizeof(label), "import-%s", de->d_name);
+		if (registry_store(reg)->ops->discard(registry_store(reg), from, label) == 0)
 			log_notice("%s was left by an interrupted import: moved to the trash", from);
 	}
 	if (d)
 		closedir(d);
 }
 
+/* What registry_open's walk over the kept overlays needs. */
+struct overlay_walk {
+	struct registry *reg;
+	json_t *bindings;
+	bool nomem;
+};
+
+/* One kept overlay (initiator NULL: not one of ours): its client is
+ * opened, made from the records if the configuration did not declare it. */
+static void open_kept_overlay(void *arg, const char *iqn, const char *name)
+{
+	struct overlay_walk *w = arg;
+	struct registry *reg = w->reg;
+	struct client *c;
+	struct image *img;
+	int rc;
+
+	if (!iqn) {
+		log_warn("overlay %s: not an overlay of ours, ignored", name);
+		return;
+	}
+	if (w->nomem)
+		return;
+	c = registry_find(reg, iqn);
+	if (!c) {
+		img = bound_image(reg, w->bindings, iqn);
+		if (!img) {
+			log_warn("overlay of %s: bound to an image that is not served now; left untouched",
+				 iqn);
+			return;
+		}
+		c = client_new(reg, iqn, img);
+		if (!c) {
+			w->nomem = true;
+			return;
+		}
+		bound_version(w->bindings, c);
+		c->next = reg->clients;
+		reg->clients = c;
+	}
+	rc = registry_disk_open(reg, &c->disk);
+	if (rc == -EBADMSG || rc == -ESTALE) {
+		quarantine(reg, c, rc == -EBADMSG ? "metadata torn or corrupt" : "made over another image");
+		rc = registry_disk_open(reg, &c->disk);   /* a fresh, empty overlay */
+	}
+	if (rc) {
+		/* Listed, offline; its next login tries again. */
+		log_err("client %s: cannot open its overlay: %s", iqn, strerror(-rc));
+		return;
+	}
+	log_info("client %s: overlay verified, %llu bytes", iqn,
+		 (unsigned long long)disk_used_bytes(&c->disk));
+}
+
 int registry_open(struct registry *reg)
 {
-	char path[PATH_MAX + 16];
-	DIR *d;
-	struct dirent *de;
-	json_t *bindings;
-	json_error_t jerr;
+	struct lab_store *st = registry_store(reg);
+	struct overlay_walk w = { .reg = reg };
 	int rc;
 
 	pthread_mutex_init(&reg->lock, NULL);
 	pthread_cond_init(&reg->cond, NULL);
 	reg->started = (int64_t)time(NULL);
-	const char *subs[] = { "overlays", "trash", "quarantine" };
-	for (unsigned i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", reg->state, subs[i]);
-		if ((rc = mkdir_p(path)))
-			return rc;
-	}
-	snprintf(path, sizeof(path), "%s/clients.json", reg->state);
-	bindings = json_load_file(path, 0, &jerr);
-	if (!bindings && access(path, F_OK) == 0)
-		log_err("%s: %s (line %d): client bindings ignored", path, jerr.text, jerr.line);
-	restore_clients(reg, bindings);
+	if ((rc = st->ops->prepare(st)))
+		return rc;
+	rc = st->ops->clients_load(st, &w.bindings);
+	if (rc && rc != -ENOENT)
+		log_err("the client records cannot be read (%s): client bindings ignored", strerror(-rc));
+	restore_clients(reg, w.bindings);
 	for (struct client *c = reg->clients; c; c = c->next)
-		bound_version(bindings, c);
-	snprintf(path, sizeof(path), "%s/overlays", reg->state);
-	d = opendir(path);
-	if (!d) {
-		log_err("%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	while ((de = readdir(d)) != NULL) {
-		char iqn[ISCSI_NAME_MAX];
-		struct client *c;
-		struct image *img;
-
-		if (de->d_name[0] == '.')
-			continue;
-		if (unescape_name(de->d_name, iqn, sizeof(iqn))) {
-			log_warn("%s/%s: not an overlay of ours, ignored", path, de->d_name);
-			continue;
-		}
-		c = registry_find(reg, iqn);
-		if (!c) {
-			img = bound_image(reg, bindings, iqn);
-			if (!img) {
-				log_warn("overlay of %s: bound to an image that is not served now; left untouched",
-					 iqn);
-				continue;
-			}
-			c = client_new(reg, iqn, img);
-			if (!c)
-				break;
-			bound_version(bindings, c);
-			c->next = reg->clients;
-			reg->clients = c;
-		}
-		rc = client_open(reg, c);
-		if (rc == -EBADMSG || rc == -ESTALE) {
-			quarantine(reg, de->d_name, rc == -EBADMSG ? "metadata torn or corrupt" :
-				   "made over another image");
-			rc = client_open(reg, c);   /* a fresh, empty overlay */
-		}
-		if (rc) {
-			/* Listed, offline; its next login tries again. */
-			log_err("client %s: cannot open its overlay: %s", iqn, strerror(-rc));
-			continue;
-		}
-		log_info("client %s: overlay verified, %llu bytes", iqn,
-			 (unsigned long long)overlay_used_bytes(c->ov));
-	}
-	closedir(d);
-	json_decref(bindings);
+		bound_version(w.bindings, c);
+	st->ops->overlays_list(st, open_kept_overlay, &w);
+	json_decref(w.bindings);
 	bindings_save(reg);
 	reg->purge_pending = true;   /* whatever a crash left in trash/ */
 	sweep_imports(reg);
-	if (pthread_create(&reg->purger, NULL, purger_main, reg) == 0)
+	if (pthread_create(&reg->purger, NULL, registry_purger_main, reg) == 0)
 		reg->purger_started = true;
 	if (pthread_create(&reg->sched, NULL, registry_sched_main, reg) == 0)
 		reg->sched_started = true;
@@ -658,13 +492,13 @@ void registry_close(struct registry *reg)
 	while (reg->clients) {
 		struct client *c = reg->clients;
 		reg->clients = c->next;
-		if (c->ov && client_close(c, true))
+		if (c->disk.ov && disk_close(&c->disk, true))
 			log_err("client %s: overlay closed with an error", c->initiator);
 		free(c);
 	}
 	for (unsigned i = 0; i < reg->nimages; i++) {
-		struct client *d = reg->images[i]->draft;
-		if (d && d->ov && client_close(d, true))
+		struct draft *d = reg->images[i]->draft;
+		if (d && d->disk.ov && disk_close(&d->disk, true))
 			log_err("image %s: draft closed with an error", reg->images[i]->name);
 		free(d);
 		reg->images[i]->draft = NULL;
@@ -748,19 +582,20 @@ int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
 {
 	struct registry *reg = ctx;
 	struct image *img = t->priv;
-	struct client *c;
+	struct client *c = NULL;
+	struct disk *d;
 	int rc, status = 0;
 
 	pthread_mutex_lock(&reg->lock);
-	if (img->draft && strcasecmp(img->draft->initiator, initiator) == 0) {
+	if (img->draft && strcasecmp(img->draft->disk.initiator, initiator) == 0) {
 		/* The maintenance client sees the draft, nothing else. */
-		c = img->draft;
+		d = &img->draft->disk;
 		goto attach;
 	}
 	c = registry_find(reg, initiator);
-	if (c && c->img != img) {
+	if (c && c->disk.img != img) {
 		snprintf(msg, msglen, "client %s belongs to image %s, not to target %s",
-			 initiator, c->img->name, t->name);
+			 initiator, c->disk.img->name, t->name);
 		status = LOGIN_AUTHORIZATION_FAILED;
 		goto out;
 	}
@@ -780,14 +615,15 @@ int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
 		bindings_save(reg);
 		log_notice("client %s enrolled automatically on image %s", initiator, img->name);
 	}
+	d = &c->disk;
 attach:
-	if (c->resetting) {
+	if (d->resetting) {
 		snprintf(msg, msglen, "client %s is being reset", initiator);
 		status = LOGIN_SERVICE_UNAVAILABLE;   /* try again */
 		goto out;
 	}
-	if (!c->ov) {
-		rc = client_open(reg, c);
+	if (!d->ov) {
+		rc = registry_disk_open(reg, d);
 		if (rc) {
 			snprintf(msg, msglen, "cannot open the overlay of %s: %s%s", initiator, strerror(-rc),
 				 rc == -ENOSPC || rc == -EDQUOT ? " (the state directory's file system is "
@@ -797,91 +633,85 @@ attach:
 			goto out;
 		}
 	}
-	c->sessions++;
-	c->last_login = (int64_t)time(NULL);
-	*scsi = c->scsi;
-	*handle = c;
+	d->sessions++;
+	if (c)
+		c->last_login = (int64_t)time(NULL);
+	*scsi = d->scsi;
+	*handle = d;
 out:
 	pthread_mutex_unlock(&reg->lock);
 	return status;
 }
 
+/* handle is the disk the session attached to (a client's or a draft's). */
 void registry_detach(void *ctx, void *handle)
 {
 	struct registry *reg = ctx;
-	struct client *c = handle;
-
+	struct disk *d = handle;
 	const char *what = NULL;
 	int err;
 
 	pthread_mutex_lock(&reg->lock);
-	c->sessions--;
+	d->sessions--;
 	/* An overlay that failed (EIO, a failed sync) refuses every write
 	 * until it is reopened: once nobody uses it, close it, so the next
 	 * login reopens it from what was flushed - no restart needed.  What
 	 * its client wrote after the failure was never acknowledged by a
 	 * flush.  Drafts are left to the admin (image discard/commit). */
-	if (c->sessions == 0 && c->ov && !c->is_draft && !c->resetting &&
-	    (err = overlay_error(c->ov, &what)) != 0) {
+	if (d->sessions == 0 && d->ov && !d->is_draft && !d->resetting &&
+	    (err = disk_error(d, &what)) != 0) {
 		log_notice("client %s: its overlay failed earlier (%s: %s); closed now that its last "
 			   "session ended, it reopens from its last flushed state at the next login",
-			   c->initiator, what ? what : "I/O", strerror(-err));
-		client_close(c, true);
+			   d->initiator, what ? what : "I/O", strerror(-err));
+		disk_close(d, true);
 	}
 	pthread_cond_broadcast(&reg->cond);
 	pthread_mutex_unlock(&reg->lock);
 }
 
-/*
- * Make c idle for a change of its overlay: refuse while it has sessions
- * unless force, which ends them and waits.  On success c->resetting is set
- * (no session attaches) and the caller must clear it.  Lock held (it is
- * dropped while sessions end).  0, or -EBUSY with msg.
- */
-int client_quiesce(struct registry *reg, struct client *c, bool force, const char *what,
-		   char *msg, size_t msglen)
+int disk_quiesce(struct registry *reg, struct disk *d, bool force, const char *what,
+		 char *msg, size_t msglen)
 {
 	struct timespec deadline;
 
-	if (c->resetting) {
-		snprintf(msg, msglen, "client %s is busy with another change", c->initiator);
+	if (d->resetting) {
+		snprintf(msg, msglen, "client %s is busy with another change", d->initiator);
 		return -EBUSY;
 	}
-	if (c->sessions && !force) {
+	if (d->sessions && !force) {
 		snprintf(msg, msglen, "client %s is online (%u session%s); use --force to end them and %s",
-			 c->initiator, c->sessions, c->sessions == 1 ? "" : "s", what);
+			 d->initiator, d->sessions, d->sessions == 1 ? "" : "s", what);
 		return -EBUSY;
 	}
-	c->resetting = true;
-	if (!c->sessions)
+	d->resetting = true;
+	if (!d->sessions)
 		return 0;
 	pthread_mutex_unlock(&reg->lock);
-	iscsi_kill_initiator(reg->srv, c->initiator);
+	if (reg->hooks.end_sessions)
+		reg->hooks.end_sessions(reg->hooks.ctx, d->initiator);
 	pthread_mutex_lock(&reg->lock);
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += RESET_WAIT_S;
-	while (c->sessions) {
+	while (d->sessions) {
 		if (pthread_cond_timedwait(&reg->cond, &reg->lock, &deadline) == ETIMEDOUT) {
-			snprintf(msg, msglen, "sessions of %s did not end within %ds", c->initiator, RESET_WAIT_S);
-			c->resetting = false;
+			snprintf(msg, msglen, "sessions of %s did not end within %ds", d->initiator, RESET_WAIT_S);
+			d->resetting = false;
 			return -EBUSY;
 		}
 	}
 	return 0;
 }
 
-/* Throw away c's overlay (constant time) and LU.  Quiesced, lock held. */
+/* Throw away c's overlay (constant time) and LU; wake the purger.
+ * Quiesced, lock held.  0 or -errno with msg. */
 static int client_discard(struct registry *reg, struct client *c, char *msg, size_t msglen)
 {
-	char trash[PATH_MAX + 8];
+	const char *base = strrchr(c->disk.dir, '/');
+	char label[PATH_MAX + 16];
 	int rc;
 
-	snprintf(trash, sizeof(trash), "%s/trash", reg->state);
-	/* Nothing of it is kept: no final checkpoint, just let go. */
-	client_close(c, false);
-	rc = overlay_discard(c->dir, trash);
-	if (rc == -ENOENT)
-		return 0;   /* it never wrote anything */
+	snprintf(label, sizeof(label), "overlay-%s", base ? base + 1 : c->disk.dir);
+	rc = disk_discard(&c->disk, registry_store(reg), label);
 	if (rc) {
 		snprintf(msg, msglen, "cannot discard the overlay of %s: %s", c->initiator, strerror(-rc));
 		return rc;
@@ -894,26 +724,26 @@ static int client_discard(struct registry *reg, struct client *c, char *msg, siz
 int client_reset_locked(struct registry *reg, struct client *c, bool force, const char *why,
 		       char *msg, size_t msglen)
 {
-	int rc = client_quiesce(reg, c, force, "reset", msg, msglen);
+	int rc = disk_quiesce(reg, &c->disk, force, "reset", msg, msglen);
 
 	if (rc)
 		return rc;
 	rc = client_discard(reg, c, msg, msglen);
 	if (rc == 0) {
-		unsigned old = c->version;
-		c->version = c->img->current;
+		unsigned old = c->disk.version;
+		c->disk.version = c->disk.img->current;
 		c->reset_due = false;
 		bindings_save(reg);
-		if (old != c->version)
+		if (old != c->disk.version)
 			log_notice("client %s reset (%s): overlay discarded, now on %s v%u (was v%u)",
-				   c->initiator, why, c->img->name, c->version, old);
+				   c->initiator, why, c->disk.img->name, c->disk.version, old);
 		else
 			log_notice("client %s reset (%s): overlay discarded", c->initiator, why);
 	}
 	/* Reopen at once: the client is listed with an empty overlay. */
-	if (client_open(reg, c))
+	if (registry_disk_open(reg, &c->disk))
 		log_err("client %s: cannot create its new overlay", c->initiator);
-	c->resetting = false;
+	c->disk.resetting = false;
 	return rc;
 }
 
@@ -950,76 +780,6 @@ static struct image *pick_image(struct registry *reg, const char *image, char *m
 	return img;
 }
 
-/* A CHAP name: 1 to 255 visible ASCII characters. */
-static bool chap_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= ISCSI_CHAP_MAX)
-		return false;
-	for (; *s; s++)
-		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
-			return false;
-	return true;
-}
-
-/*
- * The CHAP settings of bf, checked like a [client]'s (pristine.conf(5)),
- * into *out.  0 or -EINVAL with msg; secrets are never quoted back.
- */
-static int chap_fields(const struct client_boot_fields *bf, struct iscsi_chap_creds *out,
-		       char *msg, size_t msglen)
-{
-	const char *sec[2] = { bf->chap_secret, bf->mutual_secret };
-
-	memset(out, 0, sizeof(*out));
-	if (!bf->chap_user) {
-		if (bf->chap_secret || bf->mutual_user || bf->mutual_secret) {
-			snprintf(msg, msglen, "CHAP settings need the CHAP user name too");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (!bf->chap_user[0]) {
-		if (bf->chap_secret || bf->mutual_user || bf->mutual_secret) {
-			snprintf(msg, msglen, "an empty CHAP user turns CHAP off: give no secret with it");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (!chap_name_ok(bf->chap_user) || (bf->mutual_user && !chap_name_ok(bf->mutual_user))) {
-		snprintf(msg, msglen, "a CHAP user name has 1 to 255 visible ASCII characters, no blanks");
-		return -EINVAL;
-	}
-	if (!bf->chap_secret) {
-		snprintf(msg, msglen, "a CHAP user needs a CHAP secret");
-		return -EINVAL;
-	}
-	if (!bf->mutual_user != !bf->mutual_secret) {
-		snprintf(msg, msglen, "mutual CHAP needs both the mutual user and the mutual secret");
-		return -EINVAL;
-	}
-	for (int i = 0; i < 2; i++) {
-		size_t n = sec[i] ? strlen(sec[i]) : 0;
-		if (sec[i] && (n < CFG_SECRET_MIN || n >= ISCSI_CHAP_MAX)) {
-			snprintf(msg, msglen, "a CHAP secret has %d to %d bytes (at least 96 bits, "
-				 "RFC 7143 12.1.3); this one has %zu", CFG_SECRET_MIN, ISCSI_CHAP_MAX - 1, n);
-			return -EINVAL;
-		}
-	}
-	if (bf->mutual_secret && strcmp(bf->mutual_secret, bf->chap_secret) == 0) {
-		snprintf(msg, msglen, "the mutual secret must differ from the CHAP secret");
-		return -EINVAL;
-	}
-	snprintf(out->user, sizeof(out->user), "%s", bf->chap_user);
-	snprintf(out->secret, sizeof(out->secret), "%s", bf->chap_secret);
-	if (bf->mutual_user) {
-		snprintf(out->muser, sizeof(out->muser), "%s", bf->mutual_user);
-		snprintf(out->msecret, sizeof(out->msecret), "%s", bf->mutual_secret);
-	}
-	return 0;
-}
-
 /*
  * Check bf against c (the client it would change; others must not hold
  * the same MAC/UUID) and apply it when apply is true.  0 or -EINVAL /
@@ -1028,10 +788,10 @@ static int chap_fields(const struct client_boot_fields *bf, struct iscsi_chap_cr
 static int boot_fields(struct registry *reg, struct client *c, const struct client_boot_fields *bf,
 		       bool apply, char *msg, size_t msglen)
 {
-	struct boot_request rq = { 0 };
+	char mac[RULES_MAC_LEN] = "", uuid[RULES_UUID_LEN] = "";
 	enum cfg_policy pol = c->policy;
 	int at = c->reset_at;
-	char err[64], why[160];
+	char why[160];
 	struct netaddr_rule rules[CFG_MAX_IPS];
 	unsigned nrules = 0;
 	struct iscsi_chap_creds chap;
@@ -1039,19 +799,16 @@ static int boot_fields(struct registry *reg, struct client *c, const struct clie
 
 	if (!bf)
 		return 0;
-	if (bf->mac && bf->mac[0] && boot_parse_param(&rq, "mac", bf->mac, err, sizeof(err))) {
-		snprintf(msg, msglen, "'%.40s' is not a MAC address (aa:bb:cc:dd:ee:ff)", bf->mac);
-		return -EINVAL;
-	}
-	if (bf->uuid && bf->uuid[0] && boot_parse_param(&rq, "uuid", bf->uuid, err, sizeof(err))) {
-		snprintf(msg, msglen, "'%.40s' is not a UUID", bf->uuid);
-		return -EINVAL;
-	}
+	if (bf->mac && bf->mac[0] && (rc = rules_mac(bf->mac, mac, msg, msglen)))
+		return rc;
+	if (bf->uuid && bf->uuid[0] && (rc = rules_uuid(bf->uuid, uuid, msg, msglen)))
+		return rc;
 	if (bf->ip && netaddr_parse_list(bf->ip, rules, CFG_MAX_IPS, &nrules, why, sizeof(why))) {
 		snprintf(msg, msglen, "ip: %s", why);
 		return -EINVAL;
 	}
-	if ((rc = chap_fields(bf, &chap, msg, msglen)))
+	if ((rc = rules_chap_creds(bf->chap_user, bf->chap_secret, bf->mutual_user, bf->mutual_secret,
+				   &chap, msg, msglen)))
 		return rc;
 	if (bf->policy && cfg_parse_policy(bf->policy, &pol)) {
 		snprintf(msg, msglen, "policy '%.30s': persistent, reset-on-boot or scheduled", bf->policy);
@@ -1068,13 +825,13 @@ static int boot_fields(struct registry *reg, struct client *c, const struct clie
 	for (struct client *o = reg->clients; o; o = o->next) {
 		if (o == c)
 			continue;
-		if (rq.mac[0] && strcmp(o->mac, rq.mac) == 0) {
-			snprintf(msg, msglen, "MAC %s belongs to client %s already", rq.mac,
+		if (mac[0] && strcmp(o->mac, mac) == 0) {
+			snprintf(msg, msglen, "MAC %s belongs to client %s already", mac,
 				 o->name[0] ? o->name : o->initiator);
 			return -EEXIST;
 		}
-		if (rq.uuid[0] && strcmp(o->uuid, rq.uuid) == 0) {
-			snprintf(msg, msglen, "UUID %s belongs to client %s already", rq.uuid,
+		if (uuid[0] && strcmp(o->uuid, uuid) == 0) {
+			snprintf(msg, msglen, "UUID %s belongs to client %s already", uuid,
 				 o->name[0] ? o->name : o->initiator);
 			return -EEXIST;
 		}
@@ -1082,9 +839,9 @@ static int boot_fields(struct registry *reg, struct client *c, const struct clie
 	if (!apply)
 		return 0;
 	if (bf->mac)
-		snprintf(c->mac, sizeof(c->mac), "%s", rq.mac);
+		snprintf(c->mac, sizeof(c->mac), "%s", mac);
 	if (bf->uuid)
-		snprintf(c->uuid, sizeof(c->uuid), "%s", rq.uuid);
+		snprintf(c->uuid, sizeof(c->uuid), "%s", uuid);
 	if (bf->ip) {
 		memcpy(c->allow, rules, sizeof(rules[0]) * nrules);
 		c->nallow = nrules;
@@ -1145,7 +902,7 @@ int registry_add(struct registry *reg, const char *name, const char *initiator, 
 	snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
 	c->origin = ORIGIN_API;
 	c->quota_set = quota_set;
-	c->quota = quota_set ? quota : reg->default_quota;
+	c->disk.quota = quota_set ? quota : reg->default_quota;
 	c->next = reg->clients;
 	reg->clients = c;
 	bindings_save(reg);
@@ -1188,12 +945,12 @@ int registry_remove(struct registry *reg, const char *id, bool force, char *msg,
 	c = find_changeable(reg, id, "remove", &rc, msg, msglen);
 	if (!c)
 		goto out;
-	rc = client_quiesce(reg, c, force, "remove it", msg, msglen);
+	rc = disk_quiesce(reg, &c->disk, force, "remove it", msg, msglen);
 	if (rc)
 		goto out;
 	rc = client_discard(reg, c, msg, msglen);
 	if (rc) {
-		c->resetting = false;
+		c->disk.resetting = false;
 		goto out;
 	}
 	for (pp = &reg->clients; *pp; pp = &(*pp)->next)
@@ -1241,7 +998,7 @@ int registry_set(struct registry *reg, const char *id, const char *name, const c
 			rc = -ENOENT;
 			goto out;
 		}
-		if (img == c->img)
+		if (img == c->disk.img)
 			img = NULL;
 	}
 	rc = boot_fields(reg, c, bf, false, msg, msglen);
@@ -1249,28 +1006,28 @@ int registry_set(struct registry *reg, const char *id, const char *name, const c
 		goto out;
 	if (img) {
 		/* Its overlay only makes sense over the old image. */
-		rc = client_quiesce(reg, c, force, "move it to another image (its overlay is discarded)",
+		rc = disk_quiesce(reg, &c->disk, force, "move it to another image (its overlay is discarded)",
 				    msg, msglen);
 		if (rc)
 			goto out;
 		rc = client_discard(reg, c, msg, msglen);
 		if (rc == 0) {
 			log_notice("client %s moved from image %s to %s: overlay discarded", c->initiator,
-				   c->img->name, img->name);
-			c->img = img;
-			c->version = img->current;
+				   c->disk.img->name, img->name);
+			c->disk.img = img;
+			c->disk.version = img->current;
 		}
-		c->resetting = false;
+		c->disk.resetting = false;
 		if (rc)
 			goto out;
 	}
 	if (name)
 		snprintf(c->name, sizeof(c->name), "%s", name);
 	if (has_quota) {
-		c->quota = quota;
+		c->disk.quota = quota;
 		c->quota_set = true;
-		if (c->ov)
-			overlay_set_quota(c->ov, quota);
+		if (c->disk.ov)
+			overlay_set_quota(c->disk.ov, quota);
 	}
 	boot_fields(reg, c, bf, true, msg, msglen);
 	bindings_save(reg);

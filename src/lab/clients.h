@@ -2,18 +2,22 @@
  * clients.h - the client registry: who the diskless PCs are, and each
  * one's overlay and LUNs.
  *
- * A client is an initiator name bound to an image.  Its overlay lives in
- * STATE/overlays/<escaped initiator name>/ and is opened when the daemon
- * starts (verified; an overlay that cannot be trusted is moved to
- * STATE/quarantine/ and reported, never deleted).  Every session of a
- * client - iPXE's and the OS's at once - shares one overlay and one LU.
+ * A client is an initiator name bound to an image, with one disk
+ * (disk.h: overlay + LU + version hold + sessions).  Its overlay is kept
+ * by the registry's store (store.h; locally STATE/overlays/<escaped
+ * initiator name>/) and opened when the daemon starts (verified; one
+ * that cannot be trusted is quarantined and reported, never deleted).
+ * Every session of a client - iPXE's and the OS's at once - shares the
+ * one disk.
  *
- * Which image each client is bound to is kept in STATE/clients.json, so
- * a restart reopens every overlay over the right image.  A client logs in
- * only through its own image's target.
+ * Which image each client is bound to is kept in the client records
+ * (locally STATE/clients.json), so a restart reopens every overlay over
+ * the right image.  A client logs in only through its own image's target.
  *
- * Reset discards the overlay in constant time (a rename into
- * STATE/trash/), and a background thread reclaims the space.
+ * Reset discards the overlay in constant time (the store's discard: a
+ * rename into STATE/trash/), and the purger (schedule.c) reclaims the
+ * space.  The registry reaches the iSCSI server only through its hooks
+ * (hooks.h), so it runs without one in unit tests.
  *
  * Locking: one registry mutex; attach/detach run on connection threads,
  * the API ops on API threads.
@@ -29,7 +33,10 @@
 #include <jansson.h>
 
 #include "daemon/config.h"
+#include "lab/disk.h"
+#include "lab/hooks.h"
 #include "lab/images.h"
+#include "lab/store.h"
 #include "proto/iscsi.h"
 #include "storage/backend.h"
 #include "storage/overlay.h"
@@ -46,17 +53,7 @@ struct client {
 	enum client_origin origin;
 	bool quota_set;               /* quota chosen for it, not the default */
 	char initiator[ISCSI_NAME_MAX];
-	char dir[PATH_MAX];
-	struct image *img;
-	unsigned version;             /* the image version its overlay is on */
-	bool version_held;            /* it holds a use of that version */
-	bool is_draft;                /* the draft of img (not in the client list) */
-	char layer_name[24];          /* a draft's layer directory name */
-	struct overlay *ov;           /* open while the client is enrolled */
-	struct scsi_target *scsi;     /* LUN 0 over the overlay */
-	unsigned sessions;
-	bool resetting;
-	uint64_t quota;
+	struct disk disk;             /* its image (disk.img), overlay, LU, sessions */
 	int64_t last_login;           /* unix time, 0 = never since start */
 	/* network boot (boot endpoint) */
 	char mac[18];                 /* "aa:bb:cc:dd:ee:ff" or "" */
@@ -93,7 +90,9 @@ struct registry {
 	pthread_t sched;
 	bool sched_started;
 	int64_t sched_last;
-	struct iscsi_server *srv;
+	struct lab_hooks hooks;       /* the iSCSI server, or a test's fakes */
+	struct lab_store *store;      /* where the state is kept; NULL = local_store in state */
+	struct lab_store local_store;
 	pthread_t purger;
 	bool purger_started, purge_pending, stopping;
 	int64_t started;
@@ -134,7 +133,7 @@ struct image *registry_image(struct registry *reg, const char *name);
 /*
  * Serve img (loaded, see images.h) from now on: appended to reg->images
  * and its target to the iSCSI server.  Lock held (or before registry_open
- * with reg->srv set).  0 or -errno.
+ * with reg->hooks set).  0 or -errno.
  */
 int registry_add_image(struct registry *reg, struct image *img);
 
@@ -189,18 +188,32 @@ int registry_reset(struct registry *reg, const char *id, bool force, char *msg, 
 struct boot_request;
 struct boot_answer;
 int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_answer *ans);
-/* The scheduled-reset thread (boot_ops.c), started by registry_open. */
+/* The scheduled-reset and purger threads (schedule.c), started by
+ * registry_open; arg is the registry. */
 void *registry_sched_main(void *arg);
+void *registry_purger_main(void *arg);
+/* The image whose draft c maintains, if any (boot_ops.c).  Lock held. */
+struct image *maintained_image(struct registry *reg, const struct client *c);
 
-/* ---- for the image life cycle (image_draft.c); lock held ---- */
+/* ---- for the image life cycle (image_draft.c) and boot_ops.c; lock held ---- */
+/*
+ * Make d idle for a change of its overlay: refuse while it has sessions
+ * unless force, which ends them (through reg->hooks) and waits.  On
+ * success d->resetting is set (no session attaches) and the caller must
+ * clear it.  The lock is dropped while sessions end.  0, or -EBUSY with
+ * msg.
+ */
+int disk_quiesce(struct registry *reg, struct disk *d, bool force, const char *what,
+		 char *msg, size_t msglen);
+/* A new client record (not yet listed): initiator on img's current
+ * version with the registry's defaults.  NULL if out of memory or its
+ * overlay path does not fit (logged). */
 struct client *client_new(struct registry *reg, const char *initiator, struct image *img);
-/* Open c's overlay over its version (taking a use of it) and its LU. */
-int client_open(struct registry *reg, struct client *c);
-/* Close c's LU and overlay: flushed and checkpointed (keep) or dropped.
- * Releases its use of the version.  Returns overlay_close's result. */
-int client_close(struct client *c, bool keep);
-int client_quiesce(struct registry *reg, struct client *c, bool force, const char *what,
-		   char *msg, size_t msglen);
+/* Open d with the registry's settings (see disk_open). */
+int registry_disk_open(struct registry *reg, struct disk *d);
+/* The registry's store: reg->store, or a local one over reg->state made
+ * on first use.  Lock held (or before registry_open). */
+struct lab_store *registry_store(struct registry *reg);
 /* Reset c (see registry_reset); why is for the log ("admin", "boot"...). */
 int client_reset_locked(struct registry *reg, struct client *c, bool force, const char *why,
 			char *msg, size_t msglen);

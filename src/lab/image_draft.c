@@ -2,58 +2,60 @@
  * image_draft.c - the maintenance cycle of an image: open a draft, commit
  * it as the next version, discard it, roll back (see images.h).
  *
- * A draft is a client record of its own (client.is_draft) that is not in
- * the client list: its overlay lives in STATE/images/NAME/layers/L<n> over
- * the version it was opened on, and only the maintenance initiator's
+ * A draft (struct draft, images.h) is a disk (disk.h) of its own, not a
+ * client: its overlay lives in STATE/images/NAME/layers/L<n> over the
+ * version it was opened on, and only the maintenance initiator's
  * logins to the image's target attach to it.  Commit closes that overlay
  * (flushed and checkpointed) and records it as a frozen layer; the single
  * rename of image.json is the commit point.
  */
 #include "lab/clients.h"
 #include "lab/images.h"
+#include "lab/store.h"
 #include "util/log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-/* A draft record: not opened yet (registry_attach opens it). */
-static struct client *draft_new(struct registry *reg, struct image *img, const char *layer,
-				unsigned base, const char *initiator)
+/* A draft record: not opened yet.  NULL if out of memory or its path
+ * does not fit. */
+static struct draft *draft_new(struct image *img, const char *layer, unsigned base,
+			       const char *initiator)
 {
-	struct client *d = client_new(reg, initiator, img);
+	struct draft *d = calloc(1, sizeof(*d));
+	char dir[PATH_MAX];
 
 	if (!d)
 		return NULL;
-	d->is_draft = true;
-	d->version = base;
-	d->quota = 0;
-	snprintf(d->layer_name, sizeof(d->layer_name), "%s", layer);
-	if (snprintf(d->dir, sizeof(d->dir), "%s/layers/%s", img->dir, layer) >= (int)sizeof(d->dir)) {
+	if (img->store->ops->layer_where(img->store, img->name, layer, dir, sizeof(dir)) ||
+	    disk_init(&d->disk, initiator, img, base, dir, 0)) {
 		free(d);
 		return NULL;
 	}
-	snprintf(d->name, sizeof(d->name), "draft");
+	d->disk.is_draft = true;
+	snprintf(d->layer, sizeof(d->layer), "%s", layer);
 	return d;
 }
 
 int draft_restore(struct registry *reg, struct image *img, const char *layer, unsigned base,
 		  const char *initiator)
 {
-	struct client *d = draft_new(reg, img, layer, base, initiator);
+	struct draft *d = draft_new(img, layer, base, initiator);
 	int rc;
 
 	if (!d)
 		return -ENOMEM;
 	img->draft = d;
 	img->draft_base = base;
-	rc = client_open(reg, d);
+	rc = registry_disk_open(reg, &d->disk);
 	if (rc)
 		log_err("image %s: its draft %s cannot be opened (%s); it stays recorded, untouched",
-			img->name, d->dir, strerror(-rc));
+			img->name, d->disk.dir, strerror(-rc));
 	return 0;
 }
 
@@ -80,7 +82,7 @@ static struct image *find_image(struct registry *reg, const char *name, char *ms
 
 /* The draft of image name, for verb ("commit", "discard").  Lock held.
  * NULL with *rc (-ENOENT no image, -EINVAL no draft) and msg set. */
-static struct client *find_draft(struct registry *reg, const char *name, const char *verb,
+static struct draft *find_draft(struct registry *reg, const char *name, const char *verb,
 				 struct image **imgp, int *rc, char *msg, size_t msglen)
 {
 	struct image *img = find_image(reg, name, msg, msglen);
@@ -101,7 +103,8 @@ static struct client *find_draft(struct registry *reg, const char *name, const c
 int image_edit(struct registry *reg, const char *name, const char *client, bool force,
 	       char *msg, size_t msglen)
 {
-	struct client *c, *d;
+	struct client *c;
+	struct draft *d;
 	struct image *img;
 	char layer[24];
 	const char *ini;
@@ -115,7 +118,7 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 	}
 	if (img->draft) {
 		snprintf(msg, msglen, "image %s already has a draft (on v%u, for %s): commit or discard it "
-			 "first", name, img->draft_base, img->draft->initiator);
+			 "first", name, img->draft_base, img->draft->disk.initiator);
 		rc = -EEXIST;
 		goto out;
 	}
@@ -142,20 +145,20 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 		rc = -ENOENT;
 		goto out;
 	}
-	if (c && c->img == img && c->sessions) {
+	if (c && c->disk.img == img && c->disk.sessions) {
 		/* Its sessions show its own disk; from now on it must see the draft. */
-		rc = client_quiesce(reg, c, force, "open the draft (its sessions end)", msg, msglen);
+		rc = disk_quiesce(reg, &c->disk, force, "open the draft (its sessions end)", msg, msglen);
 		if (rc)
 			goto out;
-		c->resetting = false;
+		c->disk.resetting = false;
 	}
 	snprintf(layer, sizeof(layer), "L%u", img->next_layer++);
-	d = draft_new(reg, img, layer, img->current, ini);
+	d = draft_new(img, layer, img->current, ini);
 	if (!d) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = client_open(reg, d);
+	rc = registry_disk_open(reg, &d->disk);
 	if (rc) {
 		snprintf(msg, msglen, "cannot create the draft of %s: %s", name, strerror(-rc));
 		free(d);
@@ -169,7 +172,7 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 		/* Not recorded: the layer directory is an orphan, swept at start. */
 		snprintf(msg, msglen, "cannot record the draft of %s: %s", name, strerror(-rc));
 		img->draft = NULL;
-		client_close(d, false);
+		disk_close(&d->disk, false);
 		free(d);
 		goto out;
 	}
@@ -183,7 +186,7 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 		 unsigned *newv, char *msg, size_t msglen)
 {
 	struct version *vers, nv = { 0 };
-	struct client *d;
+	struct draft *d;
 	struct image *img;
 	char base[64];
 	int rc;
@@ -196,7 +199,7 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 	d = find_draft(reg, name, "commit", &img, &rc, msg, msglen);
 	if (!d)
 		goto out;
-	rc = client_quiesce(reg, d, force, "commit (the maintenance client is logged in: shut it "
+	rc = disk_quiesce(reg, &d->disk, force, "commit (the maintenance client is logged in: shut it "
 			    "down first)", msg, msglen);
 	if (rc)
 		goto out;
@@ -207,7 +210,7 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 	}
 	img->versions = vers;
 	/* Everything written reaches the disk, with a final checkpoint. */
-	if (d->ov && (rc = client_close(d, true))) {
+	if (d->disk.ov && (rc = disk_close(&d->disk, true))) {
 		snprintf(msg, msglen, "the draft of %s could not be flushed: %s; nothing committed", name,
 			 strerror(-rc));
 		goto undo;
@@ -216,9 +219,9 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 	nv.parent = img->draft_base;
 	nv.time = (int64_t)time(NULL);
 	snprintf(nv.message, sizeof(nv.message), "%s", message);
-	snprintf(nv.layer, sizeof(nv.layer), "%s", d->layer_name);
+	snprintf(nv.layer, sizeof(nv.layer), "%s", d->layer);
 	image_version_id(img, nv.parent, base, sizeof(base));
-	rc = ovl_layer_open(d->dir, img->be->size, base, &nv.ol);
+	rc = img->store->ops->layer_open(img->store, d->disk.dir, img->be->size, base, &nv.ol);
 	if (rc) {
 		snprintf(msg, msglen, "the draft of %s cannot be read back as a layer: %s; nothing committed",
 			 name, strerror(-rc));
@@ -242,8 +245,8 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 	free(d);
 	goto out;
 undo:
-	d->resetting = false;
-	if (!d->ov && client_open(reg, d))
+	d->disk.resetting = false;
+	if (!d->disk.ov && registry_disk_open(reg, &d->disk))
 		log_err("image %s: the draft cannot be reopened", name);
 out:
 	pthread_mutex_unlock(&reg->lock);
@@ -252,8 +255,8 @@ out:
 
 int image_discard(struct registry *reg, const char *name, bool force, char *msg, size_t msglen)
 {
-	char trash[PATH_MAX + 8];
-	struct client *d;
+	char label[IMAGE_NAME_MAX + 40];
+	struct draft *d;
 	struct image *img;
 	int rc;
 
@@ -261,7 +264,7 @@ int image_discard(struct registry *reg, const char *name, bool force, char *msg,
 	d = find_draft(reg, name, "discard", &img, &rc, msg, msglen);
 	if (!d)
 		goto out;
-	rc = client_quiesce(reg, d, force, "discard the draft", msg, msglen);
+	rc = disk_quiesce(reg, &d->disk, force, "discard the draft", msg, msglen);
 	if (rc)
 		goto out;
 	img->draft = NULL;
@@ -270,13 +273,12 @@ int image_discard(struct registry *reg, const char *name, bool force, char *msg,
 		snprintf(msg, msglen, "cannot record that the draft of %s is discarded: %s", name,
 			 strerror(-rc));
 		img->draft = d;
-		d->resetting = false;
+		d->disk.resetting = false;
 		goto out;
 	}
-	client_close(d, false);
-	snprintf(trash, sizeof(trash), "%s/trash", reg->state);
-	if (overlay_discard(d->dir, trash))
-		log_warn("image %s: the discarded draft %s stays until the next start", name, d->dir);
+	snprintf(label, sizeof(label), "draft-%s-%s", img->name, d->layer);
+	if (disk_discard(&d->disk, img->store, label))
+		log_warn("image %s: the discarded draft %s stays until the next start", name, d->disk.dir);
 	reg->purge_pending = true;
 	pthread_cond_broadcast(&reg->cond);
 	log_notice("image %s: draft discarded", name);
@@ -337,7 +339,7 @@ out:
 
 int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, size_t msglen)
 {
-	char trash[PATH_MAX + 8], from[PATH_MAX + 96], to[PATH_MAX + 160];
+	char from[PATH_MAX], label[IMAGE_NAME_MAX + 100];
 	struct version *ver;
 	struct image *img;
 	unsigned n = 0;
@@ -370,7 +372,7 @@ int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, 
 		goto out;
 	}
 	for (struct client *c = reg->clients; c; c = c->next)
-		if (c->img == img && c->version == v && n++ == 0)
+		if (c->disk.img == img && c->disk.version == v && n++ == 0)
 			snprintf(msg, msglen, "client %s is on v%u", c->name[0] ? c->name : c->initiator, v);
 	if (n) {
 		size_t l = strlen(msg);
@@ -402,16 +404,17 @@ int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, 
 	ver->ol = NULL;
 	backend_close(ver->root_be);
 	ver->root_be = NULL;
-	snprintf(trash, sizeof(trash), "%s/trash", reg->state);
-	snprintf(from, sizeof(from), "%s/layers/%s", img->dir, ver->layer);
-	snprintf(to, sizeof(to), "%s/img-%s-v%u-%s", trash, img->name, v, ver->layer);
-	if (rename(from, to))
-		log_warn("image %s v%u: %s stays until the next start: %s", name, v, from, strerror(errno));
+	snprintf(label, sizeof(label), "image-%s-v%u-%s", img->name, v, ver->layer);
+	if ((rc = img->store->ops->layer_where(img->store, img->name, ver->layer, from, sizeof(from))) == 0)
+		rc = img->store->ops->discard(img->store, from, label);
+	if (rc)
+		log_warn("image %s v%u: its layer %s stays until the next start: %s", name, v, ver->layer,
+			 strerror(-rc));
 	if (ver->root[0]) {
-		snprintf(to, sizeof(to), "%s/img-%s-flat-v%u.raw", trash, img->name, v);
-		if (rename(ver->root, to))
+		snprintf(label, sizeof(label), "image-%s-flat-v%u.raw", img->name, v);
+		if ((rc = img->store->ops->discard(img->store, ver->root, label)))
 			log_warn("image %s v%u: %s stays until the next start: %s", name, v, ver->root,
-				 strerror(errno));
+				 strerror(-rc));
 	}
 	ver->layer[0] = ver->root[0] = '\0';
 	reg->purge_pending = true;

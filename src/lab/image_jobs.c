@@ -7,6 +7,7 @@
 #include "lab/clients.h"
 #include "lab/images.h"
 #include "lab/jobs.h"
+#include "lab/statedir.h"
 #include "util/fullio.h"
 #include "util/log.h"
 
@@ -357,8 +358,8 @@ int image_flatten_start(struct registry *reg, const char *name, unsigned *job_id
 	rc = image_version_get(img, a->v, &a->be, msg, msglen);
 	if (rc)
 		goto fail;
-	if (snprintf(a->tmp, sizeof(a->tmp), "%s/flat-v%u.raw.tmp", img->dir, a->v) >= (int)sizeof(a->tmp) ||
-	    snprintf(a->final, sizeof(a->final), "%s/flat-v%u.raw", img->dir, a->v) >= (int)sizeof(a->final)) {
+	if (statedir_flat(a->tmp, sizeof(a->tmp), img->dir, a->v, 1) ||
+	    statedir_flat(a->final, sizeof(a->final), img->dir, a->v, 0)) {
 		image_version_put(img, a->v);
 		snprintf(msg, msglen, "state directory path too long");
 		rc = -ENAMETOOLONG;
@@ -604,14 +605,14 @@ int image_import_start(struct registry *reg, const char *name, const char *file,
 		rc = -EEXIST;
 		goto fail;
 	}
-	snprintf(dir, sizeof(dir), "%s/imported", reg->state);
+	statedir_sub(dir, sizeof(dir), reg->state, SD_IMPORTED);
 	if (mkdir(dir, 0700) && errno != EEXIST) {
 		rc = -errno;
 		snprintf(msg, msglen, "%s: %s", dir, strerror(errno));
 		goto fail;
 	}
-	if (snprintf(a->final, sizeof(a->final), "%s/%s.raw", dir, name) >= (int)sizeof(a->final) ||
-	    snprintf(a->tmp, sizeof(a->tmp), "%s/%s.raw.tmp", dir, name) >= (int)sizeof(a->tmp)) {
+	if (statedir_imported(a->final, sizeof(a->final), reg->state, name, 0) ||
+	    statedir_imported(a->tmp, sizeof(a->tmp), reg->state, name, 1)) {
 		snprintf(msg, msglen, "state directory path too long");
 		rc = -ENAMETOOLONG;
 		goto fail;

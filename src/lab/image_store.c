@@ -4,6 +4,8 @@
  */
 #include "lab/clients.h"
 #include "lab/images.h"
+#include "lab/statedir.h"
+#include "util/atomicfile.h"
 #include "util/log.h"
 
 #include <jansson.h>
@@ -92,32 +94,6 @@ static int new_uid(char *out)
 	return 0;
 }
 
-/* Write text to dir/name atomically.  0 or -errno (logged). */
-static int write_atomic(const char *dir, const char *name, const char *text)
-{
-	char path[PATH_MAX + 80], tmp[PATH_MAX + 80];
-	size_t len = strlen(text);
-	int fd, dfd, rc = 0;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) || rename(tmp, path))
-		rc = errno ? -errno : -EIO;
-	if (fd >= 0)
-		close(fd);
-	if (rc == 0) {
-		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0 || fsync(dfd))
-			rc = -errno;
-		if (dfd >= 0)
-			close(dfd);
-	}
-	if (rc)
-		log_err("cannot save %s: %s", path, strerror(-rc));
-	return rc;
-}
-
 static const char *origin_name(enum image_origin o)
 {
 	return o == IMG_API ? "api" : o == IMG_CONFIG ? "config" : "quick";
@@ -129,7 +105,6 @@ int image_save(struct registry *reg, struct image *img)
 	char *text;
 	int rc;
 
-	(void)reg;
 	for (unsigned i = 0; i < img->nversions; i++) {
 		const struct version *v = &img->versions[i];
 		json_t *o = json_pack("{s:i, s:i, s:I, s:s}", "version", (int)v->num, "parent",
@@ -154,14 +129,16 @@ int image_save(struct registry *reg, struct image *img)
 	json_object_set_new(root, "target", json_string(img->target));
 	if (img->draft)
 		json_object_set_new(root, "draft",
-			json_pack("{s:s, s:i, s:s, s:I}", "layer", img->draft->layer_name,
-				  "base", (int)img->draft_base, "client", img->draft->initiator,
+			json_pack("{s:s, s:i, s:s, s:I}", "layer", img->draft->layer,
+				  "base", (int)img->draft_base, "client", img->draft->disk.initiator,
 				  "opened", (json_int_t)img->draft_opened));
 	text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
 	json_decref(root);
 	if (!text)
 		return -ENOMEM;
-	rc = write_atomic(img->dir, "image.json", text);
+	rc = registry_store(reg)->ops->image_save(registry_store(reg), img->name, text);
+	if (rc)
+		log_err("cannot save the versions of image %s: %s", img->name, strerror(-rc));
 	free(text);
 	return rc;
 }
@@ -258,38 +235,42 @@ static int parse_draft(struct registry *reg, struct image *img, json_t *root, ch
 	return draft_restore(reg, img, layer, (unsigned)base, client);
 }
 
-/* Move dir/name into STATE/trash (it is not referenced by anything). */
-static void to_trash(struct registry *reg, const char *dir, const char *name, const char *what)
+/* Move dir/name of img into STATE/trash (it is not referenced by anything). */
+static void to_trash(struct registry *reg, struct image *img, const char *dir, const char *name,
+		     const char *what)
 {
-	char from[PATH_MAX + 80], to[PATH_MAX + 160];
+	char from[PATH_MAX], label[IMAGE_NAME_MAX + 300];
+	int rc = -ENAMETOOLONG;
 
-	snprintf(from, sizeof(from), "%s/%s", dir, name);
-	snprintf(to, sizeof(to), "%s/trash/img-%lld-%s", reg->state, (long long)time(NULL), name);
-	if (rename(from, to) == 0)
+	snprintf(label, sizeof(label), "image-%s-%s", img->name, name);
+	if (snprintf(from, sizeof(from), "%s/%s", dir, name) < (int)sizeof(from))
+		rc = registry_store(reg)->ops->discard(registry_store(reg), from, label);
+	if (rc == 0)
 		log_notice("%s %s was left by an interrupted operation: moved to the trash", what, from);
 	else
 		log_warn("%s %s was left by an interrupted operation and cannot be moved: %s", what, from,
-			 strerror(errno));
+			 strerror(-rc));
 	reg->purge_pending = true;
 }
 
 /* Layers nobody references and temporary files a crash left behind. */
 static void cleanup_orphans(struct registry *reg, struct image *img)
 {
-	char path[PATH_MAX + 16];
+	char path[PATH_MAX];
 	struct dirent *de;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "%s/layers", img->dir);
+	if (statedir_layer(path, sizeof(path), img->dir, NULL))
+		return;
 	d = opendir(path);
 	while (d && (de = readdir(d)) != NULL) {
-		bool used = img->draft && strcmp(img->draft->layer_name, de->d_name) == 0;
+		bool used = img->draft && strcmp(img->draft->layer, de->d_name) == 0;
 		if (de->d_name[0] == '.')
 			continue;
 		for (unsigned i = 0; i < img->nversions && !used; i++)
 			used = strcmp(img->versions[i].layer, de->d_name) == 0;
 		if (!used)
-			to_trash(reg, path, de->d_name, "layer");
+			to_trash(reg, img, path, de->d_name, "layer");
 	}
 	if (d)
 		closedir(d);
@@ -298,7 +279,7 @@ static void cleanup_orphans(struct registry *reg, struct image *img)
 		size_t n = strlen(de->d_name);
 		bool used = false;
 		if (n > 4 && strcmp(de->d_name + n - 4, ".tmp") == 0) {
-			to_trash(reg, img->dir, de->d_name, "file");
+			to_trash(reg, img, img->dir, de->d_name, "file");
 			continue;
 		}
 		if (strncmp(de->d_name, "flat-v", 6) != 0)
@@ -308,19 +289,10 @@ static void cleanup_orphans(struct registry *reg, struct image *img)
 			used = b && strcmp(b + 1, de->d_name) == 0;
 		}
 		if (!used)
-			to_trash(reg, img->dir, de->d_name, "flattened file");
+			to_trash(reg, img, img->dir, de->d_name, "flattened file");
 	}
 	if (d)
 		closedir(d);
-}
-
-static int mkdir_one(const char *path)
-{
-	if (mkdir(path, 0700) && errno != EEXIST) {
-		log_err("%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	return 0;
 }
 
 /* A fresh history: v1 = the source. */
@@ -345,34 +317,22 @@ static int fresh_versions(struct image *img)
 
 int image_load(struct registry *reg, struct image *img)
 {
-	char path[PATH_MAX + 32], msg[256] = "";
-	json_error_t jerr;
+	struct lab_store *st = registry_store(reg);
+	char msg[256] = "";
 	json_t *root;
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/trash", reg->state);
-	if ((rc = mkdir_one(path)))
+	img->store = st;
+	if ((rc = st->ops->image_prepare(st, img->name, img->dir, sizeof(img->dir))))
 		return rc;
-	snprintf(path, sizeof(path), "%s/images", reg->state);
-	if ((rc = mkdir_one(path)))
+	rc = st->ops->image_load(st, img->name, &root);
+	if (rc && rc != -ENOENT) {
+		log_err("%s: the versions of image %s cannot be read (%s); not served (fix or move "
+			"its %s aside to start a new history)", img->dir, img->name, strerror(-rc),
+			STATEDIR_IMAGE_FILE);
 		return rc;
-	if (snprintf(img->dir, sizeof(img->dir), "%s/images/%s", reg->state, img->name) >=
-	    (int)sizeof(img->dir))
-		return -ENAMETOOLONG;
-	if ((rc = mkdir_one(img->dir)))
-		return rc;
-	snprintf(path, sizeof(path), "%s/layers", img->dir);
-	if ((rc = mkdir_one(path)))
-		return rc;
-	snprintf(path, sizeof(path), "%s/image.json", img->dir);
-	root = json_load_file(path, 0, &jerr);
-	if (!root) {
-		if (access(path, F_OK) == 0) {
-			log_err("%s: %s (line %d): the versions of image %s cannot be read; not served "
-				"(fix or move the file aside to start a new history)", path, jerr.text,
-				jerr.line, img->name);
-			return -EBADMSG;
-		}
+	}
+	if (rc == -ENOENT) {
 		if ((rc = fresh_versions(img)))
 			return rc;
 		log_notice("image %s: new history, v1 = %s", img->name, img->path);
@@ -435,51 +395,49 @@ bad:
 	return rc;
 }
 
+/* One image with a record in the store: served if it was added through
+ * the API and is not served already. */
+static void load_added_one(void *arg, const char *name)
+{
+	struct registry *reg = arg;
+	struct lab_store *st = registry_store(reg);
+	const char *origin, *src, *tgt;
+	struct image *img;
+	json_t *root = NULL;
+
+	if (!image_name_valid(name) || registry_image(reg, name) || st->ops->image_load(st, name, &root))
+		return;
+	origin = json_string_value(json_object_get(root, "origin"));
+	src = json_string_value(json_object_get(root, "source"));
+	tgt = json_string_value(json_object_get(root, "target"));
+	if (!origin || strcmp(origin, "api") != 0 || !src || !tgt || !iscsi_name_valid(tgt)) {
+		if (origin && strcmp(origin, "api") != 0)
+			log_notice("image %s (from the %s) is not served now; its versions are kept",
+				   name, origin);
+		json_decref(root);
+		return;
+	}
+	img = calloc(1, sizeof(*img));
+	if (!img || image_open_source(img, name, src, tgt,
+				      (uint32_t)json_integer_value(json_object_get(root, "block_size")))) {
+		log_err("image %s: its source %s cannot be opened; not served", name, src);
+		free(img);
+		json_decref(root);
+		return;
+	}
+	json_decref(root);
+	img->origin = IMG_API;
+	if (image_load(reg, img) || registry_add_image(reg, img)) {
+		image_close(img);
+		free(img);
+	}
+}
+
 void images_load_added(struct registry *reg)
 {
-	char path[PATH_MAX + 16];
-	struct dirent *de;
-	DIR *d;
+	struct lab_store *st = registry_store(reg);
 
-	snprintf(path, sizeof(path), "%s/images", reg->state);
-	d = opendir(path);
-	while (d && (de = readdir(d)) != NULL) {
-		char file[PATH_MAX + 300];
-		json_t *root;
-		const char *origin, *src, *tgt;
-		struct image *img;
-
-		if (de->d_name[0] == '.' || !image_name_valid(de->d_name) || registry_image(reg, de->d_name))
-			continue;
-		snprintf(file, sizeof(file), "%s/%s/image.json", path, de->d_name);
-		root = json_load_file(file, 0, NULL);
-		origin = json_string_value(json_object_get(root, "origin"));
-		src = json_string_value(json_object_get(root, "source"));
-		tgt = json_string_value(json_object_get(root, "target"));
-		if (!root || !origin || strcmp(origin, "api") != 0 || !src || !tgt || !iscsi_name_valid(tgt)) {
-			if (root && origin && strcmp(origin, "api") != 0)
-				log_notice("image %s (from the %s) is not served now; its versions are kept in %s/%s",
-					   de->d_name, origin, path, de->d_name);
-			json_decref(root);
-			continue;
-		}
-		img = calloc(1, sizeof(*img));
-		if (!img || image_open_source(img, de->d_name, src, tgt,
-					      (uint32_t)json_integer_value(json_object_get(root, "block_size")))) {
-			log_err("image %s: its source %s cannot be opened; not served", de->d_name, src);
-			free(img);
-			json_decref(root);
-			continue;
-		}
-		json_decref(root);
-		img->origin = IMG_API;
-		if (image_load(reg, img) || registry_add_image(reg, img)) {
-			image_close(img);
-			free(img);
-		}
-	}
-	if (d)
-		closedir(d);
+	st->ops->images_list(st, load_added_one, reg);
 }
 
 void image_close(struct image *img)
@@ -501,14 +459,18 @@ void image_close(struct image *img)
 /* Open the layer of version v (lock held). */
 static int open_layer(struct image *img, struct version *v, char *msg, size_t msglen)
 {
-	char dir[PATH_MAX + 80], base[64];
+	struct lab_store *st = img->store;
+	char dir[PATH_MAX], base[64];
 	int rc;
 
 	if (v->ol)
 		return 0;
-	snprintf(dir, sizeof(dir), "%s/layers/%s", img->dir, v->layer);
+	if ((rc = st->ops->layer_where(st, img->name, v->layer, dir, sizeof(dir)))) {
+		snprintf(msg, msglen, "image %s v%u: path too long", img->name, v->num);
+		return rc;
+	}
 	image_version_id(img, v->parent, base, sizeof(base));
-	rc = ovl_layer_open(dir, img->be->size, base, &v->ol);
+	rc = st->ops->layer_open(st, dir, img->be->size, base, &v->ol);
 	if (rc)
 		snprintf(msg, msglen, "image %s v%u: its layer %s cannot be read: %s", img->name, v->num,
 			 dir, strerror(-rc));
@@ -708,12 +670,18 @@ int image_add(struct registry *reg, const char *name, const char *path, const ch
 	}
 	img->origin = IMG_API;
 	{
-		/* A directory of an image removed earlier would mix histories. */
-		char old[PATH_MAX + 80];
-		snprintf(old, sizeof(old), "%s/images/%s/image.json", reg->state, name);
-		if (access(old, F_OK) == 0) {
-			snprintf(msg, msglen, "%s/images/%s holds the versions of an image no longer served; "
-				 "move it aside first", reg->state, name);
+		/* The record of an image removed earlier would mix histories. */
+		struct lab_store *st = registry_store(reg);
+		json_t *old = NULL;
+		int lrc = st->ops->image_load(st, name, &old);
+
+		json_decref(old);
+		if (lrc != -ENOENT) {
+			char dir[PATH_MAX];
+			if (statedir_image(dir, sizeof(dir), reg->state, name))
+				snprintf(dir, sizeof(dir), "the store");
+			snprintf(msg, msglen, "%s holds the versions of an image no longer served; "
+				 "move it aside first", dir);
 			rc = -EEXIST;
 			goto fail;
 		}

@@ -34,6 +34,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lab/disk.h"
 #include "proto/iscsi.h"
 #include "storage/backend.h"
 #include "storage/chain.h"
@@ -59,7 +60,11 @@ struct version {
 	bool deleted;                 /* removed by image delete; its number is not reused */
 };
 
-struct client;
+/* An image's draft: its disk's overlay is the future layer. */
+struct draft {
+	struct disk disk;             /* disk.initiator is the maintenance client */
+	char layer[24];               /* its layer directory name ("L<n>") */
+};
 
 struct image {
 	char name[IMAGE_NAME_MAX];
@@ -69,11 +74,12 @@ struct image {
 	uint32_t block_size;
 	char source_id[128];          /* identity of the source: path, size, mtime */
 	char uid[17];                 /* random, made when the image was first seen */
-	char dir[PATH_MAX];           /* STATE/images/NAME */
+	char dir[PATH_MAX];           /* STATE/images/NAME (where the store keeps it) */
+	struct lab_store *store;      /* the registry's, set by image_load */
 	enum image_origin origin;
 	struct version *versions;     /* versions[i].num == i + 1 */
 	unsigned nversions, current;
-	struct client *draft;         /* the open draft, or NULL */
+	struct draft *draft;          /* the open draft, or NULL */
 	unsigned draft_base;          /* the version the draft is on */
 	int64_t draft_opened;
 	unsigned next_layer;          /* for naming layer directories */
@@ -82,6 +88,7 @@ struct image {
 };
 
 struct registry;
+struct lab_store;
 
 /* Valid image name: [a-z0-9][a-z0-9._-]*, at most 63. */
 bool image_name_valid(const char *name);

@@ -1,0 +1,138 @@
+/*
+ * disk.c - an overlay, its LU, its version use and its sessions (see
+ * disk.h).
+ */
+#include "lab/disk.h"
+#include "lab/images.h"
+#include "lab/store.h"
+#include "scsi/scsi.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* FNV-1a over two strings: stable ids for VPD pages. */
+static uint64_t fnv1a(const char *a, const char *b)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (const char *s = a; *s; s++) {
+		h ^= (uint8_t)*s;
+		h *= 0x100000001b3ull;
+	}
+	h ^= '|';
+	h *= 0x100000001b3ull;
+	for (const char *s = b; *s; s++) {
+		h ^= (uint8_t)*s;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+int disk_init(struct disk *d, const char *initiator, struct image *img, unsigned version,
+	      const char *dir, uint64_t quota)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->initiator, sizeof(d->initiator), "%s", initiator);
+	if (snprintf(d->dir, sizeof(d->dir), "%s", dir) >= (int)sizeof(d->dir))
+		return -ENAMETOOLONG;
+	d->img = img;
+	d->version = version;
+	d->quota = quota;
+	return 0;
+}
+
+/* Build the LU of d over its open overlay.  0 or -ENOMEM. */
+static int make_lu(struct disk *d)
+{
+	struct scsi_lu_config lc;
+	char serial[17];
+	uint64_t id = fnv1a(d->img->target, d->initiator);
+
+	snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)id);
+	lc = (struct scsi_lu_config){
+		.be = overlay_backend(d->ov), .block_size = d->img->block_size, .read_only = false,
+		.vendor = "PRISTINE", .product = "pristine disk", .revision = "0001",
+		.serial = serial, .naa_id = id, .target_name = d->img->target,
+	};
+	d->scsi = scsi_target_new();
+	if (!d->scsi)
+		return -ENOMEM;
+	if (scsi_target_add_lu(d->scsi, 0, &lc)) {
+		scsi_target_free(d->scsi);
+		d->scsi = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int disk_open(struct disk *d, struct lab_store *store, uint64_t store_floor)
+{
+	struct overlay_opts oo = { .quota_bytes = d->quota, .store_floor_bytes = store_floor };
+	char base[64], msg[256];
+	struct backend *vbe;
+	int rc;
+
+	if (d->version < 1 || d->version > d->img->nversions)
+		d->version = d->img->current;
+	rc = image_version_get(d->img, d->version, &vbe, msg, sizeof(msg));
+	if (rc) {
+		log_err("%s", msg);
+		return rc;
+	}
+	image_version_id(d->img, d->version, base, sizeof(base));
+	oo.base_id = base;
+	rc = store->ops->overlay_open(store, d->dir, vbe, &oo, &d->ov);
+	if (rc == 0) {
+		rc = make_lu(d);
+		if (rc) {
+			overlay_close(d->ov);
+			d->ov = NULL;
+		}
+	}
+	if (rc)
+		image_version_put(d->img, d->version);
+	else
+		d->version_held = true;
+	return rc;
+}
+
+int disk_close(struct disk *d, bool keep)
+{
+	int rc = 0;
+
+	scsi_target_free(d->scsi);
+	d->scsi = NULL;
+	if (d->ov) {
+		if (keep)
+			rc = overlay_close(d->ov);
+		else
+			overlay_drop(d->ov);
+	}
+	d->ov = NULL;
+	if (d->version_held)
+		image_version_put(d->img, d->version);
+	d->version_held = false;
+	return rc;
+}
+
+int disk_discard(struct disk *d, struct lab_store *store, const char *label)
+{
+	int rc;
+
+	/* Nothing of it is kept: no final checkpoint, just let go. */
+	disk_close(d, false);
+	rc = store->ops->discard(store, d->dir, label);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+uint64_t disk_used_bytes(const struct disk *d)
+{
+	return d->ov ? overlay_used_bytes(d->ov) : 0;
+}
+
+int disk_error(const struct disk *d, const char **what)
+{
+	return d->ov ? overlay_error(d->ov, what) : 0;
+}

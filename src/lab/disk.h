@@ -1,0 +1,75 @@
+/*
+ * disk.h - what an initiator logs in to: a copy-on-write overlay over one
+ * version of an image, the LU (SCSI target, LUN 0) that serves it, the
+ * use it holds of that version, and its sessions.
+ *
+ * A client has one (its overlay in STATE/overlays/); so has an image's
+ * draft (its overlay is the future layer, in STATE/images/NAME/layers/).
+ * Every session of the initiator shares the one overlay and LU.
+ *
+ * States: closed (ov == NULL, no version held) and open (ov, scsi and the
+ * version use all held).  sessions counts attached logins of an open
+ * disk; `resetting` is set while its overlay is being changed, and then
+ * no login attaches.
+ *
+ * Locking: the registry lock (clients.h) protects every field.
+ */
+#ifndef PRISTINE_DISK_H
+#define PRISTINE_DISK_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/iscsi.h"
+#include "storage/overlay.h"
+
+struct image;
+struct lab_store;
+struct scsi_target;
+
+struct disk {
+	char initiator[ISCSI_NAME_MAX];  /* whose logins see it */
+	char dir[PATH_MAX];           /* where the store keeps its overlay (local: a path) */
+	struct image *img;
+	unsigned version;             /* the image version its overlay is on */
+	bool version_held;            /* it holds a use of that version */
+	bool is_draft;                /* an image's draft, not a client's disk */
+	struct overlay *ov;           /* open, or NULL */
+	struct scsi_target *scsi;     /* LUN 0 over ov */
+	unsigned sessions;
+	bool resetting;               /* being changed: no login attaches */
+	uint64_t quota;               /* bytes, 0 = none */
+};
+
+/*
+ * A closed disk of initiator over version of img, its overlay in dir.
+ * -ENAMETOOLONG if dir does not fit; else 0.
+ */
+int disk_init(struct disk *d, const char *initiator, struct image *img, unsigned version,
+	      const char *dir, uint64_t quota);
+/*
+ * Open d: take a use of its version (the image's current one if its own
+ * no longer exists), open or create its overlay in store over it (store_floor:
+ * bytes the file system keeps free), build its LU.  0 or -errno (logged),
+ * leaving it closed.
+ */
+int disk_open(struct disk *d, struct lab_store *store, uint64_t store_floor);
+/*
+ * Close d's LU and overlay - flushed and checkpointed (keep) or dropped -
+ * and release its version.  Returns overlay_close's result (0 when
+ * dropped or already closed).
+ */
+int disk_close(struct disk *d, bool keep);
+/*
+ * Throw d's overlay away in constant time: closed (dropped) and
+ * discarded by the store as label.  0 (also when it never wrote
+ * anything) or -errno.  The caller wakes the purger.
+ */
+int disk_discard(struct disk *d, struct lab_store *store, const char *label);
+/* Bytes its overlay holds (0 when closed). */
+uint64_t disk_used_bytes(const struct disk *d);
+/* Its overlay's sticky error (overlay_error), 0 when healthy or closed. */
+int disk_error(const struct disk *d, const char **what);
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * schedule.c - the registry's two background threads: scheduled resets
+ * and the trash purger.
+ *
+ * Scheduled clients are reset daily at their reset-at time (local time):
+ * at once when offline, else marked reset_due and reset at their next
+ * boot (boot_ops.c).  The purger reclaims, through the store, the space
+ * of whatever was discarded (resets, removed clients, drafts, deleted
+ * versions), woken by purge_pending.  Both wait on the registry's
+ * condition variable and stop when reg->stopping is set.
+ */
+#include "lab/clients.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <time.h>
+
+#define SCHED_TICK_S 20
+
+/* The last time at or before now that the local clock read min minutes after midnight. */
+static time_t last_occurrence(time_t now, int min)
+{
+	struct tm tm;
+	time_t t;
+
+	localtime_r(&now, &tm);
+	tm.tm_hour = min / 60;
+	tm.tm_min = min % 60;
+	tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	t = mktime(&tm);
+	if (t > now) {
+		tm.tm_mday -= 1;
+		tm.tm_isdst = -1;
+		t = mktime(&tm);
+	}
+	return t;
+}
+
+/* One pass: reset the scheduled clients whose time came since the last pass.  Lock held. */
+static void sched_pass(struct registry *reg, time_t now)
+{
+	char msg[256];
+
+	for (struct client *c = reg->clients; c; c = c->next) {
+		time_t at;
+		if (c->policy != POLICY_SCHEDULED || c->reset_at < 0)
+			continue;
+		at = last_occurrence(now, c->reset_at);
+		if (at <= reg->sched_last || at > now)
+			continue;
+		if (c->disk.sessions || c->disk.resetting || maintained_image(reg, c)) {
+			if (!c->reset_due) {
+				c->reset_due = true;
+				bindings_save(reg);
+				log_notice("client %s: scheduled reset at %02d:%02d while online: done at its "
+					   "next boot", c->initiator, c->reset_at / 60, c->reset_at % 60);
+			}
+			continue;
+		}
+		if (client_reset_locked(reg, c, false, "scheduled", msg, sizeof(msg)))
+			log_err("client %s: scheduled reset failed: %s", c->initiator, msg);
+	}
+	reg->sched_last = now;
+}
+
+void *registry_sched_main(void *arg)
+{
+	struct registry *reg = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&reg->lock);
+	if (!reg->sched_last)
+		reg->sched_last = time(NULL);
+	while (!reg->stopping) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += SCHED_TICK_S;
+		pthread_cond_timedwait(&reg->cond, &reg->lock, &ts);
+		if (reg->stopping)
+			break;
+		sched_pass(reg, time(NULL));
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return NULL;
+}
+
+void *registry_purger_main(void *arg)
+{
+	struct registry *reg = arg;
+	struct lab_store *st = registry_store(reg);
+
+	pthread_mutex_lock(&reg->lock);
+	for (;;) {
+		while (!reg->purge_pending && !reg->stopping)
+			pthread_cond_wait(&reg->cond, &reg->lock);
+		if (reg->stopping)
+			break;
+		reg->purge_pending = false;
+		pthread_mutex_unlock(&reg->lock);
+		if (st->ops->purge(st))
+			log_warn("could not reclaim all the space of discarded overlays");
+		pthread_mutex_lock(&reg->lock);
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return NULL;
+}

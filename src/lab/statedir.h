@@ -1,0 +1,77 @@
+/*
+ * statedir.h - the layout of the state directory, in one place, and the
+ * only two ways anything leaves its place in it: to the trash (space
+ * reclaimed in the background) and to quarantine (kept for the admin,
+ * never deleted).
+ *
+ *   STATE/clients.json                  the client records
+ *   STATE/overlays/<escaped initiator>/ a client's overlay
+ *   STATE/images/NAME/image.json        an image's versions
+ *   STATE/images/NAME/layers/L<n>/      a version's frozen layer, or the draft
+ *   STATE/images/NAME/flat-v<n>.raw     a version's flattened root file
+ *   STATE/imported/NAME.raw             an imported source
+ *   STATE/trash/                        discarded things, purged in the background
+ *   STATE/quarantine/                   overlays that cannot be trusted
+ *   STATE/pristined.sock                the admin socket (default)
+ *
+ * Every path function writes into out (len bytes) and returns 0, or
+ * -ENAMETOOLONG when the path does not fit (out is then unusable).  No
+ * locks; the registry lock serialises the callers.
+ */
+#ifndef PRISTINE_STATEDIR_H
+#define PRISTINE_STATEDIR_H
+
+#include <stddef.h>
+
+#define STATEDIR_CLIENTS "clients.json"
+#define STATEDIR_IMAGE_FILE "image.json"
+#define STATEDIR_SOCKET "pristined.sock"
+
+/* The top-level folders of the state directory. */
+enum statedir_sub { SD_OVERLAYS, SD_IMAGES, SD_TRASH, SD_QUARANTINE, SD_IMPORTED };
+
+/* Create STATE's folders that are missing (0700).  0 or -errno (logged). */
+int statedir_prepare(const char *state);
+/* Create one directory (0700) if missing.  0 or -errno (logged). */
+int statedir_mkdir(const char *path);
+
+/* STATE/<sub>. */
+int statedir_sub(char *out, size_t len, const char *state, enum statedir_sub sub);
+/* STATE/<file> (STATEDIR_CLIENTS, STATEDIR_SOCKET). */
+int statedir_file(char *out, size_t len, const char *state, const char *file);
+/* STATE/overlays/<escaped initiator>. */
+int statedir_overlay(char *out, size_t len, const char *state, const char *initiator);
+/* STATE/images/<name>. */
+int statedir_image(char *out, size_t len, const char *state, const char *name);
+/* IMGDIR/layers/<layer>, or IMGDIR/layers when layer is NULL. */
+int statedir_layer(char *out, size_t len, const char *imgdir, const char *layer);
+/* IMGDIR/flat-v<v>.raw, with ".tmp" appended when tmp. */
+int statedir_flat(char *out, size_t len, const char *imgdir, unsigned v, int tmp);
+/* STATE/imported/<name>.raw, with ".tmp" appended when tmp. */
+int statedir_imported(char *out, size_t len, const char *state, const char *name, int tmp);
+
+/*
+ * The directory name of an initiator's overlay: lower-case letters,
+ * digits, '.', '-' and ':' stay, every other byte becomes %XX.
+ * Reversible: statedir_unescape gives the name back (0, or -1 when in is
+ * not such a name or not a valid iSCSI name).
+ */
+void statedir_escape(const char *initiator, char *out, size_t len);
+int statedir_unescape(const char *in, char *out, size_t len);
+
+/*
+ * Move path (a file or a directory nothing uses any more) into
+ * STATE/trash as "<label>.<unique>" (label: what it was, e.g.
+ * "overlay-<dir name>", "image-win10-L3"), then fsync the directory it
+ * left and the trash, so the move survives a crash.  Constant time.
+ * 0, -ENOENT when path does not exist, or -errno.  Logs nothing.
+ */
+int statedir_trash(const char *state, const char *path, const char *label);
+/*
+ * Move path aside into STATE/quarantine as "<its name>.<unix time>",
+ * never deleting it; the new path in to (tolen bytes, may be NULL).
+ * 0 or -errno.  Logs nothing.
+ */
+int statedir_quarantine(const char *state, const char *path, char *to, size_t tolen);
+
+#endif
