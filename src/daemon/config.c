@@ -1032,6 +1032,23 @@ static void format_errors(const struct parser *p, char *err, size_t errlen)
 
 /* ---- API ------------------------------------------------------------------ */
 
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->log_level = LOG_INFO;
+	c->nop_interval = 30;
+	c->max_conns = 1024;
+	c->max_logins_per_addr = 16;
+	c->max_sessions_per_initiator = 8;
+	c->login_timeout = 15;
+	c->send_timeout = 60;
+	c->zero_copy = false;
+	c->store_floor = 512ull << 20;
+	c->enroll_auto = true;
+	c->default_policy = POLICY_PERSISTENT;
+	c->default_reset_at = -1;
+}
+
 int config_parse(const char *fname, const char *text, size_t len, unsigned mode,
 		 struct config *out, char *err, size_t errlen)
 {
@@ -1059,18 +1076,7 @@ int config_parse(const char *fname, const char *text, size_t len, unsigned mode,
 	p->len = len;
 	p->cfg = out;
 	p->kind = SEC_NONE;
-	out->log_level = LOG_INFO;
-	out->nop_interval = 30;
-	out->max_conns = 1024;
-	out->max_logins_per_addr = 16;
-	out->max_sessions_per_initiator = 8;
-	out->login_timeout = 15;
-	out->send_timeout = 60;
-	out->zero_copy = false;
-	out->store_floor = 512ull << 20;
-	out->enroll_auto = true;
-	out->default_policy = POLICY_PERSISTENT;
-	out->default_reset_at = -1;
+	config_defaults(out);
 
 	/* libinih's options are process globals (Debian builds it with
 	 * runtime options): lines long enough for a PATH_MAX path, on the

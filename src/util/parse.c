@@ -59,8 +59,11 @@ int parse_size(const char *s, uint64_t *out, char *why, size_t whylen)
 	unsigned shift = 0;
 	uint64_t v;
 
-	if (!digits(s, UINT64_MAX, &v, &p))
+	if (!digits(s, UINT64_MAX, &v, &p)) {
+		if (strspn(s, "0123456789"))
+			goto big;     /* digits, but more than 64 bits of them */
 		goto bad;
+	}
 	switch (*p) {
 	case 'k': case 'K': shift = 10; break;
 	case 'm': case 'M': shift = 20; break;
@@ -75,6 +78,7 @@ int parse_size(const char *s, uint64_t *out, char *why, size_t whylen)
 	if (*p)
 		goto bad;
 	if (v > (PARSE_SIZE_MAX >> shift)) {
+big:
 		why_set(why, whylen, "'%s' is too large (at most 2^63-1 bytes, about 8 EiB)",
 			SHOWN(s, shown));
 		return -EINVAL;
