@@ -4,6 +4,8 @@
  */
 #include "admin/ops.h"
 #include "util/log.h"
+#include "util/parse.h"
+#include "util/version.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,8 +13,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-#define PRISTINE_VERSION "0.1.0"
 
 static json_t *client_json(const struct client *c)
 {
@@ -124,15 +124,66 @@ int body_string(json_t *body, const char *key, const char **out, char *err, size
 int body_size(json_t *body, const char *key, bool *present, uint64_t *out, char *err, size_t errlen)
 {
 	json_t *v = json_object_get(body, key);
+	char why[200];
 
 	*present = v != NULL;
 	if (!v)
 		return 0;
+	if (json_is_string(v)) {     /* "20GiB": the SIZE of options and file */
+		if (parse_size(json_string_value(v), out, why, sizeof(why))) {
+			snprintf(err, errlen, "\"%s\": %s", key, why);
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (!json_is_integer(v) || json_integer_value(v) < 0) {
-		snprintf(err, errlen, "\"%s\" must be a number of bytes (0 = none)", key);
+		snprintf(err, errlen, "\"%s\" must be a number of bytes or a size string such as "
+			 "\"20GiB\" (0 = none)", key);
 		return -EINVAL;
 	}
 	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+/* A client's quota: "quota" (a SIZE, "20GiB", or a number) or the older
+ * "quota_bytes", not both. */
+static int body_quota(json_t *body, bool *present, uint64_t *out, char *err, size_t errlen)
+{
+	if (json_object_get(body, "quota") && json_object_get(body, "quota_bytes")) {
+		snprintf(err, errlen, "give \"quota\" or \"quota_bytes\", not both");
+		return -EINVAL;
+	}
+	if (json_object_get(body, "quota"))
+		return body_size(body, "quota", present, out, err, errlen);
+	return body_size(body, "quota_bytes", present, out, err, errlen);
+}
+
+/* The values of a client add/set that the options and the configuration
+ * file also take, checked by the same parsers (util/parse.h) and said
+ * the same way: "\"key\": what is wrong".  Absent ones are fine; an
+ * empty name clears it (client set). */
+static int check_client_values(const char *ini, const char *name, const char *image,
+			       const struct client_boot_fields *bf, char *err, size_t errlen)
+{
+	char why[300];
+	int m;
+
+	if (ini && parse_iqn(ini, why, sizeof(why))) {
+		snprintf(err, errlen, "\"initiator\": %s", why);
+		return -EINVAL;
+	}
+	if (name && name[0] && parse_name(name, "client", why, sizeof(why))) {
+		snprintf(err, errlen, "\"name\": %s", why);
+		return -EINVAL;
+	}
+	if (image && parse_name(image, "image", why, sizeof(why))) {
+		snprintf(err, errlen, "\"image\": %s", why);
+		return -EINVAL;
+	}
+	if (bf->reset_at && parse_time_of_day(bf->reset_at, &m, why, sizeof(why))) {
+		snprintf(err, errlen, "\"reset_at\": %s", why);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -178,13 +229,14 @@ static int op_client_add(void *ctx, json_t *body, json_t **out, char *err, size_
 	if ((rc = body_string(body, "initiator", &ini, err, errlen)) ||
 	    (rc = body_string(body, "name", &name, err, errlen)) ||
 	    (rc = body_string(body, "image", &image, err, errlen)) ||
-	    (rc = body_size(body, "quota_bytes", &has_quota, &quota, err, errlen)))
+	    (rc = body_quota(body, &has_quota, &quota, err, errlen)))
 		return rc;
 	if (!ini) {
 		snprintf(err, errlen, "\"initiator\" is required");
 		return -EINVAL;
 	}
-	if ((rc = boot_body(body, &bf, err, errlen)))
+	if ((rc = boot_body(body, &bf, err, errlen)) ||
+	    (rc = check_client_values(ini, name, image, &bf, err, errlen)))
 		return rc;
 	rc = registry_add(d->reg, name, ini, image, &bf, quota, has_quota, err, errlen);
 	return rc ? rc : client_result(d, ini, out);
@@ -218,7 +270,7 @@ static int op_client_set(void *ctx, const char *id, json_t *body, json_t **out, 
 	}
 	if ((rc = body_string(body, "name", &name, err, errlen)) ||
 	    (rc = body_string(body, "image", &image, err, errlen)) ||
-	    (rc = body_size(body, "quota_bytes", &has_quota, &quota, err, errlen)))
+	    (rc = body_quota(body, &has_quota, &quota, err, errlen)))
 		return rc;
 	/* Answer with the client as it is now, found by its initiator. */
 	pthread_mutex_lock(&d->reg->lock);
@@ -227,7 +279,8 @@ static int op_client_set(void *ctx, const char *id, json_t *body, json_t **out, 
 		snprintf(newid, sizeof(newid), "%s", c ? c->initiator : id);
 	}
 	pthread_mutex_unlock(&d->reg->lock);
-	if ((rc = boot_body(body, &bf, err, errlen)))
+	if ((rc = boot_body(body, &bf, err, errlen)) ||
+	    (rc = check_client_values(NULL, name, image, &bf, err, errlen)))
 		return rc;
 	rc = registry_set(d->reg, id, name, image, &bf, has_quota, quota, force, err, errlen);
 	return rc ? rc : client_result(d, newid, out);

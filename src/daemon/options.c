@@ -308,8 +308,9 @@ static void finish_quick(struct opt_state *st)
 		if (strlen(c->state) + strlen("/pristined.sock") > max)
 			bad(st, "--state", "STATE/pristined.sock would be longer than a Unix socket "
 			    "path may be (%zu bytes): give --socket a shorter path", max);
-		else
-			snprintf(c->socket, sizeof(c->socket), "%s/pristined.sock", c->state);
+		/* cannot be cut: just checked against a far smaller limit */
+		else if (snprintf(c->socket, sizeof(c->socket), "%s/pristined.sock", c->state) < 0)
+			c->socket[0] = '\0';
 	} else if (strlen(c->socket) > max) {
 		bad(st, "--socket", "path longer than a Unix socket path may be (%zu bytes)", max);
 	}

@@ -3,7 +3,9 @@
  */
 #include "lab/clients.h"
 #include "boot/boot.h"
+#include "util/hash.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 #include <jansson.h>
 
@@ -20,21 +22,10 @@
 
 #define RESET_WAIT_S 15
 
-/* FNV-1a over a few strings: stable ids for VPD pages. */
-static uint64_t fnv1a(const char *a, const char *b)
+/* FNV-1a (util/hash.h) of "a|b": stable ids for VPD pages. */
+static uint64_t fnv1a2(const char *a, const char *b)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (const char *s = a; *s; s++) {
-		h ^= (uint8_t)*s;
-		h *= 0x100000001b3ull;
-	}
-	h ^= '|';
-	h *= 0x100000001b3ull;
-	for (const char *s = b; *s; s++) {
-		h ^= (uint8_t)*s;
-		h *= 0x100000001b3ull;
-	}
-	return h;
+	return fnv1a_add(fnv1a_add(fnv1a(a), "|"), b);
 }
 
 /*
@@ -91,7 +82,7 @@ static int client_make_lu(struct registry *reg, struct client *c)
 {
 	struct scsi_lu_config lc;
 	char serial[17];
-	uint64_t id = fnv1a(c->img->target, c->initiator);
+	uint64_t id = fnv1a2(c->img->target, c->initiator);
 
 	snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)id);
 	lc = (struct scsi_lu_config){
@@ -429,14 +420,7 @@ static void bound_version(json_t *bindings, struct client *c)
 
 bool client_name_valid(const char *name)
 {
-	size_t n = strlen(name);
-
-	if (n == 0 || n > 63 || !((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= '0' && name[0] <= '9')))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '-'))
-			return false;
-	return true;
+	return parse_name_ok(name);   /* the one name rule (util/parse.h) */
 }
 
 /*
