@@ -184,11 +184,11 @@ static void test_iqn(void **state)
 	assert_int_equal(parse_iqn("pc01", why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "'pc01' is not a valid iSCSI name"));
 	memcpy(big, "iqn.2024-01.x:", 14);
-	memset(big + 14, 'a', 223 - 14);
-	big[223] = '\0';
+	memset(big + 14, 'a', 224 - 14);
+	big[224] = '\0';
 	assert_int_equal(parse_iqn(big, why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "too long"));
-	big[222] = '\0';
+	big[223] = '\0';     /* 223 bytes: the longest name */
 	assert_int_equal(parse_iqn(big, why, sizeof(why)), 0);
 	assert_true(parse_iqn_ok(big));
 }
