@@ -124,38 +124,42 @@ int body_string(json_t *body, const char *key, const char **out, char *err, size
 int body_size(json_t *body, const char *key, bool *present, uint64_t *out, char *err, size_t errlen)
 {
 	json_t *v = json_object_get(body, key);
-	char why[200];
 
 	*present = v != NULL;
 	if (!v)
 		return 0;
-	if (json_is_string(v)) {     /* "20GiB": the SIZE of options and file */
-		if (parse_size(json_string_value(v), out, why, sizeof(why))) {
-			snprintf(err, errlen, "\"%s\": %s", key, why);
-			return -EINVAL;
-		}
-		return 0;
-	}
 	if (!json_is_integer(v) || json_integer_value(v) < 0) {
-		snprintf(err, errlen, "\"%s\" must be a number of bytes or a size string such as "
-			 "\"20GiB\" (0 = none)", key);
+		snprintf(err, errlen, "\"%s\" must be a number of bytes (0 = none)", key);
 		return -EINVAL;
 	}
 	*out = (uint64_t)json_integer_value(v);
 	return 0;
 }
 
-/* A client's quota: "quota" (a SIZE, "20GiB", or a number) or the older
- * "quota_bytes", not both. */
+/* A client's quota: "quota", a SIZE string as the options and the file
+ * write it ("20GiB", parse_size), or the number "quota_bytes"; not both. */
 static int body_quota(json_t *body, bool *present, uint64_t *out, char *err, size_t errlen)
 {
-	if (json_object_get(body, "quota") && json_object_get(body, "quota_bytes")) {
+	json_t *v = json_object_get(body, "quota");
+	char why[200];
+
+	if (!v)
+		return body_size(body, "quota_bytes", present, out, err, errlen);
+	*present = true;
+	if (json_object_get(body, "quota_bytes")) {
 		snprintf(err, errlen, "give \"quota\" or \"quota_bytes\", not both");
 		return -EINVAL;
 	}
-	if (json_object_get(body, "quota"))
-		return body_size(body, "quota", present, out, err, errlen);
-	return body_size(body, "quota_bytes", present, out, err, errlen);
+	if (!json_is_string(v)) {
+		snprintf(err, errlen, "\"quota\" must be a size string such as \"20GiB\" "
+			 "(\"0\" = none)");
+		return -EINVAL;
+	}
+	if (parse_size(json_string_value(v), out, why, sizeof(why))) {
+		snprintf(err, errlen, "\"quota\": %s", why);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* The values of a client add/set that the options and the configuration
