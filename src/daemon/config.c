@@ -598,9 +598,10 @@ static void server_key(struct parser *p, int k, const char *val)
 			snprintf(c->user, sizeof(c->user), "%s", val);
 		break;
 	case SK_BOOT_PORTAL:
-		if (!boot_host_valid(val))
+		if (!boot_host_valid(val) || strlen(val) >= sizeof(c->boot_portal))
 			cfg_err(p, p->lineno, "boot-portal: '%s' is not HOST or HOST:PORT (a name or a "
-				"numeric address; [..] around IPv6)", q(val, shown, sizeof(shown)));
+				"numeric address; [..] around IPv6; at most %zu bytes)",
+				q(val, shown, sizeof(shown)), sizeof(c->boot_portal) - 1);
 		else
 			snprintf(c->boot_portal, sizeof(c->boot_portal), "%s", val);
 		break;

@@ -94,7 +94,7 @@ struct opt_state {
 	const char *user;                   /* --user */
 	const char *image;
 	const char *target;
-	bool have_level, zero_copy, have_reset_at, have_policy;
+	bool have_level, zero_copy, have_reset_at;
 	enum log_level level;
 };
 
@@ -236,7 +236,6 @@ static void one_option(struct opt_state *st, int ch, const char *v)
 			bad(st, opt, "'%s' is not auto or deny", log_safe(v, shown, sizeof(shown)));
 		break;
 	case 'p':
-		st->have_policy = true;
 		if (cfg_parse_policy(v, &c->default_policy))
 			bad(st, opt, "'%s' is not persistent, reset-on-boot or scheduled",
 			    log_safe(v, shown, sizeof(shown)));
@@ -318,7 +317,7 @@ static void finish_quick(struct opt_state *st)
 		bad(st, "--boot-listen", "not with --read-only (it serves no clients of its own)");
 	if (c->default_policy == POLICY_SCHEDULED && !st->have_reset_at)
 		bad(st, "--policy", "scheduled needs --reset-at HH:MM");
-	if (st->have_reset_at && st->have_policy && c->default_policy != POLICY_SCHEDULED)
+	if (st->have_reset_at && c->default_policy != POLICY_SCHEDULED)
 		bad(st, "--reset-at", "only applies to --policy scheduled");
 	if (c->default_policy != POLICY_SCHEDULED)
 		c->default_reset_at = -1;

@@ -65,6 +65,7 @@ bad "pristined: --policy: scheduled needs --reset-at HH:MM"   --image "$G" --pol
 bad "pristined: --reset-at: '24:00' is not a time of day HH:MM" --image "$G" --policy scheduled --reset-at 24:00
 bad "pristined: --reset-at: '3' is not a time of day HH:MM"   --image "$G" --policy scheduled -R 3
 bad "pristined: --reset-at: only applies to --policy scheduled" --image "$G" --policy persistent --reset-at 03:00
+bad "pristined: --reset-at: only applies to --policy scheduled" --image "$G" --reset-at 03:00
 bad "pristined: --user: 'bad user' is not a user name"        --image "$G" --user 'bad user'
 bad "pristined: --log-level: 'loud' is not error, warn, notice, info or debug" --image "$G" -v loud
 bad "pristined: --boot-listen: not with --read-only"          --image "$G" --read-only --boot-listen 127.0.0.1:8180
