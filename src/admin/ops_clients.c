@@ -165,8 +165,9 @@ static int body_quota(json_t *body, bool *present, uint64_t *out, char *err, siz
 /* The values of a client add/set that the options and the configuration
  * file also take, checked by the same parsers (util/parse.h) and said
  * the same way: "\"key\": what is wrong".  Absent ones are fine; an
- * empty name clears it (client set). */
-static int check_client_values(const char *ini, const char *name, const char *image,
+ * empty name clears it (client set).  An image is looked up by name (an
+ * image added by an older version may have a name the rule now refuses). */
+static int check_client_values(const char *ini, const char *name,
 			       const struct client_boot_fields *bf, char *err, size_t errlen)
 {
 	char why[300];
@@ -178,10 +179,6 @@ static int check_client_values(const char *ini, const char *name, const char *im
 	}
 	if (name && name[0] && parse_name(name, "client", why, sizeof(why))) {
 		snprintf(err, errlen, "\"name\": %s", why);
-		return -EINVAL;
-	}
-	if (image && parse_name(image, "image", why, sizeof(why))) {
-		snprintf(err, errlen, "\"image\": %s", why);
 		return -EINVAL;
 	}
 	if (bf->reset_at && parse_time_of_day(bf->reset_at, &m, why, sizeof(why))) {
@@ -240,7 +237,7 @@ static int op_client_add(void *ctx, json_t *body, json_t **out, char *err, size_
 		return -EINVAL;
 	}
 	if ((rc = boot_body(body, &bf, err, errlen)) ||
-	    (rc = check_client_values(ini, name, image, &bf, err, errlen)))
+	    (rc = check_client_values(ini, name, &bf, err, errlen)))
 		return rc;
 	rc = registry_add(d->reg, name, ini, image, &bf, quota, has_quota, err, errlen);
 	return rc ? rc : client_result(d, ini, out);
@@ -284,7 +281,7 @@ static int op_client_set(void *ctx, const char *id, json_t *body, json_t **out, 
 	}
 	pthread_mutex_unlock(&d->reg->lock);
 	if ((rc = boot_body(body, &bf, err, errlen)) ||
-	    (rc = check_client_values(NULL, name, image, &bf, err, errlen)))
+	    (rc = check_client_values(NULL, name, &bf, err, errlen)))
 		return rc;
 	rc = registry_set(d->reg, id, name, image, &bf, has_quota, quota, force, err, errlen);
 	return rc ? rc : client_result(d, newid, out);

@@ -326,8 +326,6 @@ int daemon_run(const struct config *cfg, const char *cfg_path)
 	}
 	d->cfg = cfg;
 	d->cfg_path = cfg_path;
-	d->privs.prepared = false;
-	iscsi_server_defaults(&d->srv);
 	if (start(d) == 0) {
 		char st[160];
 		snprintf(st, sizeof(st), "serving %u target%s on %u portal%s%s", d->srv.ntargets,
