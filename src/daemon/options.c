@@ -326,7 +326,7 @@ static void finish_quick(struct opt_state *st)
 int options_parse(int argc, char **argv, struct config *cfg, const char **cfg_path)
 {
 	struct opt_state st = { .cfg = cfg };
-	int ch;
+	int ch, want = 0;
 
 	*cfg_path = NULL;
 	config_defaults(cfg);
@@ -340,20 +340,21 @@ int options_parse(int argc, char **argv, struct config *cfg, const char **cfg_pa
 	opterr = 0;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-		if (ch == 'h') {
-			options_usage(stdout);
-			config_free(cfg);
-			return OPTIONS_EXIT_OK;
-		}
-		if (ch == 'V') {
-			printf("pristined %s\n", PRISTINE_VERSION);
-			config_free(cfg);
-			return OPTIONS_EXIT_OK;
-		}
-		if (ch == '?' || ch == ':')
+		if (ch == 'h' || ch == 'V')
+			want = ch;
+		else if (ch == '?' || ch == ':')
 			getopt_problem(&st, ch, argv);
 		else
 			one_option(&st, ch, optarg);
+	}
+	/* --help and --version answer a command line without bad options */
+	if (want && !st.nbad) {
+		if (want == 'h')
+			options_usage(stdout);
+		else
+			printf("pristined %s\n", PRISTINE_VERSION);
+		config_free(cfg);
+		return OPTIONS_EXIT_OK;
 	}
 	for (int i = optind; i < argc; i++) {
 		char shown[64];

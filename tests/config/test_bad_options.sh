@@ -82,6 +82,7 @@ bad "pristined: --enroll: quick mode only (with --image), not with -c FILE" -c "
 bad "$d/nonexistent.conf: No such file or directory"          -c "$d/nonexistent.conf"
 bad "$d/bad.conf:4: quota: '20X' is not a size"               -c "$d/bad.conf"
 bad "pristined: --config: needs a value"                      -c
+bad "pristined: --quota: '5X' is not a size"                  --quota 5X --help
 [ "$n" -ge 30 ] || fail "only $n bad options in the table"
 
 # Every problem of one command line is reported, each naming its option.
