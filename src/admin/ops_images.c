@@ -168,7 +168,7 @@ static int op_image_add(void *ctx, json_t *body, json_t **out, char *err, size_t
 			return -EINVAL;
 		}
 		if (target && parse_iqn(target, why, sizeof(why))) {
-			snprintf(err, errlen, "\"target\": %s", why);
+			snprintf(err, errlen, "\"target\" (the target name): %s", why);
 			return -EINVAL;
 		}
 	}
