@@ -44,7 +44,7 @@ $(BUILD)/asan/obj/%.o: %.c
 $(BUILD)/pristined: $(LIB_OBJ) $(BUILD)/obj/$(D_SRC:.c=.o)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/pristinectl: $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/util/log.o
+$(BUILD)/pristinectl: $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/util/log.o $(BUILD)/obj/src/util/parse.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(CTL_LDLIBS)
 
 asan: $(BUILD)/asan/pristined

@@ -4,6 +4,8 @@
  */
 #include "admin/ops.h"
 #include "util/log.h"
+#include "util/parse.h"
+#include "util/version.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,8 +13,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-#define PRISTINE_VERSION "0.1.0"
 
 static json_t *client_json(const struct client *c)
 {
@@ -136,6 +136,58 @@ int body_size(json_t *body, const char *key, bool *present, uint64_t *out, char 
 	return 0;
 }
 
+/* A client's quota: "quota", a SIZE string as the options and the file
+ * write it ("20GiB", parse_size), or the number "quota_bytes"; not both. */
+static int body_quota(json_t *body, bool *present, uint64_t *out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(body, "quota");
+	char why[200];
+
+	if (!v)
+		return body_size(body, "quota_bytes", present, out, err, errlen);
+	*present = true;
+	if (json_object_get(body, "quota_bytes")) {
+		snprintf(err, errlen, "give \"quota\" or \"quota_bytes\", not both");
+		return -EINVAL;
+	}
+	if (!json_is_string(v)) {
+		snprintf(err, errlen, "\"quota\" must be a size string such as \"20GiB\" "
+			 "(\"0\" = none)");
+		return -EINVAL;
+	}
+	if (parse_size(json_string_value(v), out, why, sizeof(why))) {
+		snprintf(err, errlen, "\"quota\": %s", why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The values of a client add/set that the options and the configuration
+ * file also take, checked by the same parsers (util/parse.h) and said
+ * the same way: "\"key\": what is wrong".  Absent ones are fine; an
+ * empty name clears it (client set).  An image is looked up by name (an
+ * image added by an older version may have a name the rule now refuses). */
+static int check_client_values(const char *ini, const char *name,
+			       const struct client_boot_fields *bf, char *err, size_t errlen)
+{
+	char why[300];
+	int m;
+
+	if (ini && parse_iqn(ini, why, sizeof(why))) {
+		snprintf(err, errlen, "\"initiator\": %s", why);
+		return -EINVAL;
+	}
+	if (name && name[0] && parse_name(name, "client", why, sizeof(why))) {
+		snprintf(err, errlen, "\"name\": %s", why);
+		return -EINVAL;
+	}
+	if (bf->reset_at && parse_time_of_day(bf->reset_at, &m, why, sizeof(why))) {
+		snprintf(err, errlen, "\"reset_at\": %s", why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* The client object after a change, or a small object if it is gone. */
 static int client_result(struct daemon_ctx *d, const char *id, json_t **out)
 {
@@ -178,13 +230,14 @@ static int op_client_add(void *ctx, json_t *body, json_t **out, char *err, size_
 	if ((rc = body_string(body, "initiator", &ini, err, errlen)) ||
 	    (rc = body_string(body, "name", &name, err, errlen)) ||
 	    (rc = body_string(body, "image", &image, err, errlen)) ||
-	    (rc = body_size(body, "quota_bytes", &has_quota, &quota, err, errlen)))
+	    (rc = body_quota(body, &has_quota, &quota, err, errlen)))
 		return rc;
 	if (!ini) {
 		snprintf(err, errlen, "\"initiator\" is required");
 		return -EINVAL;
 	}
-	if ((rc = boot_body(body, &bf, err, errlen)))
+	if ((rc = boot_body(body, &bf, err, errlen)) ||
+	    (rc = check_client_values(ini, name, &bf, err, errlen)))
 		return rc;
 	rc = registry_add(d->reg, name, ini, image, &bf, quota, has_quota, err, errlen);
 	return rc ? rc : client_result(d, ini, out);
@@ -218,7 +271,7 @@ static int op_client_set(void *ctx, const char *id, json_t *body, json_t **out, 
 	}
 	if ((rc = body_string(body, "name", &name, err, errlen)) ||
 	    (rc = body_string(body, "image", &image, err, errlen)) ||
-	    (rc = body_size(body, "quota_bytes", &has_quota, &quota, err, errlen)))
+	    (rc = body_quota(body, &has_quota, &quota, err, errlen)))
 		return rc;
 	/* Answer with the client as it is now, found by its initiator. */
 	pthread_mutex_lock(&d->reg->lock);
@@ -227,7 +280,8 @@ static int op_client_set(void *ctx, const char *id, json_t *body, json_t **out, 
 		snprintf(newid, sizeof(newid), "%s", c ? c->initiator : id);
 	}
 	pthread_mutex_unlock(&d->reg->lock);
-	if ((rc = boot_body(body, &bf, err, errlen)))
+	if ((rc = boot_body(body, &bf, err, errlen)) ||
+	    (rc = check_client_values(NULL, name, &bf, err, errlen)))
 		return rc;
 	rc = registry_set(d->reg, id, name, image, &bf, has_quota, quota, force, err, errlen);
 	return rc ? rc : client_result(d, newid, out);

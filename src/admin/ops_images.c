@@ -7,6 +7,7 @@
 #include "lab/jobs.h"
 #include "admin/ops.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -158,6 +159,18 @@ static int op_image_add(void *ctx, json_t *body, json_t **out, char *err, size_t
 	if (!name || !path) {
 		snprintf(err, errlen, "\"name\" and \"path\" are required");
 		return -EINVAL;
+	}
+	{
+		/* the one rule of names and iSCSI names (util/parse.h) */
+		char why[300];
+		if (parse_name(name, "image", why, sizeof(why))) {
+			snprintf(err, errlen, "\"name\": %s", why);
+			return -EINVAL;
+		}
+		if (target && parse_iqn(target, why, sizeof(why))) {
+			snprintf(err, errlen, "\"target\" (the target name): %s", why);
+			return -EINVAL;
+		}
 	}
 	if (import) {
 		if (target) {

@@ -44,14 +44,6 @@ int ctl_request(const char *sock, const char *method, const char *path, const ch
  */
 char *ctl_path_escape(const char *s);
 
-/*
- * Parse a size as pristine.conf writes them: digits with an optional
- * K, M, G or T (powers of 1024), optionally followed by "i" and/or "B"
- * ("20G", "512MiB", "1TB", "0").  At most INT64_MAX bytes, so it fits a
- * JSON integer.  Returns 0 with *out set, or -EINVAL.
- */
-int ctl_parse_size(const char *s, uint64_t *out);
-
 /* "1.2 GiB" style size into buf (binary units, one decimal). */
 void ctl_fmt_size(uint64_t bytes, char *buf, size_t len);
 /* "3d 04h", "1h 02m", "5m 03s", "42s" into buf. */

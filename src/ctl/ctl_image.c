@@ -4,6 +4,7 @@
  * export, and following a background job with a progress bar.
  */
 #include "ctl/ctl.h"
+#include "util/parse.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -286,13 +287,16 @@ static int image_action(const struct ctl *c, const char *name, const char *actio
 
 static int block_size_opt(const struct ctl_opts *o, json_t *body)
 {
+	uint32_t bs;
+	char why[128];
+
 	if (!o->block_size)
 		return 0;
-	if (strcmp(o->block_size, "512") && strcmp(o->block_size, "4096")) {
+	if (parse_block_size(o->block_size, &bs, why, sizeof(why))) {
 		json_decref(body);
-		return usage_error("--block-size is 512 or 4096, not '%s'", o->block_size);
+		return usage_error("--block-size: %s", why);
 	}
-	json_object_set_new(body, "block_size", json_integer(atoi(o->block_size)));
+	json_object_set_new(body, "block_size", json_integer((json_int_t)bs));
 	return 0;
 }
 

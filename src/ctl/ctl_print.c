@@ -1,6 +1,6 @@
 /*
- * ctl_print.c - pristinectl's input and output helpers: sizes (parsed
- * and printed), durations, times, tolerant JSON field access, aligned
+ * ctl_print.c - pristinectl's input and output helpers: sizes printed
+ * (parsed by util/parse.h, the daemon's parser), durations, times, tolerant JSON field access, aligned
  * tables.
  */
 #include "ctl/ctl.h"
@@ -11,36 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-int ctl_parse_size(const char *s, uint64_t *out)
-{
-	unsigned shift = 0;
-	uint64_t v = 0;
-	const char *p = s;
-
-	if (*p < '0' || *p > '9')
-		return -EINVAL;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
-	switch (*p) {
-	case 'k': case 'K': shift = 10; break;
-	case 'm': case 'M': shift = 20; break;
-	case 'g': case 'G': shift = 30; break;
-	case 't': case 'T': shift = 40; break;
-	default: break;
-	}
-	if (shift && *++p == 'i')
-		p++;
-	if (*p == 'B')
-		p++;
-	if (*p || v > ((uint64_t)INT64_MAX >> shift))
-		return -EINVAL;
-	*out = v << shift;
-	return 0;
-}
 
 void ctl_fmt_size(uint64_t bytes, char *buf, size_t len)
 {

@@ -16,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PRISTINE_VERSION "0.1.0"
+#include "util/parse.h"
+#include "util/version.h"
 #define DEFAULT_STATE "/var/lib/pristine"
 
 
@@ -368,11 +369,13 @@ static int secret_field(json_t *body, const char *key, const char *file)
 static int body_fields(json_t *body, const struct ctl_opts *o)
 {
 	uint64_t quota;
+	char why[200];
 	int rc = 0;
 
-	if (o->quota && ctl_parse_size(o->quota, &quota))
-		return usage_error("--quota wants a size like 20G, 512M or 0 (none), not '%s'",
-				   o->quota);
+	/* the daemon's own SIZE parser, so what the options and the file
+	 * take is taken here, and refused before asking the daemon */
+	if (o->quota && parse_size(o->quota, &quota, why, sizeof(why)))
+		return usage_error("--quota: %s", why);
 	if (o->name)
 		rc |= json_object_set_new(body, "name", json_string(o->name));
 	if (o->image)

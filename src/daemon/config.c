@@ -29,8 +29,8 @@
 #include "daemon/config.h"
 #include "lab/rules.h"
 #include "boot/boot.h"
-#include "proto/params.h"
 #include "daemon/privs.h"
+#include "util/parse.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -145,114 +145,18 @@ static const char *sec_label(const struct parser *p, char *buf, size_t len)
 
 /* ---- value syntax ------------------------------------------------------ */
 
-/* Image and client names: [a-z0-9][a-z0-9-]{0,62}. */
-static bool name_valid(const char *s, size_t n)
-{
-	if (n == 0 || n >= CFG_NAME_MAX || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	return true;
-}
+/* Sizes, numbers, times, names, iSCSI names and portals are parsed by
+ * util/parse.c, the same functions as the options and the API use; the
+ * messages below are "KEY: " + what they say is wrong. */
 
-/* "123", "512K", "20G", "1T", "20GiB", "20GB": bytes (powers of 1024).
- * 0 or -1. */
-static int parse_size(const char *s, uint64_t *out)
-{
-	unsigned long long v;
-	unsigned shift = 0;
-	char *end;
-
-	if (!isdigit((unsigned char)s[0]))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; break;
-	case 'm': case 'M': shift = 20; break;
-	case 'g': case 'G': shift = 30; break;
-	case 't': case 'T': shift = 40; break;
-	default: break;
-	}
-	if (shift) {
-		end++;
-		if (*end == 'i')
-			end++;
-	}
-	if (*end == 'B')
-		end++;
-	if (*end || v > (UINT64_MAX >> shift))
-		return -1;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
-/* A decimal number of at most max, digits only.  0 or -1. */
-static int parse_uint(const char *s, unsigned max, unsigned *out)
-{
-	unsigned long v = 0;
-
-	if (!*s)
-		return -1;
-	for (; *s; s++) {
-		if (!isdigit((unsigned char)*s))
-			return -1;
-		v = v * 10 + (unsigned)(*s - '0');
-		if (v > max)
-			return -1;
-	}
-	*out = (unsigned)v;
-	return 0;
-}
-
-/* "H:MM" or "HH:MM", 24-hour clock: minutes after midnight, or -1. */
+/* "H:MM" or "HH:MM" (parse_time_of_day): minutes after midnight, or -1. */
 int cfg_parse_hhmm(const char *s)
 {
-	int h, m;
-	size_t hl = strspn(s, "0123456789");
+	int m;
 
-	if (hl < 1 || hl > 2 || s[hl] != ':' || strspn(s + hl + 1, "0123456789") != 2 ||
-	    s[hl + 3] != '\0')
-		return -1;
-	h = atoi(s);
-	m = atoi(s + hl + 1);
-	if (h > 23 || m > 59)
-		return -1;
-	return h * 60 + m;
+	return parse_time_of_day(s, &m, NULL, 0) ? -1 : m;
 }
 
-/* A portal spec as portal_add() takes it, with numeric addresses only:
- * "*:PORT", ":PORT", "A.B.C.D:PORT", "[V6]:PORT".  true when valid. */
-static bool listen_valid(const char *s)
-{
-	const char *colon = strrchr(s, ':');
-	char host[64];
-	unsigned port;
-	size_t hl;
-	unsigned char addr[16];
-
-	if (!colon || strlen(s) >= 80)
-		return false;
-	if (parse_uint(colon + 1, 65535, &port) || port == 0 || strlen(colon + 1) > 5)
-		return false;
-	hl = (size_t)(colon - s);
-	if (hl == 0 || (hl == 1 && s[0] == '*'))
-		return true;
-	if (hl >= sizeof(host))
-		return false;
-	if (s[0] == '[') {
-		if (hl < 3 || s[hl - 1] != ']')
-			return false;
-		memcpy(host, s + 1, hl - 2);
-		host[hl - 2] = '\0';
-		return inet_pton(AF_INET6, host, addr) == 1;
-	}
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	return inet_pton(AF_INET, host, addr) == 1;
 }
 
 /* ---- section headers -------------------------------------------------- */
@@ -422,13 +326,15 @@ static void section_header(struct parser *p, const char *s, size_t n)
 			cfg_err(p, line, "[%s] needs a name: [%s NAME]", word, word);
 			return;
 		}
-		if (!name_valid(sp, nl)) {
+		if (nl < sizeof(name)) {
+			memcpy(name, sp, nl);
+			name[nl] = '\0';
+		}
+		if (nl >= sizeof(name) || !parse_name_ok(name)) {
 			cfg_err(p, line, "invalid %s name in [%s]: use 1 to 63 lower-case letters, "
 				"digits and '-', not starting with '-'", word, shown);
 			return;
 		}
-		memcpy(name, sp, nl);
-		name[nl] = '\0';
 		if (word[0] == 'i')
 			open_image(p, name, line);
 		else
@@ -528,11 +434,10 @@ static int set_path(struct parser *p, char *dst, const char *key, const char *va
 
 static void set_size(struct parser *p, uint64_t *dst, const char *key, const char *val)
 {
-	char shown[64];
+	char why[200];
 
-	if (parse_size(val, dst))
-		cfg_err(p, p->lineno, "%s: '%s' is not a size (e.g. 0, 512M, 20G, 1T)", key,
-			q(val, shown, sizeof(shown)));
+	if (parse_size(val, dst, why, sizeof(why)))
+		cfg_err(p, p->lineno, "%s: %s", key, why);
 }
 
 static void set_policy(struct parser *p, enum cfg_policy *dst, const char *val)
@@ -546,28 +451,22 @@ static void set_policy(struct parser *p, enum cfg_policy *dst, const char *val)
 
 static void set_reset_at(struct parser *p, int *dst, const char *val)
 {
-	char shown[64];
-	int m = cfg_parse_hhmm(val);
+	char why[200];
 
-	if (m < 0)
-		cfg_err(p, p->lineno, "reset-at: '%s' is not a time of day HH:MM (00:00 to 23:59)",
-			q(val, shown, sizeof(shown)));
-	else
-		*dst = m;
+	if (parse_time_of_day(val, dst, why, sizeof(why)))
+		cfg_err(p, p->lineno, "reset-at: %s", why);
 }
 
 /* An image name used as a value (existence is checked at the end). */
 static void set_image_ref(struct parser *p, char *dst, const char *val)
 {
-	char shown[64];
-	size_t n = strlen(val);
+	char why[200];
 
-	if (!name_valid(val, n)) {
-		cfg_err(p, p->lineno, "image: '%s' is not a valid image name",
-			q(val, shown, sizeof(shown)));
+	if (parse_name(val, "image", why, sizeof(why))) {
+		cfg_err(p, p->lineno, "image: %s", why);
 		return;
 	}
-	memcpy(dst, val, n + 1);
+	memcpy(dst, val, strlen(val) + 1);
 }
 
 static void set_chap_name(struct parser *p, char *dst, const char *key, const char *val);
@@ -577,14 +476,10 @@ static void set_chap_secret(struct parser *p, char *dst, const char *key, const 
 static void set_limit(struct parser *p, unsigned *dst, const char *key, const char *val,
 		      unsigned lo, unsigned hi)
 {
-	char shown[64];
-	unsigned u;
+	char why[200];
 
-	if (parse_uint(val, hi, &u) || u < lo)
-		cfg_err(p, p->lineno, "%s: '%s' is not a number from %u to %u", key,
-			q(val, shown, sizeof(shown)), lo, hi);
-	else
-		*dst = u;
+	if (parse_uint(val, lo, hi, dst, why, sizeof(why)))
+		cfg_err(p, p->lineno, "%s: %s", key, why);
 }
 
 /* One of two words: yes (true) or no (false). */
@@ -605,15 +500,12 @@ static void set_choice(struct parser *p, bool *dst, const char *key, const char 
 static void server_key(struct parser *p, int k, const char *val)
 {
 	struct config *c = p->cfg;
-	char shown[96];
-	unsigned u;
+	char shown[96], why[200];
 
 	switch (k) {
 	case SK_LISTEN:
-		if (!listen_valid(val)) {
-			cfg_err(p, p->lineno, "listen: '%s' is not ADDR:PORT with a numeric address "
-				"(e.g. *:3260, 10.0.0.1:3260, [fd00::1]:3260)",
-				q(val, shown, sizeof(shown)));
+		if (parse_portal(val, NULL, why, sizeof(why))) {
+			cfg_err(p, p->lineno, "listen: %s", why);
 			return;
 		}
 		for (unsigned i = 0; i < c->nlisten; i++)
@@ -639,11 +531,8 @@ static void server_key(struct parser *p, int k, const char *val)
 				q(val, shown, sizeof(shown)));
 		break;
 	case SK_NOP:
-		if (parse_uint(val, 3600, &u))
-			cfg_err(p, p->lineno, "nop-interval: '%s' is not a number of seconds from 0 to 3600",
-				q(val, shown, sizeof(shown)));
-		else
-			c->nop_interval = u;
+		if (parse_seconds(val, 0, 3600, &c->nop_interval, why, sizeof(why)))
+			cfg_err(p, p->lineno, "nop-interval: %s", why);
 		break;
 	case SK_FLOOR:
 		set_size(p, &c->store_floor, "store-floor", val);
@@ -679,9 +568,8 @@ static void server_key(struct parser *p, int k, const char *val)
 		set_chap_secret(p, c->discovery_chap.msecret, "discovery-mutual-secret", val);
 		break;
 	case SK_BOOT_LISTEN:
-		if (!listen_valid(val))
-			cfg_err(p, p->lineno, "boot-listen: '%s' is not ADDR:PORT with a numeric address "
-				"(e.g. *:8180, 10.0.0.1:80)", q(val, shown, sizeof(shown)));
+		if (parse_portal(val, NULL, why, sizeof(why)))
+			cfg_err(p, p->lineno, "boot-listen: %s", why);
 		else
 			snprintf(c->boot_listen, sizeof(c->boot_listen), "%s", val);
 		break;
@@ -693,9 +581,10 @@ static void server_key(struct parser *p, int k, const char *val)
 			snprintf(c->user, sizeof(c->user), "%s", val);
 		break;
 	case SK_BOOT_PORTAL:
-		if (!boot_host_valid(val))
+		if (!boot_host_valid(val) || strlen(val) >= sizeof(c->boot_portal))
 			cfg_err(p, p->lineno, "boot-portal: '%s' is not HOST or HOST:PORT (a name or a "
-				"numeric address; [..] around IPv6)", q(val, shown, sizeof(shown)));
+				"numeric address; [..] around IPv6; at most %zu bytes)",
+				q(val, shown, sizeof(shown)), sizeof(c->boot_portal) - 1);
 		else
 			snprintf(c->boot_portal, sizeof(c->boot_portal), "%s", val);
 		break;
@@ -728,28 +617,22 @@ static void defaults_key(struct parser *p, int k, const char *val)
 static void image_key(struct parser *p, int k, const char *val)
 {
 	struct cfg_image *im = &p->cfg->images[p->idx];
-	char shown[64];
+	char why[200];
 
 	switch (k) {
 	case IK_PATH:
 		set_path(p, im->path, "path", val);
 		break;
 	case IK_TARGET:
-		if (!iscsi_name_valid(val)) {
-			cfg_err(p, p->lineno, "target: '%s' is not a valid iSCSI name (iqn.YYYY-MM.domain:..., "
-				"eui.<16 hex>, naa.<16 or 32 hex>)", q(val, shown, sizeof(shown)));
+		if (parse_iqn(val, why, sizeof(why))) {
+			cfg_err(p, p->lineno, "target: %s", why);
 			return;
 		}
 		snprintf(im->target, sizeof(im->target), "%s", val);
 		break;
 	case IK_BLOCK_SIZE:
-		if (strcmp(val, "512") == 0)
-			im->block_size = 512;
-		else if (strcmp(val, "4096") == 0)
-			im->block_size = 4096;
-		else
-			cfg_err(p, p->lineno, "block-size: '%s' is not 512 or 4096",
-				q(val, shown, sizeof(shown)));
+		if (parse_block_size(val, &im->block_size, why, sizeof(why)))
+			cfg_err(p, p->lineno, "block-size: %s", why);
 		break;
 	}
 }
@@ -800,14 +683,12 @@ static void set_chap_secret(struct parser *p, char *dst, const char *key, const 
 static void client_key(struct parser *p, int k, const char *val)
 {
 	struct cfg_client *cl = &p->cfg->clients[p->idx];
-	char shown[64], why[160];
+	char shown[64], why[200];
 
 	switch (k) {
 	case CK_INITIATOR:
-		if (!iscsi_name_valid(val)) {
-			cfg_err(p, p->lineno, "initiator: '%s' is not a valid iSCSI name "
-				"(iqn.YYYY-MM.domain:..., eui.<16 hex>, naa.<16 or 32 hex>)",
-				q(val, shown, sizeof(shown)));
+		if (parse_iqn(val, why, sizeof(why))) {
+			cfg_err(p, p->lineno, "initiator: %s", why);
 			return;
 		}
 		/* iSCSI names compare without case (RFC 3722): keep one form. */
@@ -1120,6 +1001,23 @@ static void format_errors(const struct parser *p, char *err, size_t errlen)
 
 /* ---- API ------------------------------------------------------------------ */
 
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->log_level = LOG_INFO;
+	c->nop_interval = 30;
+	c->max_conns = 1024;
+	c->max_logins_per_addr = 16;
+	c->max_sessions_per_initiator = 8;
+	c->login_timeout = 15;
+	c->send_timeout = 60;
+	c->zero_copy = false;
+	c->store_floor = 512ull << 20;
+	c->enroll_auto = true;
+	c->default_policy = POLICY_PERSISTENT;
+	c->default_reset_at = -1;
+}
+
 int config_parse(const char *fname, const char *text, size_t len, unsigned mode,
 		 struct config *out, char *err, size_t errlen)
 {
@@ -1147,18 +1045,7 @@ int config_parse(const char *fname, const char *text, size_t len, unsigned mode,
 	p->len = len;
 	p->cfg = out;
 	p->kind = SEC_NONE;
-	out->log_level = LOG_INFO;
-	out->nop_interval = 30;
-	out->max_conns = 1024;
-	out->max_logins_per_addr = 16;
-	out->max_sessions_per_initiator = 8;
-	out->login_timeout = 15;
-	out->send_timeout = 60;
-	out->zero_copy = false;
-	out->store_floor = 512ull << 20;
-	out->enroll_auto = true;
-	out->default_policy = POLICY_PERSISTENT;
-	out->default_reset_at = -1;
+	config_defaults(out);
 
 	/* libinih's options are process globals (Debian builds it with
 	 * runtime options): lines long enough for a PATH_MAX path, on the

@@ -78,6 +78,11 @@ struct cfg_client {
 };
 
 struct config {
+	/* how it was made: false = config_load (-c FILE); true = built from
+	 * pristined's quick-mode options (options.h), with exactly one image,
+	 * no clients, and read_only possible */
+	bool quick;
+	bool read_only;                  /* quick --read-only: no overlays, no API */
 	/* [server] */
 	char listen[CFG_MAX_LISTEN][80]; /* portal specs as listen.h takes them */
 	unsigned nlisten;                /* >= 1 */
@@ -139,6 +144,10 @@ int config_load(const char *path, struct config *out, char *err, size_t errlen);
  */
 int config_parse(const char *fname, const char *text, size_t len, unsigned mode,
 		 struct config *out, char *err, size_t errlen);
+
+/* Fill *c with the values every configuration starts from (the defaults
+ * of pristine.conf(5)); no list, no image, nothing to free. */
+void config_defaults(struct config *c);
 
 /* Release what config_load/config_parse allocated and zero *c.  NULL and
  * an already freed or zeroed config are fine. */

@@ -6,6 +6,7 @@
 #include "lab/statedir.h"
 #include "util/atomicfile.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 #include <jansson.h>
 
@@ -284,14 +285,7 @@ static void bound_version(json_t *bindings, struct client *c)
 
 bool client_name_valid(const char *name)
 {
-	size_t n = strlen(name);
-
-	if (n == 0 || n > 63 || !((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= '0' && name[0] <= '9')))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '-'))
-			return false;
-	return true;
+	return parse_name_ok(name);   /* the one name rule (util/parse.h) */
 }
 
 /*

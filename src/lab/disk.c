@@ -6,28 +6,17 @@
 #include "lab/images.h"
 #include "lab/store.h"
 #include "scsi/scsi.h"
+#include "util/hash.h"
 #include "util/log.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-/* FNV-1a over two strings: stable ids for VPD pages. */
-static uint64_t fnv1a(const char *a, const char *b)
+/* FNV-1a (util/hash.h) of "a|b": stable ids for VPD pages. */
+static uint64_t fnv1a2(const char *a, const char *b)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (const char *s = a; *s; s++) {
-		h ^= (uint8_t)*s;
-		h *= 0x100000001b3ull;
-	}
-	h ^= '|';
-	h *= 0x100000001b3ull;
-	for (const char *s = b; *s; s++) {
-		h ^= (uint8_t)*s;
-		h *= 0x100000001b3ull;
-	}
-	return h;
+	return fnv1a_add(fnv1a_add(fnv1a(a), "|"), b);
 }
 
 int disk_init(struct disk *d, const char *initiator, struct image *img, unsigned version,
@@ -48,7 +37,7 @@ static int make_lu(struct disk *d)
 {
 	struct scsi_lu_config lc;
 	char serial[17];
-	uint64_t id = fnv1a(d->img->target, d->initiator);
+	uint64_t id = fnv1a2(d->img->target, d->initiator);
 
 	snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)id);
 	lc = (struct scsi_lu_config){

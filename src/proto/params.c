@@ -12,6 +12,7 @@
  */
 #include "proto/login_status.h"
 #include "proto/params.h"
+#include "util/parse.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -116,63 +117,11 @@ int kv_parse(char *text, size_t len, kv_fn fn, void *ctx)
 	return 0;
 }
 
-static bool is_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F')))
-			return false;
-	return s[n] == '\0';
-}
-
-/* Length of the valid UTF-8 sequence at p (beyond ASCII), or 0. */
-static size_t utf8_seq(const unsigned char *p)
-{
-	size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : 0;
-
-	if (p[0] >= 0xf8)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
+/* The one iSCSI-name rule lives in util/parse.c (options, configuration
+ * file and API use it too). */
 bool iscsi_name_valid(const char *s)
 {
-	size_t len = strlen(s);
-	const unsigned char *p;
-
-	if (len == 0 || len >= ISCSI_NAME_MAX)
-		return false;
-	if (strncasecmp(s, "eui.", 4) == 0)
-		return is_hex(s + 4, 16);
-	if (strncasecmp(s, "naa.", 4) == 0)
-		return is_hex(s + 4, 16) || is_hex(s + 4, 32);
-	if (strncasecmp(s, "iqn.", 4) != 0)
-		return false;
-	/* iqn.yyyy-mm.<reversed domain>[:<anything>] */
-	for (int i = 4; i < 11; i++) {
-		if (i == 8 ? s[i] != '-' : !(s[i] >= '0' && s[i] <= '9'))
-			return false;
-	}
-	if (s[11] != '.' || !s[12])
-		return false;
-	for (p = (const unsigned char *)s + 12; *p;) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-' || *p == '.' || *p == ':') {
-			p++;
-			continue;
-		}
-		if (*p < 0x80)
-			return false;
-		{
-			size_t n = utf8_seq(p);
-			if (!n)
-				return false;
-			p += n;
-		}
-	}
-	return true;
+	return parse_iqn_ok(s);
 }
 
 /* ---- the key table ---------------------------------------------------- */

@@ -572,10 +572,10 @@ def c_sched_options(lab):
     base = [PRISTINED, "--image", os.path.join(lab.tmp, "g.raw"), "--state", os.path.join(lab.tmp, "s-x"),
             "--listen", "127.0.0.1:%d" % free_port(), "--boot-listen", "127.0.0.1:%d" % free_port()]
     for extra, want in ((["--policy", "scheduled"], "needs --reset-at"),
-                        (["--policy", "scheduled", "--reset-at", "25:00"], "--reset-at wants HH:MM"),
-                        (["--policy", "scheduled", "--reset-at", "3"], "--reset-at wants HH:MM"),
-                        (["--policy", "nightly"], "--policy is"),
-                        (["--boot-portal", "evil;host"], "--boot-portal wants")):
+                        (["--policy", "scheduled", "--reset-at", "25:00"], "--reset-at: '25:00' is not a time of day HH:MM"),
+                        (["--policy", "scheduled", "--reset-at", "3"], "--reset-at: '3' is not a time of day HH:MM"),
+                        (["--policy", "nightly"], "--policy: 'nightly' is not persistent"),
+                        (["--boot-portal", "evil;host"], "--boot-portal: 'evil;host' is not HOST or HOST:PORT")):
         try:
             r = subprocess.run(base + extra, capture_output=True, text=True, timeout=20)
             rc, err = r.returncode, r.stderr

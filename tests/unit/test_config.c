@@ -234,7 +234,7 @@ static void test_syntax(void **state)
 		static const struct { const char *s; uint64_t v; } sizes[] = {
 			{ "123", 123 }, { "512K", 512 << 10 }, { "512k", 512 << 10 },
 			{ "20G", 20ull << 30 }, { "20GB", 20ull << 30 }, { "20GiB", 20ull << 30 },
-			{ "3Mi", 3 << 20 }, { "7B", 7 }, { "16777215T", 16777215ull << 40 },
+			{ "3Mi", 3 << 20 }, { "7B", 7 }, { "8388607T", 8388607ull << 40 },
 		};
 		char text[128];
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -319,6 +319,7 @@ static void test_error_lines(void **state)
 		{ "[image a]\npath = /a\n[defaults]\nreset-at = 24:00\n", "t.conf:4: reset-at: '24:00'" },
 		{ "[image a]\npath = /a\n[defaults]\nreset-at = 3:5\n", "t.conf:4: reset-at: '3:5'" },
 		{ "[image a]\npath = /a\n[defaults]\nquota = -1G\n", "t.conf:4: quota: '-1G' is not a size" },
+		{ "[image a]\npath = /a\n[defaults]\nquota = 16777215T\n", "t.conf:4: quota: '16777215T' is too large" },
 		{ "[image a]\npath = /a\n[image b]\npath = /b\n",
 		  "t.conf:3: several images and enroll = auto" },
 		{ "[defaults]\nenroll = auto\n[image a]\npath = /a\n[image b]\npath = /b\n",

@@ -1,0 +1,343 @@
+/*
+ * setup.c - start and orderly stop of pristined (contract in setup.h).
+ *
+ * Start, in this order: signals blocked (the accept loop reads them from a
+ * signalfd), privileges prepared (before any thread), images opened, state
+ * directory made and resolved, the iSCSI server's settings, then either the
+ * registry (every client gets its own overlay) or, in --read-only quick
+ * mode, one shared write-protected LU; then the API, the portals, the boot
+ * endpoint, the drop of root, readiness.  Stop undoes it backwards.  A
+ * quick-mode configuration and a file's take the same steps: what differs
+ * is in struct config (quick, read_only), not in branches here.
+ */
+#include "daemon/setup.h"
+#include "admin/api.h"
+#include "admin/ops.h"
+#include "boot/boot.h"
+#include "daemon/listen.h"
+#include "daemon/notify.h"
+#include "daemon/privs.h"
+#include "lab/clients.h"
+#include "lab/jobs.h"
+#include "proto/iscsi.h"
+#include "scsi/scsi.h"
+#include "storage/backend.h"
+#include "util/hash.h"
+#include "util/log.h"
+#include "util/version.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Everything a running daemon holds; zeroed, then filled by the start. */
+struct daemon {
+	const struct config *cfg;
+	const char *cfg_path;
+	char state[PATH_MAX];            /* cfg->state, absolute */
+	struct iscsi_server srv;
+	bool srv_started;
+	struct portal_set ps;
+	struct image **imgs;             /* opened, not yet the registry's */
+	unsigned nimg;
+	struct registry reg;
+	bool reg_open;
+	struct daemon_ctx dctx;
+	struct control_ops ops;
+	struct api *api;
+	struct boot_server *boot;
+	struct boot_hooks boot_hooks;
+	struct scsi_target *shared;      /* --read-only: the one LU everyone sees */
+	struct privs privs;
+};
+
+/* --read-only's attach hook: every initiator sees the shared LU. */
+static int shared_attach(void *ctx, struct iscsi_target *t, const char *initiator,
+			 struct scsi_target **scsi, void **handle, char *msg, size_t msglen)
+{
+	(void)t; (void)initiator; (void)msg; (void)msglen;
+	*scsi = ctx;
+	*handle = NULL;
+	return 0;
+}
+
+/* Open every image of the configuration read-only.  0 or -1 (logged). */
+static int open_images(struct daemon *d)
+{
+	const struct config *c = d->cfg;
+
+	d->imgs = calloc(c->nimages, sizeof(*d->imgs));
+	if (!d->imgs)
+		return -1;
+	d->nimg = c->nimages;
+	for (unsigned i = 0; i < c->nimages; i++) {
+		const struct cfg_image *ci = &c->images[i];
+		if (!(d->imgs[i] = calloc(1, sizeof(**d->imgs))))
+			return -1;
+		d->imgs[i]->origin = c->quick ? IMG_QUICK : IMG_CONFIG;
+		if (image_open_source(d->imgs[i], ci->name, ci->path, ci->target, ci->block_size)) {
+			if (d->cfg_path)
+				log_err("%s:%d: image %s cannot be served", d->cfg_path, ci->line, ci->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Make the state directory if needed and keep its absolute path (paths
+ * recorded in image.json must not depend on the cwd).  0 or -1. */
+static int prepare_state(struct daemon *d)
+{
+	const char *dir = d->cfg->state;
+	char real[PATH_MAX];
+	struct stat st;
+
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		log_err("state directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+		log_err("state directory %s is not a directory", dir);
+		return -1;
+	}
+	if (!realpath(dir, real) || strlen(real) >= sizeof(d->state) - 64) {
+		log_err("state directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	snprintf(d->state, sizeof(d->state), "%s", real);
+	return 0;
+}
+
+/* The iSCSI server's limits and timers, from the configuration. */
+static void server_settings(struct daemon *d)
+{
+	const struct config *c = d->cfg;
+
+	iscsi_server_defaults(&d->srv);
+	d->srv.nop_interval_s = c->nop_interval;
+	d->srv.max_conns = c->max_conns;
+	d->srv.max_logins_per_addr = c->max_logins_per_addr;
+	d->srv.max_sessions_per_initiator = c->max_sessions_per_initiator;
+	d->srv.login_timeout_s = c->login_timeout;
+	d->srv.send_timeout_s = c->send_timeout;
+	d->srv.zero_copy = c->zero_copy;
+}
+
+/* --read-only: image 0 as LUN 0 of its target, the same LU for everyone,
+ * no overlays, no registry.  0 or -1. */
+static int start_read_only(struct daemon *d)
+{
+	struct image *im = d->imgs[0];
+	struct scsi_lu_config lc;
+	char serial[17];
+	uint64_t id = fnv1a(im->target);
+
+	d->shared = scsi_target_new();
+	snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)id);
+	lc = (struct scsi_lu_config){
+		.be = im->be, .block_size = im->block_size, .read_only = true,
+		.vendor = "PRISTINE", .product = "golden image", .revision = "0001",
+		.serial = serial, .naa_id = id ^ 0x5a5a, .target_name = im->target,
+	};
+	if (!d->shared || scsi_target_add_lu(d->shared, 0, &lc)) {
+		log_err("cannot create LUN 0");
+		return -1;
+	}
+	d->srv.hooks = (struct iscsi_hooks){ .attach = shared_attach, .ctx = d->shared };
+	snprintf(im->tgt.name, sizeof(im->tgt.name), "%s", im->target);
+	im->tgt.tpgt = 1;
+	im->tgt.priv = im;
+	return iscsi_server_add_target(&d->srv, &im->tgt) ? -1 : 0;
+}
+
+/*
+ * The registry, built from the configuration: its settings, the opened
+ * images (handed over: d->imgs[i] becomes NULL), the images added through
+ * the API, the configured clients, then open (overlays, purger) and the
+ * iSCSI hooks.  The one place that knows how a registry is assembled.
+ * 0 or -1 (logged).
+ */
+static int build_registry(struct daemon *d)
+{
+	const struct config *c = d->cfg;
+	struct registry *reg = &d->reg;
+	unsigned port = 3260;
+	const char *colon = strrchr(c->listen[0], ':');
+
+	snprintf(reg->state, sizeof(reg->state), "%s", d->state);
+	reg->default_quota = c->default_quota;
+	reg->store_floor = c->store_floor;
+	reg->enroll_auto = c->enroll_auto;
+	reg->hooks = lab_hooks_iscsi(&d->srv);   /* the registry asks the server through hooks */
+	reg->default_policy = c->default_policy;
+	reg->default_reset_at = c->default_reset_at;
+	reg->discovery_chap = c->discovery_chap;
+	/* quick mode leaves it "" (= the only image, while there is one) */
+	if (!c->quick)
+		snprintf(reg->default_image, sizeof(reg->default_image), "%s", c->default_image);
+	snprintf(reg->boot_portal, sizeof(reg->boot_portal), "%s", c->boot_portal);
+	if (colon)
+		port = (unsigned)strtoul(colon + 1, NULL, 10);   /* checked by parse_portal */
+	reg->iscsi_port = port;
+	for (unsigned i = 0; i < d->nimg; i++) {
+		if (image_load(reg, d->imgs[i]) || registry_add_image(reg, d->imgs[i]))
+			return -1;
+		d->imgs[i] = NULL;   /* the registry's now */
+	}
+	images_load_added(reg);
+	for (unsigned i = 0; i < c->nclients; i++) {
+		const struct cfg_client *cc = &c->clients[i];
+		struct image *img = registry_image(reg, cc->image);
+		if (!img || registry_configure(reg, cc, img, cc->quota ? cc->quota : c->default_quota))
+			return -1;
+	}
+	if (registry_open(reg))
+		return -1;
+	d->reg_open = true;
+	d->srv.hooks = (struct iscsi_hooks){ .admit = registry_admit,
+					     .chap_secret = registry_chap_secret,
+					     .attach = registry_attach, .detach = registry_detach,
+					     .ctx = reg };
+	return 0;
+}
+
+/* The API, the portals, the boot endpoint, the drop of root.  0 or -1. */
+static int start_services(struct daemon *d)
+{
+	const struct config *c = d->cfg;
+
+	if (!c->read_only) {
+		d->dctx = (struct daemon_ctx){ .reg = &d->reg, .srv = &d->srv };
+		daemon_ops_init(&d->dctx, &d->ops);
+		if (api_start(c->socket, &d->ops, &d->api))
+			return -1;
+		log_notice("admin API on %s", c->socket);
+	}
+	for (unsigned i = 0; i < c->nlisten; i++)
+		if (portal_add(&d->ps, c->listen[i]))
+			return -1;
+	if (c->boot_listen[0]) {
+		struct portal_set bps = { .n = 0 };
+		if (portal_add(&bps, c->boot_listen))
+			return -1;
+		d->boot_hooks = (struct boot_hooks){ .resolve = registry_boot_resolve, .ctx = &d->reg };
+		/* boot_start owns the socket from here, on success or not. */
+		if (boot_start(bps.fds[0], c->boot_listen, &d->boot_hooks, &d->boot))
+			return -1;
+		d->dctx.boot_listen = c->boot_listen;
+	}
+	/* Privileges (issue 7): every socket is bound, every image open. */
+	if (d->privs.prepared && (privs_own_state(&d->privs, d->state) ||
+				  privs_drop(&d->privs, d->state)))
+		return -1;
+	return 0;
+}
+
+/* Everything up to serving.  0 or -1; what was started is in *d. */
+static int start(struct daemon *d)
+{
+	const struct config *c = d->cfg;
+	const char *user = c->user[0] ? c->user : getenv("PRISTINED_USER");
+	sigset_t set;
+
+	/* Signals are read from a signalfd by the accept loop only. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	log_notice("pristined %s starting%s%s", PRISTINE_VERSION, d->cfg_path ? " with " : "",
+		   d->cfg_path ? d->cfg_path : "");
+	/* Privileges (issue 7): the option, else the file's user =, else the
+	 * environment's PRISTINED_USER (the systemd unit's default).  The
+	 * per-thread part of the drop must precede every thread. */
+	if (user && user[0] && privs_prepare(&d->privs, user))
+		return -1;
+	if (open_images(d) || prepare_state(d))
+		return -1;
+	server_settings(d);
+	if (c->read_only ? start_read_only(d) : build_registry(d))
+		return -1;
+	for (unsigned i = 0; i < d->srv.ntargets; i++) {
+		const struct image *im = d->srv.targets[i]->priv;
+		log_notice("target %s LUN 0: %s, %llu bytes, %u-byte blocks, %s", im->target,
+			   im->path, (unsigned long long)im->be->size, im->block_size,
+			   c->read_only ? "read-only for every client" :
+			   "one copy-on-write overlay per client");
+	}
+	iscsi_server_init(&d->srv);
+	d->srv_started = true;
+	return start_services(d);
+}
+
+/* Stop what start() started, backwards.  false when connections would
+ * not end: then nothing they may use is freed. */
+static bool stop(struct daemon *d)
+{
+	if (d->srv_started) {
+		portal_close_all(&d->ps);
+		boot_stop(d->boot);
+		if (d->api)
+			api_stop(d->api);
+		jobs_stop();
+		if (iscsi_server_shutdown(&d->srv)) {
+			/* Threads still use the overlays: exiting without freeing
+			 * them is safe, freeing them is not.  Flushed data is on
+			 * disk already. */
+			log_err("pristined stopped with connections still busy");
+			return false;
+		}
+		pthread_mutex_destroy(&d->srv.lock);
+		pthread_cond_destroy(&d->srv.cond);
+	}
+	if (d->reg_open)
+		registry_close(&d->reg);
+	scsi_target_free(d->shared);
+	for (unsigned i = 0; d->reg_open && i < d->reg.nimages; i++) {
+		image_close(d->reg.images[i]);
+		free(d->reg.images[i]);
+	}
+	free(d->reg.images);
+	for (unsigned i = 0; d->imgs && i < d->nimg; i++) {
+		if (d->imgs[i])
+			image_close(d->imgs[i]);
+		free(d->imgs[i]);
+	}
+	free(d->imgs);
+	/* the server's target array (grown by iscsi_server_add_target) */
+	if (d->srv.targets_cap)
+		free(d->srv.targets);
+	return true;
+}
+
+int daemon_run(const struct config *cfg, const char *cfg_path)
+{
+	struct daemon *d = calloc(1, sizeof(*d));
+	int rc = 1;
+
+	if (!d) {
+		log_err("out of memory");
+		return 1;
+	}
+	d->cfg = cfg;
+	d->cfg_path = cfg_path;
+	if (start(d) == 0) {
+		char st[160];
+		snprintf(st, sizeof(st), "serving %u target%s on %u portal%s%s", d->srv.ntargets,
+			 d->srv.ntargets == 1 ? "" : "s", d->ps.n, d->ps.n == 1 ? "" : "s",
+			 d->boot ? ", boot endpoint on" : "");
+		notify_ready(st);
+		rc = portal_serve(&d->ps, &d->srv) ? 1 : 0;
+		notify_stopping();
+	}
+	if (!stop(d))
+		return 1;   /* d is left to the exit, see stop() */
+	free(d);
+	log_notice("pristined stopped");
+	return rc;
+}
