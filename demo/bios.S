@@ -96,7 +96,8 @@ fail:
 wait:
 	mov	$s_key, %si
 	call	puts
-1:	hlt				/* woken by the timer tick */
+1:	sti				/* INT 13h may return with IF clear */
+	hlt				/* woken by the timer tick */
 	mov	$1, %ah
 	int	$0x16
 	jnz	2f
