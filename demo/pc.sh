@@ -9,7 +9,8 @@
 #                  their ports are used, on 127.0.0.1
 #   PC_SERIAL      where the PC's serial port goes (default: this terminal,
 #                  Ctrl-A X quits QEMU; e.g. file:PATH for scripts)
-#   PC_DISPLAY     QEMU -display for its screen (default none; e.g. gtk, vnc=:1)
+#   PC_DISPLAY     QEMU -display for its screen (default none; e.g.
+#                  vnc=127.0.0.1:1, port 5901)
 #
 # The PC's network is QEMU's user-mode network with restrict=on: it reaches
 # nothing but two ports forwarded to this host (through socat, one process
