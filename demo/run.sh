@@ -11,6 +11,7 @@
 set -e
 cd "$(dirname "$0")/.."
 STATE=${STATE:-state}
+own_image=${IMAGE:-yes}
 IMAGE=${IMAGE:-$STATE/demo.img}
 LISTEN=${LISTEN:-*:3260}
 BOOT_LISTEN=${BOOT_LISTEN-*:8180}
@@ -18,6 +19,10 @@ mkdir -p "$STATE"
 if [ ! -e "$IMAGE" ]; then
 	echo "make run: creating the demo disk at $IMAGE (16 MiB; boots under BIOS and UEFI)"
 	sh demo/mkimage.sh "$IMAGE"
+elif [ "$own_image" = yes ] &&
+	[ "$(dd if="$IMAGE" bs=16 skip=32 count=1 status=none 2>/dev/null)" != PRISTINE-DEMO-C1 ]; then
+	echo "make run: note: $IMAGE is not the demo disk (an older make run made a blank" \
+		"one, which no PC boots): remove $STATE to get the demo disk"
 fi
 echo "make run: try it with: iscsi-ls -s iscsi://127.0.0.1:$(echo "$LISTEN" | sed "s/.*://")"
 if [ -z "$BOOT_LISTEN" ]; then
