@@ -57,7 +57,7 @@ daemon_of() {
 	return 1
 }
 
-ctl_clone() { "$CLONE/build/pristinectl" --state "$STATE" "$@"; }
+ctl_clone() { timeout 30 "$CLONE/build/pristinectl" --state "$STATE" "$@"; }
 
 # start_pc NAME [VAR=VALUE...]: demo/pc.sh of the clone, its COM1 on a
 # Unix socket (QEMU waits for it) that socat copies to $tmpdir/NAME.serial;
