@@ -52,12 +52,20 @@ fi
 for f in $need; do
 	[ -r "$f" ] || { echo "demo/pc.sh: $f missing (make demo-pc installs it)" >&2; exit 1; }
 done
+# Without make run there is nothing to boot from: say so rather than
+# leave a PC waiting on a silent serial port.
+if ! socat -u OPEN:/dev/null "TCP:127.0.0.1:$BOOT_PORT,connect-timeout=3" 2>/dev/null; then
+	echo "demo/pc.sh: nothing answers on 127.0.0.1:$BOOT_PORT: start \`make run\` first" \
+		"(with the same LISTEN and BOOT_LISTEN), in another terminal" >&2
+	exit 1
+fi
 fwd() { echo "guestfwd=tcp:10.0.2.100:$1-cmd:socat - TCP:127.0.0.1:$2"; }
 net="user,id=n0,restrict=on,bootfile=http://10.0.2.100/boot.ipxe,$(fwd 80 "$BOOT_PORT"),$(fwd "$ISCSI_PORT" "$ISCSI_PORT")"
 serial=${PC_SERIAL:-mon:stdio}
 echo "demo PC $PC: $firmware, MAC 52:54:00:de:00:$NN (client pc-525400de00$NN);" \
 	"boot endpoint 127.0.0.1:$BOOT_PORT, iSCSI 127.0.0.1:$ISCSI_PORT" >&2
-[ "$serial" = mon:stdio ] && echo "demo PC $PC: its serial port follows; Ctrl-A X stops the PC" >&2
+[ "$serial" = mon:stdio ] &&
+	echo "demo PC $PC: its serial port follows (the PC reports within a minute); Ctrl-A X stops it" >&2
 exec qemu-system-x86_64 -M pc "$@" -nodefaults -vga std -display "${PC_DISPLAY:-none}" \
 	-name "pristine demo PC $PC" -boot n -serial "$serial" \
 	-netdev "$net" -device "e1000,netdev=n0,mac=52:54:00:de:00:$NN,romfile=$rom"
