@@ -2,7 +2,11 @@
 #
 #   make          build/pristined and build/pristinectl (release, -O2)
 #   make asan     the same under AddressSanitizer + UBSan in build/asan/
-#   make run      build, make a demo image if none, start the daemon
+#   make run      install what building and running need, build, make the demo
+#                 disk if none, start the daemon (demo/run.sh; STATE=, LISTEN=,
+#                 BOOT_LISTEN= override ./state, *:3260, *:8180)
+#   make demo-pc  install QEMU, iPXE and OVMF, start a demo PC against
+#                 `make run` (demo/pc.sh; UEFI=1 for UEFI, PC=N for another PC)
 #   make check    install test dependencies, build everything, run all tests
 #   make deps     install the Debian packages needed (no-op when present)
 
@@ -30,7 +34,7 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 ALIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/asan/obj/%.o)
 
-.PHONY: all asan run check deps unit clean install fuzz fuzz-build
+.PHONY: all asan run demo-pc check deps unit clean install fuzz fuzz-build
 all: $(BUILD)/pristined $(BUILD)/pristinectl
 
 $(BUILD)/obj/%.o: %.c
@@ -61,8 +65,16 @@ unit: $(UNIT_SRC:tests/unit/%.c=$(BUILD)/asan/unit/%)
 deps:
 	@sh tests/lib/deps.sh
 
-run: all
-	@sh tests/lib/run-demo.sh
+# The build runs in a sub-make, after the install, so that the compiler
+# sees the headers just installed.
+run:
+	@sh tests/lib/deps.sh run
+	@$(MAKE) --no-print-directory all
+	@sh demo/run.sh
+
+demo-pc:
+	@sh tests/lib/deps.sh pc
+	@sh demo/pc.sh
 
 check: deps all asan unit $(BUILD)/faultinject.so
 	@bash tests/run.sh

@@ -1,6 +1,9 @@
 #!/bin/sh
-# Install the Debian packages pristine needs to build and test.
-# Does nothing when they are all present already.
+# tests/lib/deps.sh [SET] - install the Debian packages of one set; does
+# nothing when they are all present already.  SET is
+#   run   building and running the daemon and making the demo disk (make run)
+#   pc    a demo PC: QEMU, Debian's iPXE ROMs, OVMF, socat (make demo-pc)
+#   all   everything make check needs, a superset of both (the default)
 # dnsmasq-base, not dnsmasq: the tests run their own dnsmasq in a network
 # namespace; the full package would also start a system DNS service.
 set -e
@@ -12,6 +15,19 @@ PKGS="build-essential pkg-config libisal-dev libcmocka-dev
       ovmf dosfstools mtools
       libiscsi-dev jq
       libsystemd-dev dnsmasq-base ipxe nettle-dev groff-base"
+# git: tests/demo/test_first_run.sh clones the checkout.
+PKGS="$PKGS git"
+# binutils, gcc (build-essential), dosfstools, mtools: demo/mkimage.sh.
+RUN_PKGS="build-essential pkg-config libisal-dev libmicrohttpd-dev libjansson-dev
+      libcurl4-openssl-dev libinih-dev libsystemd-dev nettle-dev binutils
+      dosfstools mtools"
+PC_PKGS="qemu-system-x86 ipxe-qemu ovmf socat"
+case ${1:-all} in
+run) PKGS=$RUN_PKGS ;;
+pc)  PKGS=$PC_PKGS ;;
+all) PKGS="$PKGS $RUN_PKGS $PC_PKGS" ;;
+*)   echo "usage: $0 [run|pc|all]" >&2; exit 2 ;;
+esac
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -21,4 +37,5 @@ echo "deps: installing$missing"
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO=sudo
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+# Several builds may install at once: wait for dpkg's lock, do not fail.
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends $missing
