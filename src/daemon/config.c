@@ -157,8 +157,6 @@ int cfg_parse_hhmm(const char *s)
 	return parse_time_of_day(s, &m, NULL, 0) ? -1 : m;
 }
 
-}
-
 /* ---- section headers -------------------------------------------------- */
 
 /* Grow an array of n elements of size sz to hold n + 1.  0 or -1. */
@@ -683,7 +681,7 @@ static void set_chap_secret(struct parser *p, char *dst, const char *key, const 
 static void client_key(struct parser *p, int k, const char *val)
 {
 	struct cfg_client *cl = &p->cfg->clients[p->idx];
-	char shown[64], why[200];
+	char why[200];
 
 	switch (k) {
 	case CK_INITIATOR:
