@@ -51,7 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/digest.h"
+#include "util/crc32c.h"
 #include "storage/overlay_int.h"
 #include "util/log.h"
 

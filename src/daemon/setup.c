@@ -13,6 +13,7 @@
 #include "daemon/setup.h"
 #include "admin/api.h"
 #include "admin/ops.h"
+#include "boot/boot_resolve.h"
 #include "boot/boot.h"
 #include "daemon/listen.h"
 #include "daemon/notify.h"

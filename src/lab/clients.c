@@ -1029,3 +1029,12 @@ out:
 	pthread_mutex_unlock(&reg->lock);
 	return rc;
 }
+
+/* The image whose draft c maintains, if any (clients.h).  Lock held. */
+struct image *maintained_image(struct registry *reg, const struct client *c)
+{
+	for (unsigned i = 0; i < reg->nimages; i++)
+		if (reg->images[i]->draft && strcasecmp(reg->images[i]->draft->disk.initiator, c->initiator) == 0)
+			return reg->images[i];
+	return NULL;
+}

@@ -184,18 +184,14 @@ bool client_name_valid(const char *name);
  */
 int registry_reset(struct registry *reg, const char *id, bool force, char *msg, size_t msglen);
 
-/* The boot endpoint's resolve hook (boot_ops.c; ctx is the registry). */
-struct boot_request;
-struct boot_answer;
-int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_answer *ans);
 /* The scheduled-reset and purger threads (schedule.c), started by
  * registry_open; arg is the registry. */
 void *registry_sched_main(void *arg);
 void *registry_purger_main(void *arg);
-/* The image whose draft c maintains, if any (boot_ops.c).  Lock held. */
+/* The image whose draft c maintains, if any.  Lock held. */
 struct image *maintained_image(struct registry *reg, const struct client *c);
 
-/* ---- for the image life cycle (image_draft.c) and boot_ops.c; lock held ---- */
+/* ---- for the image life cycle (image_draft.c) and boot/boot_resolve.c; lock held ---- */
 /*
  * Make d idle for a change of its overlay: refuse while it has sessions
  * unless force, which ends them (through reg->hooks) and waits.  On

@@ -17,7 +17,7 @@
  * dead one.
  */
 #include "proto/conn.h"
-#include "proto/digest.h"
+#include "util/crc32c.h"
 #include "util/log.h"
 
 #include <arpa/inet.h>

@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proto/digest.h"
+#include "util/crc32c.h"
 #include "storage/overlay_int.h"
 #include "util/check.h"
 #include "util/log.h"

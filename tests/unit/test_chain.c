@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "proto/digest.h"
+#include "util/crc32c.h"
 #include "storage/backend.h"
 #include "storage/chain.h"
 #include "storage/overlay.h"

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "boot/boot.h"
+#include "boot/boot_resolve.h"
 #include "daemon/config.h"
 #include "lab/clients.h"
 #include "lab/images.h"

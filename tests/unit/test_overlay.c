@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proto/digest.h"
+#include "util/crc32c.h"
 #include "storage/backend.h"
 #include "storage/overlay.h"
 #include "util/log.h"

@@ -32,7 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 
-#include "proto/digest.h"
+#include "util/crc32c.h"
 #include "storage/backend.h"
 #include "storage/overlay.h"
 #include "util/log.h"

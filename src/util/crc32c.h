@@ -1,12 +1,13 @@
 /*
- * digest.h - CRC32C for iSCSI header and data digests (RFC 7143 13.1),
+ * crc32c.h - CRC32C: the iSCSI header and data digests (RFC 7143 13.1)
+ * and the overlay metadata checksums,
  * computed by ISA-L's crc32_iscsi (SSE4.2/PCLMUL accelerated).
  *
  * ISA-L returns the raw CRC register; the digest is its complement.  The
  * digest travels little-endian on the wire.
  */
-#ifndef PRISTINE_DIGEST_H
-#define PRISTINE_DIGEST_H
+#ifndef PRISTINE_UTIL_CRC32C_H
+#define PRISTINE_UTIL_CRC32C_H
 
 #include <stddef.h>
 #include <stdint.h>

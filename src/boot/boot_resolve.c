@@ -1,6 +1,8 @@
 /*
- * boot_ops.c - the daemon's side of the boot endpoint (boot/boot.h) and
- * the reset policies.
+ * boot_resolve.c - the lab's answer to the boot endpoint (boot/boot.h):
+ * which PC asks, its script, and the reset policies a boot triggers.
+ * It sits in boot/ because it uses both sides (boot -> lab, never the
+ * other way); the daemon passes registry_boot_resolve as the boot hook.
  *
  * A boot request identifies a PC by MAC, then by an SMBIOS UUID an admin
  * set for a client (placeholder UUIDs - all zeros, all ones - never match).  Unknown
@@ -17,10 +19,12 @@
  * is ended first; a session from ANOTHER address means the request cannot
  * be this PC rebooting, so nothing is reset and the answer says why.
  *
- * Scheduled resets and the trash purger are in schedule.c.
+ * Scheduled resets and the trash purger are in lab/schedule.c.
  */
+#include "boot/boot_resolve.h"
 #include "boot/boot.h"
 #include "lab/clients.h"
+#include "lab/images.h"
 #include "util/log.h"
 
 #include <arpa/inet.h>
@@ -183,14 +187,6 @@ static struct client *enroll(struct registry *reg, const struct boot_request *rq
 	bindings_save(reg);
 	log_notice("client %s (MAC %s) enrolled at boot on image %s", iqn, rq->mac, img->name);
 	return c;
-}
-
-struct image *maintained_image(struct registry *reg, const struct client *c)
-{
-	for (unsigned i = 0; i < reg->nimages; i++)
-		if (reg->images[i]->draft && strcasecmp(reg->images[i]->draft->disk.initiator, c->initiator) == 0)
-			return reg->images[i];
-	return NULL;
 }
 
 /*
