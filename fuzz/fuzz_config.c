@@ -32,8 +32,8 @@ static void check(const struct config *c)
 			abort();
 	}
 	for (unsigned i = 0; i < c->nclients; i++) {
-		const struct cfg_client *cl = &c->clients[i];
-		if (!cl->initiator[0] || !cfg_image_find(c, cl->image) || cl->nips > CFG_MAX_IPS)
+		const struct client_decl *cl = &c->clients[i];
+		if (!cl->initiator[0] || !cfg_image_find(c, cl->image) || cl->nips > RULES_MAX_IPS)
 			abort();
 		if ((cl->policy == POLICY_SCHEDULED) != (cl->reset_at_min >= 0) ||
 		    cl->reset_at_min >= 24 * 60)

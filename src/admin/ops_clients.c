@@ -25,7 +25,7 @@ static json_t *client_json(const struct client *c)
 			 "last_login", (json_int_t)c->last_login,
 			 "origin", c->origin == ORIGIN_CONFIG ? "config" : c->origin == ORIGIN_API ? "api" : "auto");
 	json_object_set_new(o, "version", json_integer((json_int_t)c->disk.version));
-	json_object_set_new(o, "policy", json_string(cfg_policy_name(c->policy)));
+	json_object_set_new(o, "policy", json_string(rules_policy_name(c->policy)));
 	json_object_set_new(o, "mac", c->mac[0] ? json_string(c->mac) : json_null());
 	json_object_set_new(o, "uuid", c->uuid[0] ? json_string(c->uuid) : json_null());
 	json_object_set_new(o, "boot_uuid", c->boot_uuid[0] ? json_string(c->boot_uuid) : json_null());

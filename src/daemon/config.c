@@ -217,7 +217,7 @@ static void open_image(struct parser *p, const char *name, int line)
 static void open_client(struct parser *p, const char *name, int line)
 {
 	struct config *c = p->cfg;
-	struct cfg_client *cl;
+	struct client_decl *cl;
 	void *nl;
 
 	for (unsigned i = 0; i < c->nclients; i++)
@@ -438,11 +438,11 @@ static void set_size(struct parser *p, uint64_t *dst, const char *key, const cha
 		cfg_err(p, p->lineno, "%s: %s", key, why);
 }
 
-static void set_policy(struct parser *p, enum cfg_policy *dst, const char *val)
+static void set_policy(struct parser *p, enum client_policy *dst, const char *val)
 {
 	char shown[64];
 
-	if (cfg_parse_policy(val, dst))
+	if (rules_parse_policy(val, dst))
 		cfg_err(p, p->lineno, "policy: '%s' is not persistent, reset-on-boot or scheduled",
 			q(val, shown, sizeof(shown)));
 }
@@ -637,13 +637,13 @@ static void image_key(struct parser *p, int k, const char *val)
 
 /* ip = A[, B...]: IPv4/IPv6 addresses or networks (ADDR/PREFIX), stored
  * canonical.  On any error the client keeps no address from this key. */
-static void set_ips(struct parser *p, struct cfg_client *cl, const char *val)
+static void set_ips(struct parser *p, struct client_decl *cl, const char *val)
 {
 	char why[200];
 	unsigned n;
 
 	cl->nips = 0;
-	if (netaddr_parse_list(val, cl->ip_rules, CFG_MAX_IPS, &n, why, sizeof(why))) {
+	if (netaddr_parse_list(val, cl->ip_rules, RULES_MAX_IPS, &n, why, sizeof(why))) {
 		cfg_err(p, p->lineno, "ip: %s", why);
 		return;
 	}
@@ -680,7 +680,7 @@ static void set_chap_secret(struct parser *p, char *dst, const char *key, const 
 
 static void client_key(struct parser *p, int k, const char *val)
 {
-	struct cfg_client *cl = &p->cfg->clients[p->idx];
+	struct client_decl *cl = &p->cfg->clients[p->idx];
 	char why[200];
 
 	switch (k) {
@@ -894,7 +894,7 @@ static bool finish_defaults(struct parser *p)
 static void finish_client(struct parser *p, unsigned i, bool default_image_ok)
 {
 	struct config *c = p->cfg;
-	struct cfg_client *cl = &c->clients[i];
+	struct client_decl *cl = &c->clients[i];
 	const struct sec_lines *sl = &p->cli_lines[i];
 	const int *key = sl->key;
 
@@ -939,7 +939,7 @@ static void finish_client(struct parser *p, unsigned i, bool default_image_ok)
 	} else {
 		if (key[CK_RESET_AT])
 			cfg_err(p, key[CK_RESET_AT], "reset-at only applies to policy = scheduled "
-				"(this client's policy is %s)", cfg_policy_name(cl->policy));
+				"(this client's policy is %s)", rules_policy_name(cl->policy));
 		cl->reset_at_min = -1;
 	}
 	if (!key[CK_QUOTA])
@@ -1169,28 +1169,7 @@ void config_free(struct config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-const char *cfg_policy_name(enum cfg_policy p)
-{
-	switch (p) {
-	case POLICY_PERSISTENT:    return "persistent";
-	case POLICY_RESET_ON_BOOT: return "reset-on-boot";
-	case POLICY_SCHEDULED:     return "scheduled";
-	}
-	return "?";
-}
 
-int cfg_parse_policy(const char *s, enum cfg_policy *out)
-{
-	if (strcmp(s, "persistent") == 0)
-		*out = POLICY_PERSISTENT;
-	else if (strcmp(s, "reset-on-boot") == 0)
-		*out = POLICY_RESET_ON_BOOT;
-	else if (strcmp(s, "scheduled") == 0)
-		*out = POLICY_SCHEDULED;
-	else
-		return -EINVAL;
-	return 0;
-}
 
 const struct cfg_image *cfg_image_find(const struct config *c, const char *name)
 {
@@ -1200,7 +1179,7 @@ const struct cfg_image *cfg_image_find(const struct config *c, const char *name)
 	return NULL;
 }
 
-const struct cfg_client *cfg_client_find(const struct config *c, const char *id)
+const struct client_decl *cfg_client_find(const struct config *c, const char *id)
 {
 	for (unsigned i = 0; i < c->nclients; i++)
 		if (strcmp(c->clients[i].name, id) == 0 || strcasecmp(c->clients[i].initiator, id) == 0)

@@ -32,7 +32,6 @@
 #include "util/log.h"
 
 #define CFG_MAX_LISTEN 8       /* listen = lines in [server] */
-#define CFG_MAX_IPS 8          /* addresses in one client's ip = */
 #define CFG_MAX_IMAGES 256
 #define CFG_MAX_CLIENTS 4096
 #define CFG_MAX_ERRORS 20      /* messages kept; more are only counted */
@@ -43,7 +42,6 @@
 #define CFG_DEFAULT_LISTEN "*:3260"
 #define CFG_TARGET_PREFIX "iqn.2026-11.org.pristine:"
 
-enum cfg_policy { POLICY_PERSISTENT, POLICY_RESET_ON_BOOT, POLICY_SCHEDULED };
 
 struct cfg_image {
 	char name[CFG_NAME_MAX];
@@ -57,25 +55,6 @@ struct cfg_image {
  * A client with every default of [defaults] already applied: image,
  * policy, reset_at_min and quota are the values in force for it.
  */
-struct cfg_client {
-	char name[CFG_NAME_MAX];
-	char initiator[CFG_TARGET_MAX];  /* valid iSCSI name, stored lower-case */
-	char mac[18];                    /* "aa:bb:cc:dd:ee:ff" (lower-case) or "" */
-	/* ip = : the source addresses it may log in from, as canonical text
-	 * ("10.0.0.21", "10.0.1.0/24") and parsed; nips 0 = from anywhere */
-	char ips[CFG_MAX_IPS][NETADDR_TEXT_MAX];
-	struct netaddr_rule ip_rules[CFG_MAX_IPS];
-	unsigned nips;
-	char image[CFG_NAME_MAX];        /* names an entry of config.images */
-	enum cfg_policy policy;
-	int reset_at_min;                /* POLICY_SCHEDULED: minutes after midnight; else -1 */
-	uint64_t quota;                  /* bytes, 0 = none */
-	/* CHAP: all "" when the client logs in without authentication;
-	 * mutual_* are "" unless the target must authenticate too. */
-	char chap_user[RULES_CHAP_MAX], chap_secret[RULES_CHAP_MAX];   /* lab/rules.h */
-	char mutual_user[RULES_CHAP_MAX], mutual_secret[RULES_CHAP_MAX];
-	int line;                        /* line of its [client NAME] header */
-};
 
 struct config {
 	/* how it was made: false = config_load (-c FILE); true = built from
@@ -106,13 +85,13 @@ struct config {
 	/* [defaults] */
 	bool enroll_auto;                /* unknown initiators are enrolled */
 	char default_image[CFG_NAME_MAX];/* image of auto-enrolled clients, "" = none */
-	enum cfg_policy default_policy;
+	enum client_policy default_policy;
 	int default_reset_at;            /* minutes after midnight, -1 = none */
 	uint64_t default_quota;          /* bytes, 0 = none */
 	/* sections, in file order; owned, freed by config_free */
 	struct cfg_image *images;
 	unsigned nimages;                /* >= 1 */
-	struct cfg_client *clients;
+	struct client_decl *clients;
 	unsigned nclients;
 };
 
@@ -154,18 +133,14 @@ void config_defaults(struct config *c);
 void config_free(struct config *c);
 
 /* "persistent", "reset-on-boot" or "scheduled" (static strings). */
-const char *cfg_policy_name(enum cfg_policy p);
 
-/* Parse one of the names above (exact, lower-case).  0, or -EINVAL with
- * *out untouched. */
-int cfg_parse_policy(const char *s, enum cfg_policy *out);
 
 /* The image named name, or NULL.  The pointer is into c->images. */
 const struct cfg_image *cfg_image_find(const struct config *c, const char *name);
 
 /* The client whose name is id, or whose initiator is id (compared without
  * regard to case), or NULL.  The pointer is into c->clients. */
-const struct cfg_client *cfg_client_find(const struct config *c, const char *id);
+const struct client_decl *cfg_client_find(const struct config *c, const char *id);
 
 /* "HH:MM" (00:00..23:59) as minutes after midnight, or -1. */
 int cfg_parse_hhmm(const char *s);

@@ -236,7 +236,7 @@ static void one_option(struct opt_state *st, int ch, const char *v)
 			bad(st, opt, "'%s' is not auto or deny", log_safe(v, shown, sizeof(shown)));
 		break;
 	case 'p':
-		if (cfg_parse_policy(v, &c->default_policy))
+		if (rules_parse_policy(v, &c->default_policy))
 			bad(st, opt, "'%s' is not persistent, reset-on-boot or scheduled",
 			    log_safe(v, shown, sizeof(shown)));
 		break;

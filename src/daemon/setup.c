@@ -191,7 +191,7 @@ static int build_registry(struct daemon *d)
 	}
 	images_load_added(reg);
 	for (unsigned i = 0; i < c->nclients; i++) {
-		const struct cfg_client *cc = &c->clients[i];
+		const struct client_decl *cc = &c->clients[i];
 		struct image *img = registry_image(reg, cc->image);
 		if (!img || registry_configure(reg, cc, img, cc->quota ? cc->quota : c->default_quota))
 			return -1;

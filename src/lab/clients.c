@@ -140,7 +140,7 @@ int bindings_save(struct registry *reg)
 			json_object_set_new(e, "mac", json_string(c->mac));
 		if (c->uuid[0])
 			json_object_set_new(e, "uuid", json_string(c->uuid));
-		json_object_set_new(e, "policy", json_string(cfg_policy_name(c->policy)));
+		json_object_set_new(e, "policy", json_string(rules_policy_name(c->policy)));
 		if (c->reset_at >= 0)
 			json_object_set_new(e, "reset_at", json_integer(c->reset_at));
 		if (c->reset_due)
@@ -196,7 +196,7 @@ static void restore_allow(struct client *c, json_t *ips)
 	json_array_foreach(ips, i, v) {
 		const char *t = json_string_value(v);
 		char why[80];
-		if (c->nallow >= CFG_MAX_IPS || !t ||
+		if (c->nallow >= RULES_MAX_IPS || !t ||
 		    netaddr_parse(t, &c->allow[c->nallow], why, sizeof(why))) {
 			log_err("clients.json: client %s has an unusable address rule: it is refused "
 				"until its addresses are set again (pristinectl client set --ip)",
@@ -248,13 +248,13 @@ static void restore_boot_fields(struct client *c, json_t *e)
 	const char *pol = json_string_value(json_object_get(e, "policy"));
 	json_t *at = json_object_get(e, "reset_at");
 	char err[160];
-	enum cfg_policy p;
+	enum client_policy p;
 
 	if (mac && rules_mac(mac, c->mac, err, sizeof(err)))
 		log_warn("clients.json: client %s: %s; ignored", c->initiator, err);
 	if (uuid && rules_uuid(uuid, c->uuid, err, sizeof(err)))
 		log_warn("clients.json: client %s: %s; ignored", c->initiator, err);
-	if (pol && cfg_parse_policy(pol, &p) == 0)
+	if (pol && rules_parse_policy(pol, &p) == 0)
 		c->policy = p;
 	if (json_is_integer(at) && json_integer_value(at) >= 0 && json_integer_value(at) < 24 * 60)
 		c->reset_at = (int)json_integer_value(at);
@@ -340,7 +340,7 @@ struct client *registry_find(struct registry *reg, const char *id)
 	return NULL;
 }
 
-int registry_configure(struct registry *reg, const struct cfg_client *cc, struct image *img,
+int registry_configure(struct registry *reg, const struct client_decl *cc, struct image *img,
 		       uint64_t quota)
 {
 	struct client *c = client_new(reg, cc->initiator, img);
@@ -520,7 +520,7 @@ int registry_admit(void *ctx, const char *initiator, const struct sockaddr *peer
 		for (unsigned i = 0; i < c->nallow && !ok; i++)
 			ok = netaddr_match(&c->allow[i], peer);
 		if (!ok) {
-			char list[CFG_MAX_IPS * NETADDR_TEXT_MAX] = "", t[NETADDR_TEXT_MAX];
+			char list[RULES_MAX_IPS * NETADDR_TEXT_MAX] = "", t[NETADDR_TEXT_MAX];
 			size_t n = 0;
 			for (unsigned i = 0; i < c->nallow; i++) {
 				netaddr_format(&c->allow[i], t, sizeof(t));
@@ -783,10 +783,10 @@ static int boot_fields(struct registry *reg, struct client *c, const struct clie
 		       bool apply, char *msg, size_t msglen)
 {
 	char mac[RULES_MAC_LEN] = "", uuid[RULES_UUID_LEN] = "";
-	enum cfg_policy pol = c->policy;
+	enum client_policy pol = c->policy;
 	int at = c->reset_at;
 	char why[160];
-	struct netaddr_rule rules[CFG_MAX_IPS];
+	struct netaddr_rule rules[RULES_MAX_IPS];
 	unsigned nrules = 0;
 	struct iscsi_chap_creds chap;
 	int rc;
@@ -797,19 +797,19 @@ static int boot_fields(struct registry *reg, struct client *c, const struct clie
 		return rc;
 	if (bf->uuid && bf->uuid[0] && (rc = rules_uuid(bf->uuid, uuid, msg, msglen)))
 		return rc;
-	if (bf->ip && netaddr_parse_list(bf->ip, rules, CFG_MAX_IPS, &nrules, why, sizeof(why))) {
+	if (bf->ip && netaddr_parse_list(bf->ip, rules, RULES_MAX_IPS, &nrules, why, sizeof(why))) {
 		snprintf(msg, msglen, "ip: %s", why);
 		return -EINVAL;
 	}
 	if ((rc = rules_chap_creds(bf->chap_user, bf->chap_secret, bf->mutual_user, bf->mutual_secret,
 				   &chap, msg, msglen)))
 		return rc;
-	if (bf->policy && cfg_parse_policy(bf->policy, &pol)) {
+	if (bf->policy && rules_parse_policy(bf->policy, &pol)) {
 		snprintf(msg, msglen, "policy '%.30s': persistent, reset-on-boot or scheduled", bf->policy);
 		return -EINVAL;
 	}
-	if (bf->reset_at && (at = cfg_parse_hhmm(bf->reset_at)) < 0) {
-		snprintf(msg, msglen, "reset-at '%.20s': HH:MM", bf->reset_at);
+	if (bf->reset_at && parse_time_of_day(bf->reset_at, &at, why, sizeof(why))) {
+		snprintf(msg, msglen, "reset-at: %s", why);
 		return -EINVAL;
 	}
 	if (pol == POLICY_SCHEDULED && at < 0) {

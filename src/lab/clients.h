@@ -32,7 +32,7 @@
 
 #include <jansson.h>
 
-#include "daemon/config.h"
+#include "lab/rules.h"
 #include "lab/disk.h"
 #include "lab/hooks.h"
 #include "lab/images.h"
@@ -59,12 +59,12 @@ struct client {
 	char mac[18];                 /* "aa:bb:cc:dd:ee:ff" or "" */
 	char uuid[37];                /* SMBIOS UUID an admin set (matched), or "" */
 	char boot_uuid[37];           /* the UUID its last boot request reported (shown only) */
-	enum cfg_policy policy;       /* persistent, reset-on-boot, scheduled */
+	enum client_policy policy;       /* persistent, reset-on-boot, scheduled */
 	int reset_at;                 /* scheduled: minutes after midnight, local time */
 	bool reset_due;               /* scheduled reset missed while online: at next boot */
 	int64_t last_boot;            /* unix time of its last boot script, 0 = never */
 	/* source addresses it may log in from (ip =, --ip); 0 = from anywhere */
-	struct netaddr_rule allow[CFG_MAX_IPS];
+	struct netaddr_rule allow[RULES_MAX_IPS];
 	unsigned nallow;
 	/* CHAP ([client] chap-* or client add/set --chap-*): "" = none */
 	struct iscsi_chap_creds chap;
@@ -83,7 +83,7 @@ struct registry {
 	struct iscsi_chap_creds discovery_chap;  /* "" user = discovery without CHAP */
 	/* network boot */
 	char default_image[64];       /* image of PCs enrolled at boot, "" = the only one */
-	enum cfg_policy default_policy;
+	enum client_policy default_policy;
 	int default_reset_at;
 	char boot_portal[80];         /* HOST[:PORT] told to PCs, "" = as they reached us */
 	unsigned iscsi_port;          /* port of the first portal */
@@ -109,7 +109,7 @@ int registry_open(struct registry *reg);
  * own quota (0 = none).  Its overlay is opened by registry_open if it
  * exists, or at its first login.  Returns 0 or -errno.
  */
-int registry_configure(struct registry *reg, const struct cfg_client *cc, struct image *img,
+int registry_configure(struct registry *reg, const struct client_decl *cc, struct image *img,
 		       uint64_t quota);
 
 /* Close every overlay (flushing it) and stop the purger. */

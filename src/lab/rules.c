@@ -191,3 +191,26 @@ bad:
 		 shown(val, buf, sizeof(buf)));
 	return -EINVAL;
 }
+
+const char *rules_policy_name(enum client_policy p)
+{
+	switch (p) {
+	case POLICY_PERSISTENT:    return "persistent";
+	case POLICY_RESET_ON_BOOT: return "reset-on-boot";
+	case POLICY_SCHEDULED:     return "scheduled";
+	}
+	return "?";
+}
+
+int rules_parse_policy(const char *s, enum client_policy *out)
+{
+	if (strcmp(s, "persistent") == 0)
+		*out = POLICY_PERSISTENT;
+	else if (strcmp(s, "reset-on-boot") == 0)
+		*out = POLICY_RESET_ON_BOOT;
+	else if (strcmp(s, "scheduled") == 0)
+		*out = POLICY_SCHEDULED;
+	else
+		return -EINVAL;
+	return 0;
+}

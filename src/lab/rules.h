@@ -2,7 +2,8 @@
  * rules.h - the rules for a client's fields, one copy of each, shared by
  * the configuration file (daemon/config.c) and the admin API
  * (clients.c): CHAP names and secrets and how they go together, MAC
- * addresses, SMBIOS UUIDs.
+ * addresses, SMBIOS UUIDs, reset policies; and a client as the file
+ * declares it (struct client_decl).
  *
  * Every check writes a one-line message that begins with the key it is
  * about ("chap-secret: ...", "mac: ..."), the same from the file (which
@@ -16,6 +17,10 @@
 #include <stddef.h>
 
 #include "proto/iscsi.h"
+#include "util/netaddr.h"
+#include "util/parse.h"
+
+#include <stdint.h>
 
 /* CHAP names and secrets: up to RULES_CHAP_MAX - 1 bytes (the wire's limit). */
 #define RULES_CHAP_MAX ISCSI_CHAP_MAX
@@ -24,6 +29,42 @@
 /* "aa:bb:cc:dd:ee:ff" and "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" with their NUL. */
 #define RULES_MAC_LEN 18
 #define RULES_UUID_LEN 37
+/* Source addresses (ip = ...) one client may be bound to. */
+#define RULES_MAX_IPS 8
+
+/* When a client's overlay is discarded (pristine.conf(5) "policy"). */
+enum client_policy { POLICY_PERSISTENT, POLICY_RESET_ON_BOOT, POLICY_SCHEDULED };
+
+/* "persistent", "reset-on-boot", "scheduled" ("?" for anything else). */
+const char *rules_policy_name(enum client_policy p);
+/* One of the names above (exact, lower-case).  0, or -EINVAL with *out
+ * untouched. */
+int rules_parse_policy(const char *s, enum client_policy *out);
+
+/*
+ * A client as the configuration file declares it ([client NAME]):
+ * config_load fills these, registry_configure turns each into a client.
+ */
+struct client_decl {
+	char name[PARSE_NAME_MAX];
+	char initiator[PARSE_IQN_MAX];  /* valid iSCSI name, stored lower-case */
+	char mac[RULES_MAC_LEN];                 /* "aa:bb:cc:dd:ee:ff" (lower-case) or "" */
+	/* ip = : the source addresses it may log in from, as canonical text
+	 * ("10.0.0.21", "10.0.1.0/24") and parsed; nips 0 = from anywhere */
+	char ips[RULES_MAX_IPS][NETADDR_TEXT_MAX];
+	struct netaddr_rule ip_rules[RULES_MAX_IPS];
+	unsigned nips;
+	char image[PARSE_NAME_MAX];        /* names an entry of config.images */
+	enum client_policy policy;
+	int reset_at_min;                /* POLICY_SCHEDULED: minutes after midnight; else -1 */
+	uint64_t quota;                  /* bytes, 0 = none */
+	/* CHAP: all "" when the client logs in without authentication;
+	 * mutual_* are "" unless the target must authenticate too. */
+	char chap_user[RULES_CHAP_MAX], chap_secret[RULES_CHAP_MAX];
+	char mutual_user[RULES_CHAP_MAX], mutual_secret[RULES_CHAP_MAX];
+	int line;                        /* line of its [client NAME] header */
+};
+
 
 /*
  * A CHAP user name (key "chap-user", "mutual-user"...): 1 to 255 visible

@@ -110,7 +110,7 @@ static const char full[] =
 static void test_full(void **state)
 {
 	struct config c;
-	const struct cfg_client *a, *b;
+	const struct client_decl *a, *b;
 
 	assert_int_equal(parse(full, &c), 0);
 	assert_string_equal(err, "");
@@ -556,14 +556,14 @@ static void test_secret_in_bad_section(void **state)
 
 static void test_policy_names(void **state)
 {
-	enum cfg_policy p = POLICY_PERSISTENT;
+	enum client_policy p = POLICY_PERSISTENT;
 
 	for (int i = POLICY_PERSISTENT; i <= POLICY_SCHEDULED; i++) {
-		assert_int_equal(cfg_parse_policy(cfg_policy_name((enum cfg_policy)i), &p), 0);
+		assert_int_equal(rules_parse_policy(rules_policy_name((enum client_policy)i), &p), 0);
 		assert_int_equal(p, i);
 	}
-	assert_int_equal(cfg_parse_policy("Persistent", &p), -EINVAL);
-	assert_int_equal(cfg_parse_policy("", &p), -EINVAL);
+	assert_int_equal(rules_parse_policy("Persistent", &p), -EINVAL);
+	assert_int_equal(rules_parse_policy("", &p), -EINVAL);
 	assert_int_equal(p, POLICY_SCHEDULED);
 }
 
