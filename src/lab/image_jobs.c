@@ -9,6 +9,7 @@
 #include "lab/jobs.h"
 #include "lab/statedir.h"
 #include "util/fullio.h"
+#include "util/atomicfile.h"
 #include "util/log.h"
 
 #include <jansson.h>
@@ -102,19 +103,13 @@ static int fsync_dir_of(const char *path)
 {
 	char dir[PATH_MAX];
 	char *slash;
-	int fd, rc = 0;
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
 	if (!slash)
 		return 0;
 	*(slash == dir ? slash + 1 : slash) = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd))
-		rc = -errno;
-	if (fd >= 0)
-		close(fd);
-	return rc;
+	return atomicfile_sync_dir(dir);
 }
 
 /*

@@ -3,6 +3,7 @@
  * moves (see statedir.h).
  */
 #include "lab/statedir.h"
+#include "util/atomicfile.h"
 #include "proto/iscsi.h"
 #include "util/log.h"
 
@@ -136,19 +137,6 @@ int statedir_unescape(const char *in, char *out, size_t len)
 	return iscsi_name_valid(out) ? 0 : -1;
 }
 
-/* fsync directory dir.  0 or -errno. */
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd))
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 /* The directory path is in, into out. */
 static void parent_of(const char *path, char *out, size_t len)
 {
@@ -171,9 +159,9 @@ static int move_synced(const char *path, const char *dest_dir, const char *dest)
 	if (rename(path, dest))
 		return -errno;
 	parent_of(path, parent, sizeof(parent));
-	rc = sync_dir(parent);
+	rc = atomicfile_sync_dir(parent);
 	if (rc == 0)
-		rc = sync_dir(dest_dir);
+		rc = atomicfile_sync_dir(dest_dir);
 	return rc;
 }
 

@@ -28,8 +28,7 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* fsync the directory dir.  0 or -errno. */
-static int sync_dir(const char *dir)
+int atomicfile_sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
 
@@ -64,7 +63,7 @@ int atomicfile_write(const char *dir, const char *name, const void *data, size_t
 		return rc;
 	}
 	/* The rename is only durable once the directory is. */
-	return sync_dir(dir);
+	return atomicfile_sync_dir(dir);
 }
 
 int atomicfile_write_text(const char *dir, const char *name, const char *text)

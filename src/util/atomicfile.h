@@ -23,6 +23,10 @@
  */
 int atomicfile_write(const char *dir, const char *name, const void *data, size_t len, mode_t mode);
 
+/* fsync the directory dir, so that a rename or a new entry in it
+ * survives a crash.  0 or -errno. */
+int atomicfile_sync_dir(const char *dir);
+
 /* atomicfile_write of a NUL-terminated text, mode 0600. */
 int atomicfile_write_text(const char *dir, const char *name, const char *text);
 
