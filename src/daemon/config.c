@@ -28,6 +28,7 @@
  */
 #include "daemon/config.h"
 #include "lab/rules.h"
+#include "lab/statedir.h"
 #include "boot/boot.h"
 #include "daemon/privs.h"
 #include "util/parse.h"
@@ -802,31 +803,47 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 static void check_chap(struct parser *p, const int *line, const char *prefix, const char *secret,
 		       const char *msecret);
 
-static void finish_server(struct parser *p)
+int config_fill_server(struct config *c, const char **key, char *why, size_t whylen)
 {
-	struct config *c = p->cfg;
 	size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
-
-	check_chap(p, &p->server.key[SK_D_CHAP_USER], "discovery-", c->discovery_chap.secret,
-		   c->discovery_chap.msecret);
 
 	if (c->nlisten == 0)
 		snprintf(c->listen[c->nlisten++], sizeof(c->listen[0]), "%s", CFG_DEFAULT_LISTEN);
 	if (!c->state[0])
 		snprintf(c->state, sizeof(c->state), "%s", CFG_DEFAULT_STATE);
-	if (!c->socket[0] && !p->server.key[SK_SOCKET]) {
-		if (strlen(c->state) + strlen("/pristined.sock") > max) {
-			cfg_err(p, p->server.key[SK_STATE] ? p->server.key[SK_STATE] : 1,
-				"the admin socket STATE/pristined.sock would be longer than a Unix "
-				"socket path may be (%zu bytes): set socket = a shorter path", max);
-			return;
+	if (!c->socket[0]) {
+		if (strlen(c->state) + 1 + strlen(STATEDIR_SOCKET) > max) {
+			*key = "state";
+			snprintf(why, whylen, "the admin socket STATE/%s would be longer than a Unix "
+				 "socket path may be (%zu bytes): give the socket a shorter path",
+				 STATEDIR_SOCKET, max);
+			return -1;
 		}
 		/* cannot be cut: just checked against a far smaller limit */
-		if (snprintf(c->socket, sizeof(c->socket), "%s/pristined.sock", c->state) < 0)
+		if (snprintf(c->socket, sizeof(c->socket), "%s/%s", c->state, STATEDIR_SOCKET) < 0)
 			c->socket[0] = '\0';
-	} else if (c->socket[0] && strlen(c->socket) > max) {
-		cfg_err(p, p->server.key[SK_SOCKET], "socket: path longer than a Unix socket path "
-			"may be (%zu bytes)", max);
+	} else if (strlen(c->socket) > max) {
+		*key = "socket";
+		snprintf(why, whylen, "path longer than a Unix socket path may be (%zu bytes)", max);
+		return -1;
+	}
+	return 0;
+}
+
+static void finish_server(struct parser *p)
+{
+	struct config *c = p->cfg;
+
+	check_chap(p, &p->server.key[SK_D_CHAP_USER], "discovery-", c->discovery_chap.secret,
+		   c->discovery_chap.msecret);
+
+	if (!p->server.key[SK_SOCKET] || c->socket[0]) {
+		const char *key;
+		char why[200];
+
+		if (config_fill_server(c, &key, why, sizeof(why)))
+			cfg_err(p, strcmp(key, "socket") ? (p->server.key[SK_STATE] ? p->server.key[SK_STATE] : 1) :
+				p->server.key[SK_SOCKET], "%s: %s", key, why);
 	}
 }
 

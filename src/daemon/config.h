@@ -128,11 +128,17 @@ int config_parse(const char *fname, const char *text, size_t len, unsigned mode,
  * of pristine.conf(5)); no list, no image, nothing to free. */
 void config_defaults(struct config *c);
 
+/*
+ * Fill what the file or the command line left out of the server's
+ * settings: the portal *:3260, the state directory /var/lib/pristine,
+ * the admin socket STATE/pristined.sock.  0, or -1 with *key ("state" or
+ * "socket": what to change) and why, when the socket path cannot be.
+ */
+int config_fill_server(struct config *c, const char **key, char *why, size_t whylen);
+
 /* Release what config_load/config_parse allocated and zero *c.  NULL and
  * an already freed or zeroed config are fine. */
 void config_free(struct config *c);
-
-/* "persistent", "reset-on-boot" or "scheduled" (static strings). */
 
 
 /* The image named name, or NULL.  The pointer is into c->images. */

@@ -291,7 +291,8 @@ static void finish_quick(struct opt_state *st)
 {
 	struct config *c = st->cfg;
 	struct cfg_image *im = &c->images[0];
-	size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+	const char *key;
+	char why[200];
 
 	c->quick = true;
 	default_name(st->image, im->name, sizeof(im->name));
@@ -299,20 +300,8 @@ static void finish_quick(struct opt_state *st)
 		snprintf(im->target, sizeof(im->target), "%s", st->target);
 	else
 		snprintf(im->target, sizeof(im->target), "%s%s", CFG_TARGET_PREFIX, im->name);
-	if (c->nlisten == 0)
-		snprintf(c->listen[c->nlisten++], sizeof(c->listen[0]), "%s", CFG_DEFAULT_LISTEN);
-	if (!c->state[0])
-		snprintf(c->state, sizeof(c->state), "%s", CFG_DEFAULT_STATE);
-	if (!c->socket[0]) {
-		if (strlen(c->state) + strlen("/pristined.sock") > max)
-			bad(st, "--state", "STATE/pristined.sock would be longer than a Unix socket "
-			    "path may be (%zu bytes): give --socket a shorter path", max);
-		/* cannot be cut: just checked against a far smaller limit */
-		else if (snprintf(c->socket, sizeof(c->socket), "%s/pristined.sock", c->state) < 0)
-			c->socket[0] = '\0';
-	} else if (strlen(c->socket) > max) {
-		bad(st, "--socket", "path longer than a Unix socket path may be (%zu bytes)", max);
-	}
+	if (config_fill_server(c, &key, why, sizeof(why)))
+		bad(st, strcmp(key, "socket") ? "--state" : "--socket", "%s", why);
 	if (c->read_only && c->boot_listen[0])
 		bad(st, "--boot-listen", "not with --read-only (it serves no clients of its own)");
 	if (c->default_policy == POLICY_SCHEDULED && !st->have_reset_at)

@@ -11,6 +11,7 @@
 #include "util/fullio.h"
 #include "util/atomicfile.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 #include <jansson.h>
 
@@ -566,10 +567,8 @@ int image_import_start(struct registry *reg, const char *name, const char *file,
 	char dir[PATH_MAX + 80];
 	int fd, rc;
 
-	if (!image_name_valid(name)) {
-		snprintf(msg, msglen, "image name '%.70s': use a-z, 0-9, '.', '_' and '-', at most 63", name);
+	if (parse_name(name, "image", msg, msglen))
 		return -EINVAL;
-	}
 	if (!file || file[0] != '/') {
 		snprintf(msg, msglen, "the file to import must be an absolute path");
 		return -EINVAL;

@@ -7,6 +7,7 @@
 #include "lab/statedir.h"
 #include "util/atomicfile.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 #include <jansson.h>
 
@@ -24,7 +25,7 @@
 
 #define IMAGE_JSON_FORMAT 1
 
-bool image_name_valid(const char *name)
+bool image_stored_name_valid(const char *name)
 {
 	size_t n = strlen(name);
 
@@ -405,7 +406,7 @@ static void load_added_one(void *arg, const char *name)
 	struct image *img;
 	json_t *root = NULL;
 
-	if (!image_name_valid(name) || registry_image(reg, name) || st->ops->image_load(st, name, &root))
+	if (!image_stored_name_valid(name) || registry_image(reg, name) || st->ops->image_load(st, name, &root))
 		return;
 	origin = json_string_value(json_object_get(root, "origin"));
 	src = json_string_value(json_object_get(root, "source"));
@@ -627,10 +628,8 @@ int image_add(struct registry *reg, const char *name, const char *path, const ch
 	struct image *img;
 	int rc;
 
-	if (!image_name_valid(name)) {
-		snprintf(msg, msglen, "image name '%.70s': use a-z, 0-9, '.', '_' and '-', at most 63", name);
+	if (parse_name(name, "image", msg, msglen))
 		return -EINVAL;
-	}
 	if (path[0] != '/') {
 		snprintf(msg, msglen, "the image path must be absolute");
 		return -EINVAL;

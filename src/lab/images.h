@@ -90,8 +90,13 @@ struct image {
 struct registry;
 struct lab_store;
 
-/* Valid image name: [a-z0-9][a-z0-9._-]*, at most 63. */
-bool image_name_valid(const char *name);
+/*
+ * A name an image may already have in the state directory:
+ * [a-z0-9][a-z0-9._-]*, at most 63.  Older versions let the API create
+ * names with '.' and '_', and those images stay loadable and reachable;
+ * a new image (add, import) takes a NAME by util/parse.h's one rule.
+ */
+bool image_stored_name_valid(const char *name);
 
 /*
  * Open the source of an image read-only and set name, target, path,

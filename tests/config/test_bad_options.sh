@@ -74,7 +74,7 @@ bad "pristined: --frobnicate: unknown option"                 --image "$G" --fro
 bad "pristined: -Q: unknown option"                           --image "$G" -Q
 bad "pristined: stray: unexpected argument"                   --image "$G" stray
 bad "pristined: --socket: path longer than a Unix socket path" --image "$G" --socket "$long.sock"
-bad "pristined: --state: STATE/pristined.sock would be longer than a Unix socket path" --image "$G" --state "$long"
+bad "pristined: --state: the admin socket STATE/pristined.sock would be longer than a Unix socket path" --image "$G" --state "$long"
 bad "pristined: --state: quick mode only (with --image), not with -c FILE" -c "$d/ok.conf" --state "$d/s"
 bad "pristined: --image: quick mode only (with --image), not with -c FILE" -c "$d/ok.conf" --image "$G"
 bad "pristined: --quota: quick mode only (with --image), not with -c FILE" -c "$d/ok.conf" --quota 1G

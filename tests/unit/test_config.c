@@ -309,7 +309,7 @@ static void test_error_lines(void **state)
 		{ "[image a]\npath = /a\n[server]\nstore-floor = 99999999999T\n", "t.conf:4: store-floor:" },
 		{ "[image a]\npath = /a\n[server]\nstate = /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
-		  "t.conf:4: the admin socket STATE/pristined.sock would be longer" },
+		  "t.conf:4: state: the admin socket STATE/pristined.sock would be longer" },
 		/* [defaults] */
 		{ "[image a]\npath = /a\n[defaults]\nenroll = maybe\n", "t.conf:4: enroll: 'maybe' is not auto or deny" },
 		{ "[image a]\npath = /a\n[defaults]\nimage = b\n", "t.conf:4: image b: there is no [image b]" },
