@@ -4,7 +4,7 @@
  *
  * Scheduled clients are reset daily at their reset-at time (local time):
  * at once when offline, else marked reset_due and reset at their next
- * boot (boot_ops.c).  The purger reclaims, through the store, the space
+ * boot (boot/boot_resolve.c).  The purger reclaims, through the store, the space
  * of whatever was discarded (resets, removed clients, drafts, deleted
  * versions), woken by purge_pending.  Both wait on the registry's
  * condition variable and stop when reg->stopping is set.
