@@ -584,7 +584,7 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const ch
 	struct api *api = cls;
 	struct api_req *r = *con_cls;
 	json_t *out = NULL;
-	char err[256] = "";
+	char err[1024] = "";   /* a refusal says its cause and what lifts it */
 	char su[128], sme[24];
 	unsigned status;
 	int rc;

@@ -14,7 +14,8 @@
 #include <strings.h>
 #include <time.h>
 
-static json_t *client_json(const struct client *c)
+/* A client as the API shows it (new reference).  Registry lock held. */
+static json_t *client_json(struct registry *reg, const struct client *c)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:i, s:I, s:s}",
 			 "name", c->name[0] ? c->name : c->initiator, "initiator", c->initiator,
@@ -50,6 +51,13 @@ static json_t *client_json(const struct client *c)
 	json_object_set_new(o, "last_boot", json_integer((json_int_t)c->last_boot));
 	json_object_set_new(o, "maintenance", json_boolean(c->disk.img->draft &&
 		strcasecmp(c->disk.img->draft->disk.initiator, c->initiator) == 0));
+	{
+		/* What its logins see while it maintains a draft: the draft, on
+		 * draft_on; "version" stays its own disk's, kept aside. */
+		struct image *m = maintained_image(reg, c);
+		json_object_set_new(o, "maintains", m ? json_pack("{s:s, s:i}", "image", m->name,
+					"draft_on", (int)m->draft_base) : json_null());
+	}
 	return o;
 }
 
@@ -61,7 +69,7 @@ static int op_clients_list(void *ctx, json_t **out, char *err, size_t errlen)
 	(void)err; (void)errlen;
 	pthread_mutex_lock(&d->reg->lock);
 	for (struct client *c = d->reg->clients; c; c = c->next)
-		json_array_append_new(arr, client_json(c));
+		json_array_append_new(arr, client_json(d->reg, c));
 	pthread_mutex_unlock(&d->reg->lock);
 	*out = json_pack("{s:o}", "clients", arr);
 	return 0;
@@ -76,7 +84,7 @@ static int op_client_show(void *ctx, const char *id, json_t **out, char *err, si
 	pthread_mutex_lock(&d->reg->lock);
 	c = registry_find(d->reg, id);
 	if (c) {
-		*out = client_json(c);
+		*out = client_json(d->reg, c);
 		json_object_set_new(*out, "overlay_dir", json_string(c->disk.dir));
 	} else {
 		snprintf(err, errlen, "no client %s", id);
@@ -195,7 +203,7 @@ static int client_result(struct daemon_ctx *d, const char *id, json_t **out)
 
 	pthread_mutex_lock(&d->reg->lock);
 	c = registry_find(d->reg, id);
-	*out = c ? client_json(c) : json_pack("{s:s}", "id", id);
+	*out = c ? client_json(d->reg, c) : json_pack("{s:s}", "id", id);
 	pthread_mutex_unlock(&d->reg->lock);
 	return 0;
 }

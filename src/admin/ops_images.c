@@ -191,6 +191,27 @@ static int op_image_add(void *ctx, json_t *body, json_t **out, char *err, size_t
 	return rc ? rc : op_image_show(ctx, name, out, err, errlen);
 }
 
+/*
+ * The answer to a successful action: the image as it is now, and for
+ * edit/commit/discard the note they left in err (what happened to the
+ * maintenance client's own disk), as "note" (null when none).
+ */
+static int draft_answer(void *ctx, const char *name, const char *action, json_t **out,
+			char *err, size_t errlen)
+{
+	char note[1024];
+	bool noted = strcmp(action, "edit") == 0 || strcmp(action, "commit") == 0 ||
+		     strcmp(action, "discard") == 0;
+	int rc;
+
+	snprintf(note, sizeof(note), "%s", noted ? err : "");
+	err[0] = '\0';
+	rc = op_image_show(ctx, name, out, err, errlen);
+	if (rc == 0 && noted)
+		json_object_set_new(*out, "note", note[0] ? json_string(note) : json_null());
+	return rc;
+}
+
 static int op_image_action(void *ctx, const char *name, const char *action, json_t *body,
 			   json_t **out, char *err, size_t errlen)
 {
@@ -255,7 +276,9 @@ static int op_image_action(void *ctx, const char *name, const char *action, json
 			 action);
 		return -ENOENT;
 	}
-	return rc ? rc : op_image_show(ctx, name, out, err, errlen);
+	if (rc)
+		return rc;
+	return draft_answer(ctx, name, action, out, err, errlen);
 }
 
 static int op_jobs_list(void *ctx, json_t **out, char *err, size_t errlen)

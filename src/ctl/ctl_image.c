@@ -256,9 +256,11 @@ static int verb_image_versions(const struct ctl *c, const char *name)
 	return CTL_OK;
 }
 
-/* POST an image action; prints a one-line report.  body stolen. */
+/* POST an image action; prints a one-line report (and the daemon's note,
+ * if any).  body stolen.  No 409 hint: the daemon's refusal says what
+ * lifts it. */
 static int image_action(const struct ctl *c, const char *name, const char *action, json_t *body,
-			const char *hint, const char *done_fmt, json_t **res_out)
+			const char *done_fmt, json_t **res_out)
 {
 	char path[256], suffix[32], buf[256];
 	json_t *res;
@@ -270,7 +272,7 @@ static int image_action(const struct ctl *c, const char *name, const char *actio
 		json_decref(body);
 		return rc;
 	}
-	rc = ctl_call_json(c, "POST", path, body, hint, &res);
+	rc = ctl_call_json(c, "POST", path, body, NULL, &res);
 	if (rc)
 		return rc;
 	if (res_out) {
@@ -279,8 +281,14 @@ static int image_action(const struct ctl *c, const char *name, const char *actio
 	}
 	if (c->json)
 		ctl_print_json(res, stdout);
-	else if (done_fmt)
+	else if (done_fmt) {
+		char note[1024];
 		printf(done_fmt, log_safe(name, buf, sizeof(buf)), (long long)ctl_int(res, "current"));
+		/* edit/commit/discard: what became of the maintenance client's own disk */
+		if (json_string_value(json_object_get(res, "note")))
+			printf("%s\n", log_safe(json_string_value(json_object_get(res, "note")), note,
+						sizeof(note)));
+	}
 	json_decref(res);
 	return CTL_OK;
 }
@@ -361,7 +369,6 @@ int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *
 			return usage_error("image edit needs --client C: the maintenance client");
 		return image_action(c, argv[1], "edit",
 				    json_pack("{s:s, s:b}", "client", o->client, "force", o->force),
-				    "the maintenance client is online with its own disk; --force ends its sessions",
 				    "image %s: draft opened on v%lld\n", NULL);
 	}
 	if (!strcmp(v, "commit") && argc == 2) {
@@ -371,28 +378,27 @@ int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *
 			return usage_error("image commit needs -m MESSAGE");
 		return image_action(c, argv[1], "commit",
 				    json_pack("{s:s, s:b}", "message", o->message, "force", o->force),
-				    "shut the maintenance client down first, or use --force",
 				    "image %s: committed, v%lld is current\n", NULL);
 	}
 	if (!strcmp(v, "discard") && argc == 2)
 		return (rc = opts_only(o, what, "f")) ? rc :
 			image_action(c, argv[1], "discard", json_pack("{s:b}", "force", o->force),
-				     NULL, "image %s: draft discarded (current v%lld)\n", NULL);
+				     "image %s: draft discarded (current v%lld)\n", NULL);
 	if (!strcmp(v, "rollback") && argc == 3) {
 		if ((rc = opts_only(o, what, "")) || (rc = parse_version(argv[2], &ver)))
 			return rc;
-		return image_action(c, argv[1], "rollback", json_pack("{s:i}", "version", (int)ver), NULL,
+		return image_action(c, argv[1], "rollback", json_pack("{s:i}", "version", (int)ver),
 				    "image %s: v%lld is current\n", NULL);
 	}
 	if (!strcmp(v, "delete") && argc == 3) {
 		if ((rc = opts_only(o, what, "")) || (rc = parse_version(argv[2], &ver)))
 			return rc;
-		return image_action(c, argv[1], "delete", json_pack("{s:i}", "version", (int)ver), NULL,
+		return image_action(c, argv[1], "delete", json_pack("{s:i}", "version", (int)ver),
 				    "image %s: version deleted (current v%lld)\n", NULL);
 	}
 	if (!strcmp(v, "flatten") && argc == 2) {
 		if ((rc = opts_only(o, what, "w")) ||
-		    (rc = image_action(c, argv[1], "flatten", json_object(), NULL, NULL, &res)))
+		    (rc = image_action(c, argv[1], "flatten", json_object(), NULL, &res)))
 			return rc;
 		return job_started(c, res, o->no_wait);
 	}
@@ -405,7 +411,7 @@ int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *
 		body = json_pack("{s:i, s:s, s:b}", "version", (int)ver, "file", path, "force", o->force);
 		if (o->format)
 			json_object_set_new(body, "format", json_string(o->format));
-		if ((rc = image_action(c, argv[1], "export", body, NULL, NULL, &res)))
+		if ((rc = image_action(c, argv[1], "export", body, NULL, &res)))
 			return rc;
 		return job_started(c, res, o->no_wait);
 	}

@@ -98,12 +98,15 @@ int usage_error(const char *fmt, ...)
  * Do one request.  On success (2xx with a JSON body) returns 0 with
  * *out owned by the caller.  Otherwise prints the reason on stderr and
  * returns the exit code; hint, when non-NULL, is added to a 409 answer.
+ * The daemon's refusals say their cause and what lifts it (--force only
+ * where it helps), so the verbs pass no hint: a fixed one would be false
+ * for every other cause of a 409.
  */
 int ctl_call(const struct ctl *c, const char *method, const char *path, const char *body,
 	     const char *hint, json_t **out)
 {
 	struct ctl_reply r;
-	char msg[512];
+	char msg[1024];
 	int rc;
 
 	*out = NULL;
@@ -307,8 +310,7 @@ static int verb_client_reset(const struct ctl *c, const char *id, bool force)
 	rc = client_path(id, "/reset", path, sizeof(path));
 	if (rc)
 		return rc;
-	rc = ctl_call(c, "POST", path, force ? "{\"force\":true}" : "{\"force\":false}",
-		  "(the client is in use; add --force to reset it anyway)", &res);
+	rc = ctl_call(c, "POST", path, force ? "{\"force\":true}" : "{\"force\":false}", NULL, &res);
 	if (rc)
 		return rc;
 	if (c->json)

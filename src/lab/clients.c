@@ -668,13 +668,24 @@ int disk_quiesce(struct registry *reg, struct disk *d, bool force, const char *w
 {
 	struct timespec deadline;
 
+	/* Each refusal says what would lift it: --force only where it helps. */
 	if (d->resetting) {
-		snprintf(msg, msglen, "client %s is busy with another change", d->initiator);
+		if (d->is_draft)
+			snprintf(msg, msglen, "the draft of %s is busy with another change (a commit or a "
+				 "discard); try again when it ends", d->img->name);
+		else
+			snprintf(msg, msglen, "client %s is busy with another change (a reset, a removal or a "
+				 "move); try again when it ends", d->initiator);
 		return -EBUSY;
 	}
 	if (d->sessions && !force) {
-		snprintf(msg, msglen, "client %s is online (%u session%s); use --force to end them and %s",
-			 d->initiator, d->sessions, d->sessions == 1 ? "" : "s", what);
+		if (d->is_draft)
+			snprintf(msg, msglen, "the maintenance client %s is logged in to the draft of %s (%u "
+				 "session%s): shut it down first, or use --force to end its sessions and %s",
+				 d->initiator, d->img->name, d->sessions, d->sessions == 1 ? "" : "s", what);
+		else
+			snprintf(msg, msglen, "client %s is online (%u session%s); use --force to end them and %s",
+				 d->initiator, d->sessions, d->sessions == 1 ? "" : "s", what);
 		return -EBUSY;
 	}
 	d->resetting = true;
@@ -688,7 +699,8 @@ int disk_quiesce(struct registry *reg, struct disk *d, bool force, const char *w
 	deadline.tv_sec += RESET_WAIT_S;
 	while (d->sessions) {
 		if (pthread_cond_timedwait(&reg->cond, &reg->lock, &deadline) == ETIMEDOUT) {
-			snprintf(msg, msglen, "sessions of %s did not end within %ds", d->initiator, RESET_WAIT_S);
+			snprintf(msg, msglen, "sessions of %s did not end within %ds; nothing was changed, "
+				 "try again", d->initiator, RESET_WAIT_S);
 			d->resetting = false;
 			return -EBUSY;
 		}

@@ -197,7 +197,10 @@ struct image *maintained_image(struct registry *reg, const struct client *c);
  * unless force, which ends them (through reg->hooks) and waits.  On
  * success d->resetting is set (no session attaches) and the caller must
  * clear it.  The lock is dropped while sessions end.  0, or -EBUSY with
- * msg.
+ * msg, which says what lifts the refusal: "use --force to end them and
+ * <what>" only when sessions are the cause (a draft's: "the maintenance
+ * client ... is logged in to the draft"); another change in progress,
+ * or sessions that would not end, say try again.
  */
 int disk_quiesce(struct registry *reg, struct disk *d, bool force, const char *what,
 		 char *msg, size_t msglen);

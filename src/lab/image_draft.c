@@ -8,6 +8,18 @@
  * logins to the image's target attach to it.  Commit closes that overlay
  * (flushed and checkpointed) and records it as a frozen layer; the single
  * rename of image.json is the commit point.
+ *
+ * The maintenance client's own disk.  When the maintenance initiator is a
+ * client of the same image, its own overlay (on whatever version it was)
+ * is kept aside, untouched, while the draft is open: its logins see the
+ * draft.  A commit then resets that client onto the new version - its old
+ * overlay goes to the trash, logged and said in the commit's answer -
+ * because the PC just made that version and must boot it, not come back
+ * to its old overlay on an older one.  A discard undoes the edit: the
+ * client boots its own disk again, as before.  Each step says so in msg
+ * (a note on success).  A crash between the commit point and the reset
+ * leaves the old overlay in place, shown truthfully as a client on its
+ * old version; `client reset` moves it.
  */
 #include "lab/clients.h"
 #include "lab/images.h"
@@ -93,11 +105,55 @@ static struct draft *find_draft(struct registry *reg, const char *name, const ch
 		return NULL;
 	}
 	if (!img->draft) {
-		snprintf(msg, msglen, "image %s has no draft to %s%s", name, verb,
-			 strcmp(verb, "commit") == 0 ? " (open one with image edit)" : "");
+		snprintf(msg, msglen, "image %s has no draft to %s%s%s%s", name, verb,
+			 strcmp(verb, "commit") == 0 ? " (image edit " : "",
+			 strcmp(verb, "commit") == 0 ? name : "",
+			 strcmp(verb, "commit") == 0 ? " --client C opens one)" : "");
 		*rc = -EINVAL;
 	}
 	return img->draft;
+}
+
+/* How an admin names c: its name, else its initiator. */
+static const char *client_label(const struct client *c)
+{
+	return c->name[0] ? c->name : c->initiator;
+}
+
+/* The client whose own disk on img is kept aside while it maintains d,
+ * or NULL (the maintenance initiator is no client, or one of another
+ * image).  Lock held. */
+static struct client *maintainer_of(struct registry *reg, struct image *img, const struct draft *d)
+{
+	struct client *c = registry_find(reg, d->disk.initiator);
+
+	return c && c->disk.img == img ? c : NULL;
+}
+
+/*
+ * After a commit of img (now current): the maintenance client c leaves
+ * its old overlay for a fresh one on the new version, so that its next
+ * boot shows what it just made.  What happened goes into note.  Lock
+ * held.
+ */
+static void maintainer_to_current(struct registry *reg, struct image *img, struct client *c,
+				  char *note, size_t notelen)
+{
+	unsigned old = c->disk.version;
+	uint64_t used = disk_used_bytes(&c->disk);
+	char why[64 + IMAGE_NAME_MAX], err[256] = "";
+
+	snprintf(why, sizeof(why), "it made v%u of %s", img->current, img->name);
+	if (client_reset_locked(reg, c, false, why, err, sizeof(err))) {
+		log_warn("image %s: its maintenance client %s stays on v%u: %s", img->name, c->initiator,
+			 old, err);
+		snprintf(note, notelen, "%s keeps its own disk on v%u (%s): client reset %s moves it to "
+			 "v%u", client_label(c), old, err, client_label(c), img->current);
+		return;
+	}
+	snprintf(note, notelen, "%s now boots v%u: its own disk on v%u, kept aside since image edit "
+		 "(%.1f MiB written), went to the trash", client_label(c), img->current, old,
+		 (double)used / (1024.0 * 1024.0));
 }
 
 int image_edit(struct registry *reg, const char *name, const char *client, bool force,
@@ -110,6 +166,7 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 	const char *ini;
 	int rc;
 
+	msg[0] = '\0';
 	pthread_mutex_lock(&reg->lock);
 	img = find_image(reg, name, msg, msglen);
 	if (!img) {
@@ -117,8 +174,10 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 		goto out;
 	}
 	if (img->draft) {
-		snprintf(msg, msglen, "image %s already has a draft (on v%u, for %s): commit or discard it "
-			 "first", name, img->draft_base, img->draft->disk.initiator);
+		/* --force cannot help: one draft per image. */
+		snprintf(msg, msglen, "image %s already has a draft (on v%u, for %s), and an image has one "
+			 "draft at a time: commit it (image commit %s -m MESSAGE) or discard it (image "
+			 "discard %s) first", name, img->draft_base, img->draft->disk.initiator, name, name);
 		rc = -EEXIST;
 		goto out;
 	}
@@ -147,7 +206,8 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 	}
 	if (c && c->disk.img == img && c->disk.sessions) {
 		/* Its sessions show its own disk; from now on it must see the draft. */
-		rc = disk_quiesce(reg, &c->disk, force, "open the draft (its sessions end)", msg, msglen);
+		rc = disk_quiesce(reg, &c->disk, force, "open the draft (it sees the draft at its next "
+				  "login)", msg, msglen);
 		if (rc)
 			goto out;
 		c->disk.resetting = false;
@@ -177,6 +237,13 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 		goto out;
 	}
 	log_notice("image %s: draft opened on v%u for %s", name, img->draft_base, ini);
+	if (c && c->disk.img == img) {
+		log_notice("image %s: the own disk of %s (on v%u) is kept aside while it maintains the draft",
+			   name, c->initiator, c->disk.version);
+		snprintf(msg, msglen, "%s boots the draft from its next login; its own disk on v%u is kept "
+			 "aside: image commit discards it (%s then boots the new version), image discard "
+			 "gives it back", client_label(c), c->disk.version, client_label(c));
+	}
 out:
 	pthread_mutex_unlock(&reg->lock);
 	return rc;
@@ -186,11 +253,13 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 		 unsigned *newv, char *msg, size_t msglen)
 {
 	struct version *vers, nv = { 0 };
+	struct client *maint;
 	struct draft *d;
 	struct image *img;
 	char base[64];
 	int rc;
 
+	msg[0] = '\0';
 	if (!message || !message[0]) {
 		snprintf(msg, msglen, "a commit needs a message (-m)");
 		return -EINVAL;
@@ -199,8 +268,7 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 	d = find_draft(reg, name, "commit", &img, &rc, msg, msglen);
 	if (!d)
 		goto out;
-	rc = disk_quiesce(reg, &d->disk, force, "commit (the maintenance client is logged in: shut it "
-			    "down first)", msg, msglen);
+	rc = disk_quiesce(reg, &d->disk, force, "commit", msg, msglen);
 	if (rc)
 		goto out;
 	vers = realloc(img->versions, (img->nversions + 1) * sizeof(*vers));
@@ -242,6 +310,9 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 	}
 	log_notice("image %s: draft committed as v%u (\"%s\"), now current", name, nv.num, message);
 	*newv = nv.num;
+	maint = maintainer_of(reg, img, d);
+	if (maint)
+		maintainer_to_current(reg, img, maint, msg, msglen);
 	free(d);
 	goto out;
 undo:
@@ -256,10 +327,12 @@ out:
 int image_discard(struct registry *reg, const char *name, bool force, char *msg, size_t msglen)
 {
 	char label[IMAGE_NAME_MAX + 40];
+	struct client *maint;
 	struct draft *d;
 	struct image *img;
 	int rc;
 
+	msg[0] = '\0';
 	pthread_mutex_lock(&reg->lock);
 	d = find_draft(reg, name, "discard", &img, &rc, msg, msglen);
 	if (!d)
@@ -282,6 +355,16 @@ int image_discard(struct registry *reg, const char *name, bool force, char *msg,
 	reg->purge_pending = true;
 	pthread_cond_broadcast(&reg->cond);
 	log_notice("image %s: draft discarded", name);
+	maint = maintainer_of(reg, img, d);
+	if (maint) {
+		/* The edit is undone: it boots what it booted before. */
+		unsigned v = maint->disk.version;
+		size_t n = (size_t)snprintf(msg, msglen, "%s boots its own disk again, on v%u as before "
+					    "image edit", client_label(maint), v);
+		if (v != img->current && n < msglen)
+			snprintf(msg + n, msglen - n, " (client reset %s moves it to v%u, the current one)",
+				 client_label(maint), img->current);
+	}
 	free(d);
 out:
 	pthread_mutex_unlock(&reg->lock);

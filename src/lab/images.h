@@ -140,7 +140,12 @@ void image_reresolve(struct image *img, unsigned v);
 /*
  * The life cycle (each persisted before it returns; 0 or -errno with msg;
  * -ENOENT unknown image/version, -EEXIST a draft exists, -EINVAL bad
- * argument or no draft, -EBUSY the maintenance client is online).
+ * argument or no draft, -EBUSY the maintenance client is online).  A
+ * refusal's msg says what lifts it (--force only when it would).
+ * edit, commit and discard also fill msg on success, with a note for the
+ * admin or "": what happens to the maintenance client's own disk on this
+ * image - kept aside at edit, discarded at commit (the client moves to
+ * the new version), given back at discard (image_draft.c).
  */
 int image_add(struct registry *reg, const char *name, const char *path, const char *target,
 	      uint32_t block_size, char *msg, size_t msglen);
