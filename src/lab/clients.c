@@ -680,7 +680,7 @@ int disk_quiesce(struct registry *reg, struct disk *d, bool force, const char *w
 	}
 	if (d->sessions && !force) {
 		if (d->is_draft)
-			snprintf(msg, msglen, "the maintenance client %s is logged in to the draft of %s (%u "
+			snprintf(msg, msglen, "the maintenance client %s is online on the draft of %s (%u "
 				 "session%s): shut it down first, or use --force to end its sessions and %s",
 				 d->initiator, d->img->name, d->sessions, d->sessions == 1 ? "" : "s", what);
 		else

@@ -199,7 +199,7 @@ struct image *maintained_image(struct registry *reg, const struct client *c);
  * clear it.  The lock is dropped while sessions end.  0, or -EBUSY with
  * msg, which says what lifts the refusal: "use --force to end them and
  * <what>" only when sessions are the cause (a draft's: "the maintenance
- * client ... is logged in to the draft"); another change in progress,
+ * client ... is online on the draft"); another change in progress,
  * or sessions that would not end, say try again.
  */
 int disk_quiesce(struct registry *reg, struct disk *d, bool force, const char *what,

@@ -238,7 +238,7 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 	}
 	log_notice("image %s: draft opened on v%u for %s", name, img->draft_base, ini);
 	if (c && c->disk.img == img) {
-		log_notice("image %s: the own disk of %s (on v%u) is kept aside while it maintains the draft",
+		log_notice("image %s: %s keeps its own disk (on v%u) aside while it maintains the draft",
 			   name, c->initiator, c->disk.version);
 		snprintf(msg, msglen, "%s boots the draft from its next login; its own disk on v%u is kept "
 			 "aside: image commit discards it (%s then boots the new version), image discard "

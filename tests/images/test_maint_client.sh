@@ -82,7 +82,7 @@ hold_ended "image edit --force"
 [ "$OUT" = "image golden: draft opened on v1
 maint-pc boots the draft from its next login; its own disk on v1 is kept aside: image commit discards it (maint-pc then boots the new version), image discard gives it back" ] \
 	|| fail "image edit did not say what becomes of the PC's own disk"
-grep -q "image golden: the own disk of $PC (on v1) is kept aside while it maintains the draft" "$DLOG" \
+grep -q "image golden: $PC keeps its own disk (on v1) aside while it maintains the draft" "$DLOG" \
 	|| fail "the edit did not log that the own disk is kept aside"
 [ "$(show '[.version, .maintenance, .maintains]')" = '[1,true,{"image":"golden","draft_on":1}]' ] \
 	|| fail "client show during the draft: $(show .)"
@@ -104,9 +104,9 @@ exact 1 "pristinectl: $D1" image edit golden --client "$OTHER" --force
 exact 1 "pristinectl: $D1" image edit golden --client maint-pc --force
 exact 1 "pristinectl: image golden has a draft open on v1: commit or discard it first" image rollback golden 1
 hold_start
-exact 1 "pristinectl: the maintenance client $PC is logged in to the draft of golden (1 session): shut it down first, or use --force to end its sessions and commit" \
+exact 1 "pristinectl: the maintenance client $PC is online on the draft of golden (1 session): shut it down first, or use --force to end its sessions and commit" \
 	image commit golden -m "update 1"
-exact 1 "pristinectl: the maintenance client $PC is logged in to the draft of golden (1 session): shut it down first, or use --force to end its sessions and discard the draft" \
+exact 1 "pristinectl: the maintenance client $PC is online on the draft of golden (1 session): shut it down first, or use --force to end its sessions and discard the draft" \
 	image discard golden
 [ "$(vjson golden '[.current, .versions, .draft.online] | tostring')" = '[1,1,true]' ] \
 	|| fail "a refused commit or discard changed the image"
@@ -141,7 +141,7 @@ cp "$tmpdir/v2.raw" "$tmpdir/draft2.raw"
 patch "$tmpdir/draft2.raw" $((7 << 20)) 4096 0xcd
 same "$PC" "$tmpdir/draft2.raw"
 hold_start
-exact 1 "pristinectl: the maintenance client $PC is logged in to the draft of golden (1 session): shut it down first, or use --force to end its sessions and discard the draft" \
+exact 1 "pristinectl: the maintenance client $PC is online on the draft of golden (1 session): shut it down first, or use --force to end its sessions and discard the draft" \
 	image discard golden
 ctl_ok image discard golden --force
 hold_ended "image discard --force"

@@ -466,6 +466,61 @@ static void test_draft_made_and_discarded(void **state)
 	lab_close(l);
 }
 
+/* The maintenance client with its own disk on the image (image_draft.c):
+ * kept aside at edit, moved to the new version at commit, given back at
+ * discard - and each step says so in msg. */
+static void test_maintainer_own_disk(void **state)
+{
+	struct lab *l = *state;
+	char msg[1024] = "";
+	unsigned newv = 0;
+	struct client *c;
+	struct disk *d;
+
+	lab_open(l);
+	assert_int_equal(registry_add(&l->reg, NULL, ADMIN_PC, NULL, NULL, 0, false, msg, sizeof(msg)), 0);
+	c = registry_find(&l->reg, ADMIN_PC);
+	assert_non_null(c);
+	d = attach(l, ADMIN_PC);
+	assert_ptr_equal(d, &c->disk);
+	/* online on its own disk: --force helps, and is said to */
+	assert_int_equal(image_edit(&l->reg, "img", ADMIN_PC, false, msg, sizeof(msg)), -EBUSY);
+	assert_non_null(strstr(msg, "use --force to end them and open the draft"));
+	assert_int_equal(image_edit(&l->reg, "img", ADMIN_PC, true, msg, sizeof(msg)), 0);
+	assert_non_null(strstr(msg, "its own disk on v1 is kept aside"));
+	assert_int_equal(c->disk.version, 1);
+	/* a second draft: --force does not help, and is not suggested */
+	assert_int_equal(image_edit(&l->reg, "img", PC2, true, msg, sizeof(msg)), -EEXIST);
+	assert_null(strstr(msg, "--force"));
+	d = attach(l, ADMIN_PC);
+	assert_true(d->is_draft);
+	assert_int_equal(image_commit(&l->reg, "img", "updates", false, &newv, msg, sizeof(msg)), -EBUSY);
+	assert_non_null(strstr(msg, "is online on the draft of img (1 session): shut it down first, "
+			       "or use --force to end its sessions and commit"));
+	assert_int_equal(image_commit(&l->reg, "img", "updates", true, &newv, msg, sizeof(msg)), 0);
+	assert_int_equal(newv, 2);
+	assert_non_null(strstr(msg, "now boots v2: its own disk on v1"));
+	assert_int_equal(c->disk.version, 2);
+	assert_ptr_equal(attach(l, ADMIN_PC), &c->disk);
+	/* a discard gives its own disk back, on the version it was */
+	assert_int_equal(image_edit(&l->reg, "img", ADMIN_PC, true, msg, sizeof(msg)), 0);
+	assert_int_equal(image_discard(&l->reg, "img", false, msg, sizeof(msg)), 0);
+	assert_non_null(strstr(msg, "boots its own disk again, on v2 as before image edit"));
+	assert_int_equal(c->disk.version, 2);
+	assert_ptr_equal(attach(l, ADMIN_PC), &c->disk);
+	/* nothing to discard: no --force in the message */
+	assert_int_equal(image_discard(&l->reg, "img", true, msg, sizeof(msg)), -EINVAL);
+	assert_null(strstr(msg, "--force"));
+	while (l->fs.nhandles)
+		registry_detach(&l->reg, l->fs.handles[--l->fs.nhandles]);
+	lab_close(l);
+	lab_open(l);
+	c = registry_find(&l->reg, ADMIN_PC);
+	assert_non_null(c);
+	assert_int_equal(c->disk.version, 2);
+	lab_close(l);
+}
+
 static void test_atomicfile(void **state)
 {
 	struct lab *l = *state;
@@ -685,6 +740,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client_write_reset_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_fields_same_as_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_draft_made_and_discarded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_maintainer_own_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomicfile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_statedir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_seam, setup, teardown),
