@@ -105,10 +105,11 @@ static struct draft *find_draft(struct registry *reg, const char *name, const ch
 		return NULL;
 	}
 	if (!img->draft) {
-		snprintf(msg, msglen, "image %s has no draft to %s%s%s%s", name, verb,
-			 strcmp(verb, "commit") == 0 ? " (image edit " : "",
-			 strcmp(verb, "commit") == 0 ? name : "",
-			 strcmp(verb, "commit") == 0 ? " --client C opens one)" : "");
+		if (strcmp(verb, "commit") == 0)
+			snprintf(msg, msglen, "image %s has no draft to commit (image edit %s --client C "
+				 "opens one)", name, name);
+		else
+			snprintf(msg, msglen, "image %s has no draft to %s", name, verb);
 		*rc = -EINVAL;
 	}
 	return img->draft;
@@ -140,9 +141,11 @@ static void maintainer_to_current(struct registry *reg, struct image *img, struc
 				  char *note, size_t notelen)
 {
 	unsigned old = c->disk.version;
-	uint64_t used = disk_used_bytes(&c->disk);
-	char why[64 + IMAGE_NAME_MAX], err[256] = "";
+	char why[64 + IMAGE_NAME_MAX], err[256] = "", size[48] = "";
 
+	if (c->disk.ov)   /* a closed overlay's size is not known here */
+		snprintf(size, sizeof(size), " (%.1f MiB written)",
+			 (double)disk_used_bytes(&c->disk) / (1024.0 * 1024.0));
 	snprintf(why, sizeof(why), "it made v%u of %s", img->current, img->name);
 	if (client_reset_locked(reg, c, false, why, err, sizeof(err))) {
 		log_warn("image %s: its maintenance client %s stays on v%u: %s", img->name, c->initiator,
@@ -151,9 +154,8 @@ static void maintainer_to_current(struct registry *reg, struct image *img, struc
 			 "v%u", client_label(c), old, err, client_label(c), img->current);
 		return;
 	}
-	snprintf(note, notelen, "%s now boots v%u: its own disk on v%u, kept aside since image edit "
-		 "(%.1f MiB written), went to the trash", client_label(c), img->current, old,
-		 (double)used / (1024.0 * 1024.0));
+	snprintf(note, notelen, "%s now boots v%u: its own disk on v%u, kept aside since image edit%s, "
+		 "went to the trash", client_label(c), img->current, old, size);
 }
 
 int image_edit(struct registry *reg, const char *name, const char *client, bool force,
