@@ -245,7 +245,18 @@ static int start_services(struct daemon *d)
 			return -1;
 	if (c->boot_listen[0]) {
 		struct portal_set bps = { .n = 0 };
-		if (portal_add(&bps, c->boot_listen))
+		const char *colon = strrchr(c->boot_listen, ':');
+		char spec[sizeof(c->boot_listen) + 16];
+
+		/* The boot endpoint serves one socket: "*:PORT" (or ":PORT") is
+		 * every IPv4 address, where iPXE fetches its script, and not also
+		 * an IPv6 socket that nothing would answer on. */
+		if (colon && (colon == c->boot_listen || (colon - c->boot_listen == 1 &&
+							    c->boot_listen[0] == '*')))
+			snprintf(spec, sizeof(spec), "0.0.0.0%s", colon);
+		else
+			snprintf(spec, sizeof(spec), "%s", c->boot_listen);
+		if (portal_add(&bps, spec))
 			return -1;
 		d->boot_hooks = (struct boot_hooks){ .resolve = registry_boot_resolve, .ctx = &d->reg };
 		/* boot_start owns the socket from here, on success or not. */
@@ -351,9 +362,9 @@ int daemon_run(const struct config *cfg, const char *cfg_path)
 	d->cfg_path = cfg_path;
 	if (start(d) == 0) {
 		char st[160];
-		snprintf(st, sizeof(st), "serving %u target%s on %u portal%s%s", d->srv.ntargets,
+		snprintf(st, sizeof(st), "serving %u target%s on %u portal%s%s%s", d->srv.ntargets,
 			 d->srv.ntargets == 1 ? "" : "s", d->ps.n, d->ps.n == 1 ? "" : "s",
-			 d->boot ? ", boot endpoint on" : "");
+			 d->boot ? ", boot endpoint on " : "", d->boot ? cfg->boot_listen : "");
 		notify_ready(st);
 		rc = portal_serve(&d->ps, &d->srv) ? 1 : 0;
 		notify_stopping();
