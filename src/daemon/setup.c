@@ -2,12 +2,13 @@
  * setup.c - start and orderly stop of pristined (contract in setup.h).
  *
  * Start, in this order: signals blocked (the accept loop reads them from a
- * signalfd), privileges prepared (before any thread), state directory made,
- * resolved and locked (before anything in it is read: a second daemon on
- * the same directory stops here), images opened, the iSCSI server's settings, then either the
- * registry (every client gets its own overlay) or, in --read-only quick
- * mode, one shared write-protected LU; then the API, the portals, the boot
- * endpoint, the drop of root, readiness.  Stop undoes it backwards.  A
+ * signalfd), privileges prepared (before any thread), state directory
+ * made, resolved and locked (before anything in it is read: a second
+ * daemon on the same directory stops here), images opened, the iSCSI
+ * server's settings, then either the registry (every client gets its own
+ * overlay) or, in --read-only quick mode, one shared write-protected LU;
+ * then the API, the portals, the boot endpoint, the drop of root,
+ * readiness.  Stop undoes it backwards.  A
  * quick-mode configuration and a file's take the same steps: what differs
  * is in struct config (quick, read_only), not in branches here.
  */
@@ -125,7 +126,8 @@ static int prepare_state(struct daemon *d)
 		if (holder)
 			snprintf(pid, sizeof(pid), " (PID %ld)", holder);
 		log_err("state directory %s is in use by another pristined%s; stop it first "
-			"(systemctl stop pristined) or give this one another state directory", d->state, pid);
+			"(systemctl stop pristined) or give this one another state directory",
+			d->state, pid);
 		return -1;
 	}
 	if (fd < 0)
