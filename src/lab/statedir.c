@@ -234,7 +234,10 @@ int statedir_lock(const char *state, long *holder)
 	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd < 0) {
 		rc = -errno;
-		log_err("%s: %s", path, strerror(errno));
+		if (rc == -ELOOP)
+			log_err("%s is a symbolic link; remove it and start again", path);
+		else
+			log_err("%s: %s", path, strerror(errno));
 		return rc;
 	}
 	if (fstat(fd, &st)) {
