@@ -10,6 +10,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +220,66 @@ static enum MHD_Result boot_handler(void *cls, struct MHD_Connection *c, const c
 	return ret;
 }
 
+/*
+ * Log the URLs the endpoint answers on, in a form an admin can copy into
+ * the DHCP server's configuration: the one address fd is bound to, or,
+ * bound to every address of its family, "http://<any IPv4 address>:PORT"
+ * and then each address this host has now, one line each (the host may
+ * gain others later: the wildcard line says so).  Logs only.
+ */
+static void log_urls(int fd, const char *name)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct ifaddrs *ifs = NULL;
+	char host[INET6_ADDRSTRLEN];
+	const void *addr;
+	bool v6, any;
+	unsigned port;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+		log_notice("boot endpoint on %s", name);
+		return;
+	}
+	v6 = ss.ss_family == AF_INET6;
+	if (v6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+		addr = &s6->sin6_addr;
+		port = ntohs(s6->sin6_port);
+		any = IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+		addr = &s4->sin_addr;
+		port = ntohs(s4->sin_port);
+		any = s4->sin_addr.s_addr == htonl(INADDR_ANY);
+	}
+	if (!any) {
+		inet_ntop(ss.ss_family, addr, host, sizeof(host));
+		log_notice("boot endpoint on http://%s%s%s:%u/boot.ipxe", v6 ? "[" : "", host,
+			   v6 ? "]" : "", port);
+		return;
+	}
+	log_notice("boot endpoint on http://<any %s address>:%u/boot.ipxe; this host's now:",
+		   v6 ? "IPv6" : "IPv4", port);
+	if (getifaddrs(&ifs)) {
+		log_warn("boot: cannot list this host's addresses: %s", strerror(errno));
+		return;
+	}
+	for (const struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != ss.ss_family || !(i->ifa_flags & IFF_UP))
+			continue;
+		addr = v6 ? (const void *)&((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr
+			  : (const void *)&((const struct sockaddr_in *)i->ifa_addr)->sin_addr;
+		if (v6 && IN6_IS_ADDR_LINKLOCAL((const struct in6_addr *)addr))
+			continue;   /* needs a zone: not a URL a DHCP server can hand out */
+		inet_ntop(ss.ss_family, addr, host, sizeof(host));
+		log_notice("boot endpoint on http://%s%s%s:%u/boot.ipxe (%s)", v6 ? "[" : "", host,
+			   v6 ? "]" : "", port, i->ifa_name);
+	}
+	freeifaddrs(ifs);
+}
+
 int boot_start(int fd, const char *name, const struct boot_hooks *hooks, struct boot_server **out)
 {
 	struct boot_server *b = calloc(1, sizeof(*b));
@@ -249,7 +311,7 @@ int boot_start(int fd, const char *name, const struct boot_hooks *hooks, struct 
 		free(b);
 		return -EIO;
 	}
-	log_notice("boot endpoint on http://%s/boot.ipxe", name);
+	log_urls(fd, name);
 	*out = b;
 	return 0;
 }

@@ -51,6 +51,15 @@ void ctl_fmt_duration(uint64_t secs, char *buf, size_t len);
 /* Local "YYYY-MM-DD HH:MM:SS" for a Unix time, "-" for 0. */
 void ctl_fmt_time(int64_t t, char *buf, size_t len);
 
+/*
+ * Any JSON value in words, for human output of fields pristinectl does
+ * not know: null (and an empty array) is none, true/false are yes/no,
+ * strings as they are, an array of scalars is "a, b, c", anything else
+ * compact JSON.  Returns a malloc'd string the caller frees, or NULL when
+ * out of memory.
+ */
+char *ctl_fmt_value(const json_t *v, const char *none);
+
 /* Field accessors tolerant of missing or mistyped fields. */
 const char *ctl_str(const json_t *obj, const char *key, const char *dflt);
 int64_t ctl_int(const json_t *obj, const char *key);

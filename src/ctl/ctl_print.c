@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -141,4 +142,43 @@ void ctl_print_json(const json_t *v, FILE *f)
 		fprintf(f, "%s\n", s);
 		free(s);
 	}
+}
+
+/* One scalar in words into buf; false when v is not a scalar. */
+static bool scalar_text(const json_t *v, char *buf, size_t len)
+{
+	if (json_is_string(v))
+		snprintf(buf, len, "%s", json_string_value(v));
+	else if (json_is_true(v) || json_is_false(v))
+		snprintf(buf, len, "%s", json_is_true(v) ? "yes" : "no");
+	else if (json_is_integer(v))
+		snprintf(buf, len, "%" PRId64, (int64_t)json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(buf, len, "%g", json_real_value(v));
+	else
+		return false;
+	return true;
+}
+
+char *ctl_fmt_value(const json_t *v, const char *none)
+{
+	char buf[1024], one[256];
+	size_t i, used = 0;
+	const json_t *e;
+
+	if (!v || json_is_null(v) || (json_is_array(v) && !json_array_size(v)))
+		return strdup(none);
+	if (scalar_text(v, buf, sizeof(buf)))
+		return strdup(buf);
+	if (!json_is_array(v))
+		return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	buf[0] = '\0';
+	json_array_foreach(v, i, e) {
+		if (!scalar_text(e, one, sizeof(one)))
+			return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? ", " : "", one);
+		if (used >= sizeof(buf))
+			return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);   /* too long for words */
+	}
+	return strdup(buf);
 }

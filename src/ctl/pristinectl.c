@@ -248,13 +248,114 @@ static int client_path(const char *id, const char *suffix, char *buf, size_t len
 	return 0;
 }
 
+/* One "label: value" line of client show; value made safe to print. */
+static void show_line(const char *label, const char *value)
+{
+	char buf[512], lb[80];
+
+	snprintf(lb, sizeof(lb), "%s:", label);
+	printf("%-12s %s\n", lb, log_safe(value, buf, sizeof(buf)));
+}
+
+/* A string field, or dflt when it is missing or null. */
+static void show_str(const json_t *cl, const char *key, const char *label, const char *dflt)
+{
+	show_line(label, ctl_str(cl, key, dflt));
+}
+
+/* A Unix time field as local time, "never" for 0 or null. */
+static void show_time(const json_t *cl, const char *key, const char *label)
+{
+	char when[64];
+	int64_t t = ctl_int(cl, key);
+
+	if (t > 0)
+		ctl_fmt_time(t, when, sizeof(when));
+	else
+		snprintf(when, sizeof(when), "never");
+	show_line(label, when);
+}
+
+/*
+ * A client in words: every field the API sends, known ones in a fixed
+ * order and format (sizes, local times, "never", "-" for nothing),
+ * unknown ones (a newer daemon's) through ctl_fmt_value.  No raw JSON.
+ */
+static void print_client(const json_t *cl)
+{
+	static const char *const shown[] = {
+		"name", "initiator", "image", "version", "target", "policy", "reset_at",
+		"reset_due", "used_bytes", "quota_bytes", "online", "sessions", "maintenance",
+		"last_login", "last_boot", "mac", "uuid", "boot_uuid", "ip", "chap", "origin",
+		"overlay_error", "overlay_dir",
+	};
+	char used[32], quota[32], line[320];
+	const char *key, *err;
+	json_t *v;
+	char *text;
+
+	show_str(cl, "name", "name", "-");
+	show_str(cl, "initiator", "initiator", "-");
+	if (ctl_int(cl, "version") > 0)
+		snprintf(line, sizeof(line), "%s, version v%" PRId64, ctl_str(cl, "image", "-"),
+			 ctl_int(cl, "version"));
+	else
+		snprintf(line, sizeof(line), "%s", ctl_str(cl, "image", "-"));
+	show_line("image", line);
+	show_str(cl, "target", "target", "-");
+	if (json_is_string(json_object_get(cl, "reset_at")))
+		snprintf(line, sizeof(line), "%s at %s", ctl_str(cl, "policy", "-"),
+			 ctl_str(cl, "reset_at", "-"));
+	else
+		snprintf(line, sizeof(line), "%s", ctl_str(cl, "policy", "-"));
+	if (json_is_true(json_object_get(cl, "reset_due")))
+		snprintf(line + strlen(line), sizeof(line) - strlen(line), " (reset due at its next boot)");
+	show_line("policy", line);
+	ctl_fmt_size((uint64_t)ctl_int(cl, "used_bytes"), used, sizeof(used));
+	snprintf(line, sizeof(line), "%s (%" PRId64 " bytes)", used, ctl_int(cl, "used_bytes"));
+	show_line("used", line);
+	if (ctl_int(cl, "quota_bytes") > 0)
+		ctl_fmt_size((uint64_t)ctl_int(cl, "quota_bytes"), quota, sizeof(quota));
+	else
+		snprintf(quota, sizeof(quota), "none");
+	show_line("quota", quota);
+	snprintf(line, sizeof(line), "%s, %" PRId64 " session(s)%s",
+		 json_is_true(json_object_get(cl, "online")) ? "online" : "offline",
+		 ctl_int(cl, "sessions"),
+		 json_is_true(json_object_get(cl, "maintenance")) ? ", image in maintenance" : "");
+	show_line("state", line);
+	show_time(cl, "last_login", "last login");
+	show_time(cl, "last_boot", "last boot");
+	show_str(cl, "mac", "mac", "-");
+	show_str(cl, "uuid", "uuid", "-");
+	show_str(cl, "boot_uuid", "boot uuid", "-");
+	text = ctl_fmt_value(json_object_get(cl, "ip"), "any");
+	show_line("ip", text ? text : "?");
+	free(text);
+	show_str(cl, "chap", "chap", "-");
+	show_str(cl, "origin", "origin", "-");
+	err = ctl_str(cl, "overlay_error", NULL);
+	show_line("overlay", err ? err : "ok");
+	if (json_object_get(cl, "overlay_dir"))
+		show_str(cl, "overlay_dir", "overlay dir", "-");
+	/* Fields this version does not know (a newer daemon's): in words too. */
+	json_object_foreach((json_t *)cl, key, v) {
+		bool known = false;
+
+		for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++)
+			known |= strcmp(key, shown[i]) == 0;
+		if (known)
+			continue;
+		text = ctl_fmt_value(v, "-");
+		show_line(key, text ? text : "?");
+		free(text);
+	}
+}
+
 static int verb_client_show(const struct ctl *c, const char *id)
 {
-	static const char *const known[] = { "name", "initiator", "image", "used_bytes",
-					     "quota_bytes", "online", "sessions", "policy" };
-	char path[1024], buf[512], used[32], quota[32];
-	json_t *cl, *v;
-	const char *key;
+	char path[1024];
+	json_t *cl;
 	int rc;
 
 	rc = client_path(id, "", path, sizeof(path));
@@ -263,40 +364,10 @@ static int verb_client_show(const struct ctl *c, const char *id)
 	rc = ctl_call(c, "GET", path, NULL, NULL, &cl);
 	if (rc)
 		return rc;
-	if (c->json) {
+	if (c->json)
 		ctl_print_json(cl, stdout);
-		goto out;
-	}
-	ctl_fmt_size((uint64_t)ctl_int(cl, "used_bytes"), used, sizeof(used));
-	if (ctl_int(cl, "quota_bytes") > 0)
-		ctl_fmt_size((uint64_t)ctl_int(cl, "quota_bytes"), quota, sizeof(quota));
 	else
-		snprintf(quota, sizeof(quota), "none");
-	printf("name:       %s\n", log_safe(ctl_str(cl, "name", "-"), buf, sizeof(buf)));
-	printf("initiator:  %s\n", log_safe(ctl_str(cl, "initiator", "-"), buf, sizeof(buf)));
-	printf("image:      %s\n", log_safe(ctl_str(cl, "image", "-"), buf, sizeof(buf)));
-	printf("policy:     %s\n", log_safe(ctl_str(cl, "policy", "-"), buf, sizeof(buf)));
-	printf("used:       %s (%" PRId64 " bytes)\n", used, ctl_int(cl, "used_bytes"));
-	printf("quota:      %s\n", quota);
-	printf("state:      %s, %" PRId64 " session(s)\n",
-	       json_is_true(json_object_get(cl, "online")) ? "online" : "offline",
-	       ctl_int(cl, "sessions"));
-	/* Fields this version does not know: shown as they come. */
-	json_object_foreach(cl, key, v) {
-		char kb[64], label[72], *dump;
-		bool is_known = false;
-
-		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-			is_known |= strcmp(key, known[i]) == 0;
-		if (is_known)
-			continue;
-		dump = json_is_string(v) ? strdup(json_string_value(v))
-					 : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-		snprintf(label, sizeof(label), "%s:", log_safe(key, kb, sizeof(kb)));
-		printf("%-11s %s\n", label, log_safe(dump ? dump : "?", buf, sizeof(buf)));
-		free(dump);
-	}
-out:
+		print_client(cl);
 	json_decref(cl);
 	return CTL_OK;
 }

@@ -2,11 +2,13 @@
  * setup.c - start and orderly stop of pristined (contract in setup.h).
  *
  * Start, in this order: signals blocked (the accept loop reads them from a
- * signalfd), privileges prepared (before any thread), images opened, state
- * directory made and resolved, the iSCSI server's settings, then either the
- * registry (every client gets its own overlay) or, in --read-only quick
- * mode, one shared write-protected LU; then the API, the portals, the boot
- * endpoint, the drop of root, readiness.  Stop undoes it backwards.  A
+ * signalfd), privileges prepared (before any thread), state directory
+ * made, resolved and locked (before anything in it is read: a second
+ * daemon on the same directory stops here), images opened, the iSCSI
+ * server's settings, then either the registry (every client gets its own
+ * overlay) or, in --read-only quick mode, one shared write-protected LU;
+ * then the API, the portals, the boot endpoint, the drop of root,
+ * readiness.  Stop undoes it backwards.  A
  * quick-mode configuration and a file's take the same steps: what differs
  * is in struct config (quick, read_only), not in branches here.
  */
@@ -20,6 +22,7 @@
 #include "daemon/privs.h"
 #include "lab/clients.h"
 #include "lab/jobs.h"
+#include "lab/statedir.h"
 #include "proto/iscsi.h"
 #include "scsi/scsi.h"
 #include "storage/backend.h"
@@ -34,12 +37,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Everything a running daemon holds; zeroed, then filled by the start. */
 struct daemon {
 	const struct config *cfg;
 	const char *cfg_path;
 	char state[PATH_MAX];            /* cfg->state, absolute */
+	int lock_fd;                     /* STATE's lock, held until exit */
+	bool locked;
 	struct iscsi_server srv;
 	bool srv_started;
 	struct portal_set ps;
@@ -89,13 +95,18 @@ static int open_images(struct daemon *d)
 	return 0;
 }
 
-/* Make the state directory if needed and keep its absolute path (paths
- * recorded in image.json must not depend on the cwd).  0 or -1. */
+/* Make the state directory if needed, keep its absolute path (paths
+ * recorded in image.json must not depend on the cwd) and lock it for the
+ * daemon's life (the lock survives the drop of root: it is the open
+ * descriptor's).  0 or -1 (logged; another daemon's PID when it holds
+ * the lock). */
 static int prepare_state(struct daemon *d)
 {
 	const char *dir = d->cfg->state;
 	char real[PATH_MAX];
 	struct stat st;
+	long holder;
+	int fd;
 
 	if (mkdir(dir, 0700) && errno != EEXIST) {
 		log_err("state directory %s: %s", dir, strerror(errno));
@@ -110,6 +121,19 @@ static int prepare_state(struct daemon *d)
 		return -1;
 	}
 	snprintf(d->state, sizeof(d->state), "%s", real);
+	if ((fd = statedir_lock(d->state, &holder)) == -EWOULDBLOCK) {
+		char pid[32] = "";
+		if (holder)
+			snprintf(pid, sizeof(pid), " (PID %ld)", holder);
+		log_err("state directory %s is in use by another pristined%s; stop it first "
+			"(systemctl stop pristined) or give this one another state directory",
+			d->state, pid);
+		return -1;
+	}
+	if (fd < 0)
+		return -1;
+	d->lock_fd = fd;
+	d->locked = true;
 	return 0;
 }
 
@@ -223,7 +247,18 @@ static int start_services(struct daemon *d)
 			return -1;
 	if (c->boot_listen[0]) {
 		struct portal_set bps = { .n = 0 };
-		if (portal_add(&bps, c->boot_listen))
+		const char *colon = strrchr(c->boot_listen, ':');
+		char spec[sizeof(c->boot_listen) + 16];
+
+		/* The boot endpoint serves one socket: "*:PORT" (or ":PORT") is
+		 * every IPv4 address, where iPXE fetches its script, and not also
+		 * an IPv6 socket that nothing would answer on. */
+		if (colon && (colon == c->boot_listen || (colon - c->boot_listen == 1 &&
+							    c->boot_listen[0] == '*')))
+			snprintf(spec, sizeof(spec), "0.0.0.0%s", colon);
+		else
+			snprintf(spec, sizeof(spec), "%s", c->boot_listen);
+		if (portal_add(&bps, spec))
 			return -1;
 		d->boot_hooks = (struct boot_hooks){ .resolve = registry_boot_resolve, .ctx = &d->reg };
 		/* boot_start owns the socket from here, on success or not. */
@@ -259,7 +294,7 @@ static int start(struct daemon *d)
 	 * per-thread part of the drop must precede every thread. */
 	if (user && user[0] && privs_prepare(&d->privs, user))
 		return -1;
-	if (open_images(d) || prepare_state(d))
+	if (prepare_state(d) || open_images(d))
 		return -1;
 	server_settings(d);
 	if (c->read_only ? start_read_only(d) : build_registry(d))
@@ -329,15 +364,17 @@ int daemon_run(const struct config *cfg, const char *cfg_path)
 	d->cfg_path = cfg_path;
 	if (start(d) == 0) {
 		char st[160];
-		snprintf(st, sizeof(st), "serving %u target%s on %u portal%s%s", d->srv.ntargets,
+		snprintf(st, sizeof(st), "serving %u target%s on %u portal%s%s%s", d->srv.ntargets,
 			 d->srv.ntargets == 1 ? "" : "s", d->ps.n, d->ps.n == 1 ? "" : "s",
-			 d->boot ? ", boot endpoint on" : "");
+			 d->boot ? ", boot endpoint on " : "", d->boot ? cfg->boot_listen : "");
 		notify_ready(st);
 		rc = portal_serve(&d->ps, &d->srv) ? 1 : 0;
 		notify_stopping();
 	}
 	if (!stop(d))
 		return 1;   /* d is left to the exit, see stop() */
+	if (d->locked)
+		close(d->lock_fd);   /* the last thing: STATE is free now */
 	free(d);
 	log_notice("pristined stopped");
 	return rc;

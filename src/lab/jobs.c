@@ -69,6 +69,11 @@ static void *job_main(void *p)
 		j->free_arg(j->arg);
 	pthread_mutex_lock(&jobs_lock);
 	j->state = rc ? JOB_FAILED : JOB_DONE;
+	/* A finished job's phase is its end, not the step it was in: the
+	 * JSON says what the human list says. */
+	snprintf(j->phase, sizeof(j->phase), "%s", state_name(j->state));
+	if (!rc && j->total)
+		j->done = j->total;   /* progress 1.0 and done_bytes agree */
 	if (rc)
 		snprintf(j->result, sizeof(j->result), "%s", msg[0] ? msg : strerror(-rc));
 	j->ended = (int64_t)time(NULL);
@@ -94,6 +99,7 @@ int job_start(const char *kind, const char *image, job_fn fn, void *arg,
 	j->fn = fn;
 	j->arg = arg;
 	j->free_arg = free_arg;
+	snprintf(j->phase, sizeof(j->phase), "starting");   /* until the job names its step */
 	j->started = (int64_t)time(NULL);
 	pthread_mutex_lock(&jobs_lock);
 	if (stopping) {

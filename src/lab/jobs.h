@@ -31,7 +31,9 @@ typedef int (*job_fn)(struct job *j, void *arg, char *msg, size_t msglen);
 int job_start(const char *kind, const char *image, job_fn fn, void *arg,
 	      void (*free_arg)(void *), unsigned *id);
 void job_progress(struct job *j, uint64_t done, uint64_t total);
-/* A phase label shown with the progress ("copying", "converting"...). */
+/* A phase label shown with the progress ("copying", "converting"...).
+ * "starting" before the first call; "done" or "failed" once the job has
+ * ended, whatever it was last. */
 void job_phase(struct job *j, const char *phase);
 void job_result(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool job_cancelled(const struct job *j);

@@ -14,6 +14,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -199,5 +201,75 @@ int statedir_quarantine(const char *state, const char *path, char *to, size_t to
 	rc = move_synced(path, q, dest);
 	if (rc == 0 && to)
 		snprintf(to, tolen, "%s", dest);
+	return rc;
+}
+
+/* The PID a lock file names, 0 if it names none. */
+static long lock_holder(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	char *end;
+	long pid;
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	pid = strtol(buf, &end, 10);
+	return end != buf && pid > 0 ? pid : 0;
+}
+
+int statedir_lock(const char *state, long *holder)
+{
+	char path[PATH_MAX], pid[24];
+	struct stat st;
+	int fd, rc, n;
+
+	*holder = 0;
+	if ((rc = statedir_file(path, sizeof(path), state, STATEDIR_LOCK))) {
+		log_err("%s/%s: %s", state, STATEDIR_LOCK, strerror(-rc));
+		return rc;
+	}
+	/* No O_TRUNC: nothing is written before the checks below. */
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		if (rc == -ELOOP)
+			log_err("%s is a symbolic link; remove it and start again", path);
+		else
+			log_err("%s: %s", path, strerror(errno));
+		return rc;
+	}
+	if (fstat(fd, &st)) {
+		rc = -errno;
+		log_err("%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		rc = -EPERM;
+		log_err("%s is not a plain file of its own (a link?); remove it and start again", path);
+		goto fail;
+	}
+	/* Whoever can open the file can lock it: only its owner may. */
+	if ((st.st_mode & 077) && fchmod(fd, 0600)) {
+		rc = -errno;
+		log_err("%s: cannot make it 0600: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		rc = -errno;
+		if (rc == -EWOULDBLOCK)
+			*holder = lock_holder(fd);
+		else
+			log_err("%s: cannot lock: %s", path, strerror(-rc));
+		goto fail;
+	}
+	/* Informative only: the flock is what counts. */
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_warn("%s: cannot record our PID: %s", path, strerror(errno));
+	return fd;
+fail:
+	close(fd);
 	return rc;
 }

@@ -13,6 +13,8 @@
  *   STATE/trash/                        discarded things, purged in the background
  *   STATE/quarantine/                   overlays that cannot be trusted
  *   STATE/pristined.sock                the admin socket (default)
+ *   STATE/pristined.lock                held (flock) by the daemon that owns
+ *                                       STATE; holds its PID, for messages only
  *
  * Every path function writes into out (len bytes) and returns 0, or
  * -ENAMETOOLONG when the path does not fit (out is then unusable).  No
@@ -26,9 +28,29 @@
 #define STATEDIR_CLIENTS "clients.json"
 #define STATEDIR_IMAGE_FILE "image.json"
 #define STATEDIR_SOCKET "pristined.sock"
+#define STATEDIR_LOCK "pristined.lock"
 
 /* The top-level folders of the state directory. */
 enum statedir_sub { SD_OVERLAYS, SD_IMAGES, SD_TRASH, SD_QUARANTINE, SD_IMPORTED };
+
+/*
+ * Take STATE's lock for the caller's life: open (create, 0600)
+ * STATE/pristined.lock, take an exclusive flock without waiting, write
+ * our PID into it.  One daemon per state directory: the lock must be
+ * taken before anything in STATE is read, created or moved.  The lock
+ * goes with the process (the kernel drops it on exit or death, so a
+ * dead daemon's file never blocks), and the descriptor is close-on-exec
+ * so that children (qemu-img) do not hold it.  The file is 0600 in a
+ * 0700 directory: a user who cannot open it cannot lock it either.  A
+ * symlink, anything but a regular file, or a file with several hard
+ * links is refused (root writes into it).
+ *
+ * Returns the descriptor (>= 0; the caller keeps it open while it owns
+ * STATE and may close it at exit), -EWOULDBLOCK when another process
+ * holds the lock (*holder: the PID its file names, 0 if unreadable), or
+ * -errno (logged).  Logs nothing on -EWOULDBLOCK.
+ */
+int statedir_lock(const char *state, long *holder);
 
 /* Create STATE's folders that are missing (0700).  0 or -errno (logged). */
 int statedir_prepare(const char *state);
