@@ -17,7 +17,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -36,25 +35,6 @@ TARGET = "iqn.2026-11.org.pristine:golden"
 WRITES = 3000                    # the writer's bound
 
 
-def start(binary, image, state, port, log, wait=True):
-    """pristined in quick mode on 127.0.0.1:port; with wait, returns once it listens."""
-    env = dict(os.environ)
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=66")
-    p = subprocess.Popen([binary, "--image", image, "--listen", "127.0.0.1:%d" % port,
-                          "--state", state, "--nop-interval", "0"],
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
-    if not wait:
-        return p
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return p
-        except OSError:
-            if p.poll() is not None:
-                raise I.ISCSIError("pristined exited at start: " + open(log.name, "rb").read().decode("utf-8", "replace")[-1500:])
-            time.sleep(0.05)
-    raise I.ISCSIError("pristined did not listen")
 
 
 def block_value(tag, lba):
@@ -62,10 +42,6 @@ def block_value(tag, lba):
     return (head * (BS // len(head) + 1))[:BS]
 
 
-def sync_cache(s):
-    t = s.command(bytes([0x35] + [0] * 9))
-    if t.status != 0:
-        raise I.ISCSIError("SYNCHRONIZE CACHE status %r" % t.status)
 
 
 def tree(path):
@@ -152,13 +128,13 @@ def main():
     procs = []
     try:
         port_a = I.free_port()
-        a = start(binary, image, state, port_a, log_a)
+        a = I.start_quick(binary, image, state, port_a, log_a)
         procs.append(a)
         s = I.Session("127.0.0.1", port_a, INIT, target_name=TARGET, lun=0, timeout=10)
         s.login()
         # The overlay exists and the login is recorded before the snapshot.
         s.write(0, block_value(0, 0))
-        sync_cache(s)
+        I.sync_cache(s)
         lock = os.path.join(state, "pristined.lock")
         st = os.stat(lock)
         if stat.S_IMODE(st.st_mode) != 0o600:
@@ -176,7 +152,7 @@ def main():
         # B: same STATE, other ports, while the PC writes.
         port_b = I.free_port()
         t0 = time.monotonic()
-        b = start(binary, image, state, port_b, log_b, wait=False)
+        b = I.start_quick(binary, image, state, port_b, log_b, wait=False)
         procs.append(b)
         try:
             rc_b = b.wait(15)
@@ -219,7 +195,7 @@ def main():
             problems.append("B rewrote the lock file: %r" % open(lock).read())
 
         # Every acknowledged write reads back through A ...
-        sync_cache(s)
+        I.sync_cache(s)
         acked = {0: block_value(0, 0)}
         acked.update(w.acked)
         check_readback(s, acked, "A", problems)
@@ -228,7 +204,7 @@ def main():
         a.send_signal(signal.SIGKILL)
         a.wait(10)
         port_c = I.free_port()
-        c = start(binary, image, state, port_c, log_c)
+        c = I.start_quick(binary, image, state, port_c, log_c)
         procs.append(c)
         s = I.Session("127.0.0.1", port_c, INIT, target_name=TARGET, lun=0, timeout=10)
         s.login()

@@ -1498,3 +1498,43 @@ class Checker:
             print("FAIL daemon:\n  " + "\n  ".join(problems))
         d.cleanup()
         return self.finish()
+
+
+# ---- a pristined for a test ---------------------------------------------
+
+def wait_listening(proc, port, log_path=None, timeout=20.0):
+    """Return once 127.0.0.1:port accepts a connection.  Raises ISCSIError
+    when proc exits first (with the tail of log_path) or after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            if proc is not None and proc.poll() is not None:
+                tail = ""
+                if log_path:
+                    with open(log_path, "rb") as f:
+                        tail = f.read().decode("utf-8", "replace")[-1500:]
+                raise ISCSIError("pristined exited at start: " + tail)
+            time.sleep(0.05)
+    raise ISCSIError("pristined did not listen on port %d" % port)
+
+
+def start_quick(binary, image, state, port, log, wait=True):
+    """pristined in quick mode on 127.0.0.1:port over image with state
+    directory state, output to the open file log; NOP-Ins off.  With wait,
+    returns once it listens (see wait_listening)."""
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=66")
+    p = subprocess.Popen([binary, "--image", image, "--listen", "127.0.0.1:%d" % port,
+                          "--state", state, "--nop-interval", "0"],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+    return wait_listening(p, port, log.name) if wait else p
+
+
+def sync_cache(s):
+    """SYNCHRONIZE CACHE(10) on session s; ISCSIError unless GOOD."""
+    t = s.command(bytes([0x35] + [0] * 9))
+    if t.status != 0:
+        raise ISCSIError("SYNCHRONIZE CACHE status %r" % t.status)

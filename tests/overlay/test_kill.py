@@ -12,15 +12,12 @@ rounds; the golden image's SHA-256 must never change.  Exit 0/1/77.
 """
 import hashlib
 import shutil
-import socket
 import tempfile
 import os
 import random
 import signal
-import subprocess
 import sys
 import threading
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import iscsi_initiator as I  # noqa: E402
@@ -33,22 +30,6 @@ INIT = "iqn.2024-01.test.pristine:crash"
 TARGET = "iqn.2026-11.org.pristine:golden"
 
 
-def start(binary, image, state, port, log):
-    env = dict(os.environ)
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=66")
-    p = subprocess.Popen([binary, "--image", image, "--listen", "127.0.0.1:%d" % port,
-                          "--state", state, "--nop-interval", "0"],
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return p
-        except OSError:
-            if p.poll() is not None:
-                raise I.ISCSIError("pristined exited at start: " + open(log.name, "rb").read().decode("utf-8", "replace")[-1500:])
-            time.sleep(0.05)
-    raise I.ISCSIError("pristined did not listen")
 
 
 def block_value(rnd_tag, lba):
@@ -57,10 +38,6 @@ def block_value(rnd_tag, lba):
     return (head * (BS // len(head) + 1))[:BS]
 
 
-def sync_cache(s):
-    t = s.command(bytes([0x35] + [0] * 9))
-    if t.status != 0:
-        raise I.ISCSIError("SYNCHRONIZE CACHE status %r" % t.status)
 
 
 def main():
@@ -86,7 +63,7 @@ def main():
     try:
         for rnd_no in range(ROUNDS):
             port = I.free_port()
-            proc = start(binary, image, state, port, log)
+            proc = I.start_quick(binary, image, state, port, log)
             s = I.Session("127.0.0.1", port, INIT, target_name=TARGET, lun=0, timeout=10)
             s.login()
             # 1. verify everything touched so far
@@ -102,7 +79,7 @@ def main():
                 s.close()
                 break
             # What survived is on disk now; make it durable before going on.
-            sync_cache(s)
+            I.sync_cache(s)
             for b in list(pending):
                 t = s.read(b, 1)
                 durable[b] = bytes(t.data)
@@ -117,7 +94,7 @@ def main():
                 for i in range(100000):
                     r = rnd.random()
                     if r < 0.12:
-                        sync_cache(s)
+                        I.sync_cache(s)
                         flushes += 1
                         for b, v in since_flush:
                             durable[b] = v
@@ -163,7 +140,7 @@ def main():
                 problems.append("the golden image changed")
         # A last clean start and stop: the overlay opens and closes cleanly.
         port = I.free_port()
-        proc = start(binary, image, state, port, log)
+        proc = I.start_quick(binary, image, state, port, log)
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(20)
         proc = None

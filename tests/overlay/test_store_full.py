@@ -12,11 +12,9 @@ Needs root for the tmpfs mount; skips (77) otherwise.
 """
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import iscsi_initiator as I  # noqa: E402
@@ -63,14 +61,7 @@ def run(floor):
         logf = open(log_path, "ab")
         p = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         procs.append(p)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return p
-            except OSError:
-                time.sleep(0.05)
-        raise I.ISCSIError("pristined did not start")
+        return I.wait_listening(p, port, log_path)
 
     acked = {}    # (client, lba) -> 64 KiB written and flushed
     try:
