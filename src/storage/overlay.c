@@ -813,29 +813,6 @@ void overlay_drop(struct overlay *ov)
 		ovl_destroy(ov);
 }
 
-/* See overlay.h.  Real syscalls: the overlay is not open. */
-int overlay_discard(const char *dir, const char *trash_dir)
-{
-	static unsigned counter;
-	char parent[4096], to[4096];
-	const struct ovl_io *io = ovl_io_default();
-	const char *base = strrchr(dir, '/');
-	int rc;
-
-	if (mkdir(trash_dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	snprintf(to, sizeof(to), "%s/%s.%llu.%d.%u", trash_dir, base ? base + 1 : dir,
-		 (unsigned long long)now_ns(), (int)getpid(),
-		 __atomic_add_fetch(&counter, 1, __ATOMIC_SEQ_CST));
-	if (rename(dir, to) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	parent_of(dir, parent, sizeof(parent));
-	rc = sync_dir(io, parent);
-	if (rc == 0)
-		rc = sync_dir(io, trash_dir);
-	return rc;
-}
-
 /* Delete everything below directory fd dfd (depth-limited, no symlink
  * following).  Returns 0 or the first -errno. */
 static int purge_dir(int dfd, int depth)

@@ -148,19 +148,9 @@ int overlay_close(struct overlay *ov);
  * in a crash; what is on disk stays consistent.  NULL is a no-op. */
 void overlay_drop(struct overlay *ov);
 
-/*
- * Discard the overlay in dir in constant time: the directory is renamed
- * into trash_dir (same file system) and a fresh empty overlay takes its
- * place on the next overlay_open.  The overlay must not be open.  The
- * space is reclaimed by overlay_trash_purge(), run in the background.
- * trash_dir is created (0700) if missing.  Both parent directories are
- * fsynced before returning, so a reset survives a crash.  Returns 0 (also
- * when dir does not exist) or -errno (-EXDEV: not the same file system).
- * Always uses the real syscalls.
- */
-int overlay_discard(const char *dir, const char *trash_dir);
 /* Delete everything in trash_dir (not trash_dir itself; symlinks are not
- * followed).  Slow; call from a background thread.  0 (also when
+ * followed): the space of what was moved there (lab/statedir.h's
+ * statedir_trash, the one trash move).  Slow; call from a background thread.  0 (also when
  * trash_dir does not exist) or the first -errno met (it carries on). */
 int overlay_trash_purge(const char *trash_dir);
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "util/crc32c.h"
+#include "lab/statedir.h"
 #include "storage/backend.h"
 #include "storage/overlay.h"
 #include "util/log.h"
@@ -533,7 +534,7 @@ static void test_discard(void **state)
 		assert_int_equal(overlay_close(ov), 0);
 		path_in(p, sizeof(p), "disc");
 		double t0 = now_s();
-		assert_int_equal(overlay_discard(p, trash), 0);
+		assert_int_equal(statedir_trash(g_root, p, "overlay-disc"), 0);
 		t[k] = now_s() - t0;
 		assert_int_equal(access(p, F_OK), -1);
 		ov = open_ovl("disc", golden, 0);             /* fresh: golden again */
@@ -545,16 +546,17 @@ static void test_discard(void **state)
 		assert_int_equal(overlay_close(ov), 0);
 		if (k == 0) {
 			path_in(p, sizeof(p), "disc");
-			assert_int_equal(overlay_discard(p, trash), 0);
+			assert_int_equal(statedir_trash(g_root, p, "overlay-disc"), 0);
 		}
 	}
-	printf("overlay_discard: %.1f us with 4 KiB written, %.1f us with 256 MiB written\n",
+	printf("statedir_trash of an overlay: %.1f us with 4 KiB written, %.1f us with 256 MiB written\n",
 	       t[0] * 1e6, t[1] * 1e6);
 	double t0 = now_s();
 	assert_int_equal(overlay_trash_purge(trash), 0);
 	printf("overlay_trash_purge of both: %.1f ms\n", (now_s() - t0) * 1e3);
 	assert_int_equal(rmdir(trash), 0);                /* purge left it empty */
-	assert_int_equal(overlay_discard(p, trash), 0);   /* absent overlay: no-op */
+	assert_int_equal(statedir_trash(g_root, p, "overlay-disc"), 0);        /* the fresh one */
+	assert_int_equal(statedir_trash(g_root, p, "overlay-disc"), -ENOENT);   /* absent: said so */
 	backend_close(golden);
 	free(buf);
 }
