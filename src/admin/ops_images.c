@@ -15,18 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Bytes a version's layer holds on disk (its data file's blocks). */
-static uint64_t layer_bytes(const struct image *img, const struct version *v)
-{
-	char path[PATH_MAX + 96];
-	struct stat st;
-
-	if (!v->layer[0])
-		return 0;
-	snprintf(path, sizeof(path), "%s/layers/%s/data", img->dir, v->layer);
-	return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512u : 0;
-}
-
 /* Summary of an image.  Lock held. */
 static json_t *image_json(struct registry *reg, const struct image *img)
 {
@@ -69,7 +57,7 @@ static json_t *version_json(struct registry *reg, const struct image *img, const
 			json_array_append_new(vers, json_integer((json_int_t)img->versions[i].num));
 	o = json_pack("{s:i, s:i, s:I, s:s, s:b, s:I, s:{s:o, s:b, s:o}}", "version", (int)v->num,
 		      "parent", (int)v->parent, "time", (json_int_t)v->time, "message", v->message,
-		      "current", v->num == img->current, "layer_bytes", (json_int_t)layer_bytes(img, v),
+		      "current", v->num == img->current, "layer_bytes", (json_int_t)image_layer_bytes(img, v),
 		      "dependents", "clients", clients, "draft", img->draft && img->draft_base == v->num,
 		      "versions", vers);
 	json_object_set_new(o, "flat_file", v->root[0] ? json_string(v->root) : json_null());

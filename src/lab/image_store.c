@@ -705,3 +705,14 @@ fail:
 	free(img);
 	return rc;
 }
+
+uint64_t image_layer_bytes(const struct image *img, const struct version *v)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 8];
+	struct stat st;
+
+	if (!v->layer[0] || statedir_layer(dir, sizeof(dir), img->dir, v->layer) ||
+	    snprintf(path, sizeof(path), "%s/data", dir) >= (int)sizeof(path))
+		return 0;
+	return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512u : 0;
+}

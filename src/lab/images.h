@@ -98,6 +98,10 @@ struct lab_store;
  */
 bool image_stored_name_valid(const char *name);
 
+/* Bytes version v's frozen layer holds on disk (its data file's
+ * allocated blocks); 0 for the root version or when unknown. */
+uint64_t image_layer_bytes(const struct image *img, const struct version *v);
+
 /*
  * Open the source of an image read-only and set name, target, path,
  * block size and source identity (not yet its versions).  0 or -errno,
