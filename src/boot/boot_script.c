@@ -4,6 +4,7 @@
  * tests and the fuzzer drive it directly.
  */
 #include "boot/boot.h"
+#include "lab/rules.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -13,65 +14,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int parse_mac(const char *s, char *out)
-{
-	unsigned digits = 0;
-	char hex[12];
-	char sep = 0;
-
-	for (const char *p = s; *p; p++) {
-		if (isxdigit((unsigned char)*p)) {
-			if (digits == 12)
-				return -1;
-			hex[digits++] = (char)tolower((unsigned char)*p);
-		} else if ((*p == ':' || *p == '-') && digits && digits % 2 == 0 &&
-			   (!sep || sep == *p) && p[1]) {
-			sep = *p;
-		} else {
-			return -1;
-		}
-	}
-	if (digits != 12)
-		return -1;
-	/* With separators, there must be exactly one between each pair. */
-	if (sep && strlen(s) != 17)
-		return -1;
-	for (unsigned i = 0; i < 6; i++) {
-		out[i * 3] = hex[2 * i];
-		out[i * 3 + 1] = hex[2 * i + 1];
-		out[i * 3 + 2] = i == 5 ? '\0' : ':';
-	}
-	return 0;
-}
-
-static int parse_uuid(const char *s, char *out)
-{
-	if (strlen(s) != 36)
-		return -1;
-	for (unsigned i = 0; i < 36; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-			return -1;
-		out[i] = (char)tolower((unsigned char)s[i]);
-	}
-	out[36] = '\0';
-	return 0;
-}
-
 int boot_parse_param(struct boot_request *rq, const char *key, const char *val,
 		     char *err, size_t errlen)
 {
 	unsigned char addr[16];
+	char why[120];   /* rules_*'s message quotes the value: not echoed to the wire */
 
 	if (!val)
 		val = "";
 	if (strcmp(key, "mac") == 0) {
-		if (val[0] && parse_mac(val, rq->mac)) {
+		if (val[0] && rules_mac(val, rq->mac, why, sizeof(why))) {
 			snprintf(err, errlen, "mac: not a MAC address");
 			return -EINVAL;
 		}
 	} else if (strcmp(key, "uuid") == 0) {
-		if (val[0] && parse_uuid(val, rq->uuid)) {
+		if (val[0] && rules_uuid(val, rq->uuid, why, sizeof(why))) {
 			snprintf(err, errlen, "uuid: not a UUID");
 			return -EINVAL;
 		}

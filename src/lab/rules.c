@@ -153,7 +153,8 @@ int rules_mac(const char *val, char out[RULES_MAC_LEN], char *msg, size_t msglen
 		goto bad;
 	for (int i = 0; i < 17; i++) {
 		if (i % 3 == 2) {
-			if (val[i] != ':' && val[i] != '-')
+			/* ':' or '-', the same one throughout: a mix is a typo */
+			if ((val[i] != ':' && val[i] != '-') || val[i] != val[2])
 				goto bad;
 			m[i] = ':';
 		} else {

@@ -106,7 +106,7 @@ int rules_chap_creds(const char *user, const char *secret, const char *muser, co
 		     struct iscsi_chap_creds *out, char *msg, size_t msglen);
 
 /*
- * A MAC address, "52:54:00:12:34:01", with '-', or 12 bare hex digits, normalised to lower
+ * A MAC address, "52:54:00:12:34:01", with '-' throughout, or 12 bare hex digits, normalised to lower
  * case with ':' into out.  0 or -EINVAL with msg ("mac: '...' is not a
  * MAC address like ...").
  */

@@ -717,6 +717,12 @@ static void test_rules(void **state)
 	assert_string_equal(mac, "52:54:00:ab:cd:01");
 	assert_int_equal(rules_mac("5254000000\n1", mac, msg, sizeof(msg)), -EINVAL);
 	assert_string_equal(msg, "mac: '5254000000?1' is not a MAC address like 52:54:00:12:34:01");
+	/* one rule for the file, the API and the boot endpoint: bare hex is
+	 * taken, a mix of ':' and '-' is a typo */
+	assert_int_equal(rules_mac("525400ABcd01", mac, msg, sizeof(msg)), 0);
+	assert_string_equal(mac, "52:54:00:ab:cd:01");
+	assert_int_equal(rules_mac("52:54-00:ab:cd:01", mac, msg, sizeof(msg)), -EINVAL);
+	assert_int_equal(rules_mac("52-54-00-ab-cd:01", mac, msg, sizeof(msg)), -EINVAL);
 	assert_int_equal(rules_uuid("12345678-9ABC-def0-1234-56789abcdef0", uuid, msg, sizeof(msg)), 0);
 	assert_string_equal(uuid, "12345678-9abc-def0-1234-56789abcdef0");
 	assert_int_equal(rules_uuid("123456789-abc-def0-1234-56789abcdef0", uuid, msg, sizeof(msg)), -EINVAL);
