@@ -6,7 +6,7 @@
  * hook for the iSCSI disk).  Reads the boot counter sector (LBA 1) with the
  * INT 13h extensions, adds one to it and writes it back, so the count lives
  * in this PC's own overlay and never in the golden image.  Then prints
- *     pristine demo PC: booted N times from its own overlay
+ *     pristine demo PC: this is boot N on its own overlay
  * on the screen (INT 10h) and on COM1, and, on COM1 only, the line for
  * scripts
  *     PRISTINE-DEMO-BOOTS=N
@@ -177,8 +177,8 @@ drive:	.byte	0
 errc:	.byte	'?'
 screen:	.byte	1
 magic:	.ascii	"PRISTINE-DEMO-C1"
-s_banner1: .asciz "pristine demo PC: booted "
-s_banner2: .ascii " times from its own overlay"
+s_banner1: .asciz "pristine demo PC: this is boot "
+s_banner2: .ascii " on its own overlay"
 s_crlf:	.asciz	"\r\n"
 s_boots: .asciz	"PRISTINE-DEMO-BOOTS="
 s_err:	.asciz	"PRISTINE-DEMO-ERROR "

@@ -9,7 +9,7 @@
  *     "PRISTINE-DEMO-C1" (the disk it was started from, in practice);
  *   - adds one to the little-endian 32-bit count after the magic and writes
  *     the sector back (into this PC's overlay, never the golden image);
- *   - prints "pristine demo PC: booted N times from its own overlay" with
+ *   - prints "pristine demo PC: this is boot N on its own overlay" with
  *     ConOut (the screen; OVMF also copies it to the serial port) and the
  *     line for scripts "PRISTINE-DEMO-BOOTS=N" straight to COM1 (0x3f8);
  *   - waits for a key (ConIn: keyboard or serial terminal), then reboots.
@@ -263,9 +263,9 @@ EFIAPI efi_status efi_main(efi_handle image, struct efi_system_table *systab)
 		wait_and_reboot();
 	}
 	decimal(n, num);
-	say("\npristine demo PC: booted ", 0);
+	say("\npristine demo PC: this is boot ", 0);
 	say(num, 0);
-	say(" times from its own overlay\n", 0);
+	say(" on its own overlay\n", 0);
 	for (const char *p = "PRISTINE-DEMO-BOOTS="; *p; p++)
 		com1_putc(*p);
 	for (const char *p = num; *p; p++)

@@ -94,7 +94,7 @@ wait_count() {
 	done
 	got=$(grep -a -o 'PRISTINE-DEMO-\(BOOTS=[0-9]*\|ERROR.*\)' "$tmpdir/$name.serial" | sed -n "${n}p" | tr -d '\r')
 	echo "    $name, boot report $n after $((SECONDS - start)) s: $got"
-	grep -a -o 'pristine demo PC: booted [0-9]* times from its own overlay' "$tmpdir/$name.serial" |
+	grep -a -o 'pristine demo PC: this is boot [0-9]* on its own overlay' "$tmpdir/$name.serial" |
 		tail -n 1 | sed 's/^/    | /'
 	[ "$got" = "PRISTINE-DEMO-BOOTS=$want" ] || {
 		sed 's/^/    | /' "$tmpdir/$name.serial"; fail "$name: expected PRISTINE-DEMO-BOOTS=$want, got '$got'"; }
