@@ -94,8 +94,11 @@ wait_count() {
 	done
 	got=$(grep -a -o 'PRISTINE-DEMO-\(BOOTS=[0-9]*\|ERROR.*\)' "$tmpdir/$name.serial" | sed -n "${n}p" | tr -d '\r')
 	echo "    $name, boot report $n after $((SECONDS - start)) s: $got"
-	grep -a -o 'pristine demo PC: this is boot [0-9]* on its own overlay' "$tmpdir/$name.serial" |
-		tail -n 1 | sed 's/^/    | /'
+	banner=$(grep -a -o 'pristine demo PC: this is boot [0-9]* on its own overlay' "$tmpdir/$name.serial" |
+		sed -n "${n}p")
+	echo "    | $banner"
+	[ "$banner" = "pristine demo PC: this is boot $want on its own overlay" ] || {
+		sed 's/^/    | /' "$tmpdir/$name.serial"; fail "$name: the banner of boot report $n says '$banner', not $want"; }
 	[ "$got" = "PRISTINE-DEMO-BOOTS=$want" ] || {
 		sed 's/^/    | /' "$tmpdir/$name.serial"; fail "$name: expected PRISTINE-DEMO-BOOTS=$want, got '$got'"; }
 }
