@@ -37,7 +37,7 @@ PCONF=$(ceph_add_client pristine mon 'profile rbd' osd 'profile rbd')
 
 make_image "$tmpdir/golden.raw" "$MIB"
 timeout 60 rbd import --no-progress "$tmpdir/golden.raw" "$CEPH_POOL/golden" || fail "rbd import"
-timeout 30 rbd snap create "$CEPH_POOL/golden@v1" >/dev/null || fail "rbd snap create"
+timeout 30 rbd snap create --no-progress "$CEPH_POOL/golden@v1" >/dev/null || fail "rbd snap create"
 # The head moves on after the snapshot: 64 KiB of 0xee at 0.
 timeout 30 qemu-io -f raw -c "write -P 0xee 0 64k" \
 	"rbd:$CEPH_POOL/golden:conf=$CEPH_CONF:id=admin" >/dev/null || fail "qemu-io on the head"
