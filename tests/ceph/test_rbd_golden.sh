@@ -16,6 +16,8 @@
 #   would change them) are as before.  Then the errors: an image or
 #   snapshot that is not there, and a cluster nobody answers for, stop
 #   the start with a clear message in bounded time.
+# CEPH_OBJECTSTORE=bluestore runs the OSD on a sparse file instead of
+# memstore (both pass; memstore starts in ~6 s here, bluestore ~10 s).
 . "$(dirname "$0")/../lib/common.sh"
 for tool in ceph-mon ceph-osd ceph rados rbd qemu-img qemu-io jq sha256sum cmp; do
 	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
@@ -31,7 +33,7 @@ P=iqn.2024-01.test.pristine
 MIB=16
 
 t0=$SECONDS
-ceph_start "$tmpdir/ceph"
+ceph_start "$tmpdir/ceph" "${CEPH_OBJECTSTORE:-memstore}"   # bluestore: on a sparse file
 echo "ceph up in $((SECONDS - t0)) s: mon $CEPH_MON, pool $CEPH_POOL"
 PCONF=$(ceph_add_client pristine mon 'profile rbd' osd 'profile rbd')
 
