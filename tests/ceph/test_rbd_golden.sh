@@ -8,7 +8,8 @@
 #   read-write caps: the daemon's own code is what must not write);
 #   clients read it back byte for byte through iSCSI (qemu-img convert);
 #   a client's writes (qemu-io) are its own, another client reads the
-#   golden; a draft on it is committed as v2 and read back; image show and
+#   golden; a draft on it is committed as v2 and read back, flattened
+#   into a local file, v1 exported, rolled back to; image show and
 #   status name rbd:POOL/IMAGE@SNAP; while the daemon serves, Ceph lists
 #   no watcher on the image (a writable open registers one); afterwards
 #   the snapshot's and the head's content (rbd export | sha256sum) and
@@ -111,6 +112,14 @@ cp "$tmpdir/golden.raw" "$tmpdir/v2.raw"
 patch "$tmpdir/v2.raw" $((8 << 20)) 4096 0xcd
 same $P:pc3 "$tmpdir/v2.raw"
 same $P:pc2 "$tmpdir/golden.raw"     # keeps v1 until its reset
+ctl_ok image flatten golden
+FLAT=$(vjson golden '.version_list[1].flat_file')
+cmp "$FLAT" "$tmpdir/v2.raw" || fail "the flat file of v2 (read through the RBD source) differs from v2"
+same $P:pc4 "$tmpdir/v2.raw"
+ctl_ok image export golden 1 "$tmpdir/export-v1.raw"
+cmp "$tmpdir/export-v1.raw" "$tmpdir/golden.raw" || fail "the export of v1 (the RBD snapshot) differs"
+ctl_ok image rollback golden 1
+same $P:pc5 "$tmpdir/golden.raw"
 daemon_alive
 stop_daemon
 
