@@ -14,7 +14,8 @@
 #   no watcher on the image (a writable open registers one); afterwards
 #   the snapshot's and the head's content (rbd export | sha256sum) and
 #   every object of the pool (name, size, mtime from the OSD: a write
-#   would change them) are as before.  Then the errors: an image or
+#   would change them) are as before; a restart serves the same versions.
+#   Then the errors: another snapshot under those versions, an image or
 #   snapshot that is not there, and a cluster nobody answers for, stop
 #   the start with a clear message in bounded time.
 # CEPH_OBJECTSTORE=bluestore runs the OSD on a sparse file instead of
@@ -123,6 +124,12 @@ same $P:pc5 "$tmpdir/golden.raw"
 daemon_alive
 stop_daemon
 
+echo "== a restart finds its versions on the same RBD source"
+start_daemon_conf_port
+same $P:pc3 "$tmpdir/v2.raw"         # still on v2
+same $P:pc6 "$tmpdir/golden.raw"     # v1 is current
+stop_daemon
+
 echo "== the golden is as it was, in Ceph's own view"
 [ "$(snap_sha)" = "$SNAP_SHA" ] || fail "the snapshot's content changed"
 [ "$(head_sha)" = "$HEAD_SHA" ] || fail "the image head's content changed"
@@ -130,7 +137,6 @@ objects >"$tmpdir/objects.after"
 diff "$tmpdir/objects.before" "$tmpdir/objects.after" || fail "an object of the pool changed (size or mtime)"
 echo "    ok: $(wc -l <"$tmpdir/objects.after") objects unchanged"
 
-echo "== errors: no such snapshot, no such image"
 expect_start_error() {
 	local re=$1 rc=0 t=$SECONDS
 	PORT=$(free_port)
@@ -142,6 +148,13 @@ expect_start_error() {
 	grep -E -q 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmpdir/err.log" && fail "sanitizer report"
 	echo "    ok: refused in $((SECONDS - t)) s"
 }
+echo "== errors: another snapshot under the same versions"
+timeout 30 rbd snap create --no-progress "$CEPH_POOL/golden@v2" || fail "rbd snap create v2"
+sed -i "s|^rbd = .*|rbd = $CEPH_POOL/golden@v2|" "$tmpdir/pristine.conf"
+expect_start_error "image golden: its source rbd:$CEPH_POOL/golden@v2 changed since its versions were made on it"
+rbd snap rm --no-progress "$CEPH_POOL/golden@v2" >/dev/null 2>&1 || fail "rbd snap rm v2"
+
+echo "== errors: no such snapshot, no such image"
 sed -i "s|^rbd = .*|rbd = $CEPH_POOL/golden@nosuch|" "$tmpdir/pristine.conf"
 expect_start_error "rbd:$CEPH_POOL/golden@nosuch: cannot open the image at its snapshot read-only: No such file"
 sed -i "s|^rbd = .*|rbd = $CEPH_POOL/nosuch|" "$tmpdir/pristine.conf"
