@@ -587,10 +587,9 @@ static void server_key(struct parser *p, int k, const char *val)
 		if (strncmp(val, "client.", 7) == 0)
 			cfg_err(p, p->lineno, "ceph-id: give the name without 'client.' (ceph-id = %s)",
 				q(val + 7, shown, sizeof(shown)));
-		else if (!privs_user_name_valid(val) || strlen(val) >= sizeof(c->ceph_id))
+		else if (!rbd_id_valid(val))
 			cfg_err(p, p->lineno, "ceph-id: '%s' is not a cephx client name "
-				"([A-Za-z0-9._-], at most %zu)", q(val, shown, sizeof(shown)),
-				sizeof(c->ceph_id) - 1);
+				"([A-Za-z0-9._-], at most %d)", q(val, shown, sizeof(shown)), RBD_ID_MAX);
 		else
 			snprintf(c->ceph_id, sizeof(c->ceph_id), "%s", val);
 		break;

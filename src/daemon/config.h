@@ -42,7 +42,7 @@
 #define CFG_DEFAULT_LISTEN "*:3260"
 #define CFG_TARGET_PREFIX "iqn.2026-11.org.pristine:"
 #define CFG_RBD_MAX 400        /* rbd = POOL/IMAGE@SNAP, see storage/rbd.h */
-#define CFG_CEPH_ID_MAX 64     /* ceph-id = NAME (client.NAME) */
+#define CFG_CEPH_ID_MAX 64     /* ceph-id = NAME (client.NAME): RBD_ID_MAX + 1 */
 #define CFG_DEFAULT_CEPH_ID "admin"
 
 

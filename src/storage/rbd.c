@@ -90,6 +90,23 @@ int rbd_spec_parse(const char *s, struct rbd_spec *out, char *why, size_t whylen
 }
 
 /* See rbd.h. */
+bool rbd_id_valid(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > RBD_ID_MAX || id[0] == '.' || id[0] == '-' ||
+	    strncmp(id, "client.", 7) == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = id[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '.' || ch == '_' || ch == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* See rbd.h. */
 void rbd_spec_format(const struct rbd_spec *sp, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s%s%s", sp->pool, sp->image, sp->snap[0] ? "@" : "", sp->snap);

@@ -20,6 +20,7 @@
 #ifndef PRISTINE_RBD_H
 #define PRISTINE_RBD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "storage/backend.h"
@@ -47,6 +48,13 @@ struct rbd_cluster;
  * or -1 with why (what is wrong, for the caller to prefix with its key).
  */
 int rbd_spec_parse(const char *s, struct rbd_spec *out, char *why, size_t whylen);
+
+/* Most bytes of a cephx client id (the NAME of client.NAME). */
+#define RBD_ID_MAX 63
+
+/* Whether id may name a cephx client here (client.ID): 1..RBD_ID_MAX of
+ * [A-Za-z0-9._-], not starting with '.' or '-', without "client.". */
+bool rbd_id_valid(const char *id);
 
 /* "POOL/IMAGE" or "POOL/IMAGE@SNAP" into buf (cut to len). */
 void rbd_spec_format(const struct rbd_spec *sp, char *buf, size_t len);

@@ -621,6 +621,11 @@ static void test_rbd(void **state)
 		  "t.conf:3: ceph-id: give the name without 'client.' (ceph-id = lab)" },
 		{ "[server]\nceph-conf = /c\nceph-id = a b\n[image a]\nrbd = p/i\n",
 		  "t.conf:3: ceph-id: 'a b' is not a cephx client name" },
+		{ "[server]\nceph-conf = /c\nceph-id = -x\n[image a]\nrbd = p/i\n",
+		  "t.conf:3: ceph-id: '-x' is not a cephx client name" },
+		{ "[server]\nceph-conf = /c\nceph-id = "
+		  "a234567890123456789012345678901234567890123456789012345678901234\n[image a]\nrbd = p/i\n",
+		  "t.conf:3: ceph-id: 'a234567890" },
 	};
 	struct config c;
 
