@@ -16,7 +16,8 @@
 #   every object of the pool (name, size, mtime from the OSD: a write
 #   would change them) are as before; a restart serves the same versions.
 #   Then the errors: another snapshot under those versions, an image or
-#   snapshot that is not there, and a cluster nobody answers for, stop
+#   snapshot that is not there, a wrong key and a cluster nobody answers
+#   for (its monitors and the identity named) stop
 #   the start with a clear message in bounded time.
 # CEPH_OBJECTSTORE=bluestore runs the OSD on a sparse file instead of
 # memstore (both pass; memstore starts in ~6 s here, bluestore ~10 s).
@@ -160,10 +161,16 @@ expect_start_error "rbd:$CEPH_POOL/golden@nosuch: cannot open the image at its s
 sed -i "s|^rbd = .*|rbd = $CEPH_POOL/nosuch|" "$tmpdir/pristine.conf"
 expect_start_error "rbd:$CEPH_POOL/nosuch: cannot open the image read-only: No such file"
 
+echo "== errors: a key the cluster does not know"
+ceph-authtool --create-keyring "$tmpdir/wrong.keyring" --gen-key -n client.pristine >/dev/null || fail "ceph-authtool"
+sed -e "s|^keyring = .*|keyring = $tmpdir/wrong.keyring|" "$PCONF" >"$tmpdir/wrong.conf"
+sed -i "s|^ceph-conf = .*|ceph-conf = $tmpdir/wrong.conf|; s|^rbd = .*|rbd = $CEPH_POOL/golden@v1|" "$tmpdir/pristine.conf"
+expect_start_error "cannot connect to the Ceph cluster at v2:$CEPH_MON .* as client.pristine: .*check the key in its keyring"
+
 echo "== errors: a cluster nobody answers for"
 dead=$(free_port)
 sed -e "s|^mon host = .*|mon host = v2:127.0.0.1:$dead|" "$PCONF" >"$tmpdir/dead.conf"
-sed -i "s|^ceph-conf = .*|ceph-conf = $tmpdir/dead.conf|; s|^rbd = .*|rbd = $CEPH_POOL/golden@v1|" "$tmpdir/pristine.conf"
+sed -i "s|^ceph-conf = .*|ceph-conf = $tmpdir/dead.conf|" "$tmpdir/pristine.conf"
 t=$SECONDS
 expect_start_error "cannot connect to the Ceph cluster at v2:127.0.0.1:$dead .* as client.pristine"
 [ $((SECONDS - t)) -le 40 ] || fail "the start took $((SECONDS - t)) s to give up"
