@@ -17,7 +17,8 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS  ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Isrc -I/usr/include/isa-l
 ALL_CFLAGS = -std=gnu11 $(WARN) -pthread $(CFLAGS)
-LDLIBS  = -lisal -lmicrohttpd -ljansson -linih -lsystemd -lnettle -pthread
+# -lrbd -lrados: golden images on Ceph RBD (src/storage/rbd.c).
+LDLIBS  = -lisal -lmicrohttpd -ljansson -linih -lsystemd -lnettle -lrbd -lrados -pthread
 CTL_LDLIBS = -lcurl -ljansson
 
 # PRISTINE_DEBUG: PR_ASSERT checks (src/util/check.h) in the sanitizer and

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "daemon/config.h"
+#include "storage/rbd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,8 +28,14 @@ static void check(const struct config *c)
 		abort();
 	for (unsigned i = 0; i < c->nimages; i++) {
 		const struct cfg_image *im = &c->images[i];
-		if (im->path[0] != '/' || !im->target[0] ||
-		    (im->block_size != 512 && im->block_size != 4096))
+		struct rbd_spec sp;
+		char why[256];
+		/* exactly one source: an absolute path, or an RBD spec that
+		 * parses again, with the cluster's ceph.conf named */
+		if (!im->path[0] == !im->rbd[0] || (im->path[0] && im->path[0] != '/') ||
+		    (im->rbd[0] && (rbd_spec_parse(im->rbd, &sp, why, sizeof(why)) ||
+				    c->ceph_conf[0] != '/')) ||
+		    !im->target[0] || (im->block_size != 512 && im->block_size != 4096))
 			abort();
 	}
 	for (unsigned i = 0; i < c->nclients; i++) {

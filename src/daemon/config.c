@@ -32,6 +32,7 @@
 #include "boot/boot.h"
 #include "daemon/privs.h"
 #include "util/parse.h"
+#include "storage/rbd.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -57,9 +58,9 @@ enum sec_kind { SEC_NONE, SEC_SKIP, SEC_SERVER, SEC_DEFAULTS, SEC_IMAGE, SEC_CLI
 enum { SK_LISTEN, SK_STATE, SK_SOCKET, SK_LOG_LEVEL, SK_NOP, SK_FLOOR, SK_BOOT_LISTEN,
        SK_BOOT_PORTAL, SK_MAX_CONNS, SK_MAX_LOGINS_ADDR, SK_MAX_SESS_INI, SK_LOGIN_TIMEOUT,
        SK_SEND_TIMEOUT, SK_USER, SK_D_CHAP_USER, SK_D_CHAP_SECRET, SK_D_MUTUAL_USER,
-       SK_D_MUTUAL_SECRET, SK_ZERO_COPY, SK_N };
+       SK_D_MUTUAL_SECRET, SK_ZERO_COPY, SK_CEPH_CONF, SK_CEPH_ID, SK_N };
 enum { DK_ENROLL, DK_IMAGE, DK_POLICY, DK_RESET_AT, DK_QUOTA, DK_N };
-enum { IK_PATH, IK_TARGET, IK_BLOCK_SIZE, IK_N };
+enum { IK_PATH, IK_TARGET, IK_BLOCK_SIZE, IK_RBD, IK_N };
 enum { CK_INITIATOR, CK_MAC, CK_IP, CK_IMAGE, CK_POLICY, CK_RESET_AT, CK_QUOTA,
        CK_CHAP_USER, CK_CHAP_SECRET, CK_MUTUAL_USER, CK_MUTUAL_SECRET, CK_N };
 
@@ -69,12 +70,12 @@ static const char *const server_keys[SK_N] = {
 	"boot-portal", "max-connections", "max-logins-per-address", "max-sessions-per-initiator",
 	"login-timeout", "send-timeout",
 	"user", "discovery-chap-user", "discovery-chap-secret", "discovery-mutual-user",
-	"discovery-mutual-secret", "zero-copy",
+	"discovery-mutual-secret", "zero-copy", "ceph-conf", "ceph-id",
 };
 static const char *const defaults_keys[DK_N] = {
 	"enroll", "image", "policy", "reset-at", "quota",
 };
-static const char *const image_keys[IK_N] = { "path", "target", "block-size" };
+static const char *const image_keys[IK_N] = { "path", "target", "block-size", "rbd" };
 static const char *const client_keys[CK_N] = {
 	"initiator", "mac", "ip", "image", "policy", "reset-at", "quota",
 	"chap-user", "chap-secret", "mutual-user", "mutual-secret",
@@ -579,6 +580,19 @@ static void server_key(struct parser *p, int k, const char *val)
 		else
 			snprintf(c->user, sizeof(c->user), "%s", val);
 		break;
+	case SK_CEPH_CONF:
+		set_path(p, c->ceph_conf, "ceph-conf", val);
+		break;
+	case SK_CEPH_ID:
+		if (strncmp(val, "client.", 7) == 0)
+			cfg_err(p, p->lineno, "ceph-id: give the name without 'client.' (ceph-id = %s)",
+				q(val + 7, shown, sizeof(shown)));
+		else if (!rbd_id_valid(val))
+			cfg_err(p, p->lineno, "ceph-id: '%s' is not a cephx client name "
+				"([A-Za-z0-9._-], at most %d)", q(val, shown, sizeof(shown)), RBD_ID_MAX);
+		else
+			snprintf(c->ceph_id, sizeof(c->ceph_id), "%s", val);
+		break;
 	case SK_BOOT_PORTAL:
 		if (!boot_host_valid(val) || strlen(val) >= sizeof(c->boot_portal))
 			cfg_err(p, p->lineno, "boot-portal: '%s' is not HOST or HOST:PORT (a name or a "
@@ -633,6 +647,14 @@ static void image_key(struct parser *p, int k, const char *val)
 		if (parse_block_size(val, &im->block_size, why, sizeof(why)))
 			cfg_err(p, p->lineno, "block-size: %s", why);
 		break;
+	case IK_RBD: {
+		struct rbd_spec sp;
+		if (rbd_spec_parse(val, &sp, why, sizeof(why)))
+			cfg_err(p, p->lineno, "rbd: %s", why);
+		else
+			rbd_spec_format(&sp, im->rbd, sizeof(im->rbd));
+		break;
+	}
 	}
 }
 
@@ -859,9 +881,15 @@ static void finish_images(struct parser *p)
 		struct cfg_image *im = &c->images[i];
 		const struct sec_lines *sl = &p->img_lines[i];
 
-		if (!sl->key[IK_PATH])
-			cfg_err(p, im->line, "[image %s] has no path = (its raw image file or block device)",
-				im->name);
+		if (!sl->key[IK_PATH] && !sl->key[IK_RBD])
+			cfg_err(p, im->line, "[image %s] has no path = (its raw image file or block device) "
+				"and no rbd = (POOL/IMAGE[@SNAP] on Ceph)", im->name);
+		else if (sl->key[IK_PATH] && sl->key[IK_RBD])
+			cfg_err(p, sl->key[IK_RBD], "rbd: [image %s] has path = already (line %d): "
+				"give one of them", im->name, sl->key[IK_PATH]);
+		else if (sl->key[IK_RBD] && !c->ceph_conf[0] && !p->server.key[SK_CEPH_CONF])
+			cfg_err(p, sl->key[IK_RBD], "rbd: an image on Ceph needs [server] ceph-conf = "
+				"FILE (the cluster's ceph.conf, naming its monitors and keyring)");
 		if (!im->target[0]) {
 			if (sl->key[IK_TARGET])
 				continue;     /* invalid, reported */
@@ -1027,6 +1055,7 @@ void config_defaults(struct config *c)
 	c->login_timeout = 15;
 	c->send_timeout = 60;
 	c->zero_copy = false;
+	snprintf(c->ceph_id, sizeof(c->ceph_id), "%s", CFG_DEFAULT_CEPH_ID);
 	c->store_floor = 512ull << 20;
 	c->enroll_auto = true;
 	c->default_policy = POLICY_PERSISTENT;

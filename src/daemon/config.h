@@ -41,11 +41,16 @@
 #define CFG_DEFAULT_STATE "/var/lib/pristine"
 #define CFG_DEFAULT_LISTEN "*:3260"
 #define CFG_TARGET_PREFIX "iqn.2026-11.org.pristine:"
+#define CFG_RBD_MAX 400        /* rbd = POOL/IMAGE@SNAP, see storage/rbd.h */
+#define CFG_CEPH_ID_MAX 64     /* ceph-id = NAME (client.NAME): RBD_ID_MAX + 1 */
+#define CFG_DEFAULT_CEPH_ID "admin"
 
 
+/* [image NAME]: exactly one of path and rbd is set. */
 struct cfg_image {
 	char name[CFG_NAME_MAX];
-	char path[PATH_MAX];             /* absolute; not checked for existence */
+	char path[PATH_MAX];             /* absolute; not checked for existence; "" = on RBD */
+	char rbd[CFG_RBD_MAX];           /* POOL/IMAGE[@SNAP] (storage/rbd.h), "" = a file */
 	char target[CFG_TARGET_MAX];     /* valid iSCSI name, unique among images */
 	uint32_t block_size;             /* 512 or 4096 */
 	int line;                        /* line of its [image NAME] header */
@@ -82,6 +87,10 @@ struct config {
 	unsigned login_timeout;          /* seconds */
 	unsigned send_timeout;           /* seconds a peer may read nothing */
 	bool zero_copy;                  /* splice large Data-In from the page cache */
+	/* Ceph, for images on RBD: the cluster's ceph.conf (absolute, "" =
+	 * none; required when an image has rbd =) and the cephx identity */
+	char ceph_conf[PATH_MAX];
+	char ceph_id[CFG_CEPH_ID_MAX];   /* without "client."; default "admin" */
 	/* [defaults] */
 	bool enroll_auto;                /* unknown initiators are enrolled */
 	char default_image[CFG_NAME_MAX];/* image of auto-enrolled clients, "" = none */

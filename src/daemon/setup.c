@@ -26,6 +26,7 @@
 #include "proto/iscsi.h"
 #include "scsi/scsi.h"
 #include "storage/backend.h"
+#include "storage/rbd.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/version.h"
@@ -60,6 +61,7 @@ struct daemon {
 	struct boot_hooks boot_hooks;
 	struct scsi_target *shared;      /* --read-only: the one LU everyone sees */
 	struct privs privs;
+	struct rbd_cluster *ceph;        /* the Ceph connection when an image is on RBD */
 };
 
 /* --read-only's attach hook: every initiator sees the shared LU. */
@@ -69,6 +71,21 @@ static int shared_attach(void *ctx, struct iscsi_target *t, const char *initiato
 	(void)t; (void)initiator; (void)msg; (void)msglen;
 	*scsi = ctx;
 	*handle = NULL;
+	return 0;
+}
+
+/* Connect to the Ceph cluster of [server] ceph-conf/ceph-id, once, for
+ * the images on RBD; bounded in time (storage/rbd.h).  0 or -1 (logged). */
+static int connect_ceph(struct daemon *d)
+{
+	const struct config *c = d->cfg;
+	char msg[768];
+
+	if (rbd_cluster_connect(c->ceph_conf, c->ceph_id, &d->ceph, msg, sizeof(msg))) {
+		log_err("%s", msg);
+		return -1;
+	}
+	log_notice("ceph: connected as client.%s (%s)", c->ceph_id, c->ceph_conf);
 	return 0;
 }
 
@@ -86,7 +103,11 @@ static int open_images(struct daemon *d)
 		if (!(d->imgs[i] = calloc(1, sizeof(**d->imgs))))
 			return -1;
 		d->imgs[i]->origin = c->quick ? IMG_QUICK : IMG_CONFIG;
-		if (image_open_source(d->imgs[i], ci->name, ci->path, ci->target, ci->block_size)) {
+		if (ci->rbd[0] && !d->ceph && connect_ceph(d))
+			return -1;
+		if (ci->rbd[0] ? image_open_rbd(d->imgs[i], ci->name, d->ceph, ci->rbd, ci->target,
+						ci->block_size) :
+		    image_open_source(d->imgs[i], ci->name, ci->path, ci->target, ci->block_size)) {
 			if (d->cfg_path)
 				log_err("%s:%d: image %s cannot be served", d->cfg_path, ci->line, ci->name);
 			return -1;
@@ -345,6 +366,7 @@ static bool stop(struct daemon *d)
 		free(d->imgs[i]);
 	}
 	free(d->imgs);
+	rbd_cluster_close(d->ceph);     /* after every image read through it */
 	/* the server's target array (grown by iscsi_server_add_target) */
 	if (d->srv.targets_cap)
 		free(d->srv.targets);

@@ -5,6 +5,7 @@
 #include "lab/clients.h"
 #include "lab/images.h"
 #include "lab/statedir.h"
+#include "storage/rbd.h"
 #include "util/atomicfile.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -57,6 +58,20 @@ static void source_identity(struct image *img, const char *path)
 	snprintf(img->path, sizeof(img->path), "%s", real);
 }
 
+/* The source just opened must be whole blocks: 0, or -EINVAL (logged,
+ * the source closed). */
+static int check_source_size(struct image *img)
+{
+	if (img->be->size < img->block_size || img->be->size % img->block_size) {
+		log_err("%s: size %llu is not a whole number of %u-byte blocks", img->path,
+			(unsigned long long)img->be->size, img->block_size);
+		backend_close(img->be);
+		img->be = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int image_open_source(struct image *img, const char *name, const char *path, const char *target,
 		      uint32_t block_size)
 {
@@ -70,14 +85,36 @@ int image_open_source(struct image *img, const char *name, const char *path, con
 	if (rc)
 		return rc;
 	source_identity(img, path);
-	if (img->be->size < block_size || img->be->size % block_size) {
-		log_err("%s: size %llu is not a whole number of %u-byte blocks", path,
-			(unsigned long long)img->be->size, block_size);
-		backend_close(img->be);
-		img->be = NULL;
+	return check_source_size(img);
+}
+
+int image_open_rbd(struct image *img, const char *name, struct rbd_cluster *cl, const char *spec,
+		   const char *target, uint32_t block_size)
+{
+	struct rbd_spec sp;
+	char why[256], id[96];
+	int rc;
+
+	snprintf(img->name, sizeof(img->name), "%s", name);
+	snprintf(img->target, sizeof(img->target), "%s", target);
+	img->block_size = block_size;
+	if (rbd_spec_parse(spec, &sp, why, sizeof(why))) {
+		log_err("image %s: rbd %s", name, why);
 		return -EINVAL;
 	}
-	return 0;
+	/* Read-only, by librbd's own open: see storage/rbd.h. */
+	if ((rc = backend_rbd_open(cl, &sp, &img->be, id, sizeof(id), why, sizeof(why)))) {
+		log_err("image %s: %s", name, why);
+		return rc;
+	}
+	snprintf(img->path, sizeof(img->path), "%s%s", IMAGE_RBD_PREFIX, spec);
+	snprintf(img->source_id, sizeof(img->source_id), "rbd:%s:%llu", id,
+		 (unsigned long long)img->be->size);
+	if (!sp.snap[0])
+		log_warn("image %s: served from the head of %s, not a snapshot: whoever writes to it "
+			 "in Ceph changes every client's disk under it; name a snapshot (rbd = %s@SNAP)",
+			 name, img->path, spec);
+	return check_source_size(img);
 }
 
 void image_version_id(const struct image *img, unsigned v, char *out, size_t len)

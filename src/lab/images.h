@@ -69,7 +69,7 @@ struct draft {
 struct image {
 	char name[IMAGE_NAME_MAX];
 	char target[ISCSI_NAME_MAX];  /* the target name it is served under */
-	char path[PATH_MAX];          /* the source (v1), absolute */
+	char path[PATH_MAX];          /* the source (v1): absolute, or rbd:POOL/IMAGE[@SNAP] */
 	struct backend *be;           /* the source, opened read-only */
 	uint32_t block_size;
 	char source_id[128];          /* identity of the source: path, size, mtime */
@@ -109,6 +109,20 @@ uint64_t image_layer_bytes(const struct image *img, const struct version *v);
  */
 int image_open_source(struct image *img, const char *name, const char *path, const char *target,
 		      uint32_t block_size);
+/* img->path of an image whose source is on Ceph RBD starts with this. */
+#define IMAGE_RBD_PREFIX "rbd:"
+struct rbd_cluster;
+/*
+ * The same for a source on Ceph RBD: spec is POOL/IMAGE[@SNAP], opened
+ * read-only through cl (borrowed: it must outlive the image); path
+ * becomes "rbd:SPEC", the source identity the pool, image and snapshot
+ * ids and the size.  Versions, drafts, flatten and export work on it as
+ * on a file: a chain's root may be any backend (storage/chain.h), and
+ * every layer and flattened file stays in the state directory.  0 or
+ * -errno, logged.
+ */
+int image_open_rbd(struct image *img, const char *name, struct rbd_cluster *cl, const char *spec,
+		   const char *target, uint32_t block_size);
 /*
  * Load (or create) the versions of img from STATE/images/NAME and clean
  * up what a crash left.  Refuses (-ESTALE, logged) when the source changed

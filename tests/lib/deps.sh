@@ -17,10 +17,14 @@ PKGS="build-essential pkg-config libisal-dev libcmocka-dev
       libsystemd-dev dnsmasq-base ipxe nettle-dev groff-base"
 # git: tests/demo/test_first_run.sh clones the checkout.
 PKGS="$PKGS git"
+# A throwaway Ceph cluster for tests/ceph/ (tests/lib/ceph.sh).
+PKGS="$PKGS ceph-mon ceph-osd ceph-common"
 # binutils, gcc (build-essential), dosfstools, mtools: demo/mkimage.sh.
+# librbd-dev, librados-dev: pristined links librbd (golden images on Ceph
+# RBD, storage/rbd.c), whether or not an image is on RBD.
 RUN_PKGS="build-essential pkg-config libisal-dev libmicrohttpd-dev libjansson-dev
       libcurl4-openssl-dev libinih-dev libsystemd-dev nettle-dev binutils
-      dosfstools mtools"
+      librbd-dev librados-dev dosfstools mtools"
 PC_PKGS="qemu-system-x86 ipxe-qemu ovmf socat"
 case ${1:-all} in
 run) PKGS=$RUN_PKGS ;;

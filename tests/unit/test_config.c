@@ -447,7 +447,8 @@ static void test_several_errors(void **state)
 	assert_int_equal(parse(t, &c), -EINVAL);
 	assert_string_equal(err,
 		"t.conf:2: nop-interval: '9999' is not a number of seconds from 0 to 3600\n"
-		"t.conf:3: [image a] has no path = (its raw image file or block device)\n"
+		"t.conf:3: [image a] has no path = (its raw image file or block device) and no rbd = "
+		"(POOL/IMAGE[@SNAP] on Ceph)\n"
 		"t.conf:6: image zzz: there is no [image zzz]\n"
 		"t.conf:7: unknown key 'colour' in [client pc1]\n"
 		"t.conf:9: initiator iqn.2010-04.org.ipxe:pc1 is already [client pc1] (line 5)");
@@ -593,6 +594,67 @@ static void test_inheritance(void **state)
 	config_free(&c);
 }
 
+/* Images on Ceph RBD: rbd = POOL/IMAGE[@SNAP] instead of path =, with
+ * [server] ceph-conf = and ceph-id =; every bad value a FILE:LINE error. */
+static void test_rbd(void **state)
+{
+	static const struct { const char *text; const char *want; } bad[] = {
+		{ "[server]\nceph-conf = /c\n[image a]\nrbd = pool\n",
+		  "t.conf:4: rbd: 'pool' is not POOL/IMAGE or POOL/IMAGE@SNAP" },
+		{ "[server]\nceph-conf = /c\n[image a]\nrbd = /img\n",
+		  "t.conf:4: rbd: the pool name is empty" },
+		{ "[server]\nceph-conf = /c\n[image a]\nrbd = p/\n",
+		  "t.conf:4: rbd: the image name is empty" },
+		{ "[server]\nceph-conf = /c\n[image a]\nrbd = p/i@\n",
+		  "t.conf:4: rbd: the snapshot name is empty" },
+		{ "[server]\nceph-conf = /c\n[image a]\nrbd = p/i/j\n",
+		  "t.conf:4: rbd: the image name holds '/'" },
+		{ "[server]\nceph-conf = /c\n[image a]\nrbd = p/i@s@t\n",
+		  "t.conf:4: rbd: the snapshot name holds '@'" },
+		{ "[server]\nceph-conf = /c\n[image a]\npath = /a\nrbd = p/i\n",
+		  "t.conf:5: rbd: [image a] has path = already (line 4): give one of them" },
+		{ "[image a]\nrbd = p/i@s\n",
+		  "t.conf:2: rbd: an image on Ceph needs [server] ceph-conf = FILE" },
+		{ "[server]\nceph-conf = ceph.conf\n[image a]\nrbd = p/i\n",
+		  "t.conf:2: ceph-conf: 'ceph.conf' is not an absolute path" },
+		{ "[server]\nceph-conf = /c\nceph-id = client.lab\n[image a]\nrbd = p/i\n",
+		  "t.conf:3: ceph-id: give the name without 'client.' (ceph-id = lab)" },
+		{ "[server]\nceph-conf = /c\nceph-id = a b\n[image a]\nrbd = p/i\n",
+		  "t.conf:3: ceph-id: 'a b' is not a cephx client name" },
+		{ "[server]\nceph-conf = /c\nceph-id = -x\n[image a]\nrbd = p/i\n",
+		  "t.conf:3: ceph-id: '-x' is not a cephx client name" },
+		{ "[server]\nceph-conf = /c\nceph-id = "
+		  "a234567890123456789012345678901234567890123456789012345678901234\n[image a]\nrbd = p/i\n",
+		  "t.conf:3: ceph-id: 'a234567890" },
+	};
+	struct config c;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_one(bad[i].text, bad[i].want);
+
+	/* the server section may come after the image */
+	assert_int_equal(parse("[image win10]\nrbd = lab/win10@v1\n[image linux]\npath = /l\n"
+			       "[server]\nceph-conf = /etc/ceph/lab.conf\nceph-id = pristine\n"
+			       "[defaults]\nenroll = deny\n", &c), 0);
+	assert_int_equal(c.nimages, 2);
+	assert_string_equal(c.images[0].rbd, "lab/win10@v1");
+	assert_string_equal(c.images[0].path, "");
+	assert_string_equal(c.images[1].rbd, "");
+	assert_string_equal(c.images[1].path, "/l");
+	assert_string_equal(c.ceph_conf, "/etc/ceph/lab.conf");
+	assert_string_equal(c.ceph_id, "pristine");
+	config_free(&c);
+	/* the head of an image; ceph-id defaults to admin */
+	assert_int_equal(parse("[server]\nceph-conf = /c\n[image a]\nrbd = p/i\n", &c), 0);
+	assert_string_equal(c.images[0].rbd, "p/i");
+	assert_string_equal(c.ceph_id, "admin");
+	config_free(&c);
+	/* no Ceph at all: no conf needed, the default identity only */
+	assert_int_equal(parse("[image a]\npath = /a\n", &c), 0);
+	assert_string_equal(c.ceph_conf, "");
+	config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -609,6 +671,7 @@ int main(void)
 		cmocka_unit_test(test_secret_in_bad_section),
 		cmocka_unit_test(test_policy_names),
 		cmocka_unit_test(test_inheritance),
+		cmocka_unit_test(test_rbd),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,86 @@
+/*
+ * rbd.h - golden images on Ceph RBD: a read-only struct backend over
+ * librbd, and the one connection to the cluster it reads through.
+ *
+ * A daemon holds at most one rbd_cluster (one cephx identity, one
+ * ceph.conf); every RBD image it serves is opened through it.  The
+ * cluster outlives its images: close every backend opened on it before
+ * rbd_cluster_close.
+ *
+ * The backend never writes: the image is opened with rbd_open_read_only
+ * (at a snapshot when the spec names one, else the image head), so
+ * librbd itself refuses any write, takes no exclusive lock and registers
+ * no watch.  write and unmap return -EROFS, flush 0, there is no
+ * splice_read and no block_status (everything counts as mapped).
+ *
+ * Threading: reads may come from many threads at once (librbd's image
+ * handle is safe for concurrent I/O); open and close are not concurrent
+ * with anything on the same backend or cluster.
+ */
+#ifndef PRISTINE_RBD_H
+#define PRISTINE_RBD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "storage/backend.h"
+
+/* Lengths of a spec's parts (RBD itself allows longer names; ours fit
+ * a log line and image.json). */
+#define RBD_POOL_MAX 128
+#define RBD_NAME_MAX 128
+/* Seconds rados_connect may take (monitors reached, cephx done) before
+ * the start gives up: an unreachable cluster is an error, not a hang. */
+#define RBD_CONNECT_TIMEOUT_S 15
+
+/* POOL/IMAGE[@SNAP], parsed. */
+struct rbd_spec {
+	char pool[RBD_POOL_MAX];
+	char image[RBD_NAME_MAX];
+	char snap[RBD_NAME_MAX];        /* "" = the image head */
+};
+
+struct rbd_cluster;
+
+/*
+ * Parse s as POOL/IMAGE[@SNAP]: each part non-empty, printable ASCII
+ * without spaces, '/' or '@' (and fitting the sizes above).  0 and *out,
+ * or -1 with why (what is wrong, for the caller to prefix with its key).
+ */
+int rbd_spec_parse(const char *s, struct rbd_spec *out, char *why, size_t whylen);
+
+/* Most bytes of a cephx client id (the NAME of client.NAME). */
+#define RBD_ID_MAX 63
+
+/* Whether id may name a cephx client here (client.ID): 1..RBD_ID_MAX of
+ * [A-Za-z0-9._-], not starting with '.' or '-', without "client.". */
+bool rbd_id_valid(const char *id);
+
+/* "POOL/IMAGE" or "POOL/IMAGE@SNAP" into buf (cut to len). */
+void rbd_spec_format(const struct rbd_spec *sp, char *buf, size_t len);
+
+/*
+ * Connect to the cluster that conf_file (a ceph.conf: mon host, keyring)
+ * describes, as client.ID (id without the "client." prefix), cephx key
+ * from the keyring the file names.  The monitors must answer within
+ * RBD_CONNECT_TIMEOUT_S.  0 and *out (release with rbd_cluster_close),
+ * or -errno with msg saying what failed (the file, the monitors and the
+ * identity named; librados' error text).
+ */
+int rbd_cluster_connect(const char *conf_file, const char *id, struct rbd_cluster **out,
+			char *msg, size_t msglen);
+/* Shut the connection down.  NULL is a no-op. */
+void rbd_cluster_close(struct rbd_cluster *c);
+
+/*
+ * Open the RBD image sp read-only through c, at sp->snap when set.
+ * 0 and *out (a backend named "rbd:POOL/IMAGE[@SNAP]", release with
+ * backend_close; it borrows c), or -errno with msg (-ENOENT: no such
+ * pool, image or snapshot).  *id receives a string identifying what is
+ * read, for image.json: the pool's id, the image's id and the
+ * snapshot's id, or "head" (cut to idlen).
+ */
+int backend_rbd_open(struct rbd_cluster *c, const struct rbd_spec *sp, struct backend **out,
+		     char *id, size_t idlen, char *msg, size_t msglen);
+
+#endif

@@ -1,0 +1,180 @@
+# tests/lib/ceph.sh - a throwaway single-node Ceph cluster for tests.
+# Source it after common.sh:  . "$TOP/tests/lib/ceph.sh"
+#
+#   ceph_start DIR [OBJECTSTORE]
+#       one ceph-mon and one ceph-osd (Debian 12's Ceph 16 "pacific"),
+#       everything under DIR (config, keyrings, mon store, OSD store,
+#       run and log directories, admin sockets), bound to 127.0.0.1 on
+#       free ports, cephx on, no mgr, one pool "rbd" of 8 PGs, size 1.
+#       OBJECTSTORE: memstore (the default: the OSD keeps its objects in RAM,
+#       at most 1 GiB; up in ~6 s here) or bluestore (on a sparse file in
+#       DIR; up in ~10 s here).
+#       Sets CEPH_CONF (the cluster's ceph.conf, with client.admin's
+#       keyring), CEPH_MON (ADDR:PORT), CEPH_POOL, CEPH_MON_PID, CEPH_OSD_PID
+#       and exports CEPH_ARGS so that ceph/rbd/rados talk to it.  Every
+#       wait is bounded; on failure it prints the daemons' logs and fails.
+#   ceph_add_client NAME CAPS...
+#       a cephx user client.NAME with the given caps; its key goes into
+#       DIR/client.NAME.keyring, which a second conf DIR/NAME.conf names
+#       (prints that conf's path).
+#   ceph_stop
+#       SIGTERM to both daemons by PID, SIGKILL after 10 s; called from
+#       the EXIT trap that ceph_start installs (chained with common.sh's,
+#       which removes the temporary directory), so a failing test leaves
+#       no daemon behind.  Nothing is written under /etc/ceph or
+#       /var/lib/ceph and no systemd unit is involved.
+#
+# Settings that matter on one node: pool size 1 allowed, CRUSH choosing
+# among OSDs (chooseleaf type 0), the PG autoscaler off, IPv4 only; the mgr
+# is not started (librbd does not need it; MGR_DOWN is muted).
+CEPH_MON_PID=""
+CEPH_OSD_PID=""
+CEPH_DIR=""
+CEPH_POOL=rbd
+
+ceph_stop() {
+	local p
+	for p in $CEPH_OSD_PID $CEPH_MON_PID; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in $CEPH_OSD_PID $CEPH_MON_PID; do
+		for _ in $(seq 1 100); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	CEPH_OSD_PID=""
+	CEPH_MON_PID=""
+}
+
+# Print the daemons' logs (tails) and fail.
+ceph_fail() {
+	local f
+	for f in "$CEPH_DIR"/log/*.log "$CEPH_DIR"/*.out; do
+		[ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }
+	done
+	fail "ceph: $*"
+}
+
+# ceph_wait SECONDS CMD...: run CMD every 0.2 s until it succeeds; 1 on timeout.
+ceph_wait() {
+	local end=$((SECONDS + $1))
+	shift
+	while [ "$SECONDS" -lt "$end" ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+ceph_osd_up() {
+	ceph osd dump 2>/dev/null | grep -q '^osd\.0 up'
+}
+
+# Without a mgr the monitors keep no PG statistics: the pool is ready
+# when an object can be written to it (and removed again).
+ceph_pool_writable() {
+	timeout 10 rados -p "$CEPH_POOL" put pristine-probe "$CEPH_CONF" &&
+		timeout 10 rados -p "$CEPH_POOL" rm pristine-probe
+}
+
+ceph_start() {
+	local dir=$1 store=${2:-memstore} port fsid uuid
+	CEPH_DIR=$dir
+	mkdir -p "$dir/mon" "$dir/osd" "$dir/run" "$dir/log"
+	port=$(free_port)
+	CEPH_MON=127.0.0.1:$port
+	fsid=$(python3 -c 'import uuid; print(uuid.uuid4())')
+	uuid=$(python3 -c 'import uuid; print(uuid.uuid4())')
+	CEPH_CONF=$dir/ceph.conf
+	cat >"$CEPH_CONF" <<EOF
+[global]
+fsid = $fsid
+mon host = v2:$CEPH_MON
+public addr = 127.0.0.1
+ms bind ipv4 = true
+ms bind ipv6 = false
+ms bind msgr1 = false
+auth cluster required = cephx
+auth service required = cephx
+auth client required = cephx
+keyring = $dir/\$name.keyring
+run dir = $dir/run
+auth allow insecure global id reclaim = false
+log file = $dir/log/\$name.log
+log to stderr = false
+err to stderr = false
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+osd crush chooseleaf type = 0
+mon allow pool size one = true
+mon allow pool delete = true
+mon warn on pool no redundancy = false
+mon data avail warn = 1
+mon data avail crit = 1
+mon health mute = MGR_DOWN
+[mon]
+mon data = $dir/mon
+keyring = $dir/mon/keyring
+admin socket = $dir/run/\$name.asok
+mon cluster log file = $dir/log/cluster.log
+[osd]
+osd data = $dir/osd
+admin socket = $dir/run/\$name.asok
+osd objectstore = $store
+bluestore block path = $dir/osd/block.img
+bluestore block create = true
+bluestore block size = 2147483648
+bluestore fsck on mount = false
+memstore device bytes = 1073741824
+osd memory target = 939524096
+osd crush update on start = true
+osd max object name len = 460
+osd max object namespace len = 64
+EOF
+	ceph-authtool --create-keyring "$dir/mon.keyring" --gen-key -n mon. \
+		--cap mon 'allow *' >/dev/null || ceph_fail "mon keyring"
+	ceph-authtool --create-keyring "$dir/client.admin.keyring" --gen-key -n client.admin \
+		--cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' >/dev/null ||
+		ceph_fail "admin keyring"
+	ceph-authtool --create-keyring "$dir/osd.0.keyring" --gen-key -n osd.0 \
+		--cap mon 'allow profile osd' --cap osd 'allow *' --cap mgr 'allow profile osd' \
+		>/dev/null || ceph_fail "osd keyring"
+	cp "$dir/mon.keyring" "$dir/mon.all.keyring"
+	ceph-authtool "$dir/mon.all.keyring" --import-keyring "$dir/client.admin.keyring" >/dev/null
+	ceph-authtool "$dir/mon.all.keyring" --import-keyring "$dir/osd.0.keyring" >/dev/null
+	monmaptool --create --fsid "$fsid" --addv a "[v2:$CEPH_MON]" "$dir/monmap" >/dev/null ||
+		ceph_fail "monmaptool"
+	ceph-mon -c "$CEPH_CONF" --mkfs -i a --monmap "$dir/monmap" \
+		--keyring "$dir/mon.all.keyring" >"$dir/mon-mkfs.out" 2>&1 || ceph_fail "ceph-mon --mkfs"
+	export CEPH_ARGS="-c $CEPH_CONF --name client.admin"
+	CEPH_ARGS= ceph-mon -c "$CEPH_CONF" -i a -f >"$dir/mon.out" 2>&1 &
+	CEPH_MON_PID=$!
+	trap 'ceph_stop; cleanup_common' EXIT
+	ceph_wait 30 timeout 10 ceph mon stat || ceph_fail "the monitor did not answer in 30 s"
+	timeout 20 ceph osd new "$uuid" 0 >/dev/null 2>&1 || ceph_fail "ceph osd new"
+	CEPH_ARGS= timeout 60 ceph-osd -c "$CEPH_CONF" -i 0 --mkfs --osd-uuid "$uuid" \
+		>"$dir/osd-mkfs.out" 2>&1 || ceph_fail "ceph-osd --mkfs"
+	CEPH_ARGS= ceph-osd -c "$CEPH_CONF" -i 0 -f >"$dir/osd.out" 2>&1 &
+	CEPH_OSD_PID=$!
+	ceph_wait 40 ceph_osd_up || ceph_fail "osd.0 not up in 40 s"
+	timeout 20 ceph osd pool create "$CEPH_POOL" 8 8 >/dev/null 2>&1 || ceph_fail "pool create"
+	timeout 20 ceph osd pool application enable "$CEPH_POOL" rbd >/dev/null 2>&1 ||
+		ceph_fail "pool application enable"
+	ceph_wait 40 ceph_pool_writable || ceph_fail "pool $CEPH_POOL not writable in 40 s"
+}
+
+ceph_add_client() {
+	local name=$1
+	shift
+	timeout 20 ceph auth get-or-create "client.$name" "$@" \
+		-o "$CEPH_DIR/client.$name.keyring" >/dev/null 2>&1 || ceph_fail "auth get-or-create client.$name"
+	sed -e '/^keyring = /d' "$CEPH_CONF" >"$CEPH_DIR/$name.conf"
+	sed -i -e "/^\[global\]/a keyring = $CEPH_DIR/client.$name.keyring" "$CEPH_DIR/$name.conf"
+	echo "$CEPH_DIR/$name.conf"
+}
