@@ -35,13 +35,9 @@ TARGET = "iqn.2026-11.org.pristine:golden"
 WRITES = 3000                    # the writer's bound
 
 
-
-
 def block_value(tag, lba):
     head = b"L%08d-%08d-" % (tag, lba)
     return (head * (BS // len(head) + 1))[:BS]
-
-
 
 
 def tree(path):

@@ -30,14 +30,10 @@ INIT = "iqn.2024-01.test.pristine:crash"
 TARGET = "iqn.2026-11.org.pristine:golden"
 
 
-
-
 def block_value(rnd_tag, lba):
     """512 bytes naming the write (tag) and the block."""
     head = b"W%016x-%08d-" % (rnd_tag, lba)
     return (head * (BS // len(head) + 1))[:BS]
-
-
 
 
 def main():
