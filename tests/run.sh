@@ -2,6 +2,7 @@
 # Runs every test of the project and prints one closing line
 # "N passed, N failed, N skipped".  A test is an executable
 #   build/asan/unit/test_*           C unit tests (cmocka)
+#   build/release-unit/test_*        the same against the release objects (test_check)
 #   tests/<area>/test_*.sh|.py       tests against a live daemon
 # Exit status 0 = pass, 77 = skip (with a reason on stdout), else fail.
 # TESTS="pattern" limits the run to tests whose path matches the pattern.
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 pass=0; fail=0; skip=0; failed=()
 logdir=build/test-logs
 mkdir -p "$logdir"
-mapfile -t tests < <(ls build/asan/unit/test_* 2>/dev/null; ls tests/*/test_*.sh tests/*/test_*.py 2>/dev/null | sort)
+mapfile -t tests < <(ls build/asan/unit/test_* build/release-unit/test_* 2>/dev/null; ls tests/*/test_*.sh tests/*/test_*.py 2>/dev/null | sort)
 for t in "${tests[@]}"; do
 	[ -x "$t" ] || continue
 	if [ -n "${TESTS:-}" ] && [[ "$t" != *${TESTS}* ]]; then continue; fi
