@@ -126,8 +126,8 @@ int rbd_cluster_connect(const char *conf_file, const char *id, struct rbd_cluste
 	snprintf(name, sizeof(name), "client.%s", id);
 	if ((rc = rados_create2(&c->rados, "ceph", name, 0)) < 0) {
 		snprintf(msg, msglen, "ceph: cannot create a client %s: %s", name, strerror(-rc));
-		free(c);
-		return rc;
+		c->rados = NULL;
+		goto fail;
 	}
 	if ((rc = rados_conf_read_file(c->rados, conf_file)) < 0) {
 		snprintf(msg, msglen, "ceph-conf %s cannot be read: %s", conf_file, strerror(-rc));
@@ -150,7 +150,8 @@ int rbd_cluster_connect(const char *conf_file, const char *id, struct rbd_cluste
 	*out = c;
 	return 0;
 fail:
-	rados_shutdown(c->rados);
+	if (c->rados)
+		rados_shutdown(c->rados);
 	free(c);
 	return rc;
 }
@@ -240,26 +241,22 @@ int backend_rbd_open(struct rbd_cluster *c, const struct rbd_spec *sp, struct ba
 		return -ENOMEM;
 	if ((rc = rados_ioctx_create(c->rados, sp->pool, &r->io)) < 0) {
 		snprintf(msg, msglen, "rbd:%s: pool %s: %s", spec, sp->pool, strerror(-rc));
-		free(r);
-		return rc;
+		r->io = NULL;
+		goto fail;
 	}
 	/* The golden image is never opened for writing. */
 	rc = rbd_open_read_only(r->io, sp->image, &r->image, sp->snap[0] ? sp->snap : NULL);
 	if (rc < 0) {
 		snprintf(msg, msglen, "rbd:%s: cannot open the image%s read-only: %s", spec,
 			 sp->snap[0] ? " at its snapshot" : "", strerror(-rc));
-		rados_ioctx_destroy(r->io);
-		free(r);
-		return rc;
+		r->image = NULL;
+		goto fail;
 	}
 	if ((rc = rbd_get_size(r->image, &size)) < 0 ||
 	    (sp->snap[0] && (rc = rbd_snap_get_id(r->image, sp->snap, &snapid)) < 0)) {
 		snprintf(msg, msglen, "rbd:%s: cannot read its size or snapshot: %s", spec,
 			 strerror(-rc));
-		rbd_close(r->image);
-		rados_ioctx_destroy(r->io);
-		free(r);
-		return rc;
+		goto fail;
 	}
 	if (rbd_get_id(r->image, imgid, sizeof(imgid)) < 0)
 		snprintf(imgid, sizeof(imgid), "?");
@@ -275,4 +272,11 @@ int backend_rbd_open(struct rbd_cluster *c, const struct rbd_spec *sp, struct ba
 	snprintf(r->be.name, sizeof(r->be.name), "rbd:%.*s", (int)sizeof(r->be.name) - 5, spec);
 	*out = &r->be;
 	return 0;
+fail:
+	if (r->image)
+		rbd_close(r->image);
+	if (r->io)
+		rados_ioctx_destroy(r->io);
+	free(r);
+	return rc;
 }
