@@ -368,9 +368,11 @@ static int op_status(void *ctx, json_t **out, char *err, size_t errlen)
 			 "state_dir", d->reg->state);
 	json_object_set_new(*out, "iscsi_port", json_integer((json_int_t)d->reg->iscsi_port));
 	if (d->boot_listen) {
-		const char *colon = strrchr(d->boot_listen, ':');
-		json_object_set_new(*out, "boot", json_pack("{s:i, s:[s]}", "port",
-			colon ? atoi(colon + 1) : 0, "listen", d->boot_listen));
+		unsigned port = 0;
+
+		parse_portal(d->boot_listen, &port, NULL, 0);   /* checked when read */
+		json_object_set_new(*out, "boot", json_pack("{s:i, s:[s]}", "port", (int)port,
+			"listen", d->boot_listen));
 	} else {
 		json_object_set_new(*out, "boot", json_null());
 	}
