@@ -129,7 +129,11 @@ int body_string(json_t *body, const char *key, const char **out, char *err, size
 	return 0;
 }
 
-int body_size(json_t *body, const char *key, bool *present, uint64_t *out, char *err, size_t errlen)
+/* An optional size field of a request body, in bytes: *present tells
+ * whether the key was there; a value that is not a whole number >= 0 is
+ * -EINVAL with a message in err. */
+static int body_size(json_t *body, const char *key, bool *present, uint64_t *out, char *err,
+		     size_t errlen)
 {
 	json_t *v = json_object_get(body, key);
 
