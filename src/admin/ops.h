@@ -20,10 +20,9 @@ void daemon_ops_init(struct daemon_ctx *d, struct control_ops *ops);
 void image_ops_init(struct control_ops *ops);
 
 /*
- * Optional string / size fields of a request body.  *present tells whether
- * the key was there; a value of the wrong type is -EINVAL with msg.
+ * An optional string field of a request body: *out is NULL when the key
+ * is absent; a value of another type is -EINVAL with a message in err.
  */
 int body_string(json_t *body, const char *key, const char **out, char *err, size_t errlen);
-int body_size(json_t *body, const char *key, bool *present, uint64_t *out, char *err, size_t errlen);
 
 #endif

@@ -129,7 +129,11 @@ int body_string(json_t *body, const char *key, const char **out, char *err, size
 	return 0;
 }
 
-int body_size(json_t *body, const char *key, bool *present, uint64_t *out, char *err, size_t errlen)
+/* An optional size field of a request body, in bytes: *present tells
+ * whether the key was there; a value that is not a whole number >= 0 is
+ * -EINVAL with a message in err. */
+static int body_size(json_t *body, const char *key, bool *present, uint64_t *out, char *err,
+		     size_t errlen)
 {
 	json_t *v = json_object_get(body, key);
 
@@ -368,9 +372,11 @@ static int op_status(void *ctx, json_t **out, char *err, size_t errlen)
 			 "state_dir", d->reg->state);
 	json_object_set_new(*out, "iscsi_port", json_integer((json_int_t)d->reg->iscsi_port));
 	if (d->boot_listen) {
-		const char *colon = strrchr(d->boot_listen, ':');
-		json_object_set_new(*out, "boot", json_pack("{s:i, s:[s]}", "port",
-			colon ? atoi(colon + 1) : 0, "listen", d->boot_listen));
+		unsigned port = 0;
+
+		parse_portal(d->boot_listen, &port, NULL, 0);   /* checked when read */
+		json_object_set_new(*out, "boot", json_pack("{s:i, s:[s]}", "port", (int)port,
+			"listen", d->boot_listen));
 	} else {
 		json_object_set_new(*out, "boot", json_null());
 	}

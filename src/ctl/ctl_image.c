@@ -50,16 +50,10 @@ static int abs_path(const char *in, char *out, size_t len)
 
 static int parse_version(const char *s, unsigned *v)
 {
-	char *end;
-	unsigned long n;
-
 	if (s[0] == 'v' || s[0] == 'V')
 		s++;
-	errno = 0;
-	n = strtoul(s, &end, 10);
-	if (!s[0] || *end || errno || n < 1 || n > 1000000)
+	if (parse_uint(s, 1, 1000000, v, NULL, 0))
 		return usage_error("VERSION must be a number like 3 or v3, not '%s'", s);
-	*v = (unsigned)n;
 	return 0;
 }
 
@@ -433,9 +427,8 @@ int do_job(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o)
 	if (rc)
 		return rc;
 	if (!strcmp(v, "show") && argc == 2) {
-		char *end;
-		long id = strtol(argv[1], &end, 10);
-		if (!argv[1][0] || *end || id < 1 || id > 999999999)
+		unsigned id;
+		if (parse_uint(argv[1], 1, 999999999, &id, NULL, 0))
 			return usage_error("job id must be a number, not '%s'", argv[1]);
 		return follow_job(c, (int)id);
 	}

@@ -700,23 +700,21 @@ out:
 
 static int verb_session_kill(const struct ctl *c, const char *arg)
 {
-	char path[64], *end;
-	unsigned long tsih;
+	char path[64];
+	unsigned tsih;
 	json_t *res;
 	int rc;
 
-	errno = 0;
-	tsih = strtoul(arg, &end, 10);
-	if (!arg[0] || *end || errno || arg[0] == '-' || tsih == 0 || tsih > 65535)
+	if (parse_uint(arg, 1, 65535, &tsih, NULL, 0))
 		return usage_error("TSIH must be a number from 1 to 65535, not '%s'", arg);
-	snprintf(path, sizeof(path), "/v1/sessions/%lu", tsih);
+	snprintf(path, sizeof(path), "/v1/sessions/%u", tsih);
 	rc = ctl_call(c, "DELETE", path, NULL, NULL, &res);
 	if (rc)
 		return rc;
 	if (c->json)
 		ctl_print_json(res, stdout);
 	else
-		printf("session %lu ended\n", tsih);
+		printf("session %u ended\n", tsih);
 	json_decref(res);
 	return CTL_OK;
 }

@@ -151,14 +151,6 @@ static const char *sec_label(const struct parser *p, char *buf, size_t len)
  * util/parse.c, the same functions as the options and the API use; the
  * messages below are "KEY: " + what they say is wrong. */
 
-/* "H:MM" or "HH:MM" (parse_time_of_day): minutes after midnight, or -1. */
-int cfg_parse_hhmm(const char *s)
-{
-	int m;
-
-	return parse_time_of_day(s, &m, NULL, 0) ? -1 : m;
-}
-
 /* ---- section headers -------------------------------------------------- */
 
 /* Grow an array of n elements of size sz to hold n + 1.  0 or -1. */

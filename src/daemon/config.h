@@ -157,7 +157,4 @@ const struct cfg_image *cfg_image_find(const struct config *c, const char *name)
  * regard to case), or NULL.  The pointer is into c->clients. */
 const struct client_decl *cfg_client_find(const struct config *c, const char *id);
 
-/* "HH:MM" (00:00..23:59) as minutes after midnight, or -1. */
-int cfg_parse_hhmm(const char *s);
-
 #endif

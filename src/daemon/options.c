@@ -21,7 +21,8 @@
 #include <string.h>
 #include <sys/un.h>
 
-void options_usage(FILE *f)
+/* The --help text. */
+static void options_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: pristined --image PATH [options]    (quick mode)\n"

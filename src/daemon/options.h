@@ -30,7 +30,4 @@
  */
 int options_parse(int argc, char **argv, struct config *cfg, const char **cfg_path);
 
-/* The --help text. */
-void options_usage(FILE *f);
-
 #endif

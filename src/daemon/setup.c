@@ -29,6 +29,7 @@
 #include "storage/rbd.h"
 #include "util/hash.h"
 #include "util/log.h"
+#include "util/parse.h"
 #include "util/version.h"
 
 #include <errno.h>
@@ -212,7 +213,6 @@ static int build_registry(struct daemon *d)
 	const struct config *c = d->cfg;
 	struct registry *reg = &d->reg;
 	unsigned port = 3260;
-	const char *colon = strrchr(c->listen[0], ':');
 
 	snprintf(reg->state, sizeof(reg->state), "%s", d->state);
 	reg->default_quota = c->default_quota;
@@ -226,8 +226,7 @@ static int build_registry(struct daemon *d)
 	if (!c->quick)
 		snprintf(reg->default_image, sizeof(reg->default_image), "%s", c->default_image);
 	snprintf(reg->boot_portal, sizeof(reg->boot_portal), "%s", c->boot_portal);
-	if (colon)
-		port = (unsigned)strtoul(colon + 1, NULL, 10);   /* checked by parse_portal */
+	parse_portal(c->listen[0], &port, NULL, 0);   /* checked when read: cannot fail */
 	reg->iscsi_port = port;
 	for (unsigned i = 0; i < d->nimg; i++) {
 		if (image_load(reg, d->imgs[i]) || registry_add_image(reg, d->imgs[i]))

@@ -49,6 +49,13 @@ grep -q "boot endpoint on http://127.0.0.1:$BPORT/boot.ipxe\$" "$DLOG" ||
 	{ cat "$DLOG"; fail "the boot endpoint's URL is not logged as http://127.0.0.1:$BPORT/boot.ipxe"; }
 curl -sS -m 10 "http://127.0.0.1:$BPORT/boot.ipxe" | head -n 1 | grep -q '^#!ipxe' ||
 	fail "the logged boot URL does not answer"
+ctl --json status
+python3 - "$OUT" "$BPORT" "$PORT" <<'PY' || { cat "$OUT"; fail "status --json: wrong boot or iSCSI port"; }
+import json, sys
+st = json.load(open(sys.argv[1]))
+assert st["boot"]["port"] == int(sys.argv[2]), st["boot"]
+assert st["iscsi_port"] == int(sys.argv[3]), st["iscsi_port"]
+PY
 
 # --- client show before any login: "never", "-", no null, no epoch 0
 ctl client add "$PC" --name pc1
