@@ -92,6 +92,11 @@ ctl 2 --state "$tmpdir/nowhere" client show pc1 --force
 ctl 2 --state "$tmpdir/nowhere" client add iqn.2024-01.test.ctl:x --name
 ctl 2 client reset
 ctl 2 session kill notanumber
+# numbers are read with util/parse's rule: no blank, no sign
+ctl 2 session kill " 3"
+ctl 2 session kill +3
+ctl 2 job show +3
+ctl 2 image rollback g " 2"
 ctl 2 --bogus status
 ctl 0 --help
 out_has "client reset ID"
