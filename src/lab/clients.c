@@ -283,11 +283,6 @@ static void bound_version(json_t *bindings, struct client *c)
 	}
 }
 
-bool client_name_valid(const char *name)
-{
-	return parse_name_ok(name);   /* the one name rule (util/parse.h) */
-}
-
 /*
  * Recreate the clients added with the API (or enrolled automatically)
  * that clients.json records, unless the configuration declared them.
@@ -319,7 +314,7 @@ static void restore_clients(struct registry *reg, json_t *bindings)
 		c = client_new(reg, ini, im);
 		if (!c)
 			return;
-		if (name && client_name_valid(name) && !registry_find(reg, name))
+		if (name && parse_name_ok(name) && !registry_find(reg, name))
 			snprintf(c->name, sizeof(c->name), "%s", name);
 		c->origin = origin && strcmp(origin, "api") == 0 ? ORIGIN_API : ORIGIN_AUTO;
 		restore_boot_fields(c, e);
@@ -875,7 +870,7 @@ int registry_add(struct registry *reg, const char *name, const char *initiator, 
 		snprintf(msg, msglen, "'%.80s' is not a valid iSCSI initiator name", initiator);
 		return -EINVAL;
 	}
-	if (name && name[0] && !client_name_valid(name)) {
+	if (name && name[0] && !parse_name_ok(name)) {
 		snprintf(msg, msglen, "name '%.70s': use a-z, 0-9 and '-', at most 63 characters", name);
 		return -EINVAL;
 	}
@@ -986,7 +981,7 @@ int registry_set(struct registry *reg, const char *id, const char *name, const c
 		goto out;
 	if (name) {
 		other = name[0] ? registry_find(reg, name) : NULL;
-		if (name[0] && !client_name_valid(name)) {
+		if (name[0] && !parse_name_ok(name)) {
 			snprintf(msg, msglen, "name '%.70s': use a-z, 0-9 and '-', at most 63 characters", name);
 			rc = -EINVAL;
 			goto out;

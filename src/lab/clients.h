@@ -174,8 +174,6 @@ int registry_remove(struct registry *reg, const char *id, bool force, char *msg,
 int registry_set(struct registry *reg, const char *id, const char *name, const char *image,
 		 const struct client_boot_fields *bf,
 		 bool has_quota, uint64_t quota, bool force, char *msg, size_t msglen);
-/* Name rule shared with the configuration file. */
-bool client_name_valid(const char *name);
 
 /*
  * Reset a client: discard its overlay.  Refused with -EBUSY while it has

@@ -82,8 +82,6 @@ int disk_open(struct disk *d, struct lab_store *store, uint64_t store_floor)
 	}
 	if (rc)
 		image_version_put(d->img, d->version);
-	else
-		d->version_held = true;
 	return rc;
 }
 
@@ -93,16 +91,15 @@ int disk_close(struct disk *d, bool keep)
 
 	scsi_target_free(d->scsi);
 	d->scsi = NULL;
-	if (d->ov) {
-		if (keep)
-			rc = overlay_close(d->ov);
-		else
-			overlay_drop(d->ov);
-	}
+	if (!d->ov)
+		return 0;
+	/* Open means the overlay and the version use are both held. */
+	if (keep)
+		rc = overlay_close(d->ov);
+	else
+		overlay_drop(d->ov);
 	d->ov = NULL;
-	if (d->version_held)
-		image_version_put(d->img, d->version);
-	d->version_held = false;
+	image_version_put(d->img, d->version);
 	return rc;
 }
 

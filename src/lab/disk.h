@@ -33,7 +33,6 @@ struct disk {
 	char dir[PATH_MAX];           /* where the store keeps its overlay (local: a path) */
 	struct image *img;
 	unsigned version;             /* the image version its overlay is on */
-	bool version_held;            /* it holds a use of that version */
 	bool is_draft;                /* an image's draft, not a client's disk */
 	struct overlay *ov;           /* open, or NULL */
 	struct scsi_target *scsi;     /* LUN 0 over ov */

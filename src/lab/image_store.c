@@ -26,7 +26,13 @@
 
 #define IMAGE_JSON_FORMAT 1
 
-bool image_stored_name_valid(const char *name)
+/*
+ * A name an image may already have in the state directory:
+ * [a-z0-9][a-z0-9._-]*, at most 63.  Older versions let the API create
+ * names with '.' and '_', and those images stay loadable and reachable;
+ * a new image (add, import) takes a NAME by util/parse.h's one rule.
+ */
+static bool image_stored_name_valid(const char *name)
 {
 	size_t n = strlen(name);
 

@@ -90,14 +90,6 @@ struct image {
 struct registry;
 struct lab_store;
 
-/*
- * A name an image may already have in the state directory:
- * [a-z0-9][a-z0-9._-]*, at most 63.  Older versions let the API create
- * names with '.' and '_', and those images stay loadable and reachable;
- * a new image (add, import) takes a NAME by util/parse.h's one rule.
- */
-bool image_stored_name_valid(const char *name);
-
 /* Bytes version v's frozen layer holds on disk (its data file's
  * allocated blocks); 0 for the root version or when unknown. */
 uint64_t image_layer_bytes(const struct image *img, const struct version *v);
