@@ -5,6 +5,7 @@
 #include "lab/clients.h"
 #include "lab/images.h"
 #include "lab/statedir.h"
+#include "storage/cache.h"
 #include "storage/rbd.h"
 #include "util/atomicfile.h"
 #include "util/log.h"
@@ -94,6 +95,27 @@ int image_open_source(struct image *img, const char *name, const char *path, con
 	return check_source_size(img);
 }
 
+/* Put *be (a version on RBD, immutable) behind img's shared read cache,
+ * when it has one: *be becomes the wrapper, which owns the old *be.  0,
+ * or -errno (logged; *be closed and NULL). */
+static int image_cache_wrap(struct image *img, struct backend **be)
+{
+	struct backend *w;
+	int rc;
+
+	if (!img->rcache)
+		return 0;
+	if ((rc = backend_cache_wrap(img->rcache, *be, &w))) {
+		log_err("image %s: %s cannot be read through the cache: %s", img->name, (*be)->name,
+			strerror(-rc));
+		backend_close(*be);
+		*be = NULL;
+		return rc;
+	}
+	*be = w;
+	return 0;
+}
+
 int image_open_rbd(struct image *img, const char *name, struct rbd_cluster *cl, const char *spec,
 		   const char *target, uint32_t block_size)
 {
@@ -113,6 +135,8 @@ int image_open_rbd(struct image *img, const char *name, struct rbd_cluster *cl, 
 		log_err("image %s: %s", name, why);
 		return rc;
 	}
+	if ((rc = image_cache_wrap(img, &img->be)))
+		return rc;
 	snprintf(img->path, sizeof(img->path), "%s%s", IMAGE_RBD_PREFIX, spec);
 	snprintf(img->source_id, sizeof(img->source_id), "rbd:%s:%llu", id,
 		 (unsigned long long)img->be->size);

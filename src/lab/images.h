@@ -71,6 +71,9 @@ struct image {
 	char target[ISCSI_NAME_MAX];  /* the target name it is served under */
 	char path[PATH_MAX];          /* the source (v1): absolute, or rbd:POOL/IMAGE[@SNAP] */
 	struct backend *be;           /* the source, opened read-only */
+	/* The shared read cache (storage/cache.h) its versions on RBD are
+	 * read through, set before they are opened; borrowed; NULL = none. */
+	struct rcache *rcache;
 	uint32_t block_size;
 	char source_id[128];          /* identity of the source: path, size, mtime */
 	char uid[17];                 /* random, made when the image was first seen */
@@ -110,8 +113,10 @@ struct rbd_cluster;
  * becomes "rbd:SPEC", the source identity the pool, image and snapshot
  * ids and the size.  Versions, drafts, flatten and export work on it as
  * on a file: a chain's root may be any backend (storage/chain.h), and
- * every layer and flattened file stays in the state directory.  0 or
- * -errno, logged.
+ * every layer and flattened file stays in the state directory.  When
+ * img->rcache is set, the source is read through it (wrapped once here,
+ * so every client of every version shares its chunks).  0 or -errno,
+ * logged.
  */
 int image_open_rbd(struct image *img, const char *name, struct rbd_cluster *cl, const char *spec,
 		   const char *target, uint32_t block_size);
