@@ -269,7 +269,7 @@ static int start_services(struct daemon *d)
 	const struct config *c = d->cfg;
 
 	if (!c->read_only) {
-		d->dctx = (struct daemon_ctx){ .reg = &d->reg, .srv = &d->srv };
+		d->dctx = (struct daemon_ctx){ .reg = &d->reg, .srv = &d->srv, .rcache = d->rcache };
 		daemon_ops_init(&d->dctx, &d->ops);
 		if (api_start(c->socket, &d->ops, &d->api))
 			return -1;
