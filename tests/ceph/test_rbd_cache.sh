@@ -27,6 +27,7 @@ P=iqn.2024-01.test.pristine
 MIB=${CACHE_MIB:-8}
 N=${CACHE_CLIENTS:-16}
 DISK=$((MIB << 20))
+CACHE_M=$((MIB * 4 > 64 ? MIB * 4 : 64))    # room for the disk in every shard
 
 ceph_start "$tmpdir/ceph" memstore
 PCONF=$(ceph_add_client pristine mon 'profile rbd' osd 'profile rbd')
@@ -50,6 +51,7 @@ state = $STATE
 ceph-conf = $PCONF
 ceph-id = pristine
 rbd-cache = $1
+max-logins-per-address = 256
 
 [image golden]
 rbd = $CEPH_POOL/golden@v1
@@ -83,9 +85,9 @@ storm() {
 }
 
 echo "== $N clients at once, through the shared cache"
-write_conf 64M
+write_conf ${CACHE_M}M
 start_daemon_conf "$tmpdir/pristine.conf"
-grep -q "read through a shared cache of 64 MiB" "$DLOG" || { cat "$DLOG"; fail "no cache logged"; }
+grep -q "read through a shared cache of $CACHE_M MiB" "$DLOG" || { cat "$DLOG"; fail "no cache logged"; }
 storm cold
 [ "$DELTA" -ge "$DISK" ] || fail "the OSD sent less than the disk ($DELTA): not measured?"
 [ "$DELTA" -le $((DISK * 3 / 2)) ] || fail "the OSD sent $DELTA bytes for $N clients: more than 1.5x the disk"
@@ -93,10 +95,10 @@ COLD_MS=$MS
 ctl_ok --json status
 echo "$OUT" | jq -e --argjson disk "$DISK" '.rbd_cache | .inner_bytes == $disk and
 	.misses == ($disk / .chunk_bytes) and .errors == 0 and .evictions == 0 and
-	.bytes == $disk and .hits + .waits > 0 and .capacity_bytes == 64 * 1048576' >/dev/null ||
+	.bytes == $disk and .hits + .waits > 0 and .capacity_bytes == '"$CACHE_M"' * 1048576' >/dev/null ||
 	fail "status: rbd_cache counters are not one read of each chunk"
 ctl_ok status
-echo "$OUT" | grep -E -q "^rbd cache: $MIB(\.0)? MiB of 64(\.0)? MiB, [0-9]+ hits, [0-9]+ waits, $((DISK / 65536)) misses" ||
+echo "$OUT" | grep -E -q "^rbd cache: $MIB(\.0)? MiB of $CACHE_M(\.0)? MiB, [0-9]+ hits, [0-9]+ waits, $((DISK / 65536)) misses" ||
 	fail "pristinectl status: no rbd cache line"
 
 echo "== $N more clients, warm: nothing from the OSD"
