@@ -159,6 +159,7 @@ fuzz: fuzz-build
 # BENCHMARKS.md).  Nothing here is installed; raw_target (a writable raw
 # LUN, bench-only) exists only in $(BUILD)/bench/.
 BENCH_BIN = $(BUILD)/bench/iscsi_bench $(BUILD)/bench/raw_target $(BUILD)/bench/overlay_bench $(BUILD)/bench/chain_bench
+BENCH_BIN += $(BUILD)/bench/cache_bench
 
 .PHONY: bench bench-build bench-versions bench-ab
 bench-build: deps all $(BENCH_BIN)
@@ -198,3 +199,9 @@ $(BUILD)/bench/overlay_bench: bench/overlay_bench.c $(wildcard src/storage/overl
 $(BUILD)/bench/chain_bench: bench/chain_bench.c $(wildcard src/storage/overlay*.c) src/storage/layer.c src/storage/chain.c src/storage/raw.c $(wildcard src/util/*.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ -lisal
+
+# cache_bench: clients reading one RBD version with and without the shared
+# read cache, in-process (bench/cache.sh runs it on a throwaway cluster).
+$(BUILD)/bench/cache_bench: bench/cache_bench.c src/storage/cache.c src/storage/rbd.c $(wildcard src/util/*.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ -lisal -lrbd -lrados
