@@ -135,7 +135,8 @@ int image_open_rbd(struct image *img, const char *name, struct rbd_cluster *cl, 
 		log_err("image %s: %s", name, why);
 		return rc;
 	}
-	if ((rc = image_cache_wrap(img, &img->be)))
+	/* Only a snapshot never changes: a head is read from Ceph each time. */
+	if (sp.snap[0] && (rc = image_cache_wrap(img, &img->be)))
 		return rc;
 	snprintf(img->path, sizeof(img->path), "%s%s", IMAGE_RBD_PREFIX, spec);
 	snprintf(img->source_id, sizeof(img->source_id), "rbd:%s:%llu", id,

@@ -114,8 +114,9 @@ struct rbd_cluster;
  * ids and the size.  Versions, drafts, flatten and export work on it as
  * on a file: a chain's root may be any backend (storage/chain.h), and
  * every layer and flattened file stays in the state directory.  When
- * img->rcache is set, the source is read through it (wrapped once here,
- * so every client of every version shares its chunks).  0 or -errno,
+ * img->rcache is set and spec names a snapshot, the source is read
+ * through it (wrapped once here, so every client of every version shares
+ * its chunks; a head may change, so it is not cached).  0 or -errno,
  * logged.
  */
 int image_open_rbd(struct image *img, const char *name, struct rbd_cluster *cl, const char *spec,
