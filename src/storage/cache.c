@@ -78,6 +78,7 @@ struct slot {
 	struct chunk *c;
 	struct shard *s;
 	bool own;                       /* this reader loads it */
+	bool copied;                    /* its part of the read is in place already */
 };
 
 /* The cache backend around be (be is its first member). */
@@ -204,6 +205,7 @@ static int claim(struct cache_backend *cb, uint64_t idx, struct slot *sl)
 
 	sl->s = s;
 	sl->own = false;
+	sl->copied = false;
 	pthread_mutex_lock(&s->lock);
 	if ((c = lookup(s, cb->owner, idx))) {
 		c->refs++;
@@ -275,13 +277,16 @@ static void release(struct rcache *rc, struct slot *sl)
 /*
  * Load the run of owned chunks sl[0..n) (adjacent chunk numbers) with
  * one inner read, then publish them all, READY or FAILED with the read's
- * error.  0 or -errno.
+ * error.  dst: where the run's bytes go in the reader's buffer when the
+ * read covers the whole run (read there, then copied into the chunks,
+ * which are marked copied), else NULL (a run of several chunks is read
+ * into a scratch buffer).  0 or -errno.
  */
-static int load_run(struct cache_backend *cb, struct slot *sl, unsigned n)
+static int load_run(struct cache_backend *cb, struct slot *sl, unsigned n, uint8_t *dst)
 {
 	struct rcache *rc = cb->rc;
 	uint64_t off = sl[0].c->idx << rc->shift, total = 0;
-	uint8_t *tmp = NULL;
+	uint8_t *tmp = NULL, *into;
 	int rc_ = 0;
 
 	for (unsigned i = 0; i < n; i++) {
@@ -289,18 +294,20 @@ static int load_run(struct cache_backend *cb, struct slot *sl, unsigned n)
 		if (!(sl[i].c->data = malloc(sl[i].c->len)))
 			rc_ = -ENOMEM;
 	}
-	if (!rc_ && n > 1 && !(tmp = malloc(total)))
+	if (!rc_ && !dst && n > 1 && !(tmp = malloc(total)))
 		rc_ = -ENOMEM;
+	into = dst ? dst : tmp ? tmp : sl[0].c->data;
 	if (!rc_) {
 		count(&rc->inner_reads, 1);
 		count(&rc->inner_bytes, total);
-		rc_ = cb->inner->ops->read(cb->inner, n > 1 ? tmp : sl[0].c->data, off, total);
+		rc_ = cb->inner->ops->read(cb->inner, into, off, total);
 		if (rc_)
 			count(&rc->errors, 1);
 	}
 	for (unsigned i = 0, at = 0; i < n; at += sl[i].c->len, i++) {
-		if (!rc_ && tmp)
-			memcpy(sl[i].c->data, tmp + at, sl[i].c->len);
+		if (!rc_ && into != sl[0].c->data)
+			memcpy(sl[i].c->data, into + at, sl[i].c->len);
+		sl[i].copied = !rc_ && dst;
 		publish(&sl[i], rc_);
 	}
 	free(tmp);
@@ -348,7 +355,10 @@ static int read_window(struct cache_backend *cb, uint8_t *buf, uint64_t off, siz
 			for (unsigned k = i; k < j; k++)
 				publish(&sl[k], err);
 		} else {
-			err = load_run(cb, &sl[i], j - i);
+			uint64_t from = sl[i].c->idx << rc->shift;
+			uint64_t to = (sl[j - 1].c->idx << rc->shift) + sl[j - 1].c->len;
+			bool inside = from >= off && to <= off + len;
+			err = load_run(cb, &sl[i], j - i, inside ? buf + (from - off) : NULL);
 		}
 		i = j;
 	}
@@ -364,7 +374,7 @@ static int read_window(struct cache_backend *cb, uint8_t *buf, uint64_t off, siz
 		if (c->state == CH_FAILED) {
 			if (!err)
 				err = c->err;
-		} else if (!err) {
+		} else if (!err && !sl[i].copied) {
 			copy_out(rc, c, buf, off, len);
 		}
 		release(rc, &sl[i]);
