@@ -178,6 +178,12 @@ start_tgtrbd() {
 		--portal "$TGT_PORTAL" --control "$TGT_CTL" --dir "$dir" --target "$TGT_T" "${TPIN[@]}" ||
 		{ tail "$dir/tgtd.log" >&2; fail "tgtd with bs_rbd did not start"; }
 	TARGET=$TGT_T CUR=$TGT_PORTAL LUN=1
+	if [ -z "${TGT_SHOWN:-}" ]; then
+		TGT_SHOWN=1
+		printf '  %-7s %-8s %s; %s threads (main + I/O workers)\n' tgtrbd config \
+			"$(tgtadm -C "$TGT_CTL" --lld iscsi --op show --mode target | awk '/LUN: 1/ { p = 1 } p && /Backing store (type|path)/' |
+			   sed 's/^ *//' | tr '\n' ';' | sed 's/;$//; s/;/, /')" "$(ls "/proc/$TGT_PID/task" | wc -l)"
+	fi
 }
 
 # start WHO PHASE / stop WHO: a target on fresh overlays (tgt: a fresh clone).
@@ -250,18 +256,21 @@ storm() {
 
 # reset_1g ROUND: a PC fills BIG with RESET_MIB MiB, then its reset is timed.
 reset_1g() {
-	local r=$1 json secs t0 t1 wall
+	local r=$1 json secs t0 t1 wall used
 	TARGET=$BIG_T
 	run "$r" prbd _fill -w seqwrite -q 8 -n "$RESET_MIB" -t 600 -I "$INI-big"
 	TARGET=$P_T
 	sync
+	used=$("$BUILD/pristinectl" --state "$dir/state" --json client show "$INI-big" |
+		grep -o '"used_bytes": *[0-9]*' | sed 's/.*: *//') || used=""
 	t0=$(date +%s%N)
 	json=$("$BUILD/pristinectl" --state "$dir/state" --json client reset "$INI-big" --force) ||
 		fail "pristinectl client reset failed: $json"
 	t1=$(date +%s%N)
 	secs=$(grep -o '"seconds": *[0-9.e+-]*' <<<"$json" | sed 's/.*: *//')
 	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')
-	printf '  %-7s %-8s %s MiB held: api %s s, pristinectl wall %s s\n' prbd reset "$RESET_MIB" "${secs:-?}" "$wall"
+	printf '  %-7s %-8s the PC held %s MiB (its used_bytes): api %s s, pristinectl wall %s s\n' prbd reset \
+		"$([ -n "$used" ] && echo $((used >> 20)) || echo '?')" "${secs:-?}" "$wall"
 	echo "$r prbd EXTRA label=reset_wall value=$wall" >>"$RES"
 	[ -z "$secs" ] || echo "$r prbd EXTRA label=reset_api value=$secs" >>"$RES"
 }
