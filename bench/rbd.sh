@@ -114,6 +114,7 @@ timeout 30 rbd snap create --no-progress "$CEPH_POOL/golden@v1" >/dev/null || fa
 timeout 30 rbd snap protect "$CEPH_POOL/golden@v1" || fail "rbd snap protect"
 timeout 30 rbd create --size "${RESET_MIB}M" "$CEPH_POOL/big" || fail "rbd create big"
 timeout 30 rbd snap create --no-progress "$CEPH_POOL/big@v1" >/dev/null || fail "rbd snap create big"
+timeout 30 rbd snap protect "$CEPH_POOL/big@v1" || fail "rbd snap protect big"
 sync
 echo "   golden imported in $((SECONDS - t0)) s since the start: $(rbd info "$CEPH_POOL/golden" | grep -E 'order' | sed 's/^[[:space:]]*//')"
 echo
