@@ -212,10 +212,13 @@ stop() {
 # pool - its overlays, when it keeps them in RBD - are removed, best
 # effort, so that phases and rounds do not fill the 2 GiB OSD.
 pool_tidy() {
-	local pass img n=0
-	for pass in 1 2; do
+	local pass img snap n=0
+	for pass in 1 2 3; do
 		for img in $(timeout 30 rbd ls "$CEPH_POOL" 2>/dev/null); do
 			case $img in golden | big | tgt-*) continue ;; esac
+			for snap in $(timeout 30 rbd snap ls "$CEPH_POOL/$img" 2>/dev/null | awk 'NR > 1 { print $2 }'); do
+				timeout 30 rbd snap unprotect "$CEPH_POOL/$img@$snap" >/dev/null 2>&1 || true
+			done
 			timeout 60 rbd snap purge --no-progress "$CEPH_POOL/$img" >/dev/null 2>&1 || true
 			timeout 60 rbd rm --no-progress "$CEPH_POOL/$img" >/dev/null 2>&1 && n=$((n + 1))
 		done
