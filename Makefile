@@ -171,7 +171,7 @@ bench: bench-build
 
 # Only the Ceph part of `make bench`: pristined on RBD vs tgt-rbd vs
 # pristined on a local file on a throwaway single-node cluster
-# (bench/rbd.sh, ~3 minutes; skipped with a reason without Ceph or tgt-rbd).
+# (bench/rbd.sh, ~2 minutes; skipped with a reason without Ceph or tgt-rbd).
 bench-rbd: bench-build
 	@sh bench/deps.sh
 	@bash bench/rbd.sh

@@ -212,8 +212,8 @@ stop() {
 # pool - its overlays, when it keeps them in RBD - are removed, best
 # effort, so that phases and rounds do not fill the 2 GiB OSD.
 pool_tidy() {
-	local pass img snap n=0
-	for pass in 1 2 3; do
+	local img snap n=0
+	for _ in 1 2 3; do
 		for img in $(timeout 30 rbd ls "$CEPH_POOL" 2>/dev/null); do
 			case $img in golden | big | tgt-*) continue ;; esac
 			for snap in $(timeout 30 rbd snap ls "$CEPH_POOL/$img" 2>/dev/null | awk 'NR > 1 { print $2 }'); do
@@ -281,13 +281,13 @@ reset_1g() {
 
 round() {
 	local r=$1 who=$2
-	start "$who" r$r-storm
+	start "$who" "r$r-storm"
 	storm "$r" "$who"
 	stop "$who"
-	start "$who" r$r-read
+	start "$who" "r$r-read"
 	run "$r" "$who" rr4k -w randread -q 32 -t "$SECS" -I "$INI-rr"
 	stop "$who"
-	start "$who" r$r-write
+	start "$who" "r$r-write"
 	run "$r" "$who" rw4k -w randwrite -q 32 -n "$NBLK" -t "$SECS" -I "$INI-rw"
 	[ "$who" != prbd ] || reset_1g "$r"
 	stop "$who"
