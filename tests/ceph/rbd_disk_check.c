@@ -398,7 +398,8 @@ static void phase_full(const char *fill, const char *free_cmd)
 		off = (off + osize + 4096) % SIZE;
 	}
 	CHECK(rc == -ENOSPC, "no -ENOSPC in 120 s of writes into a full pool");
-	printf("ok: full pool -> -ENOSPC after %d writes, the slowest %.2f s\n", n, worst);
+	printf("ok: full pool -> -ENOSPC after %d writes in %.1f s, the slowest %.2f s\n", n,
+	       now() - start, worst);
 	CHECK(cow_error(ca, NULL) == 0, "-ENOSPC of a full pool made the disk sticky");
 	/* reads go on and show nothing of the refused write */
 	same(a, ma, "a full pool: the refused write changed nothing, reads go on");
