@@ -288,7 +288,13 @@ static void phase_main(void)
 	CHECK(a->ops->block_status(a, 7 * osize, 4096, &run, &mapped) == 0 && mapped,
 	      "reopened: block_status");
 	same(a, ma, "reopened after close: the same content and held objects");
-	/* the state machine after an error path: drop is a close without flush */
+	/* a snapshot while the disk is open (its lock held by this handle:
+	 * librbd asks the owner), as a draft's commit may */
+	rc = rbd_snap_ensure(cl, pool, "pristine.t.a", "v2", msg, sizeof(msg));
+	CHECK(rc == 0, "snap_ensure on the open clone: %s", msg);
+	CHECK(put(a, NULL, 7 * osize, 4096, 0xa6, false) == 0, "write after the snapshot");
+	printf("ok: snap_ensure on an open clone, which writes on\n");
+	/* drop: a close without a flush */
 	cow_drop(ca);
 
 	/* snapshots, copy */
@@ -299,8 +305,6 @@ static void phase_main(void)
 	rc = rbd_snap_drop(cl, pool, PARENT, "v0", msg, sizeof(msg));
 	CHECK(rc == -ENOENT, "snap_drop of a dropped snapshot: %d", rc);
 	printf("ok: snap_drop: -EBUSY with clones, 0, then -ENOENT\n");
-	rc = rbd_snap_ensure(cl, pool, "pristine.t.a", "v2", msg, sizeof(msg));
-	CHECK(rc == 0, "snap_ensure on the clone: %s", msg);
 	t = now();
 	rc = rbd_image_copy(cl, pool, "pristine.t.a", "v2", "pristine.t.flat", msg, sizeof(msg));
 	CHECK(rc == 0, "image_copy: %s", msg);
