@@ -44,8 +44,13 @@ static rbd_image_options_t own_options(int order)
 	rbd_image_options_create(&o);
 	rbd_image_options_set_uint64(o, RBD_IMAGE_OPTION_FORMAT, 2);
 	rbd_image_options_set_uint64(o, RBD_IMAGE_OPTION_FEATURES, RBD_OWN_FEATURES);
-	rbd_image_options_set_uint64(o, RBD_IMAGE_OPTION_ORDER,
-				     (uint64_t)(order ? order : RBD_DISK_ORDER));
+	if (!order)
+		order = RBD_DISK_ORDER;
+	rbd_image_options_set_uint64(o, RBD_IMAGE_OPTION_ORDER, (uint64_t)order);
+	/* no striping: else a clone inherits its parent's stripe unit, and
+	 * one with smaller objects than its parent's is refused (EINVAL) */
+	rbd_image_options_set_uint64(o, RBD_IMAGE_OPTION_STRIPE_UNIT, 1ull << order);
+	rbd_image_options_set_uint64(o, RBD_IMAGE_OPTION_STRIPE_COUNT, 1);
 	return o;
 }
 

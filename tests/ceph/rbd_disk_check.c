@@ -261,7 +261,7 @@ static void phase_main(void)
 	CHECK(cow_used_bytes(ca) == used, "used changed by refused writes");
 	CHECK(cow_error(ca, NULL) == 0, "-ENOSPC made the disk sticky");
 	same(a, ma, "quota: refused writes changed nothing");
-	CHECK(put(a, ma, 5 * osize + 8192, 4096, 0xa4, false) == 0,
+	CHECK(put(a, ma, 6 * osize + 8192, 4096, 0xa4, false) == 0,
 	      "an overwrite within held objects at the quota");
 	cow_set_quota(ca, 0);
 	CHECK(a->ops->flush(a) == 0, "flush");
@@ -329,6 +329,25 @@ static void phase_main(void)
 		backend_close(fb);
 	}
 	CHECK(rbd_image_stat(cl, pool, "pristine.t.flat", &size) == 0 && size == SIZE, "stat flat");
+	/* clones of an image with other (the default 4 MiB) objects, with
+	 * smaller and larger objects than their parent's */
+	rc = rbd_image_create(cl, pool, "pristine.t.p22", 8 * MIB, 22, msg, sizeof(msg));
+	CHECK(rc == 0, "create p22: %s", msg);
+	rc = rbd_snap_ensure(cl, pool, "pristine.t.p22", "v1", msg, sizeof(msg));
+	CHECK(rc == 0, "snap p22: %s", msg);
+	for (int ord = 16; ord <= 24; ord += 4) {
+		char cname[64];
+		rbd_image_t ci;
+		rbd_image_info_t ii;
+		snprintf(cname, sizeof(cname), "pristine.t.p22c%d", ord);
+		rc = rbd_clone_make(cl, pool, "pristine.t.p22", "v1", cname, ord, msg, sizeof(msg));
+		CHECK(rc == 0, "a clone with order %d of an order-22 parent: %s", ord, msg);
+		CHECK(rbd_open_read_only(io, cname, &ci, NULL) == 0, "open %s", cname);
+		CHECK(rbd_stat(ci, &ii, sizeof(ii)) == 0 && ii.order == ord, "%s: order %d", cname,
+		      (int)ii.order);
+		rbd_close(ci);
+	}
+	printf("ok: clones of an order-22 parent with orders 16, 20, 24\n");
 	CHECK(rbd_image_stat(cl, pool, "pristine.t.nosuch", &size) == -ENOENT, "stat nosuch");
 	printf("ok: image_stat\n");
 
