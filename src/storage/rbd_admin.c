@@ -310,9 +310,11 @@ static bool all_zero(const char *buf, size_t len)
 	return len == 0 || (buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0);
 }
 
-/* Copy every non-zero object-sized piece of src into dst (same size). */
-static int copy_data(rbd_image_t src, rbd_image_t dst, uint64_t size, uint64_t chunk)
+/* Copy every non-zero object-sized piece of src into dst (same size,
+ * objects of osize bytes), reading at least 4 MiB per call. */
+static int copy_data(rbd_image_t src, rbd_image_t dst, uint64_t size, uint64_t osize)
 {
+	uint64_t chunk = osize < (4u << 20) ? (4u << 20) : osize;
 	char *buf = malloc(chunk);
 	int rc = 0;
 
@@ -325,11 +327,14 @@ static int copy_data(rbd_image_t src, rbd_image_t dst, uint64_t size, uint64_t c
 			rc = r < 0 ? (int)r : -EIO;
 			break;
 		}
-		if (all_zero(buf, n))
-			continue;       /* a new image reads zeros: stay sparse */
-		r = rbd_write(dst, off, n, buf);
-		if (r != (ssize_t)n)
-			rc = r < 0 ? (int)r : -EIO;
+		for (size_t p = 0; p < n && rc == 0; p += osize) {
+			size_t m = n - p < osize ? n - p : (size_t)osize;
+			if (all_zero(buf + p, m))
+				continue;       /* a new image reads zeros: stay sparse */
+			r = rbd_write(dst, off + p, m, buf + p);
+			if (r != (ssize_t)m)
+				rc = r < 0 ? (int)r : -EIO;
+		}
 	}
 	if (rc == 0)
 		rc = rbd_flush(dst);

@@ -72,7 +72,7 @@ int rbd_image_copy(struct rbd_cluster *c, const char *pool, const char *src, con
 /* Default object size of the clones pristine makes: 2^RBD_DISK_ORDER
  * bytes, chosen by measurement (docs/images.md). */
 #ifndef RBD_DISK_ORDER
-#define RBD_DISK_ORDER 22
+#define RBD_DISK_ORDER 16
 #endif
 
 struct rbd_disk_opts {

@@ -198,7 +198,7 @@ static void phase_main(void)
 	struct backend *g = golden_open("v1"), *a, *b;
 	struct cow *ca, *cb, *c2;
 	unsigned char *ma = malloc(SIZE), *mb = malloc(SIZE);
-	uint64_t osize = 1ull << RBD_DISK_ORDER, used, run, size;
+	uint64_t osize = 1ull << RBD_DISK_ORDER, used, run, size, nobj;
 	bool mapped;
 	rados_ioctx_t io;
 	double t;
@@ -352,15 +352,19 @@ static void phase_main(void)
 	printf("ok: image_stat\n");
 
 	/* trash: constant time, the name free at once, purge */
-	for (int i = 0; i < 8; i++)
-		CHECK(put(b, mb, (uint64_t)i * osize, 8192, 0xb0 + i, false) == 0, "write b");
+	nobj = SIZE / osize < 256 ? SIZE / osize : 256;
+	for (uint64_t i = 0; i < nobj; i++)
+		CHECK(put(b, mb, i * osize, 4096, 0xb0 + (int)(i & 15), false) == 0, "write b");
+	CHECK(cow_used_bytes(cb) == nobj * osize, "b holds %llu bytes",
+	      (unsigned long long)cow_used_bytes(cb));
 	cow_close(cb);
 	t = now();
 	rc = rbd_image_trash(cl, pool, "pristine.t.b");
 	CHECK(rc == 0, "image_trash b: %d", rc);
 	t = now() - t;
-	CHECK(t < 2.0, "trash of an image holding 8 objects took %.2f s", t);
-	printf("ok: image_trash of 8 objects in %.3f s\n", t);
+	CHECK(t < 2.0, "trash of an image holding %llu objects took %.2f s",
+	      (unsigned long long)nobj, t);
+	printf("ok: image_trash of %llu objects in %.3f s\n", (unsigned long long)nobj, t);
 	CHECK(rbd_image_stat(cl, pool, "pristine.t.b", &size) == -ENOENT, "b still there");
 	CHECK(in_trash(io, "pristine.t.b"), "b not in the trash");
 	rc = rbd_clone_make(cl, pool, PARENT, "v1", "pristine.t.b", 0, msg, sizeof(msg));
