@@ -13,6 +13,10 @@
  *                                    the pool full: -ENOSPC within a bound,
  *                                    not sticky, nothing changed; after
  *                                    FREE-CMD it writes again
+ *   rbd_disk_check CONF POOL sticky BLOCK-CMD
+ *                                    BLOCK-CMD ADDR blocklists this client:
+ *                                    the failed write puts the disk in its
+ *                                    sticky error, reads of golden go on
  *
  * Connects as client.admin.  Prints one "ok:" line per check; the first
  * failed check prints "FAIL:" and exits 1.
@@ -117,7 +121,7 @@ static int put(struct backend *be, unsigned char *model, uint64_t off, size_t le
 	return rc;
 }
 
-static struct backend *golden_open(const char *snap)
+static struct backend *golden_open_on(struct rbd_cluster *on, const char *snap)
 {
 	struct rbd_spec sp;
 	struct backend *g;
@@ -126,9 +130,14 @@ static struct backend *golden_open(const char *snap)
 
 	snprintf(id, sizeof(id), "%s/%s@%s", pool, PARENT, snap);
 	CHECK(rbd_spec_parse(id, &sp, why, sizeof(why)) == 0, "spec %s: %s", id, why);
-	rc = backend_rbd_open(cl, &sp, &g, id, sizeof(id), msg, sizeof(msg));
+	rc = backend_rbd_open(on, &sp, &g, id, sizeof(id), msg, sizeof(msg));
 	CHECK(rc == 0, "golden open: %s", msg);
 	return g;
+}
+
+static struct backend *golden_open(const char *snap)
+{
+	return golden_open_on(cl, snap);
 }
 
 static struct cow *disk_open(const char *name, struct backend *g, uint64_t quota)
@@ -450,12 +459,67 @@ static void phase_full(const char *fill, const char *free_cmd)
 	free(ma);
 }
 
+/* A write that fails for another reason than space (the client is
+ * blocklisted by BLOCK-CMD ADDR): the disk's sticky error.  Golden is read
+ * through a second connection, which is not blocklisted. */
+static void phase_sticky(const char *conf, const char *block_cmd)
+{
+	struct rbd_cluster *cl2;
+	struct backend *g, *a;
+	struct cow *ca;
+	unsigned char *ma = malloc(SIZE), *buf = malloc(4096);
+	uint64_t osize = 1ull << RBD_DISK_ORDER;
+	char *addrs = NULL, cmd[512];
+	const char *what = NULL;
+	double start, t;
+	int rc;
+
+	CHECK(ma && buf, "malloc");
+	fill_pattern(ma, SIZE);
+	CHECK(rbd_cluster_connect(conf, "admin", &cl2, msg, sizeof(msg)) == 0, "connect 2: %s", msg);
+	g = golden_open_on(cl2, "v1");
+	rc = rbd_clone_make(cl, pool, PARENT, "v1", "pristine.t.sticky", 0, msg, sizeof(msg));
+	CHECK(rc == 0, "clone: %s", msg);
+	ca = disk_open("pristine.t.sticky", g, 0);
+	a = cow_backend(ca);
+	CHECK(put(a, ma, 0, 4096, 0x51, false) == 0, "first write");
+	CHECK(rados_getaddrs(rbd_cluster_rados(cl), &addrs) == 0 && addrs, "getaddrs");
+	snprintf(cmd, sizeof(cmd), "%s %s", block_cmd, addrs);
+	CHECK(system(cmd) == 0, "%s failed", cmd);
+	printf("ok: blocklisted %s\n", addrs);
+	start = now();
+	do {
+		rc = put(a, NULL, osize, 4096, 0x52, false);
+	} while (rc == 0 && now() - start < 60 && (usleep(200000), 1));
+	CHECK(rc == -EIO, "a write of a blocklisted client: %d, not -EIO", rc);
+	CHECK(cow_error(ca, &what) < 0 && what && strcmp(what, "write") == 0,
+	      "no sticky error after a failed write (%s)", what ? what : "-");
+	printf("ok: a failed write (%.1f s after the blocklist): -EIO, sticky error \"%s\"\n",
+	       now() - start, what);
+	t = now();
+	CHECK(put(a, NULL, 0, 4096, 0x53, false) == -EIO, "a write after the error");
+	CHECK(a->ops->unmap(a, 0, 4096) == -EIO, "an unmap after the error");
+	CHECK(a->ops->flush(a) == -EIO, "a flush after the error");
+	CHECK(now() - t < 1, "the sticky error took %.1f s to answer", now() - t);
+	/* reads of objects the clone does not hold go on (golden) */
+	CHECK(a->ops->read(a, buf, 4 * osize, 4096) == 0 && memcmp(buf, ma + 4 * osize, 4096) == 0,
+	      "a read of golden data after the error");
+	printf("ok: writes, unmaps, flushes -EIO at once; reads of golden data go on\n");
+	rc = cow_close(ca);
+	CHECK(rc < 0, "close of a disk in error returned %d", rc);
+	backend_close(g);
+	rbd_cluster_close(cl2);
+	free(addrs);
+	free(ma);
+	free(buf);
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s CONF POOL setup|main|full [FILL FREE]\n", argv[0]);
+		fprintf(stderr, "usage: %s CONF POOL setup|main|full FILL FREE|sticky BLOCK\n", argv[0]);
 		return 2;
 	}
 	pool = argv[2];
@@ -468,6 +532,8 @@ int main(int argc, char **argv)
 		phase_main();
 	else if (strcmp(argv[3], "full") == 0 && argc == 6)
 		phase_full(argv[4], argv[5]);
+	else if (strcmp(argv[3], "sticky") == 0 && argc == 5)
+		phase_sticky(argv[1], argv[4]);
 	else
 		die("unknown phase %s", argv[3]);
 	rbd_cluster_close(cl);
