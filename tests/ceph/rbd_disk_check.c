@@ -22,6 +22,7 @@
  * failed check prints "FAIL:" and exits 1.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +151,68 @@ static struct cow *disk_open(const char *name, struct backend *g, uint64_t quota
 	return c;
 }
 
+/* Threads writing the same disk at once: thread t writes 4 KiB pieces
+ * with value 0x60+t at every object i with i % NT == t (objects shared
+ * by no one else, many new: the held bitmap and its count race), and
+ * reads each piece back at once. */
+#define NT 4
+struct racer {
+	struct backend *be;
+	int t;
+	uint64_t osize, nobj;
+	int rc;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	unsigned char buf[4096], back[4096];
+
+	memset(buf, 0x60 + r->t, sizeof(buf));
+	for (uint64_t i = (uint64_t)r->t; i < r->nobj && !r->rc; i += NT) {
+		uint64_t off = i * r->osize + (i % 3) * 4096;
+		if ((r->rc = r->be->ops->write(r->be, buf, off, sizeof(buf), false)) == 0 &&
+		    (r->rc = r->be->ops->read(r->be, back, off, sizeof(back))) == 0 &&
+		    memcmp(buf, back, sizeof(buf)) != 0)
+			r->rc = -EILSEQ;
+	}
+	return NULL;
+}
+
+static void phase_race(struct backend *g)
+{
+	struct racer r[NT];
+	pthread_t th[NT];
+	unsigned char *m = malloc(SIZE);
+	uint64_t osize = 1ull << RBD_DISK_ORDER, nobj = SIZE / osize;
+	struct cow *c;
+	int rc;
+
+	CHECK(m, "malloc");
+	if (nobj > 128)
+		nobj = 128;
+	rc = rbd_clone_make(cl, pool, PARENT, "v1", "pristine.t.race", 0, msg, sizeof(msg));
+	CHECK(rc == 0, "clone race: %s", msg);
+	c = disk_open("pristine.t.race", g, 0);
+	for (int t = 0; t < NT; t++) {
+		r[t] = (struct racer){ .be = cow_backend(c), .t = t, .osize = osize, .nobj = nobj };
+		CHECK(pthread_create(&th[t], NULL, race, &r[t]) == 0, "pthread_create");
+	}
+	for (int t = 0; t < NT; t++) {
+		pthread_join(th[t], NULL);
+		CHECK(r[t].rc == 0, "racer %d: %d", t, r[t].rc);
+	}
+	CHECK(cow_used_bytes(c) == nobj * osize, "%d threads: used %llu, expected %llu", NT,
+	      (unsigned long long)cow_used_bytes(c), (unsigned long long)(nobj * osize));
+	fill_pattern(m, SIZE);
+	for (uint64_t i = 0; i < nobj; i++)
+		memset(m + i * osize + (i % 3) * 4096, 0x60 + (int)(i % NT), 4096);
+	same(cow_backend(c), m, "4 threads writing and reading one disk at once");
+	CHECK(cow_close(c) == 0, "close race");
+	CHECK(rbd_image_trash(cl, pool, "pristine.t.race") == 0, "trash race");
+	free(m);
+}
+
 /* The parent with its pattern and a snapshot v1 (and v0, to drop). */
 static void phase_setup(void)
 {
@@ -275,6 +338,8 @@ static void phase_main(void)
 	cow_set_quota(ca, 0);
 	CHECK(a->ops->flush(a) == 0, "flush");
 	printf("ok: quota -> -ENOSPC, overwrites go on, flush\n");
+
+	phase_race(g);
 
 	/* a second writer is refused, in bounded time; the first goes on */
 	{
