@@ -58,8 +58,10 @@
  * same clone, which would have to take the lock away, fails -EBUSY
  * instead of writing behind the first's back - librbd's lock request to
  * the owner is refused (-EROFS) while the owner holds it as acquired by
- * the API.  (After a crash of the owner, librbd breaks the dead owner's
- * lock once its watch has timed out; not measured here.)
+ * the API.  After a crash of the owner (kill -9), the next open's
+ * rbd_lock_acquire waits until the OSD drops the dead owner's watch
+ * (osd_client_watch_timeout, 30 s by default), then breaks its lock and
+ * succeeds: measured 30.1 s, one call (tests/ceph/test_rbd_disk.sh).
  *
  * Threading: read/write/unmap/flush/block_status from many threads
  * (librbd's image handle takes concurrent calls; the bitmap is set with

@@ -13,6 +13,11 @@
  *                                    the pool full: -ENOSPC within a bound,
  *                                    not sticky, nothing changed; after
  *                                    FREE-CMD it writes again
+ *   rbd_disk_check CONF POOL hold    a clone opened, written, flushed;
+ *                                    "held", then waits to be killed -9
+ *   rbd_disk_check CONF POOL reopen  the same clone opened again once
+ *                                    librbd lets it: how long, and the
+ *                                    flushed write is there
  *   rbd_disk_check CONF POOL sticky BLOCK-CMD
  *                                    BLOCK-CMD ADDR blocklists this client:
  *                                    the failed write puts the disk in its
@@ -579,12 +584,58 @@ static void phase_sticky(const char *conf, const char *block_cmd)
 	free(buf);
 }
 
+/* hold: open a fresh clone, write and flush, say "held" and wait to be
+ * killed.  reopen: open it again as soon as librbd lets us (the dead
+ * holder's lock), print how long that took, check the flushed write. */
+static void phase_hold(void)
+{
+	struct backend *g = golden_open("v1");
+	struct cow *c;
+	int rc = rbd_clone_make(cl, pool, PARENT, "v1", "pristine.t.crash", 0, msg, sizeof(msg));
+
+	CHECK(rc == 0, "clone crash: %s", msg);
+	c = disk_open("pristine.t.crash", g, 0);
+	CHECK(put(cow_backend(c), NULL, 0, 4096, 0xc1, false) == 0, "write");
+	CHECK(cow_backend(c)->ops->flush(cow_backend(c)) == 0, "flush");
+	printf("held\n");
+	for (;;)
+		pause();
+}
+
+static void phase_reopen(void)
+{
+	struct backend *g = golden_open("v1");
+	struct rbd_disk_opts o = { 0 };
+	struct cow *c = NULL;
+	unsigned char buf[4096], want[4096];
+	double start = now();
+	int rc, tries = 0;
+
+	do {
+		rc = rbd_disk_open(cl, pool, "pristine.t.crash", g, &o, &c, msg, sizeof(msg));
+		tries++;
+		if (rc < 0)
+			sleep(1);
+	} while (rc < 0 && now() - start < 120);
+	CHECK(rc == 0, "no open within 120 s of the holder's death: %s", msg);
+	printf("ok: reopened %.1f s after the holder was killed (%d tries%s%s)\n", now() - start,
+	       tries, tries > 1 ? "; first refusal: " : "", tries > 1 ? msg : "");
+	memset(want, 0xc1, sizeof(want));
+	CHECK(cow_backend(c)->ops->read(cow_backend(c), buf, 0, 4096) == 0 &&
+	      memcmp(buf, want, 4096) == 0, "the flushed write of the killed holder is lost");
+	CHECK(put(cow_backend(c), NULL, 4096, 4096, 0xc2, false) == 0, "write after the reopen");
+	printf("ok: its flushed write is there, and the new holder writes\n");
+	CHECK(cow_close(c) == 0, "close");
+	CHECK(rbd_image_trash(cl, pool, "pristine.t.crash") == 0, "trash crash");
+	backend_close(g);
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s CONF POOL setup|main|full FILL FREE|sticky BLOCK\n", argv[0]);
+		fprintf(stderr, "usage: %s CONF POOL setup|main|full FILL FREE|hold|reopen|sticky BLOCK\n", argv[0]);
 		return 2;
 	}
 	pool = argv[2];
@@ -597,6 +648,10 @@ int main(int argc, char **argv)
 		phase_main();
 	else if (strcmp(argv[3], "full") == 0 && argc == 6)
 		phase_full(argv[4], argv[5]);
+	else if (strcmp(argv[3], "hold") == 0)
+		phase_hold();
+	else if (strcmp(argv[3], "reopen") == 0)
+		phase_reopen();
 	else if (strcmp(argv[3], "sticky") == 0 && argc == 5)
 		phase_sticky(argv[1], argv[4]);
 	else
