@@ -90,8 +90,10 @@ struct rbd_disk_opts {
  * which ranges the clone holds; used_bytes counts the objects it holds
  * (times the object size); a write that needs a new object beyond the
  * quota, or a full pool, fails with -ENOSPC and changes nothing.
- * The image's exclusive lock is taken at open (one writer).
- * 0 and *out (a struct cow, cow.h), or -errno with msg.
+ * The image's exclusive lock is taken at open (one writer: a second open
+ * fails -EROFS; after a crash of the holder the open waits out its watch,
+ * ~30 s).  0 and *out (a struct cow, cow.h), or -errno with msg
+ * (-ENOENT: no such clone; -ESTALE: its size is not golden's).
  */
 int rbd_disk_open(struct rbd_cluster *c, const char *pool, const char *name,
 		  struct backend *golden, const struct rbd_disk_opts *o, struct cow **out,
