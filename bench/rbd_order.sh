@@ -58,9 +58,10 @@ for order in $ORDERS; do
 	bsw=$(( $(bs "$after") - $(bs "$before") ))
 	id=$(rbd info "$P/c$order" --format json | jq -r .id)
 	objs=$(rados -p "$P" ls | grep -c "^rbd_data\.$id\.")
-	printf '%-6s %-8s %8s %12.1f %14.1f %9s %12.3f\n' "$order" "$((1 << (order - 10)))K" "$iops" \
-		"$(echo "$osd_in / 1048576" | bc -l)" "$(echo "$bsw / 1048576" | bc -l)" "$objs" \
-		"$(echo "$osd_in / 1048576 / $WRITES" | bc -l)"
+	awk -v o="$order" -v k="$((1 << (order - 10)))K" -v i="$iops" -v ib="$osd_in" -v b="$bsw" \
+		-v n="$objs" -v w="$WRITES" 'BEGIN {
+		printf "%-6s %-8s %8s %12.1f %14.1f %9s %12.3f\n", o, k, i, ib / 1048576, b / 1048576, n,
+			ib / 1048576 / w }'
 	rbd rm --no-progress "$P/c$order" >/dev/null 2>&1 || fail "rm c$order"
 	rbd snap unprotect "$P/p$order@v1" && rbd snap rm --no-progress "$P/p$order@v1" &&
 		rbd rm --no-progress "$P/p$order" >/dev/null 2>&1 || fail "rm p$order"
