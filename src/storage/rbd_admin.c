@@ -374,8 +374,14 @@ int rbd_image_copy(struct rbd_cluster *c, const char *pool, const char *src, con
 	step = "copy the data";
 	rc = copy_data(img, out, info.size, 1ull << info.order);
 	rbd_close(out);
-	if (rc < 0)
+	if (rc < 0) {
+		/* no half copy under the name: a retry must not meet -EEXIST */
+		int r = rbd_remove(io, dst);
+		if (r < 0)
+			log_warn("rbd:%s/%s: cannot remove the half-made copy: %s", pool, dst,
+				 strerror(-r));
 		goto fail_img;
+	}
 	rbd_close(img);
 	rados_ioctx_destroy(io);
 	return 0;

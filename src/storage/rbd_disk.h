@@ -65,7 +65,8 @@ int rbd_image_trash(struct rbd_cluster *c, const char *pool, const char *name);
  * rbd_trash_purge: librbd has a function of that name.) */
 int rbd_trash_purge_own(struct rbd_cluster *c, const char *pool);
 /* Write a new, flat image pool/dst holding the content of
- * pool/src@snap (no parent): for flatten.  -EEXIST if dst exists. */
+ * pool/src@snap (no parent): for flatten.  -EEXIST if dst exists; on any
+ * other failure no dst is left behind.  Reads the whole image: slow. */
 int rbd_image_copy(struct rbd_cluster *c, const char *pool, const char *src, const char *snap,
 		   const char *dst, char *msg, size_t msglen);
 
