@@ -121,6 +121,9 @@ int text_handle(struct iscsi_conn *c)
 
 	if (!bhs_immediate(c->bhs) && cmd_window_check(c, get_be32(c->bhs + BHS_CMDSN)) < 0)
 		return conn_discard_data(c, dsl);
+	/* Negotiation may change what the workers' Data-In depends on
+	 * (MaxRecvDataSegmentLength): nothing of ours is in flight meanwhile. */
+	inflight_drain(c);
 	if (final && cont) {
 		if (conn_discard_data(c, dsl))
 			return -1;
