@@ -315,17 +315,33 @@ static bool may_overlap(const struct iscsi_task *t)
 }
 
 /*
- * Run a task whose data is complete: on a worker when it may overlap
- * (inflight.c answers and frees it), else here once the connection's
- * commands in flight are done.  Takes t.  0, or -1 to close.
+ * Run a task whose data is complete.  One that may overlap others goes
+ * to a worker (inflight.c answers and frees it), or runs here at once
+ * while the store answers fast (inflight_fast); any other runs here once
+ * the connection's commands in flight are done.  Takes t.  0, or -1 to
+ * close.
  */
 static int task_run(struct iscsi_conn *c, struct iscsi_task *t, bool read)
 {
 	struct scsi_cmd cmd;
 	int rc;
 
-	if (may_overlap(t) && inflight_submit(c, t, read) == 0)
-		return 0;
+	if (may_overlap(t)) {
+		uint32_t defer = read ? datain_defer_min(c) : 0;
+		bool streamed = defer && t->edtl >= defer;
+
+		if (streamed || !inflight_fast(c)) {
+			if (inflight_submit(c, t, read) == 0)
+				return 0;
+		} else {
+			int64_t t0 = inflight_now_ns();
+			cmd_exec(c, t, read, &cmd);
+			inflight_note_exec(c, inflight_now_ns() - t0);
+			rc = cmd_send_result(c, t, &cmd);
+			task_free(t);
+			return rc;
+		}
+	}
 	inflight_drain(c);
 	cmd_exec(c, t, read, &cmd);
 	rc = cmd_send_result(c, t, &cmd);

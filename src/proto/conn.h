@@ -131,6 +131,8 @@ struct iscsi_conn {
 	struct iscsi_job *done, **done_tail;  /* executed, response not yet sent */
 	bool sending;                 /* a worker is sending the done queue */
 	bool dead;                    /* the socket failed or the connection ends: send nothing */
+	uint32_t exec_ns;             /* recent execution time of a command that may overlap
+				       * (moving average, atomic; inflight_note_exec) */
 };
 
 /* ---- conn.c: I/O ---- */
@@ -249,6 +251,16 @@ void inflight_conn_destroy(struct iscsi_conn *c);
 int inflight_submit(struct iscsi_conn *c, struct iscsi_task *t, bool read);
 /* Wait until no command of this connection is in flight (a barrier). */
 void inflight_drain(struct iscsi_conn *c);
+/*
+ * Execution times of the commands that may overlap: note one (ns), and
+ * ask whether they are so short (the page cache answers) that handing
+ * them to a worker would cost more than it saves - then the connection's
+ * thread runs them itself, in between the workers' ones.
+ */
+void inflight_note_exec(struct iscsi_conn *c, int64_t ns);
+bool inflight_fast(const struct iscsi_conn *c);
+/* CLOCK_MONOTONIC in ns, for the above. */
+int64_t inflight_now_ns(void);
 /*
  * The connection ends: send nothing more, unblock a worker stuck sending
  * (shutdown(2) of the socket), and wait until no worker touches c.

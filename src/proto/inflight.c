@@ -11,6 +11,16 @@
  * command we do not parallelise see all earlier commands finished and
  * answered.
  *
+ * Fast stores: a command the page cache answers executes in a few
+ * microseconds, less than waking a worker costs, so while a connection's
+ * recent commands executed that fast (a moving average of their times,
+ * under INLINE_MAX_NS) its thread executes them itself - still in between
+ * the workers' ones, as SIMPLE allows.  One slow command (a cache miss on
+ * a network store) lifts the average and the next ones go to the workers;
+ * their times bring it back down when the store is fast again.  A READ
+ * that will be streamed (datain_defer_min) always goes to a worker: its
+ * I/O happens while it is sent.
+ *
  * Bounds: srv->cmd_workers threads for the whole server, started only as
  * work arrives; at most srv->conn_inflight commands of one connection in
  * flight - the connection's thread waits for a slot before it submits
@@ -37,8 +47,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define WORKER_STACK (512 * 1024)
+/* Commands executing in less than this on average run on the
+ * connection's thread (see inflight_fast). */
+#define INLINE_MAX_NS 50000
 
 /* One command handed to a worker.  Owns its task. */
 struct iscsi_job {
@@ -190,7 +204,9 @@ static void *worker_main(void *arg)
 			p->tail = &p->head;
 		p->queued--;
 		pthread_mutex_unlock(&p->mu);
+		int64_t t0 = inflight_now_ns();
 		cmd_exec(j->c, j->t, j->read, &j->cmd);
+		inflight_note_exec(j->c, inflight_now_ns() - t0);
 		job_finished(j);
 		pthread_mutex_lock(&p->mu);
 	}
@@ -259,6 +275,32 @@ int inflight_submit(struct iscsi_conn *c, struct iscsi_task *t, bool read)
 	pthread_mutex_unlock(&c->mu);
 	free(j);
 	return -1;
+}
+
+int64_t inflight_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void inflight_note_exec(struct iscsi_conn *c, int64_t ns)
+{
+	uint32_t old = __atomic_load_n(&c->exec_ns, __ATOMIC_RELAXED);
+	int64_t avg = old + (ns - (int64_t)old) / 8;
+
+	/* Racing updates may lose one sample: it is only a hint. */
+	if (avg < 0)
+		avg = 0;
+	if (avg > UINT32_MAX)
+		avg = UINT32_MAX;
+	__atomic_store_n(&c->exec_ns, (uint32_t)avg, __ATOMIC_RELAXED);
+}
+
+bool inflight_fast(const struct iscsi_conn *c)
+{
+	return __atomic_load_n(&c->exec_ns, __ATOMIC_RELAXED) < INLINE_MAX_NS;
 }
 
 void inflight_drain(struct iscsi_conn *c)
