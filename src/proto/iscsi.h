@@ -14,7 +14,9 @@
  * server-wide pool of worker threads (inflight.c), up to conn_inflight of
  * one connection at a time, and their responses go out as they finish,
  * so a PC with 32 commands outstanding has 32 I/Os in flight to its
- * store.  Every other command is a barrier: it waits until the
+ * store (while the store answers within microseconds - the page cache -
+ * the connection's thread runs them itself: waking a worker would cost
+ * more).  Every other command is a barrier: it waits until the
  * connection's earlier ones have been answered, then runs on the
  * connection's thread, before the next PDU is read.  Sessions have exactly one
  * connection (MaxConnections=1) and ErrorRecoveryLevel 0: a connection
