@@ -33,8 +33,12 @@
  * worker to finish a command of a connection becomes its sender and
  * sends every response queued on c->done until the queue is empty;
  * others queue theirs and go back to work.  So one slow reader of a
- * connection holds at most one worker (until send_timeout_s), not all of
- * them.  The sender holds no lock across a send but send_mu, per PDU.
+ * connection holds at most one worker (until send_timeout_s), and a
+ * worker that is sending does not count against cmd_workers: the pool
+ * starts another to execute meanwhile (at most one sender per
+ * connection, so at most cmd_workers + max_conns threads), and peers
+ * that stop reading cannot starve everyone else's commands.  The sender
+ * holds no lock across a send but send_mu, per PDU.
  *
  * End of a connection (inflight_end): c->dead stops further sends (their
  * work is freed unsent), shutdown(2) unblocks a sender, and the thread
@@ -69,8 +73,11 @@ struct iscsi_pool {
 	struct iscsi_job *head, **tail;
 	unsigned queued;              /* jobs in the queue */
 	unsigned idle;                /* threads waiting on cv */
-	unsigned nthreads, max;
-	pthread_t *threads;           /* max of them */
+	unsigned senders;             /* threads sending a connection's responses */
+	unsigned nthreads;
+	unsigned max;                 /* threads executing, at most (cmd_workers) */
+	unsigned cap;                 /* threads, at most: max + one sender per connection */
+	pthread_t *threads;           /* cap of them */
 	bool stop;
 };
 
@@ -84,7 +91,8 @@ int inflight_pool_init(struct iscsi_server *srv)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	p->threads = calloc(srv->cmd_workers, sizeof(*p->threads));
+	p->cap = srv->cmd_workers + srv->max_conns;
+	p->threads = calloc(p->cap, sizeof(*p->threads));
 	if (!p->threads) {
 		free(p);
 		return -ENOMEM;
@@ -141,6 +149,7 @@ void inflight_conn_destroy(struct iscsi_conn *c)
 static void job_finished(struct iscsi_job *j)
 {
 	struct iscsi_conn *c = j->c;
+	struct iscsi_pool *p = c->srv->pool;
 
 	pthread_mutex_lock(&c->mu);
 	j->next = NULL;
@@ -152,6 +161,9 @@ static void job_finished(struct iscsi_job *j)
 		return;
 	}
 	c->sending = true;
+	pthread_mutex_lock(&p->mu);      /* lock order: c->mu, then p->mu */
+	p->senders++;
+	pthread_mutex_unlock(&p->mu);
 	while (c->done) {
 		struct iscsi_job *d = c->done;
 		bool dead = c->dead;
@@ -180,6 +192,10 @@ static void job_finished(struct iscsi_job *j)
 	c->sending = false;
 	pthread_cond_broadcast(&c->idle);
 	pthread_mutex_unlock(&c->mu);
+	/* c may be gone from here on; the pool outlives every connection. */
+	pthread_mutex_lock(&p->mu);
+	p->senders--;
+	pthread_mutex_unlock(&p->mu);
 }
 
 /* A worker: execute queued jobs until the pool stops. */
@@ -220,7 +236,7 @@ static bool pool_queue(struct iscsi_pool *p, struct iscsi_job *j)
 {
 	if (p->stop)
 		return false;
-	if (p->queued + 1 > p->idle && p->nthreads < p->max) {
+	if (p->queued + 1 > p->idle && p->nthreads - p->senders < p->max && p->nthreads < p->cap) {
 		pthread_attr_t attr;
 		int rc;
 
