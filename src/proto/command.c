@@ -21,7 +21,8 @@
  *
  * A command whose data is complete runs in task_run: READ, WRITE and
  * SYNCHRONIZE CACHE with the SIMPLE attribute on a worker (inflight.c),
- * the rest here after a drain (see may_overlap).  Writes that need R2T
+ * or here at once while the store answers within microseconds; the rest
+ * here after a drain (see may_overlap).  Writes that need R2T
  * are received here as before and go to a worker once their last byte is
  * in.
  */
