@@ -19,6 +19,10 @@ takes.  Checked:
 - a connection closed with 32 reads in flight, and session
   reinstatement over one with reads in flight, leave the daemon serving
   (and the ASan build reports no use-after-free or leak at exit);
+- peers that stop reading cannot starve the others: with more sessions
+  than there are workers (64) each leaving an 8 MiB READ unread (its
+  sender blocked in send), another session's streamed reads (64 KiB,
+  which always go to a worker) still complete at once;
 - StatSN is consecutive and MaxCmdSN >= ExpCmdSN - 1 on every PDU (the
   initiator library flags any violation).
 Every wait is bounded (session timeouts, TEST_TIMEOUT of tests/run.sh).
@@ -92,6 +96,52 @@ def fresh_lbas(rnd, used, n):
             used.add(lba)
             out.append(lba)
     return out
+
+
+STALLED = 72                # sessions that stop reading: more than the 64 workers
+# Data-In PDUs of 32 KiB: READs over 32 KiB are streamed, so on a worker.
+MRDSL = [("MaxRecvDataSegmentLength", "262144")]
+
+
+def stalled_readers(problems):
+    """A read-only daemon without the shim: STALLED sessions each leave a
+    8 MiB READ unread (the most a READ may ask), then a fresh session
+    reads 64 KiB pieces."""
+    d = I.Daemon(mib=32)
+    sessions = []
+    try:
+        d.start()
+        for i in range(STALLED):
+            s = d.session(initiator_name="%s-stall-%d" % (INI, i), timeout=30)
+            sessions.append(s)
+            s.login(op_keys=MRDSL)
+            s.ready()
+            s.submit(I.cdb_read10(0, 16384), read_len=16384 * BS)
+        time.sleep(1)           # their senders fill the socket buffers and block
+        s = d.session(initiator_name=INI + "-fresh", timeout=30)
+        sessions.append(s)
+        s.login(op_keys=MRDSL)
+        s.ready()
+        start = time.monotonic()
+        for k in range(8):
+            lba = 1024 + k * 128
+            t = s.read(lba, 128, timeout=30)
+            if bytes(t.data) != d.expected[lba * BS:(lba + 128) * BS]:
+                problems.append("beside stalled readers: 64 KiB read at LBA %d wrong" % lba)
+        secs = time.monotonic() - start
+        print("8 streamed reads beside %d stalled readers: %.3fs" % (STALLED, secs))
+        if secs > 10:
+            problems.append("8 reads of 64 KiB took %.1fs beside %d sessions that stopped reading: "
+                            "their blocked senders starve the workers" % (secs, STALLED))
+        for v in s.violations:
+            problems.append("fresh session: " + v)
+    except I.ISCSIError as e:
+        problems.append("stalled readers: iSCSI error: %s" % e)
+    finally:
+        for x in sessions:
+            x.close()
+        problems += d.stop()
+        d.cleanup()
 
 
 def main():
@@ -251,6 +301,7 @@ def main():
         if problems:
             print(d.log()[-3000:])
         d.cleanup()
+    stalled_readers(problems)
     if problems:
         for p in problems:
             print("FAIL:", p)
