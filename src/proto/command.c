@@ -18,6 +18,13 @@
  * 7143 4.2.2.1); ones ahead of ExpCmdSN wait in c->held until the gap
  * closes.  MaxCmdSN shrinks while tasks wait for data, so the queue depth
  * is a real bound on memory.
+ *
+ * A command whose data is complete runs in task_run: READ, WRITE and
+ * SYNCHRONIZE CACHE with the SIMPLE attribute on a worker (inflight.c),
+ * or here at once while the store answers within microseconds; the rest
+ * here after a drain (see may_overlap).  Writes that need R2T
+ * are received here as before and go to a worker once their last byte is
+ * in.
  */
 #include "proto/conn.h"
 #include "util/log.h"
@@ -30,14 +37,20 @@
 
 int cmd_window_check(struct iscsi_conn *c, uint32_t cmdsn)
 {
+	uint32_t max;
+
+	pthread_mutex_lock(&c->mu);
 	if (cmdsn == c->exp_cmdsn) {
 		c->exp_cmdsn++;
+		pthread_mutex_unlock(&c->mu);
 		return 0;
 	}
-	if (sn_lt(c->exp_cmdsn, cmdsn) && sn_le(cmdsn, conn_max_cmdsn(c)))
+	max = conn_max_cmdsn_locked(c);
+	pthread_mutex_unlock(&c->mu);
+	if (sn_lt(c->exp_cmdsn, cmdsn) && sn_le(cmdsn, max))
 		return 1;
 	log_debug("%s: CmdSN %u outside window [%u, %u], ignored", c->peer, cmdsn,
-		  c->exp_cmdsn, conn_max_cmdsn(c));
+		  c->exp_cmdsn, max);
 	return -1;
 }
 
@@ -54,7 +67,9 @@ static void task_unlink(struct iscsi_conn *c, struct iscsi_task *t)
 	for (struct iscsi_task **pp = &c->tasks; *pp; pp = &(*pp)->next) {
 		if (*pp == t) {
 			*pp = t->next;
+			pthread_mutex_lock(&c->mu);
 			c->ntasks--;
+			pthread_mutex_unlock(&c->mu);
 			c->task_bytes -= t->want;
 			return;
 		}
@@ -71,7 +86,9 @@ unsigned tasks_abort(struct iscsi_conn *c, bool all, uint64_t lun, bool by_itt, 
 		struct iscsi_task *t = *pp;
 		if (all || (by_itt ? t->itt == itt : t->lun == lun)) {
 			*pp = t->next;
+			pthread_mutex_lock(&c->mu);
 			c->ntasks--;
+			pthread_mutex_unlock(&c->mu);
 			c->task_bytes -= t->want;
 			task_free(t);
 			n++;
@@ -83,7 +100,9 @@ unsigned tasks_abort(struct iscsi_conn *c, bool all, uint64_t lun, bool by_itt, 
 		struct held_pdu *h = *hp;
 		if (all || (by_itt ? get_be32(h->bhs + BHS_ITT) == itt : scsi_lun_decode(h->bhs + BHS_LUN) == lun)) {
 			*hp = h->next;
+			pthread_mutex_lock(&c->mu);
 			c->nheld--;
+			pthread_mutex_unlock(&c->mu);
 			free(h->ahs);
 			free(h->data);
 			free(h);
@@ -147,8 +166,7 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 		if (last && collapse) {
 			bhs[BHS_FLAGS] |= DATAIN_S_BIT | rflags;
 			bhs[BHS_STATUS] = cmd->status;
-			put_be32(bhs + BHS_STATSN, c->statsn++);
-			put_be32(bhs + BHS_RESIDUAL, resid);
+			put_be32(bhs + BHS_RESIDUAL, resid);   /* StatSN: at send */
 		}
 		put_be32(bhs + BHS_DATASN, datasn++);
 		put_be32(bhs + BHS_BUFFER_OFFSET, off);
@@ -173,7 +191,6 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 	bhs[BHS_RESPONSE] = RSP_COMPLETED;
 	bhs[BHS_STATUS] = cmd->status;
 	memcpy(bhs + BHS_ITT, req_bhs + BHS_ITT, 4);
-	put_be32(bhs + BHS_STATSN, c->statsn++);
 	put_be32(bhs + BHS_EXPDATASN, cmd->read ? datasn : r2t_count);
 	put_be32(bhs + BHS_RESIDUAL, resid);
 	if (cmd->sense_len) {
@@ -242,26 +259,94 @@ static int gather_cdb(const uint8_t *bhs, const uint8_t *ahs, uint32_t ahs_len,
 	return 0;
 }
 
-/* Run a task whose data is complete, answer, and free it. */
-static int task_execute(struct iscsi_conn *c, struct iscsi_task *t, bool read)
+void cmd_exec(struct iscsi_conn *c, const struct iscsi_task *t, bool read, struct scsi_cmd *cmd)
 {
-	struct scsi_cmd cmd = { 0 };
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->cdb = t->cdb;
+	cmd->cdb_len = t->cdb_len;
+	cmd->lun = t->lun;
+	cmd->nexus = &c->sess->nexus;
+	cmd->attr = (enum scsi_task_attr)(t->bhs[BHS_FLAGS] & CMD_ATTR_MASK);
+	cmd->read = read;
+	cmd->write = t->bhs[BHS_FLAGS] & CMD_W_BIT;
+	cmd->edtl = t->edtl;
+	cmd->data_out = cmd->write ? t->buf : NULL;
+	cmd->data_out_len = cmd->write ? t->want : 0;
+	cmd->defer_min = read && !cmd->write ? datain_defer_min(c) : 0;
+	scsi_target_exec(c->sess->scsi, cmd);
+}
+
+void cmd_discard(struct scsi_cmd *cmd)
+{
+	free(cmd->data_in);
+	cmd->data_in = NULL;
+}
+
+int cmd_send_result(struct iscsi_conn *c, const struct iscsi_task *t, struct scsi_cmd *cmd)
+{
+	int rc = send_result(c, t->bhs, cmd, t->r2tsn);
+
+	cmd_discard(cmd);
+	return rc;
+}
+
+/*
+ * May this command run alongside the connection's others?  Only SIMPLE
+ * (or untagged) READ, WRITE and SYNCHRONIZE CACHE: they touch nothing but
+ * their blocks (the SCSI layer's locks order them against COMPARE AND
+ * WRITE and the like), and SIMPLE lets them complete in any order.
+ * ORDERED, HEAD OF QUEUE and ACA tasks and every other command are
+ * barriers: they run once every earlier command has been answered, and
+ * nothing after them starts before they are.
+ */
+static bool may_overlap(const struct iscsi_task *t)
+{
+	uint8_t attr = t->bhs[BHS_FLAGS] & CMD_ATTR_MASK;
+
+	if (attr != SCSI_ATTR_SIMPLE && attr != SCSI_ATTR_UNTAGGED)
+		return false;
+	switch (t->cdb[0]) {
+	case 0x08: case 0x28: case 0xa8: case 0x88:     /* READ (6/10/12/16) */
+	case 0x0a: case 0x2a: case 0xaa: case 0x8a:     /* WRITE (6/10/12/16) */
+	case 0x35: case 0x91:                           /* SYNCHRONIZE CACHE (10/16) */
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Run a task whose data is complete.  One that may overlap others goes
+ * to a worker (inflight.c answers and frees it), or runs here at once
+ * while the store answers fast (inflight_fast); any other runs here once
+ * the connection's commands in flight are done.  Takes t.  0, or -1 to
+ * close.
+ */
+static int task_run(struct iscsi_conn *c, struct iscsi_task *t, bool read)
+{
+	struct scsi_cmd cmd;
 	int rc;
 
-	cmd.cdb = t->cdb;
-	cmd.cdb_len = t->cdb_len;
-	cmd.lun = t->lun;
-	cmd.nexus = &c->sess->nexus;
-	cmd.attr = (enum scsi_task_attr)(t->bhs[BHS_FLAGS] & CMD_ATTR_MASK);
-	cmd.read = read;
-	cmd.write = t->bhs[BHS_FLAGS] & CMD_W_BIT;
-	cmd.edtl = t->edtl;
-	cmd.data_out = cmd.write ? t->buf : NULL;
-	cmd.data_out_len = cmd.write ? t->want : 0;
-	cmd.defer_min = read && !cmd.write ? datain_defer_min(c) : 0;
-	scsi_target_exec(c->sess->scsi, &cmd);
-	rc = send_result(c, t->bhs, &cmd, t->r2tsn);
-	free(cmd.data_in);
+	if (may_overlap(t)) {
+		uint32_t defer = read ? datain_defer_min(c) : 0;
+		bool streamed = defer && t->edtl >= defer;
+
+		if (streamed || !inflight_fast(c)) {
+			if (inflight_submit(c, t, read) == 0)
+				return 0;
+		} else {
+			int64_t t0 = inflight_now_ns();
+			cmd_exec(c, t, read, &cmd);
+			inflight_note_exec(c, inflight_now_ns() - t0);
+			rc = cmd_send_result(c, t, &cmd);
+			task_free(t);
+			return rc;
+		}
+	}
+	inflight_drain(c);
+	cmd_exec(c, t, read, &cmd);
+	rc = cmd_send_result(c, t, &cmd);
+	task_free(t);
 	return rc;
 }
 
@@ -284,7 +369,6 @@ static int send_r2ts(struct iscsi_conn *c, struct iscsi_task *t)
 		memcpy(bhs + BHS_LUN, t->bhs + BHS_LUN, 8);
 		put_be32(bhs + BHS_ITT, t->itt);
 		put_be32(bhs + BHS_TTT, r->ttt);
-		put_be32(bhs + BHS_STATSN, c->statsn);
 		put_be32(bhs + BHS_R2TSN, t->r2tsn++);
 		put_be32(bhs + BHS_BUFFER_OFFSET, r->offset);
 		put_be32(bhs + BHS_DDTL, len);
@@ -366,12 +450,9 @@ static int cmd_start(struct iscsi_conn *c, const uint8_t *bhs, const uint8_t *ah
 		return send_refusal(c, bhs, edtl, SAM_STAT_CHECK_CONDITION, 0x05, 0x24, 0x00, 0);
 	}
 	if (!wbit || edtl == 0) {
-		int rc;
 		if (!imm && conn_discard_data(c, dsl))
 			goto fail;
-		rc = task_execute(c, t, rbit);
-		task_free(t);
-		return rc;
+		return task_run(c, t, rbit);
 	}
 	/* Solicit only what the CDB consumes; the rest is a residual. */
 	t->want = scsi_target_data_out_len(c->sess->scsi, t->lun, t->cdb, t->cdb_len, edtl);
@@ -403,16 +484,15 @@ static int cmd_start(struct iscsi_conn *c, const uint8_t *bhs, const uint8_t *ah
 		t->unsolicited = false;
 	t->next_r2t_offset = t->received;
 	if (t->received >= t->want) {
-		int rc;
 		if (t->unsolicited)
 			c->dead_itt[c->dead_next++ % 8] = t->itt;   /* the rest is surplus */
-		rc = task_execute(c, t, rbit);
-		task_free(t);
-		return rc;
+		return task_run(c, t, rbit);
 	}
 	t->next = c->tasks;
 	c->tasks = t;
+	pthread_mutex_lock(&c->mu);
 	c->ntasks++;
+	pthread_mutex_unlock(&c->mu);
 	c->task_bytes += t->want;
 	if (!t->unsolicited)
 		return send_r2ts(c, t);
@@ -473,7 +553,9 @@ int cmd_handle_scsi(struct iscsi_conn *c)
 			}
 			h->next = *pp;
 			*pp = h;
+			pthread_mutex_lock(&c->mu);
 			c->nheld++;
+			pthread_mutex_unlock(&c->mu);
 			return 0;
 		}
 	}
@@ -487,8 +569,10 @@ int cmd_run_held(struct iscsi_conn *c)
 		int rc;
 
 		c->held = h->next;
+		pthread_mutex_lock(&c->mu);
 		c->nheld--;
 		c->exp_cmdsn++;
+		pthread_mutex_unlock(&c->mu);
 		rc = cmd_start(c, h->bhs, h->ahs, h->ahs_len, h->data ? h->data : (const uint8_t *)"", h->dsl);
 		free(h->ahs);
 		free(h->data);
@@ -592,11 +676,8 @@ int cmd_handle_data_out(struct iscsi_conn *c)
 		}
 	}
 	if (t->received >= t->want && !t->unsolicited && t->nr2t == 0) {
-		int rc;
 		task_unlink(c, t);
-		rc = task_execute(c, t, t->bhs[BHS_FLAGS] & CMD_R_BIT);
-		task_free(t);
-		return rc;
+		return task_run(c, t, t->bhs[BHS_FLAGS] & CMD_R_BIT);
 	}
 	if (seq_end && !t->unsolicited)
 		return send_r2ts(c, t);

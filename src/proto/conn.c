@@ -95,8 +95,7 @@ static void send_ping(struct iscsi_conn *c)
 	put_be32(bhs + BHS_ITT, ISCSI_TAG_RESERVED);
 	c->ping_ttt = conn_new_ttt(c);
 	put_be32(bhs + BHS_TTT, c->ping_ttt);
-	put_be32(bhs + BHS_STATSN, c->statsn);   /* a ping does not consume StatSN */
-	conn_send(c, bhs, NULL, 0);
+	conn_send(c, bhs, NULL, 0);   /* StatSN: stamped, not consumed */
 }
 
 /*
@@ -212,13 +211,25 @@ int conn_discard_data(struct iscsi_conn *c, uint32_t dsl)
 	return rc;
 }
 
-uint32_t conn_max_cmdsn(const struct iscsi_conn *c)
+uint32_t conn_max_cmdsn_locked(const struct iscsi_conn *c)
 {
 	unsigned depth = c->srv->queue_depth;
-	unsigned busy = c->ntasks + c->nheld;
+	/* Executed commands whose responses are on their way count as
+	 * done: the last response always reopens a closed window. */
+	unsigned busy = c->ntasks + c->nheld + (c->inflight - c->completing);
 
 	/* A window of zero (MaxCmdSN = ExpCmdSN - 1) while every slot is taken. */
 	return c->exp_cmdsn + (busy >= depth ? 0 : depth - busy) - 1;
+}
+
+uint32_t conn_max_cmdsn(struct iscsi_conn *c)
+{
+	uint32_t m;
+
+	pthread_mutex_lock(&c->mu);
+	m = conn_max_cmdsn_locked(c);
+	pthread_mutex_unlock(&c->mu);
+	return m;
 }
 
 uint32_t conn_new_ttt(struct iscsi_conn *c)
@@ -266,17 +277,47 @@ static int send_all(struct iscsi_conn *c, struct iovec *iov, int cnt, int flags)
 	return 0;
 }
 
-/* The BHS (DSL, ExpCmdSN, MaxCmdSN filled in) and its digest as the
- * first iovecs; returns how many.  hd holds the digest. */
+/* Stamp the StatSN of a PDU about to be sent (see conn.h).  send_mu held. */
+static void stamp_statsn(struct iscsi_conn *c, uint8_t *bhs)
+{
+	uint8_t op = bhs_opcode(bhs);
+	bool takes;
+
+	switch (op) {
+	case OP_LOGIN_RSP:
+		return;                         /* login.c's */
+	case OP_DATA_IN:
+		if (!(bhs[BHS_FLAGS] & DATAIN_S_BIT))
+			return;                 /* reserved without status */
+		takes = true;
+		break;
+	case OP_R2T:
+		takes = false;
+		break;
+	case OP_NOP_IN:
+		takes = get_be32(bhs + BHS_ITT) != ISCSI_TAG_RESERVED;
+		break;
+	default:
+		takes = true;
+		break;
+	}
+	put_be32(bhs + BHS_STATSN, takes ? c->statsn++ : c->statsn);
+}
+
+/* The BHS (DSL, StatSN, ExpCmdSN, MaxCmdSN filled in) and its digest as
+ * the first iovecs; returns how many.  hd holds the digest.  send_mu held. */
 static int header_iov(struct iscsi_conn *c, uint8_t *bhs, uint32_t dlen, struct iovec *iov,
 		      uint8_t *hd)
 {
 	int n = 0;
 
 	put_be24(bhs + BHS_DSL, dlen);
+	stamp_statsn(c, bhs);
 	if (bhs_opcode(bhs) != OP_LOGIN_RSP) {
+		pthread_mutex_lock(&c->mu);
 		put_be32(bhs + BHS_EXPCMDSN, c->exp_cmdsn);
-		put_be32(bhs + BHS_MAXCMDSN, conn_max_cmdsn(c));
+		put_be32(bhs + BHS_MAXCMDSN, conn_max_cmdsn_locked(c));
+		pthread_mutex_unlock(&c->mu);
 	}
 	iov[n++] = (struct iovec){ bhs, ISCSI_BHS_LEN };
 	if (c->state == CONN_FFP && c->params.header_digest) {
@@ -287,14 +328,17 @@ static int header_iov(struct iscsi_conn *c, uint8_t *bhs, uint32_t dlen, struct 
 }
 
 static const uint8_t zero_pad[4];
+static int send_pipe_locked(struct iscsi_conn *c, uint8_t *bhs, int pipe_rd, uint32_t dlen, bool more);
 
 int conn_send(struct iscsi_conn *c, uint8_t *bhs, const void *data, uint32_t dlen)
 {
 	struct iovec iov[5];
 	uint8_t hd[4], dd[4];
 	uint32_t pad = pad4(dlen) - dlen;
-	int n = header_iov(c, bhs, dlen, iov, hd);
+	int n, rc;
 
+	pthread_mutex_lock(&c->send_mu);
+	n = header_iov(c, bhs, dlen, iov, hd);
 	if (dlen) {
 		iov[n++] = (struct iovec){ (void *)data, dlen };
 		if (pad)
@@ -306,10 +350,23 @@ int conn_send(struct iscsi_conn *c, uint8_t *bhs, const void *data, uint32_t dle
 			iov[n++] = (struct iovec){ dd, 4 };
 		}
 	}
-	return send_all(c, iov, n, 0);
+	rc = send_all(c, iov, n, 0);
+	pthread_mutex_unlock(&c->send_mu);
+	return rc;
 }
 
 int conn_send_pipe(struct iscsi_conn *c, uint8_t *bhs, int pipe_rd, uint32_t dlen, bool more)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->send_mu);
+	rc = send_pipe_locked(c, bhs, pipe_rd, dlen, more);
+	pthread_mutex_unlock(&c->send_mu);
+	return rc;
+}
+
+/* conn_send_pipe with send_mu held. */
+static int send_pipe_locked(struct iscsi_conn *c, uint8_t *bhs, int pipe_rd, uint32_t dlen, bool more)
 {
 	struct iovec iov[2], tail;
 	uint8_t hd[4];
@@ -344,7 +401,6 @@ int conn_reject(struct iscsi_conn *c, uint8_t reason)
 	bhs[BHS_FLAGS] = BHS_F_BIT;
 	bhs[BHS_REASON] = reason;
 	put_be32(bhs + BHS_ITT, ISCSI_TAG_RESERVED);
-	put_be32(bhs + BHS_STATSN, c->statsn++);
 	log_debug("%s: Reject reason 0x%02x for %s", c->peer, reason,
 		  pdu_opcode_name(bhs_opcode(c->bhs)));
 	return conn_send(c, bhs, c->bhs, ISCSI_BHS_LEN);
@@ -384,7 +440,6 @@ static int nop_handle(struct iscsi_conn *c)
 	memcpy(bhs + BHS_LUN, c->bhs + BHS_LUN, 8);
 	put_be32(bhs + BHS_ITT, itt);
 	put_be32(bhs + BHS_TTT, ISCSI_TAG_RESERVED);
-	put_be32(bhs + BHS_STATSN, c->statsn++);
 	/* Echo the ping data, as much as the initiator can receive. */
 	rc = conn_send(c, bhs, data, dsl < c->params.mrdsl_tx ? dsl : c->params.mrdsl_tx);
 	free(data);
@@ -407,11 +462,12 @@ static int logout_handle(struct iscsi_conn *c)
 		response = LOGOUT_RSP_NO_RECOVERY;
 	else if (reason > LOGOUT_REMOVE_FOR_RECOVERY)
 		return conn_reject(c, REJECT_INVALID_FIELD);
+	/* The session's commands are answered before the logout is. */
+	inflight_drain(c);
 	bhs[BHS_OPCODE] = OP_LOGOUT_RSP;
 	bhs[BHS_FLAGS] = BHS_F_BIT;
 	bhs[BHS_RESPONSE] = response;
 	put_be32(bhs + BHS_ITT, get_be32(c->bhs + BHS_ITT));
-	put_be32(bhs + BHS_STATSN, c->statsn++);
 	log_info("%s: logout (reason %u)", c->peer, reason);
 	if (response == LOGOUT_RSP_CLOSED)
 		c->closing = true;
@@ -472,6 +528,7 @@ static void conn_cleanup(struct iscsi_conn *c)
 	struct iscsi_conn **pp;
 
 	login_free(c);
+	inflight_end(c);         /* from here on no worker touches c */
 	tasks_abort(c, true, 0, false, 0);
 	while (c->held) {
 		struct held_pdu *h = c->held;
@@ -503,6 +560,7 @@ static void conn_cleanup(struct iscsi_conn *c)
 	c->fd = -1;
 	pthread_cond_broadcast(&srv->cond);
 	pthread_mutex_unlock(&srv->lock);
+	inflight_conn_destroy(c);
 	free(c);
 }
 
@@ -646,6 +704,7 @@ int iscsi_conn_start(struct iscsi_server *srv, int fd)
 	}
 	c->srv = srv;
 	c->fd = fd;
+	inflight_conn_init(c);
 	c->state = CONN_LOGIN;
 	c->ping_ttt = ISCSI_TAG_RESERVED;
 	params_defaults(&c->params, &srv->prefs);

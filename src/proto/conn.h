@@ -5,11 +5,18 @@
  * Ownership: a connection and its session belong to the connection's
  * thread.  Other threads touch a connection only through the server lock
  * (listing, reinstatement) and shutdown(2) on its socket, which makes the
- * owning thread leave its loop and clean up.
+ * owning thread leave its loop and clean up - and the command workers
+ * (inflight.c), which execute its SCSI commands and send their responses.
+ * What they share with the connection's thread is under c->mu (the
+ * command window and the in-flight count) and c->send_mu (the socket's
+ * send side and StatSN); the order is send_mu before mu.  The
+ * connection's thread frees the connection only once no work of it is in
+ * flight (inflight_end).
  */
 #ifndef PRISTINE_CONN_H
 #define PRISTINE_CONN_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -60,6 +67,8 @@ struct iscsi_task {
 	unsigned nr2t;
 };
 
+struct iscsi_job;
+
 /* A non-immediate command that arrived ahead of ExpCmdSN. */
 struct held_pdu {
 	struct held_pdu *next;
@@ -84,7 +93,7 @@ struct iscsi_conn {
 	struct iscsi_params params;
 	struct iscsi_session *sess;
 	uint16_t cid;
-	uint32_t statsn;
+	uint32_t statsn;              /* next StatSN; under send_mu once in full feature phase */
 	uint32_t exp_cmdsn;           /* the session's; one connection per session */
 	/* current PDU */
 	uint8_t bhs[ISCSI_BHS_LEN];
@@ -108,6 +117,22 @@ struct iscsi_conn {
 	uint32_t ping_ttt;            /* outstanding ping, 0xffffffff if none */
 	struct login_state *login;    /* login in progress (login.c) */
 	bool closing;                 /* leave the loop after this PDU */
+	/*
+	 * Commands executing on the workers (inflight.c).  mu guards
+	 * exp_cmdsn, ntasks, nheld (written by the connection's thread
+	 * under it; that thread reads them without) and the fields below;
+	 * send_mu makes each PDU's bytes one unit on the socket and stamps
+	 * its StatSN.
+	 */
+	pthread_mutex_t mu, send_mu;
+	pthread_cond_t idle;          /* broadcast whenever inflight drops or sending ends */
+	unsigned inflight;            /* submitted, not yet answered and freed */
+	unsigned completing;          /* of those, executed and waiting to be (or being) sent */
+	struct iscsi_job *done, **done_tail;  /* executed, response not yet sent */
+	bool sending;                 /* a worker is sending the done queue */
+	bool dead;                    /* the socket failed or the connection ends: send nothing */
+	uint32_t exec_ns;             /* recent execution time of a command that may overlap
+				       * (moving average, atomic; inflight_note_exec) */
 };
 
 /* ---- conn.c: I/O ---- */
@@ -128,10 +153,21 @@ int conn_send(struct iscsi_conn *c, uint8_t *bhs, const void *data, uint32_t dle
  * follows at once (MSG_MORE, so TCP may fill packets across them).
  */
 int conn_send_pipe(struct iscsi_conn *c, uint8_t *bhs, int pipe_rd, uint32_t dlen, bool more);
+/*
+ * conn_send and conn_send_pipe may be called from any thread: each PDU
+ * goes out whole under c->send_mu, which also stamps its StatSN (RFC
+ * 7143 4.2.2.2: StatSN is assigned in the order responses are sent):
+ * SCSI Response, Data-In with the S bit, Text, Logout and TMF Responses,
+ * Reject and a NOP-In answering a NOP-Out take the next StatSN; R2T and a
+ * NOP-In ping carry it without taking it; the caller never sets it
+ * (Login Responses excepted, which login.c stamps itself).
+ */
 /* Send a Reject for the current PDU (c->bhs) with the given reason. */
 int conn_reject(struct iscsi_conn *c, uint8_t reason);
-/* The window end we advertise. */
-uint32_t conn_max_cmdsn(const struct iscsi_conn *c);
+/* The window end we advertise (takes c->mu). */
+uint32_t conn_max_cmdsn(struct iscsi_conn *c);
+/* The same with c->mu held. */
+uint32_t conn_max_cmdsn_locked(const struct iscsi_conn *c);
 /* Allocate a target transfer tag (never 0xffffffff). */
 uint32_t conn_new_ttt(struct iscsi_conn *c);
 
@@ -175,6 +211,14 @@ void login_free(struct iscsi_conn *c);
 
 /* ---- command.c ---- */
 int cmd_handle_scsi(struct iscsi_conn *c);
+/*
+ * For the workers: execute t into cmd (zeroed first; no socket I/O),
+ * then send what cmd produced (0, or -1 when the socket failed) and free
+ * cmd's buffers.  cmd_discard frees them without sending.
+ */
+void cmd_exec(struct iscsi_conn *c, const struct iscsi_task *t, bool read, struct scsi_cmd *cmd);
+int cmd_send_result(struct iscsi_conn *c, const struct iscsi_task *t, struct scsi_cmd *cmd);
+void cmd_discard(struct scsi_cmd *cmd);
 int cmd_handle_data_out(struct iscsi_conn *c);
 /* Execute held commands that the window has reached. */
 int cmd_run_held(struct iscsi_conn *c);
@@ -184,6 +228,44 @@ int cmd_window_check(struct iscsi_conn *c, uint32_t cmdsn);
 void task_free(struct iscsi_task *t);
 /* Abort (drop) tasks: all, or those of one LUN, or one ITT. Returns count. */
 unsigned tasks_abort(struct iscsi_conn *c, bool all, uint64_t lun, bool by_itt, uint32_t itt);
+
+/* ---- inflight.c: commands executing while the connection reads on ---- */
+/*
+ * The worker pool of the server (srv->cmd_workers threads at most,
+ * started as work arrives).  inflight_pool_init: 0 or -ENOMEM.
+ * inflight_pool_stop: after every connection has ended; joins the
+ * threads and frees the pool.
+ */
+int inflight_pool_init(struct iscsi_server *srv);
+void inflight_pool_stop(struct iscsi_server *srv);
+/* Per-connection state (c->mu, send_mu, idle): init and destroy. */
+void inflight_conn_init(struct iscsi_conn *c);
+void inflight_conn_destroy(struct iscsi_conn *c);
+/*
+ * Hand a task whose data is complete to a worker: it executes it, sends
+ * its response (under send_mu, in the order tasks finish) and frees it.
+ * Waits first while srv->conn_inflight commands of this connection are in
+ * flight.  Takes t on success (0); on -1 (no pool, no memory, no thread)
+ * t is still the caller's, to run itself.
+ */
+int inflight_submit(struct iscsi_conn *c, struct iscsi_task *t, bool read);
+/* Wait until no command of this connection is in flight (a barrier). */
+void inflight_drain(struct iscsi_conn *c);
+/*
+ * Execution times of the commands that may overlap: note one (ns), and
+ * ask whether they are so short (the page cache answers) that handing
+ * them to a worker would cost more than it saves - then the connection's
+ * thread runs them itself, in between the workers' ones.
+ */
+void inflight_note_exec(struct iscsi_conn *c, int64_t ns);
+bool inflight_fast(const struct iscsi_conn *c);
+/* CLOCK_MONOTONIC in ns, for the above. */
+int64_t inflight_now_ns(void);
+/*
+ * The connection ends: send nothing more, unblock a worker stuck sending
+ * (shutdown(2) of the socket), and wait until no worker touches c.
+ */
+void inflight_end(struct iscsi_conn *c);
 
 /* ---- text.c ---- */
 int text_handle(struct iscsi_conn *c);

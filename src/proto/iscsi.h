@@ -7,9 +7,18 @@
  * shutdown calls iscsi_server_shutdown(), which ends every connection and
  * waits for them.
  *
- * Model: one thread per connection, blocking socket I/O.  A connection
- * executes its SCSI commands itself, so a slow client (or a slow disk
- * request) stalls only its own connection.  Sessions have exactly one
+ * Model: one thread per connection, blocking socket I/O, which reads
+ * the connection's PDUs and answers everything but the common SCSI
+ * commands itself.  READ, WRITE (once all their data is in) and
+ * SYNCHRONIZE CACHE with the SIMPLE task attribute execute on a
+ * server-wide pool of worker threads (inflight.c), up to conn_inflight of
+ * one connection at a time, and their responses go out as they finish,
+ * so a PC with 32 commands outstanding has 32 I/Os in flight to its
+ * store (while the store answers within microseconds - the page cache -
+ * the connection's thread runs them itself: waking a worker would cost
+ * more).  Every other command is a barrier: it waits until the
+ * connection's earlier ones have been answered, then runs on the
+ * connection's thread, before the next PDU is read.  Sessions have exactly one
  * connection (MaxConnections=1) and ErrorRecoveryLevel 0: a connection
  * failure ends its session, and the initiator recovers by logging in again
  * (session reinstatement replaces a stale session with the same ISID).
@@ -87,6 +96,7 @@ struct iscsi_session_info {
 
 struct iscsi_session;
 struct iscsi_conn;
+struct iscsi_pool;
 
 struct iscsi_server {
 	/* ---- configuration, set before iscsi_server_init() ---- */
@@ -97,7 +107,9 @@ struct iscsi_server {
 	unsigned max_conns;           /* connections at once, all states */
 	unsigned max_logins_per_addr; /* connections still logging in, per source address */
 	unsigned max_sessions_per_initiator;  /* sessions of one initiator name */
-	unsigned queue_depth;         /* commands in flight per session */
+	unsigned queue_depth;         /* commands per session: the CmdSN window */
+	unsigned cmd_workers;         /* worker threads, all connections (0: none, one command at a time) */
+	unsigned conn_inflight;       /* commands of one connection executing at once */
 	unsigned login_timeout_s;     /* a login must finish within this */
 	unsigned nop_interval_s;      /* idle time before a NOP-In ping */
 	unsigned send_timeout_s;      /* a peer that reads nothing this long is dropped */
@@ -115,10 +127,12 @@ struct iscsi_server {
 	uint64_t next_nexus_id;
 	uint32_t next_ttt;
 	bool stopping;
+	struct iscsi_pool *pool;      /* the command workers (inflight.c) */
 };
 
 /* Defaults for every configurable field; targets left empty. */
 void iscsi_server_defaults(struct iscsi_server *srv);
+/* The runtime part; 0 or -ENOMEM. */
 int iscsi_server_init(struct iscsi_server *srv);
 /*
  * Serve one more target from now on (may be called while connections

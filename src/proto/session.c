@@ -1,6 +1,9 @@
 /*
  * session.c - the server's registry of connections and sessions: TSIH
  * allocation, session reinstatement, target lookup, and shutdown.
+ * Reinstatement and the admin's kills only shutdown(2) a connection's
+ * socket; its own thread then waits for its commands in flight
+ * (inflight_end) before the session and its LUNs go.
  */
 #include "proto/conn.h"
 #include "util/log.h"
@@ -24,6 +27,8 @@ void iscsi_server_defaults(struct iscsi_server *srv)
 	srv->max_logins_per_addr = 16;
 	srv->max_sessions_per_initiator = 8;
 	srv->queue_depth = 128;
+	srv->cmd_workers = 64;
+	srv->conn_inflight = 32;
 	srv->login_timeout_s = 15;
 	srv->nop_interval_s = 30;
 	srv->send_timeout_s = 60;
@@ -43,7 +48,7 @@ int iscsi_server_init(struct iscsi_server *srv)
 	srv->next_tsih = 1;
 	srv->next_nexus_id = 1;
 	srv->next_ttt = 1;
-	return 0;
+	return inflight_pool_init(srv);
 }
 
 static void deadline_in(struct timespec *ts, unsigned secs)
@@ -70,6 +75,10 @@ unsigned iscsi_server_shutdown(struct iscsi_server *srv)
 	}
 	left = srv->nconns;
 	pthread_mutex_unlock(&srv->lock);
+	/* With a connection still running, its commands may still need the
+	 * workers: they stay (and the process is about to exit). */
+	if (left == 0)
+		inflight_pool_stop(srv);
 	return left;
 }
 

@@ -102,7 +102,6 @@ static int text_send_piece(struct iscsi_conn *c, const uint8_t *req)
 		c->text_itt = get_be32(req + BHS_ITT);
 	}
 	put_be32(bhs + BHS_TTT, more ? c->text_ttt : ISCSI_TAG_RESERVED);
-	put_be32(bhs + BHS_STATSN, c->statsn++);
 	rc = conn_send(c, bhs, c->text_out.buf ? c->text_out.buf + c->text_sent : NULL, len);
 	c->text_sent += len;
 	if (!more) {
@@ -122,6 +121,9 @@ int text_handle(struct iscsi_conn *c)
 
 	if (!bhs_immediate(c->bhs) && cmd_window_check(c, get_be32(c->bhs + BHS_CMDSN)) < 0)
 		return conn_discard_data(c, dsl);
+	/* Negotiation may change what the workers' Data-In depends on
+	 * (MaxRecvDataSegmentLength): nothing of ours is in flight meanwhile. */
+	inflight_drain(c);
 	if (final && cont) {
 		if (conn_discard_data(c, dsl))
 			return -1;
@@ -161,7 +163,6 @@ int text_handle(struct iscsi_conn *c)
 		memcpy(bhs + BHS_LUN, c->bhs + BHS_LUN, 8);
 		put_be32(bhs + BHS_ITT, itt);
 		put_be32(bhs + BHS_TTT, conn_new_ttt(c));
-		put_be32(bhs + BHS_STATSN, c->statsn++);
 		return conn_send(c, bhs, NULL, 0);
 	}
 	k.c = c;

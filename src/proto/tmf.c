@@ -1,11 +1,14 @@
 /*
  * tmf.c - Task Management Function requests (RFC 7143 11.5/11.6).
  *
- * Commands execute synchronously on their connection, so the only tasks
- * that can be aborted are writes still waiting for Data-Out and commands
- * held for CmdSN order; those are dropped without a response, as SAM
- * requires for aborted tasks.  LU and target resets also reset SCSI state
- * (reservations, unit attentions) through the SCSI layer.
+ * A task management request is a barrier (inflight.c): it waits until
+ * every command of the connection that was executing on a worker has
+ * finished and been answered, so such a command is never cut short and
+ * never answered after the TMF response; to ABORT TASK it is a task that
+ * no longer exists.  What can be aborted are writes still waiting for
+ * Data-Out and commands held for CmdSN order; those are dropped without a
+ * response, as SAM requires for aborted tasks.  LU and target resets also
+ * reset SCSI state (reservations, unit attentions) through the SCSI layer.
  */
 #include "proto/conn.h"
 #include "util/log.h"
@@ -38,6 +41,7 @@ int tmf_handle(struct iscsi_conn *c)
 		return -1;
 	if (!bhs_immediate(c->bhs) && cmd_window_check(c, get_be32(c->bhs + BHS_CMDSN)) < 0)
 		return 0;
+	inflight_drain(c);
 
 	switch (fn) {
 	case TMF_ABORT_TASK:
@@ -86,7 +90,6 @@ int tmf_handle(struct iscsi_conn *c)
 	bhs[BHS_FLAGS] = BHS_F_BIT;
 	bhs[BHS_RESPONSE] = rsp;
 	put_be32(bhs + BHS_ITT, get_be32(c->bhs + BHS_ITT));
-	put_be32(bhs + BHS_STATSN, c->statsn++);
 	rc = conn_send(c, bhs, NULL, 0);
 	if (cold && rsp == TMF_RSP_COMPLETE) {
 		/* A cold reset ends every connection to the target, ours last. */

@@ -26,6 +26,9 @@
  *   after=N            let the first N matching calls through
  *   times=N            fail at most N calls (default: all)
  *   torn=B             writes: really write the first B bytes, then fail
+ *   delay_us=N         do not fail: sleep N microseconds, then do the call
+ *                      (a slow store, e.g. 1 ms per read like a network disk;
+ *                      the sleep holds no lock, so calls overlap)
  *
  * Each injected failure is reported on stderr (into the daemon's log) as
  * "faultinject: OP PATH off=.. len=.. -> ERRNO" ("read (splice)" for a
@@ -57,6 +60,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FI_MAX_FD    65536
@@ -76,6 +80,7 @@ struct rule {
 	uint64_t from, to;      /* to == 0: no range */
 	long after, times;      /* times < 0: unlimited */
 	long torn;              /* < 0: not torn */
+	long delay_us;          /* > 0: a delay rule (never fails) */
 	long seen, hits;
 };
 
@@ -219,6 +224,8 @@ static void parse_rules(char *text)
 				r.times = strtol(v, NULL, 0);
 			else if (strcmp(f, "torn") == 0)
 				r.torn = strtol(v, NULL, 0);
+			else if (strcmp(f, "delay_us") == 0)
+				r.delay_us = strtol(v, NULL, 0);
 		}
 		if (r.ops && r.path[0])
 			rules[nrules++] = r;
@@ -305,6 +312,7 @@ static void fi_init(void)
 static int should_fail(unsigned op, const char *path, uint64_t off, uint64_t len, long *torn)
 {
 	int err = 0;
+	long delay_us = 0;
 
 	*torn = -1;
 	if (!path)
@@ -326,6 +334,11 @@ static int should_fail(unsigned op, const char *path, uint64_t off, uint64_t len
 		if (r->times >= 0 && r->hits >= r->times)
 			continue;
 		r->hits++;
+		if (r->delay_us > 0) {
+			/* Delays are not reported: there may be millions. */
+			delay_us = r->delay_us;
+			break;
+		}
 		err = r->err;
 		if (op == OP_WRITE && r->torn >= 0 && (uint64_t)r->torn < len)
 			*torn = r->torn;
@@ -340,6 +353,11 @@ static int should_fail(unsigned op, const char *path, uint64_t off, uint64_t len
 	}
 out:
 	pthread_mutex_unlock(&fi_lock);
+	if (delay_us > 0) {
+		struct timespec ts = { delay_us / 1000000, (delay_us % 1000000) * 1000 };
+		while (syscall(SYS_nanosleep, &ts, &ts) < 0 && errno == EINTR)
+			;
+	}
 	return err;
 }
 

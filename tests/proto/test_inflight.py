@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Many commands of one session in flight at once (src/proto/inflight.c).
+
+The daemon runs under build/faultinject.so with a delay rule: every read
+of the golden image sleeps DELAY seconds (a slow store, like a network
+disk), so what overlaps and what does not shows in the time a batch
+takes.  Checked:
+- the knob works: QD1 reads take at least DELAY each;
+- QD8 and QD32 batches of 4 KiB random reads take a fraction of the
+  serial time (SIMPLE commands run on the worker pool), and every read
+  returns the right bytes;
+- an ORDERED read is a barrier: it is answered after every command
+  before it, and none after it is answered before it;
+- ABORT TASK and LUN RESET, and a logout, sent while reads are in flight
+  are answered only after those reads (no response after the TMF or
+  logout response);
+- writes in flight at once (immediate data, and ones that need R2T)
+  all land, and read back right;
+- a connection closed with 32 reads in flight, and session
+  reinstatement over one with reads in flight, leave the daemon serving
+  (and the ASan build reports no use-after-free or leak at exit);
+- peers that stop reading cannot starve the others: with more sessions
+  than there are workers (64) each leaving an 8 MiB READ unread (its
+  sender blocked in send), another session's streamed reads (64 KiB,
+  which always go to a worker) still complete at once;
+- StatSN is consecutive and MaxCmdSN >= ExpCmdSN - 1 on every PDU (the
+  initiator library flags any violation).
+Every wait is bounded (session timeouts, TEST_TIMEOUT of tests/run.sh).
+"""
+import os
+import random
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "faults"))
+import iscsi_initiator as I  # noqa: E402
+import faultlib as F  # noqa: E402
+
+BS = 512
+MIB = 16
+DELAY = 0.1                 # seconds per read of the golden image
+INI = "iqn.2024-01.test.pristine:inflight"
+TMF_ABORT_TASK, TMF_LUN_RESET = 1, 5
+
+
+def status_order(s):
+    """Record the ITT of every PDU that carries a status, in arrival order."""
+    order = []
+    recv = s.conn.recv_pdu
+
+    def recording(*a, **kw):
+        p = recv(*a, **kw)
+        if p.opcode in (I.OP_SCSI_RESP, I.OP_TMF_RESP, I.OP_LOGOUT_RESP) or \
+                (p.opcode == I.OP_DATA_IN and p.has_status):
+            order.append(p.itt)
+        return p
+
+    s.conn.recv_pdu = recording
+    return order
+
+
+def check_read(d, t, lba, problems, what):
+    if t.status != I.GOOD:
+        problems.append("%s: read at LBA %d: status %r" % (what, lba, t.status))
+        return
+    want = d.expected[lba * BS:(lba + 8) * BS]
+    if bytes(t.data) != want:
+        problems.append("%s: read at LBA %d returned the wrong bytes" % (what, lba))
+
+
+def batch(s, d, lbas, problems, what, attrs=None):
+    """Submit 4 KiB READs at lbas all at once, wait for all; returns
+    (seconds, tasks)."""
+    start = time.monotonic()
+    tasks = []
+    for i, lba in enumerate(lbas):
+        attr = attrs[i] if attrs else 1
+        tasks.append(s.submit(I.cdb_read10(lba, 8), read_len=8 * BS, attr=attr))
+    for t in tasks:
+        s.wait_task(t, timeout=30)
+    secs = time.monotonic() - start
+    for t, lba in zip(tasks, lbas):
+        check_read(d, t, lba, problems, what)
+    return secs, tasks
+
+
+def fresh_lbas(rnd, used, n):
+    """n 4 KiB-aligned LBAs never read before (so the page cache cannot
+    answer them: each read reaches the delayed pread)."""
+    out = []
+    while len(out) < n:
+        lba = rnd.randrange(0, MIB * 2048 // 8) * 8
+        if lba not in used:
+            used.add(lba)
+            out.append(lba)
+    return out
+
+
+STALLED = 72                # sessions that stop reading: more than the 64 workers
+# Data-In PDUs of 32 KiB: READs over 32 KiB are streamed, so on a worker.
+MRDSL = [("MaxRecvDataSegmentLength", "262144")]
+
+
+def stalled_readers(problems):
+    """A read-only daemon without the shim: STALLED sessions each leave a
+    8 MiB READ unread (the most a READ may ask), then a fresh session
+    reads 64 KiB pieces."""
+    d = I.Daemon(mib=32)
+    sessions = []
+    try:
+        d.start()
+        for i in range(STALLED):
+            s = d.session(initiator_name="%s-stall-%d" % (INI, i), timeout=30)
+            sessions.append(s)
+            s.login(op_keys=MRDSL)
+            s.ready()
+            s.submit(I.cdb_read10(0, 16384), read_len=16384 * BS)
+        time.sleep(1)           # their senders fill the socket buffers and block
+        s = d.session(initiator_name=INI + "-fresh", timeout=30)
+        sessions.append(s)
+        s.login(op_keys=MRDSL)
+        s.ready()
+        start = time.monotonic()
+        for k in range(8):
+            lba = 1024 + k * 128
+            t = s.read(lba, 128, timeout=30)
+            if bytes(t.data) != d.expected[lba * BS:(lba + 128) * BS]:
+                problems.append("beside stalled readers: 64 KiB read at LBA %d wrong" % lba)
+        secs = time.monotonic() - start
+        print("8 streamed reads beside %d stalled readers: %.3fs" % (STALLED, secs))
+        if secs > 10:
+            problems.append("8 reads of 64 KiB took %.1fs beside %d sessions that stopped reading: "
+                            "their blocked senders starve the workers" % (secs, STALLED))
+        for v in s.violations:
+            problems.append("fresh session: " + v)
+    except I.ISCSIError as e:
+        problems.append("stalled readers: iSCSI error: %s" % e)
+    finally:
+        for x in sessions:
+            x.close()
+        problems += d.stop()
+        d.cleanup()
+
+
+def main():
+    why = F.prerequisites()
+    if why:
+        print(why)
+        return 77
+    d = I.Daemon(mib=MIB, writable=True)
+    if not d.available():
+        print("pristined not built")
+        return 77
+    problems = []
+    rnd = random.Random(14)
+    used = set()
+    ctl = os.path.join(d.tmp, "fault.ctl")
+    with open(ctl + ".tmp", "w") as f:
+        f.write("ops=read path=*/disk.img delay_us=%d\n" % int(DELAY * 1e6))
+    os.rename(ctl + ".tmp", ctl)
+    saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "FAULT_CTL")}
+    asan = F.sanitizer_runtime(d.binary)
+    os.environ["LD_PRELOAD"] = " ".join(x for x in (asan, F.SHIM) if x)
+    os.environ["FAULT_CTL"] = ctl
+    try:
+        d.start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    sessions = []
+    try:
+        s = d.session(initiator_name=INI, timeout=30)
+        sessions.append(s)
+        s.login()
+        s.ready()
+
+        # The knob: one read at a time costs DELAY each.
+        serial = 0.0
+        for lba in fresh_lbas(rnd, used, 4):
+            secs, _ = batch(s, d, [lba], problems, "QD1")
+            serial += secs
+        print("QD1: 4 reads in %.3fs" % serial)
+        if serial < 4 * DELAY * 0.9:
+            problems.append("QD1: 4 reads took %.3fs, less than the %.1fs the delay rule "
+                            "imposes: the knob does not work, nothing below means anything"
+                            % (serial, 4 * DELAY))
+
+        # QD8 and QD32: the batch overlaps.
+        for qd, bound in ((8, 3), (32, 6)):
+            secs, _ = batch(s, d, fresh_lbas(rnd, used, qd), problems, "QD%d" % qd)
+            print("QD%d: %d reads in %.3fs (serial: %.1fs)" % (qd, qd, secs, qd * DELAY))
+            if secs > qd * DELAY / bound:
+                problems.append("QD%d: %d reads of %.1fs each took %.3fs, more than 1/%d of "
+                                "the serial %.1fs: commands did not overlap"
+                                % (qd, qd, DELAY, secs, bound, qd * DELAY))
+
+        # ORDERED is a barrier both ways.
+        order = status_order(s)
+        lbas = fresh_lbas(rnd, used, 9)
+        secs, tasks = batch(s, d, lbas, problems, "ORDERED", attrs=[1] * 4 + [2] + [1] * 4)
+        itts = [t.itt for t in tasks]
+        pos = {itt: order.index(itt) for itt in itts if itt in order}
+        if len(pos) != 9:
+            problems.append("ORDERED: only %d of 9 statuses seen" % len(pos))
+        else:
+            o = pos[itts[4]]
+            if any(pos[i] > o for i in itts[:4]) or any(pos[i] < o for i in itts[5:]):
+                problems.append("ORDERED: status order %s does not put the ORDERED task "
+                                "0x%x between the four before and the four after"
+                                % (["0x%x" % order[k] for k in sorted(pos.values())], itts[4]))
+        # Three rounds of DELAY at least: before, the ORDERED one, after.
+        print("ORDERED in the middle of 8 SIMPLE: %.3fs" % secs)
+        if secs < 3 * DELAY * 0.9:
+            problems.append("ORDERED: the batch took %.3fs, less than three reads in a row" % secs)
+
+        # Task management and logout wait for what is in flight.
+        for fn in (TMF_ABORT_TASK, TMF_LUN_RESET):
+            lbas = fresh_lbas(rnd, used, 8)
+            tasks = [s.submit(I.cdb_read10(lba, 8), read_len=8 * BS) for lba in lbas]
+            del order[:]
+            p = s.tmf(fn, ref_itt=tasks[-1].itt, refcmdsn=tasks[-1].cmdsn, timeout=30)
+            undone = [t for t in tasks if not t.done]
+            if undone:
+                problems.append("TMF %d answered (response %d) before %d of the 8 reads in flight"
+                                % (fn, p.response, len(undone)))
+            for t in tasks:
+                s.wait_task(t, timeout=30)
+            for t, lba in zip(tasks, lbas):
+                check_read(d, t, lba, problems, "TMF %d" % fn)
+            if p.opcode != I.OP_TMF_RESP or p.response not in (0, 1):
+                problems.append("TMF %d: %r response %r" % (fn, p, getattr(p, "response", None)))
+            if fn == TMF_LUN_RESET:
+                s.ready()       # the reset's unit attention
+        for v in s.violations:
+            problems.append("session 1: " + v)
+
+        # Writes in flight at once: immediate data only, and 512 KiB
+        # ones that need R2T past the first burst.
+        wrnd = random.Random(7)
+        writes = []
+        for i in range(16):
+            lba = 4096 + i * 8
+            writes.append((lba, wrnd.randbytes(8 * BS)))
+        for i in range(4):
+            lba = 8192 + i * 1024
+            writes.append((lba, wrnd.randbytes(1024 * BS)))
+        wt = [s.submit(I.cdb_write10(lba, len(data) // BS), write_data=data) for lba, data in writes]
+        for t in wt:
+            s.wait_task(t, timeout=30)
+            if t.status != I.GOOD:
+                problems.append("write ITT 0x%x: status %r" % (t.itt, t.status))
+        for lba, data in writes:
+            got = s.read(lba, len(data) // BS, timeout=30)
+            if bytes(got.data) != data:
+                problems.append("write at LBA %d did not read back" % lba)
+
+        # Logout with reads in flight: their statuses come first.
+        tasks = [s.submit(I.cdb_read10(lba, 8), read_len=8 * BS) for lba in fresh_lbas(rnd, used, 8)]
+        s.logout(timeout=30)
+        undone = [t for t in tasks if not t.done]
+        if undone:
+            problems.append("logout answered before %d of the 8 reads in flight" % len(undone))
+        for v in s.violations:
+            problems.append("session 1: " + v)
+
+        # A connection dropped with 32 reads in flight.
+        s2 = d.session(initiator_name=INI + "-drop", timeout=30)
+        sessions.append(s2)
+        s2.login()
+        s2.ready()
+        for lba in fresh_lbas(rnd, used, 32):
+            s2.submit(I.cdb_read10(lba, 8), read_len=8 * BS)
+        s2.close()
+
+        # Reinstatement of a session with reads in flight: same initiator
+        # name and ISID log in again while the old one still reads.
+        s3 = d.session(initiator_name=INI + "-re", timeout=30)
+        sessions.append(s3)
+        s3.login()
+        s3.ready()
+        for lba in fresh_lbas(rnd, used, 16):
+            s3.submit(I.cdb_read10(lba, 8), read_len=8 * BS)
+        s4 = d.session(initiator_name=INI + "-re", isid=s3.isid, timeout=30)
+        sessions.append(s4)
+        s4.login()
+        s4.ready()
+        secs, _ = batch(s4, d, fresh_lbas(rnd, used, 8), problems, "after reinstatement")
+        for v in s4.violations:
+            problems.append("reinstated session: " + v)
+    except I.ISCSIError as e:
+        problems.append("iSCSI error: %s" % e)
+    finally:
+        for x in sessions:
+            x.close()
+        problems += d.stop()
+        if problems:
+            print(d.log()[-3000:])
+        d.cleanup()
+    stalled_readers(problems)
+    if problems:
+        for p in problems:
+            print("FAIL:", p)
+        return 1
+    print("ok: commands overlap, barriers hold, nothing answered after the connection or TMF")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
