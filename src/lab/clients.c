@@ -481,13 +481,13 @@ void registry_close(struct registry *reg)
 	while (reg->clients) {
 		struct client *c = reg->clients;
 		reg->clients = c->next;
-		if (c->disk.ov && disk_close(&c->disk, true))
+		if (c->disk.cow && disk_close(&c->disk, true))
 			log_err("client %s: overlay closed with an error", c->initiator);
 		free(c);
 	}
 	for (unsigned i = 0; i < reg->nimages; i++) {
 		struct draft *d = reg->images[i]->draft;
-		if (d && d->disk.ov && disk_close(&d->disk, true))
+		if (d && d->disk.cow && disk_close(&d->disk, true))
 			log_err("image %s: draft closed with an error", reg->images[i]->name);
 		free(d);
 		reg->images[i]->draft = NULL;
@@ -611,7 +611,7 @@ attach:
 		status = LOGIN_SERVICE_UNAVAILABLE;   /* try again */
 		goto out;
 	}
-	if (!d->ov) {
+	if (!d->cow) {
 		rc = registry_disk_open(reg, d);
 		if (rc) {
 			snprintf(msg, msglen, "cannot open the overlay of %s: %s%s", initiator, strerror(-rc),
@@ -647,7 +647,7 @@ void registry_detach(void *ctx, void *handle)
 	 * login reopens it from what was flushed - no restart needed.  What
 	 * its client wrote after the failure was never acknowledged by a
 	 * flush.  Drafts are left to the admin (image discard/commit). */
-	if (d->sessions == 0 && d->ov && !d->is_draft && !d->resetting &&
+	if (d->sessions == 0 && d->cow && !d->is_draft && !d->resetting &&
 	    (err = disk_error(d, &what)) != 0) {
 		log_notice("client %s: its overlay failed earlier (%s: %s); closed now that its last "
 			   "session ended, it reopens from its last flushed state at the next login",
@@ -1027,8 +1027,8 @@ int registry_set(struct registry *reg, const char *id, const char *name, const c
 	if (has_quota) {
 		c->disk.quota = quota;
 		c->quota_set = true;
-		if (c->disk.ov)
-			overlay_set_quota(c->disk.ov, quota);
+		if (c->disk.cow)
+			cow_set_quota(c->disk.cow, quota);
 	}
 	boot_fields(reg, c, bf, true, msg, msglen);
 	bindings_save(reg);

@@ -143,7 +143,7 @@ static void maintainer_to_current(struct registry *reg, struct image *img, struc
 	unsigned old = c->disk.version;
 	char why[64 + IMAGE_NAME_MAX], err[256] = "", size[48] = "";
 
-	if (c->disk.ov)   /* a closed overlay's size is not known here */
+	if (c->disk.cow)   /* a closed overlay's size is not known here */
 		snprintf(size, sizeof(size), " (%.1f MiB written)",
 			 (double)disk_used_bytes(&c->disk) / (1024.0 * 1024.0));
 	snprintf(why, sizeof(why), "it made v%u of %s", img->current, img->name);
@@ -280,7 +280,7 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 	}
 	img->versions = vers;
 	/* Everything written reaches the disk, with a final checkpoint. */
-	if (d->disk.ov && (rc = disk_close(&d->disk, true))) {
+	if (d->disk.cow && (rc = disk_close(&d->disk, true))) {
 		snprintf(msg, msglen, "the draft of %s could not be flushed: %s; nothing committed", name,
 			 strerror(-rc));
 		goto undo;
@@ -319,7 +319,7 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 	goto out;
 undo:
 	d->disk.resetting = false;
-	if (!d->disk.ov && registry_disk_open(reg, &d->disk))
+	if (!d->disk.cow && registry_disk_open(reg, &d->disk))
 		log_err("image %s: the draft cannot be reopened", name);
 out:
 	pthread_mutex_unlock(&reg->lock);

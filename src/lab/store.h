@@ -28,7 +28,7 @@
 #include <jansson.h>
 
 struct backend;
-struct overlay;
+struct cow;
 struct overlay_opts;
 struct ovl_layer;
 struct lab_store;
@@ -56,9 +56,10 @@ struct lab_store_ops {
 	 * each place that is not one, with initiator NULL and its name). */
 	void (*overlays_list)(struct lab_store *s,
 			      void (*fn)(void *arg, const char *initiator, const char *name), void *arg);
-	/* Open (creating) an overlay at where over golden (overlay.h). */
+	/* Open (creating) an overlay at where over golden (overlay.h),
+	 * as the lab holds it (cow.h). */
 	int (*overlay_open)(struct lab_store *s, const char *where, struct backend *golden,
-			    const struct overlay_opts *oo, struct overlay **out);
+			    const struct overlay_opts *oo, struct cow **out);
 	/* Open the frozen layer at where (chain.h). */
 	int (*layer_open)(struct lab_store *s, const char *where, uint64_t size, const char *base_id,
 			  struct ovl_layer **out);

@@ -129,10 +129,14 @@ static void local_overlays_list(struct lab_store *s,
 }
 
 static int local_overlay_open(struct lab_store *s, const char *where, struct backend *golden,
-			      const struct overlay_opts *oo, struct overlay **out)
+			      const struct overlay_opts *oo, struct cow **out)
 {
+	struct overlay *ov;
+	int rc = overlay_open(where, golden, oo, &ov);
+
 	(void)s;
-	return overlay_open(where, golden, oo, out);
+	*out = rc ? NULL : overlay_cow(ov);
+	return rc;
 }
 
 static int local_layer_open(struct lab_store *s, const char *where, uint64_t size, const char *base_id,
