@@ -25,6 +25,7 @@
 #include <rbd/librbd.h>
 
 #include "storage/rbd.h"
+#include "storage/rbd_int.h"
 #include "util/log.h"
 
 struct rbd_cluster {
@@ -139,6 +140,13 @@ int rbd_cluster_connect(const char *conf_file, const char *id, struct rbd_cluste
 	snprintf(tmo, sizeof(tmo), "%d", RBD_CONNECT_TIMEOUT_S);
 	rados_conf_set(c->rados, "client_mount_timeout", tmo);
 	rados_conf_set(c->rados, "rados_mon_op_timeout", tmo);
+	/* No librbd cache on any image of this connection: librbd has no
+	 * per-write FUA, so a cached FUA write would need a whole-image flush,
+	 * and a writeback cache would hold acknowledged data in this process
+	 * (lost with it).  Without it every write rbd_disk.c acknowledges was
+	 * committed by the OSDs, and the shared read path above the golden
+	 * does the caching where it pays (one copy for every PC). */
+	rados_conf_set(c->rados, "rbd_cache", "false");
 	if ((rc = rados_connect(c->rados)) < 0) {
 		snprintf(msg, msglen, "cannot connect to the Ceph cluster at %s (from %s) as %s: %s%s",
 			 mons[0] ? mons : "(no mon host)", conf_file, name, strerror(-rc),
@@ -163,6 +171,25 @@ void rbd_cluster_close(struct rbd_cluster *c)
 		return;
 	rados_shutdown(c->rados);
 	free(c);
+}
+
+/* See rbd_int.h. */
+rados_t rbd_cluster_rados(struct rbd_cluster *c)
+{
+	return c->rados;
+}
+
+/* See rbd_int.h. */
+int rbd_pool_ioctx(struct rbd_cluster *c, const char *pool, rados_ioctx_t *io)
+{
+	int rc = rados_ioctx_create(c->rados, pool, io);
+
+	if (rc < 0) {
+		*io = NULL;
+		return rc;
+	}
+	rados_set_pool_full_try(*io);
+	return 0;
 }
 
 /* Read exactly len bytes at off; a short read or an error is logged

@@ -12,7 +12,7 @@
  *   commit         = rbd_snap_ensure on the draft's clone (snapshot,
  *                    protected): it is the new version
  *   reset/discard  = rbd_image_trash (constant time), space freed later
- *                    by rbd_trash_purge in the background
+ *                    by rbd_trash_purge_own in the background
  *
  * Names: every image pristine makes starts with RBD_OWN_PREFIX, so that
  * the purge never touches an image it did not make.  Each call returns 0
@@ -56,13 +56,14 @@ int rbd_snap_drop(struct rbd_cluster *c, const char *pool, const char *image, co
 int rbd_clone_make(struct rbd_cluster *c, const char *pool, const char *parent, const char *psnap,
 		   const char *child, int order, char *msg, size_t msglen);
 /* Move pool/name to the pool's RBD trash in constant time (its space is
- * freed by rbd_trash_purge); -ENOENT if it does not exist.  The name is
+ * freed by rbd_trash_purge_own); -ENOENT if it does not exist.  The name is
  * free again at once. */
 int rbd_image_trash(struct rbd_cluster *c, const char *pool, const char *name);
 /* Remove, for good, every image in pool's trash whose name starts with
  * RBD_OWN_PREFIX (one that still has clones is left for a later purge).
- * Slow: from a background thread.  0 or the first -errno met. */
-int rbd_trash_purge(struct rbd_cluster *c, const char *pool);
+ * Slow: from a background thread.  0 or the first -errno met.  (Not
+ * rbd_trash_purge: librbd has a function of that name.) */
+int rbd_trash_purge_own(struct rbd_cluster *c, const char *pool);
 /* Write a new, flat image pool/dst holding the content of
  * pool/src@snap (no parent): for flatten.  -EEXIST if dst exists. */
 int rbd_image_copy(struct rbd_cluster *c, const char *pool, const char *src, const char *snap,

@@ -1,0 +1,22 @@
+/*
+ * rbd_int.h - what the storage layer's RBD files share beyond rbd.h (not
+ * an API for the layers above): the connection's librados handle, for
+ * rbd_admin.c and rbd_disk.c, which make and open writable images through
+ * the one connection rbd.c owns.
+ */
+#ifndef PRISTINE_RBD_INT_H
+#define PRISTINE_RBD_INT_H
+
+#include <rados/librados.h>
+
+#include "storage/rbd.h"
+
+/* The cluster handle of c (borrowed: valid until rbd_cluster_close). */
+rados_t rbd_cluster_rados(struct rbd_cluster *c);
+
+/* An I/O context on pool through c: 0 and *io (release with
+ * rados_ioctx_destroy), or -errno (-ENOENT: no such pool).  Its writes
+ * carry FULL_TRY (rbd_disk.c's header says why). */
+int rbd_pool_ioctx(struct rbd_cluster *c, const char *pool, rados_ioctx_t *io);
+
+#endif
