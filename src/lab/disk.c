@@ -73,7 +73,14 @@ int disk_open(struct disk *d, struct lab_store *store, uint64_t store_floor)
 	}
 	image_version_id(d->img, d->version, base, sizeof(base));
 	oo.base_id = base;
-	rc = store->ops->overlay_open(store, d->dir, vbe, &oo, &d->cow);
+	/* A client's place may depend on its version (an RBD clone of it). */
+	if (!d->is_draft && (rc = store->ops->overlay_where(store, d->initiator, d->version, d->dir,
+							    sizeof(d->dir)))) {
+		image_version_put(d->img, d->version);
+		return rc;
+	}
+	rc = store->ops->overlay_open(store, d->dir, d->img->versions[d->version - 1].root, vbe, &oo,
+				      &d->cow);
 	if (rc == 0) {
 		rc = make_lu(d);
 		if (rc) {

@@ -49,9 +49,10 @@ int disk_init(struct disk *d, const char *initiator, struct image *img, unsigned
 	      const char *dir, uint64_t quota);
 /*
  * Open d: take a use of its version (the image's current one if its own
- * no longer exists), open or create its overlay in store over it (store_floor:
- * bytes the file system keeps free), build its LU.  0 or -errno (logged),
- * leaving it closed.
+ * no longer exists), open or create its overlay in store (its image's)
+ * over it (store_floor: bytes the file system keeps free; a client's
+ * dir is asked of the store again, for that version), build its LU.
+ * 0 or -errno (logged), leaving it closed.
  */
 int disk_open(struct disk *d, struct lab_store *store, uint64_t store_floor);
 /*

@@ -220,6 +220,14 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 		rc = -ENOMEM;
 		goto out;
 	}
+	{
+		/* A draft starts empty: what a crash left at its place (never
+		 * recorded) goes to the trash first. */
+		char label[IMAGE_NAME_MAX + 40];
+		snprintf(label, sizeof(label), "image-%s-%s", img->name, layer);
+		if (img->store->ops->discard(img->store, d->disk.dir, label) == 0)
+			reg->purge_pending = true;
+	}
 	rc = registry_disk_open(reg, &d->disk);
 	if (rc) {
 		snprintf(msg, msglen, "cannot create the draft of %s: %s", name, strerror(-rc));
@@ -291,7 +299,20 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 	snprintf(nv.message, sizeof(nv.message), "%s", message);
 	snprintf(nv.layer, sizeof(nv.layer), "%s", d->layer);
 	image_version_id(img, nv.parent, base, sizeof(base));
-	rc = img->store->ops->layer_open(img->store, d->disk.dir, img->be->size, base, &nv.ol);
+	{
+		/* The store freezes it: a root of its own (RBD: a protected
+		 * snapshot of the draft's clone), or a layer read as it is. */
+		char why[200] = "";
+		rc = img->store->ops->freeze(img->store, d->disk.dir, nv.root, sizeof(nv.root), why,
+					     sizeof(why));
+		if (rc) {
+			snprintf(msg, msglen, "the draft of %s cannot be frozen: %s; nothing committed", name,
+				 why);
+			goto undo;
+		}
+	}
+	if (!nv.root[0])
+		rc = img->store->ops->layer_open(img->store, d->disk.dir, img->be->size, base, &nv.ol);
 	if (rc) {
 		snprintf(msg, msglen, "the draft of %s cannot be read back as a layer: %s; nothing committed",
 			 name, strerror(-rc));
@@ -492,12 +513,23 @@ int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, 
 	snprintf(label, sizeof(label), "image-%s-v%u-%s", img->name, v, ver->layer);
 	if ((rc = img->store->ops->layer_where(img->store, img->name, ver->layer, from, sizeof(from))) == 0)
 		rc = img->store->ops->discard(img->store, from, label);
+	if (rc == -EBUSY) {
+		/* The store still holds something made on it (RBD: a clone of
+		 * its snapshot, e.g. a client's from before a flatten). */
+		ver->deleted = false;
+		if (image_save(reg, img))
+			log_err("image %s: v%u is recorded as deleted but its layer stays", name, v);
+		snprintf(msg, msglen, "v%u of %s still has clones in its store (clients that started on a "
+			 "version made on it before a flatten); reset them first", v, name);
+		goto out;
+	}
 	if (rc)
 		log_warn("image %s v%u: its layer %s stays until the next start: %s", name, v, ver->layer,
 			 strerror(-rc));
 	if (ver->root[0]) {
 		snprintf(label, sizeof(label), "image-%s-flat-v%u.raw", img->name, v);
-		if ((rc = img->store->ops->discard(img->store, ver->root, label)))
+		/* -ENOENT: the root was the layer's own (RBD), gone with it. */
+		if ((rc = img->store->ops->discard(img->store, ver->root, label)) && rc != -ENOENT)
 			log_warn("image %s v%u: %s stays until the next start: %s", name, v, ver->root,
 				 strerror(-rc));
 	}

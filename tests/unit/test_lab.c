@@ -140,12 +140,12 @@ static int count_discard(struct lab_store *s, const char *where, const char *lab
 	return g_local.ops->discard(&g_local, where, label);
 }
 
-static int count_overlay_open(struct lab_store *s, const char *where, struct backend *golden,
-			      const struct overlay_opts *oo, struct cow **out)
+static int count_overlay_open(struct lab_store *s, const char *where, const char *base_root,
+			      struct backend *golden, const struct overlay_opts *oo, struct cow **out)
 {
 	(void)s;
 	n_overlay_open++;
-	return g_local.ops->overlay_open(&g_local, where, golden, oo, out);
+	return g_local.ops->overlay_open(&g_local, where, base_root, golden, oo, out);
 }
 
 static int count_image_save(struct lab_store *s, const char *image, const char *text)
