@@ -193,8 +193,12 @@ static int rbd_overlay_open(struct lab_store *s, const char *where, const char *
 	}
 	rc = rbd_image_stat(r->cl, r->pool, me.image, &size);
 	if (rc == -ENOENT) {
-		rc = rbd_clone_make(r->cl, r->pool, parent.image, parent.snap, me.image, 0, msg,
-				    sizeof(msg));
+		/* A clone needs its parent snapshot protected (the golden's
+		 * too: Ceph then refuses to remove it under the clients). */
+		rc = rbd_snap_ensure(r->cl, r->pool, parent.image, parent.snap, msg, sizeof(msg));
+		if (rc == 0)
+			rc = rbd_clone_make(r->cl, r->pool, parent.image, parent.snap, me.image, 0, msg,
+					    sizeof(msg));
 		if (rc == 0)
 			log_info("rbd %s: cloned from %s@%s", where, parent.image, parent.snap);
 		else if (rc == -EEXIST)
