@@ -52,9 +52,13 @@ $(BUILD)/pristined: $(LIB_OBJ) $(BUILD)/obj/$(D_SRC:.c=.o)
 $(BUILD)/pristinectl: $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/util/log.o $(BUILD)/obj/src/util/parse.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(CTL_LDLIBS)
 
-asan: $(BUILD)/asan/pristined
+asan: $(BUILD)/asan/pristined $(BUILD)/asan/rbd_disk_check
 $(BUILD)/asan/pristined: $(ALIB_OBJ) $(BUILD)/asan/obj/$(D_SRC:.c=.o)
 	$(CC) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+# storage/rbd_disk.h against a real cluster (tests/ceph/test_rbd_disk.sh).
+$(BUILD)/asan/rbd_disk_check: tests/ceph/rbd_disk_check.c $(ALIB_OBJ)
+	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 # C unit tests (cmocka), built with sanitizers against the library objects.
 $(BUILD)/asan/unit/%: tests/unit/%.c $(ALIB_OBJ)

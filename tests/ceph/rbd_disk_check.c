@@ -1,0 +1,448 @@
+/*
+ * rbd_disk_check.c - storage/rbd_disk.h against a real cluster, driven by
+ * tests/ceph/test_rbd_disk.sh (which starts the cluster and checks
+ * Ceph's own view around these phases).  Built by the Makefile under
+ * ASan/UBSan as build/asan/rbd_disk_check, linked with the library.
+ *
+ *   rbd_disk_check CONF POOL setup   the parent pristine.t.golden (a
+ *                                    pattern, with a hole) and its snapshot v1
+ *   rbd_disk_check CONF POOL main    clones, I/O, quota, unmap, lock,
+ *                                    reopen, snapshots, copy, trash, purge
+ *   rbd_disk_check CONF POOL full "FILL-CMD" "FREE-CMD"
+ *                                    a clone written until FILL-CMD has made
+ *                                    the pool full: -ENOSPC within a bound,
+ *                                    not sticky, nothing changed; after
+ *                                    FREE-CMD it writes again
+ *
+ * Connects as client.admin.  Prints one "ok:" line per check; the first
+ * failed check prints "FAIL:" and exits 1.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+
+#include "storage/rbd.h"
+#include "storage/rbd_disk.h"
+#include "storage/rbd_int.h"
+
+#define MIB (1ull << 20)
+#define SIZE (32 * MIB)         /* the parent: 8 objects of 4 MiB */
+#define HOLE_OFF (20 * MIB)     /* never written in the parent: zeros */
+#define HOLE_LEN (4 * MIB)
+#define PARENT "pristine.t.golden"
+
+static struct rbd_cluster *cl;
+static const char *pool;
+static char msg[512];
+
+/* Stop the test with a message. */
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	printf("FAIL: ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+	exit(1);
+}
+
+#define CHECK(cond, ...) do { if (!(cond)) die(__VA_ARGS__); } while (0)
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The parent's byte at off: a pattern that differs per 4 KiB block. */
+static unsigned char pat(uint64_t off)
+{
+	if (off >= HOLE_OFF && off < HOLE_OFF + HOLE_LEN)
+		return 0;
+	return (unsigned char)((off >> 12) * 37 + (off & 0xfff) * 11 + 1);
+}
+
+static void fill_pattern(unsigned char *buf, uint64_t len)
+{
+	for (uint64_t i = 0; i < len; i++)
+		buf[i] = pat(i);
+}
+
+/* Whole-disk read of be equals model (else names the first difference). */
+static void same(struct backend *be, const unsigned char *model, const char *what)
+{
+	unsigned char *buf = malloc(SIZE);
+	int rc;
+
+	CHECK(buf, "malloc");
+	/* in uneven pieces, so runs across held and not held objects are read */
+	for (uint64_t off = 0; off < SIZE;) {
+		uint64_t n = 3 * MIB + 4096;
+		if (n > SIZE - off)
+			n = SIZE - off;
+		rc = be->ops->read(be, buf + off, off, (size_t)n);
+		CHECK(rc == 0, "%s: read at %llu: %d", what, (unsigned long long)off, rc);
+		off += n;
+	}
+	for (uint64_t i = 0; i < SIZE; i++)
+		CHECK(buf[i] == model[i], "%s: byte %llu is %#x, expected %#x", what,
+		      (unsigned long long)i, buf[i], model[i]);
+	free(buf);
+	printf("ok: %s\n", what);
+}
+
+/* Write len bytes of value v at off through be, and into model. */
+static int put(struct backend *be, unsigned char *model, uint64_t off, size_t len, int v, bool fua)
+{
+	unsigned char *buf = malloc(len);
+	int rc;
+
+	CHECK(buf, "malloc");
+	memset(buf, v, len);
+	rc = be->ops->write(be, buf, off, len, fua);
+	if (rc == 0 && model)
+		memset(model + off, v, len);
+	free(buf);
+	return rc;
+}
+
+static struct backend *golden_open(const char *snap)
+{
+	struct rbd_spec sp;
+	struct backend *g;
+	char id[128], why[128];
+	int rc;
+
+	snprintf(id, sizeof(id), "%s/%s@%s", pool, PARENT, snap);
+	CHECK(rbd_spec_parse(id, &sp, why, sizeof(why)) == 0, "spec %s: %s", id, why);
+	rc = backend_rbd_open(cl, &sp, &g, id, sizeof(id), msg, sizeof(msg));
+	CHECK(rc == 0, "golden open: %s", msg);
+	return g;
+}
+
+static struct cow *disk_open(const char *name, struct backend *g, uint64_t quota)
+{
+	struct rbd_disk_opts o = { .quota_bytes = quota };
+	struct cow *c;
+	int rc = rbd_disk_open(cl, pool, name, g, &o, &c, msg, sizeof(msg));
+
+	CHECK(rc == 0, "rbd_disk_open %s: %d %s", name, rc, msg);
+	return c;
+}
+
+/* The parent with its pattern and a snapshot v1 (and v0, to drop). */
+static void phase_setup(void)
+{
+	rados_ioctx_t io;
+	rbd_image_t img;
+	unsigned char *buf = malloc(SIZE);
+	int rc, prot = 0;
+
+	CHECK(buf, "malloc");
+	fill_pattern(buf, SIZE);
+	rc = rbd_image_create(cl, pool, PARENT, SIZE, 0, msg, sizeof(msg));
+	CHECK(rc == 0, "rbd_image_create: %s", msg);
+	rc = rbd_image_create(cl, pool, PARENT, SIZE, 0, msg, sizeof(msg));
+	CHECK(rc == -EEXIST, "rbd_image_create of an existing image: %d, not -EEXIST", rc);
+	printf("ok: image_create, -EEXIST the second time\n");
+	CHECK(rbd_pool_ioctx(cl, pool, &io) == 0, "ioctx");
+	CHECK(rbd_open(io, PARENT, &img, NULL) == 0, "open parent");
+	for (uint64_t off = 0; off < SIZE; off += 4 * MIB)
+		if (off < HOLE_OFF || off >= HOLE_OFF + HOLE_LEN)
+			CHECK(rbd_write(img, off, 4 * MIB, (char *)buf + off) == (ssize_t)(4 * MIB),
+			      "parent write");
+	/* a crash between the snapshot and its protection, mended by ensure */
+	CHECK(rbd_snap_create(img, "v1") == 0, "snap create v1");
+	rbd_close(img);
+	rc = rbd_snap_ensure(cl, pool, PARENT, "v1", msg, sizeof(msg));
+	CHECK(rc == 0, "snap_ensure after an unprotected snapshot: %s", msg);
+	rc = rbd_snap_ensure(cl, pool, PARENT, "v1", msg, sizeof(msg));
+	CHECK(rc == 0, "snap_ensure again: %s", msg);
+	CHECK(rbd_open_read_only(io, PARENT, &img, NULL) == 0, "open parent ro");
+	CHECK(rbd_snap_is_protected(img, "v1", &prot) == 0 && prot, "v1 is not protected");
+	rbd_close(img);
+	printf("ok: snap_ensure protects a half-made snapshot, and is idempotent\n");
+	rc = rbd_snap_ensure(cl, pool, PARENT, "v0", msg, sizeof(msg));
+	CHECK(rc == 0, "snap_ensure v0: %s", msg);
+	rados_ioctx_destroy(io);
+	free(buf);
+}
+
+/* Whether image name is in the pool's trash. */
+static bool in_trash(rados_ioctx_t io, const char *name)
+{
+	rbd_trash_image_info_t ents[64];
+	size_t n = 64;
+	bool found = false;
+
+	CHECK(rbd_trash_list(io, ents, &n) >= 0, "trash list");
+	for (size_t i = 0; i < n; i++)
+		found |= strcmp(ents[i].name, name) == 0;
+	rbd_trash_list_cleanup(ents, n);
+	return found;
+}
+
+static void phase_main(void)
+{
+	struct backend *g = golden_open("v1"), *a, *b;
+	struct cow *ca, *cb, *c2;
+	unsigned char *ma = malloc(SIZE), *mb = malloc(SIZE);
+	uint64_t osize = 1ull << RBD_DISK_ORDER, used, run, size;
+	bool mapped;
+	rados_ioctx_t io;
+	double t;
+	int rc;
+
+	CHECK(ma && mb, "malloc");
+	CHECK(rbd_pool_ioctx(cl, pool, &io) == 0, "ioctx");
+	fill_pattern(ma, SIZE);
+	fill_pattern(mb, SIZE);
+	rc = rbd_clone_make(cl, pool, PARENT, "v1", "pristine.t.a", 0, msg, sizeof(msg));
+	CHECK(rc == 0, "clone a: %s", msg);
+	rc = rbd_clone_make(cl, pool, PARENT, "v1", "pristine.t.b", 0, msg, sizeof(msg));
+	CHECK(rc == 0, "clone b: %s", msg);
+	rc = rbd_clone_make(cl, pool, PARENT, "v1", "pristine.t.b", 0, msg, sizeof(msg));
+	CHECK(rc == -EEXIST, "clone over an existing name: %d, not -EEXIST", rc);
+	printf("ok: clone_make, -EEXIST the second time\n");
+	ca = disk_open("pristine.t.a", g, 0);
+	cb = disk_open("pristine.t.b", g, 0);
+	a = cow_backend(ca);
+	b = cow_backend(cb);
+	CHECK(a->size == SIZE && !a->read_only, "a: size %llu", (unsigned long long)a->size);
+	same(a, ma, "a fresh clone reads as its parent snapshot");
+	CHECK(cow_used_bytes(ca) == 0, "fresh clone uses %llu", (unsigned long long)cow_used_bytes(ca));
+	CHECK(a->ops->block_status(a, 0, SIZE, &run, &mapped) == 0 && mapped && run == SIZE,
+	      "block_status of a fresh clone over golden (no op: mapped)");
+	printf("ok: a fresh clone holds nothing\n");
+
+	/* across the boundary of objects 0 and 1, unaligned; FUA; another */
+	CHECK(put(a, ma, osize - 6144, 12288, 0xa1, false) == 0, "write a 1");
+	CHECK(put(a, ma, 6 * osize + 512, 1024, 0xa2, true) == 0, "write a 2 (fua)");
+	CHECK(put(a, ma, HOLE_OFF + 4096, 4096, 0xa3, false) == 0, "write a 3 (over the hole)");
+	same(a, ma, "writes read back (object edges, FUA, over a hole)");
+	same(b, mb, "the other clone is unaffected");
+	CHECK(cow_used_bytes(ca) == 4 * osize, "used after 4 objects: %llu",
+	      (unsigned long long)cow_used_bytes(ca));
+	CHECK(a->ops->block_status(a, 6 * osize + 100, osize, &run, &mapped) == 0 && mapped &&
+	      run == osize - 100, "block_status of a held object: run %llu", (unsigned long long)run);
+	CHECK(a->ops->block_status(a, 2 * osize, osize, &run, &mapped) == 0 && mapped &&
+	      run == osize, "block_status of an object not held");
+	printf("ok: used_bytes %llu, block_status\n", (unsigned long long)cow_used_bytes(ca));
+
+	/* unmap: a partial range over parent data, a whole object, one that
+	 * spans a written object's edge */
+	CHECK(a->ops->unmap(a, MIB + 512, 2 * MIB) == 0, "unmap 1");
+	memset(ma + MIB + 512, 0, 2 * MIB);
+	CHECK(a->ops->unmap(a, 2 * osize, osize) == 0, "unmap 2");
+	memset(ma + 2 * osize, 0, osize);
+	CHECK(a->ops->unmap(a, osize - 4096, 8192) == 0, "unmap 3");
+	memset(ma + osize - 4096, 0, 8192);
+	same(a, ma, "unmapped ranges read zeros, also over the parent's data");
+	same(b, mb, "the other clone still reads its parent");
+
+	/* quota: the clone holds 5 objects; no room for a sixth */
+	used = cow_used_bytes(ca);
+	cow_set_quota(ca, used);
+	rc = put(a, NULL, 3 * osize, 4096, 0xee, false);
+	CHECK(rc == -ENOSPC, "a write beyond the quota: %d, not -ENOSPC", rc);
+	rc = a->ops->unmap(a, 4 * osize, 4096);
+	CHECK(rc == -ENOSPC, "an unmap beyond the quota: %d, not -ENOSPC", rc);
+	CHECK(cow_used_bytes(ca) == used, "used changed by refused writes");
+	CHECK(cow_error(ca, NULL) == 0, "-ENOSPC made the disk sticky");
+	same(a, ma, "quota: refused writes changed nothing");
+	CHECK(put(a, ma, 5 * osize + 8192, 4096, 0xa4, false) == 0,
+	      "an overwrite within held objects at the quota");
+	cow_set_quota(ca, 0);
+	CHECK(a->ops->flush(a) == 0, "flush");
+	printf("ok: quota -> -ENOSPC, overwrites go on, flush\n");
+
+	/* a second writer is refused, in bounded time; the first goes on */
+	{
+		struct rbd_disk_opts o = { 0 };
+		t = now();
+		rc = rbd_disk_open(cl, pool, "pristine.t.a", g, &o, &c2, msg, sizeof(msg));
+		CHECK(rc < 0, "a second open of a clone in use succeeded");
+		CHECK(now() - t < 30, "the second open took %.1f s", now() - t);
+		printf("ok: second open refused in %.2f s: %s\n", now() - t, msg);
+		CHECK(put(a, ma, 7 * osize, 4096, 0xa5, false) == 0, "write after a second open");
+	}
+
+	/* reopen: the bitmap comes back from Ceph */
+	used = cow_used_bytes(ca);
+	CHECK(cow_close(ca) == 0, "close a");
+	ca = disk_open("pristine.t.a", g, 0);
+	a = cow_backend(ca);
+	CHECK(cow_used_bytes(ca) == used, "reopened: used %llu, was %llu",
+	      (unsigned long long)cow_used_bytes(ca), (unsigned long long)used);
+	CHECK(a->ops->block_status(a, 7 * osize, 4096, &run, &mapped) == 0 && mapped,
+	      "reopened: block_status");
+	same(a, ma, "reopened after close: the same content and held objects");
+	/* the state machine after an error path: drop is a close without flush */
+	cow_drop(ca);
+
+	/* snapshots, copy */
+	rc = rbd_snap_drop(cl, pool, PARENT, "v1", msg, sizeof(msg));
+	CHECK(rc == -EBUSY, "snap_drop with clones: %d, not -EBUSY (%s)", rc, msg);
+	rc = rbd_snap_drop(cl, pool, PARENT, "v0", msg, sizeof(msg));
+	CHECK(rc == 0, "snap_drop v0: %s", msg);
+	rc = rbd_snap_drop(cl, pool, PARENT, "v0", msg, sizeof(msg));
+	CHECK(rc == -ENOENT, "snap_drop of a dropped snapshot: %d", rc);
+	printf("ok: snap_drop: -EBUSY with clones, 0, then -ENOENT\n");
+	rc = rbd_snap_ensure(cl, pool, "pristine.t.a", "v2", msg, sizeof(msg));
+	CHECK(rc == 0, "snap_ensure on the clone: %s", msg);
+	t = now();
+	rc = rbd_image_copy(cl, pool, "pristine.t.a", "v2", "pristine.t.flat", msg, sizeof(msg));
+	CHECK(rc == 0, "image_copy: %s", msg);
+	printf("ok: image_copy in %.2f s\n", now() - t);
+	rc = rbd_image_copy(cl, pool, "pristine.t.a", "v2", "pristine.t.flat", msg, sizeof(msg));
+	CHECK(rc == -EEXIST, "image_copy over an existing image: %d", rc);
+	{
+		rbd_image_t fi;
+		rbd_linked_image_spec_t ps;
+		rbd_snap_spec_t ss;
+		struct rbd_spec sp;
+		struct backend *fb;
+		char id[128], why[128];
+		CHECK(rbd_open_read_only(io, "pristine.t.flat", &fi, NULL) == 0, "open flat");
+		rc = rbd_get_parent(fi, &ps, &ss);
+		CHECK(rc == -ENOENT, "the copy has a parent (%d)", rc);
+		rbd_close(fi);
+		snprintf(id, sizeof(id), "%s/pristine.t.flat", pool);
+		CHECK(rbd_spec_parse(id, &sp, why, sizeof(why)) == 0, "spec");
+		CHECK(backend_rbd_open(cl, &sp, &fb, id, sizeof(id), msg, sizeof(msg)) == 0, "%s", msg);
+		same(fb, ma, "image_copy: a flat image with the clone's content");
+		backend_close(fb);
+	}
+	CHECK(rbd_image_stat(cl, pool, "pristine.t.flat", &size) == 0 && size == SIZE, "stat flat");
+	CHECK(rbd_image_stat(cl, pool, "pristine.t.nosuch", &size) == -ENOENT, "stat nosuch");
+	printf("ok: image_stat\n");
+
+	/* trash: constant time, the name free at once, purge */
+	for (int i = 0; i < 8; i++)
+		CHECK(put(b, mb, (uint64_t)i * osize, 8192, 0xb0 + i, false) == 0, "write b");
+	cow_close(cb);
+	t = now();
+	rc = rbd_image_trash(cl, pool, "pristine.t.b");
+	CHECK(rc == 0, "image_trash b: %d", rc);
+	t = now() - t;
+	CHECK(t < 2.0, "trash of an image holding 8 objects took %.2f s", t);
+	printf("ok: image_trash of 8 objects in %.3f s\n", t);
+	CHECK(rbd_image_stat(cl, pool, "pristine.t.b", &size) == -ENOENT, "b still there");
+	CHECK(in_trash(io, "pristine.t.b"), "b not in the trash");
+	rc = rbd_clone_make(cl, pool, PARENT, "v1", "pristine.t.b", 0, msg, sizeof(msg));
+	CHECK(rc == 0, "a new clone under a trashed name: %s", msg);
+	cb = disk_open("pristine.t.b", g, 0);
+	fill_pattern(mb, SIZE);
+	same(cow_backend(cb), mb, "the new clone under the old name reads its parent");
+	cow_close(cb);
+	CHECK(rbd_image_trash(cl, pool, "pristine.t.nosuch") == -ENOENT, "trash nosuch");
+	CHECK(rbd_image_trash(cl, pool, "pristine.t.b") == 0, "trash b again");
+	CHECK(rbd_image_trash(cl, pool, "pristine.t.a") == 0, "trash a (with its snapshot v2)");
+	rc = rbd_snap_drop(cl, pool, PARENT, "v1", msg, sizeof(msg));
+	CHECK(rc == -EBUSY, "snap_drop with clones in the trash: %d, not -EBUSY", rc);
+	printf("ok: snap_drop refused while clones are in the trash\n");
+	rc = rbd_trash_purge_own(cl, pool);
+	CHECK(rc == 0, "purge: %d", rc);
+	CHECK(!in_trash(io, "pristine.t.a") && !in_trash(io, "pristine.t.b"),
+	      "purge left our images in the trash");
+	printf("ok: purge removed them\n");
+	backend_close(g);
+	rados_ioctx_destroy(io);
+	free(ma);
+	free(mb);
+}
+
+/* Write 4 KiB pieces into a fresh clone until the pool is full. */
+static void phase_full(const char *fill, const char *free_cmd)
+{
+	struct backend *g = golden_open("v1"), *a;
+	struct cow *ca;
+	unsigned char *ma = malloc(SIZE);
+	uint64_t osize = 1ull << RBD_DISK_ORDER, off = 0;
+	double t, worst = 0, start;
+	int rc = 0, n = 0;
+
+	CHECK(ma, "malloc");
+	fill_pattern(ma, SIZE);
+	rc = rbd_clone_make(cl, pool, PARENT, "v1", "pristine.t.full", 0, msg, sizeof(msg));
+	CHECK(rc == 0, "clone: %s", msg);
+	ca = disk_open("pristine.t.full", g, 0);
+	a = cow_backend(ca);
+	CHECK(put(a, ma, 0, 4096, 0xf0, false) == 0, "first write");
+	CHECK(system(fill) == 0, "%s failed", fill);
+	start = now();
+	/* each write must come back in bounded time: 0 until the OSD and the
+	 * monitors have seen the pool full, then -ENOSPC */
+	while (now() - start < 120) {
+		t = now();
+		rc = put(a, NULL, off, 4096, 0xf1, false);
+		t = now() - t;
+		worst = t > worst ? t : worst;
+		CHECK(t < 20, "a write took %.1f s (rc %d): a hang on a full pool", t, rc);
+		if (rc == -ENOSPC)
+			break;
+		CHECK(rc == 0, "write in a filling pool: %d", rc);
+		memset(ma + off, 0xf1, 4096);
+		n++;
+		off = (off + osize + 4096) % SIZE;
+	}
+	CHECK(rc == -ENOSPC, "no -ENOSPC in 120 s of writes into a full pool");
+	printf("ok: full pool -> -ENOSPC after %d writes in %.1f s, the slowest %.2f s\n", n,
+	       now() - start, worst);
+	CHECK(cow_error(ca, NULL) == 0, "-ENOSPC of a full pool made the disk sticky");
+	/* reads go on and show nothing of the refused write */
+	same(a, ma, "a full pool: the refused write changed nothing, reads go on");
+	CHECK(system(free_cmd) == 0, "%s failed", free_cmd);
+	start = now();
+	do {
+		rc = put(a, NULL, off, 4096, 0xf2, false);
+		if (rc == -ENOSPC)
+			sleep(1);
+	} while (rc == -ENOSPC && now() - start < 120);
+	CHECK(rc == 0, "no write succeeded within 120 s of space coming back: %d", rc);
+	memset(ma + off, 0xf2, 4096);
+	printf("ok: writes go on %.1f s after space came back\n", now() - start);
+	CHECK(cow_close(ca) == 0, "close");
+	ca = disk_open("pristine.t.full", g, 0);
+	same(cow_backend(ca), ma, "reopened after the full pool: the clone is whole");
+	cow_close(ca);
+	CHECK(rbd_image_trash(cl, pool, "pristine.t.full") == 0, "trash");
+	CHECK(rbd_trash_purge_own(cl, pool) == 0, "purge");
+	backend_close(g);
+	free(ma);
+}
+
+int main(int argc, char **argv)
+{
+	int rc;
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: %s CONF POOL setup|main|full [FILL FREE]\n", argv[0]);
+		return 2;
+	}
+	pool = argv[2];
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	rc = rbd_cluster_connect(argv[1], "admin", &cl, msg, sizeof(msg));
+	CHECK(rc == 0, "connect: %s", msg);
+	if (strcmp(argv[3], "setup") == 0)
+		phase_setup();
+	else if (strcmp(argv[3], "main") == 0)
+		phase_main();
+	else if (strcmp(argv[3], "full") == 0 && argc == 6)
+		phase_full(argv[4], argv[5]);
+	else
+		die("unknown phase %s", argv[3]);
+	rbd_cluster_close(cl);
+	return 0;
+}
