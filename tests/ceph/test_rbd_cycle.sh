@@ -180,8 +180,8 @@ start_daemon_conf_port
 same $P:pc3 "$tmpdir/pc3.raw"            # its writes are in its clone
 
 echo "== delete of a version: refused while a client is on it; then its snapshot and clone go"
-ctl_err 1 "is on v2" image delete golden 2
 ctl_ok image rollback golden 1
+ctl_err 1 "is on v2" image delete golden 2
 for c in pc2 pc5; do ctl_ok client reset $P:$c; done
 # A clone in the trash still holds its parent snapshot: wait for the purge.
 for _ in $(seq 1 60); do trash_ours | grep -q . || break; sleep 0.5; done
