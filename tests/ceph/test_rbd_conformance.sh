@@ -4,7 +4,7 @@
 # (lab/store_rbd.c, storage/rbd_disk.c) - on a real single-node cluster
 # (tests/lib/ceph.sh) started and stopped here.  The same passes as
 # tests/conformance/test_conformance.sh against a local overlay: 512-byte
-# and 4096-byte blocks (two images on the same snapshot), destructive
+# and 4096-byte blocks (one daemon each, over the same snapshot), destructive
 # tests allowed, the same initiator twice for the reservation and
 # multipath tests.  Fails on any failed test and on any skip that
 # docs/conformance.md does not list (the local run's list).  The local
@@ -31,36 +31,48 @@ PCONF=$(ceph_add_client pristine mon 'profile rbd' osd 'profile rbd')
 timeout 60 rbd create --size 128M "$CEPH_POOL/golden" || fail "rbd create"
 timeout 30 rbd snap create --no-progress "$CEPH_POOL/golden@v1" >/dev/null || fail "rbd snap create"
 
-PORT=$(free_port)
-cat >"$tmpdir/pristine.conf" <<EOF
+# One daemon per pass (each initiator is the client of one image), each
+# with its own state directory: its clones have names of their own.
+# serve NAME BLOCKSIZE: pristined serving golden@v1 as image NAME.
+serve() {
+	PORT=$(free_port)
+	cat >"$tmpdir/$1.conf" <<EOF
 [server]
-state = $tmpdir/state
+state = $tmpdir/state-$1
 listen = 127.0.0.1:$PORT
 ceph-conf = $PCONF
 ceph-id = pristine
 
-[image golden]
+[image $1]
 rbd = $CEPH_POOL/golden@v1
-
-[image golden4k]
-rbd = $CEPH_POOL/golden@v1
-block-size = 4096
+block-size = $2
 EOF
-start_daemon_conf "$tmpdir/pristine.conf"
-
+	start_daemon_conf "$tmpdir/$1.conf"
+}
 run_pass() {
 	local name=$1; shift
 	timeout 1500 iscsi-test-cu -i "$INI1" -I "$INI2" "$@" >"$LOGDIR/$name.log" 2>&1
 	echo "iscsi-test-cu ($name) exit status $?" >>"$LOGDIR/$name.log"
 }
-URL="iscsi://127.0.0.1:$PORT/iqn.2026-11.org.pristine:golden/0"
-run_pass writable -d -t ALL "$URL" "$URL"
-URL4K="iscsi://127.0.0.1:$PORT/iqn.2026-11.org.pristine:golden4k/0"
-run_pass writable-4k -d -t ALL "$URL4K" "$URL4K"
-daemon_alive
-grep -q "cloned from golden@v1" "$DLOG" || fail "no clone of golden@v1 made: the overlays were not on RBD"
-grep -E -q "overlay .*created" "$DLOG" && fail "a local overlay was created"
-stop_daemon
+# After a pass: the client's disk was a clone, no overlay was local.
+check_clones() {
+	daemon_alive
+	grep -q "cloned from golden@v1" "$DLOG" || fail "no clone of golden@v1 made: the overlays were not on RBD"
+	grep -E -q "overlay .*created" "$DLOG" && fail "a local overlay was created"
+	timeout 30 rbd ls "$CEPH_POOL" | grep -q "^pristine\..*\.v1\.iqn\.2007-10\.com\.github%3asahlberg%3alibiscsi%3aiscsi-test$" \
+		|| fail "rbd ls does not list the initiator's clone"
+	stop_daemon
+	: >"$DLOG"
+}
+
+serve golden 512
+run_pass writable -d -t ALL "iscsi://127.0.0.1:$PORT/iqn.2026-11.org.pristine:golden/0" \
+	"iscsi://127.0.0.1:$PORT/iqn.2026-11.org.pristine:golden/0"
+check_clones
+serve golden4k 4096
+run_pass writable-4k -d -t ALL "iscsi://127.0.0.1:$PORT/iqn.2026-11.org.pristine:golden4k/0" \
+	"iscsi://127.0.0.1:$PORT/iqn.2026-11.org.pristine:golden4k/0"
+check_clones
 
 {
 	conf_classify "$LOGDIR/writable.log"
