@@ -5,6 +5,8 @@
  *
  * A client has one (its overlay in STATE/overlays/); so has an image's
  * draft (its overlay is the future layer, in STATE/images/NAME/layers/).
+ * An image on Ceph RBD places both in Ceph instead (clones: its store,
+ * lab/store_rbd.c); the disk holds either as a struct cow (cow.h).
  * Every session of the initiator shares the one overlay and LU.
  *
  * States: closed (cow == NULL, no version held) and open (cow, scsi and the

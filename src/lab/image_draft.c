@@ -214,7 +214,14 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 			goto out;
 		c->disk.resetting = false;
 	}
-	snprintf(layer, sizeof(layer), "L%u", img->next_layer++);
+	/* A fresh layer name: never one a version uses (its place is
+	 * cleared below). */
+	for (bool used = true; used;) {
+		snprintf(layer, sizeof(layer), "L%u", img->next_layer++);
+		used = false;
+		for (unsigned i = 0; i < img->nversions && !used; i++)
+			used = strcmp(img->versions[i].layer, layer) == 0;
+	}
 	d = draft_new(img, layer, img->current, ini);
 	if (!d) {
 		rc = -ENOMEM;
