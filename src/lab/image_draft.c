@@ -71,6 +71,18 @@ int draft_restore(struct registry *reg, struct image *img, const char *layer, un
 	return 0;
 }
 
+/* A draft that was never recorded: whatever its store made of it goes
+ * to the trash (a local layer directory would also be swept at start;
+ * an RBD clone would not). */
+static void draft_place_drop(struct registry *reg, struct image *img, struct draft *d)
+{
+	char label[IMAGE_NAME_MAX + 40];
+
+	snprintf(label, sizeof(label), "image-%s-%s", img->name, d->layer);
+	if (img->store->ops->discard(img->store, d->disk.dir, label) == 0)
+		reg->purge_pending = true;
+}
+
 /* Layers read to resolve version v: down to the nearest version with a root file. */
 static unsigned chain_depth(const struct image *img, unsigned v)
 {
@@ -227,17 +239,10 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 		rc = -ENOMEM;
 		goto out;
 	}
-	{
-		/* A draft starts empty: what a crash left at its place (never
-		 * recorded) goes to the trash first. */
-		char label[IMAGE_NAME_MAX + 40];
-		snprintf(label, sizeof(label), "image-%s-%s", img->name, layer);
-		if (img->store->ops->discard(img->store, d->disk.dir, label) == 0)
-			reg->purge_pending = true;
-	}
 	rc = registry_disk_open(reg, &d->disk);
 	if (rc) {
 		snprintf(msg, msglen, "cannot create the draft of %s: %s", name, strerror(-rc));
+		draft_place_drop(reg, img, d);
 		free(d);
 		goto out;
 	}
@@ -246,10 +251,11 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 	img->draft_opened = (int64_t)time(NULL);
 	rc = image_save(reg, img);
 	if (rc) {
-		/* Not recorded: the layer directory is an orphan, swept at start. */
+		/* Not recorded: its place is an orphan. */
 		snprintf(msg, msglen, "cannot record the draft of %s: %s", name, strerror(-rc));
 		img->draft = NULL;
 		disk_close(&d->disk, false);
+		draft_place_drop(reg, img, d);
 		free(d);
 		goto out;
 	}

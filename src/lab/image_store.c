@@ -384,6 +384,32 @@ static void keep_local_history(struct image *img, struct lab_store *st, json_t *
 	img->store = st;
 }
 
+/*
+ * An edit cut short by a crash leaves its draft's place unrecorded under
+ * the next layer name (image.json records next_layer only with the
+ * draft): the store throws it away, so that the next edit starts empty
+ * there.  (cleanup_orphans finds local ones by listing; a store that
+ * cannot list, RBD, is told by name.)
+ */
+static void next_layer_clear(struct registry *reg, struct image *img)
+{
+	char layer[24], where[STORE_WHERE_MAX], label[IMAGE_NAME_MAX + 40];
+
+	snprintf(layer, sizeof(layer), "L%u", img->next_layer);
+	if (img->draft && strcmp(img->draft->layer, layer) == 0)
+		return;
+	for (unsigned i = 0; i < img->nversions; i++)
+		if (strcmp(img->versions[i].layer, layer) == 0)
+			return;
+	snprintf(label, sizeof(label), "image-%s-%s", img->name, layer);
+	if (img->store->ops->layer_where(img->store, img->name, layer, where, sizeof(where)) == 0 &&
+	    img->store->ops->discard(img->store, where, label) == 0) {
+		log_notice("image %s: the draft %s of an interrupted edit was moved to the trash", img->name,
+			   where);
+		reg->purge_pending = true;
+	}
+}
+
 /* A fresh history: v1 = the source. */
 static int fresh_versions(struct image *img)
 {
@@ -479,6 +505,7 @@ int image_load(struct registry *reg, struct image *img)
 	}
 	json_decref(root);
 	cleanup_orphans(reg, img);
+	next_layer_clear(reg, img);
 	log_info("image %s: %u version%s, current v%u%s", img->name, img->nversions,
 		 img->nversions == 1 ? "" : "s", img->current, img->draft ? ", a draft open" : "");
 	return 0;
