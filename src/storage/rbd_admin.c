@@ -44,8 +44,13 @@ static rbd_image_options_t own_options(int order)
 	rbd_image_options_create(&o);
 	rbd_image_options_set_uint64(o, RBD_IMAGE_OPTION_FORMAT, 2);
 	rbd_image_options_set_uint64(o, RBD_IMAGE_OPTION_FEATURES, RBD_OWN_FEATURES);
-	rbd_image_options_set_uint64(o, RBD_IMAGE_OPTION_ORDER,
-				     (uint64_t)(order ? order : RBD_DISK_ORDER));
+	if (!order)
+		order = RBD_DISK_ORDER;
+	rbd_image_options_set_uint64(o, RBD_IMAGE_OPTION_ORDER, (uint64_t)order);
+	/* no striping: else a clone inherits its parent's stripe unit, and
+	 * one with smaller objects than its parent's is refused (EINVAL) */
+	rbd_image_options_set_uint64(o, RBD_IMAGE_OPTION_STRIPE_UNIT, 1ull << order);
+	rbd_image_options_set_uint64(o, RBD_IMAGE_OPTION_STRIPE_COUNT, 1);
 	return o;
 }
 
@@ -305,9 +310,11 @@ static bool all_zero(const char *buf, size_t len)
 	return len == 0 || (buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0);
 }
 
-/* Copy every non-zero object-sized piece of src into dst (same size). */
-static int copy_data(rbd_image_t src, rbd_image_t dst, uint64_t size, uint64_t chunk)
+/* Copy every non-zero object-sized piece of src into dst (same size,
+ * objects of osize bytes), reading at least 4 MiB per call. */
+static int copy_data(rbd_image_t src, rbd_image_t dst, uint64_t size, uint64_t osize)
 {
+	uint64_t chunk = osize < (4u << 20) ? (4u << 20) : osize;
 	char *buf = malloc(chunk);
 	int rc = 0;
 
@@ -320,11 +327,14 @@ static int copy_data(rbd_image_t src, rbd_image_t dst, uint64_t size, uint64_t c
 			rc = r < 0 ? (int)r : -EIO;
 			break;
 		}
-		if (all_zero(buf, n))
-			continue;       /* a new image reads zeros: stay sparse */
-		r = rbd_write(dst, off, n, buf);
-		if (r != (ssize_t)n)
-			rc = r < 0 ? (int)r : -EIO;
+		for (size_t p = 0; p < n && rc == 0; p += osize) {
+			size_t m = n - p < osize ? n - p : (size_t)osize;
+			if (all_zero(buf + p, m))
+				continue;       /* a new image reads zeros: stay sparse */
+			r = rbd_write(dst, off + p, m, buf + p);
+			if (r != (ssize_t)m)
+				rc = r < 0 ? (int)r : -EIO;
+		}
 	}
 	if (rc == 0)
 		rc = rbd_flush(dst);
@@ -364,8 +374,14 @@ int rbd_image_copy(struct rbd_cluster *c, const char *pool, const char *src, con
 	step = "copy the data";
 	rc = copy_data(img, out, info.size, 1ull << info.order);
 	rbd_close(out);
-	if (rc < 0)
+	if (rc < 0) {
+		/* no half copy under the name: a retry must not meet -EEXIST */
+		int r = rbd_remove(io, dst);
+		if (r < 0)
+			log_warn("rbd:%s/%s: cannot remove the half-made copy: %s", pool, dst,
+				 strerror(-r));
 		goto fail_img;
+	}
 	rbd_close(img);
 	rados_ioctx_destroy(io);
 	return 0;

@@ -36,12 +36,19 @@
  * for as long as the pool stays full.  With FULL_TRY on the I/O context
  * (rados_set_pool_full_try, rbd_int.h's rbd_pool_ioctx) the write goes
  * out and the OSD answers -EDQUOT (pool quota) or -ENOSPC (full OSD) at
- * once; librbd copies the flag into the image's data context.  Both are
+ * once; librbd keeps the flag for the image's I/O (measured with
+ * tests/ceph/test_rbd_disk.sh: without it the writer hung until killed,
+ * with it each refused write came back in under 0.1 s).  Both are
  * mapped to -ENOSPC and are not sticky: the write changed nothing, the
  * disk works again when space is back.  (rados_osd_op_timeout would also
  * bound the wait, but would turn an OSD restart, where a PC should wait,
  * into errors.)  Note: a pool quota needs a ceph-mgr (the monitors learn
  * pool usage from it); a full OSD does not.
+ *
+ * Held is coarse: an object unmapped whole is held (the clone keeps an
+ * empty object hiding the parent), so it counts in used_bytes and
+ * block_status says mapped for it, as for any held object; reads give
+ * zeros all the same.  Nothing is released before the clone is trashed.
  *
  * Errors: any other failed write, unmap or flush puts the disk in a
  * sticky error: writes, unmaps and flushes return -EIO from then on,
@@ -50,7 +57,11 @@
  * Exclusive lock: taken at open (rbd_lock_acquire); a second open of the
  * same clone, which would have to take the lock away, fails -EBUSY
  * instead of writing behind the first's back - librbd's lock request to
- * the owner is refused while the owner holds it as acquired by the API.
+ * the owner is refused (-EROFS) while the owner holds it as acquired by
+ * the API.  After a crash of the owner (kill -9), the next open's
+ * rbd_lock_acquire waits until the OSD drops the dead owner's watch
+ * (osd_client_watch_timeout, 30 s by default), then breaks its lock and
+ * succeeds: measured 30.1 s, one call (tests/ceph/test_rbd_disk.sh).
  *
  * Threading: read/write/unmap/flush/block_status from many threads
  * (librbd's image handle takes concurrent calls; the bitmap is set with

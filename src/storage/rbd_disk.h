@@ -65,14 +65,15 @@ int rbd_image_trash(struct rbd_cluster *c, const char *pool, const char *name);
  * rbd_trash_purge: librbd has a function of that name.) */
 int rbd_trash_purge_own(struct rbd_cluster *c, const char *pool);
 /* Write a new, flat image pool/dst holding the content of
- * pool/src@snap (no parent): for flatten.  -EEXIST if dst exists. */
+ * pool/src@snap (no parent): for flatten.  -EEXIST if dst exists; on any
+ * other failure no dst is left behind.  Reads the whole image: slow. */
 int rbd_image_copy(struct rbd_cluster *c, const char *pool, const char *src, const char *snap,
 		   const char *dst, char *msg, size_t msglen);
 
 /* Default object size of the clones pristine makes: 2^RBD_DISK_ORDER
  * bytes, chosen by measurement (docs/images.md). */
 #ifndef RBD_DISK_ORDER
-#define RBD_DISK_ORDER 22
+#define RBD_DISK_ORDER 16
 #endif
 
 struct rbd_disk_opts {
@@ -90,8 +91,10 @@ struct rbd_disk_opts {
  * which ranges the clone holds; used_bytes counts the objects it holds
  * (times the object size); a write that needs a new object beyond the
  * quota, or a full pool, fails with -ENOSPC and changes nothing.
- * The image's exclusive lock is taken at open (one writer).
- * 0 and *out (a struct cow, cow.h), or -errno with msg.
+ * The image's exclusive lock is taken at open (one writer: a second open
+ * fails -EROFS; after a crash of the holder the open waits out its watch,
+ * ~30 s).  0 and *out (a struct cow, cow.h), or -errno with msg
+ * (-ENOENT: no such clone; -ESTALE: its size is not golden's).
  */
 int rbd_disk_open(struct rbd_cluster *c, const char *pool, const char *name,
 		  struct backend *golden, const struct rbd_disk_opts *o, struct cow **out,

@@ -13,11 +13,21 @@
  *                                    the pool full: -ENOSPC within a bound,
  *                                    not sticky, nothing changed; after
  *                                    FREE-CMD it writes again
+ *   rbd_disk_check CONF POOL hold    a clone opened, written, flushed;
+ *                                    "held", then waits to be killed -9
+ *   rbd_disk_check CONF POOL reopen  the same clone opened again once
+ *                                    librbd lets it: how long, and the
+ *                                    flushed write is there
+ *   rbd_disk_check CONF POOL sticky BLOCK-CMD
+ *                                    BLOCK-CMD ADDR blocklists this client:
+ *                                    the failed write puts the disk in its
+ *                                    sticky error, reads of golden go on
  *
  * Connects as client.admin.  Prints one "ok:" line per check; the first
  * failed check prints "FAIL:" and exits 1.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,7 +127,7 @@ static int put(struct backend *be, unsigned char *model, uint64_t off, size_t le
 	return rc;
 }
 
-static struct backend *golden_open(const char *snap)
+static struct backend *golden_open_on(struct rbd_cluster *on, const char *snap)
 {
 	struct rbd_spec sp;
 	struct backend *g;
@@ -126,9 +136,14 @@ static struct backend *golden_open(const char *snap)
 
 	snprintf(id, sizeof(id), "%s/%s@%s", pool, PARENT, snap);
 	CHECK(rbd_spec_parse(id, &sp, why, sizeof(why)) == 0, "spec %s: %s", id, why);
-	rc = backend_rbd_open(cl, &sp, &g, id, sizeof(id), msg, sizeof(msg));
+	rc = backend_rbd_open(on, &sp, &g, id, sizeof(id), msg, sizeof(msg));
 	CHECK(rc == 0, "golden open: %s", msg);
 	return g;
+}
+
+static struct backend *golden_open(const char *snap)
+{
+	return golden_open_on(cl, snap);
 }
 
 static struct cow *disk_open(const char *name, struct backend *g, uint64_t quota)
@@ -139,6 +154,68 @@ static struct cow *disk_open(const char *name, struct backend *g, uint64_t quota
 
 	CHECK(rc == 0, "rbd_disk_open %s: %d %s", name, rc, msg);
 	return c;
+}
+
+/* Threads writing the same disk at once: thread t writes 4 KiB pieces
+ * with value 0x60+t at every object i with i % NT == t (objects shared
+ * by no one else, many new: the held bitmap and its count race), and
+ * reads each piece back at once. */
+#define NT 4
+struct racer {
+	struct backend *be;
+	int t;
+	uint64_t osize, nobj;
+	int rc;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	unsigned char buf[4096], back[4096];
+
+	memset(buf, 0x60 + r->t, sizeof(buf));
+	for (uint64_t i = (uint64_t)r->t; i < r->nobj && !r->rc; i += NT) {
+		uint64_t off = i * r->osize + (i % 3) * 4096;
+		if ((r->rc = r->be->ops->write(r->be, buf, off, sizeof(buf), false)) == 0 &&
+		    (r->rc = r->be->ops->read(r->be, back, off, sizeof(back))) == 0 &&
+		    memcmp(buf, back, sizeof(buf)) != 0)
+			r->rc = -EILSEQ;
+	}
+	return NULL;
+}
+
+static void phase_race(struct backend *g)
+{
+	struct racer r[NT];
+	pthread_t th[NT];
+	unsigned char *m = malloc(SIZE);
+	uint64_t osize = 1ull << RBD_DISK_ORDER, nobj = SIZE / osize;
+	struct cow *c;
+	int rc;
+
+	CHECK(m, "malloc");
+	if (nobj > 128)
+		nobj = 128;
+	rc = rbd_clone_make(cl, pool, PARENT, "v1", "pristine.t.race", 0, msg, sizeof(msg));
+	CHECK(rc == 0, "clone race: %s", msg);
+	c = disk_open("pristine.t.race", g, 0);
+	for (int t = 0; t < NT; t++) {
+		r[t] = (struct racer){ .be = cow_backend(c), .t = t, .osize = osize, .nobj = nobj };
+		CHECK(pthread_create(&th[t], NULL, race, &r[t]) == 0, "pthread_create");
+	}
+	for (int t = 0; t < NT; t++) {
+		pthread_join(th[t], NULL);
+		CHECK(r[t].rc == 0, "racer %d: %d", t, r[t].rc);
+	}
+	CHECK(cow_used_bytes(c) == nobj * osize, "%d threads: used %llu, expected %llu", NT,
+	      (unsigned long long)cow_used_bytes(c), (unsigned long long)(nobj * osize));
+	fill_pattern(m, SIZE);
+	for (uint64_t i = 0; i < nobj; i++)
+		memset(m + i * osize + (i % 3) * 4096, 0x60 + (int)(i % NT), 4096);
+	same(cow_backend(c), m, "4 threads writing and reading one disk at once");
+	CHECK(cow_close(c) == 0, "close race");
+	CHECK(rbd_image_trash(cl, pool, "pristine.t.race") == 0, "trash race");
+	free(m);
 }
 
 /* The parent with its pattern and a snapshot v1 (and v0, to drop). */
@@ -198,7 +275,7 @@ static void phase_main(void)
 	struct backend *g = golden_open("v1"), *a, *b;
 	struct cow *ca, *cb, *c2;
 	unsigned char *ma = malloc(SIZE), *mb = malloc(SIZE);
-	uint64_t osize = 1ull << RBD_DISK_ORDER, used, run, size;
+	uint64_t osize = 1ull << RBD_DISK_ORDER, used, run, size, nobj;
 	bool mapped;
 	rados_ioctx_t io;
 	double t;
@@ -261,11 +338,13 @@ static void phase_main(void)
 	CHECK(cow_used_bytes(ca) == used, "used changed by refused writes");
 	CHECK(cow_error(ca, NULL) == 0, "-ENOSPC made the disk sticky");
 	same(a, ma, "quota: refused writes changed nothing");
-	CHECK(put(a, ma, 5 * osize + 8192, 4096, 0xa4, false) == 0,
+	CHECK(put(a, ma, 6 * osize + 8192, 4096, 0xa4, false) == 0,
 	      "an overwrite within held objects at the quota");
 	cow_set_quota(ca, 0);
 	CHECK(a->ops->flush(a) == 0, "flush");
 	printf("ok: quota -> -ENOSPC, overwrites go on, flush\n");
+
+	phase_race(g);
 
 	/* a second writer is refused, in bounded time; the first goes on */
 	{
@@ -288,7 +367,13 @@ static void phase_main(void)
 	CHECK(a->ops->block_status(a, 7 * osize, 4096, &run, &mapped) == 0 && mapped,
 	      "reopened: block_status");
 	same(a, ma, "reopened after close: the same content and held objects");
-	/* the state machine after an error path: drop is a close without flush */
+	/* a snapshot while the disk is open (its lock held by this handle:
+	 * librbd asks the owner), as a draft's commit may */
+	rc = rbd_snap_ensure(cl, pool, "pristine.t.a", "v2", msg, sizeof(msg));
+	CHECK(rc == 0, "snap_ensure on the open clone: %s", msg);
+	CHECK(put(a, NULL, 7 * osize, 4096, 0xa6, false) == 0, "write after the snapshot");
+	printf("ok: snap_ensure on an open clone, which writes on\n");
+	/* drop: a close without a flush */
 	cow_drop(ca);
 
 	/* snapshots, copy */
@@ -299,8 +384,6 @@ static void phase_main(void)
 	rc = rbd_snap_drop(cl, pool, PARENT, "v0", msg, sizeof(msg));
 	CHECK(rc == -ENOENT, "snap_drop of a dropped snapshot: %d", rc);
 	printf("ok: snap_drop: -EBUSY with clones, 0, then -ENOENT\n");
-	rc = rbd_snap_ensure(cl, pool, "pristine.t.a", "v2", msg, sizeof(msg));
-	CHECK(rc == 0, "snap_ensure on the clone: %s", msg);
 	t = now();
 	rc = rbd_image_copy(cl, pool, "pristine.t.a", "v2", "pristine.t.flat", msg, sizeof(msg));
 	CHECK(rc == 0, "image_copy: %s", msg);
@@ -325,19 +408,42 @@ static void phase_main(void)
 		backend_close(fb);
 	}
 	CHECK(rbd_image_stat(cl, pool, "pristine.t.flat", &size) == 0 && size == SIZE, "stat flat");
+	/* clones of an image with other (the default 4 MiB) objects, with
+	 * smaller and larger objects than their parent's */
+	rc = rbd_image_create(cl, pool, "pristine.t.p22", 8 * MIB, 22, msg, sizeof(msg));
+	CHECK(rc == 0, "create p22: %s", msg);
+	rc = rbd_snap_ensure(cl, pool, "pristine.t.p22", "v1", msg, sizeof(msg));
+	CHECK(rc == 0, "snap p22: %s", msg);
+	for (int ord = 16; ord <= 24; ord += 4) {
+		char cname[64];
+		rbd_image_t ci;
+		rbd_image_info_t ii;
+		snprintf(cname, sizeof(cname), "pristine.t.p22c%d", ord);
+		rc = rbd_clone_make(cl, pool, "pristine.t.p22", "v1", cname, ord, msg, sizeof(msg));
+		CHECK(rc == 0, "a clone with order %d of an order-22 parent: %s", ord, msg);
+		CHECK(rbd_open_read_only(io, cname, &ci, NULL) == 0, "open %s", cname);
+		CHECK(rbd_stat(ci, &ii, sizeof(ii)) == 0 && ii.order == ord, "%s: order %d", cname,
+		      (int)ii.order);
+		rbd_close(ci);
+	}
+	printf("ok: clones of an order-22 parent with orders 16, 20, 24\n");
 	CHECK(rbd_image_stat(cl, pool, "pristine.t.nosuch", &size) == -ENOENT, "stat nosuch");
 	printf("ok: image_stat\n");
 
 	/* trash: constant time, the name free at once, purge */
-	for (int i = 0; i < 8; i++)
-		CHECK(put(b, mb, (uint64_t)i * osize, 8192, 0xb0 + i, false) == 0, "write b");
+	nobj = SIZE / osize < 256 ? SIZE / osize : 256;
+	for (uint64_t i = 0; i < nobj; i++)
+		CHECK(put(b, mb, i * osize, 4096, 0xb0 + (int)(i & 15), false) == 0, "write b");
+	CHECK(cow_used_bytes(cb) == nobj * osize, "b holds %llu bytes",
+	      (unsigned long long)cow_used_bytes(cb));
 	cow_close(cb);
 	t = now();
 	rc = rbd_image_trash(cl, pool, "pristine.t.b");
 	CHECK(rc == 0, "image_trash b: %d", rc);
 	t = now() - t;
-	CHECK(t < 2.0, "trash of an image holding 8 objects took %.2f s", t);
-	printf("ok: image_trash of 8 objects in %.3f s\n", t);
+	CHECK(t < 2.0, "trash of an image holding %llu objects took %.2f s",
+	      (unsigned long long)nobj, t);
+	printf("ok: image_trash of %llu objects in %.3f s\n", (unsigned long long)nobj, t);
 	CHECK(rbd_image_stat(cl, pool, "pristine.t.b", &size) == -ENOENT, "b still there");
 	CHECK(in_trash(io, "pristine.t.b"), "b not in the trash");
 	rc = rbd_clone_make(cl, pool, PARENT, "v1", "pristine.t.b", 0, msg, sizeof(msg));
@@ -423,12 +529,113 @@ static void phase_full(const char *fill, const char *free_cmd)
 	free(ma);
 }
 
+/* A write that fails for another reason than space (the client is
+ * blocklisted by BLOCK-CMD ADDR): the disk's sticky error.  Golden is read
+ * through a second connection, which is not blocklisted. */
+static void phase_sticky(const char *conf, const char *block_cmd)
+{
+	struct rbd_cluster *cl2;
+	struct backend *g, *a;
+	struct cow *ca;
+	unsigned char *ma = malloc(SIZE), *buf = malloc(4096);
+	uint64_t osize = 1ull << RBD_DISK_ORDER;
+	char *addrs = NULL, cmd[512];
+	const char *what = NULL;
+	double start, t;
+	int rc;
+
+	CHECK(ma && buf, "malloc");
+	fill_pattern(ma, SIZE);
+	CHECK(rbd_cluster_connect(conf, "admin", &cl2, msg, sizeof(msg)) == 0, "connect 2: %s", msg);
+	g = golden_open_on(cl2, "v1");
+	rc = rbd_clone_make(cl, pool, PARENT, "v1", "pristine.t.sticky", 0, msg, sizeof(msg));
+	CHECK(rc == 0, "clone: %s", msg);
+	ca = disk_open("pristine.t.sticky", g, 0);
+	a = cow_backend(ca);
+	CHECK(put(a, ma, 0, 4096, 0x51, false) == 0, "first write");
+	CHECK(rados_getaddrs(rbd_cluster_rados(cl), &addrs) == 0 && addrs, "getaddrs");
+	snprintf(cmd, sizeof(cmd), "%s %s", block_cmd, addrs);
+	CHECK(system(cmd) == 0, "%s failed", cmd);
+	printf("ok: blocklisted %s\n", addrs);
+	start = now();
+	do {
+		rc = put(a, NULL, osize, 4096, 0x52, false);
+	} while (rc == 0 && now() - start < 60 && (usleep(200000), 1));
+	CHECK(rc == -EIO, "a write of a blocklisted client: %d, not -EIO", rc);
+	CHECK(cow_error(ca, &what) < 0 && what && strcmp(what, "write") == 0,
+	      "no sticky error after a failed write (%s)", what ? what : "-");
+	printf("ok: a failed write (%.1f s after the blocklist): -EIO, sticky error \"%s\"\n",
+	       now() - start, what);
+	t = now();
+	CHECK(put(a, NULL, 0, 4096, 0x53, false) == -EIO, "a write after the error");
+	CHECK(a->ops->unmap(a, 0, 4096) == -EIO, "an unmap after the error");
+	CHECK(a->ops->flush(a) == -EIO, "a flush after the error");
+	CHECK(now() - t < 1, "the sticky error took %.1f s to answer", now() - t);
+	/* reads of objects the clone does not hold go on (golden) */
+	CHECK(a->ops->read(a, buf, 4 * osize, 4096) == 0 && memcmp(buf, ma + 4 * osize, 4096) == 0,
+	      "a read of golden data after the error");
+	printf("ok: writes, unmaps, flushes -EIO at once; reads of golden data go on\n");
+	rc = cow_close(ca);
+	CHECK(rc < 0, "close of a disk in error returned %d", rc);
+	backend_close(g);
+	rbd_cluster_close(cl2);
+	free(addrs);
+	free(ma);
+	free(buf);
+}
+
+/* hold: open a fresh clone, write and flush, say "held" and wait to be
+ * killed.  reopen: open it again as soon as librbd lets us (the dead
+ * holder's lock), print how long that took, check the flushed write. */
+static void phase_hold(void)
+{
+	struct backend *g = golden_open("v1");
+	struct cow *c;
+	int rc = rbd_clone_make(cl, pool, PARENT, "v1", "pristine.t.crash", 0, msg, sizeof(msg));
+
+	CHECK(rc == 0, "clone crash: %s", msg);
+	c = disk_open("pristine.t.crash", g, 0);
+	CHECK(put(cow_backend(c), NULL, 0, 4096, 0xc1, false) == 0, "write");
+	CHECK(cow_backend(c)->ops->flush(cow_backend(c)) == 0, "flush");
+	printf("held\n");
+	for (;;)
+		pause();
+}
+
+static void phase_reopen(void)
+{
+	struct backend *g = golden_open("v1");
+	struct rbd_disk_opts o = { 0 };
+	struct cow *c = NULL;
+	unsigned char buf[4096], want[4096];
+	double start = now();
+	int rc, tries = 0;
+
+	do {
+		rc = rbd_disk_open(cl, pool, "pristine.t.crash", g, &o, &c, msg, sizeof(msg));
+		tries++;
+		if (rc < 0)
+			sleep(1);
+	} while (rc < 0 && now() - start < 120);
+	CHECK(rc == 0, "no open within 120 s of the holder's death: %s", msg);
+	printf("ok: reopened %.1f s after the holder was killed (%d tries%s%s)\n", now() - start,
+	       tries, tries > 1 ? "; first refusal: " : "", tries > 1 ? msg : "");
+	memset(want, 0xc1, sizeof(want));
+	CHECK(cow_backend(c)->ops->read(cow_backend(c), buf, 0, 4096) == 0 &&
+	      memcmp(buf, want, 4096) == 0, "the flushed write of the killed holder is lost");
+	CHECK(put(cow_backend(c), NULL, 4096, 4096, 0xc2, false) == 0, "write after the reopen");
+	printf("ok: its flushed write is there, and the new holder writes\n");
+	CHECK(cow_close(c) == 0, "close");
+	CHECK(rbd_image_trash(cl, pool, "pristine.t.crash") == 0, "trash crash");
+	backend_close(g);
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s CONF POOL setup|main|full [FILL FREE]\n", argv[0]);
+		fprintf(stderr, "usage: %s CONF POOL setup|main|full FILL FREE|hold|reopen|sticky BLOCK\n", argv[0]);
 		return 2;
 	}
 	pool = argv[2];
@@ -441,6 +648,12 @@ int main(int argc, char **argv)
 		phase_main();
 	else if (strcmp(argv[3], "full") == 0 && argc == 6)
 		phase_full(argv[4], argv[5]);
+	else if (strcmp(argv[3], "hold") == 0)
+		phase_hold();
+	else if (strcmp(argv[3], "reopen") == 0)
+		phase_reopen();
+	else if (strcmp(argv[3], "sticky") == 0 && argc == 5)
+		phase_sticky(argv[1], argv[4]);
 	else
 		die("unknown phase %s", argv[3]);
 	rbd_cluster_close(cl);

@@ -14,7 +14,12 @@
 #          in constant time frees the name, purge removes our images;
 #   full   the OSD made full (its full ratio below its use): writes give
 #          -ENOSPC within a bound, never hang, the clone stays whole and
-#          writes again once the ratio is back.
+#          writes again once the ratio is back;
+#   a holder of a clone killed -9 after a flushed write: a new open of
+#          the clone succeeds (the time it takes is printed) and reads it;
+#   sticky the checker's client blocklisted: the failed write puts the
+#          disk in its sticky error (writes, unmaps, flushes -EIO at once),
+#          reads of the golden side (another connection) go on.
 # Around them, Ceph's own view: an image not ours in the trash is left
 # there by the purge, and the parent snapshot's content (rbd export |
 # sha256sum) is the same at the end.
@@ -64,6 +69,30 @@ EOS
 chmod +x "$tmpdir/ratios.sh"
 # the OSD holds ~30 MiB of its 1 GiB (memstore): 0.003 is well below that
 check full "$tmpdir/ratios.sh 0.001 0.002 0.003" "$tmpdir/ratios.sh 0.85 0.90 0.95"
+
+echo "== kill -9 of a clone's holder, then a new open"
+"$CHECKER" "$CEPH_CONF" "$CEPH_POOL" hold >"$tmpdir/hold.out" 2>"$tmpdir/hold.err" &
+HPID=$!
+for _ in $(seq 1 300); do
+	grep -q '^held$' "$tmpdir/hold.out" && break
+	kill -0 "$HPID" 2>/dev/null || { cat "$tmpdir/hold.out" "$tmpdir/hold.err"; fail "hold died"; }
+	sleep 0.1
+done
+grep -q '^held$' "$tmpdir/hold.out" || { kill -KILL "$HPID"; fail "hold did not open its clone"; }
+kill -KILL "$HPID"
+wait "$HPID" 2>/dev/null
+check reopen
+
+echo "== sticky"
+cat >"$tmpdir/blocklist.sh" <<EOS
+#!/bin/sh
+export CEPH_ARGS="$CEPH_ARGS"
+echo "\$1" >"$tmpdir/blocked"
+timeout 20 ceph osd blocklist add "\$1" >/dev/null 2>&1
+EOS
+chmod +x "$tmpdir/blocklist.sh"
+check sticky "$tmpdir/blocklist.sh"
+timeout 20 ceph osd blocklist rm "$(cat "$tmpdir/blocked")" >/dev/null 2>&1 || fail "blocklist rm"
 
 [ "$(snap_sha)" = "$SHA" ] || fail "the parent snapshot's content changed"
 echo "    ok: the parent snapshot is as it was"
