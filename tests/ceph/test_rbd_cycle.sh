@@ -106,19 +106,25 @@ no_local_disks
 golden_unchanged "two clients wrote"
 
 echo "== a client's quota applies to its clone: a write needing an object beyond it fails, the rest works"
-ctl_ok client add $P:pc7 --image golden --quota 8MiB
-qio $P:pc7 -c "write -P 0x11 0 4k" -c "write -P 0x22 4M 4k"    # two 4 MiB objects: 8 MiB
+ctl_ok client add $P:pc7 --image golden
+qio $P:pc7 -c "write -P 0x11 0 4k"
+ctl_ok --json client show $P:pc7
+CLONE7=$(echo "$OUT" | jq -r .overlay_dir); CLONE7=${CLONE7#*/}
+OBJ=$(timeout 30 rbd info --format json "$CEPH_POOL/$CLONE7" | jq -r .object_size)
+[ "$OBJ" -ge 4096 ] && [ "$OBJ" -le $((4 << 20)) ] || fail "object size of $CLONE7: $OBJ"
+ctl_ok client set $P:pc7 --quota $((2 * OBJ))         # two objects
+qio $P:pc7 -c "write -P 0x22 4M 4k"                      # the second object
 QOUT=$(timeout -k 5 60 qemu-io -c "write -P 0x33 12M 4k" --image-opts \
 	"driver=iscsi,transport=tcp,portal=127.0.0.1:$PORT,target=$GTARGET,lun=0,initiator-name=$P:pc7" 2>&1)
 echo "$QOUT"
 echo "$QOUT" | grep -q -i "write failed" || fail "a write beyond pc7's quota did not fail"
-qio $P:pc7 -c "write -P 0x44 4M 4k"        # an object it holds: overwritten
+qio $P:pc7 -c "write -P 0x44 4M 4k"                      # an object it holds: overwritten
 qio $P:pc7 -r -c "read -P 0x11 0 4k" -c "read -P 0x44 4M 4k"
 cp "$tmpdir/golden.raw" "$tmpdir/pc7.raw"
 patch "$tmpdir/pc7.raw" 0 4096 0x11; patch "$tmpdir/pc7.raw" $((4 << 20)) 4096 0x44
-same $P:pc7 "$tmpdir/pc7.raw"            # the refused write changed nothing
+same $P:pc7 "$tmpdir/pc7.raw"                            # the refused write changed nothing
 ctl_ok --json client show $P:pc7
-[ "$(echo "$OUT" | jq -r .used_bytes)" = $((8 << 20)) ] || fail "pc7 holds $(echo "$OUT" | jq -r .used_bytes) bytes, not its two objects"
+[ "$(echo "$OUT" | jq -r .used_bytes)" = $((2 * OBJ)) ] || fail "pc7 holds $(echo "$OUT" | jq -r .used_bytes) bytes, not its two objects"
 
 echo "== reset: the clone goes to the RBD trash, the client reads the golden again, the purge empties it"
 ctl_ok client reset $P:pc1
