@@ -157,19 +157,29 @@ fuzz: fuzz-build
 
 # benchmarks ------------------------------------------------------------------
 # `make bench` installs what it needs (`make deps`, then bench/deps.sh:
-# tgt, iperf3, gnuplot-nox - never part of `make check`), builds the release
+# tgt, tgt-rbd, iperf3, gnuplot-nox - never part of `make check`), builds the release
 # daemon and the benchmark programs, then runs bench/run.sh, which prints
 # numbers for pristined, tgt and raw_target side by side (see
-# BENCHMARKS.md).  Nothing here is installed; raw_target (a writable raw
+# BENCHMARKS.md), then bench/rbd.sh (pristined on Ceph RBD vs tgt-rbd vs
+# pristined on a local file; bench-rbd below).  Nothing here is installed; raw_target (a writable raw
 # LUN, bench-only) exists only in $(BUILD)/bench/.
 BENCH_BIN = $(BUILD)/bench/iscsi_bench $(BUILD)/bench/raw_target $(BUILD)/bench/overlay_bench $(BUILD)/bench/chain_bench
+BENCH_BIN += $(BUILD)/bench/cache_bench
 
-.PHONY: bench bench-build bench-versions bench-ab
+.PHONY: bench bench-build bench-versions bench-ab bench-rbd
 bench-build: deps all $(BENCH_BIN)
 
 bench: bench-build
 	@sh bench/deps.sh
 	@bash bench/run.sh
+	@bash bench/rbd.sh
+
+# Only the Ceph part of `make bench`: pristined on RBD vs tgt-rbd vs
+# pristined on a local file on a throwaway single-node cluster
+# (bench/rbd.sh, ~2 minutes; skipped with a reason without Ceph or tgt-rbd).
+bench-rbd: bench-build
+	@sh bench/deps.sh
+	@bash bench/rbd.sh
 
 # Only the version-chain phase of `make bench` (reads through pristined over
 # iSCSI at 1 and 10 layers; bench/versions.sh, ~4 minutes).
@@ -202,3 +212,9 @@ $(BUILD)/bench/overlay_bench: bench/overlay_bench.c $(wildcard src/storage/overl
 $(BUILD)/bench/chain_bench: bench/chain_bench.c $(wildcard src/storage/overlay*.c) src/storage/layer.c src/storage/chain.c src/storage/raw.c $(wildcard src/util/*.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ -lisal
+
+# cache_bench: clients reading one RBD version with and without the shared
+# read cache, in-process (bench/cache.sh runs it on a throwaway cluster).
+$(BUILD)/bench/cache_bench: bench/cache_bench.c src/storage/cache.c src/storage/rbd.c $(wildcard src/util/*.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ -lisal -lrbd -lrados

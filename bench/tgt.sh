@@ -11,6 +11,7 @@
 #   bench/tgt.sh start --image FILE --portal ADDR:PORT --control N
 #                      [--target IQN] [--dir DIR] [--pin CPU]
 #                      [--params K=V,K=V] [--threads N]
+#                      [--bstype TYPE [--bsopts OPTS]]
 #       starts tgtd in the foreground mode (-f) in the background, logging
 #       (appending) to DIR/tgtd.log (DIR default: the image's directory), its pid in
 #       DIR/tgtd.pid; creates target tid 1 (IQN default
@@ -19,7 +20,10 @@
 #       threads, -t / --threads, 16 by default; the file opened O_RDWR
 #       without O_SYNC/O_DIRECT, write cache on), ACL ALL; --params sets
 #       iSCSI target parameters first (e.g. MaxRecvDataSegmentLength=262144);
-#       --pin runs tgtd (all its threads) on that CPU (taskset).  Returns
+#       --pin runs tgtd (all its threads) on that CPU (taskset).
+#       --bstype another backing store (e.g. rbd, Debian package tgt-rbd:
+#       then --image is POOL/IMAGE, not a file) with its --bsopts (rbd:
+#       "conf=CEPH.CONF;id=NAME"); the default is tgt's (rdwr).  Returns
 #       once the portal accepts connections (at most 10 s).  LUN 0 is the
 #       controller tgt always creates: drive LUN 1 (iscsi_bench -l 1).
 #   bench/tgt.sh stop --control N [--dir DIR]
@@ -51,7 +55,7 @@ _tgt_die() {
 # _tgt_opts ARGS...: parse the options into _t_* variables.
 _tgt_opts() {
 	_t_image="" _t_portal="" _t_ctl="" _t_iqn=$TGT_IQN_DEFAULT _t_dir="" _t_pin=""
-	_t_params="" _t_threads=""
+	_t_params="" _t_threads="" _t_bstype="" _t_bsopts=""
 	while [ $# -gt 0 ]; do
 		[ $# -ge 2 ] || { _tgt_die "option $1 needs a value"; return 1; }
 		case $1 in
@@ -63,6 +67,8 @@ _tgt_opts() {
 		--pin) _t_pin=$2 ;;
 		--params) _t_params=$2 ;;
 		--threads) _t_threads=$2 ;;
+		--bstype) _t_bstype=$2 ;;
+		--bsopts) _t_bsopts=$2 ;;
 		*) _tgt_die "unknown option $1"; return 1 ;;
 		esac
 		shift 2
@@ -89,7 +95,14 @@ _tgtadm() {
 tgt_start() {
 	local host port cpu=() i
 	_tgt_opts "$@" || return 1
-	[ -n "$_t_image" ] && [ -f "$_t_image" ] || { _tgt_die "--image FILE (an existing file) is required"; return 1; }
+	local bs=()
+	if [ -n "$_t_bstype" ]; then
+		[ -n "$_t_image" ] && [ -n "$_t_dir" ] || { _tgt_die "--bstype needs --image and --dir"; return 1; }
+		bs=(--bstype "$_t_bstype")
+		[ -n "$_t_bsopts" ] && bs+=(--bsopts "$_t_bsopts")
+	else
+		[ -n "$_t_image" ] && [ -f "$_t_image" ] || { _tgt_die "--image FILE (an existing file) is required"; return 1; }
+	fi
 	[ -n "$_t_portal" ] || { _tgt_die "--portal ADDR:PORT is required"; return 1; }
 	command -v tgtd >/dev/null && command -v tgtadm >/dev/null ||
 		{ _tgt_die "tgtd/tgtadm not found: install the Debian package tgt (make bench does)"; return 1; }
@@ -118,7 +131,7 @@ tgt_start() {
 	done
 	if ! _tgtadm --lld iscsi --op new --mode target --tid 1 --targetname "$_t_iqn" ||
 	   ! _tgt_set_params ||
-	   ! _tgtadm --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 --backing-store "$_t_image" ||
+	   ! _tgtadm --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 --backing-store "$_t_image" "${bs[@]}" ||
 	   ! _tgtadm --lld iscsi --op bind --mode target --tid 1 --initiator-address ALL; then
 		_tgt_die "configuring tgtd failed (log: $_t_dir/tgtd.log)"
 		tgt_stop --control "$_t_ctl" --dir "$_t_dir"

@@ -12,6 +12,7 @@ struct daemon_ctx {
 	struct registry *reg;
 	struct iscsi_server *srv;
 	const char *boot_listen;      /* the boot endpoint's ADDR:PORT, NULL = off */
+	struct rcache *rcache;        /* the shared read cache of RBD versions, NULL = off */
 };
 
 /* Fill ops with the daemon's operations over d (borrowed). */

@@ -3,6 +3,7 @@
  * and session listings, reset, session kill, status - as JSON.
  */
 #include "admin/ops.h"
+#include "storage/cache.h"
 #include "util/log.h"
 #include "util/parse.h"
 #include "util/version.h"
@@ -342,6 +343,24 @@ static int op_session_kill(void *ctx, unsigned tsih, json_t **out, char *err, si
 	return 0;
 }
 
+/* The shared read cache's counters (storage/cache.h), or null when
+ * there is none. */
+static json_t *rcache_json(struct rcache *rc)
+{
+	struct rcache_stats s;
+
+	if (!rc)
+		return json_null();
+	rcache_get_stats(rc, &s);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "capacity_bytes", (json_int_t)s.capacity, "chunk_bytes", (json_int_t)s.chunk,
+			 "bytes", (json_int_t)s.bytes, "chunks", (json_int_t)s.chunks,
+			 "hits", (json_int_t)s.hits, "waits", (json_int_t)s.waits,
+			 "misses", (json_int_t)s.misses, "inner_reads", (json_int_t)s.inner_reads,
+			 "inner_bytes", (json_int_t)s.inner_bytes, "errors", (json_int_t)s.errors,
+			 "evictions", (json_int_t)s.evictions);
+}
+
 static int op_status(void *ctx, json_t **out, char *err, size_t errlen)
 {
 	struct daemon_ctx *d = ctx;
@@ -380,6 +399,7 @@ static int op_status(void *ctx, json_t **out, char *err, size_t errlen)
 	} else {
 		json_object_set_new(*out, "boot", json_null());
 	}
+	json_object_set_new(*out, "rbd_cache", rcache_json(d->rcache));
 	return 0;
 }
 

@@ -150,6 +150,27 @@ static void print_target(const json_t *t)
 	free(dump);
 }
 
+/* One line for the shared read cache of versions on RBD, when the
+ * daemon has one: how full, how often it answered, what it read. */
+static void print_rbd_cache(const json_t *rc)
+{
+	char held[32], cap[32], inner[32];
+	int64_t hits, waits, misses, all;
+
+	if (!json_is_object(rc))
+		return;
+	ctl_fmt_size((uint64_t)ctl_int(rc, "bytes"), held, sizeof(held));
+	ctl_fmt_size((uint64_t)ctl_int(rc, "capacity_bytes"), cap, sizeof(cap));
+	ctl_fmt_size((uint64_t)ctl_int(rc, "inner_bytes"), inner, sizeof(inner));
+	hits = ctl_int(rc, "hits");
+	waits = ctl_int(rc, "waits");
+	misses = ctl_int(rc, "misses");
+	all = hits + waits + misses;
+	printf("rbd cache: %s of %s, %" PRId64 " hits, %" PRId64 " waits, %" PRId64
+	       " misses (%" PRId64 "%% from memory), %s read from Ceph\n", held, cap, hits, waits,
+	       misses, all ? (hits + waits) * 100 / all : 0, inner);
+}
+
 static int verb_status(const struct ctl *c)
 {
 	char buf[256], up[32];
@@ -173,6 +194,7 @@ static int verb_status(const struct ctl *c)
 	printf("targets:%s\n", json_array_size(targets) ? "" : "  none");
 	json_array_foreach(targets, i, t)
 		print_target(t);
+	print_rbd_cache(json_object_get(st, "rbd_cache"));
 out:
 	json_decref(st);
 	return CTL_OK;

@@ -32,6 +32,7 @@
 #include "boot/boot.h"
 #include "daemon/privs.h"
 #include "util/parse.h"
+#include "storage/cache.h"
 #include "storage/rbd.h"
 
 #include <arpa/inet.h>
@@ -58,7 +59,7 @@ enum sec_kind { SEC_NONE, SEC_SKIP, SEC_SERVER, SEC_DEFAULTS, SEC_IMAGE, SEC_CLI
 enum { SK_LISTEN, SK_STATE, SK_SOCKET, SK_LOG_LEVEL, SK_NOP, SK_FLOOR, SK_BOOT_LISTEN,
        SK_BOOT_PORTAL, SK_MAX_CONNS, SK_MAX_LOGINS_ADDR, SK_MAX_SESS_INI, SK_LOGIN_TIMEOUT,
        SK_SEND_TIMEOUT, SK_USER, SK_D_CHAP_USER, SK_D_CHAP_SECRET, SK_D_MUTUAL_USER,
-       SK_D_MUTUAL_SECRET, SK_ZERO_COPY, SK_CEPH_CONF, SK_CEPH_ID, SK_N };
+       SK_D_MUTUAL_SECRET, SK_ZERO_COPY, SK_CEPH_CONF, SK_CEPH_ID, SK_RBD_CACHE, SK_N };
 enum { DK_ENROLL, DK_IMAGE, DK_POLICY, DK_RESET_AT, DK_QUOTA, DK_N };
 enum { IK_PATH, IK_TARGET, IK_BLOCK_SIZE, IK_RBD, IK_N };
 enum { CK_INITIATOR, CK_MAC, CK_IP, CK_IMAGE, CK_POLICY, CK_RESET_AT, CK_QUOTA,
@@ -70,7 +71,7 @@ static const char *const server_keys[SK_N] = {
 	"boot-portal", "max-connections", "max-logins-per-address", "max-sessions-per-initiator",
 	"login-timeout", "send-timeout",
 	"user", "discovery-chap-user", "discovery-chap-secret", "discovery-mutual-user",
-	"discovery-mutual-secret", "zero-copy", "ceph-conf", "ceph-id",
+	"discovery-mutual-secret", "zero-copy", "ceph-conf", "ceph-id", "rbd-cache",
 };
 static const char *const defaults_keys[DK_N] = {
 	"enroll", "image", "policy", "reset-at", "quota",
@@ -585,6 +586,14 @@ static void server_key(struct parser *p, int k, const char *val)
 		else
 			snprintf(c->ceph_id, sizeof(c->ceph_id), "%s", val);
 		break;
+	case SK_RBD_CACHE:
+		if (parse_size(val, &c->rbd_cache, why, sizeof(why)))
+			cfg_err(p, p->lineno, "rbd-cache: %s", why);
+		else if (c->rbd_cache && c->rbd_cache < RCACHE_MIN_BYTES)
+			cfg_err(p, p->lineno, "rbd-cache: '%s' is less than %lluK (0 turns the cache off)",
+				q(val, shown, sizeof(shown)),
+				(unsigned long long)(RCACHE_MIN_BYTES >> 10));
+		break;
 	case SK_BOOT_PORTAL:
 		if (!boot_host_valid(val) || strlen(val) >= sizeof(c->boot_portal))
 			cfg_err(p, p->lineno, "boot-portal: '%s' is not HOST or HOST:PORT (a name or a "
@@ -1049,6 +1058,7 @@ void config_defaults(struct config *c)
 	c->zero_copy = false;
 	snprintf(c->ceph_id, sizeof(c->ceph_id), "%s", CFG_DEFAULT_CEPH_ID);
 	c->store_floor = 512ull << 20;
+	c->rbd_cache = CFG_DEFAULT_RBD_CACHE;
 	c->enroll_auto = true;
 	c->default_policy = POLICY_PERSISTENT;
 	c->default_reset_at = -1;

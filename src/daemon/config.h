@@ -44,6 +44,8 @@
 #define CFG_RBD_MAX 400        /* rbd = POOL/IMAGE@SNAP, see storage/rbd.h */
 #define CFG_CEPH_ID_MAX 64     /* ceph-id = NAME (client.NAME): RBD_ID_MAX + 1 */
 #define CFG_DEFAULT_CEPH_ID "admin"
+/* [server] rbd-cache: the shared read cache of versions on RBD */
+#define CFG_DEFAULT_RBD_CACHE (512ull << 20)
 
 
 /* [image NAME]: exactly one of path and rbd is set. */
@@ -91,6 +93,8 @@ struct config {
 	 * none; required when an image has rbd =) and the cephx identity */
 	char ceph_conf[PATH_MAX];
 	char ceph_id[CFG_CEPH_ID_MAX];   /* without "client."; default "admin" */
+	uint64_t rbd_cache;              /* bytes of the shared read cache of versions on
+					  * RBD (storage/cache.h), 0 = off */
 	/* [defaults] */
 	bool enroll_auto;                /* unknown initiators are enrolled */
 	char default_image[CFG_NAME_MAX];/* image of auto-enrolled clients, "" = none */

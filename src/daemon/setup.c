@@ -26,6 +26,7 @@
 #include "proto/iscsi.h"
 #include "scsi/scsi.h"
 #include "storage/backend.h"
+#include "storage/cache.h"
 #include "storage/rbd.h"
 #include "util/hash.h"
 #include "util/log.h"
@@ -63,6 +64,7 @@ struct daemon {
 	struct scsi_target *shared;      /* --read-only: the one LU everyone sees */
 	struct privs privs;
 	struct rbd_cluster *ceph;        /* the Ceph connection when an image is on RBD */
+	struct rcache *rcache;           /* their shared read cache, NULL = off */
 };
 
 /* --read-only's attach hook: every initiator sees the shared LU. */
@@ -87,6 +89,16 @@ static int connect_ceph(struct daemon *d)
 		return -1;
 	}
 	log_notice("ceph: connected as client.%s (%s)", c->ceph_id, c->ceph_conf);
+	if (c->rbd_cache) {
+		int rc = rcache_new(c->rbd_cache, 0, &d->rcache);
+		if (rc) {
+			log_err("rbd-cache: cannot make a cache of %llu bytes: %s",
+				(unsigned long long)c->rbd_cache, strerror(-rc));
+			return -1;
+		}
+		log_info("ceph: versions on RBD are read through a shared cache of %llu MiB",
+			 (unsigned long long)(c->rbd_cache >> 20));
+	}
 	return 0;
 }
 
@@ -106,6 +118,7 @@ static int open_images(struct daemon *d)
 		d->imgs[i]->origin = c->quick ? IMG_QUICK : IMG_CONFIG;
 		if (ci->rbd[0] && !d->ceph && connect_ceph(d))
 			return -1;
+		d->imgs[i]->rcache = d->rcache;
 		if (ci->rbd[0] ? image_open_rbd(d->imgs[i], ci->name, d->ceph, ci->rbd, ci->target,
 						ci->block_size) :
 		    image_open_source(d->imgs[i], ci->name, ci->path, ci->target, ci->block_size)) {
@@ -256,7 +269,7 @@ static int start_services(struct daemon *d)
 	const struct config *c = d->cfg;
 
 	if (!c->read_only) {
-		d->dctx = (struct daemon_ctx){ .reg = &d->reg, .srv = &d->srv };
+		d->dctx = (struct daemon_ctx){ .reg = &d->reg, .srv = &d->srv, .rcache = d->rcache };
 		daemon_ops_init(&d->dctx, &d->ops);
 		if (api_start(c->socket, &d->ops, &d->api))
 			return -1;
@@ -365,7 +378,8 @@ static bool stop(struct daemon *d)
 		free(d->imgs[i]);
 	}
 	free(d->imgs);
-	rbd_cluster_close(d->ceph);     /* after every image read through it */
+	rcache_free(d->rcache);         /* after every image read through it */
+	rbd_cluster_close(d->ceph);     /* likewise */
 	/* the server's target array (grown by iscsi_server_add_target) */
 	if (d->srv.targets_cap)
 		free(d->srv.targets);

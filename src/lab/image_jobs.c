@@ -304,7 +304,7 @@ static int flatten_fn(struct job *j, void *p, char *msg, size_t msglen)
 			unlink(a->tmp);
 		}
 	}
-	if (rc == 0 && (rc = st->ops->root_open(st, a->final, &root, why, sizeof(why))))
+	if (rc == 0 && (rc = image_root_open(img, a->final, &root, why, sizeof(why))))
 		snprintf(msg, msglen, "%s cannot be opened: %s", a->final, why);
 	pthread_mutex_lock(&a->reg->lock);
 	if (rc == 0) {

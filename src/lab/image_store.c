@@ -6,6 +6,7 @@
 #include "lab/images.h"
 #include "lab/statedir.h"
 #include "lab/store.h"
+#include "storage/cache.h"
 #include "storage/rbd.h"
 #include "util/atomicfile.h"
 #include "util/log.h"
@@ -95,6 +96,27 @@ int image_open_source(struct image *img, const char *name, const char *path, con
 	return check_source_size(img);
 }
 
+/* Put *be (a version on RBD, immutable) behind img's shared read cache,
+ * when it has one: *be becomes the wrapper, which owns the old *be.  0,
+ * or -errno (logged; *be closed and NULL). */
+static int image_cache_wrap(struct image *img, struct backend **be)
+{
+	struct backend *w;
+	int rc;
+
+	if (!img->rcache)
+		return 0;
+	if ((rc = backend_cache_wrap(img->rcache, *be, &w))) {
+		log_err("image %s: %s cannot be read through the cache: %s", img->name, (*be)->name,
+			strerror(-rc));
+		backend_close(*be);
+		*be = NULL;
+		return rc;
+	}
+	*be = w;
+	return 0;
+}
+
 int image_open_rbd(struct image *img, const char *name, struct rbd_cluster *cl, const char *spec,
 		   const char *target, uint32_t block_size)
 {
@@ -114,6 +136,9 @@ int image_open_rbd(struct image *img, const char *name, struct rbd_cluster *cl, 
 		log_err("image %s: %s", name, why);
 		return rc;
 	}
+	/* Only a snapshot never changes: a head is read from Ceph each time. */
+	if (sp.snap[0] && (rc = image_cache_wrap(img, &img->be)))
+		return rc;
 	snprintf(img->path, sizeof(img->path), "%s%s", IMAGE_RBD_PREFIX, spec);
 	snprintf(img->source_id, sizeof(img->source_id), "rbd:%s:%llu", id,
 		 (unsigned long long)img->be->size);
@@ -129,6 +154,18 @@ int image_open_rbd(struct image *img, const char *name, struct rbd_cluster *cl, 
 			 "in Ceph changes every client's disk under it; name a snapshot (rbd = %s@SNAP)",
 			 name, img->path, spec);
 	return check_source_size(img);
+}
+
+int image_root_open(struct image *img, const char *root, struct backend **out, char *msg,
+		    size_t msglen)
+{
+	int rc = img->store->ops->root_open(img->store, root, out, msg, msglen);
+
+	/* A root in Ceph is a snapshot: immutable, shared through the cache. */
+	if (rc == 0 && strncmp(root, IMAGE_RBD_PREFIX, strlen(IMAGE_RBD_PREFIX)) == 0 &&
+	    (rc = image_cache_wrap(img, out)))
+		snprintf(msg, msglen, "cannot read it through the shared cache: %s", strerror(-rc));
+	return rc;
 }
 
 void image_version_id(const struct image *img, unsigned v, char *out, size_t len)
@@ -635,8 +672,7 @@ static int resolve(struct image *img, struct version *top, struct backend **root
 		*root = img->be;
 	} else {
 		char why[200];
-		if (!v->root_be &&
-		    (rc = img->store->ops->root_open(img->store, v->root, &v->root_be, why, sizeof(why)))) {
+		if (!v->root_be && (rc = image_root_open(img, v->root, &v->root_be, why, sizeof(why)))) {
 			snprintf(msg, msglen, "image %s v%u: its root %s cannot be read: %s",
 				 img->name, v->num, v->root, why);
 			return rc;

@@ -75,6 +75,9 @@ struct image {
 	char target[ISCSI_NAME_MAX];  /* the target name it is served under */
 	char path[PATH_MAX];          /* the source (v1): absolute, or rbd:POOL/IMAGE[@SNAP] */
 	struct backend *be;           /* the source, opened read-only */
+	/* The shared read cache (storage/cache.h) its versions on RBD are
+	 * read through, set before they are opened; borrowed; NULL = none. */
+	struct rcache *rcache;
 	uint32_t block_size;
 	char source_id[128];          /* identity of the source: path, size, mtime */
 	char uid[17];                 /* random, made when the image was first seen */
@@ -114,8 +117,11 @@ struct rbd_cluster;
  * becomes "rbd:SPEC", the source identity the pool, image and snapshot
  * ids and the size.  Versions, drafts, flatten and export work on it as
  * on a file: a chain's root may be any backend (storage/chain.h), and
- * every layer and flattened file stays in the state directory.  0 or
- * -errno, logged.
+ * every layer and flattened file stays in the state directory.  When
+ * img->rcache is set and spec names a snapshot, the source is read
+ * through it (wrapped once here, so every client of every version shares
+ * its chunks; a head may change, so it is not cached).  0 or -errno,
+ * logged.
  */
 int image_open_rbd(struct image *img, const char *name, struct rbd_cluster *cl, const char *spec,
 		   const char *target, uint32_t block_size);
@@ -133,6 +139,11 @@ int image_save(struct registry *reg, struct image *img);
 /* Close every version's files (at exit). */
 void image_close(struct image *img);
 
+/* Open a version's root (not v1's) read-only through img's store, behind
+ * the shared read cache when it is in Ceph.  0 and *out, or -errno with
+ * msg. */
+int image_root_open(struct image *img, const char *root, struct backend **out, char *msg,
+		    size_t msglen);
 /* Identity a client overlay or a layer over version v records. */
 void image_version_id(const struct image *img, unsigned v, char *out, size_t len);
 /*

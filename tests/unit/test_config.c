@@ -655,6 +655,31 @@ static void test_rbd(void **state)
 	config_free(&c);
 }
 
+/* [server] rbd-cache = SIZE: the shared read cache of versions on RBD;
+ * 512M by default, 0 = off, otherwise at least RCACHE_MIN_BYTES. */
+static void test_rbd_cache(void **state)
+{
+	struct config c;
+
+	expect_one("[server]\nrbd-cache = lots\n[image a]\npath = /a\n",
+		   "t.conf:2: rbd-cache: 'lots' is not a size");
+	expect_one("[server]\nrbd-cache = 100K\n[image a]\npath = /a\n",
+		   "t.conf:2: rbd-cache: '100K' is less than 1024K (0 turns the cache off)");
+	assert_int_equal(parse("[image a]\npath = /a\n", &c), 0);
+	assert_true(c.rbd_cache == 512ull << 20);
+	config_free(&c);
+	assert_int_equal(parse("[server]\nrbd-cache = 2G\nceph-conf = /c\n[image a]\nrbd = p/i@s\n",
+			       &c), 0);
+	assert_true(c.rbd_cache == 2ull << 30);
+	config_free(&c);
+	assert_int_equal(parse("[server]\nrbd-cache = 1M\n[image a]\npath = /a\n", &c), 0);
+	assert_true(c.rbd_cache == 1ull << 20);
+	config_free(&c);
+	assert_int_equal(parse("[server]\nrbd-cache = 0\n[image a]\npath = /a\n", &c), 0);
+	assert_true(c.rbd_cache == 0);
+	config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -672,6 +697,7 @@ int main(void)
 		cmocka_unit_test(test_policy_names),
 		cmocka_unit_test(test_inheritance),
 		cmocka_unit_test(test_rbd),
+		cmocka_unit_test(test_rbd_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
