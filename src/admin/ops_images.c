@@ -135,20 +135,37 @@ static int body_uint(json_t *body, const char *key, bool *present, unsigned *out
 static int op_image_add(void *ctx, json_t *body, json_t **out, char *err, size_t errlen)
 {
 	struct daemon_ctx *d = ctx;
-	const char *name, *path, *format, *target;
+	const char *name, *path, *format, *target, *rbd, *pool;
+	char rbd_path[300];
 	unsigned bs = 512, job;
 	bool has_bs, import;
 	int rc;
 
 	if ((rc = body_string(body, "name", &name, err, errlen)) ||
 	    (rc = body_string(body, "path", &path, err, errlen)) ||
+	    (rc = body_string(body, "rbd", &rbd, err, errlen)) ||
+	    (rc = body_string(body, "rbd_pool", &pool, err, errlen)) ||
 	    (rc = body_string(body, "format", &format, err, errlen)) ||
 	    (rc = body_string(body, "target", &target, err, errlen)) ||
 	    (rc = body_bool(body, "import", &import, err, errlen)) ||
 	    (rc = body_uint(body, "block_size", &has_bs, &bs, err, errlen)))
 		return rc;
+	if (rbd && (path || import || pool)) {
+		snprintf(err, errlen, "\"rbd\" (a snapshot in Ceph to serve) goes without \"path\" and "
+			 "\"import\"; an import into Ceph takes \"rbd_pool\"");
+		return -EINVAL;
+	}
+	if (pool && !import) {
+		snprintf(err, errlen, "\"rbd_pool\" is for an import (the pool it writes into)");
+		return -EINVAL;
+	}
+	if (rbd) {
+		/* served like a file: image_add takes rbd:POOL/IMAGE@SNAP */
+		snprintf(rbd_path, sizeof(rbd_path), "%s%.280s", IMAGE_RBD_PREFIX, rbd);
+		path = rbd_path;
+	}
 	if (!name || !path) {
-		snprintf(err, errlen, "\"name\" and \"path\" are required");
+		snprintf(err, errlen, "\"name\" and \"path\" (or \"rbd\") are required");
 		return -EINVAL;
 	}
 	{
@@ -168,7 +185,7 @@ static int op_image_add(void *ctx, json_t *body, json_t **out, char *err, size_t
 			snprintf(err, errlen, "an imported image is served as iqn.2026-11.org.pristine:NAME");
 			return -EINVAL;
 		}
-		rc = image_import_start(d->reg, name, path, format, bs, &job, err, errlen);
+		rc = image_import_start(d->reg, name, path, format, bs, pool, &job, err, errlen);
 		if (rc == 0)
 			*out = json_pack("{s:i}", "job", (int)job);
 		return rc;

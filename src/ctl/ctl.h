@@ -101,6 +101,7 @@ struct ctl_opts {
 	const char *format;	/* --format */
 	const char *block_size;	/* --block-size */
 	const char *target;	/* --target */
+	const char *rbd;	/* --rbd: POOL/IMAGE@SNAP (image add), POOL (import) */
 	const char *mac;	/* --mac */
 	const char *uuid;	/* --uuid */
 	const char *policy;	/* --policy */
@@ -134,7 +135,7 @@ int ctl_call_json(const struct ctl *c, const char *method, const char *path, jso
  * Refuse the options a verb does not take: allowed is a string of letters,
  * f --force, n --name, i --image, q --quota, c --client, m --message,
  * F --format, b --block-size, t --target, w --no-wait, P --proxy,
- * D --full, S --server, I --interface, R --range.  0 or CTL_EUSAGE
+ * D --full, S --server, I --interface, R --range, r --rbd.  0 or CTL_EUSAGE
  * with the reason printed.
  */
 int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed);

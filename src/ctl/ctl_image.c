@@ -307,11 +307,17 @@ static int verb_image_add(const struct ctl *c, const char *name, const char *fil
 {
 	char path[PATH_MAX], buf[256];
 	json_t *body, *res;
-	int rc = abs_path(file, path, sizeof(path));
+	int rc = file ? abs_path(file, path, sizeof(path)) : 0;
 
 	if (rc)
 		return rc;
-	body = json_pack("{s:s, s:s, s:b}", "name", name, "path", path, "import", import);
+	/* add --rbd names a snapshot in Ceph instead of a file */
+	if (file)
+		body = json_pack("{s:s, s:s, s:b}", "name", name, "path", path, "import", import);
+	else
+		body = json_pack("{s:s, s:s}", "name", name, "rbd", o->rbd);
+	if (body && file && o->rbd)
+		json_object_set_new(body, "rbd_pool", json_string(o->rbd));
 	if (!body) {
 		fprintf(stderr, "pristinectl: name and path must be UTF-8\n");
 		return CTL_EUSAGE;
@@ -352,8 +358,10 @@ int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *
 		return (rc = opts_only(o, what, "")) ? rc : verb_image_list(c);
 	if (!strcmp(v, "add") && argc == 3)
 		return (rc = opts_only(o, what, "bt")) ? rc : verb_image_add(c, argv[1], argv[2], o, false);
+	if (!strcmp(v, "add") && argc == 2 && o->rbd)
+		return (rc = opts_only(o, what, "btr")) ? rc : verb_image_add(c, argv[1], NULL, o, false);
 	if (!strcmp(v, "import") && argc == 3)
-		return (rc = opts_only(o, what, "bFw")) ? rc : verb_image_add(c, argv[1], argv[2], o, true);
+		return (rc = opts_only(o, what, "bFwr")) ? rc : verb_image_add(c, argv[1], argv[2], o, true);
 	if ((!strcmp(v, "versions") || !strcmp(v, "show")) && argc == 2)
 		return (rc = opts_only(o, what, "")) ? rc : verb_image_versions(c, argv[1]);
 	if (!strcmp(v, "edit") && argc == 2) {

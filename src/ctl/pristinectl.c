@@ -50,8 +50,11 @@ static void usage(FILE *f)
 		"  image list                  images, current version, draft\n"
 		"  image add NAME PATH [--block-size 512|4096] [--target IQN]\n"
 		"                              serve a raw file or block device (read-only)\n"
-		"  image import NAME FILE [--format FMT] [--block-size N] [--no-wait]\n"
+		"  image add NAME --rbd POOL/IMAGE@SNAP [--block-size N] [--target IQN]\n"
+		"                              serve a snapshot on Ceph RBD (needs ceph-conf)\n"
+		"  image import NAME FILE [--format FMT] [--block-size N] [--rbd POOL] [--no-wait]\n"
 		"                              convert a qcow2/vmdk/vhdx/vdi/... file into a new image\n"
+		"                              (--rbd: into a new RBD image in POOL)\n"
 		"  image versions NAME         versions, messages, times, who depends on each\n"
 		"  image edit NAME --client C [--force]\n"
 		"                              open a draft on the current version for client C\n"
@@ -752,6 +755,7 @@ int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
 			  o->format && !strchr(allowed, 'F') ? "--format" :
 			  o->block_size && !strchr(allowed, 'b') ? "--block-size" :
 			  o->target && !strchr(allowed, 't') ? "--target" :
+			  o->rbd && !strchr(allowed, 'r') ? "--rbd" :
 			  o->no_wait && !strchr(allowed, 'w') ? "--no-wait" :
 			  o->proxy && !strchr(allowed, 'P') ? "--proxy" :
 			  o->full && !strchr(allowed, 'D') ? "--full" :
@@ -939,6 +943,8 @@ int main(int argc, char **argv)
 				t = take_value(argc, argv, &i, "--block-size", &o.block_size);
 			if (!t)
 				t = take_value(argc, argv, &i, "--target", &o.target);
+			if (!t)
+				t = take_value(argc, argv, &i, "--rbd", &o.rbd);
 			if (!t)
 				t = take_value(argc, argv, &i, "--server", &o.server);
 			if (!t)

@@ -111,6 +111,10 @@ static int open_images(struct daemon *d)
 	if (!d->imgs)
 		return -1;
 	d->nimg = c->nimages;
+	/* ceph-conf alone connects too: images are added into Ceph later
+	 * (pristinectl image add --rbd, import --rbd). */
+	if (c->ceph_conf[0] && !c->read_only && connect_ceph(d))
+		return -1;
 	for (unsigned i = 0; i < c->nimages; i++) {
 		const struct cfg_image *ci = &c->images[i];
 		if (!(d->imgs[i] = calloc(1, sizeof(**d->imgs))))
@@ -241,6 +245,8 @@ static int build_registry(struct daemon *d)
 	snprintf(reg->boot_portal, sizeof(reg->boot_portal), "%s", c->boot_portal);
 	parse_portal(c->listen[0], &port, NULL, 0);   /* checked when read: cannot fail */
 	reg->iscsi_port = port;
+	reg->ceph = d->ceph;
+	reg->rcache = d->rcache;
 	for (unsigned i = 0; i < d->nimg; i++) {
 		if (image_load(reg, d->imgs[i]) || registry_add_image(reg, d->imgs[i]))
 			return -1;

@@ -469,6 +469,7 @@ int registry_open(struct registry *reg)
 	bindings_save(reg);
 	reg->purge_pending = true;   /* whatever a crash left in trash/ */
 	sweep_imports(reg);
+	image_rbd_sweep(reg);
 	if (pthread_create(&reg->purger, NULL, registry_purger_main, reg) == 0)
 		reg->purger_started = true;
 	if (pthread_create(&reg->sched, NULL, registry_sched_main, reg) == 0)

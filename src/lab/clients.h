@@ -70,6 +70,9 @@ struct client {
 	struct iscsi_chap_creds chap;
 };
 
+struct rbd_cluster;
+struct rcache;
+
 struct registry {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -96,6 +99,11 @@ struct registry {
 	pthread_t purger;
 	bool purger_started, purge_pending, stopping;
 	int64_t started;
+	/* The Ceph connection and the shared read cache of RBD versions
+	 * (borrowed, the daemon's; NULL = not connected / no cache): what
+	 * image add --rbd and import --rbd use (image_rbd.c). */
+	struct rbd_cluster *ceph;
+	struct rcache *rcache;
 };
 
 /*

@@ -8,6 +8,7 @@
 #include "lab/images.h"
 #include "lab/jobs.h"
 #include "lab/statedir.h"
+#include "storage/rbd.h"
 #include "util/fullio.h"
 #include "util/atomicfile.h"
 #include "util/log.h"
@@ -507,6 +508,7 @@ struct import_arg {
 	char file[PATH_MAX];
 	char format[16];
 	uint32_t block_size;
+	char pool[RBD_POOL_MAX];      /* "" = a local file; else into this RBD pool */
 	char tmp[PATH_MAX], final[PATH_MAX];
 };
 
@@ -556,6 +558,20 @@ static int import_fn(struct job *j, void *p, char *msg, size_t msglen)
 	argv[n++] = a->tmp;
 	argv[n] = NULL;
 	job_phase(j, "converting");
+	if (a->pool[0]) {
+		/* converted here, then written into Ceph: half the bar each */
+		uint64_t whole = total ? 2 * total : 2 * vsize;
+		rc = run_qemu_img(j, argv, 0, whole / 2, whole, msg, msglen);
+		if (rc == 0)
+			rc = image_rbd_import(a->reg, j, a->name, a->pool, a->tmp, a->block_size,
+					      whole / 2, whole, msg, msglen);
+		if (rc) {
+			unlink(a->tmp);
+			return rc;
+		}
+		job_result(j, "image %s imported from %s into Ceph pool %s", a->name, a->file, a->pool);
+		return 0;
+	}
 	rc = run_qemu_img(j, argv, 0, total, total, msg, msglen);
 	if (rc == 0 && (rename(a->tmp, a->final) || fsync_dir_of(a->final))) {
 		rc = -errno;
@@ -576,7 +592,8 @@ static int import_fn(struct job *j, void *p, char *msg, size_t msglen)
 }
 
 int image_import_start(struct registry *reg, const char *name, const char *file,
-		       const char *format, uint32_t block_size, unsigned *job_id, char *msg, size_t msglen)
+		       const char *format, uint32_t block_size, const char *pool, unsigned *job_id,
+		       char *msg, size_t msglen)
 {
 	struct import_arg *a;
 	char dir[PATH_MAX + 80];
@@ -600,6 +617,8 @@ int image_import_start(struct registry *reg, const char *name, const char *file,
 		snprintf(msg, msglen, "block size must be 512 or 4096");
 		return -EINVAL;
 	}
+	if (pool && pool[0] && (rc = image_rbd_import_check(reg, pool, msg, msglen)))
+		return rc;
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
@@ -608,6 +627,7 @@ int image_import_start(struct registry *reg, const char *name, const char *file,
 	snprintf(a->name, sizeof(a->name), "%s", name);
 	snprintf(a->file, sizeof(a->file), "%s", file);
 	snprintf(a->format, sizeof(a->format), "%s", format ? format : "");
+	snprintf(a->pool, sizeof(a->pool), "%s", pool ? pool : "");
 	pthread_mutex_lock(&reg->lock);
 	if (registry_image(reg, name)) {
 		snprintf(msg, msglen, "an image is already called %s", name);

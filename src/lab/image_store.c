@@ -561,6 +561,7 @@ static void load_added_one(void *arg, const char *name)
 	const char *origin, *src, *tgt;
 	struct image *img;
 	json_t *root = NULL;
+	char why[300] = "";
 
 	if (!image_stored_name_valid(name) || registry_image(reg, name) || st->ops->image_load(st, name, &root))
 		return;
@@ -575,9 +576,14 @@ static void load_added_one(void *arg, const char *name)
 		return;
 	}
 	img = calloc(1, sizeof(*img));
-	if (!img || image_open_source(img, name, src, tgt,
-				      (uint32_t)json_integer_value(json_object_get(root, "block_size")))) {
-		log_err("image %s: its source %s cannot be opened; not served", name, src);
+	if (!img || (strncmp(src, IMAGE_RBD_PREFIX, strlen(IMAGE_RBD_PREFIX)) == 0 ?
+		     image_open_added_rbd(reg, img, name, src + strlen(IMAGE_RBD_PREFIX), tgt,
+					  (uint32_t)json_integer_value(json_object_get(root, "block_size")),
+					  why, sizeof(why)) :
+		     image_open_source(img, name, src, tgt,
+				       (uint32_t)json_integer_value(json_object_get(root, "block_size"))))) {
+		log_err("image %s: its source %s cannot be opened%s%s; not served", name, src,
+			why[0] ? ": " : "", why);
 		free(img);
 		json_decref(root);
 		return;
@@ -798,7 +804,7 @@ int image_add(struct registry *reg, const char *name, const char *path, const ch
 
 	if (parse_name(name, "image", msg, msglen))
 		return -EINVAL;
-	if (path[0] != '/') {
+	if (path[0] != '/' && strncmp(path, IMAGE_RBD_PREFIX, strlen(IMAGE_RBD_PREFIX)) != 0) {
 		snprintf(msg, msglen, "the image path must be absolute");
 		return -EINVAL;
 	}
@@ -829,8 +835,12 @@ int image_add(struct registry *reg, const char *name, const char *path, const ch
 			rc = -EEXIST;
 			goto fail;
 		}
-	rc = image_open_source(img, name, path, tname, block_size);
-	if (rc) {
+	if (path[0] != '/') {
+		rc = image_open_added_rbd(reg, img, name, path + strlen(IMAGE_RBD_PREFIX), tname,
+					  block_size, msg, msglen);
+		if (rc)
+			goto fail;
+	} else if ((rc = image_open_source(img, name, path, tname, block_size))) {
 		snprintf(msg, msglen, "%s cannot be opened as an image: %s", path,
 			 rc == -EINVAL ? "its size is not a whole number of blocks" : strerror(-rc));
 		goto fail;

@@ -139,6 +139,32 @@ int image_save(struct registry *reg, struct image *img);
 /* Close every version's files (at exit). */
 void image_close(struct image *img);
 
+/*
+ * An image added through the API on Ceph RBD (image_rbd.c): spec is
+ * POOL/IMAGE@SNAP (a snapshot: a head changes under the clients),
+ * opened through reg->ceph behind reg->rcache.  -ENOTCONN when the
+ * daemon is not connected to Ceph, -EINVAL for a bad spec, -ENOENT for
+ * no such pool, image or snapshot; msg says which.
+ */
+int image_open_added_rbd(struct registry *reg, struct image *img, const char *name,
+			 const char *spec, const char *target, uint32_t block_size, char *msg,
+			 size_t msglen);
+struct job;
+/* Whether an import into pool can start: connected to Ceph, the pool
+ * there.  0, -ENOTCONN, -EINVAL or -ENOENT with msg (image_rbd.c). */
+int image_rbd_import_check(struct registry *reg, const char *pool, char *msg, size_t msglen);
+/*
+ * The Ceph half of an import (image_rbd.c's header has the steps and
+ * what a crash leaves): the raw file raw becomes a new RBD image in
+ * pool, snapshot v1, added as image name (block_size), raw removed.
+ * Progress from base of total.  Lock not held.  0 or -errno with msg;
+ * on failure nothing is left in Ceph.
+ */
+int image_rbd_import(struct registry *reg, struct job *j, const char *name, const char *pool,
+		     const char *raw, uint32_t block_size, uint64_t base, uint64_t total, char *msg,
+		     size_t msglen);
+/* At start: what interrupted imports into Ceph left, removed. */
+void image_rbd_sweep(struct registry *reg);
 /* Open a version's root (not v1's) read-only through img's store, behind
  * the shared read cache when it is in Ceph.  0 and *out, or -errno with
  * msg. */
@@ -172,6 +198,9 @@ void image_reresolve(struct image *img, unsigned v);
  * image - kept aside at edit, discarded at commit (the client moves to
  * the new version), given back at discard (image_draft.c).
  */
+/* image_add's path is an absolute file, or rbd:POOL/IMAGE@SNAP (a
+ * snapshot in Ceph, through reg->ceph: -ENOTCONN when the daemon has no
+ * ceph-conf).  Recorded (origin api) and served again after a restart. */
 int image_add(struct registry *reg, const char *name, const char *path, const char *target,
 	      uint32_t block_size, char *msg, size_t msglen);
 int image_edit(struct registry *reg, const char *name, const char *client, bool force,
@@ -199,7 +228,11 @@ int image_flatten_start(struct registry *reg, const char *name, unsigned *job_id
 			char *msg, size_t msglen);
 int image_export_start(struct registry *reg, const char *name, unsigned v, const char *file,
 		       const char *format, bool overwrite, unsigned *job_id, char *msg, size_t msglen);
+/* Import file (any qemu-img format) as image name: into a local file in
+ * STATE/imported, or, when pool is set, into a new RBD image in pool
+ * that pristine owns (image_rbd.c); NULL or "" = local. */
 int image_import_start(struct registry *reg, const char *name, const char *file,
-		       const char *format, uint32_t block_size, unsigned *job_id, char *msg, size_t msglen);
+		       const char *format, uint32_t block_size, const char *pool, unsigned *job_id,
+		       char *msg, size_t msglen);
 
 #endif
