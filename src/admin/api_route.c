@@ -248,6 +248,8 @@ unsigned api_status_for(int rc)
 		return 409;
 	case -ENOSPC:
 		return 507;
+	case -ENOTCONN:   /* a store the daemon is not connected to (Ceph) */
+		return 503;
 	default:
 		return 500;
 	}

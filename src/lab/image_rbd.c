@@ -207,7 +207,7 @@ static bool recorded(struct registry *reg, const char *name, const char *spec)
 /* One marker: its RBD image removed unless recorded, then the marker. */
 static void sweep_one(struct registry *reg, const char *dir, const char *file)
 {
-	char path[PATH_MAX + 80], text[RBD_POOL_MAX + RBD_NAME_MAX + 8], name[IMAGE_NAME_MAX + 16];
+	char path[PATH_MAX + 300], text[RBD_POOL_MAX + RBD_NAME_MAX + 8], name[IMAGE_NAME_MAX + 16];
 	char spec[RBD_POOL_MAX + RBD_NAME_MAX + 16], why[300];
 	struct rbd_spec sp;
 	ssize_t n;
