@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Issue 14: a real diskless PC booting from an image on Ceph RBD, against
+# a real single-node cluster (tests/lib/ceph.sh) started and stopped here.
+# QEMU (pc, TCG) + SeaBIOS + Debian's iPXE ROM sanboots pristined
+# (tests/lib/sanboot.sh); the golden is an RBD snapshot (rbd = POOL/IMAGE@SNAP)
+# whose LBA 0 is tests/boot/bootsector.S: it reads LBA 1 (a marker), writes
+# LBA 2 with INT 13h, reads it back and reports PRISTINE-BOOT-OK on COM1.
+#   - it boots (OK);
+#   - its write lands in its own RBD clone: rbd ls lists the clone, rbd du
+#     shows it holds data, and Ceph's own export of the clone has the
+#     boot sector's LBA 2 while another PC reads the golden's;
+#   - a reset (pristinectl client reset) moves the clone to the RBD trash
+#     and the PC reads the golden's LBA 2 again; it boots again (OK);
+#   - the golden snapshot's content and every one of its data objects (name,
+#     size, mtime from the OSD) are unchanged.
+# Bounded: each boot is given SANBOOT_WAIT seconds (~10 s under TCG here).
+. "$(dirname "$0")/../lib/common.sh"
+for tool in ceph-mon ceph-osd ceph rados rbd qemu-io jq sha256sum cmp; do
+	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
+done
+[ -x "$PRISTINED" ] || skip "$PRISTINED not built (make asan)"
+. "$TOP/tests/lib/qemu.sh"
+. "$TOP/tests/lib/sanboot.sh"
+sanboot_check_tools
+. "$TOP/tests/lib/images.sh"
+. "$TOP/tests/lib/ceph.sh"
+[ -x "$CTL" ] || skip "$CTL not built (make)"
+
+STATE=$tmpdir/state
+GTARGET=iqn.2026-11.org.pristine:golden
+PC=iqn.2024-01.test.pristine:bootpc
+SANBOOT_WAIT=${SANBOOT_WAIT:-90}
+
+ceph_start "$tmpdir/ceph" "${CEPH_OBJECTSTORE:-memstore}"
+PCONF=$(ceph_add_client pristine mon 'profile rbd' osd 'profile rbd')
+
+sanboot_build
+make_image "$tmpdir/golden.raw" 16
+sanboot_image "$tmpdir/golden.raw"
+sanboot_lba2 "$tmpdir/lba2.bin"
+dd if="$tmpdir/golden.raw" of="$tmpdir/orig2.bin" bs=512 skip=2 count=1 status=none
+timeout 60 rbd import --no-progress "$tmpdir/golden.raw" "$CEPH_POOL/golden" || fail "rbd import"
+timeout 30 rbd snap create --no-progress "$CEPH_POOL/golden@gold" >/dev/null || fail "rbd snap create"
+snap_sha() { timeout 60 rbd export --no-progress "$CEPH_POOL/golden@gold" - | sha256sum; }
+SNAP_SHA=$(snap_sha)
+GPREFIX=$(timeout 30 rbd info --format json "$CEPH_POOL/golden" | jq -r .block_name_prefix)
+objects() {
+	local o
+	timeout 30 rados -p "$CEPH_POOL" ls | grep "^$GPREFIX\." | sort | while read -r o; do
+		echo "$o $(timeout 10 rados -p "$CEPH_POOL" stat "$o" | sed 's/^.* mtime //')"
+	done
+}
+objects >"$tmpdir/objects.before"
+grep -q '^rbd_data\.' "$tmpdir/objects.before" || fail "no data objects of the golden listed"
+
+PORT=$(free_port)
+cat >"$tmpdir/pristine.conf" <<EOF
+[server]
+listen = 127.0.0.1:$PORT
+state = $STATE
+ceph-conf = $PCONF
+ceph-id = pristine
+
+[image golden]
+rbd = $CEPH_POOL/golden@gold
+EOF
+start_daemon_conf "$tmpdir/pristine.conf"
+
+# lba2 INITIATOR OUT: LBA 2 as that initiator reads it through iSCSI.
+lba2() {
+	dump "$1" "$tmpdir/whole.raw"
+	dd if="$tmpdir/whole.raw" of="$2" bs=512 skip=2 count=1 status=none
+}
+# The RBD image of the PC's clone (the store names it: pristine.<uid>.v1.<initiator>).
+clone_of_pc() { timeout 30 rbd ls "$CEPH_POOL" | grep '^pristine\..*\.v1\.iqn\.2024-01\.test\.pristine%3abootpc$' || true; }
+
+echo "== the PC boots from the RBD golden"
+sanboot first "$PORT" "$GTARGET" "$PC"
+daemon_alive
+[ "$RESULT" = PRISTINE-BOOT-OK ] || { tail -n 30 "$DLOG"; fail "the boot reported '$RESULT', expected PRISTINE-BOOT-OK"; }
+grep -a -q 'PRISTINE-BOOT-START drive=80' "$tmpdir/sanboot-first/serial.log" || fail "the boot sector did not run from drive 0x80"
+
+echo "== its write is in its own RBD clone"
+CLONE=$(clone_of_pc)
+[ -n "$CLONE" ] || { timeout 30 rbd ls -l "$CEPH_POOL"; fail "no clone of the PC in rbd ls"; }
+echo "    clone: $CLONE"
+timeout 30 rbd info --format json "$CEPH_POOL/$CLONE" | jq -e ".parent.image == \"golden\" and .parent.snapshot == \"gold\"" >/dev/null \
+	|| fail "$CLONE is not a clone of golden@gold"
+USED=$(timeout 30 rbd du --format json "$CEPH_POOL/$CLONE" | jq '[.images[] | select(.name == "'"$CLONE"'") | .used_size] | add')
+echo "    rbd du: $USED bytes used"
+[ "${USED:-0}" -gt 0 ] || fail "rbd du says the clone holds nothing"
+lba2 "$PC" "$tmpdir/pc.bin"
+cmp "$tmpdir/pc.bin" "$tmpdir/lba2.bin" || fail "the PC does not read back its LBA 2"
+lba2 iqn.2024-01.test.pristine:other "$tmpdir/other.bin"
+cmp "$tmpdir/other.bin" "$tmpdir/orig2.bin" || fail "another PC sees the boot PC's write"
+timeout 60 rbd export --no-progress "$CEPH_POOL/$CLONE" "$tmpdir/clone.raw" >/dev/null || fail "rbd export of the clone"
+dd if="$tmpdir/clone.raw" of="$tmpdir/clone2.bin" bs=512 skip=2 count=1 status=none
+cmp "$tmpdir/clone2.bin" "$tmpdir/lba2.bin" || fail "Ceph's export of the clone does not hold the PC's LBA 2"
+[ "$(snap_sha)" = "$SNAP_SHA" ] || fail "the golden snapshot changed after the boot"
+echo "    ok: LBA 2 written into $CLONE, the golden snapshot unchanged"
+
+echo "== a reset gives it the golden again"
+ctl_ok client reset "$PC" --force
+# (its trash entry may be purged at once by the background purge)
+timeout 30 rbd ls "$CEPH_POOL" | grep -qx "$CLONE" && fail "the clone is still an image after the reset"
+echo "    rbd trash ls: $(timeout 30 rbd trash ls "$CEPH_POOL" | tr '\n' ' ')"
+lba2 "$PC" "$tmpdir/pc-reset.bin"
+cmp "$tmpdir/pc-reset.bin" "$tmpdir/orig2.bin" || fail "after the reset the PC still reads its old LBA 2"
+echo "    ok: the PC reads the golden's LBA 2"
+sanboot second "$PORT" "$GTARGET" "$PC"
+[ "$RESULT" = PRISTINE-BOOT-OK ] || { tail -n 30 "$DLOG"; fail "the boot after the reset reported '$RESULT'"; }
+[ -n "$(clone_of_pc)" ] || fail "no new clone after the second boot"
+daemon_alive
+stop_daemon
+
+echo "== the golden is as it was, in Ceph's own view"
+[ "$(snap_sha)" = "$SNAP_SHA" ] || fail "the golden snapshot's content changed"
+objects >"$tmpdir/objects.after"
+diff "$tmpdir/objects.before" "$tmpdir/objects.after" || fail "a data object of the golden changed (size or mtime)"
+echo "    ok: $(wc -l <"$tmpdir/objects.after") objects unchanged"
+echo PASS
