@@ -5,7 +5,8 @@
 # (tests/lib/sanboot.sh); the golden is an RBD snapshot (rbd = POOL/IMAGE@SNAP)
 # whose LBA 0 is tests/boot/bootsector.S: it reads LBA 1 (a marker), writes
 # LBA 2 with INT 13h, reads it back and reports PRISTINE-BOOT-OK on COM1.
-#   - it boots (OK);
+#   - it boots (OK); so does another PC from an image imported into Ceph
+#     (image import --rbd of a qcow2 of the same disk);
 #   - its write lands in its own RBD clone: rbd ls lists the clone, rbd du
 #     shows it holds data, and Ceph's own export of the clone has the
 #     boot sector's LBA 2 while another PC reads the golden's;
@@ -83,7 +84,8 @@ grep -a -q 'PRISTINE-BOOT-START drive=80' "$tmpdir/sanboot-first/serial.log" || 
 echo "== its write is in its own RBD clone"
 CLONE=$(clone_of_pc)
 [ -n "$CLONE" ] || { timeout 30 rbd ls -l "$CEPH_POOL"; fail "no clone of the PC in rbd ls"; }
-echo "    clone: $CLONE"
+CLONE_ID=$(timeout 30 rbd info --format json "$CEPH_POOL/$CLONE" | jq -r .id)
+echo "    clone: $CLONE (id $CLONE_ID)"
 timeout 30 rbd info --format json "$CEPH_POOL/$CLONE" | jq -e ".parent.image == \"golden\" and .parent.snapshot == \"gold\"" >/dev/null \
 	|| fail "$CLONE is not a clone of golden@gold"
 USED=$(timeout 30 rbd du --format json "$CEPH_POOL/$CLONE" | jq '[.images[] | select(.name == "'"$CLONE"'") | .used_size] | add')
@@ -101,8 +103,12 @@ echo "    ok: LBA 2 written into $CLONE, the golden snapshot unchanged"
 
 echo "== a reset gives it the golden again"
 ctl_ok client reset "$PC" --force
-# (its trash entry may be purged at once by the background purge)
-timeout 30 rbd ls "$CEPH_POOL" | grep -qx "$CLONE" && fail "the clone is still an image after the reset"
+# The clone's name is reused by the fresh clone the reset makes: told
+# apart by RBD's image id.  (The old one's trash entry may already be
+# purged by the background purge.)
+NEWID=$(timeout 30 rbd info --format json "$CEPH_POOL/$CLONE" 2>/dev/null | jq -r .id)
+echo "    clone id before the reset $CLONE_ID, now ${NEWID:-none}"
+[ "$NEWID" != "$CLONE_ID" ] || fail "the clone that holds the write is still the PC's disk after the reset"
 echo "    rbd trash ls: $(timeout 30 rbd trash ls "$CEPH_POOL" | tr '\n' ' ')"
 lba2 "$PC" "$tmpdir/pc-reset.bin"
 cmp "$tmpdir/pc-reset.bin" "$tmpdir/orig2.bin" || fail "after the reset the PC still reads its old LBA 2"
@@ -110,6 +116,15 @@ echo "    ok: the PC reads the golden's LBA 2"
 sanboot second "$PORT" "$GTARGET" "$PC"
 [ "$RESULT" = PRISTINE-BOOT-OK ] || { tail -n 30 "$DLOG"; fail "the boot after the reset reported '$RESULT'"; }
 [ -n "$(clone_of_pc)" ] || fail "no new clone after the second boot"
+
+echo "== a PC boots an image imported into Ceph (image import --rbd)"
+command -v qemu-img >/dev/null || fail "qemu-img missing"
+qemu-img convert -f raw -O qcow2 "$tmpdir/golden.raw" "$tmpdir/golden.qcow2" || fail "qemu-img convert"
+ctl_ok image import imported "$tmpdir/golden.qcow2" --rbd "$CEPH_POOL"
+sanboot third "$PORT" iqn.2026-11.org.pristine:imported iqn.2024-01.test.pristine:pc2
+[ "$RESULT" = PRISTINE-BOOT-OK ] || { tail -n 30 "$DLOG"; fail "the boot of the imported image reported '$RESULT'"; }
+timeout 30 rbd ls "$CEPH_POOL" | grep -q '^pristine\..*\.v1\.iqn\.2024-01\.test\.pristine%3apc2$' \
+	|| fail "no clone of pc2 in rbd ls"
 daemon_alive
 stop_daemon
 
