@@ -584,6 +584,8 @@ static void load_added_one(void *arg, const char *name)
 				       (uint32_t)json_integer_value(json_object_get(root, "block_size"))))) {
 		log_err("image %s: its source %s cannot be opened%s%s; not served", name, src,
 			why[0] ? ": " : "", why);
+		if (img)
+			image_close(img);   /* an RBD source's store, if it got that far */
 		free(img);
 		json_decref(root);
 		return;
