@@ -10,8 +10,9 @@
 # image, export to an existing file / a relative path (API) / a bad
 # format / a missing version, image add of a missing file, a size not a
 # multiple of the block size, a duplicate name or target, a bad name, a
-# relative path (API), import of a missing file and of non-images, a
-# draft on a version that already stacks 250 layers (the chain limit).
+# relative path (API), import of a missing file and of non-images, add
+# and import into Ceph RBD without ceph-conf (and the API's rbd fields
+# misused), a draft on a version that already stacks 250 layers (the chain limit).
 # (An invalid [image] line in a configuration file is covered by
 # tests/config/test_config_mode.sh: reported as FILE:LINE, no start.)
 . "$(dirname "$0")/../lib/common.sh"
@@ -152,6 +153,13 @@ refused 1 "text.txt is not a disk image" image import imp "$tmpdir/text.txt"
 refused 1 "already called golden" image import golden "$tmpdir/text.txt"
 refused 1 "format" image import imp "$tmpdir/text.txt" --format nosuch
 refused 1 "image name" image import "Bad Name" "$tmpdir/text.txt"
+echo "== images on Ceph RBD, asked of a daemon with no ceph-conf"
+refused 1 "not connected to Ceph.*ceph-conf" image add onrbd --rbd rbd/golden@v1
+refused 1 "not connected to Ceph.*ceph-conf" image import onrbd "$tmpdir/other.raw" --rbd rbd
+refused 2 "--rbd" image add onrbd "$tmpdir/other.raw" --rbd rbd/golden@v1
+api_refused 503 "not connected to Ceph" POST /v1/images '{"name": "r", "rbd": "rbd/golden@v1"}'
+api_refused 400 "without" POST /v1/images '{"name": "r", "rbd": "rbd/golden@v1", "path": "/x.raw"}'
+api_refused 400 "for an import" POST /v1/images '{"name": "r", "path": "/x.raw", "rbd_pool": "rbd"}'
 # After the failures the name is free: a real import works.
 qemu-img convert -f raw -O qcow2 "$tmpdir/other.raw" "$tmpdir/other.qcow2"
 ctl_ok image import imp "$tmpdir/other.qcow2"
