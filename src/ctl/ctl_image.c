@@ -356,6 +356,8 @@ int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *
 	snprintf(what, sizeof(what), "image %s", v);
 	if (!strcmp(v, "list") && argc == 1)
 		return (rc = opts_only(o, what, "")) ? rc : verb_image_list(c);
+	if (!strcmp(v, "add") && argc == 3 && o->rbd)
+		return usage_error("image add serves a FILE or --rbd POOL/IMAGE@SNAP, not both");
 	if (!strcmp(v, "add") && argc == 3)
 		return (rc = opts_only(o, what, "bt")) ? rc : verb_image_add(c, argv[1], argv[2], o, false);
 	if (!strcmp(v, "add") && argc == 2 && o->rbd)

@@ -156,7 +156,7 @@ refused 1 "image name" image import "Bad Name" "$tmpdir/text.txt"
 echo "== images on Ceph RBD, asked of a daemon with no ceph-conf"
 refused 1 "not connected to Ceph.*ceph-conf" image add onrbd --rbd rbd/golden@v1
 refused 1 "not connected to Ceph.*ceph-conf" image import onrbd "$tmpdir/other.raw" --rbd rbd
-refused 2 "--rbd" image add onrbd "$tmpdir/other.raw" --rbd rbd/golden@v1
+refused 2 "a FILE or --rbd .*not both" image add onrbd "$tmpdir/other.raw" --rbd rbd/golden@v1
 api_refused 503 "not connected to Ceph" POST /v1/images '{"name": "r", "rbd": "rbd/golden@v1"}'
 api_refused 400 "without" POST /v1/images '{"name": "r", "rbd": "rbd/golden@v1", "path": "/x.raw"}'
 api_refused 400 "for an import" POST /v1/images '{"name": "r", "path": "/x.raw", "rbd_pool": "rbd"}'
