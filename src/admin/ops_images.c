@@ -60,7 +60,10 @@ static json_t *version_json(struct registry *reg, const struct image *img, const
 		      "current", v->num == img->current, "layer_bytes", (json_int_t)image_layer_bytes(img, v),
 		      "dependents", "clients", clients, "draft", img->draft && img->draft_base == v->num,
 		      "versions", vers);
-	json_object_set_new(o, "flat_file", v->root[0] ? json_string(v->root) : json_null());
+	json_object_set_new(o, "flat_file", image_version_flat(img, v) ? json_string(v->root) : json_null());
+	/* Where its content is read from when that is one place (an RBD
+	 * snapshot: a clone's, or flat). */
+	json_object_set_new(o, "root", v->root[0] ? json_string(v->root) : json_null());
 	json_object_set_new(o, "deleted", json_boolean(v->deleted));
 	return o;
 }

@@ -23,10 +23,16 @@
 
 #define RESET_WAIT_S 15
 
+/* Where d's image keeps its disks: its own store, else the registry's. */
+static struct lab_store *disk_store(struct registry *reg, const struct disk *d)
+{
+	return d->img && d->img->store ? d->img->store : registry_store(reg);
+}
+
 /* Move c's untrusted overlay aside; never delete it. */
 static void quarantine(struct registry *reg, struct client *c, const char *why)
 {
-	struct lab_store *st = registry_store(reg);
+	struct lab_store *st = disk_store(reg, &c->disk);
 	char to[PATH_MAX];
 	int rc = st->ops->quarantine(st, c->disk.dir, to, sizeof(to));
 
@@ -50,7 +56,7 @@ struct lab_store *registry_store(struct registry *reg)
 
 int registry_disk_open(struct registry *reg, struct disk *d)
 {
-	return disk_open(d, registry_store(reg), reg->store_floor);
+	return disk_open(d, disk_store(reg, d), reg->store_floor);
 }
 
 struct client *client_new(struct registry *reg, const char *initiator, struct image *img)
@@ -61,7 +67,9 @@ struct client *client_new(struct registry *reg, const char *initiator, struct im
 	if (!c)
 		return NULL;
 	snprintf(c->initiator, sizeof(c->initiator), "%s", initiator);
-	if (registry_store(reg)->ops->overlay_where(registry_store(reg), initiator, dir, sizeof(dir)) ||
+	struct lab_store *st = img->store ? img->store : registry_store(reg);
+
+	if (st->ops->overlay_where(st, initiator, img->current, dir, sizeof(dir)) ||
 	    disk_init(&c->disk, initiator, img, img->current, dir, reg->default_quota)) {
 		log_err("state directory path too long for client %s", initiator);
 		free(c);
@@ -481,13 +489,13 @@ void registry_close(struct registry *reg)
 	while (reg->clients) {
 		struct client *c = reg->clients;
 		reg->clients = c->next;
-		if (c->disk.ov && disk_close(&c->disk, true))
+		if (c->disk.cow && disk_close(&c->disk, true))
 			log_err("client %s: overlay closed with an error", c->initiator);
 		free(c);
 	}
 	for (unsigned i = 0; i < reg->nimages; i++) {
 		struct draft *d = reg->images[i]->draft;
-		if (d && d->disk.ov && disk_close(&d->disk, true))
+		if (d && d->disk.cow && disk_close(&d->disk, true))
 			log_err("image %s: draft closed with an error", reg->images[i]->name);
 		free(d);
 		reg->images[i]->draft = NULL;
@@ -611,7 +619,7 @@ attach:
 		status = LOGIN_SERVICE_UNAVAILABLE;   /* try again */
 		goto out;
 	}
-	if (!d->ov) {
+	if (!d->cow) {
 		rc = registry_disk_open(reg, d);
 		if (rc) {
 			snprintf(msg, msglen, "cannot open the overlay of %s: %s%s", initiator, strerror(-rc),
@@ -647,7 +655,7 @@ void registry_detach(void *ctx, void *handle)
 	 * login reopens it from what was flushed - no restart needed.  What
 	 * its client wrote after the failure was never acknowledged by a
 	 * flush.  Drafts are left to the admin (image discard/commit). */
-	if (d->sessions == 0 && d->ov && !d->is_draft && !d->resetting &&
+	if (d->sessions == 0 && d->cow && !d->is_draft && !d->resetting &&
 	    (err = disk_error(d, &what)) != 0) {
 		log_notice("client %s: its overlay failed earlier (%s: %s); closed now that its last "
 			   "session ended, it reopens from its last flushed state at the next login",
@@ -712,7 +720,7 @@ static int client_discard(struct registry *reg, struct client *c, char *msg, siz
 	int rc;
 
 	snprintf(label, sizeof(label), "overlay-%s", base ? base + 1 : c->disk.dir);
-	rc = disk_discard(&c->disk, registry_store(reg), label);
+	rc = disk_discard(&c->disk, disk_store(reg, &c->disk), label);
 	if (rc) {
 		snprintf(msg, msglen, "cannot discard the overlay of %s: %s", c->initiator, strerror(-rc));
 		return rc;
@@ -1017,6 +1025,10 @@ int registry_set(struct registry *reg, const char *id, const char *name, const c
 				   c->disk.img->name, img->name);
 			c->disk.img = img;
 			c->disk.version = img->current;
+			/* Its next overlay is placed by its new image's store. */
+			if (disk_store(reg, &c->disk)->ops->overlay_where(disk_store(reg, &c->disk),
+					c->initiator, c->disk.version, c->disk.dir, sizeof(c->disk.dir)))
+				log_err("client %s: the place of its overlay does not fit", c->initiator);
 		}
 		c->disk.resetting = false;
 		if (rc)
@@ -1027,8 +1039,8 @@ int registry_set(struct registry *reg, const char *id, const char *name, const c
 	if (has_quota) {
 		c->disk.quota = quota;
 		c->quota_set = true;
-		if (c->disk.ov)
-			overlay_set_quota(c->disk.ov, quota);
+		if (c->disk.cow)
+			cow_set_quota(c->disk.cow, quota);
 	}
 	boot_fields(reg, c, bf, true, msg, msglen);
 	bindings_save(reg);

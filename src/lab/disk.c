@@ -1,11 +1,12 @@
 /*
- * disk.c - an overlay, its LU, its version use and its sessions (see
+ * disk.c - a copy-on-write disk (cow.h), its LU, its version use and its sessions (see
  * disk.h).
  */
 #include "lab/disk.h"
 #include "lab/images.h"
 #include "lab/store.h"
 #include "scsi/scsi.h"
+#include "storage/overlay.h"
 #include "util/hash.h"
 #include "util/log.h"
 
@@ -41,7 +42,7 @@ static int make_lu(struct disk *d)
 
 	snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)id);
 	lc = (struct scsi_lu_config){
-		.be = overlay_backend(d->ov), .block_size = d->img->block_size, .read_only = false,
+		.be = cow_backend(d->cow), .block_size = d->img->block_size, .read_only = false,
 		.vendor = "PRISTINE", .product = "pristine disk", .revision = "0001",
 		.serial = serial, .naa_id = id, .target_name = d->img->target,
 	};
@@ -72,12 +73,19 @@ int disk_open(struct disk *d, struct lab_store *store, uint64_t store_floor)
 	}
 	image_version_id(d->img, d->version, base, sizeof(base));
 	oo.base_id = base;
-	rc = store->ops->overlay_open(store, d->dir, vbe, &oo, &d->ov);
+	/* A client's place may depend on its version (an RBD clone of it). */
+	if (!d->is_draft && (rc = store->ops->overlay_where(store, d->initiator, d->version, d->dir,
+							    sizeof(d->dir)))) {
+		image_version_put(d->img, d->version);
+		return rc;
+	}
+	rc = store->ops->overlay_open(store, d->dir, d->img->versions[d->version - 1].root, vbe, &oo,
+				      &d->cow);
 	if (rc == 0) {
 		rc = make_lu(d);
 		if (rc) {
-			overlay_close(d->ov);
-			d->ov = NULL;
+			cow_close(d->cow);
+			d->cow = NULL;
 		}
 	}
 	if (rc)
@@ -91,14 +99,14 @@ int disk_close(struct disk *d, bool keep)
 
 	scsi_target_free(d->scsi);
 	d->scsi = NULL;
-	if (!d->ov)
+	if (!d->cow)
 		return 0;
 	/* Open means the overlay and the version use are both held. */
 	if (keep)
-		rc = overlay_close(d->ov);
+		rc = cow_close(d->cow);
 	else
-		overlay_drop(d->ov);
-	d->ov = NULL;
+		cow_drop(d->cow);
+	d->cow = NULL;
 	image_version_put(d->img, d->version);
 	return rc;
 }
@@ -115,10 +123,10 @@ int disk_discard(struct disk *d, struct lab_store *store, const char *label)
 
 uint64_t disk_used_bytes(const struct disk *d)
 {
-	return d->ov ? overlay_used_bytes(d->ov) : 0;
+	return d->cow ? cow_used_bytes(d->cow) : 0;
 }
 
 int disk_error(const struct disk *d, const char **what)
 {
-	return d->ov ? overlay_error(d->ov, what) : 0;
+	return d->cow ? cow_error(d->cow, what) : 0;
 }

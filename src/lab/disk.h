@@ -5,9 +5,11 @@
  *
  * A client has one (its overlay in STATE/overlays/); so has an image's
  * draft (its overlay is the future layer, in STATE/images/NAME/layers/).
+ * An image on Ceph RBD places both in Ceph instead (clones: its store,
+ * lab/store_rbd.c); the disk holds either as a struct cow (cow.h).
  * Every session of the initiator shares the one overlay and LU.
  *
- * States: closed (ov == NULL, no version held) and open (ov, scsi and the
+ * States: closed (cow == NULL, no version held) and open (cow, scsi and the
  * version use all held).  sessions counts attached logins of an open
  * disk; `resetting` is set while its overlay is being changed, and then
  * no login attaches.
@@ -22,7 +24,7 @@
 #include <stdint.h>
 
 #include "proto/iscsi.h"
-#include "storage/overlay.h"
+#include "storage/cow.h"
 
 struct image;
 struct lab_store;
@@ -34,8 +36,8 @@ struct disk {
 	struct image *img;
 	unsigned version;             /* the image version its overlay is on */
 	bool is_draft;                /* an image's draft, not a client's disk */
-	struct overlay *ov;           /* open, or NULL */
-	struct scsi_target *scsi;     /* LUN 0 over ov */
+	struct cow *cow;              /* its overlay (local or RBD), open, or NULL */
+	struct scsi_target *scsi;     /* LUN 0 over cow */
 	unsigned sessions;
 	bool resetting;               /* being changed: no login attaches */
 	uint64_t quota;               /* bytes, 0 = none */
@@ -49,14 +51,15 @@ int disk_init(struct disk *d, const char *initiator, struct image *img, unsigned
 	      const char *dir, uint64_t quota);
 /*
  * Open d: take a use of its version (the image's current one if its own
- * no longer exists), open or create its overlay in store over it (store_floor:
- * bytes the file system keeps free), build its LU.  0 or -errno (logged),
- * leaving it closed.
+ * no longer exists), open or create its overlay in store (its image's)
+ * over it (store_floor: bytes the file system keeps free; a client's
+ * dir is asked of the store again, for that version), build its LU.
+ * 0 or -errno (logged), leaving it closed.
  */
 int disk_open(struct disk *d, struct lab_store *store, uint64_t store_floor);
 /*
  * Close d's LU and overlay - flushed and checkpointed (keep) or dropped -
- * and release its version.  Returns overlay_close's result (0 when
+ * and release its version.  Returns cow_close's result (0 when
  * dropped or already closed).
  */
 int disk_close(struct disk *d, bool keep);
@@ -68,7 +71,7 @@ int disk_close(struct disk *d, bool keep);
 int disk_discard(struct disk *d, struct lab_store *store, const char *label);
 /* Bytes its overlay holds (0 when closed). */
 uint64_t disk_used_bytes(const struct disk *d);
-/* Its overlay's sticky error (overlay_error), 0 when healthy or closed. */
+/* Its overlay's sticky error (cow_error), 0 when healthy or closed. */
 int disk_error(const struct disk *d, const char **what);
 
 #endif

@@ -71,6 +71,18 @@ int draft_restore(struct registry *reg, struct image *img, const char *layer, un
 	return 0;
 }
 
+/* A draft that was never recorded: whatever its store made of it goes
+ * to the trash (a local layer directory would also be swept at start;
+ * an RBD clone would not). */
+static void draft_place_drop(struct registry *reg, struct image *img, struct draft *d)
+{
+	char label[IMAGE_NAME_MAX + 40];
+
+	snprintf(label, sizeof(label), "image-%s-%s", img->name, d->layer);
+	if (img->store->ops->discard(img->store, d->disk.dir, label) == 0)
+		reg->purge_pending = true;
+}
+
 /* Layers read to resolve version v: down to the nearest version with a root file. */
 static unsigned chain_depth(const struct image *img, unsigned v)
 {
@@ -143,7 +155,7 @@ static void maintainer_to_current(struct registry *reg, struct image *img, struc
 	unsigned old = c->disk.version;
 	char why[64 + IMAGE_NAME_MAX], err[256] = "", size[48] = "";
 
-	if (c->disk.ov)   /* a closed overlay's size is not known here */
+	if (c->disk.cow)   /* a closed overlay's size is not known here */
 		snprintf(size, sizeof(size), " (%.1f MiB written)",
 			 (double)disk_used_bytes(&c->disk) / (1024.0 * 1024.0));
 	snprintf(why, sizeof(why), "it made v%u of %s", img->current, img->name);
@@ -214,7 +226,14 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 			goto out;
 		c->disk.resetting = false;
 	}
-	snprintf(layer, sizeof(layer), "L%u", img->next_layer++);
+	/* A fresh layer name: never one a version uses (its place is
+	 * cleared below). */
+	for (bool used = true; used;) {
+		snprintf(layer, sizeof(layer), "L%u", img->next_layer++);
+		used = false;
+		for (unsigned i = 0; i < img->nversions && !used; i++)
+			used = strcmp(img->versions[i].layer, layer) == 0;
+	}
 	d = draft_new(img, layer, img->current, ini);
 	if (!d) {
 		rc = -ENOMEM;
@@ -223,6 +242,7 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 	rc = registry_disk_open(reg, &d->disk);
 	if (rc) {
 		snprintf(msg, msglen, "cannot create the draft of %s: %s", name, strerror(-rc));
+		draft_place_drop(reg, img, d);
 		free(d);
 		goto out;
 	}
@@ -231,10 +251,11 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 	img->draft_opened = (int64_t)time(NULL);
 	rc = image_save(reg, img);
 	if (rc) {
-		/* Not recorded: the layer directory is an orphan, swept at start. */
+		/* Not recorded: its place is an orphan. */
 		snprintf(msg, msglen, "cannot record the draft of %s: %s", name, strerror(-rc));
 		img->draft = NULL;
 		disk_close(&d->disk, false);
+		draft_place_drop(reg, img, d);
 		free(d);
 		goto out;
 	}
@@ -280,7 +301,7 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 	}
 	img->versions = vers;
 	/* Everything written reaches the disk, with a final checkpoint. */
-	if (d->disk.ov && (rc = disk_close(&d->disk, true))) {
+	if (d->disk.cow && (rc = disk_close(&d->disk, true))) {
 		snprintf(msg, msglen, "the draft of %s could not be flushed: %s; nothing committed", name,
 			 strerror(-rc));
 		goto undo;
@@ -291,7 +312,20 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 	snprintf(nv.message, sizeof(nv.message), "%s", message);
 	snprintf(nv.layer, sizeof(nv.layer), "%s", d->layer);
 	image_version_id(img, nv.parent, base, sizeof(base));
-	rc = img->store->ops->layer_open(img->store, d->disk.dir, img->be->size, base, &nv.ol);
+	{
+		/* The store freezes it: a root of its own (RBD: a protected
+		 * snapshot of the draft's clone), or a layer read as it is. */
+		char why[200] = "";
+		rc = img->store->ops->freeze(img->store, d->disk.dir, nv.root, sizeof(nv.root), why,
+					     sizeof(why));
+		if (rc) {
+			snprintf(msg, msglen, "the draft of %s cannot be frozen: %s; nothing committed", name,
+				 why);
+			goto undo;
+		}
+	}
+	if (!nv.root[0])
+		rc = img->store->ops->layer_open(img->store, d->disk.dir, img->be->size, base, &nv.ol);
 	if (rc) {
 		snprintf(msg, msglen, "the draft of %s cannot be read back as a layer: %s; nothing committed",
 			 name, strerror(-rc));
@@ -319,7 +353,7 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 	goto out;
 undo:
 	d->disk.resetting = false;
-	if (!d->disk.ov && registry_disk_open(reg, &d->disk))
+	if (!d->disk.cow && registry_disk_open(reg, &d->disk))
 		log_err("image %s: the draft cannot be reopened", name);
 out:
 	pthread_mutex_unlock(&reg->lock);
@@ -492,12 +526,23 @@ int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, 
 	snprintf(label, sizeof(label), "image-%s-v%u-%s", img->name, v, ver->layer);
 	if ((rc = img->store->ops->layer_where(img->store, img->name, ver->layer, from, sizeof(from))) == 0)
 		rc = img->store->ops->discard(img->store, from, label);
+	if (rc == -EBUSY) {
+		/* The store still holds something made on it (RBD: a clone of
+		 * its snapshot, e.g. a client's from before a flatten). */
+		ver->deleted = false;
+		if (image_save(reg, img))
+			log_err("image %s: v%u is recorded as deleted but its layer stays", name, v);
+		snprintf(msg, msglen, "v%u of %s still has clones in its store (clients that started on a "
+			 "version made on it before a flatten); reset them first", v, name);
+		goto out;
+	}
 	if (rc)
 		log_warn("image %s v%u: its layer %s stays until the next start: %s", name, v, ver->layer,
 			 strerror(-rc));
 	if (ver->root[0]) {
 		snprintf(label, sizeof(label), "image-%s-flat-v%u.raw", img->name, v);
-		if ((rc = img->store->ops->discard(img->store, ver->root, label)))
+		/* -ENOENT: the root was the layer's own (RBD), gone with it. */
+		if ((rc = img->store->ops->discard(img->store, ver->root, label)) && rc != -ENOENT)
 			log_warn("image %s v%u: %s stays until the next start: %s", name, v, ver->root,
 				 strerror(-rc));
 	}

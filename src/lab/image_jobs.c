@@ -279,39 +279,53 @@ struct flat_arg {
 	unsigned v;
 	struct backend *be;
 	char tmp[PATH_MAX], final[PATH_MAX];
+	char src_root[PATH_MAX];      /* the version's root before ("" if none) */
 };
 
 static int flatten_fn(struct job *j, void *p, char *msg, size_t msglen)
 {
 	struct flat_arg *a = p;
 	struct image *img = a->img;
-	struct backend *root = NULL;
+	struct lab_store *st = img->store;
+	struct backend *root = NULL, *old_root = NULL;
+	char why[200];
 	int rc;
 
 	job_phase(j, "copying");
-	rc = copy_to_file(j, a->be, a->tmp, 0, a->be->size, msg, msglen);
-	if (rc == 0 && (rename(a->tmp, a->final) || fsync_dir_of(a->final))) {
-		rc = -errno;
-		snprintf(msg, msglen, "%s: %s", a->final, strerror(errno));
-		unlink(a->tmp);
+	if (st->ops->flatten) {
+		/* The store copies inside itself (RBD: a new flat image). */
+		rc = st->ops->flatten(st, img->name, a->v, a->src_root, a->final, sizeof(a->final), msg,
+				      msglen);
+	} else {
+		rc = copy_to_file(j, a->be, a->tmp, 0, a->be->size, msg, msglen);
+		if (rc == 0 && (rename(a->tmp, a->final) || fsync_dir_of(a->final))) {
+			rc = -errno;
+			snprintf(msg, msglen, "%s: %s", a->final, strerror(errno));
+			unlink(a->tmp);
+		}
 	}
-	if (rc == 0 && (rc = backend_raw_open(a->final, false, &root)))
-		snprintf(msg, msglen, "%s cannot be opened: %s", a->final, strerror(-rc));
+	if (rc == 0 && (rc = image_root_open(img, a->final, &root, why, sizeof(why))))
+		snprintf(msg, msglen, "%s cannot be opened: %s", a->final, why);
 	pthread_mutex_lock(&a->reg->lock);
 	if (rc == 0) {
 		struct version *v = &img->versions[a->v - 1];
 		snprintf(v->root, sizeof(v->root), "%s", a->final);
 		rc = image_save(a->reg, img);
 		if (rc) {
-			v->root[0] = '\0';
+			snprintf(v->root, sizeof(v->root), "%s", a->src_root);
 			snprintf(msg, msglen, "cannot record the flattened v%u: %s", a->v, strerror(-rc));
 			backend_close(root);
-			unlink(a->final);
+			if (!st->ops->flatten)
+				unlink(a->final);   /* (a flat RBD image left is replaced next time) */
 		} else {
 			/* From now on reads of v (and of the versions on it) come
-			 * from the new file, content unchanged. */
+			 * from the new file, content unchanged; the old root (a
+			 * clone's snapshot) once nothing reads it. */
+			old_root = v->root_be;
 			v->root_be = root;
 			image_reresolve(img, a->v);
+			if (old_root)   /* a chain that could not switch may still read it */
+				v->old_root_be = old_root;
 			job_result(j, "v%u of %s flattened into %s", a->v, img->name, a->final);
 		}
 	}
@@ -345,7 +359,8 @@ int image_flatten_start(struct registry *reg, const char *name, unsigned *job_id
 	a->reg = reg;
 	a->img = img;
 	a->v = img->current;
-	if (img->versions[a->v - 1].root[0]) {
+	snprintf(a->src_root, sizeof(a->src_root), "%s", img->versions[a->v - 1].root);
+	if (image_version_flat(img, &img->versions[a->v - 1])) {
 		snprintf(msg, msglen, "v%u of %s is already one flat file (%s): nothing to flatten", a->v,
 			 name, img->versions[a->v - 1].root);
 		rc = -EINVAL;

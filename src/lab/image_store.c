@@ -5,6 +5,7 @@
 #include "lab/clients.h"
 #include "lab/images.h"
 #include "lab/statedir.h"
+#include "lab/store.h"
 #include "storage/cache.h"
 #include "storage/rbd.h"
 #include "util/atomicfile.h"
@@ -141,11 +142,30 @@ int image_open_rbd(struct image *img, const char *name, struct rbd_cluster *cl, 
 	snprintf(img->path, sizeof(img->path), "%s%s", IMAGE_RBD_PREFIX, spec);
 	snprintf(img->source_id, sizeof(img->source_id), "rbd:%s:%llu", id,
 		 (unsigned long long)img->be->size);
+	/* Over a snapshot, its drafts, versions and overlays live in Ceph
+	 * too (clones of it); a head cannot be cloned: they stay local. */
+	if (sp.snap[0] && !(img->store = store_rbd_new(cl, sp.pool, img->uid))) {
+		backend_close(img->be);
+		img->be = NULL;
+		return -ENOMEM;
+	}
 	if (!sp.snap[0])
 		log_warn("image %s: served from the head of %s, not a snapshot: whoever writes to it "
 			 "in Ceph changes every client's disk under it; name a snapshot (rbd = %s@SNAP)",
 			 name, img->path, spec);
 	return check_source_size(img);
+}
+
+int image_root_open(struct image *img, const char *root, struct backend **out, char *msg,
+		    size_t msglen)
+{
+	int rc = img->store->ops->root_open(img->store, root, out, msg, msglen);
+
+	/* A root in Ceph is a snapshot: immutable, shared through the cache. */
+	if (rc == 0 && strncmp(root, IMAGE_RBD_PREFIX, strlen(IMAGE_RBD_PREFIX)) == 0 &&
+	    (rc = image_cache_wrap(img, out)))
+		snprintf(msg, msglen, "cannot read it through the shared cache: %s", strerror(-rc));
+	return rc;
 }
 
 void image_version_id(const struct image *img, unsigned v, char *out, size_t len)
@@ -183,8 +203,11 @@ int image_save(struct registry *reg, struct image *img)
 		else if (v->layer[0])
 			json_object_set_new(o, "layer", json_string(v->layer));
 		if (v->root[0] && v->num != 1) {
-			/* Recorded relative to the image directory. */
+			/* A file is recorded relative to the image directory, a
+			 * root in Ceph as it is. */
 			const char *b = strrchr(v->root, '/');
+			if (strncmp(v->root, IMAGE_RBD_PREFIX, strlen(IMAGE_RBD_PREFIX)) == 0)
+				b = NULL;
 			json_object_set_new(o, "root", json_string(b ? b + 1 : v->root));
 		}
 		json_array_append_new(vers, o);
@@ -262,7 +285,16 @@ static int parse_versions(struct image *img, json_t *root, char *msg, size_t msg
 				return -EBADMSG;
 			}
 			snprintf(v->layer, sizeof(v->layer), "%s", layer);
-			if (rootf) {
+			if (rootf && strncmp(rootf, IMAGE_RBD_PREFIX, strlen(IMAGE_RBD_PREFIX)) == 0) {
+				struct rbd_spec sp;
+				char why[128];
+				if (rbd_spec_parse(rootf + strlen(IMAGE_RBD_PREFIX), &sp, why, sizeof(why)) ||
+				    !sp.snap[0]) {
+					snprintf(msg, msglen, "version %zu: bad root", i + 1);
+					return -EBADMSG;
+				}
+				snprintf(v->root, sizeof(v->root), "%s", rootf);
+			} else if (rootf) {
 				unsigned rv;
 				char tail[8] = "";
 				if (sscanf(rootf, "flat-v%u.raw%7s", &rv, tail) != 1 || rv != i + 1) {
@@ -364,6 +396,57 @@ static void cleanup_orphans(struct registry *reg, struct image *img)
 		closedir(d);
 }
 
+/*
+ * An image on RBD whose history was made while its versions were local
+ * files (a layer with no root, or a draft in layers/) keeps them here:
+ * its own store gives way to the registry's, said once.
+ */
+static void keep_local_history(struct image *img, struct lab_store *st, json_t *draft)
+{
+	const char *dl = json_string_value(json_object_get(draft, "layer"));
+	char path[PATH_MAX];
+	bool local = false;
+
+	if (img->store == st)
+		return;
+	for (unsigned i = 1; i < img->nversions && !local; i++)
+		local = !img->versions[i].deleted && !img->versions[i].root[0];
+	if (!local && dl && layer_name_valid(dl) && statedir_layer(path, sizeof(path), img->dir, dl) == 0)
+		local = access(path, F_OK) == 0;
+	if (!local)
+		return;
+	log_warn("image %s: its versions were made as local layers; its drafts and overlays stay in "
+		 "the state directory (start a new history to move them to Ceph)", img->name);
+	img->store->ops->free(img->store);
+	img->store = st;
+}
+
+/*
+ * An edit cut short by a crash leaves its draft's place unrecorded under
+ * the next layer name (image.json records next_layer only with the
+ * draft): the store throws it away, so that the next edit starts empty
+ * there.  (cleanup_orphans finds local ones by listing; a store that
+ * cannot list, RBD, is told by name.)
+ */
+static void next_layer_clear(struct registry *reg, struct image *img)
+{
+	char layer[24], where[STORE_WHERE_MAX], label[IMAGE_NAME_MAX + 40];
+
+	snprintf(layer, sizeof(layer), "L%u", img->next_layer);
+	if (img->draft && strcmp(img->draft->layer, layer) == 0)
+		return;
+	for (unsigned i = 0; i < img->nversions; i++)
+		if (strcmp(img->versions[i].layer, layer) == 0)
+			return;
+	snprintf(label, sizeof(label), "image-%s-%s", img->name, layer);
+	if (img->store->ops->layer_where(img->store, img->name, layer, where, sizeof(where)) == 0 &&
+	    img->store->ops->discard(img->store, where, label) == 0) {
+		log_notice("image %s: the draft %s of an interrupted edit was moved to the trash", img->name,
+			   where);
+		reg->purge_pending = true;
+	}
+}
+
 /* A fresh history: v1 = the source. */
 static int fresh_versions(struct image *img)
 {
@@ -391,7 +474,10 @@ int image_load(struct registry *reg, struct image *img)
 	json_t *root;
 	int rc;
 
-	img->store = st;
+	if (img->store && img->store != st)
+		img->store->records = st;   /* its own store places disks only */
+	else
+		img->store = st;
 	if ((rc = st->ops->image_prepare(st, img->name, img->dir, sizeof(img->dir))))
 		return rc;
 	rc = st->ops->image_load(st, img->name, &root);
@@ -440,6 +526,7 @@ int image_load(struct registry *reg, struct image *img)
 		snprintf(img->uid, sizeof(img->uid), "%s", uid);
 		if ((rc = parse_versions(img, root, msg, sizeof(msg))))
 			goto bad;
+		keep_local_history(img, st, json_object_get(root, "draft"));
 		if (!json_is_integer(cur) || json_integer_value(cur) < 1 ||
 		    json_integer_value(cur) > (json_int_t)img->nversions) {
 			snprintf(msg, sizeof(msg), "bad current version");
@@ -455,6 +542,7 @@ int image_load(struct registry *reg, struct image *img)
 	}
 	json_decref(root);
 	cleanup_orphans(reg, img);
+	next_layer_clear(reg, img);
 	log_info("image %s: %u version%s, current v%u%s", img->name, img->nversions,
 		 img->nversions == 1 ? "" : "s", img->current, img->draft ? ", a draft open" : "");
 	return 0;
@@ -516,6 +604,7 @@ void image_close(struct image *img)
 		backend_close(v->be);
 		ovl_layer_close(v->ol);
 		backend_close(v->root_be);
+		backend_close(v->old_root_be);
 		free(v->walk);
 	}
 	free(img->versions);
@@ -523,6 +612,9 @@ void image_close(struct image *img)
 	img->nversions = 0;
 	backend_close(img->be);
 	img->be = NULL;
+	if (img->store && img->store->ops->free)
+		img->store->ops->free(img->store);
+	img->store = NULL;
 }
 
 /* Open the layer of version v (lock held). */
@@ -579,9 +671,10 @@ static int resolve(struct image *img, struct version *top, struct backend **root
 	if (v->num == 1) {
 		*root = img->be;
 	} else {
-		if (!v->root_be && (rc = backend_raw_open(v->root, false, &v->root_be))) {
-			snprintf(msg, msglen, "image %s v%u: its flattened file %s cannot be read: %s",
-				 img->name, v->num, v->root, strerror(-rc));
+		char why[200];
+		if (!v->root_be && (rc = image_root_open(img, v->root, &v->root_be, why, sizeof(why)))) {
+			snprintf(msg, msglen, "image %s v%u: its root %s cannot be read: %s",
+				 img->name, v->num, v->root, why);
 			return rc;
 		}
 		*root = v->root_be;
@@ -667,6 +760,12 @@ void image_reresolve(struct image *img, unsigned v)
 	}
 }
 
+bool image_version_flat(const struct image *img, const struct version *v)
+{
+	return v->root[0] && (v->num == 1 || !img->store ||
+			      img->store->ops->root_alone(img->store, v->root));
+}
+
 bool image_version_needs(const struct image *img, unsigned u, unsigned v)
 {
 	const struct version *x = &img->versions[u - 1];
@@ -677,7 +776,8 @@ bool image_version_needs(const struct image *img, unsigned u, unsigned v)
 	for (;;) {
 		if (x->num == v)
 			return true;
-		if (x->root[0] || x->parent == 0)
+		/* A root that is a clone of its parent's still reads it. */
+		if (image_version_flat(img, x) || x->parent == 0)
 			return false;
 		x = &img->versions[x->parent - 1];
 	}

@@ -7,7 +7,10 @@
  *             in STATE/images/NAME/layers/) on top of its parent version.
  * A version may also have a ROOT file holding its whole content (v1's is
  * the source; `image flatten` writes one for the current version), where
- * the chain of layers below it stops.  A version is read through a chain
+ * the chain of layers below it stops.  The image's store (store.h) says
+ * what a root is: a file here, or a snapshot in Ceph for an image on RBD,
+ * where every version is a root (a clone's snapshot, still reading its
+ * parent's in Ceph until flattened) and no layer is local.  A version is read through a chain
  * backend (storage/chain.h) that resolves its layers once.
  *
  * One version is CURRENT: clients that start (new, or reset) get it, and
@@ -53,6 +56,7 @@ struct version {
 	char root[PATH_MAX];          /* a file with its whole content, "" if none */
 	/* runtime, opened on first use */
 	struct backend *root_be;      /* opened root (not v1's: that is image->be) */
+	struct backend *old_root_be;  /* the root a flatten replaced, closed with the image */
 	struct ovl_layer *ol;         /* opened layer */
 	struct backend *be;           /* the resolved chain */
 	unsigned users;               /* clients/drafts/jobs reading it */
@@ -135,6 +139,11 @@ int image_save(struct registry *reg, struct image *img);
 /* Close every version's files (at exit). */
 void image_close(struct image *img);
 
+/* Open a version's root (not v1's) read-only through img's store, behind
+ * the shared read cache when it is in Ceph.  0 and *out, or -errno with
+ * msg. */
+int image_root_open(struct image *img, const char *root, struct backend **out, char *msg,
+		    size_t msglen);
 /* Identity a client overlay or a layer over version v records. */
 void image_version_id(const struct image *img, unsigned v, char *out, size_t len);
 /*
@@ -179,6 +188,9 @@ int image_rollback(struct registry *reg, const char *name, unsigned v, char *msg
  * the trash.
  */
 int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, size_t msglen);
+/* Whether version v's content is one root that stands alone (a file,
+ * the golden, a flat RBD copy; not a clone's snapshot). */
+bool image_version_flat(const struct image *img, const struct version *v);
 /* Whether reading version u goes through version v's files.  Lock held. */
 bool image_version_needs(const struct image *img, unsigned u, unsigned v);
 

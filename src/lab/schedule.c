@@ -101,6 +101,18 @@ void *registry_purger_main(void *arg)
 		if (st->ops->purge(st))
 			log_warn("could not reclaim all the space of discarded overlays");
 		pthread_mutex_lock(&reg->lock);
+		/* Images with a store of their own (on RBD) have their own
+		 * trash.  An image stays until the registry closes, and so
+		 * does its store; purge is safe without the lock. */
+		for (unsigned i = 0; i < reg->nimages && !reg->stopping; i++) {
+			struct lab_store *is = reg->images[i]->store;
+			if (!is || is == st)
+				continue;
+			pthread_mutex_unlock(&reg->lock);
+			if (is->ops->purge(is))
+				log_warn("could not reclaim all the space of discarded overlays in Ceph");
+			pthread_mutex_lock(&reg->lock);
+		}
 	}
 	pthread_mutex_unlock(&reg->lock);
 	return NULL;

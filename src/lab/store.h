@@ -7,6 +7,10 @@
  * statedir.h) is the first implementation, and a shared store (Ceph
  * RADOS) can be another without touching the domain.
  *
+ * Each image has its store (image->store): the registry's, or one of its
+ * own (an image on Ceph RBD: store_rbd.c) that places its disks and
+ * versions elsewhere and hands records to the registry's.
+ *
  * Places are named by a `where` string the store hands out (for the
  * local store, a path): store->ops->overlay_where gives a client's,
  * layer_where a draft's or a version's layer.  Records are JSON texts the
@@ -22,13 +26,14 @@
 #define PRISTINE_LAB_STORE_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
 
 struct backend;
-struct overlay;
+struct cow;
 struct overlay_opts;
 struct ovl_layer;
 struct lab_store;
@@ -48,17 +53,25 @@ struct lab_store_ops {
 	int (*image_save)(struct lab_store *s, const char *image, const char *text);
 	/* Call fn for every image that has a record (any order). */
 	void (*images_list)(struct lab_store *s, void (*fn)(void *arg, const char *image), void *arg);
-	/* Where a client's overlay is / a layer of image is. */
-	int (*overlay_where)(struct lab_store *s, const char *initiator, char *out, size_t len);
+	/* Where a client's overlay on version of the store's image is (a
+	 * store may ignore version: the local one does) / a layer of image
+	 * is. */
+	int (*overlay_where)(struct lab_store *s, const char *initiator, unsigned version, char *out,
+			     size_t len);
 	int (*layer_where)(struct lab_store *s, const char *image, const char *layer, char *out,
 			   size_t len);
 	/* Call fn for the initiator of every client overlay kept (and for
 	 * each place that is not one, with initiator NULL and its name). */
 	void (*overlays_list)(struct lab_store *s,
 			      void (*fn)(void *arg, const char *initiator, const char *name), void *arg);
-	/* Open (creating) an overlay at where over golden (overlay.h). */
-	int (*overlay_open)(struct lab_store *s, const char *where, struct backend *golden,
-			    const struct overlay_opts *oo, struct overlay **out);
+	/* Open (creating) an overlay at where over golden (overlay.h),
+	 * as the lab holds it (cow.h).  base_root: the root of the version
+	 * golden reads (see root_open; "" when it has none), which a store
+	 * may build the overlay on (RBD: its clone's parent snapshot); an
+	 * overlay that exists is reused.  oo's store floor is the local
+	 * file system's: a store elsewhere ignores it. */
+	int (*overlay_open)(struct lab_store *s, const char *where, const char *base_root,
+			    struct backend *golden, const struct overlay_opts *oo, struct cow **out);
 	/* Open the frozen layer at where (chain.h). */
 	int (*layer_open)(struct lab_store *s, const char *where, uint64_t size, const char *base_id,
 			  struct ovl_layer **out);
@@ -69,15 +82,51 @@ struct lab_store_ops {
 	int (*quarantine)(struct lab_store *s, const char *where, char *to, size_t tolen);
 	/* Reclaim the space of everything discarded.  Slow. */
 	int (*purge)(struct lab_store *s);
+
+	/* A version's ROOT (images.h: its whole content in one place; a
+	 * string the store hands out and image.json records).  Open root
+	 * read-only: *out (backend_close it).  -errno with msg. */
+	int (*root_open)(struct lab_store *s, const char *root, struct backend **out, char *msg,
+			 size_t msglen);
+	/* Whether root stands alone (true), or its content still reads
+	 * through its parent version's (an RBD clone's snapshot). */
+	bool (*root_alone)(struct lab_store *s, const char *root);
+	/* A draft at where becomes a frozen version (commit; it is closed):
+	 * root gets the root the store made of it, or "" when the version is
+	 * read as a layer (layer_open).  Idempotent: a commit that a crash
+	 * cut short is done again whole.  0 or -errno with msg. */
+	int (*freeze)(struct lab_store *s, const char *where, char *root, size_t rootlen, char *msg,
+		      size_t msglen);
+	/* Optional (NULL: the domain copies the version into a file,
+	 * image_jobs.c): make a standalone root holding the content of
+	 * version v of image, read now from root src; its new root into
+	 * out.  A leftover of an interrupted flatten is replaced.  Slow. */
+	int (*flatten)(struct lab_store *s, const char *image, unsigned v, const char *src, char *out,
+		       size_t outlen, char *msg, size_t msglen);
+	/* Optional: free s (a store an image made for itself). */
+	void (*free)(struct lab_store *s);
 };
 
 struct lab_store {
 	const struct lab_store_ops *ops;
 	char root[PATH_MAX];          /* the local store's state directory */
+	/* Where a store that only places an image's disks keeps the records
+	 * (NULL: itself); set by image_load. */
+	struct lab_store *records;
 };
 
 /* A local store over the state directory state (not created yet:
  * ops->prepare does).  -ENAMETOOLONG if state does not fit. */
 int store_local_init(struct lab_store *s, const char *state);
+
+struct rbd_cluster;
+/*
+ * A store for one image on Ceph RBD (store_rbd.c): its drafts, versions
+ * and client overlays are images, snapshots and clones in pool, named
+ * RBD_OWN_PREFIX + uid (the image's; borrowed, filled in by image_load)
+ * + what they are.  Records go to s->records.  cl is borrowed.  NULL if
+ * out of memory; release with ops->free.
+ */
+struct lab_store *store_rbd_new(struct rbd_cluster *cl, const char *pool, const char *uid);
 
 #endif

@@ -5,6 +5,7 @@
  */
 #include "lab/store.h"
 #include "lab/statedir.h"
+#include "storage/backend.h"
 #include "storage/chain.h"
 #include "storage/overlay.h"
 #include "util/atomicfile.h"
@@ -92,8 +93,10 @@ static void local_images_list(struct lab_store *s, void (*fn)(void *arg, const c
 	closedir(d);
 }
 
-static int local_overlay_where(struct lab_store *s, const char *initiator, char *out, size_t len)
+static int local_overlay_where(struct lab_store *s, const char *initiator, unsigned version, char *out,
+			       size_t len)
 {
+	(void)version;   /* the overlay records its base itself */
 	return statedir_overlay(out, len, s->root, initiator);
 }
 
@@ -128,11 +131,16 @@ static void local_overlays_list(struct lab_store *s,
 	closedir(d);
 }
 
-static int local_overlay_open(struct lab_store *s, const char *where, struct backend *golden,
-			      const struct overlay_opts *oo, struct overlay **out)
+static int local_overlay_open(struct lab_store *s, const char *where, const char *base_root,
+			      struct backend *golden, const struct overlay_opts *oo, struct cow **out)
 {
+	struct overlay *ov;
+	int rc = overlay_open(where, golden, oo, &ov);
+
 	(void)s;
-	return overlay_open(where, golden, oo, out);
+	(void)base_root;
+	*out = rc ? NULL : overlay_cow(ov);
+	return rc;
 }
 
 static int local_layer_open(struct lab_store *s, const char *where, uint64_t size, const char *base_id,
@@ -160,6 +168,38 @@ static int local_purge(struct lab_store *s)
 	return rc ? rc : overlay_trash_purge(trash);
 }
 
+/* A root here is a file (a raw source or a flattened version). */
+static int local_root_open(struct lab_store *s, const char *root, struct backend **out, char *msg,
+			   size_t msglen)
+{
+	int rc = backend_raw_open(root, false, out);
+
+	(void)s;
+	if (rc)
+		snprintf(msg, msglen, "%s: %s", root, strerror(-rc));
+	return rc;
+}
+
+static bool local_root_alone(struct lab_store *s, const char *root)
+{
+	(void)s;
+	(void)root;
+	return true;
+}
+
+/* A committed draft is read as the layer it already is. */
+static int local_freeze(struct lab_store *s, const char *where, char *root, size_t rootlen, char *msg,
+			size_t msglen)
+{
+	(void)s;
+	(void)where;
+	(void)msg;
+	(void)msglen;
+	if (rootlen)
+		root[0] = '\0';
+	return 0;
+}
+
 static const struct lab_store_ops local_ops = {
 	.prepare = local_prepare,
 	.clients_load = local_clients_load,
@@ -176,6 +216,9 @@ static const struct lab_store_ops local_ops = {
 	.discard = local_discard,
 	.quarantine = local_quarantine,
 	.purge = local_purge,
+	.root_open = local_root_open,
+	.root_alone = local_root_alone,
+	.freeze = local_freeze,
 };
 
 int store_local_init(struct lab_store *s, const char *state)

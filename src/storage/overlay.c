@@ -597,6 +597,28 @@ static const struct backend_ops overlay_ops = {
 	.block_status = ovl_be_block_status,
 };
 
+/* The overlay behind the lab's view c. */
+static struct overlay *ov_of_cow(const struct cow *c)
+{
+	return (struct overlay *)((const char *)c - offsetof(struct overlay, cow));
+}
+
+static struct backend *cow_ovl_backend(struct cow *c) { return overlay_backend(ov_of_cow(c)); }
+static uint64_t cow_ovl_used(const struct cow *c) { return overlay_used_bytes(ov_of_cow(c)); }
+static int cow_ovl_error(const struct cow *c, const char **what) { return overlay_error(ov_of_cow(c), what); }
+static void cow_ovl_quota(struct cow *c, uint64_t q) { overlay_set_quota(ov_of_cow(c), q); }
+static int cow_ovl_close(struct cow *c) { return overlay_close(ov_of_cow(c)); }
+static void cow_ovl_drop(struct cow *c) { overlay_drop(ov_of_cow(c)); }
+
+static const struct cow_ops overlay_cow_ops = {
+	.backend = cow_ovl_backend,
+	.used_bytes = cow_ovl_used,
+	.error = cow_ovl_error,
+	.set_quota = cow_ovl_quota,
+	.close = cow_ovl_close,
+	.drop = cow_ovl_drop,
+};
+
 /* Free everything of a (possibly half-opened) overlay; no flush. */
 static void ovl_destroy(struct overlay *ov)
 {
@@ -742,6 +764,7 @@ int overlay_open(const char *dir, struct backend *golden, const struct overlay_o
 	if (rc < 0)
 		goto fail;
 	ov->be.ops = &overlay_ops;
+	ov->cow.ops = &overlay_cow_ops;
 	ov->be.size = ov->size;
 	ov->be.read_only = false;
 	const char *base = strrchr(dir, '/');
@@ -762,6 +785,12 @@ fail:
 struct backend *overlay_backend(struct overlay *ov)
 {
 	return &ov->be;
+}
+
+/* See overlay.h. */
+struct cow *overlay_cow(struct overlay *ov)
+{
+	return &ov->cow;
 }
 
 /* See overlay.h. */

@@ -124,6 +124,13 @@ int overlay_open(const char *dir, struct backend *golden, const struct overlay_o
  * overlay_close (result logged): call one or the other, never both. */
 struct backend *overlay_backend(struct overlay *ov);
 
+struct cow;
+/* The overlay as the lab holds it (storage/cow.h), owned by ov: its ops
+ * are overlay_backend, overlay_used_bytes, overlay_error,
+ * overlay_set_quota, overlay_close and overlay_drop.  cow_close or
+ * cow_drop frees ov: call those or overlay_close/drop, never both. */
+struct cow *overlay_cow(struct overlay *ov);
+
 /* Bytes of space the overlay holds (data blocks actually allocated):
  * st_blocks of `data` at open, then +/- G per block written/unmapped. */
 uint64_t overlay_used_bytes(const struct overlay *ov);

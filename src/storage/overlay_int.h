@@ -46,6 +46,7 @@
 #include <stdint.h>
 
 #include "storage/backend.h"
+#include "storage/cow.h"
 #include "storage/overlay.h"
 
 enum ovl_state { OVL_ABSENT = 0, OVL_PRESENT = 1, OVL_ZERO = 2 };
@@ -111,6 +112,7 @@ struct ovl_range {
 
 struct overlay {
 	struct backend be;              /* first: backend * is overlay * */
+	struct cow cow;                 /* the lab's view (overlay_cow) */
 	struct backend *golden;         /* borrowed */
 	const struct ovl_io *io;        /* never NULL */
 	char *dir;

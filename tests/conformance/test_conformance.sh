@@ -56,20 +56,8 @@ run_pass readonly -d -t ALL.ReadOnly "$URL"
 daemon_alive
 stop_daemon
 
-# classify LOG: prints "RESULT Suite.Test" per test (pass, fail, skip).
-classify() {
-	awk '
-	/^Suite: / { suite = $2; next }
-	/^  Test: / {
-		name = $0; sub(/^  Test: /, "", name); sub(/ \.\.\..*/, "", name)
-		test = suite "." name; skipped = 0; open = 1
-	}
-	open && /\[SKIPPED\]/ { skipped = 1 }
-	# The result may share its line with the first message of the next test.
-	open && /(\.\.\.|^)passed/ { print (skipped ? "skip " : "pass ") test; open = 0; next }
-	open && /(\.\.\.|^)FAILED( |$)/ { print "fail " test; open = 0; next }
-	' "$1"
-}
+. "$TOP/tests/lib/conformance.sh"
+classify() { conf_classify "$@"; }
 
 {
 	classify "$LOGDIR/writable.log"
@@ -92,7 +80,7 @@ if [ "$nfail" -gt 0 ]; then
 	rc=1
 fi
 # Allowed skips: lines "- `Suite.Test`: reason" in docs/conformance.md.
-allowed=$(sed -n 's/^- `\([A-Za-z0-9_.-]*\)`:.*/\1/p' "$DOC")
+allowed=$(conf_allowed "$DOC")
 while read -r _ t; do
 	if ! grep -qxF "${t#4k:}" <<<"$allowed"; then
 		echo "skip not documented in docs/conformance.md: $t"

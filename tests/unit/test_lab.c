@@ -140,12 +140,12 @@ static int count_discard(struct lab_store *s, const char *where, const char *lab
 	return g_local.ops->discard(&g_local, where, label);
 }
 
-static int count_overlay_open(struct lab_store *s, const char *where, struct backend *golden,
-			      const struct overlay_opts *oo, struct overlay **out)
+static int count_overlay_open(struct lab_store *s, const char *where, const char *base_root,
+			      struct backend *golden, const struct overlay_opts *oo, struct cow **out)
 {
 	(void)s;
 	n_overlay_open++;
-	return g_local.ops->overlay_open(&g_local, where, golden, oo, out);
+	return g_local.ops->overlay_open(&g_local, where, base_root, golden, oo, out);
 }
 
 static int count_image_save(struct lab_store *s, const char *image, const char *text)
@@ -291,12 +291,12 @@ static void test_client_write_reset_reload(void **state)
 	assert_ptr_equal(attach(l, PC1), &registry_find(&l->reg, "pc-one")->disk);
 	c = registry_find(&l->reg, PC1);
 	assert_int_equal(c->disk.sessions, 1);
-	be = overlay_backend(c->disk.ov);
+	be = cow_backend(c->disk.cow);
 	fill(wbuf, sizeof(wbuf), 99);
 	assert_int_equal(be->ops->write(be, wbuf, 8192, sizeof(wbuf), true), 0);
 	assert_int_equal(be->ops->read(be, rbuf, 8192, sizeof(rbuf)), 0);
 	assert_memory_equal(rbuf, wbuf, sizeof(wbuf));
-	assert_true(overlay_used_bytes(c->disk.ov) > 0);
+	assert_true(cow_used_bytes(c->disk.cow) > 0);
 	snprintf(dir, sizeof(dir), "%s", c->disk.dir);
 	assert_int_equal(stat(dir, &st), 0);
 
@@ -309,9 +309,9 @@ static void test_client_write_reset_reload(void **state)
 	assert_string_equal(l->fs.ended, PC1);
 	assert_int_equal(c->disk.sessions, 0);
 	/* a fresh overlay: the golden data shows through again */
-	assert_non_null(c->disk.ov);
-	assert_int_equal(overlay_used_bytes(c->disk.ov), 0);
-	be = overlay_backend(c->disk.ov);
+	assert_non_null(c->disk.cow);
+	assert_int_equal(cow_used_bytes(c->disk.cow), 0);
+	be = cow_backend(c->disk.cow);
 	assert_int_equal(be->ops->read(be, rbuf, 8192, sizeof(rbuf)), 0);
 	for (size_t i = 0; i < sizeof(gold); i++)   /* the golden file's pattern at 8192 */
 		gold[i] = (uint8_t)(1 + (8192 + i) * 7);
@@ -320,7 +320,7 @@ static void test_client_write_reset_reload(void **state)
 
 	/* write again, then restart: the same clients come back from the store */
 	assert_ptr_equal(attach(l, PC1), &c->disk);
-	be = overlay_backend(c->disk.ov);
+	be = cow_backend(c->disk.cow);
 	assert_int_equal(be->ops->write(be, wbuf, 0, sizeof(wbuf), true), 0);
 	registry_detach(&l->reg, l->fs.handles[--l->fs.nhandles]);
 	lab_close(l);
@@ -333,11 +333,11 @@ static void test_client_write_reset_reload(void **state)
 	assert_string_equal(c->uuid, "0a1b2c3d-0000-4000-8000-00000000aaaa");
 	assert_int_equal(c->origin, ORIGIN_API);
 	assert_non_null(registry_find(&l->reg, PC2));
-	assert_non_null(c->disk.ov);
-	be = overlay_backend(c->disk.ov);
+	assert_non_null(c->disk.cow);
+	be = cow_backend(c->disk.cow);
 	assert_int_equal(be->ops->read(be, rbuf, 0, sizeof(rbuf)), 0);
 	assert_memory_equal(rbuf, wbuf, sizeof(rbuf));
-	assert_int_equal(disk_used_bytes(&c->disk), overlay_used_bytes(c->disk.ov));
+	assert_int_equal(disk_used_bytes(&c->disk), cow_used_bytes(c->disk.cow));
 
 	/* remove: gone from the store too */
 	assert_int_equal(registry_remove(&l->reg, PC2, false, msg, sizeof(msg)), 0);
@@ -634,7 +634,7 @@ static void test_boot_policy(void **state)
 	lab_open(l);
 	assert_int_equal(registry_add(&l->reg, "pc7", PC1, NULL, &bf, 0, false, msg, sizeof(msg)), 0);
 	d = attach(l, PC1);
-	be = overlay_backend(d->ov);
+	be = cow_backend(d->cow);
 	fill(wbuf, sizeof(wbuf), 5);
 	assert_int_equal(be->ops->write(be, wbuf, 0, sizeof(wbuf), true), 0);
 	snprintf(l->fs.initiator, sizeof(l->fs.initiator), "%s", PC1);
@@ -654,7 +654,7 @@ static void test_boot_policy(void **state)
 	assert_string_equal(ans.target, "iqn.2026-11.org.pristine:img");
 	assert_int_equal(l->fs.end_calls, 1);
 	assert_int_equal(d->sessions, 0);
-	assert_non_null(d->ov);
+	assert_non_null(d->cow);
 	assert_int_equal(disk_used_bytes(d), 0);
 
 	/* an unknown PC with enroll = deny gets a message */
@@ -689,7 +689,7 @@ static void test_store_seam(void **state)
 	assert_int_equal(n_clients_save, 1);
 	d = attach(l, PC1);
 	assert_int_equal(n_overlay_open, 1);
-	assert_non_null(d->ov);
+	assert_non_null(d->cow);
 	assert_int_equal(registry_reset(&l->reg, PC1, true, msg, sizeof(msg)), 0);
 	assert_int_equal(n_discard, 1);
 	assert_int_equal(n_overlay_open, 2);   /* reopened empty */
