@@ -30,6 +30,7 @@
 
 struct rbd_cluster {
 	rados_t rados;
+	char breakable[RBD_ADDR_MAX];   /* a previous instance's address, "" = none */
 };
 
 struct rbd_backend {
@@ -171,6 +172,37 @@ void rbd_cluster_close(struct rbd_cluster *c)
 		return;
 	rados_shutdown(c->rados);
 	free(c);
+}
+
+/* See rbd.h. */
+int rbd_cluster_addr(struct rbd_cluster *c, char *buf, size_t len)
+{
+	char *addrs = NULL;
+	int rc = rados_getaddrs(c->rados, &addrs);
+
+	if (rc < 0)
+		return rc;
+	if (!addrs || !addrs[0] || strlen(addrs) >= len) {
+		rc = addrs && addrs[0] ? -ENAMETOOLONG : -ENOENT;
+	} else {
+		snprintf(buf, len, "%s", addrs);
+		rc = 0;
+	}
+	free(addrs);
+	return rc;
+}
+
+/* See rbd.h. */
+void rbd_cluster_set_breakable(struct rbd_cluster *c, const char *addr)
+{
+	snprintf(c->breakable, sizeof(c->breakable), "%s",
+		 addr && strlen(addr) < sizeof(c->breakable) ? addr : "");
+}
+
+/* See rbd_int.h. */
+const char *rbd_cluster_breakable(struct rbd_cluster *c)
+{
+	return c->breakable[0] ? c->breakable : NULL;
 }
 
 /* See rbd_int.h. */

@@ -72,6 +72,29 @@ int rbd_cluster_connect(const char *conf_file, const char *id, struct rbd_cluste
 /* Shut the connection down.  NULL is a no-op. */
 void rbd_cluster_close(struct rbd_cluster *c);
 
+/* Most bytes of a client address (rbd_cluster_addr), with its NUL. */
+#define RBD_ADDR_MAX 128
+
+/*
+ * This connection's client address as the cluster sees it: the owner
+ * string of every exclusive lock it takes (e.g. "127.0.0.1:0/3861726402";
+ * the nonce makes it unique to this connection, never reused).  0 and
+ * buf, or -errno (-ENAMETOOLONG: longer than len).
+ */
+int rbd_cluster_addr(struct rbd_cluster *c, char *buf, size_t len);
+
+/*
+ * Name the address (rbd_cluster_addr) of the previous instance of this
+ * gateway - the one that served the same state directory before this
+ * process took its lock - or NULL/"" for none.  rbd_disk_open then breaks
+ * an exclusive lock held by exactly that owner (rbd_disk.h: "a lock left
+ * by a crash").  Call before any rbd_disk_open; the caller must know that
+ * the owner is dead or can no longer write: the state directory's lock
+ * (lab/statedir.h) proves no other pristined serves that state.  An
+ * address longer than RBD_ADDR_MAX - 1 is ignored.
+ */
+void rbd_cluster_set_breakable(struct rbd_cluster *c, const char *addr);
+
 /*
  * Open the RBD image sp read-only through c, at sp->snap when set.
  * 0 and *out (a backend named "rbd:POOL/IMAGE[@SNAP]", release with
