@@ -157,6 +157,9 @@ def kill_rounds(d, golden, problems):
                 problems.append("round %d: the PCs were served %.1f s after the restart "
                                 "(bound %.0f s): the dead instance's locks were waited out"
                                 % (no, served, SERVE_BOUND))
+            if "broke the lock of our previous instance" not in d.log(since_start=True):
+                problems.append("round %d: the restarted daemon broke no lock of its killed "
+                                "predecessor" % no)
         for n in PCS:
             problems += models[n].check(d, n)
         if problems:
