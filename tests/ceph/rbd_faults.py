@@ -13,7 +13,7 @@ given here.  Each phase prints what the initiator saw; exit 0, 1 or 77.
       the whole disk reads what was acknowledged (the refused writes
       changed nothing).
   rbd_faults.py osd PORT GOLDEN "STOP-CMD" "CONT-CMD" SECONDS BOUND
-      pc1 reads and writes in a loop (each write read back); STOP-CMD
+      pc2 reads and writes in a loop (each write read back); STOP-CMD
       stops the OSD for SECONDS, then CONT-CMD starts it again.  Every
       command either succeeds with the right data or fails with CHECK
       CONDITION; none takes longer than BOUND seconds (the session's
@@ -31,12 +31,13 @@ sys.path.insert(0, os.path.join(HERE, "..", "faults"))
 import faultlib as F  # noqa: E402
 from faultlib import I  # noqa: E402
 
-PC = "iqn.2024-01.test.pristine:pc1"
+PC = "iqn.2024-01.test.pristine:pc1"       # the full phase's PC
+PC2 = "iqn.2024-01.test.pristine:pc2"      # the osd phase's (a disk of its own)
 OBJ = 65536                      # the clones' object size (RBD_DISK_ORDER 16)
 
 
-def session(port, timeout):
-    s = I.Session("127.0.0.1", port, PC, target_name=F.TARGET, lun=0, timeout=timeout)
+def session(port, timeout, name=PC):
+    s = I.Session("127.0.0.1", port, name, target_name=F.TARGET, lun=0, timeout=timeout)
     s.login()
     s.ready()
     return s
@@ -161,7 +162,7 @@ def phase_full(port, golden, fill, free):
 def phase_osd(port, golden, stop, cont, seconds, bound):
     problems = []
     model = F.Model(golden)
-    s = session(port, bound)
+    s = session(port, bound, PC2)
     stats = {"ok": 0, "failed": 0, "slowest": 0.0, "senses": set()}
     done = threading.Event()
     lost = []
@@ -225,7 +226,7 @@ def phase_osd(port, golden, stop, cont, seconds, bound):
         problems.append("no command succeeded after the OSD came back")
     F.close_quietly(s)
     # afterwards: a session reads and writes, and the disk is what was acknowledged
-    s = session(port, 60)
+    s = session(port, 60, PC2)
     t = F.write(s, 5000, blocks(0x77))
     if t.status != 0 or F.sync(s).status != 0:
         problems.append("WRITE after the OSD came back: %s" % F.fmt_sense(t))
