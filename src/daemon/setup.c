@@ -121,11 +121,14 @@ static int connect_ceph(struct daemon *d)
 	const struct config *c = d->cfg;
 	char msg[768];
 
-	if (rbd_cluster_connect(c->ceph_conf, c->ceph_id, &d->ceph, msg, sizeof(msg))) {
+	struct rbd_connect_opts o = { .op_timeout_s = c->ceph_op_timeout };
+
+	if (rbd_cluster_connect_opts(c->ceph_conf, c->ceph_id, &o, &d->ceph, msg, sizeof(msg))) {
 		log_err("%s", msg);
 		return -1;
 	}
-	log_notice("ceph: connected as client.%s (%s)", c->ceph_id, c->ceph_conf);
+	log_notice("ceph: connected as client.%s (%s); OSD requests %s", c->ceph_id, c->ceph_conf,
+		   c->ceph_op_timeout ? "time out (ceph-op-timeout)" : "wait for the cluster");
 	if (d->locked)
 		ceph_take_over(d);
 	if (c->rbd_cache) {

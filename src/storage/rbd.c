@@ -118,6 +118,14 @@ void rbd_spec_format(const struct rbd_spec *sp, char *buf, size_t len)
 int rbd_cluster_connect(const char *conf_file, const char *id, struct rbd_cluster **out,
 			char *msg, size_t msglen)
 {
+	return rbd_cluster_connect_opts(conf_file, id, NULL, out, msg, msglen);
+}
+
+/* See rbd.h. */
+int rbd_cluster_connect_opts(const char *conf_file, const char *id,
+			     const struct rbd_connect_opts *o, struct rbd_cluster **out,
+			     char *msg, size_t msglen)
+{
 	struct rbd_cluster *c;
 	char name[160], mons[256] = "?", tmo[16];
 	int rc;
@@ -136,11 +144,14 @@ int rbd_cluster_connect(const char *conf_file, const char *id, struct rbd_cluste
 		goto fail;
 	}
 	rados_conf_get(c->rados, "mon_host", mons, sizeof(mons));
-	/* Bound the connect; the OSD reads later wait as long as they must
-	 * (a PC waits through an OSD restart rather than seeing errors). */
+	/* Bound the connect; the OSD requests later wait as long as they
+	 * must (a PC waits through an OSD restart rather than seeing errors)
+	 * unless o bounds them (rbd.h's rbd_connect_opts says the tradeoff). */
 	snprintf(tmo, sizeof(tmo), "%d", RBD_CONNECT_TIMEOUT_S);
 	rados_conf_set(c->rados, "client_mount_timeout", tmo);
 	rados_conf_set(c->rados, "rados_mon_op_timeout", tmo);
+	snprintf(tmo, sizeof(tmo), "%u", o ? o->op_timeout_s : 0);
+	rados_conf_set(c->rados, "rados_osd_op_timeout", tmo);
 	/* No librbd cache on any image of this connection: librbd has no
 	 * per-write FUA, so a cached FUA write would need a whole-image flush,
 	 * and a writeback cache would hold acknowledged data in this process

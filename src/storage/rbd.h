@@ -69,6 +69,23 @@ void rbd_spec_format(const struct rbd_spec *sp, char *buf, size_t len);
  */
 int rbd_cluster_connect(const char *conf_file, const char *id, struct rbd_cluster **out,
 			char *msg, size_t msglen);
+
+/* Settings of a connection (rbd_cluster_connect: all zero). */
+struct rbd_connect_opts {
+	/* Seconds an OSD request (a read, write, flush of any image of the
+	 * connection) may take before it fails -ETIMEDOUT (librados'
+	 * rados_osd_op_timeout); 0 = wait as long as the cluster needs - a
+	 * PC's command waits through an OSD restart or a stalled cluster.
+	 * With a bound, a dead cluster gives the PC an error (MEDIUM ERROR)
+	 * instead of a stuck command, and a write that timed out puts its
+	 * disk in the sticky error (rbd_disk.c), lifted when the PC's last
+	 * session ends (the next login reopens the clone). */
+	unsigned op_timeout_s;
+};
+/* rbd_cluster_connect with settings o (NULL = all zero). */
+int rbd_cluster_connect_opts(const char *conf_file, const char *id,
+			     const struct rbd_connect_opts *o, struct rbd_cluster **out,
+			     char *msg, size_t msglen);
 /* Shut the connection down.  NULL is a no-op. */
 void rbd_cluster_close(struct rbd_cluster *c);
 

@@ -12,13 +12,15 @@ given here.  Each phase prints what the initiator saw; exit 0, 1 or 77.
       right data; after FREE-CMD writes succeed again within 30 s and
       the whole disk reads what was acknowledged (the refused writes
       changed nothing).
-  rbd_faults.py osd PORT GOLDEN "STOP-CMD" "CONT-CMD" SECONDS BOUND
-      pc2 reads and writes in a loop (each write read back); STOP-CMD
-      stops the OSD for SECONDS, then CONT-CMD starts it again.  Every
-      command either succeeds with the right data or fails with CHECK
-      CONDITION; none takes longer than BOUND seconds (the session's
-      timeout); wrong data is a failure.  Afterwards reads and writes
-      succeed and the whole disk is checked (faultlib.py's Model).
+  rbd_faults.py osd PORT GOLDEN "STOP-CMD" "CONT-CMD" SECONDS BOUND PC wait|error
+      PC writes, flushes and reads back in a loop; STOP-CMD stops the OSD
+      for SECONDS, then CONT-CMD starts it again.  Every command either
+      succeeds with the right data or fails with CHECK CONDITION; none
+      takes longer than BOUND seconds; wrong data is a failure.  wait:
+      no command fails (the daemon waits for the cluster); error: some
+      command fails (ceph-op-timeout), and the PC logs in again after a
+      failure, as an initiator recovering would.  Afterwards reads and
+      writes succeed and the whole disk is checked.
 """
 import os
 import subprocess
@@ -32,7 +34,6 @@ import faultlib as F  # noqa: E402
 from faultlib import I  # noqa: E402
 
 PC = "iqn.2024-01.test.pristine:pc1"       # the full phase's PC
-PC2 = "iqn.2024-01.test.pristine:pc2"      # the osd phase's (a disk of its own)
 OBJ = 65536                      # the clones' object size (RBD_DISK_ORDER 16)
 
 
@@ -159,10 +160,10 @@ def phase_full(port, golden, fill, free):
     return problems
 
 
-def phase_osd(port, golden, stop, cont, seconds, bound):
+def phase_osd(port, golden, stop, cont, seconds, bound, name, expect):
     problems = []
     model = F.Model(golden)
-    s = session(port, bound, PC2)
+    cur = {"s": session(port, bound, name)}
     stats = {"ok": 0, "failed": 0, "slowest": 0.0, "senses": set()}
     done = threading.Event()
     lost = []
@@ -171,6 +172,7 @@ def phase_osd(port, golden, stop, cont, seconds, bound):
     def io():
         tag = 0
         while not done.is_set():
+            s = cur["s"]
             tag += 1
             lba = (tag * 37) % 4000
             data = F.pattern("t%d" % tag, lba, 4)
@@ -197,11 +199,20 @@ def phase_osd(port, golden, stop, cont, seconds, bound):
                 return
             dt = time.monotonic() - c0
             stats["slowest"] = max(stats["slowest"], dt)
+            if dt > bound:
+                problems.append("a command took %.1f s (bound %.0f s)" % (dt, bound))
             if t.status == 0:
                 stats["ok"] += 1
             else:
                 stats["failed"] += 1
                 stats["senses"].add(F.fmt_sense(t))
+                if expect == "error":   # recover: a new login (reopens a failed overlay)
+                    F.close_quietly(s)
+                    try:
+                        cur["s"] = session(port, bound, name)
+                    except (I.ISCSIError, OSError) as e:
+                        lost.append("relogin: %s" % str(e).splitlines()[0])
+                        return
             time.sleep(0.02)
 
     th = threading.Thread(target=io)
@@ -224,9 +235,13 @@ def phase_osd(port, golden, stop, cont, seconds, bound):
                                stats["slowest"], "; session lost: " + lost[0] if lost else ""))
     if stats["ok"] <= before:
         problems.append("no command succeeded after the OSD came back")
-    F.close_quietly(s)
+    if expect == "wait" and (stats["failed"] or lost):
+        problems.append("commands failed though the daemon should wait for the cluster")
+    if expect == "error" and not stats["failed"]:
+        problems.append("no command failed though OSD requests time out")
+    F.close_quietly(cur["s"])
     # afterwards: a session reads and writes, and the disk is what was acknowledged
-    s = session(port, 60, PC2)
+    s = session(port, 60, name)
     t = F.write(s, 5000, blocks(0x77))
     if t.status != 0 or F.sync(s).status != 0:
         problems.append("WRITE after the OSD came back: %s" % F.fmt_sense(t))
@@ -246,7 +261,7 @@ def main():
             problems = phase_full(port, golden, sys.argv[4], sys.argv[5])
         elif phase == "osd":
             problems = phase_osd(port, golden, sys.argv[4], sys.argv[5], float(sys.argv[6]),
-                                 float(sys.argv[7]))
+                                 float(sys.argv[7]), sys.argv[8], sys.argv[9])
         else:
             print("unknown phase %s" % phase)
             return 2

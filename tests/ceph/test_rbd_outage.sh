@@ -6,8 +6,10 @@
 #         never a hang or a broken clone; once space is back writes work
 #         and the whole disk reads what was acknowledged;
 #   osd   the OSD stopped (SIGSTOP by its PID) for a while and continued
-#         while the PC writes and reads: it waits (rados_osd_op_timeout 0,
-#         docs/images.md), never reads wrong data, carries on afterwards.
+#         while a PC writes and reads: by default its commands wait
+#         (rados_osd_op_timeout 0, docs/images.md); with ceph-op-timeout
+#         they fail (CHECK CONDITION) within a bound; never wrong data,
+#         and the PC carries on afterwards (a new login with the bound).
 . "$(dirname "$0")/../lib/common.sh"
 for tool in ceph-mon ceph-osd ceph rados rbd sha256sum python3; do
 	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
@@ -53,10 +55,18 @@ chmod +x "$tmpdir/ratios.sh"
 timeout 180 python3 "$TOP/tests/ceph/rbd_faults.py" full "$PORT" "$tmpdir/golden.raw" \
 	"$tmpdir/ratios.sh 0.001 0.002 0.003" "$tmpdir/ratios.sh 0.85 0.90 0.95" || fail "full"
 
-echo "== osd stopped and continued"
+echo "== osd stopped and continued: the PC waits (ceph-op-timeout 0, the default)"
 timeout 180 python3 "$TOP/tests/ceph/rbd_faults.py" osd "$PORT" "$tmpdir/golden.raw" \
-	"kill -STOP $CEPH_OSD_PID" "kill -CONT $CEPH_OSD_PID" 8 60 || fail "osd"
+	"kill -STOP $CEPH_OSD_PID" "kill -CONT $CEPH_OSD_PID" 8 30 iqn.2024-01.test.pristine:pc2 wait \
+	|| fail "osd, wait"
+stop_daemon
 
+echo "== osd stopped and continued: ceph-op-timeout = 3, the PC gets errors, then carries on"
+sed -i "/^ceph-id = /a ceph-op-timeout = 3" "$tmpdir/pristine.conf"
+start_daemon_conf "$tmpdir/pristine.conf"
+timeout 180 python3 "$TOP/tests/ceph/rbd_faults.py" osd "$PORT" "$tmpdir/golden.raw" \
+	"kill -STOP $CEPH_OSD_PID" "kill -CONT $CEPH_OSD_PID" 10 8 iqn.2024-01.test.pristine:pc3 error \
+	|| fail "osd, error"
 stop_daemon
 [ "$(snap_sha)" = "$SHA" ] || fail "the golden snapshot's content changed"
 echo "    ok: the golden snapshot is unchanged"
