@@ -127,7 +127,7 @@ int rbd_cluster_connect_opts(const char *conf_file, const char *id,
 			     char *msg, size_t msglen)
 {
 	struct rbd_cluster *c;
-	char name[160], mons[256] = "?", tmo[16];
+	char name[160], mons[256] = "?", keyring[256] = "", tmo[16];
 	int rc;
 
 	*out = NULL;
@@ -144,6 +144,8 @@ int rbd_cluster_connect_opts(const char *conf_file, const char *id,
 		goto fail;
 	}
 	rados_conf_get(c->rados, "mon_host", mons, sizeof(mons));
+	if (rados_conf_get(c->rados, "keyring", keyring, sizeof(keyring)) < 0)
+		keyring[0] = '\0';
 	/* Bound the connect; the OSD requests later wait as long as they
 	 * must (a PC waits through an OSD restart rather than seeing errors)
 	 * unless o bounds them (rbd.h's rbd_connect_opts says the tradeoff). */
@@ -160,8 +162,10 @@ int rbd_cluster_connect_opts(const char *conf_file, const char *id,
 	 * does the caching where it pays (one copy for every PC). */
 	rados_conf_set(c->rados, "rbd_cache", "false");
 	if ((rc = rados_connect(c->rados)) < 0) {
-		snprintf(msg, msglen, "cannot connect to the Ceph cluster at %s (from %s) as %s: %s%s",
-			 mons[0] ? mons : "(no mon host)", conf_file, name, strerror(-rc),
+		snprintf(msg, msglen, "cannot connect to the Ceph cluster at %s (from %s) as %s "
+			 "(key from keyring %s): %s%s",
+			 mons[0] ? mons : "(no mon host)", conf_file, name,
+			 keyring[0] ? keyring : "(none set)", strerror(-rc),
 			 rc == -ETIMEDOUT ? " (no monitor answered)" :
 			 rc == -EACCES || rc == -EPERM ? " (check the key in its keyring)" :
 			 rc == -ENOENT ? " (no keyring with its key?)" : "");
