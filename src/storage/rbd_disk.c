@@ -62,6 +62,11 @@
  * rbd_lock_acquire waits until the OSD drops the dead owner's watch
  * (osd_client_watch_timeout, 30 s by default), then breaks its lock and
  * succeeds: measured 30.1 s, one call (tests/ceph/test_rbd_disk.sh).
+ * A lock whose owner is exactly the cluster's breakable address (the
+ * previous instance of this gateway, rbd_cluster_set_breakable: the state
+ * directory's lock proves it serves nothing) is broken first
+ * (break_stale: rbd_lock_break blocklists it), so a restart after kill -9
+ * serves at once (tests/ceph/test_rbd_kill.sh); no other owner's is.
  *
  * Threading: read/write/unmap/flush/block_status from many threads
  * (librbd's image handle takes concurrent calls; the bitmap is set with
