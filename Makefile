@@ -52,13 +52,17 @@ $(BUILD)/pristined: $(LIB_OBJ) $(BUILD)/obj/$(D_SRC:.c=.o)
 $(BUILD)/pristinectl: $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/util/log.o $(BUILD)/obj/src/util/parse.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(CTL_LDLIBS)
 
-asan: $(BUILD)/asan/pristined $(BUILD)/asan/rbd_disk_check
+asan: $(BUILD)/asan/pristined $(BUILD)/asan/rbd_disk_check $(BUILD)/asan/rbd_lock_holder
 $(BUILD)/asan/pristined: $(ALIB_OBJ) $(BUILD)/asan/obj/$(D_SRC:.c=.o)
 	$(CC) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 # storage/rbd_disk.h against a real cluster (tests/ceph/test_rbd_disk.sh).
 $(BUILD)/asan/rbd_disk_check: tests/ceph/rbd_disk_check.c $(ALIB_OBJ)
 	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+# A second client holding an image's lock (tests/ceph/test_rbd_kill.sh).
+$(BUILD)/asan/rbd_lock_holder: tests/ceph/rbd_lock_holder.c
+	$(CC) -std=gnu11 $(WARN) $(SAN_FLAGS) -o $@ $^ -lrbd -lrados
 
 # C unit tests (cmocka), built with sanitizers against the library objects.
 $(BUILD)/asan/unit/%: tests/unit/%.c $(ALIB_OBJ)

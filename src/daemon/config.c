@@ -59,7 +59,8 @@ enum sec_kind { SEC_NONE, SEC_SKIP, SEC_SERVER, SEC_DEFAULTS, SEC_IMAGE, SEC_CLI
 enum { SK_LISTEN, SK_STATE, SK_SOCKET, SK_LOG_LEVEL, SK_NOP, SK_FLOOR, SK_BOOT_LISTEN,
        SK_BOOT_PORTAL, SK_MAX_CONNS, SK_MAX_LOGINS_ADDR, SK_MAX_SESS_INI, SK_LOGIN_TIMEOUT,
        SK_SEND_TIMEOUT, SK_USER, SK_D_CHAP_USER, SK_D_CHAP_SECRET, SK_D_MUTUAL_USER,
-       SK_D_MUTUAL_SECRET, SK_ZERO_COPY, SK_CEPH_CONF, SK_CEPH_ID, SK_RBD_CACHE, SK_N };
+       SK_D_MUTUAL_SECRET, SK_ZERO_COPY, SK_CEPH_CONF, SK_CEPH_ID, SK_RBD_CACHE,
+       SK_CEPH_OP_TIMEOUT, SK_N };
 enum { DK_ENROLL, DK_IMAGE, DK_POLICY, DK_RESET_AT, DK_QUOTA, DK_N };
 enum { IK_PATH, IK_TARGET, IK_BLOCK_SIZE, IK_RBD, IK_N };
 enum { CK_INITIATOR, CK_MAC, CK_IP, CK_IMAGE, CK_POLICY, CK_RESET_AT, CK_QUOTA,
@@ -72,6 +73,7 @@ static const char *const server_keys[SK_N] = {
 	"login-timeout", "send-timeout",
 	"user", "discovery-chap-user", "discovery-chap-secret", "discovery-mutual-user",
 	"discovery-mutual-secret", "zero-copy", "ceph-conf", "ceph-id", "rbd-cache",
+	"ceph-op-timeout",
 };
 static const char *const defaults_keys[DK_N] = {
 	"enroll", "image", "policy", "reset-at", "quota",
@@ -593,6 +595,10 @@ static void server_key(struct parser *p, int k, const char *val)
 			cfg_err(p, p->lineno, "rbd-cache: '%s' is less than %lluK (0 turns the cache off)",
 				q(val, shown, sizeof(shown)),
 				(unsigned long long)(RCACHE_MIN_BYTES >> 10));
+		break;
+	case SK_CEPH_OP_TIMEOUT:
+		if (parse_seconds(val, 0, 3600, &c->ceph_op_timeout, why, sizeof(why)))
+			cfg_err(p, p->lineno, "ceph-op-timeout: %s", why);
 		break;
 	case SK_BOOT_PORTAL:
 		if (!boot_host_valid(val) || strlen(val) >= sizeof(c->boot_portal))

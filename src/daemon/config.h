@@ -95,6 +95,8 @@ struct config {
 	char ceph_id[CFG_CEPH_ID_MAX];   /* without "client."; default "admin" */
 	uint64_t rbd_cache;              /* bytes of the shared read cache of versions on
 					  * RBD (storage/cache.h), 0 = off */
+	unsigned ceph_op_timeout;        /* seconds an OSD request may take before the
+					  * PC gets an error, 0 = wait (rbd.h) */
 	/* [defaults] */
 	bool enroll_auto;                /* unknown initiators are enrolled */
 	char default_image[CFG_NAME_MAX];/* image of auto-enrolled clients, "" = none */

@@ -28,6 +28,7 @@
 #include "storage/backend.h"
 #include "storage/cache.h"
 #include "storage/rbd.h"
+#include "util/atomicfile.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -77,6 +78,42 @@ static int shared_attach(void *ctx, struct iscsi_target *t, const char *initiato
 	return 0;
 }
 
+/*
+ * Take over from the previous instance of this gateway: read the Ceph
+ * address it recorded in STATE/ceph-instance and let rbd_disk_open break
+ * the exclusive locks that exact address still holds (it is dead or hung:
+ * we hold STATE's lock, so it serves nothing; the break blocklists it),
+ * then record ours, durably, before any disk is opened - so a clone
+ * locked by us is always breakable by our successor.  Without a
+ * record (a failed write) the next start waits out our watches (~30 s).
+ */
+static void ceph_take_over(struct daemon *d)
+{
+	char path[PATH_MAX], prev[RBD_ADDR_MAX] = "", mine[RBD_ADDR_MAX];
+	FILE *f;
+	int rc;
+
+	if (statedir_file(path, sizeof(path), d->state, STATEDIR_CEPH_INSTANCE))
+		return;
+	if ((f = fopen(path, "re"))) {
+		if (!fgets(prev, sizeof(prev), f))
+			prev[0] = '\0';
+		fclose(f);
+		prev[strcspn(prev, "\n")] = '\0';
+	}
+	rbd_cluster_set_breakable(d->ceph, prev);
+	if ((rc = rbd_cluster_addr(d->ceph, mine, sizeof(mine) - 1))) {
+		log_warn("ceph: cannot read our client address: %s", strerror(-rc));
+		return;
+	}
+	strcat(mine, "\n");
+	if ((rc = atomicfile_write_text(d->state, STATEDIR_CEPH_INSTANCE, mine)))
+		log_warn("%s: cannot record our Ceph address: %s (a restart after a crash waits "
+			 "~30 s for each clone's lock)", path, strerror(-rc));
+	mine[strcspn(mine, "\n")] = '\0';
+	log_info("ceph: our address %s%s%s", mine, prev[0] ? ", previous instance " : "", prev);
+}
+
 /* Connect to the Ceph cluster of [server] ceph-conf/ceph-id, once, for
  * the images on RBD; bounded in time (storage/rbd.h).  0 or -1 (logged). */
 static int connect_ceph(struct daemon *d)
@@ -84,11 +121,16 @@ static int connect_ceph(struct daemon *d)
 	const struct config *c = d->cfg;
 	char msg[768];
 
-	if (rbd_cluster_connect(c->ceph_conf, c->ceph_id, &d->ceph, msg, sizeof(msg))) {
+	struct rbd_connect_opts o = { .op_timeout_s = c->ceph_op_timeout };
+
+	if (rbd_cluster_connect_opts(c->ceph_conf, c->ceph_id, &o, &d->ceph, msg, sizeof(msg))) {
 		log_err("%s", msg);
 		return -1;
 	}
-	log_notice("ceph: connected as client.%s (%s)", c->ceph_id, c->ceph_conf);
+	log_notice("ceph: connected as client.%s (%s); OSD requests %s", c->ceph_id, c->ceph_conf,
+		   c->ceph_op_timeout ? "time out (ceph-op-timeout)" : "wait for the cluster");
+	if (d->locked)
+		ceph_take_over(d);
 	if (c->rbd_cache) {
 		int rc = rcache_new(c->rbd_cache, 0, &d->rcache);
 		if (rc) {

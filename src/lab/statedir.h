@@ -15,6 +15,8 @@
  *   STATE/pristined.sock                the admin socket (default)
  *   STATE/pristined.lock                held (flock) by the daemon that owns
  *                                       STATE; holds its PID, for messages only
+ *   STATE/ceph-instance                 its Ceph client address: the exclusive
+ *                                       locks a successor may break (rbd.h)
  *
  * Every path function writes into out (len bytes) and returns 0, or
  * -ENAMETOOLONG when the path does not fit (out is then unusable).  No
@@ -29,6 +31,7 @@
 #define STATEDIR_IMAGE_FILE "image.json"
 #define STATEDIR_SOCKET "pristined.sock"
 #define STATEDIR_LOCK "pristined.lock"
+#define STATEDIR_CEPH_INSTANCE "ceph-instance"
 
 /* The top-level folders of the state directory. */
 enum statedir_sub { SD_OVERLAYS, SD_IMAGES, SD_TRASH, SD_QUARANTINE, SD_IMPORTED };

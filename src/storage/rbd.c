@@ -30,6 +30,7 @@
 
 struct rbd_cluster {
 	rados_t rados;
+	char breakable[RBD_ADDR_MAX];   /* a previous instance's address, "" = none */
 };
 
 struct rbd_backend {
@@ -117,8 +118,16 @@ void rbd_spec_format(const struct rbd_spec *sp, char *buf, size_t len)
 int rbd_cluster_connect(const char *conf_file, const char *id, struct rbd_cluster **out,
 			char *msg, size_t msglen)
 {
+	return rbd_cluster_connect_opts(conf_file, id, NULL, out, msg, msglen);
+}
+
+/* See rbd.h. */
+int rbd_cluster_connect_opts(const char *conf_file, const char *id,
+			     const struct rbd_connect_opts *o, struct rbd_cluster **out,
+			     char *msg, size_t msglen)
+{
 	struct rbd_cluster *c;
-	char name[160], mons[256] = "?", tmo[16];
+	char name[160], mons[256] = "?", keyring[256] = "", tmo[16];
 	int rc;
 
 	*out = NULL;
@@ -135,11 +144,16 @@ int rbd_cluster_connect(const char *conf_file, const char *id, struct rbd_cluste
 		goto fail;
 	}
 	rados_conf_get(c->rados, "mon_host", mons, sizeof(mons));
-	/* Bound the connect; the OSD reads later wait as long as they must
-	 * (a PC waits through an OSD restart rather than seeing errors). */
+	if (rados_conf_get(c->rados, "keyring", keyring, sizeof(keyring)) < 0)
+		keyring[0] = '\0';
+	/* Bound the connect; the OSD requests later wait as long as they
+	 * must (a PC waits through an OSD restart rather than seeing errors)
+	 * unless o bounds them (rbd.h's rbd_connect_opts says the tradeoff). */
 	snprintf(tmo, sizeof(tmo), "%d", RBD_CONNECT_TIMEOUT_S);
 	rados_conf_set(c->rados, "client_mount_timeout", tmo);
 	rados_conf_set(c->rados, "rados_mon_op_timeout", tmo);
+	snprintf(tmo, sizeof(tmo), "%u", o ? o->op_timeout_s : 0);
+	rados_conf_set(c->rados, "rados_osd_op_timeout", tmo);
 	/* No librbd cache on any image of this connection: librbd has no
 	 * per-write FUA, so a cached FUA write would need a whole-image flush,
 	 * and a writeback cache would hold acknowledged data in this process
@@ -148,8 +162,10 @@ int rbd_cluster_connect(const char *conf_file, const char *id, struct rbd_cluste
 	 * does the caching where it pays (one copy for every PC). */
 	rados_conf_set(c->rados, "rbd_cache", "false");
 	if ((rc = rados_connect(c->rados)) < 0) {
-		snprintf(msg, msglen, "cannot connect to the Ceph cluster at %s (from %s) as %s: %s%s",
-			 mons[0] ? mons : "(no mon host)", conf_file, name, strerror(-rc),
+		snprintf(msg, msglen, "cannot connect to the Ceph cluster at %s (from %s) as %s "
+			 "(key from keyring %s): %s%s",
+			 mons[0] ? mons : "(no mon host)", conf_file, name,
+			 keyring[0] ? keyring : "(none set)", strerror(-rc),
 			 rc == -ETIMEDOUT ? " (no monitor answered)" :
 			 rc == -EACCES || rc == -EPERM ? " (check the key in its keyring)" :
 			 rc == -ENOENT ? " (no keyring with its key?)" : "");
@@ -171,6 +187,37 @@ void rbd_cluster_close(struct rbd_cluster *c)
 		return;
 	rados_shutdown(c->rados);
 	free(c);
+}
+
+/* See rbd.h. */
+int rbd_cluster_addr(struct rbd_cluster *c, char *buf, size_t len)
+{
+	char *addrs = NULL;
+	int rc = rados_getaddrs(c->rados, &addrs);
+
+	if (rc < 0)
+		return rc;
+	if (!addrs || !addrs[0] || strlen(addrs) >= len) {
+		rc = addrs && addrs[0] ? -ENAMETOOLONG : -ENOENT;
+	} else {
+		snprintf(buf, len, "%s", addrs);
+		rc = 0;
+	}
+	free(addrs);
+	return rc;
+}
+
+/* See rbd.h. */
+void rbd_cluster_set_breakable(struct rbd_cluster *c, const char *addr)
+{
+	snprintf(c->breakable, sizeof(c->breakable), "%s",
+		 addr && strlen(addr) < sizeof(c->breakable) ? addr : "");
+}
+
+/* See rbd_int.h. */
+const char *rbd_cluster_breakable(struct rbd_cluster *c)
+{
+	return c->breakable[0] ? c->breakable : NULL;
 }
 
 /* See rbd_int.h. */

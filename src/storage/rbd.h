@@ -69,8 +69,48 @@ void rbd_spec_format(const struct rbd_spec *sp, char *buf, size_t len);
  */
 int rbd_cluster_connect(const char *conf_file, const char *id, struct rbd_cluster **out,
 			char *msg, size_t msglen);
+
+/* Settings of a connection (rbd_cluster_connect: all zero). */
+struct rbd_connect_opts {
+	/* Seconds an OSD request (a read, write, flush of any image of the
+	 * connection) may take before it fails -ETIMEDOUT (librados'
+	 * rados_osd_op_timeout); 0 = wait as long as the cluster needs - a
+	 * PC's command waits through an OSD restart or a stalled cluster.
+	 * With a bound, a dead cluster gives the PC an error (MEDIUM ERROR)
+	 * instead of a stuck command, and a write that timed out puts its
+	 * disk in the sticky error (rbd_disk.c), lifted when the PC's last
+	 * session ends (the next login reopens the clone). */
+	unsigned op_timeout_s;
+};
+/* rbd_cluster_connect with settings o (NULL = all zero). */
+int rbd_cluster_connect_opts(const char *conf_file, const char *id,
+			     const struct rbd_connect_opts *o, struct rbd_cluster **out,
+			     char *msg, size_t msglen);
 /* Shut the connection down.  NULL is a no-op. */
 void rbd_cluster_close(struct rbd_cluster *c);
+
+/* Most bytes of a client address (rbd_cluster_addr), with its NUL. */
+#define RBD_ADDR_MAX 128
+
+/*
+ * This connection's client address as the cluster sees it: the owner
+ * string of every exclusive lock it takes (e.g. "127.0.0.1:0/3861726402";
+ * the nonce makes it unique to this connection, never reused).  0 and
+ * buf, or -errno (-ENAMETOOLONG: longer than len).
+ */
+int rbd_cluster_addr(struct rbd_cluster *c, char *buf, size_t len);
+
+/*
+ * Name the address (rbd_cluster_addr) of the previous instance of this
+ * gateway - the one that served the same state directory before this
+ * process took its lock - or NULL/"" for none.  rbd_disk_open then breaks
+ * an exclusive lock held by exactly that owner (rbd_disk.h: "a lock left
+ * by a crash").  Call before any rbd_disk_open; the caller must know that
+ * the owner is dead or can no longer write: the state directory's lock
+ * (lab/statedir.h) proves no other pristined serves that state.  An
+ * address longer than RBD_ADDR_MAX - 1 is ignored.
+ */
+void rbd_cluster_set_breakable(struct rbd_cluster *c, const char *addr);
 
 /*
  * Open the RBD image sp read-only through c, at sp->snap when set.

@@ -93,7 +93,10 @@ struct rbd_disk_opts {
  * quota, or a full pool, fails with -ENOSPC and changes nothing.
  * The image's exclusive lock is taken at open (one writer: a second open
  * fails -EROFS; after a crash of the holder the open waits out its watch,
- * ~30 s).  0 and *out (a struct cow, cow.h), or -errno with msg
+ * ~30 s - except when the holder is exactly the address c names with
+ * rbd_cluster_set_breakable, the previous instance of this gateway: that
+ * lock is broken at once, its owner blocklisted; a live other owner's
+ * lock is never broken).  0 and *out (a struct cow, cow.h), or -errno with msg
  * (-ENOENT: no such clone; -ESTALE: its size is not golden's).
  */
 int rbd_disk_open(struct rbd_cluster *c, const char *pool, const char *name,

@@ -14,6 +14,9 @@
 /* The cluster handle of c (borrowed: valid until rbd_cluster_close). */
 rados_t rbd_cluster_rados(struct rbd_cluster *c);
 
+/* The address rbd_cluster_set_breakable named, or NULL (borrowed). */
+const char *rbd_cluster_breakable(struct rbd_cluster *c);
+
 /* An I/O context on pool through c: 0 and *io (release with
  * rados_ioctx_destroy), or -errno (-ENOENT: no such pool).  Its writes
  * carry FULL_TRY (rbd_disk.c's header says why). */

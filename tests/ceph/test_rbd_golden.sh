@@ -170,7 +170,16 @@ echo "== errors: a key the cluster does not know"
 ceph-authtool --create-keyring "$tmpdir/wrong.keyring" --gen-key -n client.pristine >/dev/null || fail "ceph-authtool"
 sed -e "s|^keyring = .*|keyring = $tmpdir/wrong.keyring|" "$PCONF" >"$tmpdir/wrong.conf"
 sed -i "s|^ceph-conf = .*|ceph-conf = $tmpdir/wrong.conf|; s|^rbd = .*|rbd = $CEPH_POOL/golden@v1|" "$tmpdir/pristine.conf"
-expect_start_error "cannot connect to the Ceph cluster at v2:$CEPH_MON .* as client.pristine: .*check the key in its keyring"
+expect_start_error "cannot connect to the Ceph cluster at v2:$CEPH_MON .* as client.pristine \(key from keyring $tmpdir/wrong.keyring\): .*check the key in its keyring"
+
+echo "== errors: a keyring that does not exist"
+sed -e "s|^keyring = .*|keyring = $tmpdir/nosuch.keyring|" "$PCONF" >"$tmpdir/nokey.conf"
+sed -i "s|^ceph-conf = .*|ceph-conf = $tmpdir/nokey.conf|" "$tmpdir/pristine.conf"
+expect_start_error "cannot connect to the Ceph cluster at v2:$CEPH_MON .* as client.pristine \(key from keyring $tmpdir/nosuch.keyring\): .*no keyring with its key"
+
+echo "== errors: a ceph-conf that cannot be read"
+sed -i "s|^ceph-conf = .*|ceph-conf = $tmpdir/nosuch.conf|" "$tmpdir/pristine.conf"
+expect_start_error "ceph-conf $tmpdir/nosuch.conf cannot be read"
 
 echo "== errors: a cluster nobody answers for"
 dead=$(free_port)

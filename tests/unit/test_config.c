@@ -680,6 +680,24 @@ static void test_rbd_cache(void **state)
 	config_free(&c);
 }
 
+/* [server] ceph-op-timeout = SECONDS: how long an OSD request may wait;
+ * 0 (wait as long as the cluster needs) by default, at most an hour. */
+static void test_ceph_op_timeout(void **state)
+{
+	struct config c;
+
+	expect_one("[server]\nceph-op-timeout = soon\n[image a]\npath = /a\n",
+		   "t.conf:2: ceph-op-timeout: 'soon' is not a number of seconds from 0 to 3600");
+	expect_one("[server]\nceph-op-timeout = 3601\n[image a]\npath = /a\n",
+		   "t.conf:2: ceph-op-timeout: '3601' is not a number of seconds from 0 to 3600");
+	assert_int_equal(parse("[image a]\npath = /a\n", &c), 0);
+	assert_int_equal(c.ceph_op_timeout, 0);
+	config_free(&c);
+	assert_int_equal(parse("[server]\nceph-op-timeout = 30\n[image a]\npath = /a\n", &c), 0);
+	assert_int_equal(c.ceph_op_timeout, 30);
+	config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -698,6 +716,7 @@ int main(void)
 		cmocka_unit_test(test_inheritance),
 		cmocka_unit_test(test_rbd),
 		cmocka_unit_test(test_rbd_cache),
+		cmocka_unit_test(test_ceph_op_timeout),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Issue 14: Ceph faults as a PC sees them through iSCSI, its overlay an
+# RBD clone (tests/ceph/rbd_faults.py does the I/O and the checks):
+#   full  the OSD made full (its full ratio below its use): a WRITE gets
+#         CHECK CONDITION 07/27/07 (SPACE ALLOCATION FAILED WRITE PROTECT),
+#         never a hang or a broken clone; once space is back writes work
+#         and the whole disk reads what was acknowledged;
+#   osd   the OSD stopped (SIGSTOP by its PID) for a while and continued
+#         while a PC writes and reads: by default its commands wait
+#         (rados_osd_op_timeout 0, docs/images.md); with ceph-op-timeout
+#         they fail (CHECK CONDITION) within a bound; never wrong data,
+#         and the PC carries on afterwards (a new login with the bound).
+. "$(dirname "$0")/../lib/common.sh"
+for tool in ceph-mon ceph-osd ceph rados rbd sha256sum python3; do
+	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
+done
+[ -x "$PRISTINED" ] || skip "$PRISTINED not built (make asan)"
+. "$TOP/tests/lib/ceph.sh"
+fail() { echo "FAIL: $*"; [ -f "${DLOG:-/nonexistent}" ] && tail -n 40 "$DLOG"; exit 1; }
+
+STATE=$tmpdir/state
+MIB=8
+ceph_start "$tmpdir/ceph" "${CEPH_OBJECTSTORE:-memstore}"
+PCONF=$(ceph_add_client pristine mon 'profile rbd' osd 'profile rbd')
+make_image "$tmpdir/golden.raw" "$MIB"
+timeout 60 rbd import --no-progress "$tmpdir/golden.raw" "$CEPH_POOL/golden" || fail "rbd import"
+timeout 30 rbd snap create --no-progress "$CEPH_POOL/golden@v1" >/dev/null || fail "rbd snap create"
+snap_sha() { timeout 60 rbd export --no-progress "$CEPH_POOL/golden@v1" - | sha256sum; }
+SHA=$(snap_sha)
+
+PORT=$(free_port)
+cat >"$tmpdir/pristine.conf" <<EOF2
+[server]
+state = $STATE
+listen = 127.0.0.1:$PORT
+nop-interval = 0
+ceph-conf = $PCONF
+ceph-id = pristine
+
+[image golden]
+rbd = $CEPH_POOL/golden@v1
+EOF2
+start_daemon_conf "$tmpdir/pristine.conf"
+
+echo "== full"
+cat >"$tmpdir/ratios.sh" <<EOS
+#!/bin/sh
+export CEPH_ARGS="$CEPH_ARGS"
+timeout 20 ceph osd set-nearfull-ratio "\$1" >/dev/null 2>&1 &&
+	timeout 20 ceph osd set-backfillfull-ratio "\$2" >/dev/null 2>&1 &&
+	timeout 20 ceph osd set-full-ratio "\$3" >/dev/null 2>&1
+EOS
+chmod +x "$tmpdir/ratios.sh"
+# the OSD holds ~30 MiB of its 1 GiB (memstore): 0.003 is well below that
+timeout 180 python3 "$TOP/tests/ceph/rbd_faults.py" full "$PORT" "$tmpdir/golden.raw" \
+	"$tmpdir/ratios.sh 0.001 0.002 0.003" "$tmpdir/ratios.sh 0.85 0.90 0.95" || fail "full"
+
+echo "== osd stopped and continued: the PC waits (ceph-op-timeout 0, the default)"
+timeout 180 python3 "$TOP/tests/ceph/rbd_faults.py" osd "$PORT" "$tmpdir/golden.raw" \
+	"kill -STOP $CEPH_OSD_PID" "kill -CONT $CEPH_OSD_PID" 8 30 iqn.2024-01.test.pristine:pc2 wait \
+	|| fail "osd, wait"
+stop_daemon
+
+echo "== osd stopped and continued: ceph-op-timeout = 3, the PC gets errors, then carries on"
+sed -i "/^ceph-id = /a ceph-op-timeout = 3" "$tmpdir/pristine.conf"
+start_daemon_conf "$tmpdir/pristine.conf"
+timeout 180 python3 "$TOP/tests/ceph/rbd_faults.py" osd "$PORT" "$tmpdir/golden.raw" \
+	"kill -STOP $CEPH_OSD_PID" "kill -CONT $CEPH_OSD_PID" 10 8 iqn.2024-01.test.pristine:pc3 error \
+	|| fail "osd, error"
+stop_daemon
+[ "$(snap_sha)" = "$SHA" ] || fail "the golden snapshot's content changed"
+echo "    ok: the golden snapshot is unchanged"
+echo "PASS"
