@@ -750,8 +750,9 @@ int client_reset_locked(struct registry *reg, struct client *c, bool force, cons
 		else
 			log_notice("client %s reset (%s): overlay discarded", c->initiator, why);
 	}
-	/* Reopen at once: the client is listed with an empty overlay. */
-	if (registry_disk_open(reg, &c->disk))
+	/* Reopen at once: the client is listed with an empty overlay (a
+	 * store that says so opens it at the next login instead). */
+	if (!disk_store(reg, &c->disk)->open_at_login && registry_disk_open(reg, &c->disk))
 		log_err("client %s: cannot create its new overlay", c->initiator);
 	c->disk.resetting = false;
 	return rc;

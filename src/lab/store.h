@@ -113,6 +113,10 @@ struct lab_store {
 	/* Where a store that only places an image's disks keeps the records
 	 * (NULL: itself); set by image_load. */
 	struct lab_store *records;
+	/* A client's disk is opened again at its next login after a reset,
+	 * not at once: the RBD store's clone costs round trips that a reset
+	 * need not wait for (docs/images.md, "Reset on RBD"). */
+	bool open_at_login;
 };
 
 /* A local store over the state directory state (not created yet:

@@ -224,6 +224,7 @@ static const struct lab_store_ops local_ops = {
 int store_local_init(struct lab_store *s, const char *state)
 {
 	s->ops = &local_ops;
+	s->open_at_login = false;
 	if (snprintf(s->root, sizeof(s->root), "%s", state) >= (int)sizeof(s->root))
 		return -ENAMETOOLONG;
 	return 0;

@@ -253,7 +253,14 @@ static int rbd_discard(struct lab_store *s, const char *where, const char *label
 		log_err("rbd %s: not an image of ours, left alone", where);
 		return -EPERM;
 	}
-	rc = rbd_snap_drop(r->cl, r->pool, sp.image, sp.snap[0] ? sp.snap : FROZEN_SNAP, msg, sizeof(msg));
+	/* A client's clone (pristine.<uid>.v<N>.<initiator>) never has a
+	 * snapshot: it goes to the trash at once (a reset waits for this). */
+	if (!sp.snap[0] && sp.image[strlen(own)] == 'v' && sp.image[strlen(own) + 1] >= '0' &&
+	    sp.image[strlen(own) + 1] <= '9')
+		rc = -ENOENT;
+	else
+		rc = rbd_snap_drop(r->cl, r->pool, sp.image, sp.snap[0] ? sp.snap : FROZEN_SNAP, msg,
+				   sizeof(msg));
 	if (rc && rc != -ENOENT) {
 		if (rc != -EBUSY)
 			log_err("%s", msg);
@@ -417,6 +424,7 @@ struct lab_store *store_rbd_new(struct rbd_cluster *cl, const char *pool, const 
 	if (!r)
 		return NULL;
 	r->base.ops = &rbd_ops;
+	r->base.open_at_login = true;
 	r->cl = cl;
 	snprintf(r->pool, sizeof(r->pool), "%s", pool);
 	r->uid = uid;

@@ -6,7 +6,8 @@
  *
  *   rbd_disk_check CONF POOL setup   the parent pristine.t.golden (a
  *                                    pattern, with a hole) and its snapshot v1
- *   rbd_disk_check CONF POOL main    clones, I/O, quota, unmap, lock,
+ *   rbd_disk_check CONF POOL main    clones, I/O, quota, unmap, racing
+ *                                    first writes into one object, lock,
  *                                    reopen, snapshots, copy, trash, purge
  *   rbd_disk_check CONF POOL full "FILL-CMD" "FREE-CMD"
  *                                    a clone written until FILL-CMD has made
@@ -218,6 +219,79 @@ static void phase_race(struct backend *g)
 	free(m);
 }
 
+/* First writes racing in one object: NF threads wait at a barrier, then
+ * each writes its own 4 KiB block of the same fresh object at once (the
+ * clone holds none of them: first writes, which rbd_disk.c turns into
+ * whole-object writes); none of the writes may be lost, over NFOBJ
+ * objects. */
+#define NF 8
+#define NFOBJ 16
+struct firster {
+	struct backend *be;
+	pthread_barrier_t *bar;
+	int t;
+	uint64_t osize;
+	int rc;
+};
+
+static void *first_race(void *arg)
+{
+	struct firster *f = arg;
+	unsigned char buf[4096];
+
+	memset(buf, 0x70 + f->t, sizeof(buf));
+	for (uint64_t i = 0; i < NFOBJ; i++) {
+		uint64_t off = (i + 1) * f->osize + (uint64_t)f->t * (f->osize / NF);
+		int rc;
+		pthread_barrier_wait(f->bar);
+		if ((rc = f->be->ops->write(f->be, buf, off, sizeof(buf), false)) && !f->rc)
+			f->rc = rc;
+	}
+	return NULL;
+}
+
+static void phase_first(struct backend *g)
+{
+	struct firster f[NF];
+	pthread_t th[NF];
+	pthread_barrier_t bar;
+	unsigned char *m = malloc(SIZE);
+	uint64_t osize = 1ull << RBD_DISK_ORDER;
+	struct cow *c;
+	int rc;
+
+	CHECK(m, "malloc");
+	CHECK((NFOBJ + 1) * osize <= SIZE && osize / NF >= 4096, "object size %llu",
+	      (unsigned long long)osize);
+	rc = rbd_clone_make(cl, pool, PARENT, "v1", "pristine.t.first", 0, msg, sizeof(msg));
+	CHECK(rc == 0, "clone first: %s", msg);
+	c = disk_open("pristine.t.first", g, 0);
+	pthread_barrier_init(&bar, NULL, NF);
+	for (int t = 0; t < NF; t++) {
+		f[t] = (struct firster){ .be = cow_backend(c), .bar = &bar, .t = t, .osize = osize };
+		CHECK(pthread_create(&th[t], NULL, first_race, &f[t]) == 0, "pthread_create");
+	}
+	for (int t = 0; t < NF; t++) {
+		pthread_join(th[t], NULL);
+		CHECK(f[t].rc == 0, "first writer %d: %d", t, f[t].rc);
+	}
+	pthread_barrier_destroy(&bar);
+	CHECK(cow_used_bytes(c) == NFOBJ * osize, "used %llu after first writes into %d objects",
+	      (unsigned long long)cow_used_bytes(c), NFOBJ);
+	fill_pattern(m, SIZE);
+	for (uint64_t i = 0; i < NFOBJ; i++)
+		for (int t = 0; t < NF; t++)
+			memset(m + (i + 1) * osize + (uint64_t)t * (osize / NF), 0x70 + t, 4096);
+	same(cow_backend(c), m, "8 first writes at once into each fresh object: none lost");
+	CHECK(cow_close(c) == 0, "close first");
+	/* reopened: what Ceph holds, not the bitmap, reads the same */
+	c = disk_open("pristine.t.first", g, 0);
+	same(cow_backend(c), m, "the same after a reopen (from Ceph)");
+	CHECK(cow_close(c) == 0, "close first again");
+	CHECK(rbd_image_trash(cl, pool, "pristine.t.first") == 0, "trash first");
+	free(m);
+}
+
 /* The parent with its pattern and a snapshot v1 (and v0, to drop). */
 static void phase_setup(void)
 {
@@ -345,6 +419,7 @@ static void phase_main(void)
 	printf("ok: quota -> -ENOSPC, overwrites go on, flush\n");
 
 	phase_race(g);
+	phase_first(g);
 
 	/* a second writer is refused, in bounded time; the first goes on */
 	{

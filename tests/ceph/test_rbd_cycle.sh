@@ -6,8 +6,9 @@
 #   byte for byte; two clients are isolated (each reads its own writes,
 #   not the other's) and `rbd ls` shows their clones; a client's quota
 #   refuses a write that needs an object beyond it; a reset moves the
-#   clone to the RBD trash, the client reads the golden again and the
-#   purge empties the trash; the version cycle: edit (a draft clone),
+#   clone to the RBD trash (under 0.5 s in the API; the new clone is made
+#   at the next login), the client reads the golden again and the purge
+#   empties the trash; the version cycle: edit (a draft clone),
 #   write, commit (a protected snapshot), a client reset onto v2 reads
 #   v2, rollback to v1, flatten of v2 (a flat RBD image), export of v2
 #   byte-identical, delete of v2; a restart serves the same; the golden
@@ -127,8 +128,11 @@ ctl_ok --json client show $P:pc7
 [ "$(echo "$OUT" | jq -r .used_bytes)" = $((2 * OBJ)) ] || fail "pc7 holds $(echo "$OUT" | jq -r .used_bytes) bytes, not its two objects"
 
 echo "== reset: the clone goes to the RBD trash, the client reads the golden again, the purge empties it"
-ctl_ok client reset $P:pc1
-same $P:pc1 "$tmpdir/golden.raw"
+ctl_ok --json client reset $P:pc1
+SECS=$(echo "$OUT" | jq -r .seconds)
+awk -v s="$SECS" 'BEGIN { exit !(s + 0 > 0 && s + 0 < 0.5) }' || fail "the reset took $SECS s in the API (bound 0.5 s)"
+! grep -q "pristine%3apc1$" <(ours) || fail "pc1's old clone is still listed after its reset"
+same $P:pc1 "$tmpdir/golden.raw"          # its login makes the new clone
 same $P:pc2 "$tmpdir/pc2.raw"
 purged=0
 for _ in $(seq 1 60); do

@@ -7,7 +7,8 @@
 #          half (unprotected) and mended by rbd_snap_ensure, called twice;
 #   main   clones read through to the parent, writes read back, the other
 #          clone unaffected, unmap reads zeros (also over parent data),
-#          quota -> -ENOSPC with nothing changed, flush, a second open
+#          quota -> -ENOSPC with nothing changed, flush, first writes of
+#          8 threads into the same fresh objects at once (none lost), a second open
 #          refused (exclusive lock), reopen rebuilds the held objects from
 #          Ceph, snap_drop -EBUSY while a clone (also a trashed one)
 #          exists, image_copy equals the source and has no parent, trash
