@@ -50,23 +50,11 @@ class RbdDaemon(F.Daemon):
         self.conf = conf
         self.port = port
 
+    def argv(self):
+        return [F.PRISTINED, "-c", self.conf]
+
     def start(self, timeout=30.0, fault_env=False):
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=66")
-        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:exitcode=67")
-        self.logf = open(self.log_path, "ab")
-        self.mark = os.path.getsize(self.log_path)
-        self.proc = subprocess.Popen([F.PRISTINED, "-c", self.conf], stdin=subprocess.DEVNULL,
-                                     stdout=self.logf, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "listening on" in self.log(since_start=True):
-                return self
-            if self.proc.poll() is not None:
-                raise I.ISCSIError("pristined exited at start (%s):\n%s"
-                                   % (self.proc.returncode, self.log(since_start=True)[-3000:]))
-            time.sleep(0.05)
-        raise I.ISCSIError("pristined did not start within %ss" % timeout)
+        return super().start(timeout, fault_env)
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)

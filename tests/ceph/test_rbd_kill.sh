@@ -18,26 +18,7 @@ done
 STATE=$tmpdir/state
 MIB=8
 ceph_start "$tmpdir/ceph" "${CEPH_OBJECTSTORE:-memstore}"
-PCONF=$(ceph_add_client pristine mon 'profile rbd' osd 'profile rbd')
-
-make_image "$tmpdir/golden.raw" "$MIB"
-timeout 60 rbd import --no-progress "$tmpdir/golden.raw" "$CEPH_POOL/golden" || fail "rbd import"
-timeout 30 rbd snap create --no-progress "$CEPH_POOL/golden@v1" >/dev/null || fail "rbd snap create"
-snap_sha() { timeout 60 rbd export --no-progress "$CEPH_POOL/golden@v1" - | sha256sum; }
-SHA=$(snap_sha)
-
-PORT=$(free_port)
-cat >"$tmpdir/pristine.conf" <<EOF2
-[server]
-state = $STATE
-listen = 127.0.0.1:$PORT
-nop-interval = 0
-ceph-conf = $PCONF
-ceph-id = pristine
-
-[image golden]
-rbd = $CEPH_POOL/golden@v1
-EOF2
+ceph_golden_conf "$MIB" "$STATE"
 
 python3 "$TOP/tests/ceph/rbd_kill.py" "$tmpdir/pristine.conf" "$tmpdir/golden.raw" "$STATE" \
 	"$PORT" "$CEPH_CONF" "$CEPH_POOL" || fail "rbd_kill.py"

@@ -116,6 +116,11 @@ class Daemon:
         self.disarm()
 
     # ---- life cycle
+    def argv(self):
+        """The daemon's command line (a subclass may start it otherwise)."""
+        return [PRISTINED, "--image", self.image, "--listen", "127.0.0.1:%d" % self.port,
+                "--state", self.state, "--nop-interval", "0"] + self.extra
+
     def start(self, timeout=30.0, fault_env=True):
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=66")
@@ -124,8 +129,7 @@ class Daemon:
             rt = sanitizer_runtime(PRISTINED)
             env["LD_PRELOAD"] = " ".join(p for p in (rt, SHIM) if p)
             env["FAULT_CTL"] = self.ctl_path
-        args = [PRISTINED, "--image", self.image, "--listen", "127.0.0.1:%d" % self.port,
-                "--state", self.state, "--nop-interval", "0"] + self.extra
+        args = self.argv()
         self.logf = open(self.log_path, "ab")
         self.mark = os.path.getsize(self.log_path)
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.logf,

@@ -178,3 +178,32 @@ ceph_add_client() {
 	sed -i -e "/^\[global\]/a keyring = $CEPH_DIR/client.$name.keyring" "$CEPH_DIR/$name.conf"
 	echo "$CEPH_DIR/$name.conf"
 }
+
+# ceph_golden_conf MIB STATE: the usual start of a test on an image on RBD
+# (after ceph_start): client.pristine (profile rbd; its conf in PCONF), a
+# MIB MiB patterned golden ($tmpdir/golden.raw, tests/lib/images.sh)
+# imported as $CEPH_POOL/golden with snapshot v1, SHA its content (compare
+# with snap_sha at the end), PORT free, and $tmpdir/pristine.conf serving
+# it as image golden with state STATE.
+snap_sha() { timeout 60 rbd export --no-progress "$CEPH_POOL/golden@v1" - | sha256sum; }
+ceph_golden_conf() {
+	local mib=$1 state=$2
+	PCONF=$(ceph_add_client pristine mon 'profile rbd' osd 'profile rbd')
+	make_image "$tmpdir/golden.raw" "$mib"
+	timeout 60 rbd import --no-progress "$tmpdir/golden.raw" "$CEPH_POOL/golden" || fail "rbd import"
+	timeout 30 rbd snap create --no-progress "$CEPH_POOL/golden@v1" >/dev/null ||
+		fail "rbd snap create"
+	SHA=$(snap_sha)
+	PORT=$(free_port)
+	cat >"$tmpdir/pristine.conf" <<EOF2
+[server]
+state = $state
+listen = 127.0.0.1:$PORT
+nop-interval = 0
+ceph-conf = $PCONF
+ceph-id = pristine
+
+[image golden]
+rbd = $CEPH_POOL/golden@v1
+EOF2
+}
