@@ -45,10 +45,7 @@ SNAP_SHA=$(snap_sha)
 GPREFIX=$(timeout 30 rbd info --format json "$CEPH_POOL/golden" | jq -r .block_name_prefix)
 [ -n "$GPREFIX" ] && [ "$GPREFIX" != null ] || fail "no block_name_prefix for the golden"
 golden_objects() {
-	local o
-	timeout 30 rados -p "$CEPH_POOL" ls | grep "^$GPREFIX\." | sort | while read -r o; do
-		echo "$o $(timeout 10 rados -p "$CEPH_POOL" stat "$o" | sed 's/^.* mtime //')"
-	done
+	ceph_data_objects "$GPREFIX"
 }
 golden_objects >"$tmpdir/objects.before"
 [ -s "$tmpdir/objects.before" ] || fail "no data objects of the golden listed"
@@ -76,11 +73,6 @@ ceph-id = pristine
 [image golden]
 rbd = $CEPH_POOL/golden@v1
 EOF
-start_daemon_conf_port() {
-	PORT=$(free_port)
-	sed -i "/^listen = /d; /^\[server\]/a listen = 127.0.0.1:$PORT" "$tmpdir/pristine.conf"
-	start_daemon_conf "$tmpdir/pristine.conf"
-}
 start_daemon_conf_port
 
 echo "== a client's disk is the golden, byte for byte, through a clone"

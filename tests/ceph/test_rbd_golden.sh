@@ -60,10 +60,7 @@ HEAD_SHA=$(head_sha)
 # What the OSD says of every data object of the golden: name, size, mtime.
 GPREFIX=$(timeout 30 rbd info --format json "$CEPH_POOL/golden" | jq -r .block_name_prefix)
 objects() {
-	local o
-	timeout 30 rados -p "$CEPH_POOL" ls | grep "^$GPREFIX\." | sort | while read -r o; do
-		echo "$o $(timeout 10 rados -p "$CEPH_POOL" stat "$o" | sed 's/^.* mtime //')"
-	done
+	ceph_data_objects "$GPREFIX"
 }
 objects >"$tmpdir/objects.before"
 grep -q '^rbd_data\.' "$tmpdir/objects.before" || { cat "$tmpdir/objects.before"; fail "no rbd_data objects listed"; }
@@ -77,11 +74,6 @@ ceph-id = pristine
 [image golden]
 rbd = $CEPH_POOL/golden@v1
 EOF
-start_daemon_conf_port() {
-	PORT=$(free_port)
-	sed -i "/^listen = /d; /^\[server\]/a listen = 127.0.0.1:$PORT" "$tmpdir/pristine.conf"
-	start_daemon_conf "$tmpdir/pristine.conf"
-}
 start_daemon_conf_port
 grep -q "ceph: connected as client.pristine" "$DLOG" || { cat "$DLOG"; fail "no connection logged"; }
 grep -q "LUN 0: rbd:$CEPH_POOL/golden@v1, $((MIB << 20)) bytes" "$DLOG" || { cat "$DLOG"; fail "the target's source is not logged as rbd:"; }

@@ -46,10 +46,7 @@ snap_sha() { timeout 60 rbd export --no-progress "$CEPH_POOL/golden@gold" - | sh
 SNAP_SHA=$(snap_sha)
 GPREFIX=$(timeout 30 rbd info --format json "$CEPH_POOL/golden" | jq -r .block_name_prefix)
 objects() {
-	local o
-	timeout 30 rados -p "$CEPH_POOL" ls | grep "^$GPREFIX\." | sort | while read -r o; do
-		echo "$o $(timeout 10 rados -p "$CEPH_POOL" stat "$o" | sed 's/^.* mtime //')"
-	done
+	ceph_data_objects "$GPREFIX"
 }
 objects >"$tmpdir/objects.before"
 grep -q '^rbd_data\.' "$tmpdir/objects.before" || fail "no data objects of the golden listed"

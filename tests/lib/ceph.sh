@@ -207,3 +207,22 @@ ceph-id = pristine
 rbd = $CEPH_POOL/golden@v1
 EOF2
 }
+
+# ceph_data_objects PREFIX: every object of $CEPH_POOL whose name starts
+# with PREFIX. (an RBD image's block_name_prefix: its data objects), one
+# line each with its size and mtime as the OSD reports them - a write
+# would change them.
+ceph_data_objects() {
+	local o
+	timeout 30 rados -p "$CEPH_POOL" ls | grep "^$1\." | sort | while read -r o; do
+		echo "$o $(timeout 10 rados -p "$CEPH_POOL" stat "$o" | sed 's/^.* mtime //')"
+	done
+}
+
+# start_daemon_conf_port: start pristined on $tmpdir/pristine.conf with its
+# listen = line set to a free port (PORT) - again after each stop.
+start_daemon_conf_port() {
+	PORT=$(free_port)
+	sed -i "/^listen = /d; /^\[server\]/a listen = 127.0.0.1:$PORT" "$tmpdir/pristine.conf"
+	start_daemon_conf "$tmpdir/pristine.conf"
+}
