@@ -78,23 +78,5 @@ check_clones
 	conf_classify "$LOGDIR/writable.log"
 	conf_classify "$LOGDIR/writable-4k.log" | sed 's/^\([a-z]*\) /\1 4k:/'
 } | grep -v '^skip \(4k:\)\?ReadOnly.ReadOnlySBC$' >"$LOGDIR/results.txt"
-npass=$(grep -c '^pass ' "$LOGDIR/results.txt")
-nfail=$(grep -c '^fail ' "$LOGDIR/results.txt")
-nskip=$(grep -c '^skip ' "$LOGDIR/results.txt")
-echo "conformance on RBD: $npass passed, $nfail failed, $nskip skipped (logs in $LOGDIR)"
-[ $((npass + nfail + nskip)) -gt 400 ] || fail "only $((npass + nfail + nskip)) tests ran; see $LOGDIR"
-
-rc=0
-if [ "$nfail" -gt 0 ]; then
-	echo "failed tests:"; grep '^fail ' "$LOGDIR/results.txt" | sed 's/^fail /  /'
-	rc=1
-fi
-allowed=$(conf_allowed "$DOC")
-while read -r _ t; do
-	if ! grep -qxF "${t#4k:}" <<<"$allowed"; then
-		echo "skip not documented in docs/conformance.md: $t"
-		rc=1
-	fi
-done < <(grep '^skip ' "$LOGDIR/results.txt")
-[ "$rc" -eq 0 ] || fail "conformance on RBD: $nfail failed, undocumented skips above"
+conf_verdict "conformance on RBD" "$LOGDIR/results.txt" "$DOC"
 echo "PASS"

@@ -68,24 +68,5 @@ classify() { conf_classify "$@"; }
 if grep -q '^pass ReadOnly.ReadOnlySBC$' "$LOGDIR/results.txt"; then
 	sed -i '/^skip \(4k:\)\?ReadOnly.ReadOnlySBC$/d' "$LOGDIR/results.txt"
 fi
-npass=$(grep -c '^pass ' "$LOGDIR/results.txt")
-nfail=$(grep -c '^fail ' "$LOGDIR/results.txt")
-nskip=$(grep -c '^skip ' "$LOGDIR/results.txt")
-echo "conformance: $npass passed, $nfail failed, $nskip skipped (logs in $LOGDIR)"
-[ $((npass + nfail + nskip)) -gt 400 ] || fail "only $((npass + nfail + nskip)) tests ran; see $LOGDIR"
-
-rc=0
-if [ "$nfail" -gt 0 ]; then
-	echo "failed tests:"; grep '^fail ' "$LOGDIR/results.txt" | sed 's/^fail /  /'
-	rc=1
-fi
-# Allowed skips: lines "- `Suite.Test`: reason" in docs/conformance.md.
-allowed=$(conf_allowed "$DOC")
-while read -r _ t; do
-	if ! grep -qxF "${t#4k:}" <<<"$allowed"; then
-		echo "skip not documented in docs/conformance.md: $t"
-		rc=1
-	fi
-done < <(grep '^skip ' "$LOGDIR/results.txt")
-[ "$rc" -eq 0 ] || fail "conformance: $nfail failed, undocumented skips above"
+conf_verdict "conformance" "$LOGDIR/results.txt" "$DOC"
 echo "PASS"
