@@ -11,6 +11,7 @@
 #include "storage/rbd.h"
 #include "util/fullio.h"
 #include "util/atomicfile.h"
+#include "util/bytes.h"
 #include "util/log.h"
 #include "util/parse.h"
 
@@ -40,14 +41,6 @@ static bool format_valid(const char *f)
 		if (strcmp(f, ok[i]) == 0)
 			return true;
 	return false;
-}
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
 }
 
 /*
@@ -82,7 +75,7 @@ static int copy_to_file(struct job *j, struct backend *be, const char *path, uin
 				 strerror(-rc));
 			goto out;
 		}
-		if (!all_zero(buf, n) && (rc = pwrite_full(fd, buf, n, off))) {
+		if (!bytes_all_zero(buf, n) && (rc = pwrite_full(fd, buf, n, off))) {
 			snprintf(msg, msglen, "%s: %s", path, strerror(-rc));
 			goto out;
 		}

@@ -29,6 +29,7 @@
 
 #include "storage/rbd_disk.h"
 #include "storage/rbd_int.h"
+#include "util/bytes.h"
 #include "util/log.h"
 
 #define RBD_OWN_FEATURES (RBD_FEATURE_LAYERING | RBD_FEATURE_EXCLUSIVE_LOCK | \
@@ -304,12 +305,6 @@ out:
 	return rc;
 }
 
-/* Whether buf[0..len) is all zeros. */
-static bool all_zero(const char *buf, size_t len)
-{
-	return len == 0 || (buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0);
-}
-
 /* Copy every non-zero object-sized piece of src into dst (same size,
  * objects of osize bytes), reading at least 4 MiB per call. */
 static int copy_data(rbd_image_t src, rbd_image_t dst, uint64_t size, uint64_t osize)
@@ -329,7 +324,7 @@ static int copy_data(rbd_image_t src, rbd_image_t dst, uint64_t size, uint64_t o
 		}
 		for (size_t p = 0; p < n && rc == 0; p += osize) {
 			size_t m = n - p < osize ? n - p : (size_t)osize;
-			if (all_zero(buf + p, m))
+			if (bytes_all_zero(buf + p, m))
 				continue;       /* a new image reads zeros: stay sparse */
 			r = rbd_write(dst, off + p, m, buf + p);
 			if (r != (ssize_t)m)

@@ -18,6 +18,7 @@
 #include "storage/rbd_import.h"
 #include "storage/rbd_int.h"
 #include "util/fullio.h"
+#include "util/bytes.h"
 #include "util/log.h"
 
 #define FILL_CHUNK (4u << 20)
@@ -37,11 +38,6 @@ int rbd_pool_check(struct rbd_cluster *c, const char *pool, char *msg, size_t ms
 	return 0;
 }
 
-static bool zeros(const char *p, size_t n)
-{
-	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
-}
-
 /* Write the non-zero pieces of fd (size bytes) into img, flushed. */
 static int fill(int fd, rbd_image_t img, uint64_t size, rbd_fill_step step, void *arg)
 {
@@ -54,7 +50,7 @@ static int fill(int fd, rbd_image_t img, uint64_t size, rbd_fill_step step, void
 		size_t n = (size_t)(size - off < FILL_CHUNK ? size - off : FILL_CHUNK);
 		if ((rc = pread_full(fd, buf, n, (off_t)off)))
 			break;
-		if (!zeros(buf, n)) {
+		if (!bytes_all_zero(buf, n)) {
 			ssize_t w = rbd_write(img, off, n, buf);
 			if (w != (ssize_t)n) {
 				rc = w < 0 ? (int)w : -EIO;

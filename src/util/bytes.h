@@ -6,7 +6,10 @@
 #ifndef PRISTINE_BYTES_H
 #define PRISTINE_BYTES_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 
 static inline uint16_t get_be16(const uint8_t *p)
@@ -54,6 +57,14 @@ static inline void put_be64(uint8_t *p, uint64_t v)
 {
 	put_be32(p, (uint32_t)(v >> 32));
 	put_be32(p + 4, (uint32_t)v);
+}
+
+/* Whether p[0..n) is all zero bytes (a piece a sparse copy may skip). */
+static inline bool bytes_all_zero(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
 }
 
 #endif
