@@ -146,6 +146,10 @@ int rbd_image_remove_all(struct rbd_cluster *c, const char *pool, const char *na
 		else if (n < 0)
 			rc = n;
 		rbd_close(img);
+	} else if (rc == -ENOENT) {
+		/* no header: not there, or a create a kill cut short (its
+		 * directory entry may remain): rbd_remove clears either */
+		rc = 0;
 	}
 	if (rc == 0 && (rc = rbd_remove(io, name)) < 0)
 		snprintf(msg, msglen, "rbd:%s/%s: cannot remove it: %s", pool, name, strerror(-rc));

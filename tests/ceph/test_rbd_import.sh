@@ -183,7 +183,7 @@ if echo "$OUT" | jq -e '.images[] | select(.name == "big")' >/dev/null; then
 	echo "    the import had finished before the kill: served whole"
 	same $P:c1 "$tmpdir/big.raw" iqn.2026-11.org.pristine:big
 else
-	[ -z "$(own_images | grep "^pristine\.import\.big\.")" ] || { own_images; fail "a killed import left its RBD image"; }
+	[ -z "$(own_images | grep "^pristine\.import\.big\.")" ] || { own_images; grep -E "import|imported|blocklist|previous" "$DLOG" | tail -n 15; fail "a killed import left its RBD image"; }
 	echo "    ok: not served, nothing left in Ceph"
 fi
 [ -e "$STATE/imported/big.rbd-import" ] && fail "the marker of the killed import is still there"
