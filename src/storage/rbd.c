@@ -209,8 +209,22 @@ int rbd_cluster_addr(struct rbd_cluster *c, char *buf, size_t len)
 /* See rbd.h. */
 void rbd_cluster_set_breakable(struct rbd_cluster *c, const char *addr)
 {
+	int rc;
+
 	snprintf(c->breakable, sizeof(c->breakable), "%s",
 		 addr && strlen(addr) < sizeof(c->breakable) ? addr : "");
+	if (!c->breakable[0])
+		return;
+	/* Fence it now: its watches go at once, so what it had open (a
+	 * clone, a half-imported image) can be locked or removed without
+	 * waiting for the OSDs' watch timeout. */
+	rc = rados_blocklist_add(c->rados, c->breakable, RBD_FENCE_S);
+	if (rc < 0)
+		log_warn("ceph: cannot blocklist our previous instance %s: %s (what it had open "
+			 "waits for its watches to time out, ~30 s)", c->breakable, strerror(-rc));
+	else
+		log_info("ceph: our previous instance %s is blocklisted for %d s", c->breakable,
+			 RBD_FENCE_S);
 }
 
 /* See rbd_int.h. */

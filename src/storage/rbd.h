@@ -108,8 +108,12 @@ int rbd_cluster_addr(struct rbd_cluster *c, char *buf, size_t len);
  * by a crash").  Call before any rbd_disk_open; the caller must know that
  * the owner is dead or can no longer write: the state directory's lock
  * (lab/statedir.h) proves no other pristined serves that state.  An
- * address longer than RBD_ADDR_MAX - 1 is ignored.
+ * address longer than RBD_ADDR_MAX - 1 is ignored.  The address is also
+ * blocklisted at once (for RBD_FENCE_S seconds): its watches go, so an
+ * image it had open for writing (a half-imported one the start sweeps
+ * away) is free without waiting ~30 s for the OSDs' watch timeout.
  */
+#define RBD_FENCE_S 3600
 void rbd_cluster_set_breakable(struct rbd_cluster *c, const char *addr);
 
 /*
