@@ -679,6 +679,10 @@ static int init_space(struct overlay *ov)
 
 	if (rc < 0)
 		return rc;
+	if (alloc == OVL_ALLOC_UNKNOWN) {
+		ov->used = ov->map.present * ov->bs;
+		return 0;
+	}
 	/* Slack for file-system overhead, so a clean overlay is not walked. */
 	if (alloc > ov->map.present * ov->bs + (64u << 10) + alloc / 256) {
 		for (uint64_t b = 0; b < ov->nblocks;) {

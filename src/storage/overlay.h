@@ -81,6 +81,12 @@ struct ovl_io {
 	int (*splice)(void *ctx, int fd, int pipe_wr, size_t len, uint64_t off);
 };
 
+/* fstat_size's allocated when the store cannot count it cheaply (an
+ * overlay in Ceph, storage/ovl_ceph.h): the overlay then starts its space
+ * counter from its PRESENT blocks (times G) instead.  Data that a crash
+ * lost before its flush then holds space nobody counts until a reset. */
+#define OVL_ALLOC_UNKNOWN UINT64_MAX
+
 /* The real thing (plain syscalls); what io == NULL means. */
 const struct ovl_io *ovl_io_default(void);
 
