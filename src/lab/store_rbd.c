@@ -1,7 +1,9 @@
 /*
  * store_rbd.c - the store (store.h) of one image on Ceph RBD: its
- * drafts, versions and client overlays are RBD images in the golden's
- * pool; its records stay with the registry's store (s->records).
+ * drafts and versions are RBD images in the golden's pool, its client
+ * overlays our own overlays (storage/overlay.h) kept in that pool through
+ * storage/ovl_ceph.h; its records stay with the registry's store
+ * (s->records).
  *
  * Names, all RBD_OWN_PREFIX + the image's uid (so that two images of one
  * pool, or a history started again, never meet) and deterministic, so a
@@ -11,7 +13,11 @@
  *                                      frozen as snapshot FROZEN_SNAP
  *   pristine.<uid>.flat-v<N>           version N flattened (a flat copy),
  *                                      snapshot FROZEN_SNAP
- *   pristine.<uid>.v<N>.<initiator>    a client's clone of version N
+ *   pristine.<uid>.v<N>.<initiator>    a client's overlay on version N:
+ *                                      the DIR of ovl_ceph.h (a marker
+ *                                      object, DIR.INST.data an RBD
+ *                                      image, DIR.INST.* objects)
+ *   pristine.<uid>.overlays            the index object of those DIRs
  * A place ("where") is POOL/NAME; a root (images.h) is rbd:POOL/NAME@SNAP,
  * v1's being the admin's golden snapshot.  docs/images.md, "Images on
  * Ceph RBD", has the table of what each verb does here and what a crash
@@ -24,6 +30,7 @@
 #include "storage/rbd.h"
 #include "storage/rbd_disk.h"
 #include "storage/overlay.h"
+#include "storage/ovl_ceph.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -39,6 +46,7 @@ struct store_rbd {
 	struct rbd_cluster *cl;       /* borrowed */
 	char pool[RBD_POOL_MAX];
 	const char *uid;              /* the image's (borrowed) */
+	struct ovl_ceph *oc;          /* the clients' overlays (owned) */
 };
 
 static struct store_rbd *rbd_of(struct lab_store *s)
@@ -120,6 +128,20 @@ static int own_where(struct store_rbd *r, const char *what, char *out, size_t le
 	return 0;
 }
 
+/* Whether image (a name in our pool) is a client's overlay,
+ * pristine.<uid>.v<N>.<initiator>, rather than a draft, a version or a
+ * flat copy (L<n>, flat-v<N>). */
+static bool is_client(struct store_rbd *r, const char *image)
+{
+	char own[RBD_NAME_MAX];
+	size_t n;
+
+	snprintf(own, sizeof(own), "%s%s.", RBD_OWN_PREFIX, r->uid);
+	n = strlen(own);
+	return strncmp(image, own, n) == 0 && image[n] == 'v' && image[n + 1] >= '0' &&
+	       image[n + 1] <= '9';
+}
+
 static int rbd_overlay_where(struct lab_store *s, const char *initiator, unsigned version, char *out,
 			     size_t len)
 {
@@ -138,8 +160,8 @@ static int rbd_layer_where(struct lab_store *s, const char *image, const char *l
 	return own_where(rbd_of(s), layer, out, len);
 }
 
-/* No listing of clones: a client's clone is found by its name when the
- * client (from the records) opens. */
+/* No listing: a client's overlay is found by its name when the client
+ * (from the records) opens. */
 static void rbd_overlays_list(struct lab_store *s,
 			      void (*fn)(void *arg, const char *initiator, const char *name), void *arg)
 {
@@ -170,9 +192,36 @@ static int parse_place(struct store_rbd *r, const char *place, struct rbd_spec *
 /* ------------------------------------------------------------- disks */
 
 /*
- * The clone at where, on the version whose root is base_root, made if it
- * does not exist (a clone that exists is reused: a restart, or a crash
- * after it was made), then opened writable over golden.
+ * A client's overlay at where (its DIR in ovl_ceph.h: the image part of
+ * where), the overlay's own code and format over golden, made if it does
+ * not exist.  oo as the lab gives it, but the local file system's floor
+ * means nothing here (the pool's free space is the io's fs_free).
+ */
+static int client_open(struct store_rbd *r, const struct rbd_spec *me, struct backend *golden,
+		       const struct overlay_opts *oo, struct cow **out)
+{
+	struct overlay_opts o = oo ? *oo : (struct overlay_opts){ 0 };
+	struct overlay *ov;
+	int rc;
+
+	o.store_floor_bytes = 0;
+	o.io = ovl_ceph_io(r->oc);
+	rc = overlay_open(me->image, golden, &o, &ov);
+	if (rc) {
+		log_err("rbd %s/%s: the overlay cannot be opened: %s", r->pool, me->image,
+			strerror(-rc));
+		return rc;
+	}
+	*out = overlay_cow(ov);
+	return 0;
+}
+
+/*
+ * A client's overlay (see client_open), or a draft: the clone at where,
+ * on the version whose root is base_root, made if it does not exist (a
+ * clone that exists is reused: a restart, or a crash after it was made),
+ * then opened writable over golden.  A draft stays a clone because its
+ * commit snapshots it: versions are RBD snapshots.
  */
 static int rbd_overlay_open(struct lab_store *s, const char *where, const char *base_root,
 			    struct backend *golden, const struct overlay_opts *oo, struct cow **out)
@@ -185,7 +234,11 @@ static int rbd_overlay_open(struct lab_store *s, const char *where, const char *
 	int rc;
 
 	*out = NULL;
-	if ((rc = parse_place(r, where, &me)) || (rc = parse_place(r, base_root, &parent)))
+	if ((rc = parse_place(r, where, &me)))
+		return rc;
+	if (is_client(r, me.image))
+		return client_open(r, &me, golden, oo, out);
+	if ((rc = parse_place(r, base_root, &parent)))
 		return rc;
 	if (!parent.snap[0]) {
 		log_err("rbd %s: its version %s is no snapshot and cannot be cloned", where, base_root);
@@ -233,10 +286,12 @@ static int rbd_layer_open(struct lab_store *s, const char *where, uint64_t size,
 }
 
 /*
- * Throw where (or a root) away: its snapshot dropped first (a frozen
- * draft or a flat copy; -EBUSY while a clone of it exists, even one in
- * the trash), then the image moved to the RBD trash, constant time.
- * Only images this store named are touched.
+ * Throw where (or a root) away in constant time.  A client's overlay:
+ * ovl_ceph_discard, one RADOS op (a reset waits for this; its space goes
+ * at the next purge).  A draft, a version or a flat copy: its snapshot
+ * dropped first (-EBUSY while a clone of it exists, even one in the
+ * trash), then the image moved to the RBD trash.  Only names this store
+ * made are touched.
  */
 static int rbd_discard(struct lab_store *s, const char *where, const char *label)
 {
@@ -253,14 +308,14 @@ static int rbd_discard(struct lab_store *s, const char *where, const char *label
 		log_err("rbd %s: not an image of ours, left alone", where);
 		return -EPERM;
 	}
-	/* A client's clone (pristine.<uid>.v<N>.<initiator>) never has a
-	 * snapshot: it goes to the trash at once (a reset waits for this). */
-	if (!sp.snap[0] && sp.image[strlen(own)] == 'v' && sp.image[strlen(own) + 1] >= '0' &&
-	    sp.image[strlen(own) + 1] <= '9')
-		rc = -ENOENT;
-	else
-		rc = rbd_snap_drop(r->cl, r->pool, sp.image, sp.snap[0] ? sp.snap : FROZEN_SNAP, msg,
-				   sizeof(msg));
+	if (!sp.snap[0] && is_client(r, sp.image)) {
+		rc = ovl_ceph_discard(r->oc, sp.image);
+		if (rc && rc != -ENOENT)
+			log_err("rbd %s: the overlay cannot be discarded: %s", where, strerror(-rc));
+		return rc;
+	}
+	rc = rbd_snap_drop(r->cl, r->pool, sp.image, sp.snap[0] ? sp.snap : FROZEN_SNAP, msg,
+			   sizeof(msg));
 	if (rc && rc != -ENOENT) {
 		if (rc != -EBUSY)
 			log_err("%s", msg);
@@ -282,11 +337,15 @@ static int rbd_quarantine(struct lab_store *s, const char *where, char *to, size
 	return -EOPNOTSUPP;
 }
 
+/* The RBD trash (drafts, versions, flat copies) and the discarded
+ * client overlays; the first error, after trying both. */
 static int rbd_purge(struct lab_store *s)
 {
 	struct store_rbd *r = rbd_of(s);
+	int rc = rbd_trash_purge_own(r->cl, r->pool);
+	int rc2 = ovl_ceph_purge(r->oc);
 
-	return rbd_trash_purge_own(r->cl, r->pool);
+	return rc ? rc : rc2;
 }
 
 /* ------------------------------------------------------------- roots */
@@ -389,8 +448,11 @@ static int rbd_flatten(struct lab_store *s, const char *image, unsigned v, const
 	return rc;
 }
 
+/* The overlays opened through r->oc are closed by now (the image's
+ * disks go before its store). */
 static void rbd_free(struct lab_store *s)
 {
+	ovl_ceph_free(rbd_of(s)->oc);
 	free(rbd_of(s));
 }
 
@@ -420,6 +482,8 @@ static const struct lab_store_ops rbd_ops = {
 struct lab_store *store_rbd_new(struct rbd_cluster *cl, const char *pool, const char *uid)
 {
 	struct store_rbd *r = calloc(1, sizeof(*r));
+	char index[RBD_NAME_MAX], msg[512];
+	int rc;
 
 	if (!r)
 		return NULL;
@@ -428,5 +492,11 @@ struct lab_store *store_rbd_new(struct rbd_cluster *cl, const char *pool, const 
 	r->cl = cl;
 	snprintf(r->pool, sizeof(r->pool), "%s", pool);
 	r->uid = uid;
+	snprintf(index, sizeof(index), "%s%s.overlays", RBD_OWN_PREFIX, uid);
+	if ((rc = ovl_ceph_new(cl, r->pool, index, &r->oc, msg, sizeof(msg)))) {
+		log_err("rbd pool %s: the clients' overlays cannot be kept there: %s", r->pool, msg);
+		free(r);
+		return NULL;
+	}
 	return &r->base;
 }
