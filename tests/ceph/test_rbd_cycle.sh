@@ -4,11 +4,13 @@
 # (tests/lib/ceph.sh) started and stopped here.
 #   a client's disk read through iSCSI (qemu-img convert) is the golden
 #   byte for byte; two clients are isolated (each reads its own writes,
-#   not the other's) and `rbd ls` shows their clones; a client's quota
-#   refuses a write that needs an object beyond it; a reset moves the
-#   clone to the RBD trash (under 0.5 s in the API; the new clone is made
-#   at the next login), the client reads the golden again and the purge
-#   empties the trash; the version cycle: edit (a draft clone),
+#   not the other's) and each has its overlay in Ceph (storage/ovl_ceph.h:
+#   a marker object and a plain data image, no clone); a client's quota
+#   refuses a write that needs a block beyond it; a reset gives the
+#   overlay a new instance (under 0.5 s in the API; the new overlay is
+#   made at the next login), the client reads the golden again and the
+#   purge removes the old instance's data image and objects; the version
+#   cycle: edit (a draft clone),
 #   write, commit (a protected snapshot), a client reset onto v2 reads
 #   v2, rollback to v1, flatten of v2 (a flat RBD image), export of v2
 #   byte-identical, delete of v2; a restart serves the same; the golden
@@ -75,16 +77,20 @@ rbd = $CEPH_POOL/golden@v1
 EOF
 start_daemon_conf_port
 
-echo "== a client's disk is the golden, byte for byte, through a clone"
+echo "== a client's disk is the golden, byte for byte, through its overlay in Ceph"
 same $P:pc1 "$tmpdir/golden.raw"
 ours >"$tmpdir/ls.txt"; cat "$tmpdir/ls.txt"
-[ "$(grep -c '\.v1\.iqn\.2024-01\.test\.pristine%3apc1$' "$tmpdir/ls.txt")" -eq 1 ] || fail "no clone of pc1 listed by rbd ls"
+[ "$(grep -c '\.v1\.iqn\.2024-01\.test\.pristine%3apc1\.[0-9a-f]*\.data$' "$tmpdir/ls.txt")" -eq 1 ] || fail "no data image of pc1 listed by rbd ls"
 ctl_ok --json client show $P:pc1
 DIR1=$(echo "$OUT" | jq -r .overlay_dir)
 case $DIR1 in "$CEPH_POOL"/pristine.*) ;; *) fail "pc1's overlay is not in Ceph: $DIR1";; esac
-CLONE1=${DIR1#*/}
-timeout 30 rbd info --format json "$CEPH_POOL/$CLONE1" | jq -e ".parent.image == \"golden\" and .parent.snapshot == \"v1\"" >/dev/null \
-	|| fail "$CLONE1 is not a clone of golden@v1"
+OVL1=${DIR1#*/}
+INST1=$(ovl_inst "$OVL1")
+[ "${#INST1}" -eq 16 ] || fail "pc1's overlay $OVL1 has no marker with an instance (inst '$INST1')"
+DATA1=$(ovl_data "$OVL1")
+[ "$DATA1" = "$OVL1.$INST1.data" ] || fail "pc1's overlay has no data image $OVL1.$INST1.data"
+timeout 30 rbd info --format json "$CEPH_POOL/$DATA1" | jq -e 'has("parent") | not' >/dev/null \
+	|| fail "$DATA1 has a parent: a clone, not a plain image"
 
 echo "== two clients are isolated"
 qio $P:pc1 -c "write -P 0x5a 1M 64k"
@@ -94,19 +100,20 @@ cp "$tmpdir/golden.raw" "$tmpdir/pc2.raw"; patch "$tmpdir/pc2.raw" $((2 << 20)) 
 same $P:pc1 "$tmpdir/pc1.raw"
 same $P:pc2 "$tmpdir/pc2.raw"
 ours >"$tmpdir/ls.txt"; cat "$tmpdir/ls.txt"
-grep -q 'pristine%3apc1$' "$tmpdir/ls.txt" && grep -q 'pristine%3apc2$' "$tmpdir/ls.txt" || fail "rbd ls does not show both clones"
+grep -q 'pristine%3apc1\.[0-9a-f]*\.data$' "$tmpdir/ls.txt" && grep -q 'pristine%3apc2\.[0-9a-f]*\.data$' "$tmpdir/ls.txt" \
+	|| fail "rbd ls does not show both data images"
 no_local_disks
 golden_unchanged "two clients wrote"
 
-echo "== a client's quota applies to its clone: a write needing an object beyond it fails, the rest works"
+echo "== a client's quota applies to its overlay: a write needing a block beyond it fails, the rest works"
 ctl_ok client add $P:pc7 --image golden
 qio $P:pc7 -c "write -P 0x11 0 4k"
 ctl_ok --json client show $P:pc7
-CLONE7=$(echo "$OUT" | jq -r .overlay_dir); CLONE7=${CLONE7#*/}
-OBJ=$(timeout 30 rbd info --format json "$CEPH_POOL/$CLONE7" | jq -r .object_size)
-[ "$OBJ" -ge 4096 ] && [ "$OBJ" -le $((4 << 20)) ] || fail "object size of $CLONE7: $OBJ"
-ctl_ok client set $P:pc7 --quota $((2 * OBJ))         # two objects
-qio $P:pc7 -c "write -P 0x22 4M 4k"                      # the second object
+# The overlay's block (its G): what one 4 KiB write into a fresh overlay holds.
+OBJ=$(echo "$OUT" | jq -r .used_bytes)
+[ "$OBJ" -ge 4096 ] && [ "$OBJ" -le $((1 << 20)) ] || fail "pc7 holds $OBJ bytes after one 4 KiB write"
+ctl_ok client set $P:pc7 --quota $((2 * OBJ))         # two blocks
+qio $P:pc7 -c "write -P 0x22 4M 4k"                      # the second block
 QOUT=$(timeout -k 5 60 qemu-io -c "write -P 0x33 12M 4k" --image-opts \
 	"driver=iscsi,transport=tcp,portal=127.0.0.1:$PORT,target=$GTARGET,lun=0,initiator-name=$P:pc7" 2>&1)
 echo "$QOUT"
@@ -117,23 +124,26 @@ cp "$tmpdir/golden.raw" "$tmpdir/pc7.raw"
 patch "$tmpdir/pc7.raw" 0 4096 0x11; patch "$tmpdir/pc7.raw" $((4 << 20)) 4096 0x44
 same $P:pc7 "$tmpdir/pc7.raw"                            # the refused write changed nothing
 ctl_ok --json client show $P:pc7
-[ "$(echo "$OUT" | jq -r .used_bytes)" = $((2 * OBJ)) ] || fail "pc7 holds $(echo "$OUT" | jq -r .used_bytes) bytes, not its two objects"
+[ "$(echo "$OUT" | jq -r .used_bytes)" = $((2 * OBJ)) ] || fail "pc7 holds $(echo "$OUT" | jq -r .used_bytes) bytes, not its two blocks"
 
-echo "== reset: the clone goes to the RBD trash, the client reads the golden again, the purge empties it"
+echo "== reset: the overlay gets a new instance, the client reads the golden again, the purge removes the old one"
+[ -n "$(ovl_left "$OVL1" "$INST1")" ] || fail "ovl_left sees nothing of pc1's live overlay"
 ctl_ok --json client reset $P:pc1
 SECS=$(echo "$OUT" | jq -r .seconds)
+echo "    reset: $SECS s in the API"
 awk -v s="$SECS" 'BEGIN { exit !(s + 0 > 0 && s + 0 < 0.5) }' || fail "the reset took $SECS s in the API (bound 0.5 s)"
-! grep -q "pristine%3apc1$" <(ours) || fail "pc1's old clone is still listed after its reset"
-same $P:pc1 "$tmpdir/golden.raw"          # its login makes the new clone
+NEWINST=$(ovl_inst "$OVL1")
+[ -n "$NEWINST" ] && [ "$NEWINST" != "$INST1" ] || fail "pc1's overlay still has instance $INST1 after its reset ('$NEWINST')"
+same $P:pc1 "$tmpdir/golden.raw"          # its login makes the new overlay
 same $P:pc2 "$tmpdir/pc2.raw"
 purged=0
 for _ in $(seq 1 60); do
-	if ! trash_ours | grep -q .; then purged=1; break; fi
+	if [ -z "$(ovl_left "$OVL1" "$INST1")" ] && ! trash_ours | grep -q .; then purged=1; break; fi
 	sleep 0.5
 done
-[ "$purged" -eq 1 ] || { trash_ours; fail "the purge did not empty the RBD trash"; }
-grep -q "pristine%3apc1" <(ours) || fail "pc1 has no clone after its reset"
-echo "    ok: trash purged"
+[ "$purged" -eq 1 ] || { ovl_left "$OVL1" "$INST1"; trash_ours; fail "the purge did not remove pc1's old overlay"; }
+[ -n "$(ovl_data "$OVL1")" ] || fail "pc1 has no data image after its reset"
+echo "    ok: old instance purged"
 
 echo "== the version cycle: edit, write, commit"
 ctl_ok image edit golden --client $P:maint
@@ -150,7 +160,7 @@ same $P:pc3 "$tmpdir/v2.raw"            # a new client starts on v2
 same $P:pc2 "$tmpdir/pc2.raw"           # keeps v1 and its writes until its reset
 ctl_ok client reset $P:pc2
 same $P:pc2 "$tmpdir/v2.raw"            # reset onto v2
-ours | grep -q '\.v2\.iqn\.2024-01\.test\.pristine%3apc2$' || fail "pc2's clone of v2 not listed"
+ours | grep -q '\.v2\.iqn\.2024-01\.test\.pristine%3apc2\.[0-9a-f]*\.data$' || fail "pc2's overlay on v2 not listed"
 golden_unchanged "commit"
 
 echo "== rollback to v1"
@@ -176,7 +186,7 @@ cmp "$tmpdir/flat.raw" "$tmpdir/v2.raw" || {
 	timeout 30 rbd info "$CEPH_POOL/$FLATIMG"; timeout 30 rbd du "$CEPH_POOL/$FLATIMG"
 	fail "the flat copy of v2 differs from v2"; }
 same $P:pc5 "$tmpdir/v2.raw"            # read from the flat copy now
-same $P:pc2 "$tmpdir/v2.raw"            # its clone of the old snapshot still reads v2
+same $P:pc2 "$tmpdir/v2.raw"            # its overlay on the old snapshot still reads v2
 ctl_ok image export golden 2 "$tmpdir/export-v2.raw"
 for _ in $(seq 1 120); do [ -f "$tmpdir/export-v2.raw" ] && break; sleep 0.5; done
 cmp "$tmpdir/export-v2.raw" "$tmpdir/v2.raw" || fail "the export of v2 differs"
@@ -195,7 +205,7 @@ same $P:pc3 "$tmpdir/pc3.raw"
 daemon_alive
 stop_daemon
 start_daemon_conf_port
-same $P:pc3 "$tmpdir/pc3.raw"            # its writes are in its clone
+same $P:pc3 "$tmpdir/pc3.raw"            # its writes are in its overlay
 
 echo "== delete of a version: refused while a client is on it; then its snapshot and clone go"
 ctl_ok image rollback golden 1

@@ -226,3 +226,26 @@ start_daemon_conf_port() {
 	sed -i "/^listen = /d; /^\[server\]/a listen = 127.0.0.1:$PORT" "$tmpdir/pristine.conf"
 	start_daemon_conf "$tmpdir/pristine.conf"
 }
+
+# A client's overlay kept in Ceph (storage/ovl_ceph.h), named by its DIR
+# (the image part of its overlay_dir: pristine.<uid>.v<N>.<initiator>):
+#   ovl_inst DIR      its live instance (the marker's xattr "inst"), empty
+#                     when DIR has no marker
+#   ovl_data DIR      its live data image, DIR.INST.data, if rbd ls lists it
+#   ovl_left DIR INST what instance INST of DIR still holds in the pool:
+#                     its data image, its objects, its key in the marker's
+#                     omap (nothing once a purge reclaimed it)
+ovl_inst() {
+	timeout 30 rados -p "$CEPH_POOL" getxattr "$1" inst 2>/dev/null | tr -d '\0\n'
+}
+ovl_data() {
+	local inst
+	inst=$(ovl_inst "$1")
+	[ -n "$inst" ] || return 0
+	timeout 30 rbd ls "$CEPH_POOL" | grep -Fx "$1.$inst.data" || true
+}
+ovl_left() {
+	timeout 30 rbd ls "$CEPH_POOL" | grep -Fx "$1.$2.data"
+	timeout 30 rados -p "$CEPH_POOL" ls | grep -F "$1.$2." | grep -v '^rbd_' || true
+	timeout 30 rados -p "$CEPH_POOL" listomapkeys "$1" 2>/dev/null | grep -Fx "$2" || true
+}
