@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 14: libiscsi's conformance suite (iscsi-test-cu, family ALL)
-# against a client overlay on Ceph RBD - a clone of the golden's snapshot
-# (lab/store_rbd.c, storage/rbd_disk.c) - on a real single-node cluster
+# against a client overlay on Ceph RBD - our overlay kept in Ceph, over
+# the golden's snapshot (lab/store_rbd.c, storage/ovl_ceph.h) - on a real
+# single-node cluster
 # (tests/lib/ceph.sh) started and stopped here.  The same passes as
 # tests/conformance/test_conformance.sh against a local overlay: 512-byte
 # and 4096-byte blocks (one daemon each, over the same snapshot), destructive
@@ -32,7 +33,7 @@ timeout 60 rbd create --size 128M "$CEPH_POOL/golden" || fail "rbd create"
 timeout 30 rbd snap create --no-progress "$CEPH_POOL/golden@v1" >/dev/null || fail "rbd snap create"
 
 # One daemon per pass (each initiator is the client of one image), each
-# with its own state directory: its clones have names of their own.
+# with its own state directory: its overlays have names of their own.
 # serve NAME BLOCKSIZE: pristined serving golden@v1 as image NAME.
 serve() {
 	PORT=$(free_port)
@@ -54,13 +55,15 @@ run_pass() {
 	timeout 1500 iscsi-test-cu -i "$INI1" -I "$INI2" "$@" >"$LOGDIR/$name.log" 2>&1
 	echo "iscsi-test-cu ($name) exit status $?" >>"$LOGDIR/$name.log"
 }
-# After a pass: the client's disk was a clone, no overlay was local.
+# After a pass: the client's disk was an overlay in Ceph, none was local.
+INIESC='iqn\.2007-10\.com\.github%3asahlberg%3alibiscsi%3aiscsi-test'
 check_clones() {
 	daemon_alive
-	grep -q "cloned from golden@v1" "$DLOG" || fail "no clone of golden@v1 made: the overlays were not on RBD"
-	grep -E -q "overlay .*created" "$DLOG" && fail "a local overlay was created"
-	timeout 30 rbd ls "$CEPH_POOL" | grep -q "^pristine\..*\.v1\.iqn\.2007-10\.com\.github%3asahlberg%3alibiscsi%3aiscsi-test$" \
-		|| fail "rbd ls does not list the initiator's clone"
+	grep -E -q "overlay pristine\..*\.v1\.$INIESC: created" "$DLOG" \
+		|| fail "no overlay made in Ceph: the overlays were not on RBD"
+	grep -E -q "overlay /.*created" "$DLOG" && fail "a local overlay was created"
+	timeout 30 rbd ls "$CEPH_POOL" | grep -q "^pristine\..*\.v1\.$INIESC\.[0-9a-f]*\.data$" \
+		|| fail "rbd ls does not list the data image of the initiator's overlay"
 	stop_daemon
 	: >"$DLOG"
 }

@@ -6,7 +6,7 @@
 #   image import NAME FILE --rbd POOL converts a qcow2 (made with qemu-img
 #   from a known raw file) into a new RBD image pristine owns
 #   (pristine.import.NAME.*, snapshot v1 protected), read back byte for
-#   byte; a client's writes land in its own clone (rbd ls), not in the
+#   byte; a client's writes land in its own overlay (its data image in rbd ls), not in the
 #   imported image; a restart serves both again; a restart without
 #   ceph-conf does not serve them (and says why) and one with it serves
 #   them again; version delete of v1 is refused; a draft of the imported
@@ -96,14 +96,14 @@ NOBJ=$(timeout 30 rados -p "$CEPH_POOL" ls | grep -c "^$(rbd info --format json 
 echo "    $RIMG: $NOBJ data objects"
 [ "$NOBJ" -ge 1 ] && [ "$NOBJ" -le 3 ] || fail "$NOBJ data objects for a 12 MiB image of 4 MiB objects"
 
-echo "== a client's writes land in its own clone"
+echo "== a client's writes land in its own overlay in Ceph"
 GTARGET=$TI qio $P:b2 -c "write -P 0x77 2M 64k"
 cp "$tmpdir/imp.raw" "$tmpdir/b2.raw"
 patch "$tmpdir/b2.raw" $((2 << 20)) 65536 0x77
 same $P:b2 "$tmpdir/b2.raw" "$TI"
 same $P:b3 "$tmpdir/imp.raw" "$TI"
 timeout 30 rbd ls "$CEPH_POOL" | tee "$tmpdir/ls.txt" | sed 's/^/    /'
-grep -q "^pristine\..*\.v1\.iqn\.2024-01\.test\.pristine%3ab2$" "$tmpdir/ls.txt" || fail "no clone of b2 in rbd ls"
+grep -q "^pristine\..*\.v1\.iqn\.2024-01\.test\.pristine%3ab2\.[0-9a-f]*\.data$" "$tmpdir/ls.txt" || fail "no data image of b2's overlay in rbd ls"
 
 echo "== errors are clear"
 ctl_err 1 "already called lab" image add lab --rbd "$CEPH_POOL/lab@s1"
