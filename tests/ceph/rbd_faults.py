@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Cluster faults seen through iSCSI by a PC whose overlay is an RBD clone
-(issue 14), driven by tests/ceph/test_rbd_full.sh and test_rbd_osd.sh,
+"""Cluster faults seen through iSCSI by a PC whose overlay is kept in Ceph
+(issue 14; storage/ovl_ceph.h: its data in a plain RBD image, its map in
+RADOS objects), driven by tests/ceph/test_rbd_full.sh and test_rbd_osd.sh,
 which start the cluster and pristined and inject the faults by commands
 given here.  Each phase prints what the initiator saw; exit 0, 1 or 77.
 
   rbd_faults.py full PORT GOLDEN "FILL-CMD" "FREE-CMD"
       pc1 writes and flushes; FILL-CMD makes the pool full: within 30 s a
       WRITE answers CHECK CONDITION, DATA PROTECT / SPACE ALLOCATION
-      FAILED WRITE PROTECT (07/27/07) - a write to a new object and an
-      overwrite of one the clone holds alike - and reads go on with the
+      FAILED WRITE PROTECT (07/27/07) - a write to a new block (the
+      overlay's -ENOSPC for new space) and an overwrite of one it holds
+      (refused or taken) - and reads go on with the
       right data; after FREE-CMD writes succeed again within 30 s and
       the whole disk reads what was acknowledged (the refused writes
       changed nothing).
@@ -34,7 +36,7 @@ import faultlib as F  # noqa: E402
 from faultlib import I  # noqa: E402
 
 PC = "iqn.2024-01.test.pristine:pc1"       # the full phase's PC
-OBJ = 65536                      # the clones' object size (RBD_DISK_ORDER 16)
+OBJ = 65536                      # the spacing of the writes: each a new block of the overlay
 
 
 def session(port, timeout, name=PC):
@@ -153,7 +155,7 @@ def phase_full(port, golden, fill, free):
     model.flushed()
     check_disk(s, model, problems, "space back")
     F.close_quietly(s)
-    # a new session (a fresh login) reads the same: the clone is whole
+    # a new session (a fresh login) reads the same: the overlay is whole
     s = session(port, 60)
     check_disk(s, model, problems, "new session")
     F.close_quietly(s)

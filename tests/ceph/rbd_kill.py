@@ -15,7 +15,9 @@ reads old or new, nothing else); then two PCs write and flush at once
 until a timer kills the daemon with SIGKILL at a random moment.
 
 Then the lock of a live other client: a second client (rbd_lock_holder)
-takes pc1's clone's lock while no daemon runs; the daemon, started, does
+takes the lock of pc1's overlay's data image (DIR.INST.data, storage/
+ovl_ceph.h; pc1 first wrote and flushed its first 4 KiB, so that its
+overlay's map points there) while no daemon runs; the daemon, started, does
 not serve pc1 (its login or its first command fails within a bound) and
 the holder is still the owner afterwards and writes (neither broken nor
 blocklisted); pc2 is served meanwhile; once the holder is gone, pc1 is
@@ -185,13 +187,37 @@ def kill_rounds(d, golden, problems):
         problems.append("only %d flushes in %d rounds: the writers did not run" % (stats["flushes"], ROUNDS))
 
 
+def data_image(pool, ovl):
+    """The live data image of the overlay whose DIR is ovl (ovl_ceph.h):
+    DIR.INST.data, INST the marker's xattr (rados talks to the test's
+    cluster through CEPH_ARGS)."""
+    r = subprocess.run(["rados", "-p", pool, "getxattr", ovl, "inst"], capture_output=True,
+                       timeout=30)
+    inst = r.stdout.decode(errors="replace").strip("\0\n")
+    return "%s.%s.data" % (ovl, inst) if r.returncode == 0 and inst else None
+
+
 def live_holder(d, ceph_conf, pool, problems):
-    """A live other client holds pc1's clone: never broken, pc1 not served."""
+    """A live other client holds pc1's data image: never broken, pc1 not served."""
     rc, info = d.ctl("client", "show", PCS[0])
     if rc != 0 or not isinstance(info, dict):
         problems.append("client show pc1: %r" % (info,))
         return
-    clone = info["overlay_dir"].split("/", 1)[1]
+    # pc1's first 4 KiB in its data image (the holder overwrites them there)
+    s = d.session(PCS[0])
+    try:
+        t = F.write(s, 0, b"\x21" * 4096)
+        if t.status == 0:
+            t = F.sync(s)
+        if t.status != 0:
+            problems.append("pc1: its write of its first 4 KiB: %s" % F.fmt_sense(t))
+            return
+    finally:
+        F.close_quietly(s)
+    clone = data_image(pool, info["overlay_dir"].split("/", 1)[1])
+    if clone is None:
+        problems.append("pc1's overlay %s has no marker in Ceph" % info["overlay_dir"])
+        return
     problems += d.stop()
     h = subprocess.Popen([HOLDER, ceph_conf, pool, clone], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, text=True)
@@ -208,7 +234,7 @@ def live_holder(d, ceph_conf, pool, problems):
             t = s.read(0, 8)
             F.close_quietly(s)
             if t.status == 0:
-                problems.append("pc1 was served while another client holds its clone's lock")
+                problems.append("pc1 was served while another client holds its data image's lock")
             else:
                 print("pc1: its READ fails: %s after %.1f s" % (F.fmt_sense(t), time.monotonic() - t0))
         except (I.ISCSIError, OSError) as e:

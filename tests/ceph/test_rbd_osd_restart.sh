@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 14: the OSD stopped with SIGTERM and started again (by this test,
 # by its PID; a bluestore OSD, whose objects survive the restart) while a
-# PC writes, flushes and reads back through iSCSI, its overlay an RBD
-# clone: with the default ceph-op-timeout = 0 its commands wait for the
+# PC writes, flushes and reads back through iSCSI, its overlay kept in
+# Ceph (storage/ovl_ceph.h): with the default ceph-op-timeout = 0 its commands wait for the
 # OSD and go on, never reading wrong data, each within a bound; afterwards
 # the whole disk reads what was acknowledged (tests/ceph/rbd_faults.py
 # osd; test_rbd_outage.sh stops the OSD with SIGSTOP instead).

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Issue 14: Ceph faults as a PC sees them through iSCSI, its overlay an
-# RBD clone (tests/ceph/rbd_faults.py does the I/O and the checks):
+# Issue 14: Ceph faults as a PC sees them through iSCSI, its overlay kept
+# in Ceph (storage/ovl_ceph.h; tests/ceph/rbd_faults.py does the I/O and
+# the checks):
 #   full  the OSD made full (its full ratio below its use): a WRITE gets
 #         CHECK CONDITION 07/27/07 (SPACE ALLOCATION FAILED WRITE PROTECT),
-#         never a hang or a broken clone; once space is back writes work
+#         never a hang or a broken overlay; once space is back writes work
 #         and the whole disk reads what was acknowledged;
 #   osd   the OSD stopped (SIGSTOP by its PID) for a while and continued
 #         while a PC writes and reads: by default its commands wait
