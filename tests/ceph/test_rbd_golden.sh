@@ -15,7 +15,7 @@
 #   no watcher on the image (a writable open registers one); afterwards
 #   the snapshot's and the head's content (rbd export | sha256sum) and
 #   every data object of the golden (name, size, mtime from the OSD: a
-#   write would change them; the pool itself now also holds the clones of
+#   write would change them; the pool itself now also holds the overlays of
 #   clients and drafts) are as before; a restart serves the same versions.
 #   Then the errors: another snapshot under those versions, an image or
 #   snapshot that is not there, a wrong key and a cluster nobody answers
