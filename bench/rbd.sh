@@ -45,7 +45,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-for t in ceph-mon ceph-osd ceph rbd tgtd tgtadm; do
+for t in ceph-mon ceph-osd ceph rbd rados tgtd tgtadm; do
 	command -v "$t" >/dev/null || { echo "rbd.sh: skipped: $t is not installed (make deps; bench/deps.sh)"; exit 0; }
 done
 [ -f /usr/lib/tgt/backing-store/bs_rbd.so ] ||
@@ -212,10 +212,12 @@ stop() {
 }
 
 # pool_tidy: images (and trashed images) a stopped pristined left in the
-# pool - its overlays, when it keeps them in RBD - are removed, best
-# effort, so that phases and rounds do not fill the OSD.
+# pool - its drafts, and its overlays' data images (storage/ovl_ceph.h) -
+# and its RADOS objects (pristine.*: the overlays' markers, metadata and
+# index) are removed, best effort, so that phases and rounds do not fill
+# the OSD.
 pool_tidy() {
-	local img snap n=0
+	local img snap obj n=0 o=0
 	for _ in 1 2 3; do
 		for img in $(timeout 30 rbd ls "$CEPH_POOL" 2>/dev/null); do
 			case $img in golden | big | tgt-*) continue ;; esac
@@ -229,7 +231,11 @@ pool_tidy() {
 			timeout 60 rbd trash rm --force --no-progress "$CEPH_POOL/$img" >/dev/null 2>&1 && n=$((n + 1))
 		done
 	done
-	[ "$n" -eq 0 ] || printf '  %-7s %-8s removed %d RBD images pristined left in the pool\n' prbd tidy "$n"
+	for obj in $(timeout 30 rados -p "$CEPH_POOL" ls 2>/dev/null | grep '^pristine\.'); do
+		timeout 30 rados -p "$CEPH_POOL" rm "$obj" >/dev/null 2>&1 && o=$((o + 1))
+	done
+	[ "$n" -eq 0 ] && [ "$o" -eq 0 ] ||
+		printf '  %-7s %-8s removed %d RBD images and %d RADOS objects pristined left in the pool\n' prbd tidy "$n" "$o"
 }
 
 # run ROUND WHO KEY iscsi_bench-args...: one measured run.
