@@ -388,3 +388,54 @@ fail_io:
 	rados_ioctx_destroy(io);
 	return rc;
 }
+
+/*
+ * Break img's exclusive lock if its owner is exactly prev, the previous
+ * instance of this gateway (rbd_cluster_set_breakable): librbd blocklists
+ * that address (fencing: whatever it still has in flight is refused by
+ * the OSDs) and drops its lock, so the acquire that follows does not wait
+ * out the dead owner's watch.  A lock of any other owner is left alone.
+ * name is for the log.  0 (broken, or nothing to break) or -errno.
+ */
+static int break_stale(rbd_image_t img, const char *name, const char *prev)
+{
+	rbd_lock_mode_t mode;
+	char *owners[4];
+	size_t n = 4;
+	int rc = rbd_lock_get_owners(img, &mode, owners, &n);
+
+	if (rc < 0)     /* -ENOENT: nobody holds it; anything else: the acquire says */
+		return 0;
+	rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (strcmp(owners[i], prev) != 0) {
+			log_info("%s: locked by %s, not our previous instance (%s): not broken",
+				 name, owners[i], prev);
+			continue;
+		}
+		rc = rbd_lock_break(img, mode, owners[i]);
+		if (rc == 0 || rc == -ENOENT) {
+			log_notice("%s: broke the lock of our previous instance %s (blocklisted)",
+				   name, prev);
+			rc = 0;
+		}
+	}
+	rbd_lock_get_owners_cleanup(owners, n);
+	return rc;
+}
+
+/* See rbd_int.h. */
+int rbd_lock_take(struct rbd_cluster *c, rbd_image_t img, const char *name, const char **step)
+{
+	int rc, owner = 0;
+
+	*step = "break the lock of our previous instance";
+	if (rbd_cluster_breakable(c) && (rc = break_stale(img, name, rbd_cluster_breakable(c))) < 0)
+		return rc;
+	*step = "take its exclusive lock";
+	if ((rc = rbd_lock_acquire(img, RBD_LOCK_MODE_EXCLUSIVE)) < 0)
+		return rc;
+	if ((rc = rbd_is_exclusive_lock_owner(img, &owner)) < 0 || !owner)
+		return rc < 0 ? rc : -EBUSY;
+	return 0;
+}

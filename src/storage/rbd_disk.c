@@ -65,7 +65,7 @@
  * A lock whose owner is exactly the cluster's breakable address (the
  * previous instance of this gateway, rbd_cluster_set_breakable: the state
  * directory's lock proves it serves nothing) is broken first
- * (break_stale: rbd_lock_break blocklists it), so a restart after kill -9
+ * (rbd_lock_take, rbd_admin.c: rbd_lock_break blocklists it), so a restart after kill -9
  * serves at once (tests/ceph/test_rbd_kill.sh); no other owner's is.
  *
  * Threading: read/write/unmap/flush/block_status from many threads
@@ -423,41 +423,6 @@ static int diff_cb(uint64_t off, size_t len, int exists, void *arg)
 	return 0;
 }
 
-/*
- * Break d's exclusive lock if its owner is exactly prev, the previous
- * instance of this gateway (rbd_cluster_set_breakable): librbd blocklists
- * that address (fencing: whatever it still has in flight is refused by
- * the OSDs) and drops its lock, so the acquire that follows does not wait
- * out the dead owner's watch.  A lock of any other owner is left alone.
- * 0 (broken, or nothing to break) or -errno of the break.
- */
-static int break_stale(struct rbd_disk *d, const char *prev)
-{
-	rbd_lock_mode_t mode;
-	char *owners[4];
-	size_t n = 4;
-	int rc = rbd_lock_get_owners(d->img, &mode, owners, &n);
-
-	if (rc < 0)     /* -ENOENT: nobody holds it; anything else: the acquire says */
-		return 0;
-	rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		if (strcmp(owners[i], prev) != 0) {
-			log_info("%s: locked by %s, not our previous instance (%s): not broken",
-				 d->be.name, owners[i], prev);
-			continue;
-		}
-		rc = rbd_lock_break(d->img, mode, owners[i]);
-		if (rc == 0 || rc == -ENOENT) {
-			log_notice("%s: broke the lock of our previous instance %s (blocklisted)",
-				   d->be.name, prev);
-			rc = 0;
-		}
-	}
-	rbd_lock_get_owners_cleanup(owners, n);
-	return rc;
-}
-
 /* See rbd_disk.h. */
 int rbd_disk_open(struct rbd_cluster *c, const char *pool, const char *name,
 		  struct backend *golden, const struct rbd_disk_opts *o, struct cow **out,
@@ -465,7 +430,7 @@ int rbd_disk_open(struct rbd_cluster *c, const char *pool, const char *name,
 {
 	struct rbd_disk *d;
 	rbd_image_info_t info;
-	int rc, owner = 0;
+	int rc;
 	const char *step = "open the image";
 
 	*out = NULL;
@@ -481,16 +446,8 @@ int rbd_disk_open(struct rbd_cluster *c, const char *pool, const char *name,
 		d->img = NULL;
 		goto fail_step;
 	}
-	step = "break the lock of our previous instance";
-	if (rbd_cluster_breakable(c) && (rc = break_stale(d, rbd_cluster_breakable(c))) < 0)
+	if ((rc = rbd_lock_take(c, d->img, d->be.name, &step)) < 0)
 		goto fail_step;
-	step = "take its exclusive lock";
-	if ((rc = rbd_lock_acquire(d->img, RBD_LOCK_MODE_EXCLUSIVE)) < 0)
-		goto fail_step;
-	if ((rc = rbd_is_exclusive_lock_owner(d->img, &owner)) < 0 || !owner) {
-		rc = rc < 0 ? rc : -EBUSY;
-		goto fail_step;
-	}
 	step = "stat it";
 	if ((rc = rbd_stat(d->img, &info, sizeof(info))) < 0)
 		goto fail_step;

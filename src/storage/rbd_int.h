@@ -2,12 +2,14 @@
  * rbd_int.h - what the storage layer's RBD files share beyond rbd.h (not
  * an API for the layers above): the connection's librados handle, for
  * rbd_admin.c and rbd_disk.c, which make and open writable images through
- * the one connection rbd.c owns.
+ * the one connection rbd.c owns, and ovl_ceph.c, which keeps overlays in
+ * RADOS objects and plain images.
  */
 #ifndef PRISTINE_RBD_INT_H
 #define PRISTINE_RBD_INT_H
 
 #include <rados/librados.h>
+#include <rbd/librbd.h>
 
 #include "storage/rbd.h"
 
@@ -21,5 +23,16 @@ const char *rbd_cluster_breakable(struct rbd_cluster *c);
  * rados_ioctx_destroy), or -errno (-ENOENT: no such pool).  Its writes
  * carry FULL_TRY (rbd_disk.c's header says why). */
 int rbd_pool_ioctx(struct rbd_cluster *c, const char *pool, rados_ioctx_t *io);
+
+/*
+ * Take the exclusive lock of img (opened writable through c) for this
+ * connection: a lock held by exactly c's breakable address (the previous
+ * instance, rbd_cluster_set_breakable) is broken first, its owner
+ * blocklisted; another live owner's lock is not (the acquire then fails,
+ * -EROFS or -EBUSY).  name is for the log.  0, or -errno with *step
+ * naming what failed ("take its exclusive lock", ...: static text).
+ * Used by rbd_disk.c and ovl_ceph.c; implemented in rbd_admin.c.
+ */
+int rbd_lock_take(struct rbd_cluster *c, rbd_image_t img, const char *name, const char **step);
 
 #endif
