@@ -111,7 +111,7 @@ def phase_full(port, golden, fill, free):
         if seen != (0x07, 0x27, 0x07):
             problems.append("a WRITE on a full pool: %s, not 07/27/07" % F.fmt_sense(t))
         else:
-            print("    ok: a WRITE to a new object on a full pool: CHECK CONDITION 07/27/07 "
+            print("    ok: a WRITE to a new block on a full pool: CHECK CONDITION 07/27/07 "
                   "after %.1f s, answered in %.2f s" % (time.monotonic() - t0, dt))
         break
     if seen is None:
@@ -121,11 +121,11 @@ def phase_full(port, golden, fill, free):
     t = F.write(s, 0, blocks(0x31))
     if t.status == 0:
         model.wrote(0, blocks(0x31))
-        print("    note: an overwrite of a held object went through on the full pool")
+        print("    note: an overwrite of a held block went through on the full pool")
     elif F.sense_of(t) != (0x07, 0x27, 0x07):
         problems.append("an overwrite on a full pool: %s, not 07/27/07" % F.fmt_sense(t))
     else:
-        print("    ok: an overwrite of a held object on a full pool: 07/27/07")
+        print("    ok: an overwrite of a held block on a full pool: 07/27/07")
     t = F.sync(s)
     print("    SYNCHRONIZE CACHE on the full pool: %s" % ("GOOD" if t.status == 0 else F.fmt_sense(t)))
     if t.status == 0:
