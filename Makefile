@@ -52,12 +52,17 @@ $(BUILD)/pristined: $(LIB_OBJ) $(BUILD)/obj/$(D_SRC:.c=.o)
 $(BUILD)/pristinectl: $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/util/log.o $(BUILD)/obj/src/util/parse.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(CTL_LDLIBS)
 
-asan: $(BUILD)/asan/pristined $(BUILD)/asan/rbd_disk_check $(BUILD)/asan/rbd_lock_holder
+asan: $(BUILD)/asan/pristined $(BUILD)/asan/rbd_disk_check $(BUILD)/asan/rbd_lock_holder \
+      $(BUILD)/asan/ovl_ceph_check
 $(BUILD)/asan/pristined: $(ALIB_OBJ) $(BUILD)/asan/obj/$(D_SRC:.c=.o)
 	$(CC) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 # storage/rbd_disk.h against a real cluster (tests/ceph/test_rbd_disk.sh).
 $(BUILD)/asan/rbd_disk_check: tests/ceph/rbd_disk_check.c $(ALIB_OBJ)
+	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+# storage/ovl_ceph.h against a real cluster (tests/ceph/test_ovl_ceph.sh).
+$(BUILD)/asan/ovl_ceph_check: tests/ceph/ovl_ceph_check.c $(ALIB_OBJ)
 	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 # A second client holding an image's lock (tests/ceph/test_rbd_kill.sh).
