@@ -173,7 +173,7 @@ fuzz: fuzz-build
 # pristined on a local file; bench-rbd below).  Nothing here is installed; raw_target (a writable raw
 # LUN, bench-only) exists only in $(BUILD)/bench/.
 BENCH_BIN = $(BUILD)/bench/iscsi_bench $(BUILD)/bench/raw_target $(BUILD)/bench/overlay_bench $(BUILD)/bench/chain_bench
-BENCH_BIN += $(BUILD)/bench/cache_bench
+BENCH_BIN += $(BUILD)/bench/cache_bench $(BUILD)/bench/ovl_ceph_check
 
 .PHONY: bench bench-build bench-versions bench-ab bench-rbd
 bench-build: deps all $(BENCH_BIN)
@@ -221,6 +221,12 @@ $(BUILD)/bench/overlay_bench: bench/overlay_bench.c $(wildcard src/storage/overl
 $(BUILD)/bench/chain_bench: bench/chain_bench.c $(wildcard src/storage/overlay*.c) src/storage/layer.c src/storage/chain.c src/storage/raw.c $(wildcard src/util/*.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ -lisal
+
+# ovl_ceph_check without sanitizers: tests/ceph/test_ovl_ceph.sh takes its
+# bench numbers from it when it is built.
+$(BUILD)/bench/ovl_ceph_check: tests/ceph/ovl_ceph_check.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # cache_bench: clients reading one RBD version with and without the shared
 # read cache, in-process (bench/cache.sh runs it on a throwaway cluster).

@@ -152,9 +152,11 @@ static struct backend *golden_open(void)
 
 /* overlay_open of dir over g through ovl_ceph (quota in bytes, 0 none):
  * its rc, *out on success. */
+static uint64_t ckpt_bytes;     /* overlay_opts.checkpoint_bytes of every open */
 static int ovl_try(const char *dir, struct backend *g, uint64_t quota, struct overlay **out)
 {
-	struct overlay_opts o = { .quota_bytes = quota, .io = ovl_ceph_io(oc), .base_id = "t" };
+	struct overlay_opts o = { .quota_bytes = quota, .io = ovl_ceph_io(oc), .base_id = "t",
+				  .checkpoint_bytes = ckpt_bytes };
 
 	return overlay_open(dir, g, &o, out);
 }
@@ -351,6 +353,38 @@ static void main_discard(struct backend *g)
 	free(m);
 }
 
+/* Many flushes with a tiny checkpoint threshold: the log is replaced
+ * (log.tmp renamed over log, its handle kept) again and again while the
+ * overlay writes on; every state reads back, also after a reopen. */
+static void main_checkpoints(struct backend *g)
+{
+	const char *dir = "pristine.t.ovl.ck";
+	unsigned char *model = golden_model();
+	struct overlay *ov;
+	struct backend *be;
+
+	ckpt_bytes = 200;
+	ov = ovl(dir, g, 0);
+	be = overlay_backend(ov);
+	for (unsigned i = 0; i < 60; i++) {
+		CHECK(put(be, model, (uint64_t)(i * 7919 % 8000) * G, G, 0x30 + (int)(i % 64)) == 0,
+		      "write %u", i);
+		if (i % 10 == 9) {
+			uint64_t off = (uint64_t)(i * 13 % 8000) * G;
+			CHECK(be->ops->unmap(be, off, G) == 0, "unmap %u", i);
+			memset(model + off, 0, G);
+		}
+		CHECK(be->ops->flush(be) == 0, "flush %u", i);
+	}
+	same(be, model, "60 flushes through repeated checkpoints read back");
+	overlay_drop(ov);       /* no final checkpoint: the log is replayed */
+	ov = ovl(dir, g, 0);
+	same(overlay_backend(ov), model, "reopened after a drop: the same data");
+	CHECK(overlay_close(ov) == 0, "close");
+	ckpt_bytes = 0;
+	free(model);
+}
+
 static void phase_main(void)
 {
 	struct backend *g = golden_open();
@@ -359,6 +393,7 @@ static void phase_main(void)
 	main_io(g, model);
 	main_quota(g);
 	main_second(g, model);
+	main_checkpoints(g);
 	main_discard(g);
 	free(model);
 	backend_close(g);
@@ -376,6 +411,7 @@ static void crash_child(const char *conf, int fd)
 	char addr[RBD_ADDR_MAX], line[RBD_ADDR_MAX + 16];
 
 	connect_all(conf);
+	ckpt_bytes = 300;       /* killed in the middle of checkpoints too */
 	CHECK(rbd_cluster_addr(cl, addr, sizeof(addr)) == 0, "addr");
 	g = golden_open();
 	ov = ovl("pristine.t.ovl.crash", g, 0);

@@ -30,7 +30,10 @@ ceph_start "$tmpdir/ceph" "${CEPH_OBJECTSTORE:-memstore}"
 echo "ceph up in $((SECONDS - t0)) s: mon $CEPH_MON, pool $CEPH_POOL"
 
 check() {
-	timeout 300 "$CHECKER" "$CEPH_CONF" "$CEPH_POOL" "$@" >"$tmpdir/check.out" 2>"$tmpdir/check.err"
+	local bin=$CHECKER
+	# the bench's numbers from the build without sanitizers when there is one
+	[ "$1" = bench ] && [ -x "$BUILD/bench/ovl_ceph_check" ] && bin=$BUILD/bench/ovl_ceph_check
+	timeout 300 "$bin" "$CEPH_CONF" "$CEPH_POOL" "$@" >"$tmpdir/check.out" 2>"$tmpdir/check.err"
 	local rc=$?
 	cat "$tmpdir/check.out"
 	grep -E -q 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmpdir/check.err" &&
@@ -68,6 +71,8 @@ echo "== crash: kill -9 of a writer after acknowledged flushes"
 check crash
 
 echo "== bench"
+[ -x "$BUILD/bench/ovl_ceph_check" ] ||
+	echo "    (the ASan build: make $BUILD/bench/ovl_ceph_check for numbers without sanitizers)"
 check bench "${OVL_BENCH_S:-5}"
 # the same load through librbd alone, for comparison: a plain image, and
 # fresh clones with 4 MiB and 64 KiB objects (what a PC's overlay was)
