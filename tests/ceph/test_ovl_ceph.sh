@@ -78,7 +78,7 @@ check bench "${OVL_BENCH_S:-5}"
 # fresh clones with 4 MiB and 64 KiB objects (what a PC's overlay was)
 rbd_bench() {
 	timeout 120 rbd bench --io-type write --io-size 4K --io-threads 32 --io-pattern rand \
-		--io-total 16M "$CEPH_POOL/$1" --rbd-cache=false >"$tmpdir/rbdbench.out" 2>&1 ||
+		--io-total 32M "$CEPH_POOL/$1" --rbd-cache=false >"$tmpdir/rbdbench.out" 2>&1 ||
 		{ cat "$tmpdir/rbdbench.out"; fail "rbd bench $1"; }
 	echo "bench: rbd bench $1 ($2), 4 KiB random writes QD32:" \
 		"$(grep -E '^elapsed' "$tmpdir/rbdbench.out")"
