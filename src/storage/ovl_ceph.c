@@ -338,12 +338,15 @@ static int oc_fsync(void *ctx, int fd)
 	return rc;
 }
 
-/* Set the size: rbd_resize for data, rados_trunc for an object. */
+/* Set the size: rbd_resize for data, rados_trunc for an object (none
+ * when it has that size already). */
 static int oc_ftruncate(void *ctx, int fd, uint64_t len)
 {
 	struct ovl_ceph *c = oc_of(ctx);
 	struct oc_handle h;
 	char oid[OC_OID_MAX];
+	uint64_t size;
+	time_t mtime;
 	int rc = hget(c, fd, &h);
 
 	if (rc < 0)
@@ -353,6 +356,11 @@ static int oc_ftruncate(void *ctx, int fd, uint64_t len)
 	if (h.kind != OC_OBJ)
 		return -EISDIR;
 	h_oid(&h, oid);
+	/* the overlay cuts a failed log append off again: a RADOS write
+	 * that failed wrote nothing, so on a full pool (where the trunc
+	 * itself would be refused) there is nothing to cut */
+	if (rados_stat(c->rio, oid, &size, &mtime) == 0 && size == len)
+		return 0;
 	return oc_space_err(rados_trunc(c->rio, oid, len));
 }
 

@@ -14,6 +14,12 @@
  *                                    -9; the reopen (its lock broken as
  *                                    the previous instance's) finds every
  *                                    flushed write
+ *   ovl_ceph_check CONF POOL full "FILL-CMD" "FREE-CMD"
+ *                                    writes until FILL-CMD has made the
+ *                                    pool full: -ENOSPC within a bound,
+ *                                    not sticky (also a flush), nothing
+ *                                    changed; after FREE-CMD it writes,
+ *                                    flushes and reopens whole
  *   ovl_ceph_check CONF POOL bench SECONDS
  *                                    32 threads of 4 KiB random writes
  *                                    into a fresh overlay: prints IOPS
@@ -497,6 +503,61 @@ static void phase_crash(const char *conf)
 	disconnect_all();
 }
 
+/* A full pool: -ENOSPC, never a hang, never the sticky error. */
+static void phase_full(const char *fill, const char *free_cmd)
+{
+	struct backend *g = golden_open();
+	unsigned char *model = golden_model();
+	struct overlay *ov = ovl("pristine.t.ovl.full", g, 0);
+	struct backend *be = overlay_backend(ov);
+	uint64_t off = 0;
+	double t, worst = 0, start;
+	int rc = 0, n = 0;
+
+	CHECK(put(be, model, 0, G, 0xf0) == 0 && be->ops->flush(be) == 0, "first write");
+	CHECK(system(fill) == 0, "%s failed", fill);
+	start = now();
+	while (now() - start < 120) {
+		off = (off + 5 * MIB + 3 * G) % SIZE / G * G;
+		t = now();
+		rc = put(be, NULL, off, G, 0xf1);
+		t = now() - t;
+		worst = t > worst ? t : worst;
+		CHECK(t < 20, "a write took %.1f s (rc %d): a hang on a full pool", t, rc);
+		if (rc == -ENOSPC)
+			break;
+		CHECK(rc == 0, "write in a filling pool: %d", rc);
+		memset(model + off, 0xf1, G);
+		n++;
+	}
+	CHECK(rc == -ENOSPC, "no -ENOSPC in 120 s of writes into a full pool");
+	printf("ok: full pool -> -ENOSPC after %d writes in %.1f s, the slowest %.2f s\n", n,
+	       now() - start, worst);
+	rc = be->ops->flush(be);
+	CHECK(rc == 0 || rc == -ENOSPC, "flush in a full pool: %d", rc);
+	CHECK(overlay_error(ov, NULL) == 0, "a full pool made the overlay sticky");
+	printf("ok: a flush in the full pool: %s, not sticky\n", rc ? strerror(-rc) : "done");
+	same(be, model, "a full pool: the refused write changed nothing, reads go on");
+	CHECK(system(free_cmd) == 0, "%s failed", free_cmd);
+	start = now();
+	do {
+		rc = put(be, NULL, off, G, 0xf2);
+		if (rc == 0)
+			rc = be->ops->flush(be);
+		if (rc == -ENOSPC)
+			sleep(1);
+	} while (rc == -ENOSPC && now() - start < 120);
+	CHECK(rc == 0, "no write and flush within 120 s of space coming back: %d", rc);
+	memset(model + off, 0xf2, G);
+	printf("ok: writes and flushes go on %.1f s after space came back\n", now() - start);
+	CHECK(overlay_close(ov) == 0, "close");
+	ov = ovl("pristine.t.ovl.full", g, 0);
+	same(overlay_backend(ov), model, "reopened after the full pool: the overlay is whole");
+	CHECK(overlay_close(ov) == 0, "close");
+	backend_close(g);
+	free(model);
+}
+
 struct bencher {
 	struct backend *be;     /* the overlay, or NULL: img directly */
 	rbd_image_t img;
@@ -579,7 +640,7 @@ static void phase_bench(int seconds)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s CONF POOL setup|main|crash|bench SECONDS\n", argv[0]);
+		fprintf(stderr, "usage: %s CONF POOL setup|main|crash|full FILL FREE|bench SECONDS\n", argv[0]);
 		return 2;
 	}
 	pool = argv[2];
@@ -593,6 +654,8 @@ int main(int argc, char **argv)
 		phase_setup();
 	else if (strcmp(argv[3], "main") == 0)
 		phase_main();
+	else if (strcmp(argv[3], "full") == 0 && argc == 6)
+		phase_full(argv[4], argv[5]);
 	else if (strcmp(argv[3], "bench") == 0 && argc == 5)
 		phase_bench(atoi(argv[4]));
 	else

@@ -12,6 +12,9 @@
 #          while the old instance stays until the purge, which removes it;
 #   crash  a child that writes and flushes is killed -9: the reopen breaks
 #          its lock (previous instance) and finds every flushed write;
+#   full   the OSD made full: writes -ENOSPC within a bound (never a hang),
+#          a flush -ENOSPC or done, never the sticky error; space back:
+#          writes and flushes go on, the reopen is whole;
 #   bench  32 threads of 4 KiB random writes into a fresh overlay: IOPS
 #          printed, next to rbd bench on a fresh clone (numbers, no verdict).
 # Around them, Ceph's own view: what the purge reports gone is gone from
@@ -69,6 +72,17 @@ echo "    ok: rbd ls / rados ls agree: the purged instance is gone, the live one
 
 echo "== crash: kill -9 of a writer after acknowledged flushes"
 check crash
+
+echo "== full: the OSD made full (its full ratio below its use), then not"
+cat >"$tmpdir/ratios.sh" <<EOS
+#!/bin/sh
+export CEPH_ARGS="$CEPH_ARGS"
+timeout 20 ceph osd set-nearfull-ratio "\$1" >/dev/null 2>&1 &&
+	timeout 20 ceph osd set-backfillfull-ratio "\$2" >/dev/null 2>&1 &&
+	timeout 20 ceph osd set-full-ratio "\$3" >/dev/null 2>&1
+EOS
+chmod +x "$tmpdir/ratios.sh"
+check full "$tmpdir/ratios.sh 0.001 0.002 0.003" "$tmpdir/ratios.sh 0.85 0.90 0.95"
 
 echo "== bench"
 [ -x "$BUILD/bench/ovl_ceph_check" ] ||
