@@ -391,6 +391,34 @@ static void main_checkpoints(struct backend *g)
 	free(model);
 }
 
+/* The purge leaves an old instance whose data image is still open (here:
+ * discarded under an open overlay, as a gateway that has not let go of
+ * it), and takes it once it is closed. */
+static void main_purge_busy(struct backend *g)
+{
+	const char *dir = "pristine.t.ovl.busy";
+	char old[17], name[256];
+	struct overlay *ov = ovl(dir, g, 0);
+	uint64_t size;
+
+	CHECK(put(overlay_backend(ov), NULL, 0, G, 0xe1) == 0, "write");
+	inst_of(dir, old);
+	CHECK(ovl_ceph_discard(oc, dir) == 0, "discard");
+	CHECK(ovl_ceph_purge(oc) == 0, "purge with an image open");
+	snprintf(name, sizeof(name), "%s.%s.data", dir, old);
+	CHECK(rbd_image_stat(cl, pool, name, &size) == 0, "the purge removed an open image");
+	snprintf(name, sizeof(name), "%s.%s.log", dir, old);
+	CHECK(obj_stat(name) == 0, "the purge removed the log of an open overlay");
+	printf("ok: the purge leaves an instance whose image is open\n");
+	CHECK(overlay_close(ov) == 0, "close");
+	CHECK(ovl_ceph_purge(oc) == 0, "purge after the close");
+	snprintf(name, sizeof(name), "%s.%s.data", dir, old);
+	CHECK(rbd_image_stat(cl, pool, name, &size) == -ENOENT, "closed, and still not purged");
+	snprintf(name, sizeof(name), "%s.%s.log", dir, old);
+	CHECK(obj_stat(name) == -ENOENT, "closed, its log still there after the purge");
+	printf("ok: ... and takes it once closed\n");
+}
+
 static void phase_main(void)
 {
 	struct backend *g = golden_open();
@@ -401,6 +429,7 @@ static void phase_main(void)
 	main_second(g, model);
 	main_checkpoints(g);
 	main_discard(g);
+	main_purge_busy(g);
 	free(model);
 	backend_close(g);
 }
