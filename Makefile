@@ -52,12 +52,17 @@ $(BUILD)/pristined: $(LIB_OBJ) $(BUILD)/obj/$(D_SRC:.c=.o)
 $(BUILD)/pristinectl: $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/util/log.o $(BUILD)/obj/src/util/parse.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(CTL_LDLIBS)
 
-asan: $(BUILD)/asan/pristined $(BUILD)/asan/rbd_disk_check $(BUILD)/asan/rbd_lock_holder
+asan: $(BUILD)/asan/pristined $(BUILD)/asan/rbd_disk_check $(BUILD)/asan/rbd_lock_holder \
+      $(BUILD)/asan/ovl_ceph_check
 $(BUILD)/asan/pristined: $(ALIB_OBJ) $(BUILD)/asan/obj/$(D_SRC:.c=.o)
 	$(CC) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 # storage/rbd_disk.h against a real cluster (tests/ceph/test_rbd_disk.sh).
 $(BUILD)/asan/rbd_disk_check: tests/ceph/rbd_disk_check.c $(ALIB_OBJ)
+	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+# storage/ovl_ceph.h against a real cluster (tests/ceph/test_ovl_ceph.sh).
+$(BUILD)/asan/ovl_ceph_check: tests/ceph/ovl_ceph_check.c $(ALIB_OBJ)
 	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 # A second client holding an image's lock (tests/ceph/test_rbd_kill.sh).
@@ -168,7 +173,7 @@ fuzz: fuzz-build
 # pristined on a local file; bench-rbd below).  Nothing here is installed; raw_target (a writable raw
 # LUN, bench-only) exists only in $(BUILD)/bench/.
 BENCH_BIN = $(BUILD)/bench/iscsi_bench $(BUILD)/bench/raw_target $(BUILD)/bench/overlay_bench $(BUILD)/bench/chain_bench
-BENCH_BIN += $(BUILD)/bench/cache_bench
+BENCH_BIN += $(BUILD)/bench/cache_bench $(BUILD)/bench/ovl_ceph_check
 
 .PHONY: bench bench-build bench-versions bench-ab bench-rbd
 bench-build: deps all $(BENCH_BIN)
@@ -216,6 +221,12 @@ $(BUILD)/bench/overlay_bench: bench/overlay_bench.c $(wildcard src/storage/overl
 $(BUILD)/bench/chain_bench: bench/chain_bench.c $(wildcard src/storage/overlay*.c) src/storage/layer.c src/storage/chain.c src/storage/raw.c $(wildcard src/util/*.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ -lisal
+
+# ovl_ceph_check without sanitizers: tests/ceph/test_ovl_ceph.sh takes its
+# bench numbers from it when it is built.
+$(BUILD)/bench/ovl_ceph_check: tests/ceph/ovl_ceph_check.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # cache_bench: clients reading one RBD version with and without the shared
 # read cache, in-process (bench/cache.sh runs it on a throwaway cluster).

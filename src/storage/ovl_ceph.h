@@ -3,7 +3,7 @@
  * the same on-disk format, docs/overlay-format.md) kept in Ceph instead
  * of a local directory: a struct ovl_io whose "files" are RADOS objects
  * and one RBD image.  CONTRACT (issue 14, the third step; implemented in
- * ovl_ceph.c).
+ * ovl_ceph.c, the files, and ovl_ceph_admin.c, markers/discard/purge).
  *
  * Why (docs/images.md, "PC overlays on RBD"): a 4 KiB first write into an
  * RBD clone costs a copy-up of the parent's object; the overlay writes
