@@ -331,15 +331,21 @@ static void main_discard(struct backend *g)
 	CHECK(ovl_ceph_exists(oc, "pristine.t.ovl.none") == -ENOENT, "exists of none");
 	CHECK(ovl_ceph_discard(oc, "pristine.t.ovl.none") == -ENOENT, "discard of none");
 	inst_of(dir, old);
+	/* as if a purge had dropped the index key while mkdir was between
+	 * the key and the marker: the discard must set it again */
+	{
+		rados_write_op_t op = rados_create_write_op();
+		const char *keys[1] = { dir };
+		CHECK(op, "op");
+		rados_write_op_omap_rm_keys(op, keys, 1);
+		CHECK(rados_write_op_operate(op, rio, INDEX, NULL, 0) == 0, "drop the index key");
+		rados_release_write_op(op);
+	}
 	t = now();
 	CHECK(ovl_ceph_discard(oc, dir) == 0, "discard");
 	printf("ok: discard in %.3f s\n", now() - t);
 	inst_of(dir, inst);
 	CHECK(strcmp(old, inst) != 0, "the INST did not change");
-	ov = ovl(dir, g, 0);
-	same(overlay_backend(ov), m, "after the discard the overlay is empty (golden)");
-	CHECK(put(overlay_backend(ov), NULL, 0, 4096, 0xd1) == 0, "write to the new one");
-	CHECK(overlay_close(ov) == 0, "close");
 	snprintf(name, sizeof(name), "%s.%s.data", dir, old);
 	CHECK(rbd_image_stat(cl, pool, name, &size) == 0, "the old data image is gone before the purge");
 	snprintf(name, sizeof(name), "%s.%s.info", dir, old);
@@ -355,6 +361,11 @@ static void main_discard(struct backend *g)
 		CHECK(obj_stat(name) == -ENOENT, "%s left by the purge", name);
 	}
 	printf("gone: %s.%s.\n", dir, old);
+	/* purged before any reopen (whose mkdir sets the index key too) */
+	ov = ovl(dir, g, 0);
+	same(overlay_backend(ov), m, "after the discard the overlay is empty (golden)");
+	CHECK(put(overlay_backend(ov), NULL, 0, 4096, 0xd1) == 0, "write to the new one");
+	CHECK(overlay_close(ov) == 0, "close");
 	snprintf(name, sizeof(name), "%s.%s.data", dir, inst);
 	CHECK(rbd_image_stat(cl, pool, name, &size) == 0, "the purge removed the live data");
 	ov = ovl(dir, g, 0);
