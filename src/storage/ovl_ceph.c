@@ -13,7 +13,10 @@
  *
  * A rename changes the names in every open handle of that file, as an fd
  * follows its inode: the overlay keeps the fd of log.tmp as its log after
- * renaming it to log.
+ * renaming it to log.  Unlike a file system, a handle still open on the
+ * NAME that was replaced now reads and writes the new content (there is
+ * no unlinked inode to keep): the overlay closes its old log right after
+ * the rename and never uses it in between (overlay_meta.c).
  *
  * Durability: a RADOS write is committed on the OSDs when it is
  * acknowledged, so fsync of an object is nothing; the data image is
@@ -61,6 +64,22 @@ static int hget(struct ovl_ceph *c, int fd, struct oc_handle *out)
 	pthread_mutex_lock(&c->mu);
 	if (fd >= 0 && (size_t)fd < c->nh && c->h[fd].kind != OC_FREE) {
 		*out = c->h[fd];
+		rc = 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+/* The kind of handle fd and, for data, its image: the data path's
+ * lookup, which copies no names.  0 or -EBADF. */
+static int hget_img(struct ovl_ceph *c, int fd, enum oc_kind *kind, rbd_image_t *img)
+{
+	int rc = -EBADF;
+
+	pthread_mutex_lock(&c->mu);
+	if (fd >= 0 && (size_t)fd < c->nh && c->h[fd].kind != OC_FREE) {
+		*kind = c->h[fd].kind;
+		*img = c->h[fd].img;
 		rc = 0;
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -270,22 +289,26 @@ static int oc_pread(void *ctx, int fd, void *buf, size_t len, uint64_t off)
 	struct ovl_ceph *c = oc_of(ctx);
 	struct oc_handle h;
 	char oid[OC_OID_MAX];
+	enum oc_kind kind;
+	rbd_image_t img;
 	size_t done = 0;
-	int rc = hget(c, fd, &h);
+	int rc = hget_img(c, fd, &kind, &img);
 
 	if (rc < 0)
 		return rc;
-	if (h.kind == OC_DATA_IMG) {
+	if (kind == OC_DATA_IMG) {
 		while (done < len) {
-			ssize_t r = rbd_read(h.img, off + done, len - done, (char *)buf + done);
+			ssize_t r = rbd_read(img, off + done, len - done, (char *)buf + done);
 			if (r <= 0)
 				return r == 0 || r == -EINVAL ? -EIO : (int)r;
 			done += (size_t)r;
 		}
 		return 0;
 	}
-	if (h.kind != OC_OBJ)
+	if (kind != OC_OBJ)
 		return -EISDIR;
+	if ((rc = hget(c, fd, &h)) < 0)
+		return rc;
 	h_oid(&h, oid);
 	while (done < len) {
 		/* rados_read answers an int: at most 1 GiB a call */
@@ -305,22 +328,26 @@ static int oc_pwrite(void *ctx, int fd, const void *buf, size_t len, uint64_t of
 	struct ovl_ceph *c = oc_of(ctx);
 	struct oc_handle h;
 	char oid[OC_OID_MAX];
+	enum oc_kind kind;
+	rbd_image_t img;
 	size_t done = 0;
-	int rc = hget(c, fd, &h);
+	int rc = hget_img(c, fd, &kind, &img);
 
 	if (rc < 0)
 		return rc;
-	if (h.kind == OC_DATA_IMG) {
+	if (kind == OC_DATA_IMG) {
 		while (done < len) {
-			ssize_t r = rbd_write(h.img, off + done, len - done, (const char *)buf + done);
+			ssize_t r = rbd_write(img, off + done, len - done, (const char *)buf + done);
 			if (r <= 0)
 				return oc_space_err(r == 0 ? -EIO : (int)r);
 			done += (size_t)r;
 		}
 		return 0;
 	}
-	if (h.kind != OC_OBJ)
+	if (kind != OC_OBJ)
 		return -EISDIR;
+	if ((rc = hget(c, fd, &h)) < 0)
+		return rc;
 	h_oid(&h, oid);
 	return oc_space_err(rados_write(c->rio, oid, buf, len, off));
 }
@@ -330,11 +357,12 @@ static int oc_pwrite(void *ctx, int fd, const void *buf, size_t len, uint64_t of
 static int oc_fsync(void *ctx, int fd)
 {
 	struct ovl_ceph *c = oc_of(ctx);
-	struct oc_handle h;
-	int rc = hget(c, fd, &h);
+	enum oc_kind kind;
+	rbd_image_t img;
+	int rc = hget_img(c, fd, &kind, &img);
 
-	if (rc == 0 && h.kind == OC_DATA_IMG)
-		rc = rbd_flush(h.img);
+	if (rc == 0 && kind == OC_DATA_IMG)
+		rc = rbd_flush(img);
 	return rc;
 }
 
@@ -368,17 +396,18 @@ static int oc_ftruncate(void *ctx, int fd, uint64_t len)
 static int oc_punch(void *ctx, int fd, uint64_t off, uint64_t len)
 {
 	struct ovl_ceph *c = oc_of(ctx);
-	struct oc_handle h;
-	int rc = hget(c, fd, &h);
+	enum oc_kind kind;
+	rbd_image_t img;
+	int rc = hget_img(c, fd, &kind, &img);
 
 	if (rc < 0)
 		return rc;
-	if (h.kind != OC_DATA_IMG)
+	if (kind != OC_DATA_IMG)
 		return -EOPNOTSUPP;
 	while (len > 0) {
 		/* rbd_discard takes a uint64_t but answers an int: 1 GiB a call */
 		uint64_t n = len > (1ull << 30) ? (1ull << 30) : len;
-		rc = rbd_discard(h.img, off, n);
+		rc = rbd_discard(img, off, n);
 		if (rc < 0)
 			return oc_space_err(rc);
 		off += n;

@@ -9,9 +9,10 @@
  * index object has one omap key per marker ever made.  Order of steps,
  * so that a crash anywhere leaves nothing the purge cannot find:
  *   mkdir    index key first, then the marker (exclusive create);
- *   discard  one write op on the marker: compare "inst" with the INST
- *            read, set the new one, add the old one as an omap key -
- *            all or nothing;
+ *   discard  the index key set again (see ovl_ceph_discard), then one
+ *            write op on the marker: compare "inst" with the INST read,
+ *            set the new one, add the old one as an omap key - all or
+ *            nothing;
  *   purge    the old INST's data image and objects go first, its key
  *            last; a marker that is gone drops its index key.
  *
@@ -160,7 +161,10 @@ int ovl_ceph_exists(struct ovl_ceph *c, const char *dir)
 }
 
 /* See ovl_ceph.h.  The compare makes a discard that raced another (or a
- * mkdir after a purge) start over instead of losing an INST. */
+ * mkdir after a purge) start over instead of losing an INST.  DIR's index
+ * key is set again first: a purge that found the key while mkdir had not
+ * made the marker yet dropped it (purge_dir), and without the key the
+ * INST discarded here would never be purged. */
 int ovl_ceph_discard(struct ovl_ceph *c, const char *dir)
 {
 	char old[17], inst[17];
@@ -168,6 +172,11 @@ int ovl_ceph_discard(struct ovl_ceph *c, const char *dir)
 
 	if (!oc_dir_valid(dir))
 		return -EINVAL;
+	if ((rc = ovl_ceph_exists(c, dir)) < 0)
+		return rc;
+	if ((rc = omap_add(c, c->index, dir)) < 0)
+		return rc;
+	rc = -ECANCELED;
 	for (int tries = 0; tries < 8 && rc == -ECANCELED; tries++) {
 		rados_write_op_t op;
 		const char *keys[1] = { old }, *vals[1] = { "" };

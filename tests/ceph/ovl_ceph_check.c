@@ -14,6 +14,12 @@
  *                                    -9; the reopen (its lock broken as
  *                                    the previous instance's) finds every
  *                                    flushed write
+ *   ovl_ceph_check CONF POOL fence   a live child holds an overlay; the
+ *                                    parent opens it with the child named
+ *                                    as the previous instance: the lock is
+ *                                    broken, the child fenced - its later
+ *                                    writes and flushes fail and land
+ *                                    nowhere (data nor log)
  *   ovl_ceph_check CONF POOL full "FILL-CMD" "FREE-CMD"
  *                                    writes until FILL-CMD has made the
  *                                    pool full: -ENOSPC within a bound,
@@ -35,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -324,15 +331,21 @@ static void main_discard(struct backend *g)
 	CHECK(ovl_ceph_exists(oc, "pristine.t.ovl.none") == -ENOENT, "exists of none");
 	CHECK(ovl_ceph_discard(oc, "pristine.t.ovl.none") == -ENOENT, "discard of none");
 	inst_of(dir, old);
+	/* as if a purge had dropped the index key while mkdir was between
+	 * the key and the marker: the discard must set it again */
+	{
+		rados_write_op_t op = rados_create_write_op();
+		const char *keys[1] = { dir };
+		CHECK(op, "op");
+		rados_write_op_omap_rm_keys(op, keys, 1);
+		CHECK(rados_write_op_operate(op, rio, INDEX, NULL, 0) == 0, "drop the index key");
+		rados_release_write_op(op);
+	}
 	t = now();
 	CHECK(ovl_ceph_discard(oc, dir) == 0, "discard");
 	printf("ok: discard in %.3f s\n", now() - t);
 	inst_of(dir, inst);
 	CHECK(strcmp(old, inst) != 0, "the INST did not change");
-	ov = ovl(dir, g, 0);
-	same(overlay_backend(ov), m, "after the discard the overlay is empty (golden)");
-	CHECK(put(overlay_backend(ov), NULL, 0, 4096, 0xd1) == 0, "write to the new one");
-	CHECK(overlay_close(ov) == 0, "close");
 	snprintf(name, sizeof(name), "%s.%s.data", dir, old);
 	CHECK(rbd_image_stat(cl, pool, name, &size) == 0, "the old data image is gone before the purge");
 	snprintf(name, sizeof(name), "%s.%s.info", dir, old);
@@ -348,6 +361,11 @@ static void main_discard(struct backend *g)
 		CHECK(obj_stat(name) == -ENOENT, "%s left by the purge", name);
 	}
 	printf("gone: %s.%s.\n", dir, old);
+	/* purged before any reopen (whose mkdir sets the index key too) */
+	ov = ovl(dir, g, 0);
+	same(overlay_backend(ov), m, "after the discard the overlay is empty (golden)");
+	CHECK(put(overlay_backend(ov), NULL, 0, 4096, 0xd1) == 0, "write to the new one");
+	CHECK(overlay_close(ov) == 0, "close");
 	snprintf(name, sizeof(name), "%s.%s.data", dir, inst);
 	CHECK(rbd_image_stat(cl, pool, name, &size) == 0, "the purge removed the live data");
 	ov = ovl(dir, g, 0);
@@ -532,6 +550,106 @@ static void phase_crash(const char *conf)
 	disconnect_all();
 }
 
+/* The fenced child: holds the overlay, says "addr A" and "ready", waits
+ * for a byte on in, then writes block 1 and flushes, and reports
+ * "after W F end" (the two results). */
+static void fence_child(const char *conf, int out, int in)
+{
+	struct backend *g, *be;
+	struct overlay *ov;
+	char addr[RBD_ADDR_MAX], line[RBD_ADDR_MAX + 32], go;
+	int w, f;
+
+	connect_all(conf);
+	CHECK(rbd_cluster_addr(cl, addr, sizeof(addr)) == 0, "addr");
+	g = golden_open();
+	ov = ovl("pristine.t.ovl.fence", g, 0);
+	be = overlay_backend(ov);
+	CHECK(put(be, NULL, 0, G, 0x11) == 0 && be->ops->flush(be) == 0, "child write 0");
+	snprintf(line, sizeof(line), "addr %s\nready\n", addr);
+	CHECK(write(out, line, strlen(line)) > 0, "pipe");
+	CHECK(read(in, &go, 1) == 1, "no go");
+	w = put(be, NULL, G, G, 0x22);
+	f = be->ops->flush(be);
+	snprintf(line, sizeof(line), "after %d %d end\n", w, f);
+	CHECK(write(out, line, strlen(line)) > 0, "pipe");
+	for (;;)
+		pause();
+}
+
+/* Read from fd into buf (size len, NUL-terminated) until it holds want
+ * or 60 s pass; whether it does. */
+static bool read_until(int fd, char *buf, size_t len, const char *want)
+{
+	size_t got = strlen(buf);
+	double start = now();
+
+	while (!strstr(buf, want) && now() - start < 60 && got < len - 1) {
+		struct timeval tv = { .tv_sec = 1 };
+		fd_set fs;
+		FD_ZERO(&fs);
+		FD_SET(fd, &fs);
+		if (select(fd + 1, &fs, NULL, NULL, &tv) <= 0)
+			continue;
+		ssize_t n = read(fd, buf + got, len - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		buf[got] = '\0';
+	}
+	return strstr(buf, want) != NULL;
+}
+
+static void phase_fence(const char *conf)
+{
+	int up[2], down[2], w = 0, f = 0;
+	char buf[1024] = "", addr[RBD_ADDR_MAX] = "";
+	unsigned char b[G];
+	pid_t pid;
+
+	CHECK(pipe(up) == 0 && pipe(down) == 0, "pipe");
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		close(up[0]);
+		close(down[1]);
+		fence_child(conf, up[1], down[0]);
+	}
+	close(up[1]);
+	close(down[0]);
+	CHECK(read_until(up[0], buf, sizeof(buf), "ready\n"), "the child did not get ready: %s", buf);
+	CHECK(sscanf(buf, "addr %127s", addr) == 1, "no address from the child");
+	connect_all(conf);
+	rbd_cluster_set_breakable(cl, addr);
+	struct backend *g = golden_open();
+	struct overlay *ov = ovl("pristine.t.ovl.fence", g, 0);
+	struct backend *be = overlay_backend(ov);
+	printf("ok: opened while the previous instance still holds it (its lock broken)\n");
+	CHECK(write(down[1], "g", 1) == 1, "go");
+	CHECK(read_until(up[0], buf, sizeof(buf), " end\n"),
+	      "the fenced child did not report within 60 s (hung?): %s", buf);
+	CHECK(sscanf(strstr(buf, "after "), "after %d %d", &w, &f) == 2, "child said: %s", buf);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	CHECK(w < 0 || f < 0, "the fenced child's write (%d) and flush (%d) both succeeded", w, f);
+	printf("ok: the fenced instance's write/flush fail (%d, %d)\n", w, f);
+	CHECK(be->ops->read(be, b, 0, G) == 0 && b[0] == 0x11 && b[G - 1] == 0x11,
+	      "the flushed write before the fence is lost");
+	CHECK(be->ops->read(be, b, G, G) == 0 && b[0] == pat(G) && b[G - 1] == pat(2 * G - 1),
+	      "the fenced write landed");
+	CHECK(put(be, NULL, 2 * G, G, 0x33) == 0 && be->ops->flush(be) == 0, "new holder writes");
+	CHECK(overlay_close(ov) == 0, "close");
+	ov = ovl("pristine.t.ovl.fence", g, 0);
+	be = overlay_backend(ov);
+	CHECK(be->ops->read(be, b, G, G) == 0 && b[0] == pat(G), "the fenced write landed (reopen)");
+	CHECK(be->ops->read(be, b, 2 * G, G) == 0 && b[0] == 0x33, "the new holder's write lost");
+	printf("ok: nothing of the fenced instance landed; the new holder's writes did\n");
+	CHECK(overlay_close(ov) == 0, "close");
+	backend_close(g);
+	close(up[0]);
+	close(down[1]);
+	disconnect_all();
+}
+
 /* A full pool: -ENOSPC, never a hang, never the sticky error. */
 static void phase_full(const char *fill, const char *free_cmd)
 {
@@ -695,13 +813,17 @@ static void phase_bench(int seconds)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s CONF POOL setup|main|crash|full FILL FREE|bench SECONDS\n", argv[0]);
+		fprintf(stderr, "usage: %s CONF POOL setup|main|crash|fence|full FILL FREE|bench SECONDS\n", argv[0]);
 		return 2;
 	}
 	pool = argv[2];
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (strcmp(argv[3], "crash") == 0) {
-		phase_crash(argv[1]);   /* connects after its fork */
+	if (strcmp(argv[3], "crash") == 0 || strcmp(argv[3], "fence") == 0) {
+		/* these connect after their fork */
+		if (argv[3][0] == 'c')
+			phase_crash(argv[1]);
+		else
+			phase_fence(argv[1]);
 		return 0;
 	}
 	connect_all(argv[1]);

@@ -12,6 +12,9 @@
 #          while the old instance stays until the purge, which removes it;
 #   crash  a child that writes and flushes is killed -9: the reopen breaks
 #          its lock (previous instance) and finds every flushed write;
+#   fence  a live holder (a child) named as the previous instance: the
+#          parent's open breaks its lock, and the child's later write and
+#          flush fail and land nowhere;
 #   full   the OSD made full: writes -ENOSPC within a bound (never a hang),
 #          a flush -ENOSPC or done, never the sticky error; space back:
 #          writes and flushes go on, the reopen is whole;
@@ -72,6 +75,9 @@ echo "    ok: rbd ls / rados ls agree: the purged instance is gone, the live one
 
 echo "== crash: kill -9 of a writer after acknowledged flushes"
 check crash
+
+echo "== fence: a live previous instance's lock broken, its later writes refused"
+check fence
 
 echo "== full: the OSD made full (its full ratio below its use), then not"
 cat >"$tmpdir/ratios.sh" <<EOS
