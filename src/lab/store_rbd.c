@@ -192,6 +192,28 @@ static int parse_place(struct store_rbd *r, const char *place, struct rbd_spec *
 /* ------------------------------------------------------------- disks */
 
 /*
+ * A client's overlay kept as an RBD clone named DIR, by pristine before
+ * overlays moved into ovl_ceph (2026-12-06; docs/images.md, "PC overlays
+ * on RBD"): served as it is, so an upgrade loses no PC's data; its next
+ * reset trashes it (rbd_discard) and the PC gets an overlay in the new
+ * layout.
+ */
+static int legacy_clone_open(struct store_rbd *r, const struct rbd_spec *me, struct backend *golden,
+			     const struct overlay_opts *oo, struct cow **out)
+{
+	struct rbd_disk_opts o = { .quota_bytes = oo ? oo->quota_bytes : 0 };
+	char msg[512];
+	int rc = rbd_disk_open(r->cl, r->pool, me->image, golden, &o, out, msg, sizeof(msg));
+
+	if (rc)
+		log_err("%s", msg);
+	else
+		log_notice("rbd %s/%s: an overlay kept as an RBD clone (an older pristine): served "
+			   "as it is until the client's next reset", r->pool, me->image);
+	return rc;
+}
+
+/*
  * A client's overlay at where (its DIR in ovl_ceph.h: the image part of
  * where), the overlay's own code and format over golden, made if it does
  * not exist.  oo as the lab gives it, but the local file system's floor
@@ -202,8 +224,12 @@ static int client_open(struct store_rbd *r, const struct rbd_spec *me, struct ba
 {
 	struct overlay_opts o = oo ? *oo : (struct overlay_opts){ 0 };
 	struct overlay *ov;
+	uint64_t size;
 	int rc;
 
+	if (ovl_ceph_exists(r->oc, me->image) == -ENOENT &&
+	    rbd_image_stat(r->cl, r->pool, me->image, &size) == 0)
+		return legacy_clone_open(r, me, golden, oo, out);
 	o.store_floor_bytes = 0;
 	o.io = ovl_ceph_io(r->oc);
 	rc = overlay_open(me->image, golden, &o, &ov);
@@ -310,6 +336,8 @@ static int rbd_discard(struct lab_store *s, const char *where, const char *label
 	}
 	if (!sp.snap[0] && is_client(r, sp.image)) {
 		rc = ovl_ceph_discard(r->oc, sp.image);
+		if (rc == -ENOENT)   /* none, or a clone of an older pristine */
+			rc = rbd_image_trash(r->cl, r->pool, sp.image);
 		if (rc && rc != -ENOENT)
 			log_err("rbd %s: the overlay cannot be discarded: %s", where, strerror(-rc));
 		return rc;
