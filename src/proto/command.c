@@ -141,6 +141,8 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 	collapse = len > 0 && cmd->sense_len == 0;
 	/* A deferred read: its LU's io_lock from the first piece to the last. */
 	struct scsi_lu *held = cmd->data_lu && len ? scsi_cmd_data_begin(cmd) : NULL;
+	int64_t io_ns = 0;              /* a deferred read's I/O, for inflight_note_exec */
+	unsigned pieces = 0;
 
 	while (off < len) {
 		uint32_t seg = len - off;
@@ -152,7 +154,14 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 			seg = burst_left;
 		last = off + seg == len;
 		struct datain_seg ds;
-		if (datain_prepare(c, cmd, off, seg, &ds) < 0) {
+		int64_t t0 = held ? inflight_now_ns() : 0;
+		int prc = datain_prepare(c, cmd, off, seg, &ds);
+
+		if (held) {
+			io_ns += inflight_now_ns() - t0;
+			pieces++;
+		}
+		if (prc < 0) {
 			collapse = false;       /* the medium failed: sense follows */
 			break;
 		}
@@ -180,8 +189,13 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 		if (burst_left == 0)
 			burst_left = c->params.max_burst;
 	}
-	if (held)
+	if (held) {
 		scsi_cmd_data_end(held);
+		/* One sample per command, the time of one piece: a piece is at
+		 * most one PDU, as much as a read that is not streamed. */
+		if (pieces)
+			inflight_note_exec(c, io_ns / pieces);
+	}
 	if (collapse)
 		return 0;
 
@@ -276,6 +290,17 @@ void cmd_exec(struct iscsi_conn *c, const struct iscsi_task *t, bool read, struc
 	scsi_target_exec(c->sess->scsi, cmd);
 }
 
+void cmd_exec_timed(struct iscsi_conn *c, const struct iscsi_task *t, bool read,
+		    struct scsi_cmd *cmd)
+{
+	int64_t t0 = inflight_now_ns();
+
+	cmd_exec(c, t, read, cmd);
+	/* A deferred read has done no I/O yet: send_result times it. */
+	if (!cmd->data_lu)
+		inflight_note_exec(c, inflight_now_ns() - t0);
+}
+
 void cmd_discard(struct scsi_cmd *cmd)
 {
 	free(cmd->data_in);
@@ -328,16 +353,11 @@ static int task_run(struct iscsi_conn *c, struct iscsi_task *t, bool read)
 	int rc;
 
 	if (may_overlap(t)) {
-		uint32_t defer = read ? datain_defer_min(c) : 0;
-		bool streamed = defer && t->edtl >= defer;
-
-		if (streamed || !inflight_fast(c)) {
+		if (!inflight_fast(c)) {
 			if (inflight_submit(c, t, read) == 0)
 				return 0;
 		} else {
-			int64_t t0 = inflight_now_ns();
-			cmd_exec(c, t, read, &cmd);
-			inflight_note_exec(c, inflight_now_ns() - t0);
+			cmd_exec_timed(c, t, read, &cmd);
 			rc = cmd_send_result(c, t, &cmd);
 			task_free(t);
 			return rc;

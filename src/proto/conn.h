@@ -217,6 +217,10 @@ int cmd_handle_scsi(struct iscsi_conn *c);
  * cmd's buffers.  cmd_discard frees them without sending.
  */
 void cmd_exec(struct iscsi_conn *c, const struct iscsi_task *t, bool read, struct scsi_cmd *cmd);
+/* cmd_exec, its time noted (inflight_note_exec) - but for a streamed
+ * (deferred) read, whose I/O cmd_send_result times as it reads. */
+void cmd_exec_timed(struct iscsi_conn *c, const struct iscsi_task *t, bool read,
+		    struct scsi_cmd *cmd);
 int cmd_send_result(struct iscsi_conn *c, const struct iscsi_task *t, struct scsi_cmd *cmd);
 void cmd_discard(struct scsi_cmd *cmd);
 int cmd_handle_data_out(struct iscsi_conn *c);

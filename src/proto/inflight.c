@@ -57,6 +57,9 @@
 /* Commands executing in less than this on average run on the
  * connection's thread (see inflight_fast). */
 #define INLINE_MAX_NS 50000
+/* A new connection's average: its store has not been timed yet, so its
+ * commands go to the workers until ~20 of them have executed fast. */
+#define INLINE_START_NS 1000000
 
 /* One command handed to a worker.  Owns its task. */
 struct iscsi_job {
@@ -131,6 +134,7 @@ void inflight_conn_init(struct iscsi_conn *c)
 	pthread_cond_init(&c->idle, NULL);
 	c->done = NULL;
 	c->done_tail = &c->done;
+	c->exec_ns = INLINE_START_NS;
 }
 
 void inflight_conn_destroy(struct iscsi_conn *c)
@@ -220,9 +224,7 @@ static void *worker_main(void *arg)
 			p->tail = &p->head;
 		p->queued--;
 		pthread_mutex_unlock(&p->mu);
-		int64_t t0 = inflight_now_ns();
-		cmd_exec(j->c, j->t, j->read, &j->cmd);
-		inflight_note_exec(j->c, inflight_now_ns() - t0);
+		cmd_exec_timed(j->c, j->t, j->read, &j->cmd);
 		job_finished(j);
 		pthread_mutex_lock(&p->mu);
 	}
