@@ -142,7 +142,7 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 	/* A deferred read: its LU's io_lock from the first piece to the last. */
 	struct scsi_lu *held = cmd->data_lu && len ? scsi_cmd_data_begin(cmd) : NULL;
 	int64_t io_ns = 0;              /* a deferred read's I/O, for inflight_note_exec */
-	unsigned pieces = 0;
+	uint64_t io_bytes = 0;
 
 	while (off < len) {
 		uint32_t seg = len - off;
@@ -159,7 +159,7 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 
 		if (held) {
 			io_ns += inflight_now_ns() - t0;
-			pieces++;
+			io_bytes += seg;
 		}
 		if (prc < 0) {
 			collapse = false;       /* the medium failed: sense follows */
@@ -191,10 +191,10 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 	}
 	if (held) {
 		scsi_cmd_data_end(held);
-		/* One sample per command, the time of one piece: a piece is at
-		 * most one PDU, as much as a read that is not streamed. */
-		if (pieces)
-			inflight_note_exec(c, io_ns / pieces);
+		/* One sample per command: its time per DATAIN_PDU_MAX bytes,
+		 * as for a read not deferred (cmd_exec_timed). */
+		if (io_bytes)
+			inflight_note_exec(c, (int64_t)((uint64_t)io_ns * DATAIN_PDU_MAX / io_bytes));
 	}
 	if (collapse)
 		return 0;
@@ -296,9 +296,16 @@ void cmd_exec_timed(struct iscsi_conn *c, const struct iscsi_task *t, bool read,
 	int64_t t0 = inflight_now_ns();
 
 	cmd_exec(c, t, read, cmd);
-	/* A deferred read has done no I/O yet: send_result times it. */
-	if (!cmd->data_lu)
-		inflight_note_exec(c, inflight_now_ns() - t0);
+	int64_t ns = inflight_now_ns() - t0;
+
+	/* A deferred read has done no I/O yet: send_result times it.  A
+	 * read of more than a PDU counts per PDU_MAX bytes, as it does
+	 * deferred: the store's speed, not the command's size, decides. */
+	if (cmd->data_lu)
+		return;
+	if (cmd->data_in && cmd->data_in_len > DATAIN_PDU_MAX)
+		ns = ns * DATAIN_PDU_MAX / cmd->data_in_len;
+	inflight_note_exec(c, ns);
 }
 
 void cmd_discard(struct scsi_cmd *cmd)

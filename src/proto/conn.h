@@ -194,6 +194,9 @@ struct datain_seg {
 /* The Data-In PDU size of this connection: DATAIN_PDU_MAX, less if the
  * initiator takes less, more with zero-copy. */
 uint32_t datain_pdu_max(const struct iscsi_conn *c);
+/* On a slow store, READs of up to this many bytes are not deferred
+ * (datain.c). */
+#define DATAIN_WHOLE_MAX (1u << 20)
 /* scsi_cmd.defer_min for commands of this connection (0: no deferral). */
 uint32_t datain_defer_min(const struct iscsi_conn *c);
 /* Get len bytes at off of cmd's Data-In ready to send.  0, or -1 when a

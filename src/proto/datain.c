@@ -14,7 +14,14 @@
  * before it is sent: a command holds 32 KiB, not up to 8 MiB, and the
  * bytes are still in the CPU's cache when sendmsg copies them (+3%).
  * Initiators that take less than 32 KiB per PDU (iPXE: 8 KiB) get the
- * whole command read at once, as before.  The LU's io_lock is held
+ * whole command read at once, as before.
+ *
+ * Only on a fast store, though (inflight_fast: the page cache answers).
+ * A deferred read does its I/O in the connection's sender, one command
+ * after another, so on a slow store (Ceph, a cold disk) reads of up to
+ * DATAIN_WHOLE_MAX are read at once by the worker that executes them:
+ * QD32 of them are 32 reads in flight to the store, not one.  Memory: at
+ * most conn_inflight x DATAIN_WHOLE_MAX per connection.  The LU's io_lock is held
  * shared from the first PDU to the last (scsi_cmd_data_begin/end in
  * command.c), so such a READ stays atomic against COMPARE AND WRITE and
  * WRITE ATOMIC (tests/proto/test_zero_copy.py checks it); it holds up
@@ -142,9 +149,17 @@ uint32_t datain_defer_min(const struct iscsi_conn *c)
 	uint32_t pdu = datain_pdu_max(c);
 	uint32_t seg = pdu < c->params.max_burst ? pdu : c->params.max_burst;
 
+	uint32_t min;
+
 	if (may_splice(c))
-		return seg >= DATAIN_SPLICE_MIN ? DATAIN_SPLICE_MIN : 0;
-	return seg >= DATAIN_PDU_MAX ? seg + 1 : 0;
+		min = seg >= DATAIN_SPLICE_MIN ? DATAIN_SPLICE_MIN : 0;
+	else
+		min = seg >= DATAIN_PDU_MAX ? seg + 1 : 0;
+	/* A slow store: reads up to DATAIN_WHOLE_MAX are read at once, by
+	 * the worker that executes them, so that they overlap. */
+	if (min && min <= DATAIN_WHOLE_MAX && !inflight_fast(c))
+		min = DATAIN_WHOLE_MAX + 1;
+	return min;
 }
 
 int datain_prepare(const struct iscsi_conn *c, struct scsi_cmd *cmd, uint32_t off, uint32_t len,
