@@ -14,18 +14,19 @@
  * before it is sent: a command holds 32 KiB, not up to 8 MiB, and the
  * bytes are still in the CPU's cache when sendmsg copies them (+3%).
  * Initiators that take less than 32 KiB per PDU (iPXE: 8 KiB) get the
- * whole command read at once, as before.
- *
- * Only on a fast store, though (inflight_fast: the page cache answers).
- * A deferred read does its I/O in the connection's sender, one command
- * after another, so on a slow store (Ceph, a cold disk) reads of up to
- * DATAIN_WHOLE_MAX are read at once by the worker that executes them:
- * QD32 of them are 32 reads in flight to the store, not one.  Memory: at
- * most conn_inflight x DATAIN_WHOLE_MAX per connection.  The LU's io_lock is held
+ * whole command read at once, as before.  The LU's io_lock is held
  * shared from the first PDU to the last (scsi_cmd_data_begin/end in
  * command.c), so such a READ stays atomic against COMPARE AND WRITE and
  * WRITE ATOMIC (tests/proto/test_zero_copy.py checks it); it holds up
  * only those, not ordinary reads and writes.
+ *
+ * Deferring is for fast stores (inflight_fast: the page cache answers).
+ * A deferred read does its I/O in the connection's one sender, one
+ * command after another, so on a slow store (Ceph, a cold disk) READs of
+ * up to DATAIN_WHOLE_MAX are read whole by the worker that executes
+ * them: QD32 of them are 32 reads in flight to the store, not one.  They
+ * hold at most conn_inflight x DATAIN_WHOLE_MAX per connection; longer
+ * ones are still deferred.
  *
  * With zero-copy (an option, off by default: on loopback it costs more
  * than it saves, see BENCHMARKS.md) and no data digests, PDUs are as

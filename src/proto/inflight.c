@@ -17,9 +17,22 @@
  * under INLINE_MAX_NS) its thread executes them itself - still in between
  * the workers' ones, as SIMPLE allows.  One slow command (a cache miss on
  * a network store) lifts the average and the next ones go to the workers;
- * their times bring it back down when the store is fast again.  A READ
- * that will be streamed (datain_defer_min) always goes to a worker: its
- * I/O happens while it is sent.
+ * their times bring it back down when the store is fast again.  A new
+ * connection starts slow (INLINE_START_NS): its first commands go to the
+ * workers until about twenty have been timed fast.
+ *
+ * What is timed is the I/O, per DATAIN_PDU_MAX bytes for a READ (so a
+ * 1 MiB read from the page cache counts as fast as a 4 KiB one): a read
+ * that is streamed (deferred, datain.c: its data read PDU by PDU while
+ * it is sent) is timed where it reads, in send_result, one sample per
+ * command; everything else around its execution (cmd_exec_timed).  So a
+ * streamed read of a fast connection runs on its thread too, as before
+ * commands were in flight (page cache: bench/ab.sh, BENCHMARKS.md), and
+ * goes to a worker when the store is slow.  There it is no longer
+ * streamed (datain_defer_min): a streamed read's I/O happens in the
+ * connection's one sender, one command after another, so on a slow store
+ * reads up to DATAIN_WHOLE_MAX are read whole by the worker that executes
+ * them, in parallel.
  *
  * Bounds: srv->cmd_workers threads for the whole server, started only as
  * work arrives; at most srv->conn_inflight commands of one connection in
@@ -58,7 +71,9 @@
  * connection's thread (see inflight_fast). */
 #define INLINE_MAX_NS 50000
 /* A new connection's average: its store has not been timed yet, so its
- * commands go to the workers until ~20 of them have executed fast. */
+ * commands go to the workers until ~20 of them have executed fast (and a
+ * connection's very first streamed read does not stall its thread on a
+ * cold network store). */
 #define INLINE_START_NS 1000000
 
 /* One command handed to a worker.  Owns its task. */
