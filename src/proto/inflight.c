@@ -17,9 +17,7 @@
  * under INLINE_MAX_NS) its thread executes them itself - still in between
  * the workers' ones, as SIMPLE allows.  One slow command (a cache miss on
  * a network store) lifts the average and the next ones go to the workers;
- * their times bring it back down when the store is fast again.  A new
- * connection starts slow (INLINE_START_NS): its first commands go to the
- * workers until about twenty have been timed fast.
+ * their times bring it back down when the store is fast again.
  *
  * What is timed is the I/O, per DATAIN_PDU_MAX bytes for a READ (so a
  * 1 MiB read from the page cache counts as fast as a 4 KiB one): a read
@@ -70,11 +68,6 @@
 /* Commands executing in less than this on average run on the
  * connection's thread (see inflight_fast). */
 #define INLINE_MAX_NS 50000
-/* A new connection's average: its store has not been timed yet, so its
- * commands go to the workers until ~20 of them have executed fast (and a
- * connection's very first streamed read does not stall its thread on a
- * cold network store). */
-#define INLINE_START_NS 1000000
 
 /* One command handed to a worker.  Owns its task. */
 struct iscsi_job {
@@ -149,7 +142,6 @@ void inflight_conn_init(struct iscsi_conn *c)
 	pthread_cond_init(&c->idle, NULL);
 	c->done = NULL;
 	c->done_tail = &c->done;
-	c->exec_ns = INLINE_START_NS;
 }
 
 void inflight_conn_destroy(struct iscsi_conn *c)

@@ -21,13 +21,14 @@ takes.  Checked:
   (and the ASan build reports no use-after-free or leak at exit);
 - peers that stop reading cannot starve the others: with more sessions
   than there are workers (64) each leaving an 8 MiB READ unread (its
-  sender blocked in send), another session's 64 KiB reads (on a
-  worker: a connection's first commands go to one until they have been
-  timed fast) still complete at once;
+  sender blocked in send; reads of 2 ms send them to the workers),
+  another session's 64 KiB reads (on the workers too) still complete at
+  once;
 - 64 KiB READs (Data-In PDUs of 32 KiB: streamed, read while they are
   sent, on a fast store) of a session whose reads have been fast (its
   overlay's blocks, which the delay rule spares: they run on the
-  connection's thread) overlap again when they get slow: QD16 of them
+  connection's thread, unless the ASan build on a loaded box makes them
+  slower than 50 us per 32 KiB) overlap again when they get slow: QD16 of them
   on the delayed golden take a fraction of the serial time; ABORT TASK
   and logout with 64 KiB reads in flight, on the slow golden (workers)
   and on the fast overlay (streamed on the connection's thread), are
@@ -214,19 +215,42 @@ def streamed_in_flight(d, fast_lbas, slow_lbas, problems):
         s.close()
 
 
+def start_delayed(d, delay):
+    """Start d under the shim: every read of its golden sleeps delay s."""
+    ctl = os.path.join(d.tmp, "fault.ctl")
+    with open(ctl + ".tmp", "w") as f:
+        f.write("ops=read path=*/disk.img delay_us=%d\n" % int(delay * 1e6))
+    os.rename(ctl + ".tmp", ctl)
+    saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "FAULT_CTL")}
+    asan = F.sanitizer_runtime(d.binary)
+    os.environ["LD_PRELOAD"] = " ".join(x for x in (asan, F.SHIM) if x)
+    os.environ["FAULT_CTL"] = ctl
+    try:
+        d.start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def stalled_readers(problems):
-    """A read-only daemon without the shim: STALLED sessions each leave a
-    8 MiB READ unread (the most a READ may ask), then a fresh session
-    reads 64 KiB pieces."""
+    """A read-only daemon whose golden reads take 2 ms (slow enough that
+    READs go to the workers): STALLED sessions each leave a 8 MiB READ
+    unread (the most a READ may ask; streamed by its worker's sender),
+    then a fresh session reads 64 KiB pieces."""
     d = I.Daemon(mib=32)
     sessions = []
     try:
-        d.start()
+        start_delayed(d, 0.002)
         for i in range(STALLED):
             s = d.session(initiator_name="%s-stall-%d" % (INI, i), timeout=30)
             sessions.append(s)
             s.login(op_keys=MRDSL)
             s.ready()
+            # Times the store slow: the next READ goes to a worker.
+            s.read(2048, 8, timeout=30)
             s.submit(I.cdb_read10(0, 16384), read_len=16384 * BS)
         time.sleep(1)           # their senders fill the socket buffers and block
         s = d.session(initiator_name=INI + "-fresh", timeout=30)
@@ -240,7 +264,7 @@ def stalled_readers(problems):
             if bytes(t.data) != d.expected[lba * BS:(lba + 128) * BS]:
                 problems.append("beside stalled readers: 64 KiB read at LBA %d wrong" % lba)
         secs = time.monotonic() - start
-        print("8 streamed reads beside %d stalled readers: %.3fs" % (STALLED, secs))
+        print("8 reads of 64 KiB beside %d stalled readers: %.3fs" % (STALLED, secs))
         if secs > 10:
             problems.append("8 reads of 64 KiB took %.1fs beside %d sessions that stopped reading: "
                             "their blocked senders starve the workers" % (secs, STALLED))
@@ -267,22 +291,7 @@ def main():
     problems = []
     rnd = random.Random(14)
     used = set()
-    ctl = os.path.join(d.tmp, "fault.ctl")
-    with open(ctl + ".tmp", "w") as f:
-        f.write("ops=read path=*/disk.img delay_us=%d\n" % int(DELAY * 1e6))
-    os.rename(ctl + ".tmp", ctl)
-    saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "FAULT_CTL")}
-    asan = F.sanitizer_runtime(d.binary)
-    os.environ["LD_PRELOAD"] = " ".join(x for x in (asan, F.SHIM) if x)
-    os.environ["FAULT_CTL"] = ctl
-    try:
-        d.start()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    start_delayed(d, DELAY)
     sessions = []
     try:
         s = d.session(initiator_name=INI, timeout=30)
