@@ -296,16 +296,13 @@ void cmd_exec_timed(struct iscsi_conn *c, const struct iscsi_task *t, bool read,
 	int64_t t0 = inflight_now_ns();
 
 	cmd_exec(c, t, read, cmd);
-	int64_t ns = inflight_now_ns() - t0;
-
 	/* A deferred read has done no I/O yet: send_result times it.  A
-	 * read of more than a PDU counts per PDU_MAX bytes, as it does
-	 * deferred: the store's speed, not the command's size, decides. */
-	if (cmd->data_lu)
-		return;
-	if (cmd->data_in && cmd->data_in_len > DATAIN_PDU_MAX)
-		ns = ns * DATAIN_PDU_MAX / cmd->data_in_len;
-	inflight_note_exec(c, ns);
+	 * long read done whole counts whole, not per PDU: on a store whose
+	 * calls cost a fixed latency (a network) 1 MiB in one call can be as
+	 * quick as 32 KiB in one, and streamed it would make 32 calls on the
+	 * connection's thread. */
+	if (!cmd->data_lu)
+		inflight_note_exec(c, inflight_now_ns() - t0);
 }
 
 void cmd_discard(struct scsi_cmd *cmd)

@@ -259,12 +259,12 @@ int inflight_submit(struct iscsi_conn *c, struct iscsi_task *t, bool read);
 /* Wait until no command of this connection is in flight (a barrier). */
 void inflight_drain(struct iscsi_conn *c);
 /*
- * Execution times of the commands that may overlap (a READ's per
- * DATAIN_PDU_MAX bytes; a streamed READ's taken as it reads, in
- * send_result): note one (ns), and ask whether they are so short (the
- * page cache answers) that handing them to a worker would cost more than
- * it saves - then the connection's thread runs them itself, in between
- * the workers' ones, streamed READs included.
+ * Execution times of the commands that may overlap (a streamed READ's
+ * taken as it reads, in send_result, per DATAIN_PDU_MAX bytes): note one
+ * (ns), and ask whether they are so short (the page cache answers) that
+ * handing them to a worker would cost more than it saves - then the
+ * connection's thread runs them itself, in between the workers' ones,
+ * streamed READs included.
  */
 void inflight_note_exec(struct iscsi_conn *c, int64_t ns);
 bool inflight_fast(const struct iscsi_conn *c);

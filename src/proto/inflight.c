@@ -19,18 +19,23 @@
  * a network store) lifts the average and the next ones go to the workers;
  * their times bring it back down when the store is fast again.
  *
- * What is timed is the I/O, per DATAIN_PDU_MAX bytes for a READ (so a
- * 1 MiB read from the page cache counts as fast as a 4 KiB one): a read
- * that is streamed (deferred, datain.c: its data read PDU by PDU while
- * it is sent) is timed where it reads, in send_result, one sample per
- * command; everything else around its execution (cmd_exec_timed).  So a
- * streamed read of a fast connection runs on its thread too, as before
- * commands were in flight (page cache: bench/ab.sh, BENCHMARKS.md), and
- * goes to a worker when the store is slow.  There it is no longer
- * streamed (datain_defer_min): a streamed read's I/O happens in the
- * connection's one sender, one command after another, so on a slow store
- * reads up to DATAIN_WHOLE_MAX are read whole by the worker that executes
- * them, in parallel.
+ * What is timed is the I/O.  A read that is streamed (deferred,
+ * datain.c: its data read PDU by PDU while it is sent) is timed where it
+ * reads, in send_result: one sample per command, its time per
+ * DATAIN_PDU_MAX bytes (about one read call's).  Everything else is timed
+ * around its execution (cmd_exec_timed), whole.  So a streamed read of a
+ * fast connection runs on its thread too, as before commands were in
+ * flight (page cache: bench/ab.sh, BENCHMARKS.md), and goes to a worker
+ * when the store is slow.  There it is no longer streamed
+ * (datain_defer_min): a streamed read's I/O happens in the connection's
+ * one sender, one command after another, so on a slow store reads up to
+ * DATAIN_WHOLE_MAX are read whole by the worker that executes them, in
+ * parallel.  A whole read counts whole: a network store may return 1 MiB
+ * in one call as fast as 32 KiB, and going back to streaming on that
+ * evidence would cost one call per PDU on the connection's thread.  The
+ * price: a connection that has turned slow and reads only long reads
+ * from the page cache (1 MiB whole: ~100 us) stays on the workers until
+ * shorter commands bring the average down.
  *
  * Bounds: srv->cmd_workers threads for the whole server, started only as
  * work arrives; at most srv->conn_inflight commands of one connection in
