@@ -34,6 +34,8 @@
 #include <string.h>
 
 #define SESSION_TASK_BYTES_MAX (256u << 20)
+/* A READ done whole is timed as this many PDUs at most (cmd_exec_timed). */
+#define WHOLE_PDUS 4
 
 int cmd_window_check(struct iscsi_conn *c, uint32_t cmdsn)
 {
@@ -296,13 +298,24 @@ void cmd_exec_timed(struct iscsi_conn *c, const struct iscsi_task *t, bool read,
 	int64_t t0 = inflight_now_ns();
 
 	cmd_exec(c, t, read, cmd);
+	int64_t ns = inflight_now_ns() - t0;
+
 	/* A deferred read has done no I/O yet: send_result times it.  A
-	 * long read done whole counts whole, not per PDU: on a store whose
-	 * calls cost a fixed latency (a network) 1 MiB in one call can be as
-	 * quick as 32 KiB in one, and streamed it would make 32 calls on the
-	 * connection's thread. */
-	if (!cmd->data_lu)
-		inflight_note_exec(c, inflight_now_ns() - t0);
+	 * long read done whole counts as at most WHOLE_PDUS PDUs: per PDU
+	 * (1 MiB from the page cache, ~100 us, is as fast as 32 KiB) it
+	 * would call a store fast whose calls cost a fixed latency (a
+	 * network: 1 MiB in one call as quick as 32 KiB), and streamed
+	 * there each PDU would cost that latency on the connection's
+	 * thread; whole, a connection that turned slow would stay slow
+	 * while it reads only long reads from the page cache. */
+	if (cmd->data_lu)
+		return;
+	if (cmd->data_in && cmd->data_in_len >= 2 * DATAIN_PDU_MAX) {
+		uint32_t pdus = cmd->data_in_len / DATAIN_PDU_MAX;
+
+		ns /= pdus < WHOLE_PDUS ? pdus : WHOLE_PDUS;
+	}
+	inflight_note_exec(c, ns);
 }
 
 void cmd_discard(struct scsi_cmd *cmd)

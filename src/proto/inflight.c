@@ -23,19 +23,19 @@
  * datain.c: its data read PDU by PDU while it is sent) is timed where it
  * reads, in send_result: one sample per command, its time per
  * DATAIN_PDU_MAX bytes (about one read call's).  Everything else is timed
- * around its execution (cmd_exec_timed), whole.  So a streamed read of a
+ * around its execution (cmd_exec_timed).  So a streamed read of a
  * fast connection runs on its thread too, as before commands were in
  * flight (page cache: bench/ab.sh, BENCHMARKS.md), and goes to a worker
  * when the store is slow.  There it is no longer streamed
  * (datain_defer_min): a streamed read's I/O happens in the connection's
  * one sender, one command after another, so on a slow store reads up to
  * DATAIN_WHOLE_MAX are read whole by the worker that executes them, in
- * parallel.  A whole read counts whole: a network store may return 1 MiB
- * in one call as fast as 32 KiB, and going back to streaming on that
- * evidence would cost one call per PDU on the connection's thread.  The
- * price: a connection that has turned slow and reads only long reads
- * from the page cache (1 MiB whole: ~100 us) stays on the workers until
- * shorter commands bring the average down.
+ * parallel.  A whole read counts as at most four PDUs (command.c,
+ * WHOLE_PDUS): a network store may return 1 MiB in one call as fast as
+ * 32 KiB, and going back to streaming on that evidence would cost one
+ * call per PDU on the connection's thread; counted whole, 1 MiB from the
+ * page cache (~100 us) would keep a connection that turned slow once on
+ * the workers for good.
  *
  * Bounds: srv->cmd_workers threads for the whole server, started only as
  * work arrives; at most srv->conn_inflight commands of one connection in
