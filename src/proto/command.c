@@ -301,13 +301,13 @@ void cmd_exec_timed(struct iscsi_conn *c, const struct iscsi_task *t, bool read,
 	int64_t ns = inflight_now_ns() - t0;
 
 	/* A deferred read has done no I/O yet: send_result times it.  A
-	 * long read done whole counts as at most WHOLE_PDUS PDUs: per PDU
-	 * (1 MiB from the page cache, ~100 us, is as fast as 32 KiB) it
-	 * would call a store fast whose calls cost a fixed latency (a
-	 * network: 1 MiB in one call as quick as 32 KiB), and streamed
-	 * there each PDU would cost that latency on the connection's
-	 * thread; whole, a connection that turned slow would stay slow
-	 * while it reads only long reads from the page cache. */
+	 * long read done whole counts as WHOLE_PDUS PDUs at most.  Not per
+	 * PDU: on a store whose calls cost a fixed latency (a network),
+	 * 1 MiB in one call may take no longer than 32 KiB, and streaming
+	 * on that evidence would pay the latency per PDU on the
+	 * connection's thread.  Nor whole: 1 MiB from the page cache
+	 * (~100 us) would keep a connection that turned slow once on the
+	 * workers. */
 	if (cmd->data_lu)
 		return;
 	if (cmd->data_in && cmd->data_in_len >= 2 * DATAIN_PDU_MAX) {

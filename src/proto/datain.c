@@ -149,7 +149,6 @@ uint32_t datain_defer_min(const struct iscsi_conn *c)
 {
 	uint32_t pdu = datain_pdu_max(c);
 	uint32_t seg = pdu < c->params.max_burst ? pdu : c->params.max_burst;
-
 	uint32_t min;
 
 	if (may_splice(c))
