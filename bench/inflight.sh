@@ -9,6 +9,8 @@
 #
 #   bash bench/inflight.sh                  (after make bench-build build/faultinject.so)
 #   BENCH_AB_OLD=/path/to/old/pristined bash bench/inflight.sh   (the same for another binary too)
+#   BENCH_BS=1048576 bash bench/inflight.sh (another read size: 1 MiB reads
+#                                           are streamed on a fast store)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 bench_init inflight
@@ -16,6 +18,7 @@ SHIM=$BUILD/faultinject.so
 [ -r "$SHIM" ] || { echo "inflight.sh: $SHIM is not built (make $SHIM)" >&2; exit 1; }
 DELAY=${BENCH_DELAY_US:-1000}
 SECS=${BENCH_SECS:-5}
+BS=${BENCH_BS:-4096}
 PORT=${BENCH_PORT:-13277}
 T=iqn.2026-11.org.pristine:g
 OLD=${BENCH_AB_OLD:-}
@@ -30,7 +33,7 @@ wrap() {
 	chmod +x "$dir/$2"
 }
 
-echo "== 4 KiB random reads, one session, every read of the image delayed ${DELAY} us; $SECS s each"
+echo "== random reads of $BS bytes, one session, every read of the image delayed ${DELAY} us; $SECS s each"
 wrap "$PRISTINED" new
 labels=new
 if [ -n "$OLD" ]; then
@@ -40,7 +43,7 @@ fi
 for label in $labels; do
 	bench_start "$dir/$label" "$PORT" "$dir/g.img"
 	for qd in 1 8 32 64; do
-		out=$($(cli_pin) "$BENCH" -p "127.0.0.1:$PORT" -T "$T" -l 0 -w randread -q "$qd" -b 4096 \
+		out=$($(cli_pin) "$BENCH" -p "127.0.0.1:$PORT" -T "$T" -l 0 -w randread -q "$qd" -b "$BS" \
 			-t "$SECS" -L "$label" 2>&1) || { echo "inflight.sh: iscsi_bench failed: $out" >&2; exit 1; }
 		v=$(sed -n 's/.* \([0-9.]*\) IOPS.*/\1/p' <<<"$out" | head -1)
 		printf '  %-4s QD%-3s %10s IOPS\n' "$label" "$qd" "$v"

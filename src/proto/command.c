@@ -34,6 +34,8 @@
 #include <string.h>
 
 #define SESSION_TASK_BYTES_MAX (256u << 20)
+/* A READ done whole is timed as this many PDUs at most (cmd_exec_timed). */
+#define WHOLE_PDUS 4
 
 int cmd_window_check(struct iscsi_conn *c, uint32_t cmdsn)
 {
@@ -141,6 +143,8 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 	collapse = len > 0 && cmd->sense_len == 0;
 	/* A deferred read: its LU's io_lock from the first piece to the last. */
 	struct scsi_lu *held = cmd->data_lu && len ? scsi_cmd_data_begin(cmd) : NULL;
+	int64_t io_ns = 0;              /* a deferred read's I/O, for inflight_note_exec */
+	uint64_t io_bytes = 0;
 
 	while (off < len) {
 		uint32_t seg = len - off;
@@ -152,7 +156,14 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 			seg = burst_left;
 		last = off + seg == len;
 		struct datain_seg ds;
-		if (datain_prepare(c, cmd, off, seg, &ds) < 0) {
+		int64_t t0 = held ? inflight_now_ns() : 0;
+		int prc = datain_prepare(c, cmd, off, seg, &ds);
+
+		if (held) {
+			io_ns += inflight_now_ns() - t0;
+			io_bytes += seg;
+		}
+		if (prc < 0) {
 			collapse = false;       /* the medium failed: sense follows */
 			break;
 		}
@@ -180,8 +191,13 @@ static int send_result(struct iscsi_conn *c, const uint8_t *req_bhs, struct scsi
 		if (burst_left == 0)
 			burst_left = c->params.max_burst;
 	}
-	if (held)
+	if (held) {
 		scsi_cmd_data_end(held);
+		/* One sample per command: its time per DATAIN_PDU_MAX bytes,
+		 * as for a read not deferred (cmd_exec_timed). */
+		if (io_bytes)
+			inflight_note_exec(c, (int64_t)((uint64_t)io_ns * DATAIN_PDU_MAX / io_bytes));
+	}
 	if (collapse)
 		return 0;
 
@@ -276,6 +292,32 @@ void cmd_exec(struct iscsi_conn *c, const struct iscsi_task *t, bool read, struc
 	scsi_target_exec(c->sess->scsi, cmd);
 }
 
+void cmd_exec_timed(struct iscsi_conn *c, const struct iscsi_task *t, bool read,
+		    struct scsi_cmd *cmd)
+{
+	int64_t t0 = inflight_now_ns();
+
+	cmd_exec(c, t, read, cmd);
+	int64_t ns = inflight_now_ns() - t0;
+
+	/* A deferred read has done no I/O yet: send_result times it.  A
+	 * long read done whole counts as WHOLE_PDUS PDUs at most.  Not per
+	 * PDU: on a store whose calls cost a fixed latency (a network),
+	 * 1 MiB in one call may take no longer than 32 KiB, and streaming
+	 * on that evidence would pay the latency per PDU on the
+	 * connection's thread.  Nor whole: 1 MiB from the page cache
+	 * (~100 us) would keep a connection that turned slow once on the
+	 * workers. */
+	if (cmd->data_lu)
+		return;
+	if (cmd->data_in && cmd->data_in_len >= 2 * DATAIN_PDU_MAX) {
+		uint32_t pdus = cmd->data_in_len / DATAIN_PDU_MAX;
+
+		ns /= pdus < WHOLE_PDUS ? pdus : WHOLE_PDUS;
+	}
+	inflight_note_exec(c, ns);
+}
+
 void cmd_discard(struct scsi_cmd *cmd)
 {
 	free(cmd->data_in);
@@ -328,16 +370,11 @@ static int task_run(struct iscsi_conn *c, struct iscsi_task *t, bool read)
 	int rc;
 
 	if (may_overlap(t)) {
-		uint32_t defer = read ? datain_defer_min(c) : 0;
-		bool streamed = defer && t->edtl >= defer;
-
-		if (streamed || !inflight_fast(c)) {
+		if (!inflight_fast(c)) {
 			if (inflight_submit(c, t, read) == 0)
 				return 0;
 		} else {
-			int64_t t0 = inflight_now_ns();
-			cmd_exec(c, t, read, &cmd);
-			inflight_note_exec(c, inflight_now_ns() - t0);
+			cmd_exec_timed(c, t, read, &cmd);
 			rc = cmd_send_result(c, t, &cmd);
 			task_free(t);
 			return rc;

@@ -194,6 +194,9 @@ struct datain_seg {
 /* The Data-In PDU size of this connection: DATAIN_PDU_MAX, less if the
  * initiator takes less, more with zero-copy. */
 uint32_t datain_pdu_max(const struct iscsi_conn *c);
+/* On a slow store, READs of up to this many bytes are not deferred
+ * (datain.c). */
+#define DATAIN_WHOLE_MAX (1u << 20)
 /* scsi_cmd.defer_min for commands of this connection (0: no deferral). */
 uint32_t datain_defer_min(const struct iscsi_conn *c);
 /* Get len bytes at off of cmd's Data-In ready to send.  0, or -1 when a
@@ -217,6 +220,10 @@ int cmd_handle_scsi(struct iscsi_conn *c);
  * cmd's buffers.  cmd_discard frees them without sending.
  */
 void cmd_exec(struct iscsi_conn *c, const struct iscsi_task *t, bool read, struct scsi_cmd *cmd);
+/* cmd_exec, its time noted (inflight_note_exec) - but for a streamed
+ * (deferred) read, whose I/O cmd_send_result times as it reads. */
+void cmd_exec_timed(struct iscsi_conn *c, const struct iscsi_task *t, bool read,
+		    struct scsi_cmd *cmd);
 int cmd_send_result(struct iscsi_conn *c, const struct iscsi_task *t, struct scsi_cmd *cmd);
 void cmd_discard(struct scsi_cmd *cmd);
 int cmd_handle_data_out(struct iscsi_conn *c);
@@ -252,10 +259,12 @@ int inflight_submit(struct iscsi_conn *c, struct iscsi_task *t, bool read);
 /* Wait until no command of this connection is in flight (a barrier). */
 void inflight_drain(struct iscsi_conn *c);
 /*
- * Execution times of the commands that may overlap: note one (ns), and
- * ask whether they are so short (the page cache answers) that handing
- * them to a worker would cost more than it saves - then the connection's
- * thread runs them itself, in between the workers' ones.
+ * Execution times of the commands that may overlap (a streamed READ's
+ * taken as it reads, in send_result, per DATAIN_PDU_MAX bytes): note one
+ * (ns), and ask whether they are so short (the page cache answers) that
+ * handing them to a worker would cost more than it saves - then the
+ * connection's thread runs them itself, in between the workers' ones,
+ * streamed READs included.
  */
 void inflight_note_exec(struct iscsi_conn *c, int64_t ns);
 bool inflight_fast(const struct iscsi_conn *c);

@@ -20,6 +20,14 @@
  * WRITE ATOMIC (tests/proto/test_zero_copy.py checks it); it holds up
  * only those, not ordinary reads and writes.
  *
+ * Deferring is for fast stores (inflight_fast: the page cache answers).
+ * A deferred read does its I/O in the connection's one sender, one
+ * command after another, so on a slow store (Ceph, a cold disk) READs of
+ * up to DATAIN_WHOLE_MAX are read whole by the worker that executes
+ * them: QD32 of them are 32 reads in flight to the store, not one.  They
+ * hold at most conn_inflight x DATAIN_WHOLE_MAX per connection; longer
+ * ones are still deferred.
+ *
  * With zero-copy (an option, off by default: on loopback it costs more
  * than it saves, see BENCHMARKS.md) and no data digests, PDUs are as
  * large as the initiator takes, READs of 64 KiB and more are deferred,
@@ -141,10 +149,17 @@ uint32_t datain_defer_min(const struct iscsi_conn *c)
 {
 	uint32_t pdu = datain_pdu_max(c);
 	uint32_t seg = pdu < c->params.max_burst ? pdu : c->params.max_burst;
+	uint32_t min;
 
 	if (may_splice(c))
-		return seg >= DATAIN_SPLICE_MIN ? DATAIN_SPLICE_MIN : 0;
-	return seg >= DATAIN_PDU_MAX ? seg + 1 : 0;
+		min = seg >= DATAIN_SPLICE_MIN ? DATAIN_SPLICE_MIN : 0;
+	else
+		min = seg >= DATAIN_PDU_MAX ? seg + 1 : 0;
+	/* A slow store: reads up to DATAIN_WHOLE_MAX are read at once, by
+	 * the worker that executes them, so that they overlap. */
+	if (min && min <= DATAIN_WHOLE_MAX && !inflight_fast(c))
+		min = DATAIN_WHOLE_MAX + 1;
+	return min;
 }
 
 int datain_prepare(const struct iscsi_conn *c, struct scsi_cmd *cmd, uint32_t off, uint32_t len,

@@ -17,9 +17,25 @@
  * under INLINE_MAX_NS) its thread executes them itself - still in between
  * the workers' ones, as SIMPLE allows.  One slow command (a cache miss on
  * a network store) lifts the average and the next ones go to the workers;
- * their times bring it back down when the store is fast again.  A READ
- * that will be streamed (datain_defer_min) always goes to a worker: its
- * I/O happens while it is sent.
+ * their times bring it back down when the store is fast again.
+ *
+ * What is timed is the I/O.  A read that is streamed (deferred,
+ * datain.c: its data read PDU by PDU while it is sent) is timed where it
+ * reads, in send_result: one sample per command, its time per
+ * DATAIN_PDU_MAX bytes (about one read call's).  Everything else is timed
+ * around its execution (cmd_exec_timed).  So a streamed read of a
+ * fast connection runs on its thread too, as before commands were in
+ * flight (page cache: bench/ab.sh, BENCHMARKS.md), and goes to a worker
+ * when the store is slow.  There it is no longer streamed
+ * (datain_defer_min): a streamed read's I/O happens in the connection's
+ * one sender, one command after another, so on a slow store reads up to
+ * DATAIN_WHOLE_MAX are read whole by the worker that executes them, in
+ * parallel.  A whole read counts as at most four PDUs (command.c,
+ * WHOLE_PDUS): a network store may return 1 MiB in one call as fast as
+ * 32 KiB, and going back to streaming on that evidence would cost one
+ * call per PDU on the connection's thread; counted whole, 1 MiB from the
+ * page cache (~100 us) would keep a connection that turned slow once on
+ * the workers for good.
  *
  * Bounds: srv->cmd_workers threads for the whole server, started only as
  * work arrives; at most srv->conn_inflight commands of one connection in
@@ -220,9 +236,7 @@ static void *worker_main(void *arg)
 			p->tail = &p->head;
 		p->queued--;
 		pthread_mutex_unlock(&p->mu);
-		int64_t t0 = inflight_now_ns();
-		cmd_exec(j->c, j->t, j->read, &j->cmd);
-		inflight_note_exec(j->c, inflight_now_ns() - t0);
+		cmd_exec_timed(j->c, j->t, j->read, &j->cmd);
 		job_finished(j);
 		pthread_mutex_lock(&p->mu);
 	}

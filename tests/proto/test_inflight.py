@@ -21,8 +21,19 @@ takes.  Checked:
   (and the ASan build reports no use-after-free or leak at exit);
 - peers that stop reading cannot starve the others: with more sessions
   than there are workers (64) each leaving an 8 MiB READ unread (its
-  sender blocked in send), another session's streamed reads (64 KiB,
-  which always go to a worker) still complete at once;
+  sender blocked in send; reads of 2 ms send them to the workers),
+  another session's 64 KiB reads (on the workers too) still complete at
+  once;
+- 64 KiB READs (Data-In PDUs of 32 KiB: streamed, read while they are
+  sent, on a fast store) of a session whose reads have been fast (its
+  overlay's blocks, which the delay rule spares: they run on the
+  connection's thread, unless the ASan build on a loaded box makes them
+  slower than 50 us per 32 KiB) overlap again when they get slow: QD16 of them
+  on the delayed golden take a fraction of the serial time; ABORT TASK
+  and logout with 64 KiB reads in flight, on the slow golden (workers)
+  and on the fast overlay (streamed on the connection's thread), are
+  answered only after those reads; a connection dropped with streamed
+  reads unsent leaves the daemon serving;
 - StatSN is consecutive and MaxCmdSN >= ExpCmdSN - 1 on every PDU (the
   initiator library flags any violation).
 Every wait is bounded (session timeouts, TEST_TIMEOUT of tests/run.sh).
@@ -99,23 +110,151 @@ def fresh_lbas(rnd, used, n):
 
 
 STALLED = 72                # sessions that stop reading: more than the 64 workers
-# Data-In PDUs of 32 KiB: READs over 32 KiB are streamed, so on a worker.
+# Data-In PDUs of 32 KiB: READs over 32 KiB are streamed (deferred).
 MRDSL = [("MaxRecvDataSegmentLength", "262144")]
+SLOW_LBA = 16384            # 64 KiB pieces of the golden above here: never written
+STREAM = 128                # blocks of a streamed read (64 KiB)
+
+
+def streamed_batch(s, image, lbas, problems, what):
+    """Submit 64 KiB READs at lbas all at once, wait for all, check them
+    against image; returns (seconds, tasks)."""
+    start = time.monotonic()
+    tasks = [s.submit(I.cdb_read10(lba, STREAM), read_len=STREAM * BS) for lba in lbas]
+    for t in tasks:
+        s.wait_task(t, timeout=30)
+    secs = time.monotonic() - start
+    for t, lba in zip(tasks, lbas):
+        if t.status != I.GOOD or bytes(t.data) != image[lba * BS:(lba + STREAM) * BS]:
+            problems.append("%s: streamed read at LBA %d: status %r or wrong bytes"
+                            % (what, lba, t.status))
+    return secs, tasks
+
+
+def warm(s, image, fast_lbas, problems, what):
+    """4 KiB reads of blocks the delay rule spares, one at a time, until
+    the session's recent reads are fast (so its streamed reads run
+    inline; a 64 KiB read done whole counts whole, see inflight.c)."""
+    # From a 100 ms average (the delayed golden) below 50 us: ~60 reads.
+    for k in range(96):
+        lba = fast_lbas[k % len(fast_lbas)] + 8 * (k // len(fast_lbas))
+        t = s.read(lba, 8, timeout=30)
+        if t.status != I.GOOD or bytes(t.data) != image[lba * BS:(lba + 8) * BS]:
+            problems.append("%s (warming): read at LBA %d: status %r or wrong bytes"
+                            % (what, lba, t.status))
+
+
+def own_region(s, d, fast_lbas, seed):
+    """Write the 64 KiB pieces at fast_lbas through s (its overlay: reads
+    of them skip the delayed golden); returns the disk as s reads it."""
+    rnd = random.Random(seed)
+    image = bytearray(d.expected)
+    for lba in fast_lbas:
+        data = rnd.randbytes(STREAM * BS)
+        s.write(lba, data, timeout=30)
+        image[lba * BS:(lba + STREAM) * BS] = data
+    return bytes(image)
+
+
+def streamed_in_flight(d, fast_lbas, slow_lbas, problems):
+    """Streamed reads, fast then slow, and TMF/logout/drop with them in
+    flight."""
+    s = d.session(initiator_name=INI + "-stream", timeout=30)
+    s.login(op_keys=MRDSL)
+    s.ready()
+    try:
+        image = own_region(s, d, fast_lbas, 21)
+        warm(s, image, fast_lbas, problems, "streamed")
+        qd = 16
+        secs, _ = streamed_batch(s, image, slow_lbas[:qd], problems, "streamed QD16")
+        # Each streamed read of the golden takes one or two delayed preads.
+        serial = qd * DELAY
+        print("QD16 64 KiB reads on the slow golden after fast ones: %.3fs (serial: >= %.1fs)"
+              % (secs, serial))
+        if secs > serial / 3:
+            problems.append("QD16: 16 reads of 64 KiB of at least %.1fs each took %.3fs, more "
+                            "than 1/3 of the serial %.1fs: slow reads did not overlap"
+                            % (DELAY, secs, serial))
+        slow_lbas = slow_lbas[qd:]
+        for where, lbas in (("slow golden", slow_lbas[:8]), ("fast overlay", fast_lbas[:8])):
+            if where == "fast overlay":
+                warm(s, image, fast_lbas, problems, "streamed")
+            tasks = [s.submit(I.cdb_read10(lba, STREAM), read_len=STREAM * BS) for lba in lbas]
+            p = s.tmf(TMF_ABORT_TASK, ref_itt=tasks[-1].itt, refcmdsn=tasks[-1].cmdsn, timeout=30)
+            undone = [t for t in tasks if not t.done]
+            if undone:
+                problems.append("ABORT TASK answered before %d of 8 64 KiB reads in flight (%s)"
+                                % (len(undone), where))
+            for t, lba in zip(tasks, lbas):
+                s.wait_task(t, timeout=30)
+                if t.status != I.GOOD or bytes(t.data) != image[lba * BS:(lba + STREAM) * BS]:
+                    problems.append("ABORT TASK (%s): 64 KiB read at LBA %d: status %r or "
+                                    "wrong bytes" % (where, lba, t.status))
+            if p.opcode != I.OP_TMF_RESP or p.response not in (0, 1):
+                problems.append("ABORT TASK (%s): %r response %r"
+                                % (where, p, getattr(p, "response", None)))
+        slow_lbas = slow_lbas[8:]
+        # Logout with streamed reads of the fast overlay in flight.
+        warm(s, image, fast_lbas, problems, "streamed")
+        tasks = [s.submit(I.cdb_read10(lba, STREAM), read_len=STREAM * BS) for lba in fast_lbas[:8]]
+        s.logout(timeout=30)
+        undone = [t for t in tasks if not t.done]
+        if undone:
+            problems.append("logout answered before %d of 8 streamed reads in flight"
+                            % len(undone))
+        for v in s.violations:
+            problems.append("streamed session: " + v)
+    finally:
+        s.close()
+    # A connection dropped with streamed reads unsent (fast, then slow).
+    s = d.session(initiator_name=INI + "-stream-drop", timeout=30)
+    try:
+        s.login(op_keys=MRDSL)
+        s.ready()
+        image = own_region(s, d, fast_lbas, 22)
+        warm(s, image, fast_lbas, problems, "drop")
+        for lba in fast_lbas[:16] + slow_lbas[:8]:
+            s.submit(I.cdb_read10(lba, STREAM), read_len=STREAM * BS)
+    finally:
+        s.close()
+
+
+def start_delayed(d, delay):
+    """Start d under the shim: every read of its golden sleeps delay s."""
+    ctl = os.path.join(d.tmp, "fault.ctl")
+    with open(ctl + ".tmp", "w") as f:
+        f.write("ops=read path=*/disk.img delay_us=%d\n" % int(delay * 1e6))
+    os.rename(ctl + ".tmp", ctl)
+    saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "FAULT_CTL")}
+    asan = F.sanitizer_runtime(d.binary)
+    os.environ["LD_PRELOAD"] = " ".join(x for x in (asan, F.SHIM) if x)
+    os.environ["FAULT_CTL"] = ctl
+    try:
+        d.start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def stalled_readers(problems):
-    """A read-only daemon without the shim: STALLED sessions each leave a
-    8 MiB READ unread (the most a READ may ask), then a fresh session
-    reads 64 KiB pieces."""
+    """A read-only daemon whose golden reads take 2 ms (slow enough that
+    READs go to the workers): STALLED sessions each leave a 8 MiB READ
+    unread (the most a READ may ask; streamed by its worker's sender),
+    then a fresh session reads 64 KiB pieces."""
     d = I.Daemon(mib=32)
     sessions = []
     try:
-        d.start()
+        start_delayed(d, 0.002)
         for i in range(STALLED):
             s = d.session(initiator_name="%s-stall-%d" % (INI, i), timeout=30)
             sessions.append(s)
             s.login(op_keys=MRDSL)
             s.ready()
+            # Times the store slow: the next READ goes to a worker.
+            s.read(2048, 8, timeout=30)
             s.submit(I.cdb_read10(0, 16384), read_len=16384 * BS)
         time.sleep(1)           # their senders fill the socket buffers and block
         s = d.session(initiator_name=INI + "-fresh", timeout=30)
@@ -129,7 +268,7 @@ def stalled_readers(problems):
             if bytes(t.data) != d.expected[lba * BS:(lba + 128) * BS]:
                 problems.append("beside stalled readers: 64 KiB read at LBA %d wrong" % lba)
         secs = time.monotonic() - start
-        print("8 streamed reads beside %d stalled readers: %.3fs" % (STALLED, secs))
+        print("8 reads of 64 KiB beside %d stalled readers: %.3fs" % (STALLED, secs))
         if secs > 10:
             problems.append("8 reads of 64 KiB took %.1fs beside %d sessions that stopped reading: "
                             "their blocked senders starve the workers" % (secs, STALLED))
@@ -156,22 +295,7 @@ def main():
     problems = []
     rnd = random.Random(14)
     used = set()
-    ctl = os.path.join(d.tmp, "fault.ctl")
-    with open(ctl + ".tmp", "w") as f:
-        f.write("ops=read path=*/disk.img delay_us=%d\n" % int(DELAY * 1e6))
-    os.rename(ctl + ".tmp", ctl)
-    saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "FAULT_CTL")}
-    asan = F.sanitizer_runtime(d.binary)
-    os.environ["LD_PRELOAD"] = " ".join(x for x in (asan, F.SHIM) if x)
-    os.environ["FAULT_CTL"] = ctl
-    try:
-        d.start()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    start_delayed(d, DELAY)
     sessions = []
     try:
         s = d.session(initiator_name=INI, timeout=30)
@@ -258,6 +382,9 @@ def main():
             got = s.read(lba, len(data) // BS, timeout=30)
             if bytes(got.data) != data:
                 problems.append("write at LBA %d did not read back" % lba)
+
+        streamed_in_flight(d, [8192 + k * STREAM for k in range(32)],
+                           [SLOW_LBA + k * STREAM for k in range(64)], problems)
 
         # Logout with reads in flight: their statuses come first.
         tasks = [s.submit(I.cdb_read10(lba, 8), read_len=8 * BS) for lba in fresh_lbas(rnd, used, 8)]
