@@ -48,7 +48,7 @@ stop_daemon
 [ -z "$(ovl_inst "$OVL")" ] || fail "pc1 has a marker before its first login"
 timeout 30 rbd info "$CEPH_POOL/golden@v1" | grep -q 'protected: True' ||
 	timeout 30 rbd snap protect "$CEPH_POOL/golden@v1" || fail "rbd snap protect"
-timeout 60 rbd clone --image-format 2 --object-size 64K --stripe-unit 64K --stripe-count 1 \
+timeout 60 rbd clone --object-size 64K --stripe-unit 64K --stripe-count 1 \
 	--image-feature layering,exclusive-lock,object-map,fast-diff,deep-flatten \
 	"$CEPH_POOL/golden@v1" "$CEPH_POOL/$OVL" || fail "rbd clone"
 timeout -k 5 60 qemu-io -f raw -c "write -P 0x3c 1M 64k" -c "write -P 0xc3 5M 4k" \
