@@ -58,12 +58,12 @@ $(BUILD)/asan/pristined: $(ALIB_OBJ) $(BUILD)/asan/obj/$(D_SRC:.c=.o)
 	$(CC) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 # storage/rbd_disk.h against a real cluster (tests/ceph/test_rbd_disk.sh).
-$(BUILD)/asan/rbd_disk_check: tests/ceph/rbd_disk_check.c $(ALIB_OBJ)
-	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/asan/rbd_disk_check: tests/ceph/rbd_disk_check.c tests/ceph/check_util.c $(ALIB_OBJ) tests/ceph/check_util.h
+	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(SAN_FLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
 # storage/ovl_ceph.h against a real cluster (tests/ceph/test_ovl_ceph.sh).
-$(BUILD)/asan/ovl_ceph_check: tests/ceph/ovl_ceph_check.c $(ALIB_OBJ)
-	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/asan/ovl_ceph_check: tests/ceph/ovl_ceph_check.c tests/ceph/check_util.c $(ALIB_OBJ) tests/ceph/check_util.h
+	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(SAN_FLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
 # A second client holding an image's lock (tests/ceph/test_rbd_kill.sh).
 $(BUILD)/asan/rbd_lock_holder: tests/ceph/rbd_lock_holder.c
@@ -224,9 +224,9 @@ $(BUILD)/bench/chain_bench: bench/chain_bench.c $(wildcard src/storage/overlay*.
 
 # ovl_ceph_check without sanitizers: tests/ceph/test_ovl_ceph.sh takes its
 # bench numbers from it when it is built.
-$(BUILD)/bench/ovl_ceph_check: tests/ceph/ovl_ceph_check.c $(LIB_OBJ)
+$(BUILD)/bench/ovl_ceph_check: tests/ceph/ovl_ceph_check.c tests/ceph/check_util.c $(LIB_OBJ) tests/ceph/check_util.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
 # cache_bench: clients reading one RBD version with and without the shared
 # read cache, in-process (bench/cache.sh runs it on a throwaway cluster).

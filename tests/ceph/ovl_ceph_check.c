@@ -55,10 +55,8 @@
 #include "storage/rbd_disk.h"
 #include "storage/rbd_int.h"
 
-#define MIB (1ull << 20)
-#define SIZE (32 * MIB)         /* the golden: 8 objects of 4 MiB */
-#define HOLE_OFF (20 * MIB)     /* never written in the golden: zeros */
-#define HOLE_LEN (4 * MIB)
+#include "check_util.h"
+
 #define G 4096u
 #define GOLDEN "pristine.t.golden"
 #define INDEX "pristine.t.overlays"
@@ -69,98 +67,10 @@ static rados_ioctx_t rio;
 static const char *pool;
 static char msg[512];
 
-/* Stop the test with a message. */
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	printf("FAIL: ");
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	exit(1);
-}
-
-#define CHECK(cond, ...) do { if (!(cond)) die(__VA_ARGS__); } while (0)
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The golden's byte at off: a pattern that differs per 4 KiB block. */
-static unsigned char pat(uint64_t off)
-{
-	if (off >= HOLE_OFF && off < HOLE_OFF + HOLE_LEN)
-		return 0;
-	return (unsigned char)((off >> 12) * 37 + (off & 0xfff) * 11 + 1);
-}
-
-/* A model of the golden's content (caller frees). */
-static unsigned char *golden_model(void)
-{
-	unsigned char *m = malloc(SIZE);
-
-	CHECK(m, "malloc");
-	for (uint64_t i = 0; i < SIZE; i++)
-		m[i] = pat(i);
-	return m;
-}
-
-/* Whole-disk read of be equals model (else names the first difference). */
-static void same(struct backend *be, const unsigned char *model, const char *what)
-{
-	unsigned char *buf = malloc(SIZE);
-	int rc;
-
-	CHECK(buf, "malloc");
-	for (uint64_t off = 0; off < SIZE;) {
-		uint64_t n = 3 * MIB + 4096;
-		if (n > SIZE - off)
-			n = SIZE - off;
-		rc = be->ops->read(be, buf + off, off, (size_t)n);
-		CHECK(rc == 0, "%s: read at %llu: %d", what, (unsigned long long)off, rc);
-		off += n;
-	}
-	for (uint64_t i = 0; i < SIZE; i++)
-		CHECK(buf[i] == model[i], "%s: byte %llu is %#x, expected %#x", what,
-		      (unsigned long long)i, buf[i], model[i]);
-	free(buf);
-	printf("ok: %s\n", what);
-}
-
-/* Write len bytes of value v at off through be, and into model. */
-static int put(struct backend *be, unsigned char *model, uint64_t off, size_t len, int v)
-{
-	unsigned char *buf = malloc(len);
-	int rc;
-
-	CHECK(buf, "malloc");
-	memset(buf, v, len);
-	rc = be->ops->write(be, buf, off, len, false);
-	if (rc == 0 && model)
-		memset(model + off, v, len);
-	free(buf);
-	return rc;
-}
-
 /* The golden snapshot, read-only. */
 static struct backend *golden_open(void)
 {
-	struct rbd_spec sp;
-	struct backend *g;
-	char id[128], why[128];
-	int rc;
-
-	snprintf(id, sizeof(id), "%s/%s@v1", pool, GOLDEN);
-	CHECK(rbd_spec_parse(id, &sp, why, sizeof(why)) == 0, "spec %s: %s", id, why);
-	rc = backend_rbd_open(cl, &sp, &g, id, sizeof(id), msg, sizeof(msg));
-	CHECK(rc == 0, "golden open: %s", msg);
-	return g;
+	return golden_open_at(cl, pool, GOLDEN, "v1");
 }
 
 /* overlay_open of dir over g through ovl_ceph (quota in bytes, 0 none):
@@ -248,12 +158,12 @@ static void main_io(struct backend *g, unsigned char *model)
 	unsigned char *m;
 
 	same(be, model, "a fresh overlay reads the golden");
-	CHECK(put(be, model, 0, 4096, 0xa1) == 0, "write 0");
-	CHECK(put(be, model, 4 * MIB - 8192, 16384, 0xa2) == 0, "write across 4 MiB");
-	CHECK(put(be, model, 1000, 3000, 0xa3) == 0, "write inside a block");
-	CHECK(put(be, model, HOLE_OFF + 512, 512, 0xa4) == 0, "write into the hole");
-	CHECK(put(be, model, SIZE - 4096, 4096, 0xa5) == 0, "write the last block");
-	CHECK(put(be, model, 7 * MIB + 100, 2 * MIB, 0xa6) == 0, "write 2 MiB unaligned");
+	CHECK(put(be, model, 0, 4096, 0xa1, false) == 0, "write 0");
+	CHECK(put(be, model, 4 * MIB - 8192, 16384, 0xa2, false) == 0, "write across 4 MiB");
+	CHECK(put(be, model, 1000, 3000, 0xa3, false) == 0, "write inside a block");
+	CHECK(put(be, model, HOLE_OFF + 512, 512, 0xa4, false) == 0, "write into the hole");
+	CHECK(put(be, model, SIZE - 4096, 4096, 0xa5, false) == 0, "write the last block");
+	CHECK(put(be, model, 7 * MIB + 100, 2 * MIB, 0xa6, false) == 0, "write 2 MiB unaligned");
 	same(be, model, "written blocks from the overlay, the others from the golden");
 	CHECK(be->ops->flush(be) == 0, "flush");
 	CHECK(overlay_close(ov) == 0, "close");
@@ -283,12 +193,12 @@ static void main_quota(struct backend *g)
 	int rc;
 
 	for (unsigned i = 0; i < 16; i++)
-		CHECK(put(be, NULL, (uint64_t)i * 3 * G, G, 0xb0 + (int)i) == 0, "write %u", i);
+		CHECK(put(be, NULL, (uint64_t)i * 3 * G, G, 0xb0 + (int)i, false) == 0, "write %u", i);
 	CHECK(overlay_used_bytes(ov) == 16 * G, "used %llu, want %u",
 	      (unsigned long long)overlay_used_bytes(ov), 16 * G);
-	rc = put(be, NULL, 100 * G, G, 0xbf);
+	rc = put(be, NULL, 100 * G, G, 0xbf, false);
 	CHECK(rc == -ENOSPC, "a write past the quota: %d, not -ENOSPC", rc);
-	CHECK(put(be, NULL, 3 * G, G, 0xbe) == 0, "an overwrite within the quota");
+	CHECK(put(be, NULL, 3 * G, G, 0xbe, false) == 0, "an overwrite within the quota");
 	CHECK(overlay_used_bytes(ov) == 16 * G, "used changed: %llu",
 	      (unsigned long long)overlay_used_bytes(ov));
 	printf("ok: quota: -ENOSPC past it, used_bytes = 16 blocks\n");
@@ -296,7 +206,7 @@ static void main_quota(struct backend *g)
 	ov = ovl(dir, g, 16 * G);
 	CHECK(overlay_used_bytes(ov) == 16 * G, "used after reopen %llu",
 	      (unsigned long long)overlay_used_bytes(ov));
-	rc = put(overlay_backend(ov), NULL, 101 * G, G, 0xbf);
+	rc = put(overlay_backend(ov), NULL, 101 * G, G, 0xbf, false);
 	CHECK(rc == -ENOSPC, "after reopen, a write past the quota: %d", rc);
 	printf("ok: quota: used_bytes and -ENOSPC the same after a reopen\n");
 	CHECK(overlay_close(ov) == 0, "close");
@@ -312,7 +222,7 @@ static void main_second(struct backend *g, const unsigned char *model)
 	CHECK(rc != 0 && !ov2, "a second open of an open overlay succeeded");
 	printf("ok: a second open is refused (%s)\n", strerror(-rc));
 	same(overlay_backend(ov), model, "the first open reads as before");
-	CHECK(put(overlay_backend(ov), NULL, SIZE - 4096, 4096, 0xa5) == 0, "the first writes on");
+	CHECK(put(overlay_backend(ov), NULL, SIZE - 4096, 4096, 0xa5, false) == 0, "the first writes on");
 	CHECK(overlay_close(ov) == 0, "close");
 }
 
@@ -364,7 +274,7 @@ static void main_discard(struct backend *g)
 	/* purged before any reopen (whose mkdir sets the index key too) */
 	ov = ovl(dir, g, 0);
 	same(overlay_backend(ov), m, "after the discard the overlay is empty (golden)");
-	CHECK(put(overlay_backend(ov), NULL, 0, 4096, 0xd1) == 0, "write to the new one");
+	CHECK(put(overlay_backend(ov), NULL, 0, 4096, 0xd1, false) == 0, "write to the new one");
 	CHECK(overlay_close(ov) == 0, "close");
 	snprintf(name, sizeof(name), "%s.%s.data", dir, inst);
 	CHECK(rbd_image_stat(cl, pool, name, &size) == 0, "the purge removed the live data");
@@ -391,7 +301,7 @@ static void main_checkpoints(struct backend *g)
 	ov = ovl(dir, g, 0);
 	be = overlay_backend(ov);
 	for (unsigned i = 0; i < 60; i++) {
-		CHECK(put(be, model, (uint64_t)(i * 7919 % 8000) * G, G, 0x30 + (int)(i % 64)) == 0,
+		CHECK(put(be, model, (uint64_t)(i * 7919 % 8000) * G, G, 0x30 + (int)(i % 64), false) == 0,
 		      "write %u", i);
 		if (i % 10 == 9) {
 			uint64_t off = (uint64_t)(i * 13 % 8000) * G;
@@ -419,7 +329,7 @@ static void main_purge_busy(struct backend *g)
 	struct overlay *ov = ovl(dir, g, 0);
 	uint64_t size;
 
-	CHECK(put(overlay_backend(ov), NULL, 0, G, 0xe1) == 0, "write");
+	CHECK(put(overlay_backend(ov), NULL, 0, G, 0xe1, false) == 0, "write");
 	inst_of(dir, old);
 	CHECK(ovl_ceph_discard(oc, dir) == 0, "discard");
 	CHECK(ovl_ceph_purge(oc) == 0, "purge with an image open");
@@ -472,7 +382,7 @@ static void crash_child(const char *conf, int fd)
 	snprintf(line, sizeof(line), "addr %s\n", addr);
 	CHECK(write(fd, line, strlen(line)) > 0, "pipe");
 	for (unsigned n = 0; n < CRASH_WRITES; n++) {
-		CHECK(put(be, NULL, (uint64_t)n * 5 * G, G, 1 + (int)(n % 250)) == 0, "child write");
+		CHECK(put(be, NULL, (uint64_t)n * 5 * G, G, 1 + (int)(n % 250), false) == 0, "child write");
 		if (n % 4 == 3) {
 			CHECK(be->ops->flush(be) == 0, "child flush");
 			snprintf(line, sizeof(line), "acked %u\n", n + 1);
@@ -565,11 +475,11 @@ static void fence_child(const char *conf, int out, int in)
 	g = golden_open();
 	ov = ovl("pristine.t.ovl.fence", g, 0);
 	be = overlay_backend(ov);
-	CHECK(put(be, NULL, 0, G, 0x11) == 0 && be->ops->flush(be) == 0, "child write 0");
+	CHECK(put(be, NULL, 0, G, 0x11, false) == 0 && be->ops->flush(be) == 0, "child write 0");
 	snprintf(line, sizeof(line), "addr %s\nready\n", addr);
 	CHECK(write(out, line, strlen(line)) > 0, "pipe");
 	CHECK(read(in, &go, 1) == 1, "no go");
-	w = put(be, NULL, G, G, 0x22);
+	w = put(be, NULL, G, G, 0x22, false);
 	f = be->ops->flush(be);
 	snprintf(line, sizeof(line), "after %d %d end\n", w, f);
 	CHECK(write(out, line, strlen(line)) > 0, "pipe");
@@ -636,7 +546,7 @@ static void phase_fence(const char *conf)
 	      "the flushed write before the fence is lost");
 	CHECK(be->ops->read(be, b, G, G) == 0 && b[0] == pat(G) && b[G - 1] == pat(2 * G - 1),
 	      "the fenced write landed");
-	CHECK(put(be, NULL, 2 * G, G, 0x33) == 0 && be->ops->flush(be) == 0, "new holder writes");
+	CHECK(put(be, NULL, 2 * G, G, 0x33, false) == 0 && be->ops->flush(be) == 0, "new holder writes");
 	CHECK(overlay_close(ov) == 0, "close");
 	ov = ovl("pristine.t.ovl.fence", g, 0);
 	be = overlay_backend(ov);
@@ -657,29 +567,12 @@ static void phase_full(const char *fill, const char *free_cmd)
 	unsigned char *model = golden_model();
 	struct overlay *ov = ovl("pristine.t.ovl.full", g, 0);
 	struct backend *be = overlay_backend(ov);
-	uint64_t off = 0;
-	double t, worst = 0, start;
-	int rc = 0, n = 0;
+	uint64_t off;
+	double start;
+	int rc;
 
-	CHECK(put(be, model, 0, G, 0xf0) == 0 && be->ops->flush(be) == 0, "first write");
-	CHECK(system(fill) == 0, "%s failed", fill);
-	start = now();
-	while (now() - start < 120) {
-		off = (off + 5 * MIB + 3 * G) % SIZE / G * G;
-		t = now();
-		rc = put(be, NULL, off, G, 0xf1);
-		t = now() - t;
-		worst = t > worst ? t : worst;
-		CHECK(t < 20, "a write took %.1f s (rc %d): a hang on a full pool", t, rc);
-		if (rc == -ENOSPC)
-			break;
-		CHECK(rc == 0, "write in a filling pool: %d", rc);
-		memset(model + off, 0xf1, G);
-		n++;
-	}
-	CHECK(rc == -ENOSPC, "no -ENOSPC in 120 s of writes into a full pool");
-	printf("ok: full pool -> -ENOSPC after %d writes in %.1f s, the slowest %.2f s\n", n,
-	       now() - start, worst);
+	CHECK(put(be, model, 0, G, 0xf0, false) == 0 && be->ops->flush(be) == 0, "first write");
+	off = write_until_full(be, model, fill, 5 * MIB + 3 * G, 5 * MIB + 3 * G);
 	rc = be->ops->flush(be);
 	CHECK(rc == 0 || rc == -ENOSPC, "flush in a full pool: %d", rc);
 	CHECK(overlay_error(ov, NULL) == 0, "a full pool made the overlay sticky");
@@ -688,7 +581,7 @@ static void phase_full(const char *fill, const char *free_cmd)
 	CHECK(system(free_cmd) == 0, "%s failed", free_cmd);
 	start = now();
 	do {
-		rc = put(be, NULL, off, G, 0xf2);
+		rc = put(be, NULL, off, G, 0xf2, false);
 		if (rc == 0)
 			rc = be->ops->flush(be);
 		if (rc == -ENOSPC)

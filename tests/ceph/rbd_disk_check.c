@@ -43,103 +43,17 @@
 #include "storage/rbd_disk.h"
 #include "storage/rbd_int.h"
 
-#define MIB (1ull << 20)
-#define SIZE (32 * MIB)         /* the parent: 8 objects of 4 MiB */
-#define HOLE_OFF (20 * MIB)     /* never written in the parent: zeros */
-#define HOLE_LEN (4 * MIB)
+#include "check_util.h"
+
 #define PARENT "pristine.t.golden"
 
 static struct rbd_cluster *cl;
 static const char *pool;
 static char msg[512];
 
-/* Stop the test with a message. */
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	printf("FAIL: ");
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	exit(1);
-}
-
-#define CHECK(cond, ...) do { if (!(cond)) die(__VA_ARGS__); } while (0)
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The parent's byte at off: a pattern that differs per 4 KiB block. */
-static unsigned char pat(uint64_t off)
-{
-	if (off >= HOLE_OFF && off < HOLE_OFF + HOLE_LEN)
-		return 0;
-	return (unsigned char)((off >> 12) * 37 + (off & 0xfff) * 11 + 1);
-}
-
-static void fill_pattern(unsigned char *buf, uint64_t len)
-{
-	for (uint64_t i = 0; i < len; i++)
-		buf[i] = pat(i);
-}
-
-/* Whole-disk read of be equals model (else names the first difference). */
-static void same(struct backend *be, const unsigned char *model, const char *what)
-{
-	unsigned char *buf = malloc(SIZE);
-	int rc;
-
-	CHECK(buf, "malloc");
-	/* in uneven pieces, so runs across held and not held objects are read */
-	for (uint64_t off = 0; off < SIZE;) {
-		uint64_t n = 3 * MIB + 4096;
-		if (n > SIZE - off)
-			n = SIZE - off;
-		rc = be->ops->read(be, buf + off, off, (size_t)n);
-		CHECK(rc == 0, "%s: read at %llu: %d", what, (unsigned long long)off, rc);
-		off += n;
-	}
-	for (uint64_t i = 0; i < SIZE; i++)
-		CHECK(buf[i] == model[i], "%s: byte %llu is %#x, expected %#x", what,
-		      (unsigned long long)i, buf[i], model[i]);
-	free(buf);
-	printf("ok: %s\n", what);
-}
-
-/* Write len bytes of value v at off through be, and into model. */
-static int put(struct backend *be, unsigned char *model, uint64_t off, size_t len, int v, bool fua)
-{
-	unsigned char *buf = malloc(len);
-	int rc;
-
-	CHECK(buf, "malloc");
-	memset(buf, v, len);
-	rc = be->ops->write(be, buf, off, len, fua);
-	if (rc == 0 && model)
-		memset(model + off, v, len);
-	free(buf);
-	return rc;
-}
-
 static struct backend *golden_open_on(struct rbd_cluster *on, const char *snap)
 {
-	struct rbd_spec sp;
-	struct backend *g;
-	char id[128], why[128];
-	int rc;
-
-	snprintf(id, sizeof(id), "%s/%s@%s", pool, PARENT, snap);
-	CHECK(rbd_spec_parse(id, &sp, why, sizeof(why)) == 0, "spec %s: %s", id, why);
-	rc = backend_rbd_open(on, &sp, &g, id, sizeof(id), msg, sizeof(msg));
-	CHECK(rc == 0, "golden open: %s", msg);
-	return g;
+	return golden_open_at(on, pool, PARENT, snap);
 }
 
 static struct backend *golden_open(const char *snap)
@@ -550,9 +464,9 @@ static void phase_full(const char *fill, const char *free_cmd)
 	struct backend *g = golden_open("v1"), *a;
 	struct cow *ca;
 	unsigned char *ma = malloc(SIZE);
-	uint64_t osize = 1ull << RBD_DISK_ORDER, off = 0;
-	double t, worst = 0, start;
-	int rc = 0, n = 0;
+	uint64_t osize = 1ull << RBD_DISK_ORDER, off;
+	double start;
+	int rc;
 
 	CHECK(ma, "malloc");
 	fill_pattern(ma, SIZE);
@@ -561,26 +475,7 @@ static void phase_full(const char *fill, const char *free_cmd)
 	ca = disk_open("pristine.t.full", g, 0);
 	a = cow_backend(ca);
 	CHECK(put(a, ma, 0, 4096, 0xf0, false) == 0, "first write");
-	CHECK(system(fill) == 0, "%s failed", fill);
-	start = now();
-	/* each write must come back in bounded time: 0 until the OSD and the
-	 * monitors have seen the pool full, then -ENOSPC */
-	while (now() - start < 120) {
-		t = now();
-		rc = put(a, NULL, off, 4096, 0xf1, false);
-		t = now() - t;
-		worst = t > worst ? t : worst;
-		CHECK(t < 20, "a write took %.1f s (rc %d): a hang on a full pool", t, rc);
-		if (rc == -ENOSPC)
-			break;
-		CHECK(rc == 0, "write in a filling pool: %d", rc);
-		memset(ma + off, 0xf1, 4096);
-		n++;
-		off = (off + osize + 4096) % SIZE;
-	}
-	CHECK(rc == -ENOSPC, "no -ENOSPC in 120 s of writes into a full pool");
-	printf("ok: full pool -> -ENOSPC after %d writes in %.1f s, the slowest %.2f s\n", n,
-	       now() - start, worst);
+	off = write_until_full(a, ma, fill, 0, osize + 4096);
 	CHECK(cow_error(ca, NULL) == 0, "-ENOSPC of a full pool made the disk sticky");
 	/* reads go on and show nothing of the refused write */
 	same(a, ma, "a full pool: the refused write changed nothing, reads go on");

@@ -24,12 +24,10 @@
 # rbd ls / rados ls, and the golden's data objects and snapshot content
 # are unchanged at the end.
 . "$(dirname "$0")/../lib/common.sh"
-for tool in ceph-mon ceph-osd ceph rados rbd sha256sum; do
-	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
-done
+. "$TOP/tests/lib/ceph.sh"
+ceph_needs sha256sum
 CHECKER=$BUILD/asan/ovl_ceph_check
 [ -x "$CHECKER" ] || skip "$CHECKER not built (make asan)"
-. "$TOP/tests/lib/ceph.sh"
 
 t0=$SECONDS
 ceph_start "$tmpdir/ceph" "${CEPH_OBJECTSTORE:-memstore}"
@@ -39,12 +37,7 @@ check() {
 	local bin=$CHECKER
 	# the bench's numbers from the build without sanitizers when there is one
 	[ "$1" = bench ] && [ -x "$BUILD/bench/ovl_ceph_check" ] && bin=$BUILD/bench/ovl_ceph_check
-	timeout 300 "$bin" "$CEPH_CONF" "$CEPH_POOL" "$@" >"$tmpdir/check.out" 2>"$tmpdir/check.err"
-	local rc=$?
-	cat "$tmpdir/check.out"
-	grep -E -q 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmpdir/check.err" &&
-		{ cat "$tmpdir/check.err"; fail "sanitizer report in ovl_ceph_check $1"; }
-	[ "$rc" -eq 0 ] || { tail -n 20 "$tmpdir/check.err"; fail "ovl_ceph_check $1 (rc $rc)"; }
+	ceph_checker ovl_ceph_check "$bin" "$@"
 }
 
 echo "== setup"
@@ -80,14 +73,7 @@ echo "== fence: a live previous instance's lock broken, its later writes refused
 check fence
 
 echo "== full: the OSD made full (its full ratio below its use), then not"
-cat >"$tmpdir/ratios.sh" <<EOS
-#!/bin/sh
-export CEPH_ARGS="$CEPH_ARGS"
-timeout 20 ceph osd set-nearfull-ratio "\$1" >/dev/null 2>&1 &&
-	timeout 20 ceph osd set-backfillfull-ratio "\$2" >/dev/null 2>&1 &&
-	timeout 20 ceph osd set-full-ratio "\$3" >/dev/null 2>&1
-EOS
-chmod +x "$tmpdir/ratios.sh"
+ceph_ratios_script "$tmpdir/ratios.sh"
 check full "$tmpdir/ratios.sh 0.001 0.002 0.003" "$tmpdir/ratios.sh 0.85 0.90 0.95"
 
 echo "== bench"

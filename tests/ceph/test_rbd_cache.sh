@@ -14,13 +14,9 @@
 # CACHE_MIB, CACHE_CLIENTS change the disk size and the number of clients;
 # PRISTINED=build/pristined measures the release build.
 . "$(dirname "$0")/../lib/common.sh"
-for tool in ceph-mon ceph-osd ceph rados rbd qemu-img jq cmp; do
-	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
-done
-[ -x "$PRISTINED" ] || skip "$PRISTINED not built (make asan)"
 . "$TOP/tests/lib/images.sh"
 . "$TOP/tests/lib/ceph.sh"
-[ -x "$CTL" ] || skip "$CTL not built (make)"
+ceph_needs_daemon qemu-img jq cmp
 
 STATE=$tmpdir/state
 GTARGET=iqn.2026-11.org.pristine:golden

@@ -18,15 +18,10 @@
 #   (name, size, mtime from the OSD) are unchanged throughout, and no
 #   overlay or layer is a local file.
 . "$(dirname "$0")/../lib/common.sh"
-for tool in ceph-mon ceph-osd ceph rados rbd qemu-img qemu-io jq sha256sum cmp; do
-	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
-done
-[ -x "$PRISTINED" ] || skip "$PRISTINED not built (make asan)"
 . "$TOP/tests/lib/images.sh"
 . "$TOP/tests/lib/ceph.sh"
-[ -x "$CTL" ] || skip "$CTL not built (make)"
-# A failure shows what the daemon said.
-fail() { echo "FAIL: $*"; [ -f "${DLOG:-/nonexistent}" ] && tail -n 40 "$DLOG"; exit 1; }
+ceph_needs_daemon qemu-img qemu-io jq sha256sum cmp
+ceph_fail_shows_log     # a failure shows what the daemon said
 
 STATE=$tmpdir/state
 GTARGET=iqn.2026-11.org.pristine:golden

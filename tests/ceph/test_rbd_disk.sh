@@ -25,23 +25,17 @@
 # there by the purge, and the parent snapshot's content (rbd export |
 # sha256sum) is the same at the end.
 . "$(dirname "$0")/../lib/common.sh"
-for tool in ceph-mon ceph-osd ceph rados rbd sha256sum; do
-	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
-done
+. "$TOP/tests/lib/ceph.sh"
+ceph_needs sha256sum
 CHECKER=$BUILD/asan/rbd_disk_check
 [ -x "$CHECKER" ] || skip "$CHECKER not built (make asan)"
-. "$TOP/tests/lib/ceph.sh"
 
 t0=$SECONDS
 ceph_start "$tmpdir/ceph" "${CEPH_OBJECTSTORE:-memstore}"
 echo "ceph up in $((SECONDS - t0)) s: mon $CEPH_MON, pool $CEPH_POOL"
 
 check() {
-	timeout 300 "$CHECKER" "$CEPH_CONF" "$CEPH_POOL" "$@" 2>"$tmpdir/check.err"
-	local rc=$?
-	grep -E -q 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmpdir/check.err" &&
-		{ cat "$tmpdir/check.err"; fail "sanitizer report in rbd_disk_check $1"; }
-	[ "$rc" -eq 0 ] || { tail -n 20 "$tmpdir/check.err"; fail "rbd_disk_check $1 (rc $rc)"; }
+	ceph_checker rbd_disk_check "$CHECKER" "$@"
 }
 
 echo "== setup"
@@ -60,14 +54,7 @@ grep -q '^pristine.t.golden$' "$tmpdir/ls.txt" || fail "the parent is gone"
 
 echo "== full"
 # the full ratios, by a script the checker runs (system(3)) at its moment
-cat >"$tmpdir/ratios.sh" <<EOS
-#!/bin/sh
-export CEPH_ARGS="$CEPH_ARGS"
-timeout 20 ceph osd set-nearfull-ratio "\$1" >/dev/null 2>&1 &&
-	timeout 20 ceph osd set-backfillfull-ratio "\$2" >/dev/null 2>&1 &&
-	timeout 20 ceph osd set-full-ratio "\$3" >/dev/null 2>&1
-EOS
-chmod +x "$tmpdir/ratios.sh"
+ceph_ratios_script "$tmpdir/ratios.sh"
 # the OSD holds ~30 MiB of its 1 GiB (memstore): 0.003 is well below that
 check full "$tmpdir/ratios.sh 0.001 0.002 0.003" "$tmpdir/ratios.sh 0.85 0.90 0.95"
 

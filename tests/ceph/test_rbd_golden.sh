@@ -24,13 +24,9 @@
 # CEPH_OBJECTSTORE=bluestore runs the OSD on a sparse file instead of
 # memstore (both pass; memstore starts in ~6 s here, bluestore ~10 s).
 . "$(dirname "$0")/../lib/common.sh"
-for tool in ceph-mon ceph-osd ceph rados rbd qemu-img qemu-io jq sha256sum cmp; do
-	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
-done
-[ -x "$PRISTINED" ] || skip "$PRISTINED not built (make asan)"
 . "$TOP/tests/lib/images.sh"
 . "$TOP/tests/lib/ceph.sh"
-[ -x "$CTL" ] || skip "$CTL not built (make)"
+ceph_needs_daemon qemu-img qemu-io jq sha256sum cmp
 
 STATE=$tmpdir/state
 GTARGET=iqn.2026-11.org.pristine:golden

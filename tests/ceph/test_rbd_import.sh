@@ -17,13 +17,9 @@
 #   Errors, each a clear message: no ceph-conf, a bad pool, no snapshot
 #   named, no such snapshot, a name taken.
 . "$(dirname "$0")/../lib/common.sh"
-for tool in ceph-mon ceph-osd ceph rados rbd qemu-img qemu-io jq sha256sum cmp; do
-	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
-done
-[ -x "$PRISTINED" ] || skip "$PRISTINED not built (make asan)"
 . "$TOP/tests/lib/images.sh"
 . "$TOP/tests/lib/ceph.sh"
-[ -x "$CTL" ] || skip "$CTL not built (make)"
+ceph_needs_daemon qemu-img qemu-io jq sha256sum cmp
 
 STATE=$tmpdir/state
 P=iqn.2024-01.test.pristine

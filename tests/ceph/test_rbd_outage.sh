@@ -12,12 +12,10 @@
 #         they fail (CHECK CONDITION) within a bound; never wrong data,
 #         and the PC carries on afterwards (a new login with the bound).
 . "$(dirname "$0")/../lib/common.sh"
-for tool in ceph-mon ceph-osd ceph rados rbd sha256sum python3; do
-	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
-done
-[ -x "$PRISTINED" ] || skip "$PRISTINED not built (make asan)"
 . "$TOP/tests/lib/ceph.sh"
-fail() { echo "FAIL: $*"; [ -f "${DLOG:-/nonexistent}" ] && tail -n 40 "$DLOG"; exit 1; }
+ceph_needs sha256sum python3
+[ -x "$PRISTINED" ] || skip "$PRISTINED not built (make asan)"
+ceph_fail_shows_log
 
 STATE=$tmpdir/state
 MIB=8
@@ -26,14 +24,7 @@ ceph_golden_conf "$MIB" "$STATE"
 start_daemon_conf "$tmpdir/pristine.conf"
 
 echo "== full"
-cat >"$tmpdir/ratios.sh" <<EOS
-#!/bin/sh
-export CEPH_ARGS="$CEPH_ARGS"
-timeout 20 ceph osd set-nearfull-ratio "\$1" >/dev/null 2>&1 &&
-	timeout 20 ceph osd set-backfillfull-ratio "\$2" >/dev/null 2>&1 &&
-	timeout 20 ceph osd set-full-ratio "\$3" >/dev/null 2>&1
-EOS
-chmod +x "$tmpdir/ratios.sh"
+ceph_ratios_script "$tmpdir/ratios.sh"
 # the OSD holds ~30 MiB of its 1 GiB (memstore): 0.003 is well below that
 timeout 180 python3 "$TOP/tests/ceph/rbd_faults.py" full "$PORT" "$tmpdir/golden.raw" \
 	"$tmpdir/ratios.sh 0.001 0.002 0.003" "$tmpdir/ratios.sh 0.85 0.90 0.95" || fail "full"

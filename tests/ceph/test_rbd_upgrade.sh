@@ -13,14 +13,10 @@
 # the purge removes the old clone from the trash.  The golden's content
 # and data objects never change.
 . "$(dirname "$0")/../lib/common.sh"
-for tool in ceph-mon ceph-osd ceph rados rbd qemu-img qemu-io jq sha256sum cmp; do
-	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
-done
-[ -x "$PRISTINED" ] || skip "$PRISTINED not built (make asan)"
 . "$TOP/tests/lib/images.sh"
 . "$TOP/tests/lib/ceph.sh"
-[ -x "$CTL" ] || skip "$CTL not built (make)"
-fail() { echo "FAIL: $*"; [ -f "${DLOG:-/nonexistent}" ] && tail -n 40 "$DLOG"; exit 1; }
+ceph_needs_daemon qemu-img qemu-io jq sha256sum cmp
+ceph_fail_shows_log
 
 STATE=$tmpdir/state
 GTARGET=iqn.2026-11.org.pristine:golden

@@ -249,3 +249,57 @@ ovl_left() {
 	timeout 30 rados -p "$CEPH_POOL" ls | grep -F "$1.$2." | grep -v '^rbd_' || true
 	timeout 30 rados -p "$CEPH_POOL" listomapkeys "$1" 2>/dev/null | grep -Fx "$2" || true
 }
+
+# Preambles the tests in tests/ceph share:
+#   ceph_needs TOOL...     skip the test unless the Ceph tools (ceph-mon,
+#                          ceph-osd, ceph, rados, rbd) and each TOOL are
+#                          installed
+#   ceph_needs_daemon TOOL...
+#                          the same, and skip unless $PRISTINED and $CTL
+#                          are built
+#   ceph_fail_shows_log    from now on a failure (fail) also prints the
+#                          tail of the daemon's log ($DLOG) when there is one
+ceph_needs() {
+	local tool
+	for tool in ceph-mon ceph-osd ceph rados rbd "$@"; do
+		command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
+	done
+}
+ceph_needs_daemon() {
+	ceph_needs "$@"
+	[ -x "$PRISTINED" ] || skip "$PRISTINED not built (make asan)"
+	[ -x "$CTL" ] || skip "$CTL not built (make)"
+}
+ceph_fail_shows_log() {
+	fail() { echo "FAIL: $*"; [ -f "${DLOG:-/nonexistent}" ] && tail -n 40 "$DLOG"; exit 1; }
+}
+
+# ceph_checker NAME BIN PHASE ARGS...: one phase of a cluster checker
+# (tests/ceph/*_check.c) on this cluster as client.admin: its output is
+# printed and kept in $tmpdir/check.out; a sanitizer report on its stderr
+# or an exit status other than 0 fails the test.
+ceph_checker() {
+	local name=$1 bin=$2 rc
+	shift 2
+	timeout 300 "$bin" "$CEPH_CONF" "$CEPH_POOL" "$@" >"$tmpdir/check.out" 2>"$tmpdir/check.err"
+	rc=$?
+	cat "$tmpdir/check.out"
+	grep -E -q 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmpdir/check.err" &&
+		{ cat "$tmpdir/check.err"; fail "sanitizer report in $name $1"; }
+	[ "$rc" -eq 0 ] || { tail -n 20 "$tmpdir/check.err"; fail "$name $1 (rc $rc)"; }
+}
+
+# ceph_ratios_script PATH: write PATH, a script that sets the OSDs'
+# nearfull, backfillfull and full ratios to its three arguments (as the
+# cluster's admin; status 0 when all three were set).  "PATH 0.001 0.002
+# 0.003" makes the pool full, "PATH 0.85 0.90 0.95" gives it back.
+ceph_ratios_script() {
+	cat >"$1" <<EOS
+#!/bin/sh
+export CEPH_ARGS="$CEPH_ARGS"
+timeout 20 ceph osd set-nearfull-ratio "\$1" >/dev/null 2>&1 &&
+	timeout 20 ceph osd set-backfillfull-ratio "\$2" >/dev/null 2>&1 &&
+	timeout 20 ceph osd set-full-ratio "\$3" >/dev/null 2>&1
+EOS
+	chmod +x "$1"
+}
