@@ -562,10 +562,11 @@ int ovl_meta_open(struct overlay *ov, const char *base_id, bool *created)
  * REC_MAX_RUNS runs, generations ov->gen+1..., in one write, then fsync
  * the log.  The caller synced data first (I1).  On success ov->gen and
  * ov->log_end advance.  Returns 0 or -errno; *unchanged is then true
- * when the write itself failed and whatever part of it landed was cut
- * off again, so the log is exactly as before (the caller may retry the
- * runs later); false when the log's state is unknown (the caller goes
- * sticky).
+ * when the write itself failed for lack of space (-ENOSPC, -EDQUOT) and
+ * whatever part of it landed was cut off again, so the log is exactly as
+ * before (the caller may retry the runs later); false when the log's
+ * state is unknown (the caller goes sticky; the next open cuts a torn
+ * tail off).
  */
 int ovl_meta_append(struct overlay *ov, const struct ovl_run *runs, size_t nruns, bool *unchanged)
 {
@@ -601,11 +602,17 @@ int ovl_meta_append(struct overlay *ov, const struct ovl_run *runs, size_t nruns
 		done += n;
 	}
 	rc = ovl_write_full(io, ov->logfd, buf, total, ov->log_end);
-	if (rc < 0) {
+	if (rc == -ENOSPC || rc == -EDQUOT) {
 		/* Part of the records may have landed: cut them off, so the
 		 * next append starts on a clean end (a shorter record written
 		 * over a longer torn one would leave its remains behind). */
 		*unchanged = io->ftruncate(io->ctx, ov->logfd, ov->log_end) == 0;
+	} else if (rc < 0) {
+		/* Any other failure makes the overlay sticky (no append
+		 * follows in this open), and the next open cuts a torn tail
+		 * off: no cut here, which on a store that timed out (Ceph)
+		 * would only add its timeouts to the PC's wait. */
+		*unchanged = false;
 	} else {
 		rc = io->fsync(io->ctx, ov->logfd);
 	}
