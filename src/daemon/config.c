@@ -52,7 +52,7 @@
 
 #define CFG_LINE_MAX 8192      /* longest line, newline included */
 #define CFG_MSG_MAX 320        /* one message, "FILE:LINE: " excluded */
-#define KEYS_MAX 24
+#define KEYS_MAX 32
 
 enum sec_kind { SEC_NONE, SEC_SKIP, SEC_SERVER, SEC_DEFAULTS, SEC_IMAGE, SEC_CLIENT };
 
@@ -60,7 +60,8 @@ enum { SK_LISTEN, SK_STATE, SK_SOCKET, SK_LOG_LEVEL, SK_NOP, SK_FLOOR, SK_BOOT_L
        SK_BOOT_PORTAL, SK_MAX_CONNS, SK_MAX_LOGINS_ADDR, SK_MAX_SESS_INI, SK_LOGIN_TIMEOUT,
        SK_SEND_TIMEOUT, SK_USER, SK_D_CHAP_USER, SK_D_CHAP_SECRET, SK_D_MUTUAL_USER,
        SK_D_MUTUAL_SECRET, SK_ZERO_COPY, SK_CEPH_CONF, SK_CEPH_ID, SK_RBD_CACHE,
-       SK_CEPH_OP_TIMEOUT, SK_N };
+       SK_CEPH_OP_TIMEOUT, SK_CLUSTER_NAME, SK_CLUSTER_ADDRESS, SK_CLUSTER_POOL,
+       SK_CLUSTER_DEAD_AFTER, SK_N };
 enum { DK_ENROLL, DK_IMAGE, DK_POLICY, DK_RESET_AT, DK_QUOTA, DK_N };
 enum { IK_PATH, IK_TARGET, IK_BLOCK_SIZE, IK_RBD, IK_N };
 enum { CK_INITIATOR, CK_MAC, CK_IP, CK_IMAGE, CK_POLICY, CK_RESET_AT, CK_QUOTA,
@@ -73,7 +74,7 @@ static const char *const server_keys[SK_N] = {
 	"login-timeout", "send-timeout",
 	"user", "discovery-chap-user", "discovery-chap-secret", "discovery-mutual-user",
 	"discovery-mutual-secret", "zero-copy", "ceph-conf", "ceph-id", "rbd-cache",
-	"ceph-op-timeout",
+	"ceph-op-timeout", "cluster-name", "cluster-address", "cluster-pool", "cluster-dead-after",
 };
 static const char *const defaults_keys[DK_N] = {
 	"enroll", "image", "policy", "reset-at", "quota",
@@ -600,6 +601,33 @@ static void server_key(struct parser *p, int k, const char *val)
 		if (parse_seconds(val, 0, 3600, &c->ceph_op_timeout, why, sizeof(why)))
 			cfg_err(p, p->lineno, "ceph-op-timeout: %s", why);
 		break;
+	case SK_CLUSTER_NAME:
+		if (!cfg_cluster_name_valid(val))
+			cfg_err(p, p->lineno, "cluster-name: '%s' is not a gateway name ([a-z0-9][a-z0-9-], "
+				"at most %d)", q(val, shown, sizeof(shown)), CFG_CLUSTER_NAME_MAX - 1);
+		else
+			snprintf(c->cluster_name, sizeof(c->cluster_name), "%s", val);
+		break;
+	case SK_CLUSTER_ADDRESS:
+		if (!boot_host_valid(val) || !strchr(val, ':') || val[strlen(val) - 1] == ']' ||
+		    strlen(val) >= sizeof(c->cluster_address))
+			cfg_err(p, p->lineno, "cluster-address: '%s' is not HOST:PORT (the portal PCs are "
+				"sent to: a numeric address or name and a port; [..] around IPv6)",
+				q(val, shown, sizeof(shown)));
+		else
+			snprintf(c->cluster_address, sizeof(c->cluster_address), "%s", val);
+		break;
+	case SK_CLUSTER_POOL:
+		if (!*val || strlen(val) >= sizeof(c->cluster_pool) || strpbrk(val, " /@\t"))
+			cfg_err(p, p->lineno, "cluster-pool: '%s' is not a pool name",
+				q(val, shown, sizeof(shown)));
+		else
+			snprintf(c->cluster_pool, sizeof(c->cluster_pool), "%s", val);
+		break;
+	case SK_CLUSTER_DEAD_AFTER:
+		if (parse_seconds(val, 2, 300, &c->cluster_dead_after, why, sizeof(why)))
+			cfg_err(p, p->lineno, "cluster-dead-after: %s", why);
+		break;
 	case SK_BOOT_PORTAL:
 		if (!boot_host_valid(val) || strlen(val) >= sizeof(c->boot_portal))
 			cfg_err(p, p->lineno, "boot-portal: '%s' is not HOST or HOST:PORT (a name or a "
@@ -764,6 +792,18 @@ static void client_key(struct parser *p, int k, const char *val)
  * always returns 1.  section is libinih's idea of the section, always ""
  * here because headers never reach it; p->kind is the real one.
  */
+bool cfg_cluster_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= CFG_CLUSTER_NAME_MAX || !((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
 static int cfg_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parser *p = user;
@@ -880,7 +920,10 @@ static void finish_images(struct parser *p)
 {
 	struct config *c = p->cfg;
 
-	if (c->nimages == 0) {
+	if (c->cluster_name[0] && !c->ceph_conf[0] && !p->server.key[SK_CEPH_CONF])
+		cfg_err(p, p->server.key[SK_CLUSTER_NAME], "cluster-name: a gateway of a cluster "
+			"needs [server] ceph-conf = FILE (the records and the gateway table are in Ceph)");
+	if (c->nimages == 0 && !c->cluster_name[0]) {
 		cfg_err(p, 1, "no [image NAME] section: at least one image is required");
 		return;
 	}
@@ -1065,6 +1108,8 @@ void config_defaults(struct config *c)
 	snprintf(c->ceph_id, sizeof(c->ceph_id), "%s", CFG_DEFAULT_CEPH_ID);
 	c->store_floor = 512ull << 20;
 	c->rbd_cache = CFG_DEFAULT_RBD_CACHE;
+	snprintf(c->cluster_pool, sizeof(c->cluster_pool), "%s", CFG_DEFAULT_CLUSTER_POOL);
+	c->cluster_dead_after = CFG_DEFAULT_CLUSTER_DEAD_AFTER;
 	c->enroll_auto = true;
 	c->default_policy = POLICY_PERSISTENT;
 	c->default_reset_at = -1;

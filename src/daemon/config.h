@@ -44,6 +44,10 @@
 #define CFG_RBD_MAX 400        /* rbd = POOL/IMAGE@SNAP, see storage/rbd.h */
 #define CFG_CEPH_ID_MAX 64     /* ceph-id = NAME (client.NAME): RBD_ID_MAX + 1 */
 #define CFG_DEFAULT_CEPH_ID "admin"
+#define CFG_CLUSTER_NAME_MAX 32          /* cluster-name: [a-z0-9][a-z0-9-]{0,30} */
+#define CFG_RBD_POOL_MAX 128             /* RBD_POOL_MAX */
+#define CFG_DEFAULT_CLUSTER_POOL "rbd"
+#define CFG_DEFAULT_CLUSTER_DEAD_AFTER 5
 /* [server] rbd-cache: the shared read cache of versions on RBD */
 #define CFG_DEFAULT_RBD_CACHE (512ull << 20)
 
@@ -97,6 +101,15 @@ struct config {
 					  * RBD (storage/cache.h), 0 = off */
 	unsigned ceph_op_timeout;        /* seconds an OSD request may take before the
 					  * PC gets an error, 0 = wait (rbd.h) */
+	/* A gateway of a cluster (docs/cluster.md): its name ("" = a single
+	 * server, no cluster), the portal PCs are sent to (its floating
+	 * service address HOST:PORT; "" = its first listen), the pool of the
+	 * cluster's records and gateway table, and the seconds without a
+	 * heartbeat after which a gateway counts as dead. */
+	char cluster_name[CFG_CLUSTER_NAME_MAX];
+	char cluster_address[80];
+	char cluster_pool[CFG_RBD_POOL_MAX];
+	unsigned cluster_dead_after;
 	/* [defaults] */
 	bool enroll_auto;                /* unknown initiators are enrolled */
 	char default_image[CFG_NAME_MAX];/* image of auto-enrolled clients, "" = none */
@@ -142,6 +155,9 @@ int config_parse(const char *fname, const char *text, size_t len, unsigned mode,
 /* Fill *c with the values every configuration starts from (the defaults
  * of pristine.conf(5)); no list, no image, nothing to free. */
 void config_defaults(struct config *c);
+/* Whether s may name a gateway (cluster-name): [a-z0-9][a-z0-9-]*, at
+ * most CFG_CLUSTER_NAME_MAX - 1 bytes. */
+bool cfg_cluster_name_valid(const char *s);
 
 /*
  * Fill what the file or the command line left out of the server's
