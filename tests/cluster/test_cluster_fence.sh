@@ -9,8 +9,10 @@
 # with the PC online on gw1, its placement forced onto gw2 (the omap
 # entry written by hand), its login at gw2 is refused, gw1 is not
 # blocklisted and its session goes on writing; a login at gw2 with the
-# placement left alone is redirected to gw1, not served by gw2.  And a
-# single server answers `cluster status` "not a cluster".
+# placement left alone is redirected to gw1, not served by gw2.  A
+# gateway whose Ceph address is blocklisted (by hand here) exits with
+# status 75 and, started again, rejoins.  And a single server answers
+# `cluster status` "not a cluster".
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/lib/images.sh"
 . "$TOP/tests/lib/ceph.sh"
@@ -127,6 +129,28 @@ io_wait b "^read 4096/4096" 2
 ! grep -q -i "fail" "$tmpdir/b.out" || { cat "$tmpdir/b.out"; fail "gw1's session of $PC failed"; }
 echo "    ok: gw2 refused the login, gw1's session goes on writing"
 wait "$IOPID_b" 2>/dev/null
+
+echo "== a gateway that finds itself blocklisted exits 75 (its supervisor restarts it)"
+timeout 30 ceph osd blocklist add "$NEW2" >/dev/null 2>&1 || fail "ceph osd blocklist add $NEW2"
+rc=0
+for _ in $(seq 1 100); do
+	kill -0 "${GWPID[2]}" 2>/dev/null || break
+	sleep 0.1
+done
+wait "${GWPID[2]}" || rc=$?
+GWPID[2]=""
+[ "$rc" = 75 ] || { tail -n 20 "$tmpdir/gw2.log"; fail "gw2, blocklisted, exited with status $rc, not 75"; }
+grep -q "gateway gw2 is fenced" "$tmpdir/gw2.log" || fail "gw2 did not say it was fenced"
+echo "    ok: gw2 exited 75: $(grep -o 'is fenced ([^)]*' "$tmpdir/gw2.log" | tail -n 1)"
+gw_start 2
+gwctl 1 --json cluster status
+for _ in $(seq 1 30); do
+	gwctl 1 --json cluster status
+	[ "$(echo "$OUT" | jq -r '.gateways[] | select(.name == "gw2") | .state')" = up ] && break
+	sleep 0.3
+done
+[ "$(echo "$OUT" | jq -r '.gateways[] | select(.name == "gw2") | .state')" = up ] ||
+	fail "gw2 did not rejoin after its fencing"
 
 gw_stop 2
 gw_stop 1
