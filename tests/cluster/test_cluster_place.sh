@@ -9,8 +9,11 @@
 # a PC online on gw1 (qemu-io) has its session ended, reconnects, is
 # redirected and carries on on gw2 (its writes read back), the other
 # PCs' next logins land on gw2 and gw1 is left with none; undrained
-# (--undo), new PCs go to gw1 again.  Single-server answers: none here
-# (test_cluster_fence.sh and tests/control cover "not a cluster").
+# (--undo), new PCs go to gw1 again.  A second live gateway called gw1
+# is refused at its start.  (A single server's "not a cluster" is in
+# test_cluster_fence.sh.)  Until the records live in RADOS (branch
+# `records`), gw2 gets the image by a copy of gw1's image.json
+# (cluster_lib.sh, cluster_image).
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/lib/images.sh"
 . "$TOP/tests/lib/ceph.sh"
@@ -40,6 +43,16 @@ gwctl 2 cluster status
 echo "$OUT"
 echo "$OUT" | grep -q "gw1" && echo "$OUT" | grep -q "gw2 \*" || fail "cluster status table lacks a gateway"
 gwctl 1 cluster health
+
+echo "== a second live gateway of the same name is refused"
+sed -e "s|state = .*|state = $tmpdir/state3|" -e "s|listen = .*|listen = 127.0.0.1:$(free_port)|" \
+	"$tmpdir/gw1.conf" >"$tmpdir/dup.conf"
+rc=0
+timeout 60 "$PRISTINED" -c "$tmpdir/dup.conf" >"$tmpdir/dup.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] || { cat "$tmpdir/dup.log"; fail "a second gw1 exited with status $rc, not 1"; }
+grep -q "a gateway called gw1 is alive already" "$tmpdir/dup.log" || { cat "$tmpdir/dup.log"; fail "no reason given"; }
+grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmpdir/dup.log" && { cat "$tmpdir/dup.log"; fail "sanitizer report"; }
+echo "    ok: refused"
 "$CTL" --state "$tmpdir/state1" cluster health >/dev/null || fail "cluster health of gw1 is not 0"
 
 echo "== 32 PCs log in at gw1's portal"
