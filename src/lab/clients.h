@@ -109,7 +109,7 @@ struct registry {
 	 * its last session ends (its overlay's lock in Ceph released, so
 	 * another gateway can take the PC) and opened again at its next
 	 * login here. */
-	struct cluster *cluster;
+	struct cluster *gateways;
 };
 
 /*
