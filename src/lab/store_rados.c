@@ -59,6 +59,7 @@ struct store_rados {
 	unsigned nknown, known_cap;
 	uint64_t watch;
 	bool watching;
+	bool conflict;                /* a save lost its CAS (store_rados_conflict) */
 };
 
 static struct store_rados *ra(struct lab_store *s)
@@ -140,6 +141,12 @@ static int save(struct store_rados *r, const char *oid, const char *text)
 		rc = -ECANCELED;   /* made or removed by another gateway meanwhile */
 	if (rc == 0)
 		known_set(r, oid, ver);
+	if (rc == -ECANCELED) {
+		log_warn("record %s: changed on another gateway meanwhile; not saved", oid);
+		pthread_mutex_lock(&r->lock);
+		r->conflict = true;
+		pthread_mutex_unlock(&r->lock);
+	}
 	return rc;
 }
 
@@ -448,4 +455,16 @@ bool store_rados_image_moved(struct lab_store *s, const char *image)
 bool store_is_rados(const struct lab_store *s)
 {
 	return s && s->ops == &rados_ops;
+}
+
+bool store_rados_conflict(struct lab_store *s)
+{
+	struct store_rados *r = ra(s);
+	bool was;
+
+	pthread_mutex_lock(&r->lock);
+	was = r->conflict;
+	r->conflict = false;
+	pthread_mutex_unlock(&r->lock);
+	return was;
 }
