@@ -3,6 +3,7 @@
  * resolving a version into a backend, adding images (see images.h).
  */
 #include "lab/clients.h"
+#include "lab/records.h"
 #include "lab/images.h"
 #include "lab/statedir.h"
 #include "lab/store.h"
@@ -812,6 +813,10 @@ int image_add(struct registry *reg, const char *name, const char *path, const ch
 	}
 	if (block_size != 512 && block_size != 4096) {
 		snprintf(msg, msglen, "block size must be 512 or 4096");
+		return -EINVAL;
+	}
+	if (registry_clustered(reg) && path[0] == '/') {
+		snprintf(msg, msglen, "%s", RECORDS_LOCAL_REFUSED);
 		return -EINVAL;
 	}
 	if (target && target[0])

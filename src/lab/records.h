@@ -50,9 +50,19 @@ int registry_change_begin(struct registry *reg, char *msg, size_t msglen);
 /* rc is the change's result; returns it, or -ECANCELED with msg when a
  * save lost to another gateway's. */
 int registry_change_end(struct registry *reg, int rc, char *msg, size_t msglen);
+/* One change as a cluster change (call: the change, an int expression
+ * run only when the lock was had), its result. */
+#define CLUSTER_CHANGE(reg, call, err, errlen)                                 \
+	(registry_change_begin((reg), (err), (errlen)) ?:                      \
+	 registry_change_end((reg), (call), (err), (errlen)))
 /* Bring reg in line with the records in RADOS (what moved).  Takes the
  * registry lock.  0 or -errno (logged). */
 int registry_refresh(struct registry *reg);
+/* Why a gateway of a cluster refuses an image in a local file. */
+#define RECORDS_LOCAL_REFUSED                                                   \
+	"a gateway of a cluster serves images on Ceph RBD only: a local file cannot be shared " \
+	"with the other gateways (add a snapshot: image add NAME rbd:POOL/IMAGE@SNAP, or "      \
+	"import it into Ceph: image import --rbd POOL)"
 /* Whether reg is a gateway of a cluster. */
 bool registry_clustered(const struct registry *reg);
 
