@@ -61,7 +61,7 @@ int registry_refresh(struct registry *reg);
 /* Why a gateway of a cluster refuses an image in a local file. */
 #define RECORDS_LOCAL_REFUSED                                                   \
 	"a gateway of a cluster serves images on Ceph RBD only: a local file cannot be shared " \
-	"with the other gateways (add a snapshot: image add NAME rbd:POOL/IMAGE@SNAP, or "      \
+	"with the other gateways (add a snapshot: image add NAME --rbd POOL/IMAGE@SNAP, or "      \
 	"import it into Ceph: image import --rbd POOL)"
 /* Whether reg is a gateway of a cluster. */
 bool registry_clustered(const struct registry *reg);

@@ -145,12 +145,15 @@ echo "    client remove seen on gw2 after ${t_rm} ms"
 [ "$t_rm" -lt 1000 ] || fail "client remove took ${t_rm} ms to reach gw2 (bound: 1000)"
 
 echo "== client adds on both gateways at once -> both kept"
+adders=""
 for i in 1 2 3 4; do
 	c1 client add "$P:a$i" --image golden >"$tmpdir/a$i.out" 2>&1 &
+	adders="$adders $!"
 	c2 client add "$P:b$i" --image golden >"$tmpdir/b$i.out" 2>&1 &
+	adders="$adders $!"
 done
 wait_fail=0
-for j in $(jobs -p); do wait "$j" || wait_fail=1; done
+for j in $adders; do wait "$j" || wait_fail=1; done
 [ "$wait_fail" -eq 0 ] || { cat "$tmpdir"/[ab]?.out; fail "a concurrent client add failed"; }
 sleep 1
 for gw in c1 c2; do
