@@ -17,6 +17,7 @@
 . "$TOP/tests/lib/images.sh"
 . "$TOP/tests/lib/ceph.sh"
 ceph_needs_daemon qemu-img jq
+fail() { echo "FAIL: $*"; for g in gw1 gw2; do echo "--- $g"; tail -n 25 "$tmpdir/$g.log" 2>/dev/null; done; exit 1; }
 
 P=iqn.2024-01.test.pristine
 MIB=8
@@ -161,6 +162,23 @@ for gw in c1 c2; do
 	[ "$n" -eq 8 ] || { "$gw" client list; fail "$gw lists $n of the 8 clients added at once"; }
 done
 echo "    ok: both gateways list all 8"
+
+echo "== a disk open on gw1 is not changed through gw2"
+GT=iqn.2026-11.org.pristine:golden
+timeout -k 5 60 qemu-io -c "write -P 0x5a 0 64k" --image-opts \
+	"driver=iscsi,transport=tcp,portal=127.0.0.1:$P1,target=$GT,lun=0,initiator-name=$P:a1" \
+	>"$tmpdir/qio.out" 2>&1 || { cat "$tmpdir/qio.out"; fail "qemu-io as a1 on gw1"; }
+grep -E -i -q 'fail|error|cannot' "$tmpdir/qio.out" && { cat "$tmpdir/qio.out"; fail "qemu-io as a1 on gw1"; }
+rc=0
+out=$(c2 client reset "$P:a1" 2>&1) || rc=$?
+echo "    [c2] client reset a1 -> $rc: $out"
+[ "$rc" -ne 0 ] || fail "a1's disk, open on gw1, was reset through gw2"
+echo "$out" | grep -q "open on another gateway" || fail "unclear refusal: $out"
+rc=0
+out=$(c2 client remove "$P:a1" --force 2>&1) || rc=$?
+echo "    [c2] client remove a1 --force -> $rc: $out"
+[ "$rc" -ne 0 ] || fail "a1, open on gw1, was removed through gw2"
+ok c1 client reset "$P:a1"
 
 echo "== one draft committed through both gateways at once -> one winner, one clear error"
 ok c1 image edit golden --client "$P:maint"
