@@ -170,6 +170,8 @@ int bindings_save(struct registry *reg)
 	rc = registry_store(reg)->ops->clients_save(registry_store(reg), text);
 	if (rc)
 		log_err("cannot save the client records: %s", strerror(-rc));
+	else
+		registry_records_saved(reg);   /* a gateway of a cluster: tell the others */
 	free(text);
 	return rc;
 }

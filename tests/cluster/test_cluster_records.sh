@@ -42,6 +42,9 @@ ceph-id = pristine
 cluster-name = $1
 cluster-address = 127.0.0.1:$2
 cluster-pool = $CEPH_POOL
+
+[defaults]
+enroll = auto
 EOF
 }
 P1=$(free_port)
@@ -163,8 +166,36 @@ for gw in c1 c2; do
 done
 echo "    ok: both gateways list all 8"
 
-echo "== a disk open on gw1 is not changed through gw2"
+echo "== PCs enrolled at their first login on both gateways at once -> all kept"
 GT=iqn.2026-11.org.pristine:golden
+# login PORT INI: a read of 4 KiB as INI (enrolled at login)
+login() {
+	timeout -k 5 60 qemu-io -r -c "read 0 4k" --image-opts \
+		"driver=iscsi,transport=tcp,portal=127.0.0.1:$1,target=$GT,lun=0,initiator-name=$2" \
+		>"$tmpdir/login-${2##*:}.out" 2>&1
+}
+logins=""
+for i in 1 2 3 4; do
+	login "$P1" "$P:e$i" &
+	logins="$logins $!"
+	login "$P2" "$P:f$i" &
+	logins="$logins $!"
+done
+wait_fail=0
+for j in $logins; do wait "$j" || wait_fail=1; done
+[ "$wait_fail" -eq 0 ] || { cat "$tmpdir"/login-*.out; fail "a first login failed"; }
+for gw in c1 c2; do
+	for _ in $(seq 1 100); do
+		n=$("$gw" --json client list | jq '[.clients[] | select(.initiator | test(":[ef][1-4]$"))] | length')
+		[ "$n" -eq 8 ] && break
+		sleep 0.05
+	done
+	[ "$n" -eq 8 ] || { "$gw" client list; fail "$gw lists $n of the 8 PCs enrolled at once"; }
+done
+grep -h "merged with another gateway" "$tmpdir/gw1.log" "$tmpdir/gw2.log" | head -n 3
+echo "    ok: both gateways list all 8 enrolled PCs"
+
+echo "== a disk open on gw1 is not changed through gw2"
 timeout -k 5 60 qemu-io -c "write -P 0x5a 0 64k" --image-opts \
 	"driver=iscsi,transport=tcp,portal=127.0.0.1:$P1,target=$GT,lun=0,initiator-name=$P:a1" \
 	>"$tmpdir/qio.out" 2>&1 || { cat "$tmpdir/qio.out"; fail "qemu-io as a1 on gw1"; }
