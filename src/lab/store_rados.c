@@ -265,8 +265,16 @@ static char *merge_clients(const char *base, const char *ours, const char *their
 static int ra_clients_save(struct lab_store *s, const char *text)
 {
 	struct store_rados *r = ra(s);
-	int rc = save(r, OID_CLIENTS, text);
+	bool stale;
+	int rc;
 
+	pthread_mutex_lock(&r->lock);
+	struct known *k = known_of(r, OID_CLIENTS);
+	stale = k && k->stale;
+	pthread_mutex_unlock(&r->lock);
+	/* Merged before and not read since: what this gateway holds lacks
+	 * the other's entries, so a plain save would drop them - merge. */
+	rc = stale && !r->in_change ? -ECANCELED : save(r, OID_CLIENTS, text);
 	for (int i = 0; i < INDEX_TRIES && rc == -ECANCELED && !r->in_change; i++) {
 		char *theirs = NULL, *base, *merged;
 		uint64_t ver = 0;

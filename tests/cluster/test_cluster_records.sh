@@ -240,19 +240,41 @@ echo "    gw2: $v2"
 [ "$v1" = "$v2" ] || fail "the gateways show different versions after the race"
 [ "$(c1 --json image list | jq -r '.images[0].versions')" = 2 ] || fail "not 2 versions after one commit"
 
-echo "== gw2 restarted -> sees everything"
+echo "== the change lock held elsewhere -> a clear error naming the holder, nothing changed"
+timeout 20 rados -p "$CEPH_POOL" lock get pristine.rec.lock pristine.change --lock-cookie gw9 \
+	--lock-duration 8 || fail "rados lock get"
+rc=0
+out=$(c1 client add "$P:locked" --image golden 2>&1) || rc=$?
+echo "    [c1] client add locked -> $rc: $out"
+[ "$rc" -ne 0 ] || fail "a change went through while gw9 held the change lock"
+echo "$out" | grep -q "being changed through gateway gw9" || fail "the refusal does not name gw9: $out"
+c1 --json client list | jq -e '.clients[] | select(.initiator == "'"$P:locked"'")' >/dev/null &&
+	fail "the refused client add was recorded"
+sleep 4   # the lease ends
+ok c1 client add "$P:locked" --image golden
+
+echo "== gw2 restarted (with an [image] of its own) -> sees everything"
 stop_gw gw2
+printf '\n[image cfgimg]\nrbd = %s\n' "$CEPH_POOL/golden@v1" >>"$tmpdir/gw2.conf"
 start_gw gw2
 n=$(c2 --json client list | jq '[.clients[] | select(.initiator | test(":[ab][1-4]$"))] | length')
 [ "$n" -eq 8 ] || fail "gw2 after its restart lists $n of 8 clients"
 v2=$(c2 --json image versions golden | jq -c '[.version_list[] | {version, message}], .current')
 [ "$v1" = "$v2" ] || fail "gw2 after its restart shows other versions: $v2"
 echo "    ok: gw2 lists the 8 clients and the same versions"
+grep -q "image cfgimg: new history" "$tmpdir/gw2.log" || fail "gw2 did not record its [image]"
+echo "== the same [image] on gw1 uses gw2's record"
+stop_gw gw1
+printf '\n[image cfgimg]\nrbd = %s\n' "$CEPH_POOL/golden@v1" >>"$tmpdir/gw1.conf"
+start_gw gw1
+grep -q "image cfgimg: new history" "$tmpdir/gw1.log" && fail "gw1 started another history of cfgimg"
+grep -q "image cfgimg: 1 version, current v1" "$tmpdir/gw1.log" || fail "gw1 did not load cfgimg's record"
+echo "    ok: one history of cfgimg"
 
 echo "== a local image in a gateway's configuration is refused at start"
 stop_gw gw2
 cp "$tmpdir/gw2.conf" "$tmpdir/gw3.conf"
-sed -i "s#^state = .*#state = $tmpdir/gw3#; s#^cluster-name = .*#cluster-name = gw3#" "$tmpdir/gw3.conf"
+sed -i "s#^state = .*#state = $tmpdir/gw3#; s#^cluster-name = .*#cluster-name = gw3#; s#^enroll = auto#enroll = deny#" "$tmpdir/gw3.conf"
 printf '\n[image local]\npath = %s\n' "$tmpdir/golden.raw" >>"$tmpdir/gw3.conf"
 rc=0
 timeout 60 "$PRISTINED" -c "$tmpdir/gw3.conf" >"$tmpdir/gw3.log" 2>&1 || rc=$?
