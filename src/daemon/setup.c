@@ -454,6 +454,8 @@ static bool stop(struct daemon *d)
 	}
 	if (d->reg_open)
 		registry_close(&d->reg);
+	else
+		registry_cluster_free(&d->reg);   /* a start that failed after setup_records */
 	scsi_target_free(d->shared);
 	for (unsigned i = 0; d->reg_open && i < d->reg.nimages; i++) {
 		image_close(d->reg.images[i]);
