@@ -196,29 +196,40 @@ grep -h "merged with another gateway" "$tmpdir/gw1.log" "$tmpdir/gw2.log" | head
 echo "    ok: both gateways list all 8 enrolled PCs"
 
 echo "== a disk open on one gateway is not changed through the other"
-timeout -k 5 60 qemu-io -c "write -P 0x5a 0 64k" --image-opts \
+# a1 online while the other gateway is asked: qemu-io reading its
+# commands from a FIFO held open here
+mkfifo "$tmpdir/qio.in"
+timeout -k 5 120 qemu-io --image-opts \
 	"driver=iscsi,transport=tcp,portal=127.0.0.1:$P1,target=$GT,lun=0,initiator-name=$P:a1" \
-	>"$tmpdir/qio.out" 2>&1 || { cat "$tmpdir/qio.out"; fail "qemu-io as a1"; }
-grep -E -i -q 'fail|error|cannot' "$tmpdir/qio.out" && { cat "$tmpdir/qio.out"; fail "qemu-io as a1"; }
-# the gateway that serves it (a login may be sent on to another one): the
-# one whose open disk holds the 64 KiB
+	<"$tmpdir/qio.in" >"$tmpdir/qio.out" 2>&1 &
+QIO=$!
+exec 9>"$tmpdir/qio.in"
+echo "write -P 0x5a 0 64k" >&9
+# the gateway that serves it (a login may be sent on to another one)
 holder=""
-for gw in c1 c2; do
-	[ "$("$gw" --json client show "$P:a1" | jq -r .used_bytes)" -gt 0 ] && holder=$gw
+for _ in $(seq 1 100); do
+	for gw in c1 c2; do
+		[ "$("$gw" --json client show "$P:a1" | jq -r .online)" = true ] && holder=$gw
+	done
+	[ -n "$holder" ] && break
+	sleep 0.1
 done
-[ -n "$holder" ] || fail "no gateway has a1's disk open"
+[ -n "$holder" ] || { exec 9>&-; cat "$tmpdir/qio.out"; fail "a1 is online on no gateway"; }
 if [ "$holder" = c1 ]; then other=c2; else other=c1; fi
-echo "    a1 is served by $holder"
+echo "    a1 is online on $holder"
 rc=0
-out=$("$other" client reset "$P:a1" 2>&1) || rc=$?
-echo "    [$other] client reset a1 -> $rc: $out"
-[ "$rc" -ne 0 ] || fail "a1's disk, open on $holder, was reset through $other"
-echo "$out" | grep -q "open on another gateway" || fail "unclear refusal: $out"
+out=$("$other" client reset "$P:a1" --force 2>&1) || rc=$?
+echo "    [$other] client reset a1 --force -> $rc: $out"
+[ "$rc" -ne 0 ] || { exec 9>&-; fail "a1's disk, open on $holder, was reset through $other"; }
+echo "$out" | grep -q "open on another gateway" || { exec 9>&-; fail "unclear refusal: $out"; }
 rc=0
 out=$("$other" client remove "$P:a1" --force 2>&1) || rc=$?
 echo "    [$other] client remove a1 --force -> $rc: $out"
-[ "$rc" -ne 0 ] || fail "a1, open on $holder, was removed through $other"
-ok "$holder" client reset "$P:a1"
+[ "$rc" -ne 0 ] || { exec 9>&-; fail "a1, open on $holder, was removed through $other"; }
+exec 9>&-          # qemu-io reads EOF and logs out
+wait "$QIO" || { cat "$tmpdir/qio.out"; fail "qemu-io as a1"; }
+grep -E -i -q 'fail|error|cannot' "$tmpdir/qio.out" && { cat "$tmpdir/qio.out"; fail "qemu-io as a1"; }
+ok "$holder" client reset "$P:a1" --force
 
 echo "== one draft committed through both gateways at once -> one winner, one clear error"
 ok c1 image edit golden --client "$P:maint"
