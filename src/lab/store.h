@@ -103,6 +103,10 @@ struct lab_store_ops {
 	 * out.  A leftover of an interrupted flatten is replaced.  Slow. */
 	int (*flatten)(struct lab_store *s, const char *image, unsigned v, const char *src, char *out,
 		       size_t outlen, char *msg, size_t msglen);
+	/* Optional (NULL: never): whether the disk at where is open for
+	 * writing by another gateway of a cluster (its lock in Ceph held by
+	 * another live client): 1 and owner = that client, 0, or -errno. */
+	int (*open_elsewhere)(struct lab_store *s, const char *where, char *owner, size_t len);
 	/* Optional: free s (a store an image made for itself). */
 	void (*free)(struct lab_store *s);
 };
@@ -132,5 +136,16 @@ struct rbd_cluster;
  * out of memory; release with ops->free.
  */
 struct lab_store *store_rbd_new(struct rbd_cluster *cl, const char *pool, const char *uid);
+/*
+ * The registry's store of a gateway in a cluster (store_rados.c,
+ * store_rados.h): the records in RADOS objects of pool through cl
+ * (borrowed), shared by every gateway, saved with compare-and-swap on
+ * the version last read (-ECANCELED when another gateway changed one
+ * meanwhile); the local places in state.  gateway names this one (the
+ * change lock's holder, an image record's "saved_by").  NULL with msg;
+ * release with store_rados_free.
+ */
+struct lab_store *store_rados_new(struct rbd_cluster *cl, const char *pool, const char *state,
+				  const char *gateway, char *msg, size_t msglen);
 
 #endif
