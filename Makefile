@@ -27,6 +27,7 @@ SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 
 # Every module but the two programs' entry points.
 LIB_SRC = $(wildcard src/util/*.c src/storage/*.c src/scsi/*.c src/proto/*.c src/lab/*.c src/admin/*.c src/boot/*.c) \
+          $(wildcard src/cluster/*.c) \
           $(filter-out src/daemon/main.c,$(wildcard src/daemon/*.c))
 D_SRC   = src/daemon/main.c
 CTL_SRC = $(wildcard src/ctl/*.c)

@@ -327,6 +327,23 @@ static int api_dispatch(struct api *api, const struct api_req *r, const char *me
 		if (!ops->job_show)
 			break;
 		return ops->job_show(ops->ctx, r->m.tsih, out, err, errlen);
+	case API_R_CLUSTER:
+		if (!ops->cluster_status)
+			break;
+		return ops->cluster_status(ops->ctx, out, err, errlen);
+	case API_R_CLUSTER_HEALTH:
+		if (!ops->cluster_health)
+			break;
+		return ops->cluster_health(ops->ctx, out, err, errlen);
+	case API_R_CLUSTER_DRAIN:
+		if (!ops->cluster_drain)
+			break;
+		rc = parse_body(r, false, &body, err, errlen);
+		if (rc)
+			return rc;
+		rc = ops->cluster_drain(ops->ctx, body, out, err, errlen);
+		json_decref(body);
+		return rc;
 	case API_R_NONE:
 		snprintf(err, errlen, "no such route");
 		return -ENOENT;

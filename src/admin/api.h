@@ -37,6 +37,11 @@
  *                                            "file", "format"?, "force"?}  (flatten/export: {"job": n})
  *   GET    /v1/jobs                      -> ops->jobs_list      {"jobs":[...]}
  *   GET    /v1/jobs/{n}                  -> ops->job_show
+ *   GET    /v1/cluster                   -> ops->cluster_status (cluster.h's JSON)
+ *   POST   /v1/cluster/drain             -> ops->cluster_drain  body {"gateway": str, "on": bool}
+ *   GET    /v1/cluster/health            -> ops->cluster_health {"healthy": true}, or 503
+ *                                            (-ENOTCONN) when this gateway cannot reach Ceph
+ *   (a single server answers the cluster routes -ENOENT "not a cluster")
  */
 #ifndef PRISTINE_CONTROL_H
 #define PRISTINE_CONTROL_H
@@ -64,6 +69,9 @@ struct control_ops {
 			    json_t **out, char *err, size_t errlen);
 	int (*jobs_list)(void *ctx, json_t **out, char *err, size_t errlen);
 	int (*job_show)(void *ctx, unsigned id, json_t **out, char *err, size_t errlen);
+	int (*cluster_status)(void *ctx, json_t **out, char *err, size_t errlen);
+	int (*cluster_drain)(void *ctx, json_t *body, json_t **out, char *err, size_t errlen);
+	int (*cluster_health)(void *ctx, json_t **out, char *err, size_t errlen);
 	void *ctx;
 };
 

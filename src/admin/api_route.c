@@ -180,6 +180,17 @@ int api_route_match(const char *path, struct api_match *m, char *err, size_t err
 		m->tsih = (unsigned)v;
 		return 0;
 	}
+	if (SEG_IS(1, "cluster") && n <= 3) {
+		if (n == 2)
+			m->route = API_R_CLUSTER;
+		else if (SEG_IS(2, "drain"))
+			m->route = API_R_CLUSTER_DRAIN;
+		else if (SEG_IS(2, "health"))
+			m->route = API_R_CLUSTER_HEALTH;
+		else
+			return -ENOENT;
+		return 0;
+	}
 	if (SEG_IS(1, "sessions") && n <= 3) {
 		if (n == 2) {
 			m->route = API_R_SESSIONS;
@@ -201,6 +212,8 @@ const char *api_route_allow(enum api_route r)
 	case API_R_IMAGE:
 	case API_R_JOBS:
 	case API_R_JOB:
+	case API_R_CLUSTER:
+	case API_R_CLUSTER_HEALTH:
 		return "GET";
 	case API_R_CLIENTS:
 	case API_R_IMAGES:
@@ -209,6 +222,7 @@ const char *api_route_allow(enum api_route r)
 	case API_R_CLIENT_RESET:
 	case API_R_CLIENT_REMOVE:
 	case API_R_CLIENT_SET:
+	case API_R_CLUSTER_DRAIN:
 		return "POST";
 	case API_R_SESSION:
 		return "DELETE";

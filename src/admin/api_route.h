@@ -30,6 +30,9 @@ enum api_route {
 	API_R_IMAGE_ACTION,	/* /v1/images/{id}/{action} */
 	API_R_JOBS,		/* /v1/jobs */
 	API_R_JOB,		/* /v1/jobs/{n} */
+	API_R_CLUSTER,		/* /v1/cluster */
+	API_R_CLUSTER_DRAIN,	/* /v1/cluster/drain */
+	API_R_CLUSTER_HEALTH,	/* /v1/cluster/health */
 };
 
 /* Longest {action} segment. */

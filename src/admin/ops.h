@@ -13,12 +13,15 @@ struct daemon_ctx {
 	struct iscsi_server *srv;
 	const char *boot_listen;      /* the boot endpoint's ADDR:PORT, NULL = off */
 	struct rcache *rcache;        /* the shared read cache of RBD versions, NULL = off */
+	struct cluster *cluster;      /* this gateway's cluster, NULL = a single server */
 };
 
 /* Fill ops with the daemon's operations over d (borrowed). */
 void daemon_ops_init(struct daemon_ctx *d, struct control_ops *ops);
 /* The image and job operations (ops_images.c); ops->ctx is a daemon_ctx. */
 void image_ops_init(struct control_ops *ops);
+/* The cluster operations (ops_cluster.c); ops->ctx is a daemon_ctx. */
+void cluster_ops_init(struct control_ops *ops);
 
 /*
  * An optional string field of a request body: *out is NULL when the key

@@ -413,4 +413,5 @@ void daemon_ops_init(struct daemon_ctx *d, struct control_ops *ops)
 		.session_kill = op_session_kill, .ctx = d,
 	};
 	image_ops_init(ops);
+	cluster_ops_init(ops);
 }

@@ -68,6 +68,12 @@ static void usage(FILE *f)
 		"  image export NAME VERSION FILE [--format FMT] [--force] [--no-wait]\n"
 		"                              write a version to a raw/qcow2/vmdk/... file\n"
 		"  job list | job show N       background jobs (flatten, import, export)\n"
+		"  cluster status              gateways of the cluster: address, state, last beat,\n"
+		"                              sessions, PCs\n"
+		"  cluster drain GW [--undo]   move the PCs of gateway GW to the others (--undo:\n"
+		"                              GW takes PCs again)\n"
+		"  cluster health              exit 0 if this gateway reaches Ceph, 1 if not\n"
+		"                              (keepalived's track script)\n"
 		"  pxe dnsmasq [--proxy | --full --range FIRST,LAST[,NETMASK]]\n"
 		"              [--server IP] [--interface IF]\n"
 		"                              print a dnsmasq configuration (proxy DHCP by\n"
@@ -767,6 +773,7 @@ int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
 			  o->reset_at && !strchr(allowed, 'A') ? "--reset-at" :
 			  o->uuid && !strchr(allowed, 'U') ? "--uuid" :
 			  o->ip && !strchr(allowed, 'X') ? "--ip" :
+			  o->undo && !strchr(allowed, 'u') ? "--undo" :
 			  (o->chap_user || o->no_chap || o->chap_secret_file || o->mutual_user ||
 			   o->mutual_secret_file) && !strchr(allowed, 'C') ? "--chap-*" : NULL;
 
@@ -917,6 +924,10 @@ int main(int argc, char **argv)
 			o.no_wait = true;
 			continue;
 		}
+		if (!strcmp(a, "--undo")) {
+			o.undo = true;
+			continue;
+		}
 		if (!strcmp(a, "--no-chap")) {
 			o.no_chap = true;
 			continue;
@@ -991,7 +1002,8 @@ int main(int argc, char **argv)
 		return CTL_OK;
 	}
 	if (strcmp(verb, "status") && strcmp(verb, "client") && strcmp(verb, "session") &&
-	    strcmp(verb, "image") && strcmp(verb, "job") && strcmp(verb, "pxe"))
+	    strcmp(verb, "image") && strcmp(verb, "job") && strcmp(verb, "pxe") &&
+	    strcmp(verb, "cluster"))
 		return usage_error("unknown verb '%s'", verb);
 	if (!strcmp(verb, "status") && (nargs || (rc = opts_only(&o, "status", ""))))
 		return nargs ? usage_error("status takes no arguments") : rc;
@@ -1009,6 +1021,8 @@ int main(int argc, char **argv)
 		rc = do_job(&c, nargs, args, &o);
 	else if (!strcmp(verb, "pxe"))
 		rc = do_pxe(&c, nargs, args, &o);
+	else if (!strcmp(verb, "cluster"))
+		rc = do_cluster(&c, nargs, args, &o);
 	else
 		rc = do_session(&c, nargs, args, &o);
 	ctl_http_cleanup();

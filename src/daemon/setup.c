@@ -17,6 +17,7 @@
 #include "admin/ops.h"
 #include "boot/boot_resolve.h"
 #include "boot/boot.h"
+#include "cluster/cluster.h"
 #include "daemon/listen.h"
 #include "daemon/notify.h"
 #include "daemon/privs.h"
@@ -66,6 +67,7 @@ struct daemon {
 	struct privs privs;
 	struct rbd_cluster *ceph;        /* the Ceph connection when an image is on RBD */
 	struct rcache *rcache;           /* their shared read cache, NULL = off */
+	struct cluster *cluster;         /* a gateway of a cluster (cluster-name), else NULL */
 };
 
 /* --read-only's attach hook: every initiator sees the shared LU. */
@@ -311,13 +313,138 @@ static int build_registry(struct daemon *d)
 	return 0;
 }
 
+/* Exit status of a gateway that was fenced (pristined.8): its supervisor
+ * (systemd's Restart=on-failure) starts it again, with a new Ceph
+ * identity, and it rejoins. */
+#define EXIT_FENCED 75
+
+/* Counting a gateway's load: normal sessions, and the distinct PCs
+ * among them (a PC may have two: iPXE's and its OS's). */
+struct load_count {
+	unsigned sessions, pcs;
+	char seen[64][ISCSI_NAME_MAX];
+};
+
+static void load_one(void *arg, const struct iscsi_session_info *si)
+{
+	struct load_count *lc = arg;
+	unsigned i;
+
+	if (si->discovery)
+		return;
+	lc->sessions++;
+	for (i = 0; i < lc->pcs && i < 64; i++)
+		if (strcmp(lc->seen[i], si->initiator) == 0)
+			return;
+	if (lc->pcs < 64)
+		snprintf(lc->seen[lc->pcs], ISCSI_NAME_MAX, "%s", si->initiator);
+	lc->pcs++;   /* past 64 PCs a PC with two sessions counts twice: a load figure */
+}
+
+/* cluster_opts.load: this gateway's sessions and PCs now. */
+static void cluster_load(void *arg, unsigned *sessions, unsigned *pcs)
+{
+	struct daemon *d = arg;
+	struct load_count *lc = calloc(1, sizeof(*lc));
+
+	*sessions = *pcs = 0;
+	if (!lc)
+		return;
+	iscsi_session_foreach(&d->srv, load_one, lc);
+	*sessions = lc->sessions;
+	*pcs = lc->pcs;
+	free(lc);
+}
+
+/* cluster_opts.end_sessions: a drain sends a PC to another gateway. */
+static void cluster_end_sessions(void *arg, const char *initiator)
+{
+	struct daemon *d = arg;
+
+	iscsi_kill_initiator(&d->srv, initiator);
+}
+
+/* cluster_opts.fenced: Ceph refuses our writes; stop at once, without
+ * flushing anything (nothing would get through), and let the supervisor
+ * start a new instance. */
+static void cluster_fenced(void *arg)
+{
+	(void)arg;
+	log_err("pristined exits (status %d) because it was fenced; systemd starts it again "
+		"and it rejoins the cluster", EXIT_FENCED);
+	_exit(EXIT_FENCED);
+}
+
+/* The iSCSI route hook (iscsi.h) over cluster_route; ctx is the registry. */
+static int cluster_login_route(void *ctx, const char *initiator, const struct sockaddr *local,
+			       char *addr, size_t addrlen)
+{
+	struct registry *reg = ctx;
+
+	switch (cluster_route(reg->cluster, initiator, local, addr, addrlen)) {
+	case CLUSTER_HERE:
+		return 0;
+	case CLUSTER_ELSEWHERE:
+		return LOGIN_TARGET_MOVED_TEMPORARILY;
+	case CLUSTER_UNAVAILABLE:
+		break;
+	}
+	return LOGIN_SERVICE_UNAVAILABLE;
+}
+
+/*
+ * A gateway of a cluster (cluster-name set): join it through the Ceph
+ * connection (which installs the lock-break policy before any disk is
+ * opened), hand it to the registry, and ask it where each login goes.
+ * The cluster address is cluster-address, else the first listen (which
+ * must then name an address, not a wildcard).  Nothing for a single
+ * server.  0 or -1 (logged).
+ */
+static int setup_cluster(struct daemon *d)
+{
+	const struct config *c = d->cfg;
+	struct cluster_opts o;
+	char addr[sizeof(c->cluster_address)], msg[512];
+	int rc;
+
+	if (!c->cluster_name[0])
+		return 0;
+	if (!d->ceph) {
+		log_err("cluster-name: a gateway of a cluster needs the Ceph connection (ceph-conf)");
+		return -1;
+	}
+	snprintf(addr, sizeof(addr), "%s", c->cluster_address[0] ? c->cluster_address : c->listen[0]);
+	if (addr[0] == '*' || addr[0] == ':' || strncmp(addr, "0.0.0.0:", 8) == 0 ||
+	    strncmp(addr, "[::]:", 5) == 0 || !strchr(addr, ':')) {
+		log_err("cluster-address: the first listen (%s) is not an address PCs can be sent to: "
+			"set cluster-address = HOST:PORT (this gateway's service address)", c->listen[0]);
+		return -1;
+	}
+	o = (struct cluster_opts){
+		.name = c->cluster_name, .address = addr, .pool = c->cluster_pool,
+		.dead_after_s = c->cluster_dead_after, .load = cluster_load,
+		.end_sessions = cluster_end_sessions, .fenced = cluster_fenced, .arg = d,
+	};
+	/* tests shorten the beat (the production beat is CLUSTER_BEAT_MS) */
+	if (getenv("PRISTINE_CLUSTER_BEAT_MS"))
+		o.beat_ms = (unsigned)atoi(getenv("PRISTINE_CLUSTER_BEAT_MS"));
+	if ((rc = cluster_join(d->ceph, &o, &d->cluster, msg, sizeof(msg)))) {
+		log_err("%s", msg);
+		return -1;
+	}
+	d->reg.cluster = d->cluster;
+	d->srv.hooks.route = cluster_login_route;
+	return 0;
+}
+
 /* The API, the portals, the boot endpoint, the drop of root.  0 or -1. */
 static int start_services(struct daemon *d)
 {
 	const struct config *c = d->cfg;
 
 	if (!c->read_only) {
-		d->dctx = (struct daemon_ctx){ .reg = &d->reg, .srv = &d->srv, .rcache = d->rcache };
+		d->dctx = (struct daemon_ctx){ .reg = &d->reg, .srv = &d->srv, .rcache = d->rcache,
+					       .cluster = d->cluster };
 		daemon_ops_init(&d->dctx, &d->ops);
 		if (api_start(c->socket, &d->ops, &d->api))
 			return -1;
@@ -378,7 +505,7 @@ static int start(struct daemon *d)
 	if (prepare_state(d) || open_images(d))
 		return -1;
 	server_settings(d);
-	if (c->read_only ? start_read_only(d) : build_registry(d))
+	if (c->read_only ? start_read_only(d) : build_registry(d) || setup_cluster(d))
 		return -1;
 	for (unsigned i = 0; i < d->srv.ntargets; i++) {
 		const struct image *im = d->srv.targets[i]->priv;
@@ -426,6 +553,7 @@ static bool stop(struct daemon *d)
 		free(d->imgs[i]);
 	}
 	free(d->imgs);
+	cluster_leave(d->cluster);      /* after every disk closed: our locks are gone */
 	rcache_free(d->rcache);         /* after every image read through it */
 	rbd_cluster_close(d->ceph);     /* likewise */
 	/* the server's target array (grown by iscsi_server_add_target) */

@@ -2,6 +2,7 @@
  * clients.c - the client registry (see clients.h).
  */
 #include "lab/clients.h"
+#include "cluster/cluster.h"
 #include "lab/rules.h"
 #include "lab/statedir.h"
 #include "util/atomicfile.h"
@@ -662,6 +663,10 @@ void registry_detach(void *ctx, void *handle)
 			   "session ended, it reopens from its last flushed state at the next login",
 			   d->initiator, what ? what : "I/O", strerror(-err));
 		disk_close(d, true);
+	} else if (reg->cluster && d->sessions == 0 && d->cow && !d->is_draft && !d->resetting) {
+		if (disk_close(d, true))
+			log_err("client %s: overlay closed with an error", d->initiator);
+		cluster_released(reg->cluster, d->initiator);
 	}
 	pthread_cond_broadcast(&reg->cond);
 	pthread_mutex_unlock(&reg->lock);

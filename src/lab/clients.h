@@ -104,6 +104,12 @@ struct registry {
 	 * image add --rbd and import --rbd use (image_rbd.c). */
 	struct rbd_cluster *ceph;
 	struct rcache *rcache;
+	/* The cluster this gateway is part of (borrowed, the daemon's; NULL
+	 * = a single server).  In a cluster a client's disk is closed when
+	 * its last session ends (its overlay's lock in Ceph released, so
+	 * another gateway can take the PC) and opened again at its next
+	 * login here. */
+	struct cluster *cluster;
 };
 
 /*

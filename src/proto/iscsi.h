@@ -73,7 +73,20 @@ struct iscsi_chap_creds {
  * initiator log in from peer?  0, or a login status
  * (LOGIN_AUTHENTICATION_FAILED) with msg set for the log.  NULL: every initiator from everywhere.
  */
+/*
+ * route, called once per normal-session login when its names are known
+ * (after admit, before authentication): where is this initiator served?
+ * local is the address the connection reached us on.  0 = here, go on;
+ * LOGIN_TARGET_MOVED_TEMPORARILY with addr set to "HOST:PORT" = the
+ * login is redirected there (the response carries TargetAddress, RFC
+ * 7143 13.9); LOGIN_SERVICE_UNAVAILABLE = nobody can serve it now (the
+ * initiator retries).  NULL: every login is served here (a single
+ * server).
+ */
+#define ISCSI_ADDR_MAX 80
 struct iscsi_hooks {
+	int (*route)(void *ctx, const char *initiator, const struct sockaddr *local,
+		     char *addr, size_t addrlen);
 	int (*admit)(void *ctx, const char *initiator, const struct sockaddr *peer,
 		     char *msg, size_t msglen);
 	int (*chap_secret)(void *ctx, const char *initiator, const char *target,

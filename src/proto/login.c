@@ -53,6 +53,7 @@ struct login_state {
 	uint16_t tsih;
 	struct negotiation neg;
 	bool tpgt_sent;
+	bool routed;               /* the route hook was asked */
 	/* security stage */
 	bool sec_known;            /* chap_secret hook asked */
 	bool chap_required;
@@ -303,7 +304,8 @@ static int on_key(void *ctx, const char *key, const char *val)
 
 /*
  * Build and send a Login Response.  status != 0 means failure: the
- * connection is then closed by the caller.
+ * connection is then closed by the caller; only a redirection (class 1)
+ * carries text (TargetAddress).
  */
 static int send_login_rsp(struct iscsi_conn *c, struct login_state *ls, uint8_t flags,
 			  uint16_t status, const struct kvbuf *kv)
@@ -322,7 +324,9 @@ static int send_login_rsp(struct iscsi_conn *c, struct login_state *ls, uint8_t 
 	put_be32(bhs + BHS_MAXCMDSN, status ? c->exp_cmdsn - 1 : conn_max_cmdsn(c));
 	bhs[BHS_STATUS_CLASS] = login_status_class(status);
 	bhs[BHS_STATUS_DETAIL] = login_status_detail(status);
-	return conn_send(c, bhs, kv && !status ? kv->buf : NULL, kv && !status ? (uint32_t)kv->len : 0);
+	bool text = kv && (!status || login_status_class(status) == LOGIN_CLASS_REDIRECTION);
+
+	return conn_send(c, bhs, text ? kv->buf : NULL, text ? (uint32_t)kv->len : 0);
 }
 
 static int login_fail(struct iscsi_conn *c, struct login_state *ls, uint16_t status, const char *why)
@@ -332,6 +336,27 @@ static int login_fail(struct iscsi_conn *c, struct login_state *ls, uint16_t sta
 	log_notice("%s: login refused (0x%04x): %s [initiator %s]", c->peer, status, why,
 		   log_safe(c->params.initiator_name[0] ? c->params.initiator_name : "?", nb, sizeof(nb)));
 	send_login_rsp(c, ls, 0, status, NULL);
+	return -1;
+}
+
+/*
+ * Send the initiator to another portal: status 0x0101 with
+ * TargetAddress=addr,TPGT (RFC 7143 13.9); the connection then closes.
+ * Returns -1 (the login ends here).
+ */
+static int login_redirect(struct iscsi_conn *c, struct login_state *ls, const char *addr)
+{
+	struct kvbuf kv = { 0 };
+	const struct iscsi_target *t = target_find(c->srv, c->params.target_name);
+	char nb[ISCSI_NAME_MAX];
+
+	log_info("%s: login of %s redirected to %s", c->peer,
+		 log_safe(c->params.initiator_name, nb, sizeof(nb)), addr);
+	if (kvbuf_add(&kv, "TargetAddress", "%s,%u", addr, t ? t->tpgt : 1) == 0)
+		send_login_rsp(c, ls, 0, LOGIN_TARGET_MOVED_TEMPORARILY, &kv);
+	else
+		send_login_rsp(c, ls, 0, LOGIN_SERVICE_UNAVAILABLE, NULL);
+	kvbuf_free(&kv);
 	return -1;
 }
 
@@ -525,6 +550,22 @@ int login_handle(struct iscsi_conn *c)
 					 (const struct sockaddr *)&c->peer_addr, msg, sizeof(msg));
 		if (st) {
 			rc = login_fail(c, ls, (uint16_t)st, msg[0] ? msg : "refused by the daemon");
+			goto out;
+		}
+	}
+	if (!c->params.discovery && !ls->routed && c->srv->hooks.route) {
+		char addr[ISCSI_ADDR_MAX] = "";
+		ls->routed = true;
+		st = c->srv->hooks.route(c->srv->hooks.ctx, c->params.initiator_name,
+					 (const struct sockaddr *)&c->local, addr, sizeof(addr));
+		if (st == LOGIN_TARGET_MOVED_TEMPORARILY && addr[0]) {
+			rc = login_redirect(c, ls, addr);
+			goto out;
+		}
+		if (st) {
+			rc = login_fail(c, ls, st == LOGIN_TARGET_MOVED_TEMPORARILY ?
+					LOGIN_SERVICE_UNAVAILABLE : (uint16_t)st,
+					"no gateway of the cluster can serve it now");
 			goto out;
 		}
 	}

@@ -7,8 +7,12 @@
  * login hooks (iscsi.h: admit, attach) return them.  0 is success; any
  * other value refuses the login and the connection is closed.
  *
- * Class 1 (redirection) is listed for completeness: pristine never
- * redirects, so nothing returns it.
+ * Class 1 (redirection): a gateway of a cluster answers a login that
+ * belongs to another gateway with LOGIN_TARGET_MOVED_TEMPORARILY and the
+ * key TargetAddress=HOST:PORT,TPGT (RFC 7143 11.13.5 and 13.9; the route
+ * hook of iscsi.h); the initiator logs in there instead, and comes back
+ * to the original address the next time.  MOVED_PERMANENTLY is never
+ * sent: placement changes (cluster.h).
  */
 #ifndef PRISTINE_LOGIN_STATUS_H
 #define PRISTINE_LOGIN_STATUS_H

@@ -30,6 +30,8 @@
 struct rbd_cluster {
 	rados_t rados;
 	char breakable[RBD_ADDR_MAX];   /* a previous instance's address, "" = none */
+	bool (*may_break)(void *arg, const char *owner);   /* the cluster's policy, or NULL */
+	void *may_break_arg;
 };
 
 struct rbd_backend {
@@ -160,6 +162,9 @@ int rbd_cluster_connect_opts(const char *conf_file, const char *id,
 	 * committed by the OSDs, and the shared read path above the golden
 	 * does the caching where it pays (one copy for every PC). */
 	rados_conf_set(c->rados, "rbd_cache", "false");
+	/* Breaking a lock fences its owner (rbd_lock_take): librbd's default,
+	 * made sure of whatever ceph.conf says. */
+	rados_conf_set(c->rados, "rbd_blocklist_on_break_lock", "true");
 	if ((rc = rados_connect(c->rados)) < 0) {
 		snprintf(msg, msglen, "cannot connect to the Ceph cluster at %s (from %s) as %s "
 			 "(key from keyring %s): %s%s",
@@ -231,6 +236,19 @@ void rbd_cluster_set_breakable(struct rbd_cluster *c, const char *addr)
 const char *rbd_cluster_breakable(struct rbd_cluster *c)
 {
 	return c->breakable[0] ? c->breakable : NULL;
+}
+
+void rbd_cluster_set_break_policy(struct rbd_cluster *c,
+				  bool (*may_break)(void *arg, const char *owner_addr), void *arg)
+{
+	c->may_break = may_break;
+	c->may_break_arg = arg;
+}
+
+/* See rbd_int.h. */
+bool rbd_cluster_may_break(struct rbd_cluster *c, const char *owner)
+{
+	return c->may_break && c->may_break(c->may_break_arg, owner);
 }
 
 /* See rbd_int.h. */

@@ -391,13 +391,15 @@ fail_io:
 
 /*
  * Break img's exclusive lock if its owner is exactly prev, the previous
- * instance of this gateway (rbd_cluster_set_breakable): librbd blocklists
- * that address (fencing: whatever it still has in flight is refused by
- * the OSDs) and drops its lock, so the acquire that follows does not wait
- * out the dead owner's watch.  A lock of any other owner is left alone.
- * name is for the log.  0 (broken, or nothing to break) or -errno.
+ * instance of this gateway (rbd_cluster_set_breakable), or an owner the
+ * cluster's break policy allows (a dead, stopped or cut-off gateway,
+ * rbd_cluster_set_break_policy): librbd blocklists that address
+ * (fencing: whatever it still has in flight is refused by the OSDs) and
+ * drops its lock, so the acquire that follows does not wait out the dead
+ * owner's watch.  A lock of any other owner is left alone.  name is for
+ * the log.  0 (broken, or nothing to break) or -errno.
  */
-static int break_stale(rbd_image_t img, const char *name, const char *prev)
+static int break_stale(struct rbd_cluster *c, rbd_image_t img, const char *name, const char *prev)
 {
 	rbd_lock_mode_t mode;
 	char *owners[4];
@@ -408,15 +410,16 @@ static int break_stale(rbd_image_t img, const char *name, const char *prev)
 		return 0;
 	rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		if (strcmp(owners[i], prev) != 0) {
+		bool ours = prev && strcmp(owners[i], prev) == 0;
+		if (!ours && !rbd_cluster_may_break(c, owners[i])) {
 			log_info("%s: locked by %s, not our previous instance (%s): not broken",
-				 name, owners[i], prev);
+				 name, owners[i], prev ? prev : "none");
 			continue;
 		}
 		rc = rbd_lock_break(img, mode, owners[i]);
 		if (rc == 0 || rc == -ENOENT) {
-			log_notice("%s: broke the lock of our previous instance %s (blocklisted)",
-				   name, prev);
+			log_notice("%s: broke the lock of %s %s (blocklisted)", name,
+				   ours ? "our previous instance" : "gateway address", owners[i]);
 			rc = 0;
 		}
 	}
@@ -430,7 +433,7 @@ int rbd_lock_take(struct rbd_cluster *c, rbd_image_t img, const char *name, cons
 	int rc, owner = 0;
 
 	*step = "break the lock of our previous instance";
-	if (rbd_cluster_breakable(c) && (rc = break_stale(img, name, rbd_cluster_breakable(c))) < 0)
+	if ((rc = break_stale(c, img, name, rbd_cluster_breakable(c))) < 0)
 		return rc;
 	*step = "take its exclusive lock";
 	if ((rc = rbd_lock_acquire(img, RBD_LOCK_MODE_EXCLUSIVE)) < 0)

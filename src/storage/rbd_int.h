@@ -19,6 +19,10 @@ rados_t rbd_cluster_rados(struct rbd_cluster *c);
 /* The address rbd_cluster_set_breakable named, or NULL (borrowed). */
 const char *rbd_cluster_breakable(struct rbd_cluster *c);
 
+/* The policy rbd_cluster_set_break_policy installed: whether the lock
+ * of owner may be broken (false when there is none). */
+bool rbd_cluster_may_break(struct rbd_cluster *c, const char *owner);
+
 /* An I/O context on pool through c: 0 and *io (release with
  * rados_ioctx_destroy), or -errno (-ENOENT: no such pool).  Its writes
  * carry FULL_TRY (rbd_disk.c's header says why). */
@@ -27,9 +31,10 @@ int rbd_pool_ioctx(struct rbd_cluster *c, const char *pool, rados_ioctx_t *io);
 /*
  * Take the exclusive lock of img (opened writable through c) for this
  * connection: a lock held by exactly c's breakable address (the previous
- * instance, rbd_cluster_set_breakable) is broken first, its owner
- * blocklisted; another live owner's lock is not (the acquire then fails,
- * -EROFS or -EBUSY).  name is for the log.  0, or -errno with *step
+ * instance, rbd_cluster_set_breakable), or by an owner the break policy
+ * allows (rbd_cluster_set_break_policy: a dead or cut-off gateway), is
+ * broken first, its owner blocklisted; another live owner's lock is not
+ * (the acquire then fails, -EROFS or -EBUSY).  name is for the log.  0, or -errno with *step
  * naming what failed ("take its exclusive lock", ...: static text).
  * Used by rbd_disk.c and ovl_ceph.c; implemented in rbd_admin.c.
  */
