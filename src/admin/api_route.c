@@ -259,7 +259,10 @@ unsigned api_status_for(int rc)
 		return 400;
 	case -EBUSY:
 	case -EEXIST:
+	case -ECANCELED:  /* a gateway of a cluster lost a race: try again */
 		return 409;
+	case -EAGAIN:     /* the cluster's change lock could not be had */
+		return 503;
 	case -ENOSPC:
 		return 507;
 	case -ENOTCONN:   /* a store the daemon is not connected to (Ceph) */

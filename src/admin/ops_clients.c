@@ -3,6 +3,7 @@
  * and session listings, reset, session kill, status - as JSON.
  */
 #include "admin/ops.h"
+#include "lab/records.h"
 #include "storage/cache.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -102,7 +103,7 @@ static int op_client_reset(void *ctx, const char *id, bool force, json_t **out, 
 	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = registry_reset(d->reg, id, force, err, errlen);
+	rc = CLUSTER_CHANGE(d->reg, registry_reset(d->reg, id, force, err, errlen), err, errlen);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc)
 		return rc;
@@ -252,14 +253,14 @@ static int op_client_add(void *ctx, json_t *body, json_t **out, char *err, size_
 	if ((rc = boot_body(body, &bf, err, errlen)) ||
 	    (rc = check_client_values(ini, name, &bf, err, errlen)))
 		return rc;
-	rc = registry_add(d->reg, name, ini, image, &bf, quota, has_quota, err, errlen);
+	rc = CLUSTER_CHANGE(d->reg, registry_add(d->reg, name, ini, image, &bf, quota, has_quota, err, errlen), err, errlen);
 	return rc ? rc : client_result(d, ini, out);
 }
 
 static int op_client_remove(void *ctx, const char *id, bool force, json_t **out, char *err, size_t errlen)
 {
 	struct daemon_ctx *d = ctx;
-	int rc = registry_remove(d->reg, id, force, err, errlen);
+	int rc = CLUSTER_CHANGE(d->reg, registry_remove(d->reg, id, force, err, errlen), err, errlen);
 
 	if (rc)
 		return rc;
@@ -296,7 +297,7 @@ static int op_client_set(void *ctx, const char *id, json_t *body, json_t **out, 
 	if ((rc = boot_body(body, &bf, err, errlen)) ||
 	    (rc = check_client_values(NULL, name, &bf, err, errlen)))
 		return rc;
-	rc = registry_set(d->reg, id, name, image, &bf, has_quota, quota, force, err, errlen);
+	rc = CLUSTER_CHANGE(d->reg, registry_set(d->reg, id, name, image, &bf, has_quota, quota, force, err, errlen), err, errlen);
 	return rc ? rc : client_result(d, newid, out);
 }
 

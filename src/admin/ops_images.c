@@ -6,6 +6,7 @@
 #include "lab/images.h"
 #include "lab/jobs.h"
 #include "admin/ops.h"
+#include "lab/records.h"
 #include "util/log.h"
 #include "util/parse.h"
 
@@ -195,7 +196,7 @@ static int op_image_add(void *ctx, json_t *body, json_t **out, char *err, size_t
 			 format);
 		return -EINVAL;
 	}
-	rc = image_add(d->reg, name, path, target, bs, err, errlen);
+	rc = CLUSTER_CHANGE(d->reg, image_add(d->reg, name, path, target, bs, err, errlen), err, errlen);
 	return rc ? rc : op_image_show(ctx, name, out, err, errlen);
 }
 
@@ -238,13 +239,13 @@ static int op_image_action(void *ctx, const char *name, const char *action, json
 			snprintf(err, errlen, "\"client\" is required: the maintenance client");
 			return -EINVAL;
 		}
-		rc = image_edit(d->reg, name, s, force, err, errlen);
+		rc = CLUSTER_CHANGE(d->reg, image_edit(d->reg, name, s, force, err, errlen), err, errlen);
 	} else if (strcmp(action, "commit") == 0) {
 		if ((rc = body_string(body, "message", &s, err, errlen)))
 			return rc;
-		rc = image_commit(d->reg, name, s, force, &v, err, errlen);
+		rc = CLUSTER_CHANGE(d->reg, image_commit(d->reg, name, s, force, &v, err, errlen), err, errlen);
 	} else if (strcmp(action, "discard") == 0) {
-		rc = image_discard(d->reg, name, force, err, errlen);
+		rc = CLUSTER_CHANGE(d->reg, image_discard(d->reg, name, force, err, errlen), err, errlen);
 	} else if (strcmp(action, "rollback") == 0) {
 		if ((rc = body_uint(body, "version", &has_v, &v, err, errlen)))
 			return rc;
@@ -252,7 +253,7 @@ static int op_image_action(void *ctx, const char *name, const char *action, json
 			snprintf(err, errlen, "\"version\" is required");
 			return -EINVAL;
 		}
-		rc = image_rollback(d->reg, name, v, err, errlen);
+		rc = CLUSTER_CHANGE(d->reg, image_rollback(d->reg, name, v, err, errlen), err, errlen);
 	} else if (strcmp(action, "delete") == 0) {
 		if ((rc = body_uint(body, "version", &has_v, &v, err, errlen)))
 			return rc;
@@ -260,7 +261,7 @@ static int op_image_action(void *ctx, const char *name, const char *action, json
 			snprintf(err, errlen, "\"version\" is required");
 			return -EINVAL;
 		}
-		rc = image_delete(d->reg, name, v, err, errlen);
+		rc = CLUSTER_CHANGE(d->reg, image_delete(d->reg, name, v, err, errlen), err, errlen);
 	} else if (strcmp(action, "flatten") == 0) {
 		rc = image_flatten_start(d->reg, name, &job, err, errlen);
 		if (rc == 0)

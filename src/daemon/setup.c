@@ -23,6 +23,8 @@
 #include "daemon/privs.h"
 #include "lab/clients.h"
 #include "lab/jobs.h"
+#include "lab/records.h"
+#include "lab/store.h"
 #include "lab/statedir.h"
 #include "proto/iscsi.h"
 #include "scsi/scsi.h"
@@ -263,6 +265,42 @@ static int start_read_only(struct daemon *d)
 }
 
 /*
+ * A gateway of a cluster ([server] cluster-name): its registry keeps its
+ * records in RADOS, in cluster-pool, shared with the other gateways
+ * (lab/records.h), and serves images on Ceph RBD only.  Before anything
+ * is loaded into the registry; the change lock it takes for the start is
+ * let go when registry_open ends.  A single server: nothing.  0 or -1
+ * (logged).
+ */
+static int setup_records(struct daemon *d)
+{
+	const struct config *c = d->cfg;
+	struct lab_store *st;
+	char msg[300];
+
+	if (!c->cluster_name[0])
+		return 0;
+	for (unsigned i = 0; i < c->nimages; i++)
+		if (!c->images[i].rbd[0]) {
+			log_err("%s:%d: image %s: %s", d->cfg_path ? d->cfg_path : "config",
+				c->images[i].line, c->images[i].name, RECORDS_LOCAL_REFUSED);
+			return -1;
+		}
+	if (!d->ceph && connect_ceph(d))
+		return -1;
+	st = store_rados_new(d->ceph, c->cluster_pool, d->state, c->cluster_name, msg, sizeof(msg));
+	if (!st) {
+		log_err("cluster: the records in pool %s: %s", c->cluster_pool, msg);
+		return -1;
+	}
+	if (registry_cluster_init(&d->reg, st, c->cluster_name, msg, sizeof(msg))) {
+		log_err("cluster: %s", msg);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * The registry, built from the configuration: its settings, the opened
  * images (handed over: d->imgs[i] becomes NULL), the images added through
  * the API, the configured clients, then open (overlays, purger) and the
@@ -291,6 +329,8 @@ static int build_registry(struct daemon *d)
 	reg->iscsi_port = port;
 	reg->ceph = d->ceph;
 	reg->rcache = d->rcache;
+	if (setup_records(d))
+		return -1;
 	for (unsigned i = 0; i < d->nimg; i++) {
 		if (image_load(reg, d->imgs[i]) || registry_add_image(reg, d->imgs[i]))
 			return -1;
@@ -381,7 +421,7 @@ static int cluster_login_route(void *ctx, const char *initiator, const struct so
 {
 	struct registry *reg = ctx;
 
-	switch (cluster_route(reg->cluster, initiator, local, addr, addrlen)) {
+	switch (cluster_route(reg->gateway, initiator, local, addr, addrlen)) {
 	case CLUSTER_HERE:
 		return 0;
 	case CLUSTER_ELSEWHERE:
@@ -432,7 +472,7 @@ static int setup_cluster(struct daemon *d)
 		log_err("%s", msg);
 		return -1;
 	}
-	d->reg.cluster = d->cluster;
+	d->reg.gateway = d->cluster;
 	d->srv.hooks.route = cluster_login_route;
 	return 0;
 }

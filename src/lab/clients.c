@@ -3,6 +3,7 @@
  */
 #include "lab/clients.h"
 #include "cluster/cluster.h"
+#include "lab/records.h"
 #include "lab/rules.h"
 #include "lab/statedir.h"
 #include "util/atomicfile.h"
@@ -475,11 +476,12 @@ int registry_open(struct registry *reg)
 		reg->purger_started = true;
 	if (pthread_create(&reg->sched, NULL, registry_sched_main, reg) == 0)
 		reg->sched_started = true;
-	return 0;
+	return registry_cluster_start(reg);   /* a gateway of a cluster: follow the others */
 }
 
 void registry_close(struct registry *reg)
 {
+	registry_cluster_stop(reg);   /* no refresh from here on */
 	pthread_mutex_lock(&reg->lock);
 	reg->stopping = true;
 	pthread_cond_broadcast(&reg->cond);
@@ -502,6 +504,7 @@ void registry_close(struct registry *reg)
 		free(d);
 		reg->images[i]->draft = NULL;
 	}
+	registry_cluster_free(reg);
 	pthread_mutex_destroy(&reg->lock);
 	pthread_cond_destroy(&reg->cond);
 }
@@ -663,10 +666,10 @@ void registry_detach(void *ctx, void *handle)
 			   "session ended, it reopens from its last flushed state at the next login",
 			   d->initiator, what ? what : "I/O", strerror(-err));
 		disk_close(d, true);
-	} else if (reg->cluster && d->sessions == 0 && d->cow && !d->is_draft && !d->resetting) {
+	} else if (reg->gateway && d->sessions == 0 && d->cow && !d->is_draft && !d->resetting) {
 		if (disk_close(d, true))
 			log_err("client %s: overlay closed with an error", d->initiator);
-		cluster_released(reg->cluster, d->initiator);
+		cluster_released(reg->gateway, d->initiator);
 	}
 	pthread_cond_broadcast(&reg->cond);
 	pthread_mutex_unlock(&reg->lock);
@@ -1063,4 +1066,136 @@ struct image *maintained_image(struct registry *reg, const struct client *c)
 		if (reg->images[i]->draft && strcasecmp(reg->images[i]->draft->disk.initiator, c->initiator) == 0)
 			return reg->images[i];
 	return NULL;
+}
+
+/* ---- a gateway of a cluster: the records changed on another gateway ---- */
+
+/* c is to be on image img at version v (another gateway's record): a
+ * disk open here with no session is closed (kept) so that its next
+ * login opens the right one; one online here is left as it is. */
+static void client_rebind(struct registry *reg, struct client *c, struct image *img, unsigned v)
+{
+	if (c->disk.img == img && c->disk.version == v)
+		return;
+	if (c->disk.sessions) {
+		log_warn("client %s: changed on another gateway while online here; it keeps its "
+			 "disk until its sessions end", c->initiator);
+		return;
+	}
+	if (c->disk.cow && disk_close(&c->disk, true))
+		log_err("client %s: overlay closed with an error", c->initiator);
+	c->disk.img = img;
+	c->disk.version = v;
+	if (disk_store(reg, &c->disk)->ops->overlay_where(disk_store(reg, &c->disk), c->initiator, v,
+							   c->disk.dir, sizeof(c->disk.dir)))
+		log_err("client %s: the place of its overlay does not fit", c->initiator);
+}
+
+/* Settings of a record applied to c (name, quota, boot fields). */
+static void client_apply(struct registry *reg, struct client *c, json_t *e)
+{
+	const char *name = json_string_value(json_object_get(e, "name"));
+	json_t *q = json_object_get(e, "quota_bytes");
+	struct client *other = name && name[0] ? registry_find(reg, name) : NULL;
+
+	if (name && (!name[0] || (parse_name_ok(name) && (!other || other == c))))
+		snprintf(c->name, sizeof(c->name), "%s", name);
+	if (c->origin == ORIGIN_CONFIG)
+		return;   /* the file decides the rest */
+	c->mac[0] = c->uuid[0] = '\0';
+	c->nallow = 0;
+	memset(&c->chap, 0, sizeof(c->chap));
+	c->policy = reg->default_policy;
+	c->reset_at = -1;
+	restore_boot_fields(c, e);
+	if (json_is_integer(q) && json_integer_value(q) >= 0) {
+		c->disk.quota = (uint64_t)json_integer_value(q);
+		c->quota_set = true;
+	} else {
+		c->disk.quota = reg->default_quota;
+		c->quota_set = false;
+	}
+	if (c->disk.cow)
+		cow_set_quota(c->disk.cow, c->disk.quota);
+}
+
+/* Whether the records list initiator. */
+static bool recorded_client(json_t *bindings, const char *initiator)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(json_object_get(bindings, "clients"), i, e) {
+		const char *ini = json_string_value(json_object_get(e, "initiator"));
+		if (ini && strcasecmp(ini, initiator) == 0)
+			return true;
+	}
+	return false;
+}
+
+int registry_clients_refresh(struct registry *reg, json_t *bindings)
+{
+	struct client **pp;
+	unsigned added = 0, removed = 0;
+	size_t i;
+	json_t *e;
+
+	/* gone: removed on another gateway (its sessions here end) */
+	for (pp = &reg->clients; *pp;) {
+		struct client *c = *pp;
+		char msg[200];
+		if (c->origin == ORIGIN_CONFIG || recorded_client(bindings, c->initiator) ||
+		    maintained_image(reg, c)) {
+			pp = &c->next;
+			continue;
+		}
+		if (disk_quiesce(reg, &c->disk, true, "remove it", msg, sizeof(msg))) {
+			log_warn("client %s: removed on another gateway, still busy here: %s",
+				 c->initiator, msg);
+			pp = &c->next;
+			continue;
+		}
+		/* its overlay was thrown away by the gateway that removed it */
+		if (c->disk.cow && disk_close(&c->disk, false))
+			log_err("client %s: overlay closed with an error", c->initiator);
+		/* the list may have changed while the lock was dropped */
+		for (pp = &reg->clients; *pp && *pp != c; pp = &(*pp)->next)
+			;
+		if (*pp)
+			*pp = c->next;
+		free(c);
+		removed++;
+		pp = &reg->clients;
+	}
+	json_array_foreach(json_object_get(bindings, "clients"), i, e) {
+		const char *ini = json_string_value(json_object_get(e, "initiator"));
+		const char *iname = json_string_value(json_object_get(e, "image"));
+		json_int_t v = json_integer_value(json_object_get(e, "version"));
+		struct image *img = iname ? registry_image(reg, iname) : NULL;
+		struct client *c;
+
+		if (!ini || !img || !iscsi_name_valid(ini))
+			continue;
+		if (v < 1 || v > (json_int_t)img->nversions)
+			v = img->current;
+		c = registry_find(reg, ini);
+		if (!c) {
+			const char *origin = json_string_value(json_object_get(e, "origin"));
+			if (origin && strcmp(origin, "config") == 0)
+				continue;   /* another gateway's file */
+			if (!(c = client_new(reg, ini, img)))
+				return -ENOMEM;
+			c->origin = origin && strcmp(origin, "api") == 0 ? ORIGIN_API : ORIGIN_AUTO;
+			c->next = reg->clients;
+			reg->clients = c;
+			added++;
+		}
+		client_apply(reg, c, e);
+		c->reset_due = json_is_true(json_object_get(e, "reset_due"));
+		client_rebind(reg, c, img, (unsigned)v);
+	}
+	if (added || removed)
+		log_info("cluster: client records changed elsewhere: %u added, %u removed here",
+			 added, removed);
+	return 0;
 }

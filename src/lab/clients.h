@@ -72,6 +72,7 @@ struct client {
 
 struct rbd_cluster;
 struct rcache;
+struct registry_cluster;
 
 struct registry {
 	pthread_mutex_t lock;
@@ -109,7 +110,10 @@ struct registry {
 	 * its last session ends (its overlay's lock in Ceph released, so
 	 * another gateway can take the PC) and opened again at its next
 	 * login here. */
-	struct cluster *cluster;
+	struct cluster *gateway;
+	/* A gateway of a cluster (lab/records.h): its records' state, NULL =
+	 * a single server. */
+	struct registry_cluster *cluster;
 };
 
 /*
@@ -230,8 +234,21 @@ int client_reset_locked(struct registry *reg, struct client *c, bool force, cons
 			char *msg, size_t msglen);
 /* Save STATE/clients.json (atomic). */
 int bindings_save(struct registry *reg);
+/*
+ * A gateway of a cluster (lab/records.c): bring the clients in line with
+ * bindings, the client records another gateway saved - clients added,
+ * removed (their sessions here end: the removal was forced) and changed
+ * (settings, image and version: a disk open here with no session is
+ * closed, so its next login opens the right one; one online here keeps
+ * its disk).  Lock held (dropped while sessions end).  0 or -ENOMEM.
+ */
+int registry_clients_refresh(struct registry *reg, json_t *bindings);
 /* Rebuild a draft recorded in image.json (at start). */
 int draft_restore(struct registry *reg, struct image *img, const char *layer, unsigned base,
 		  const char *initiator);
+/* The same for a draft another gateway made: recorded, not opened (its
+ * maintenance client's login opens it).  0 or -ENOMEM. */
+int draft_adopt(struct registry *reg, struct image *img, const char *layer, unsigned base,
+		const char *initiator);
 
 #endif

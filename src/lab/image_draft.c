@@ -71,6 +71,20 @@ int draft_restore(struct registry *reg, struct image *img, const char *layer, un
 	return 0;
 }
 
+int draft_adopt(struct registry *reg, struct image *img, const char *layer, unsigned base,
+		const char *initiator)
+{
+	struct draft *d = draft_new(img, layer, base, initiator);
+
+	(void)reg;
+	if (!d)
+		return -ENOMEM;
+	img->draft = d;
+	img->draft_base = base;
+	img->draft_fate[0] = '\0';
+	return 0;
+}
+
 /* A draft that was never recorded: whatever its store made of it goes
  * to the trash (a local layer directory would also be swept at start;
  * an RBD clone would not). */
@@ -116,7 +130,11 @@ static struct draft *find_draft(struct registry *reg, const char *name, const ch
 		*rc = -ENOENT;
 		return NULL;
 	}
-	if (!img->draft) {
+	if (!img->draft && img->draft_fate[0]) {
+		/* a gateway of a cluster: another one was first */
+		snprintf(msg, msglen, "image %s has no draft: %s", name, img->draft_fate);
+		*rc = -EINVAL;
+	} else if (!img->draft) {
 		if (strcmp(verb, "commit") == 0)
 			snprintf(msg, msglen, "image %s has no draft to commit (image edit %s --client C "
 				 "opens one)", name, name);
@@ -247,6 +265,7 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 		goto out;
 	}
 	img->draft = d;
+	img->draft_fate[0] = '\0';
 	img->draft_base = img->current;
 	img->draft_opened = (int64_t)time(NULL);
 	rc = image_save(reg, img);

@@ -7,6 +7,7 @@
 #include "lab/clients.h"
 #include "lab/images.h"
 #include "lab/jobs.h"
+#include "lab/records.h"
 #include "lab/statedir.h"
 #include "storage/rbd.h"
 #include "util/fullio.h"
@@ -608,6 +609,10 @@ int image_import_start(struct registry *reg, const char *name, const char *file,
 	}
 	if (block_size != 512 && block_size != 4096) {
 		snprintf(msg, msglen, "block size must be 512 or 4096");
+		return -EINVAL;
+	}
+	if (registry_clustered(reg) && (!pool || !pool[0])) {
+		snprintf(msg, msglen, "%s", RECORDS_LOCAL_REFUSED);
 		return -EINVAL;
 	}
 	if (pool && pool[0] && (rc = image_rbd_import_check(reg, pool, msg, msglen)))

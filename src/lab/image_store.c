@@ -3,6 +3,7 @@
  * resolving a version into a backend, adding images (see images.h).
  */
 #include "lab/clients.h"
+#include "lab/records.h"
 #include "lab/images.h"
 #include "lab/statedir.h"
 #include "lab/store.h"
@@ -814,6 +815,10 @@ int image_add(struct registry *reg, const char *name, const char *path, const ch
 		snprintf(msg, msglen, "block size must be 512 or 4096");
 		return -EINVAL;
 	}
+	if (registry_clustered(reg) && path[0] == '/') {
+		snprintf(msg, msglen, "%s", RECORDS_LOCAL_REFUSED);
+		return -EINVAL;
+	}
 	if (target && target[0])
 		snprintf(tname, sizeof(tname), "%s", target);
 	else
@@ -895,4 +900,114 @@ uint64_t image_layer_bytes(const struct image *img, const struct version *v)
 	    snprintf(path, sizeof(path), "%s/data", dir) >= (int)sizeof(path))
 		return 0;
 	return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512u : 0;
+}
+
+/* "17:02:11" (local time) of t. */
+static void clock_text(int64_t t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!localtime_r(&tt, &tm) || !strftime(out, len, "%H:%M:%S", &tm))
+		snprintf(out, len, "?");
+}
+
+/* The draft img has here is gone from the record: closed here (kept: the
+ * gateway that committed or dropped it owns its place now). */
+static void draft_forget(struct image *img, json_t *root, unsigned oldn)
+{
+	struct draft *d = img->draft;
+	const char *by = json_string_value(json_object_get(root, "saved_by"));
+	char at[16];
+
+	clock_text(json_integer_value(json_object_get(root, "saved_at")), at, sizeof(at));
+	if (img->nversions > oldn && strcmp(img->versions[img->nversions - 1].layer, d->layer) == 0)
+		snprintf(img->draft_fate, sizeof(img->draft_fate),
+			 "it was committed as v%u by gateway %s at %s", img->nversions, by ? by : "?", at);
+	else
+		snprintf(img->draft_fate, sizeof(img->draft_fate), "it was dropped by gateway %s at %s",
+			 by ? by : "?", at);
+	if (d->disk.sessions) {
+		log_warn("image %s: its draft changed on another gateway (%s) while its maintenance "
+			 "client is online here", img->name, img->draft_fate);
+		return;
+	}
+	if (d->disk.cow && disk_close(&d->disk, true))
+		log_err("image %s: draft closed with an error", img->name);
+	free(d);
+	img->draft = NULL;
+	log_info("image %s: its draft %s", img->name, img->draft_fate);
+}
+
+int image_refresh(struct registry *reg, struct image *img, json_t *root)
+{
+	struct image tmp;
+	json_t *cur = json_object_get(root, "current"), *dr = json_object_get(root, "draft");
+	const char *uid = json_string_value(json_object_get(root, "uid"));
+	unsigned oldn = img->nversions;
+	char msg[160] = "";
+	int rc;
+
+	memset(&tmp, 0, sizeof(tmp));
+	snprintf(tmp.dir, sizeof(tmp.dir), "%s", img->dir);
+	snprintf(tmp.path, sizeof(tmp.path), "%s", img->path);
+	if (!uid || strcmp(uid, img->uid) != 0) {
+		snprintf(msg, sizeof(msg), "another history (uid %s, ours %s)", uid ? uid : "?", img->uid);
+		rc = -EBADMSG;
+		goto bad;
+	}
+	if ((rc = parse_versions(&tmp, root, msg, sizeof(msg))))
+		goto bad;
+	if (tmp.nversions < img->nversions || !json_is_integer(cur) || json_integer_value(cur) < 1 ||
+	    json_integer_value(cur) > (json_int_t)tmp.nversions) {
+		snprintf(msg, sizeof(msg), "versions or current version out of line");
+		rc = -EBADMSG;
+		goto bad;
+	}
+	if (tmp.nversions > img->nversions) {
+		struct version *n = realloc(img->versions, tmp.nversions * sizeof(*n));
+		if (!n) {
+			rc = -ENOMEM;
+			goto bad;
+		}
+		img->versions = n;
+		memcpy(&n[img->nversions], &tmp.versions[img->nversions],
+		       (tmp.nversions - img->nversions) * sizeof(*n));
+	}
+	for (unsigned i = 0; i < oldn; i++) {
+		/* deleted elsewhere: nothing here may still read it (the
+		 * deleting gateway checked its own users only) */
+		if (tmp.versions[i].deleted && !img->versions[i].deleted && !img->versions[i].users)
+			img->versions[i].deleted = true;
+		snprintf(img->versions[i].message, sizeof(img->versions[i].message), "%s",
+			 tmp.versions[i].message);
+	}
+	img->nversions = tmp.nversions;
+	img->current = (unsigned)json_integer_value(cur);
+	if ((unsigned)json_integer_value(json_object_get(root, "next_layer")) > img->next_layer)
+		img->next_layer = (unsigned)json_integer_value(json_object_get(root, "next_layer"));
+	{
+		const char *layer = json_string_value(json_object_get(dr, "layer"));
+		const char *client = json_string_value(json_object_get(dr, "client"));
+		json_int_t base = json_integer_value(json_object_get(dr, "base"));
+
+		if (img->draft && (!layer || strcmp(layer, img->draft->layer) != 0))
+			draft_forget(img, root, oldn);
+		if (!img->draft && layer && layer_name_valid(layer) && client && iscsi_name_valid(client) &&
+		    base >= 1 && base <= (json_int_t)img->nversions) {
+			if ((rc = draft_adopt(reg, img, layer, (unsigned)base, client)))
+				goto bad;
+			img->draft_opened = json_integer_value(json_object_get(dr, "opened"));
+		}
+	}
+	free(tmp.versions);
+	log_info("image %s: record changed on another gateway: %u version%s, current v%u%s",
+		 img->name, img->nversions, img->nversions == 1 ? "" : "s", img->current,
+		 img->draft ? ", a draft open" : "");
+	return 0;
+bad:
+	free(tmp.versions);
+	log_err("image %s: its record in the cluster cannot be followed: %s; kept as it was",
+		img->name, msg);
+	return rc;
 }

@@ -42,6 +42,8 @@
 #include "storage/backend.h"
 #include "storage/chain.h"
 
+#include <jansson.h>
+
 #define IMAGE_MSG_MAX 256
 #define IMAGE_NAME_MAX 64
 
@@ -91,6 +93,10 @@ struct image {
 	int64_t draft_opened;
 	unsigned next_layer;          /* for naming layer directories */
 	bool busy;                    /* a flatten runs */
+	/* A gateway of a cluster: what became of the draft another gateway
+	 * committed or dropped ("it was committed as v3 by gateway gw1 at
+	 * 17:02:11"), "" = nothing to say; for the refusal of a late verb. */
+	char draft_fate[160];
 	struct iscsi_target tgt;
 };
 
@@ -136,6 +142,15 @@ int image_load(struct registry *reg, struct image *img);
 void images_load_added(struct registry *reg);
 /* Save img's image.json (atomic).  0 or -errno (logged). */
 int image_save(struct registry *reg, struct image *img);
+/*
+ * A gateway of a cluster (lab/records.c): bring img in line with root,
+ * its record as another gateway saved it - versions appended or deleted,
+ * the current version, the draft made (recorded here, opened at its
+ * maintenance client's login) or committed / dropped (closed here, its
+ * place left to the gateway that did it; img->draft_fate says what
+ * happened).  Lock held.  0 or -EBADMSG (logged: nothing changed).
+ */
+int image_refresh(struct registry *reg, struct image *img, json_t *root);
 /* Close every version's files (at exit). */
 void image_close(struct image *img);
 

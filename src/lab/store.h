@@ -132,5 +132,16 @@ struct rbd_cluster;
  * out of memory; release with ops->free.
  */
 struct lab_store *store_rbd_new(struct rbd_cluster *cl, const char *pool, const char *uid);
+/*
+ * The registry's store of a gateway in a cluster (store_rados.c,
+ * store_rados.h): the records in RADOS objects of pool through cl
+ * (borrowed), shared by every gateway, saved with compare-and-swap on
+ * the version last read (-ECANCELED when another gateway changed one
+ * meanwhile); the local places in state.  gateway names this one (the
+ * change lock's holder, an image record's "saved_by").  NULL with msg;
+ * release with store_rados_free.
+ */
+struct lab_store *store_rados_new(struct rbd_cluster *cl, const char *pool, const char *state,
+				  const char *gateway, char *msg, size_t msglen);
 
 #endif
