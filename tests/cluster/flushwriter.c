@@ -21,7 +21,8 @@
  * and goes on with the next write.  A writer that cannot write for R
  * seconds in a row (default 60) gives up.  The run ends after COUNT
  * acknowledged writes per writer or after SECS seconds (at least one of
- * -n and -t; never more than 3600 s).
+ * -n and -t; never more than 3600 s), or at SIGINT or SIGTERM (each
+ * writer finishes the write in hand; the run is accounted as usual).
  *
  * A stall is the time from the start of the first write or flush that
  * failed to the acknowledgement of the next write.  Printed per writer:
@@ -52,6 +53,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -71,6 +73,15 @@
 #define FW_MAX_BLOCKS 65536
 #define FW_MAX_BS 65536
 #define FW_MAX_SECS 3600.0
+
+/* Set by SIGINT / SIGTERM: the writers end their run. */
+static volatile sig_atomic_t fw_stopping;
+
+static void fw_on_signal(int sig)
+{
+	(void)sig;
+	fw_stopping = 1;
+}
 
 struct fw_opts {
 	const char *portal, *target, *prefix, *state;
@@ -337,7 +348,7 @@ static void *fw_writer(void *arg)
 	unsigned char *buf = NULL;
 	bool stalled = false;
 
-	while ((o->count == 0 || w->nacked < o->count) && fw_now() < end) {
+	while ((o->count == 0 || w->nacked < o->count) && fw_now() < end && !fw_stopping) {
 		if (!w->iscsi) {
 			if (fw_now() - down_since > o->give_up_s) {
 				fprintf(stderr, "flushwriter: %s: gave up after %.0f s without a session: %s\n",
@@ -701,5 +712,11 @@ int main(int argc, char **argv)
 	if (strlen(o.prefix) + 8 > FW_IQN_LEN)
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	{
+		struct sigaction sa = { .sa_handler = fw_on_signal };
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
 	return o.verify ? fw_verify(&o) : fw_write_run(&o);
 }

@@ -30,7 +30,8 @@
 #       NETLAB_PID its PID (ip netns exec execs CMD: the PID is CMD's),
 #       recorded for the cleanup
 #   netlab_stop PID [SIG]    SIG (default TERM) to a PID netlab_bg started,
-#                            SIGKILL after 10 s, reaped, forgotten
+#                            SIGKILL after 10 s, reaped (NETLAB_RC: its exit
+#                            status), forgotten
 #   netlab_cut NAME NET / netlab_restore NAME NET
 #       NAME's link on NET (pc or st) down / up, on the switch's side (NAME
 #       sees its carrier go)
@@ -54,6 +55,7 @@ NETLAB_GWS=0
 NETLAB_NSS=""
 NETLAB_PIDS=""
 NETLAB_PID=""
+NETLAB_RC=0
 NETLAB_DIR=$tmpdir/netlab
 
 netlab_home() { echo "$NETLAB_NET.1.$((10 + $1))"; }
@@ -86,6 +88,7 @@ netlab_stop() {
 	done
 	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
+	NETLAB_RC=$?
 	# A reaped PID may be reused by someone else's process: forget it.
 	for p in $NETLAB_PIDS; do
 		[ "$p" = "$pid" ] || rest="$rest $p"
