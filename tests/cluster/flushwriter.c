@@ -119,6 +119,7 @@ struct fw_op {
 	uint32_t bs;
 };
 
+/* Seconds on the monotonic clock. */
 static double fw_now(void)
 {
 	struct timespec ts;
@@ -126,6 +127,7 @@ static double fw_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Sleep s seconds (nothing when s <= 0). */
 static void fw_sleep(double s)
 {
 	struct timespec ts;
@@ -136,6 +138,7 @@ static void fw_sleep(double s)
 	nanosleep(&ts, NULL);
 }
 
+/* The pattern's little-endian u64 fields. */
 static void put64(unsigned char *p, uint64_t v)
 {
 	for (int i = 0; i < 8; i++)
@@ -585,6 +588,7 @@ static void fw_verify_one(struct writer *w)
 	free(want);
 }
 
+/* --verify: every writer of STATE, one after the other; exit status. */
 static int fw_verify(struct fw_opts *o)
 {
 	struct writer *ws;
@@ -606,6 +610,7 @@ static int fw_verify(struct fw_opts *o)
 	return bad ? 1 : 0;
 }
 
+/* The write run: the writers' threads, their report, STATE; exit status. */
 static int fw_write_run(struct fw_opts *o)
 {
 	struct writer *ws = calloc(o->writers, sizeof(*ws));
@@ -660,6 +665,7 @@ static int fw_write_run(struct fw_opts *o)
 	return rc;
 }
 
+/* Bad usage: print the synopsis, exit 2. */
 static void usage(void)
 {
 	fprintf(stderr,
