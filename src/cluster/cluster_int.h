@@ -89,6 +89,15 @@ int cluster_table_read(struct cluster *cl);
  * or NULL with *rc set. */
 json_t *cluster_placement_read(struct cluster *cl, int *rc);
 
+/* The gateway a PC without a usable placement goes to: the live gateway
+ * (ours unless draining or stopped; the others up and beating) with the
+ * fewest PCs placed on it in placement (initiator itself not counted),
+ * ties to the highest hash of (initiator, gateway); ours when none is
+ * live.  A name in cl's table (borrowed).  Lock held.  No I/O: the unit
+ * tests call it on a table of their own. */
+const char *cluster_choose(struct cluster *cl, json_t *placement, const char *initiator,
+			   int64_t now);
+
 /* One drain step of this gateway, from the beat thread: when we are
  * draining, end the sessions of the PCs placed here, one by one, and
  * clear their placement (place.c). */

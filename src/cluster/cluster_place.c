@@ -87,10 +87,9 @@ static unsigned placed_on(json_t *placement, const char *name, const char *initi
 	return n;
 }
 
-/* The gateway a PC without a usable placement goes to (a name in cl's
- * table, or ours when none is live).  Lock held. */
-static const char *choose(struct cluster *cl, json_t *placement, const char *initiator,
-			  int64_t now)
+/* See cluster_int.h. */
+const char *cluster_choose(struct cluster *cl, json_t *placement, const char *initiator,
+			   int64_t now)
 {
 	const char *best = cl->name;
 	unsigned best_n = ~0u;
@@ -162,7 +161,7 @@ enum cluster_route cluster_route(struct cluster *cl, const char *initiator,
 		else if (g && (self ? !g->draining : cluster_gw_live(cl, g, now) && !g->cutoff))
 			snprintf(target, sizeof(target), "%s", cur);
 		else
-			snprintf(target, sizeof(target), "%s", choose(cl, placement, initiator, now));
+			snprintf(target, sizeof(target), "%s", cluster_choose(cl, placement, initiator, now));
 	}
 	if (strcmp(target, cl->name) != 0) {
 		struct gw *g = cluster_gw_find(cl, target);
@@ -276,6 +275,9 @@ bool cluster_may_break(void *arg, const char *owner_addr)
 					   "broken and its Ceph address %s blocklisted", g->name,
 					   cluster_state_name(st), g->cutoff ? ", cut off from the PCs" : "",
 					   owner_addr);
+			else if (strcmp(g->name, cl->name) == 0)
+				log_notice("cluster: the lock is held by %s, this gateway's own entry: "
+					   "not broken", owner_addr);
 			else
 				log_notice("cluster: the lock is held by gateway %s (%s), which is live: "
 					   "not broken", g->name, cluster_state_name(st));

@@ -86,9 +86,11 @@ int cluster_omap_each(struct cluster *cl, const char *oid,
 		int prval = 0;
 		char *key, *val;
 		size_t klen, vlen;
+		char before[sizeof(after)];
 
 		if (!op)
 			return -ENOMEM;
+		memcpy(before, after, sizeof(before));
 		more = 0;
 		rados_read_op_omap_get_vals2(op, after, "", 512, &it, &more, &prval);
 		rc = rados_read_op_operate(op, cl->io, oid, 0);
@@ -113,6 +115,9 @@ int cluster_omap_each(struct cluster *cl, const char *oid,
 		if (it)
 			rados_omap_get_end(it);
 		rados_release_read_op(op);
+		/* a page that ended on a key we skipped would come back forever */
+		if (more && strcmp(before, after) == 0)
+			more = 0;
 	}
 	return rc == -ENOENT ? 0 : rc;
 }

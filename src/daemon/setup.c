@@ -421,7 +421,7 @@ static int cluster_login_route(void *ctx, const char *initiator, const struct so
 {
 	struct registry *reg = ctx;
 
-	switch (cluster_route(reg->gateway, initiator, local, addr, addrlen)) {
+	switch (cluster_route(reg->gateways, initiator, local, addr, addrlen)) {
 	case CLUSTER_HERE:
 		return 0;
 	case CLUSTER_ELSEWHERE:
@@ -472,7 +472,7 @@ static int setup_cluster(struct daemon *d)
 		log_err("%s", msg);
 		return -1;
 	}
-	d->reg.gateway = d->cluster;
+	d->reg.gateways = d->cluster;
 	d->srv.hooks.route = cluster_login_route;
 	return 0;
 }

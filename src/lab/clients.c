@@ -2,10 +2,10 @@
  * clients.c - the client registry (see clients.h).
  */
 #include "lab/clients.h"
-#include "cluster/cluster.h"
 #include "lab/records.h"
 #include "lab/rules.h"
 #include "lab/statedir.h"
+#include "cluster/cluster.h"
 #include "util/atomicfile.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -666,10 +666,10 @@ void registry_detach(void *ctx, void *handle)
 			   "session ended, it reopens from its last flushed state at the next login",
 			   d->initiator, what ? what : "I/O", strerror(-err));
 		disk_close(d, true);
-	} else if (reg->gateway && d->sessions == 0 && d->cow && !d->is_draft && !d->resetting) {
+	} else if (reg->gateways && d->sessions == 0 && d->cow && !d->is_draft && !d->resetting) {
 		if (disk_close(d, true))
 			log_err("client %s: overlay closed with an error", d->initiator);
-		cluster_released(reg->gateway, d->initiator);
+		cluster_released(reg->gateways, d->initiator);
 	}
 	pthread_cond_broadcast(&reg->cond);
 	pthread_mutex_unlock(&reg->lock);

@@ -95,6 +95,12 @@ struct registry {
 	bool sched_started;
 	int64_t sched_last;
 	struct lab_hooks hooks;       /* the iSCSI server, or a test's fakes */
+	/* The cluster this gateway is part of (borrowed, the daemon's; NULL
+	 * = a single server).  In a cluster a client's disk is closed when
+	 * its last session ends (its overlay's lock in Ceph released, so
+	 * another gateway can take the PC) and opened again at its next
+	 * login here. */
+	struct cluster *gateways;
 	struct lab_store *store;      /* where the state is kept; NULL = local_store in state */
 	struct lab_store local_store;
 	pthread_t purger;
@@ -105,12 +111,6 @@ struct registry {
 	 * image add --rbd and import --rbd use (image_rbd.c). */
 	struct rbd_cluster *ceph;
 	struct rcache *rcache;
-	/* The cluster this gateway is part of (borrowed, the daemon's; NULL
-	 * = a single server).  In a cluster a client's disk is closed when
-	 * its last session ends (its overlay's lock in Ceph released, so
-	 * another gateway can take the PC) and opened again at its next
-	 * login here. */
-	struct cluster *gateway;
 	/* A gateway of a cluster (lab/records.h): its records' state, NULL =
 	 * a single server. */
 	struct registry_cluster *cluster;

@@ -252,6 +252,12 @@ bool rbd_cluster_may_break(struct rbd_cluster *c, const char *owner)
 }
 
 /* See rbd_int.h. */
+bool rbd_cluster_has_break_policy(struct rbd_cluster *c)
+{
+	return c->may_break != NULL;
+}
+
+/* See rbd_int.h. */
 rados_t rbd_cluster_rados(struct rbd_cluster *c)
 {
 	return c->rados;

@@ -89,6 +89,20 @@ int rbd_cluster_connect_opts(const char *conf_file, const char *id,
 /* Shut the connection down.  NULL is a no-op. */
 void rbd_cluster_close(struct rbd_cluster *c);
 
+/*
+ * Install the lock-break policy of a cluster of gateways (cluster.h):
+ * when rbd_disk_open finds an image's exclusive lock held by another
+ * owner than the breakable address (rbd_cluster_set_breakable, below),
+ * it asks may_break(arg, owner_addr); true breaks the lock, and the
+ * break blocklists the owner first (librbd's rbd_blocklist_on_break_lock,
+ * which rbd_cluster_connect forces on), so it can never write again.  false leaves the lock (the
+ * open fails).  may_break runs on the opening thread.  NULL removes the
+ * policy (a single server has none: only its previous instance's locks
+ * are broken).  Call it before disks are opened or while none opens.
+ */
+void rbd_cluster_set_break_policy(struct rbd_cluster *c,
+				  bool (*may_break)(void *arg, const char *owner_addr), void *arg);
+
 /* Most bytes of a client address (rbd_cluster_addr), with its NUL. */
 #define RBD_ADDR_MAX 128
 
@@ -115,20 +129,6 @@ int rbd_cluster_addr(struct rbd_cluster *c, char *buf, size_t len);
  */
 #define RBD_FENCE_S 3600
 void rbd_cluster_set_breakable(struct rbd_cluster *c, const char *addr);
-
-/*
- * Install the lock-break policy of a cluster of gateways (cluster.h):
- * when rbd_disk_open finds an image's exclusive lock held by another
- * owner than the breakable address above, it asks may_break(arg,
- * owner_addr); true breaks the lock, and the break blocklists the owner
- * first (librbd's rbd_blocklist_on_break_lock, which rbd_cluster_connect
- * forces on), so it can never write again.  false leaves the lock (the
- * open fails).  may_break runs on the opening thread.  NULL removes the
- * policy (a single server has none: only its previous instance's locks
- * are broken).  Call it before disks are opened or while none opens.
- */
-void rbd_cluster_set_break_policy(struct rbd_cluster *c,
-				  bool (*may_break)(void *arg, const char *owner_addr), void *arg);
 
 /*
  * Open the RBD image sp read-only through c, at sp->snap when set.

@@ -433,7 +433,8 @@ int rbd_lock_take(struct rbd_cluster *c, rbd_image_t img, const char *name, cons
 	int rc, owner = 0;
 
 	*step = "break the lock of our previous instance";
-	if ((rc = break_stale(c, img, name, rbd_cluster_breakable(c))) < 0)
+	if ((rbd_cluster_breakable(c) || rbd_cluster_has_break_policy(c)) &&
+	    (rc = break_stale(c, img, name, rbd_cluster_breakable(c))) < 0)
 		return rc;
 	*step = "take its exclusive lock";
 	if ((rc = rbd_lock_acquire(img, RBD_LOCK_MODE_EXCLUSIVE)) < 0)

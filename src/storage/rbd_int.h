@@ -22,6 +22,8 @@ const char *rbd_cluster_breakable(struct rbd_cluster *c);
 /* The policy rbd_cluster_set_break_policy installed: whether the lock
  * of owner may be broken (false when there is none). */
 bool rbd_cluster_may_break(struct rbd_cluster *c, const char *owner);
+/* Whether a break policy is installed (a gateway of a cluster). */
+bool rbd_cluster_has_break_policy(struct rbd_cluster *c);
 
 /* An I/O context on pool through c: 0 and *io (release with
  * rados_ioctx_destroy), or -errno (-ENOENT: no such pool).  Its writes

@@ -9,8 +9,10 @@
 # with the PC online on gw1, its placement forced onto gw2 (the omap
 # entry written by hand), its login at gw2 is refused, gw1 is not
 # blocklisted and its session goes on writing; a login at gw2 with the
-# placement left alone is redirected to gw1, not served by gw2.  And a
-# single server answers `cluster status` "not a cluster".
+# placement left alone is redirected to gw1, not served by gw2.  A
+# gateway whose Ceph address is blocklisted (by hand here) exits with
+# status 75 and, started again, rejoins.  And a single server answers
+# `cluster status` "not a cluster".
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/lib/images.sh"
 . "$TOP/tests/lib/ceph.sh"
@@ -26,17 +28,17 @@ cluster_image
 gw_stop 2
 gw_start 2
 
-# io_start I IQN NAME: qemu-io on gateway I's portal as IQN, reading its
-# commands from a FIFO (fd 5/6 for NAME a/b) so that its session stays
-# open; output in $tmpdir/NAME.out; IOPID_NAME.
+# io_start I IQN NAME COMMANDS...: qemu-io on gateway I's portal as IQN
+# running the qemu-io commands given (a "sleep MS" among them keeps the
+# session open), line-buffered output in $tmpdir/NAME.out; IOPID_NAME.
 io_start() {
-	local fifo=$tmpdir/$3.fifo
-	mkfifo "$fifo"
-	timeout -k 5 300 qemu-io --image-opts \
-		"driver=iscsi,transport=tcp,portal=127.0.0.1:${GWPORT[$1]},target=$TGT,lun=0,initiator-name=$2" \
-		<"$fifo" >"$tmpdir/$3.out" 2>&1 &
-	eval "IOPID_$3=$!"
-	if [ "$3" = a ]; then exec 5>"$fifo"; else exec 6>"$fifo"; fi
+	local i=$1 iqn=$2 name=$3 c args=()
+	shift 3
+	for c in "$@"; do args+=(-c "$c"); done
+	timeout -k 5 300 stdbuf -oL qemu-io "${args[@]}" --image-opts \
+		"driver=iscsi,transport=tcp,portal=127.0.0.1:${GWPORT[$i]},target=$TGT,lun=0,initiator-name=$iqn" \
+		>"$tmpdir/$name.out" 2>&1 &
+	eval "IOPID_$name=$!"
 }
 # io_wait NAME PATTERN COUNT: wait (30 s at most) until NAME's output has
 # COUNT lines matching PATTERN.
@@ -64,18 +66,16 @@ GW1_CEPH=$(echo "$OUT" | jq -r '.gateways[] | select(.name == "gw1") | .ceph_add
 echo "    $PC on gw2 (Ceph address $GW2_CEPH)"
 
 echo "== $PC writes $NW blocks through gw2, a flush after each"
-io_start 2 "$PC" a
-for i in $(seq 1 $NW); do
-	printf 'write -P %d %d 4k\nflush\n' "$i" $((i * 65536)) >&5
-done
-echo "read -P 1 65536 4k" >&5        # answered once every flush before it was
+CMDS=()
+for i in $(seq 1 $NW); do CMDS+=("write -P $i $((i * 65536)) 4k" flush); done
+# the read is answered once every flush before it was; the sleep keeps the session
+io_start 2 "$PC" a "${CMDS[@]}" "read -P 1 65536 4k" "sleep 120000"
 io_wait a "^read 4096/4096" 1
 [ "$(grep -c '^wrote 4096/4096' "$tmpdir/a.out")" = $NW ] || { cat "$tmpdir/a.out"; fail "not every write acknowledged"; }
 grep -q "logged in: initiator $PC " "$tmpdir/gw2.log" || fail "$PC's writes did not go through gw2"
 
 echo "== kill -9 gw2 (its lock on $PC's overlay stays in Ceph)"
 gw_kill 2
-exec 5>&-
 kill -KILL "$IOPID_a" 2>/dev/null; wait "$IOPID_a" 2>/dev/null
 sleep $((DEAD_AFTER + 1))
 gwctl 1 --json cluster status
@@ -111,10 +111,8 @@ echo "    ok: gw2 up again as $NEW2"
 echo "== a live gateway's lock is never broken"
 [ "$(echo "$OUT" | jq -r --arg i "$PC" '.pcs[] | select(.initiator == $i) | .gateway')" = gw1 ] ||
 	fail "$PC is not placed on gw1 after the takeover"
-io_start 1 "$PC" b
-echo "write -P 77 0 4k" >&6
-echo "flush" >&6
-echo "read -P 77 0 4k" >&6
+io_start 1 "$PC" b "write -P 77 0 4k" flush "read -P 77 0 4k" "sleep 20000" \
+	"write -P 78 4096 4k" flush "read -P 78 4096 4k"
 io_wait b "^read 4096/4096" 1
 # Redirected, not served: a login at gw2 with the placement as it is.
 b2=$(grep -c "logged in: initiator $PC " "$tmpdir/gw2.log")
@@ -127,14 +125,32 @@ timeout 30 rados -p "$CEPH_POOL" setomapval pristine.cluster.pc "$PC" gw2 || fai
 grep -q "held by gateway gw1 (up), which is live: not broken" "$tmpdir/gw2.log" ||
 	{ tail -n 20 "$tmpdir/gw2.log"; fail "gw2 does not say it left gw1's lock alone"; }
 ! timeout 30 ceph osd blocklist ls 2>/dev/null | grep -F -q "$GW1_CEPH" || fail "gw1 was blocklisted"
-echo "write -P 78 4096 4k" >&6
-echo "flush" >&6
-echo "read -P 78 4096 4k" >&6
 io_wait b "^read 4096/4096" 2
 ! grep -q -i "fail" "$tmpdir/b.out" || { cat "$tmpdir/b.out"; fail "gw1's session of $PC failed"; }
 echo "    ok: gw2 refused the login, gw1's session goes on writing"
-exec 6>&-
 wait "$IOPID_b" 2>/dev/null
+
+echo "== a gateway that finds itself blocklisted exits 75 (its supervisor restarts it)"
+timeout 30 ceph osd blocklist add "$NEW2" >/dev/null 2>&1 || fail "ceph osd blocklist add $NEW2"
+rc=0
+for _ in $(seq 1 100); do
+	kill -0 "${GWPID[2]}" 2>/dev/null || break
+	sleep 0.1
+done
+wait "${GWPID[2]}" || rc=$?
+GWPID[2]=""
+[ "$rc" = 75 ] || { tail -n 20 "$tmpdir/gw2.log"; fail "gw2, blocklisted, exited with status $rc, not 75"; }
+grep -q "gateway gw2 is fenced" "$tmpdir/gw2.log" || fail "gw2 did not say it was fenced"
+echo "    ok: gw2 exited 75: $(grep -o 'is fenced ([^)]*' "$tmpdir/gw2.log" | tail -n 1)"
+gw_start 2
+gwctl 1 --json cluster status
+for _ in $(seq 1 30); do
+	gwctl 1 --json cluster status
+	[ "$(echo "$OUT" | jq -r '.gateways[] | select(.name == "gw2") | .state')" = up ] && break
+	sleep 0.3
+done
+[ "$(echo "$OUT" | jq -r '.gateways[] | select(.name == "gw2") | .state')" = up ] ||
+	fail "gw2 did not rejoin after its fencing"
 
 gw_stop 2
 gw_stop 1

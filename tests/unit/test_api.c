@@ -1106,6 +1106,28 @@ static void test_route_images(void **state)
 	assert_false(api_route_allows(API_R_JOBS, "POST"));
 }
 
+/* The cluster routes (issue 15): table, drain, health; nothing deeper. */
+static void test_route_cluster(void **state)
+{
+	struct api_match m;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(api_route_match("/v1/cluster", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_CLUSTER);
+	assert_int_equal(api_route_match("/v1/cluster/drain", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_CLUSTER_DRAIN);
+	assert_int_equal(api_route_match("/v1/cluster/health", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_CLUSTER_HEALTH);
+	assert_int_equal(api_route_match("/v1/cluster/other", &m, err, sizeof(err)), -ENOENT);
+	assert_int_equal(api_route_match("/v1/cluster/drain/x", &m, err, sizeof(err)), -ENOENT);
+	assert_true(api_route_allows(API_R_CLUSTER, "GET"));
+	assert_false(api_route_allows(API_R_CLUSTER, "POST"));
+	assert_true(api_route_allows(API_R_CLUSTER_DRAIN, "POST"));
+	assert_false(api_route_allows(API_R_CLUSTER_DRAIN, "GET"));
+	assert_true(api_route_allows(API_R_CLUSTER_HEALTH, "GET"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1130,6 +1152,7 @@ int main(void)
 		cmocka_unit_test(test_pct_decode),
 		cmocka_unit_test(test_route_table),
 		cmocka_unit_test(test_route_images),
+		cmocka_unit_test(test_route_cluster),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
