@@ -171,6 +171,8 @@ int bindings_save(struct registry *reg)
 	rc = registry_store(reg)->ops->clients_save(registry_store(reg), text);
 	if (rc)
 		log_err("cannot save the client records: %s", strerror(-rc));
+	else
+		registry_records_saved(reg);   /* a gateway of a cluster: tell the others */
 	free(text);
 	return rc;
 }
@@ -689,6 +691,22 @@ int disk_quiesce(struct registry *reg, struct disk *d, bool force, const char *w
 			snprintf(msg, msglen, "client %s is busy with another change (a reset, a removal or a "
 				 "move); try again when it ends", d->initiator);
 		return -EBUSY;
+	}
+	if (registry_clustered(reg) && !d->cow) {
+		/* a gateway of a cluster: the disk may be open on another one */
+		struct lab_store *st = disk_store(reg, d);
+		char owner[128];
+		if (st->ops->open_elsewhere && st->ops->open_elsewhere(st, d->dir, owner, sizeof(owner)) > 0) {
+			if (d->is_draft)
+				snprintf(msg, msglen, "the draft of %s is open on another gateway (Ceph client "
+					 "%s): nothing was changed; %s it through that gateway, or once its "
+					 "maintenance client is offline there", d->img->name, owner, what);
+			else
+				snprintf(msg, msglen, "the disk of client %s is open on another gateway (Ceph "
+					 "client %s): nothing was changed; %s through that gateway, or once "
+					 "the client is offline there", d->initiator, owner, what);
+			return -EBUSY;
+		}
 	}
 	if (d->sessions && !force) {
 		if (d->is_draft)

@@ -283,6 +283,7 @@ static int flatten_fn(struct job *j, void *p, char *msg, size_t msglen)
 	struct image *img = a->img;
 	struct lab_store *st = img->store;
 	struct backend *root = NULL, *old_root = NULL;
+	bool changing = false;
 	char why[200];
 	int rc;
 
@@ -301,6 +302,15 @@ static int flatten_fn(struct job *j, void *p, char *msg, size_t msglen)
 	}
 	if (rc == 0 && (rc = image_root_open(img, a->final, &root, why, sizeof(why))))
 		snprintf(msg, msglen, "%s cannot be opened: %s", a->final, why);
+	/* a gateway of a cluster records it as one cluster change */
+	if (rc == 0) {
+		changing = registry_change_begin(a->reg, msg, msglen) == 0;
+		if (!changing) {
+			rc = -EAGAIN;
+			backend_close(root);
+			root = NULL;
+		}
+	}
 	pthread_mutex_lock(&a->reg->lock);
 	if (rc == 0) {
 		struct version *v = &img->versions[a->v - 1];
@@ -327,7 +337,7 @@ static int flatten_fn(struct job *j, void *p, char *msg, size_t msglen)
 	img->busy = false;
 	image_version_put(img, a->v);
 	pthread_mutex_unlock(&a->reg->lock);
-	return rc;
+	return changing ? registry_change_end(a->reg, rc, msg, msglen) : rc;
 }
 
 int image_flatten_start(struct registry *reg, const char *name, unsigned *job_id,
@@ -576,7 +586,8 @@ static int import_fn(struct job *j, void *p, char *msg, size_t msglen)
 		return rc;
 	}
 	job_phase(j, "adding");
-	rc = image_add(a->reg, a->name, a->final, NULL, a->block_size, msg, msglen);
+	rc = CLUSTER_CHANGE(a->reg, image_add(a->reg, a->name, a->final, NULL, a->block_size, msg,
+						msglen), msg, msglen);
 	if (rc) {
 		unlink(a->final);
 		return rc;

@@ -20,6 +20,7 @@
  * Without a Ceph connection at that start the marker is kept, said once.
  */
 #include "lab/clients.h"
+#include "lab/records.h"
 #include "lab/images.h"
 #include "lab/jobs.h"
 #include "lab/statedir.h"
@@ -169,7 +170,8 @@ int image_rbd_import(struct registry *reg, struct job *j, const char *name, cons
 	/* 3. recorded and served */
 	if (rc == 0) {
 		job_phase(j, "adding");
-		rc = image_add(reg, name, spec, NULL, block_size, msg, msglen);
+		rc = CLUSTER_CHANGE(reg, image_add(reg, name, spec, NULL, block_size, msg, msglen), msg,
+				    msglen);
 	}
 	if (rc) {
 		char why[300];

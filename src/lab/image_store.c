@@ -981,6 +981,12 @@ int image_refresh(struct registry *reg, struct image *img, json_t *root)
 			img->versions[i].deleted = true;
 		snprintf(img->versions[i].message, sizeof(img->versions[i].message), "%s",
 			 tmp.versions[i].message);
+		/* flattened elsewhere: read from its new root once nothing
+		 * here reads the old chain (the content is the same) */
+		if (strcmp(tmp.versions[i].root, img->versions[i].root) != 0 && !img->versions[i].users &&
+		    !img->versions[i].be)
+			snprintf(img->versions[i].root, sizeof(img->versions[i].root), "%s",
+				 tmp.versions[i].root);
 	}
 	img->nversions = tmp.nversions;
 	img->current = (unsigned)json_integer_value(cur);

@@ -245,3 +245,13 @@ int registry_refresh(struct registry *reg)
 	pthread_mutex_unlock(&reg->lock);
 	return rc == -ENOENT ? 0 : rc;
 }
+
+void registry_records_saved(struct registry *reg)
+{
+	struct registry_cluster *cl = reg->cluster;
+
+	/* a change notifies at its end; a save outside one (an enrolment,
+	 * a scheduled reset) tells the others now */
+	if (cl && !cl->locked_at_start && !store_rados_in_change(cl->store))
+		store_rados_notify(cl->store);
+}

@@ -61,8 +61,11 @@ int registry_refresh(struct registry *reg);
 /* Why a gateway of a cluster refuses an image in a local file. */
 #define RECORDS_LOCAL_REFUSED                                                   \
 	"a gateway of a cluster serves images on Ceph RBD only: a local file cannot be shared " \
-	"with the other gateways (add a snapshot: image add NAME rbd:POOL/IMAGE@SNAP, or "      \
+	"with the other gateways (add a snapshot: image add NAME --rbd POOL/IMAGE@SNAP, or "      \
 	"import it into Ceph: image import --rbd POOL)"
+/* After the client records were saved (bindings_save): outside a
+ * cluster change, the other gateways are told at once. */
+void registry_records_saved(struct registry *reg);
 /* Whether reg is a gateway of a cluster. */
 bool registry_clustered(const struct registry *reg);
 

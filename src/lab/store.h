@@ -103,6 +103,10 @@ struct lab_store_ops {
 	 * out.  A leftover of an interrupted flatten is replaced.  Slow. */
 	int (*flatten)(struct lab_store *s, const char *image, unsigned v, const char *src, char *out,
 		       size_t outlen, char *msg, size_t msglen);
+	/* Optional (NULL: never): whether the disk at where is open for
+	 * writing by another gateway of a cluster (its lock in Ceph held by
+	 * another live client): 1 and owner = that client, 0, or -errno. */
+	int (*open_elsewhere)(struct lab_store *s, const char *where, char *owner, size_t len);
 	/* Optional: free s (a store an image made for itself). */
 	void (*free)(struct lab_store *s);
 };

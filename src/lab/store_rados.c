@@ -47,6 +47,7 @@
 struct known {
 	char oid[OID_MAX];
 	uint64_t ver;                 /* 0 = does not exist (as far as we know) */
+	bool stale;                   /* saved merged: to be read again */
 };
 
 struct store_rados {
@@ -60,6 +61,8 @@ struct store_rados {
 	uint64_t watch;
 	bool watching;
 	bool conflict;                /* a save lost its CAS (store_rados_conflict) */
+	bool in_change;               /* the change lock is ours */
+	char *clients_base;           /* the client records' text last read or saved */
 };
 
 static struct store_rados *ra(struct lab_store *s)
@@ -85,6 +88,7 @@ static struct known *known_of(struct store_rados *r, const char *oid)
 	struct known *k = &r->known[r->nknown++];
 	snprintf(k->oid, sizeof(k->oid), "%s", oid);
 	k->ver = 0;
+	k->stale = false;
 	return k;
 }
 
@@ -92,8 +96,31 @@ static void known_set(struct store_rados *r, const char *oid, uint64_t ver)
 {
 	pthread_mutex_lock(&r->lock);
 	struct known *k = known_of(r, oid);
-	if (k)
+	if (k) {
 		k->ver = ver;
+		k->stale = false;
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* oid holds more than this gateway has seen: moved() says so. */
+static void known_stale(struct store_rados *r, const char *oid)
+{
+	pthread_mutex_lock(&r->lock);
+	struct known *k = known_of(r, oid);
+	if (k)
+		k->stale = true;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* The text last read or saved as the client records (lock held). */
+static void base_set(struct store_rados *r, const char *text)
+{
+	char *n = text ? strdup(text) : NULL;
+
+	pthread_mutex_lock(&r->lock);
+	free(r->clients_base);
+	r->clients_base = n;
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -116,11 +143,16 @@ static int load(struct store_rados *r, const char *oid, json_t **out)
 	int rc = rados_rec_read(r->recs, oid, &text, &ver);
 
 	*out = NULL;
-	if (rc == -ENOENT)
+	if (rc == -ENOENT) {
 		known_set(r, oid, 0);
+		if (strcmp(oid, OID_CLIENTS) == 0)
+			base_set(r, NULL);
+	}
 	if (rc)
 		return rc;
 	known_set(r, oid, ver);
+	if (strcmp(oid, OID_CLIENTS) == 0)
+		base_set(r, text);
 	*out = json_loads(text, 0, &jerr);
 	if (!*out) {
 		log_err("record %s in RADOS: %s (line %d)", oid, jerr.text, jerr.line);
@@ -141,6 +173,8 @@ static int save(struct store_rados *r, const char *oid, const char *text)
 		rc = -ECANCELED;   /* made or removed by another gateway meanwhile */
 	if (rc == 0)
 		known_set(r, oid, ver);
+	if (rc == 0 && strcmp(oid, OID_CLIENTS) == 0)
+		base_set(r, text);
 	if (rc == -ECANCELED) {
 		log_warn("record %s: changed on another gateway meanwhile; not saved", oid);
 		pthread_mutex_lock(&r->lock);
@@ -167,9 +201,106 @@ static int ra_clients_load(struct lab_store *s, json_t **out)
 	return load(ra(s), OID_CLIENTS, out);
 }
 
+/* The entries of a client records text as a new object keyed by
+ * initiator (lower case); {} for NULL or a text that does not parse. */
+static json_t *by_initiator(const char *text)
+{
+	json_t *root = text ? json_loads(text, 0, NULL) : NULL, *map = json_object(), *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(root, "clients"), i, e) {
+		const char *ini = json_string_value(json_object_get(e, "initiator"));
+		char key[300];
+		size_t j;
+		if (!ini)
+			continue;
+		for (j = 0; ini[j] && j < sizeof(key) - 1; j++)
+			key[j] = (char)((ini[j] >= 'A' && ini[j] <= 'Z') ? ini[j] + 32 : ini[j]);
+		key[j] = '\0';
+		json_object_set(map, key, e);
+	}
+	json_decref(root);
+	return map;
+}
+
+/*
+ * A three-way merge of the client records, entry by entry: what this
+ * gateway changed since base (added, changed, removed) over theirs, the
+ * records as they are now in RADOS; everything else as theirs has it.
+ * A new text (free it), or NULL if out of memory.
+ */
+static char *merge_clients(const char *base, const char *ours, const char *theirs)
+{
+	json_t *b = by_initiator(base), *o = by_initiator(ours), *t = by_initiator(theirs);
+	json_t *arr = json_array(), *root, *v;
+	const char *k;
+	char *text;
+
+	json_object_foreach(o, k, v) {
+		json_t *was = json_object_get(b, k);
+		if (!was || !json_equal(was, v))
+			json_object_set(t, k, v);          /* ours: added or changed here */
+	}
+	json_object_foreach(b, k, v)
+		if (!json_object_get(o, k))
+			json_object_del(t, k);             /* removed here */
+	json_object_foreach(t, k, v)
+		json_array_append(arr, v);
+	root = json_pack("{s:i, s:o}", "version", 1, "clients", arr);
+	text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
+	json_decref(root);
+	json_decref(b);
+	json_decref(o);
+	json_decref(t);
+	return text;
+}
+
+/*
+ * Saved over the version last seen.  Outside a cluster change (an
+ * enrolment at login or boot, a scheduled reset: they cannot wait for the
+ * change lock) a save that lost to another gateway's is merged, entry by
+ * entry, with what is in RADOS now, and the records are marked to be
+ * read again (the refresh brings the other gateway's entries in).
+ */
 static int ra_clients_save(struct lab_store *s, const char *text)
 {
-	return save(ra(s), OID_CLIENTS, text);
+	struct store_rados *r = ra(s);
+	bool stale;
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	struct known *k = known_of(r, OID_CLIENTS);
+	stale = k && k->stale;
+	pthread_mutex_unlock(&r->lock);
+	/* Merged before and not read since: what this gateway holds lacks
+	 * the other's entries, so a plain save would drop them - merge. */
+	rc = stale && !r->in_change ? -ECANCELED : save(r, OID_CLIENTS, text);
+	for (int i = 0; i < INDEX_TRIES && rc == -ECANCELED && !r->in_change; i++) {
+		char *theirs = NULL, *base, *merged;
+		uint64_t ver = 0;
+		int lrc = rados_rec_read(r->recs, OID_CLIENTS, &theirs, &ver);
+
+		if (lrc && lrc != -ENOENT)
+			return lrc;
+		pthread_mutex_lock(&r->lock);
+		base = r->clients_base ? strdup(r->clients_base) : NULL;
+		r->conflict = false;      /* merged: not the admin's conflict */
+		pthread_mutex_unlock(&r->lock);
+		merged = merge_clients(base, text, theirs);
+		free(base);
+		free(theirs);
+		if (!merged)
+			return -ENOMEM;
+		known_set(r, OID_CLIENTS, lrc == -ENOENT ? 0 : ver);
+		rc = save(r, OID_CLIENTS, merged);
+		free(merged);
+		if (rc == 0) {
+			known_stale(r, OID_CLIENTS);
+			base_set(r, text);    /* what this gateway holds */
+			log_info("client records: merged with another gateway's change");
+		}
+	}
+	return rc;
 }
 
 /* A local place too: an image's flattened files and imports stay there. */
@@ -386,6 +517,7 @@ void store_rados_free(struct lab_store *s)
 	rados_recs_close(r->recs);
 	pthread_mutex_destroy(&r->lock);
 	free(r->known);
+	free(r->clients_base);
 	free(r);
 }
 
@@ -394,14 +526,23 @@ void store_rados_free(struct lab_store *s)
 int store_rados_lock(struct lab_store *s, unsigned wait_ms, char *holder, size_t len)
 {
 	struct store_rados *r = ra(s);
+	int rc = rados_rec_lock(r->recs, OID_LOCK, r->gateway, r->gateway, LOCK_LEASE_S, wait_ms,
+				holder, len);
 
-	return rados_rec_lock(r->recs, OID_LOCK, r->gateway, r->gateway, LOCK_LEASE_S, wait_ms,
-			      holder, len);
+	if (rc == 0)
+		r->in_change = true;
+	return rc;
 }
 
 void store_rados_unlock(struct lab_store *s)
 {
+	ra(s)->in_change = false;
 	rados_rec_unlock(ra(s)->recs, OID_LOCK, ra(s)->gateway);
+}
+
+bool store_rados_in_change(struct lab_store *s)
+{
+	return ra(s)->in_change;
 }
 
 void store_rados_notify(struct lab_store *s)
@@ -432,7 +573,11 @@ static bool moved(struct store_rados *r, const char *oid)
 		ver = 0;
 	else if (rc)
 		return true;   /* cannot tell: read it again */
-	return ver != known_get(r, oid);
+	pthread_mutex_lock(&r->lock);
+	struct known *k = known_of(r, oid);
+	bool stale = k && k->stale;
+	pthread_mutex_unlock(&r->lock);
+	return stale || ver != known_get(r, oid);
 }
 
 bool store_rados_clients_moved(struct lab_store *s)

@@ -38,6 +38,8 @@ int store_rados_watch(struct lab_store *s, void (*fn)(void *arg), void *arg);
 bool store_rados_clients_moved(struct lab_store *s);
 bool store_rados_index_moved(struct lab_store *s);
 bool store_rados_image_moved(struct lab_store *s, const char *image);
+/* Whether this gateway holds the change lock now. */
+bool store_rados_in_change(struct lab_store *s);
 /* Whether a save lost its compare-and-swap since the last call. */
 bool store_rados_conflict(struct lab_store *s);
 

@@ -484,6 +484,16 @@ static void rbd_free(struct lab_store *s)
 	free(rbd_of(s));
 }
 
+/* The lock of the draft's clone, or of a client overlay's data image. */
+static int rbd_open_elsewhere(struct lab_store *s, const char *where, char *owner, size_t len)
+{
+	struct store_rbd *r = rbd_of(s);
+	struct rbd_spec sp;
+	int rc = parse_place(r, where, &sp);
+
+	return rc ? rc : rbd_lock_elsewhere(r->cl, r->pool, sp.image, owner, len);
+}
+
 static const struct lab_store_ops rbd_ops = {
 	.prepare = rbd_prepare,
 	.clients_load = rbd_clients_load,
@@ -503,6 +513,7 @@ static const struct lab_store_ops rbd_ops = {
 	.root_open = rbd_root_open,
 	.root_alone = rbd_root_alone,
 	.freeze = rbd_freeze,
+	.open_elsewhere = rbd_open_elsewhere,
 	.flatten = rbd_flatten,
 	.free = rbd_free,
 };

@@ -131,6 +131,17 @@ int rbd_cluster_addr(struct rbd_cluster *c, char *buf, size_t len);
 void rbd_cluster_set_breakable(struct rbd_cluster *c, const char *addr);
 
 /*
+ * Whether the RBD image pool/name - or, when name is a client overlay's
+ * directory (storage/ovl_ceph.h), its data image - has its exclusive
+ * lock held by a client other than c: 1 and owner = that client's address
+ * (cut to len), 0 (nobody, or c itself; no such image), or -errno.  What
+ * a gateway of a cluster asks before it changes a disk another gateway
+ * may have open (rbd_owner.c).
+ */
+int rbd_lock_elsewhere(struct rbd_cluster *c, const char *pool, const char *name, char *owner,
+		       size_t len);
+
+/*
  * Open the RBD image sp read-only through c, at sp->snap when set.
  * 0 and *out (a backend named "rbd:POOL/IMAGE[@SNAP]", release with
  * backend_close; it borrows c), or -errno with msg (-ENOENT: no such

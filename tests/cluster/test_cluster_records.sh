@@ -17,6 +17,7 @@
 . "$TOP/tests/lib/images.sh"
 . "$TOP/tests/lib/ceph.sh"
 ceph_needs_daemon qemu-img jq
+fail() { echo "FAIL: $*"; for g in gw1 gw2; do echo "--- $g"; tail -n 25 "$tmpdir/$g.log" 2>/dev/null; done; exit 1; }
 
 P=iqn.2024-01.test.pristine
 MIB=8
@@ -41,6 +42,9 @@ ceph-id = pristine
 cluster-name = $1
 cluster-address = 127.0.0.1:$2
 cluster-pool = $CEPH_POOL
+
+[defaults]
+enroll = auto
 EOF
 }
 P1=$(free_port)
@@ -145,12 +149,15 @@ echo "    client remove seen on gw2 after ${t_rm} ms"
 [ "$t_rm" -lt 1000 ] || fail "client remove took ${t_rm} ms to reach gw2 (bound: 1000)"
 
 echo "== client adds on both gateways at once -> both kept"
+adders=""
 for i in 1 2 3 4; do
 	c1 client add "$P:a$i" --image golden >"$tmpdir/a$i.out" 2>&1 &
+	adders="$adders $!"
 	c2 client add "$P:b$i" --image golden >"$tmpdir/b$i.out" 2>&1 &
+	adders="$adders $!"
 done
 wait_fail=0
-for j in $(jobs -p); do wait "$j" || wait_fail=1; done
+for j in $adders; do wait "$j" || wait_fail=1; done
 [ "$wait_fail" -eq 0 ] || { cat "$tmpdir"/[ab]?.out; fail "a concurrent client add failed"; }
 sleep 1
 for gw in c1 c2; do
@@ -158,6 +165,51 @@ for gw in c1 c2; do
 	[ "$n" -eq 8 ] || { "$gw" client list; fail "$gw lists $n of the 8 clients added at once"; }
 done
 echo "    ok: both gateways list all 8"
+
+echo "== PCs enrolled at their first login on both gateways at once -> all kept"
+GT=iqn.2026-11.org.pristine:golden
+# login PORT INI: a read of 4 KiB as INI (enrolled at login)
+login() {
+	timeout -k 5 60 qemu-io -r -c "read 0 4k" --image-opts \
+		"driver=iscsi,transport=tcp,portal=127.0.0.1:$1,target=$GT,lun=0,initiator-name=$2" \
+		>"$tmpdir/login-${2##*:}.out" 2>&1
+}
+logins=""
+for i in 1 2 3 4; do
+	login "$P1" "$P:e$i" &
+	logins="$logins $!"
+	login "$P2" "$P:f$i" &
+	logins="$logins $!"
+done
+wait_fail=0
+for j in $logins; do wait "$j" || wait_fail=1; done
+[ "$wait_fail" -eq 0 ] || { cat "$tmpdir"/login-*.out; fail "a first login failed"; }
+for gw in c1 c2; do
+	for _ in $(seq 1 100); do
+		n=$("$gw" --json client list | jq '[.clients[] | select(.initiator | test(":[ef][1-4]$"))] | length')
+		[ "$n" -eq 8 ] && break
+		sleep 0.05
+	done
+	[ "$n" -eq 8 ] || { "$gw" client list; fail "$gw lists $n of the 8 PCs enrolled at once"; }
+done
+grep -h "merged with another gateway" "$tmpdir/gw1.log" "$tmpdir/gw2.log" | head -n 3
+echo "    ok: both gateways list all 8 enrolled PCs"
+
+echo "== a disk open on gw1 is not changed through gw2"
+timeout -k 5 60 qemu-io -c "write -P 0x5a 0 64k" --image-opts \
+	"driver=iscsi,transport=tcp,portal=127.0.0.1:$P1,target=$GT,lun=0,initiator-name=$P:a1" \
+	>"$tmpdir/qio.out" 2>&1 || { cat "$tmpdir/qio.out"; fail "qemu-io as a1 on gw1"; }
+grep -E -i -q 'fail|error|cannot' "$tmpdir/qio.out" && { cat "$tmpdir/qio.out"; fail "qemu-io as a1 on gw1"; }
+rc=0
+out=$(c2 client reset "$P:a1" 2>&1) || rc=$?
+echo "    [c2] client reset a1 -> $rc: $out"
+[ "$rc" -ne 0 ] || fail "a1's disk, open on gw1, was reset through gw2"
+echo "$out" | grep -q "open on another gateway" || fail "unclear refusal: $out"
+rc=0
+out=$(c2 client remove "$P:a1" --force 2>&1) || rc=$?
+echo "    [c2] client remove a1 --force -> $rc: $out"
+[ "$rc" -ne 0 ] || fail "a1, open on gw1, was removed through gw2"
+ok c1 client reset "$P:a1"
 
 echo "== one draft committed through both gateways at once -> one winner, one clear error"
 ok c1 image edit golden --client "$P:maint"
@@ -188,19 +240,41 @@ echo "    gw2: $v2"
 [ "$v1" = "$v2" ] || fail "the gateways show different versions after the race"
 [ "$(c1 --json image list | jq -r '.images[0].versions')" = 2 ] || fail "not 2 versions after one commit"
 
-echo "== gw2 restarted -> sees everything"
+echo "== the change lock held elsewhere -> a clear error naming the holder, nothing changed"
+timeout 20 rados -p "$CEPH_POOL" lock get pristine.rec.lock pristine.change --lock-cookie gw9 \
+	--lock-duration 8 || fail "rados lock get"
+rc=0
+out=$(c1 client add "$P:locked" --image golden 2>&1) || rc=$?
+echo "    [c1] client add locked -> $rc: $out"
+[ "$rc" -ne 0 ] || fail "a change went through while gw9 held the change lock"
+echo "$out" | grep -q "being changed through gateway gw9" || fail "the refusal does not name gw9: $out"
+c1 --json client list | jq -e '.clients[] | select(.initiator == "'"$P:locked"'")' >/dev/null &&
+	fail "the refused client add was recorded"
+sleep 4   # the lease ends
+ok c1 client add "$P:locked" --image golden
+
+echo "== gw2 restarted (with an [image] of its own) -> sees everything"
 stop_gw gw2
+printf '\n[image cfgimg]\nrbd = %s\n' "$CEPH_POOL/golden@v1" >>"$tmpdir/gw2.conf"
 start_gw gw2
 n=$(c2 --json client list | jq '[.clients[] | select(.initiator | test(":[ab][1-4]$"))] | length')
 [ "$n" -eq 8 ] || fail "gw2 after its restart lists $n of 8 clients"
 v2=$(c2 --json image versions golden | jq -c '[.version_list[] | {version, message}], .current')
 [ "$v1" = "$v2" ] || fail "gw2 after its restart shows other versions: $v2"
 echo "    ok: gw2 lists the 8 clients and the same versions"
+grep -q "image cfgimg: new history" "$tmpdir/gw2.log" || fail "gw2 did not record its [image]"
+echo "== the same [image] on gw1 uses gw2's record"
+stop_gw gw1
+printf '\n[image cfgimg]\nrbd = %s\n' "$CEPH_POOL/golden@v1" >>"$tmpdir/gw1.conf"
+start_gw gw1
+grep -q "image cfgimg: new history" "$tmpdir/gw1.log" && fail "gw1 started another history of cfgimg"
+grep -q "image cfgimg: 1 version, current v1" "$tmpdir/gw1.log" || fail "gw1 did not load cfgimg's record"
+echo "    ok: one history of cfgimg"
 
 echo "== a local image in a gateway's configuration is refused at start"
 stop_gw gw2
 cp "$tmpdir/gw2.conf" "$tmpdir/gw3.conf"
-sed -i "s#^state = .*#state = $tmpdir/gw3#; s#^cluster-name = .*#cluster-name = gw3#" "$tmpdir/gw3.conf"
+sed -i "s#^state = .*#state = $tmpdir/gw3#; s#^cluster-name = .*#cluster-name = gw3#; s#^enroll = auto#enroll = deny#" "$tmpdir/gw3.conf"
 printf '\n[image local]\npath = %s\n' "$tmpdir/golden.raw" >>"$tmpdir/gw3.conf"
 rc=0
 timeout 60 "$PRISTINED" -c "$tmpdir/gw3.conf" >"$tmpdir/gw3.log" 2>&1 || rc=$?
