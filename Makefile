@@ -70,6 +70,12 @@ $(BUILD)/asan/ovl_ceph_check: tests/ceph/ovl_ceph_check.c tests/ceph/check_util.
 $(BUILD)/asan/rbd_lock_holder: tests/ceph/rbd_lock_holder.c
 	$(CC) -std=gnu11 $(WARN) $(SAN_FLAGS) -o $@ $^ -lrbd -lrados
 
+# PCs that flush after every write, timed across a gateway's death
+# (tests/cluster/); plain libiscsi.
+asan: $(BUILD)/asan/flushwriter
+$(BUILD)/asan/flushwriter: tests/cluster/flushwriter.c
+	$(CC) -std=gnu11 $(WARN) -pthread $(SAN_FLAGS) -o $@ $^ -liscsi
+
 # C unit tests (cmocka), built with sanitizers against the library objects.
 $(BUILD)/asan/unit/%: tests/unit/%.c $(ALIB_OBJ)
 	@mkdir -p $(dir $@)

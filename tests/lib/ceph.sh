@@ -24,6 +24,16 @@
 #       no daemon behind.  Nothing is written under /etc/ceph or
 #       /var/lib/ceph and no systemd unit is involved.
 #
+# In a network namespace (tests/lib/netlab.sh sets these three):
+#   CEPH_ADDR       the address the daemons bind to (default 127.0.0.1)
+#   CEPH_NETNS      a namespace to run ceph-mon, ceph-osd and the
+#                   ceph/rbd/rados CLI in (ip netns exec): ceph_start puts
+#                   wrappers for them in DIR/bin, first on PATH, so that
+#                   every call here and in the test reaches the cluster
+#   CEPH_EXIT_TRAP  what the EXIT trap runs after ceph_stop (default
+#                   cleanup_common)
+# Unset, everything is as on 127.0.0.1 in the test's own namespace.
+#
 # Settings that matter on one node: pool size 1 allowed, CRUSH choosing
 # among OSDs (chooseleaf type 0), the PG autoscaler off, IPv4 only; the mgr
 # is not started (librbd does not need it; MGR_DOWN is muted).
@@ -80,12 +90,26 @@ ceph_pool_writable() {
 		timeout 10 rados -p "$CEPH_POOL" rm pristine-probe
 }
 
+# ceph_netns_wrappers DIR: DIR/bin/ceph-mon, ceph-osd, ceph, rbd and rados
+# run the real ones in $CEPH_NETNS; DIR/bin goes first on PATH.
+ceph_netns_wrappers() {
+	local t real
+	mkdir -p "$1/bin"
+	for t in ceph-mon ceph-osd ceph rbd rados; do
+		real=$(command -v "$t") || continue
+		printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$CEPH_NETNS" "$real" >"$1/bin/$t"
+		chmod +x "$1/bin/$t"
+	done
+	PATH=$1/bin:$PATH
+}
+
 ceph_start() {
 	local dir=$1 store=${2:-memstore} port fsid uuid
 	CEPH_DIR=$dir
 	mkdir -p "$dir/mon" "$dir/osd" "$dir/run" "$dir/log"
+	[ -n "${CEPH_NETNS:-}" ] && ceph_netns_wrappers "$dir"
 	port=$(free_port)
-	CEPH_MON=127.0.0.1:$port
+	CEPH_MON=${CEPH_ADDR:-127.0.0.1}:$port
 	fsid=$(python3 -c 'import uuid; print(uuid.uuid4())')
 	uuid=$(python3 -c 'import uuid; print(uuid.uuid4())')
 	CEPH_CONF=$dir/ceph.conf
@@ -93,7 +117,7 @@ ceph_start() {
 [global]
 fsid = $fsid
 mon host = v2:$CEPH_MON
-public addr = 127.0.0.1
+public addr = ${CEPH_ADDR:-127.0.0.1}
 ms bind ipv4 = true
 ms bind ipv6 = false
 ms bind msgr1 = false
@@ -155,7 +179,7 @@ EOF
 	export CEPH_ARGS="-c $CEPH_CONF --name client.admin"
 	CEPH_ARGS= ceph-mon -c "$CEPH_CONF" -i a -f >"$dir/mon.out" 2>&1 &
 	CEPH_MON_PID=$!
-	trap 'ceph_stop; cleanup_common' EXIT
+	trap "ceph_stop; ${CEPH_EXIT_TRAP:-cleanup_common}" EXIT
 	ceph_wait 30 timeout 10 ceph mon stat || ceph_fail "the monitor did not answer in 30 s"
 	timeout 20 ceph osd new "$uuid" 0 >/dev/null 2>&1 || ceph_fail "ceph osd new"
 	CEPH_ARGS= timeout 60 ceph-osd -c "$CEPH_CONF" -i 0 --mkfs --osd-uuid "$uuid" \

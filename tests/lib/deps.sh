@@ -19,6 +19,9 @@ PKGS="build-essential pkg-config libisal-dev libcmocka-dev
 PKGS="$PKGS git"
 # A throwaway Ceph cluster for tests/ceph/ (tests/lib/ceph.sh).
 PKGS="$PKGS ceph-mon ceph-osd ceph-common"
+# The cluster tests (tests/cluster/): gateways' failover addresses by VRRP
+# (tests/lib/keepalived.sh).
+PKGS="$PKGS keepalived"
 # binutils, gcc (build-essential), dosfstools, mtools: demo/mkimage.sh.
 # librbd-dev, librados-dev: pristined links librbd (golden images on Ceph
 # RBD, storage/rbd.c), whether or not an image is on RBD.
