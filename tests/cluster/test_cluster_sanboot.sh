@@ -67,9 +67,9 @@ gw_of() {
 	gwctl 1 --json cluster status
 	echo "$OUT" | jq -r --arg i "$1" '.pcs[] | select(.initiator == $i) | .gateway'
 }
-# state_of NAME: the state of gateway NAME in gw1's table.
+# state_of NAME [I]: the state of gateway NAME in gateway I's table (gw1's).
 state_of() {
-	gwctl 1 --json cluster status
+	gwctl "${2:-1}" --json cluster status
 	echo "$OUT" | jq -r --arg g "$1" '.gateways[] | select(.name == $g) | .state'
 }
 # logins GW: how many logins of the PC gateway GW logged.
@@ -146,12 +146,15 @@ PY
 
 echo "== the PC is placed on gw2 (gw1 drained for its first login)"
 gwctl 1 cluster drain gw1
+# as gw2 sees it (it reads the table back every beat)
 for _ in $(seq 1 20); do
-	[ "$(state_of gw1)" = draining ] && break
+	[ "$(state_of gw1 2)" = draining ] && break
 	sleep 0.2
 done
-[ "$(state_of gw1)" = draining ] || fail "gw1 is not shown draining"
-pc_inq 1 "$PC" || fail "$PC cannot log in"
+[ "$(state_of gw1 2)" = draining ] || fail "gw2 does not see gw1 draining"
+# at gw2's own port: a redirect's TargetAddress (10.0.2.x) is reachable
+# from the guest only
+pc_inq 2 "$PC" || { tail -n 20 "$tmpdir/gw1.log" "$tmpdir/gw2.log"; fail "$PC cannot log in at gw2"; }
 gwctl 2 cluster drain gw1 --undo
 [ "$(gw_of "$PC")" = gw2 ] || fail "$PC is placed on '$(gw_of "$PC")', not gw2"
 for _ in $(seq 1 20); do
@@ -176,6 +179,16 @@ echo "$OUT" | jq -e --arg i "$PC" '.sessions[] | select(.initiator == $i and .ty
 gwctl 1 --json session list
 echo "$OUT" | jq -e --arg i "$PC" '[.sessions[] | select(.initiator == $i)] | length == 0' >/dev/null ||
 	{ echo "$OUT"; fail "gw1 lists a session of the PC"; }
+# gw1's table shows the PC online on gw2 (gw2's next beat counts it)
+for _ in $(seq 1 20); do
+	gwctl 1 --json cluster status
+	echo "$OUT" | jq -e '.gateways[] | select(.name == "gw2" and .pcs == 1)' >/dev/null && break
+	sleep 0.2
+done
+echo "$OUT" | jq -e '.gateways[] | select(.name == "gw2" and .pcs == 1 and .sessions >= 1)' >/dev/null ||
+	{ echo "$OUT"; fail "gw1's table does not show the PC online on gw2"; }
+echo "$OUT" | jq -e '.gateways[] | select(.name == "gw1" and .pcs == 0)' >/dev/null ||
+	{ echo "$OUT"; fail "gw1's table shows a PC online on gw1"; }
 gwctl 1 cluster status
 echo "$OUT" | sed 's/^/    /'
 [ "$(gw_of "$PC")" = gw2 ] || fail "$PC is no longer placed on gw2"
