@@ -22,6 +22,9 @@ PKGS="$PKGS ceph-mon ceph-osd ceph-common"
 # The cluster tests (tests/cluster/): gateways' failover addresses by VRRP
 # (tests/lib/keepalived.sh).
 PKGS="$PKGS keepalived"
+# The Linux diskless client of tests/cluster/test_cluster_linuxpc.sh
+# (tests/cluster/linuxpc_lib.sh): Debian's kernel, iscsistart, busybox.
+PKGS="$PKGS linux-image-amd64 open-iscsi busybox-static cpio"
 # binutils, gcc (build-essential), dosfstools, mtools: demo/mkimage.sh.
 # librbd-dev, librados-dev: pristined links librbd (golden images on Ceph
 # RBD, storage/rbd.c), whether or not an image is on RBD.
