@@ -106,7 +106,8 @@ linux_boot() {
 	fi
 }
 # serial_has PATTERN: the console of the last boot has a line PATTERN (ERE).
-serial_has() { grep -a -q -E "$1" "$SERIAL"; }
+# (the console's lines end in CR LF)
+serial_has() { tr -d '\r' <"$SERIAL" | grep -a -q -E "$1"; }
 
 echo "== the PC is placed on gw2 (gw1 drained for its first login)"
 gwctl 1 cluster drain gw1
@@ -134,6 +135,7 @@ linux_boot one 1
 [ "$(logins gw1)" = "$b1" ] || fail "gw1 served a login of $PC, which is placed on gw2"
 [ "$(logins gw2 00023d)" -gt "$k2" ] || fail "no login of the kernel's initiator (ISID 00023d...) at gw2"
 [ "$(logins gw2)" -gt $((b2 + 1)) ] || fail "gw2 did not serve both iPXE and the kernel"
+! grep -q "login of $PC redirected" "$tmpdir/gw2.log" || fail "gw2 redirected a login of $PC"
 serial_has "^LINUXPC-IBFT node.conn\[0\].address = ${GWADDR[2]}\$" || fail "the iBFT does not name gw2's ${GWADDR[2]}"
 serial_has "^LINUXPC-IBFT node.name = $TGT\$" || fail "the iBFT does not name the target $TGT"
 serial_has "^LINUXPC-SESSION address ${GWADDR[2]}\$" || fail "the kernel's session is not connected to ${GWADDR[2]}"
@@ -142,7 +144,7 @@ serial_has "^LINUXPC-SYNCED 1" || fail "boot 1 did not sync its count"
 gwctl 2 --json session list
 [ "$(echo "$OUT" | jq --arg i "$PC" '[.sessions[] | select(.initiator == $i and .type == "normal")] | length')" -ge 1 ] ||
 	{ echo "$OUT"; fail "gw2 does not list the PC's session"; }
-echo "    ok: redirected once by gw1; iPXE and the kernel served by gw2; ext4 root on the LUN"
+echo "    ok: iPXE redirected by gw1; iPXE and the kernel served by gw2; ext4 root on the LUN"
 
 echo "== kill -9 gw2 while the Linux PC is online"
 gw_kill 2
