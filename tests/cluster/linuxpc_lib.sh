@@ -13,7 +13,12 @@
 #   linuxpc_build DIR        DIR/vmlinuz, DIR/initrd.img (gzip'd newc cpio)
 #   linuxpc_disk FILE MIB    a disk: MBR, one ext4 partition (1 MiB on) with
 #                            the root (busybox, /sbin/init, boot count 0)
-LINUXPC_KVER=${LINUXPC_KVER:-$(ls /lib/modules 2>/dev/null | sort -V | tail -n 1)}
+# The kernel Debian's linux-image-amd64 depends on (the one deps.sh
+# installed), else the newest under /lib/modules.
+LINUXPC_KVER=${LINUXPC_KVER:-$(dpkg-query -W -f='${Depends}' linux-image-amd64 2>/dev/null |
+	sed -n 's/^linux-image-\([^ ,]*\).*/\1/p')}
+[ -n "$LINUXPC_KVER" ] && [ -d "/lib/modules/$LINUXPC_KVER" ] ||
+	LINUXPC_KVER=$(ls /lib/modules 2>/dev/null | sort -V | tail -n 1)
 LINUXPC_KERNEL=/boot/vmlinuz-$LINUXPC_KVER
 
 linuxpc_check_tools() {
