@@ -13,8 +13,11 @@
 # moves gw1's VIP to gw2, the writers reconnect there and gw2 takes them
 # over, fencing gw1 (its Ceph address in `ceph osd blocklist ls`).  Then
 # the qemu-io session writes a pattern of its own (0xa5) into a-00's
-# overlay through gw1 and flushes: neither may be acknowledged.  gw1 exits
-# 75 (fenced, docs/cluster.md) and, started again, rejoins.
+# overlay through gw1 and flushes: the write may not be acknowledged.  gw1
+# is frozen (SIGSTOP) from the cut until that write is in its socket, so
+# that the try reaches a gateway that still believes it owns the PC (it
+# answers MEDIUM ERROR when librbd's write is refused, or exits first).
+# gw1 exits 75 (fenced, docs/cluster.md) and, started again, rejoins.
 #
 # Case B: 4 writers (b-00..b-03) on gw1 as above, and a session of PC b-00
 # from the pc namespace to gw1's home address.  gw1's link on the storage
