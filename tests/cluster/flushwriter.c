@@ -27,8 +27,20 @@
  * A stall is the time from the start of the first write or flush that
  * failed to the acknowledgement of the next write.  Printed per writer:
  *   writer I IQN acked N failures F reconnects R longest_stall S total_stall S
+ *   errors I IQN scsi E transport T
  * then "flushwriter: ..." with the totals, and STATE: for each writer and
  * block the last acknowledged and the last attempted write number.
+ * A failure is a SCSI error when the target answered a command with a
+ * status of its own - CHECK CONDITION other than UNIT ATTENTION (which a
+ * new session may bring), RESERVATION CONFLICT - which a PC's OS would
+ * report; every other failure (connection lost or refused, no answer in
+ * time, a login refused or redirected away, BUSY) is a transport failure,
+ * which an initiator retries (a SCSI error in the READ CAPACITY after a
+ * login counts too, as a SCSI error).  Each SCSI error is printed on stderr
+ * ("flushwriter: IQN: SCSI error: ..."); each stall's end too
+ * ("flushwriter: IQN: went on after S s, stalled since EPOCH", EPOCH the
+ * wall-clock time its first failed command was sent), so that a test can
+ * tell which event caused it.
  *
  * Verify mode reads every block of every writer in STATE back and checks
  * that it holds the writer's pattern with a write number no older than
@@ -103,6 +115,9 @@ struct writer {
 	uint32_t bs;                  /* logical block size, from the first login */
 	uint64_t *acked, *tried;      /* per block: last acknowledged / attempted write */
 	uint64_t seq, nacked, failures, reconnects, stalls;
+	uint64_t scsi_errors;         /* failures the target answered (see the header) */
+	uint64_t transport;           /* failed writes that were not SCSI errors */
+	bool last_scsi;               /* the last failure was a SCSI error */
 	double longest, total;
 	bool gave_up, open_stall;
 	unsigned bad;                 /* verify: blocks that failed */
@@ -117,6 +132,7 @@ struct fw_op {
 	size_t rlen;
 	uint64_t lbas;                /* READ CAPACITY: last LBA + 1 */
 	uint32_t bs;
+	int sense_key;                /* CHECK CONDITION: the sense key */
 };
 
 /* Seconds on the monotonic clock. */
@@ -126,6 +142,9 @@ static double fw_now(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+/* Wall-clock time minus fw_now(), taken at the start. */
+static double fw_wall_offset;
 
 /* Sleep s seconds (nothing when s <= 0). */
 static void fw_sleep(double s)
@@ -177,6 +196,8 @@ static void fw_cb(struct iscsi_context *iscsi, int status, void *command_data, v
 	struct fw_op *op = priv;
 	struct scsi_task *task = command_data;
 	op->status = status;
+	if (task && status == SCSI_STATUS_CHECK_CONDITION)
+		op->sense_key = (int)task->sense.key;
 	if (task && status == SCSI_STATUS_GOOD) {
 		if (op->rbuf) {
 			if (task->datain.size >= 0 && (size_t)task->datain.size == op->rlen)
@@ -248,6 +269,12 @@ static int fw_wait(struct writer *w, struct fw_op *op, const char *what)
 	if (op->status != SCSI_STATUS_GOOD) {
 		snprintf(w->err, sizeof(w->err), "%s: status 0x%x: %s", what, (unsigned)op->status,
 			 iscsi_get_error(w->iscsi));
+		if ((op->status == SCSI_STATUS_CHECK_CONDITION && op->sense_key != SCSI_SENSE_UNIT_ATTENTION) ||
+		    op->status == SCSI_STATUS_RESERVATION_CONFLICT) {
+			w->scsi_errors++;
+			w->last_scsi = true;
+			fprintf(stderr, "flushwriter: %s: SCSI error: %s\n", w->iqn, w->err);
+		}
 		fw_drop(w);
 		return -1;
 	}
@@ -375,8 +402,11 @@ static void *fw_writer(void *arg)
 		double issued = fw_now();
 		fw_fill(buf, w->bs, w->iqn, block, seq);
 		w->tried[block] = seq;
+		w->last_scsi = false;
 		if (fw_write_flush(w, block, buf) < 0) {
 			w->failures++;
+			if (!w->last_scsi)
+				w->transport++;
 			if (!stalled) {
 				stalled = true;
 				stall_from = issued;
@@ -389,6 +419,8 @@ static void *fw_writer(void *arg)
 		w->nacked++;
 		if (stalled) {
 			double s = fw_now() - stall_from;
+			fprintf(stderr, "flushwriter: %s: went on after %.3f s, stalled since %.3f\n", w->iqn, s,
+				stall_from + fw_wall_offset);
 			stalled = false;
 			w->stalls++;
 			w->total += s;
@@ -615,7 +647,7 @@ static int fw_write_run(struct fw_opts *o)
 {
 	struct writer *ws = calloc(o->writers, sizeof(*ws));
 	pthread_t *th = calloc(o->writers, sizeof(*th));
-	uint64_t nacked = 0, failures = 0;
+	uint64_t nacked = 0, failures = 0, scsi_errors = 0, transport = 0;
 	double longest = 0;
 	int rc = 0;
 	if (!ws || !th) {
@@ -645,6 +677,10 @@ static int fw_write_run(struct fw_opts *o)
 		       " longest_stall %.3f total_stall %.3f%s%s\n", w->id, w->iqn, w->nacked, w->failures,
 		       w->reconnects, w->longest, w->total, w->open_stall ? " STALLED_AT_END" : "",
 		       w->gave_up ? " GAVE_UP" : "");
+		printf("errors %u %s scsi %" PRIu64 " transport %" PRIu64 "\n", w->id, w->iqn, w->scsi_errors,
+		       w->transport);
+		scsi_errors += w->scsi_errors;
+		transport += w->transport;
 		nacked += w->nacked;
 		failures += w->failures;
 		if (w->longest > longest)
@@ -654,6 +690,8 @@ static int fw_write_run(struct fw_opts *o)
 	}
 	printf("flushwriter: %u writers, %" PRIu64 " acknowledged writes, %" PRIu64
 	       " failed commands, longest stall %.3f s\n", o->writers, nacked, failures, longest);
+	printf("flushwriter: %" PRIu64 " SCSI errors, %" PRIu64 " transport failures (retried)\n",
+	       scsi_errors, transport);
 	if (fw_save(o, ws) < 0)
 		rc = 2;
 	for (unsigned i = 0; i < o->writers; i++) {
@@ -718,6 +756,11 @@ int main(int argc, char **argv)
 	if (strlen(o.prefix) + 8 > FW_IQN_LEN)
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	{
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		fw_wall_offset = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - fw_now();
+	}
 	{
 		struct sigaction sa = { .sa_handler = fw_on_signal };
 		sigemptyset(&sa.sa_mask);
