@@ -18,6 +18,9 @@
 #            order of mixed-size extents, QD4, all starting at once) all
 #            log in at gw1's VIP and are redirected by the placement
 #            (login redirect, status 0x0101, which libiscsi follows).
+#            Before each storm the placement object (pristine.cluster.pc)
+#            is removed while every gateway is stopped, so that the PCs of
+#            the previous storm, sticky on their gateways, do not count.
 #            Printed: aggregate MiB/s, per-PC completion p50/p99, and per
 #            gateway the PCs the placement gave it and the CPU seconds its
 #            pristined used (from /proc) during the storm.
@@ -45,7 +48,7 @@
 #
 # Environment: BENCH_CLUSTER_STORM (64), BENCH_CLUSTER_GWS ("1 2 3"),
 # BENCH_CLUSTER_KILLS (10), BENCH_CLUSTER_DEAD ("2 5"),
-# BENCH_CLUSTER_WRITERS (16), BUILD (build).  Needs root (ip netns),
+# BENCH_CLUSTER_WRITERS (16), BUILD (build), BENCH_KEEP=1 keeps the logs.  Needs root (ip netns),
 # Ceph's daemons, keepalived and jq; without them it says why and exits 0.
 # Every wait is bounded; every process is stopped by PID at the end.
 cd "$(dirname "$0")/.."
@@ -57,6 +60,17 @@ FW=$BUILD/bench/flushwriter
 . tests/lib/common.sh
 # A bench skips with status 0 (make bench goes on).
 skip() { echo "cluster.sh: skipped: $*"; exit 0; }
+# BENCH_KEEP=1: the gateways' and keepalived's logs are kept at exit.
+if [ "${BENCH_KEEP:-0}" = 1 ]; then
+	eval "orig_$(declare -f cleanup_common)"
+	cleanup_common() {
+		local keep
+		keep=$(mktemp -d /tmp/pristine-cluster-logs.XXXXXX)
+		cp "$tmpdir"/gw*.log "$tmpdir"/fw.all "$NETLAB_DIR"/keepalived-*.log "$keep"/ 2>/dev/null
+		echo "logs kept in $keep"
+		orig_cleanup_common
+	}
+fi
 [ "$(id -u)" -eq 0 ] || skip "needs root (ip netns)"
 for tool in ip keepalived jq; do
 	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
@@ -177,6 +191,9 @@ storm() {
 	local g=$1 k out pre rc=0 t0 spread=""
 	declare -A c0
 	for k in $(seq 1 "$NGW"); do gw_stop "$k"; done
+	# The placement starts empty (sticky placements of the previous
+	# storm's PCs would count as load): its object goes while no gateway runs.
+	timeout 30 rados -p "$CEPH_POOL" rm pristine.cluster.pc 2>/dev/null
 	for k in $(seq 1 "$g"); do gw_start "$k"; done
 	netlab_wait 30 ups 1 "$g" || fail "gw1 does not see $g gateways up"
 	netlab_wait 30 has_vip 1 1 || fail "gw1 does not hold its VIP"
@@ -227,7 +244,7 @@ one_kill() {
 	nv=$(online 1 "$victim")
 	tk=$SECONDS
 	kill -KILL "${GW_PID[$victim]}"
-	gw_stop "$victim"
+	gw_stop "$victim" 2>/dev/null    # (bash's "Killed" notice)
 	netlab_wait 120 all_on "$other" "$other" || fail "gw$other did not take gw$victim's PCs over (kill $n, dead-after $d)"
 	tk=$((SECONDS - tk))
 	sleep 2
