@@ -21,9 +21,11 @@
 #            Before each storm the placement object (pristine.cluster.pc)
 #            is removed while every gateway is stopped, so that the PCs of
 #            the previous storm, sticky on their gateways, do not count.
-#            Printed: aggregate MiB/s, per-PC completion p50/p99, and per
-#            gateway the PCs the placement gave it and the CPU seconds its
-#            pristined used (from /proc) during the storm.
+#            Printed: aggregate MiB/s, per-PC completion p50/p99, the
+#            MiB the OSD returned to reads (each gateway has its own read
+#            cache: one boot set per gateway), and per gateway the PCs the
+#            placement gave it and the CPU seconds its pristined used
+#            (from /proc) during the storm.
 #   failover with 2 gateways, for each cluster-dead-after D in
 #            BENCH_CLUSTER_DEAD ("2 5"): BENCH_CLUSTER_KILLS (10) kills.
 #            Each kill: BENCH_CLUSTER_WRITERS (16) flushwriter PCs (write a
@@ -167,6 +169,11 @@ has_vip() { ip -n "$(netlab_ns "gw$1")" -o addr show dev pc0 | grep -qF " $(netl
 # n_up K: how many gateways gwK's table shows up.
 n_up() { ctl "$1" --json cluster status | jq -r '[.gateways[] | select(.state == "up")] | length'; }
 ups() { [ "$(n_up "$1")" -eq "$2" ]; }
+# osd_read_bytes: bytes the OSD has returned to reads (its perf counter).
+osd_read_bytes() {
+	timeout 30 ceph --admin-daemon "$tmpdir/ceph/run/osd.0.asok" perf dump 2>/dev/null |
+		jq -r '.osd.op_r_out_bytes // 0' 2>/dev/null || echo 0
+}
 # cpu_ticks PID: user + system clock ticks the process used so far.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 pct() { sort -g | awk -v p="$1" '{ v[NR] = $1 } END { if (!NR) { print "-"; exit }
@@ -188,7 +195,7 @@ V1=$(netlab_vip 1)
 # ------------------------------------------------------------ boot storms
 # storm G: G gateways started fresh, STORM PCs at gw1's VIP.
 storm() {
-	local g=$1 k out pre rc=0 t0 spread=""
+	local g=$1 k out pre rc=0 t0 spread="" b0 b1
 	declare -A c0
 	for k in $(seq 1 "$NGW"); do gw_stop "$k"; done
 	# The placement starts empty (sticky placements of the previous
@@ -204,6 +211,7 @@ storm() {
 	done
 	pre=$PFX:storm$g
 	for k in $(seq 1 "$g"); do c0[$k]=$(cpu_ticks "${GW_PID[$k]}"); done
+	b0=$(osd_read_bytes)
 	t0=$SECONDS
 	out=$(netlab_exec pc "$BENCH" -p "$V1:$PORT" -T "$TARGET" -w boot -N "$STORM" -I "$pre" -L "storm$g" 2>&1) || rc=$?
 	if [ "$rc" -ne 0 ]; then
@@ -211,6 +219,7 @@ storm() {
 		echo "storm $g FAIL" >>"$RES"
 		return 0
 	fi
+	b1=$(osd_read_bytes)
 	ctl 1 --json cluster status >"$tmpdir/status.json" || fail "cluster status"
 	for k in $(seq 1 "$g"); do
 		spread="$spread gw$k=$(jq -r --arg p "$pre-" --arg g "gw$k" \
@@ -219,8 +228,9 @@ storm() {
 			'BEGIN { printf "%.1f", (b - a) / hz }')s"
 	done
 	printf '  %d gateway(s): %s\n' "$g" "$(grep -v '^RESULT' <<<"$out" | tr '\n' ' ')"
-	printf '  %d gateway(s): PCs/CPU seconds per gateway:%s (storm %d s wall)\n' "$g" "$spread" "$((SECONDS - t0))"
-	echo "storm $g $(grep '^RESULT' <<<"$out") split=${spread# }" >>"$RES"
+	printf '  %d gateway(s): PCs/CPU seconds per gateway:%s (storm %d s wall); the OSD returned %s MiB to reads\n' \
+		"$g" "$spread" "$((SECONDS - t0))" "$(( (b1 - b0) >> 20 ))"
+	echo "storm $g $(grep '^RESULT' <<<"$out") osd_mib=$(( (b1 - b0) >> 20 )) split=${spread# }" >>"$RES"
 }
 
 echo
@@ -288,16 +298,17 @@ mkdir -p "$BUILD/bench"
 cp "$RES" "$BUILD/bench/cluster-results.txt"
 echo
 echo "== summary ($((SECONDS - T0)) s in all; $(nproc) CPUs shared by everything)"
-printf '%-9s %10s %12s %12s  %s\n' gateways "MiB/s" "PC done p50" "PC done p99" "PCs/CPU s per gateway"
+printf '%-9s %10s %12s %12s %8s  %s\n' gateways "MiB/s" "PC done p50" "PC done p99" "OSD MiB" "PCs/CPU s per gateway"
 base=""
 for g in $GWS; do
 	line=$(grep "^storm $g " "$RES")
 	if grep -q FAIL <<<"$line"; then printf '%-9s %10s\n' "$g" FAILED; continue; fi
 	mibs=$(grep -o 'mibs=[0-9.]*' <<<"$line" | cut -d= -f2)
 	[ -n "$base" ] || base=$mibs
-	printf '%-9s %10s %11ss %11ss  %s (x%s of the first)\n' "$g" "$mibs" \
+	printf '%-9s %10s %11ss %11ss %8s  %s (x%s of the first)\n' "$g" "$mibs" \
 		"$(grep -o 'done_p50_s=[0-9.]*' <<<"$line" | cut -d= -f2)" \
 		"$(grep -o 'done_p99_s=[0-9.]*' <<<"$line" | cut -d= -f2)" \
+		"$(grep -o 'osd_mib=[0-9]*' <<<"$line" | cut -d= -f2)" \
 		"$(sed 's/.*split=//' <<<"$line")" "$(awk -v a="$mibs" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
 done
 echo
