@@ -28,7 +28,7 @@
 #            (from /proc) during the storm.
 #   failover with 2 gateways, for each cluster-dead-after D in
 #            BENCH_CLUSTER_DEAD ("2 5"): BENCH_CLUSTER_KILLS (10) kills.
-#            Each kill: BENCH_CLUSTER_WRITERS (16) flushwriter PCs (write a
+#            Each kill: BENCH_CLUSTER_WRITERS (8) flushwriter PCs (write a
 #            block, SYNCHRONIZE CACHE, again; reconnect every second)
 #            started at gw1's VIP and spread by the placement; once all
 #            write, kill -9 of the gateway serving most of them; its VIP
@@ -50,7 +50,7 @@
 #
 # Environment: BENCH_CLUSTER_STORM (64), BENCH_CLUSTER_GWS ("1 2 3"),
 # BENCH_CLUSTER_KILLS (10), BENCH_CLUSTER_DEAD ("2 5"),
-# BENCH_CLUSTER_WRITERS (16), BUILD (build), BENCH_KEEP=1 keeps the logs.  Needs root (ip netns),
+# BENCH_CLUSTER_WRITERS (8), BUILD (build), BENCH_KEEP=1 keeps the logs.  Needs root (ip netns),
 # Ceph's daemons, keepalived and jq; without them it says why and exits 0.
 # Every wait is bounded; every process is stopped by PID at the end.
 cd "$(dirname "$0")/.."
@@ -88,7 +88,7 @@ STORM=${BENCH_CLUSTER_STORM:-64}
 GWS=${BENCH_CLUSTER_GWS:-1 2 3}
 KILLS=${BENCH_CLUSTER_KILLS:-10}
 DEADS=${BENCH_CLUSTER_DEAD:-2 5}
-WRITERS=${BENCH_CLUSTER_WRITERS:-16}
+WRITERS=${BENCH_CLUSTER_WRITERS:-8}
 STORM_MIB=64
 PORT=3260
 PFX=iqn.2026-12.org.pristine.bench
