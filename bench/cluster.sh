@@ -148,7 +148,7 @@ gw_start() {
 		netlab_bg "gw$k" "$log" "$PRISTINED" -c "$tmpdir/gw$k.conf"
 		GW_PID[$k]=$NETLAB_PID
 		for _ in $(seq 1 300); do
-			grep -q listening "$log" && return 0
+			grep -q listening "$log" 2>/dev/null && return 0
 			kill -0 "${GW_PID[$k]}" 2>/dev/null || break
 			sleep 0.1
 		done
