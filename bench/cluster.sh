@@ -264,6 +264,7 @@ one_kill() {
 	tk=$((SECONDS - tk))
 	sleep 2
 	netlab_stop "$fwpid" INT
+	[ "$NETLAB_RC" -eq 0 ] || echo "  (kill $n: flushwriter exited with $NETLAB_RC: a writer gave up or ended stalled)"
 	grep '^writer ' "$tmpdir/fw.out" | awk '$7 > 0 { print $11 }' | sort -g >"$tmpdir/stalls"
 	stalls=$(wc -l <"$tmpdir/stalls")
 	worst=$(tail -n 1 "$tmpdir/stalls")
