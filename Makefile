@@ -177,7 +177,8 @@ fuzz: fuzz-build
 # daemon and the benchmark programs, then runs bench/run.sh, which prints
 # numbers for pristined, tgt and raw_target side by side (see
 # BENCHMARKS.md), then bench/rbd.sh (pristined on Ceph RBD vs tgt-rbd vs
-# pristined on a local file; bench-rbd below).  Nothing here is installed; raw_target (a writable raw
+# pristined on a local file; bench-rbd below), then bench/cluster.sh (issue 15:
+# gateways of a cluster; bench-cluster below).  Nothing here is installed; raw_target (a writable raw
 # LUN, bench-only) exists only in $(BUILD)/bench/.
 BENCH_BIN = $(BUILD)/bench/iscsi_bench $(BUILD)/bench/raw_target $(BUILD)/bench/overlay_bench $(BUILD)/bench/chain_bench
 BENCH_BIN += $(BUILD)/bench/cache_bench $(BUILD)/bench/ovl_ceph_check $(BUILD)/bench/flushwriter
