@@ -177,18 +177,20 @@ fuzz: fuzz-build
 # daemon and the benchmark programs, then runs bench/run.sh, which prints
 # numbers for pristined, tgt and raw_target side by side (see
 # BENCHMARKS.md), then bench/rbd.sh (pristined on Ceph RBD vs tgt-rbd vs
-# pristined on a local file; bench-rbd below).  Nothing here is installed; raw_target (a writable raw
+# pristined on a local file; bench-rbd below), then bench/cluster.sh (issue 15:
+# gateways of a cluster; bench-cluster below).  Nothing here is installed; raw_target (a writable raw
 # LUN, bench-only) exists only in $(BUILD)/bench/.
 BENCH_BIN = $(BUILD)/bench/iscsi_bench $(BUILD)/bench/raw_target $(BUILD)/bench/overlay_bench $(BUILD)/bench/chain_bench
-BENCH_BIN += $(BUILD)/bench/cache_bench $(BUILD)/bench/ovl_ceph_check
+BENCH_BIN += $(BUILD)/bench/cache_bench $(BUILD)/bench/ovl_ceph_check $(BUILD)/bench/flushwriter
 
-.PHONY: bench bench-build bench-versions bench-ab bench-rbd
+.PHONY: bench bench-build bench-versions bench-ab bench-rbd bench-cluster
 bench-build: deps all $(BENCH_BIN)
 
 bench: bench-build
 	@sh bench/deps.sh
 	@bash bench/run.sh
 	@bash bench/rbd.sh
+	@bash bench/cluster.sh
 
 # Only the Ceph part of `make bench`: pristined on RBD vs tgt-rbd vs
 # pristined on a local file on a throwaway single-node cluster
@@ -196,6 +198,13 @@ bench: bench-build
 bench-rbd: bench-build
 	@sh bench/deps.sh
 	@bash bench/rbd.sh
+
+# Only the cluster part of `make bench` (issue 15): a 64-PC boot storm with
+# 1, 2 and 3 gateways, and the stall of a gateway's PCs across kill -9, in
+# the lab network of tests/lib/netlab.sh (bench/cluster.sh, ~8 minutes;
+# needs root, skipped with a reason without Ceph or keepalived).
+bench-cluster: bench-build
+	@bash bench/cluster.sh
 
 # Only the version-chain phase of `make bench` (reads through pristined over
 # iSCSI at 1 and 10 layers; bench/versions.sh, ~4 minutes).
@@ -234,6 +243,11 @@ $(BUILD)/bench/chain_bench: bench/chain_bench.c $(wildcard src/storage/overlay*.
 $(BUILD)/bench/ovl_ceph_check: tests/ceph/ovl_ceph_check.c tests/ceph/check_util.c $(LIB_OBJ) tests/ceph/check_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
+# flushwriter without sanitizers, for bench/cluster.sh's failover timing.
+$(BUILD)/bench/flushwriter: tests/cluster/flushwriter.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -pthread -o $@ $^ -liscsi
 
 # cache_bench: clients reading one RBD version with and without the shared
 # read cache, in-process (bench/cache.sh runs it on a throwaway cluster).

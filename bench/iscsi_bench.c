@@ -68,6 +68,7 @@
 #define MAX_QD 256
 #define DRAIN_LIMIT_S 60.0   /* commands still in flight this long after the end: give up */
 #define BOOT_LIMIT_S 600.0   /* issue window of runs without -t */
+#define LOGIN_TRIES 10       /* logins tried per session before giving up */
 
 enum workload { W_RANDREAD, W_RANDWRITE, W_SEQREAD, W_SEQWRITE, W_BOOT };
 
@@ -133,6 +134,7 @@ struct bench {
 	struct hist lat;
 	struct session *sess[MAX_SESSIONS];
 	int failed;                    /* a command failed: stop everything */
+	unsigned login_retries;        /* logins tried again (LOGIN_TRIES) */
 };
 
 static uint64_t now_ns(void)
@@ -386,15 +388,25 @@ static struct session *session_open(struct bench *b, unsigned id, const char *in
 	s->b = b;
 	s->id = id;
 	s->rnd = (b->seed + id) * 0x9e3779b97f4a7c15ull | 1;
-	s->iscsi = iscsi_create_context(initiator);
-	if (!s->iscsi)
-		die("cannot create an iSCSI context");
-	iscsi_set_targetname(s->iscsi, b->target);
-	iscsi_set_session_type(s->iscsi, ISCSI_SESSION_NORMAL);
-	iscsi_set_header_digest(s->iscsi, ISCSI_HEADER_DIGEST_NONE);
-	if (iscsi_full_connect_sync(s->iscsi, b->portal, 0))
-		die("login to %s at %s as %s: %s", b->target, b->portal, initiator,
-		    iscsi_get_error(s->iscsi));
+	/* A login that a cluster's gateway redirects (status 0x0101) can lose
+	 * a race in libiscsi's synchronous connect with the first gateway
+	 * closing the connection: a few fresh tries, each counted. */
+	for (int tries = 1;; tries++) {
+		s->iscsi = iscsi_create_context(initiator);
+		if (!s->iscsi)
+			die("cannot create an iSCSI context");
+		iscsi_set_targetname(s->iscsi, b->target);
+		iscsi_set_session_type(s->iscsi, ISCSI_SESSION_NORMAL);
+		iscsi_set_header_digest(s->iscsi, ISCSI_HEADER_DIGEST_NONE);
+		if (!iscsi_full_connect_sync(s->iscsi, b->portal, 0))
+			break;
+		if (tries == LOGIN_TRIES)
+			die("login to %s at %s as %s: %s", b->target, b->portal, initiator,
+			    iscsi_get_error(s->iscsi));
+		iscsi_destroy_context(s->iscsi);
+		b->login_retries++;
+		usleep(100000);
+	}
 	/* A unit attention (power on, reset) may answer the first commands. */
 	for (int tries = 0; tries < 5; tries++) {
 		task = iscsi_readcapacity16_sync(s->iscsi, b->lun);
@@ -520,10 +532,14 @@ static void report(struct bench *b)
 		       "  per-session completion p50 %.3f s, p99 %.3f s, max %.3f s; command latency p50 %.0f us, p99 %.0f us\n",
 		       (double)b->region_len / 1048576.0, b->nsess, b->qd, b->next, secs, mibs,
 		       p50, p99, mx, hist_q(&b->lat, 0.5) / 1e3, hist_q(&b->lat, 0.99) / 1e3);
+		if (b->login_retries)
+			printf("  %u login(s) tried again before the run\n", b->login_retries);
 		printf("RESULT label=%s workload=boot sessions=%u qd=%u set_mib=%.0f secs=%.3f mibs=%.1f"
-		       " done_p50_s=%.3f done_p99_s=%.3f done_max_s=%.3f lat_p50_us=%.0f lat_p99_us=%.0f\n",
+		       " done_p50_s=%.3f done_p99_s=%.3f done_max_s=%.3f lat_p50_us=%.0f lat_p99_us=%.0f"
+		       " login_retries=%u\n",
 		       b->label, b->nsess, b->qd, (double)b->region_len / 1048576.0, secs, mibs,
-		       p50, p99, mx, hist_q(&b->lat, 0.5) / 1e3, hist_q(&b->lat, 0.99) / 1e3);
+		       p50, p99, mx, hist_q(&b->lat, 0.5) / 1e3, hist_q(&b->lat, 0.99) / 1e3,
+		       b->login_retries);
 		return;
 	}
 	double mean = b->lat.count ? b->lat.sum_ns / (double)b->lat.count / 1e3 : 0;
