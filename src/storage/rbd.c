@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,11 @@ struct rbd_cluster {
 	char breakable[RBD_ADDR_MAX];   /* a previous instance's address, "" = none */
 	bool (*may_break)(void *arg, const char *owner);   /* the cluster's policy, or NULL */
 	void *may_break_arg;
+	/* Addresses this connection blocklisted (rbd_cluster_fence), newest
+	 * last, so that a dead gateway's N locks cost one blocklist, not N. */
+	pthread_mutex_t fence_lock;
+	char fenced[RBD_FENCED_MAX][RBD_ADDR_MAX];
+	unsigned nfenced;
 };
 
 struct rbd_backend {
@@ -134,6 +140,7 @@ int rbd_cluster_connect_opts(const char *conf_file, const char *id,
 	*out = NULL;
 	if (!(c = calloc(1, sizeof(*c))))
 		return -ENOMEM;
+	pthread_mutex_init(&c->fence_lock, NULL);
 	snprintf(name, sizeof(name), "client.%s", id);
 	if ((rc = rados_create2(&c->rados, "ceph", name, 0)) < 0) {
 		snprintf(msg, msglen, "ceph: cannot create a client %s: %s", name, strerror(-rc));
@@ -162,9 +169,11 @@ int rbd_cluster_connect_opts(const char *conf_file, const char *id,
 	 * committed by the OSDs, and the shared read path above the golden
 	 * does the caching where it pays (one copy for every PC). */
 	rados_conf_set(c->rados, "rbd_cache", "false");
-	/* Breaking a lock fences its owner (rbd_lock_take): librbd's default,
-	 * made sure of whatever ceph.conf says. */
-	rados_conf_set(c->rados, "rbd_blocklist_on_break_lock", "true");
+	/* Breaking a lock fences its owner, but we do it ourselves, once per
+	 * owner, before the break (rbd_cluster_fence, rbd_lock_take): each
+	 * blocklist is a new OSD map (about a second on the monitors), and a
+	 * dead gateway's PCs would otherwise be taken over a second apiece. */
+	rados_conf_set(c->rados, "rbd_blocklist_on_break_lock", "false");
 	if ((rc = rados_connect(c->rados)) < 0) {
 		snprintf(msg, msglen, "cannot connect to the Ceph cluster at %s (from %s) as %s "
 			 "(key from keyring %s): %s%s",
@@ -190,6 +199,7 @@ void rbd_cluster_close(struct rbd_cluster *c)
 	if (!c)
 		return;
 	rados_shutdown(c->rados);
+	pthread_mutex_destroy(&c->fence_lock);
 	free(c);
 }
 
@@ -223,13 +233,34 @@ void rbd_cluster_set_breakable(struct rbd_cluster *c, const char *addr)
 	/* Fence it now: its watches go at once, so what it had open (a
 	 * clone, a half-imported image) can be locked or removed without
 	 * waiting for the OSDs' watch timeout. */
-	rc = rados_blocklist_add(c->rados, c->breakable, RBD_FENCE_S);
+	rc = rbd_cluster_fence(c, c->breakable);
 	if (rc < 0)
 		log_warn("ceph: cannot blocklist our previous instance %s: %s (what it had open "
 			 "waits for its watches to time out, ~30 s)", c->breakable, strerror(-rc));
 	else
 		log_info("ceph: our previous instance %s is blocklisted for %d s", c->breakable,
 			 RBD_FENCE_S);
+}
+
+/* See rbd_int.h. */
+int rbd_cluster_fence(struct rbd_cluster *c, const char *addr)
+{
+	int rc = 0;
+	bool known = false;
+
+	pthread_mutex_lock(&c->fence_lock);
+	for (unsigned i = 0; i < c->nfenced && !known; i++)
+		known = strcmp(c->fenced[i], addr) == 0;
+	if (!known && (rc = rados_blocklist_add(c->rados, (char *)addr, RBD_FENCE_S)) == 0 &&
+	    strlen(addr) < RBD_ADDR_MAX) {
+		if (c->nfenced == RBD_FENCED_MAX) {     /* forget the oldest: at worst blocklisted again */
+			memmove(c->fenced[0], c->fenced[1], sizeof(c->fenced[0]) * (RBD_FENCED_MAX - 1));
+			c->nfenced--;
+		}
+		snprintf(c->fenced[c->nfenced++], RBD_ADDR_MAX, "%s", addr);
+	}
+	pthread_mutex_unlock(&c->fence_lock);
+	return rc;
 }
 
 /* See rbd_int.h. */

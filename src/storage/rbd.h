@@ -93,10 +93,10 @@ void rbd_cluster_close(struct rbd_cluster *c);
  * Install the lock-break policy of a cluster of gateways (cluster.h):
  * when rbd_disk_open finds an image's exclusive lock held by another
  * owner than the breakable address (rbd_cluster_set_breakable, below),
- * it asks may_break(arg, owner_addr); true breaks the lock, and the
- * break blocklists the owner first (librbd's rbd_blocklist_on_break_lock,
- * which rbd_cluster_connect forces on), so it can never write again.  false leaves the lock (the
- * open fails).  may_break runs on the opening thread.  NULL removes the
+ * it asks may_break(arg, owner_addr); true breaks the lock after the
+ * owner is blocklisted (once per owner address and connection: a dead
+ * gateway's many locks cost one new OSD map), so it can never write
+ * again.  false leaves the lock (the open fails).  may_break runs on the opening thread.  NULL removes the
  * policy (a single server has none: only its previous instance's locks
  * are broken).  Call it before disks are opened or while none opens.
  */

@@ -393,9 +393,9 @@ fail_io:
  * Break img's exclusive lock if its owner is exactly prev, the previous
  * instance of this gateway (rbd_cluster_set_breakable), or an owner the
  * cluster's break policy allows (a dead, stopped or cut-off gateway,
- * rbd_cluster_set_break_policy): librbd blocklists that address
- * (fencing: whatever it still has in flight is refused by the OSDs) and
- * drops its lock, so the acquire that follows does not wait out the dead
+ * rbd_cluster_set_break_policy): that address is blocklisted first
+ * (rbd_cluster_fence, once per address: whatever it still has in flight
+ * is refused by the OSDs), then its lock dropped, so the acquire that follows does not wait out the dead
  * owner's watch.  A lock of any other owner is left alone.  name is for
  * the log.  0 (broken, or nothing to break) or -errno.
  */
@@ -415,6 +415,12 @@ static int break_stale(struct rbd_cluster *c, rbd_image_t img, const char *name,
 			log_info("%s: locked by %s, not our previous instance (%s): not broken",
 				 name, owners[i], prev ? prev : "none");
 			continue;
+		}
+		/* fence first (once per owner): only then may its lock go */
+		if ((rc = rbd_cluster_fence(c, owners[i])) < 0) {
+			log_err("%s: cannot blocklist %s: %s - its lock is not broken", name,
+				owners[i], strerror(-rc));
+			break;
 		}
 		rc = rbd_lock_break(img, mode, owners[i]);
 		if (rc == 0 || rc == -ENOENT) {

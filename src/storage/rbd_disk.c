@@ -65,7 +65,7 @@
  * A lock whose owner is exactly the cluster's breakable address (the
  * previous instance of this gateway, rbd_cluster_set_breakable: the state
  * directory's lock proves it serves nothing) is broken first
- * (rbd_lock_take, rbd_admin.c: rbd_lock_break blocklists it), so a restart after kill -9
+ * (rbd_lock_take, rbd_admin.c: blocklisted first), so a restart after kill -9
  * serves at once (tests/ceph/test_rbd_kill.sh); no other owner's is.
  *
  * Threading: read/write/unmap/flush/block_status from many threads

@@ -16,6 +16,15 @@
 /* The cluster handle of c (borrowed: valid until rbd_cluster_close). */
 rados_t rbd_cluster_rados(struct rbd_cluster *c);
 
+/*
+ * Fence addr: blocklist it (for RBD_FENCE_S seconds) unless this
+ * connection already did, so that every request it still sends is
+ * refused by the OSDs.  Done before any lock of addr is broken.  0 or
+ * -errno (then nothing of addr may be broken).
+ */
+#define RBD_FENCED_MAX 16
+int rbd_cluster_fence(struct rbd_cluster *c, const char *addr);
+
 /* The address rbd_cluster_set_breakable named, or NULL (borrowed). */
 const char *rbd_cluster_breakable(struct rbd_cluster *c);
 
