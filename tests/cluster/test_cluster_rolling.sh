@@ -15,98 +15,17 @@
 #   - every acknowledged flushed write reads back (flushwriter --verify);
 #   - both gateways stop cleanly at the end, no sanitizer report.
 . "$(dirname "$0")/../lib/common.sh"
-[ "$(id -u)" -eq 0 ] || skip "needs root (ip netns)"
-for tool in ip keepalived jq bc; do
-	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
-done
-CTL=${CTL:-$BUILD/pristinectl}
-FW=$BUILD/asan/flushwriter
-[ -x "$FW" ] || skip "$FW not built (make asan)"
-. "$TOP/tests/lib/netlab.sh"
-. "$TOP/tests/lib/ceph.sh"
-ceph_needs_daemon
+. "$TOP/tests/cluster/lablib.sh"
 
 STALL_BOUND=${STALL_BOUND:-30}
 WRITERS=16
 PFX=iqn.2026-12.org.pristine.test:rolling
-ISCSI_PORT=3260
-
-netlab_create 2
-t0=$SECONDS
-ceph_start "$tmpdir/ceph" memstore
-echo "ceph up in $((SECONDS - t0)) s at $CEPH_MON (namespace $CEPH_NETNS)"
-PCONF=$(ceph_add_client pristine mon 'profile rbd' osd 'profile rbd')
-make_image "$tmpdir/golden.raw" 8
-timeout 60 rbd import --no-progress "$tmpdir/golden.raw" "$CEPH_POOL/golden" || fail "rbd import"
-timeout 30 rbd snap create --no-progress "$CEPH_POOL/golden@v1" >/dev/null || fail "rbd snap create"
-
-declare -A GW_PID GW_LOG
-fail() {
-	echo "FAIL: $*"
-	local f
-	for f in "$tmpdir"/gw*.log "$NETLAB_DIR"/keepalived-gw*.log; do
-		[ -f "$f" ] && { echo "--- $f (tail)"; tail -n 25 "$f"; }
-	done
-	[ -f "$tmpdir/fw.out" ] && { echo "--- flushwriter (tail)"; tail -n 40 "$tmpdir/fw.out"; }
-	exit 1
-}
-for k in 1 2; do
-	cat >"$tmpdir/gw$k.conf" <<EOF
-[server]
-state = $tmpdir/gw$k
-listen = 0.0.0.0:$ISCSI_PORT
-ceph-conf = $PCONF
-ceph-id = pristine
-cluster-name = gw$k
-cluster-address = $(netlab_vip "$k"):$ISCSI_PORT
-cluster-pool = $CEPH_POOL
-cluster-dead-after = 5
-EOF
-done
-# start_gw K RUN: pristined of gwK in its namespace, log gwK.RUN.log; its
-# PID in GW_PID[gwK]; returns once it listens (bounded).
-start_gw() {
-	local k=$1 log=$tmpdir/gw$1.$2.log
-	GW_LOG[gw$k]=$log
-	netlab_bg "gw$k" "$log" "$PRISTINED" -c "$tmpdir/gw$k.conf"
-	GW_PID[gw$k]=$NETLAB_PID
-	for _ in $(seq 1 300); do
-		grep -q listening "$log" && return 0
-		kill -0 "$NETLAB_PID" 2>/dev/null || fail "gw$k exited at start"
-		sleep 0.1
-	done
-	fail "gw$k did not start listening in 30 s"
-}
-ctl() { local k=$1; shift; timeout 30 "$CTL" --state "$tmpdir/gw$k" "$@"; }
-start_gw 1 1
-start_gw 2 1
-ctl 1 image add golden --rbd "$CEPH_POOL/golden@v1" >/dev/null || fail "image add on gw1"
-for i in $(seq 0 $((WRITERS - 1))); do
-	ctl 1 client add "$(printf '%s-%02d' "$PFX" "$i")" --image golden >/dev/null ||
-		fail "client add $i on gw1"
-done
-gw2_clients() { [ "$(ctl 2 --json client list | jq '.clients | length')" -eq "$WRITERS" ]; }
-netlab_wait 10 gw2_clients || fail "gw2 does not list the $WRITERS clients added on gw1"
-TARGET=$(ctl 1 --json image list | jq -r '.images[] | select(.name == "golden") | .target')
-[ -n "$TARGET" ] && [ "$TARGET" != null ] || fail "no target for image golden"
-
-for k in 1 2; do
-	netlab_keepalived "gw$k" "timeout 2 $CTL --state $tmpdir/gw$k cluster health"
-done
-has_vip() { ip -n "$(netlab_ns "$1")" -o addr show dev pc0 | grep -qF " $2/"; }
-for k in 1 2; do
-	netlab_wait 20 has_vip "gw$k" "$(netlab_vip "$k")" || fail "gw$k does not hold its VIP"
-done
-V1=$(netlab_vip 1)
-echo "gateways up, $WRITERS clients, VIPs on their home gateways"
+LAB_LOGS="$tmpdir/fw.out"
+lab_start $(for i in $(seq 0 $((WRITERS - 1))); do printf '%s-%02d ' "$PFX" "$i"; done)
 
 netlab_bg pc "$tmpdir/fw.out" "$FW" -p "$V1:$ISCSI_PORT" -T "$TARGET" -s "$tmpdir/fw.state" \
 	-I "$PFX" -N "$WRITERS" -b 32 -t 600 -R 60
 FWPID=$NETLAB_PID
-# online K GW: how many PCs gateway K's table shows online on GW
-online() {
-	ctl "$1" --json cluster status | jq -r --arg g "$2" '.gateways[] | select(.name == $g) | .pcs'
-}
 all_online() { [ $(($(online "$1" gw1) + $(online "$1" gw2))) -eq "$WRITERS" ]; }
 both_busy() { [ "$(online 2 gw1)" -ge 1 ] && [ "$(online 2 gw2)" -ge 1 ] && all_online 2; }
 netlab_wait 30 both_busy || { ctl 2 cluster status; fail "the $WRITERS PCs are not spread over both gateways"; }

@@ -33,99 +33,17 @@
 # --verify), the tried pattern is not on the disk (read back through the
 # gateway that serves the PC now); the takeover times are printed.
 . "$(dirname "$0")/../lib/common.sh"
-[ "$(id -u)" -eq 0 ] || skip "needs root (ip netns)"
-for tool in ip keepalived jq bc qemu-io; do
-	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
-done
-CTL=${CTL:-$BUILD/pristinectl}
-FW=$BUILD/asan/flushwriter
-[ -x "$FW" ] || skip "$FW not built (make asan)"
-. "$TOP/tests/lib/netlab.sh"
-. "$TOP/tests/lib/ceph.sh"
-ceph_needs_daemon
+LAB_TOOLS=qemu-io
+. "$TOP/tests/cluster/lablib.sh"
 
 STALL_BOUND=${STALL_BOUND:-40}
 NW=4
 PFX=iqn.2026-12.org.pristine.test:split
-ISCSI_PORT=3260
 TRY_OFF=$((1024 * 1024))     # beyond the writers' 32 blocks
+LAB_LOGS="$tmpdir/try*.out $tmpdir/fw*.out"
+lab_start $(for c in a b; do for i in $(seq 0 $((NW - 1))); do
+	printf '%s:%s-%02d ' "$PFX" "$c" "$i"; done; done)
 
-netlab_create 2
-t0=$SECONDS
-ceph_start "$tmpdir/ceph" memstore
-echo "ceph up in $((SECONDS - t0)) s at $CEPH_MON (namespace $CEPH_NETNS)"
-PCONF=$(ceph_add_client pristine mon 'profile rbd' osd 'profile rbd')
-make_image "$tmpdir/golden.raw" 8
-timeout 60 rbd import --no-progress "$tmpdir/golden.raw" "$CEPH_POOL/golden" || fail "rbd import"
-timeout 30 rbd snap create --no-progress "$CEPH_POOL/golden@v1" >/dev/null || fail "rbd snap create"
-
-declare -A GW_PID GW_LOG
-fail() {
-	echo "FAIL: $*"
-	local f
-	for f in "$tmpdir"/gw*.log "$NETLAB_DIR"/keepalived-gw*.log "$tmpdir"/try*.out "$tmpdir"/fw*.out; do
-		[ -f "$f" ] && { echo "--- $f (tail)"; tail -n 25 "$f"; }
-	done
-	# KEEP_LOGS=DIR: the logs are copied there for a post-mortem
-	[ -n "${KEEP_LOGS:-}" ] && mkdir -p "$KEEP_LOGS" && cp "$tmpdir"/*.log "$tmpdir"/*.out "$NETLAB_DIR"/*.log "$KEEP_LOGS"/
-	exit 1
-}
-for k in 1 2; do
-	cat >"$tmpdir/gw$k.conf" <<EOF
-[server]
-state = $tmpdir/gw$k
-listen = 0.0.0.0:$ISCSI_PORT
-ceph-conf = $PCONF
-ceph-id = pristine
-cluster-name = gw$k
-cluster-address = $(netlab_vip "$k"):$ISCSI_PORT
-cluster-pool = $CEPH_POOL
-cluster-dead-after = 5
-EOF
-done
-# start_gw K RUN: pristined of gwK in its namespace, log gwK.RUN.log; its
-# PID in GW_PID[gwK]; returns once it listens (bounded).
-start_gw() {
-	local k=$1 log=$tmpdir/gw$1.$2.log
-	GW_LOG[gw$k]=$log
-	netlab_bg "gw$k" "$log" "$PRISTINED" -c "$tmpdir/gw$k.conf"
-	GW_PID[gw$k]=$NETLAB_PID
-	for _ in $(seq 1 300); do
-		grep -q listening "$log" && return 0
-		kill -0 "$NETLAB_PID" 2>/dev/null || fail "gw$k exited at start"
-		sleep 0.1
-	done
-	fail "gw$k did not start listening in 30 s"
-}
-ctl() { local k=$1; shift; timeout 30 "$CTL" --state "$tmpdir/gw$k" "$@"; }
-start_gw 1 1
-start_gw 2 1
-ctl 1 image add golden --rbd "$CEPH_POOL/golden@v1" >/dev/null || fail "image add on gw1"
-for c in a b; do
-	for i in $(seq 0 $((NW - 1))); do
-		ctl 1 client add "$(printf '%s:%s-%02d' "$PFX" "$c" "$i")" --image golden >/dev/null ||
-			fail "client add $c-$i on gw1"
-	done
-done
-gw2_clients() { [ "$(ctl 2 --json client list | jq '.clients | length')" -eq $((2 * NW)) ]; }
-netlab_wait 10 gw2_clients || fail "gw2 does not list the clients added on gw1"
-TARGET=$(ctl 1 --json image list | jq -r '.images[] | select(.name == "golden") | .target')
-[ -n "$TARGET" ] && [ "$TARGET" != null ] || fail "no target for image golden"
-
-for k in 1 2; do
-	netlab_keepalived "gw$k" "timeout 2 $CTL --state $tmpdir/gw$k cluster health"
-done
-has_vip() { ip -n "$(netlab_ns "$1")" -o addr show dev pc0 | grep -qF " $2/"; }
-for k in 1 2; do
-	netlab_wait 20 has_vip "gw$k" "$(netlab_vip "$k")" || fail "gw$k does not hold its VIP"
-done
-V1=$(netlab_vip 1)
-echo "gateways up; VIPs on their home gateways: gw1 $V1, gw2 $(netlab_vip 2)"
-
-# online K GW: how many PCs gateway K's table shows online on GW
-online() {
-	ctl "$1" --json cluster status | jq -r --arg g "$2" '.gateways[] | select(.name == $g) | .pcs'
-}
 ceph_addr() {
 	ctl "$1" --json cluster status | jq -r --arg g "$2" '.gateways[] | select(.name == $g) | .ceph_addr'
 }
