@@ -18,7 +18,9 @@ CFLAGS  ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Isrc -I/usr/include/isa-l
 ALL_CFLAGS = -std=gnu11 $(WARN) -pthread $(CFLAGS)
 # -lrbd -lrados: golden images on Ceph RBD (src/storage/rbd.c).
-LDLIBS  = -lisal -lmicrohttpd -ljansson -linih -lsystemd -lnettle -lrbd -lrados -pthread
+# -lsodium: the console's password hash (Argon2id); -lgnutls: its
+# self-signed certificate (libmicrohttpd does the TLS with GnuTLS).
+LDLIBS  = -lisal -lmicrohttpd -ljansson -linih -lsystemd -lnettle -lrbd -lrados -lsodium -lgnutls -pthread
 CTL_LDLIBS = -lcurl -ljansson
 
 # PRISTINE_DEBUG: PR_ASSERT checks (src/util/check.h) in the sanitizer and
@@ -27,7 +29,7 @@ SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 
 # Every module but the two programs' entry points.
 LIB_SRC = $(wildcard src/util/*.c src/storage/*.c src/scsi/*.c src/proto/*.c src/lab/*.c src/admin/*.c src/boot/*.c) \
-          $(wildcard src/cluster/*.c) \
+          $(wildcard src/cluster/*.c) $(wildcard src/console/*.c) \
           $(filter-out src/daemon/main.c,$(wildcard src/daemon/*.c))
 D_SRC   = src/daemon/main.c
 CTL_SRC = $(wildcard src/ctl/*.c)

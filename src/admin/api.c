@@ -46,6 +46,7 @@
  * NUL can neither change the route nor truncate the id.
  */
 #include "admin/api.h"
+#include "admin/api_call.h"
 #include "admin/api_route.h"
 #include "util/log.h"
 
@@ -162,194 +163,6 @@ static enum MHD_Result api_send_error(struct MHD_Connection *c, const char *meth
 	log_notice("api: %s %s -> %u: %s", log_safe(method, sme, sizeof(sme)),
 		   log_safe(url, su, sizeof(su)), status, sm);
 	return api_send(c, status, json_pack("{s:o*}", "error", s), allow);
-}
-
-/*
- * Parse the request body as a JSON object into *root (a new reference
- * the caller frees).  An empty body gives *root = NULL when empty_ok,
- * and is refused otherwise.  Duplicate keys and trailing bytes are
- * refused (jansson checks the end of input by default).  Returns 0, or
- * -EINVAL with err set.
- */
-static int parse_body(const struct api_req *r, bool empty_ok, json_t **root,
-		      char *err, size_t errlen)
-{
-	json_error_t jerr;
-	json_t *v;
-
-	*root = NULL;
-	if (r->len == 0 && empty_ok)
-		return 0;
-	if (r->len == 0) {
-		snprintf(err, errlen, "body must be a JSON object");
-		return -EINVAL;
-	}
-	v = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!v) {
-		snprintf(err, errlen, "malformed JSON body: %s", jerr.text);
-		return -EINVAL;
-	}
-	if (!json_is_object(v)) {
-		json_decref(v);
-		snprintf(err, errlen, "body must be a JSON object");
-		return -EINVAL;
-	}
-	*root = v;
-	return 0;
-}
-
-/*
- * Parse a body that is empty or {"force": bool, ...} (reset, remove);
- * other keys are ignored.  0 with *force set, or -EINVAL with err set.
- */
-static int parse_force_body(const struct api_req *r, bool *force, char *err, size_t errlen)
-{
-	json_t *root, *f;
-	int rc;
-
-	*force = false;
-	rc = parse_body(r, true, &root, err, errlen);
-	if (rc || !root)
-		return rc;
-	f = json_object_get(root, "force");
-	if (f && !json_is_boolean(f)) {
-		snprintf(err, errlen, "\"force\" must be true or false");
-		rc = -EINVAL;
-	}
-	*force = f && json_is_true(f);
-	json_decref(root);
-	return rc;
-}
-
-/*
- * Run the op behind a matched route and method (already checked with
- * api_route_allows).  A missing op is -ENOSYS (501) before the body is
- * looked at; a body that is not what the route takes is -EINVAL (400).
- * Returns the op's result; *out is what it produced (owned by the
- * caller), err its message.
- */
-static int api_dispatch(struct api *api, const struct api_req *r, const char *method,
-			json_t **out, char *err, size_t errlen)
-{
-	const struct control_ops *ops = api->ops;
-	json_t *body = NULL;
-	bool force;
-	int rc;
-
-	switch (r->m.route) {
-	case API_R_STATUS:
-		if (!ops->status)
-			break;
-		return ops->status(ops->ctx, out, err, errlen);
-	case API_R_CLIENTS:
-		if (strcmp(method, "POST") == 0) {
-			if (!ops->client_add)
-				break;
-			rc = parse_body(r, false, &body, err, errlen);
-			if (rc)
-				return rc;
-			rc = ops->client_add(ops->ctx, body, out, err, errlen);
-			json_decref(body);
-			return rc;
-		}
-		if (!ops->clients_list)
-			break;
-		return ops->clients_list(ops->ctx, out, err, errlen);
-	case API_R_CLIENT:
-		if (!ops->client_show)
-			break;
-		return ops->client_show(ops->ctx, r->m.id, out, err, errlen);
-	case API_R_CLIENT_RESET:
-		if (!ops->client_reset)
-			break;
-		rc = parse_force_body(r, &force, err, errlen);
-		if (rc)
-			return rc;
-		return ops->client_reset(ops->ctx, r->m.id, force, out, err, errlen);
-	case API_R_CLIENT_REMOVE:
-		if (!ops->client_remove)
-			break;
-		rc = parse_force_body(r, &force, err, errlen);
-		if (rc)
-			return rc;
-		return ops->client_remove(ops->ctx, r->m.id, force, out, err, errlen);
-	case API_R_CLIENT_SET:
-		if (!ops->client_set)
-			break;
-		rc = parse_body(r, false, &body, err, errlen);
-		if (rc)
-			return rc;
-		rc = ops->client_set(ops->ctx, r->m.id, body, out, err, errlen);
-		json_decref(body);
-		return rc;
-	case API_R_SESSIONS:
-		if (!ops->sessions_list)
-			break;
-		return ops->sessions_list(ops->ctx, out, err, errlen);
-	case API_R_SESSION:
-		if (!ops->session_kill)
-			break;
-		return ops->session_kill(ops->ctx, r->m.tsih, out, err, errlen);
-	case API_R_IMAGES:
-		if (strcmp(method, "POST") == 0) {
-			if (!ops->image_add)
-				break;
-			rc = parse_body(r, false, &body, err, errlen);
-			if (rc)
-				return rc;
-			rc = ops->image_add(ops->ctx, body, out, err, errlen);
-			json_decref(body);
-			return rc;
-		}
-		if (!ops->images_list)
-			break;
-		return ops->images_list(ops->ctx, out, err, errlen);
-	case API_R_IMAGE:
-		if (!ops->image_show)
-			break;
-		return ops->image_show(ops->ctx, r->m.id, out, err, errlen);
-	case API_R_IMAGE_ACTION:
-		if (!ops->image_action)
-			break;
-		rc = parse_body(r, true, &body, err, errlen);
-		if (rc)
-			return rc;
-		if (!body)
-			body = json_object();
-		rc = ops->image_action(ops->ctx, r->m.id, r->m.action, body, out, err, errlen);
-		json_decref(body);
-		return rc;
-	case API_R_JOBS:
-		if (!ops->jobs_list)
-			break;
-		return ops->jobs_list(ops->ctx, out, err, errlen);
-	case API_R_JOB:
-		if (!ops->job_show)
-			break;
-		return ops->job_show(ops->ctx, r->m.tsih, out, err, errlen);
-	case API_R_CLUSTER:
-		if (!ops->cluster_status)
-			break;
-		return ops->cluster_status(ops->ctx, out, err, errlen);
-	case API_R_CLUSTER_HEALTH:
-		if (!ops->cluster_health)
-			break;
-		return ops->cluster_health(ops->ctx, out, err, errlen);
-	case API_R_CLUSTER_DRAIN:
-		if (!ops->cluster_drain)
-			break;
-		rc = parse_body(r, false, &body, err, errlen);
-		if (rc)
-			return rc;
-		rc = ops->cluster_drain(ops->ctx, body, out, err, errlen);
-		json_decref(body);
-		return rc;
-	case API_R_NONE:
-		snprintf(err, errlen, "no such route");
-		return -ENOENT;
-	}
-	snprintf(err, errlen, "not implemented by this daemon");
-	return -ENOSYS;
 }
 
 /*
@@ -619,7 +432,7 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const ch
 		return api_take_body(r, upload_data, n, method, url);
 	}
 	api_conn_busy(api, c, true);
-	rc = api_dispatch(api, r, method, &out, err, sizeof(err));
+	rc = api_dispatch(api->ops, &r->m, method, r->body, r->len, &out, err, sizeof(err));
 	if (rc < 0) {
 		json_decref(out);
 		if (!err[0])

@@ -42,6 +42,16 @@
  *   GET    /v1/cluster/health            -> ops->cluster_health {"healthy": true}, or 503
  *                                            (-ENOTCONN) when this gateway cannot reach Ceph
  *   (a single server answers the cluster routes -ENOENT "not a cluster")
+ *   GET    /v1/stats                     -> ops->stats          counters for metrics and
+ *                                            the console (admin/metrics.h documents them)
+ *   GET    /v1/events                    -> ops->events         {"events":[{"seq","time",
+ *                                            "kind","client"?,"image"?,"text"}...]} newest last
+ *   POST   /v1/wake                      -> ops->wake           body {"clients":[id...]} or
+ *                                            {"all": true, "image": str?}
+ *                                            -> {"woken":[{"client","mac","via"}...]}
+ *   POST   /v1/clients/{id}/wake         -> ops->wake           (as {"clients":[id]})
+ *   POST   /v1/console/passwd            -> ops->console_passwd body {"password": str}:
+ *                                            sets the web console's password
  */
 #ifndef PRISTINE_CONTROL_H
 #define PRISTINE_CONTROL_H
@@ -72,6 +82,10 @@ struct control_ops {
 	int (*cluster_status)(void *ctx, json_t **out, char *err, size_t errlen);
 	int (*cluster_drain)(void *ctx, json_t *body, json_t **out, char *err, size_t errlen);
 	int (*cluster_health)(void *ctx, json_t **out, char *err, size_t errlen);
+	int (*stats)(void *ctx, json_t **out, char *err, size_t errlen);
+	int (*events)(void *ctx, json_t **out, char *err, size_t errlen);
+	int (*wake)(void *ctx, json_t *body, json_t **out, char *err, size_t errlen);
+	int (*console_passwd)(void *ctx, json_t *body, json_t **out, char *err, size_t errlen);
 	void *ctx;
 };
 

@@ -140,6 +140,8 @@ int api_route_match(const char *path, struct api_match *m, char *err, size_t err
 			m->route = API_R_CLIENT_REMOVE;
 		else if (SEG_IS(3, "set"))
 			m->route = API_R_CLIENT_SET;
+		else if (SEG_IS(3, "wake"))
+			m->route = API_R_CLIENT_WAKE;
 		else
 			return -ENOENT;
 		return take_id(seg[2], seglen[2], m, err, errlen);
@@ -191,6 +193,15 @@ int api_route_match(const char *path, struct api_match *m, char *err, size_t err
 			return -ENOENT;
 		return 0;
 	}
+	if (n == 2 && (SEG_IS(1, "stats") || SEG_IS(1, "events") || SEG_IS(1, "wake"))) {
+		m->route = SEG_IS(1, "stats") ? API_R_STATS : SEG_IS(1, "events") ? API_R_EVENTS :
+			   API_R_WAKE;
+		return 0;
+	}
+	if (n == 3 && SEG_IS(1, "console") && SEG_IS(2, "passwd")) {
+		m->route = API_R_CONSOLE_PASSWD;
+		return 0;
+	}
 	if (SEG_IS(1, "sessions") && n <= 3) {
 		if (n == 2) {
 			m->route = API_R_SESSIONS;
@@ -214,6 +225,8 @@ const char *api_route_allow(enum api_route r)
 	case API_R_JOB:
 	case API_R_CLUSTER:
 	case API_R_CLUSTER_HEALTH:
+	case API_R_STATS:
+	case API_R_EVENTS:
 		return "GET";
 	case API_R_CLIENTS:
 	case API_R_IMAGES:
@@ -223,6 +236,9 @@ const char *api_route_allow(enum api_route r)
 	case API_R_CLIENT_REMOVE:
 	case API_R_CLIENT_SET:
 	case API_R_CLUSTER_DRAIN:
+	case API_R_WAKE:
+	case API_R_CLIENT_WAKE:
+	case API_R_CONSOLE_PASSWD:
 		return "POST";
 	case API_R_SESSION:
 		return "DELETE";

@@ -33,6 +33,11 @@ enum api_route {
 	API_R_CLUSTER,		/* /v1/cluster */
 	API_R_CLUSTER_DRAIN,	/* /v1/cluster/drain */
 	API_R_CLUSTER_HEALTH,	/* /v1/cluster/health */
+	API_R_STATS,		/* /v1/stats */
+	API_R_EVENTS,		/* /v1/events */
+	API_R_WAKE,		/* /v1/wake */
+	API_R_CLIENT_WAKE,	/* /v1/clients/{id}/wake */
+	API_R_CONSOLE_PASSWD,	/* /v1/console/passwd */
 };
 
 /* Longest {action} segment. */

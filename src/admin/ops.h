@@ -20,6 +20,8 @@ struct daemon_ctx {
 void daemon_ops_init(struct daemon_ctx *d, struct control_ops *ops);
 /* The image and job operations (ops_images.c); ops->ctx is a daemon_ctx. */
 void image_ops_init(struct control_ops *ops);
+/* GET /v1/events (ops_events.c). */
+void events_ops_init(struct control_ops *ops);
 /* The cluster operations (ops_cluster.c); ops->ctx is a daemon_ctx. */
 void cluster_ops_init(struct control_ops *ops);
 

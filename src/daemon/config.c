@@ -52,7 +52,7 @@
 
 #define CFG_LINE_MAX 8192      /* longest line, newline included */
 #define CFG_MSG_MAX 320        /* one message, "FILE:LINE: " excluded */
-#define KEYS_MAX 32
+#define KEYS_MAX 40
 
 enum sec_kind { SEC_NONE, SEC_SKIP, SEC_SERVER, SEC_DEFAULTS, SEC_IMAGE, SEC_CLIENT };
 
@@ -61,7 +61,8 @@ enum { SK_LISTEN, SK_STATE, SK_SOCKET, SK_LOG_LEVEL, SK_NOP, SK_FLOOR, SK_BOOT_L
        SK_SEND_TIMEOUT, SK_USER, SK_D_CHAP_USER, SK_D_CHAP_SECRET, SK_D_MUTUAL_USER,
        SK_D_MUTUAL_SECRET, SK_ZERO_COPY, SK_CEPH_CONF, SK_CEPH_ID, SK_RBD_CACHE,
        SK_CEPH_OP_TIMEOUT, SK_CLUSTER_NAME, SK_CLUSTER_ADDRESS, SK_CLUSTER_POOL,
-       SK_CLUSTER_DEAD_AFTER, SK_N };
+       SK_CLUSTER_DEAD_AFTER, SK_CONSOLE_LISTEN, SK_CONSOLE_CERT, SK_CONSOLE_KEY,
+       SK_CONSOLE_SESSION_TIMEOUT, SK_METRICS_LISTEN, SK_N };
 enum { DK_ENROLL, DK_IMAGE, DK_POLICY, DK_RESET_AT, DK_QUOTA, DK_N };
 enum { IK_PATH, IK_TARGET, IK_BLOCK_SIZE, IK_RBD, IK_N };
 enum { CK_INITIATOR, CK_MAC, CK_IP, CK_IMAGE, CK_POLICY, CK_RESET_AT, CK_QUOTA,
@@ -75,6 +76,7 @@ static const char *const server_keys[SK_N] = {
 	"user", "discovery-chap-user", "discovery-chap-secret", "discovery-mutual-user",
 	"discovery-mutual-secret", "zero-copy", "ceph-conf", "ceph-id", "rbd-cache",
 	"ceph-op-timeout", "cluster-name", "cluster-address", "cluster-pool", "cluster-dead-after",
+	"console-listen", "console-cert", "console-key", "console-session-timeout", "metrics-listen",
 };
 static const char *const defaults_keys[DK_N] = {
 	"enroll", "image", "policy", "reset-at", "quota",
@@ -498,6 +500,7 @@ static void server_key(struct parser *p, int k, const char *val)
 	struct config *c = p->cfg;
 	char shown[96], why[200];
 
+	why[0] = '\0';
 	switch (k) {
 	case SK_LISTEN:
 		if (parse_portal(val, NULL, why, sizeof(why))) {
@@ -627,6 +630,28 @@ static void server_key(struct parser *p, int k, const char *val)
 	case SK_CLUSTER_DEAD_AFTER:
 		if (parse_seconds(val, 2, 300, &c->cluster_dead_after, why, sizeof(why)))
 			cfg_err(p, p->lineno, "cluster-dead-after: %s", why);
+		break;
+	case SK_CONSOLE_LISTEN:
+		if (parse_portal(val, NULL, why, sizeof(why)) || strlen(val) >= sizeof(c->console_listen))
+			cfg_err(p, p->lineno, "console-listen: %s", why[0] ? why : "too long");
+		else
+			snprintf(c->console_listen, sizeof(c->console_listen), "%s", val);
+		break;
+	case SK_CONSOLE_CERT:
+		set_path(p, c->console_cert, "console-cert", val);
+		break;
+	case SK_CONSOLE_KEY:
+		set_path(p, c->console_key, "console-key", val);
+		break;
+	case SK_CONSOLE_SESSION_TIMEOUT:
+		if (parse_seconds(val, 1, 7 * 86400, &c->console_session_timeout, why, sizeof(why)))
+			cfg_err(p, p->lineno, "console-session-timeout: %s", why);
+		break;
+	case SK_METRICS_LISTEN:
+		if (parse_portal(val, NULL, why, sizeof(why)) || strlen(val) >= sizeof(c->metrics_listen))
+			cfg_err(p, p->lineno, "metrics-listen: %s", why[0] ? why : "too long");
+		else
+			snprintf(c->metrics_listen, sizeof(c->metrics_listen), "%s", val);
 		break;
 	case SK_BOOT_PORTAL:
 		if (!boot_host_valid(val) || strlen(val) >= sizeof(c->boot_portal))
@@ -905,6 +930,10 @@ static void finish_server(struct parser *p)
 
 	check_chap(p, &p->server.key[SK_D_CHAP_USER], "discovery-", c->discovery_chap.secret,
 		   c->discovery_chap.msecret);
+	if (!c->console_cert[0] != !c->console_key[0])
+		cfg_err(p, p->server.key[c->console_cert[0] ? SK_CONSOLE_CERT : SK_CONSOLE_KEY],
+			"console-cert and console-key go together (or neither: a self-signed "
+			"certificate is made in STATE/console/)");
 
 	if (!p->server.key[SK_SOCKET] || c->socket[0]) {
 		const char *key;
@@ -1110,6 +1139,7 @@ void config_defaults(struct config *c)
 	c->rbd_cache = CFG_DEFAULT_RBD_CACHE;
 	snprintf(c->cluster_pool, sizeof(c->cluster_pool), "%s", CFG_DEFAULT_CLUSTER_POOL);
 	c->cluster_dead_after = CFG_DEFAULT_CLUSTER_DEAD_AFTER;
+	c->console_session_timeout = CFG_DEFAULT_CONSOLE_SESSION_TIMEOUT;
 	c->enroll_auto = true;
 	c->default_policy = POLICY_PERSISTENT;
 	c->default_reset_at = -1;

@@ -48,6 +48,8 @@
 #define CFG_RBD_POOL_MAX 128             /* RBD_POOL_MAX */
 #define CFG_DEFAULT_CLUSTER_POOL "rbd"
 #define CFG_DEFAULT_CLUSTER_DEAD_AFTER 5
+/* [server] console-session-timeout: idle seconds before a console login ends */
+#define CFG_DEFAULT_CONSOLE_SESSION_TIMEOUT 1800
 /* [server] rbd-cache: the shared read cache of versions on RBD */
 #define CFG_DEFAULT_RBD_CACHE (512ull << 20)
 
@@ -110,6 +112,16 @@ struct config {
 	char cluster_address[80];
 	char cluster_pool[CFG_RBD_POOL_MAX];
 	unsigned cluster_dead_after;
+	/* the web console (src/console/, pristine.conf(5)): HTTPS on
+	 * console_listen, "" = off; cert and key PEM files, both "" = a
+	 * self-signed pair made at first start in STATE/console/ */
+	char console_listen[80];
+	char console_cert[PATH_MAX];
+	char console_key[PATH_MAX];
+	unsigned console_session_timeout;  /* seconds a console login may stay idle */
+	/* Prometheus metrics (admin/metrics.h): plain HTTP GET /metrics on
+	 * metrics_listen, "" = off */
+	char metrics_listen[80];
 	/* [defaults] */
 	bool enroll_auto;                /* unknown initiators are enrolled */
 	char default_image[CFG_NAME_MAX];/* image of auto-enrolled clients, "" = none */

@@ -22,17 +22,22 @@ PKGS="$PKGS ceph-mon ceph-osd ceph-common"
 # The cluster tests (tests/cluster/): gateways' failover addresses by VRRP
 # (tests/lib/keepalived.sh).
 PKGS="$PKGS keepalived"
+# The web console's browser tests (headless Chromium through Selenium) and
+# the metrics test (a real Prometheus and its promtool).
+PKGS="$PKGS chromium chromium-driver python3-selenium prometheus"
 # The Linux diskless client of tests/cluster/test_cluster_linuxpc.sh
 # (tests/cluster/linuxpc_lib.sh): Debian's kernel, iscsistart, busybox.
 # Installed apart (below, set all only) and allowed to fail: a box where a
 # kernel package cannot be installed skips that one test, nothing else.
 LINUXPC_PKGS="linux-image-amd64 open-iscsi busybox-static cpio"
 # binutils, gcc (build-essential), dosfstools, mtools: demo/mkimage.sh.
+# libsodium-dev, libgnutls28-dev: the web console's password hash and its
+# self-signed certificate (src/console/).
 # librbd-dev, librados-dev: pristined links librbd (golden images on Ceph
 # RBD, storage/rbd.c), whether or not an image is on RBD.
 RUN_PKGS="build-essential pkg-config libisal-dev libmicrohttpd-dev libjansson-dev
       libcurl4-openssl-dev libinih-dev libsystemd-dev nettle-dev binutils
-      librbd-dev librados-dev dosfstools mtools"
+      librbd-dev librados-dev dosfstools mtools libsodium-dev libgnutls28-dev"
 PC_PKGS="qemu-system-x86 ipxe-qemu ovmf socat"
 case ${1:-all} in
 run) PKGS=$RUN_PKGS ;;
