@@ -416,4 +416,5 @@ void daemon_ops_init(struct daemon_ctx *d, struct control_ops *ops)
 	image_ops_init(ops);
 	cluster_ops_init(ops);
 	events_ops_init(ops);
+	wake_ops_init(ops);
 }
