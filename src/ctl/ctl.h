@@ -118,6 +118,7 @@ struct ctl_opts {
 	const char *interface;	/* --interface IF */
 	const char *range;	/* --range FIRST,LAST[,NETMASK] */
 	bool undo;		/* cluster drain --undo */
+	bool all;		/* client wake --all */
 };
 
 /* Print a usage error (printf-style) and return CTL_EUSAGE. */
@@ -136,7 +137,7 @@ int ctl_call_json(const struct ctl *c, const char *method, const char *path, jso
  * Refuse the options a verb does not take: allowed is a string of letters,
  * f --force, n --name, i --image, q --quota, c --client, m --message,
  * F --format, b --block-size, t --target, w --no-wait, P --proxy,
- * D --full, S --server, I --interface, R --range, r --rbd, u --undo.  0 or CTL_EUSAGE
+ * D --full, S --server, I --interface, R --range, r --rbd, u --undo, a --all.  0 or CTL_EUSAGE
  * with the reason printed.
  */
 int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed);
@@ -145,6 +146,10 @@ int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *
 int do_job(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 /* cluster status | drain GW [--undo] | health (ctl_cluster.c). */
 int do_cluster(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
+/* client wake NAME... | --all [--image X], and events (ctl_wake.c);
+ * argv is what follows "wake" / "events". */
+int ctl_client_wake(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
+int ctl_events(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 /* pxe VERB ... (ctl_pxe.c): pxe dnsmasq prints a dnsmasq configuration. */
 int do_pxe(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 

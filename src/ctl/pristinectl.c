@@ -45,6 +45,9 @@ static void usage(FILE *f)
 		"                              rename, move to another image (discards the\n"
 		"                              overlay), change the quota; --ip binds the\n"
 		"                              client to source addresses ('' = anywhere)\n"
+		"  client wake ID... | --all [--image IMAGE]\n"
+		"                              send Wake-on-LAN to the PCs (those online are skipped)\n"
+		"  events                      the event log: boots, logins, resets, commits, wakes\n"
 		"  session list                iSCSI sessions\n"
 		"  session kill TSIH           end a session\n"
 		"  image list                  images, current version, draft\n"
@@ -774,6 +777,7 @@ int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
 			  o->uuid && !strchr(allowed, 'U') ? "--uuid" :
 			  o->ip && !strchr(allowed, 'X') ? "--ip" :
 			  o->undo && !strchr(allowed, 'u') ? "--undo" :
+			  o->all && !strchr(allowed, 'a') ? "--all" :
 			  (o->chap_user || o->no_chap || o->chap_secret_file || o->mutual_user ||
 			   o->mutual_secret_file) && !strchr(allowed, 'C') ? "--chap-*" : NULL;
 
@@ -791,7 +795,7 @@ static int do_client(const struct ctl *c, int argc, char **argv, const struct ct
 
 	if (!argc)
 		return usage_error("client needs a verb: list, show ID, reset ID, add IQN, "
-				   "remove ID, set ID");
+				   "remove ID, set ID, wake ID...");
 	snprintf(what, sizeof(what), "client %s", v);
 	if (!strcmp(v, "list") && argc == 1)
 		return (rc = opts_only(o, what, "")) ? rc : verb_client_list(c);
@@ -805,6 +809,8 @@ static int do_client(const struct ctl *c, int argc, char **argv, const struct ct
 		return (rc = opts_only(o, what, "f")) ? rc : verb_client_remove(c, argv[1], o->force);
 	if (!strcmp(v, "set") && argc == 2)
 		return (rc = opts_only(o, what, "fniqMpAUXC")) ? rc : verb_client_set(c, argv[1], o);
+	if (!strcmp(v, "wake"))
+		return (rc = opts_only(o, what, "ia")) ? rc : ctl_client_wake(c, argc - 1, argv + 1, o);
 	if (argc == 1 && !strcmp(v, "add"))
 		return usage_error("client add needs the client's initiator IQN");
 	if (argc == 1 && (!strcmp(v, "show") || !strcmp(v, "reset") || !strcmp(v, "remove") ||
@@ -928,6 +934,10 @@ int main(int argc, char **argv)
 			o.undo = true;
 			continue;
 		}
+		if (!strcmp(a, "--all")) {
+			o.all = true;
+			continue;
+		}
 		if (!strcmp(a, "--no-chap")) {
 			o.no_chap = true;
 			continue;
@@ -1003,7 +1013,7 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(verb, "status") && strcmp(verb, "client") && strcmp(verb, "session") &&
 	    strcmp(verb, "image") && strcmp(verb, "job") && strcmp(verb, "pxe") &&
-	    strcmp(verb, "cluster"))
+	    strcmp(verb, "cluster") && strcmp(verb, "events"))
 		return usage_error("unknown verb '%s'", verb);
 	if (!strcmp(verb, "status") && (nargs || (rc = opts_only(&o, "status", ""))))
 		return nargs ? usage_error("status takes no arguments") : rc;
@@ -1023,6 +1033,8 @@ int main(int argc, char **argv)
 		rc = do_pxe(&c, nargs, args, &o);
 	else if (!strcmp(verb, "cluster"))
 		rc = do_cluster(&c, nargs, args, &o);
+	else if (!strcmp(verb, "events"))
+		rc = ctl_events(&c, nargs, args, &o);
 	else
 		rc = do_session(&c, nargs, args, &o);
 	ctl_http_cleanup();
