@@ -19,6 +19,7 @@
 #include "proto/conn.h"
 #include "util/crc32c.h"
 #include "util/log.h"
+#include "util/events.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -544,6 +545,9 @@ static void conn_cleanup(struct iscsi_conn *c)
 			scsi_target_nexus_gone(c->sess->scsi, &c->sess->nexus);
 		if (c->sess->handle && srv->hooks.detach)
 			srv->hooks.detach(srv->hooks.ctx, c->sess->handle);
+		if (c->sess->handle)
+			events_add(EV_LOGOUT, c->sess->nexus.initiator_name, NULL,
+				   "session 0x%04x from %s ended", c->sess->tsih, c->peer);
 		session_unregister(srv, c->sess);
 		free(c->sess);
 		c->sess = NULL;
