@@ -280,7 +280,8 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 		goto out;
 	}
 	log_notice("image %s: draft opened on v%u for %s", name, img->draft_base, ini);
-	events_add(EV_IMAGE, ini, name, "draft opened on v%u", img->draft_base);
+	events_add(EV_IMAGE, c && c->name[0] ? c->name : ini, name, "draft opened on v%u",
+		   img->draft_base);
 	if (c && c->disk.img == img) {
 		log_notice("image %s: %s keeps its own disk (on v%u) aside while it maintains the draft",
 			   name, c->initiator, c->disk.version);

@@ -664,6 +664,9 @@ static void log_refusal(int fd, const char *why)
 			 why, n);
 	else
 		log_warn("%s: connection refused: %s", peer, why);
+	/* rate-limited like the log: a storm is one event a second */
+	events_add(EV_REFUSED, NULL, NULL, "connection from %s refused: %s%s", peer, why,
+		   n ? " (and more in the last second)" : "");
 }
 
 int iscsi_conn_start(struct iscsi_server *srv, int fd)
