@@ -245,6 +245,8 @@ TZ=$TZV start_daemon_conf "$tmpdir/p.conf"
 ctl --json image show lin | jq -e '.wake_at == "07:50"' >/dev/null || fail "image show lin: wake_at is not 07:50"
 ctl --json image list | jq -e '.images[] | select(.name == "win") | .wake_at == null' >/dev/null ||
 	fail "image list: win has a wake_at"
+ctl image versions lin | grep -q "^daily wake (Wake-on-LAN): 07:50$" ||
+	fail "image versions lin does not show the daily wake"
 check "$tmpdir/c4.json" "$MAC3"
 ctl --json events >"$tmpdir/ev2.json"
 [ "$(jq -c '[.events[] | select(.kind == "wake") | .client]' "$tmpdir/ev2.json")" = '["pc3"]' ] ||
