@@ -220,6 +220,19 @@ if ctl client wake pc1 --image win 2>/dev/null; then fail "--image without --all
 ctl --json events >"$tmpdir/ev1.json" || fail "events failed"
 [ "$(jq -c '[.events[] | select(.kind == "wake") | .client]' "$tmpdir/ev1.json")" = '["pc1","pc2"]' ] ||
 	{ jq . "$tmpdir/ev1.json"; fail "the event log does not hold the wakes of pc1 then pc2"; }
+
+# the API as the console calls it: POST /v1/clients/{id}/wake, and bodies
+# that are neither a list of clients nor "all" are refused (400)
+api() {   # METHOD PATH [BODY] -> prints "STATUS BODY"
+	curl -s --unix-socket "$STATE/pristined.sock" -X "$1" ${3:+-d "$3"} \
+		-w ' %{http_code}' "http://pristine$2"
+}
+api POST /v1/clients/pc3/wake | grep -q '"client": *"pc3".* 200$' || fail "POST /v1/clients/pc3/wake did not wake pc3"
+for b in '{}' '{"all":true,"clients":["pc1"]}' '{"clients":[]}' '{"clients":[1]}' '{"all":"yes"}' \
+	 '{"clients":["pc1"],"image":"win"}' '{"all":true,"image":7}'; do
+	api POST /v1/wake "$b" | grep -q ' 400$' || fail "POST /v1/wake $b was not refused with 400"
+done
+api POST /v1/wake '{"all":true,"image":"nosuch"}' | grep -q ' 404$' || fail "an unknown image is not 404"
 stop_daemon
 
 # ---- the daily wake at 07:50, with pristined's local clock set by TZ
