@@ -22,10 +22,10 @@ void daemon_ops_init(struct daemon_ctx *d, struct control_ops *ops);
 void image_ops_init(struct control_ops *ops);
 /* GET /v1/events (ops_events.c). */
 void events_ops_init(struct control_ops *ops);
-/* POST /v1/wake, /v1/clients/{id}/wake (ops_wake.c); ops->ctx is a daemon_ctx. */
-void wake_ops_init(struct control_ops *ops);
 /* The cluster operations (ops_cluster.c); ops->ctx is a daemon_ctx. */
 void cluster_ops_init(struct control_ops *ops);
+/* POST /v1/wake, /v1/clients/{id}/wake (ops_wake.c); ops->ctx is a daemon_ctx. */
+void wake_ops_init(struct control_ops *ops);
 
 /*
  * An optional string field of a request body: *out is NULL when the key

@@ -93,6 +93,7 @@ struct ctl {
 struct ctl_opts {
 	bool force;
 	bool no_wait;		/* --no-wait: start a job and return its id */
+	bool all;		/* client wake --all */
 	const char *name;	/* --name, NULL if absent */
 	const char *image;	/* --image */
 	const char *quota;	/* --quota, as typed */
@@ -118,7 +119,6 @@ struct ctl_opts {
 	const char *interface;	/* --interface IF */
 	const char *range;	/* --range FIRST,LAST[,NETMASK] */
 	bool undo;		/* cluster drain --undo */
-	bool all;		/* client wake --all */
 };
 
 /* Print a usage error (printf-style) and return CTL_EUSAGE. */
@@ -144,12 +144,12 @@ int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed);
 /* image VERB ... and job VERB ... (ctl_image.c). */
 int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 int do_job(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
-/* cluster status | drain GW [--undo] | health (ctl_cluster.c). */
-int do_cluster(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 /* client wake NAME... | --all [--image X], and events (ctl_wake.c);
  * argv is what follows "wake" / "events". */
 int ctl_client_wake(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 int ctl_events(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
+/* cluster status | drain GW [--undo] | health (ctl_cluster.c). */
+int do_cluster(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 /* pxe VERB ... (ctl_pxe.c): pxe dnsmasq prints a dnsmasq configuration. */
 int do_pxe(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 

@@ -756,6 +756,7 @@ static int verb_session_kill(const struct ctl *c, const char *arg)
 int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
 {
 	const char *bad = o->force && !strchr(allowed, 'f') ? "--force" :
+			  o->all && !strchr(allowed, 'a') ? "--all" :
 			  o->name && !strchr(allowed, 'n') ? "--name" :
 			  o->image && !strchr(allowed, 'i') ? "--image" :
 			  o->quota && !strchr(allowed, 'q') ? "--quota" :
@@ -777,7 +778,6 @@ int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
 			  o->uuid && !strchr(allowed, 'U') ? "--uuid" :
 			  o->ip && !strchr(allowed, 'X') ? "--ip" :
 			  o->undo && !strchr(allowed, 'u') ? "--undo" :
-			  o->all && !strchr(allowed, 'a') ? "--all" :
 			  (o->chap_user || o->no_chap || o->chap_secret_file || o->mutual_user ||
 			   o->mutual_secret_file) && !strchr(allowed, 'C') ? "--chap-*" : NULL;
 
@@ -930,12 +930,12 @@ int main(int argc, char **argv)
 			o.no_wait = true;
 			continue;
 		}
-		if (!strcmp(a, "--undo")) {
-			o.undo = true;
-			continue;
-		}
 		if (!strcmp(a, "--all")) {
 			o.all = true;
+			continue;
+		}
+		if (!strcmp(a, "--undo")) {
+			o.undo = true;
 			continue;
 		}
 		if (!strcmp(a, "--no-chap")) {
@@ -1025,6 +1025,8 @@ int main(int argc, char **argv)
 		rc = verb_status(&c);
 	else if (!strcmp(verb, "client"))
 		rc = do_client(&c, nargs, args, &o);
+	else if (!strcmp(verb, "events"))
+		rc = ctl_events(&c, nargs, args, &o);
 	else if (!strcmp(verb, "image"))
 		rc = do_image(&c, nargs, args, &o);
 	else if (!strcmp(verb, "job"))
@@ -1033,8 +1035,6 @@ int main(int argc, char **argv)
 		rc = do_pxe(&c, nargs, args, &o);
 	else if (!strcmp(verb, "cluster"))
 		rc = do_cluster(&c, nargs, args, &o);
-	else if (!strcmp(verb, "events"))
-		rc = ctl_events(&c, nargs, args, &o);
 	else
 		rc = do_session(&c, nargs, args, &o);
 	ctl_http_cleanup();
