@@ -1011,9 +1011,10 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return CTL_OK;
 	}
-	if (strcmp(verb, "status") && strcmp(verb, "client") && strcmp(verb, "session") &&
+	if (strcmp(verb, "status") && strcmp(verb, "client") && strcmp(verb, "events") &&
+	    strcmp(verb, "session") &&
 	    strcmp(verb, "image") && strcmp(verb, "job") && strcmp(verb, "pxe") &&
-	    strcmp(verb, "cluster") && strcmp(verb, "events"))
+	    strcmp(verb, "cluster"))
 		return usage_error("unknown verb '%s'", verb);
 	if (!strcmp(verb, "status") && (nargs || (rc = opts_only(&o, "status", ""))))
 		return nargs ? usage_error("status takes no arguments") : rc;
