@@ -7,7 +7,8 @@
 #   4. an admin reset of pc1                            -> "reset"
 #   5. a draft opened and committed                     -> "image" x 2, and
 #      the reset of the maintenance PC the commit makes -> "reset"
-#   6. a client added, changed and removed              -> "client" x 3
+#   6. a flatten job that ends                          -> "image"
+#   7. a client added, changed and removed              -> "client" x 3
 # `pristinectl --json events` holds them in that order with the client,
 # image and text each names; the human output lists them too.
 . "$(dirname "$0")/../lib/common.sh"
@@ -67,10 +68,11 @@ for _ in $(seq 1 50); do
 	ctl --json events | jq -e '.events[] | select(.kind == "logout")' >/dev/null && break
 	sleep 0.1
 done
-# 4. reset, 5. draft + commit, 6. client add/set/remove
+# 4. reset, 5. draft + commit, 6. flatten, 7. client add/set/remove
 ctl client reset pc1 >/dev/null || fail "client reset pc1 failed"
 ctl image edit lab --client pc2 >/dev/null || fail "image edit failed"
 ctl image commit lab -m "patch tuesday" >/dev/null || fail "image commit failed"
+ctl image flatten lab >/dev/null || fail "image flatten failed"
 ctl client add "$P:pc9" --name pc9 >/dev/null || fail "client add failed"
 ctl client set pc9 --quota 1G >/dev/null || fail "client set failed"
 ctl client remove pc9 >/dev/null || fail "client remove failed"
@@ -78,7 +80,7 @@ ctl client remove pc9 >/dev/null || fail "client remove failed"
 ctl --json events >"$tmpdir/ev.json" || fail "pristinectl --json events failed"
 jq -c '.events[] | [.kind, .client, .image, .text]' "$tmpdir/ev.json"
 got=$(jq -r '[.events[].kind] | join(" ")' "$tmpdir/ev.json")
-want="boot refused login logout reset image image reset client client client"
+want="boot refused login logout reset image image reset image client client client"
 [ "$got" = "$want" ] || fail "event kinds in order: got '$got', want '$want'"
 ev() { jq -r ".events[$1] | $2" "$tmpdir/ev.json"; }
 [ "$(ev 0 .client)" = pc1 ] && [ "$(ev 0 .image)" = lab ] || fail "boot event: not pc1 on lab"
@@ -91,7 +93,8 @@ ev 2 .text | grep -q "from 127.0.0.1" || fail "login event does not say where fr
 [ "$(ev 5 .client)" = pc2 ] && ev 5 .text | grep -q "draft opened on v1" || fail "image event: no draft opened for pc2"
 ev 6 .text | grep -q "committed v2: patch tuesday" || fail "image event: no commit of v2"
 [ "$(ev 7 .client)" = pc2 ] && ev 7 .text | grep -q "on v2" || fail "no reset of pc2 onto v2 after the commit"
-ev 8 .text | grep -q "added" && ev 9 .text | grep -q "changed" && ev 10 .text | grep -q "removed" ||
+[ "$(ev 8 .image)" = lab ] && ev 8 .text | grep -q "^flatten job [0-9]* done" || fail "no event of the flatten job's end"
+ev 9 .text | grep -q "added" && ev 10 .text | grep -q "changed" && ev 11 .text | grep -q "removed" ||
 	fail "client events: not added, changed, removed"
 # sequence numbers only grow
 jq -e '[.events[].seq] | . == (sort) and (. | length) == (unique | length)' "$tmpdir/ev.json" >/dev/null ||
@@ -101,7 +104,7 @@ jq -e '[.events[].seq] | . == (sort) and (. | length) == (unique | length)' "$tm
 ctl events >"$tmpdir/ev.txt" || fail "pristinectl events failed"
 cat "$tmpdir/ev.txt"
 head -n 1 "$tmpdir/ev.txt" | grep -q "^TIME *KIND *CLIENT *IMAGE *WHAT" || fail "no table header"
-[ "$(grep -c . "$tmpdir/ev.txt")" -eq 12 ] || fail "the table does not have 11 events"
+[ "$(grep -c . "$tmpdir/ev.txt")" -eq 13 ] || fail "the table does not have 12 events"
 grep -q "committed v2: patch tuesday" "$tmpdir/ev.txt" || fail "the table lacks the commit"
 stop_daemon
 echo PASS
