@@ -225,9 +225,10 @@ int registry_wake(struct registry *reg, const char *const *ids, unsigned n, bool
 /* The daily wake: wake the offline PCs whose wake-at came in (last, now]
  * (lab_wake.c).  Called by the scheduler without the lock. */
 void registry_wake_daily(struct registry *reg, int64_t last, int64_t now);
-/* c's IPv4 address for choosing its network: its last login or boot
- * address, else the first IPv4 of its ip = rules, else 0.  Lock held. */
-uint32_t client_addr4(const struct client *c);
+/* c's IPv4 address for choosing its network (lab/wake.h): its last login
+ * or boot address when a [network] holds it, else the first IPv4 of its
+ * ip = rules, else its last address, else 0.  Lock held. */
+uint32_t client_addr4(const struct registry *reg, const struct client *c);
 
 /* The image whose draft c maintains, if any.  Lock held. */
 struct image *maintained_image(struct registry *reg, const struct client *c);

@@ -47,17 +47,24 @@ int wake_mac_parse(const char *text, uint8_t mac[6])
 	return 0;
 }
 
-const struct wake_network *wake_choose(const struct wake_conf *wc, uint32_t addr)
+const struct wake_network *wake_match(const struct wake_conf *wc, uint32_t addr)
 {
-	if (!wc || !wc->nnets)
-		return NULL;
-	for (unsigned i = 0; addr && i < wc->nnets; i++) {
+	for (unsigned i = 0; wc && addr && i < wc->nnets; i++) {
 		const struct wake_network *n = &wc->nets[i];
 		uint32_t mask = n->prefix ? 0xffffffffu << (32 - n->prefix) : 0;
 
 		if ((addr & mask) == n->net)
 			return n;
 	}
+	return NULL;
+}
+
+const struct wake_network *wake_choose(const struct wake_conf *wc, uint32_t addr)
+{
+	const struct wake_network *n = wake_match(wc, addr);
+
+	if (n || !wc)
+		return n;
 	return wc->nnets == 1 ? &wc->nets[0] : NULL;
 }
 

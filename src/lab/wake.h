@@ -4,9 +4,10 @@
  *
  * A PC is woken by a UDP broadcast of 102 bytes (6 x 0xFF, then its MAC
  * 16 times) on the network it is on: the first [network] whose subnet
- * holds its address (its last login or boot address, else the first IPv4
- * address of its ip = rule); with no match the only [network] if there is
- * exactly one, else 255.255.255.255 out of the default route.
+ * holds its address - its last login or boot address, or when no network
+ * holds that (a login through a NAT or a relay), the first IPv4 address
+ * of its ip = rule; with no match the only [network] if there is exactly
+ * one, else 255.255.255.255 out of the default route.
  *
  * Nothing here takes the registry's lock: the caller copies what it needs
  * (MAC, address) and sends without it.
@@ -58,10 +59,14 @@ void wake_packet(const uint8_t mac[6], uint8_t out[WAKE_PACKET_LEN]);
 /* Parse "aa:bb:cc:dd:ee:ff" (or '-' separators) into mac.  0 or -EINVAL. */
 int wake_mac_parse(const char *text, uint8_t mac[6]);
 
+/* The first network whose subnet holds addr (IPv4, host order), or NULL
+ * (also for addr 0 and wc NULL). */
+const struct wake_network *wake_match(const struct wake_conf *wc, uint32_t addr);
+
 /*
- * The network a PC at addr (IPv4, host order; 0 = unknown) is on, as the
- * header says; NULL = none (broadcast 255.255.255.255 on the default
- * route).  wc may be NULL (no configuration: none).
+ * The network a PC at addr (IPv4, host order; 0 = unknown) is woken on:
+ * wake_match's, else the only network when there is exactly one; NULL =
+ * none (broadcast 255.255.255.255 on the default route).  wc may be NULL.
  */
 const struct wake_network *wake_choose(const struct wake_conf *wc, uint32_t addr);
 

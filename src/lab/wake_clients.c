@@ -30,24 +30,24 @@ static const char *shown_name(const struct client *c)
 	return c->name[0] ? c->name : c->initiator;
 }
 
-uint32_t client_addr4(const struct client *c)
+uint32_t client_addr4(const struct registry *reg, const struct client *c)
 {
-	if (c->last_addr4)
+	if (c->last_addr4 && wake_match(reg->wake, c->last_addr4))
 		return c->last_addr4;
 	for (unsigned i = 0; i < c->nallow; i++)
 		if (c->allow[i].family == AF_INET)
 			return (uint32_t)c->allow[i].addr[0] << 24 | (uint32_t)c->allow[i].addr[1] << 16 |
 			       (uint32_t)c->allow[i].addr[2] << 8 | c->allow[i].addr[3];
-	return 0;
+	return c->last_addr4;
 }
 
 /* Copy c into t.  Lock held. */
-static void target_of(const struct client *c, struct wake_target *t)
+static void target_of(const struct registry *reg, const struct client *c, struct wake_target *t)
 {
 	snprintf(t->client, sizeof(t->client), "%s", shown_name(c));
 	snprintf(t->image, sizeof(t->image), "%s", c->disk.img ? c->disk.img->name : "");
 	snprintf(t->mac, sizeof(t->mac), "%s", c->mac);
-	t->addr = client_addr4(c);
+	t->addr = client_addr4(reg, c);
 }
 
 /* Append {"client","why"} to skipped. */
@@ -108,7 +108,7 @@ static int wake_choose_pcs(struct registry *reg, const char *const *ids, unsigne
 			skip(skipped, shown_name(c), "no MAC address");
 			continue;
 		}
-		target_of(c, &targets[nt++]);
+		target_of(reg, c, &targets[nt++]);
 	}
 	rc = (int)nt;
 out:
@@ -198,7 +198,7 @@ void registry_wake_daily(struct registry *reg, int64_t last, int64_t now)
 		int at = wake_at_for(reg->wake, c->disk.img ? c->disk.img->name : NULL);
 		if (!wake_time_came(at, last, now) || c->disk.sessions || !c->mac[0])
 			continue;
-		target_of(c, &t[nt++]);
+		target_of(reg, c, &t[nt++]);
 	}
 	pthread_mutex_unlock(&reg->lock);
 	for (unsigned i = 0; i < nt; i++) {

@@ -55,6 +55,11 @@ static void test_choose(void **state)
 	};
 	struct wake_conf wc = { .nets = nets, .nnets = 2, .default_at = -1 };
 
+	assert_ptr_equal(wake_match(&wc, 0x0a000005u), &nets[0]);
+	assert_ptr_equal(wake_match(&wc, 0x0a0001feu), &nets[1]);
+	assert_null(wake_match(&wc, 0x0a000205u));
+	assert_null(wake_match(&wc, 0));
+	assert_null(wake_match(NULL, 0x0a000005u));
 	assert_ptr_equal(wake_choose(&wc, 0x0a000005u), &nets[0]);
 	assert_ptr_equal(wake_choose(&wc, 0x0a000105u), &nets[1]);
 	/* no match and several networks: none (255.255.255.255) */
@@ -62,6 +67,7 @@ static void test_choose(void **state)
 	assert_null(wake_choose(&wc, 0));
 	/* the only network is the default */
 	wc.nnets = 1;
+	assert_null(wake_match(&wc, 0xc0a80001u));
 	assert_ptr_equal(wake_choose(&wc, 0xc0a80001u), &nets[0]);
 	assert_ptr_equal(wake_choose(&wc, 0), &nets[0]);
 	wc.nnets = 0;

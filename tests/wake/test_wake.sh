@@ -6,8 +6,10 @@
 #   namespace NS:   veth PEER end, up; tests/wake/catch.py records every
 #                   IPv4/UDP frame arriving on it (AF_PACKET raw socket)
 #   pristined -c:   [network lab] subnet 10.213.0.0/24, interface = HOST,
-#                   wake-port 4009; images win and lin; pc1, pc2 (win) and
-#                   pc3 (lin) with MACs, nomac (win) without one
+#                   wake-port 4009, and [network office] (another subnet,
+#                   so that no PC falls back on "the only network");
+#                   images win and lin; pc1, pc2 (win) and pc3 (lin) with
+#                   MACs and ip = 10.213.0.1x, nomac (win) without a MAC
 #
 # What it shows:
 #   - `client wake pc1` puts exactly pc1's packet on the wire, 3 copies,
@@ -18,6 +20,8 @@
 #     win` sends pc2's only: pc1 skipped as online, nomac skipped for its
 #     missing MAC, pc3 (image lin) not touched;
 #   - `client wake nomac` is an error naming the PC, and sends nothing;
+#   - after pc1 logged in from 127.0.0.1 (no [network] holds it), it is
+#     still woken on lab, by its ip = 10.213.0.11 rule;
 #   - the daily wake: [image lin] wake-at = 07:50 with pristined's clock
 #     set (TZ, an offset to the second, no code of ours involved) so that
 #     07:50 local comes 12 s after start: pc3's packet goes out within a
@@ -72,6 +76,9 @@ state = $STATE
 [defaults]
 enroll = deny
 
+[network office]
+subnet = 10.214.0.0/24
+
 [network lab]
 subnet = 10.213.0.0/24
 interface = $HOST
@@ -90,16 +97,19 @@ $1
 initiator = $P:pc1
 image = win
 mac = $MAC1
+ip = 10.213.0.11, 127.0.0.1
 
 [client pc2]
 initiator = $P:pc2
 image = win
 mac = $MAC2
+ip = 10.213.0.12
 
 [client pc3]
 initiator = $P:pc3
 image = lin
 mac = $MAC3
+ip = 10.213.0.13
 
 [client nomac]
 initiator = $P:nomac
@@ -220,6 +230,12 @@ if ctl client wake pc1 --image win 2>/dev/null; then fail "--image without --all
 ctl --json events >"$tmpdir/ev1.json" || fail "events failed"
 [ "$(jq -c '[.events[] | select(.kind == "wake") | .client]' "$tmpdir/ev1.json")" = '["pc1","pc2"]' ] ||
 	{ jq . "$tmpdir/ev1.json"; fail "the event log does not hold the wakes of pc1 then pc2"; }
+
+# pc1 last logged in from 127.0.0.1, which no [network] holds: its ip =
+# rule (10.213.0.11) still puts it on lab
+catch 3 "$tmpdir/c5.json"
+ctl client wake pc1 | grep -q "^woke pc1 ($MAC1) via lab " || fail "pc1 is not woken via lab after its login"
+check "$tmpdir/c5.json" "$MAC1"
 
 # the API as the console calls it: POST /v1/clients/{id}/wake, and bodies
 # that are neither a list of clients nor "all" are refused (400)
