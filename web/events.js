@@ -15,7 +15,7 @@
 				P.el('td', { 'data-label': 'Kind' }, P.el('span', { class: 'tag kind-' + e.kind, text: e.kind })),
 				P.el('td', { 'data-label': 'PC', text: e.client || '' }),
 				P.el('td', { 'data-label': 'Image', text: e.image || '' }),
-				P.el('td', { 'data-label': 'What', text: e.text })));
+				P.el('td', { 'data-label': 'What', text: e.text }))));
 		P.$('events-note').textContent = 'No events yet.';
 		P.$('events-note').hidden = list.length > 0;
 		const sel = P.$('events-kind');

@@ -14,7 +14,7 @@
 	function timeline(img, versions) {
 		const live = versions.filter((v) => !v.deleted).sort((a, b) => a.version - b.version);
 		return P.el('ol', { class: 'timeline' }, live.map((v) =>
-			P.el('li', { class: 'version' + (v.current ? ' current' : '') + (v.draft ? ' draft-base' : ''),
+			P.el('li', { class: 'step' + (v.current ? ' current' : '') + (v.draft ? ' draft-base' : ''),
 				'data-version': v.version },
 				P.el('span', { class: 'vnum', text: 'v' + v.version }),
 				v.current ? P.el('span', { class: 'tag ok', text: 'current' }) : null,
@@ -22,7 +22,7 @@
 				P.el('span', { class: 'date', text: P.time(v.time) }),
 				P.el('span', { class: 'sub', text: (v.dependents && v.dependents.clients.length
 					? v.dependents.clients.length + ' PC(s)' : '') }))),
-		img.draft ? P.el('li', { class: 'version pending', 'data-version': 'draft' },
+		img.draft ? P.el('li', { class: 'step pending', 'data-version': 'draft' },
 			P.el('span', { class: 'vnum', text: 'draft' }),
 			P.el('span', { class: 'message', text: 'on v' + img.draft.base }),
 			P.el('span', { class: 'date', text: P.time(img.draft.opened) })) : null);
