@@ -74,6 +74,8 @@ static void usage(FILE *f)
 		"                              GW takes PCs again)\n"
 		"  cluster health              exit 0 if this gateway reaches Ceph, 1 if not\n"
 		"                              (keepalived's track script)\n"
+		"  console passwd [--stdin]    set the web console's password (asked twice, or\n"
+		"                              one line from standard input)\n"
 		"  pxe dnsmasq [--proxy | --full --range FIRST,LAST[,NETMASK]]\n"
 		"              [--server IP] [--interface IF]\n"
 		"                              print a dnsmasq configuration (proxy DHCP by\n"
@@ -928,6 +930,10 @@ int main(int argc, char **argv)
 			o.undo = true;
 			continue;
 		}
+		if (!strcmp(a, "--stdin")) {
+			o.from_stdin = true;
+			continue;
+		}
 		if (!strcmp(a, "--no-chap")) {
 			o.no_chap = true;
 			continue;
@@ -1003,7 +1009,7 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(verb, "status") && strcmp(verb, "client") && strcmp(verb, "session") &&
 	    strcmp(verb, "image") && strcmp(verb, "job") && strcmp(verb, "pxe") &&
-	    strcmp(verb, "cluster"))
+	    strcmp(verb, "cluster") && strcmp(verb, "console"))
 		return usage_error("unknown verb '%s'", verb);
 	if (!strcmp(verb, "status") && (nargs || (rc = opts_only(&o, "status", ""))))
 		return nargs ? usage_error("status takes no arguments") : rc;
@@ -1023,6 +1029,8 @@ int main(int argc, char **argv)
 		rc = do_pxe(&c, nargs, args, &o);
 	else if (!strcmp(verb, "cluster"))
 		rc = do_cluster(&c, nargs, args, &o);
+	else if (!strcmp(verb, "console"))
+		rc = do_console(&c, nargs, args, &o);
 	else
 		rc = do_session(&c, nargs, args, &o);
 	ctl_http_cleanup();
