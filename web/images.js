@@ -118,8 +118,10 @@
 			const sig = JSON.stringify([img, versions, clients.filter((c) => c.image === img.name).map((c) => c.name)]);
 			const old = box.querySelector(`article[data-image="${CSS.escape(img.name)}"]`);
 			/* Rebuild a card only when what it shows changed, and not
-			 * while the admin is typing in it. */
-			if (old && (st.shown[img.name] === sig || old.contains(document.activeElement))) return;
+			 * while the admin is typing in one of its fields. */
+			const typing = old && old.contains(document.activeElement) &&
+				document.activeElement.tagName === 'INPUT' && document.activeElement.value !== '';
+			if (old && (st.shown[img.name] === sig || typing)) return;
 			st.shown[img.name] = sig;
 			const c = card(img, versions, clients);
 			if (old) old.replaceWith(c); else box.append(c);
