@@ -47,7 +47,7 @@ class LineChart {
 		g.clearRect(0, 0, w, h);
 		const css = getComputedStyle(c);
 		const ink = css.color || '#333';
-		const L = 48, R = 8, T = 22, B = 22, pw = w - L - R, ph = h - T - B;
+		const L = 48, R = 20, T = 22, B = 22, pw = w - L - R, ph = h - T - B;
 		const max = LineChart.niceMax(Math.max(0, ...this.v.flat()));
 		const span = 2000 * (this.keep - 1);
 		const now = this.t.length ? this.t[this.t.length - 1] : 0;
