@@ -88,5 +88,12 @@
 			charts().pmib.clear(); charts().piops.clear();
 		});
 	});
-	P.page('live', { refresh: poll, background: poll, show, enter });
+	/* What the charts hold, for tests: {unavailable, server: {t, read, write}, ...}. */
+	function data() {
+		const ch = charts(), one = (c) => ({ t: c.t.slice(), read: c.v[0].slice(), write: c.v[1].slice() });
+		return { unavailable: st.unavailable, pc: st.pc, smib: one(ch.smib), siops: one(ch.siops),
+			pmib: one(ch.pmib), piops: one(ch.piops) };
+	}
+
+	P.page('live', { refresh: poll, background: poll, show, enter, data });
 })();

@@ -29,6 +29,7 @@
 	}
 
 	function lastBoot(c) {
+		if (c.booting) return P.el('span', { class: 'tag warn', text: 'booting' });
 		if (!c.last_boot) return 'never';
 		let s = P.time(c.last_boot);
 		if (c.last_boot_seconds !== undefined && c.last_boot_seconds !== null)
