@@ -34,8 +34,11 @@ class LineChart {
 		return 10 * p;
 	}
 
+	/* A value for a label: 3 significant digits at most, small ones too. */
 	static fmt(x) {
-		return x >= 100 || x === 0 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
+		if (x === 0 || x >= 100) return x.toFixed(0);
+		if (x >= 1) return x.toFixed(x >= 10 ? 1 : 2);
+		return String(Number(x.toPrecision(2)));
 	}
 
 	draw() {

@@ -35,7 +35,13 @@
 		if (sel.options.length === names.length && [...sel.options].every((o, i) => o.value === names[i])) return;
 		sel.replaceChildren(...names.map((n) => P.el('option', { value: n, text: n })));
 		if (names.includes(st.pc)) sel.value = st.pc;
-		else { st.pc = names[0] || ''; charts().pmib.clear(); charts().piops.clear(); }
+		else {
+			/* the first PC online, else the first */
+			const on = (s.clients || []).find((c) => c.sessions > 0);
+			st.pc = on ? on.name || on.initiator : names[0] || '';
+			sel.value = st.pc;
+			charts().pmib.clear(); charts().piops.clear();
+		}
 	}
 
 	async function poll() {
