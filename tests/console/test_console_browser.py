@@ -10,6 +10,9 @@ endpoint and sanboots it:
     so its overlay bar shows more than 0 bytes)
   - press Reset, tick "force" in the confirmation (the PC is online),
     confirm: the bar drops to 0 bytes
+  - the filter box, sorting, Add PC (MAC, quota as the bar's limit), the
+    policy select (checked through the API), Remove (cancel keeps the PC,
+    OK removes it)
   - Images page: open a draft of "lab" for PC "maint", commit it with a
     message: v2 is on the timeline, marked current, with that message
   - a change POSTed from the page's JavaScript without X-CSRF-Token gets
@@ -20,6 +23,8 @@ endpoint and sanboots it:
   - an expired session (a second daemon with console-session-timeout = 3,
     the page's poll stopped as when a laptop sleeps, 4 s): the next click
     returns to the login form saying the session expired
+  - the Live page charted the boot's I/O from GET stats (or says the
+    daemon has none: 501); the Events page lists GET events newest first
   - the phone layout (390x844): the PCs table becomes cards
   - screenshots of every page into build/console-shots/*.png
 Another address: the test runs in a private network namespace of its own
@@ -447,6 +452,42 @@ def run(tmp, procs):
     a.d.find_element(By.ID, "confirm-ok").click()
     r = wait_for("pc1's bar at 0", lambda: (lambda x: x if x and x["used"] == 0 else None)(a.row("pc1")), 20)
     check(r is not None, "after the reset pc1's overlay bar drops to 0 (%s)" % (r and r["label"]))
+
+    # --- filter, sort, add, policy, remove from the PCs page
+    names = lambda: a.js("return [...document.querySelectorAll('#pcs-body tr')].map(t => t.dataset.client)")
+    a.d.find_element(By.ID, "pc-filter").send_keys("52:54:00:16")
+    check(names() == ["pc1"], "the filter box keeps the PCs that match (MAC): %s" % names())
+    a.d.find_element(By.ID, "pc-filter").clear()
+    a.js("document.getElementById('pc-filter').dispatchEvent(new Event('input'))")
+    check(names() == ["maint", "pc1"], "sorted by name: %s" % names())
+    a.d.find_element(By.CSS_SELECTOR, '#pcs th[data-sort="name"]').click()
+    check(names() == ["pc1", "maint"], "a second click on Name reverses: %s" % names())
+    a.d.find_element(By.ID, "pc-add-open").click()
+    a.d.find_element(By.ID, "add-initiator").send_keys("iqn.2024-01.test.pristine:console-pc9")
+    a.d.find_element(By.ID, "add-name").send_keys("pc9")
+    a.d.find_element(By.ID, "add-mac").send_keys("52:54:00:16:00:09")
+    a.d.find_element(By.ID, "add-quota").send_keys("8M")
+    a.d.find_element(By.ID, "add-submit").click()
+    r9 = wait_for("pc9's row", lambda: a.row("pc9"), 20)
+    check(r9 and r9["limit"] == 8 << 20 and "52:54:00:16:00:09" in r9["text"],
+          "Add PC puts pc9 in the table with its MAC and its 8 MiB quota as the bar's limit (%s)"
+          % (r9 and r9["label"]))
+    Select(a.d.find_element(By.CSS_SELECTOR, '#pcs-body tr[data-client="pc9"] select.policy')) \
+        .select_by_value("reset-on-boot")
+    api_policy = lambda: json.loads(a.fetch("GET", "/api/v1/clients/pc9")["body"]).get("policy")
+    check(wait_for("pc9's policy", lambda: api_policy() == "reset-on-boot", 10),
+          "the policy select changes pc9's policy (%s)" % api_policy())
+    a.d.find_element(By.CSS_SELECTOR, '#pcs-body tr[data-client="pc9"] button.remove').click()
+    wait_for("the dialog", lambda: a.js("return document.getElementById('confirm').open"), 10)
+    check(not a.visible("confirm-force"), "removing an offline PC offers no force")
+    a.d.find_element(By.ID, "confirm-cancel").click()
+    time.sleep(2.5)
+    check(a.row("pc9") is not None, "Cancel in the confirmation keeps pc9")
+    a.d.find_element(By.CSS_SELECTOR, '#pcs-body tr[data-client="pc9"] button.remove').click()
+    wait_for("the dialog", lambda: a.js("return document.getElementById('confirm').open"), 10)
+    a.d.find_element(By.ID, "confirm-ok").click()
+    check(wait_for("pc9 gone", lambda: a.row("pc9") is None and a.row("pc1") is not None, 20),
+          "Remove, confirmed, takes pc9 out of the table")
 
     # --- a change without the CSRF token is refused; with it, accepted
     hdr = {"Content-Type": "application/json"}
