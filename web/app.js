@@ -147,6 +147,17 @@ P.route = function () {
 /* Refresh the shown page and run every page's background poll. */
 P.refresh = async function () {
 	if (!P.csrf) return;
+	/* A slow daemon: let the running refresh finish, drop this one. */
+	if (P.refreshing) return;
+	P.refreshing = true;
+	try {
+		await P.refreshAll();
+	} finally {
+		P.refreshing = false;
+	}
+};
+
+P.refreshAll = async function () {
 	for (const [name, pg] of Object.entries(P.pages)) {
 		try {
 			if (name === P.current && pg.refresh) await pg.refresh();

@@ -15,6 +15,7 @@ endpoint and sanboots it:
     OK removes it)
   - Images page: open a draft of "lab" for PC "maint", commit it with a
     message: v2 is on the timeline, marked current, with that message
+  - Export: its job with a progress bar, done at 100%, the file written
   - a change POSTed from the page's JavaScript without X-CSRF-Token gets
     403 (the same request with the token gets 200: the check can fail)
   - the session cookie in a second Chromium whose requests come from
@@ -524,6 +525,18 @@ def run(tmp, procs):
     check(v2 == msg, "after Commit v2 is on the timeline as current with its message (%r)" % v2)
     check(a.js("return !document.querySelector(arguments[0]).classList.contains('current')",
                card + 'li[data-version="1"]'), "v1 is no longer marked current")
+    # Export v2 to a file: a job with a progress bar that ends done
+    out = os.path.join(tmp, "export.raw")
+    a.d.find_element(By.CSS_SELECTOR, card + "form.export input.export-file").send_keys(out)
+    a.d.find_element(By.CSS_SELECTOR, card + "form.export button").click()
+    job = wait_for("the export job", lambda: a.js("""
+        const j = document.querySelector('#jobs-list .job[data-state="done"]');
+        return j && {what: j.querySelector('.what').textContent, progress: j.querySelector('.bar').dataset.progress};"""),
+                   60)
+    check(job and "export lab" in job["what"] and float(job["progress"]) == 1.0,
+          "Export shows its job with a progress bar, done at 100%% (%s)" % job)
+    check(os.path.exists(out) and os.path.getsize(out) == os.path.getsize(image), "the export wrote the image")
+    check(not a.visible("nav-cluster"), "a single server shows no Cluster tab")
     a.shot("images")
 
     # --- Live and Events pages
