@@ -32,7 +32,10 @@
 	function form(cls, label, inputs, fn) {
 		const f = P.el('form', { class: 'inline-form ' + cls }, inputs,
 			P.el('button', { type: 'submit', text: label }));
-		f.addEventListener('submit', (e) => { e.preventDefault(); fn(f); });
+		f.addEventListener('submit', async (e) => {
+			e.preventDefault();
+			if (await fn(f)) f.reset();   /* done: empty the fields */
+		});
 		return f;
 	}
 
