@@ -157,6 +157,7 @@ P.refresh = async function () {
 	}
 };
 
+/* One round: the shown page refreshes, the others run their background poll. */
 P.refreshAll = async function () {
 	for (const [name, pg] of Object.entries(P.pages)) {
 		try {
@@ -203,6 +204,7 @@ P.expired = function () {
 	if (P.csrf) P.leave('Session expired: log in again.');
 };
 
+/* The login form's submit: POST /login; the app on 200, else the server's error under the form. */
 P.login = async function (ev) {
 	ev.preventDefault();
 	const err = P.$('login-error');
@@ -230,6 +232,7 @@ P.login = async function (ev) {
 	P.$('password').select();
 };
 
+/* POST /logout (with the token), then the form, whatever the answer. */
 P.logout = async function () {
 	try {
 		await fetch('/logout', {

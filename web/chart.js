@@ -19,6 +19,7 @@ class LineChart {
 	/* Forget every point (another PC chosen). */
 	clear() { this.t = []; this.v = this.series.map(() => []); this.draw(); }
 
+	/* Add one point per series at time t (ms), dropping the oldest beyond keep; redraw. */
 	push(t, values) {
 		this.t.push(t);
 		values.forEach((x, i) => this.v[i].push(x));
@@ -41,6 +42,7 @@ class LineChart {
 		return String(Number(x.toPrecision(2)));
 	}
 
+	/* Draw everything again at the canvas's CSS size times the pixel ratio. */
 	draw() {
 		const c = this.c, dpr = window.devicePixelRatio || 1;
 		const w = c.clientWidth || c.width, h = c.clientHeight || c.height;

@@ -5,12 +5,14 @@
  */
 'use strict';
 (function () {
+	/* A JSON value as nodes: arrays of objects as a table, objects as a list, else text. */
 	function value(v) {
 		if (Array.isArray(v) && v.length && typeof v[0] === 'object') return table(v);
 		if (v && typeof v === 'object') return dl(v);
 		return P.el('span', { text: v === null ? '' : String(v) });
 	}
 
+	/* Objects as a table, one column per key any of them has. */
 	function table(rows) {
 		const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
 		return P.el('table', { class: 'kv' },
@@ -20,11 +22,13 @@
 					? JSON.stringify(r[c]) : String(r[c] === undefined || r[c] === null ? '' : r[c])))))));
 	}
 
+	/* An object as a definition list. */
 	function dl(o) {
 		return P.el('dl', { class: 'kv' }, Object.entries(o).map(([k, v]) =>
 			[P.el('dt', { text: k }), P.el('dd', {}, value(v))]));
 	}
 
+	/* GET cluster: show the tab on 200, hide it otherwise; the answer or null. */
 	async function probe() {
 		try {
 			const j = await P.api('GET', 'cluster');
@@ -36,6 +40,7 @@
 		}
 	}
 
+	/* Draw the cluster's status, or say this is a single server. */
 	async function refresh() {
 		const j = await probe();
 		P.$('cluster-body').replaceChildren(j ? dl(j) : P.el('p', { class: 'note', text: 'Not a cluster.' }));

@@ -7,6 +7,7 @@
 (function () {
 	const st = { events: [], kind: '' };
 
+	/* The table from the kept events (newest first, filtered by kind); new kinds join the select. */
 	function render() {
 		const list = st.events.filter((e) => !st.kind || e.kind === st.kind).slice().reverse();
 		P.$('events-body').replaceChildren(...list.map((e) =>
@@ -24,6 +25,7 @@
 			if (![...sel.options].some((o) => o.value === k)) sel.append(P.el('option', { value: k, text: k }));
 	}
 
+	/* GET events and draw them. */
 	async function refresh() {
 		const j = await P.api('GET', 'events');
 		st.events = j.events || [];

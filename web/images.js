@@ -11,6 +11,7 @@
 
 	const iid = (n) => encodeURIComponent(n);
 
+	/* The versions oldest to newest (deleted ones left out), then the draft if any. */
 	function timeline(img, versions) {
 		const live = versions.filter((v) => !v.deleted).sort((a, b) => a.version - b.version);
 		return P.el('ol', { class: 'timeline' }, live.map((v) =>
@@ -39,6 +40,7 @@
 		return f;
 	}
 
+	/* The buttons and small forms of one image: draft or edit, rollback, flatten, export. */
 	function actions(img, versions, clients) {
 		const n = img.name, out = [];
 		const path = (a) => `images/${iid(n)}/${a}`;
@@ -87,6 +89,7 @@
 		return P.el('div', { class: 'actions' }, out);
 	}
 
+	/* One image: its heading, timeline and actions. */
 	function card(img, versions, clients) {
 		return P.el('article', { class: 'panel image-card', 'data-image': img.name },
 			P.el('h3', {}, img.name, ' ', P.el('span', { class: 'version', text: 'v' + img.current }),
@@ -94,6 +97,7 @@
 			timeline(img, versions), actions(img, versions, clients));
 	}
 
+	/* The jobs, newest first, each with its progress bar and outcome. */
 	function jobs(list) {
 		const box = P.$('jobs-list');
 		if (!list.length) { box.replaceChildren(P.el('p', { class: 'note', text: 'No jobs.' })); return; }
@@ -109,6 +113,7 @@
 		}));
 	}
 
+	/* GET images (and each image's versions), clients and jobs; redraw what changed. */
 	async function refresh() {
 		const [list, cl, jb] = await Promise.all([P.api('GET', 'images'), P.api('GET', 'clients'), P.api('GET', 'jobs')]);
 		const box = P.$('images-list');

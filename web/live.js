@@ -11,6 +11,7 @@
 	const MIB = 1024 * 1024;
 	const RW = [{ label: 'read', color: '#1f77b4' }, { label: 'write', color: '#d62728' }];
 
+	/* The four charts, made on first use (the canvases exist by then). */
 	function charts() {
 		if (!st.charts) st.charts = {
 			smib: new LineChart(P.$('chart-server-mib'), { series: RW, unit: 'MiB/s' }),
@@ -29,6 +30,7 @@
 
 	const byName = (s, n) => (s.clients || []).find((c) => c.name === n || c.initiator === n);
 
+	/* The PC select from the stats' clients; a PC that went away is replaced (first online). */
 	function pcList(s) {
 		const sel = P.$('live-pc');
 		const names = (s.clients || []).map((c) => c.name || c.initiator);
@@ -44,6 +46,7 @@
 		}
 	}
 
+	/* GET stats; from the second answer on, add the rates since the previous one to the charts. */
 	async function poll() {
 		if (st.unavailable) return;
 		let s;
@@ -77,11 +80,13 @@
 		st.prev = s;
 	}
 
+	/* The page shown: draw at the size the canvases now have. */
 	function show() {
 		const ch = charts();
 		for (const c of Object.values(ch)) c.draw();
 	}
 
+	/* A new login: start the history again, try stats again. */
 	function enter() {
 		st.prev = null;
 		st.unavailable = false;

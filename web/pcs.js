@@ -28,6 +28,7 @@
 			title: label }, fill, P.el('span', { class: 'label', text: label }));
 	}
 
+	/* When the PC last booted and how long it took, or that it is booting now. */
 	function lastBoot(c) {
 		if (c.booting) return P.el('span', { class: 'tag warn', text: 'booting' });
 		if (!c.last_boot) return 'never';
@@ -37,11 +38,13 @@
 		return s;
 	}
 
+	/* The addresses a client may log in from, as text. */
 	function ip(c) {
 		if (Array.isArray(c.ip)) return c.ip.join(', ');
 		return c.ip || '';
 	}
 
+	/* Reset after a confirmation; an online PC needs "force" (its session is dropped). */
 	async function reset(c) {
 		const ans = await P.confirm(`Reset ${c.name}? Its overlay (${P.size(c.used_bytes)}) is discarded: ` +
 			'the PC boots the image as it is again.', {
@@ -51,6 +54,7 @@
 		if (ans) await P.act('reset ' + c.name, 'POST', `clients/${cid(c)}/reset`, { force: ans.force });
 	}
 
+	/* Remove after a confirmation (force for an online PC). */
 	async function remove(c) {
 		const ans = await P.confirm(`Remove ${c.name} and its overlay?`, {
 			force: c.online ? 'force: the PC is online' : null, ok: 'Remove',
@@ -58,6 +62,7 @@
 		if (ans) await P.act('remove ' + c.name, 'POST', `clients/${cid(c)}/remove`, { force: ans.force });
 	}
 
+	/* Send the magic packet; a daemon without Wake-on-LAN answers 501. */
 	async function wake(c) {
 		try {
 			const j = await P.api('POST', `clients/${cid(c)}/wake`, {});
@@ -69,6 +74,7 @@
 		}
 	}
 
+	/* A select that sets the policy as soon as it changes. */
 	function policySelect(c) {
 		const s = P.el('select', { class: 'policy', 'aria-label': 'policy of ' + c.name },
 			POLICIES.map((p) => P.el('option', { value: p, selected: p === c.policy, text: p })));
@@ -77,6 +83,7 @@
 		return s;
 	}
 
+	/* One client as a table row (a card on phones: each cell has its label). */
 	function row(c) {
 		const td = (label, ...kids) => P.el('td', { 'data-label': label }, ...kids);
 		const err = c.overlay_error || '';
@@ -103,12 +110,14 @@
 				P.el('button', { type: 'button', class: 'remove quiet', onclick: () => remove(c), text: 'Remove' })));
 	}
 
+	/* The value a column sorts by. */
 	function key(c, k) {
 		const v = k === 'image' ? c.image + ' ' + String(c.version).padStart(6, '0')
 			: k === 'ip' ? ip(c) : c[k];
 		return v === null || v === undefined ? '' : v;
 	}
 
+	/* The table from the kept list: filtered, sorted, with the counts in the heading. */
 	function render() {
 		const body = P.$('pcs-body');
 		/* Do not pull a policy select away from under the admin's hand. */
@@ -132,6 +141,7 @@
 		}
 	}
 
+	/* GET images: sizes for the bars, names for the add form. */
 	async function loadImages() {
 		const j = await P.api('GET', 'images');
 		st.images = {};
@@ -143,12 +153,14 @@
 		sel.value = keep;
 	}
 
+	/* GET clients and images, then draw. */
 	async function refresh() {
 		const [j] = await Promise.all([P.api('GET', 'clients'), loadImages()]);
 		st.clients = j.clients || [];
 		render();
 	}
 
+	/* The add form: POST clients with the fields filled in. */
 	async function add(ev) {
 		ev.preventDefault();
 		const body = { initiator: P.$('add-initiator').value.trim() };
@@ -163,6 +175,7 @@
 		}
 	}
 
+	/* Wire the filter, the column headers and the add form (once, at load). */
 	function init() {
 		P.$('pc-filter').addEventListener('input', (e) => { st.filter = e.target.value; render(); });
 		for (const th of document.querySelectorAll('#pcs th[data-sort]')) {
