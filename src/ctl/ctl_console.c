@@ -107,7 +107,9 @@ static int console_passwd(const struct ctl *c, bool from_stdin)
 
 int do_console(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o)
 {
+	int rc;
+
 	if (argc == 1 && !strcmp(argv[0], "passwd"))
-		return console_passwd(c, o->from_stdin);
+		return (rc = opts_only(o, "console passwd", "s")) ? rc : console_passwd(c, o->from_stdin);
 	return usage_error("console needs a verb: passwd [--stdin]");
 }

@@ -776,6 +776,7 @@ int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
 			  o->uuid && !strchr(allowed, 'U') ? "--uuid" :
 			  o->ip && !strchr(allowed, 'X') ? "--ip" :
 			  o->undo && !strchr(allowed, 'u') ? "--undo" :
+			  o->from_stdin && !strchr(allowed, 's') ? "--stdin" :
 			  (o->chap_user || o->no_chap || o->chap_secret_file || o->mutual_user ||
 			   o->mutual_secret_file) && !strchr(allowed, 'C') ? "--chap-*" : NULL;
 
