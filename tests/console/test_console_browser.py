@@ -372,7 +372,7 @@ def main():
         netns_setup()
         print("in a private network namespace: second browser from " + OTHER_ADDR)
     else:
-        print("no network namespace (not root): the stolen cookie is checked with "
+        print("no network namespace (not root, or unshare refused): the stolen cookie is checked with "
               "http.client from 127.0.0.2 instead of a second browser")
     os.makedirs(SHOTS, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="pristine-console-")
