@@ -12,7 +12,7 @@ endpoint and sanboots it:
     confirm: the bar drops to 0 bytes
   - the filter box, sorting, Add PC (MAC, quota as the bar's limit), the
     policy select (checked through the API), Remove (cancel keeps the PC,
-    OK removes it)
+    OK removes it), Wake (the page reports what the API answers)
   - Images page: open a draft of "lab" for PC "maint", commit it with a
     message: v2 is on the timeline, marked current, with that message
   - Export: its job with a progress bar, done at 100%, the file written
@@ -489,6 +489,21 @@ def run(tmp, procs):
     a.d.find_element(By.ID, "confirm-ok").click()
     check(wait_for("pc9 gone", lambda: a.row("pc9") is None and a.row("pc1") is not None, 20),
           "Remove, confirmed, takes pc9 out of the table")
+
+    # --- Wake: the page reports what the API answers (501 on a daemon
+    # without Wake-on-LAN, the packet sent, or the daemon's reason)
+    a.js("document.getElementById('toast').textContent = ''")
+    a.d.find_element(By.CSS_SELECTOR, '#pcs-body tr[data-client="pc1"] button.wake').click()
+    toast = wait_for("wake's message", lambda: a.toast(), 20) or ""
+    w = a.fetch("POST", "/api/v1/clients/pc1/wake", {"Content-Type": "application/json",
+                                                     "X-CSRF-Token": a.js("return P.csrf")}, "{}")
+    if w["status"] == 501:
+        check("not available" in toast, "Wake on a daemon without Wake-on-LAN says so (%r)" % toast)
+    elif w["status"] == 200:
+        check("magic packet sent" in toast, "Wake says the magic packet was sent (%r; API %s)" % (toast, w["body"]))
+    else:
+        why = json.loads(w["body"]).get("error", "")
+        check(why and why in toast, "Wake shows the daemon's reason (%r; API %s %s)" % (toast, w["status"], why))
 
     # --- a change without the CSRF token is refused; with it, accepted
     hdr = {"Content-Type": "application/json"}
