@@ -62,12 +62,14 @@
 		if (ans) await P.act('remove ' + c.name, 'POST', `clients/${cid(c)}/remove`, { force: ans.force });
 	}
 
-	/* Send the magic packet; a daemon without Wake-on-LAN answers 501. */
+	/* Send the magic packet and say whether it went (the daemon lists a PC it
+	 * could not wake under "skipped" with why); without Wake-on-LAN: 501. */
 	async function wake(c) {
 		try {
 			const j = await P.api('POST', `clients/${cid(c)}/wake`, {});
-			const w = (j.woken || [])[0];
-			P.toast(`wake ${c.name}: magic packet sent` + (w && w.via ? ' via ' + w.via : ''));
+			const w = (j.woken || [])[0], sk = (j.skipped || [])[0];
+			if (w) P.toast(`wake ${c.name}: magic packet sent` + (w.via ? ' via ' + w.via : ''));
+			else P.toast(`wake ${c.name}: not sent: ` + (sk && sk.why ? sk.why : 'no packet sent'), true);
 		} catch (e) {
 			if (e.status === 501) P.toast('wake: not available in this pristined (501)', true);
 			else if (e.status !== 401) P.toast('wake ' + c.name + ': ' + e.message, true);

@@ -499,8 +499,11 @@ def run(tmp, procs):
                                                      "X-CSRF-Token": a.js("return P.csrf")}, "{}")
     if w["status"] == 501:
         check("not available" in toast, "Wake on a daemon without Wake-on-LAN says so (%r)" % toast)
-    elif w["status"] == 200:
+    elif w["status"] == 200 and json.loads(w["body"]).get("woken"):
         check("magic packet sent" in toast, "Wake says the magic packet was sent (%r; API %s)" % (toast, w["body"]))
+    elif w["status"] == 200:
+        why = (json.loads(w["body"]).get("skipped") or [{}])[0].get("why", "")
+        check(why and "not sent: " + why in toast, "Wake says why no packet went (%r; API %s)" % (toast, w["body"]))
     else:
         why = json.loads(w["body"]).get("error", "")
         check(why and why in toast, "Wake shows the daemon's reason (%r; API %s %s)" % (toast, w["status"], why))
