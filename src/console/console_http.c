@@ -4,17 +4,16 @@
  * (console_core.c) and sending what it answers.
  *
  * Limits, as the admin socket's (admin/api.c) but keyed by address:
- * CONSOLE_MAX_CONNS connections, CONSOLE_PER_IP per address (libmicrohttpd
- * refuses more at accept), a CONSOLE_CONN_MEM pool per connection for
- * the request line and headers (larger headers are refused by it), bodies
- * over CONSOLE_BODY_MAX refused with 413 when declared and cut off when
- * sent chunked, an idle timeout, and a deadline for a whole request
- * (CONSOLE_REQUEST_S from the connection's start or its previous answer,
- * TLS handshake included): a reaper thread shuts the sockets of
- * connections that trickle (the idle timeout alone restarts at each
- * byte).  A request being answered is never cut; libmicrohttpd closes
- * the fd only after its NOTIFY_CLOSED callback, which takes our lock, so
- * the reaper never shuts a closed or reused fd.
+ * CONSOLE_MAX_CONNS connections, CONSOLE_PER_IP per address (refused at
+ * accept), a CONSOLE_CONN_MEM pool per connection for the request line
+ * and headers (larger headers are refused by libmicrohttpd with 431),
+ * bodies over CONSOLE_BODY_MAX refused with 413 when declared and cut off
+ * when sent chunked, an idle timeout, and the guards of
+ * admin/conn_guard.h: a whole request (TLS handshake included) within
+ * CONSOLE_REQUEST_S of the connection's start or its previous answer, and
+ * an address keeps only its CONSOLE_PER_KEY newest connections once they
+ * sit idle (slow clients that trickle bytes, or hoard connections, gain
+ * nothing).
  *
  * Paths reach the core as sent (our unescape callback leaves them), so
  * an encoded '/' cannot change a route, and the admin API's router
@@ -22,6 +21,8 @@
  */
 #include "console/console.h"
 #include "console/console_int.h"
+#include "admin/conn_guard.h"
+#include "util/hash.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -37,37 +38,26 @@
 #include <unistd.h>
 
 #define CONSOLE_MAX_CONNS 256
-#define CONSOLE_PER_IP 16
+#define CONSOLE_PER_IP 32         /* hard cap at accept ... */
+#define CONSOLE_PER_KEY 16        /* ... the idle beyond this newest ones close */
+#define CONSOLE_GRACE_MS 1000
 #define CONSOLE_TIMEOUT_S 10      /* idle */
 #define CONSOLE_REQUEST_S 10      /* a whole request, handshake included */
 #define CONSOLE_THREADS 4
 #define CONSOLE_CONN_MEM (32 * 1024)
-
-/* One live connection, from NOTIFY_STARTED to NOTIFY_CLOSED. */
-struct console_conn {
-	struct console_conn *prev, *next;
-	int fd;
-	int64_t since_ms;         /* start, or end of its last request */
-	bool busy, cut;
-};
 
 struct console {
 	struct MHD_Daemon *mhd;
 	struct console_core *core;
 	char *state;
 	char *cert, *key;
-	pthread_mutex_t lock;     /* conns, stopping */
-	pthread_cond_t cv;
-	struct console_conn *conns;
-	bool stopping, reaper_run;
-	pthread_t reaper;
+	struct conn_guard guard;
 };
 
 /* Per request: its body so far. */
 struct console_body {
 	char *data;
 	size_t len;
-	bool too_big;
 };
 
 static int64_t mono_ms(void)
@@ -78,90 +68,22 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The connection's guard record, or NULL. */
-static struct console_conn *conn_of(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+static void peer_of(struct MHD_Connection *c, char *out, size_t len);
 
-	return ci ? ci->socket_context : NULL;
-}
-
-static void conn_busy(struct console *cs, struct MHD_Connection *c, bool busy)
-{
-	struct console_conn *cc = conn_of(c);
-
-	if (!cc)
-		return;
-	pthread_mutex_lock(&cs->lock);
-	cc->busy = busy;
-	cc->since_ms = mono_ms();
-	pthread_mutex_unlock(&cs->lock);
-}
-
-/* MHD_OPTION_NOTIFY_CONNECTION: keep the list the reaper walks. */
+/* MHD_OPTION_NOTIFY_CONNECTION: the guards track connections by address. */
 static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
 			enum MHD_ConnectionNotificationCode toe)
 {
 	struct console *cs = cls;
-	struct console_conn *cc = *socket_context;
+	char peer[CONSOLE_ADDR_MAX] = "", text[CONSOLE_ADDR_MAX + 16] = "";
+	uint64_t key = 0;
 
-	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		if (!cc)
-			return;
-		pthread_mutex_lock(&cs->lock);
-		if (cc->prev)
-			cc->prev->next = cc->next;
-		else
-			cs->conns = cc->next;
-		if (cc->next)
-			cc->next->prev = cc->prev;
-		pthread_mutex_unlock(&cs->lock);
-		free(cc);
-		*socket_context = NULL;
-		return;
+	if (toe != MHD_CONNECTION_NOTIFY_CLOSED) {
+		peer_of(c, peer, sizeof(peer));
+		key = fnv1a(peer);
+		snprintf(text, sizeof(text), "address %s", peer);
 	}
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (!ci || !(cc = calloc(1, sizeof(*cc))))
-		return;
-	cc->fd = ci->connect_fd;
-	cc->since_ms = mono_ms();
-	pthread_mutex_lock(&cs->lock);
-	cc->next = cs->conns;
-	if (cs->conns)
-		cs->conns->prev = cc;
-	cs->conns = cc;
-	pthread_mutex_unlock(&cs->lock);
-	*socket_context = cc;
-}
-
-/* Every second: shut connections whose request is late. */
-static void *reaper(void *arg)
-{
-	struct console *cs = arg;
-	unsigned rounds_logged = 0;
-
-	pthread_mutex_lock(&cs->lock);
-	while (!cs->stopping) {
-		int64_t now = mono_ms();
-		unsigned late = 0;
-		struct timespec ts;
-
-		for (struct console_conn *cc = cs->conns; cc; cc = cc->next) {
-			if (cc->busy || cc->cut || now - cc->since_ms < CONSOLE_REQUEST_S * 1000)
-				continue;
-			cc->cut = true;
-			shutdown(cc->fd, SHUT_RDWR);
-			late++;
-		}
-		if (late && rounds_logged++ < 20)
-			log_notice("console: closed %u connection%s that sent no whole request within %d s",
-				   late, late == 1 ? "" : "s", CONSOLE_REQUEST_S);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&cs->cv, &cs->lock, &ts);
-	}
-	pthread_mutex_unlock(&cs->lock);
-	return NULL;
+	conn_guard_notify(&cs->guard, c, socket_context, toe, key, text);
 }
 
 /* Send what the core answered. */
@@ -252,7 +174,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		b->data = nb;
 		return MHD_YES;
 	}
-	conn_busy(cs, c, true);
+	conn_guard_busy(&cs->guard, c, true);
 	peer_of(c, peer, sizeof(peer));
 	rq = (struct console_req){
 		.method = method, .path = url, .peer = peer, .body = b->data, .len = b->len,
@@ -280,7 +202,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		free(b);
 		*con_cls = NULL;
 	}
-	conn_busy(cls, c, false);
+	conn_guard_busy(&((struct console *)cls)->guard, c, false);
 }
 
 static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
@@ -318,8 +240,9 @@ int console_start(int fd, const struct console_opts *o, const struct control_ops
 		log_err("console: out of memory");
 		goto err;
 	}
-	pthread_mutex_init(&cs->lock, NULL);
-	pthread_cond_init(&cs->cv, NULL);
+	cs->guard = (struct conn_guard){ .who = "console", .request_s = CONSOLE_REQUEST_S,
+					 .per_key = CONSOLE_PER_KEY, .grace_ms = CONSOLE_GRACE_MS };
+	conn_guard_start(&cs->guard);
 	auth.ctx = cs->state;
 	console_core_init(cs->core, ops, &auth, o->idle_timeout_s);
 	if ((rc = console_tls_load(o, &cs->cert, &cs->key, fpr, sizeof(fpr), msg, sizeof(msg)))) {
@@ -350,16 +273,13 @@ int console_start(int fd, const struct console_opts *o, const struct control_ops
 		goto err_core;
 	}
 	fd = -1;   /* MHD's now */
-	cs->reaper_run = pthread_create(&cs->reaper, NULL, reaper, cs) == 0;
-	if (!cs->reaper_run)
-		log_warn("console: cannot start the request-deadline thread");
 	log_notice("console: https://%s/ (certificate SHA-256 %s)", o->listen, fpr);
 	*out = cs;
 	return 0;
 err_core:
 	console_core_fini(cs->core);
-	pthread_cond_destroy(&cs->cv);
-	pthread_mutex_destroy(&cs->lock);
+	conn_guard_stop(&cs->guard);
+	conn_guard_destroy(&cs->guard);
 err:
 	if (fd >= 0)
 		close(fd);
@@ -380,17 +300,10 @@ void console_stop(struct console *cs)
 {
 	if (!cs)
 		return;
-	if (cs->reaper_run) {
-		pthread_mutex_lock(&cs->lock);
-		cs->stopping = true;
-		pthread_cond_signal(&cs->cv);
-		pthread_mutex_unlock(&cs->lock);
-		pthread_join(cs->reaper, NULL);
-	}
+	conn_guard_stop(&cs->guard);
 	MHD_stop_daemon(cs->mhd);
+	conn_guard_destroy(&cs->guard);
 	console_core_fini(cs->core);
-	pthread_cond_destroy(&cs->cv);
-	pthread_mutex_destroy(&cs->lock);
 	free(cs->core);
 	free(cs->state);
 	free(cs->cert);
