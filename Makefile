@@ -31,6 +31,10 @@ SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 LIB_SRC = $(wildcard src/util/*.c src/storage/*.c src/scsi/*.c src/proto/*.c src/lab/*.c src/admin/*.c src/boot/*.c) \
           $(wildcard src/cluster/*.c) $(wildcard src/console/*.c) \
           $(filter-out src/daemon/main.c,$(wildcard src/daemon/*.c))
+# The web console's files (web/), compiled into the daemon by
+# tools/embed_assets.c (plain C: the `make run` box may have no python3).
+WEB_FILES = $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg))
+LIB_SRC += $(BUILD)/gen/console_assets.c
 D_SRC   = src/daemon/main.c
 CTL_SRC = $(wildcard src/ctl/*.c)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
@@ -48,6 +52,14 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/asan/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -pthread $(SAN_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/tools/embed_assets: tools/embed_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARN) -O2 -o $@ $<
+
+$(BUILD)/gen/console_assets.c: $(BUILD)/tools/embed_assets $(WEB_FILES) web
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/embed_assets $@ $(WEB_FILES)
 
 $(BUILD)/pristined: $(LIB_OBJ) $(BUILD)/obj/$(D_SRC:.c=.o)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)

@@ -14,19 +14,13 @@
  *
  * Floods (tests/faults/test_admin_flood.py): the connection limit alone
  * let 256 connections that trickle a header byte now and then hold every
- * slot for as long as they liked (the idle timeout restarts at each
- * byte), so a stuck or runaway script pinned the API.  Two guards, kept
- * in a list of live connections (api_conn) and enforced by a reaper
- * thread that shuts sockets (MHD then sees them closed): a request must
- * arrive whole within API_REQUEST_S of the connection's start or of its
- * previous answer; and a process (SO_PEERCRED pid) keeps only its
- * API_PER_PEER newest connections, the others closing once idle for
- * API_GRACE_MS, so hoarding gains nothing while its newest request, the
- * one it waits for, is still answered (the grace covers MHD's worker
- * threads accepting a burst out of order).  A request being answered is
- * never cut.  MHD closes the fd only after its NOTIFY_CLOSED callback,
- * which takes the list lock, so the reaper never touches a closed or
- * reused fd.
+ * slot for as long as they liked, so a stuck or runaway script pinned the
+ * API.  The guards of conn_guard.h, shared with the web console, close
+ * them: a request must arrive whole within API_REQUEST_S of the
+ * connection's start or of its previous answer; and a process
+ * (SO_PEERCRED pid) keeps only its API_PER_PEER newest connections, the
+ * others closing once idle for API_GRACE_MS.  A request being answered is
+ * never cut.
  *
  * Limits, enforced before anything is buffered: request bodies over
  * API_BODY_MAX are refused with 413 when declared by Content-Length, and
@@ -48,6 +42,7 @@
 #include "admin/api.h"
 #include "admin/api_call.h"
 #include "admin/api_route.h"
+#include "admin/conn_guard.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -74,17 +69,6 @@
 #define API_GRACE_MS   1000     /* ... beyond which its idle ones older than this close */
 #define API_REQUEST_S  10       /* to send a whole request */
 
-/* One live connection, from MHD's NOTIFY_STARTED to NOTIFY_CLOSED. */
-struct api_conn {
-	struct api_conn *prev, *next;
-	int fd;
-	pid_t pid;              /* peer process, 0 if unknown */
-	int64_t since_ms;       /* start, or end of its last request */
-	uint64_t seq;           /* the same moment as an order (ms ties in a burst) */
-	bool busy;              /* its request is whole and being answered */
-	bool cut;               /* shut down by a guard */
-};
-
 struct api {
 	struct MHD_Daemon *mhd;
 	const struct control_ops *ops;
@@ -92,13 +76,7 @@ struct api {
 	dev_t dev;	/* identity of our socket file, so api_stop removes */
 	ino_t ino;	/* only the file we created */
 	uid_t owner;	/* who started the daemon: served besides root */
-	/* Flood guards (see the file header). */
-	pthread_mutex_t conn_lock;
-	pthread_cond_t reaper_cv;
-	struct api_conn *conns;
-	uint64_t seq;           /* last api_conn.seq given */
-	bool reaper_run, stopping;
-	pthread_t reaper;
+	struct conn_guard guard;   /* flood guards (see the file header) */
 };
 
 /* Per-request state, from the first callback to request completion. */
@@ -266,143 +244,28 @@ static enum MHD_Result api_take_body(struct api_req *r, const char *data, size_t
 	return MHD_YES;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* c's request is whole and being answered (busy), or done: its next
- * request's deadline starts now. */
-static void api_conn_busy(struct api *api, struct MHD_Connection *c, bool busy)
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	struct api_conn *ac = ci ? ci->socket_context : NULL;
-
-	if (!ac)
-		return;
-	pthread_mutex_lock(&api->conn_lock);
-	ac->busy = busy;
-	ac->since_ms = mono_ms();
-	ac->seq = ++api->seq;
-	pthread_mutex_unlock(&api->conn_lock);
-}
-
 /*
- * MHD_OPTION_NOTIFY_CONNECTION: track connections; wake the reaper when
- * a process goes over API_PER_PEER.
+ * MHD_OPTION_NOTIFY_CONNECTION: the guards track connections by the
+ * peer process (SO_PEERCRED pid).
  */
 static void api_notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
 			    enum MHD_ConnectionNotificationCode toe)
 {
 	struct api *api = cls;
-	struct api_conn *ac = *socket_context;
-
-	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		if (!ac)
-			return;
-		pthread_mutex_lock(&api->conn_lock);
-		if (ac->prev)
-			ac->prev->next = ac->next;
-		else
-			api->conns = ac->next;
-		if (ac->next)
-			ac->next->prev = ac->prev;
-		pthread_mutex_unlock(&api->conn_lock);
-		free(ac);
-		*socket_context = NULL;
-		return;
-	}
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ci;
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
-	unsigned same = 0;
+	char text[32] = "";
+	pid_t pid = 0;
 
-	if (!ci || !(ac = calloc(1, sizeof(*ac))))
-		return;
-	ac->fd = ci->connect_fd;
-	if (getsockopt(ac->fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && len == sizeof(cr))
-		ac->pid = cr.pid;
-	ac->since_ms = mono_ms();
-	pthread_mutex_lock(&api->conn_lock);
-	ac->seq = ++api->seq;
-	for (struct api_conn *o = api->conns; o && ac->pid; o = o->next)
-		if (o->pid == ac->pid && !o->cut)
-			same++;
-	ac->next = api->conns;
-	if (api->conns)
-		api->conns->prev = ac;
-	api->conns = ac;
-	if (same >= API_PER_PEER)
-		pthread_cond_signal(&api->reaper_cv);
-	pthread_mutex_unlock(&api->conn_lock);
-	*socket_context = ac;
-}
-
-/*
- * Should the reaper shut ac?  When its request is late (API_REQUEST_S),
- * or when its process holds API_PER_PEER newer connections and ac has
- * sat idle for API_GRACE_MS: a process keeps its newest connections,
- * where its current request is, and hoarding gains it nothing.  A
- * request being answered is never cut.  Lock held.
- */
-static int api_conn_verdict(const struct api *api, const struct api_conn *ac, int64_t now)
-{
-	if (ac->busy || ac->cut)
-		return 0;
-	if (now - ac->since_ms >= API_REQUEST_S * 1000)
-		return 1;
-	if (!ac->pid || now - ac->since_ms < API_GRACE_MS)
-		return 0;
-	unsigned newer = 0;
-	for (const struct api_conn *o = api->conns; o; o = o->next)
-		if (o->pid == ac->pid && !o->cut && o->seq > ac->seq)
-			newer++;
-	return newer >= API_PER_PEER ? 2 : 0;
-}
-
-/* The guards' thread: every second, or when woken by a crowded process,
- * shut what api_conn_verdict says. */
-static void *api_reaper(void *arg)
-{
-	struct api *api = arg;
-	unsigned late_total = 0, shed_total = 0;
-
-	pthread_mutex_lock(&api->conn_lock);
-	while (!api->stopping) {
-		int64_t now = mono_ms();
-		unsigned late = 0, shed = 0;
-		pid_t shed_pid = 0;
-		for (struct api_conn *ac = api->conns; ac; ac = ac->next) {
-			int v = api_conn_verdict(api, ac, now);
-			if (!v)
-				continue;
-			ac->cut = true;
-			shutdown(ac->fd, SHUT_RDWR);
-			if (v == 1) {
-				late++;
-			} else {
-				shed++;
-				shed_pid = ac->pid;
-			}
-		}
-		/* Bounded logging: the first 20 rounds of each kind. */
-		if (late && late_total++ < 20)
-			log_notice("api: closed %u connection%s that sent no whole request within %d s",
-				   late, late == 1 ? "" : "s", API_REQUEST_S);
-		if (shed && shed_total++ < 20)
-			log_notice("api: pid %d (and maybe others) held more than %d connections; "
-				   "closed %u idle one%s", (int)shed_pid, API_PER_PEER, shed,
-				   shed == 1 ? "" : "s");
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&api->reaper_cv, &api->conn_lock, &ts);
+	if (toe != MHD_CONNECTION_NOTIFY_CLOSED) {
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci && getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 &&
+		    len == sizeof(cr))
+			pid = cr.pid;
+		snprintf(text, sizeof(text), "pid %d", (int)pid);
 	}
-	pthread_mutex_unlock(&api->conn_lock);
-	return NULL;
+	conn_guard_notify(&api->guard, c, socket_context, toe, (uint64_t)pid, text);
 }
 
 /* libmicrohttpd's access handler: the whole request life cycle. */
@@ -431,7 +294,7 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const ch
 		*upload_data_size = 0;
 		return api_take_body(r, upload_data, n, method, url);
 	}
-	api_conn_busy(api, c, true);
+	conn_guard_busy(&api->guard, c, true);
 	rc = api_dispatch(api->ops, &r->m, method, r->body, r->len, &out, err, sizeof(err));
 	if (rc < 0) {
 		json_decref(out);
@@ -456,7 +319,7 @@ static void api_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		free(r);
 		*con_cls = NULL;
 	}
-	api_conn_busy(cls, c, false);
+	conn_guard_busy(&((struct api *)cls)->guard, c, false);
 }
 
 /*
@@ -561,8 +424,9 @@ int api_start(const char *path, const struct control_ops *ops, struct api **out)
 
 	api = calloc(1, sizeof(*api));
 	if (api) {
-		pthread_mutex_init(&api->conn_lock, NULL);
-		pthread_cond_init(&api->reaper_cv, NULL);
+		api->guard = (struct conn_guard){ .who = "api", .request_s = API_REQUEST_S,
+						  .per_key = API_PER_PEER, .grace_ms = API_GRACE_MS };
+		conn_guard_start(&api->guard);
 	}
 	if (!api || !(api->path = strdup(path))) {
 		rc = -ENOMEM;
@@ -593,10 +457,6 @@ int api_start(const char *path, const struct control_ops *ops, struct api **out)
 		rc = -EIO;
 		goto err;
 	}
-	/* Without the reaper the API still works, only unguarded. */
-	api->reaper_run = pthread_create(&api->reaper, NULL, api_reaper, api) == 0;
-	if (!api->reaper_run)
-		log_warn("api: cannot start the request-deadline thread");
 	log_info("api: serving on %s", path);
 	*out = api;
 	return 0;
@@ -607,8 +467,8 @@ err:
 	}
 	if (api) {
 		free(api->path);
-		pthread_cond_destroy(&api->reaper_cv);
-		pthread_mutex_destroy(&api->conn_lock);
+		conn_guard_stop(&api->guard);
+		conn_guard_destroy(&api->guard);
 	}
 	free(api);
 	return rc;
@@ -620,19 +480,12 @@ void api_stop(struct api *api)
 
 	if (!api)
 		return;
-	if (api->reaper_run) {
-		pthread_mutex_lock(&api->conn_lock);
-		api->stopping = true;
-		pthread_cond_signal(&api->reaper_cv);
-		pthread_mutex_unlock(&api->conn_lock);
-		pthread_join(api->reaper, NULL);
-	}
+	conn_guard_stop(&api->guard);
 	/* Joins the pool threads (requests in progress finish) and closes
-	 * the listening socket (and every connection: NOTIFY_CLOSED frees
-	 * their api_conn). */
+	 * the listening socket (and every connection: NOTIFY_CLOSED takes
+	 * each out of the guards' list). */
 	MHD_stop_daemon(api->mhd);
-	pthread_cond_destroy(&api->reaper_cv);
-	pthread_mutex_destroy(&api->conn_lock);
+	conn_guard_destroy(&api->guard);
 	if (lstat(api->path, &st) == 0 && st.st_dev == api->dev && st.st_ino == api->ino)
 		unlink(api->path);
 	free(api->path);

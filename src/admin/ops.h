@@ -14,6 +14,7 @@ struct daemon_ctx {
 	const char *boot_listen;      /* the boot endpoint's ADDR:PORT, NULL = off */
 	struct rcache *rcache;        /* the shared read cache of RBD versions, NULL = off */
 	struct cluster *cluster;      /* this gateway's cluster, NULL = a single server */
+	const char *state;            /* the state directory, absolute (the console's password) */
 };
 
 /* Fill ops with the daemon's operations over d (borrowed). */

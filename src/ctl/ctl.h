@@ -119,6 +119,7 @@ struct ctl_opts {
 	const char *interface;	/* --interface IF */
 	const char *range;	/* --range FIRST,LAST[,NETMASK] */
 	bool undo;		/* cluster drain --undo */
+	bool from_stdin;	/* console passwd --stdin */
 };
 
 /* Print a usage error (printf-style) and return CTL_EUSAGE. */
@@ -150,6 +151,8 @@ int ctl_client_wake(const struct ctl *c, int argc, char **argv, const struct ctl
 int ctl_events(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 /* cluster status | drain GW [--undo] | health (ctl_cluster.c). */
 int do_cluster(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
+/* ctl_console.c: console passwd [--stdin]. */
+int do_console(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 /* pxe VERB ... (ctl_pxe.c): pxe dnsmasq prints a dnsmasq configuration. */
 int do_pxe(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 

@@ -77,6 +77,8 @@ static void usage(FILE *f)
 		"                              GW takes PCs again)\n"
 		"  cluster health              exit 0 if this gateway reaches Ceph, 1 if not\n"
 		"                              (keepalived's track script)\n"
+		"  console passwd [--stdin]    set the web console's password (asked twice, or\n"
+		"                              one line from standard input)\n"
 		"  pxe dnsmasq [--proxy | --full --range FIRST,LAST[,NETMASK]]\n"
 		"              [--server IP] [--interface IF]\n"
 		"                              print a dnsmasq configuration (proxy DHCP by\n"
@@ -778,6 +780,7 @@ int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
 			  o->uuid && !strchr(allowed, 'U') ? "--uuid" :
 			  o->ip && !strchr(allowed, 'X') ? "--ip" :
 			  o->undo && !strchr(allowed, 'u') ? "--undo" :
+			  o->from_stdin && !strchr(allowed, 's') ? "--stdin" :
 			  (o->chap_user || o->no_chap || o->chap_secret_file || o->mutual_user ||
 			   o->mutual_secret_file) && !strchr(allowed, 'C') ? "--chap-*" : NULL;
 
@@ -938,6 +941,10 @@ int main(int argc, char **argv)
 			o.undo = true;
 			continue;
 		}
+		if (!strcmp(a, "--stdin")) {
+			o.from_stdin = true;
+			continue;
+		}
 		if (!strcmp(a, "--no-chap")) {
 			o.no_chap = true;
 			continue;
@@ -1014,7 +1021,7 @@ int main(int argc, char **argv)
 	if (strcmp(verb, "status") && strcmp(verb, "client") && strcmp(verb, "events") &&
 	    strcmp(verb, "session") &&
 	    strcmp(verb, "image") && strcmp(verb, "job") && strcmp(verb, "pxe") &&
-	    strcmp(verb, "cluster"))
+	    strcmp(verb, "cluster") && strcmp(verb, "console"))
 		return usage_error("unknown verb '%s'", verb);
 	if (!strcmp(verb, "status") && (nargs || (rc = opts_only(&o, "status", ""))))
 		return nargs ? usage_error("status takes no arguments") : rc;
@@ -1036,6 +1043,8 @@ int main(int argc, char **argv)
 		rc = do_pxe(&c, nargs, args, &o);
 	else if (!strcmp(verb, "cluster"))
 		rc = do_cluster(&c, nargs, args, &o);
+	else if (!strcmp(verb, "console"))
+		rc = do_console(&c, nargs, args, &o);
 	else
 		rc = do_session(&c, nargs, args, &o);
 	ctl_http_cleanup();

@@ -18,6 +18,7 @@
 #include "boot/boot_resolve.h"
 #include "boot/boot.h"
 #include "cluster/cluster.h"
+#include "console/console.h"
 #include "daemon/listen.h"
 #include "daemon/notify.h"
 #include "daemon/privs.h"
@@ -65,6 +66,7 @@ struct daemon {
 	struct api *api;
 	struct boot_server *boot;
 	struct boot_hooks boot_hooks;
+	struct console *console;         /* the web console, NULL = off */
 	struct scsi_target *shared;      /* --read-only: the one LU everyone sees */
 	struct privs privs;
 	struct rbd_cluster *ceph;        /* the Ceph connection when an image is on RBD */
@@ -478,6 +480,34 @@ static int setup_cluster(struct daemon *d)
 	return 0;
 }
 
+/* The web console on cfg->console_listen, if set: "*:PORT" is every IPv4
+ * address (one socket, like the boot endpoint).  0 or -1 (logged). */
+static int start_console(struct daemon *d)
+{
+	const struct config *c = d->cfg;
+	struct portal_set cps = { .n = 0 };
+	const char *colon = strrchr(c->console_listen, ':');
+	char spec[sizeof(c->console_listen) + 16];
+
+	if (!c->console_listen[0])
+		return 0;
+	if (c->read_only) {
+		log_err("console-listen: the console needs the admin API (not with --read-only)");
+		return -1;
+	}
+	if (colon && (colon == c->console_listen || (colon - c->console_listen == 1 &&
+						     c->console_listen[0] == '*')))
+		snprintf(spec, sizeof(spec), "0.0.0.0%s", colon);
+	else
+		snprintf(spec, sizeof(spec), "%s", c->console_listen);
+	if (portal_add(&cps, spec))
+		return -1;
+	return console_start(cps.fds[0], &(struct console_opts){
+		.listen = c->console_listen, .cert = c->console_cert, .key = c->console_key,
+		.state = d->state, .idle_timeout_s = c->console_session_timeout }, &d->ops,
+		&d->console) ? -1 : 0;
+}
+
 /* The API, the portals, the boot endpoint, the drop of root.  0 or -1. */
 static int start_services(struct daemon *d)
 {
@@ -487,10 +517,14 @@ static int start_services(struct daemon *d)
 		d->dctx = (struct daemon_ctx){ .reg = &d->reg, .srv = &d->srv, .rcache = d->rcache,
 					       .cluster = d->cluster };
 		daemon_ops_init(&d->dctx, &d->ops);
+		d->dctx.state = d->state;
+		d->ops.console_passwd = console_passwd_op;
 		if (api_start(c->socket, &d->ops, &d->api))
 			return -1;
 		log_notice("admin API on %s", c->socket);
 	}
+	if (start_console(d))
+		return -1;
 	for (unsigned i = 0; i < c->nlisten; i++)
 		if (portal_add(&d->ps, c->listen[i]))
 			return -1;
@@ -567,6 +601,7 @@ static bool stop(struct daemon *d)
 	if (d->srv_started) {
 		portal_close_all(&d->ps);
 		boot_stop(d->boot);
+		console_stop(d->console);
 		if (d->api)
 			api_stop(d->api);
 		jobs_stop();
