@@ -349,6 +349,7 @@ static int build_registry(struct daemon *d)
 	d->srv.hooks = (struct iscsi_hooks){ .admit = registry_admit,
 					     .chap_secret = registry_chap_secret,
 					     .attach = registry_attach, .detach = registry_detach,
+					     .io_stats = registry_io_stats,
 					     .ctx = reg };
 	return 0;
 }

@@ -690,6 +690,8 @@ int iscsi_conn_start(struct iscsi_server *srv, int fd)
 		why = "too many logins in progress from this address";
 	if (why) {
 		pthread_mutex_unlock(&srv->lock);
+		if (!srv->stopping)
+			atomic_fetch_add_explicit(&srv->refused[REFUSED_LIMITS], 1, memory_order_relaxed);
 		log_refusal(fd, why);
 		close(fd);
 		return -EBUSY;
