@@ -14,6 +14,7 @@
  */
 #include "daemon/setup.h"
 #include "admin/api.h"
+#include "admin/metrics.h"
 #include "admin/ops.h"
 #include "boot/boot_resolve.h"
 #include "boot/boot.h"
@@ -63,6 +64,7 @@ struct daemon {
 	struct daemon_ctx dctx;
 	struct control_ops ops;
 	struct api *api;
+	struct metrics_http *metrics;    /* GET /metrics (metrics-listen), NULL = off */
 	struct boot_server *boot;
 	struct boot_hooks boot_hooks;
 	struct scsi_target *shared;      /* --read-only: the one LU everyone sees */
@@ -490,6 +492,17 @@ static int start_services(struct daemon *d)
 		if (api_start(c->socket, &d->ops, &d->api))
 			return -1;
 		log_notice("admin API on %s", c->socket);
+		if (c->metrics_listen[0]) {
+			struct portal_set mps = { .n = 0 };
+
+			if (portal_add(&mps, c->metrics_listen))
+				return -1;
+			for (unsigned i = 1; i < mps.n; i++)
+				close(mps.fds[i]);     /* one socket: the first address */
+			if (metrics_http_start(mps.fds[0], c->metrics_listen, stats_collect, &d->dctx,
+					       &d->metrics))
+				return -1;
+		}
 	}
 	for (unsigned i = 0; i < c->nlisten; i++)
 		if (portal_add(&d->ps, c->listen[i]))
@@ -567,6 +580,7 @@ static bool stop(struct daemon *d)
 	if (d->srv_started) {
 		portal_close_all(&d->ps);
 		boot_stop(d->boot);
+		metrics_http_stop(d->metrics);
 		if (d->api)
 			api_stop(d->api);
 		jobs_stop();
