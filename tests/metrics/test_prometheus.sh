@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Prometheus scrapes pristined (issue 16, "Metrics"): a real prometheus
+# (Debian's) in a temporary directory scrapes [server] metrics-listen every
+# second, and PromQL through its HTTP API (/api/v1/query) must return the
+# exact counts of a known workload.
+#   - /metrics passes `promtool check metrics` with nothing to say, before
+#     and after the workload; other paths are 404, other methods 405;
+#   - qemu-io (libiscsi) as client pcx writes W bytes in NW commands and
+#     reads R bytes in NR: pristine_write_bytes_total{client="pcx"} = W,
+#     pristine_write_commands_total = NW, pristine_read_bytes_total = R,
+#     pristine_read_commands_total = NR, the image's counters the same,
+#     the latency histograms count NR and NW commands, pcy (idle) stays 0;
+#   - an unknown initiator (enroll = deny) is refused: it counts in
+#     pristine_refused_logins_total{reason="unknown"};
+#   - `pristinectl client reset pcx` counts in pristine_resets_total;
+#   - pcx's logins began a boot: pristine_boots_total >= 1;
+#   - GET /v1/stats carries the same numbers under the names the console reads.
+. "$(dirname "$0")/../lib/common.sh"
+
+for tool in prometheus promtool qemu-io curl python3; do
+	command -v "$tool" >/dev/null || skip "$tool not installed (make deps)"
+done
+[ -x "$PRISTINED" ] || skip "$PRISTINED not built (make asan)"
+CTL=$BUILD/pristinectl
+[ -x "$CTL" ] || skip "$CTL not built (make)"
+
+PROM_PID=""
+cleanup() {
+	if [ -n "$PROM_PID" ] && kill -0 "$PROM_PID" 2>/dev/null; then
+		kill -TERM "$PROM_PID"; wait "$PROM_PID" 2>/dev/null
+	fi
+	cleanup_common
+}
+trap cleanup EXIT
+
+PORT=$(free_port)
+MPORT=$(free_port)
+while [ "$MPORT" = "$PORT" ]; do MPORT=$(free_port); done
+PX=iqn.2026-12.org.example:pcx
+PY=iqn.2026-12.org.example:pcy
+make_image "$tmpdir/disk.raw" 16
+cat >"$tmpdir/p.conf" <<CONF
+[server]
+listen = 127.0.0.1:$PORT
+state = $tmpdir/state
+metrics-listen = 127.0.0.1:$MPORT
+[defaults]
+enroll = deny
+[image win10]
+path = $tmpdir/disk.raw
+[client pcx]
+initiator = $PX
+[client pcy]
+initiator = $PY
+CONF
+start_daemon_conf "$tmpdir/p.conf"
+TARGET=$(sed -n 's/.*target \(iqn[^ ]*\) LUN.*/\1/p' "$DLOG" | head -n 1)
+[ -n "$TARGET" ] || { cat "$DLOG"; fail "no target name in the log"; }
+M=http://127.0.0.1:$MPORT/metrics
+
+echo "== /metrics before any I/O: promtool check metrics"
+curl -sf "$M" >"$tmpdir/m0.txt" || fail "GET /metrics failed"
+out=$(promtool check metrics <"$tmpdir/m0.txt" 2>&1) || { echo "$out"; fail "promtool check metrics failed"; }
+[ -z "$out" ] || { echo "$out"; fail "promtool check metrics has something to say"; }
+grep -q '^pristine_read_bytes_total{client="pcx",image="win10"} 0$' "$tmpdir/m0.txt" ||
+	{ cat "$tmpdir/m0.txt"; fail "pcx's read counter is not there at 0"; }
+
+echo "== other paths and methods"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/")
+[ "$code" = 404 ] || fail "GET / answered $code, not 404"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/../metrics/x")
+[ "$code" = 404 ] || fail "GET /../metrics/x answered $code, not 404"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d x=1 "$M")
+[ "$code" = 405 ] || fail "POST /metrics answered $code, not 405"
+
+echo "== prometheus"
+PPORT=$(free_port)
+mkdir -p "$tmpdir/prom"
+cat >"$tmpdir/prom/prometheus.yml" <<YML
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: pristine
+    static_configs:
+      - targets: ['127.0.0.1:$MPORT']
+YML
+promtool check config "$tmpdir/prom/prometheus.yml" >/dev/null || fail "promtool check config"
+prometheus --config.file="$tmpdir/prom/prometheus.yml" --storage.tsdb.path="$tmpdir/prom/data" \
+	--web.listen-address="127.0.0.1:$PPORT" >"$tmpdir/prom/log" 2>&1 &
+PROM_PID=$!
+for _ in $(seq 1 100); do
+	curl -sf "http://127.0.0.1:$PPORT/-/ready" >/dev/null 2>&1 && break
+	kill -0 "$PROM_PID" 2>/dev/null || { cat "$tmpdir/prom/log"; fail "prometheus exited"; }
+	sleep 0.2
+done
+curl -sf "http://127.0.0.1:$PPORT/-/ready" >/dev/null || { cat "$tmpdir/prom/log"; fail "prometheus not ready"; }
+
+# q PROMQL: the value of the query's single result ("" when none).
+q() {
+	curl -s --get "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$1" |
+	python3 -c 'import json,sys
+d=json.load(sys.stdin); r=d.get("data",{}).get("result",[])
+print(r[0]["value"][1] if len(r)==1 else "")'
+}
+# expect_q PROMQL VALUE: wait (up to 20 s: a few scrapes) until it is VALUE.
+expect_q() {
+	local v=""
+	for _ in $(seq 1 40); do
+		v=$(q "$1")
+		[ "$v" = "$2" ] && { echo "   $1 = $v"; return 0; }
+		sleep 0.5
+	done
+	fail "PromQL $1 = '$v', expected $2"
+}
+expect_q 'up{job="pristine"}' 1
+
+echo "== workload as pcx"
+opts() { echo "driver=iscsi,transport=tcp,portal=127.0.0.1:$PORT,target=$TARGET,lun=0,initiator-name=$1"; }
+# writes: 1 MiB + 64 KiB + 4 KiB + 512 B; reads: 512 KiB + 4 KiB + 8 KiB
+W=$((1048576 + 65536 + 4096 + 512)); NW=4
+R=$((524288 + 4096 + 8192)); NR=3
+timeout -k 5 60 qemu-io --image-opts "$(opts $PX)" -c "write -P 0xab 0 1M" -c "write -P 0xcd 2M 64k" \
+	-c "write 4M 4k" -c "write 6M 512" >"$tmpdir/q1.txt" 2>&1 || { cat "$tmpdir/q1.txt"; fail "qemu-io writes"; }
+timeout -k 5 60 qemu-io --image-opts "$(opts $PX)" -c "read -P 0xab 0 512k" -c "read -P 0xcd 2M 4k" \
+	-c "read 8M 8k" >"$tmpdir/q2.txt" 2>&1 || { cat "$tmpdir/q2.txt"; fail "qemu-io reads"; }
+grep -q "Pattern verification failed" "$tmpdir/q2.txt" && { cat "$tmpdir/q2.txt"; fail "read back wrong data"; }
+
+expect_q 'pristine_write_bytes_total{client="pcx"}' "$W"
+expect_q 'pristine_write_commands_total{client="pcx"}' "$NW"
+expect_q 'pristine_read_bytes_total{client="pcx"}' "$R"
+expect_q 'pristine_read_commands_total{client="pcx"}' "$NR"
+expect_q 'pristine_image_write_bytes_total{image="win10"}' "$W"
+expect_q 'pristine_image_read_bytes_total{image="win10"}' "$R"
+expect_q 'pristine_read_latency_seconds_count{client="pcx"}' "$NR"
+expect_q 'pristine_write_latency_seconds_bucket{client="pcx",le="+Inf"}' "$NW"
+expect_q 'pristine_io_errors_total{client="pcx"}' 0
+expect_q 'pristine_write_bytes_total{client="pcy"}' 0
+expect_q 'pristine_overlay_bytes{client="pcy"}' 0
+expect_q 'pristine_boots_total{client="pcx"} >= bool 1' 1
+
+echo "== a refused login (unknown initiator, enroll = deny)"
+if timeout -k 5 30 qemu-io --image-opts "$(opts iqn.2026-12.org.example:stranger)" -c "read 0 512" \
+	>"$tmpdir/q3.txt" 2>&1; then
+	cat "$tmpdir/q3.txt"; fail "an unknown initiator logged in with enroll = deny"
+fi
+expect_q 'pristine_refused_logins_total{reason="unknown"} >= bool 1' 1
+expect_q 'pristine_refused_logins_total{reason="address"}' 0
+
+echo "== a reset"
+"$CTL" --socket "$tmpdir/state/pristined.sock" client reset pcx >"$tmpdir/r.txt" 2>&1 ||
+	{ cat "$tmpdir/r.txt"; fail "client reset pcx"; }
+expect_q 'pristine_resets_total{client="pcx"}' 1
+expect_q 'pristine_server_resets_total' 1
+expect_q 'pristine_overlay_bytes{client="pcx"}' 0
+# the counters live with the client, not its overlay: a reset keeps them
+expect_q 'pristine_write_bytes_total{client="pcx"}' "$W"
+
+echo "== /metrics after the workload: promtool check metrics"
+curl -sf "$M" >"$tmpdir/m1.txt" || fail "GET /metrics failed"
+out=$(promtool check metrics <"$tmpdir/m1.txt" 2>&1) || { echo "$out"; fail "promtool check metrics failed"; }
+[ -z "$out" ] || { echo "$out"; fail "promtool check metrics has something to say"; }
+
+echo "== GET /v1/stats"
+curl -sf --unix-socket "$tmpdir/state/pristined.sock" http://x/v1/stats >"$tmpdir/stats.json" ||
+	fail "GET /v1/stats failed"
+python3 - "$tmpdir/stats.json" "$W" "$NW" "$R" "$NR" <<'PY' || fail "GET /v1/stats has wrong numbers"
+import json, sys
+d = json.load(open(sys.argv[1])); W, NW, R, NR = map(int, sys.argv[2:])
+c = {x["name"]: x for x in d["clients"]}["pcx"]
+want = {"read_bytes": R, "read_cmds": NR, "write_bytes": W, "write_cmds": NW, "errors": 0,
+        "sessions": 0, "overlay_bytes": 0, "resets": 1, "image": "win10", "version": 1}
+bad = {k: (c.get(k), v) for k, v in want.items() if c.get(k) != v}
+for k in ("quota_bytes", "boots", "last_boot_seconds", "initiator"):
+    if k not in c: bad[k] = "missing"
+s = d["server"]
+for k, v in {"read_bytes": R, "write_bytes": W, "read_cmds": NR, "write_cmds": NW, "resets": 1}.items():
+    if s.get(k) != v: bad["server." + k] = (s.get(k), v)
+for k in ("errors", "sessions", "boots", "refused_logins"):
+    if k not in s: bad["server." + k] = "missing"
+if s.get("refused_logins", 0) < 1: bad["server.refused_logins"] = s.get("refused_logins")
+img = {x["name"]: x for x in d["images"]}["win10"]
+if img.get("write_bytes") != W or img.get("read_cmds") != NR: bad["image"] = img
+if not isinstance(d.get("time_ms"), int): bad["time_ms"] = d.get("time_ms")
+if bad:
+    print(bad); sys.exit(1)
+PY
+
+kill -TERM "$PROM_PID"; wait "$PROM_PID" 2>/dev/null; PROM_PID=""
+stop_daemon
+echo "PASS"
