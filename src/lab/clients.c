@@ -659,10 +659,12 @@ void registry_io_stats(void *ctx, void *handle, const char *initiator,
 	struct disk *d = handle;
 	struct client *c;
 
+	(void)initiator;
 	pthread_mutex_lock(&reg->lock);
-	/* A client outlives its sessions (removal ends them first), an
-	 * image the daemon. */
-	c = d->is_draft ? registry_find(reg, initiator) : (struct client *)((char *)d - offsetof(struct client, disk));
+	/* A client outlives its disk's sessions (removal ends them first),
+	 * an image the daemon.  A draft's session counts for its image
+	 * only: its maintenance client's removal would not end it. */
+	c = d->is_draft ? NULL : (struct client *)((char *)d - offsetof(struct client, disk));
 	out->pc = c ? &c->io : NULL;
 	out->boot = c ? &c->boot : NULL;
 	out->image = &d->img->io;

@@ -144,7 +144,7 @@ int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
 		    struct scsi_target **scsi, void **handle, char *msg, size_t msglen);
 void registry_detach(void *ctx, void *handle);
 /* The iSCSI io_stats hook: a session of handle's disk counts in its
- * client's and image's counters (a draft's: its maintenance client's). */
+ * client's and image's counters (a draft's: its image's only). */
 void registry_io_stats(void *ctx, void *handle, const char *initiator,
 		       struct iscsi_io_stats *out);
 /* c's address rules as a new JSON array of canonical texts ("10.0.0.0/24"). */
