@@ -14,7 +14,10 @@
 #     pristine_refused_logins_total{reason="unknown"};
 #   - `pristinectl client reset pcx` counts in pristine_resets_total;
 #   - pcx's logins began a boot: pristine_boots_total >= 1;
-#   - GET /v1/stats carries the same numbers under the names the console reads.
+#   - GET /v1/stats carries the same numbers under the names the console reads;
+#   - with build/faultinject.so (make check builds it): reads of the golden
+#     image made to fail with EIO give pcy's READ a MEDIUM ERROR, which
+#     counts in pristine_io_errors_total and the image's, and no bytes.
 . "$(dirname "$0")/../lib/common.sh"
 
 for tool in prometheus promtool qemu-io curl python3; do
@@ -53,7 +56,16 @@ initiator = $PX
 [client pcy]
 initiator = $PY
 CONF
-start_daemon_conf "$tmpdir/p.conf"
+# The daemon runs under the fault shim (no rule yet) when it is built.
+SHIM=$BUILD/faultinject.so
+FAULT_CTL=$tmpdir/faults
+: >"$FAULT_CTL"
+if [ -r "$SHIM" ]; then
+	asanrt=$(ldd "$PRISTINED" | sed -n 's/.*libasan\.so[.0-9]* => \([^ ]*\).*/\1/p')
+	LD_PRELOAD="$asanrt $SHIM" FAULT_CTL=$FAULT_CTL start_daemon_conf "$tmpdir/p.conf"
+else
+	start_daemon_conf "$tmpdir/p.conf"
+fi
 TARGET=$(sed -n 's/.*target \(iqn[^ ]*\) LUN.*/\1/p' "$DLOG" | head -n 1)
 [ -n "$TARGET" ] || { cat "$DLOG"; fail "no target name in the log"; }
 M=http://127.0.0.1:$MPORT/metrics
@@ -185,6 +197,22 @@ if not isinstance(d.get("time_ms"), int): bad["time_ms"] = d.get("time_ms")
 if bad:
     print(bad); sys.exit(1)
 PY
+
+if [ -r "$SHIM" ]; then
+	echo "== an I/O error: the golden image's reads fail (EIO) for pcy"
+	echo "ops=read path=*/disk.raw errno=EIO from=$((10 << 20)) to=$((11 << 20))" >"$FAULT_CTL.new"
+	mv "$FAULT_CTL.new" "$FAULT_CTL"
+	if timeout -k 5 60 qemu-io --image-opts "$(opts $PY)" -c "read 10M 4k" >"$tmpdir/q4.txt" 2>&1 &&
+	   ! grep -q -i "error" "$tmpdir/q4.txt"; then
+		cat "$tmpdir/q4.txt"; fail "a read of a failing golden block succeeded"
+	fi
+	: >"$FAULT_CTL.new"; mv "$FAULT_CTL.new" "$FAULT_CTL"
+	[ -s "$FAULT_CTL.hits" ] || { cat "$DLOG"; fail "the shim injected nothing"; }
+	expect_q 'pristine_io_errors_total{client="pcy"} >= bool 1' 1
+	expect_q 'pristine_image_io_errors_total{image="win10"} >= bool 1' 1
+	expect_q 'pristine_read_bytes_total{client="pcy"}' 0
+	expect_q 'pristine_io_errors_total{client="pcx"}' 0
+fi
 
 kill -TERM "$PROM_PID"; wait "$PROM_PID" 2>/dev/null; PROM_PID=""
 stop_daemon
