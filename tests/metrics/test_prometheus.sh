@@ -15,6 +15,11 @@
 #   - `pristinectl client reset pcx` counts in pristine_resets_total;
 #   - pcx's logins began a boot: pristine_boots_total >= 1;
 #   - GET /v1/stats carries the same numbers under the names the console reads;
+#   - a boot: the boot endpoint serves pcx its script, pcx reads for ~2 s
+#     then stops; 5 s later the boot has ended: pristine_boots_total and
+#     pristine_boot_duration_seconds_count went up by one, and
+#     pristine_last_boot_seconds is the script-to-last-read time (2 s of
+#     reads apart, plus qemu-io's start: 2-10 s);
 #   - with build/faultinject.so (make check builds it): reads of the golden
 #     image made to fail with EIO give pcy's READ a MEDIUM ERROR, which
 #     counts in pristine_io_errors_total and the image's, and no bytes.
@@ -39,6 +44,8 @@ trap cleanup EXIT
 PORT=$(free_port)
 MPORT=$(free_port)
 while [ "$MPORT" = "$PORT" ]; do MPORT=$(free_port); done
+BPORT=$(free_port)
+while [ "$BPORT" = "$PORT" ] || [ "$BPORT" = "$MPORT" ]; do BPORT=$(free_port); done
 PX=iqn.2026-12.org.example:pcx
 PY=iqn.2026-12.org.example:pcy
 make_image "$tmpdir/disk.raw" 16
@@ -47,12 +54,15 @@ cat >"$tmpdir/p.conf" <<CONF
 listen = 127.0.0.1:$PORT
 state = $tmpdir/state
 metrics-listen = 127.0.0.1:$MPORT
+boot-listen = 127.0.0.1:$BPORT
 [defaults]
 enroll = deny
 [image win10]
 path = $tmpdir/disk.raw
 [client pcx]
 initiator = $PX
+mac = 52:54:00:00:00:0a
+policy = persistent
 [client pcy]
 initiator = $PY
 CONF
@@ -213,6 +223,39 @@ if [ -r "$SHIM" ]; then
 	expect_q 'pristine_read_bytes_total{client="pcy"}' 0
 	expect_q 'pristine_io_errors_total{client="pcx"}' 0
 fi
+
+echo "== a boot of pcx through the boot endpoint"
+# Its earlier logins began a boot too: wait until that one has settled.
+for _ in $(seq 1 30); do
+	curl -sf --unix-socket "$tmpdir/state/pristined.sock" http://x/v1/stats |
+		python3 -c 'import json,sys
+c={x["name"]:x for x in json.load(sys.stdin)["clients"]}["pcx"]; sys.exit(1 if c["booting"] else 0)' && break
+	sleep 0.5
+done
+sleep 1.5     # a scrape after the settle
+b0=$(q 'pristine_boots_total{client="pcx"}')
+c0=$(q 'pristine_boot_duration_seconds_count{client="pcx"}')
+[ -n "$b0" ] && [ -n "$c0" ] || fail "no boot metrics for pcx"
+curl -sf "http://127.0.0.1:$BPORT/boot.ipxe?mac=52-54-00-00-00-0a" >"$tmpdir/script.txt" ||
+	fail "the boot endpoint did not answer pcx"
+grep -q "sanboot" "$tmpdir/script.txt" || { cat "$tmpdir/script.txt"; fail "no sanboot in pcx's script"; }
+expect_q 'pristine_boots_total{client="pcx"}' $((b0 + 1))
+timeout -k 5 60 qemu-io --image-opts "$(opts $PX)" -c "read 0 4k" -c "sleep 1000" -c "read 4k 4k" \
+	-c "sleep 1000" -c "read 8k 4k" >"$tmpdir/q5.txt" 2>&1 || { cat "$tmpdir/q5.txt"; fail "qemu-io boot reads"; }
+sleep 5
+expect_q 'pristine_boot_duration_seconds_count{client="pcx"}' $((c0 + 1))
+expect_q 'pristine_last_boot_seconds{client="pcx"} >= bool 2' 1
+expect_q 'pristine_last_boot_seconds{client="pcx"} <= bool 10' 1
+curl -sf --unix-socket "$tmpdir/state/pristined.sock" http://x/v1/clients/pcx >"$tmpdir/pcx.json" ||
+	fail "GET /v1/clients/pcx"
+python3 - "$tmpdir/pcx.json" <<'PY' || fail "client JSON lacks its boots"
+import json, sys
+c = json.load(open(sys.argv[1]))
+c = c.get("client", c)
+ok = c.get("boots", 0) >= 2 and isinstance(c.get("last_boot_seconds"), float) and c.get("last_boot", 0) > 0
+print("boots", c.get("boots"), "last_boot_seconds", c.get("last_boot_seconds"))
+sys.exit(0 if ok else 1)
+PY
 
 kill -TERM "$PROM_PID"; wait "$PROM_PID" 2>/dev/null; PROM_PID=""
 stop_daemon
