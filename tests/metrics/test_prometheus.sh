@@ -11,7 +11,8 @@
 #     pristine_read_commands_total = NR, the image's counters the same,
 #     the latency histograms count NR and NW commands, pcy (idle) stays 0;
 #   - an unknown initiator (enroll = deny) is refused: it counts in
-#     pristine_refused_logins_total{reason="unknown"};
+#     pristine_refused_logins_total{reason="unknown"}; a CHAP client
+#     logging in without CHAP counts under reason="chap";
 #   - `pristinectl client reset pcx` counts in pristine_resets_total;
 #   - pcx's logins began a boot: pristine_boots_total >= 1;
 #   - GET /v1/stats carries the same numbers under the names the console reads;
@@ -65,7 +66,12 @@ mac = 52:54:00:00:00:0a
 policy = persistent
 [client pcy]
 initiator = $PY
+[client pcz]
+initiator = iqn.2026-12.org.example:pcz
+chap-user = pcz
+chap-secret = metrics-test-0123
 CONF
+chmod 600 "$tmpdir/p.conf"
 # The daemon runs under the fault shim (no rule yet) when it is built.
 SHIM=$BUILD/faultinject.so
 FAULT_CTL=$tmpdir/faults
@@ -168,6 +174,12 @@ if timeout -k 5 30 qemu-io --image-opts "$(opts iqn.2026-12.org.example:stranger
 fi
 expect_q 'pristine_refused_logins_total{reason="unknown"} >= bool 1' 1
 expect_q 'pristine_refused_logins_total{reason="address"}' 0
+expect_q 'pristine_refused_logins_total{reason="chap"}' 0
+if timeout -k 5 30 qemu-io --image-opts "$(opts iqn.2026-12.org.example:pcz)" -c "read 0 512" \
+	>"$tmpdir/q3.txt" 2>&1; then
+	cat "$tmpdir/q3.txt"; fail "a CHAP client logged in without CHAP"
+fi
+expect_q 'pristine_refused_logins_total{reason="chap"} >= bool 1' 1
 
 echo "== a reset"
 "$CTL" --socket "$tmpdir/state/pristined.sock" client reset pcx >"$tmpdir/r.txt" 2>&1 ||
