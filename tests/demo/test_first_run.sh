@@ -127,9 +127,17 @@ git -C "$CLONE" checkout -q --detach "$HEAD" || fail "git checkout $HEAD"
 PORT=$(free_port)
 BOOTPORT=$(free_port)
 while [ "$BOOTPORT" = "$PORT" ]; do BOOTPORT=$(free_port); done
-echo "== make run STATE=$STATE LISTEN=127.0.0.1:$PORT BOOT_LISTEN=127.0.0.1:$BOOTPORT"
+CONPORT=$(free_port)
+while [ "$CONPORT" = "$PORT" ] || [ "$CONPORT" = "$BOOTPORT" ]; do CONPORT=$(free_port); done
+METPORT=$(free_port)
+while [ "$METPORT" = "$PORT" ] || [ "$METPORT" = "$BOOTPORT" ] || [ "$METPORT" = "$CONPORT" ]; do
+	METPORT=$(free_port)
+done
+echo "== make run STATE=$STATE LISTEN=127.0.0.1:$PORT BOOT_LISTEN=127.0.0.1:$BOOTPORT" \
+	"CONSOLE_LISTEN=127.0.0.1:$CONPORT METRICS_LISTEN=127.0.0.1:$METPORT"
 start=$SECONDS
 make -C "$CLONE" -j2 run STATE="$STATE" LISTEN="127.0.0.1:$PORT" BOOT_LISTEN="127.0.0.1:$BOOTPORT" \
+	CONSOLE_LISTEN="127.0.0.1:$CONPORT" METRICS_LISTEN="127.0.0.1:$METPORT" \
 	>"$tmpdir/run.log" 2>&1 &
 MPID=$!
 DLOG=$tmpdir/run.log	# for common.sh's messages
@@ -178,6 +186,23 @@ ctl_clone --json client show "$PC2" | grep -q '"mac": *"52:54:00:de:00:02"' || f
 
 [ "$(sha256sum <"$STATE/demo.img")" = "$SHA" ] || fail "the golden demo image changed"
 echo "    golden demo image unchanged: ${SHA%% *}"
+
+echo "== the web console of make run: password set with pristinectl, a login, the PCs through it"
+grep -q "console: https://127.0.0.1:$CONPORT/" "$tmpdir/run.log" || fail "make run started no web console"
+echo "first-run-secret" | ctl_clone console passwd --stdin || fail "console passwd --stdin"
+CURL="curl -sS -k --max-time 20 -c $tmpdir/cookies -b $tmpdir/cookies"
+code=$($CURL -o "$tmpdir/login.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+	-d '{"password":"first-run-secret"}' "https://127.0.0.1:$CONPORT/login") || fail "console login"
+[ "$code" = 200 ] || fail "console login answered $code: $(cat "$tmpdir/login.json")"
+$CURL "https://127.0.0.1:$CONPORT/api/v1/clients" >"$tmpdir/clients.json" || fail "console /api/v1/clients"
+grep -q '"mac": *"52:54:00:de:00:02"' "$tmpdir/clients.json" ||
+	fail "the console's client list lacks pc 2: $(head -c 300 "$tmpdir/clients.json")"
+$CURL -o /dev/null -w '%{http_code}' "https://127.0.0.1:$CONPORT/" | grep -q 200 ||
+	fail "the console's page is not served"
+echo "    console: logged in, $(grep -o '"initiator"' "$tmpdir/clients.json" | wc -l) PCs listed"
+curl -sS --max-time 20 "http://127.0.0.1:$METPORT/metrics" >"$tmpdir/metrics.txt" || fail "GET /metrics"
+grep -q '^pristine_read_bytes_total{' "$tmpdir/metrics.txt" || fail "/metrics has no read counters"
+echo "    metrics: $(grep -c '^pristine_' "$tmpdir/metrics.txt") samples"
 
 echo "== stop: pristined (PID $DPID), then make run ends"
 kill -0 "$DPID" 2>/dev/null || { tail -n 40 "$tmpdir/run.log"; fail "pristined died"; }
