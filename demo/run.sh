@@ -9,7 +9,7 @@
 #   LISTEN=ADDR:PORT  the iSCSI portal (default *:3260)
 #   BOOT_LISTEN=ADDR:PORT  the boot endpoint (default *:8180; "" turns it off)
 #   CONSOLE_LISTEN=ADDR:PORT  the web console, HTTPS (default *:8443; "" turns it off)
-#   METRICS_LISTEN=ADDR:PORT  Prometheus /metrics (default 127.0.0.1:9563; "" = off)
+#   METRICS_LISTEN=ADDR:PORT  Prometheus /metrics (default 127.0.0.1:9717; "" = off)
 set -e
 cd "$(dirname "$0")/.."
 STATE=${STATE:-state}
@@ -18,7 +18,7 @@ IMAGE=${IMAGE:-$STATE/demo.img}
 LISTEN=${LISTEN:-*:3260}
 BOOT_LISTEN=${BOOT_LISTEN-*:8180}
 CONSOLE_LISTEN=${CONSOLE_LISTEN-*:8443}
-METRICS_LISTEN=${METRICS_LISTEN-127.0.0.1:9563}
+METRICS_LISTEN=${METRICS_LISTEN-127.0.0.1:9717}
 mkdir -p "$STATE"
 if [ ! -e "$IMAGE" ]; then
 	echo "make run: creating the demo disk at $IMAGE (16 MiB; boots under BIOS and UEFI)"
