@@ -25,6 +25,8 @@ void image_ops_init(struct control_ops *ops);
 void events_ops_init(struct control_ops *ops);
 /* The cluster operations (ops_cluster.c); ops->ctx is a daemon_ctx. */
 void cluster_ops_init(struct control_ops *ops);
+/* POST /v1/wake, /v1/clients/{id}/wake (ops_wake.c); ops->ctx is a daemon_ctx. */
+void wake_ops_init(struct control_ops *ops);
 
 /*
  * An optional string field of a request body: *out is NULL when the key

@@ -413,6 +413,7 @@ void daemon_ops_init(struct daemon_ctx *d, struct control_ops *ops)
 		.sessions_list = op_sessions_list,
 		.session_kill = op_session_kill, .ctx = d,
 	};
+	wake_ops_init(ops);
 	image_ops_init(ops);
 	cluster_ops_init(ops);
 	events_ops_init(ops);

@@ -40,6 +40,12 @@ static json_t *image_json(struct registry *reg, const struct image *img)
 	} else {
 		json_object_set_new(o, "draft", json_null());
 	}
+	{
+		/* the daily Wake-on-LAN time of its PCs: its own or [defaults]' */
+		int at = wake_at_for(reg->wake, img->name);
+		json_object_set_new(o, "wake_at", at < 0 ? json_null() :
+				    json_sprintf("%02d:%02d", at / 60, at % 60));
+	}
 	return o;
 }
 

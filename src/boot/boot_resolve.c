@@ -26,6 +26,7 @@
 #include "lab/clients.h"
 #include "lab/images.h"
 #include "util/log.h"
+#include "util/events.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -227,6 +228,17 @@ static int reset_at_boot(struct registry *reg, struct client *c, const struct bo
 	return 0;
 }
 
+/* The PC's IPv4 address (host order) for Wake-on-LAN: the one iPXE
+ * reported, else the TCP peer's; 0 = neither is IPv4. */
+static uint32_t boot_addr4(const struct boot_request *rq)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, rq->ip[0] ? rq->ip : rq->peer, &a) == 1)
+		return ntohl(a.s_addr);
+	return 0;
+}
+
 int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_answer *ans)
 {
 	struct registry *reg = ctx;
@@ -244,6 +256,8 @@ int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_
 			 rq->mac[0] ? rq->mac : "MAC");
 		log_notice("boot: unknown PC from %s (MAC %s, UUID %s) refused (enroll = deny)", rq->peer,
 			   rq->mac[0] ? rq->mac : "-", rq->uuid[0] ? rq->uuid : "-");
+		events_add(EV_REFUSED, NULL, NULL, "boot from %s refused: unknown PC (MAC %s), enroll = deny",
+			   rq->peer, rq->mac[0] ? rq->mac : "-");
 		goto out;
 	}
 	if (!c && !(c = enroll(reg, rq, ans)))
@@ -257,6 +271,8 @@ int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_
 			 ans->who, rq->peer);
 		log_warn("boot: request for %s (MAC %s) from %s, an address it is not bound to: "
 			 "refused (possible spoofing)", c->initiator, rq->mac[0] ? rq->mac : "-", rq->peer);
+		events_add(EV_REFUSED, ans->who, NULL, "boot from %s refused: an address it is not bound to",
+			   rq->peer);
 		goto out;
 	}
 	if (c->chap.user[0] &&
@@ -298,6 +314,9 @@ int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_
 	}
 	log_info("boot: %s (MAC %s) from %s: sanboot %s via %s", c->initiator,
 		 rq->mac[0] ? rq->mac : "-", rq->peer, img->target, ans->portal);
+	c->last_addr4 = boot_addr4(rq);
+	events_add(EV_BOOT, ans->who, img->name, "boot script served to %s (MAC %s)%s", rq->peer,
+		   rq->mac[0] ? rq->mac : "-", img == c->disk.img ? "" : ", the draft (maintenance)");
 out:
 	pthread_mutex_unlock(&reg->lock);
 	return 0;

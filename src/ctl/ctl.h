@@ -93,6 +93,7 @@ struct ctl {
 struct ctl_opts {
 	bool force;
 	bool no_wait;		/* --no-wait: start a job and return its id */
+	bool all;		/* client wake --all */
 	const char *name;	/* --name, NULL if absent */
 	const char *image;	/* --image */
 	const char *quota;	/* --quota, as typed */
@@ -137,13 +138,17 @@ int ctl_call_json(const struct ctl *c, const char *method, const char *path, jso
  * Refuse the options a verb does not take: allowed is a string of letters,
  * f --force, n --name, i --image, q --quota, c --client, m --message,
  * F --format, b --block-size, t --target, w --no-wait, P --proxy,
- * D --full, S --server, I --interface, R --range, r --rbd, u --undo.  0 or CTL_EUSAGE
+ * D --full, S --server, I --interface, R --range, r --rbd, u --undo, a --all.  0 or CTL_EUSAGE
  * with the reason printed.
  */
 int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed);
 /* image VERB ... and job VERB ... (ctl_image.c). */
 int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 int do_job(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
+/* client wake NAME... | --all [--image X], and events (ctl_wake.c);
+ * argv is what follows "wake" / "events". */
+int ctl_client_wake(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
+int ctl_events(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 /* cluster status | drain GW [--undo] | health (ctl_cluster.c). */
 int do_cluster(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 /* ctl_console.c: console passwd [--stdin]. */

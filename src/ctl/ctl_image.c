@@ -245,6 +245,9 @@ static int verb_image_versions(const struct ctl *c, const char *name)
 			       (long long)ctl_int(d, "base"), log_safe(ctl_str(d, "client", "?"), who, sizeof(who)),
 			       json_is_true(json_object_get(d, "online")) ? " (online)" : "", used);
 		}
+		if (json_is_string(json_object_get(res, "wake_at")))
+			printf("daily wake (Wake-on-LAN): %s\n",
+			       log_safe(ctl_str(res, "wake_at", "?"), who, sizeof(who)));
 	}
 	json_decref(res);
 	return CTL_OK;

@@ -45,6 +45,9 @@ static void usage(FILE *f)
 		"                              rename, move to another image (discards the\n"
 		"                              overlay), change the quota; --ip binds the\n"
 		"                              client to source addresses ('' = anywhere)\n"
+		"  client wake ID... | --all [--image IMAGE]\n"
+		"                              send Wake-on-LAN to the PCs (those online are skipped)\n"
+		"  events                      the event log: boots, logins, resets, commits, wakes\n"
 		"  session list                iSCSI sessions\n"
 		"  session kill TSIH           end a session\n"
 		"  image list                  images, current version, draft\n"
@@ -755,6 +758,7 @@ static int verb_session_kill(const struct ctl *c, const char *arg)
 int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
 {
 	const char *bad = o->force && !strchr(allowed, 'f') ? "--force" :
+			  o->all && !strchr(allowed, 'a') ? "--all" :
 			  o->name && !strchr(allowed, 'n') ? "--name" :
 			  o->image && !strchr(allowed, 'i') ? "--image" :
 			  o->quota && !strchr(allowed, 'q') ? "--quota" :
@@ -794,7 +798,7 @@ static int do_client(const struct ctl *c, int argc, char **argv, const struct ct
 
 	if (!argc)
 		return usage_error("client needs a verb: list, show ID, reset ID, add IQN, "
-				   "remove ID, set ID");
+				   "remove ID, set ID, wake ID...");
 	snprintf(what, sizeof(what), "client %s", v);
 	if (!strcmp(v, "list") && argc == 1)
 		return (rc = opts_only(o, what, "")) ? rc : verb_client_list(c);
@@ -808,6 +812,8 @@ static int do_client(const struct ctl *c, int argc, char **argv, const struct ct
 		return (rc = opts_only(o, what, "f")) ? rc : verb_client_remove(c, argv[1], o->force);
 	if (!strcmp(v, "set") && argc == 2)
 		return (rc = opts_only(o, what, "fniqMpAUXC")) ? rc : verb_client_set(c, argv[1], o);
+	if (!strcmp(v, "wake"))
+		return (rc = opts_only(o, what, "ia")) ? rc : ctl_client_wake(c, argc - 1, argv + 1, o);
 	if (argc == 1 && !strcmp(v, "add"))
 		return usage_error("client add needs the client's initiator IQN");
 	if (argc == 1 && (!strcmp(v, "show") || !strcmp(v, "reset") || !strcmp(v, "remove") ||
@@ -927,6 +933,10 @@ int main(int argc, char **argv)
 			o.no_wait = true;
 			continue;
 		}
+		if (!strcmp(a, "--all")) {
+			o.all = true;
+			continue;
+		}
 		if (!strcmp(a, "--undo")) {
 			o.undo = true;
 			continue;
@@ -1008,7 +1018,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return CTL_OK;
 	}
-	if (strcmp(verb, "status") && strcmp(verb, "client") && strcmp(verb, "session") &&
+	if (strcmp(verb, "status") && strcmp(verb, "client") && strcmp(verb, "events") &&
+	    strcmp(verb, "session") &&
 	    strcmp(verb, "image") && strcmp(verb, "job") && strcmp(verb, "pxe") &&
 	    strcmp(verb, "cluster") && strcmp(verb, "console"))
 		return usage_error("unknown verb '%s'", verb);
@@ -1022,6 +1033,8 @@ int main(int argc, char **argv)
 		rc = verb_status(&c);
 	else if (!strcmp(verb, "client"))
 		rc = do_client(&c, nargs, args, &o);
+	else if (!strcmp(verb, "events"))
+		rc = ctl_events(&c, nargs, args, &o);
 	else if (!strcmp(verb, "image"))
 		rc = do_image(&c, nargs, args, &o);
 	else if (!strcmp(verb, "job"))

@@ -54,7 +54,7 @@
 #define CFG_MSG_MAX 320        /* one message, "FILE:LINE: " excluded */
 #define KEYS_MAX 40
 
-enum sec_kind { SEC_NONE, SEC_SKIP, SEC_SERVER, SEC_DEFAULTS, SEC_IMAGE, SEC_CLIENT };
+enum sec_kind { SEC_NONE, SEC_SKIP, SEC_SERVER, SEC_DEFAULTS, SEC_IMAGE, SEC_CLIENT, SEC_NETWORK };
 
 enum { SK_LISTEN, SK_STATE, SK_SOCKET, SK_LOG_LEVEL, SK_NOP, SK_FLOOR, SK_BOOT_LISTEN,
        SK_BOOT_PORTAL, SK_MAX_CONNS, SK_MAX_LOGINS_ADDR, SK_MAX_SESS_INI, SK_LOGIN_TIMEOUT,
@@ -63,8 +63,9 @@ enum { SK_LISTEN, SK_STATE, SK_SOCKET, SK_LOG_LEVEL, SK_NOP, SK_FLOOR, SK_BOOT_L
        SK_CEPH_OP_TIMEOUT, SK_CLUSTER_NAME, SK_CLUSTER_ADDRESS, SK_CLUSTER_POOL,
        SK_CLUSTER_DEAD_AFTER, SK_CONSOLE_LISTEN, SK_CONSOLE_CERT, SK_CONSOLE_KEY,
        SK_CONSOLE_SESSION_TIMEOUT, SK_METRICS_LISTEN, SK_N };
-enum { DK_ENROLL, DK_IMAGE, DK_POLICY, DK_RESET_AT, DK_QUOTA, DK_N };
-enum { IK_PATH, IK_TARGET, IK_BLOCK_SIZE, IK_RBD, IK_N };
+enum { DK_ENROLL, DK_IMAGE, DK_POLICY, DK_RESET_AT, DK_QUOTA, DK_WAKE_AT, DK_N };
+enum { IK_PATH, IK_TARGET, IK_BLOCK_SIZE, IK_RBD, IK_WAKE_AT, IK_N };
+enum { NK_SUBNET, NK_INTERFACE, NK_BROADCAST, NK_WAKE_PORT, NK_N };
 enum { CK_INITIATOR, CK_MAC, CK_IP, CK_IMAGE, CK_POLICY, CK_RESET_AT, CK_QUOTA,
        CK_CHAP_USER, CK_CHAP_SECRET, CK_MUTUAL_USER, CK_MUTUAL_SECRET, CK_N };
 
@@ -79,9 +80,10 @@ static const char *const server_keys[SK_N] = {
 	"console-listen", "console-cert", "console-key", "console-session-timeout", "metrics-listen",
 };
 static const char *const defaults_keys[DK_N] = {
-	"enroll", "image", "policy", "reset-at", "quota",
+	"enroll", "image", "policy", "reset-at", "quota", "wake-at",
 };
-static const char *const image_keys[IK_N] = { "path", "target", "block-size", "rbd" };
+static const char *const image_keys[IK_N] = { "path", "target", "block-size", "rbd", "wake-at" };
+static const char *const network_keys[NK_N] = { "subnet", "interface", "broadcast", "wake-port" };
 static const char *const client_keys[CK_N] = {
 	"initiator", "mac", "ip", "image", "policy", "reset-at", "quota",
 	"chap-user", "chap-secret", "mutual-user", "mutual-secret",
@@ -107,7 +109,8 @@ struct parser {
 	struct sec_lines server, defaults;
 	struct sec_lines *img_lines;  /* parallel to cfg->images */
 	struct sec_lines *cli_lines;  /* parallel to cfg->clients */
-	unsigned cap_images, cap_clients;
+	struct sec_lines *net_lines;  /* parallel to cfg->wake.nets */
+	unsigned cap_images, cap_clients, cap_nets;
 	enum sec_kind kind;           /* section the next keys belong to */
 	unsigned idx;                 /* its index for SEC_IMAGE/SEC_CLIENT */
 	int secret_line;              /* first line holding a CHAP secret */
@@ -146,6 +149,7 @@ static const char *sec_label(const struct parser *p, char *buf, size_t len)
 	case SEC_DEFAULTS: snprintf(buf, len, "[defaults]"); break;
 	case SEC_IMAGE:    snprintf(buf, len, "[image %s]", p->cfg->images[p->idx].name); break;
 	case SEC_CLIENT:   snprintf(buf, len, "[client %s]", p->cfg->clients[p->idx].name); break;
+	case SEC_NETWORK:  snprintf(buf, len, "[network %s]", p->cfg->wake.nets[p->idx].name); break;
 	default:           snprintf(buf, len, "?"); break;
 	}
 	return buf;
@@ -208,6 +212,7 @@ static void open_image(struct parser *p, const char *name, int line)
 	memset(&p->img_lines[c->nimages], 0, sizeof(*p->img_lines));
 	snprintf(im->name, sizeof(im->name), "%s", name);
 	im->block_size = 512;
+	im->wake_at = -1;
 	im->line = line;
 	p->img_lines[c->nimages].hdr = line;
 	p->kind = SEC_IMAGE;
@@ -250,6 +255,44 @@ static void open_client(struct parser *p, const char *name, int line)
 	p->cli_lines[c->nclients].hdr = line;
 	p->kind = SEC_CLIENT;
 	p->idx = c->nclients++;
+}
+
+/* [network NAME]: a subnet PCs are woken on (lab/wake.h). */
+static void open_network(struct parser *p, const char *name, int line)
+{
+	struct wake_conf *w = &p->cfg->wake;
+	struct wake_network *n;
+	void *nl;
+
+	for (unsigned i = 0; i < w->nnets; i++)
+		if (strcmp(w->nets[i].name, name) == 0) {
+			cfg_err(p, line, "duplicate section [network %s] (first on line %d)", name,
+				w->nets[i].line);
+			return;
+		}
+	if (w->nnets >= CFG_MAX_NETWORKS) {
+		cfg_err(p, line, "too many networks (at most %d)", CFG_MAX_NETWORKS);
+		return;
+	}
+	if (grow((void **)&w->nets, &p->cap_nets, w->nnets, sizeof(*w->nets))) {
+		p->oom = true;
+		return;
+	}
+	nl = realloc(p->net_lines, (size_t)p->cap_nets * sizeof(*p->net_lines));
+	if (!nl) {
+		p->oom = true;
+		return;
+	}
+	p->net_lines = nl;
+	n = &w->nets[w->nnets];
+	memset(n, 0, sizeof(*n));
+	memset(&p->net_lines[w->nnets], 0, sizeof(*p->net_lines));
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	n->port = WAKE_DEFAULT_PORT;
+	n->line = line;
+	p->net_lines[w->nnets].hdr = line;
+	p->kind = SEC_NETWORK;
+	p->idx = w->nnets++;
 }
 
 /*
@@ -319,7 +362,7 @@ static void section_header(struct parser *p, const char *s, size_t n)
 		p->kind = server ? SEC_SERVER : SEC_DEFAULTS;
 		return;
 	}
-	if (strcmp(word, "image") == 0 || strcmp(word, "client") == 0) {
+	if (strcmp(word, "image") == 0 || strcmp(word, "client") == 0 || strcmp(word, "network") == 0) {
 		if (!nl) {
 			cfg_err(p, line, "[%s] needs a name: [%s NAME]", word, word);
 			return;
@@ -335,13 +378,15 @@ static void section_header(struct parser *p, const char *s, size_t n)
 		}
 		if (word[0] == 'i')
 			open_image(p, name, line);
+		else if (word[0] == 'n')
+			open_network(p, name, line);
 		else
 			open_client(p, name, line);
 		return;
 	}
 unknown:
-	cfg_err(p, line, "unknown section [%s] (expected [server], [defaults], [image NAME] "
-		"or [client NAME])", shown);
+	cfg_err(p, line, "unknown section [%s] (expected [server], [defaults], [image NAME], "
+		"[client NAME] or [network NAME])", shown);
 }
 
 /* ---- the line reader --------------------------------------------------- */
@@ -664,6 +709,15 @@ static void server_key(struct parser *p, int k, const char *val)
 	}
 }
 
+/* wake-at = HH:MM: the daily Wake-on-LAN time. */
+static void set_wake_at(struct parser *p, int *dst, const char *val)
+{
+	char why[200];
+
+	if (parse_time_of_day(val, dst, why, sizeof(why)))
+		cfg_err(p, p->lineno, "wake-at: %s", why);
+}
+
 static void defaults_key(struct parser *p, int k, const char *val)
 {
 	struct config *c = p->cfg;
@@ -683,6 +737,9 @@ static void defaults_key(struct parser *p, int k, const char *val)
 		break;
 	case DK_QUOTA:
 		set_size(p, &c->default_quota, "quota", val);
+		break;
+	case DK_WAKE_AT:
+		set_wake_at(p, &c->wake.default_at, val);
 		break;
 	}
 }
@@ -715,6 +772,57 @@ static void image_key(struct parser *p, int k, const char *val)
 			rbd_spec_format(&sp, im->rbd, sizeof(im->rbd));
 		break;
 	}
+	case IK_WAKE_AT:
+		set_wake_at(p, &im->wake_at, val);
+		break;
+	}
+}
+
+static void network_key(struct parser *p, int k, const char *val)
+{
+	struct wake_network *n = &p->cfg->wake.nets[p->idx];
+	struct netaddr_rule r;
+	struct in_addr a;
+	char why[200], shown[64];
+	size_t len;
+
+	switch (k) {
+	case NK_SUBNET:
+		if (netaddr_parse(val, &r, why, sizeof(why))) {
+			cfg_err(p, p->lineno, "subnet: %s", why);
+			return;
+		}
+		if (r.family != AF_INET) {
+			cfg_err(p, p->lineno, "subnet: '%s' is not an IPv4 network (Wake-on-LAN is "
+				"an IPv4 broadcast)", q(val, shown, sizeof(shown)));
+			return;
+		}
+		n->net = (uint32_t)r.addr[0] << 24 | (uint32_t)r.addr[1] << 16 |
+			 (uint32_t)r.addr[2] << 8 | r.addr[3];
+		n->prefix = r.prefix;
+		break;
+	case NK_INTERFACE:
+		len = strlen(val);
+		if (len >= WAKE_IFNAME_MAX || strpbrk(val, "/ \t:")) {
+			cfg_err(p, p->lineno, "interface: '%s' is not an interface name (at most %d "
+				"characters, no '/', ':' or blanks)", q(val, shown, sizeof(shown)),
+				WAKE_IFNAME_MAX - 1);
+			return;
+		}
+		snprintf(n->iface, sizeof(n->iface), "%s", val);
+		break;
+	case NK_BROADCAST:
+		if (inet_pton(AF_INET, val, &a) != 1) {
+			cfg_err(p, p->lineno, "broadcast: '%s' is not an IPv4 address",
+				q(val, shown, sizeof(shown)));
+			return;
+		}
+		n->broadcast = ntohl(a.s_addr);
+		break;
+	case NK_WAKE_PORT:
+		if (parse_uint(val, 1, 65535, &n->port, why, sizeof(why)))
+			cfg_err(p, p->lineno, "wake-port: %s", why);
+		break;
 	}
 }
 
@@ -855,6 +963,7 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 	case SEC_DEFAULTS: keys = defaults_keys; nkeys = DK_N; sl = &p->defaults; break;
 	case SEC_IMAGE:    keys = image_keys; nkeys = IK_N; sl = &p->img_lines[p->idx]; break;
 	case SEC_CLIENT:   keys = client_keys; nkeys = CK_N; sl = &p->cli_lines[p->idx]; break;
+	case SEC_NETWORK:  keys = network_keys; nkeys = NK_N; sl = &p->net_lines[p->idx]; break;
 	default:
 		return 1;
 	}
@@ -887,6 +996,7 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 	case SEC_DEFAULTS: defaults_key(p, k, value); break;
 	case SEC_IMAGE:    image_key(p, k, value); break;
 	case SEC_CLIENT:   client_key(p, k, value); break;
+	case SEC_NETWORK:  network_key(p, k, value); break;
 	default: break;
 	}
 	return 1;
@@ -942,6 +1052,42 @@ static void finish_server(struct parser *p)
 		if (config_fill_server(c, &key, why, sizeof(why)))
 			cfg_err(p, strcmp(key, "socket") ? (p->server.key[SK_STATE] ? p->server.key[SK_STATE] : 1) :
 				p->server.key[SK_SOCKET], "%s: %s", key, why);
+	}
+}
+
+/* Every [network] has a subnet; the broadcast address defaults to the
+ * subnet's; the images' wake-at go into the wake table. */
+static void finish_wake(struct parser *p)
+{
+	struct wake_conf *w = &p->cfg->wake;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < w->nnets; i++) {
+		struct wake_network *nw = &w->nets[i];
+		if (!p->net_lines[i].key[NK_SUBNET]) {
+			cfg_err(p, nw->line, "[network %s] has no subnet = ADDR/PREFIX (the IPv4 "
+				"network its PCs are on)", nw->name);
+			continue;
+		}
+		if (!p->net_lines[i].key[NK_BROADCAST])
+			nw->broadcast = nw->net | (nw->prefix ? ~(0xffffffffu << (32 - nw->prefix)) :
+						   0xffffffffu);
+	}
+	for (unsigned i = 0; i < p->cfg->nimages; i++)
+		n += p->cfg->images[i].wake_at >= 0;
+	if (!n)
+		return;
+	w->ats = calloc(n, sizeof(*w->ats));
+	if (!w->ats) {
+		cfg_err(p, 1, "out of memory");
+		return;
+	}
+	for (unsigned i = 0; i < p->cfg->nimages; i++) {
+		const struct cfg_image *im = &p->cfg->images[i];
+		if (im->wake_at < 0)
+			continue;
+		snprintf(w->ats[w->nats].image, sizeof(w->ats[w->nats].image), "%s", im->name);
+		w->ats[w->nats++].at = im->wake_at;
 	}
 }
 
@@ -1143,6 +1289,7 @@ void config_defaults(struct config *c)
 	c->enroll_auto = true;
 	c->default_policy = POLICY_PERSISTENT;
 	c->default_reset_at = -1;
+	c->wake.default_at = -1;
 }
 
 int config_parse(const char *fname, const char *text, size_t len, unsigned mode,
@@ -1208,6 +1355,7 @@ int config_parse(const char *fname, const char *text, size_t len, unsigned mode,
 
 	finish_server(p);
 	finish_images(p);
+	finish_wake(p);
 	{
 		bool image_ok = finish_defaults(p);
 		for (unsigned i = 0; i < out->nclients; i++)
@@ -1225,6 +1373,7 @@ int config_parse(const char *fname, const char *text, size_t len, unsigned mode,
 out:
 	free(p->img_lines);
 	free(p->cli_lines);
+	free(p->net_lines);
 	free(p);
 	if (rc)
 		config_free(out);
@@ -1295,6 +1444,8 @@ void config_free(struct config *c)
 		return;
 	free(c->images);
 	free(c->clients);
+	free(c->wake.nets);
+	free(c->wake.ats);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -1,7 +1,7 @@
 /*
  * config.h - the configuration file of pristined (`pristined -c FILE`):
- * an INI file with [server], [defaults], [image NAME] and [client NAME]
- * sections, read with libinih and turned into one fully validated
+ * an INI file with [server], [defaults], [image NAME], [client NAME] and
+ * [network NAME] sections, read with libinih and turned into one fully validated
  * struct config.  The file format is documented in pristine.conf(5).
  *
  * Nothing here touches the images, the state directory or the network:
@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "lab/rules.h"
+#include "lab/wake.h"
 #include "proto/iscsi.h"
 #include "util/netaddr.h"
 
@@ -34,6 +35,7 @@
 #define CFG_MAX_LISTEN 8       /* listen = lines in [server] */
 #define CFG_MAX_IMAGES 256
 #define CFG_MAX_CLIENTS 4096
+#define CFG_MAX_NETWORKS 64    /* [network NAME] sections */
 #define CFG_MAX_ERRORS 20      /* messages kept; more are only counted */
 #define CFG_MAX_FILE (1u << 20) /* a larger file is refused */
 #define CFG_NAME_MAX 64        /* image/client names: [a-z0-9][a-z0-9-]{0,62} */
@@ -61,6 +63,7 @@ struct cfg_image {
 	char rbd[CFG_RBD_MAX];           /* POOL/IMAGE[@SNAP] (storage/rbd.h), "" = a file */
 	char target[CFG_TARGET_MAX];     /* valid iSCSI name, unique among images */
 	uint32_t block_size;             /* 512 or 4096 */
+	int wake_at;                     /* wake-at: minutes after midnight, -1 = none */
 	int line;                        /* line of its [image NAME] header */
 };
 
@@ -133,6 +136,9 @@ struct config {
 	unsigned nimages;                /* >= 1 */
 	struct client_decl *clients;
 	unsigned nclients;
+	/* [network NAME] sections, the images' wake-at and [defaults]
+	 * wake-at (default_at, -1 = none), for Wake-on-LAN (lab/wake.h) */
+	struct wake_conf wake;
 };
 
 /*

@@ -49,6 +49,10 @@ static void options_usage(FILE *f)
 		"                          (start as root; default: user = of -c FILE, else $PRISTINED_USER)\n"
 		"      --zero-copy         send large reads straight from the page cache (splice)\n"
 		"                          instead of through a buffer (default: off)\n"
+		"      --console-listen ADDR:PORT  serve the web console (HTTPS) there; set its\n"
+		"                          password with pristinectl console passwd (default: off)\n"
+		"      --metrics-listen ADDR:PORT  serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+		"                          (default: off)\n"
 		"  -v, --log-level LEVEL   error|warn|notice|info|debug (default info)\n"
 		"  -h, --help              this text\n"
 		"  -V, --version           print the version\n"
@@ -56,7 +60,7 @@ static void options_usage(FILE *f)
 		"Exit status 2: a bad option or value, or a bad configuration file.\n");
 }
 
-enum { OPT_ZERO_COPY = 256 };
+enum { OPT_ZERO_COPY = 256, OPT_CONSOLE_LISTEN, OPT_METRICS_LISTEN };
 
 static const struct option longopts[] = {
 	{ "image", required_argument, NULL, 'i' },
@@ -78,6 +82,8 @@ static const struct option longopts[] = {
 	{ "reset-at", required_argument, NULL, 'R' },
 	{ "user", required_argument, NULL, 'u' },
 	{ "zero-copy", no_argument, NULL, OPT_ZERO_COPY },
+	{ "console-listen", required_argument, NULL, OPT_CONSOLE_LISTEN },
+	{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -90,7 +96,7 @@ static const char quick_only[] = "ilstrqfSbnBPepR";
 struct opt_state {
 	struct config *cfg;
 	unsigned nbad;
-	unsigned seen[OPT_ZERO_COPY + 1];   /* times each option was given */
+	unsigned seen[OPT_METRICS_LISTEN + 1];   /* times each option was given */
 	const char *config;                 /* -c FILE */
 	const char *user;                   /* --user */
 	const char *image;
@@ -220,6 +226,18 @@ static void one_option(struct opt_state *st, int ch, const char *v)
 		else
 			snprintf(c->boot_listen, sizeof(c->boot_listen), "%s", v);
 		break;
+	case OPT_CONSOLE_LISTEN:
+	case OPT_METRICS_LISTEN: {
+		char *dst = ch == OPT_CONSOLE_LISTEN ? c->console_listen : c->metrics_listen;
+
+		if (parse_portal(v, NULL, why, sizeof(why)))
+			bad(st, opt, "%s", why);
+		else if (strlen(v) >= sizeof(c->console_listen))
+			bad(st, opt, "too long");
+		else
+			snprintf(dst, sizeof(c->console_listen), "%s", v);
+		break;
+	}
 	case 'P':
 		if (!boot_host_valid(v) || strlen(v) >= sizeof(c->boot_portal))
 			bad(st, opt, "'%s' is not HOST or HOST:PORT (a name or a numeric address; "
@@ -305,6 +323,8 @@ static void finish_quick(struct opt_state *st)
 		bad(st, strcmp(key, "socket") ? "--state" : "--socket", "%s", why);
 	if (c->read_only && c->boot_listen[0])
 		bad(st, "--boot-listen", "not with --read-only (it serves no clients of its own)");
+	if (c->read_only && c->console_listen[0])
+		bad(st, "--console-listen", "not with --read-only (no admin API to show)");
 	if (c->default_policy == POLICY_SCHEDULED && !st->have_reset_at)
 		bad(st, "--policy", "scheduled needs --reset-at HH:MM");
 	if (st->have_reset_at && c->default_policy != POLICY_SCHEDULED)

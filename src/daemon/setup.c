@@ -331,6 +331,7 @@ static int build_registry(struct daemon *d)
 	reg->iscsi_port = port;
 	reg->ceph = d->ceph;
 	reg->rcache = d->rcache;
+	reg->wake = &c->wake;      /* Wake-on-LAN: networks, wake-at (c outlives reg) */
 	if (setup_records(d))
 		return -1;
 	for (unsigned i = 0; i < d->nimg; i++) {

@@ -7,11 +7,13 @@
 #include "lab/statedir.h"
 #include "cluster/cluster.h"
 #include "util/atomicfile.h"
+#include "util/events.h"
 #include "util/log.h"
 #include "util/parse.h"
 
 #include <jansson.h>
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -545,6 +547,9 @@ int registry_admit(void *ctx, const char *initiator, const struct sockaddr *peer
 			status = LOGIN_AUTHENTICATION_FAILED;
 		}
 	}
+	/* Where it logs in from is where it is woken (lab/wake.h). */
+	if (c && !status && peer->sa_family == AF_INET)
+		c->last_addr4 = ntohl(((const struct sockaddr_in *)peer)->sin_addr.s_addr);
 	pthread_mutex_unlock(&reg->lock);
 	return status;
 }
@@ -775,6 +780,8 @@ int client_reset_locked(struct registry *reg, struct client *c, bool force, cons
 				   c->initiator, why, c->disk.img->name, c->disk.version, old);
 		else
 			log_notice("client %s reset (%s): overlay discarded", c->initiator, why);
+		events_add(EV_RESET, c->name[0] ? c->name : c->initiator, c->disk.img->name,
+			   "reset (%s): overlay discarded, on v%u", why, c->disk.version);
 	}
 	/* Reopen at once: the client is listed with an empty overlay (a
 	 * store that says so opens it at the next login instead). */
@@ -944,6 +951,7 @@ int registry_add(struct registry *reg, const char *name, const char *initiator, 
 	reg->clients = c;
 	bindings_save(reg);
 	log_notice("client %s%s%s added on image %s", initiator, c->name[0] ? " as " : "", c->name, img->name);
+	events_add(EV_CLIENT, c->name[0] ? c->name : initiator, img->name, "client %s added", initiator);
 out:
 	pthread_mutex_unlock(&reg->lock);
 	return rc;
@@ -996,6 +1004,7 @@ int registry_remove(struct registry *reg, const char *id, bool force, char *msg,
 			break;
 		}
 	log_notice("client %s removed", c->initiator);
+	events_add(EV_CLIENT, c->name[0] ? c->name : c->initiator, NULL, "client %s removed", c->initiator);
 	free(c);
 	bindings_save(reg);
 out:
@@ -1072,6 +1081,7 @@ int registry_set(struct registry *reg, const char *id, const char *name, const c
 	}
 	boot_fields(reg, c, bf, true, msg, msglen);
 	bindings_save(reg);
+	events_add(EV_CLIENT, c->name[0] ? c->name : c->initiator, c->disk.img->name, "client changed");
 out:
 	pthread_mutex_unlock(&reg->lock);
 	return rc;

@@ -37,6 +37,7 @@
 #include "lab/hooks.h"
 #include "lab/images.h"
 #include "lab/store.h"
+#include "lab/wake.h"
 #include "proto/iscsi.h"
 #include "storage/backend.h"
 #include "storage/overlay.h"
@@ -68,6 +69,9 @@ struct client {
 	unsigned nallow;
 	/* CHAP ([client] chap-* or client add/set --chap-*): "" = none */
 	struct iscsi_chap_creds chap;
+	/* IPv4 address (host order) of its last login or boot, 0 = none
+	 * since start: the network it is woken on (lab/wake.h) */
+	uint32_t last_addr4;
 };
 
 struct rbd_cluster;
@@ -114,6 +118,11 @@ struct registry {
 	/* A gateway of a cluster (lab/records.h): its records' state, NULL =
 	 * a single server. */
 	struct registry_cluster *cluster;
+	/* Wake-on-LAN (lab/wake.h): the networks and daily wake times
+	 * (borrowed, the configuration's; NULL = none), and when the
+	 * scheduler last looked for a wake time (unix time) */
+	const struct wake_conf *wake;
+	int64_t wake_last;
 };
 
 /*
@@ -204,6 +213,23 @@ int registry_reset(struct registry *reg, const char *id, bool force, char *msg, 
  * registry_open; arg is the registry. */
 void *registry_sched_main(void *arg);
 void *registry_purger_main(void *arg);
+/*
+ * Wake PCs (lab_wake.c): ids (n of them) or, with all, every PC (of
+ * image when not NULL).  PCs online or without a MAC are skipped with a
+ * reason; *out gets {"woken":[{client,mac,via}], "skipped":[{client,why}]}.
+ * Takes the lock, sends without it.  0, or -ENOENT (an unknown id or
+ * image) / -ENOMEM with msg.
+ */
+int registry_wake(struct registry *reg, const char *const *ids, unsigned n, bool all,
+		  const char *image, json_t **out, char *msg, size_t msglen);
+/* The daily wake: wake the offline PCs whose wake-at came in (last, now]
+ * (lab_wake.c).  Called by the scheduler without the lock. */
+void registry_wake_daily(struct registry *reg, int64_t last, int64_t now);
+/* c's IPv4 address for choosing its network (lab/wake.h): its last login
+ * or boot address when a [network] holds it, else the first IPv4 of its
+ * ip = rules, else its last address, else 0.  Lock held. */
+uint32_t client_addr4(const struct registry *reg, const struct client *c);
+
 /* The image whose draft c maintains, if any.  Lock held. */
 struct image *maintained_image(struct registry *reg, const struct client *c);
 

@@ -25,6 +25,7 @@
 #include "lab/images.h"
 #include "lab/store.h"
 #include "util/log.h"
+#include "util/events.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -279,6 +280,8 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 		goto out;
 	}
 	log_notice("image %s: draft opened on v%u for %s", name, img->draft_base, ini);
+	events_add(EV_IMAGE, c && c->name[0] ? c->name : ini, name, "draft opened on v%u",
+		   img->draft_base);
 	if (c && c->disk.img == img) {
 		log_notice("image %s: %s keeps its own disk (on v%u) aside while it maintains the draft",
 			   name, c->initiator, c->disk.version);
@@ -364,6 +367,7 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 		goto undo;
 	}
 	log_notice("image %s: draft committed as v%u (\"%s\"), now current", name, nv.num, message);
+	events_add(EV_IMAGE, NULL, name, "committed v%u: %s", nv.num, message);
 	*newv = nv.num;
 	maint = maintainer_of(reg, img, d);
 	if (maint)
@@ -410,6 +414,7 @@ int image_discard(struct registry *reg, const char *name, bool force, char *msg,
 	reg->purge_pending = true;
 	pthread_cond_broadcast(&reg->cond);
 	log_notice("image %s: draft discarded", name);
+	events_add(EV_IMAGE, NULL, name, "draft discarded");
 	maint = maintainer_of(reg, img, d);
 	if (maint) {
 		/* The edit is undone: it boots what it booted before. */
@@ -470,6 +475,7 @@ int image_rollback(struct registry *reg, const char *name, unsigned v, char *msg
 	}
 	log_notice("image %s: v%u is current again (was v%u); clients move to it at their next reset",
 		   name, v, old);
+	events_add(EV_IMAGE, NULL, name, "rolled back to v%u (was v%u)", v, old);
 out:
 	pthread_mutex_unlock(&reg->lock);
 	return rc;
@@ -569,6 +575,7 @@ int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, 
 	reg->purge_pending = true;
 	pthread_cond_broadcast(&reg->cond);
 	log_notice("image %s: v%u deleted", name, v);
+	events_add(EV_IMAGE, NULL, name, "v%u deleted", v);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&reg->lock);

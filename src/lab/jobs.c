@@ -3,6 +3,7 @@
  */
 #include "lab/jobs.h"
 #include "util/log.h"
+#include "util/events.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -77,6 +78,8 @@ static void *job_main(void *p)
 	if (rc)
 		snprintf(j->result, sizeof(j->result), "%s", msg[0] ? msg : strerror(-rc));
 	j->ended = (int64_t)time(NULL);
+	events_add(rc ? EV_ERROR : EV_IMAGE, NULL, j->image, "%s job %u %s%s%s", j->kind, j->id,
+		   state_name(j->state), rc ? ": " : "", rc ? j->result : "");
 	if (rc)
 		log_err("job %u (%s %s) failed: %s", j->id, j->kind, j->image, j->result);
 	else

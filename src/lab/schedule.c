@@ -6,7 +6,9 @@
  * at once when offline, else marked reset_due and reset at their next
  * boot (boot/boot_resolve.c).  The purger reclaims, through the store, the space
  * of whatever was discarded (resets, removed clients, drafts, deleted
- * versions), woken by purge_pending.  Both wait on the registry's
+ * versions), woken by purge_pending.  The scheduler also wakes, once a
+ * day at their wake-at time, the offline PCs (lab/wake.h), with the lock
+ * dropped while the packets go out.  Both wait on the registry's
  * condition variable and stop when reg->stopping is set.
  */
 #include "lab/clients.h"
@@ -73,6 +75,8 @@ void *registry_sched_main(void *arg)
 	pthread_mutex_lock(&reg->lock);
 	if (!reg->sched_last)
 		reg->sched_last = time(NULL);
+	if (!reg->wake_last)
+		reg->wake_last = time(NULL);
 	while (!reg->stopping) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += SCHED_TICK_S;
@@ -80,6 +84,13 @@ void *registry_sched_main(void *arg)
 		if (reg->stopping)
 			break;
 		sched_pass(reg, time(NULL));
+		if (reg->wake) {
+			int64_t last = reg->wake_last, now = time(NULL);
+			reg->wake_last = now;
+			pthread_mutex_unlock(&reg->lock);
+			registry_wake_daily(reg, last, now);
+			pthread_mutex_lock(&reg->lock);
+		}
 	}
 	pthread_mutex_unlock(&reg->lock);
 	return NULL;

@@ -19,6 +19,7 @@
 #include "proto/conn.h"
 #include "util/crc32c.h"
 #include "util/log.h"
+#include "util/events.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -544,6 +545,9 @@ static void conn_cleanup(struct iscsi_conn *c)
 			scsi_target_nexus_gone(c->sess->scsi, &c->sess->nexus);
 		if (c->sess->handle && srv->hooks.detach)
 			srv->hooks.detach(srv->hooks.ctx, c->sess->handle);
+		if (c->sess->handle)
+			events_add(EV_LOGOUT, c->sess->nexus.initiator_name, NULL,
+				   "session 0x%04x from %s ended", c->sess->tsih, c->peer);
 		session_unregister(srv, c->sess);
 		free(c->sess);
 		c->sess = NULL;
@@ -660,6 +664,9 @@ static void log_refusal(int fd, const char *why)
 			 why, n);
 	else
 		log_warn("%s: connection refused: %s", peer, why);
+	/* rate-limited like the log: a storm is one event a second */
+	events_add(EV_REFUSED, NULL, NULL, "connection from %s refused: %s%s", peer, why,
+		   n ? " (and more in the last second)" : "");
 }
 
 int iscsi_conn_start(struct iscsi_server *srv, int fd)

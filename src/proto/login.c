@@ -36,6 +36,7 @@
 #include "proto/conn.h"
 #include "proto/login_status.h"
 #include "util/log.h"
+#include "util/events.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,6 +336,7 @@ static int login_fail(struct iscsi_conn *c, struct login_state *ls, uint16_t sta
 
 	log_notice("%s: login refused (0x%04x): %s [initiator %s]", c->peer, status, why,
 		   log_safe(c->params.initiator_name[0] ? c->params.initiator_name : "?", nb, sizeof(nb)));
+	events_add(EV_REFUSED, c->params.initiator_name, NULL, "login from %s refused: %s", c->peer, why);
 	send_login_rsp(c, ls, 0, status, NULL);
 	return -1;
 }
@@ -436,6 +438,9 @@ static int login_complete(struct iscsi_conn *c, struct login_state *ls, struct k
 		 c->params.header_digest ? "crc32c" : "none", c->params.data_digest ? "crc32c" : "none",
 		 c->params.mrdsl_rx, c->params.mrdsl_tx, c->params.first_burst, c->params.max_burst,
 		 c->params.initial_r2t ? "yes" : "no", c->params.immediate_data ? "yes" : "no");
+	if (!s->discovery)
+		events_add(EV_LOGIN, c->params.initiator_name, NULL, "session 0x%04x from %s to %s",
+			   s->tsih, c->peer, s->target ? s->target->name : "?");
 	return 0;
 }
 

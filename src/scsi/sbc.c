@@ -18,6 +18,7 @@
 
 #include "scsi/scsi_int.h"
 #include "util/log.h"
+#include "util/events.h"
 
 #define CHUNK (1u << 20)
 
@@ -131,6 +132,10 @@ static void io_error_log(struct scsi_lu *lu, const struct scsi_cmd *cmd, int err
 	unsigned dropped = 0;
 	uint64_t lba;
 
+	if (__atomic_exchange_n(&lu->err_event, err, __ATOMIC_RELAXED) != err)
+		events_add(EV_ERROR, cmd->nexus ? cmd->nexus->initiator_name : NULL, NULL,
+			   "%s LUN %llu: %s; answered %s", lu->target_name, (unsigned long long)lu->lun,
+			   strerror(-err), answer);
 	if (!ratelimit_ok(&lu->err_rl, &dropped))
 		return;
 	if (cmd->nexus)

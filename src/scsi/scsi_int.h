@@ -129,6 +129,8 @@ struct scsi_lu {
 
 	pthread_rwlock_t io_lock;
 	struct io_ratelimit err_rl;  /* backend errors logged by sbc_io_error */
+	int err_event;               /* the last -errno put in the event log (once per kind
+				      * of error, not per command), 0 = none yet */
 	pthread_mutex_t pr_lock;
 	struct pr_state pr;
 	/* Outcome of the last EXTENDED COPY (under pr_lock). */

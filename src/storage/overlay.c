@@ -46,6 +46,7 @@
 #include "storage/overlay_int.h"
 #include "util/check.h"
 #include "util/log.h"
+#include "util/events.h"
 #include "util/splice.h"
 
 #define FS_REFRESH_NS    (100u * 1000u * 1000u)
@@ -90,6 +91,8 @@ static int stick(struct overlay *ov, int rc, const char *what)
 		log_err("overlay %s: %s failed: %s; writes and flushes refused, reads go on; "
 			"what was flushed before is safe on disk: restart pristined to reopen "
 			"the overlay (a client reset discards it)", ov->dir, what, strerror(-rc));
+		events_add(EV_ERROR, NULL, NULL, "overlay %s: %s failed (%s): writes refused until "
+			   "a reset or a restart", ov->dir, what, strerror(-rc));
 	}
 	return rc;
 }

@@ -69,6 +69,8 @@ bad "pristined: --reset-at: only applies to --policy scheduled" --image "$G" --r
 bad "pristined: --user: 'bad user' is not a user name"        --image "$G" --user 'bad user'
 bad "pristined: --log-level: 'loud' is not error, warn, notice, info or debug" --image "$G" -v loud
 bad "pristined: --boot-listen: not with --read-only"          --image "$G" --read-only --boot-listen 127.0.0.1:8180
+bad "pristined: --console-listen: not with --read-only"       --image "$G" --read-only --console-listen 127.0.0.1:8443
+bad "pristined: --metrics-listen: '9100' is not ADDR:PORT"   --image "$G" --metrics-listen 9100
 bad "pristined: --read-only: takes no value"                  --image "$G" --read-only=yes
 bad "pristined: --frobnicate: unknown option"                 --image "$G" --frobnicate
 bad "pristined: -Q: unknown option"                           --image "$G" -Q

@@ -139,6 +139,26 @@ def main():
 
         check.case("admin: client show", admin)
 
+        def events():
+            # The event log (console): the overlay's error state once, and
+            # the error answered to A once - not once per failing command.
+            rc, out = d.ctl("events")
+            if rc != 0 or not isinstance(out, dict):
+                return ["pristinectl events failed: %r" % (out,)]
+            errs = [e for e in out["events"] if e["kind"] == "error"]
+            sticky_ev = [e for e in errs if ":oa: data write failed" in e["text"]]
+            scsi_ev = [e for e in errs if e.get("client") == A]
+            problems = []
+            if len(sticky_ev) != 1:
+                problems.append("%d events of the overlay's error state, want 1: %r"
+                                % (len(sticky_ev), errs))
+            if len(scsi_ev) != 1 or "Input/output error; answered MEDIUM ERROR" not in scsi_ev[0]["text"]:
+                problems.append("%d events of errors answered to A, want 1 (EIO, MEDIUM ERROR): %r"
+                                % (len(scsi_ev), errs))
+            return problems
+
+        check.case("admin: the event log holds the error once", events)
+
         def last_session_ends():
             # Not one session of A left: the daemon closes the failed
             # overlay, and A's next login reopens it from what was flushed.

@@ -698,6 +698,71 @@ static void test_ceph_op_timeout(void **state)
 	config_free(&c);
 }
 
+/* [network NAME] (Wake-on-LAN): subnet required and IPv4, the broadcast
+ * address defaults to the subnet's, wake-port 9; wake-at = HH:MM in
+ * [image] and [defaults]; errors with their lines. */
+static void test_network_wake(void **state)
+{
+	struct config c;
+
+	assert_int_equal(parse("[image a]\npath = /a\nwake-at = 07:50\n[image b]\npath = /b\n"
+			       "[defaults]\nenroll = deny\nwake-at = 06:05\n"
+			       "[network lab]\nsubnet = 10.1.2.0/24\ninterface = eth1\n"
+			       "[network office]\nsubnet = 192.168.0.0/16\nbroadcast = 192.168.9.255\n"
+			       "wake-port = 7\n", &c), 0);
+	assert_int_equal(c.wake.nnets, 2);
+	assert_string_equal(c.wake.nets[0].name, "lab");
+	assert_true(c.wake.nets[0].net == 0x0a010200u);
+	assert_int_equal(c.wake.nets[0].prefix, 24);
+	assert_true(c.wake.nets[0].broadcast == 0x0a0102ffu);
+	assert_string_equal(c.wake.nets[0].iface, "eth1");
+	assert_int_equal(c.wake.nets[0].port, 9);
+	assert_true(c.wake.nets[1].broadcast == 0xc0a809ffu);
+	assert_string_equal(c.wake.nets[1].iface, "");
+	assert_int_equal(c.wake.nets[1].port, 7);
+	assert_int_equal(c.images[0].wake_at, 7 * 60 + 50);
+	assert_int_equal(c.images[1].wake_at, -1);
+	assert_int_equal(c.wake.default_at, 6 * 60 + 5);
+	assert_int_equal(c.wake.nats, 1);
+	assert_string_equal(c.wake.ats[0].image, "a");
+	assert_int_equal(wake_at_for(&c.wake, "a"), 7 * 60 + 50);
+	assert_int_equal(wake_at_for(&c.wake, "b"), 6 * 60 + 5);
+	config_free(&c);
+	assert_null(c.wake.nets);
+
+	/* no [network], no wake-at: nothing */
+	assert_int_equal(parse("[image a]\npath = /a\n", &c), 0);
+	assert_int_equal(c.wake.nnets, 0);
+	assert_int_equal(c.wake.default_at, -1);
+	assert_int_equal(wake_at_for(&c.wake, "a"), -1);
+	config_free(&c);
+
+	expect_one("[image a]\npath = /a\n[network lab]\ninterface = eth0\n",
+		   "t.conf:3: [network lab] has no subnet = ADDR/PREFIX");
+	expect_one("[image a]\npath = /a\n[network lab]\nsubnet = 10.1.2.300/24\n",
+		   "t.conf:4: subnet: ");
+	expect_one("[image a]\npath = /a\n[network lab]\nsubnet = 10.1.2.7/24\n",
+		   "t.conf:4: subnet: ");
+	expect_one("[image a]\npath = /a\n[network lab]\nsubnet = fd00::/64\n",
+		   "t.conf:4: subnet: 'fd00::/64' is not an IPv4 network");
+	expect_one("[image a]\npath = /a\n[network lab]\nsubnet = 10.0.0.0/8\nbroadcast = ten\n",
+		   "t.conf:5: broadcast: 'ten' is not an IPv4 address");
+	expect_one("[image a]\npath = /a\n[network lab]\nsubnet = 10.0.0.0/8\nwake-port = 0\n",
+		   "t.conf:5: wake-port: ");
+	expect_one("[image a]\npath = /a\n[network lab]\nsubnet = 10.0.0.0/8\n"
+		   "interface = a-very-long-interface\n", "t.conf:5: interface: ");
+	expect_one("[image a]\npath = /a\n[network lab]\nsubnet = 10.0.0.0/8\n"
+		   "[network lab]\nsubnet = 10.1.0.0/16\n",
+		   "t.conf:5: duplicate section [network lab] (first on line 3)");
+	expect_one("[image a]\npath = /a\n[network]\nsubnet = 10.0.0.0/8\n",
+		   "t.conf:3: [network] needs a name: [network NAME]");
+	expect_one("[image a]\npath = /a\nwake-at = 7:5\n", "t.conf:3: wake-at: ");
+	expect_one("[image a]\npath = /a\nwake-at = 24:00\n", "t.conf:3: wake-at: ");
+	expect_one("[image a]\npath = /a\n[defaults]\nwake-at = soon\n", "t.conf:4: wake-at: ");
+	expect_one("[image a]\npath = /a\n[network lab]\nsubnet = 10.0.0.0/8\nmac = x\n",
+		   "t.conf:5: unknown key 'mac' in [network lab]");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -717,6 +782,7 @@ int main(void)
 		cmocka_unit_test(test_rbd),
 		cmocka_unit_test(test_rbd_cache),
 		cmocka_unit_test(test_ceph_op_timeout),
+		cmocka_unit_test(test_network_wake),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
