@@ -502,6 +502,8 @@ static int start_console(struct daemon *d)
 		snprintf(spec, sizeof(spec), "%s", c->console_listen);
 	if (portal_add(&cps, spec))
 		return -1;
+	for (unsigned i = 1; i < cps.n; i++)
+		close(cps.fds[i]);     /* one socket: the first address */
 	return console_start(cps.fds[0], &(struct console_opts){
 		.listen = c->console_listen, .cert = c->console_cert, .key = c->console_key,
 		.state = d->state, .idle_timeout_s = c->console_session_timeout }, &d->ops,
@@ -523,8 +525,6 @@ static int start_services(struct daemon *d)
 			return -1;
 		log_notice("admin API on %s", c->socket);
 	}
-	if (start_console(d))
-		return -1;
 	for (unsigned i = 0; i < c->nlisten; i++)
 		if (portal_add(&d->ps, c->listen[i]))
 			return -1;
@@ -549,6 +549,8 @@ static int start_services(struct daemon *d)
 			return -1;
 		d->dctx.boot_listen = c->boot_listen;
 	}
+	if (start_console(d))
+		return -1;
 	/* Privileges (issue 7): every socket is bound, every image open. */
 	if (d->privs.prepared && (privs_own_state(&d->privs, d->state) ||
 				  privs_drop(&d->privs, d->state)))
@@ -600,8 +602,8 @@ static bool stop(struct daemon *d)
 {
 	if (d->srv_started) {
 		portal_close_all(&d->ps);
-		boot_stop(d->boot);
 		console_stop(d->console);
+		boot_stop(d->boot);
 		if (d->api)
 			api_stop(d->api);
 		jobs_stop();
