@@ -23,6 +23,11 @@ void daemon_ops_init(struct daemon_ctx *d, struct control_ops *ops);
 void image_ops_init(struct control_ops *ops);
 /* GET /v1/events (ops_events.c). */
 void events_ops_init(struct control_ops *ops);
+/* GET /v1/stats (ops_stats.c). */
+void stats_ops_init(struct control_ops *ops);
+/* The stats document of GET /v1/stats, new in *out; ctx is a daemon_ctx
+ * (a metrics_collect_fn for admin/metrics.h).  0 or -ENOMEM. */
+int stats_collect(void *ctx, json_t **out);
 /* The cluster operations (ops_cluster.c); ops->ctx is a daemon_ctx. */
 void cluster_ops_init(struct control_ops *ops);
 /* POST /v1/wake, /v1/clients/{id}/wake (ops_wake.c); ops->ctx is a daemon_ctx. */

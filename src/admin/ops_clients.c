@@ -51,6 +51,15 @@ static json_t *client_json(struct registry *reg, const struct client *c)
 	json_object_set_new(o, "chap", json_string(!c->chap.user[0] ? "none" :
 						    c->chap.muser[0] ? "mutual" : "one-way"));
 	json_object_set_new(o, "last_boot", json_integer((json_int_t)c->last_boot));
+	{
+		/* boots and how long the last took (util/iostats.h), null until one ended */
+		struct boot_snap b;
+
+		boot_poll((struct boot_track *)&c->boot, iostats_now_ns(), &b);
+		json_object_set_new(o, "boots", json_integer((json_int_t)b.boots));
+		json_object_set_new(o, "last_boot_seconds", b.last_ms < 0 ? json_null() :
+				    json_real((double)b.last_ms / 1e3));
+	}
 	json_object_set_new(o, "maintenance", json_boolean(c->disk.img->draft &&
 		strcasecmp(c->disk.img->draft->disk.initiator, c->initiator) == 0));
 	{
@@ -417,4 +426,5 @@ void daemon_ops_init(struct daemon_ctx *d, struct control_ops *ops)
 	image_ops_init(ops);
 	cluster_ops_init(ops);
 	events_ops_init(ops);
+	stats_ops_init(ops);
 }

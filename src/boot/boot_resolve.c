@@ -297,6 +297,7 @@ int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_
 			goto out;
 	}
 	c->last_boot = (int64_t)time(NULL);
+	boot_begin(&c->boot, iostats_now_ns(), true);
 	ans->kind = BOOT_SANBOOT;
 	snprintf(ans->initiator, sizeof(ans->initiator), "%s", c->initiator);
 	snprintf(ans->target, sizeof(ans->target), "%s", img->target);

@@ -322,7 +322,7 @@ static void print_client(const json_t *cl)
 	static const char *const shown[] = {
 		"name", "initiator", "image", "version", "target", "policy", "reset_at",
 		"reset_due", "used_bytes", "quota_bytes", "online", "sessions", "maintenance",
-		"last_login", "last_boot", "mac", "uuid", "boot_uuid", "ip", "chap", "origin",
+		"last_login", "last_boot", "boots", "last_boot_seconds", "mac", "uuid", "boot_uuid", "ip", "chap", "origin",
 		"overlay_error", "overlay_dir",
 	};
 	char used[32], quota[32], line[320];
@@ -362,6 +362,19 @@ static void print_client(const json_t *cl)
 	show_line("state", line);
 	show_time(cl, "last_login", "last login");
 	show_time(cl, "last_boot", "last boot");
+	/* boots (the boot endpoint's and logins without a session) since the
+	 * daemon started, and how long the last one took (docs/metrics.md) */
+	if (ctl_int(cl, "boots") > 0) {
+		json_t *secs = json_object_get(cl, "last_boot_seconds");
+
+		snprintf(line, sizeof(line), "%" PRId64 " since the daemon started", ctl_int(cl, "boots"));
+		if (json_is_number(secs))
+			snprintf(line + strlen(line), sizeof(line) - strlen(line), ", the last took %.1f s",
+				 json_number_value(secs));
+		show_line("boots", line);
+	} else {
+		show_line("boots", "none since the daemon started");
+	}
 	show_str(cl, "mac", "mac", "-");
 	show_str(cl, "uuid", "uuid", "-");
 	show_str(cl, "boot_uuid", "boot uuid", "-");

@@ -14,6 +14,7 @@
  */
 #include "daemon/setup.h"
 #include "admin/api.h"
+#include "admin/metrics.h"
 #include "admin/ops.h"
 #include "boot/boot_resolve.h"
 #include "boot/boot.h"
@@ -64,6 +65,7 @@ struct daemon {
 	struct daemon_ctx dctx;
 	struct control_ops ops;
 	struct api *api;
+	struct metrics_http *metrics;    /* GET /metrics (metrics-listen), NULL = off */
 	struct boot_server *boot;
 	struct boot_hooks boot_hooks;
 	struct console *console;         /* the web console, NULL = off */
@@ -352,6 +354,7 @@ static int build_registry(struct daemon *d)
 	d->srv.hooks = (struct iscsi_hooks){ .admit = registry_admit,
 					     .chap_secret = registry_chap_secret,
 					     .attach = registry_attach, .detach = registry_detach,
+					     .io_stats = registry_io_stats,
 					     .ctx = reg };
 	return 0;
 }
@@ -524,7 +527,20 @@ static int start_services(struct daemon *d)
 		if (api_start(c->socket, &d->ops, &d->api))
 			return -1;
 		log_notice("admin API on %s", c->socket);
+		if (c->metrics_listen[0]) {
+			struct portal_set mps = { .n = 0 };
+
+			if (portal_add(&mps, c->metrics_listen))
+				return -1;
+			for (unsigned i = 1; i < mps.n; i++)
+				close(mps.fds[i]);     /* one socket: the first address */
+			if (metrics_http_start(mps.fds[0], c->metrics_listen, stats_collect, &d->dctx,
+					       &d->metrics))
+				return -1;
+		}
 	}
+	if (start_console(d))
+		return -1;
 	for (unsigned i = 0; i < c->nlisten; i++)
 		if (portal_add(&d->ps, c->listen[i]))
 			return -1;
@@ -549,8 +565,6 @@ static int start_services(struct daemon *d)
 			return -1;
 		d->dctx.boot_listen = c->boot_listen;
 	}
-	if (start_console(d))
-		return -1;
 	/* Privileges (issue 7): every socket is bound, every image open. */
 	if (d->privs.prepared && (privs_own_state(&d->privs, d->state) ||
 				  privs_drop(&d->privs, d->state)))
@@ -602,8 +616,9 @@ static bool stop(struct daemon *d)
 {
 	if (d->srv_started) {
 		portal_close_all(&d->ps);
-		console_stop(d->console);
 		boot_stop(d->boot);
+		console_stop(d->console);
+		metrics_http_stop(d->metrics);
 		if (d->api)
 			api_stop(d->api);
 		jobs_stop();

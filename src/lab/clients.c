@@ -79,6 +79,7 @@ struct client *client_new(struct registry *reg, const char *initiator, struct im
 		free(c);
 		return NULL;
 	}
+	boot_track_init(&c->boot);
 	c->policy = reg->default_policy;
 	c->reset_at = reg->default_reset_at;
 	if (c->policy == POLICY_SCHEDULED && c->reset_at < 0)
@@ -642,6 +643,10 @@ attach:
 			goto out;
 		}
 	}
+	/* a PC's login with no session open: a boot (iostats.h), unless
+	 * its boot script began one already */
+	if (c && d == &c->disk && d->sessions == 0)
+		boot_begin(&c->boot, iostats_now_ns(), false);
 	d->sessions++;
 	if (c)
 		c->last_login = (int64_t)time(NULL);
@@ -650,6 +655,25 @@ attach:
 out:
 	pthread_mutex_unlock(&reg->lock);
 	return status;
+}
+
+void registry_io_stats(void *ctx, void *handle, const char *initiator,
+		       struct iscsi_io_stats *out)
+{
+	struct registry *reg = ctx;
+	struct disk *d = handle;
+	struct client *c;
+
+	(void)initiator;
+	pthread_mutex_lock(&reg->lock);
+	/* A client outlives its disk's sessions (removal ends them first),
+	 * an image the daemon.  A draft's session counts for its image
+	 * only: its maintenance client's removal would not end it. */
+	c = d->is_draft ? NULL : (struct client *)((char *)d - offsetof(struct client, disk));
+	out->pc = c ? &c->io : NULL;
+	out->boot = c ? &c->boot : NULL;
+	out->image = &d->img->io;
+	pthread_mutex_unlock(&reg->lock);
 }
 
 /* handle is the disk the session attached to (a client's or a draft's). */
@@ -774,6 +798,8 @@ int client_reset_locked(struct registry *reg, struct client *c, bool force, cons
 		unsigned old = c->disk.version;
 		c->disk.version = c->disk.img->current;
 		c->reset_due = false;
+		c->resets++;
+		reg->resets++;
 		bindings_save(reg);
 		if (old != c->disk.version)
 			log_notice("client %s reset (%s): overlay discarded, now on %s v%u (was v%u)",

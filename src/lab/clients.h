@@ -64,6 +64,11 @@ struct client {
 	int reset_at;                 /* scheduled: minutes after midnight, local time */
 	bool reset_due;               /* scheduled reset missed while online: at next boot */
 	int64_t last_boot;            /* unix time of its last boot script, 0 = never */
+	/* metrics (util/iostats.h): its traffic and boots since the daemon
+	 * started, kept across resets; resets under the registry lock */
+	struct iostats io;
+	struct boot_track boot;
+	uint64_t resets;
 	/* source addresses it may log in from (ip =, --ip); 0 = from anywhere */
 	struct netaddr_rule allow[RULES_MAX_IPS];
 	unsigned nallow;
@@ -110,6 +115,7 @@ struct registry {
 	pthread_t purger;
 	bool purger_started, purge_pending, stopping;
 	int64_t started;
+	uint64_t resets;              /* client resets since start (metrics) */
 	/* The Ceph connection and the shared read cache of RBD versions
 	 * (borrowed, the daemon's; NULL = not connected / no cache): what
 	 * image add --rbd and import --rbd use (image_rbd.c). */
@@ -146,6 +152,10 @@ void registry_close(struct registry *reg);
 int registry_attach(void *ctx, struct iscsi_target *t, const char *initiator,
 		    struct scsi_target **scsi, void **handle, char *msg, size_t msglen);
 void registry_detach(void *ctx, void *handle);
+/* The iSCSI io_stats hook: a session of handle's disk counts in its
+ * client's and image's counters (a draft's: its image's only). */
+void registry_io_stats(void *ctx, void *handle, const char *initiator,
+		       struct iscsi_io_stats *out);
 /* c's address rules as a new JSON array of canonical texts ("10.0.0.0/24"). */
 json_t *client_allow_json(const struct client *c);
 /* The iSCSI admit hook: refuses a bound client's name from elsewhere. */

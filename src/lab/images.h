@@ -98,6 +98,7 @@ struct image {
 	 * 17:02:11"), "" = nothing to say; for the refusal of a late verb. */
 	char draft_fate[160];
 	struct iscsi_target tgt;
+	struct iostats io;            /* its PCs' and draft's traffic since start (metrics) */
 };
 
 struct registry;

@@ -324,10 +324,41 @@ void cmd_discard(struct scsi_cmd *cmd)
 	cmd->data_in = NULL;
 }
 
+/*
+ * Count a command whose status went out (or failed to) in its session's
+ * counters (util/iostats.h): its kind by opcode, the bytes it moved when
+ * it succeeded, its time since arrival, whether the store failed it.
+ */
+static void cmd_count(struct iscsi_conn *c, const struct iscsi_task *t, const struct scsi_cmd *cmd)
+{
+	const struct iscsi_io_stats *io = &c->sess->io;
+	enum iostats_kind kind;
+	uint64_t bytes = 0;
+	int64_t now;
+	bool err;
+
+	if (!io->pc && !io->image)
+		return;
+	kind = iostats_kind_of(t->cdb[0]);
+	err = iostats_is_error(cmd->status, cmd->sense, cmd->sense_len);
+	if (cmd->status == SAM_STAT_GOOD) {
+		if (kind == IOSTATS_READ)
+			bytes = cmd->data_in_len < cmd->edtl ? cmd->data_in_len : cmd->edtl;
+		else if (kind == IOSTATS_WRITE)
+			bytes = t->want;
+	}
+	now = iostats_now_ns();
+	iostats_cmd_done(io->pc, kind, bytes, now - t->arrived_ns, err);
+	iostats_cmd_done(io->image, kind, bytes, now - t->arrived_ns, err);
+	if (kind == IOSTATS_READ && io->boot)
+		boot_note_read(io->boot, now);
+}
+
 int cmd_send_result(struct iscsi_conn *c, const struct iscsi_task *t, struct scsi_cmd *cmd)
 {
 	int rc = send_result(c, t->bhs, cmd, t->r2tsn);
 
+	cmd_count(c, t, cmd);
 	cmd_discard(cmd);
 	return rc;
 }
@@ -463,6 +494,7 @@ static int cmd_start(struct iscsi_conn *c, const uint8_t *bhs, const uint8_t *ah
 	memcpy(t->bhs, bhs, ISCSI_BHS_LEN);
 	t->itt = get_be32(bhs + BHS_ITT);
 	t->lun = scsi_lun_decode(bhs + BHS_LUN);
+	t->arrived_ns = iostats_now_ns();
 	t->edtl = edtl;
 	if (gather_cdb(bhs, ahs, ahs_len, t->cdb, &t->cdb_len, &bidi)) {
 		log_warn("%s: malformed AHS in SCSI Command, closing", c->peer);

@@ -696,6 +696,8 @@ int iscsi_conn_start(struct iscsi_server *srv, int fd)
 	else if (srv->max_logins_per_addr && logging_in >= srv->max_logins_per_addr)
 		why = "too many logins in progress from this address";
 	if (why) {
+		if (!srv->stopping)     /* a limit: counted (iscsi_refusal) */
+			atomic_fetch_add_explicit(&srv->refused[REFUSED_LIMITS], 1, memory_order_relaxed);
 		pthread_mutex_unlock(&srv->lock);
 		log_refusal(fd, why);
 		close(fd);

@@ -33,6 +33,7 @@ struct iscsi_session {
 	struct iscsi_target *target;   /* NULL for discovery */
 	struct scsi_target *scsi;      /* this initiator's LUNs (from attach) */
 	void *handle;                  /* for detach */
+	struct iscsi_io_stats io;      /* where its commands are counted (io_stats hook) */
 	struct iscsi_conn *conn;
 	int64_t since;
 	struct scsi_nexus nexus;
@@ -55,6 +56,7 @@ struct iscsi_task {
 	unsigned cdb_len;
 	uint32_t itt, edtl;
 	uint64_t lun;
+	int64_t arrived_ns;           /* when its SCSI Command PDU was taken (iostats) */
 	uint32_t want;                /* Data-Out bytes the CDB consumes (<= edtl) */
 	uint8_t *buf;                 /* want bytes */
 	uint32_t received;            /* bytes received, always a prefix (may pass want) */

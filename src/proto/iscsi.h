@@ -35,6 +35,7 @@
 #include "proto/login_status.h"
 #include "proto/params.h"
 #include "scsi/scsi.h"
+#include "util/iostats.h"
 
 struct iscsi_target {
 	char name[ISCSI_NAME_MAX];
@@ -83,6 +84,17 @@ struct iscsi_chap_creds {
  * initiator retries).  NULL: every login is served here (a single
  * server).
  */
+/*
+ * io_stats, called once after a successful attach with its handle: where
+ * this session's commands are counted (util/iostats.h) - the PC's and its
+ * image's counters and the PC's boot tracker, each NULL when not counted.
+ * They must stay valid until detach.  NULL: nothing is counted.
+ */
+struct iscsi_io_stats {
+	struct iostats *pc, *image;
+	struct boot_track *boot;
+};
+
 #define ISCSI_ADDR_MAX 80
 struct iscsi_hooks {
 	int (*route)(void *ctx, const char *initiator, const struct sockaddr *local,
@@ -94,6 +106,7 @@ struct iscsi_hooks {
 	int (*attach)(void *ctx, struct iscsi_target *t, const char *initiator,
 		      struct scsi_target **scsi, void **handle, char *msg, size_t msglen);
 	void (*detach)(void *ctx, void *handle);
+	void (*io_stats)(void *ctx, void *handle, const char *initiator, struct iscsi_io_stats *out);
 	void *ctx;
 };
 
@@ -106,6 +119,18 @@ struct iscsi_session_info {
 	bool discovery;
 	int64_t since;                /* unix time of login */
 };
+
+/* Why logins were refused, counted by the server (iscsi_refused). */
+enum iscsi_refusal {
+	REFUSED_UNKNOWN,              /* not a known client (enrolment off), or not of this target */
+	REFUSED_CHAP,                 /* CHAP failed or missing */
+	REFUSED_ADDRESS,              /* a client's name from an address it is not bound to */
+	REFUSED_LIMITS,               /* a connection, login or session limit; out of resources */
+	REFUSED_OTHER,                /* malformed logins, unknown targets, the store failing... */
+	REFUSED_N
+};
+/* "unknown", "chap", "address", "limits", "other". */
+const char *iscsi_refusal_name(enum iscsi_refusal r);
 
 struct iscsi_session;
 struct iscsi_conn;
@@ -141,6 +166,7 @@ struct iscsi_server {
 	uint32_t next_ttt;
 	bool stopping;
 	struct iscsi_pool *pool;      /* the command workers (inflight.c) */
+	_Atomic uint64_t refused[REFUSED_N];  /* logins refused, by reason */
 };
 
 /* Defaults for every configurable field; targets left empty. */

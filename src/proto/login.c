@@ -330,15 +330,42 @@ static int send_login_rsp(struct iscsi_conn *c, struct login_state *ls, uint8_t 
 	return conn_send(c, bhs, text ? kv->buf : NULL, text ? (uint32_t)kv->len : 0);
 }
 
-static int login_fail(struct iscsi_conn *c, struct login_state *ls, uint16_t status, const char *why)
+const char *iscsi_refusal_name(enum iscsi_refusal r)
+{
+	static const char *const names[REFUSED_N] = { "unknown", "chap", "address", "limits", "other" };
+
+	return (unsigned)r < REFUSED_N ? names[r] : "other";
+}
+
+/* The reason a refusal with status is counted under, unless told. */
+static enum iscsi_refusal refusal_of(uint16_t status)
+{
+	switch (status) {
+	case LOGIN_AUTHENTICATION_FAILED: return REFUSED_CHAP;
+	case LOGIN_AUTHORIZATION_FAILED: return REFUSED_UNKNOWN;
+	case LOGIN_OUT_OF_RESOURCES: return REFUSED_LIMITS;
+	default: return REFUSED_OTHER;
+	}
+}
+
+/* Refuse the login with status, counted under reason; returns -1. */
+static int login_fail_as(struct iscsi_conn *c, struct login_state *ls, uint16_t status,
+			 const char *why, enum iscsi_refusal reason)
 {
 	char nb[ISCSI_NAME_MAX];
+
+	atomic_fetch_add_explicit(&c->srv->refused[reason], 1, memory_order_relaxed);
 
 	log_notice("%s: login refused (0x%04x): %s [initiator %s]", c->peer, status, why,
 		   log_safe(c->params.initiator_name[0] ? c->params.initiator_name : "?", nb, sizeof(nb)));
 	events_add(EV_REFUSED, c->params.initiator_name, NULL, "login from %s refused: %s", c->peer, why);
 	send_login_rsp(c, ls, 0, status, NULL);
 	return -1;
+}
+
+static int login_fail(struct iscsi_conn *c, struct login_state *ls, uint16_t status, const char *why)
+{
+	return login_fail_as(c, ls, status, why, refusal_of(status));
 }
 
 /*
@@ -411,6 +438,8 @@ static int login_complete(struct iscsi_conn *c, struct login_state *ls, struct k
 			return login_fail(c, ls, (uint16_t)st, msg[0] ? msg : "refused by the daemon");
 		}
 	}
+	if (s->target && s->scsi && c->srv->hooks.io_stats)
+		c->srv->hooks.io_stats(c->srv->hooks.ctx, s->handle, c->params.initiator_name, &s->io);
 	if (s->target && !s->scsi) {
 		if (s->handle && c->srv->hooks.detach)
 			c->srv->hooks.detach(c->srv->hooks.ctx, s->handle);
@@ -554,7 +583,8 @@ int login_handle(struct iscsi_conn *c)
 		st = c->srv->hooks.admit(c->srv->hooks.ctx, c->params.initiator_name,
 					 (const struct sockaddr *)&c->peer_addr, msg, sizeof(msg));
 		if (st) {
-			rc = login_fail(c, ls, (uint16_t)st, msg[0] ? msg : "refused by the daemon");
+			rc = login_fail_as(c, ls, (uint16_t)st, msg[0] ? msg : "refused by the daemon",
+					   st == LOGIN_AUTHENTICATION_FAILED ? REFUSED_ADDRESS : refusal_of((uint16_t)st));
 			goto out;
 		}
 	}
