@@ -185,6 +185,7 @@ static bool csrf_ok(const struct console_req *rq, const struct console_session *
 	return rq->csrf && console_token_valid(rq->csrf) && console_token_equal(rq->csrf, s->csrf);
 }
 
+/* 200 {"csrf", "idle_timeout_s"} of session s (login and GET /session). */
 static void send_session(struct console_core *cc, const struct console_session *s,
 			 struct console_resp *rs)
 {

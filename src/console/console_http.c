@@ -135,6 +135,12 @@ static enum MHD_Result refuse_early(struct MHD_Connection *c, unsigned status, c
 	return ret;
 }
 
+/*
+ * libmicrohttpd's access handler: the first call checks the declared body
+ * size and sets up the body buffer, the next ones take the body (up to
+ * CONSOLE_BODY_MAX), the last hands the whole request to the core and
+ * queues its answer.
+ */
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
 			       const char *method, const char *version,
 			       const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -205,11 +211,13 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	conn_guard_busy(&((struct console *)cls)->guard, c, false);
 }
 
+/* Leave URLs as sent (see the file header); returns the length. */
 static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 {
 	return strlen(s);
 }
 
+/* libmicrohttpd's own diagnostics (TLS handshake failures...), at debug level. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char buf[256];

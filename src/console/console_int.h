@@ -147,7 +147,8 @@ void console_session_end(struct console_session *s);
 /* console_rate.c ---------------------------------------------------------- */
 
 /*
- * Count a login attempt from peer (lock held): 0 when it may go on (it
+ * Count a login attempt from peer (lock held; an IPv6 peer counts by
+ * its /64): 0 when it may go on (it
  * counts as a failure until console_rate_clear), or -EAGAIN when peer
  * already failed CONSOLE_RATE_FAILS times within CONSOLE_RATE_WINDOW_S;
  * *retry_s is then how long until it may try again (>= 1), and

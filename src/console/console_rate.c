@@ -6,13 +6,32 @@
  * attempts cannot slip past the count while the hash is being checked),
  * and a success forgets the address's own failures, no other's.  The
  * table holds CONSOLE_RATE_MAX addresses; when full, the one whose
- * newest failure is oldest goes.
+ * newest failure is oldest goes.  An IPv6 address counts by its /64: one
+ * host commonly holds a whole /64, and would otherwise get a fresh count
+ * per address.
  */
 #include "console/console_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+/* The key peer counts under (out: CONSOLE_ADDR_MAX bytes): an IPv4
+ * address as is, an IPv6 one as its /64. */
+static void rate_key(const char *peer, char *out)
+{
+	unsigned char a[16];
+
+	if (strchr(peer, ':') && inet_pton(AF_INET6, peer, a) == 1) {
+		memset(a + 8, 0, 8);
+		if (inet_ntop(AF_INET6, a, out, CONSOLE_ADDR_MAX)) {
+			strncat(out, "/64", CONSOLE_ADDR_MAX - strlen(out) - 1);
+			return;
+		}
+	}
+	snprintf(out, CONSOLE_ADDR_MAX, "%s", peer);
+}
 
 /* The slot of peer, or NULL. */
 static struct console_rate *rate_find(struct console_core *cc, const char *peer)
@@ -54,11 +73,14 @@ static struct console_rate *rate_take(struct console_core *cc, const char *peer,
 int console_rate_attempt(struct console_core *cc, const char *peer, int64_t now_ms,
 			 unsigned *retry_s, bool *first_refusal)
 {
-	struct console_rate *r = rate_find(cc, peer);
+	char key[CONSOLE_ADDR_MAX];
+	struct console_rate *r;
 	int64_t oldest, left;
 
+	rate_key(peer, key);
+	r = rate_find(cc, key);
 	if (!r)
-		r = rate_take(cc, peer, now_ms);
+		r = rate_take(cc, key, now_ms);
 	/* The ring's next slot holds the oldest of the last FAILS failures. */
 	oldest = r->fail_ms[r->next];
 	left = oldest + (int64_t)CONSOLE_RATE_WINDOW_S * 1000 - now_ms;
@@ -76,7 +98,11 @@ int console_rate_attempt(struct console_core *cc, const char *peer, int64_t now_
 
 void console_rate_clear(struct console_core *cc, const char *peer)
 {
-	struct console_rate *r = rate_find(cc, peer);
+	char key[CONSOLE_ADDR_MAX];
+	struct console_rate *r;
+
+	rate_key(peer, key);
+	r = rate_find(cc, key);
 
 	if (r)
 		memset(r, 0, sizeof(*r));

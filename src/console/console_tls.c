@@ -210,6 +210,7 @@ out:
 	return rc;
 }
 
+/* Wipe a PEM key (NUL-terminated, malloc'd) and free it; NULL is a no-op. */
 static void free_key(char *key)
 {
 	if (key) {

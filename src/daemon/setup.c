@@ -505,6 +505,8 @@ static int start_console(struct daemon *d)
 		snprintf(spec, sizeof(spec), "%s", c->console_listen);
 	if (portal_add(&cps, spec))
 		return -1;
+	for (unsigned i = 1; i < cps.n; i++)
+		close(cps.fds[i]);     /* one socket: the first address */
 	return console_start(cps.fds[0], &(struct console_opts){
 		.listen = c->console_listen, .cert = c->console_cert, .key = c->console_key,
 		.state = d->state, .idle_timeout_s = c->console_session_timeout }, &d->ops,

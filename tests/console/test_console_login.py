@@ -13,11 +13,15 @@ build/asan/pristined (console-session-timeout = 2 here):
     403 and nothing changed; with it: done; console/passwd: 403
   - the cookie presented from 127.0.0.2: 401, and an event says so
   - the session expires after 2 idle seconds; logout ends one at once
+  - console passwd on a terminal (script(1)'s pty): asks twice without
+    echo; two different answers change nothing; the new password works,
+    the old one no longer, and sessions begun before it end
   - the daemon stops cleanly, no sanitizer report.
 Exit 0 (pass), 1 (fail), 77 (skip)."""
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 import time
@@ -163,6 +167,38 @@ def run(d):
     r = C.request(d, "GET", "/session", cookie=cookie)
     check(r.status == 401, "after logout the cookie is dead")
     check(d.alive(), "the daemon is alive")
+    tty_passwd(d)
+
+
+def on_tty(d, answers):
+    """pristinectl console passwd on a pty, typing answers a second apart
+    (echo is turned off, and pending input flushed, at each prompt)."""
+    if not shutil.which("script"):
+        return None
+    feed = "".join("sleep 1; printf '%s\\n'; " % a for a in answers) + "sleep 1"
+    cmd = "(%s) | script -qec '%s --state %s console passwd' /dev/null" % (feed, C.CTL, d.state)
+    r = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout + r.stderr
+
+
+def tty_passwd(d):
+    cookie, csrf = C.login(d, PW)
+    res = on_tty(d, ["tty-first-one", "tty-other-one"])
+    if res is None:
+        print("(script(1) not installed: the terminal prompt is not checked)")
+        return
+    rc, out = res
+    check(rc != 0 and "differ" in out, "two different answers: refused (%s: %s)" % (rc, out.strip()[-80:]))
+    check(C.request(d, "POST", "/login", {"password": "tty-first-one"}).status == 401,
+          "... and nothing changed")
+    rc, out = on_tty(d, ["tty-new-secret", "tty-new-secret"])
+    check(rc == 0 and out.count("password") >= 1, "the same answer twice: set (%s)" % rc)
+    check("tty-new-secret" not in out, "the password was not echoed")
+    check(C.request(d, "POST", "/login", {"password": "tty-new-secret"}).status == 200,
+          "the new password logs in")
+    check(C.request(d, "POST", "/login", {"password": PW}).status == 401, "the old one no longer")
+    check(C.request(d, "GET", "/session", cookie=cookie).status == 401,
+          "a session begun under the old password has ended")
 
 
 if __name__ == "__main__":

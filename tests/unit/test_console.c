@@ -397,6 +397,16 @@ static void test_rate_limit(void **state)
 						    .body = "{\"password\": \"x\"}", .now_ms = 61000 }), 401);
 	assert_int_equal(run((struct call){ .method = "POST", .path = "/login", .peer = "10.9.9.9",
 					    .body = "{\"password\": \"right password\"}", .now_ms = 61000 }), 200);
+	/* IPv6: a /64 is one address; another /64 is not */
+	for (int i = 1; i <= CONSOLE_RATE_FAILS; i++) {
+		char a[64];
+		snprintf(a, sizeof(a), "2001:db8:1:2::%x", i);
+		assert_int_equal(run((struct call){ .method = "POST", .path = "/login", .peer = a,
+						    .body = "{\"password\": \"x\"}", .now_ms = 70000 }), 401);
+	}
+	assert_int_equal(run((struct call){ .method = "POST", .path = "/login", .peer = "2001:db8:1:2:ffff::9",
+					    .body = "{\"password\": \"right password\"}", .now_ms = 70000 }), 429);
+	login_at("2001:db8:1:3::1", 70000);
 	/* too many checks at once: 429 with Retry-After 1 */
 	assert_int_equal(run((struct call){ .method = "POST", .path = "/login", .peer = "10.2.2.2",
 					    .body = "{\"password\": \"busy-busy\"}" }), 429);
