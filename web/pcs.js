@@ -38,10 +38,12 @@
 		return s;
 	}
 
-	/* The addresses a client may log in from, as text. */
+	/* Where a client last logged in or booted from, and the addresses it
+	 * is bound to (ip =) when it has such rules, as text. */
 	function ip(c) {
-		if (Array.isArray(c.ip)) return c.ip.join(', ');
-		return c.ip || '';
+		const rules = Array.isArray(c.ip) ? c.ip.join(', ') : (c.ip || '');
+		if (c.address && rules) return c.address + ' (bound: ' + rules + ')';
+		return c.address || rules;
 	}
 
 	/* Reset after a confirmation; an online PC needs "force" (its session is dropped). */

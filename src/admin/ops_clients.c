@@ -9,6 +9,7 @@
 #include "util/parse.h"
 #include "util/version.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,15 @@ static json_t *client_json(struct registry *reg, const struct client *c)
 	}
 	json_object_set_new(o, "reset_due", json_boolean(c->reset_due));
 	json_object_set_new(o, "ip", client_allow_json(c));
+	if (c->last_addr4) {
+		/* where it last logged in or booted from (IPv4 only, as kept) */
+		struct in_addr a = { .s_addr = htonl(c->last_addr4) };
+		char t[INET_ADDRSTRLEN];
+
+		json_object_set_new(o, "address", json_string(inet_ntop(AF_INET, &a, t, sizeof(t))));
+	} else {
+		json_object_set_new(o, "address", json_null());
+	}
 	{
 		const char *what = NULL;
 		int err = disk_error(&c->disk, &what);

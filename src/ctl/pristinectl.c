@@ -323,7 +323,7 @@ static void print_client(const json_t *cl)
 		"name", "initiator", "image", "version", "target", "policy", "reset_at",
 		"reset_due", "used_bytes", "quota_bytes", "online", "sessions", "maintenance",
 		"last_login", "last_boot", "boots", "last_boot_seconds", "mac", "uuid", "boot_uuid", "ip", "chap", "origin",
-		"overlay_error", "overlay_dir",
+		"overlay_error", "overlay_dir", "address",
 	};
 	char used[32], quota[32], line[320];
 	const char *key, *err;
@@ -376,6 +376,7 @@ static void print_client(const json_t *cl)
 		show_line("boots", "none since the daemon started");
 	}
 	show_str(cl, "mac", "mac", "-");
+	show_str(cl, "address", "address", "- (no IPv4 login or boot since the daemon started)");
 	show_str(cl, "uuid", "uuid", "-");
 	show_str(cl, "boot_uuid", "boot uuid", "-");
 	text = ctl_fmt_value(json_object_get(cl, "ip"), "any");

@@ -68,6 +68,12 @@ for _ in $(seq 1 50); do
 	ctl --json events | jq -e '.events[] | select(.kind == "logout")' >/dev/null && break
 	sleep 0.1
 done
+# the address it logged in from is shown (the console's IP column); pc2
+# never logged in: none
+[ "$(ctl --json client show pc1 | jq -r .address)" = 127.0.0.1 ] ||
+	fail "client show pc1: address is not 127.0.0.1: $(ctl --json client show pc1 | jq -c .address)"
+[ "$(ctl --json client show pc2 | jq -r .address)" = null ] || fail "pc2 has an address but never logged in"
+ctl client show pc1 | grep -q '^ *address: *127.0.0.1$' || fail "client show pc1 prints no address"
 # 4. reset, 5. draft + commit, 6. flatten, 7. client add/set/remove
 ctl client reset pc1 >/dev/null || fail "client reset pc1 failed"
 ctl image edit lab --client pc2 >/dev/null || fail "image edit failed"
