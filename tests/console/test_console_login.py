@@ -30,14 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import consolelib as C  # noqa: E402
 
 PW = "correct horse battery"
-failures = []
-
-
-def check(cond, what):
-    print("%s  %s" % ("ok  " if cond else "FAIL", what), flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
+check = C.check
 
 
 def main():
@@ -53,13 +46,8 @@ def main():
         d.start()
         run(d)
     finally:
-        problems = d.stop()
-        for p in problems:
-            check(False, p)
-        if not failures:
-            shutil.rmtree(tmp, ignore_errors=True)
-    print("%d failure(s)" % len(failures))
-    return 1 if failures else 0
+        C.stop_checked(d)
+    return C.finish(tmp)
 
 
 def run(d):
