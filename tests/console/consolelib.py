@@ -2,7 +2,8 @@
 start build/asan/pristined (or $PRISTINED) from a configuration file with
 [server] console-listen, set the console password with pristinectl, and
 talk HTTPS to the console (http.client over ssl, trusting the daemon's
-own self-signed certificate, optionally from another source address).
+own self-signed certificate, optionally from another source address);
+the checks' bookkeeping (check, failures, finish) every test shares.
 
 Everything is bounded in time; daemons are stopped (SIGTERM, then the
 sanitizer check of tests/lib/iscsi_initiator.stop_process) at the end."""
@@ -14,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -231,6 +233,20 @@ def login(d, pw, source="127.0.0.1"):
     if r.status != 200:
         raise AssertionError("login failed: %r" % r)
     return r.cookie(), r.json()["csrf"]
+
+
+def workdir(prefix, mib):
+    """The start of a test: None when it cannot run here (the reason
+    printed: exit SKIP), else (tmp, image), a new directory named prefix...
+    and in it golden.img, mib MiB of random bytes."""
+    why = prerequisites()
+    if why:
+        print(why)
+        return None
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    img = os.path.join(tmp, "golden.img")
+    make_image(img, mib)
+    return tmp, img
 
 
 def make_image(path, mib):

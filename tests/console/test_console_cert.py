@@ -16,7 +16,6 @@ import shutil
 import socket
 import ssl
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import consolelib as C  # noqa: E402
@@ -56,13 +55,10 @@ def start_fails(d, why):
 
 
 def main():
-    why = C.prerequisites()
-    if why:
-        print(why)
+    w = C.workdir("console_cert_", 2)
+    if not w:
         return C.SKIP
-    tmp = tempfile.mkdtemp(prefix="console_cert_")
-    img = os.path.join(tmp, "golden.img")
-    C.make_image(img, 2)
+    tmp, img = w
     daemons = []
     try:
         run(tmp, img, daemons)

@@ -32,7 +32,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -352,13 +351,10 @@ def hoarder(d):
 def main():
     if len(sys.argv) == 7 and sys.argv[1] == "--ioload":
         return ioload(*sys.argv[2:])
-    why = C.prerequisites()
-    if why:
-        print(why)
+    w = C.workdir("console_hostile_", DISK_MIB)
+    if not w:
         return C.SKIP
-    tmp = tempfile.mkdtemp(prefix="console_hostile_")
-    img = os.path.join(tmp, "golden.img")
-    C.make_image(img, DISK_MIB)
+    tmp, img = w
     d = C.Daemon(tmp, img)
     load = perf = None
     try:

@@ -23,7 +23,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -34,13 +33,10 @@ check = C.check
 
 
 def main():
-    why = C.prerequisites()
-    if why:
-        print(why)
+    w = C.workdir("console_login_", 4)
+    if not w:
         return C.SKIP
-    tmp = tempfile.mkdtemp(prefix="console_login_")
-    img = os.path.join(tmp, "golden.img")
-    C.make_image(img, 4)
+    tmp, img = w
     d = C.Daemon(tmp, img, extra="console-session-timeout = 2")
     try:
         d.start()
