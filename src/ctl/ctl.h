@@ -89,6 +89,25 @@ struct ctl {
 	bool json;
 };
 
+/*
+ * A list verb's row maker: fill row[0..ncols-1] for member e of the list;
+ * a cell may point into e (valid while e is) or into one of the
+ * CTL_ROW_BUFS scratch buffers of CTL_ROW_BUF bytes each (valid until the
+ * next row).
+ */
+#define CTL_ROW_BUFS 4
+#define CTL_ROW_BUF 32
+typedef void ctl_row_fn(const json_t *e, const char **row, char buf[][CTL_ROW_BUF]);
+
+/*
+ * A list verb: GET path; with --json the answer as it is, else the array
+ * under key as a table (head: ncols titles, one row a member by fill) or
+ * "no <key>" when it is empty.  CTL_OK, CTL_EREMOTE when out of memory
+ * (said on stderr), or ctl_call's exit code.
+ */
+int ctl_list(const struct ctl *c, const char *path, const char *key, const char *const *head,
+	     size_t ncols, ctl_row_fn *fill);
+
 /* Options given after the verb; which verbs take which is checked per verb. */
 struct ctl_opts {
 	bool force;

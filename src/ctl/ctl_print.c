@@ -1,7 +1,7 @@
 /*
  * ctl_print.c - pristinectl's input and output helpers: sizes printed
  * (parsed by util/parse.h, the daemon's parser), durations, times, tolerant JSON field access, aligned
- * tables.
+ * tables, and the shape every list verb shares (ctl_list).
  */
 #include "ctl/ctl.h"
 #include "util/log.h"
@@ -181,4 +181,47 @@ char *ctl_fmt_value(const json_t *v, const char *none)
 			return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);   /* too long for words */
 	}
 	return strdup(buf);
+}
+
+/* See ctl.h: one GET, then --json, "no X" or a table of fill's rows. */
+int ctl_list(const struct ctl *c, const char *path, const char *key, const char *const *head,
+	     size_t ncols, ctl_row_fn *fill)
+{
+	char buf[CTL_ROW_BUFS][CTL_ROW_BUF];
+	struct ctl_table t;
+	json_t *res, *list, *e;
+	const char **row;
+	size_t i;
+	int rc;
+
+	rc = ctl_call(c, "GET", path, NULL, NULL, &res);
+	if (rc)
+		return rc;
+	if (c->json) {
+		ctl_print_json(res, stdout);
+		goto out;
+	}
+	list = json_object_get(res, key);
+	if (!json_array_size(list)) {
+		printf("no %s\n", key);
+		goto out;
+	}
+	row = calloc(ncols, sizeof(*row));
+	ctl_table_init(&t, ncols);
+	rc = row ? ctl_table_add(&t, head) : -ENOMEM;
+	json_array_foreach(list, i, e) {
+		if (rc)
+			break;
+		fill(e, row, buf);
+		rc = ctl_table_add(&t, row);
+	}
+	if (rc)
+		fprintf(stderr, "pristinectl: out of memory\n");
+	else
+		ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+	free(row);
+out:
+	json_decref(res);
+	return rc ? CTL_EREMOTE : CTL_OK;
 }

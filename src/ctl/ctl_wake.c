@@ -63,12 +63,20 @@ int ctl_client_wake(const struct ctl *c, int argc, char **argv, const struct ctl
 	return CTL_OK;
 }
 
+/* A row of `events`: time, kind, client, image, what. */
+static void event_row(const json_t *e, const char **row, char buf[][CTL_ROW_BUF])
+{
+	ctl_fmt_time(ctl_int(e, "time_ms") / 1000, buf[0], CTL_ROW_BUF);
+	row[0] = buf[0];
+	row[1] = ctl_str(e, "kind", "-");
+	row[2] = ctl_str(e, "client", "-");
+	row[3] = ctl_str(e, "image", "-");
+	row[4] = ctl_str(e, "text", "");
+}
+
 int ctl_events(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o)
 {
 	static const char *const head[] = { "TIME", "KIND", "CLIENT", "IMAGE", "WHAT" };
-	struct ctl_table t;
-	json_t *res, *list, *e;
-	size_t i;
 	int rc;
 
 	(void)argv;
@@ -76,39 +84,5 @@ int ctl_events(const struct ctl *c, int argc, char **argv, const struct ctl_opts
 		return usage_error("events takes no arguments");
 	if ((rc = opts_only(o, "events", "")))
 		return rc;
-	rc = ctl_call(c, "GET", "/v1/events", NULL, NULL, &res);
-	if (rc)
-		return rc;
-	if (c->json) {
-		ctl_print_json(res, stdout);
-		goto out;
-	}
-	list = json_object_get(res, "events");
-	if (!json_array_size(list)) {
-		printf("no events\n");
-		goto out;
-	}
-	ctl_table_init(&t, 5);
-	rc = ctl_table_add(&t, head);
-	json_array_foreach(list, i, e) {
-		char when[32];
-		const char *row[5];
-
-		ctl_fmt_time(ctl_int(e, "time_ms") / 1000, when, sizeof(when));
-		row[0] = when;
-		row[1] = ctl_str(e, "kind", "-");
-		row[2] = ctl_str(e, "client", "-");
-		row[3] = ctl_str(e, "image", "-");
-		row[4] = ctl_str(e, "text", "");
-		if (!rc)
-			rc = ctl_table_add(&t, row);
-	}
-	if (rc)
-		fprintf(stderr, "pristinectl: out of memory\n");
-	else
-		ctl_table_print(&t, stdout);
-	ctl_table_free(&t);
-out:
-	json_decref(res);
-	return rc ? CTL_EREMOTE : CTL_OK;
+	return ctl_list(c, "/v1/events", "events", head, 5, event_row);
 }

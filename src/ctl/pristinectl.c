@@ -214,57 +214,31 @@ out:
 	return CTL_OK;
 }
 
+/* A row of `client list`: name (or initiator), image, used, quota, state, sessions. */
+static void client_row(const json_t *cl, const char **row, char buf[][CTL_ROW_BUF])
+{
+	const char *name = ctl_str(cl, "name", "");
+
+	ctl_fmt_size((uint64_t)ctl_int(cl, "used_bytes"), buf[0], CTL_ROW_BUF);
+	if (ctl_int(cl, "quota_bytes") > 0)
+		ctl_fmt_size((uint64_t)ctl_int(cl, "quota_bytes"), buf[1], CTL_ROW_BUF);
+	else
+		snprintf(buf[1], CTL_ROW_BUF, "-");
+	snprintf(buf[2], CTL_ROW_BUF, "%" PRId64, ctl_int(cl, "sessions"));
+	row[0] = name[0] ? name : ctl_str(cl, "initiator", "?");
+	row[1] = ctl_str(cl, "image", "-");
+	row[2] = buf[0];
+	row[3] = buf[1];
+	row[4] = json_is_true(json_object_get(cl, "online")) ? "online" : "offline";
+	row[5] = buf[2];
+}
+
 static int verb_client_list(const struct ctl *c)
 {
 	static const char *const head[] = { "NAME/INITIATOR", "IMAGE", "USED", "QUOTA", "STATE",
 					    "SESSIONS" };
-	struct ctl_table t;
-	json_t *res, *list, *cl;
-	size_t i;
-	int rc;
 
-	rc = ctl_call(c, "GET", "/v1/clients", NULL, NULL, &res);
-	if (rc)
-		return rc;
-	if (c->json) {
-		ctl_print_json(res, stdout);
-		goto out;
-	}
-	list = json_object_get(res, "clients");
-	if (!json_array_size(list)) {
-		printf("no clients\n");
-		goto out;
-	}
-	ctl_table_init(&t, 6);
-	rc = ctl_table_add(&t, head);
-	json_array_foreach(list, i, cl) {
-		char used[32], quota[32], nsess[24];
-		const char *name = ctl_str(cl, "name", "");
-		const char *row[6];
-
-		ctl_fmt_size((uint64_t)ctl_int(cl, "used_bytes"), used, sizeof(used));
-		if (ctl_int(cl, "quota_bytes") > 0)
-			ctl_fmt_size((uint64_t)ctl_int(cl, "quota_bytes"), quota, sizeof(quota));
-		else
-			snprintf(quota, sizeof(quota), "-");
-		snprintf(nsess, sizeof(nsess), "%" PRId64, ctl_int(cl, "sessions"));
-		row[0] = name[0] ? name : ctl_str(cl, "initiator", "?");
-		row[1] = ctl_str(cl, "image", "-");
-		row[2] = used;
-		row[3] = quota;
-		row[4] = json_is_true(json_object_get(cl, "online")) ? "online" : "offline";
-		row[5] = nsess;
-		if (!rc)
-			rc = ctl_table_add(&t, row);
-	}
-	if (rc)
-		fprintf(stderr, "pristinectl: out of memory\n");
-	else
-		ctl_table_print(&t, stdout);
-	ctl_table_free(&t);
-out:
-	json_decref(res);
-	return rc ? CTL_EREMOTE : CTL_OK;
+	return ctl_list(c, "/v1/clients", "clients", head, 6, client_row);
 }
 
 /* Build "/v1/clients/<escaped id><suffix>" into buf; 0 or CTL_EUSAGE. */
@@ -701,51 +675,24 @@ out:
 	return CTL_OK;
 }
 
+/* A row of `session list`: TSIH, initiator, target, peer, type, since. */
+static void session_row(const json_t *s, const char **row, char buf[][CTL_ROW_BUF])
+{
+	snprintf(buf[0], CTL_ROW_BUF, "%" PRId64, ctl_int(s, "tsih"));
+	ctl_fmt_time(ctl_int(s, "since"), buf[1], CTL_ROW_BUF);
+	row[0] = buf[0];
+	row[1] = ctl_str(s, "initiator", "-");
+	row[2] = ctl_str(s, "target", "-");
+	row[3] = ctl_str(s, "peer", "-");
+	row[4] = ctl_str(s, "type", "-");
+	row[5] = buf[1];
+}
+
 static int verb_session_list(const struct ctl *c)
 {
 	static const char *const head[] = { "TSIH", "INITIATOR", "TARGET", "PEER", "TYPE", "SINCE" };
-	struct ctl_table t;
-	json_t *res, *list, *s;
-	size_t i;
-	int rc;
 
-	rc = ctl_call(c, "GET", "/v1/sessions", NULL, NULL, &res);
-	if (rc)
-		return rc;
-	if (c->json) {
-		ctl_print_json(res, stdout);
-		goto out;
-	}
-	list = json_object_get(res, "sessions");
-	if (!json_array_size(list)) {
-		printf("no sessions\n");
-		goto out;
-	}
-	ctl_table_init(&t, 6);
-	rc = ctl_table_add(&t, head);
-	json_array_foreach(list, i, s) {
-		char tsih[24], since[32];
-		const char *row[6];
-
-		snprintf(tsih, sizeof(tsih), "%" PRId64, ctl_int(s, "tsih"));
-		ctl_fmt_time(ctl_int(s, "since"), since, sizeof(since));
-		row[0] = tsih;
-		row[1] = ctl_str(s, "initiator", "-");
-		row[2] = ctl_str(s, "target", "-");
-		row[3] = ctl_str(s, "peer", "-");
-		row[4] = ctl_str(s, "type", "-");
-		row[5] = since;
-		if (!rc)
-			rc = ctl_table_add(&t, row);
-	}
-	if (rc)
-		fprintf(stderr, "pristinectl: out of memory\n");
-	else
-		ctl_table_print(&t, stdout);
-	ctl_table_free(&t);
-out:
-	json_decref(res);
-	return rc ? CTL_EREMOTE : CTL_OK;
+	return ctl_list(c, "/v1/sessions", "sessions", head, 6, session_row);
 }
 
 static int verb_session_kill(const struct ctl *c, const char *arg)

@@ -2,17 +2,20 @@
 start build/asan/pristined (or $PRISTINED) from a configuration file with
 [server] console-listen, set the console password with pristinectl, and
 talk HTTPS to the console (http.client over ssl, trusting the daemon's
-own self-signed certificate, optionally from another source address).
+own self-signed certificate, optionally from another source address);
+the checks' bookkeeping (check, failures, finish) every test shares.
 
 Everything is bounded in time; daemons are stopped (SIGTERM, then the
 sanitizer check of tests/lib/iscsi_initiator.stop_process) at the end."""
 import http.client
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,47 +46,72 @@ def prerequisites():
     return None
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+free_port = I.free_port
+failures = []
 
 
-class Daemon:
-    """pristined with one image and the console on 127.0.0.1."""
+def check(cond, what):
+    """Print cond's verdict on what; a false cond is kept in failures.
+    Returns cond."""
+    print("%s  %s" % ("ok  " if cond else "FAIL", what), flush=True)
+    if not cond:
+        failures.append(what)
+    return cond
 
-    def __init__(self, tmp, image, extra=""):
-        self.tmp = tmp
-        self.state = os.path.join(tmp, "state")
-        self.port = free_port()
-        self.cport = free_port()
-        self.conf = os.path.join(tmp, "pristine.conf")
+
+def stop_checked(d):
+    """Stop daemon d; each of its problems (exit status, a sanitizer
+    report) is a failed check."""
+    for p in d.stop():
+        check(False, p)
+
+
+def finish(tmp):
+    """The end of a test: tmp removed unless a check failed (then it is
+    kept to look at), the count printed; the exit status (0 or 1)."""
+    if not failures:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("%d failure(s)" % len(failures))
+    return 1 if failures else 0
+
+
+class Pristined:
+    """pristined -c TMP/NAME.conf (conf, the text, written there), its
+    output in TMP/NAME.log; state is the directory the text names as
+    [server] state.  start() is the subclass's: spawn(), then wait_up()."""
+
+    def __init__(self, tmp, name, state, conf):
+        self.tmp, self.state = tmp, state
+        self.conf = os.path.join(tmp, name + ".conf")
         with open(self.conf, "w") as f:
-            f.write("[server]\nlisten = 127.0.0.1:%d\nstate = %s\nlog-level = info\n"
-                    "console-listen = 127.0.0.1:%d\n%s\n[image golden]\npath = %s\n"
-                    % (self.port, self.state, self.cport, extra, image))
-        self.log_path = os.path.join(tmp, "pristined.log")
+            f.write(conf)
+        self.log_path = os.path.join(tmp, name + ".log")
         self.proc = None
 
-    def start(self, timeout=30):
+    def spawn(self):
+        """Start the process with the sanitizers' exit codes set (see
+        tests/lib/iscsi_initiator.stop_process); the log starts empty."""
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=66")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:exitcode=67")
         self.logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen([PRISTINED, "-c", self.conf], stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=subprocess.STDOUT, env=env)
+
+    def wait_up(self, up, timeout, what):
+        """Return once up() is true; RuntimeError (with the log) when the
+        process exits first or timeout s pass without it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if "console: https://" in self.log() and "listening on 127.0.0.1:%d" % self.port in self.log():
+            if up():
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError("pristined exited at start:\n" + self.log())
             time.sleep(0.05)
-        raise RuntimeError("console not up within %d s:\n%s" % (timeout, self.log()))
+        raise RuntimeError("%s not up within %d s:\n%s" % (what, timeout, self.log()))
 
     def log(self):
+        """All the daemon has printed so far ("" before its start)."""
         try:
             with open(self.log_path, "rb") as f:
                 return f.read().decode("utf-8", "replace")
@@ -136,6 +164,25 @@ class Daemon:
         return ctx
 
 
+class Daemon(Pristined):
+    """pristined with one image and the console on 127.0.0.1: iSCSI on
+    port, the console on cport."""
+
+    def __init__(self, tmp, image, extra=""):
+        self.port = free_port()
+        self.cport = free_port()
+        state = os.path.join(tmp, "state")
+        super().__init__(tmp, "pristined", state,
+                         "[server]\nlisten = 127.0.0.1:%d\nstate = %s\nlog-level = info\n"
+                         "console-listen = 127.0.0.1:%d\n%s\n[image golden]\npath = %s\n"
+                         % (self.port, state, self.cport, extra, image))
+
+    def start(self, timeout=30):
+        self.spawn()
+        self.wait_up(lambda: "console: https://" in self.log() and
+                     "listening on 127.0.0.1:%d" % self.port in self.log(), timeout, "console")
+
+
 class Reply:
     def __init__(self, status, headers, body):
         self.status, self.headers, self.body = status, headers, body
@@ -186,6 +233,20 @@ def login(d, pw, source="127.0.0.1"):
     if r.status != 200:
         raise AssertionError("login failed: %r" % r)
     return r.cookie(), r.json()["csrf"]
+
+
+def workdir(prefix, mib):
+    """The start of a test: None when it cannot run here (the reason
+    printed: exit SKIP), else (tmp, image), a new directory named prefix...
+    and in it golden.img, mib MiB of random bytes."""
+    why = prerequisites()
+    if why:
+        print(why)
+        return None
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    img = os.path.join(tmp, "golden.img")
+    make_image(img, mib)
+    return tmp, img
 
 
 def make_image(path, mib):

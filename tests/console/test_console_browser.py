@@ -37,19 +37,16 @@ namespace) the second browser is replaced by http.client bound to
 127.0.0.2, and the output says so.
 Exit 0 (pass), 1 (fail), 77 (skip: chromium, chromedriver, selenium,
 QEMU or the iPXE ROM missing)."""
-import http.client
 import json
 import os
 import shutil
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 NETNS_MARK = "PRISTINE_CONSOLE_TEST_NETNS"
 
 
@@ -91,13 +88,10 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
-sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-import iscsi_initiator as I  # noqa: E402
+sys.path.insert(0, HERE)
+import consolelib as C  # noqa: E402
 
-BUILD = os.environ.get("BUILD", os.path.join(TOP, "build"))
-PRISTINED = os.environ.get("PRISTINED", os.path.join(BUILD, "asan", "pristined"))
-CTL = os.environ.get("PRISTINECTL", os.path.join(BUILD, "pristinectl"))
-SHOTS = os.path.join(BUILD, "console-shots")
+SHOTS = os.path.join(C.BUILD, "console-shots")
 ROM = "/usr/lib/ipxe/qemu/pxe-e1000.rom"
 BOOT_WAIT = int(os.environ.get("BOOT_WAIT", "240"))
 PASSWORD = "correct horse battery staple"
@@ -107,28 +101,7 @@ MAINT_IQN = "iqn.2024-01.test.pristine:console-maint"
 OTHER_ADDR = "10.77.0.2"
 MARKER1 = b"PRISTINE-TEST-LBA1-MARKER-5d3e91"   # as in tests/boot/bootsector.S
 
-failures = []
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    failures.append(msg)
-
-
-def check(cond, msg):
-    if cond:
-        print("ok: " + msg)
-    else:
-        fail(msg)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+check = C.check
 
 
 def wait_for(what, fn, timeout, step=0.25):
@@ -158,7 +131,7 @@ def netns_setup():
 def bootsector(tmp):
     """tests/boot/bootsector.S assembled (512 bytes)."""
     obj, bs = os.path.join(tmp, "bs.o"), os.path.join(tmp, "bs.bin")
-    subprocess.run(["as", "--32", "-o", obj, os.path.join(TOP, "tests", "boot", "bootsector.S")], check=True)
+    subprocess.run(["as", "--32", "-o", obj, os.path.join(C.TOP, "tests", "boot", "bootsector.S")], check=True)
     subprocess.run(["ld", "-m", "elf_i386", "-Ttext", "0x7c00", "--oformat", "binary", "-o", bs, obj], check=True)
     data = open(bs, "rb").read()
     assert len(data) == 512, "boot sector is not 512 bytes"
@@ -173,15 +146,16 @@ def make_image(path, bs, mib=16):
         f.write(MARKER1)
 
 
-class Daemon:
-    """pristined -c FILE with the console on; stop() returns problems."""
+class Daemon(C.Pristined):
+    """pristined -c FILE with the console and the boot endpoint on, PCs
+    pc1 and maint; start() sets the console password."""
 
     def __init__(self, tmp, name, image, timeout_s=None):
-        self.tmp, self.name = tmp, name
-        self.state = os.path.join(tmp, name + "-state")
-        self.iscsi, self.boot, self.console = free_port(), free_port(), free_port()
-        self.console_addr = ("*" if IN_NETNS else "127.0.0.1") + ":%d" % self.console
-        conf = ["[server]", "listen = 127.0.0.1:%d" % self.iscsi, "state = " + self.state,
+        self.name = name
+        state = os.path.join(tmp, name + "-state")
+        self.iscsi, self.boot, self.cport = C.free_port(), C.free_port(), C.free_port()
+        self.console_addr = ("*" if IN_NETNS else "127.0.0.1") + ":%d" % self.cport
+        conf = ["[server]", "listen = 127.0.0.1:%d" % self.iscsi, "state = " + state,
                 "boot-listen = 127.0.0.1:%d" % self.boot, "boot-portal = 10.0.2.100:3260",
                 "console-listen = " + self.console_addr]
         if timeout_s:
@@ -190,50 +164,20 @@ class Daemon:
                  "[image lab]", "path = " + image,
                  "[client pc1]", "initiator = " + PC_IQN, "mac = " + PC_MAC, "image = lab",
                  "[client maint]", "initiator = " + MAINT_IQN, "image = lab"]
-        self.conf = os.path.join(tmp, name + ".conf")
-        with open(self.conf, "w") as f:
-            f.write("\n".join(conf) + "\n")
-        self.log_path = os.path.join(tmp, name + ".log")
-        self.proc = None
-
-    def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        super().__init__(tmp, name, state, "\n".join(conf) + "\n")
 
     def start(self):
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=66")
-        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:exitcode=67")
-        self.logf = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([PRISTINED, "-c", self.conf], stdin=subprocess.DEVNULL,
-                                     stdout=self.logf, stderr=subprocess.STDOUT, env=env)
+        self.spawn()
 
         def up():
-            if self.proc.poll() is not None:
-                raise RuntimeError("pristined exited at start:\n" + self.log())
             try:
-                socket.create_connection(("127.0.0.1", self.console), 1).close()
+                socket.create_connection(("127.0.0.1", self.cport), 1).close()
             except OSError:
                 return False
             return "listening" in self.log()
-        if not wait_for("the console port", up, 60):
-            raise RuntimeError("pristined's console did not come up:\n" + self.log())
+        self.wait_up(up, 60, "pristined's console")
         # The password, from the CLI (the console refuses to set it).
-        r = subprocess.run([CTL, "--state", self.state, "console", "passwd", "--stdin"],
-                           input=PASSWORD + "\n", capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError("pristinectl console passwd --stdin: %s%s" % (r.stdout, r.stderr))
-
-    def stop(self):
-        if self.proc is None:
-            return []
-        problems = I.stop_process(self.proc, self.log, timeout=30)
-        self.logf.close()
-        self.proc = None
-        return problems
+        self.set_password(PASSWORD)
 
 
 class PC:
@@ -365,7 +309,7 @@ def main():
             skip(tool + " not installed (make deps)")
     if not os.path.exists(ROM):
         skip(ROM + " missing (package ipxe-qemu)")
-    for f in (PRISTINED, CTL):
+    for f in (C.PRISTINED, C.CTL):
         if not os.access(f, os.X_OK):
             skip(f + " not built (make all asan)")
     if IN_NETNS:
@@ -386,8 +330,8 @@ def main():
             except Exception as e:  # noqa: BLE001 - cleanup goes on
                 print("cleanup: %s" % e)
         shutil.rmtree(tmp, ignore_errors=True)
-    if failures:
-        print("%d check(s) failed" % len(failures))
+    if C.failures:
+        print("%d check(s) failed" % len(C.failures))
         sys.exit(1)
     print("PASS")
 
@@ -398,7 +342,7 @@ def run(tmp, procs):
     d = Daemon(tmp, "d1", image)
     d.start()
     procs.append(d)
-    base = "https://127.0.0.1:%d" % d.console
+    base = "https://127.0.0.1:%d" % d.cport
     print("console at " + base)
 
     a = Page(chrome(os.path.join(tmp, "chrome-a")), base)
@@ -592,7 +536,7 @@ def run(tmp, procs):
     # --- the cookie from another address is refused
     stolen = [c for c in a.d.get_cookies() if c["name"] == "pristine_session"][0]["value"]
     if IN_NETNS:
-        b = Page(chrome(os.path.join(tmp, "chrome-b")), "https://%s:%d" % (OTHER_ADDR, d.console))
+        b = Page(chrome(os.path.join(tmp, "chrome-b")), "https://%s:%d" % (OTHER_ADDR, d.cport))
         procs.append(b.d)
         b.d.get(b.base + "/")
         wait_for("b's login form", b.login_shown, 20)
@@ -605,13 +549,8 @@ def run(tmp, procs):
         check(got["status"] == 401, "... and the API answers it 401 (%s)" % got["status"])
         b.shot("stolen-cookie")
     else:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        c = http.client.HTTPSConnection("127.0.0.1", d.console, context=ctx, timeout=30,
-                                        source_address=("127.0.0.2", 0))
-        c.request("GET", "/api/v1/clients", headers={"Cookie": "pristine_session=" + stolen})
-        st = c.getresponse().status
+        st = C.request(d, "GET", "/api/v1/clients", cookie="pristine_session=" + stolen,
+                       source="127.0.0.2").status
         check(st == 401, "the first browser's cookie from 127.0.0.2 gets 401 (%s)" % st)
     a.d.refresh()
     check(wait_for("a's app", a.app_shown, 20), "the first browser is still logged in")
@@ -642,15 +581,14 @@ def run(tmp, procs):
 
     pc.stop()
     procs.remove(pc)
-    for p in d.stop():
-        fail(p)
+    C.stop_checked(d)
     procs.remove(d)
 
     # --- an expired session: a daemon with console-session-timeout = 3
     d2 = Daemon(tmp, "d2", image, timeout_s=3)
     d2.start()
     procs.append(d2)
-    base2 = "https://127.0.0.1:%d" % d2.console
+    base2 = "https://127.0.0.1:%d" % d2.cport
     a.base = base2
     a.d.get(base2 + "/")
     wait_for("the login form", a.login_shown, 20)
@@ -663,8 +601,7 @@ def run(tmp, procs):
     note = a.d.find_element(By.ID, "login-note").text
     check("expired" in note, "the login form says the session expired (%r)" % note)
     a.shot("expired")
-    for p in d2.stop():
-        fail(p)
+    C.stop_checked(d2)
     procs.remove(d2)
 
 

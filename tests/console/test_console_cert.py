@@ -16,19 +16,11 @@ import shutil
 import socket
 import ssl
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import consolelib as C  # noqa: E402
 
-failures = []
-
-
-def check(cond, what):
-    print("%s  %s" % ("ok  " if cond else "FAIL", what), flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
+check = C.check
 
 
 def logged_fpr(log):
@@ -63,24 +55,17 @@ def start_fails(d, why):
 
 
 def main():
-    why = C.prerequisites()
-    if why:
-        print(why)
+    w = C.workdir("console_cert_", 2)
+    if not w:
         return C.SKIP
-    tmp = tempfile.mkdtemp(prefix="console_cert_")
-    img = os.path.join(tmp, "golden.img")
-    C.make_image(img, 2)
+    tmp, img = w
     daemons = []
     try:
         run(tmp, img, daemons)
     finally:
         for d in daemons:
-            for p in d.stop():
-                check(False, p)
-        if not failures:
-            shutil.rmtree(tmp, ignore_errors=True)
-    print("%d failure(s)" % len(failures))
-    return 1 if failures else 0
+            C.stop_checked(d)
+    return C.finish(tmp)
 
 
 def daemon(tmp, name, img, extra=""):
@@ -97,8 +82,7 @@ def run(tmp, img, daemons):
     f1 = logged_fpr(a.log())
     check(f1 is not None and "made a self-signed certificate" in a.log(), "first start: made, fingerprint %s" % f1)
     check(served_fpr(a.cport) == f1, "the logged fingerprint is the served certificate's")
-    for p in a.stop():
-        check(False, p)
+    C.stop_checked(a)
     os.rename(a.log_path, a.log_path + ".1")
     a.start()
     check(logged_fpr(a.log()) == f1 and "made a self-signed" not in a.log(),
@@ -119,8 +103,7 @@ def run(tmp, img, daemons):
     # A key that is not the certificate's.
     k = daemon(tmp, "k", img)     # only to make a second pair
     k.start()
-    for p in k.stop():
-        check(False, p)
+    C.stop_checked(k)
     other_key = os.path.join(k.state, "console", "key.pem")
     c = daemon(tmp, "c", img, "console-cert = %s\nconsole-key = %s" % (own_cert, other_key))
     start_fails(c, "the key is not the certificate's")

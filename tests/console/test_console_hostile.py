@@ -32,7 +32,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -43,14 +42,7 @@ PW = "hostile world 1"
 DISK_MIB = 32
 SLOW = 200
 PACE_MIBS = 40     # the PC's pace: well under what one core reads here
-failures = []
-
-
-def check(cond, what):
-    print("%s  %s" % ("ok  " if cond else "FAIL", what), flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
+check = C.check
 
 
 # ---- the PC: a separate process, so the test's own work does not steal
@@ -359,13 +351,10 @@ def hoarder(d):
 def main():
     if len(sys.argv) == 7 and sys.argv[1] == "--ioload":
         return ioload(*sys.argv[2:])
-    why = C.prerequisites()
-    if why:
-        print(why)
+    w = C.workdir("console_hostile_", DISK_MIB)
+    if not w:
         return C.SKIP
-    tmp = tempfile.mkdtemp(prefix="console_hostile_")
-    img = os.path.join(tmp, "golden.img")
-    C.make_image(img, DISK_MIB)
+    tmp, img = w
     d = C.Daemon(tmp, img)
     load = perf = None
     try:
@@ -412,12 +401,8 @@ def main():
             rc = load.finish()
             check(rc == 0, "the PC's I/O finished with no error (%s)" %
                   ([l for l in load.lines if not l.startswith("T ")][-3:]))
-        for p in d.stop():
-            check(False, p)
-        if not failures:
-            shutil.rmtree(tmp, ignore_errors=True)
-    print("%d failure(s)" % len(failures))
-    return 1 if failures else 0
+        C.stop_checked(d)
+    return C.finish(tmp)
 
 
 if __name__ == "__main__":

@@ -23,43 +23,27 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import consolelib as C  # noqa: E402
 
 PW = "correct horse battery"
-failures = []
-
-
-def check(cond, what):
-    print("%s  %s" % ("ok  " if cond else "FAIL", what), flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
+check = C.check
 
 
 def main():
-    why = C.prerequisites()
-    if why:
-        print(why)
+    w = C.workdir("console_login_", 4)
+    if not w:
         return C.SKIP
-    tmp = tempfile.mkdtemp(prefix="console_login_")
-    img = os.path.join(tmp, "golden.img")
-    C.make_image(img, 4)
+    tmp, img = w
     d = C.Daemon(tmp, img, extra="console-session-timeout = 2")
     try:
         d.start()
         run(d)
     finally:
-        problems = d.stop()
-        for p in problems:
-            check(False, p)
-        if not failures:
-            shutil.rmtree(tmp, ignore_errors=True)
-    print("%d failure(s)" % len(failures))
-    return 1 if failures else 0
+        C.stop_checked(d)
+    return C.finish(tmp)
 
 
 def run(d):
