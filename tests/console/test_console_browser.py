@@ -120,6 +120,24 @@ def wait_for(what, fn, timeout, step=0.25):
         time.sleep(step)
 
 
+def retried(what, fn, timeout=10):
+    """fn() (an action on the page: a click, a select) again until it does
+    not raise: the PCs table is redrawn every 2 s, so an element found an
+    instant ago may be stale by the time it is used.  True when it ran."""
+    return bool(wait_for(what, lambda: fn() or True, timeout))
+
+
+def select_value(a, css, value):
+    """Choose value in the <select> at css in browser a (retried, see retried)."""
+    ok = retried(css, lambda: Select(a.d.find_element(By.CSS_SELECTOR, css)).select_by_value(value))
+    check(ok, "could choose %s in %s" % (value, css))
+
+
+def click(a, css):
+    """Click the element at css in browser a (retried, see retried)."""
+    check(retried(css, lambda: a.d.find_element(By.CSS_SELECTOR, css).click()), "could click " + css)
+
+
 def netns_setup():
     """lo up, with OTHER_ADDR as well (only in our namespace): a connection
     to it comes from it (its local route's preferred source)."""
@@ -388,7 +406,7 @@ def run(tmp, procs):
     a.shot("pcs")
 
     # --- reset it from its row: the confirmation offers "force"; the bar drops to 0
-    a.d.find_element(By.CSS_SELECTOR, '#pcs-body tr[data-client="pc1"] button.reset').click()
+    click(a, '#pcs-body tr[data-client="pc1"] button.reset')
     check(wait_for("the dialog", lambda: a.js("return document.getElementById('confirm').open"), 10),
           "Reset opens a confirmation dialog")
     check(a.visible("confirm-force"), "the confirmation of an online PC's reset offers force")
@@ -417,18 +435,17 @@ def run(tmp, procs):
     check(r9 and r9["limit"] == 8 << 20 and "52:54:00:16:00:09" in r9["text"],
           "Add PC puts pc9 in the table with its MAC and its 8 MiB quota as the bar's limit (%s)"
           % (r9 and r9["label"]))
-    Select(a.d.find_element(By.CSS_SELECTOR, '#pcs-body tr[data-client="pc9"] select.policy')) \
-        .select_by_value("reset-on-boot")
+    select_value(a, '#pcs-body tr[data-client="pc9"] select.policy', "reset-on-boot")
     api_policy = lambda: json.loads(a.fetch("GET", "/api/v1/clients/pc9")["body"]).get("policy")
     check(wait_for("pc9's policy", lambda: api_policy() == "reset-on-boot", 10),
           "the policy select changes pc9's policy (%s)" % api_policy())
-    a.d.find_element(By.CSS_SELECTOR, '#pcs-body tr[data-client="pc9"] button.remove').click()
+    click(a, '#pcs-body tr[data-client="pc9"] button.remove')
     wait_for("the dialog", lambda: a.js("return document.getElementById('confirm').open"), 10)
     check(not a.visible("confirm-force"), "removing an offline PC offers no force")
     a.d.find_element(By.ID, "confirm-cancel").click()
     time.sleep(2.5)
     check(a.row("pc9") is not None, "Cancel in the confirmation keeps pc9")
-    a.d.find_element(By.CSS_SELECTOR, '#pcs-body tr[data-client="pc9"] button.remove').click()
+    click(a, '#pcs-body tr[data-client="pc9"] button.remove')
     wait_for("the dialog", lambda: a.js("return document.getElementById('confirm').open"), 10)
     a.d.find_element(By.ID, "confirm-ok").click()
     check(wait_for("pc9 gone", lambda: a.row("pc9") is None and a.row("pc1") is not None, 20),
@@ -437,7 +454,7 @@ def run(tmp, procs):
     # --- Wake: the page reports what the API answers (501 on a daemon
     # without Wake-on-LAN, the packet sent, or the daemon's reason)
     a.js("document.getElementById('toast').textContent = ''")
-    a.d.find_element(By.CSS_SELECTOR, '#pcs-body tr[data-client="pc1"] button.wake').click()
+    click(a, '#pcs-body tr[data-client="pc1"] button.wake')
     toast = wait_for("wake's message", lambda: a.toast(), 20) or ""
     w = a.fetch("POST", "/api/v1/clients/pc1/wake", {"Content-Type": "application/json",
                                                      "X-CSRF-Token": a.js("return P.csrf")}, "{}")
