@@ -20,26 +20,6 @@
 
 #define SCHED_TICK_S 20
 
-/* The last time at or before now that the local clock read min minutes after midnight. */
-static time_t last_occurrence(time_t now, int min)
-{
-	struct tm tm;
-	time_t t;
-
-	localtime_r(&now, &tm);
-	tm.tm_hour = min / 60;
-	tm.tm_min = min % 60;
-	tm.tm_sec = 0;
-	tm.tm_isdst = -1;
-	t = mktime(&tm);
-	if (t > now) {
-		tm.tm_mday -= 1;
-		tm.tm_isdst = -1;
-		t = mktime(&tm);
-	}
-	return t;
-}
-
 /* One pass: reset the scheduled clients whose time came since the last pass.  Lock held. */
 static void sched_pass(struct registry *reg, time_t now)
 {
@@ -49,7 +29,7 @@ static void sched_pass(struct registry *reg, time_t now)
 		time_t at;
 		if (c->policy != POLICY_SCHEDULED || c->reset_at < 0)
 			continue;
-		at = last_occurrence(now, c->reset_at);
+		at = daily_last(now, c->reset_at);
 		if (at <= reg->sched_last || at > now)
 			continue;
 		if (c->disk.sessions || c->disk.resetting || maintained_image(reg, c)) {

@@ -78,28 +78,36 @@ int wake_at_for(const struct wake_conf *wc, const char *image)
 	return wc->default_at;
 }
 
-bool wake_time_came(int at, int64_t last, int64_t now)
+time_t daily_last(time_t now, int min)
 {
 	struct tm tm;
-	time_t now_t = (time_t)now, t;
+	time_t t;
 
-	if (at < 0 || now <= last)
-		return false;
-	localtime_r(&now_t, &tm);
-	tm.tm_hour = at / 60;
-	tm.tm_min = at % 60;
+	localtime_r(&now, &tm);
+	tm.tm_hour = min / 60;
+	tm.tm_min = min % 60;
 	tm.tm_sec = 0;
 	tm.tm_isdst = -1;
 	t = mktime(&tm);
-	if (t > now_t) {              /* today's is still to come: yesterday's */
+	if (t > now) {                /* today's is still to come: yesterday's */
 		tm.tm_mday -= 1;
-		tm.tm_hour = at / 60;
-		tm.tm_min = at % 60;
+		tm.tm_hour = min / 60;
+		tm.tm_min = min % 60;
 		tm.tm_sec = 0;
 		tm.tm_isdst = -1;
 		t = mktime(&tm);
 	}
-	return t > last && t <= now_t;
+	return t;
+}
+
+bool wake_time_came(int at, int64_t last, int64_t now)
+{
+	time_t t;
+
+	if (at < 0 || now <= last)
+		return false;
+	t = daily_last((time_t)now, at);
+	return t > last && t <= (time_t)now;
 }
 
 int wake_send(const struct wake_conf *wc, const char *mac, uint32_t addr,

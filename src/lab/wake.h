@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define WAKE_PACKET_LEN 102
 #define WAKE_DEFAULT_PORT 9
@@ -75,6 +76,13 @@ const struct wake_network *wake_choose(const struct wake_conf *wc, uint32_t addr
  * image's wake-at, else [defaults] wake-at, else -1.  wc may be NULL.
  */
 int wake_at_for(const struct wake_conf *wc, const char *image);
+
+/*
+ * The last moment at or before now when the local clock read min minutes
+ * after midnight (today's, or yesterday's if today's is still to come).
+ * Shared by the daily wakes and the scheduled resets (schedule.c).
+ */
+time_t daily_last(time_t now, int min);
 
 /*
  * Whether a daily time `at` (minutes after midnight, local) came in
