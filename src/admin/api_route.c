@@ -8,23 +8,12 @@
  * encoded '/' (%2F) stays one segment instead of changing the route.
  */
 #include "admin/api_route.h"
+#include "util/parse.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Value of one hex digit, or -1. */
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 int api_pct_decode(const char *in, size_t len, char *out, size_t outlen)
 {
@@ -38,8 +27,8 @@ int api_pct_decode(const char *in, size_t len, char *out, size_t outlen)
 
 			if (len - i < 3)
 				return -EINVAL;
-			hi = hexval(in[i + 1]);
-			lo = hexval(in[i + 2]);
+			hi = parse_hexdigit(in[i + 1]);
+			lo = parse_hexdigit(in[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -EINVAL;
 			c = (unsigned char)(hi << 4 | lo);

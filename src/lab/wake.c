@@ -3,6 +3,7 @@
  * network and the UDP broadcast that carries it.
  */
 #include "lab/wake.h"
+#include "util/parse.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,23 +21,11 @@ void wake_packet(const uint8_t mac[6], uint8_t out[WAKE_PACKET_LEN])
 		memcpy(out + 6 + 6 * i, mac, 6);
 }
 
-/* The value of one hex digit, or -1. */
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int wake_mac_parse(const char *text, uint8_t mac[6])
 {
 	for (int i = 0; i < 6; i++) {
 		const char *p = text + 3 * i;
-		int hi = hexval(p[0]), lo = hi < 0 ? -1 : hexval(p[1]);
+		int hi = parse_hexdigit(p[0]), lo = hi < 0 ? -1 : parse_hexdigit(p[1]);
 
 		if (hi < 0 || lo < 0)
 			return -EINVAL;

@@ -2,6 +2,7 @@
  * chap.c - CHAP digests and value encodings (see chap.h).
  */
 #include "proto/chap.h"
+#include "util/parse.h"
 
 #include <errno.h>
 #include <string.h>
@@ -46,17 +47,6 @@ void chap_response(int alg, uint8_t id, const char *secret, const uint8_t *chall
 	}
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 int chap_decode(const char *val, uint8_t *out, size_t cap)
 {
 	size_t n;
@@ -71,8 +61,8 @@ int chap_decode(const char *val, uint8_t *out, size_t cap)
 			return -1;
 		for (size_t i = 0; i < len; i++) {
 			/* odd digit count: the first byte has only a low nibble */
-			int hi = (i == 0 && n % 2) ? 0 : hexval(*p++);
-			int lo = hexval(*p++);
+			int hi = (i == 0 && n % 2) ? 0 : parse_hexdigit(*p++);
+			int lo = parse_hexdigit(*p++);
 			if (hi < 0 || lo < 0)
 				return -1;
 			out[i] = (uint8_t)(hi << 4 | lo);

@@ -288,3 +288,14 @@ bad:
 		"10.0.0.1:3260, [fd00::1]:3260)", SHOWN(s, shown));
 	return -EINVAL;
 }
+
+int parse_hexdigit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -32,6 +32,9 @@
  * Digits only before the suffix (no sign, blank or fraction); at most
  * PARSE_SIZE_MAX (2^63 - 1) bytes, overflow checked.
  */
+/* The value of one hex digit (either case), or -1. */
+int parse_hexdigit(char c);
+
 int parse_size(const char *s, uint64_t *out, char *why, size_t whylen);
 
 /* BLOCK SIZE: exactly "512" or "4096". */
