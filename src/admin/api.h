@@ -18,7 +18,18 @@
  *   GET    /v1/status                    -> ops->status
  *   GET    /v1/clients                   -> ops->clients_list   {"clients":[...]}
  *   GET    /v1/clients/{id}              -> ops->client_show    (id: name or IQN, URL-encoded)
- *   POST   /v1/clients/{id}/reset        -> ops->client_reset   body {"force": bool}
+ *   POST   /v1/clients/{id}/reset        -> ops->client_reset   body {"force": bool,
+ *                                            "disk": str?} (one disk by image name; absent =
+ *                                            all the PC's disks, lab/xdisk.h)
+ *   POST   /v1/clients/{id}/disks        -> ops->client_disk_add body {"image": str,
+ *                                            "policy": str?, "quota_bytes": int?}
+ *   POST   /v1/clients/{id}/disks/{image}/remove -> ops->client_disk_remove
+ *   POST   /v1/images/{name}/disks       -> ops->image_disk_add (every PC of image name)
+ *                                            body {"image": str, "policy": str?,
+ *                                            "quota_bytes": int?}
+ *   POST   /v1/images/{name}/disks/{image}/remove -> ops->image_disk_remove
+ *   (a client's JSON has "disks": lab/xdisk.h client_disks_json; an image's
+ *   "disks" and "disk_of": image_group_disks_json)
  *   POST   /v1/clients                   -> ops->client_add     body {"initiator": str,
  *                                            "name": str?, "image": str?, "quota_bytes": int?}
  *   POST   /v1/clients/{id}/remove       -> ops->client_remove  body {"force": bool}
@@ -64,7 +75,18 @@ struct control_ops {
 	int (*status)(void *ctx, json_t **out, char *err, size_t errlen);
 	int (*clients_list)(void *ctx, json_t **out, char *err, size_t errlen);
 	int (*client_show)(void *ctx, const char *id, json_t **out, char *err, size_t errlen);
-	int (*client_reset)(void *ctx, const char *id, bool force, json_t **out, char *err, size_t errlen);
+	/* disk: one disk by its image's name, NULL = all of them */
+	int (*client_reset)(void *ctx, const char *id, bool force, const char *disk, json_t **out,
+			    char *err, size_t errlen);
+	/* extra disks (lab/xdisk.h): body {"image", "policy"?, "quota_bytes"?} */
+	int (*client_disk_add)(void *ctx, const char *id, json_t *body, json_t **out, char *err,
+			       size_t errlen);
+	int (*client_disk_remove)(void *ctx, const char *id, const char *image, json_t **out,
+				  char *err, size_t errlen);
+	int (*image_disk_add)(void *ctx, const char *name, json_t *body, json_t **out, char *err,
+			      size_t errlen);
+	int (*image_disk_remove)(void *ctx, const char *name, const char *image, json_t **out,
+				 char *err, size_t errlen);
 	/* body: the parsed JSON object of the request (borrowed); the op
 	 * validates its fields and answers -EINVAL with a message. */
 	int (*client_add)(void *ctx, json_t *body, json_t **out, char *err, size_t errlen);

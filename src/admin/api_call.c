@@ -111,7 +111,7 @@ int api_dispatch(const struct control_ops *ops, const struct api_match *m, const
 		rc = parse_force_body(bodytext, len, &force, err, errlen);
 		if (rc)
 			return rc;
-		return ops->client_reset(ops->ctx, m->id, force, out, err, errlen);
+		return ops->client_reset(ops->ctx, m->id, force, NULL, out, err, errlen);
 	case API_R_CLIENT_REMOVE:
 		if (!ops->client_remove)
 			break;

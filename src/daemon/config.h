@@ -64,6 +64,14 @@ struct cfg_image {
 	char target[CFG_TARGET_MAX];     /* valid iSCSI name, unique among images */
 	uint32_t block_size;             /* 512 or 4096 */
 	int wake_at;                     /* wake-at: minutes after midnight, -1 = none */
+	/* disks = : the extra disks every PC of this image gets (its group,
+	 * lab/xdisk.h), LUN 1.. in this order; each names another [image] */
+	struct xdisk_decl disks[XDISK_MAX];
+	unsigned ndisks;
+	/* disk-policy, disk-quota: how this image is given as an extra disk
+	 * when an attachment does not say (default overlay, no quota) */
+	enum xdisk_policy disk_policy;
+	uint64_t disk_quota;
 	int line;                        /* line of its [image NAME] header */
 };
 

@@ -19,6 +19,7 @@
 #include "proto/iscsi.h"
 #include "util/netaddr.h"
 #include "util/parse.h"
+#include "lab/xdisk.h"
 
 #include <stdint.h>
 
@@ -62,6 +63,9 @@ struct client_decl {
 	 * mutual_* are "" unless the target must authenticate too. */
 	char chap_user[RULES_CHAP_MAX], chap_secret[RULES_CHAP_MAX];
 	char mutual_user[RULES_CHAP_MAX], mutual_secret[RULES_CHAP_MAX];
+	/* disks = : its own extra disks (lab/xdisk.h), after its image's */
+	struct xdisk_decl disks[XDISK_MAX];
+	unsigned ndisks;
 	int line;                        /* line of its [client NAME] header */
 };
 

@@ -179,6 +179,23 @@ uint32_t scsi_target_data_out_len(struct scsi_target *t, uint64_t lun, const uin
 uint64_t scsi_lun_decode(const uint8_t *p);
 void scsi_lun_encode(uint8_t *p, uint64_t lun);
 
+/*
+ * Remove the LU at lun while commands may run (an extra disk taken from
+ * an online PC, lab/xdisk.h): from now on no new command reaches it (it
+ * is an absent LUN), the commands already on it - deferred reads
+ * included - finish first (this waits for them), then it is freed (not
+ * its backend, which the caller may close once this returns).  0 or
+ * -ENOENT.
+ */
+int scsi_target_remove_lu(struct scsi_target *t, uint64_t lun);
+/*
+ * The LU inventory changed while sessions are logged in (an LU added or
+ * removed): every nexus of t gets the unit attention REPORTED LUNS DATA
+ * HAS CHANGED (ASC 3Fh, ASCQ 0Eh) on each LU it can reach, reported once
+ * (SPC-4 6.33: an initiator then sends REPORT LUNS again).
+ */
+void scsi_target_luns_changed(struct scsi_target *t);
+
 /* Does this LUN exist? */
 bool scsi_target_has_lun(struct scsi_target *t, uint64_t lun);
 

@@ -145,8 +145,10 @@ static int f_show(void *ctx, const char *id, json_t **out, char *err, size_t err
 	return 0;
 }
 
-static int f_reset(void *ctx, const char *id, bool force, json_t **out, char *err, size_t errlen)
+static int f_reset(void *ctx, const char *id, bool force, const char *disk, json_t **out, char *err,
+		   size_t errlen)
 {
+	(void)disk;
 	const struct fake_client *c;
 
 	fake_record(id);

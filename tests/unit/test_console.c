@@ -54,8 +54,10 @@ static int fake_clients(void *ctx, json_t **out, char *err, size_t errlen)
 	return 0;
 }
 
-static int fake_reset(void *ctx, const char *id, bool force, json_t **out, char *err, size_t errlen)
+static int fake_reset(void *ctx, const char *id, bool force, const char *disk, json_t **out,
+		      char *err, size_t errlen)
 {
+	(void)disk;
 	if (strcmp(id, "pc1")) {
 		snprintf(err, errlen, "no client '%s'", id);
 		return -ENOENT;
