@@ -53,7 +53,8 @@ static int fz_show(void *ctx, const char *id, json_t **out, char *err, size_t er
 	return -ENOENT;
 }
 
-static int fz_reset(void *ctx, const char *id, bool force, json_t **out, char *err, size_t errlen)
+static int fz_reset(void *ctx, const char *id, bool force, const char *disk, json_t **out, char *err,
+		    size_t errlen)
 {
 	g_changed = 1;
 	return 0;
