@@ -287,6 +287,6 @@ void ctl_print_image_disks(const json_t *img)
 	} else if (json_is_array(disks)) {
 		printf("extra disks of its PCs: none\n");
 	}
-	if (of && !json_is_null(of))
+	if (n > 0)
 		printf("an extra disk of %" PRId64 " PC%s\n", n, n == 1 ? "" : "s");
 }

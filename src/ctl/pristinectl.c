@@ -374,7 +374,6 @@ static void print_client(const json_t *cl)
 	show_line("overlay", err ? err : "ok");
 	if (json_object_get(cl, "overlay_dir"))
 		show_str(cl, "overlay_dir", "overlay dir", "-");
-	ctl_print_client_disks(cl);
 	/* Fields this version does not know (a newer daemon's): in words too. */
 	json_object_foreach((json_t *)cl, key, v) {
 		bool known = false;
@@ -387,6 +386,7 @@ static void print_client(const json_t *cl)
 		show_line(key, text ? text : "?");
 		free(text);
 	}
+	ctl_print_client_disks(cl);
 }
 
 static int verb_client_show(const struct ctl *c, const char *id)
