@@ -48,9 +48,6 @@ static void purge_soon(struct registry *reg)
 	pthread_cond_broadcast(&reg->cond);
 }
 
-static const char *policy_text(enum xdisk_policy p);
-static int policy_parse(const char *s, enum xdisk_policy *out);
-
 /* ---- one extra disk ---- */
 
 /*
@@ -308,9 +305,9 @@ bool xdisk_sync(struct registry *reg, struct client *c)
 		c->x[lun - 1] = x;
 		changed = true;
 		log_notice("client %s: disk %s at LUN %u (%s)", c->initiator, im->name, lun,
-			   policy_text(pol));
+			   xdisk_policy_name(pol));
 		events_add(EV_CLIENT, who(c), im->name, "disk at LUN %u added (%s, v%u)", lun,
-			   policy_text(pol), x->disk.version);
+			   xdisk_policy_name(pol), x->disk.version);
 		if (online(c) && xdisk_open(reg, c, x) == 0)
 			lus = true;
 	}
@@ -318,6 +315,14 @@ bool xdisk_sync(struct registry *reg, struct client *c)
 	if (lus && online(c))
 		scsi_target_luns_changed(c->disk.scsi);
 	return changed;
+}
+
+bool xdisk_any(const struct client *c)
+{
+	for (unsigned i = 0; i < XDISK_MAX; i++)
+		if (c->x[i])
+			return true;
+	return c->nown > 0;
 }
 
 void xdisk_open_all(struct registry *reg, struct client *c)
@@ -437,7 +442,7 @@ static int make_decl(struct registry *reg, const struct image *boot, const char 
 			 "their extra disks too", image);
 		return -EINVAL;
 	}
-	if (policy && policy_parse(policy, &out->policy)) {
+	if (policy && xdisk_parse_policy(policy, &out->policy)) {
 		snprintf(msg, msglen, "policy '%.30s': overlay, discard-on-boot or read-only", policy);
 		return -EINVAL;
 	}
@@ -694,28 +699,6 @@ out:
 
 /* ---- JSON and records ---- */
 
-/* A policy's name (xdisk_policy_name's, until the lead's lands). */
-static const char *policy_text(enum xdisk_policy p)
-{
-	switch (p) {
-	case XDISK_OVERLAY: return "overlay";
-	case XDISK_DISCARD_ON_BOOT: return "discard-on-boot";
-	case XDISK_READ_ONLY: return "read-only";
-	}
-	return "?";
-}
-
-/* A policy by its name: 0, or -EINVAL with *out untouched. */
-static int policy_parse(const char *s, enum xdisk_policy *out)
-{
-	for (enum xdisk_policy p = XDISK_OVERLAY; p <= XDISK_READ_ONLY; p++)
-		if (strcmp(s, policy_text(p)) == 0) {
-			*out = p;
-			return 0;
-		}
-	return -EINVAL;
-}
-
 json_t *client_disks_json(struct registry *reg, const struct client *c)
 {
 	json_t *a = json_array();
@@ -736,7 +719,7 @@ json_t *client_disks_json(struct registry *reg, const struct client *c)
 			continue;
 		o = json_pack("{s:i, s:s, s:i, s:i, s:s, s:I, s:I, s:s, s:b, s:b}",
 			"lun", (int)x->lun, "image", x->disk.img->name, "version", (int)x->disk.version,
-			"current_version", (int)x->disk.img->current, "policy", policy_text(x->policy),
+			"current_version", (int)x->disk.img->current, "policy", xdisk_policy_name(x->policy),
 			"used_bytes", (json_int_t)disk_used_bytes(&x->disk),
 			"quota_bytes", (json_int_t)x->quota, "from", x->from_group ? "group" : "client",
 			"config", x->from_config, "draft", false);
@@ -754,7 +737,7 @@ static json_t *decl_json(const struct xdisk_decl *dc)
 	json_t *o = json_pack("{s:s}", "image", dc->image);
 
 	if (dc->has_policy)
-		json_object_set_new(o, "policy", json_string(policy_text(dc->policy)));
+		json_object_set_new(o, "policy", json_string(xdisk_policy_name(dc->policy)));
 	if (dc->has_quota)
 		json_object_set_new(o, "quota_bytes", json_integer((json_int_t)dc->quota));
 	return o;
@@ -771,7 +754,7 @@ static bool decl_from_json(json_t *o, struct xdisk_decl *dc)
 	if (!image || !image[0] || strlen(image) >= sizeof(dc->image))
 		return false;
 	snprintf(dc->image, sizeof(dc->image), "%s", image);
-	if (pol && policy_parse(pol, &dc->policy) == 0)
+	if (pol && xdisk_parse_policy(pol, &dc->policy) == 0)
 		dc->has_policy = true;
 	if (json_is_integer(q) && json_integer_value(q) >= 0) {
 		dc->has_quota = true;

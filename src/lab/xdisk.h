@@ -174,6 +174,8 @@ unsigned image_disk_of(struct registry *reg, const struct image *img);
  * changed (the caller persists: bindings_save).
  */
 bool xdisk_sync(struct registry *reg, struct client *c);
+/* Whether c has an extra disk or an own attachment (records). */
+bool xdisk_any(const struct client *c);
 /* At a login, once c's boot disk is open: open every closed extra disk
  * into its target (a failure is logged with an event; the PC goes on). */
 void xdisk_open_all(struct registry *reg, struct client *c);
