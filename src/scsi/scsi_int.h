@@ -118,8 +118,11 @@ struct scsi_lu {
 	/* Users right now: commands executing on it, a deferred read until
 	 * scsi_cmd_release, an EXTENDED COPY's other LUs, task management.
 	 * Taken under target->lock (target_lu_get), dropped without it
-	 * (lu_put); the LU is freed only once it is 0 and the LU is gone. */
-	atomic_uint refs;
+	 * (lu_put); the LU is freed only once it is 0 and the LU is gone.
+	 * On a cache line of its own: every command writes it twice, and
+	 * the fields around it are read by every command on other CPUs. */
+	_Alignas(64) atomic_uint refs;
+	char refs_pad[64 - sizeof(atomic_uint)];
 	/* Being removed (scsi_target_remove_lu; under target->lock): no
 	 * longer found by LUN nor reported, but its slot stays taken - its
 	 * UA queues included - until the last reference is dropped. */
@@ -252,8 +255,11 @@ uint8_t *scsi_alloc(struct scsi_lu *lu, struct scsi_cmd *cmd, size_t len);
 void ua_raise_all(struct scsi_target *t, unsigned slot, const struct scsi_nexus *except, uint16_t asc);
 void ua_raise_port(struct scsi_target *t, unsigned slot, const char *port_name, uint16_t asc);
 void ua_raise_all_luns(struct scsi_target *t, const struct scsi_nexus *except, uint16_t asc);
-/* Pop the oldest UA for (nexus, slot); returns false if none. */
+/* Pop the UA to report now for (nexus, slot) - the reset class first,
+ * else the oldest; returns false if none.  _locked: t->lock held. */
 bool ua_pop(struct scsi_target *t, unsigned slot, const struct scsi_nexus *n, uint16_t *asc);
+bool ua_pop_locked(struct scsi_target *t, unsigned slot, const struct scsi_nexus *n,
+		   uint16_t *asc);
 struct scsi_nexus_state *ua_find(struct scsi_target *t, uint64_t id);
 
 /* ---- SPC handlers (spc.c, vpd.c, mode.c) ---- */

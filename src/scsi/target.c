@@ -89,9 +89,11 @@ int scsi_target_add_lu(struct scsi_target *t, uint64_t lun, const struct scsi_lu
 		return -EINVAL;
 	if (cfg->be->size < cfg->block_size)
 		return -EINVAL;
-	struct scsi_lu *lu = calloc(1, sizeof(*lu));
+	/* aligned: refs has a cache line of its own (scsi_int.h) */
+	struct scsi_lu *lu = aligned_alloc(_Alignof(struct scsi_lu), sizeof(*lu));
 	if (!lu)
 		return -ENOMEM;
+	memset(lu, 0, sizeof(*lu));
 	lu->target = t;
 	lu->lun = lun;
 	lu->be = cfg->be;
@@ -165,8 +167,14 @@ void lu_put(struct scsi_lu *lu)
 	}
 }
 
-/* The live LU at lun with a reference taken (lu_put it), or NULL. */
-static struct scsi_lu *find_lu(struct scsi_target *t, uint64_t lun)
+/*
+ * The live LU at lun with a reference taken (lu_put it), or NULL.  With
+ * ua_of set, also pops the unit attention that nexus has to be told on
+ * it into *ua (0: none) in the same critical section - one lock round
+ * per command.
+ */
+static struct scsi_lu *find_lu_ua(struct scsi_target *t, uint64_t lun,
+				  const struct scsi_nexus *ua_of, uint16_t *ua)
 {
 	struct scsi_lu *found = NULL;
 
@@ -177,8 +185,19 @@ static struct scsi_lu *find_lu(struct scsi_target *t, uint64_t lun)
 			atomic_fetch_add(&found->refs, 1);
 			break;
 		}
+	if (ua) {
+		*ua = 0;            /* no condition has ASC/ASCQ 0 */
+		if (found && ua_of)
+			ua_pop_locked(t, found->slot, ua_of, ua);
+	}
 	pthread_mutex_unlock(&t->lock);
 	return found;
+}
+
+/* The live LU at lun with a reference taken (lu_put it), or NULL. */
+static struct scsi_lu *find_lu(struct scsi_target *t, uint64_t lun)
+{
+	return find_lu_ua(t, lun, NULL, NULL);
 }
 
 /* See scsi.h. */
@@ -321,16 +340,13 @@ static void exec_no_lu(struct scsi_target *t, struct scsi_cmd *cmd)
 	}
 }
 
-/* Run cmd on lu (a reference held): unit attention, opcode, reservations,
- * then the handler. */
-static void exec_lu(struct scsi_target *t, struct scsi_lu *lu, struct scsi_cmd *cmd)
+/* Run cmd on lu (a reference held; ua the unit attention find_lu_ua
+ * popped for it, 0 if none): opcode, reservations, then the handler. */
+static void exec_lu(struct scsi_lu *lu, const struct scsi_opdesc *op, bool bad_sa, uint16_t ua,
+		    struct scsi_cmd *cmd)
 {
-	bool bad_sa = false;
-	const struct scsi_opdesc *op = scsi_op_lookup(cmd->cdb, &bad_sa);
-	uint16_t asc;
-
-	if (!(op && op->ua_exempt) && ua_pop(t, lu->slot, cmd->nexus, &asc)) {
-		scsi_sense(lu, cmd, SK_UNIT_ATTENTION, asc);
+	if (ua) {
+		scsi_sense(lu, cmd, SK_UNIT_ATTENTION, ua);
 		return;
 	}
 	if (!op) {
@@ -373,12 +389,17 @@ void scsi_target_exec(struct scsi_target *t, struct scsi_cmd *cmd)
 		spc_report_luns(t, cmd);
 		return;
 	}
-	struct scsi_lu *lu = find_lu(t, cmd->lun);
+	bool bad_sa = false;
+	const struct scsi_opdesc *op = scsi_op_lookup(cmd->cdb, &bad_sa);
+	uint16_t ua;
+	/* INQUIRY, REPORT LUNS and REQUEST SENSE leave a unit attention
+	 * pending; everything else, unknown opcodes included, reports it. */
+	struct scsi_lu *lu = find_lu_ua(t, cmd->lun, op && op->ua_exempt ? NULL : cmd->nexus, &ua);
 	if (!lu) {
 		exec_no_lu(t, cmd);
 		return;
 	}
-	exec_lu(t, lu, cmd);
+	exec_lu(lu, op, bad_sa, ua, cmd);
 	/* A deferred read (data_lu is lu) keeps lu until scsi_cmd_release. */
 	if (cmd->data_lu)
 		cmd->held_lu = lu;

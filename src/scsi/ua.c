@@ -5,7 +5,8 @@
  * per-nexus state the target keeps for every logged-in session, so a
  * nexus that logs out loses its pending conditions, and a new one starts
  * with none (we deliberately raise no POWER ON at login; see
- * docs/conformance.md).  All functions take target->lock themselves.
+ * docs/conformance.md).  All functions but ua_pop_locked take
+ * target->lock themselves.
  *
  * Each (nexus, LU) keeps a short queue: a condition already pending is
  * not queued again, so it is reported once however often it was raised
@@ -98,24 +99,32 @@ void ua_raise_all_luns(struct scsi_target *t, const struct scsi_nexus *except, u
 }
 
 /* Remove and return the unit attention of (n, slot) to report now: the
- * oldest of the highest precedence. */
+ * oldest of the highest precedence.  Caller holds t->lock. */
+bool ua_pop_locked(struct scsi_target *t, unsigned slot, const struct scsi_nexus *n,
+		   uint16_t *asc)
+{
+	struct scsi_nexus_state *s = n ? ua_find(t, n->id) : NULL;
+
+	if (!s || !s->ua_count[slot])
+		return false;
+	unsigned pick = 0;
+	for (unsigned i = 1; i < s->ua_count[slot]; i++)
+		if (ua_rank(s->ua[slot][i]) < ua_rank(s->ua[slot][pick]))
+			pick = i;
+	*asc = s->ua[slot][pick];
+	ua_drop(s, slot, pick);
+	return true;
+}
+
+/* ua_pop_locked, taking t->lock. */
 bool ua_pop(struct scsi_target *t, unsigned slot, const struct scsi_nexus *n, uint16_t *asc)
 {
-	bool found = false;
+	bool found;
 
 	if (!n)
 		return false;
 	pthread_mutex_lock(&t->lock);
-	struct scsi_nexus_state *s = ua_find(t, n->id);
-	if (s && s->ua_count[slot]) {
-		unsigned pick = 0;
-		for (unsigned i = 1; i < s->ua_count[slot]; i++)
-			if (ua_rank(s->ua[slot][i]) < ua_rank(s->ua[slot][pick]))
-				pick = i;
-		*asc = s->ua[slot][pick];
-		ua_drop(s, slot, pick);
-		found = true;
-	}
+	found = ua_pop_locked(t, slot, n, asc);
 	pthread_mutex_unlock(&t->lock);
 	return found;
 }
