@@ -281,6 +281,13 @@ after = luns(s)
 print("after", after, flush=True)
 new = [l for l in after if l not in before]
 assert len(new) == 1, (before, after)
+# the new LU's own unit attentions (a new LU: power on, LUNs changed) first
+for _ in range(5):
+    t = s.command(I.cdb_test_unit_ready(), lun=new[0])
+    if t.status == I.GOOD:
+        break
+    assert t.status == I.CHECK_CONDITION and t.sense[2] & 0xf == 6, (t.status, t.sense.hex())
+assert t.status == I.GOOD, ("new LUN not ready", t.sense.hex())
 t = s.command(I.cdb_read10(0, 1), read_len=512, lun=new[0])
 assert t.status == I.GOOD and bytes(t.data[:15]) == b"LBA000000000000", (t.status, bytes(t.data[:16]))
 open(done, "w").write("%d\n" % new[0])
