@@ -55,6 +55,9 @@
  * is this PC, its LUN serves the draft (the maintenance PC boots its
  * system disk and finds the draft of the game disk at its usual LUN);
  * its own overlay on that image is kept aside, as for a boot image.
+ * NOT BUILT YET (issue 17): a draft of an extra image is reached through
+ * that image's own target (its maintenance PC logs in to it directly);
+ * the PC's LUN keeps serving its own disk (docs/disks.md).
  *
  * WHERE.  A PC's overlay on an extra image is kept by that image's store
  * (store.h xdisk_where): locally STATE/disks/<image>/<escaped initiator>/,
