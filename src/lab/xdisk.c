@@ -965,6 +965,70 @@ void xdisk_group_restore(struct image *img, json_t *arr)
 	}
 }
 
+void xdisk_refresh(struct registry *reg, struct client *c, json_t *disks)
+{
+	unsigned n = 0;
+	size_t i;
+	json_t *o;
+
+	for (unsigned j = 0; j < c->nown; j++)
+		if (c->own_config[j]) {
+			c->own[n] = c->own[j];
+			c->own_config[n++] = true;
+		}
+	c->nown = n;
+	json_array_foreach(disks, i, o) {
+		json_int_t lun = json_integer_value(json_object_get(o, "lun"));
+		json_int_t v = json_integer_value(json_object_get(o, "version"));
+		const char *image = json_string_value(json_object_get(o, "image"));
+		struct xdisk *x = image ? find_x(c, image) : NULL;
+		if (!x || json_is_true(json_object_get(o, "own")) || disk_is_open(&x->disk) || x->on_draft)
+			continue;
+		if (v >= 1 && v <= (json_int_t)x->disk.img->nversions)
+			x->disk.version = (unsigned)v;
+		if (lun >= 1 && lun <= XDISK_MAX && (unsigned)lun != x->lun && !c->x[lun - 1]) {
+			c->x[x->lun - 1] = NULL;
+			x->lun = (unsigned)lun;
+			c->x[lun - 1] = x;
+		}
+	}
+	xdisk_restore(reg, c, disks);   /* the own attachments, and disks new here */
+	xdisk_sync(reg, c);
+}
+
+void xdisk_group_refresh(struct registry *reg, struct image *img, json_t *arr)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < img->ngroup; i++)
+		if (img->group_config[i]) {
+			img->group[n] = img->group[i];
+			img->group_config[n++] = true;
+		}
+	img->ngroup = n;
+	xdisk_group_restore(img, arr);
+	for (struct client *c = reg->clients; c; c = c->next)
+		if (c->disk.img == img)
+			xdisk_sync(reg, c);
+}
+
+bool xdisk_draft_busy(struct registry *reg, const struct image *img)
+{
+	bool busy = false;
+
+	for (struct client *c = reg->clients; c; c = c->next)
+		for (unsigned i = 0; i < XDISK_MAX; i++) {
+			struct xdisk *x = c->x[i];
+			if (!x || x->disk.img != img || !x->on_draft)
+				continue;
+			if (online(c))
+				busy = true;
+			else
+				xdisk_close(c, x);
+		}
+	return busy;
+}
+
 json_t *xdisk_group_json(const struct image *img)
 {
 	json_t *a = json_array();
