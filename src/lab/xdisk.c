@@ -191,6 +191,10 @@ static int xdisk_discard(struct registry *reg, struct client *c, struct xdisk *x
 	int rc;
 
 	snprintf(label, sizeof(label), "disk-%s-%s", x->disk.img->name, base ? base + 1 : x->disk.dir);
+	if (x->on_draft) {   /* the draft's LU goes; the draft stays */
+		scsi_target_remove_lu(x->disk.host, x->lun);
+		x->on_draft = false;
+	}
 	rc = disk_discard(&x->disk, xstore(reg, &x->disk), label);
 	x->disk.host = NULL;
 	if (rc) {
@@ -298,7 +302,7 @@ bool xdisk_sync(struct registry *reg, struct client *c)
 			;
 		if (j < n)
 			continue;
-		lus |= disk_is_open(&x->disk);
+		lus |= disk_is_open(&x->disk) || x->on_draft;
 		log_notice("client %s: its disk on %s (LUN %u) removed: overlay discarded", c->initiator,
 			   x->disk.img->name, x->lun);
 		events_add(EV_CLIENT, who(c), x->disk.img->name, "disk at LUN %u removed", x->lun);
