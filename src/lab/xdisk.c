@@ -637,6 +637,13 @@ int registry_group_xdisk_add(struct registry *reg, const char *group_image, cons
 		rc = -EINVAL;
 		goto out;
 	}
+	for (struct client *c = reg->clients; c; c = c->next)
+		if (c->disk.img == img && count_with(reg, c, image) > XDISK_MAX) {
+			snprintf(msg, msglen, "client %s of %s has %u extra disks, the most a PC can "
+				 "have", who(c), group_image, XDISK_MAX);
+			rc = -EINVAL;
+			goto out;
+		}
 	img->group[img->ngroup] = dc;
 	img->group_config[img->ngroup++] = false;
 	if ((rc = image_save(reg, img))) {
