@@ -42,7 +42,8 @@ sanboot_image "$tmpdir/lab.raw"
 make_image "$tmpdir/games.raw" 8
 make_image "$tmpdir/data.raw" 4
 make_image "$tmpdir/tools.raw" 4
-for i in lab games data tools; do sha256sum "$tmpdir/$i.raw" >"$tmpdir/$i.sum"; done
+make_image "$tmpdir/scratch.raw" 4
+for i in lab games data tools scratch; do sha256sum "$tmpdir/$i.raw" >"$tmpdir/$i.sum"; done
 sanboot_lba2 "$tmpdir/lba2.bin"
 
 PORT=$(free_port)
@@ -68,6 +69,9 @@ path = $tmpdir/data.raw
 
 [image tools]
 path = $tmpdir/tools.raw
+
+[image scratch]
+path = $tmpdir/scratch.raw
 
 [client lunspc]
 initiator = $BOOT_IQN
@@ -147,9 +151,58 @@ daemon_alive
 [ "$RESULT" = PRISTINE-BOOT-OK ] || { tail -n 40 "$DLOG"; fail "[second] boot sector reported '${RESULT:-nothing}', expected PRISTINE-BOOT-OK"; }
 echo "[second] iPXE booted LUN 0 with LUN 1, 2 and 3 present"
 check_pc second "0 1 2 3"
+# The ISID the SCSI layer knows iPXE by (IANA format, enterprise 10019):
+# each boot's session had it (check_pc's sessions have random ones, 80..).
+n=$(grep -c "initiator $BOOT_IQN isid 40002723[0-9a-f]\{4\} target" "$DLOG")
+[ "$n" -ge 2 ] || { grep "initiator $BOOT_IQN isid" "$DLOG"; fail "the two boots' sessions did not come with iPXE's ISID 40002723xxxx"; }
+
+# Online: a disk added, then removed, while the PC has an iPXE session (in
+# the middle of booting) and an OS session.  The OS session is told once
+# per change on LUN 0 (REPORTED LUNS DATA HAS CHANGED), and REPORT LUNS
+# follows; the iPXE one is never told - its reads go on as if nothing
+# happened (iPXE would fail the boot on a unit attention).
+python3 - "$TOP/tests/lib" "$PORT" "$T" "$BOOT_IQN" "$CTL" "$STATE" <<'PY' || fail "[online] extra disk added/removed under live sessions"
+import struct, subprocess, sys
+sys.path.insert(0, sys.argv[1])
+import iscsi_initiator as I
+port, target, iqn, ctl, state = int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+ipxe = I.Session("127.0.0.1", port, initiator_name=iqn, target_name=target, isid=bytes.fromhex("40002723c0de"))
+os_ = I.Session("127.0.0.1", port, initiator_name=iqn, target_name=target, isid=bytes.fromhex("00023d000001"))
+ipxe.login()
+os_.login()
+
+def luns(s):
+    t = s.command(I.cdb_report_luns(), read_len=4096)
+    assert t.status == I.GOOD, ("REPORT LUNS", t.status, t.sense.hex())
+    n, = struct.unpack_from(">I", t.data, 0)
+    return sorted(struct.unpack_from(">H", t.data, 8 + i)[0] & 0x3fff for i in range(0, n, 8))
+
+def read0(s, what):
+    t = s.command(I.cdb_read10(1, 1), read_len=512, lun=0)
+    assert t.status == I.GOOD, (what, t.status, t.sense.hex())
+    assert bytes(t.data[:16]) == b"PRISTINE-TEST-LB", (what, bytes(t.data[:16]))
+
+def told_once(s, what):
+    t = s.command(I.cdb_read10(1, 1), read_len=512, lun=0)
+    assert t.status == I.CHECK_CONDITION and t.sense[2] & 0xf == 6 and t.sense[12:14] == b"\x3f\x0e", \
+        (what, "no REPORTED LUNS DATA HAS CHANGED", t.status, t.sense.hex())
+    read0(s, what + " (after the unit attention)")
+
+for s in (ipxe, os_):
+    read0(s, "before")
+for verb, want in (("add", [0, 1, 2, 3, 4]), ("remove", [0, 1, 2, 3])):
+    subprocess.run([ctl, "--state", state, "client", "disk", verb, "lunspc", "scratch"], check=True)
+    read0(ipxe, "iPXE after " + verb)
+    told_once(os_, "OS after " + verb)
+    assert luns(os_) == want, (verb, luns(os_), want)
+    print("%s: iPXE's session read on, the OS's was told once; REPORT LUNS %s" % (verb, want))
+read0(ipxe, "iPXE at the end")
+ipxe.logout()
+os_.logout()
+PY
 stop_daemon
 
-for i in lab games data tools; do
+for i in lab games data tools scratch; do
 	sha256sum -c --quiet "$tmpdir/$i.sum" || fail "image $i changed: a client wrote the image itself"
 done
 echo "images unchanged"
