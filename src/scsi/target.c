@@ -18,8 +18,15 @@
  *            drained until refs is 0
  *   freed    the remover empties the slot and its UA queues, frees it
  *
- * The hot path's cost is the increment under the lock it already took
- * and one decrement (plus a load of t->removing) without it.
+ * The hot path's cost: the increment under the lock the lookup takes
+ * anyway, and one decrement (plus a load of t->removing) without it;
+ * the lookup also pops the command's unit attention, so a command takes
+ * t->lock once where it took it twice before (find_lu_ua).
+ *
+ * A remover may wait as long as a command holds its LU - a streamed
+ * read until its last Data-In went out (at most the transport's send
+ * timeout for a peer that stopped reading) - so it must not hold
+ * anything such a command needs to finish.
  */
 #include <errno.h>
 #include <stdio.h>
