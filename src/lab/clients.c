@@ -1292,6 +1292,7 @@ int registry_clients_refresh(struct registry *reg, json_t *bindings)
 		client_apply(reg, c, e);
 		c->reset_due = json_is_true(json_object_get(e, "reset_due"));
 		client_rebind(reg, c, img, (unsigned)v);
+		xdisk_refresh(reg, c, json_object_get(e, "disks"));
 	}
 	if (added || removed)
 		log_info("cluster: client records changed elsewhere: %u added, %u removed here",

@@ -191,6 +191,10 @@ static int xdisk_discard(struct registry *reg, struct client *c, struct xdisk *x
 	int rc;
 
 	snprintf(label, sizeof(label), "disk-%s-%s", x->disk.img->name, base ? base + 1 : x->disk.dir);
+	if (x->on_draft) {   /* the draft's LU goes; the draft stays */
+		scsi_target_remove_lu(x->disk.host, x->lun);
+		x->on_draft = false;
+	}
 	rc = disk_discard(&x->disk, xstore(reg, &x->disk), label);
 	x->disk.host = NULL;
 	if (rc) {
@@ -298,7 +302,7 @@ bool xdisk_sync(struct registry *reg, struct client *c)
 			;
 		if (j < n)
 			continue;
-		lus |= disk_is_open(&x->disk);
+		lus |= disk_is_open(&x->disk) || x->on_draft;
 		log_notice("client %s: its disk on %s (LUN %u) removed: overlay discarded", c->initiator,
 			   x->disk.img->name, x->lun);
 		events_add(EV_CLIENT, who(c), x->disk.img->name, "disk at LUN %u removed", x->lun);
@@ -963,6 +967,70 @@ void xdisk_group_restore(struct image *img, json_t *arr)
 		img->group[img->ngroup] = dc;
 		img->group_config[img->ngroup++] = false;
 	}
+}
+
+void xdisk_refresh(struct registry *reg, struct client *c, json_t *disks)
+{
+	unsigned n = 0;
+	size_t i;
+	json_t *o;
+
+	for (unsigned j = 0; j < c->nown; j++)
+		if (c->own_config[j]) {
+			c->own[n] = c->own[j];
+			c->own_config[n++] = true;
+		}
+	c->nown = n;
+	json_array_foreach(disks, i, o) {
+		json_int_t lun = json_integer_value(json_object_get(o, "lun"));
+		json_int_t v = json_integer_value(json_object_get(o, "version"));
+		const char *image = json_string_value(json_object_get(o, "image"));
+		struct xdisk *x = image ? find_x(c, image) : NULL;
+		if (!x || json_is_true(json_object_get(o, "own")) || disk_is_open(&x->disk) || x->on_draft)
+			continue;
+		if (v >= 1 && v <= (json_int_t)x->disk.img->nversions)
+			x->disk.version = (unsigned)v;
+		if (lun >= 1 && lun <= XDISK_MAX && (unsigned)lun != x->lun && !c->x[lun - 1]) {
+			c->x[x->lun - 1] = NULL;
+			x->lun = (unsigned)lun;
+			c->x[lun - 1] = x;
+		}
+	}
+	xdisk_restore(reg, c, disks);   /* the own attachments, and disks new here */
+	xdisk_sync(reg, c);
+}
+
+void xdisk_group_refresh(struct registry *reg, struct image *img, json_t *arr)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < img->ngroup; i++)
+		if (img->group_config[i]) {
+			img->group[n] = img->group[i];
+			img->group_config[n++] = true;
+		}
+	img->ngroup = n;
+	xdisk_group_restore(img, arr);
+	for (struct client *c = reg->clients; c; c = c->next)
+		if (c->disk.img == img)
+			xdisk_sync(reg, c);
+}
+
+bool xdisk_draft_busy(struct registry *reg, const struct image *img)
+{
+	bool busy = false;
+
+	for (struct client *c = reg->clients; c; c = c->next)
+		for (unsigned i = 0; i < XDISK_MAX; i++) {
+			struct xdisk *x = c->x[i];
+			if (!x || x->disk.img != img || !x->on_draft)
+				continue;
+			if (online(c))
+				busy = true;
+			else
+				xdisk_close(c, x);
+		}
+	return busy;
 }
 
 json_t *xdisk_group_json(const struct image *img)

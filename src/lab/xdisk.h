@@ -221,6 +221,16 @@ json_t *xdisk_records_json(const struct client *c);
 /* The reverse, at start (c made, its configured attachments set): its
  * recorded disks (LUN, version) and own API attachments. */
 void xdisk_restore(struct registry *reg, struct client *c, json_t *disks);
+/* A gateway of a cluster (lab/records.c), lock held: c's record as
+ * another gateway saved it - its own API attachments, and the LUN and
+ * version of each disk not open here - then xdisk_sync (not saved). */
+void xdisk_refresh(struct registry *reg, struct client *c, json_t *disks);
+/* The same for img's group attachments of the API ("disks" of its
+ * record); its PCs synced. */
+void xdisk_group_refresh(struct registry *reg, struct image *img, json_t *arr);
+/* Whether a PC online here has img's draft at one of its LUNs (the draft
+ * must stay open); such an LU of a PC offline is removed. */
+bool xdisk_draft_busy(struct registry *reg, const struct image *img);
 /* img's group attachments of the API for image.json ("disks"), and back
  * (after the configuration file's: one it has too is left out). */
 json_t *xdisk_group_json(const struct image *img);

@@ -12,6 +12,12 @@
  * atomic file write's failure paths; the state directory's names; a
  * counting store that sees every state change the domain makes; the
  * reset-on-boot policy, with the hooks listing and ending sessions.
+ * Extra disks (lab/xdisk.h): LUNs in order and stable, added and removed
+ * offline and online (the LU in the PC's target at once), refusals, one
+ * disk and all disks reset, a restart keeping LUNs, versions and
+ * overlays; discard-on-boot and read-only moves at a boot request; the
+ * draft of an extra image at its maintenance PC's LUN; a corrupt overlay
+ * quarantined at login.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1036,6 +1042,36 @@ static void test_xdisk_maintenance(void **state)
 	g_extra = false;
 }
 
+/* An extra disk's overlay found corrupt at its login is quarantined (kept
+ * for the admin) and the PC gets a fresh one on that LUN. */
+static void test_xdisk_quarantine(void **state)
+{
+	struct lab *l = *state;
+	char msg[256] = "", data[PATH_MAX + 8], q[256];
+
+	g_extra = true;
+	lab_open(l);
+	assert_int_equal(registry_group_xdisk_add(&l->reg, "img", "games", NULL, false, 0, msg,
+						  sizeof(msg)), 0);
+	assert_int_equal(registry_add(&l->reg, "pc1", PC1, "img", NULL, 0, false, msg, sizeof(msg)), 0);
+	attach(l, PC1);
+	xwrite(xd(l, PC1, 1), 0x44);
+	snprintf(data, sizeof(data), "%s/data", xd(l, PC1, 1)->disk.dir);
+	registry_detach(&l->reg, l->fs.handles[--l->fs.nhandles]);
+	lab_close(l);
+	assert_int_equal(truncate(data, 0), 0);   /* torn: its size no longer the image's */
+
+	lab_open(l);
+	attach(l, PC1);
+	assert_true(disk_is_open(&xd(l, PC1, 1)->disk));
+	assert_int_equal(disk_used_bytes(&xd(l, PC1, 1)->disk), 0);
+	snprintf(q, sizeof(q), "%s/quarantine", l->state);
+	assert_int_equal(count_entries(q), 1);
+	registry_detach(&l->reg, l->fs.handles[--l->fs.nhandles]);
+	lab_close(l);
+	g_extra = false;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1051,6 +1087,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xdisk_luns_online, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xdisk_boot_policies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xdisk_maintenance, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xdisk_quarantine, setup, teardown),
 	};
 
 	log_set_level(LOG_WARN);
