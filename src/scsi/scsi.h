@@ -205,7 +205,10 @@ int scsi_target_remove_lu(struct scsi_target *t, uint64_t lun);
  * The LU inventory changed while sessions are logged in (an LU added or
  * removed): every nexus of t gets the unit attention REPORTED LUNS DATA
  * HAS CHANGED (ASC 3Fh, ASCQ 0Eh) on each LU it can reach, reported once
- * (SPC-4 6.33: an initiator then sends REPORT LUNS again).
+ * (SPC-4 6.33: an initiator then sends REPORT LUNS again).  Except iPXE's
+ * nexuses (by their ISID): iPXE fails a read on any unit attention and
+ * never looks for new LUNs, so a PC booting through it would fail its
+ * boot (docs/conformance.md).
  */
 void scsi_target_luns_changed(struct scsi_target *t);
 

@@ -83,6 +83,9 @@ struct scsi_nexus_state {
 	uint16_t ua[SCSI_MAX_LUNS][UA_QUEUE_MAX];
 	unsigned ua_count[SCSI_MAX_LUNS];
 	bool prevent[SCSI_MAX_LUNS];
+	/* iPXE's session (its ISID: IANA format, enterprise number 10019):
+	 * not told REPORTED LUNS DATA HAS CHANGED (ua.c ua_luns_changed). */
+	bool ipxe;
 	struct scsi_nexus_state *next;
 };
 
@@ -255,6 +258,10 @@ uint8_t *scsi_alloc(struct scsi_lu *lu, struct scsi_cmd *cmd, size_t len);
 void ua_raise_all(struct scsi_target *t, unsigned slot, const struct scsi_nexus *except, uint16_t asc);
 void ua_raise_port(struct scsi_target *t, unsigned slot, const char *port_name, uint16_t asc);
 void ua_raise_all_luns(struct scsi_target *t, const struct scsi_nexus *except, uint16_t asc);
+/* REPORTED LUNS DATA HAS CHANGED on every live LU for every nexus but
+ * iPXE's; is port_name (a nexus's) iPXE's? */
+void ua_luns_changed(struct scsi_target *t);
+bool ua_port_is_ipxe(const char *port_name);
 /* Pop the UA to report now for (nexus, slot) - the reset class first,
  * else the oldest; returns false if none.  _locked: t->lock held. */
 bool ua_pop(struct scsi_target *t, unsigned slot, const struct scsi_nexus *n, uint16_t *asc);

@@ -18,8 +18,15 @@
  *            drained until refs is 0
  *   freed    the remover empties the slot and its UA queues, frees it
  *
- * The hot path's cost is the increment under the lock it already took
- * and one decrement (plus a load of t->removing) without it.
+ * The hot path's cost: the increment under the lock the lookup takes
+ * anyway, and one decrement (plus a load of t->removing) without it;
+ * the lookup also pops the command's unit attention, so a command takes
+ * t->lock once where it took it twice before (find_lu_ua).
+ *
+ * A remover may wait as long as a command holds its LU - a streamed
+ * read until its last Data-In went out (at most the transport's send
+ * timeout for a peer that stopped reading) - so it must not hold
+ * anything such a command needs to finish.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -246,10 +253,11 @@ int scsi_target_remove_lu(struct scsi_target *t, uint64_t lun)
 }
 
 /* See scsi.h: one REPORTED LUNS DATA HAS CHANGED per nexus and live LU
- * (ua.c queues a condition already pending only once). */
+ * (ua.c queues a condition already pending only once) - but for iPXE's
+ * nexuses, which a unit attention would only break (ua.c). */
 void scsi_target_luns_changed(struct scsi_target *t)
 {
-	ua_raise_all_luns(t, NULL, ASC_REPORTED_LUNS_CHANGED);
+	ua_luns_changed(t);
 }
 
 /*
@@ -428,6 +436,7 @@ void scsi_target_nexus_new(struct scsi_target *t, const struct scsi_nexus *n)
 	s->id = n->id;
 	snprintf(s->port_name, sizeof(s->port_name), "%s", n->port_name);
 	snprintf(s->initiator_name, sizeof(s->initiator_name), "%s", n->initiator_name);
+	s->ipxe = ua_port_is_ipxe(n->port_name);
 	pthread_mutex_lock(&t->lock);
 	s->next = t->nexuses;
 	t->nexuses = s;

@@ -15,6 +15,8 @@
  * the others, as SAM-5's precedence of unit attentions has it; within a
  * class the oldest first.
  */
+#include <strings.h>
+
 #include "scsi/scsi_int.h"
 
 /* Find the state of nexus id; caller holds t->lock.  NULL if unknown. */
@@ -94,6 +96,35 @@ void ua_raise_all_luns(struct scsi_target *t, const struct scsi_nexus *except, u
 		for (struct scsi_nexus_state *s = t->nexuses; s; s = s->next)
 			if (!except || s->id != except->id)
 				ua_push(s, i, asc);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+/*
+ * See scsi_int.h.  iPXE's initiator sends ISID 40h 00h 27h 23h + a random
+ * qualifier: type 01b (IANA enterprise number), number 10019.  It fails a
+ * READ or WRITE that ends in CHECK CONDITION (only its first TEST UNIT
+ * READY is retried) and never sends REPORT LUNS after the first: a unit
+ * attention on the boot LU would fail the BIOS or boot loader reading
+ * through it, for news it has no use for.
+ */
+bool ua_port_is_ipxe(const char *port_name)
+{
+	const char *isid = strstr(port_name, ",i,0x");
+
+	return isid && strncasecmp(isid + 5, "40002723", 8) == 0 && strlen(isid + 5) == 12;
+}
+
+/* See scsi_int.h: one critical section, as ua_raise_all_luns. */
+void ua_luns_changed(struct scsi_target *t)
+{
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
+		if (!lu_live(t->lus[i]))
+			continue;
+		for (struct scsi_nexus_state *s = t->nexuses; s; s = s->next)
+			if (!s->ipxe)
+				ua_push(s, i, ASC_REPORTED_LUNS_CHANGED);
 	}
 	pthread_mutex_unlock(&t->lock);
 }

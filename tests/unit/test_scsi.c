@@ -789,7 +789,7 @@ static void test_remove_lu(void **state)
 
 /* REPORTED LUNS DATA HAS CHANGED: once per nexus and LU, on every LU
  * (a new one included, not a removed one), after a reset of higher
- * precedence, and not consumed by INQUIRY or REPORT LUNS. */
+ * precedence, not consumed by INQUIRY or REPORT LUNS, never to iPXE. */
 static void test_luns_changed_ua(void **state)
 {
 	(void)state;
@@ -856,6 +856,29 @@ static void test_luns_changed_ua(void **state)
 	scsi_target_nexus_new(F.t, &n3);
 	c = run(&n3, 5, tur, NULL, 0, 0);
 	assert_int_equal(c.status, SAM_STAT_GOOD);
+
+	/* iPXE's session (ISID 40 00 27 23 ..) is not told - its reads would
+	 * fail - but still gets the other conditions; an ISID that only
+	 * looks alike is told */
+	struct scsi_nexus ipxe = { .id = 4 }, alike = { .id = 5 };
+	snprintf(ipxe.port_name, sizeof(ipxe.port_name), "iqn.d,i,0x40002723BEEF");
+	snprintf(alike.port_name, sizeof(alike.port_name), "iqn.e,i,0x400027230");
+	scsi_target_nexus_new(F.t, &ipxe);
+	scsi_target_nexus_new(F.t, &alike);
+	assert_int_equal(scsi_target_remove_lu(F.t, 5), 0);
+	scsi_target_luns_changed(F.t);
+	c = rw10(&ipxe, 0, false, 0, 1, NULL, 512);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	free(c.data_in);
+	c = run(&alike, 0, tur, NULL, 0, 0);
+	expect_sense(&c, 0x6, 0x3f0e);
+	c = run(&n3, 1, tur, NULL, 0, 0);
+	expect_sense(&c, 0x6, 0x3f0e);
+	assert_int_equal(scsi_target_lun_reset(F.t, 0, &F.n1), 0);
+	c = run(&ipxe, 0, tur, NULL, 0, 0);
+	expect_sense(&c, 0x6, 0x2903);
+	scsi_target_nexus_gone(F.t, &ipxe);
+	scsi_target_nexus_gone(F.t, &alike);
 	scsi_target_nexus_gone(F.t, &n3);
 }
 
