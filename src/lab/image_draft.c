@@ -484,6 +484,7 @@ out:
 int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, size_t msglen)
 {
 	char from[PATH_MAX], label[IMAGE_NAME_MAX + 100];
+	const struct client *xc;
 	struct version *ver;
 	struct image *img;
 	unsigned n = 0;
@@ -518,6 +519,9 @@ int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, 
 	for (struct client *c = reg->clients; c; c = c->next)
 		if (c->disk.img == img && c->disk.version == v && n++ == 0)
 			snprintf(msg, msglen, "client %s is on v%u", c->name[0] ? c->name : c->initiator, v);
+	if (!n && (xc = xdisk_version_user(reg, img, v)) != NULL && n++ == 0)
+		snprintf(msg, msglen, "client %s has it as an extra disk on v%u",
+			 xc->name[0] ? xc->name : xc->initiator, v);
 	if (n) {
 		size_t l = strlen(msg);
 		snprintf(msg + l, msglen - l, "%s; reset %s first", n > 1 ? " (and others)" : "",
