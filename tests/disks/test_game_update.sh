@@ -224,7 +224,7 @@ lun_write maint 0 1M 0x32 "$GAMEST"
 lun_write maint 0 6M 0x32 "$GAMEST"
 lun_same maint 0 "$tmpdir/v2.raw" "$GAMEST"
 held_reads a "$tmpdir/v1-a.raw"
-ctl_ok image commit games
+ctl_ok image commit games -m "games v2: the weekly update"
 [ "$(vjson games '.current, .versions' | tr '\n' ' ')" = "2 2 " ] || fail "games: v2 is not current after the commit"
 golden_untouched
 
