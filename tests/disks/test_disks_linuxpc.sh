@@ -22,7 +22,8 @@
 #     and scratch mounted read-write, written; docs write-protected
 #     (the kernel's ro flag), mounted read-only, the write refused;
 #   - pc1 offline, a mere login (qemu-img, as pc1) still reads both
-#     writes: discard-on-boot waits for a boot;
+#     writes: discard-on-boot waits for a boot; a write to LUN 3 from
+#     here answers DATA PROTECT;
 #   - boot 2 of pc1 (a new QEMU, a new boot request): LUN 0 kept its
 #     count (1), games kept pc1's line, scratch lost it, docs unchanged;
 #   - boot 1 of pc2 (another MAC and initiator): its root at count 0 and
@@ -234,6 +235,22 @@ echo "== pc1 offline: a mere login still finds both writes (discard-on-boot wait
 expect_log "$PC1" 1 "pc1 count 0"
 expect_log "$PC1" 2 "pc1 count 0"
 expect_log "$PC1" 3 none
+# The read-only LU itself refuses a write (not only the guest's kernel).
+python3 - "$PORT" "$TGT" "$PC1" <<'PY' || fail "LUN 3 (read-only) did not answer a write with DATA PROTECT"
+import os, sys
+sys.path.insert(0, os.path.join(os.environ["TOP"], "tests", "lib"))
+import iscsi_initiator as I
+s = I.Session("127.0.0.1", int(sys.argv[1]), sys.argv[3], target_name=sys.argv[2], lun=3, timeout=20)
+s.login()
+s.ready()
+t = s.command(I.cdb_write10(0, 1), write_data=bytes(512))
+sense = bytes(t.sense or b"")
+key = (sense[1] if sense and sense[0] & 0x7f in (0x72, 0x73) else sense[2] if len(sense) > 2 else -1) & 0x0f
+print("    write to LUN 3: status 0x%02x sense key %d" % (t.status, key))
+s.logout()
+sys.exit(0 if t.status == 2 and key == 7 else 1)
+PY
+echo "    ok: the read-only LUN 3 answers a write with DATA PROTECT"
 golden_untouched
 
 echo "== boot 2 of pc1 (a new boot request): each disk's policy"
