@@ -332,6 +332,8 @@ int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_
 	}
 	snprintf(c->boot_uuid, sizeof(c->boot_uuid), "%s", rq->uuid);
 	img = maintained_image(reg, c);
+	if (img && xdisk_has(c, img))
+		img = NULL;   /* an extra disk's draft: at its LUN, it boots its own system */
 	if (img) {
 		/* It boots the draft: its own overlay is not what it sees, keep it. */
 		log_notice("boot: %s boots the draft of image %s (maintenance)", c->initiator, img->name);

@@ -65,6 +65,19 @@ static int make_lu(struct disk *d, struct backend *be)
 	return 0;
 }
 
+int disk_host_lu(struct disk *src, struct scsi_target *host, unsigned lun, const char *host_target)
+{
+	struct disk view = *src;
+
+	if (!src->cow)
+		return -ENODEV;
+	view.host = host;
+	view.lun = lun;
+	view.host_target = host_target;
+	view.read_only = false;
+	return make_lu(&view, cow_backend(src->cow));
+}
+
 bool disk_is_open(const struct disk *d)
 {
 	return d->cow || d->ro_be;

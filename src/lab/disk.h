@@ -82,6 +82,14 @@ int disk_close(struct disk *d, bool keep);
  * anything) or -errno.  The caller wakes the purger.
  */
 int disk_discard(struct disk *d, struct lab_store *store, const char *label);
+/*
+ * Add an LU over open disk src's overlay at lun of host (named
+ * host_target), identified as src's own would be: an image's draft served
+ * at its maintenance PC's LUN (lab/xdisk.h, MAINTENANCE).  src keeps
+ * owning the overlay; the caller removes the LU (scsi_target_remove_lu)
+ * before src closes.  0 or -errno.
+ */
+int disk_host_lu(struct disk *src, struct scsi_target *host, unsigned lun, const char *host_target);
 /* Whether d is open (its LU and version use held). */
 bool disk_is_open(const struct disk *d);
 /* Bytes its overlay holds (0 when closed). */

@@ -97,6 +97,40 @@ static void xdisk_quarantine(struct registry *reg, struct client *c, struct xdis
 		   "fresh one made", x->lun, why);
 }
 
+/* Whether x's LUN serves its image's draft: c maintains it. */
+static bool serves_draft(const struct client *c, const struct xdisk *x)
+{
+	const struct draft *dr = x->disk.img->draft;
+
+	return dr && strcasecmp(dr->disk.initiator, c->initiator) == 0;
+}
+
+/* Put the draft of x's image at x's LUN of c's target (opened first if
+ * it is recorded but closed).  0 or -errno (logged, an event). */
+static int draft_open(struct registry *reg, struct client *c, struct xdisk *x)
+{
+	struct disk *dd = &x->disk.img->draft->disk;
+	int rc = 0;
+
+	if (!dd->cow && !dd->resetting)
+		rc = registry_disk_open(reg, dd);
+	if (rc == 0)
+		rc = dd->resetting ? -EBUSY :
+		     disk_host_lu(dd, c->disk.scsi, x->lun, c->disk.img->target);
+	if (rc) {
+		log_err("client %s: the draft of %s cannot be served at its LUN %u: %s", c->initiator,
+			x->disk.img->name, x->lun, strerror(-rc));
+		events_add(EV_ERROR, who(c), x->disk.img->name, "draft at LUN %u cannot be opened: %s",
+			   x->lun, strerror(-rc));
+		return rc;
+	}
+	x->disk.host = c->disk.scsi;
+	x->on_draft = true;
+	log_info("client %s: LUN %u serves the draft of %s (maintenance)", c->initiator, x->lun,
+		 x->disk.img->name);
+	return 0;
+}
+
 /*
  * Open x into c's boot disk's target (which must be open) at its LUN.
  * An overlay found torn or corrupt is quarantined and a fresh one made.
@@ -107,10 +141,12 @@ static int xdisk_open(struct registry *reg, struct client *c, struct xdisk *x)
 	struct disk *d = &x->disk;
 	int rc;
 
-	if (disk_is_open(d))
+	if (disk_is_open(d) || x->on_draft)
 		return 0;
 	if (!c->disk.scsi)
 		return -ENODEV;
+	if (serves_draft(c, x))
+		return draft_open(reg, c, x);
 	d->host = c->disk.scsi;
 	d->host_target = c->disk.img->target;
 	d->lun = x->lun;
@@ -134,6 +170,11 @@ static int xdisk_open(struct registry *reg, struct client *c, struct xdisk *x)
 /* Close x (its overlay kept), its LU out of the target. */
 static void xdisk_close(struct client *c, struct xdisk *x)
 {
+	if (x->on_draft) {
+		/* the draft's overlay is its image's: only the LU goes */
+		scsi_target_remove_lu(x->disk.host, x->lun);
+		x->on_draft = false;
+	}
 	if (disk_is_open(&x->disk) && disk_close(&x->disk, true))
 		log_err("client %s: its overlay on %s closed with an error", c->initiator,
 			x->disk.img->name);
@@ -328,7 +369,7 @@ bool xdisk_any(const struct client *c)
 void xdisk_open_all(struct registry *reg, struct client *c)
 {
 	for (unsigned i = 0; i < XDISK_MAX; i++)
-		if (c->x[i] && !disk_is_open(&c->x[i]->disk))
+		if (c->x[i] && !disk_is_open(&c->x[i]->disk) && !c->x[i]->on_draft)
 			xdisk_open(reg, c, c->x[i]);
 }
 
@@ -357,10 +398,12 @@ void xdisk_free_all(struct registry *reg, struct client *c, bool discard)
 static int xdisk_reset(struct registry *reg, struct client *c, struct xdisk *x, const char *why,
 		       char *msg, size_t msglen)
 {
-	bool was_open = disk_is_open(&x->disk);
+	bool was_open = disk_is_open(&x->disk) || x->on_draft;
 	unsigned old = x->disk.version;
-	int rc = x->policy == XDISK_READ_ONLY ? (xdisk_close(c, x), 0) :
-		 xdisk_discard(reg, c, x, msg, msglen);
+	int rc;
+
+	xdisk_close(c, x);   /* its LU out (a draft's too) */
+	rc = x->policy == XDISK_READ_ONLY ? 0 : xdisk_discard(reg, c, x, msg, msglen);
 
 	if (rc)
 		return rc;
@@ -722,7 +765,7 @@ json_t *client_disks_json(struct registry *reg, const struct client *c)
 			"current_version", (int)x->disk.img->current, "policy", xdisk_policy_name(x->policy),
 			"used_bytes", (json_int_t)disk_used_bytes(&x->disk),
 			"quota_bytes", (json_int_t)x->quota, "from", x->from_group ? "group" : "client",
-			"config", x->from_config, "draft", false);
+			"config", x->from_config, "draft", serves_draft(c, x));
 		if ((err = disk_error(&x->disk, &what)) != 0)
 			json_object_set_new(o, "error", json_sprintf("%s: %s", what ? what : "I/O",
 								     strerror(-err)));
@@ -784,6 +827,50 @@ unsigned image_disk_of(struct registry *reg, const struct image *img)
 		for (unsigned i = 0; i < XDISK_MAX; i++)
 			n += c->x[i] && c->x[i]->disk.img == img;
 	return n;
+}
+
+bool xdisk_has(const struct client *c, const struct image *img)
+{
+	for (unsigned i = 0; i < XDISK_MAX; i++)
+		if (c->x[i] && c->x[i]->disk.img == img)
+			return true;
+	return false;
+}
+
+int xdisk_draft_quiesce(struct registry *reg, struct image *img, const char *initiator, bool force,
+			const char *what, char *msg, size_t msglen)
+{
+	struct client *c = registry_find(reg, initiator);
+	struct xdisk *x = c ? find_x(c, img->name) : NULL;
+	int rc;
+
+	if (!x)
+		return 0;
+	if (c->disk.sessions) {
+		rc = disk_quiesce(reg, &c->disk, force, what, msg, msglen);
+		if (rc)
+			return rc;
+		c->disk.resetting = false;
+	}
+	/* the lock may have been dropped: look again */
+	if ((c = registry_find(reg, initiator)) && (x = find_x(c, img->name)))
+		xdisk_close(c, x);
+	return 0;
+}
+
+void xdisk_draft_committed(struct registry *reg, struct image *img, const char *initiator)
+{
+	struct client *c = registry_find(reg, initiator);
+	struct xdisk *x = c ? find_x(c, img->name) : NULL;
+	char msg[256], why[64 + IMAGE_NAME_MAX];
+
+	if (!x)
+		return;
+	snprintf(why, sizeof(why), "it made v%u of %s", img->current, img->name);
+	if (xdisk_reset(reg, c, x, why, msg, sizeof(msg)))
+		log_warn("image %s: its maintenance client %s keeps its disk on v%u: %s", img->name,
+			 c->initiator, x->disk.version, msg);
+	bindings_save(reg);
 }
 
 const struct client *xdisk_version_user(struct registry *reg, const struct image *img, unsigned v)

@@ -55,6 +55,10 @@
  * is this PC, its LUN serves the draft (the maintenance PC boots its
  * system disk and finds the draft of the game disk at its usual LUN);
  * its own overlay on that image is kept aside, as for a boot image.
+ * (Opened at its login like its own disk; image edit, commit and discard
+ * end its sessions first - refused while online without force - and a
+ * commit moves its own disk on that image to the new version, its old
+ * overlay discarded, as for a boot image's maintenance client.)
  *
  * WHERE.  A PC's overlay on an extra image is kept by that image's store
  * (store.h xdisk_where): locally STATE/disks/<image>/<escaped initiator>/,
@@ -114,6 +118,8 @@ struct xdisk {
 	uint64_t quota;               /* in force, bytes, 0 = none */
 	bool from_group;              /* given by its boot image's group (else its own) */
 	bool from_config;             /* declared in the configuration file */
+	bool on_draft;                /* its LUN serves its image's draft (MAINTENANCE;
+				       * disk stays closed meanwhile) */
 };
 
 struct registry;
@@ -192,6 +198,20 @@ bool xdisk_boot_due(const struct client *c);
  * boot disk discarded and moved to its image's current version, every
  * read-only one moved.  Persisted.  0 or -EIO (logged). */
 int xdisk_at_boot(struct registry *reg, struct client *c);
+/* Whether c has an extra disk on img. */
+bool xdisk_has(const struct client *c, const struct image *img);
+/*
+ * The draft of img is about to open, be committed or discarded (what:
+ * "commit" ...) with initiator as its maintenance client: when that is a
+ * PC with an extra disk on img, its sessions end (refused with -EBUSY
+ * and msg while online unless force) and that disk's LU goes, to come
+ * back at its next login on whatever then serves it.  0 otherwise.
+ */
+int xdisk_draft_quiesce(struct registry *reg, struct image *img, const char *initiator, bool force,
+			const char *what, char *msg, size_t msglen);
+/* After img's draft was committed: its maintenance PC's own disk on img
+ * (if any) discarded and moved to the new current version.  Persisted. */
+void xdisk_draft_committed(struct registry *reg, struct image *img, const char *initiator);
 /* A PC with an extra disk on version v of img, or NULL (image delete). */
 const struct client *xdisk_version_user(struct registry *reg, const struct image *img, unsigned v);
 /* The "disks" of c's client record (clients.json): a new array of

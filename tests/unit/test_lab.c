@@ -966,6 +966,76 @@ static void test_xdisk_boot_policies(void **state)
 	g_extra = false;
 }
 
+/* MAINTENANCE: a PC that maintains the draft of one of its extra disks'
+ * images finds the draft at that LUN (its own disk kept aside), boots its
+ * own system still, and after the commit gets the new version there. */
+static void test_xdisk_maintenance(void **state)
+{
+	struct lab *l = *state;
+	struct client_boot_fields bf = { .mac = "52:54:00:00:00:09" };
+	uint8_t buf[4096], rbuf[4096];
+	struct boot_answer ans;
+	struct backend *be;
+	char msg[256] = "";
+	struct xdisk *x;
+	struct image *games;
+	unsigned newv;
+	json_t *js;
+
+	g_extra = true;
+	lab_open(l);
+	games = registry_image(&l->reg, "games");
+	assert_int_equal(registry_add(&l->reg, "pc9", PC1, "img", &bf, 0, false, msg, sizeof(msg)), 0);
+	assert_int_equal(registry_xdisk_add(&l->reg, "pc9", "games", NULL, false, 0, msg, sizeof(msg)), 0);
+	attach(l, PC1);
+	x = xd(l, PC1, 1);
+	xwrite(x, 0x11);
+
+	/* online: the draft's edit ends its sessions only with force */
+	assert_int_equal(image_edit(&l->reg, "games", "pc9", false, msg, sizeof(msg)), -EBUSY);
+	assert_non_null(strstr(msg, "--force"));
+	assert_null(games->draft);
+	assert_int_equal(image_edit(&l->reg, "games", "pc9", true, msg, sizeof(msg)), 0);
+	assert_int_equal(l->fs.end_calls, 1);
+
+	/* its next login: LUN 1 is the draft, its own disk closed */
+	attach(l, PC1);
+	assert_true(x->on_draft);
+	assert_false(disk_is_open(&x->disk));
+	assert_true(scsi_target_has_lun(registry_find(&l->reg, PC1)->disk.scsi, 1));
+	js = client_disks_json(&l->reg, registry_find(&l->reg, PC1));
+	assert_true(json_is_true(json_object_get(json_array_get(js, 1), "draft")));
+	json_decref(js);
+	be = cow_backend(games->draft->disk.cow);
+	fill(buf, sizeof(buf), 0x22);
+	assert_int_equal(be->ops->write(be, buf, 65536, sizeof(buf), true), 0);
+
+	/* a boot request: it boots its own system, not the game disk */
+	snprintf(l->fs.initiator, sizeof(l->fs.initiator), "%s", PC1);
+	snprintf(l->fs.peer, sizeof(l->fs.peer), "10.0.0.9:51000");
+	boot(l, "52:54:00:00:00:09", "10.0.0.9", &ans);
+	assert_int_equal(ans.kind, BOOT_SANBOOT);
+	assert_string_equal(ans.target, "iqn.2026-11.org.pristine:img");
+
+	/* commit: refused online without force; then its disk is on v2 */
+	assert_int_equal(image_commit(&l->reg, "games", "patch", false, &newv, msg, sizeof(msg)), -EBUSY);
+	assert_true(x->on_draft);
+	assert_int_equal(image_commit(&l->reg, "games", "patch", true, &newv, msg, sizeof(msg)), 0);
+	assert_int_equal(newv, 2);
+	assert_false(x->on_draft);
+	assert_int_equal(x->disk.version, 2);
+	attach(l, PC1);
+	assert_true(disk_is_open(&x->disk));
+	assert_int_equal(disk_used_bytes(&x->disk), 0);   /* the old overlay went */
+	be = cow_backend(x->disk.cow);
+	assert_int_equal(be->ops->read(be, rbuf, 65536, sizeof(rbuf)), 0);
+	assert_memory_equal(rbuf, buf, sizeof(buf));      /* what it made as the draft */
+	while (l->fs.nhandles)
+		registry_detach(&l->reg, l->fs.handles[--l->fs.nhandles]);
+	lab_close(l);
+	g_extra = false;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -980,6 +1050,7 @@ int main(void)
 		cmocka_unit_test(test_rules),
 		cmocka_unit_test_setup_teardown(test_xdisk_luns_online, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xdisk_boot_policies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xdisk_maintenance, setup, teardown),
 	};
 
 	log_set_level(LOG_WARN);
