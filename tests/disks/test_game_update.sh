@@ -23,6 +23,10 @@
 #   - c keeps v1 + its mark through a mere login; its boot request (an
 #     HTTP GET of the boot endpoint with its MAC, as its iPXE sends)
 #     moves it to v2 (its mark gone); its LUN 0 keeps its mark;
+#   - a second update made on a PC (the contract's MAINTENANCE): image
+#     edit games --client b: b's LUN 1 serves the draft (on v2), its LUN
+#     0 untouched, nobody else sees it; b writes; image commit: b reads
+#     v3 on LUN 1, a stays on v2 (client show: v2, current 3);
 #   - lab's versions unchanged (image versions lab --json), every PC's
 #     LUN 0 still on lab v1, lab's and games' golden files unchanged
 #     (sha256) throughout; the daemon stops cleanly.
@@ -259,6 +263,25 @@ lun_same c 1 "$tmpdir/v2.raw"
 lun_same c 0 "$tmpdir/lab-c.raw"
 lun1_at c 2 2
 lun_same b 1 "$tmpdir/v1-b.raw"
+
+echo "== a second update made on a PC: b maintains games at its own LUN 1 (v3)"
+ctl_ok image edit games --client b
+[ "$(disk b 1 '.draft')" = true ] || fail "client show b: LUN 1 does not say it serves the draft"
+lun_same b 1 "$tmpdir/v2.raw"		# the draft, on v2 (b's own v1 disk kept aside)
+lun_write b 1 7M 0x33
+cp "$tmpdir/v2.raw" "$tmpdir/v3.raw"
+patch "$tmpdir/v3.raw" $((7 << 20)) 65536 0x33
+lun_same b 1 "$tmpdir/v3.raw"
+lun_same b 0 "$tmpdir/lab-b.raw"
+lun_same a 1 "$tmpdir/v2.raw"		# the draft is b's alone
+ctl_ok image commit games -m "games v3: made on b"
+[ "$(vjson games '.current, .versions' | tr '\n' ' ')" = "3 3 " ] || fail "games: v3 is not current after the commit"
+lun_same b 1 "$tmpdir/v3.raw"		# b moved to what it made, its v1 mark gone
+lun1_at b 3 3
+lun_same b 0 "$tmpdir/lab-b.raw"
+lun_same a 1 "$tmpdir/v2.raw"		# a stays on v2 until its reset
+lun1_at a 2 3
+golden_untouched
 
 echo "== the system disk: lab's versions and every PC's LUN 0 unchanged"
 got=$(ctl --json image versions lab | jq -c '{current, versions, draft, v: [.version_list[].version]}')
