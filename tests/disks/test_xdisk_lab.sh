@@ -3,7 +3,7 @@
 # against a live pristined started from a configuration file: a group
 # attachment ([image lab] disks = games data:read-only) and a PC's own
 # ([client pc1] disks = scratch), seen through the project's Python
-# initiator (tests/lib/iscsi_initiator.py):
+# initiator (tests/disks/xdisk_io.py):
 #   - REPORT LUNS of pc1 lists 0 1 2 3, of pc2 (no scratch) 0 1 2;
 #   - data pc1 writes on LUN 1 lands in STATE/disks/games/, not in its boot
 #     overlay (LUN 0 still reads the golden image); pc2's LUN 1 does not
@@ -58,48 +58,13 @@ initiator = $P:pc2
 image = lab
 CONF
 
-# xd PC ACTION ARGS...: one session of PC on lab's target (prints the answer):
-#   luns                 the LUNs REPORT LUNS lists, e.g. "0 1 2"
-#   write LUN BYTE       8 blocks of BYTE (hex) at LBA 8: "GOOD" or "SENSE KEY k"
-#   read LUN BYTE        "same" when LBA 8..15 are all BYTE, else "differs"
-#   gold LUN             the first 15 bytes of LBA 0 (the golden pattern)
-cat >"$tmpdir/xd.py" <<PY
-import struct, sys
-sys.path.insert(0, "$TOP/tests/lib")
-import iscsi_initiator as I
-pc, act, args = sys.argv[1], sys.argv[2], sys.argv[3:]
-s = I.Session("127.0.0.1", $PORT, initiator_name="$P:" + pc, target_name="$T")
-s.login()
-s.ready()
-def clear(lun):   # a unit attention of its own (power on) on each LU
-    for _ in range(5):
-        if s.command(I.cdb_test_unit_ready(), lun=lun).status == I.GOOD:
-            return
-if act == "luns":
-    t = s.command(I.cdb_report_luns(), read_len=4096)
-    assert t.status == I.GOOD, t.sense.hex()
-    n, = struct.unpack_from(">I", t.data, 0)
-    print(" ".join(str(struct.unpack_from(">H", t.data, 8 + i)[0] & 0x3fff) for i in range(0, n, 8)))
-elif act == "write":
-    lun, b = int(args[0]), int(args[1], 16)
-    clear(lun)
-    t = s.command(I.cdb_write10(8, 8), write_data=bytes([b]) * 4096, lun=lun)
-    print("GOOD" if t.status == I.GOOD else "SENSE KEY %d" % (t.sense[2] & 0xf))
-elif act == "read":
-    lun, b = int(args[0]), int(args[1], 16)
-    clear(lun)
-    t = s.command(I.cdb_read10(8, 8), read_len=4096, lun=lun)
-    assert t.status == I.GOOD, t.sense.hex()
-    print("same" if bytes(t.data) == bytes([b]) * 4096 else "differs")
-elif act == "gold":
-    lun = int(args[0])
-    clear(lun)
-    t = s.command(I.cdb_read10(0, 1), read_len=512, lun=lun)
-    assert t.status == I.GOOD, t.sense.hex()
-    print(bytes(t.data[:15]).decode(errors="replace"))
-s.logout()
-PY
-xd() { timeout 30 python3 "$tmpdir/xd.py" "$@" 2>"$tmpdir/xd.err" || { cat "$tmpdir/xd.err"; fail "xd $*"; }; }
+# xd PC ACTION ARGS...: one session of PC on lab's target (xdisk_io.py).
+xd() {
+	local pc=$1
+	shift
+	timeout 30 python3 "$TOP/tests/disks/xdisk_io.py" "$PORT" "$T" "$P:$pc" "$@" 2>"$tmpdir/xd.err" ||
+		{ cat "$tmpdir/xd.err"; fail "xd $pc $*"; }
+}
 expect() {	# expect WANTED ACTION...
 	local want=$1 got
 	shift
