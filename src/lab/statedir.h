@@ -99,7 +99,8 @@ int statedir_unescape(const char *in, char *out, size_t len);
  */
 int statedir_trash(const char *state, const char *path, const char *label);
 /*
- * Move path aside into STATE/quarantine as "<its name>.<unix time>",
+ * Move path aside into STATE/quarantine as "<its name>.<unix time>" (a
+ * PC's overlay on an extra disk: "disk-<image>-<its name>.<unix time>"),
  * never deleting it; the new path in to (tolen bytes, may be NULL).
  * 0 or -errno.  Logs nothing.
  */

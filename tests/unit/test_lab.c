@@ -1067,6 +1067,17 @@ static void test_xdisk_quarantine(void **state)
 	assert_int_equal(disk_used_bytes(&xd(l, PC1, 1)->disk), 0);
 	snprintf(q, sizeof(q), "%s/quarantine", l->state);
 	assert_int_equal(count_entries(q), 1);
+	{
+		/* named with its image: the PC's boot overlay ends the same */
+		DIR *dq = opendir(q);
+		struct dirent *de;
+		bool named = false;
+		while (dq && (de = readdir(dq)) != NULL)
+			named |= strncmp(de->d_name, "disk-games-iqn.2010-04.org.ipxe:pc01.", 37) == 0;
+		if (dq)
+			closedir(dq);
+		assert_true(named);
+	}
 	registry_detach(&l->reg, l->fs.handles[--l->fs.nhandles]);
 	lab_close(l);
 	g_extra = false;
