@@ -220,6 +220,8 @@ int image_save(struct registry *reg, struct image *img)
 			 "current", (int)img->current, "next_layer", (int)img->next_layer,
 			 "versions", vers);
 	json_object_set_new(root, "target", json_string(img->target));
+	if (img->ngroup)   /* the API's group attachments (lab/xdisk.h) */
+		json_object_set_new(root, "disks", xdisk_group_json(img));
 	if (img->draft)
 		json_object_set_new(root, "draft",
 			json_pack("{s:s, s:i, s:s, s:I}", "layer", img->draft->layer,
@@ -540,6 +542,7 @@ int image_load(struct registry *reg, struct image *img)
 			img->next_layer = img->nversions + 1;
 		if ((rc = parse_draft(reg, img, root, msg, sizeof(msg))))
 			goto bad;
+		xdisk_group_restore(img, json_object_get(root, "disks"));
 	}
 	json_decref(root);
 	cleanup_orphans(reg, img);
@@ -914,7 +917,7 @@ static void clock_text(int64_t t, char *out, size_t len)
 
 /* The draft img has here is gone from the record: closed here (kept: the
  * gateway that committed or dropped it owns its place now). */
-static void draft_forget(struct image *img, json_t *root, unsigned oldn)
+static void draft_forget(struct registry *reg, struct image *img, json_t *root, unsigned oldn)
 {
 	struct draft *d = img->draft;
 	const char *by = json_string_value(json_object_get(root, "saved_by"));
@@ -927,7 +930,8 @@ static void draft_forget(struct image *img, json_t *root, unsigned oldn)
 	else
 		snprintf(img->draft_fate, sizeof(img->draft_fate), "it was dropped by gateway %s at %s",
 			 by ? by : "?", at);
-	if (d->disk.sessions) {
+	/* (a PC online here with the draft at one of its LUNs counts too) */
+	if (d->disk.sessions || xdisk_draft_busy(reg, img)) {
 		log_warn("image %s: its draft changed on another gateway (%s) while its maintenance "
 			 "client is online here", img->name, img->draft_fate);
 		return;
@@ -998,7 +1002,7 @@ int image_refresh(struct registry *reg, struct image *img, json_t *root)
 		json_int_t base = json_integer_value(json_object_get(dr, "base"));
 
 		if (img->draft && (!layer || strcmp(layer, img->draft->layer) != 0))
-			draft_forget(img, root, oldn);
+			draft_forget(reg, img, root, oldn);
 		if (!img->draft && layer && layer_name_valid(layer) && client && iscsi_name_valid(client) &&
 		    base >= 1 && base <= (json_int_t)img->nversions) {
 			if ((rc = draft_adopt(reg, img, layer, (unsigned)base, client)))
@@ -1006,6 +1010,7 @@ int image_refresh(struct registry *reg, struct image *img, json_t *root)
 			img->draft_opened = json_integer_value(json_object_get(dr, "opened"));
 		}
 	}
+	xdisk_group_refresh(reg, img, json_object_get(root, "disks"));
 	free(tmp.versions);
 	log_info("image %s: record changed on another gateway: %u version%s, current v%u%s",
 		 img->name, img->nversions, img->nversions == 1 ? "" : "s", img->current,

@@ -22,7 +22,7 @@
 
 static const char *const sub_names[] = {
 	[SD_OVERLAYS] = "overlays", [SD_IMAGES] = "images", [SD_TRASH] = "trash",
-	[SD_QUARANTINE] = "quarantine", [SD_IMPORTED] = "imported",
+	[SD_QUARANTINE] = "quarantine", [SD_IMPORTED] = "imported", [SD_DISKS] = "disks",
 };
 
 /* snprintf into out, -ENAMETOOLONG if it does not fit. */
@@ -78,6 +78,17 @@ int statedir_overlay(char *out, size_t len, const char *state, const char *initi
 
 	statedir_escape(initiator, esc, sizeof(esc));
 	return fmt(out, len, "%s/overlays/%s", state, esc);
+}
+
+int statedir_xdisk(char *out, size_t len, const char *state, const char *image,
+		   const char *initiator)
+{
+	char esc[ISCSI_NAME_MAX * 3 + 1];
+
+	if (!initiator)
+		return fmt(out, len, "%s/disks/%s", state, image);
+	statedir_escape(initiator, esc, sizeof(esc));
+	return fmt(out, len, "%s/disks/%s/%s", state, image, esc);
 }
 
 int statedir_image(char *out, size_t len, const char *state, const char *name)
@@ -188,15 +199,26 @@ int statedir_trash(const char *state, const char *path, const char *label)
 
 int statedir_quarantine(const char *state, const char *path, char *to, size_t tolen)
 {
-	char q[PATH_MAX], dest[PATH_MAX];
+	char q[PATH_MAX], dest[PATH_MAX], disks[PATH_MAX], name[PATH_MAX];
 	const char *base = strrchr(path, '/');
+	size_t dl;
 	int rc;
 
 	if ((rc = statedir_sub(q, sizeof(q), state, SD_QUARANTINE)))
 		return rc;
 	if (mkdir(q, 0700) && errno != EEXIST)
 		return -errno;
-	if ((rc = fmt(dest, sizeof(dest), "%s/%s.%lld", q, base ? base + 1 : path, (long long)time(NULL))))
+	/* A PC's overlay on an extra disk is named with its image's: the same
+	 * PC's boot overlay has the same last part. */
+	snprintf(name, sizeof(name), "%s", base ? base + 1 : path);
+	if (statedir_sub(disks, sizeof(disks), state, SD_DISKS) == 0 && (dl = strlen(disks)) &&
+	    strncmp(path, disks, dl) == 0 && path[dl] == '/') {
+		snprintf(name, sizeof(name), "disk-%s", path + dl + 1);
+		for (char *p = name; *p; p++)
+			if (*p == '/')
+				*p = '-';
+	}
+	if ((rc = fmt(dest, sizeof(dest), "%s/%s.%lld", q, name, (long long)time(NULL))))
 		return rc;
 	rc = move_synced(path, q, dest);
 	if (rc == 0 && to)

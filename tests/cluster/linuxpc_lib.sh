@@ -13,6 +13,23 @@
 #   linuxpc_build DIR        DIR/vmlinuz, DIR/initrd.img (gzip'd newc cpio)
 #   linuxpc_disk FILE MIB    a disk: MBR, one ext4 partition (1 MiB on) with
 #                            the root (busybox, /sbin/init, boot count 0)
+#   linuxpc_data_disk FILE MIB TEXT
+#                            a data disk for LUN 1..: a bare ext4 holding
+#                            /golden (TEXT), no log yet
+# Extra LUNs (issue 17), chosen on the kernel command line:
+#   linuxpc.luns=N        the initramfs waits for LUN 0..N-1 (default 1)
+#                         and prints LINUXPC-LUN <lun> <dev> for each LUN
+#                         the kernel found; the root is LUN 0's partition
+#   linuxpc.data=L,L..    the root's init mounts each LUN L's ext4 on
+#                         /mnt/L (read-only when the disk is) and prints
+#                         LINUXPC-DATA L <dev> <rw|ro> ro=<the disk's ro
+#                         flag> golden=<its /golden> last=<the last line of
+#                         its /log, or none>; then appends
+#                         "<name> count <boot count>" to /log and syncs:
+#                         LINUXPC-DATA-WROTE L <that line>, or
+#                         LINUXPC-DATA-RO L when the write is refused
+#   linuxpc.name=NAME     the name in those lines (default pc)
+# all before its LINUXPC-SYNCED line.
 # The kernel Debian's linux-image-amd64 depends on (the one deps.sh
 # installed), else the newest under /lib/modules.
 LINUXPC_KVER=${LINUXPC_KVER:-$(dpkg-query -W -f='${Depends}' linux-image-amd64 2>/dev/null |
@@ -97,11 +114,25 @@ ip link set lo up
 iscsistart -f | sed 's/^/LINUXPC-IBFT /'
 iscsistart -N || echo "LINUXPC-ERR iscsistart -N"
 iscsistart -b || echo "LINUXPC-ERR iscsistart -b"
+luns=1
+for a in $(cat /proc/cmdline); do case $a in linuxpc.luns=*) luns=${a#linuxpc.luns=};; esac; done
+# disk_of L: the disk (sdX) of LUN L of the iSCSI session, "" until the
+# kernel's scan found it (sda is not always LUN 0: disks are probed at once)
+disk_of() { ls /sys/class/scsi_disk/*:*:*:$1/device/block 2>/dev/null | head -n 1; }
 n=0
-while [ ! -b /dev/sda1 ] && [ $n -lt 100 ]; do sleep 0.2; n=$((n + 1)); done
+while [ $n -lt 100 ]; do
+	l=0
+	while [ $l -lt $luns ] && [ -n "$(disk_of $l)" ]; do l=$((l + 1)); done
+	root=$(disk_of 0)
+	[ $l -eq $luns ] && [ -b "/dev/${root}1" ] && break
+	sleep 0.2; n=$((n + 1))
+done
+for d in /sys/class/scsi_disk/*; do
+	[ -d "$d/device/block" ] && echo "LINUXPC-LUN ${d##*:} /dev/$(ls $d/device/block)"
+done
 cat /sys/class/iscsi_session/session*/targetname 2>/dev/null | sed 's/^/LINUXPC-SESSION target /'
 cat /sys/class/iscsi_connection/connection*/persistent_address 2>/dev/null | sed 's/^/LINUXPC-SESSION address /'
-mount -t ext4 /dev/sda1 /newroot || { echo "LINUXPC-ERR no root"; poweroff -f; }
+mount -t ext4 "/dev/${root}1" /newroot || { echo "LINUXPC-ERR no root"; poweroff -f; }
 umount /proc /sys
 exec switch_root /newroot /sbin/init
 EOF
@@ -111,7 +142,7 @@ EOF
 
 linuxpc_disk() {
 	local file=$1 mib=$2 root=$tmpdir/linuxpc-root
-	mkdir -p "$root"/{bin,sbin,proc,sys,dev,etc}
+	mkdir -p "$root"/{bin,sbin,proc,sys,dev,etc,mnt}
 	cp "$(command -v busybox)" "$root/bin/busybox"
 	echo 0 >"$root/etc/boot-count"
 	cat >"$root/sbin/init" <<'EOF'
@@ -120,6 +151,28 @@ linuxpc_disk() {
 n=$(/bin/busybox cat /etc/boot-count)
 echo "LINUXPC-ROOT $n $(/bin/busybox grep ' / ' /proc/mounts | /bin/busybox head -n 1)"
 echo $((n + 1)) >/etc/boot-count
+data= name=pc
+for a in $(/bin/busybox cat /proc/cmdline); do
+	case $a in linuxpc.data=*) data=${a#linuxpc.data=};; linuxpc.name=*) name=${a#linuxpc.name=};; esac
+done
+[ -z "$data" ] || /bin/busybox mount -t devtmpfs devtmpfs /dev
+[ -z "$data" ] || /bin/busybox mount -t sysfs sysfs /sys
+for l in $(echo "$data" | /bin/busybox tr , ' '); do
+	d=$(/bin/busybox ls /sys/class/scsi_disk/*:*:*:$l/device/block 2>/dev/null | /bin/busybox head -n 1)
+	[ -n "$d" ] || { echo "LINUXPC-ERR no LUN $l"; continue; }
+	/bin/busybox mkdir -p /mnt/$l
+	/bin/busybox mount -t ext4 /dev/$d /mnt/$l 2>/dev/null ||
+		/bin/busybox mount -t ext4 -o ro,noload /dev/$d /mnt/$l ||
+		{ echo "LINUXPC-ERR cannot mount LUN $l"; continue; }
+	mode=$(/bin/busybox awk -v m=/mnt/$l '$2 == m { split($4, o, ","); print o[1] }' /proc/mounts)
+	last=$(/bin/busybox tail -n 1 /mnt/$l/log 2>/dev/null)
+	echo "LINUXPC-DATA $l /dev/$d $mode ro=$(/bin/busybox cat /sys/block/$d/ro) golden=$(/bin/busybox cat /mnt/$l/golden) last=${last:-none}"
+	if echo "$name count $n" 2>/dev/null >>/mnt/$l/log && /bin/busybox sync; then
+		echo "LINUXPC-DATA-WROTE $l $name count $n"
+	else
+		echo "LINUXPC-DATA-RO $l"
+	fi
+done
 /bin/busybox sync
 echo "LINUXPC-SYNCED $((n + 1))"
 while :; do /bin/busybox sleep 1000; done
@@ -142,4 +195,13 @@ with open(out, "wb") as f:
     f.write(open(part, "rb").read())
     f.truncate(mib * 1024 * 1024)
 PY
+}
+
+linuxpc_data_disk() {
+	local file=$1 mib=$2 text=$3 root=$tmpdir/linuxpc-data
+	rm -rf "$root"
+	mkdir -p "$root"
+	echo "$text" >"$root/golden"
+	rm -f "$file"
+	mkfs.ext4 -q -F -L "$text" -d "$root" "$file" "${mib}M" || fail "mkfs.ext4 of the data disk $file"
 }
