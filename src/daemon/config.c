@@ -64,10 +64,11 @@ enum { SK_LISTEN, SK_STATE, SK_SOCKET, SK_LOG_LEVEL, SK_NOP, SK_FLOOR, SK_BOOT_L
        SK_CLUSTER_DEAD_AFTER, SK_CONSOLE_LISTEN, SK_CONSOLE_CERT, SK_CONSOLE_KEY,
        SK_CONSOLE_SESSION_TIMEOUT, SK_METRICS_LISTEN, SK_N };
 enum { DK_ENROLL, DK_IMAGE, DK_POLICY, DK_RESET_AT, DK_QUOTA, DK_WAKE_AT, DK_N };
-enum { IK_PATH, IK_TARGET, IK_BLOCK_SIZE, IK_RBD, IK_WAKE_AT, IK_N };
+enum { IK_PATH, IK_TARGET, IK_BLOCK_SIZE, IK_RBD, IK_WAKE_AT, IK_DISKS, IK_DISK_POLICY,
+       IK_DISK_QUOTA, IK_N };
 enum { NK_SUBNET, NK_INTERFACE, NK_BROADCAST, NK_WAKE_PORT, NK_N };
 enum { CK_INITIATOR, CK_MAC, CK_IP, CK_IMAGE, CK_POLICY, CK_RESET_AT, CK_QUOTA,
-       CK_CHAP_USER, CK_CHAP_SECRET, CK_MUTUAL_USER, CK_MUTUAL_SECRET, CK_N };
+       CK_CHAP_USER, CK_CHAP_SECRET, CK_MUTUAL_USER, CK_MUTUAL_SECRET, CK_DISKS, CK_N };
 
 /* Key names of each section kind, indexed by the enums above. */
 static const char *const server_keys[SK_N] = {
@@ -82,11 +83,13 @@ static const char *const server_keys[SK_N] = {
 static const char *const defaults_keys[DK_N] = {
 	"enroll", "image", "policy", "reset-at", "quota", "wake-at",
 };
-static const char *const image_keys[IK_N] = { "path", "target", "block-size", "rbd", "wake-at" };
+static const char *const image_keys[IK_N] = {
+	"path", "target", "block-size", "rbd", "wake-at", "disks", "disk-policy", "disk-quota",
+};
 static const char *const network_keys[NK_N] = { "subnet", "interface", "broadcast", "wake-port" };
 static const char *const client_keys[CK_N] = {
 	"initiator", "mac", "ip", "image", "policy", "reset-at", "quota",
-	"chap-user", "chap-secret", "mutual-user", "mutual-secret",
+	"chap-user", "chap-secret", "mutual-user", "mutual-secret", "disks",
 };
 
 /* Where a section and each of its keys were seen; 0 = not present. */
@@ -744,6 +747,16 @@ static void defaults_key(struct parser *p, int k, const char *val)
 	}
 }
 
+/* disks = IMAGE[:POLICY[:QUOTA]] ... (lab/xdisk.h); the images named are
+ * checked at the end (finish_disks). */
+static void set_disks(struct parser *p, struct xdisk_decl *dst, unsigned *n, const char *val)
+{
+	char why[200];
+
+	if (xdisk_parse_list(val, dst, n, why, sizeof(why)))
+		cfg_err(p, p->lineno, "%s", why);
+}
+
 static void image_key(struct parser *p, int k, const char *val)
 {
 	struct cfg_image *im = &p->cfg->images[p->idx];
@@ -774,6 +787,17 @@ static void image_key(struct parser *p, int k, const char *val)
 	}
 	case IK_WAKE_AT:
 		set_wake_at(p, &im->wake_at, val);
+		break;
+	case IK_DISKS:
+		set_disks(p, im->disks, &im->ndisks, val);
+		break;
+	case IK_DISK_POLICY:
+		if (xdisk_parse_policy(val, &im->disk_policy))
+			cfg_err(p, p->lineno, "disk-policy: '%s' is not overlay, discard-on-boot or "
+				"read-only", q(val, why, sizeof(why)));
+		break;
+	case IK_DISK_QUOTA:
+		set_size(p, &im->disk_quota, "disk-quota", val);
 		break;
 	}
 }
@@ -916,6 +940,9 @@ static void client_key(struct parser *p, int k, const char *val)
 	case CK_MUTUAL_SECRET:
 		set_chap_secret(p, cl->mutual_secret, "mutual-secret", val);
 		break;
+	case CK_DISKS:
+		set_disks(p, cl->disks, &cl->ndisks, val);
+		break;
 	}
 }
 
@@ -1006,6 +1033,7 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 
 static void check_chap(struct parser *p, const int *line, const char *prefix, const char *secret,
 		       const char *msecret);
+static void finish_disks(struct parser *p);
 
 int config_fill_server(struct config *c, const char **key, char *why, size_t whylen)
 {
@@ -1218,6 +1246,64 @@ static void finish_client(struct parser *p, unsigned i, bool default_image_ok)
 	check_chap(p, &key[CK_CHAP_USER], "", cl->chap_secret, cl->mutual_secret);
 }
 
+/* Whether the n attachments in d name images that exist and not boot
+ * itself ("" = any); problems reported at line. */
+static void check_attachments(struct parser *p, const struct xdisk_decl *d, unsigned n,
+			      const char *boot, int line)
+{
+	for (unsigned k = 0; k < n; k++) {
+		const struct cfg_image *x = cfg_image_find(p->cfg, d[k].image);
+		if (!x)
+			cfg_err(p, line, "disks: %s: there is no [image %s]", d[k].image, d[k].image);
+		else if (strcmp(d[k].image, boot) == 0)
+			cfg_err(p, line, "disks: %s is the boot image of these PCs (LUN 0); an extra "
+				"disk is another image", d[k].image);
+		else if (!d[k].has_policy && x->disk_policy == XDISK_READ_ONLY && d[k].has_quota &&
+			 d[k].quota)
+			cfg_err(p, line, "disks: %s is read-only ([image %s] disk-policy): it has no "
+				"overlay, so no quota", d[k].image, d[k].image);
+	}
+}
+
+/*
+ * The extra disks (lab/xdisk.h): every image an image's or a client's
+ * disks = names exists and is not the PCs' own boot image; a read-only
+ * disk has no quota; a client's own list and its image's together stay
+ * within XDISK_MAX LUNs (its own entry for an image its group gives too
+ * takes the group's LUN).
+ */
+static void finish_disks(struct parser *p)
+{
+	struct config *c = p->cfg;
+
+	for (unsigned i = 0; i < c->nimages; i++) {
+		const struct cfg_image *im = &c->images[i];
+		if (im->disk_policy == XDISK_READ_ONLY && im->disk_quota)
+			cfg_err(p, p->img_lines[i].key[IK_DISK_QUOTA], "disk-quota: [image %s] has "
+				"disk-policy = read-only: no overlay, so no quota", im->name);
+		check_attachments(p, im->disks, im->ndisks, im->name, p->img_lines[i].key[IK_DISKS]);
+	}
+	for (unsigned i = 0; i < c->nclients; i++) {
+		const struct client_decl *cl = &c->clients[i];
+		const struct cfg_image *boot = cl->image[0] ? cfg_image_find(c, cl->image) : NULL;
+		int line = p->cli_lines[i].key[CK_DISKS];
+		unsigned total = boot ? boot->ndisks : 0;
+
+		if (!cl->ndisks)
+			continue;
+		check_attachments(p, cl->disks, cl->ndisks, cl->image, line);
+		for (unsigned k = 0; k < cl->ndisks; k++) {
+			bool in_group = false;
+			for (unsigned g = 0; boot && g < boot->ndisks; g++)
+				in_group |= strcmp(boot->disks[g].image, cl->disks[k].image) == 0;
+			total += !in_group;
+		}
+		if (total > XDISK_MAX)
+			cfg_err(p, line, "disks: [client %s] would have %u extra disks with its image's "
+				"(at most %d: LUN 1..%d)", cl->name, total, XDISK_MAX, XDISK_MAX);
+	}
+}
+
 /*
  * CHAP keys come in pairs, and mutual only on top of one-way.  line[0..3]
  * are the lines of the user, secret, mutual user and mutual secret keys
@@ -1361,6 +1447,7 @@ int config_parse(const char *fname, const char *text, size_t len, unsigned mode,
 		for (unsigned i = 0; i < out->nclients; i++)
 			finish_client(p, i, image_ok);
 	}
+	finish_disks(p);
 	if (p->secret_line && (mode & 077))
 		cfg_err(p, p->secret_line, "the file holds CHAP secrets but group or others may "
 			"access it: chmod 600 %s", fname);

@@ -763,6 +763,81 @@ static void test_network_wake(void **state)
 		   "t.conf:5: unknown key 'mac' in [network lab]");
 }
 
+static void test_disks(void **state)
+{
+	struct config c;
+	struct xdisk_decl d[XDISK_MAX + 1];
+	unsigned n = 99;
+	char msg[256];
+
+	(void)state;
+	assert_int_equal(parse("[image lab]\npath = /lab\ndisks = games data:read-only, "
+			       "scratch:discard-on-boot:20G\n"
+			       "[image games]\npath = /g\ndisk-policy = discard-on-boot\ndisk-quota = 50G\n"
+			       "[image data]\npath = /d\n[image scratch]\npath = /s\n[image tools]\npath = /t\n"
+			       "[defaults]\nenroll = deny\nimage = lab\n"
+			       "[client pc1]\ninitiator = iqn.2026-01.test:pc1\ndisks = tools:read-only games::5G\n",
+			       &c), 0);
+	assert_int_equal(c.images[0].ndisks, 3);
+	assert_string_equal(c.images[0].disks[0].image, "games");
+	assert_false(c.images[0].disks[0].has_policy);
+	assert_false(c.images[0].disks[0].has_quota);
+	assert_string_equal(c.images[0].disks[1].image, "data");
+	assert_true(c.images[0].disks[1].has_policy);
+	assert_int_equal(c.images[0].disks[1].policy, XDISK_READ_ONLY);
+	assert_int_equal(c.images[0].disks[2].policy, XDISK_DISCARD_ON_BOOT);
+	assert_true(c.images[0].disks[2].has_quota);
+	assert_true(c.images[0].disks[2].quota == 20ull << 30);
+	assert_int_equal(c.images[1].disk_policy, XDISK_DISCARD_ON_BOOT);
+	assert_true(c.images[1].disk_quota == 50ull << 30);
+	assert_int_equal(c.images[2].disk_policy, XDISK_OVERLAY);   /* the default */
+	assert_int_equal(c.images[2].disk_quota, 0);
+	assert_int_equal(c.clients[0].ndisks, 2);
+	assert_string_equal(c.clients[0].disks[0].image, "tools");
+	assert_int_equal(c.clients[0].disks[0].policy, XDISK_READ_ONLY);
+	assert_false(c.clients[0].disks[1].has_policy);   /* "games::5G": policy left out */
+	assert_true(c.clients[0].disks[1].quota == 5ull << 30);
+	config_free(&c);
+
+	expect_one("[image lab]\npath = /lab\ndisks = games\n",
+		   "t.conf:3: disks: games: there is no [image games]");
+	expect_one("[image lab]\npath = /lab\ndisks = lab\n",
+		   "t.conf:3: disks: lab is the boot image of these PCs (LUN 0)");
+	expect_one("[image lab]\npath = /lab\ndisks = g g\n[image g]\npath = /g\n[defaults]\nenroll = deny\n",
+		   "t.conf:3: disks: g is listed twice");
+	expect_one("[image lab]\npath = /lab\ndisks = g:sometimes\n[image g]\npath = /g\n[defaults]\nenroll = deny\n",
+		   "t.conf:3: disks: g: policy 'sometimes' is not overlay, discard-on-boot or read-only");
+	expect_one("[image lab]\npath = /lab\ndisks = g:read-only:1G\n[image g]\npath = /g\n[defaults]\nenroll = deny\n",
+		   "t.conf:3: disks: g: a read-only disk has no overlay, so no quota");
+	expect_one("[image lab]\npath = /lab\ndisks = g:overlay:lots\n[image g]\npath = /g\n[defaults]\nenroll = deny\n",
+		   "t.conf:3: disks: g: quota: ");
+	expect_one("[image lab]\npath = /lab\ndisks = G_1\n", "t.conf:3: disks: ");
+	expect_one("[image lab]\npath = /lab\ndisk-policy = maybe\n",
+		   "t.conf:3: disk-policy: 'maybe' is not overlay, discard-on-boot or read-only");
+	expect_one("[image lab]\npath = /lab\ndisk-policy = read-only\ndisk-quota = 1G\n",
+		   "t.conf:4: disk-quota: [image lab] has disk-policy = read-only");
+	expect_one("[image lab]\npath = /lab\n[image g]\npath = /g\n[client a]\n"
+		   "initiator = iqn.2026-01.test:a\nimage = lab\ndisks = lab\n[defaults]\nenroll = deny\n",
+		   "t.conf:8: disks: lab is the boot image of these PCs (LUN 0)");
+
+	/* the list parser itself: 15 at most, separators, empty list */
+	assert_int_equal(xdisk_parse_list("a b c d e f g h i j k l m n o", d, &n, msg, sizeof(msg)), 0);
+	assert_int_equal(n, 15);
+	assert_int_equal(xdisk_parse_list("a b c d e f g h i j k l m n o p", d, &n, msg, sizeof(msg)),
+			 -EINVAL);
+	assert_non_null(strstr(msg, "more than 15 extra disks"));
+	assert_int_equal(xdisk_parse_list(" , ", d, &n, msg, sizeof(msg)), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(xdisk_parse_list("a:overlay:1G:x", d, &n, msg, sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "too many ':'"));
+	for (int p = XDISK_OVERLAY; p <= XDISK_READ_ONLY; p++) {
+		enum xdisk_policy back;
+		assert_int_equal(xdisk_parse_policy(xdisk_policy_name((enum xdisk_policy)p), &back), 0);
+		assert_int_equal(back, p);
+	}
+	assert_string_equal(xdisk_policy_name((enum xdisk_policy)7), "?");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -783,6 +858,7 @@ int main(void)
 		cmocka_unit_test(test_rbd_cache),
 		cmocka_unit_test(test_ceph_op_timeout),
 		cmocka_unit_test(test_network_wake),
+		cmocka_unit_test(test_disks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
