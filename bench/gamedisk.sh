@@ -187,7 +187,7 @@ cpu_s() {
 # that fails (a target that cannot serve it, LUN 1 missing) is a result:
 # recorded as FAIL with its reason, the round goes on.
 run_case() {
-	local r=$1 c=$2 portal target lun game=() out c0 c1 why
+	local r=$1 c=$2 portal target lun game=() out c0 c1 why line
 	case $c in
 	one | game)
 		write_conf "$TMP/$c.conf" "$([ "$c" = game ] && echo 1 || echo 0)"
@@ -211,9 +211,18 @@ run_case() {
 	if out=$("${PIN_C[@]}" "$BENCH" -p "$portal" -T "$target" -l "$lun" -w boot -N "$PCS" -r "$BOOT_MIB" \
 		-I "$INI-r$r-$c" -L "$c" "${game[@]}" 2>&1); then
 		c1=$(cpu_s "$DPID")
-		printf '  %-9s %s daemon CPU %.2f s\n' "$c" "$(grep -v '^RESULT' <<<"$out" | tr -s ' \n' ' ')" \
-			"$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')"
-		echo "$r $c $(grep '^RESULT' <<<"$out") cpu_s=$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')" >>"$RES"
+		line="$(grep '^RESULT' <<<"$out") cpu_s=$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')"
+		echo "$r $c $line" >>"$RES"
+		# One line: the run's aggregate, per-PC times, the daemon's CPU.
+		awk -v c="$c" '{
+			for (i = 2; i <= NF; i++) if (split($i, kv, "=") == 2) g[kv[1]] = kv[2]
+			printf "  %-9s %7.1f MiB/s in %6.2f s; per PC both disks p50/p99/max %.3f/%.3f/%.3f s", \
+				c, g["mibs"], g["secs"], g["done_p50_s"], g["done_p99_s"], g["done_max_s"]
+			if ("boot_p50_s" in g)
+				printf ", boot set %.3f/%.3f/%.3f s; %.0f+%.0f MiB read", g["boot_p50_s"], \
+					g["boot_p99_s"], g["boot_max_s"], g["boot_bytes"] / 1048576, g["game_bytes"] / 1048576
+			printf "; daemon CPU %.2f s\n", g["cpu_s"]
+		}' <<<"$line"
 	else
 		printf '  %-9s FAILED: %s\n' "$c" "$(tail -c 300 <<<"$out" | tr '\n' ' ')"
 		echo "$r $c FAIL" >>"$RES"
@@ -273,7 +282,7 @@ END {
 	name["one"] = "pristined, one disk"; name["game"] = "pristined + game disk"
 	name["tgt_one"] = "tgt, one disk"; name["tgt_game"] = "tgt + game disk"
 	printf "%-24s %10s  %-22s  %-22s %8s\n", "", "aggregate", "per PC, both disks", "per PC, boot set", "daemon"
-	printf "%-24s %10s  %-22s  %-22s %8s\n", "case", "MiB/s", "p50/p99/max s", "p50/p99/max s", "CPU s"
+	printf "%-24s %10s  %-22s  %-22s %8s\n", "case", "MiB/s", "p50/p99/max (s)", "p50/p99/max (s)", "CPU (s)"
 	split("one game tgt_one tgt_game", cs, " ")
 	for (i = 1; i <= 4; i++) {
 		c = cs[i]
