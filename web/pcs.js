@@ -1,7 +1,8 @@
 /*
  * pcs.js - the PCs page: every client in a live table (GET clients every
  * 2 s), filter and click-to-sort, the overlay bar, and the per-row
- * actions reset, policy, wake and remove, plus the "add PC" form.
+ * actions reset, policy, wake and remove, plus the "add PC" form; a
+ * PC's extra disks (LUN 1..) are listed under its image.
  * Rows carry data-client (the client's name); bars data-used/data-limit.
  */
 'use strict';
@@ -87,6 +88,20 @@
 		return s;
 	}
 
+	/* The PC's extra disks (LUN 1..), one line each under its image:
+	 * LUN, image, version (and the current one when it is behind),
+	 * policy.  Read-only: the CLI and the API change them. */
+	function extraDisks(c) {
+		const xs = (c.disks || []).filter((d) => d.lun > 0);
+		if (!xs.length) return null;
+		return P.el('div', { class: 'sub disks' }, ...xs.map((d) => P.el('div', {
+			class: 'disk', 'data-lun': d.lun, title: d.error || '',
+			text: `LUN ${d.lun}: ${d.image} v${d.version}` +
+				(d.current_version > d.version ? ` (v${d.current_version} current)` : '') +
+				(d.draft ? ' draft' : '') + `, ${d.policy}` + (d.error ? ' - error' : ''),
+		})));
+	}
+
 	/* One client as a table row (a card on phones: each cell has its label). */
 	function row(c) {
 		const td = (label, ...kids) => P.el('td', { 'data-label': label }, ...kids);
@@ -98,7 +113,8 @@
 			td('IP', ip(c)),
 			td('Image', P.el('span', { class: 'image', text: c.image }), ' ',
 				P.el('span', { class: 'version', text: 'v' + c.version }),
-				c.maintains ? P.el('span', { class: 'tag draft', text: 'draft of ' + c.maintains.image }) : null),
+				c.maintains ? P.el('span', { class: 'tag draft', text: 'draft of ' + c.maintains.image }) : null,
+				extraDisks(c)),
 			td('Sessions', P.el('span', { class: 'dot ' + (c.online ? 'on' : 'off'),
 				title: c.online ? 'online' : 'offline' }),
 				P.el('span', { class: 'sessions', text: c.online ? String(c.sessions) : 'off' })),

@@ -69,6 +69,82 @@ static int parse_force_body(const char *bodytext, size_t len, bool *force, char 
 }
 
 /*
+ * Parse a reset body: empty or {"force": bool?, "disk": str?} (disk: the
+ * image of the one disk to reset, lab/xdisk.h; absent = all of them).
+ * *disk points into *root (the caller frees *root, NULL when the body
+ * was empty).  0, or -EINVAL with err set.
+ */
+static int parse_reset_body(const char *bodytext, size_t len, bool *force, const char **disk,
+			    json_t **root, char *err, size_t errlen)
+{
+	json_t *f, *d;
+	int rc;
+
+	*force = false;
+	*disk = NULL;
+	rc = parse_body(bodytext, len, true, root, err, errlen);
+	if (rc || !*root)
+		return rc;
+	f = json_object_get(*root, "force");
+	d = json_object_get(*root, "disk");
+	if (f && !json_is_boolean(f)) {
+		snprintf(err, errlen, "\"force\" must be true or false");
+		return -EINVAL;
+	}
+	if (d && (!json_is_string(d) || !json_string_length(d))) {
+		snprintf(err, errlen, "\"disk\" must be the name of one of the client's disk images");
+		return -EINVAL;
+	}
+	*force = f && json_is_true(f);
+	*disk = d ? json_string_value(d) : NULL;
+	return 0;
+}
+
+/*
+ * Parse the body of an extra disk's attachment (POST .../disks):
+ * {"image": str, "policy": str?, "quota_bytes": int?} and nothing else,
+ * checked for form here (the op checks that the image and the policy
+ * exist).  0 with *root (the caller frees it), or -EINVAL with err set.
+ */
+static int parse_disk_body(const char *bodytext, size_t len, json_t **root, char *err,
+			   size_t errlen)
+{
+	const char *key;
+	json_t *v;
+	int rc = parse_body(bodytext, len, false, root, err, errlen);
+
+	if (rc)
+		return rc;
+	json_object_foreach(*root, key, v) {
+		if (strcmp(key, "image") && strcmp(key, "policy") && strcmp(key, "quota_bytes")) {
+			snprintf(err, errlen, "unknown field \"%.64s\" (an extra disk takes \"image\", "
+				 "\"policy\", \"quota_bytes\")", key);
+			goto bad;
+		}
+	}
+	v = json_object_get(*root, "image");
+	if (!json_is_string(v) || !json_string_length(v)) {
+		snprintf(err, errlen, "\"image\" is required: the name of the image to give as a disk");
+		goto bad;
+	}
+	v = json_object_get(*root, "policy");
+	if (v && !json_is_string(v)) {
+		snprintf(err, errlen, "\"policy\" must be overlay, discard-on-boot or read-only");
+		goto bad;
+	}
+	v = json_object_get(*root, "quota_bytes");
+	if (v && (!json_is_integer(v) || json_integer_value(v) < 0)) {
+		snprintf(err, errlen, "\"quota_bytes\" must be a number of bytes (0 = none)");
+		goto bad;
+	}
+	return 0;
+bad:
+	json_decref(*root);
+	*root = NULL;
+	return -EINVAL;
+}
+
+/*
  * Run the op behind a matched route and method (already checked with
  * api_route_allows).  A missing op is -ENOSYS (501) before the body is
  * looked at; a body that is not what the route takes is -EINVAL (400).
@@ -105,13 +181,42 @@ int api_dispatch(const struct control_ops *ops, const struct api_match *m, const
 		if (!ops->client_show)
 			break;
 		return ops->client_show(ops->ctx, m->id, out, err, errlen);
-	case API_R_CLIENT_RESET:
+	case API_R_CLIENT_RESET: {
+		const char *disk;
+
 		if (!ops->client_reset)
 			break;
-		rc = parse_force_body(bodytext, len, &force, err, errlen);
+		rc = parse_reset_body(bodytext, len, &force, &disk, &body, err, errlen);
+		if (rc == 0)
+			rc = ops->client_reset(ops->ctx, m->id, force, disk, out, err, errlen);
+		json_decref(body);
+		return rc;
+	}
+	case API_R_CLIENT_DISKS:
+	case API_R_IMAGE_DISKS:
+		if (m->route == API_R_CLIENT_DISKS ? !ops->client_disk_add : !ops->image_disk_add)
+			break;
+		rc = parse_disk_body(bodytext, len, &body, err, errlen);
 		if (rc)
 			return rc;
-		return ops->client_reset(ops->ctx, m->id, force, NULL, out, err, errlen);
+		rc = m->route == API_R_CLIENT_DISKS ?
+		     ops->client_disk_add(ops->ctx, m->id, body, out, err, errlen) :
+		     ops->image_disk_add(ops->ctx, m->id, body, out, err, errlen);
+		json_decref(body);
+		return rc;
+	case API_R_CLIENT_DISK_REMOVE:
+	case API_R_IMAGE_DISK_REMOVE:
+		if (m->route == API_R_CLIENT_DISK_REMOVE ? !ops->client_disk_remove :
+		    !ops->image_disk_remove)
+			break;
+		/* no fields; a body, if any, must still be a JSON object */
+		rc = parse_body(bodytext, len, true, &body, err, errlen);
+		json_decref(body);
+		if (rc)
+			return rc;
+		return m->route == API_R_CLIENT_DISK_REMOVE ?
+		       ops->client_disk_remove(ops->ctx, m->id, m->image, out, err, errlen) :
+		       ops->image_disk_remove(ops->ctx, m->id, m->image, out, err, errlen);
 	case API_R_CLIENT_REMOVE:
 		if (!ops->client_remove)
 			break;

@@ -62,6 +62,23 @@ static int take_id(const char *seg, size_t len, struct api_match *m, char *err, 
 	return 0;
 }
 
+/* Decode the {image} segment of a .../disks/{image}/remove into m->image;
+ * 0 or -EINVAL with err set. */
+static int take_image(const char *seg, size_t len, struct api_match *m, char *err, size_t errlen)
+{
+	int n = api_pct_decode(seg, len, m->image, sizeof(m->image));
+
+	if (n == -ENAMETOOLONG) {
+		snprintf(err, errlen, "image name longer than %d bytes", API_ID_MAX);
+		return -EINVAL;
+	}
+	if (n < 0) {
+		snprintf(err, errlen, "image name has a bad %%-escape or a control character");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Parse a TSIH segment (decimal, 1..65535) into m->tsih; 0 or -EINVAL. */
 static int take_tsih(const char *seg, size_t len, struct api_match *m, char *err, size_t errlen)
 {
@@ -85,8 +102,8 @@ bad:
 
 int api_route_match(const char *path, struct api_match *m, char *err, size_t errlen)
 {
-	const char *seg[4];
-	size_t seglen[4];
+	const char *seg[6];
+	size_t seglen[6];
 	size_t n = 0;
 	const char *p = path;
 
@@ -95,13 +112,14 @@ int api_route_match(const char *path, struct api_match *m, char *err, size_t err
 		err[0] = '\0';
 	if (*p != '/')
 		return -ENOENT;
-	/* Split "/a/b/c" into at most four segments; more is no route. */
+	/* Split "/a/b/c" into at most six segments (the longest route,
+	 * /v1/clients/{id}/disks/{image}/remove); more is no route. */
 	while (*p == '/') {
 		const char *s = ++p;
 
 		while (*p && *p != '/')
 			p++;
-		if (n == 4)
+		if (n == 6)
 			return -ENOENT;
 		seg[n] = s;
 		seglen[n] = (size_t)(p - s);
@@ -121,8 +139,17 @@ int api_route_match(const char *path, struct api_match *m, char *err, size_t err
 			m->route = API_R_CLIENTS;
 			return 0;
 		}
+		if (n == 6 && SEG_IS(3, "disks") && SEG_IS(5, "remove")) {
+			m->route = API_R_CLIENT_DISK_REMOVE;
+			return take_id(seg[2], seglen[2], m, err, errlen) ? -EINVAL :
+			       take_image(seg[4], seglen[4], m, err, errlen);
+		}
+		if (n > 4)
+			return -ENOENT;
 		if (n == 3)
 			m->route = API_R_CLIENT;
+		else if (SEG_IS(3, "disks"))
+			m->route = API_R_CLIENT_DISKS;
 		else if (SEG_IS(3, "reset"))
 			m->route = API_R_CLIENT_RESET;
 		else if (SEG_IS(3, "remove"))
@@ -140,7 +167,16 @@ int api_route_match(const char *path, struct api_match *m, char *err, size_t err
 			m->route = API_R_IMAGES;
 			return 0;
 		}
-		if (n == 4) {
+		if (n == 6 && SEG_IS(3, "disks") && SEG_IS(5, "remove")) {
+			m->route = API_R_IMAGE_DISK_REMOVE;
+			return take_id(seg[2], seglen[2], m, err, errlen) ? -EINVAL :
+			       take_image(seg[4], seglen[4], m, err, errlen);
+		}
+		if (n > 4)
+			return -ENOENT;
+		if (n == 4 && SEG_IS(3, "disks")) {
+			m->route = API_R_IMAGE_DISKS;
+		} else if (n == 4) {
 			if (seglen[3] > API_ACTION_MAX)
 				return -ENOENT;
 			for (size_t i = 0; i < seglen[3]; i++)
@@ -228,6 +264,10 @@ const char *api_route_allow(enum api_route r)
 	case API_R_WAKE:
 	case API_R_CLIENT_WAKE:
 	case API_R_CONSOLE_PASSWD:
+	case API_R_CLIENT_DISKS:
+	case API_R_CLIENT_DISK_REMOVE:
+	case API_R_IMAGE_DISKS:
+	case API_R_IMAGE_DISK_REMOVE:
 		return "POST";
 	case API_R_SESSION:
 		return "DELETE";

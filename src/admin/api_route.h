@@ -38,6 +38,10 @@ enum api_route {
 	API_R_WAKE,		/* /v1/wake */
 	API_R_CLIENT_WAKE,	/* /v1/clients/{id}/wake */
 	API_R_CONSOLE_PASSWD,	/* /v1/console/passwd */
+	API_R_CLIENT_DISKS,	/* /v1/clients/{id}/disks (an extra disk added) */
+	API_R_CLIENT_DISK_REMOVE,	/* /v1/clients/{id}/disks/{image}/remove */
+	API_R_IMAGE_DISKS,	/* /v1/images/{id}/disks (its group's extra disk) */
+	API_R_IMAGE_DISK_REMOVE,	/* /v1/images/{id}/disks/{image}/remove */
 };
 
 /* Longest {action} segment. */
@@ -48,13 +52,14 @@ struct api_match {
 	char id[API_ID_MAX + 1];	/* decoded {id}, NUL-terminated */
 	unsigned tsih;			/* parsed {tsih}, 1..65535, or job {n} */
 	char action[API_ACTION_MAX + 1];	/* an image's {action}: [a-z]+ */
+	char image[API_ID_MAX + 1];	/* decoded {image} of a .../disks/{image}/remove */
 };
 
 /*
  * Match a raw URL path (as sent, query string already cut off) against
  * the route table.  On success fills *m and returns 0.  Returns -ENOENT
  * when no route has this shape, -EINVAL when the shape matches but the
- * {id} or {tsih} segment is unacceptable (bad escape, NUL or other
+ * {id}, {image} or {tsih} segment is unacceptable (bad escape, NUL or other
  * control character, longer than API_ID_MAX, not a TSIH); err then holds
  * a one-line reason.
  */

@@ -33,6 +33,16 @@ void cluster_ops_init(struct control_ops *ops);
 /* POST /v1/wake, /v1/clients/{id}/wake (ops_wake.c); ops->ctx is a daemon_ctx. */
 void wake_ops_init(struct control_ops *ops);
 
+/* The extra disk operations and client reset (ops_disks.c); ops->ctx is
+ * a daemon_ctx. */
+void disk_ops_init(struct control_ops *ops);
+/* GET /v1/images/{name} (ops_images.c): the image with its versions,
+ * its group's extra disks and "disk_of".  0 or -ENOENT with err. */
+int op_image_show(void *ctx, const char *name, json_t **out, char *err, size_t errlen);
+/* The client id names (found by name or initiator) as the API shows it,
+ * new in *out, or {"id": id} when it is gone (ops_clients.c). */
+int client_answer(struct daemon_ctx *d, const char *id, json_t **out);
+
 /*
  * An optional string field of a request body: *out is NULL when the key
  * is absent; a value of another type is -EINVAL with a message in err.

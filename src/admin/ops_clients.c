@@ -1,9 +1,11 @@
 /*
  * ops_clients.c - the daemon's side of the admin API (struct control_ops): client
- * and session listings, reset, session kill, status - as JSON.
+ * and session listings (each client with its disks), add, remove, set,
+ * session kill, status - as JSON.  Reset and extra disks: ops_disks.c.
  */
 #include "admin/ops.h"
 #include "lab/records.h"
+#include "lab/xdisk.h"
 #include "storage/cache.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -30,6 +32,8 @@ static json_t *client_json(struct registry *reg, const struct client *c)
 			 "origin", c->origin == ORIGIN_CONFIG ? "config" : c->origin == ORIGIN_API ? "api" : "auto");
 	json_object_set_new(o, "version", json_integer((json_int_t)c->disk.version));
 	json_object_set_new(o, "policy", json_string(rules_policy_name(c->policy)));
+	/* its disks, LUN 0 (this boot disk) first, then its extra disks */
+	json_object_set_new(o, "disks", client_disks_json(reg, c));
 	json_object_set_new(o, "mac", c->mac[0] ? json_string(c->mac) : json_null());
 	json_object_set_new(o, "uuid", c->uuid[0] ? json_string(c->uuid) : json_null());
 	json_object_set_new(o, "boot_uuid", c->boot_uuid[0] ? json_string(c->boot_uuid) : json_null());
@@ -113,24 +117,6 @@ static int op_client_show(void *ctx, const char *id, json_t **out, char *err, si
 	}
 	pthread_mutex_unlock(&d->reg->lock);
 	return rc;
-}
-
-static int op_client_reset(void *ctx, const char *id, bool force, const char *disk, json_t **out,
-			   char *err, size_t errlen)
-{
-	(void)disk;   /* extra disks: lab/xdisk.h (issue 17, in progress) */
-	struct daemon_ctx *d = ctx;
-	struct timespec t0, t1;
-	int rc;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = CLUSTER_CHANGE(d->reg, registry_reset(d->reg, id, force, err, errlen), err, errlen);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (rc)
-		return rc;
-	*out = json_pack("{s:s, s:b, s:f}", "reset", id, "forced", force,
-			 "seconds", (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
-	return 0;
 }
 
 /*
@@ -223,8 +209,7 @@ static int check_client_values(const char *ini, const char *name,
 	return 0;
 }
 
-/* The client object after a change, or a small object if it is gone. */
-static int client_result(struct daemon_ctx *d, const char *id, json_t **out)
+int client_answer(struct daemon_ctx *d, const char *id, json_t **out)
 {
 	struct client *c;
 
@@ -275,7 +260,7 @@ static int op_client_add(void *ctx, json_t *body, json_t **out, char *err, size_
 	    (rc = check_client_values(ini, name, &bf, err, errlen)))
 		return rc;
 	rc = CLUSTER_CHANGE(d->reg, registry_add(d->reg, name, ini, image, &bf, quota, has_quota, err, errlen), err, errlen);
-	return rc ? rc : client_result(d, ini, out);
+	return rc ? rc : client_answer(d, ini, out);
 }
 
 static int op_client_remove(void *ctx, const char *id, bool force, json_t **out, char *err, size_t errlen)
@@ -319,7 +304,7 @@ static int op_client_set(void *ctx, const char *id, json_t *body, json_t **out, 
 	    (rc = check_client_values(NULL, name, &bf, err, errlen)))
 		return rc;
 	rc = CLUSTER_CHANGE(d->reg, registry_set(d->reg, id, name, image, &bf, has_quota, quota, force, err, errlen), err, errlen);
-	return rc ? rc : client_result(d, newid, out);
+	return rc ? rc : client_answer(d, newid, out);
 }
 
 struct sess_acc {
@@ -429,12 +414,13 @@ void daemon_ops_init(struct daemon_ctx *d, struct control_ops *ops)
 {
 	*ops = (struct control_ops){
 		.status = op_status, .clients_list = op_clients_list, .client_show = op_client_show,
-		.client_reset = op_client_reset, .client_add = op_client_add,
+		.client_add = op_client_add,
 		.client_remove = op_client_remove, .client_set = op_client_set,
 		.sessions_list = op_sessions_list,
 		.session_kill = op_session_kill, .ctx = d,
 	};
 	wake_ops_init(ops);
+	disk_ops_init(ops);
 	image_ops_init(ops);
 	cluster_ops_init(ops);
 	events_ops_init(ops);

@@ -1,12 +1,14 @@
 /*
  * ops_images.c - the admin API's image and job operations: listing
- * images and their versions (with who depends on each), add/import, the
+ * images and their versions (with who depends on each, and the extra
+ * disks of their PCs), add/import, the
  * draft cycle, rollback, flatten and export.
  */
 #include "lab/images.h"
 #include "lab/jobs.h"
 #include "admin/ops.h"
 #include "lab/records.h"
+#include "lab/xdisk.h"
 #include "util/log.h"
 #include "util/parse.h"
 
@@ -39,6 +41,12 @@ static json_t *image_json(struct registry *reg, const struct image *img)
 			"used_bytes", (json_int_t)disk_used_bytes(d)));
 	} else {
 		json_object_set_new(o, "draft", json_null());
+	}
+	{
+		/* extra disks (lab/xdisk.h): what its PCs get ("disks"), and
+		 * how many PCs have it as one ("disk_of") */
+		json_object_set_new(o, "disks", image_group_disks_json(reg, img));
+		json_object_set_new(o, "disk_of", json_integer((json_int_t)image_disk_of(reg, img)));
 	}
 	{
 		/* the daily Wake-on-LAN time of its PCs: its own or [defaults]' */
@@ -89,7 +97,7 @@ static int op_images_list(void *ctx, json_t **out, char *err, size_t errlen)
 	return 0;
 }
 
-static int op_image_show(void *ctx, const char *name, json_t **out, char *err, size_t errlen)
+int op_image_show(void *ctx, const char *name, json_t **out, char *err, size_t errlen)
 {
 	struct daemon_ctx *d = ctx;
 	struct image *img;

@@ -191,32 +191,47 @@ static struct client *enroll(struct registry *reg, const struct boot_request *rq
 }
 
 /*
+ * Whether a boot request from rq can be c rebooting: none of its
+ * sessions comes from another address.  0, or -EBUSY with ans set
+ * (what says what was not done).  Stale sessions from its own address
+ * are logged; the caller ends them.
+ */
+static int boot_is_reboot(struct registry *reg, struct client *c, const struct boot_request *rq,
+			  const char *what, struct boot_answer *ans)
+{
+	struct peer_check pc = { .initiator = c->initiator, .addr = rq->peer };
+
+	if (!c->disk.sessions)
+		return 0;
+	if (reg->hooks.foreach_session)
+		reg->hooks.foreach_session(reg->hooks.ctx, count_peers, &pc);
+	if (pc.other) {
+		ans->kind = BOOT_MESSAGE;
+		snprintf(ans->message, sizeof(ans->message), "%s is online from %s; a boot request "
+			 "from %s cannot be that PC rebooting: %s", c->initiator,
+			 pc.other_peer, rq->peer, what);
+		log_warn("boot: %s", ans->message);
+		return -EBUSY;
+	}
+	log_notice("boot: %s reboots with %u stale session%s from %s: ending them", c->initiator,
+		   pc.same, pc.same == 1 ? "" : "s", rq->peer);
+	return 0;
+}
+
+/*
  * The reset a boot means for c (reset-on-boot, or a scheduled reset that
  * is due).  0 (done or nothing to do), or -EBUSY with ans set.
  */
 static int reset_at_boot(struct registry *reg, struct client *c, const struct boot_request *rq,
 			 struct boot_answer *ans)
 {
-	struct peer_check pc = { .initiator = c->initiator, .addr = rq->peer };
 	char msg[256];
 	int rc;
 
 	if (c->policy != POLICY_RESET_ON_BOOT && !c->reset_due)
 		return 0;
-	if (c->disk.sessions) {
-		if (reg->hooks.foreach_session)
-			reg->hooks.foreach_session(reg->hooks.ctx, count_peers, &pc);
-		if (pc.other) {
-			ans->kind = BOOT_MESSAGE;
-			snprintf(ans->message, sizeof(ans->message), "%s is online from %s; a boot request "
-				 "from %s cannot be that PC rebooting: nothing was reset", c->initiator,
-				 pc.other_peer, rq->peer);
-			log_warn("boot: %s", ans->message);
-			return -EBUSY;
-		}
-		log_notice("boot: %s reboots with %u stale session%s from %s: ending them", c->initiator,
-			   pc.same, pc.same == 1 ? "" : "s", rq->peer);
-	}
+	if (boot_is_reboot(reg, c, rq, "nothing was reset", ans))
+		return -EBUSY;
 	rc = client_reset_locked(reg, c, true, c->reset_due ? "scheduled, at boot" : "reset-on-boot",
 				 msg, sizeof(msg));
 	if (rc) {
@@ -225,6 +240,35 @@ static int reset_at_boot(struct registry *reg, struct client *c, const struct bo
 		log_err("boot: %s", ans->message);
 		return rc;
 	}
+	return 0;
+}
+
+/*
+ * What a boot means for c's extra disks (lab/xdisk.h): discard-on-boot
+ * ones discarded, read-only ones moved to their image's current version,
+ * once its stale sessions (same address) are ended.  0, or -EBUSY with
+ * ans set.  A disk that fails is logged; the PC boots with the others.
+ */
+static int extra_disks_at_boot(struct registry *reg, struct client *c,
+			       const struct boot_request *rq, struct boot_answer *ans)
+{
+	char msg[256];
+
+	if (!xdisk_boot_due(c))
+		return 0;
+	if (boot_is_reboot(reg, c, rq, "its disks were not reset", ans))
+		return -EBUSY;
+	if (c->disk.sessions) {
+		if (disk_quiesce(reg, &c->disk, true, "boot", msg, sizeof(msg))) {
+			ans->kind = BOOT_MESSAGE;
+			snprintf(ans->message, sizeof(ans->message), "%s: its disks could not be reset: %s",
+				 c->initiator, msg);
+			log_err("boot: %s", ans->message);
+			return -EBUSY;
+		}
+		c->disk.resetting = false;
+	}
+	xdisk_at_boot(reg, c);
 	return 0;
 }
 
@@ -288,12 +332,14 @@ int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_
 	}
 	snprintf(c->boot_uuid, sizeof(c->boot_uuid), "%s", rq->uuid);
 	img = maintained_image(reg, c);
+	if (img && xdisk_has(c, img))
+		img = NULL;   /* an extra disk's draft: at its LUN, it boots its own system */
 	if (img) {
 		/* It boots the draft: its own overlay is not what it sees, keep it. */
 		log_notice("boot: %s boots the draft of image %s (maintenance)", c->initiator, img->name);
 	} else {
 		img = c->disk.img;
-		if (reset_at_boot(reg, c, rq, ans))
+		if (reset_at_boot(reg, c, rq, ans) || extra_disks_at_boot(reg, c, rq, ans))
 			goto out;
 	}
 	c->last_boot = (int64_t)time(NULL);

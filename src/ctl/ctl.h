@@ -2,7 +2,8 @@
  * ctl.h - pieces of pristinectl shared between its files: the HTTP
  * client for the daemon's admin socket (ctl_http.c) and the output
  * helpers (ctl_print.c).  The verbs live in pristinectl.c (status,
- * client, session), ctl_image.c (image, job) and ctl_pxe.c (pxe).
+ * client, session), ctl_image.c (image, job), ctl_disk.c (client disk,
+ * image disk) and ctl_pxe.c (pxe).
  */
 #ifndef PRISTINE_CTL_H
 #define PRISTINE_CTL_H
@@ -125,6 +126,7 @@ struct ctl_opts {
 	const char *mac;	/* --mac */
 	const char *uuid;	/* --uuid */
 	const char *policy;	/* --policy */
+	const char *disk;	/* client reset --disk IMAGE */
 	const char *reset_at;	/* --reset-at HH:MM */
 	const char *ip;		/* --ip ADDR[/PREFIX][,...] ("" = anywhere) */
 	const char *chap_user;	/* --chap-user NAME */
@@ -157,7 +159,8 @@ int ctl_call_json(const struct ctl *c, const char *method, const char *path, jso
  * Refuse the options a verb does not take: allowed is a string of letters,
  * f --force, n --name, i --image, q --quota, c --client, m --message,
  * F --format, b --block-size, t --target, w --no-wait, P --proxy,
- * D --full, S --server, I --interface, R --range, r --rbd, u --undo, a --all.  0 or CTL_EUSAGE
+ * D --full, S --server, I --interface, R --range, r --rbd, u --undo, a --all,
+ * p --policy, d --disk.  0 or CTL_EUSAGE
  * with the reason printed.
  */
 int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed);
@@ -172,6 +175,18 @@ int ctl_events(const struct ctl *c, int argc, char **argv, const struct ctl_opts
 int do_cluster(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 /* ctl_console.c: console passwd [--stdin]. */
 int do_console(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
+/*
+ * ctl_disk.c: client disk add|remove PC IMAGE and image disk add|remove
+ * LAB IMAGE (group: the latter); argv is what follows "disk".
+ */
+int ctl_disk_verb(const struct ctl *c, bool group, int argc, char **argv,
+		  const struct ctl_opts *o);
+/* The DISKS table of client show (its "disks", LUN 0 first); nothing
+ * when the daemon sent none. */
+void ctl_print_client_disks(const json_t *cl);
+/* image show: its group's extra disks ("disks") and, for an image given
+ * as an extra disk, how many PCs have it ("disk_of"). */
+void ctl_print_image_disks(const json_t *img);
 /* pxe VERB ... (ctl_pxe.c): pxe dnsmasq prints a dnsmasq configuration. */
 int do_pxe(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 

@@ -249,6 +249,7 @@ static int verb_image_versions(const struct ctl *c, const char *name)
 			printf("daily wake (Wake-on-LAN): %s\n",
 			       log_safe(ctl_str(res, "wake_at", "?"), who, sizeof(who)));
 	}
+	ctl_print_image_disks(res);
 	json_decref(res);
 	return CTL_OK;
 }
@@ -354,8 +355,8 @@ int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *
 	int rc;
 
 	if (!argc)
-		return usage_error("image needs a verb: list, add, import, versions, edit, commit, "
-				   "discard, rollback, delete, flatten, export");
+		return usage_error("image needs a verb: list, add, import, versions, show, edit, commit, "
+				   "discard, rollback, delete, flatten, export, disk add|remove");
 	snprintf(what, sizeof(what), "image %s", v);
 	if (!strcmp(v, "list") && argc == 1)
 		return (rc = opts_only(o, what, "")) ? rc : verb_image_list(c);
@@ -369,6 +370,8 @@ int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *
 		return (rc = opts_only(o, what, "bFwr")) ? rc : verb_image_add(c, argv[1], argv[2], o, true);
 	if ((!strcmp(v, "versions") || !strcmp(v, "show")) && argc == 2)
 		return (rc = opts_only(o, what, "")) ? rc : verb_image_versions(c, argv[1]);
+	if (!strcmp(v, "disk"))
+		return ctl_disk_verb(c, true, argc - 1, argv + 1, o);
 	if (!strcmp(v, "edit") && argc == 2) {
 		if ((rc = opts_only(o, what, "cf")))
 			return rc;

@@ -29,7 +29,9 @@ static void usage(FILE *f)
 		"  status                      daemon version, uptime, targets, counts\n"
 		"  client list                 clients, their image, overlay use and state\n"
 		"  client show ID              one client (ID: its name or initiator IQN)\n"
-		"  client reset ID [--force]   discard a client's overlay (--force: even if online)\n"
+		"  client reset ID [--disk IMAGE] [--force]\n"
+		"                              discard a client's overlays, all its disks or the\n"
+		"                              one on IMAGE (--force: even if online)\n"
 		"  client add IQN [--name NAME] [--image IMAGE] [--quota SIZE] [--mac MAC]\n"
 		"             [--uuid UUID] [--policy persistent|reset-on-boot|scheduled]\n"
 		"             [--reset-at HH:MM] [--ip ADDR[/PREFIX][,...]]\n"
@@ -45,6 +47,10 @@ static void usage(FILE *f)
 		"                              rename, move to another image (discards the\n"
 		"                              overlay), change the quota; --ip binds the\n"
 		"                              client to source addresses ('' = anywhere)\n"
+		"  client disk add ID IMAGE [--policy P] [--quota SIZE]\n"
+		"                              give the PC IMAGE as an extra disk (next free LUN);\n"
+		"                              P: overlay, discard-on-boot, read-only\n"
+		"  client disk remove ID IMAGE take the extra disk away (its overlay discarded)\n"
 		"  client wake ID... | --all [--image IMAGE]\n"
 		"                              send Wake-on-LAN to the PCs (those online are skipped)\n"
 		"  events                      the event log: boots, logins, resets, commits, wakes\n"
@@ -59,6 +65,12 @@ static void usage(FILE *f)
 		"                              convert a qcow2/vmdk/vhdx/vdi/... file into a new image\n"
 		"                              (--rbd: into a new RBD image in POOL)\n"
 		"  image versions NAME         versions, messages, times, who depends on each\n"
+		"  image show NAME             the same, with the extra disks its PCs get and how\n"
+		"                              many PCs have it as an extra disk\n"
+		"  image disk add NAME IMAGE [--policy P] [--quota SIZE]\n"
+		"                              every PC of image NAME gets IMAGE as an extra disk\n"
+		"  image disk remove NAME IMAGE\n"
+		"                              take that extra disk from every PC of image NAME\n"
 		"  image edit NAME --client C [--force]\n"
 		"                              open a draft on the current version for client C\n"
 		"  image commit NAME -m MSG [--force]\n"
@@ -297,7 +309,7 @@ static void print_client(const json_t *cl)
 		"name", "initiator", "image", "version", "target", "policy", "reset_at",
 		"reset_due", "used_bytes", "quota_bytes", "online", "sessions", "maintenance",
 		"last_login", "last_boot", "boots", "last_boot_seconds", "mac", "uuid", "boot_uuid", "ip", "chap", "origin",
-		"overlay_error", "overlay_dir", "address",
+		"overlay_error", "overlay_dir", "address", "disks",
 	};
 	char used[32], quota[32], line[320];
 	const char *key, *err;
@@ -374,6 +386,7 @@ static void print_client(const json_t *cl)
 		show_line(key, text ? text : "?");
 		free(text);
 	}
+	ctl_print_client_disks(cl);
 }
 
 static int verb_client_show(const struct ctl *c, const char *id)
@@ -396,20 +409,32 @@ static int verb_client_show(const struct ctl *c, const char *id)
 	return CTL_OK;
 }
 
-static int verb_client_reset(const struct ctl *c, const char *id, bool force)
+/* client reset ID [--disk IMAGE]: all its disks, or the one on IMAGE. */
+static int verb_client_reset(const struct ctl *c, const char *id, bool force, const char *disk)
 {
-	char path[1024], buf[512];
-	json_t *res;
+	char path[1024], buf[512], img[128];
+	json_t *res, *body;
 	int rc;
 
 	rc = client_path(id, "/reset", path, sizeof(path));
 	if (rc)
 		return rc;
-	rc = ctl_call(c, "POST", path, force ? "{\"force\":true}" : "{\"force\":false}", NULL, &res);
+	if (disk && (!disk[0] || strlen(disk) > 63))
+		return usage_error("--disk IMAGE must be 1 to 63 characters: '%s'", disk);
+	body = json_pack("{s:b}", "force", force);
+	if (!body || (disk && json_object_set_new(body, "disk", json_string(disk)))) {
+		json_decref(body);
+		fprintf(stderr, "pristinectl: out of memory (or IMAGE is not UTF-8)\n");
+		return CTL_EREMOTE;
+	}
+	rc = ctl_call_json(c, "POST", path, body, NULL, &res);
 	if (rc)
 		return rc;
 	if (c->json)
 		ctl_print_json(res, stdout);
+	else if (disk)
+		printf("client %s: disk %s reset\n", log_safe(ctl_str(res, "name", ctl_str(res, "reset", id)),
+		       buf, sizeof(buf)), log_safe(disk, img, sizeof(img)));
 	else
 		printf("client %s reset\n", log_safe(ctl_str(res, "name", ctl_str(res, "reset", id)), buf, sizeof(buf)));
 	json_decref(res);
@@ -737,6 +762,7 @@ int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
 			  o->range && !strchr(allowed, 'R') ? "--range" :
 			  o->mac && !strchr(allowed, 'M') ? "--mac" :
 			  o->policy && !strchr(allowed, 'p') ? "--policy" :
+			  o->disk && !strchr(allowed, 'd') ? "--disk" :
 			  o->reset_at && !strchr(allowed, 'A') ? "--reset-at" :
 			  o->uuid && !strchr(allowed, 'U') ? "--uuid" :
 			  o->ip && !strchr(allowed, 'X') ? "--ip" :
@@ -759,14 +785,17 @@ static int do_client(const struct ctl *c, int argc, char **argv, const struct ct
 
 	if (!argc)
 		return usage_error("client needs a verb: list, show ID, reset ID, add IQN, "
-				   "remove ID, set ID, wake ID...");
+				   "remove ID, set ID, disk add|remove ID IMAGE, wake ID...");
 	snprintf(what, sizeof(what), "client %s", v);
 	if (!strcmp(v, "list") && argc == 1)
 		return (rc = opts_only(o, what, "")) ? rc : verb_client_list(c);
 	if (!strcmp(v, "show") && argc == 2)
 		return (rc = opts_only(o, what, "")) ? rc : verb_client_show(c, argv[1]);
 	if (!strcmp(v, "reset") && argc == 2)
-		return (rc = opts_only(o, what, "f")) ? rc : verb_client_reset(c, argv[1], o->force);
+		return (rc = opts_only(o, what, "fd")) ? rc :
+			verb_client_reset(c, argv[1], o->force, o->disk);
+	if (!strcmp(v, "disk"))
+		return ctl_disk_verb(c, false, argc - 1, argv + 1, o);
 	if (!strcmp(v, "add") && argc == 2)
 		return (rc = opts_only(o, what, "niqMpAUXC")) ? rc : verb_client_add(c, argv[1], o);
 	if (!strcmp(v, "remove") && argc == 2)
@@ -944,6 +973,8 @@ int main(int argc, char **argv)
 				t = take_value(argc, argv, &i, "--mac", &o.mac);
 			if (!t)
 				t = take_value(argc, argv, &i, "--policy", &o.policy);
+			if (!t)
+				t = take_value(argc, argv, &i, "--disk", &o.disk);
 			if (!t)
 				t = take_value(argc, argv, &i, "--reset-at", &o.reset_at);
 			if (!t)

@@ -337,6 +337,9 @@ static int build_registry(struct daemon *d)
 	if (setup_records(d))
 		return -1;
 	for (unsigned i = 0; i < d->nimg; i++) {
+		const struct cfg_image *ci = &c->images[i];
+		/* its PCs' extra disks and how it is one (lab/xdisk.h) */
+		xdisk_group_configure(d->imgs[i], ci->disks, ci->ndisks, ci->disk_policy, ci->disk_quota);
 		if (image_load(reg, d->imgs[i]) || registry_add_image(reg, d->imgs[i]))
 			return -1;
 		d->imgs[i] = NULL;   /* the registry's now */

@@ -160,6 +160,8 @@ int bindings_save(struct registry *reg)
 			json_object_set_new(e, "reset_due", json_true());
 		if (c->nallow && c->origin != ORIGIN_CONFIG)
 			json_object_set_new(e, "ip", client_allow_json(c));
+		if (xdisk_any(c))
+			json_object_set_new(e, "disks", xdisk_records_json(c));
 		if (c->chap.user[0] && c->origin != ORIGIN_CONFIG)   /* the file is 0600 */
 			json_object_set_new(e, "chap", json_pack("{s:s, s:s, s:s, s:s}",
 				"user", c->chap.user, "secret", c->chap.secret,
@@ -371,6 +373,7 @@ int registry_configure(struct registry *reg, const struct client_decl *cc, struc
 	snprintf(c->chap.secret, sizeof(c->chap.secret), "%s", cc->chap_secret);
 	snprintf(c->chap.muser, sizeof(c->chap.muser), "%s", cc->mutual_user);
 	snprintf(c->chap.msecret, sizeof(c->chap.msecret), "%s", cc->mutual_secret);
+	xdisk_own_configure(c, cc->disks, cc->ndisks);
 	c->next = reg->clients;
 	reg->clients = c;
 	return 0;
@@ -398,6 +401,20 @@ static void sweep_imports(struct registry *reg)
 	}
 	if (d)
 		closedir(d);
+}
+
+/* The record of initiator in bindings (borrowed), or NULL. */
+static json_t *client_record(json_t *bindings, const char *initiator)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(json_object_get(bindings, "clients"), i, e) {
+		const char *ini = json_string_value(json_object_get(e, "initiator"));
+		if (ini && strcasecmp(ini, initiator) == 0)
+			return e;
+	}
+	return NULL;
 }
 
 /* What registry_open's walk over the kept overlays needs. */
@@ -472,6 +489,12 @@ int registry_open(struct registry *reg)
 	for (struct client *c = reg->clients; c; c = c->next)
 		bound_version(w.bindings, c);
 	st->ops->overlays_list(st, open_kept_overlay, &w);
+	/* extra disks: the LUNs and versions recorded, then the attachments
+	 * in force (opened at each PC's first login) */
+	for (struct client *c = reg->clients; c; c = c->next) {
+		xdisk_restore(reg, c, json_object_get(client_record(w.bindings, c->initiator), "disks"));
+		xdisk_sync(reg, c);
+	}
 	json_decref(w.bindings);
 	bindings_save(reg);
 	reg->purge_pending = true;   /* whatever a crash left in trash/ */
@@ -498,6 +521,7 @@ void registry_close(struct registry *reg)
 	while (reg->clients) {
 		struct client *c = reg->clients;
 		reg->clients = c->next;
+		xdisk_free_all(reg, c, false);   /* before the target they sit in */
 		if (c->disk.cow && disk_close(&c->disk, true))
 			log_err("client %s: overlay closed with an error", c->initiator);
 		free(c);
@@ -643,6 +667,13 @@ attach:
 			goto out;
 		}
 	}
+	/* its extra disks into its target (lab/xdisk.h): a PC enrolled
+	 * just now gets its group's */
+	if (c && d == &c->disk) {
+		if (xdisk_sync(reg, c))
+			bindings_save(reg);
+		xdisk_open_all(reg, c);
+	}
 	/* a PC's login with no session open: a boot (iostats.h), unless
 	 * its boot script began one already */
 	if (c && d == &c->disk && d->sessions == 0)
@@ -676,6 +707,12 @@ void registry_io_stats(void *ctx, void *handle, const char *initiator,
 	pthread_mutex_unlock(&reg->lock);
 }
 
+/* The client whose boot disk d is (not a draft's). */
+static struct client *disk_client(struct disk *d)
+{
+	return (struct client *)((char *)d - offsetof(struct client, disk));
+}
+
 /* handle is the disk the session attached to (a client's or a draft's). */
 void registry_detach(void *ctx, void *handle)
 {
@@ -696,8 +733,10 @@ void registry_detach(void *ctx, void *handle)
 		log_notice("client %s: its overlay failed earlier (%s: %s); closed now that its last "
 			   "session ended, it reopens from its last flushed state at the next login",
 			   d->initiator, what ? what : "I/O", strerror(-err));
+		xdisk_close_all(disk_client(d));   /* their LUs sit in its target */
 		disk_close(d, true);
 	} else if (reg->gateways && d->sessions == 0 && d->cow && !d->is_draft && !d->resetting) {
+		xdisk_close_all(disk_client(d));
 		if (disk_close(d, true))
 			log_err("client %s: overlay closed with an error", d->initiator);
 		cluster_released(reg->gateways, d->initiator);
@@ -776,6 +815,7 @@ static int client_discard(struct registry *reg, struct client *c, char *msg, siz
 	int rc;
 
 	snprintf(label, sizeof(label), "overlay-%s", base ? base + 1 : c->disk.dir);
+	xdisk_close_all(c);   /* their LUs sit in the target that goes */
 	rc = disk_discard(&c->disk, disk_store(reg, &c->disk), label);
 	if (rc) {
 		snprintf(msg, msglen, "cannot discard the overlay of %s: %s", c->initiator, strerror(-rc));
@@ -975,6 +1015,7 @@ int registry_add(struct registry *reg, const char *name, const char *initiator, 
 	c->disk.quota = quota_set ? quota : reg->default_quota;
 	c->next = reg->clients;
 	reg->clients = c;
+	xdisk_sync(reg, c);   /* its image's group's disks */
 	bindings_save(reg);
 	log_notice("client %s%s%s added on image %s", initiator, c->name[0] ? " as " : "", c->name, img->name);
 	events_add(EV_CLIENT, c->name[0] ? c->name : initiator, img->name, "client %s added", initiator);
@@ -1024,6 +1065,7 @@ int registry_remove(struct registry *reg, const char *id, bool force, char *msg,
 		c->disk.resetting = false;
 		goto out;
 	}
+	xdisk_free_all(reg, c, true);   /* its overlays on its extra disks go too */
 	for (pp = &reg->clients; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
@@ -1092,6 +1134,7 @@ int registry_set(struct registry *reg, const char *id, const char *name, const c
 			if (disk_store(reg, &c->disk)->ops->overlay_where(disk_store(reg, &c->disk),
 					c->initiator, c->disk.version, c->disk.dir, sizeof(c->disk.dir)))
 				log_err("client %s: the place of its overlay does not fit", c->initiator);
+			xdisk_sync(reg, c);   /* its new image's group's disks */
 		}
 		c->disk.resetting = false;
 		if (rc)
@@ -1136,6 +1179,7 @@ static void client_rebind(struct registry *reg, struct client *c, struct image *
 			 "disk until its sessions end", c->initiator);
 		return;
 	}
+	xdisk_close_all(c);
 	if (c->disk.cow && disk_close(&c->disk, true))
 		log_err("client %s: overlay closed with an error", c->initiator);
 	c->disk.img = img;
@@ -1210,6 +1254,7 @@ int registry_clients_refresh(struct registry *reg, json_t *bindings)
 			continue;
 		}
 		/* its overlay was thrown away by the gateway that removed it */
+		xdisk_free_all(reg, c, false);
 		if (c->disk.cow && disk_close(&c->disk, false))
 			log_err("client %s: overlay closed with an error", c->initiator);
 		/* the list may have changed while the lock was dropped */

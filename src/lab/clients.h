@@ -38,6 +38,7 @@
 #include "lab/images.h"
 #include "lab/store.h"
 #include "lab/wake.h"
+#include "lab/xdisk.h"
 #include "proto/iscsi.h"
 #include "storage/backend.h"
 #include "storage/overlay.h"
@@ -55,6 +56,13 @@ struct client {
 	bool quota_set;               /* quota chosen for it, not the default */
 	char initiator[ISCSI_NAME_MAX];
 	struct disk disk;             /* its image (disk.img), overlay, LU, sessions */
+	/* Its extra disks (lab/xdisk.h): x[lun - 1], NULL where no disk;
+	 * their LUs sit in disk.scsi while it is open.  own: its own
+	 * attachments (own_config[i]: of the configuration file). */
+	struct xdisk *x[XDISK_MAX];
+	struct xdisk_decl own[XDISK_MAX];
+	bool own_config[XDISK_MAX];
+	unsigned nown;
 	int64_t last_login;           /* unix time, 0 = never since start */
 	/* network boot (boot endpoint) */
 	char mac[18];                 /* "aa:bb:cc:dd:ee:ff" or "" */

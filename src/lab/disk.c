@@ -33,19 +33,27 @@ int disk_init(struct disk *d, const char *initiator, struct image *img, unsigned
 	return 0;
 }
 
-/* Build the LU of d over its open overlay.  0 or -ENOMEM. */
-static int make_lu(struct disk *d)
+/* Build the LU of d over be (its open overlay, or its version for a
+ * read-only extra disk): a target of its own at LUN 0, or LUN d->lun of
+ * its host's.  0, -ENOMEM, or scsi_target_add_lu's error. */
+static int make_lu(struct disk *d, struct backend *be)
 {
 	struct scsi_lu_config lc;
 	char serial[17];
 	uint64_t id = fnv1a2(d->img->target, d->initiator);
+	int rc;
 
 	snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)id);
 	lc = (struct scsi_lu_config){
-		.be = cow_backend(d->cow), .block_size = d->img->block_size, .read_only = false,
+		.be = be, .block_size = d->img->block_size, .read_only = d->read_only,
 		.vendor = "PRISTINE", .product = "pristine disk", .revision = "0001",
-		.serial = serial, .naa_id = id, .target_name = d->img->target,
+		.serial = serial, .naa_id = id,
+		.target_name = d->host && d->host_target ? d->host_target : d->img->target,
 	};
+	if (d->host) {
+		rc = scsi_target_add_lu(d->host, d->lun, &lc);
+		return rc ? (rc < 0 ? rc : -EEXIST) : 0;
+	}
 	d->scsi = scsi_target_new();
 	if (!d->scsi)
 		return -ENOMEM;
@@ -55,6 +63,24 @@ static int make_lu(struct disk *d)
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+int disk_host_lu(struct disk *src, struct scsi_target *host, unsigned lun, const char *host_target)
+{
+	struct disk view = *src;
+
+	if (!src->cow)
+		return -ENODEV;
+	view.host = host;
+	view.lun = lun;
+	view.host_target = host_target;
+	view.read_only = false;
+	return make_lu(&view, cow_backend(src->cow));
+}
+
+bool disk_is_open(const struct disk *d)
+{
+	return d->cow || d->ro_be;
 }
 
 int disk_open(struct disk *d, struct lab_store *store, uint64_t store_floor)
@@ -71,18 +97,31 @@ int disk_open(struct disk *d, struct lab_store *store, uint64_t store_floor)
 		log_err("%s", msg);
 		return rc;
 	}
+	if (d->read_only) {
+		/* No overlay: the LU is the version, writes answer DATA PROTECT. */
+		rc = make_lu(d, vbe);
+		if (rc)
+			image_version_put(d->img, d->version);
+		else
+			d->ro_be = vbe;
+		return rc;
+	}
 	image_version_id(d->img, d->version, base, sizeof(base));
 	oo.base_id = base;
 	/* A client's place may depend on its version (an RBD clone of it). */
-	if (!d->is_draft && (rc = store->ops->overlay_where(store, d->initiator, d->version, d->dir,
-							    sizeof(d->dir)))) {
+	if (d->extra)
+		rc = store->ops->xdisk_where(store, d->img->name, d->initiator, d->version, d->dir,
+					     sizeof(d->dir));
+	else if (!d->is_draft)
+		rc = store->ops->overlay_where(store, d->initiator, d->version, d->dir, sizeof(d->dir));
+	if (rc) {
 		image_version_put(d->img, d->version);
 		return rc;
 	}
 	rc = store->ops->overlay_open(store, d->dir, d->img->versions[d->version - 1].root, vbe, &oo,
 				      &d->cow);
 	if (rc == 0) {
-		rc = make_lu(d);
+		rc = make_lu(d, cow_backend(d->cow));
 		if (rc) {
 			cow_close(d->cow);
 			d->cow = NULL;
@@ -97,8 +136,18 @@ int disk_close(struct disk *d, bool keep)
 {
 	int rc = 0;
 
-	scsi_target_free(d->scsi);
+	if (d->host && disk_is_open(d)) {
+		/* its commands on the LU finish before it goes */
+		scsi_target_remove_lu(d->host, d->lun);
+	} else {
+		scsi_target_free(d->scsi);
+	}
 	d->scsi = NULL;
+	if (d->ro_be) {
+		d->ro_be = NULL;   /* the version's: released with its use */
+		image_version_put(d->img, d->version);
+		return 0;
+	}
 	if (!d->cow)
 		return 0;
 	/* Open means the overlay and the version use are both held. */

@@ -10,7 +10,8 @@
  * Every session of the initiator shares the one overlay and LU.
  *
  * States: closed (cow == NULL, no version held) and open (cow, scsi and the
- * version use all held).  sessions counts attached logins of an open
+ * version use all held; a read-only extra disk: ro_be instead of cow, its
+ * LU in its host's target).  sessions counts attached logins of an open
  * disk; `resetting` is set while its overlay is being changed, and then
  * no login attaches.
  *
@@ -41,6 +42,18 @@ struct disk {
 	unsigned sessions;
 	bool resetting;               /* being changed: no login attaches */
 	uint64_t quota;               /* bytes, 0 = none */
+	/* An extra disk of a PC (lab/xdisk.h): its LU sits at lun in host,
+	 * the target of the PC's boot disk (set before disk_open; NULL = a
+	 * target of its own, LUN 0), whose name host_target is.  Its overlay
+	 * is placed by the store's xdisk_where.  read_only: no overlay at
+	 * all, the LU is the version itself (ro_be, the version's backend,
+	 * while open). */
+	bool extra;
+	bool read_only;
+	struct scsi_target *host;
+	const char *host_target;
+	unsigned lun;
+	struct backend *ro_be;
 };
 
 /*
@@ -69,6 +82,16 @@ int disk_close(struct disk *d, bool keep);
  * anything) or -errno.  The caller wakes the purger.
  */
 int disk_discard(struct disk *d, struct lab_store *store, const char *label);
+/*
+ * Add an LU over open disk src's overlay at lun of host (named
+ * host_target), identified as src's own would be: an image's draft served
+ * at its maintenance PC's LUN (lab/xdisk.h, MAINTENANCE).  src keeps
+ * owning the overlay; the caller removes the LU (scsi_target_remove_lu)
+ * before src closes.  0 or -errno.
+ */
+int disk_host_lu(struct disk *src, struct scsi_target *host, unsigned lun, const char *host_target);
+/* Whether d is open (its LU and version use held). */
+bool disk_is_open(const struct disk *d);
 /* Bytes its overlay holds (0 when closed). */
 uint64_t disk_used_bytes(const struct disk *d);
 /* Its overlay's sticky error (cow_error), 0 when healthy or closed. */

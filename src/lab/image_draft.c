@@ -245,6 +245,12 @@ int image_edit(struct registry *reg, const char *name, const char *client, bool 
 			goto out;
 		c->disk.resetting = false;
 	}
+	/* A PC with img as an extra disk sees the draft at that LUN from its
+	 * next login (lab/xdisk.h, MAINTENANCE). */
+	if (c && c->disk.img != img &&
+	    (rc = xdisk_draft_quiesce(reg, img, c->initiator, force, "open the draft (it sees the "
+				      "draft at its next login)", msg, msglen)))
+		goto out;
 	/* A fresh layer name: never one a version uses (its place is
 	 * cleared below). */
 	for (bool used = true; used;) {
@@ -313,6 +319,10 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 	d = find_draft(reg, name, "commit", &img, &rc, msg, msglen);
 	if (!d)
 		goto out;
+	/* its maintenance PC's LUN on it (lab/xdisk.h) goes first */
+	rc = xdisk_draft_quiesce(reg, img, d->disk.initiator, force, "commit", msg, msglen);
+	if (rc)
+		goto out;
 	rc = disk_quiesce(reg, &d->disk, force, "commit", msg, msglen);
 	if (rc)
 		goto out;
@@ -372,6 +382,7 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 	maint = maintainer_of(reg, img, d);
 	if (maint)
 		maintainer_to_current(reg, img, maint, msg, msglen);
+	xdisk_draft_committed(reg, img, d->disk.initiator);
 	free(d);
 	goto out;
 undo:
@@ -395,6 +406,9 @@ int image_discard(struct registry *reg, const char *name, bool force, char *msg,
 	pthread_mutex_lock(&reg->lock);
 	d = find_draft(reg, name, "discard", &img, &rc, msg, msglen);
 	if (!d)
+		goto out;
+	rc = xdisk_draft_quiesce(reg, img, d->disk.initiator, force, "discard the draft", msg, msglen);
+	if (rc)
 		goto out;
 	rc = disk_quiesce(reg, &d->disk, force, "discard the draft", msg, msglen);
 	if (rc)
@@ -484,6 +498,7 @@ out:
 int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, size_t msglen)
 {
 	char from[PATH_MAX], label[IMAGE_NAME_MAX + 100];
+	const struct client *xc;
 	struct version *ver;
 	struct image *img;
 	unsigned n = 0;
@@ -518,6 +533,9 @@ int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, 
 	for (struct client *c = reg->clients; c; c = c->next)
 		if (c->disk.img == img && c->disk.version == v && n++ == 0)
 			snprintf(msg, msglen, "client %s is on v%u", c->name[0] ? c->name : c->initiator, v);
+	if (!n && (xc = xdisk_version_user(reg, img, v)) != NULL && n++ == 0)
+		snprintf(msg, msglen, "client %s has it as an extra disk on v%u",
+			 xc->name[0] ? xc->name : xc->initiator, v);
 	if (n) {
 		size_t l = strlen(msg);
 		snprintf(msg + l, msglen - l, "%s; reset %s first", n > 1 ? " (and others)" : "",

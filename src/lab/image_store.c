@@ -220,6 +220,8 @@ int image_save(struct registry *reg, struct image *img)
 			 "current", (int)img->current, "next_layer", (int)img->next_layer,
 			 "versions", vers);
 	json_object_set_new(root, "target", json_string(img->target));
+	if (img->ngroup)   /* the API's group attachments (lab/xdisk.h) */
+		json_object_set_new(root, "disks", xdisk_group_json(img));
 	if (img->draft)
 		json_object_set_new(root, "draft",
 			json_pack("{s:s, s:i, s:s, s:I}", "layer", img->draft->layer,
@@ -540,6 +542,7 @@ int image_load(struct registry *reg, struct image *img)
 			img->next_layer = img->nversions + 1;
 		if ((rc = parse_draft(reg, img, root, msg, sizeof(msg))))
 			goto bad;
+		xdisk_group_restore(img, json_object_get(root, "disks"));
 	}
 	json_decref(root);
 	cleanup_orphans(reg, img);

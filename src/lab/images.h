@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "lab/disk.h"
+#include "lab/xdisk.h"
 #include "proto/iscsi.h"
 #include "storage/backend.h"
 #include "storage/chain.h"
@@ -97,6 +98,16 @@ struct image {
 	 * committed or dropped ("it was committed as v3 by gateway gw1 at
 	 * 17:02:11"), "" = nothing to say; for the refusal of a late verb. */
 	char draft_fate[160];
+	/* Extra disks (lab/xdisk.h).  group: the attachments every PC of this
+	 * image gets (LUN 1.. in this order), those of the configuration file
+	 * first (group_config[i]), then the API's (kept in image.json).
+	 * disk_policy / disk_quota: how this image is given as an extra disk
+	 * when an attachment does not say. */
+	struct xdisk_decl group[XDISK_MAX];
+	bool group_config[XDISK_MAX];
+	unsigned ngroup;
+	enum xdisk_policy disk_policy;
+	uint64_t disk_quota;
 	struct iscsi_target tgt;
 	struct iostats io;            /* its PCs' and draft's traffic since start (metrics) */
 };

@@ -22,7 +22,7 @@
 
 static const char *const sub_names[] = {
 	[SD_OVERLAYS] = "overlays", [SD_IMAGES] = "images", [SD_TRASH] = "trash",
-	[SD_QUARANTINE] = "quarantine", [SD_IMPORTED] = "imported",
+	[SD_QUARANTINE] = "quarantine", [SD_IMPORTED] = "imported", [SD_DISKS] = "disks",
 };
 
 /* snprintf into out, -ENAMETOOLONG if it does not fit. */
@@ -78,6 +78,17 @@ int statedir_overlay(char *out, size_t len, const char *state, const char *initi
 
 	statedir_escape(initiator, esc, sizeof(esc));
 	return fmt(out, len, "%s/overlays/%s", state, esc);
+}
+
+int statedir_xdisk(char *out, size_t len, const char *state, const char *image,
+		   const char *initiator)
+{
+	char esc[ISCSI_NAME_MAX * 3 + 1];
+
+	if (!initiator)
+		return fmt(out, len, "%s/disks/%s", state, image);
+	statedir_escape(initiator, esc, sizeof(esc));
+	return fmt(out, len, "%s/disks/%s/%s", state, image, esc);
 }
 
 int statedir_image(char *out, size_t len, const char *state, const char *name)

@@ -6,6 +6,8 @@
  *
  *   STATE/clients.json                  the client records
  *   STATE/overlays/<escaped initiator>/ a client's overlay
+ *   STATE/disks/IMAGE/<escaped initiator>/  a PC's overlay on IMAGE, one of
+ *                                       its extra disks (lab/xdisk.h)
  *   STATE/images/NAME/image.json        an image's versions
  *   STATE/images/NAME/layers/L<n>/      a version's frozen layer, or the draft
  *   STATE/images/NAME/flat-v<n>.raw     a version's flattened root file
@@ -34,7 +36,7 @@
 #define STATEDIR_CEPH_INSTANCE "ceph-instance"
 
 /* The top-level folders of the state directory. */
-enum statedir_sub { SD_OVERLAYS, SD_IMAGES, SD_TRASH, SD_QUARANTINE, SD_IMPORTED };
+enum statedir_sub { SD_OVERLAYS, SD_IMAGES, SD_TRASH, SD_QUARANTINE, SD_IMPORTED, SD_DISKS };
 
 /*
  * Take STATE's lock for the caller's life: open (create, 0600)
@@ -66,6 +68,10 @@ int statedir_sub(char *out, size_t len, const char *state, enum statedir_sub sub
 int statedir_file(char *out, size_t len, const char *state, const char *file);
 /* STATE/overlays/<escaped initiator>. */
 int statedir_overlay(char *out, size_t len, const char *state, const char *initiator);
+/* STATE/disks/<image>, or STATE/disks/<image>/<escaped initiator> when
+ * initiator is not NULL: a PC's overlay on an extra disk. */
+int statedir_xdisk(char *out, size_t len, const char *state, const char *image,
+		   const char *initiator);
 /* STATE/images/<name>. */
 int statedir_image(char *out, size_t len, const char *state, const char *name);
 /* IMGDIR/layers/<layer>, or IMGDIR/layers when layer is NULL. */

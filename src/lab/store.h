@@ -60,6 +60,12 @@ struct lab_store_ops {
 			     size_t len);
 	int (*layer_where)(struct lab_store *s, const char *image, const char *layer, char *out,
 			   size_t len);
+	/* Where a PC's overlay on image, given to it as an extra disk
+	 * (lab/xdisk.h), is: locally STATE/disks/<image>/<escaped initiator>
+	 * (the image's folder made here), on RBD the same as overlay_where
+	 * (the image's own store). */
+	int (*xdisk_where)(struct lab_store *s, const char *image, const char *initiator,
+			   unsigned version, char *out, size_t len);
 	/* Call fn for the initiator of every client overlay kept (and for
 	 * each place that is not one, with initiator NULL and its name). */
 	void (*overlays_list)(struct lab_store *s,

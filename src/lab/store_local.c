@@ -100,6 +100,17 @@ static int local_overlay_where(struct lab_store *s, const char *initiator, unsig
 	return statedir_overlay(out, len, s->root, initiator);
 }
 
+static int local_xdisk_where(struct lab_store *s, const char *image, const char *initiator,
+			     unsigned version, char *out, size_t len)
+{
+	int rc;
+
+	(void)version;   /* the overlay records its base itself */
+	if ((rc = statedir_xdisk(out, len, s->root, image, NULL)) || (rc = statedir_mkdir(out)))
+		return rc;
+	return statedir_xdisk(out, len, s->root, image, initiator);
+}
+
 static int local_layer_where(struct lab_store *s, const char *image, const char *layer, char *out,
 			     size_t len)
 {
@@ -209,6 +220,7 @@ static const struct lab_store_ops local_ops = {
 	.image_save = local_image_save,
 	.images_list = local_images_list,
 	.overlay_where = local_overlay_where,
+	.xdisk_where = local_xdisk_where,
 	.layer_where = local_layer_where,
 	.overlays_list = local_overlays_list,
 	.overlay_open = local_overlay_open,

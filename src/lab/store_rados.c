@@ -398,6 +398,12 @@ static void ra_images_list(struct lab_store *s, void (*fn)(void *arg, const char
 
 /* ---------------------------------------------- places: the local store */
 
+static int ra_xdisk_where(struct lab_store *s, const char *image, const char *initiator,
+			  unsigned version, char *out, size_t len)
+{
+	return ra(s)->local.ops->xdisk_where(&ra(s)->local, image, initiator, version, out, len);
+}
+
 static int ra_overlay_where(struct lab_store *s, const char *initiator, unsigned version, char *out,
 			    size_t len)
 {
@@ -469,6 +475,7 @@ static const struct lab_store_ops rados_ops = {
 	.image_save = ra_image_save,
 	.images_list = ra_images_list,
 	.overlay_where = ra_overlay_where,
+	.xdisk_where = ra_xdisk_where,
 	.layer_where = ra_layer_where,
 	.overlays_list = ra_overlays_list,
 	.overlay_open = ra_overlay_open,

@@ -153,6 +153,15 @@ static int rbd_overlay_where(struct lab_store *s, const char *initiator, unsigne
 	return own_where(rbd_of(s), what, out, len);
 }
 
+/* An extra disk's overlay is a clone like a client's: the image names
+ * the store already. */
+static int rbd_xdisk_where(struct lab_store *s, const char *image, const char *initiator,
+			   unsigned version, char *out, size_t len)
+{
+	(void)image;
+	return rbd_overlay_where(s, initiator, version, out, len);
+}
+
 static int rbd_layer_where(struct lab_store *s, const char *image, const char *layer, char *out,
 			   size_t len)
 {
@@ -503,6 +512,7 @@ static const struct lab_store_ops rbd_ops = {
 	.image_save = rbd_image_save,
 	.images_list = rbd_images_list,
 	.overlay_where = rbd_overlay_where,
+	.xdisk_where = rbd_xdisk_where,
 	.layer_where = rbd_layer_where,
 	.overlays_list = rbd_overlays_list,
 	.overlay_open = rbd_overlay_open,

@@ -55,6 +55,10 @@
  * is this PC, its LUN serves the draft (the maintenance PC boots its
  * system disk and finds the draft of the game disk at its usual LUN);
  * its own overlay on that image is kept aside, as for a boot image.
+ * (Opened at its login like its own disk; image edit, commit and discard
+ * end its sessions first - refused while online without force - and a
+ * commit moves its own disk on that image to the new version, its old
+ * overlay discarded, as for a boot image's maintenance client.)
  *
  * WHERE.  A PC's overlay on an extra image is kept by that image's store
  * (store.h xdisk_where): locally STATE/disks/<image>/<escaped initiator>/,
@@ -114,6 +118,8 @@ struct xdisk {
 	uint64_t quota;               /* in force, bytes, 0 = none */
 	bool from_group;              /* given by its boot image's group (else its own) */
 	bool from_config;             /* declared in the configuration file */
+	bool on_draft;                /* its LUN serves its image's draft (MAINTENANCE;
+				       * disk stays closed meanwhile) */
 };
 
 struct registry;
@@ -160,5 +166,69 @@ json_t *client_disks_json(struct registry *reg, const struct client *c);
  * "quota_bytes"?, "config": bool}], and (for an image used as an extra
  * disk) how many PCs have it: "disk_of".  Lock held. */
 json_t *image_group_disks_json(struct registry *reg, const struct image *img);
+
+/* How many PCs have img as an extra disk (an image's "disk_of").  Lock held. */
+unsigned image_disk_of(struct registry *reg, const struct image *img);
+
+/* ---- for the lab's own files (clients.c, image_*.c, boot_resolve.c,
+ * daemon/setup.c); lock held unless said ---- */
+/*
+ * Bring c's extra disks in line with its attachments (its boot image's
+ * group's, then its own): a disk whose attachment went is closed and its
+ * overlay discarded, a new one gets the lowest free LUN (closed; opened at
+ * once when the PC is online, and its sessions told).  True when anything
+ * changed (the caller persists: bindings_save).
+ */
+bool xdisk_sync(struct registry *reg, struct client *c);
+/* Whether c has an extra disk or an own attachment (records). */
+bool xdisk_any(const struct client *c);
+/* At a login, once c's boot disk is open: open every closed extra disk
+ * into its target (a failure is logged with an event; the PC goes on). */
+void xdisk_open_all(struct registry *reg, struct client *c);
+/* Close c's extra disks (overlays kept): before its boot disk's target
+ * goes (its reset, its release in a cluster, the daemon's stop). */
+void xdisk_close_all(struct client *c);
+/* Free c's extra disks: closed, overlays discarded (discard: the client
+ * is removed) or kept. */
+void xdisk_free_all(struct registry *reg, struct client *c, bool discard);
+/* Whether a boot of c moves any of its extra disks (discard-on-boot, or
+ * read-only on an old version). */
+bool xdisk_boot_due(const struct client *c);
+/* A boot of c (its boot request; its sessions ended): every discard-on-
+ * boot disk discarded and moved to its image's current version, every
+ * read-only one moved.  Persisted.  0 or -EIO (logged). */
+int xdisk_at_boot(struct registry *reg, struct client *c);
+/* Whether c has an extra disk on img. */
+bool xdisk_has(const struct client *c, const struct image *img);
+/*
+ * The draft of img is about to open, be committed or discarded (what:
+ * "commit" ...) with initiator as its maintenance client: when that is a
+ * PC with an extra disk on img, its sessions end (refused with -EBUSY
+ * and msg while online unless force) and that disk's LU goes, to come
+ * back at its next login on whatever then serves it.  0 otherwise.
+ */
+int xdisk_draft_quiesce(struct registry *reg, struct image *img, const char *initiator, bool force,
+			const char *what, char *msg, size_t msglen);
+/* After img's draft was committed: its maintenance PC's own disk on img
+ * (if any) discarded and moved to the new current version.  Persisted. */
+void xdisk_draft_committed(struct registry *reg, struct image *img, const char *initiator);
+/* A PC with an extra disk on version v of img, or NULL (image delete). */
+const struct client *xdisk_version_user(struct registry *reg, const struct image *img, unsigned v);
+/* The "disks" of c's client record (clients.json): a new array of
+ * {"image", "lun", "version"} per disk, then {"image", "policy"?,
+ * "quota_bytes"?, "own": true} per own attachment made by the API. */
+json_t *xdisk_records_json(const struct client *c);
+/* The reverse, at start (c made, its configured attachments set): its
+ * recorded disks (LUN, version) and own API attachments. */
+void xdisk_restore(struct registry *reg, struct client *c, json_t *disks);
+/* img's group attachments of the API for image.json ("disks"), and back
+ * (after the configuration file's: one it has too is left out). */
+json_t *xdisk_group_json(const struct image *img);
+void xdisk_group_restore(struct image *img, json_t *arr);
+/* The configuration file's [image] disks =, disk-policy, disk-quota
+ * (before image_load) and [client] disks = (registry_configure). */
+void xdisk_group_configure(struct image *img, const struct xdisk_decl *d, unsigned n,
+			   enum xdisk_policy policy, uint64_t quota);
+void xdisk_own_configure(struct client *c, const struct xdisk_decl *d, unsigned n);
 
 #endif

@@ -322,6 +322,7 @@ void cmd_discard(struct scsi_cmd *cmd)
 {
 	free(cmd->data_in);
 	cmd->data_in = NULL;
+	scsi_cmd_release(cmd);          /* a deferred read's LU may be removed now */
 }
 
 /*

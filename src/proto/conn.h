@@ -219,7 +219,9 @@ int cmd_handle_scsi(struct iscsi_conn *c);
 /*
  * For the workers: execute t into cmd (zeroed first; no socket I/O),
  * then send what cmd produced (0, or -1 when the socket failed) and free
- * cmd's buffers.  cmd_discard frees them without sending.
+ * cmd's buffers.  cmd_discard frees them without sending; both let go of
+ * the LU a deferred read held (scsi_cmd_release), so every executed cmd
+ * must end in one of them.
  */
 void cmd_exec(struct iscsi_conn *c, const struct iscsi_task *t, bool read, struct scsi_cmd *cmd);
 /* cmd_exec, its time noted (inflight_note_exec) - but for a streamed

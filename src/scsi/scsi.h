@@ -88,6 +88,9 @@ struct scsi_cmd {
 	 * from byte data_off; NULL otherwise. */
 	struct scsi_lu *data_lu;
 	uint64_t data_off;
+	/* The LU a deferred read keeps in use (it can not be removed) until
+	 * scsi_cmd_release(); private to the SCSI layer. */
+	struct scsi_lu *held_lu;
 	/* Bytes the command would move per its CDB (allocation length or
 	 * blocks * block size), for the residual: if xfer_len > edtl the
 	 * transport reports overflow of xfer_len - edtl; if less, underflow
@@ -122,7 +125,9 @@ int scsi_target_add_lu(struct scsi_target *t, uint64_t lun, const struct scsi_lu
 /*
  * Execute one command.  Always completes: every error is reported through
  * cmd->status/sense.  Handles REPORT LUNS, INQUIRY/REQUEST SENSE for an
- * absent LUN, and dispatches the rest to the LU.
+ * absent LUN (a removed one included), and dispatches the rest to the LU,
+ * which stays in use until this returns - or, for a deferred read, until
+ * scsi_cmd_release().
  */
 void scsi_target_exec(struct scsi_target *t, struct scsi_cmd *cmd);
 
@@ -143,6 +148,14 @@ void scsi_target_exec(struct scsi_target *t, struct scsi_cmd *cmd);
  * transport then sends that status instead of the rest.
  */
 struct scsi_lu *scsi_cmd_data_begin(struct scsi_cmd *cmd);
+/*
+ * The transport is done with cmd (its result sent, or dropped unsent):
+ * lets go of the LU a deferred read kept in use, so scsi_target_remove_lu
+ * may proceed.  Call it once after every scsi_target_exec() of a command
+ * that may have been deferred (after scsi_cmd_data_end); harmless
+ * otherwise, and idempotent.
+ */
+void scsi_cmd_release(struct scsi_cmd *cmd);
 void scsi_cmd_data_end(struct scsi_lu *lu);
 int scsi_cmd_data_splice(struct scsi_cmd *cmd, int pipe_wr, uint32_t pos, uint32_t len);
 uint8_t *scsi_cmd_data_read(struct scsi_cmd *cmd, uint32_t pos, uint32_t len);

@@ -3,7 +3,9 @@
  * big-endian wire helpers, sense building and the per-command handlers.
  *
  * Locking (outermost first):
- *   target->lock   the nexus list and every unit attention queue
+ *   target->lock   the LU slots, the nexus list and every unit attention
+ *                  queue; LUs hold a reference count (refs) so a command
+ *                  uses its LU without it
  *   lu->pr_lock    SPC-2 and persistent reservations of one LU
  *   lu->io_lock    rwlock: ordinary writes take it shared, COMPARE AND
  *                  WRITE takes it exclusive so its read-compare-write is
@@ -16,6 +18,7 @@
 #define PRISTINE_SCSI_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,6 +62,7 @@ enum {
 	ASC_COMMANDS_CLEARED = 0x2f00,
 	ASC_SAVING_NOT_SUPPORTED = 0x3900,
 	ASC_MEDIUM_NOT_PRESENT = 0x3a00,
+	ASC_REPORTED_LUNS_CHANGED = 0x3f0e,
 	ASC_INSUFFICIENT_REG_RESOURCES = 0x5504,
 	ASC_INVALID_FIELD_IU = 0x0e03,
 	ASC_INTERNAL_TARGET_FAILURE = 0x4400,
@@ -111,6 +115,18 @@ struct scsi_lu {
 	struct scsi_target *target;
 	unsigned slot;               /* index into target->lus and UA arrays */
 	uint64_t lun;
+	/* Users right now: commands executing on it, a deferred read until
+	 * scsi_cmd_release, an EXTENDED COPY's other LUs, task management.
+	 * Taken under target->lock (target_lu_get), dropped without it
+	 * (lu_put); the LU is freed only once it is 0 and the LU is gone.
+	 * On a cache line of its own: every command writes it twice, and
+	 * the fields around it are read by every command on other CPUs. */
+	_Alignas(64) atomic_uint refs;
+	char refs_pad[64 - sizeof(atomic_uint)];
+	/* Being removed (scsi_target_remove_lu; under target->lock): no
+	 * longer found by LUN nor reported, but its slot stays taken - its
+	 * UA queues included - until the last reference is dropped. */
+	bool gone;
 	struct backend *be;
 	uint32_t block_size;
 	unsigned block_shift;
@@ -147,7 +163,19 @@ struct scsi_target {
 	pthread_mutex_t lock;
 	struct scsi_lu *lus[SCSI_MAX_LUNS];
 	struct scsi_nexus_state *nexuses;
+	/* Removals waiting for their LU's last reference (lu_put wakes
+	 * them on drained only while this is non-zero, so the hot path
+	 * pays one atomic load). */
+	atomic_uint removing;
+	pthread_cond_t drained;      /* with lock */
 };
+
+/* An LU that commands may reach: present in its slot and not being
+ * removed.  Caller holds target->lock. */
+static inline bool lu_live(const struct scsi_lu *lu)
+{
+	return lu && !lu->gone;
+}
 
 /* ---- command table (opcodes.c) ---- */
 
@@ -207,8 +235,13 @@ uint32_t scsi_sense_build(uint8_t *buf, bool desc, uint8_t key, uint16_t asc,
 
 /* ---- target helpers (target.c) ---- */
 
-/* The LU in slot i, or NULL; safe against a concurrent scsi_target_add_lu. */
-struct scsi_lu *target_lu_at(struct scsi_target *t, unsigned i);
+/* The live LU in slot i with a reference taken (release it with
+ * lu_put), or NULL; safe against concurrent additions and removals. */
+struct scsi_lu *target_lu_get(struct scsi_target *t, unsigned i);
+/* Drop a reference target_lu_get (or the command dispatch) took; the
+ * last one of an LU being removed wakes its remover.  lu may be freed
+ * once this returns.  Takes target->lock only when a removal waits. */
+void lu_put(struct scsi_lu *lu);
 
 
 /* Hand len bytes of buf (malloc()ed, ownership passes) back as Data-In,
@@ -222,8 +255,11 @@ uint8_t *scsi_alloc(struct scsi_lu *lu, struct scsi_cmd *cmd, size_t len);
 void ua_raise_all(struct scsi_target *t, unsigned slot, const struct scsi_nexus *except, uint16_t asc);
 void ua_raise_port(struct scsi_target *t, unsigned slot, const char *port_name, uint16_t asc);
 void ua_raise_all_luns(struct scsi_target *t, const struct scsi_nexus *except, uint16_t asc);
-/* Pop the oldest UA for (nexus, slot); returns false if none. */
+/* Pop the UA to report now for (nexus, slot) - the reset class first,
+ * else the oldest; returns false if none.  _locked: t->lock held. */
 bool ua_pop(struct scsi_target *t, unsigned slot, const struct scsi_nexus *n, uint16_t *asc);
+bool ua_pop_locked(struct scsi_target *t, unsigned slot, const struct scsi_nexus *n,
+		   uint16_t *asc);
 struct scsi_nexus_state *ua_find(struct scsi_target *t, uint64_t id);
 
 /* ---- SPC handlers (spc.c, vpd.c, mode.c) ---- */

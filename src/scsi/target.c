@@ -6,6 +6,20 @@
  * opcode up, report a pending unit attention (except for INQUIRY, REPORT
  * LUNS and REQUEST SENSE), reject unknown opcodes, check reservations,
  * then run the handler.
+ *
+ * LUs come and go while sessions run (a PC's extra disks, lab/xdisk.h).
+ * An LU's life:
+ *
+ *   live     in its slot, found by LUN; every command takes a reference
+ *            (refs, under lock) and drops it when done - a deferred read
+ *            when the transport calls scsi_cmd_release
+ *   gone     scsi_target_remove_lu marked it: no new command finds it (an
+ *            absent LUN), its slot stays taken; the remover waits on
+ *            drained until refs is 0
+ *   freed    the remover empties the slot and its UA queues, frees it
+ *
+ * The hot path's cost is the increment under the lock it already took
+ * and one decrement (plus a load of t->removing) without it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +35,7 @@ struct scsi_target *scsi_target_new(void)
 	if (!t)
 		return NULL;
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->drained, NULL);
 	return t;
 }
 
@@ -33,7 +48,8 @@ static void lu_free(struct scsi_lu *lu)
 	free(lu);
 }
 
-/* Free t, its LUs and its nexus states; backends stay with their owner. */
+/* Free t, its LUs and its nexus states; backends stay with their owner.
+ * Nothing may use t any more (no command, no removal under way). */
 void scsi_target_free(struct scsi_target *t)
 {
 	if (!t)
@@ -47,6 +63,7 @@ void scsi_target_free(struct scsi_target *t)
 		free(s);
 		s = next;
 	}
+	pthread_cond_destroy(&t->drained);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -60,7 +77,8 @@ static void copy_str(char *dst, size_t n, const char *src, const char *def)
 /*
  * Create an LU from cfg at lun.  Validates the block size and that the
  * backend holds at least one block.  Returns 0, -EINVAL, -EEXIST,
- * -ENOSPC (all slots used) or -ENOMEM.
+ * -ENOSPC (all slots used, those of LUs still being removed included) or
+ * -ENOMEM.  Sessions logged in are not told: scsi_target_luns_changed.
  */
 int scsi_target_add_lu(struct scsi_target *t, uint64_t lun, const struct scsi_lu_config *cfg)
 {
@@ -71,9 +89,11 @@ int scsi_target_add_lu(struct scsi_target *t, uint64_t lun, const struct scsi_lu
 		return -EINVAL;
 	if (cfg->be->size < cfg->block_size)
 		return -EINVAL;
-	struct scsi_lu *lu = calloc(1, sizeof(*lu));
+	/* aligned: refs has a cache line of its own (scsi_int.h) */
+	struct scsi_lu *lu = aligned_alloc(_Alignof(struct scsi_lu), sizeof(*lu));
 	if (!lu)
 		return -ENOMEM;
+	memset(lu, 0, sizeof(*lu));
 	lu->target = t;
 	lu->lun = lun;
 	lu->be = cfg->be;
@@ -96,7 +116,7 @@ int scsi_target_add_lu(struct scsi_target *t, uint64_t lun, const struct scsi_lu
 	 * section, so concurrent additions cannot collide. */
 	pthread_mutex_lock(&t->lock);
 	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
-		if (t->lus[i] && t->lus[i]->lun == lun) {
+		if (lu_live(t->lus[i]) && t->lus[i]->lun == lun) {
 			rc = -EEXIST;
 			break;
 		}
@@ -115,38 +135,121 @@ int scsi_target_add_lu(struct scsi_target *t, uint64_t lun, const struct scsi_lu
 	return rc;
 }
 
-/* The LU in slot i (or NULL), read under the target lock so an LU added
- * while commands run is seen whole. */
-struct scsi_lu *target_lu_at(struct scsi_target *t, unsigned i)
+/* See scsi_int.h.  The increment is under the lock, so a remover that
+ * marked the LU gone (under the same lock) sees every reference. */
+struct scsi_lu *target_lu_get(struct scsi_target *t, unsigned i)
 {
-	struct scsi_lu *lu;
+	struct scsi_lu *lu = NULL;
 
 	pthread_mutex_lock(&t->lock);
-	lu = i < SCSI_MAX_LUNS ? t->lus[i] : NULL;
+	if (i < SCSI_MAX_LUNS && lu_live(t->lus[i])) {
+		lu = t->lus[i];
+		atomic_fetch_add(&lu->refs, 1);
+	}
 	pthread_mutex_unlock(&t->lock);
 	return lu;
 }
 
-/* The LU at lun, or NULL.  LUs are never removed while the target lives,
- * so the pointer stays valid without holding the lock. */
-static struct scsi_lu *find_lu(struct scsi_target *t, uint64_t lun)
+/*
+ * See scsi_int.h.  t is read before the decrement: once refs is 0 the
+ * remover may free lu at any moment.  A remover raises t->removing
+ * before it reads refs, so either it sees this decrement or this sees
+ * it waiting (both sequentially consistent) and wakes it under the lock.
+ */
+void lu_put(struct scsi_lu *lu)
+{
+	struct scsi_target *t = lu->target;
+
+	if (atomic_fetch_sub(&lu->refs, 1) == 1 && atomic_load(&t->removing)) {
+		pthread_mutex_lock(&t->lock);
+		pthread_cond_broadcast(&t->drained);
+		pthread_mutex_unlock(&t->lock);
+	}
+}
+
+/*
+ * The live LU at lun with a reference taken (lu_put it), or NULL.  With
+ * ua_of set, also pops the unit attention that nexus has to be told on
+ * it into *ua (0: none) in the same critical section - one lock round
+ * per command.
+ */
+static struct scsi_lu *find_lu_ua(struct scsi_target *t, uint64_t lun,
+				  const struct scsi_nexus *ua_of, uint16_t *ua)
 {
 	struct scsi_lu *found = NULL;
 
 	pthread_mutex_lock(&t->lock);
 	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++)
-		if (t->lus[i] && t->lus[i]->lun == lun) {
+		if (lu_live(t->lus[i]) && t->lus[i]->lun == lun) {
 			found = t->lus[i];
+			atomic_fetch_add(&found->refs, 1);
 			break;
 		}
+	if (ua) {
+		*ua = 0;            /* no condition has ASC/ASCQ 0 */
+		if (found && ua_of)
+			ua_pop_locked(t, found->slot, ua_of, ua);
+	}
 	pthread_mutex_unlock(&t->lock);
 	return found;
+}
+
+/* The live LU at lun with a reference taken (lu_put it), or NULL. */
+static struct scsi_lu *find_lu(struct scsi_target *t, uint64_t lun)
+{
+	return find_lu_ua(t, lun, NULL, NULL);
 }
 
 /* See scsi.h. */
 bool scsi_target_has_lun(struct scsi_target *t, uint64_t lun)
 {
-	return find_lu(t, lun) != NULL;
+	bool found = false;
+
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; i < SCSI_MAX_LUNS && !found; i++)
+		found = lu_live(t->lus[i]) && t->lus[i]->lun == lun;
+	pthread_mutex_unlock(&t->lock);
+	return found;
+}
+
+/*
+ * See scsi.h.  Marks the LU gone under the lock (from then on find_lu
+ * skips it), waits for its references, then empties its slot and the
+ * slot's per-nexus state - pending unit attentions, PREVENT - so an LU
+ * added there later starts clean, and frees it.
+ */
+int scsi_target_remove_lu(struct scsi_target *t, uint64_t lun)
+{
+	struct scsi_lu *lu = NULL;
+
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; i < SCSI_MAX_LUNS && !lu; i++)
+		if (lu_live(t->lus[i]) && t->lus[i]->lun == lun)
+			lu = t->lus[i];
+	if (!lu) {
+		pthread_mutex_unlock(&t->lock);
+		return -ENOENT;
+	}
+	lu->gone = true;
+	atomic_fetch_add(&t->removing, 1);
+	while (atomic_load(&lu->refs) > 0)
+		pthread_cond_wait(&t->drained, &t->lock);
+	atomic_fetch_sub(&t->removing, 1);
+	t->lus[lu->slot] = NULL;
+	for (struct scsi_nexus_state *s = t->nexuses; s; s = s->next) {
+		s->ua_count[lu->slot] = 0;
+		s->prevent[lu->slot] = false;
+	}
+	pthread_mutex_unlock(&t->lock);
+	lu_free(lu);
+	return 0;
+}
+
+/* See scsi.h: one REPORTED LUNS DATA HAS CHANGED per nexus and live LU
+ * (ua.c queues a condition already pending only once). */
+void scsi_target_luns_changed(struct scsi_target *t)
+{
+	ua_raise_all_luns(t, NULL, ASC_REPORTED_LUNS_CHANGED);
 }
 
 /*
@@ -204,7 +307,7 @@ void spc_report_luns(struct scsi_target *t, struct scsi_cmd *cmd)
 	if (sel != 0x01 && sel != 0x11) {
 		pthread_mutex_lock(&t->lock);
 		for (unsigned i = 0; i < SCSI_MAX_LUNS; i++)
-			if (t->lus[i])
+			if (lu_live(t->lus[i]))
 				scsi_lun_encode(buf + 8 + 8 * n++, t->lus[i]->lun);
 		pthread_mutex_unlock(&t->lock);
 	}
@@ -213,7 +316,8 @@ void spc_report_luns(struct scsi_target *t, struct scsi_cmd *cmd)
 	scsi_data_in(cmd, buf, 8 + 8 * n, alloc);
 }
 
-/* A command addressed to a LUN that has no LU (SPC-4 4.6.x, SAM-5). */
+/* A command addressed to a LUN that has no LU (SPC-4 4.6.x, SAM-5), or
+ * whose LU is removed or being removed. */
 static void exec_no_lu(struct scsi_target *t, struct scsi_cmd *cmd)
 {
 	switch (cmd->cdb[0]) {
@@ -236,38 +340,13 @@ static void exec_no_lu(struct scsi_target *t, struct scsi_cmd *cmd)
 	}
 }
 
-/* Execute one command; see scsi.h. */
-void scsi_target_exec(struct scsi_target *t, struct scsi_cmd *cmd)
+/* Run cmd on lu (a reference held; ua the unit attention find_lu_ua
+ * popped for it, 0 if none): opcode, reservations, then the handler. */
+static void exec_lu(struct scsi_lu *lu, const struct scsi_opdesc *op, bool bad_sa, uint16_t ua,
+		    struct scsi_cmd *cmd)
 {
-	static const uint8_t zero_cdb[16];
-
-	cmd->status = SAM_STAT_GOOD;
-	cmd->sense_len = 0;
-	cmd->data_in = NULL;
-	cmd->data_in_len = 0;
-	cmd->data_lu = NULL;
-	cmd->xfer_len = 0;
-	if (!cmd->cdb || cmd->cdb_len < 6) {
-		if (!cmd->cdb)
-			cmd->cdb = zero_cdb;
-		scsi_sense(NULL, cmd, SK_ILLEGAL_REQUEST, ASC_INVALID_OPCODE);
-		return;
-	}
-	if (cmd->cdb[0] == 0xa0) {
-		spc_report_luns(t, cmd);
-		return;
-	}
-	struct scsi_lu *lu = find_lu(t, cmd->lun);
-	if (!lu) {
-		exec_no_lu(t, cmd);
-		return;
-	}
-
-	bool bad_sa = false;
-	const struct scsi_opdesc *op = scsi_op_lookup(cmd->cdb, &bad_sa);
-	uint16_t asc;
-	if (!(op && op->ua_exempt) && ua_pop(t, lu->slot, cmd->nexus, &asc)) {
-		scsi_sense(lu, cmd, SK_UNIT_ATTENTION, asc);
+	if (ua) {
+		scsi_sense(lu, cmd, SK_UNIT_ATTENTION, ua);
 		return;
 	}
 	if (!op) {
@@ -286,6 +365,55 @@ void scsi_target_exec(struct scsi_target *t, struct scsi_cmd *cmd)
 	if (scsi_op_check_reserved(lu, cmd, op))
 		return;
 	op->handler(lu, cmd);
+}
+
+/* Execute one command; see scsi.h. */
+void scsi_target_exec(struct scsi_target *t, struct scsi_cmd *cmd)
+{
+	static const uint8_t zero_cdb[16];
+
+	cmd->status = SAM_STAT_GOOD;
+	cmd->sense_len = 0;
+	cmd->data_in = NULL;
+	cmd->data_in_len = 0;
+	cmd->data_lu = NULL;
+	cmd->held_lu = NULL;
+	cmd->xfer_len = 0;
+	if (!cmd->cdb || cmd->cdb_len < 6) {
+		if (!cmd->cdb)
+			cmd->cdb = zero_cdb;
+		scsi_sense(NULL, cmd, SK_ILLEGAL_REQUEST, ASC_INVALID_OPCODE);
+		return;
+	}
+	if (cmd->cdb[0] == 0xa0) {
+		spc_report_luns(t, cmd);
+		return;
+	}
+	bool bad_sa = false;
+	const struct scsi_opdesc *op = scsi_op_lookup(cmd->cdb, &bad_sa);
+	uint16_t ua;
+	/* INQUIRY, REPORT LUNS and REQUEST SENSE leave a unit attention
+	 * pending; everything else, unknown opcodes included, reports it. */
+	struct scsi_lu *lu = find_lu_ua(t, cmd->lun, op && op->ua_exempt ? NULL : cmd->nexus, &ua);
+	if (!lu) {
+		exec_no_lu(t, cmd);
+		return;
+	}
+	exec_lu(lu, op, bad_sa, ua, cmd);
+	/* A deferred read (data_lu is lu) keeps lu until scsi_cmd_release. */
+	if (cmd->data_lu)
+		cmd->held_lu = lu;
+	else
+		lu_put(lu);
+}
+
+/* See scsi.h. */
+void scsi_cmd_release(struct scsi_cmd *cmd)
+{
+	if (cmd->held_lu) {
+		lu_put(cmd->held_lu);
+		cmd->held_lu = NULL;
+	}
 }
 
 /* A session logged in: give it an empty per-nexus state. */
@@ -320,9 +448,11 @@ void scsi_target_nexus_gone(struct scsi_target *t, const struct scsi_nexus *n)
 	}
 	pthread_mutex_unlock(&t->lock);
 	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
-		struct scsi_lu *lu = target_lu_at(t, i);
-		if (lu)
+		struct scsi_lu *lu = target_lu_get(t, i);
+		if (lu) {
 			pr_drop_reserve(lu, n->port_name);
+			lu_put(lu);
+		}
 	}
 }
 
@@ -348,6 +478,7 @@ int scsi_target_lun_reset(struct scsi_target *t, uint64_t lun, const struct scsi
 	lu_reset(t, lu);
 	(void)by;
 	ua_raise_all(t, lu->slot, NULL, ASC_DEVICE_RESET);
+	lu_put(lu);
 	return 0;
 }
 
@@ -356,9 +487,11 @@ int scsi_target_lun_reset(struct scsi_target *t, uint64_t lun, const struct scsi
 int scsi_target_reset(struct scsi_target *t, const struct scsi_nexus *by, bool cold)
 {
 	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
-		struct scsi_lu *lu = target_lu_at(t, i);
-		if (lu)
+		struct scsi_lu *lu = target_lu_get(t, i);
+		if (lu) {
 			lu_reset(t, lu);
+			lu_put(lu);
+		}
 	}
 	/* Every nexus, the issuer's included (SAM-5 6.3): POWER ON for a
 	 * cold reset, POWER ON, RESET, OR BUS DEVICE RESET OCCURRED for a

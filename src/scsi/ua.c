@@ -5,7 +5,15 @@
  * per-nexus state the target keeps for every logged-in session, so a
  * nexus that logs out loses its pending conditions, and a new one starts
  * with none (we deliberately raise no POWER ON at login; see
- * docs/conformance.md).  All functions take target->lock themselves.
+ * docs/conformance.md).  All functions but ua_pop_locked take
+ * target->lock themselves.
+ *
+ * Each (nexus, LU) keeps a short queue: a condition already pending is
+ * not queued again, so it is reported once however often it was raised
+ * (e.g. REPORTED LUNS DATA HAS CHANGED after two LUs were added).  The
+ * reset class (ASC 29h: power on, resets, nexus loss) is reported before
+ * the others, as SAM-5's precedence of unit attentions has it; within a
+ * class the oldest first.
  */
 #include "scsi/scsi_int.h"
 
@@ -18,8 +26,23 @@ struct scsi_nexus_state *ua_find(struct scsi_target *t, uint64_t id)
 	return NULL;
 }
 
+/* Precedence of a condition: 0 (the reset class, reported first) or 1. */
+static int ua_rank(uint16_t asc)
+{
+	return (asc >> 8) == 0x29 ? 0 : 1;
+}
+
+/* Remove entry i of (s, slot)'s queue.  Caller holds t->lock. */
+static void ua_drop(struct scsi_nexus_state *s, unsigned slot, unsigned i)
+{
+	memmove(&s->ua[slot][i], &s->ua[slot][i + 1], (UA_QUEUE_MAX - 1 - i) * sizeof(uint16_t));
+	s->ua_count[slot]--;
+}
+
 /* Queue asc for one nexus and LU slot; a duplicate is not queued twice,
- * and a full queue drops the oldest condition.  Caller holds t->lock. */
+ * and a full queue drops its oldest condition of the lowest precedence
+ * (a reset is never lost to a flood of lesser news).  Caller holds
+ * t->lock. */
 static void ua_push(struct scsi_nexus_state *s, unsigned slot, uint16_t asc)
 {
 	unsigned n = s->ua_count[slot];
@@ -28,7 +51,11 @@ static void ua_push(struct scsi_nexus_state *s, unsigned slot, uint16_t asc)
 		if (s->ua[slot][i] == asc)
 			return;
 	if (n == UA_QUEUE_MAX) {
-		memmove(&s->ua[slot][0], &s->ua[slot][1], (UA_QUEUE_MAX - 1) * sizeof(uint16_t));
+		unsigned victim = 0;
+		for (unsigned i = 0; i < n; i++)
+			if (ua_rank(s->ua[slot][i]) > ua_rank(s->ua[slot][victim]))
+				victim = i;
+		ua_drop(s, slot, victim);
 		n--;
 	}
 	s->ua[slot][n] = asc;
@@ -55,29 +82,49 @@ void ua_raise_port(struct scsi_target *t, unsigned slot, const char *port_name, 
 	pthread_mutex_unlock(&t->lock);
 }
 
-/* Raise asc on every LU for every nexus except `except`. */
+/* Raise asc on every live LU for every nexus except `except`, in one
+ * critical section: an LU added or removed meanwhile is either told or
+ * not there. */
 void ua_raise_all_luns(struct scsi_target *t, const struct scsi_nexus *except, uint16_t asc)
 {
-	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++)
-		if (target_lu_at(t, i))
-			ua_raise_all(t, i, except, asc);
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
+		if (!lu_live(t->lus[i]))
+			continue;
+		for (struct scsi_nexus_state *s = t->nexuses; s; s = s->next)
+			if (!except || s->id != except->id)
+				ua_push(s, i, asc);
+	}
+	pthread_mutex_unlock(&t->lock);
 }
 
-/* Remove and return the oldest unit attention of (n, slot). */
+/* Remove and return the unit attention of (n, slot) to report now: the
+ * oldest of the highest precedence.  Caller holds t->lock. */
+bool ua_pop_locked(struct scsi_target *t, unsigned slot, const struct scsi_nexus *n,
+		   uint16_t *asc)
+{
+	struct scsi_nexus_state *s = n ? ua_find(t, n->id) : NULL;
+
+	if (!s || !s->ua_count[slot])
+		return false;
+	unsigned pick = 0;
+	for (unsigned i = 1; i < s->ua_count[slot]; i++)
+		if (ua_rank(s->ua[slot][i]) < ua_rank(s->ua[slot][pick]))
+			pick = i;
+	*asc = s->ua[slot][pick];
+	ua_drop(s, slot, pick);
+	return true;
+}
+
+/* ua_pop_locked, taking t->lock. */
 bool ua_pop(struct scsi_target *t, unsigned slot, const struct scsi_nexus *n, uint16_t *asc)
 {
-	bool found = false;
+	bool found;
 
 	if (!n)
 		return false;
 	pthread_mutex_lock(&t->lock);
-	struct scsi_nexus_state *s = ua_find(t, n->id);
-	if (s && s->ua_count[slot]) {
-		*asc = s->ua[slot][0];
-		memmove(&s->ua[slot][0], &s->ua[slot][1], (UA_QUEUE_MAX - 1) * sizeof(uint16_t));
-		s->ua_count[slot]--;
-		found = true;
-	}
+	found = ua_pop_locked(t, slot, n, asc);
 	pthread_mutex_unlock(&t->lock);
 	return found;
 }

@@ -23,7 +23,8 @@ static void copy_aborted(struct scsi_lu *lu, struct scsi_cmd *cmd, uint16_t asc)
 }
 
 /* The LU of our target whose NAA designator equals the designation
- * descriptor at d (4-byte header + designator), or NULL. */
+ * descriptor at d (4-byte header + designator), with a reference taken
+ * (lu_put it: the copy may run while the LU is being removed), or NULL. */
 static struct scsi_lu *cscd_lookup(struct scsi_lu *lu, const uint8_t *d)
 {
 	struct scsi_target *t = lu->target;
@@ -32,13 +33,14 @@ static struct scsi_lu *cscd_lookup(struct scsi_lu *lu, const uint8_t *d)
 	if ((d[1] & 0x0f) != 3 || d[3] != 16)
 		return NULL;
 	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
-		struct scsi_lu *c = target_lu_at(t, i);
+		struct scsi_lu *c = target_lu_get(t, i);
 		if (!c)
 			continue;
 		put_be64(naa, (6ull << 60) | (c->naa_id & 0x0fffffffffffffffull));
 		put_be64(naa + 8, c->lun);
 		if (memcmp(naa, d + 4, 16) == 0)
 			return c;
+		lu_put(c);
 	}
 	return NULL;
 }
@@ -97,6 +99,46 @@ static void record(struct scsi_lu *lu, const struct scsi_cmd *cmd, uint8_t list_
 		lu->xc.bytes = bytes;
 	}
 	pthread_mutex_unlock(&lu->pr_lock);
+}
+
+/*
+ * Run the block-to-block segments at seg (len bytes, checked by the
+ * caller to be whole 0x1c-byte descriptors) between the ncscd CSCDs'
+ * LUs.  0 with *done segments and *bytes copied, or -1 after setting
+ * cmd's sense.
+ */
+static int run_segments(struct scsi_lu *lu, struct scsi_cmd *cmd, const uint8_t *seg,
+			uint32_t len, struct scsi_lu *const *cscd, unsigned ncscd,
+			uint16_t *done, uint64_t *bytes)
+{
+	for (uint32_t o = 0; o < len; o += 0x1c, (*done)++) {
+		const uint8_t *s = seg + o;
+		uint16_t si = get_be16(s + 4), di = get_be16(s + 6);
+		uint32_t n = get_be16(s + 10);
+		uint64_t slba = get_be64(s + 12), dlba = get_be64(s + 20);
+		if (si >= ncscd || di >= ncscd) {
+			copy_aborted(lu, cmd, 0x0d02);
+			return -1;
+		}
+		struct scsi_lu *src = cscd[si], *dst = cscd[di];
+		if (slba > src->nblocks || n > src->nblocks - slba ||
+		    dlba > dst->nblocks || n > dst->nblocks - dlba ||
+		    src->block_size != dst->block_size) {
+			copy_aborted(lu, cmd, ASC_NO_ADDITIONAL);
+			return -1;
+		}
+		if (sbc_write_protected(dst)) {
+			scsi_sense(lu, cmd, SK_DATA_PROTECT, ASC_WRITE_PROTECTED);
+			return -1;
+		}
+		int rc = copy_blocks(src, slba, dst, dlba, n);
+		if (rc < 0) {
+			sbc_io_error(lu, cmd, rc, true);
+			return -1;
+		}
+		*bytes += (uint64_t)n << src->block_shift;
+	}
+	return 0;
 }
 
 /* EXTENDED COPY (LID1), opcode 0x83 service action 0x00. */
@@ -162,56 +204,40 @@ void spc_extended_copy(struct scsi_lu *lu, struct scsi_cmd *cmd)
 		scsi_sense(lu, cmd, SK_ILLEGAL_REQUEST, 0x2608);           /* TOO MANY SEGMENT DESCRIPTORS */
 		return;
 	}
+	/* From here on every exit goes through out: the CSCDs' LUs are held. */
+	unsigned held = 0;
+	uint64_t bytes = 0;
+	uint16_t done = 0;
 	for (unsigned i = 0; i < ncscd; i++) {
 		const uint8_t *t = d + 16 + 32 * i;
 		if (t[0] != 0xe4) {
 			scsi_sense(lu, cmd, SK_ILLEGAL_REQUEST, 0x2607);   /* unsupported CSCD type */
-			return;
+			goto out;
 		}
 		/* SPC-4: LU ID TYPE is ignored for an identification descriptor.
 		 * Peripheral type 0 (block) only. */
 		if ((t[1] & 0x1f) != 0) {
 			copy_aborted(lu, cmd, 0x0d02);
-			return;
+			goto out;
 		}
 		cscd[i] = cscd_lookup(lu, t + 4);
-		if (!cscd[i] || get_be24(t + 29) != cscd[i]->block_size) {
+		if (!cscd[i]) {
 			copy_aborted(lu, cmd, 0x0d02);   /* COPY TARGET DEVICE NOT REACHABLE */
-			return;
+			goto out;
 		}
-	}
-
-	uint64_t bytes = 0;
-	uint16_t done = 0;
-	for (uint32_t o = 16 + tdl; o < 16 + tdl + sdl; o += 0x1c, done++) {
-		const uint8_t *s = d + o;
-		uint16_t si = get_be16(s + 4), di = get_be16(s + 6);
-		uint32_t n = get_be16(s + 10);
-		uint64_t slba = get_be64(s + 12), dlba = get_be64(s + 20);
-		if (si >= ncscd || di >= ncscd) {
+		held++;
+		if (get_be24(t + 29) != cscd[i]->block_size) {
 			copy_aborted(lu, cmd, 0x0d02);
-			return;
+			goto out;
 		}
-		struct scsi_lu *src = cscd[si], *dst = cscd[di];
-		if (slba > src->nblocks || n > src->nblocks - slba ||
-		    dlba > dst->nblocks || n > dst->nblocks - dlba ||
-		    src->block_size != dst->block_size) {
-			copy_aborted(lu, cmd, ASC_NO_ADDITIONAL);
-			return;
-		}
-		if (sbc_write_protected(dst)) {
-			scsi_sense(lu, cmd, SK_DATA_PROTECT, ASC_WRITE_PROTECTED);
-			return;
-		}
-		int rc = copy_blocks(src, slba, dst, dlba, n);
-		if (rc < 0) {
-			sbc_io_error(lu, cmd, rc, true);
-			return;
-		}
-		bytes += (uint64_t)n << src->block_shift;
 	}
-	record(lu, cmd, list_id, usage, true, done, bytes);
-	cmd->status = SAM_STAT_GOOD;
+	if (run_segments(lu, cmd, d + 16 + tdl, sdl, cscd, ncscd, &done, &bytes) == 0) {
+		record(lu, cmd, list_id, usage, true, done, bytes);
+		cmd->status = SAM_STAT_GOOD;
+	}
+out:
+	for (unsigned i = 0; i < held; i++)
+		lu_put(cscd[i]);
 }
 
 /* RECEIVE COPY RESULTS (LID1), opcode 0x84: COPY STATUS (0x00) and

@@ -48,7 +48,7 @@ uint32_t scsi_target_data_out_len(struct scsi_target *t, uint64_t lun, const uin
 
 	pthread_mutex_lock(&t->lock);
 	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++)
-		if (t->lus[i] && t->lus[i]->lun == lun)
+		if (lu_live(t->lus[i]) && t->lus[i]->lun == lun)
 			bs = t->lus[i]->block_size;
 	pthread_mutex_unlock(&t->lock);
 	(void)cdb_len;   /* every CDB above fits in the first 16 bytes */

@@ -145,13 +145,17 @@ static int f_show(void *ctx, const char *id, json_t **out, char *err, size_t err
 	return 0;
 }
 
+static char fake_last_disk[64];		/* the disk the last reset got, "(all)" for NULL */
+
 static int f_reset(void *ctx, const char *id, bool force, const char *disk, json_t **out, char *err,
 		   size_t errlen)
 {
-	(void)disk;
 	const struct fake_client *c;
 
 	fake_record(id);
+	pthread_mutex_lock(&fake_lock);
+	snprintf(fake_last_disk, sizeof(fake_last_disk), "%s", disk ? disk : "(all)");
+	pthread_mutex_unlock(&fake_lock);
 	c = fake_find(id);
 	if (!c) {
 		snprintf(err, errlen, "no client '%s'", id);
@@ -258,10 +262,87 @@ static int f_kill(void *ctx, unsigned tsih, json_t **out, char *err, size_t errl
 	return 0;
 }
 
+/*
+ * The extra disk ops (lab/xdisk.h), validating like the lab would: the
+ * boot image win10 is refused, "games" is already attached, anything
+ * but "games"/"tools" is no image.  A remove records its image as the
+ * body {"image": ...}.
+ */
+static int fake_disk_add(const char *id, bool group, json_t *body, json_t **out, char *err,
+			 size_t errlen)
+{
+	const char *img = json_string_value(json_object_get(body, "image"));
+
+	fake_record_body(id, body);
+	if (group ? strcmp(id, "win10") != 0 : !fake_find(id)) {
+		snprintf(err, errlen, "no %s %s", group ? "image" : "client", id);
+		return -ENOENT;
+	}
+	if (!strcmp(img, "win10")) {
+		snprintf(err, errlen, "win10 is the boot image of its PCs, not an extra disk");
+		return -EINVAL;
+	}
+	if (!strcmp(img, "games")) {
+		snprintf(err, errlen, "games is already a disk of %s", id);
+		return -EEXIST;
+	}
+	if (strcmp(img, "tools")) {
+		snprintf(err, errlen, "no image %s", img);
+		return -ENOENT;
+	}
+	*out = json_pack("{s:s, s:[{s:i, s:s}]}", "name", id, "disks", "lun", 1, "image", img);
+	return 0;
+}
+
+static int fake_disk_remove(const char *id, bool group, const char *image, json_t **out,
+			    char *err, size_t errlen)
+{
+	json_t *b = json_pack("{s:s}", "image", image);
+
+	fake_record_body(id, b);
+	json_decref(b);
+	if (group ? strcmp(id, "win10") != 0 : !fake_find(id)) {
+		snprintf(err, errlen, "no %s %s", group ? "image" : "client", id);
+		return -ENOENT;
+	}
+	if (strcmp(image, "games")) {
+		snprintf(err, errlen, "%s is not a disk of %s", image, id);
+		return -ENOENT;
+	}
+	*out = json_pack("{s:s, s:[]}", "name", id, "disks");
+	return 0;
+}
+
+static int f_disk_add(void *ctx, const char *id, json_t *body, json_t **out, char *err,
+		      size_t errlen)
+{
+	return fake_disk_add(id, false, body, out, err, errlen);
+}
+
+static int f_disk_remove(void *ctx, const char *id, const char *image, json_t **out, char *err,
+			 size_t errlen)
+{
+	return fake_disk_remove(id, false, image, out, err, errlen);
+}
+
+static int f_img_disk_add(void *ctx, const char *name, json_t *body, json_t **out, char *err,
+			  size_t errlen)
+{
+	return fake_disk_add(name, true, body, out, err, errlen);
+}
+
+static int f_img_disk_remove(void *ctx, const char *name, const char *image, json_t **out,
+			     char *err, size_t errlen)
+{
+	return fake_disk_remove(name, true, image, out, err, errlen);
+}
+
 static const struct control_ops fake_ops = {
 	.status = f_status, .clients_list = f_clients, .client_show = f_show,
 	.client_reset = f_reset, .client_add = f_add, .client_remove = f_remove,
 	.client_set = f_set, .sessions_list = f_sessions, .session_kill = f_kill,
+	.client_disk_add = f_disk_add, .client_disk_remove = f_disk_remove,
+	.image_disk_add = f_img_disk_add, .image_disk_remove = f_img_disk_remove,
 };
 
 /* ---- raw HTTP client ------------------------------------------------ */
@@ -467,6 +548,144 @@ static void test_reset(void **state)
 	expect("POST", "/v1/clients/pc2/reset", "{\"force\": \"yes\"}", 400);
 	expect("POST", "/v1/clients/pc2/reset", "{\"force\": true, \"force\": true}", 400);
 	expect("POST", "/v1/clients/pc2/reset", "{} trailing", 400);
+}
+
+static const char *fake_disk(void)
+{
+	static char copy[64];
+
+	pthread_mutex_lock(&fake_lock);
+	memcpy(copy, fake_last_disk, sizeof(copy));
+	pthread_mutex_unlock(&fake_lock);
+	return copy;
+}
+
+/* Reset of one disk (issue 17): "disk" reaches the op, absent is all. */
+static void test_reset_disk(void **state)
+{
+	struct resp r;
+
+	expect("POST", "/v1/clients/pc2/reset", "{\"disk\": \"games\"}", 200);
+	assert_string_equal(fake_disk(), "games");
+	expect("POST", "/v1/clients/pc1/reset", "{\"force\": true, \"disk\": \"data disk\"}", 200);
+	assert_string_equal(fake_disk(), "data disk");
+	expect("POST", "/v1/clients/pc2/reset", "{\"force\": false}", 200);
+	assert_string_equal(fake_disk(), "(all)");
+	expect("POST", "/v1/clients/pc2/reset", "{\"disk\": \"games\"}", 200);
+	expect("POST", "/v1/clients/pc2/reset", NULL, 200);
+	assert_string_equal(fake_disk(), "(all)");
+	/* online without force: the op's refusal passes through */
+	expect("POST", "/v1/clients/pc1/reset", "{\"disk\": \"games\"}", 409);
+	/* a disk that is not a name: 400 before the op */
+	expect("POST", "/v1/clients/pc2/reset", "{\"disk\": \"tools\"}", 200);
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const bad[] = { "{\"disk\": 1}", "{\"disk\": \"\"}",
+						   "{\"disk\": null}" };
+
+		req("POST", "/v1/clients/pc2/reset", bad[i], &r);
+		assert_int_equal(r.status, 400);
+		assert_non_null(strstr(err_of(&r), "\"disk\" must be"));
+		resp_free(&r);
+		assert_string_equal(fake_disk(), "tools");	/* the op was not called */
+	}
+}
+
+/* POST /v1/{clients/{id},images/{name}}/disks: bodies checked for form
+ * before the op (which is not called), the op's verdicts passed through. */
+static void test_disk_add(void **state)
+{
+	static const char *const bases[] = { "/v1/clients/pc2/disks", "/v1/images/win10/disks" };
+	static const struct { const char *body, *msg; } bad[] = {
+		{ NULL, "body must be a JSON object" },
+		{ "[]", "body must be a JSON object" },
+		{ "{}", "\"image\" is required" },
+		{ "{\"image\": \"\"}", "\"image\" is required" },
+		{ "{\"image\": 7}", "\"image\" is required" },
+		{ "{\"image\": \"tools\", \"policy\": true}", "\"policy\" must be overlay, "
+		  "discard-on-boot or read-only" },
+		{ "{\"image\": \"tools\", \"quota_bytes\": -1}", "\"quota_bytes\" must be" },
+		{ "{\"image\": \"tools\", \"quota_bytes\": \"20G\"}", "\"quota_bytes\" must be" },
+		{ "{\"image\": \"tools\", \"lun\": 3}", "unknown field \"lun\"" },
+	};
+	struct resp r;
+
+	for (size_t b = 0; b < 2; b++) {
+		const char *id = b ? "win10" : "pc2";
+		int n;
+
+		req("POST", bases[b], "{\"image\": \"tools\", \"policy\": \"read-only\", "
+		    "\"quota_bytes\": 1024}", &r);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(
+			json_object_get(r.body, "disks"), 0), "lun")), 1);
+		resp_free(&r);
+		assert_string_equal(fake_last(), id);
+		assert_true(fake_body_is("{\"image\": \"tools\", \"policy\": \"read-only\", "
+					 "\"quota_bytes\": 1024}"));
+		expect("POST", bases[b], "{\"image\": \"tools\"}", 200);
+		assert_true(fake_body_is("{\"image\": \"tools\"}"));
+		n = fake_ncalls();
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			req("POST", bases[b], bad[i].body, &r);
+			if (r.status != 400 || !err_of(&r) || !strstr(err_of(&r), bad[i].msg))
+				fail_msg("POST %s %s: %d %s, wanted 400 %s", bases[b],
+					 bad[i].body ? bad[i].body : "(none)", r.status,
+					 err_of(&r) ? err_of(&r) : "-", bad[i].msg);
+			resp_free(&r);
+		}
+		assert_int_equal(fake_ncalls(), n);
+		/* the op's refusals */
+		req("POST", bases[b], "{\"image\": \"win10\"}", &r);
+		assert_int_equal(r.status, 400);
+		assert_non_null(strstr(err_of(&r), "boot image"));
+		resp_free(&r);
+		req("POST", bases[b], "{\"image\": \"games\"}", &r);
+		assert_int_equal(r.status, 409);
+		assert_non_null(strstr(err_of(&r), "already"));
+		resp_free(&r);
+		expect("POST", bases[b], "{\"image\": \"nothing\"}", 404);
+		expect("GET", bases[b], NULL, 405);
+	}
+	expect("POST", "/v1/clients/ghost/disks", "{\"image\": \"tools\"}", 404);
+	expect("POST", "/v1/images/ghost/disks", "{\"image\": \"tools\"}", 404);
+	/* an IQN as the id, percent-encoded */
+	expect("POST", "/v1/clients/iqn.2024-01.test%3Apc1/disks", "{\"image\": \"tools\"}", 200);
+	assert_string_equal(fake_last(), "iqn.2024-01.test:pc1");
+}
+
+/* POST .../disks/{image}/remove: both segments decoded, a body optional. */
+static void test_disk_remove(void **state)
+{
+	struct resp r;
+
+	expect("POST", "/v1/clients/pc1/disks/games/remove", NULL, 200);
+	assert_string_equal(fake_last(), "pc1");
+	assert_true(fake_body_is("{\"image\": \"games\"}"));
+	expect("POST", "/v1/clients/iqn.2024-01.test%3Apc2/disks/ga%6Des/remove", "{}", 200);
+	assert_string_equal(fake_last(), "iqn.2024-01.test:pc2");
+	assert_true(fake_body_is("{\"image\": \"games\"}"));
+	expect("POST", "/v1/images/win10/disks/games/remove", NULL, 200);
+	assert_string_equal(fake_last(), "win10");
+	/* an image name with an encoded '/' stays one segment */
+	req("POST", "/v1/clients/pc1/disks/a%2Fb/remove", NULL, &r);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(err_of(&r), "a/b is not a disk of pc1");
+	resp_free(&r);
+	expect("POST", "/v1/images/ghost/disks/games/remove", NULL, 404);
+	expect("POST", "/v1/clients/pc1/disks/games/remove", "[1]", 400);
+	expect("GET", "/v1/clients/pc1/disks/games/remove", NULL, 405);
+	/* shapes that are no route */
+	expect("POST", "/v1/clients/pc1/disks/games", NULL, 404);
+	expect("POST", "/v1/clients/pc1/disks/games/delete", NULL, 404);
+	expect("POST", "/v1/clients/pc1/disks/games/remove/x", NULL, 404);
+	expect("POST", "/v1/clients/pc1/reset/games/remove", NULL, 404);
+	expect("POST", "/v1/images/win10/disks/games", NULL, 404);
+	expect("POST", "/v1/images/win10/commit/games/remove", NULL, 404);
+	/* a bad escape in the image segment */
+	req("POST", "/v1/clients/pc1/disks/a%00b/remove", NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(err_of(&r), "image name"));
+	resp_free(&r);
 }
 
 /* Bodies that are not one JSON object: 400 before the op is called. */
@@ -797,6 +1016,11 @@ static void test_missing_op(void **state)
 			{ "/v1/clients/pc1/set", "{\"quota_bytes\": 1}" },
 			{ "/v1/clients/pc1/set", "{" },
 			{ "/v1/clients/pc1/reset", "{}" },
+			{ "/v1/clients/pc1/disks", "{\"image\": \"tools\"}" },
+			{ "/v1/clients/pc1/disks", "{}" },
+			{ "/v1/clients/pc1/disks/tools/remove", NULL },
+			{ "/v1/images/win10/disks", "{\"image\": \"tools\"}" },
+			{ "/v1/images/win10/disks/tools/remove", "[" },
 		};
 
 		for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
@@ -1108,6 +1332,72 @@ static void test_route_images(void **state)
 	assert_false(api_route_allows(API_R_JOBS, "POST"));
 }
 
+/* The extra disk routes (issue 17): two ids decoded, their limits, methods. */
+static void test_route_disks(void **state)
+{
+	struct api_match m;
+	char err[128], path[700], longname[API_ID_MAX + 2];
+
+	(void)state;
+	assert_int_equal(api_route_match("/v1/clients/pc1/disks", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_CLIENT_DISKS);
+	assert_string_equal(m.id, "pc1");
+	assert_int_equal(api_route_match("/v1/clients/a%3Ab/disks/g%20x/remove", &m, err,
+					 sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_CLIENT_DISK_REMOVE);
+	assert_string_equal(m.id, "a:b");
+	assert_string_equal(m.image, "g x");
+	assert_int_equal(api_route_match("/v1/images/lab/disks", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_IMAGE_DISKS);
+	assert_string_equal(m.id, "lab");
+	assert_string_equal(m.action, "");	/* not an image action */
+	assert_int_equal(api_route_match("/v1/images/lab/disks/games/remove", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_IMAGE_DISK_REMOVE);
+	assert_string_equal(m.id, "lab");
+	assert_string_equal(m.image, "games");
+	/* a client or image called "disks" */
+	assert_int_equal(api_route_match("/v1/clients/disks", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_CLIENT);
+	assert_int_equal(api_route_match("/v1/images/disks/disks", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_IMAGE_DISKS);
+	assert_string_equal(m.id, "disks");
+	/* five segments, seven, the wrong words */
+	assert_int_equal(api_route_match("/v1/clients/pc1/disks/games", &m, err, sizeof(err)), -ENOENT);
+	assert_int_equal(api_route_match("/v1/clients/pc1/set/x", &m, err, sizeof(err)), -ENOENT);
+	assert_int_equal(api_route_match("/v1/clients/pc1/disks/g/remove/x", &m, err, sizeof(err)),
+			 -ENOENT);
+	assert_int_equal(api_route_match("/v1/clients/pc1/disk/g/remove", &m, err, sizeof(err)),
+			 -ENOENT);
+	assert_int_equal(api_route_match("/v1/images/lab/disks/g/delete", &m, err, sizeof(err)),
+			 -ENOENT);
+	assert_int_equal(api_route_match("/v1/images/lab/disks//remove", &m, err, sizeof(err)),
+			 -ENOENT);
+	assert_int_equal(api_route_match("/v1/sessions/1/disks/g/remove", &m, err, sizeof(err)),
+			 -ENOENT);
+	assert_int_equal(api_route_match("/v1/jobs/1/disks/g/remove", &m, err, sizeof(err)), -ENOENT);
+	/* the {image} segment: escapes and length checked like an id */
+	assert_int_equal(api_route_match("/v1/images/lab/disks/a%0Ab/remove", &m, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "image name"));
+	assert_int_equal(api_route_match("/v1/clients/a%zz/disks/g/remove", &m, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "client id"));
+	memset(longname, 'g', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	snprintf(path, sizeof(path), "/v1/clients/pc1/disks/%s/remove", longname);
+	assert_int_equal(api_route_match(path, &m, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "longer than"));
+	longname[API_ID_MAX] = '\0';	/* exactly API_ID_MAX bytes: fine */
+	snprintf(path, sizeof(path), "/v1/clients/pc1/disks/%s/remove", longname);
+	assert_int_equal(api_route_match(path, &m, err, sizeof(err)), 0);
+	assert_int_equal(strlen(m.image), API_ID_MAX);
+	for (enum api_route r = API_R_CLIENT_DISKS; r <= API_R_IMAGE_DISK_REMOVE; r++) {
+		assert_true(api_route_allows(r, "POST"));
+		assert_false(api_route_allows(r, "GET"));
+		assert_false(api_route_allows(r, "DELETE"));
+	}
+}
+
 /* The cluster routes (issue 15): table, drain, health; nothing deeper. */
 static void test_route_cluster(void **state)
 {
@@ -1155,6 +1445,10 @@ int main(void)
 		cmocka_unit_test(test_route_table),
 		cmocka_unit_test(test_route_images),
 		cmocka_unit_test(test_route_cluster),
+		cmocka_unit_test(test_route_disks),
+		cmocka_unit_test(test_reset_disk),
+		cmocka_unit_test(test_disk_add),
+		cmocka_unit_test(test_disk_remove),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -37,6 +37,8 @@
 #include "lab/rules.h"
 #include "lab/statedir.h"
 #include "lab/store.h"
+#include "lab/xdisk.h"
+#include "scsi/scsi.h"
 #include "util/atomicfile.h"
 #include "util/log.h"
 
@@ -125,6 +127,7 @@ static struct lab_store_ops g_counting_ops;
 static struct lab_store g_counting = { .ops = &g_counting_ops };
 static unsigned n_clients_save, n_discard, n_overlay_open, n_image_save, n_purge;
 static struct lab_store *g_store;   /* the store lab_open gives the registry, NULL = default */
+static bool g_extra;   /* lab_open serves "games" and "data" too (extra disks, lab/xdisk.h) */
 
 static int count_clients_save(struct lab_store *s, const char *text)
 {
@@ -182,6 +185,19 @@ static void lab_open(struct lab *l)
 	assert_int_equal(image_load(&l->reg, l->img), 0);
 	assert_int_equal(registry_add_image(&l->reg, l->img), 0);
 	assert_int_equal(l->fs.targets, 1);
+	for (unsigned i = 0; g_extra && i < 2; i++) {
+		static const char *const names[] = { "games", "data" };
+		char path[256], target[128];
+		struct image *im = calloc(1, sizeof(*im));
+		assert_non_null(im);
+		snprintf(path, sizeof(path), "%s/%s.raw", l->root, names[i]);
+		snprintf(target, sizeof(target), "iqn.2026-11.org.pristine:%s", names[i]);
+		if (access(path, F_OK))
+			make_image(path);
+		assert_int_equal(image_open_source(im, names[i], path, target, BS), 0);
+		assert_int_equal(image_load(&l->reg, im), 0);
+		assert_int_equal(registry_add_image(&l->reg, im), 0);
+	}
 	assert_int_equal(registry_open(&l->reg), 0);
 }
 
@@ -740,6 +756,286 @@ static void test_rules(void **state)
 	assert_string_equal(cr.muser, "m");
 }
 
+
+/* c's extra disk at lun (NULL if none). */
+static struct xdisk *xd(struct lab *l, const char *id, unsigned lun)
+{
+	struct client *c = registry_find(&l->reg, id);
+
+	assert_non_null(c);
+	return c->x[lun - 1];
+}
+
+/* Write a block of seed through x's open overlay. */
+static void xwrite(struct xdisk *x, uint8_t seed)
+{
+	uint8_t buf[4096];
+	struct backend *be;
+
+	assert_non_null(x->disk.cow);
+	be = cow_backend(x->disk.cow);
+	fill(buf, sizeof(buf), seed);
+	assert_int_equal(be->ops->write(be, buf, 0, sizeof(buf), true), 0);
+}
+
+/* Extra disks: LUNs given in order and kept while their attachment
+ * stays, added and removed offline and online (the LU in the PC's target
+ * at once), refusals, one disk reset (force when online: the PC's session
+ * stays) and all of them, and a restart that finds the same LUNs,
+ * versions and overlays. */
+static void test_xdisk_luns_online(void **state)
+{
+	struct lab *l = *state;
+	struct scsi_target *scsi;
+	char msg[256] = "", path[512];
+	struct client *c;
+	struct xdisk *g;
+	json_t *js;
+
+	g_extra = true;
+	lab_open(l);
+	assert_int_equal(registry_group_xdisk_add(&l->reg, "img", "games", NULL, false, 0, msg,
+						  sizeof(msg)), 0);
+	assert_int_equal(registry_add(&l->reg, "pc1", PC1, "img", NULL, 0, false, msg, sizeof(msg)), 0);
+	assert_non_null(xd(l, PC1, 1));
+	assert_string_equal(xd(l, PC1, 1)->disk.img->name, "games");
+	assert_true(xd(l, PC1, 1)->from_group);
+	assert_int_equal(registry_xdisk_add(&l->reg, "pc1", "data", "read-only", false, 0, msg,
+					    sizeof(msg)), 0);
+	assert_string_equal(xd(l, PC1, 2)->disk.img->name, "data");
+	assert_int_equal(xd(l, PC1, 2)->policy, XDISK_READ_ONLY);
+
+	/* refusals, each saying why */
+	assert_int_equal(registry_xdisk_add(&l->reg, "pc1", "img", NULL, false, 0, msg, sizeof(msg)),
+			 -EINVAL);
+	assert_non_null(strstr(msg, "boot image"));
+	assert_int_equal(registry_xdisk_add(&l->reg, "pc1", "data", NULL, false, 0, msg, sizeof(msg)),
+			 -EEXIST);
+	assert_int_equal(registry_xdisk_add(&l->reg, "pc1", "nosuch", NULL, false, 0, msg, sizeof(msg)),
+			 -ENOENT);
+	assert_int_equal(registry_xdisk_add(&l->reg, "nobody", "data", NULL, false, 0, msg, sizeof(msg)),
+			 -ENOENT);
+	assert_int_equal(registry_xdisk_add(&l->reg, "pc1", "games", "sometimes", false, 0, msg,
+					    sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "overlay, discard-on-boot or read-only"));
+	assert_int_equal(registry_xdisk_remove(&l->reg, "pc1", "games", msg, sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "image disk remove img games"));
+	assert_int_equal(registry_group_xdisk_add(&l->reg, "img", "games", NULL, false, 0, msg,
+						  sizeof(msg)), -EEXIST);
+	assert_int_equal(registry_reset_disks(&l->reg, "pc1", "nosuch", false, msg, sizeof(msg)),
+			 -ENOENT);
+
+	/* a login opens them into the PC's target: LUN 1 over an overlay in
+	 * STATE/disks/games/, LUN 2 the version itself */
+	attach(l, PC1);
+	c = registry_find(&l->reg, PC1);
+	scsi = c->disk.scsi;
+	g = xd(l, PC1, 1);
+	assert_true(scsi_target_has_lun(scsi, 1));
+	assert_true(scsi_target_has_lun(scsi, 2));
+	assert_false(scsi_target_has_lun(scsi, 3));
+	assert_non_null(g->disk.cow);
+	assert_null(xd(l, PC1, 2)->disk.cow);
+	assert_true(xd(l, PC1, 2)->disk.read_only);
+	snprintf(path, sizeof(path), "%s/disks/games/", l->state);
+	assert_memory_equal(g->disk.dir, path, strlen(path));
+	xwrite(g, 42);
+	assert_true(disk_used_bytes(&g->disk) > 0);
+	assert_int_equal(disk_used_bytes(&c->disk), 0);   /* not the boot overlay */
+	js = client_disks_json(&l->reg, c);
+	assert_int_equal(json_array_size(js), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(js, 1), "from")), "group");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(js, 2), "policy")),
+			    "read-only");
+	json_decref(js);
+
+	/* online: removed and added again live; the other LUN never moves */
+	assert_int_equal(registry_xdisk_remove(&l->reg, "pc1", "data", msg, sizeof(msg)), 0);
+	assert_false(scsi_target_has_lun(scsi, 2));
+	assert_null(xd(l, PC1, 2));
+	assert_int_equal(registry_group_xdisk_remove(&l->reg, "img", "games", msg, sizeof(msg)), 0);
+	assert_false(scsi_target_has_lun(scsi, 1));
+	assert_int_equal(registry_xdisk_add(&l->reg, "pc1", "data", NULL, false, 0, msg, sizeof(msg)), 0);
+	assert_string_equal(xd(l, PC1, 1)->disk.img->name, "data");   /* the lowest free LUN */
+	assert_true(scsi_target_has_lun(scsi, 1));
+	assert_int_equal(registry_group_xdisk_add(&l->reg, "img", "games", NULL, false, 0, msg,
+						  sizeof(msg)), 0);
+	g = xd(l, PC1, 2);
+	assert_string_equal(g->disk.img->name, "games");
+	assert_true(scsi_target_has_lun(scsi, 2));
+	assert_int_equal(disk_used_bytes(&g->disk), 0);   /* removal discarded its overlay */
+	assert_int_equal(l->fs.end_calls, 0);
+	assert_int_equal(c->disk.sessions, 1);
+
+	/* one disk reset: force needed online, swaps that LU only */
+	xwrite(g, 7);
+	xwrite(xd(l, PC1, 1), 8);
+	assert_int_equal(registry_reset_disks(&l->reg, "pc1", "games", false, msg, sizeof(msg)), -EBUSY);
+	assert_non_null(strstr(msg, "--force"));
+	assert_true(disk_used_bytes(&g->disk) > 0);
+	assert_int_equal(registry_reset_disks(&l->reg, "pc1", "games", true, msg, sizeof(msg)), 0);
+	assert_int_equal(disk_used_bytes(&g->disk), 0);
+	assert_true(scsi_target_has_lun(scsi, 2));
+	assert_int_equal(c->disk.sessions, 1);
+	assert_int_equal(l->fs.end_calls, 0);
+	assert_true(disk_used_bytes(&xd(l, PC1, 1)->disk) > 0);
+
+	/* a restart: same LUNs, the overlay kept, opened at the next login */
+	xwrite(g, 9);
+	registry_detach(&l->reg, l->fs.handles[--l->fs.nhandles]);
+	lab_close(l);
+	lab_open(l);
+	c = registry_find(&l->reg, PC1);
+	assert_string_equal(xd(l, PC1, 1)->disk.img->name, "data");
+	assert_string_equal(xd(l, PC1, 2)->disk.img->name, "games");
+	assert_false(xd(l, PC1, 1)->from_group);
+	assert_true(xd(l, PC1, 2)->from_group);
+	assert_false(disk_is_open(&xd(l, PC1, 2)->disk));   /* not at start */
+	attach(l, PC1);
+	assert_true(disk_used_bytes(&xd(l, PC1, 2)->disk) > 0);
+	assert_true(disk_used_bytes(&xd(l, PC1, 1)->disk) > 0);
+
+	/* reset of all: the boot disk as ever (sessions ended), then each */
+	assert_int_equal(registry_reset_disks(&l->reg, "pc1", NULL, false, msg, sizeof(msg)), -EBUSY);
+	assert_int_equal(registry_reset_disks(&l->reg, "pc1", NULL, true, msg, sizeof(msg)), 0);
+	assert_int_equal(l->fs.end_calls, 1);
+	attach(l, PC1);
+	assert_int_equal(disk_used_bytes(&xd(l, PC1, 2)->disk), 0);
+	assert_int_equal(disk_used_bytes(&xd(l, PC1, 1)->disk), 0);
+	assert_true(scsi_target_has_lun(registry_find(&l->reg, PC1)->disk.scsi, 2));
+
+	/* the configuration file's attachments change in the file */
+	xdisk_group_configure(registry_image(&l->reg, "img"), registry_image(&l->reg, "img")->group, 1,
+			      XDISK_OVERLAY, 0);
+	assert_int_equal(registry_group_xdisk_remove(&l->reg, "img", "games", msg, sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(msg, "configuration file"));
+	registry_detach(&l->reg, l->fs.handles[--l->fs.nhandles]);
+	lab_close(l);
+	g_extra = false;
+}
+
+/* At a boot request: a discard-on-boot disk is discarded, a read-only
+ * one moved to its image's new current version; an overlay one kept.
+ * Never at a mere login. */
+static void test_xdisk_boot_policies(void **state)
+{
+	struct lab *l = *state;
+	struct client_boot_fields bf = { .mac = "52:54:00:00:00:08" };
+	struct boot_answer ans;
+	char msg[256] = "";
+	unsigned newv;
+
+	g_extra = true;
+	lab_open(l);
+	assert_int_equal(registry_add(&l->reg, "pc8", PC1, "img", &bf, 0, false, msg, sizeof(msg)), 0);
+	assert_int_equal(registry_xdisk_add(&l->reg, "pc8", "games", "discard-on-boot", false, 0, msg,
+					    sizeof(msg)), 0);
+	assert_int_equal(registry_xdisk_add(&l->reg, "pc8", "data", "read-only", false, 0, msg,
+					    sizeof(msg)), 0);
+	attach(l, PC1);
+	xwrite(xd(l, PC1, 1), 3);
+	assert_int_equal(xd(l, PC1, 2)->disk.version, 1);
+
+	/* data gets a v2 */
+	assert_int_equal(image_edit(&l->reg, "data", ADMIN_PC, false, msg, sizeof(msg)), 0);
+	assert_int_equal(image_commit(&l->reg, "data", "new files", false, &newv, msg, sizeof(msg)), 0);
+	assert_int_equal(newv, 2);
+	/* a login (a reconnect) changes nothing */
+	attach(l, PC1);
+	assert_int_equal(xd(l, PC1, 2)->disk.version, 1);
+	assert_true(disk_used_bytes(&xd(l, PC1, 1)->disk) > 0);
+
+	/* the boot: stale sessions of the same address end, both move */
+	snprintf(l->fs.initiator, sizeof(l->fs.initiator), "%s", PC1);
+	snprintf(l->fs.peer, sizeof(l->fs.peer), "10.0.0.8:51000");
+	boot(l, "52:54:00:00:00:08", "10.0.0.8", &ans);
+	assert_int_equal(ans.kind, BOOT_SANBOOT);
+	assert_int_equal(l->fs.end_calls, 1);
+	assert_int_equal(xd(l, PC1, 2)->disk.version, 2);
+	attach(l, PC1);
+	assert_int_equal(disk_used_bytes(&xd(l, PC1, 1)->disk), 0);
+	assert_non_null(xd(l, PC1, 2)->disk.ro_be);
+	registry_detach(&l->reg, l->fs.handles[--l->fs.nhandles]);
+	lab_close(l);
+
+	/* the version is recorded */
+	lab_open(l);
+	assert_int_equal(xd(l, PC1, 2)->disk.version, 2);
+	assert_int_equal(xd(l, PC1, 1)->policy, XDISK_DISCARD_ON_BOOT);
+	lab_close(l);
+	g_extra = false;
+}
+
+/* MAINTENANCE: a PC that maintains the draft of one of its extra disks'
+ * images finds the draft at that LUN (its own disk kept aside), boots its
+ * own system still, and after the commit gets the new version there. */
+static void test_xdisk_maintenance(void **state)
+{
+	struct lab *l = *state;
+	struct client_boot_fields bf = { .mac = "52:54:00:00:00:09" };
+	uint8_t buf[4096], rbuf[4096];
+	struct boot_answer ans;
+	struct backend *be;
+	char msg[256] = "";
+	struct xdisk *x;
+	struct image *games;
+	unsigned newv;
+	json_t *js;
+
+	g_extra = true;
+	lab_open(l);
+	games = registry_image(&l->reg, "games");
+	assert_int_equal(registry_add(&l->reg, "pc9", PC1, "img", &bf, 0, false, msg, sizeof(msg)), 0);
+	assert_int_equal(registry_xdisk_add(&l->reg, "pc9", "games", NULL, false, 0, msg, sizeof(msg)), 0);
+	attach(l, PC1);
+	x = xd(l, PC1, 1);
+	xwrite(x, 0x11);
+
+	/* online: the draft's edit ends its sessions only with force */
+	assert_int_equal(image_edit(&l->reg, "games", "pc9", false, msg, sizeof(msg)), -EBUSY);
+	assert_non_null(strstr(msg, "--force"));
+	assert_null(games->draft);
+	assert_int_equal(image_edit(&l->reg, "games", "pc9", true, msg, sizeof(msg)), 0);
+	assert_int_equal(l->fs.end_calls, 1);
+
+	/* its next login: LUN 1 is the draft, its own disk closed */
+	attach(l, PC1);
+	assert_true(x->on_draft);
+	assert_false(disk_is_open(&x->disk));
+	assert_true(scsi_target_has_lun(registry_find(&l->reg, PC1)->disk.scsi, 1));
+	js = client_disks_json(&l->reg, registry_find(&l->reg, PC1));
+	assert_true(json_is_true(json_object_get(json_array_get(js, 1), "draft")));
+	json_decref(js);
+	be = cow_backend(games->draft->disk.cow);
+	fill(buf, sizeof(buf), 0x22);
+	assert_int_equal(be->ops->write(be, buf, 65536, sizeof(buf), true), 0);
+
+	/* a boot request: it boots its own system, not the game disk */
+	snprintf(l->fs.initiator, sizeof(l->fs.initiator), "%s", PC1);
+	snprintf(l->fs.peer, sizeof(l->fs.peer), "10.0.0.9:51000");
+	boot(l, "52:54:00:00:00:09", "10.0.0.9", &ans);
+	assert_int_equal(ans.kind, BOOT_SANBOOT);
+	assert_string_equal(ans.target, "iqn.2026-11.org.pristine:img");
+
+	/* commit: refused online without force; then its disk is on v2 */
+	assert_int_equal(image_commit(&l->reg, "games", "patch", false, &newv, msg, sizeof(msg)), -EBUSY);
+	assert_true(x->on_draft);
+	assert_int_equal(image_commit(&l->reg, "games", "patch", true, &newv, msg, sizeof(msg)), 0);
+	assert_int_equal(newv, 2);
+	assert_false(x->on_draft);
+	assert_int_equal(x->disk.version, 2);
+	attach(l, PC1);
+	assert_true(disk_is_open(&x->disk));
+	assert_int_equal(disk_used_bytes(&x->disk), 0);   /* the old overlay went */
+	be = cow_backend(x->disk.cow);
+	assert_int_equal(be->ops->read(be, rbuf, 65536, sizeof(rbuf)), 0);
+	assert_memory_equal(rbuf, buf, sizeof(buf));      /* what it made as the draft */
+	while (l->fs.nhandles)
+		registry_detach(&l->reg, l->fs.handles[--l->fs.nhandles]);
+	lab_close(l);
+	g_extra = false;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -752,6 +1048,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store_seam, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_policy, setup, teardown),
 		cmocka_unit_test(test_rules),
+		cmocka_unit_test_setup_teardown(test_xdisk_luns_online, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xdisk_boot_policies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xdisk_maintenance, setup, teardown),
 	};
 
 	log_set_level(LOG_WARN);

@@ -1,9 +1,11 @@
 /*
  * test_scsi.c - unit tests of the SCSI layer: CDBs driven straight into
  * scsi_target_exec() over raw backends on temporary files, one LU with
- * 512-byte and one with 4096-byte blocks, plus a read-only LU.
+ * 512-byte and one with 4096-byte blocks, plus a read-only LU; and LUs
+ * added and removed while other threads run commands on them.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -684,6 +687,409 @@ static void test_backend_errors(void **state)
 	free(c.data_in);
 }
 
+/* ---- LUs added and removed while sessions run ---- */
+
+/* The LUN list of a REPORT LUNS by n (single-level LUNs < 256). */
+static unsigned report_luns(const struct scsi_nexus *n, uint64_t *luns, unsigned max)
+{
+	uint8_t rl[16] = { 0xa0 };
+	put32(rl + 6, 256);
+	struct scsi_cmd c = run(n, 0, rl, NULL, 0, 256);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	unsigned count = get32(c.data_in) / 8;
+	assert_true(count <= max);
+	for (unsigned i = 0; i < count; i++)
+		luns[i] = c.data_in[8 + 8 * i + 1];
+	free(c.data_in);
+	return count;
+}
+
+/* The LU config the fixture gave LUN i (its backend F.be[i]). */
+static struct scsi_lu_config lu_cfg(int i)
+{
+	return (struct scsi_lu_config){
+		.be = F.be[i], .block_size = i == 1 ? 4096 : 512, .read_only = i == 2,
+		.serial = "R", .naa_id = 0x42 + (uint64_t)i,
+		.target_name = "iqn.2024-01.org.pristine:unit",
+	};
+}
+
+static void expect_absent(const struct scsi_nexus *n, uint64_t lun)
+{
+	uint8_t tur[16] = { 0 };
+	struct scsi_cmd c = run(n, lun, tur, NULL, 0, 0);
+	expect_sense(&c, 0x5, 0x2500);
+	c = rw10(n, lun, false, 0, 1, NULL, 4096);
+	expect_sense(&c, 0x5, 0x2500);
+	assert_null(c.data_in);
+	/* INQUIRY: peripheral qualifier 3, no device type */
+	c = inquiry(lun, false, 0);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_int_equal(c.data_in[0], 0x7f);
+	free(c.data_in);
+	/* REQUEST SENSE: LOGICAL UNIT NOT SUPPORTED as its data */
+	uint8_t rs[16] = { 0x03, 0, 0, 0, 252 };
+	c = run(n, lun, rs, NULL, 0, 252);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_int_equal(c.data_in[2] & 0x0f, 0x5);
+	assert_int_equal(c.data_in[12], 0x25);
+	free(c.data_in);
+	assert_false(scsi_target_has_lun(F.t, lun));
+	assert_int_equal(scsi_target_lun_reset(F.t, lun, n), 1);
+}
+
+/* REPORT LUNS before and after a removal; a removed LUN answers as one
+ * that never existed; the LUN can be added again, and starts clean. */
+static void test_remove_lu(void **state)
+{
+	(void)state;
+	uint64_t luns[SCSI_MAX_LUNS];
+	uint8_t pat[4096];
+
+	memset(pat, 0x5a, sizeof(pat));
+	struct scsi_cmd c = rw10(&F.n1, 1, true, 3, 1, pat, 4096);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_int_equal(report_luns(&F.n1, luns, SCSI_MAX_LUNS), 3);
+	assert_true(luns[0] == 0 && luns[1] == 1 && luns[2] == 2);
+
+	/* pending conditions on LUN 1 must not outlive it */
+	assert_int_equal(scsi_target_lun_reset(F.t, 1, &F.n1), 0);
+	assert_int_equal(scsi_target_remove_lu(F.t, 1), 0);
+	assert_int_equal(scsi_target_remove_lu(F.t, 1), -ENOENT);
+	assert_int_equal(scsi_target_remove_lu(F.t, 7), -ENOENT);
+	assert_int_equal(report_luns(&F.n2, luns, SCSI_MAX_LUNS), 2);
+	assert_true(luns[0] == 0 && luns[1] == 2);
+	expect_absent(&F.n1, 1);
+	expect_absent(&F.n2, 1);
+	/* the others are untouched (their own UA aside) */
+	c = rw10(&F.n1, 0, false, 0, 1, NULL, 512);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	free(c.data_in);
+
+	/* back, on the same medium: same data, no stale unit attention */
+	struct scsi_lu_config cfg = lu_cfg(1);
+	assert_int_equal(scsi_target_add_lu(F.t, 1, &cfg), 0);
+	assert_int_equal(scsi_target_add_lu(F.t, 1, &cfg), -EEXIST);
+	assert_true(scsi_target_has_lun(F.t, 1));
+	assert_int_equal(report_luns(&F.n1, luns, SCSI_MAX_LUNS), 3);
+	c = rw10(&F.n2, 1, false, 3, 1, NULL, 4096);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_memory_equal(c.data_in, pat, 4096);
+	free(c.data_in);
+	c = rw10(&F.n1, 1, false, 3, 1, NULL, 4096);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	free(c.data_in);
+
+	/* every LU gone: REPORT LUNS is empty, LUN 0 absent too */
+	for (uint64_t l = 0; l < 3; l++)
+		assert_int_equal(scsi_target_remove_lu(F.t, l), 0);
+	assert_int_equal(report_luns(&F.n1, luns, SCSI_MAX_LUNS), 0);
+	expect_absent(&F.n1, 0);
+}
+
+/* REPORTED LUNS DATA HAS CHANGED: once per nexus and LU, on every LU
+ * (a new one included, not a removed one), after a reset of higher
+ * precedence, and not consumed by INQUIRY or REPORT LUNS. */
+static void test_luns_changed_ua(void **state)
+{
+	(void)state;
+	uint8_t tur[16] = { 0 };
+	uint64_t luns[SCSI_MAX_LUNS];
+	struct scsi_cmd c;
+
+	assert_int_equal(scsi_target_remove_lu(F.t, 2), 0);
+	scsi_target_luns_changed(F.t);
+	scsi_target_luns_changed(F.t);          /* twice: still reported once */
+	c = inquiry(0, false, 0);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	free(c.data_in);
+	assert_int_equal(report_luns(&F.n1, luns, SCSI_MAX_LUNS), 2);
+	for (uint64_t lun = 0; lun < 2; lun++) {
+		c = run(&F.n1, lun, tur, NULL, 0, 0);
+		expect_sense(&c, 0x6, 0x3f0e);
+		c = run(&F.n1, lun, tur, NULL, 0, 0);
+		assert_int_equal(c.status, SAM_STAT_GOOD);
+	}
+	/* the other nexus has its own, reported through REQUEST SENSE too */
+	uint8_t rs[16] = { 0x03, 0, 0, 0, 252 };
+	c = run(&F.n2, 0, rs, NULL, 0, 252);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_int_equal(c.data_in[2] & 0x0f, 0x6);
+	assert_int_equal(c.data_in[12], 0x3f);
+	assert_int_equal(c.data_in[13], 0x0e);
+	free(c.data_in);
+	c = run(&F.n2, 0, tur, NULL, 0, 0);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	c = rw10(&F.n2, 1, false, 0, 1, NULL, 4096);
+	expect_sense(&c, 0x6, 0x3f0e);
+	assert_null(c.data_in);
+	c = rw10(&F.n2, 1, false, 0, 1, NULL, 4096);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	free(c.data_in);
+	/* the removed LUN has none to report */
+	expect_absent(&F.n1, 2);
+
+	/* an LU added: every LU tells every nexus, the new one included */
+	struct scsi_lu_config cfg = lu_cfg(2);
+	assert_int_equal(scsi_target_add_lu(F.t, 5, &cfg), 0);
+	scsi_target_luns_changed(F.t);
+	/* a reset raised after it is reported first, then the change */
+	assert_int_equal(scsi_target_lun_reset(F.t, 0, &F.n1), 0);
+	c = run(&F.n1, 0, tur, NULL, 0, 0);
+	expect_sense(&c, 0x6, 0x2903);
+	c = run(&F.n1, 0, tur, NULL, 0, 0);
+	expect_sense(&c, 0x6, 0x3f0e);
+	c = run(&F.n1, 0, tur, NULL, 0, 0);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	for (uint64_t lun = 1; lun <= 5; lun += 4) {
+		for (int k = 0; k < 2; k++) {
+			const struct scsi_nexus *n = k ? &F.n2 : &F.n1;
+			c = run(n, lun, tur, NULL, 0, 0);
+			expect_sense(&c, 0x6, 0x3f0e);
+			c = run(n, lun, tur, NULL, 0, 0);
+			assert_int_equal(c.status, SAM_STAT_GOOD);
+		}
+	}
+	/* a nexus that logs in later has nothing pending */
+	struct scsi_nexus n3 = { .id = 3 };
+	snprintf(n3.port_name, sizeof(n3.port_name), "iqn.c,i,0x000000000003");
+	scsi_target_nexus_new(F.t, &n3);
+	c = run(&n3, 5, tur, NULL, 0, 0);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	scsi_target_nexus_gone(F.t, &n3);
+}
+
+/* A thread that removes one LUN and notes when that returned. */
+struct remover {
+	pthread_t th;
+	uint64_t lun;
+	int rc;
+	int done;                   /* __atomic */
+};
+
+static void *remover_main(void *arg)
+{
+	struct remover *r = arg;
+
+	r->rc = scsi_target_remove_lu(F.t, r->lun);
+	__atomic_store_n(&r->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* A READ of blocks at lba of lun that the SCSI layer defers (the
+ * transport would stream it): data_lu set, nothing read yet. */
+static struct scsi_cmd deferred_read(const struct scsi_nexus *n, uint64_t lun, uint8_t *cdb,
+				     uint32_t lba, uint16_t blocks, uint32_t edtl)
+{
+	struct scsi_cmd c;
+
+	memset(cdb, 0, 16);
+	cdb[0] = 0x28;
+	put32(cdb + 2, lba);
+	cdb[7] = (uint8_t)(blocks >> 8);
+	cdb[8] = (uint8_t)blocks;
+	memset(&c, 0, sizeof(c));
+	c.cdb = cdb;
+	c.cdb_len = 16;
+	c.lun = lun;
+	c.nexus = n;
+	c.attr = SCSI_ATTR_SIMPLE;
+	c.read = true;
+	c.edtl = edtl;
+	c.defer_min = 1;
+	scsi_target_exec(F.t, &c);
+	return c;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* A removal waits for a deferred read in progress - until the transport
+ * released the command, not merely until its data went out - while new
+ * commands already find the LUN absent. */
+static void test_remove_waits_for_deferred_read(void **state)
+{
+	(void)state;
+	uint8_t pat[1024], cdb[16];
+
+	memset(pat, 0xc3, sizeof(pat));
+	struct scsi_cmd w = rw10(&F.n1, 0, true, 8, 2, pat, 1024);
+	assert_int_equal(w.status, SAM_STAT_GOOD);
+	struct scsi_cmd c = deferred_read(&F.n1, 0, cdb, 8, 2, 1024);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	assert_non_null(c.data_lu);
+	assert_null(c.data_in);
+
+	struct remover r = { .lun = 0 };
+	assert_int_equal(pthread_create(&r.th, NULL, remover_main, &r), 0);
+	sleep_ms(50);
+	assert_int_equal(__atomic_load_n(&r.done, __ATOMIC_SEQ_CST), 0);
+	/* already gone for everything new */
+	uint8_t tur[16] = { 0 };
+	struct scsi_cmd t2 = run(&F.n2, 0, tur, NULL, 0, 0);
+	expect_sense(&t2, 0x5, 0x2500);
+
+	struct scsi_lu *held = scsi_cmd_data_begin(&c);
+	uint8_t *a = scsi_cmd_data_read(&c, 0, 512);
+	uint8_t *b = scsi_cmd_data_read(&c, 512, 512);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_memory_equal(a, pat, 512);
+	assert_memory_equal(b, pat + 512, 512);
+	free(a);
+	free(b);
+	scsi_cmd_data_end(held);
+	sleep_ms(20);
+	assert_int_equal(__atomic_load_n(&r.done, __ATOMIC_SEQ_CST), 0);
+	scsi_cmd_release(&c);
+	scsi_cmd_release(&c);                   /* idempotent */
+	assert_int_equal(pthread_join(r.th, NULL), 0);
+	assert_int_equal(r.rc, 0);
+	assert_false(scsi_target_has_lun(F.t, 0));
+
+	/* a command that was not deferred holds nothing after exec */
+	c = deferred_read(&F.n1, 1, cdb, 0, 1, 4096);
+	assert_int_equal(c.status, SAM_STAT_GOOD);
+	scsi_cmd_release(&c);
+	struct scsi_cmd t3 = run(&F.n1, 1, tur, NULL, 0, 0);
+	assert_int_equal(t3.status, SAM_STAT_GOOD);
+	assert_int_equal(scsi_target_remove_lu(F.t, 1), 0);
+}
+
+/* ---- readers in a loop while the LU comes and goes ---- */
+
+#define CHURN_CYCLES 40
+#define CHURN_WAIT_MS 5000      /* per state change; far above what it takes */
+
+struct reader {
+	pthread_t th;
+	const struct scsi_nexus *n;
+	const uint8_t *pat;          /* 4096 bytes LBA 0 of LUN 1 holds */
+	unsigned long good, ua, absent, bad;   /* __atomic */
+};
+
+static int churn_stop;          /* __atomic */
+
+/* One READ of LUN 1's block 0 (every other one deferred and streamed as
+ * the transport does); classify the answer. */
+static void reader_one(struct reader *r, bool defer)
+{
+	uint8_t cdb[16] = { 0x28 };
+	struct scsi_cmd c;
+
+	cdb[8] = 1;
+	memset(&c, 0, sizeof(c));
+	c.cdb = cdb;
+	c.cdb_len = 16;
+	c.lun = 1;
+	c.nexus = r->n;
+	c.read = true;
+	c.edtl = 4096;
+	c.defer_min = defer ? 1 : 0;
+	scsi_target_exec(F.t, &c);
+	unsigned long *count = &r->bad;
+	if (c.status == SAM_STAT_GOOD) {
+		uint8_t *data = c.data_in;
+		if (c.data_lu) {
+			struct scsi_lu *lu = scsi_cmd_data_begin(&c);
+			data = scsi_cmd_data_read(&c, 0, 4096);
+			scsi_cmd_data_end(lu);
+		}
+		if (data && memcmp(data, r->pat, 4096) == 0)
+			count = &r->good;
+		if (data != c.data_in)
+			free(data);
+	} else if (c.status == SAM_STAT_CHECK_CONDITION && c.sense_len >= 14) {
+		uint16_t asc = (uint16_t)(c.sense[12] << 8 | c.sense[13]);
+		uint8_t key = c.sense[2] & 0x0f;
+		if (key == 0x6 && asc == 0x3f0e)
+			count = &r->ua;
+		else if (key == 0x5 && asc == 0x2500)
+			count = &r->absent;
+	}
+	free(c.data_in);
+	scsi_cmd_release(&c);
+	__atomic_add_fetch(count, 1, __ATOMIC_SEQ_CST);
+}
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	bool defer = false;
+
+	while (!__atomic_load_n(&churn_stop, __ATOMIC_SEQ_CST)) {
+		reader_one(r, defer);
+		defer = !defer;
+	}
+	return NULL;
+}
+
+/* Wait until *counter of every reader moved past since[]; false after
+ * CHURN_WAIT_MS. */
+static bool wait_all(struct reader *rd, unsigned n, size_t field, const unsigned long *since)
+{
+	for (int ms = 0; ms < CHURN_WAIT_MS; ms++) {
+		unsigned moved = 0;
+		for (unsigned i = 0; i < n; i++) {
+			unsigned long *v = (unsigned long *)((char *)&rd[i] + field);
+			moved += __atomic_load_n(v, __ATOMIC_SEQ_CST) > since[i];
+		}
+		if (moved == n)
+			return true;
+		sleep_ms(1);
+	}
+	return false;
+}
+
+/* Two sessions read LUN 1 in a loop while it is removed and added back
+ * CHURN_CYCLES times (the inventory change announced each time): every
+ * answer is the data, the unit attention or an absent LUN - never
+ * anything else, never a use after free (ASan) - and each cycle is seen
+ * by both readers in both states. */
+static void test_remove_while_reading(void **state)
+{
+	(void)state;
+	uint8_t pat[4096];
+	struct reader rd[2] = { { .n = &F.n1, .pat = pat }, { .n = &F.n2, .pat = pat } };
+	unsigned long since[2];
+	struct scsi_lu_config cfg = lu_cfg(1);
+
+	for (unsigned i = 0; i < sizeof(pat); i++)
+		pat[i] = (uint8_t)(i * 7 + 1);
+	struct scsi_cmd w = rw10(&F.n1, 1, true, 0, 1, pat, 4096);
+	assert_int_equal(w.status, SAM_STAT_GOOD);
+	__atomic_store_n(&churn_stop, 0, __ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&rd[i].th, NULL, reader_main, &rd[i]), 0);
+	bool ok = true;
+	for (int cycle = 0; cycle < CHURN_CYCLES && ok; cycle++) {
+		assert_int_equal(scsi_target_remove_lu(F.t, 1), 0);
+		scsi_target_luns_changed(F.t);
+		for (unsigned i = 0; i < 2; i++)
+			since[i] = __atomic_load_n(&rd[i].absent, __ATOMIC_SEQ_CST);
+		ok = wait_all(rd, 2, offsetof(struct reader, absent), since);
+		assert_int_equal(scsi_target_add_lu(F.t, 1, &cfg), 0);
+		scsi_target_luns_changed(F.t);
+		for (unsigned i = 0; i < 2; i++)
+			since[i] = __atomic_load_n(&rd[i].good, __ATOMIC_SEQ_CST);
+		ok = ok && wait_all(rd, 2, offsetof(struct reader, good), since);
+	}
+	__atomic_store_n(&churn_stop, 1, __ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(rd[i].th, NULL), 0);
+	assert_true(ok);
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(rd[i].bad, 0);
+		/* an LU that came back announced itself: once per return at most */
+		assert_true(rd[i].ua >= 1 && rd[i].ua <= CHURN_CYCLES);
+		assert_true(rd[i].good >= CHURN_CYCLES);
+		assert_true(rd[i].absent >= CHURN_CYCLES);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -700,6 +1106,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_report_luns_and_opcodes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_extended_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_lu, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_luns_changed_ua, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_waits_for_deferred_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_while_reading, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,138 @@
+/*
+ * ops_disks.c - the admin API's operations on extra disks (LUN 1..n of
+ * a PC, lab/xdisk.h): a PC's own attachments, a boot image's group
+ * attachments (every PC of it), and the reset of a PC's disks, all or
+ * one.  The lab does the work and keeps the records; these check a
+ * request's values (the API layer checked its form, api_call.c), run the
+ * lab's verb as a cluster change, and answer with the client or image as
+ * it is afterwards.
+ */
+#include "admin/ops.h"
+#include "lab/records.h"
+#include "lab/xdisk.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/*
+ * The attachment fields of body (image, policy, quota_bytes; their form
+ * was checked by api_call.c): *image, *policy (NULL = the image's own
+ * disk-policy), *has_quota and *quota.  A policy name the lab does not know
+ * is -EINVAL here with the three names, before any lock is taken.
+ */
+static int attach_fields(json_t *body, const char **image, const char **policy,
+			 bool *has_quota, uint64_t *quota, char *err, size_t errlen)
+{
+	json_t *q = json_object_get(body, "quota_bytes");
+	enum xdisk_policy p;
+	int rc;
+
+	if ((rc = body_string(body, "image", image, err, errlen)) ||
+	    (rc = body_string(body, "policy", policy, err, errlen)))
+		return rc;
+	if (!*image || !(*image)[0]) {
+		snprintf(err, errlen, "\"image\" is required: the name of the image to give as a disk");
+		return -EINVAL;
+	}
+	if (*policy && xdisk_parse_policy(*policy, &p)) {
+		snprintf(err, errlen, "\"policy\": '%.40s' is not overlay, discard-on-boot or "
+			 "read-only", *policy);
+		return -EINVAL;
+	}
+	*has_quota = q != NULL;
+	*quota = 0;
+	if (q && (!json_is_integer(q) || json_integer_value(q) < 0)) {
+		snprintf(err, errlen, "\"quota_bytes\" must be a number of bytes (0 = none)");
+		return -EINVAL;
+	}
+	if (q)
+		*quota = (uint64_t)json_integer_value(q);
+	return 0;
+}
+
+static int op_client_disk_add(void *ctx, const char *id, json_t *body, json_t **out, char *err,
+			      size_t errlen)
+{
+	struct daemon_ctx *d = ctx;
+	const char *image, *policy;
+	uint64_t quota;
+	bool has_quota;
+	int rc;
+
+	if ((rc = attach_fields(body, &image, &policy, &has_quota, &quota, err, errlen)))
+		return rc;
+	rc = CLUSTER_CHANGE(d->reg, registry_xdisk_add(d->reg, id, image, policy, has_quota, quota,
+						       err, errlen), err, errlen);
+	return rc ? rc : client_answer(d, id, out);
+}
+
+static int op_client_disk_remove(void *ctx, const char *id, const char *image, json_t **out,
+				 char *err, size_t errlen)
+{
+	struct daemon_ctx *d = ctx;
+	int rc = CLUSTER_CHANGE(d->reg, registry_xdisk_remove(d->reg, id, image, err, errlen), err,
+				errlen);
+
+	return rc ? rc : client_answer(d, id, out);
+}
+
+static int op_image_disk_add(void *ctx, const char *name, json_t *body, json_t **out, char *err,
+			     size_t errlen)
+{
+	struct daemon_ctx *d = ctx;
+	const char *image, *policy;
+	uint64_t quota;
+	bool has_quota;
+	int rc;
+
+	if ((rc = attach_fields(body, &image, &policy, &has_quota, &quota, err, errlen)))
+		return rc;
+	rc = CLUSTER_CHANGE(d->reg, registry_group_xdisk_add(d->reg, name, image, policy, has_quota,
+							     quota, err, errlen), err, errlen);
+	return rc ? rc : op_image_show(ctx, name, out, err, errlen);
+}
+
+static int op_image_disk_remove(void *ctx, const char *name, const char *image, json_t **out,
+				char *err, size_t errlen)
+{
+	struct daemon_ctx *d = ctx;
+	int rc = CLUSTER_CHANGE(d->reg, registry_group_xdisk_remove(d->reg, name, image, err, errlen),
+				err, errlen);
+
+	return rc ? rc : op_image_show(ctx, name, out, err, errlen);
+}
+
+/*
+ * client reset: every disk of the PC (disk NULL), or the one on image
+ * disk.  Answers {"reset": id, "disk": image or null, "forced",
+ * "seconds"}: a reset takes constant time whatever the overlays hold,
+ * and the time says so.
+ */
+static int op_client_reset(void *ctx, const char *id, bool force, const char *disk, json_t **out,
+			   char *err, size_t errlen)
+{
+	struct daemon_ctx *d = ctx;
+	struct timespec t0, t1;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = CLUSTER_CHANGE(d->reg, registry_reset_disks(d->reg, id, disk, force, err, errlen), err,
+			    errlen);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rc)
+		return rc;
+	*out = json_pack("{s:s, s:s?, s:b, s:f}", "reset", id, "disk", disk, "forced", force,
+			 "seconds", (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	return *out ? 0 : -ENOMEM;
+}
+
+void disk_ops_init(struct control_ops *ops)
+{
+	ops->client_reset = op_client_reset;
+	ops->client_disk_add = op_client_disk_add;
+	ops->client_disk_remove = op_client_disk_remove;
+	ops->image_disk_add = op_image_disk_add;
+	ops->image_disk_remove = op_image_disk_remove;
+}
