@@ -118,6 +118,7 @@ stop_daemon() {
 	done
 	kill -KILL "$DPID" 2>/dev/null || true
 	wait "$DPID" 2>/dev/null || true
+	cat "$TMP/ovl.log.cur" >>"$TMP/ovl.log"    # every pristined's log, for BENCH_KEEP
 	DPID="" DKIND=""
 }
 cleanup() {
@@ -162,7 +163,7 @@ start_ovl() {
 	"${PIN_D[@]}" "$BUILD/pristined" -c "$1" 2>"$TMP/ovl.log.cur" &
 	DPID=$! DKIND=overlay
 	for _ in $(seq 100); do
-		grep -q "listening on" "$TMP/ovl.log.cur" 2>/dev/null && { cat "$TMP/ovl.log.cur" >>"$TMP/ovl.log"; return 0; }
+		grep -q "listening on" "$TMP/ovl.log.cur" 2>/dev/null && return 0
 		kill -0 "$DPID" 2>/dev/null || break
 		sleep 0.1
 	done
