@@ -31,7 +31,8 @@
 # them once, warm).  Printed per case (medians over the rounds): the
 # aggregate MiB/s over every byte read, each PC's time for both disks and
 # for its boot set alone (p50/p99/max, from the common start), the
-# daemon's CPU seconds; then what the game disk costs the boot set (the
+# daemon's CPU seconds (in all and per GiB served: the one figure the
+# rest of the box's load hardly moves); then what the game disk costs the boot set (the
 # boot set's per-PC times with the game disk over those without it) and
 # pristined against tgt.
 #
@@ -275,24 +276,28 @@ function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf
 	for (i = 3; i <= NF; i++) if (split($i, kv, "=") == 2) g[kv[1]] = kv[2]
 	# One disk: the boot set is all the PC read.
 	if (!("boot_p50_s" in g)) { g["boot_p50_s"] = g["done_p50_s"]; g["boot_p99_s"] = g["done_p99_s"]; g["boot_max_s"] = g["done_max_s"] }
-	n = split("mibs done_p50_s done_p99_s done_max_s boot_p50_s boot_p99_s boot_max_s cpu_s", ks, " ")
+	# The daemon CPU seconds per GiB served: unlike MiB/s and seconds,
+	# hardly moved by whatever else runs on the box.
+	g["cpu_gib"] = g["cpu_s"] / ((g["sessions"] * g["set_mib"] + g["game_bytes"] / 1048576) / 1024)
+	n = split("mibs done_p50_s done_p99_s done_max_s boot_p50_s boot_p99_s boot_max_s cpu_s cpu_gib", ks, " ")
 	for (i = 1; i <= n; i++) v[c, ks[i]] = v[c, ks[i]] " " g[ks[i]]
 	got[c]++
 }
 END {
 	name["one"] = "pristined, one disk"; name["game"] = "pristined + game disk"
 	name["tgt_one"] = "tgt, one disk"; name["tgt_game"] = "tgt + game disk"
-	printf "%-24s %10s  %-22s  %-22s %8s\n", "", "aggregate", "per PC, both disks", "per PC, boot set", "daemon"
-	printf "%-24s %10s  %-22s  %-22s %8s\n", "case", "MiB/s", "p50/p99/max (s)", "p50/p99/max (s)", "CPU (s)"
+	printf "%-24s %10s  %-22s  %-22s %8s %8s\n", "", "aggregate", "per PC, both disks", "per PC, boot set", "daemon", "CPU s"
+	printf "%-24s %10s  %-22s  %-22s %8s %8s\n", "case", "MiB/s", "p50/p99/max (s)", "p50/p99/max (s)", "CPU (s)", "per GiB"
 	split("one game tgt_one tgt_game", cs, " ")
 	for (i = 1; i <= 4; i++) {
 		c = cs[i]
 		if (!got[c] && !failed[c]) continue
 		if (!got[c]) { printf "%-24s FAILED in all %d rounds (see the round lines)\n", name[c], failed[c]; continue }
-		printf "%-24s %10s  %-22s  %-22s %8s%s\n", name[c], f(m(c, "mibs"), "%.1f"),
+		printf "%-24s %10s  %-22s  %-22s %8s %8s%s\n", name[c], f(m(c, "mibs"), "%.1f"),
 			sprintf("%.3f/%.3f/%.3f", m(c, "done_p50_s"), m(c, "done_p99_s"), m(c, "done_max_s")),
 			sprintf("%.3f/%.3f/%.3f", m(c, "boot_p50_s"), m(c, "boot_p99_s"), m(c, "boot_max_s")),
-			f(m(c, "cpu_s"), "%.2f"), failed[c] ? sprintf("  (failed in %d rounds)", failed[c]) : ""
+			f(m(c, "cpu_s"), "%.2f"), f(m(c, "cpu_gib"), "%.3f"),
+			failed[c] ? sprintf("  (failed in %d rounds)", failed[c]) : ""
 	}
 	printf "(%d PCs; one disk: %d MiB each; with the game disk: %d + %d MiB each)\n", pcs, bmib, bmib, gmib
 	print ""
@@ -308,10 +313,11 @@ END {
 	if (got["tgt_game"] || got["tgt_one"]) {
 		print ""
 		print "pristined against tgt:"
-		printf "  one disk:       aggregate %s, per-PC p99 %s of tgt'"'"'s\n", ratio(m("one", "mibs"), m("tgt_one", "mibs")),
-			ratio(m("one", "done_p99_s"), m("tgt_one", "done_p99_s"))
-		printf "  with game disk: aggregate %s, per-PC p99 (both disks) %s, boot-set p99 %s of tgt'"'"'s\n",
+		printf "  one disk:       aggregate %s, per-PC p99 %s, daemon CPU per GiB %s of tgt'"'"'s\n",
+			ratio(m("one", "mibs"), m("tgt_one", "mibs")), ratio(m("one", "done_p99_s"), m("tgt_one", "done_p99_s")),
+			ratio(m("one", "cpu_gib"), m("tgt_one", "cpu_gib"))
+		printf "  with game disk: aggregate %s, per-PC p99 (both disks) %s, boot-set p99 %s, daemon CPU per GiB %s of tgt'"'"'s\n",
 			ratio(m("game", "mibs"), m("tgt_game", "mibs")), ratio(m("game", "done_p99_s"), m("tgt_game", "done_p99_s")),
-			ratio(m("game", "boot_p99_s"), m("tgt_game", "boot_p99_s"))
+			ratio(m("game", "boot_p99_s"), m("tgt_game", "boot_p99_s")), ratio(m("game", "cpu_gib"), m("tgt_game", "cpu_gib"))
 	}
 }' "$RES"
