@@ -32,7 +32,9 @@
 # aggregate MiB/s over every byte read, each PC's time for both disks and
 # for its boot set alone (p50/p99/max, from the common start), the
 # daemon's CPU seconds (in all and per GiB served: the one figure the
-# rest of the box's load hardly moves); then what the game disk costs the boot set (the
+# rest of the box's load hardly moves), the load generator's CPU seconds
+# per GiB (iscsi_bench's own, on its CPU: what the target's way of
+# sending costs the initiators); then what the game disk costs the boot set (the
 # boot set's per-PC times with the game disk over those without it) and
 # pristined against tgt.
 #
@@ -223,7 +225,7 @@ run_case() {
 			if ("boot_p50_s" in g)
 				printf ", boot set %.3f/%.3f/%.3f s; %.0f+%.0f MiB read", g["boot_p50_s"], \
 					g["boot_p99_s"], g["boot_max_s"], g["boot_bytes"] / 1048576, g["game_bytes"] / 1048576
-			printf "; daemon CPU %.2f s\n", g["cpu_s"]
+			printf "; CPU daemon %.2f s, iscsi_bench %.2f s\n", g["cpu_s"], g["client_cpu_s"]
 		}' <<<"$line"
 	else
 		printf '  %-9s FAILED: %s\n' "$c" "$(tail -c 300 <<<"$out" | tr '\n' ' ')"
@@ -278,25 +280,27 @@ function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf
 	if (!("boot_p50_s" in g)) { g["boot_p50_s"] = g["done_p50_s"]; g["boot_p99_s"] = g["done_p99_s"]; g["boot_max_s"] = g["done_max_s"] }
 	# The daemon CPU seconds per GiB served: unlike MiB/s and seconds,
 	# hardly moved by whatever else runs on the box.
-	g["cpu_gib"] = g["cpu_s"] / ((g["sessions"] * g["set_mib"] + g["game_bytes"] / 1048576) / 1024)
-	n = split("mibs done_p50_s done_p99_s done_max_s boot_p50_s boot_p99_s boot_max_s cpu_s cpu_gib", ks, " ")
+	gib = (g["sessions"] * g["set_mib"] + g["game_bytes"] / 1048576) / 1024
+	g["cpu_gib"] = g["cpu_s"] / gib
+	g["ccpu_gib"] = g["client_cpu_s"] / gib
+	n = split("mibs done_p50_s done_p99_s done_max_s boot_p50_s boot_p99_s boot_max_s cpu_s cpu_gib ccpu_gib", ks, " ")
 	for (i = 1; i <= n; i++) v[c, ks[i]] = v[c, ks[i]] " " g[ks[i]]
 	got[c]++
 }
 END {
 	name["one"] = "pristined, one disk"; name["game"] = "pristined + game disk"
 	name["tgt_one"] = "tgt, one disk"; name["tgt_game"] = "tgt + game disk"
-	printf "%-24s %10s  %-22s  %-22s %8s %8s\n", "", "aggregate", "per PC, both disks", "per PC, boot set", "daemon", "CPU s"
-	printf "%-24s %10s  %-22s  %-22s %8s %8s\n", "case", "MiB/s", "p50/p99/max (s)", "p50/p99/max (s)", "CPU (s)", "per GiB"
+	printf "%-24s %10s  %-22s  %-22s %8s %8s %8s\n", "", "aggregate", "per PC, both disks", "per PC, boot set", "daemon", "CPU s", "client"
+	printf "%-24s %10s  %-22s  %-22s %8s %8s %8s\n", "case", "MiB/s", "p50/p99/max (s)", "p50/p99/max (s)", "CPU (s)", "per GiB", "CPU s/GiB"
 	split("one game tgt_one tgt_game", cs, " ")
 	for (i = 1; i <= 4; i++) {
 		c = cs[i]
 		if (!got[c] && !failed[c]) continue
 		if (!got[c]) { printf "%-24s FAILED in all %d rounds (see the round lines)\n", name[c], failed[c]; continue }
-		printf "%-24s %10s  %-22s  %-22s %8s %8s%s\n", name[c], f(m(c, "mibs"), "%.1f"),
+		printf "%-24s %10s  %-22s  %-22s %8s %8s %8s%s\n", name[c], f(m(c, "mibs"), "%.1f"),
 			sprintf("%.3f/%.3f/%.3f", m(c, "done_p50_s"), m(c, "done_p99_s"), m(c, "done_max_s")),
 			sprintf("%.3f/%.3f/%.3f", m(c, "boot_p50_s"), m(c, "boot_p99_s"), m(c, "boot_max_s")),
-			f(m(c, "cpu_s"), "%.2f"), f(m(c, "cpu_gib"), "%.3f"),
+			f(m(c, "cpu_s"), "%.2f"), f(m(c, "cpu_gib"), "%.3f"), f(m(c, "ccpu_gib"), "%.3f"),
 			failed[c] ? sprintf("  (failed in %d rounds)", failed[c]) : ""
 	}
 	printf "(%d PCs; one disk: %d MiB each; with the game disk: %d + %d MiB each)\n", pcs, bmib, bmib, gmib
