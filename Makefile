@@ -197,7 +197,7 @@ fuzz: fuzz-build
 BENCH_BIN = $(BUILD)/bench/iscsi_bench $(BUILD)/bench/raw_target $(BUILD)/bench/overlay_bench $(BUILD)/bench/chain_bench
 BENCH_BIN += $(BUILD)/bench/cache_bench $(BUILD)/bench/ovl_ceph_check $(BUILD)/bench/flushwriter
 
-.PHONY: bench bench-build bench-versions bench-ab bench-rbd bench-cluster
+.PHONY: bench bench-build bench-versions bench-ab bench-rbd bench-cluster bench-storm
 bench-build: deps all $(BENCH_BIN)
 
 bench: bench-build
@@ -219,6 +219,13 @@ bench-rbd: bench-build
 # needs root, skipped with a reason without Ceph or keepalived).
 bench-cluster: bench-build
 	@bash bench/cluster.sh
+
+# Only the game-disk storm of `make bench` (issue 17: 64 PCs reading a boot
+# set on LUN 0 and 256 MiB of a game disk on LUN 1, against one disk and
+# against tgt; bench/gamedisk.sh, ~2 minutes; BENCH_GAME_MIB=32 is quicker).
+bench-storm: bench-build
+	@sh bench/deps.sh
+	@bash bench/gamedisk.sh
 
 # Only the version-chain phase of `make bench` (reads through pristined over
 # iSCSI at 1 and 10 layers; bench/versions.sh, ~4 minutes).

@@ -1,5 +1,5 @@
 /*
- * iscsi_bench.c - an iSCSI load generator for `make bench`: drives LUN 0
+ * iscsi_bench.c - an iSCSI load generator for `make bench`: drives one LUN
  * of one target with libiscsi's asynchronous API and PRINTS NUMBERS
  * (IOPS, MiB/s, latency mean/p50/p99).  It never passes or fails on a
  * number; it exits non-zero only when it cannot do the I/O at all.
@@ -21,6 +21,18 @@
  *              aggregate throughput and each session's completion time
  *              (p50/p99/max).  Session i logs in as INITIATOR-i, so behind
  *              pristined every session has its own overlay.
+ *   boot -G LUN:MIB   (a PC with a game disk) each session also reads the
+ *              first MIB MiB of logical unit LUN, its "game", in the same
+ *              iSCSI session as its boot set (one session, two LUNs, as a
+ *              PC's initiator does): extents of 64 KiB .. 1 MiB (the
+ *              files a game loads) in one shuffled order, the same for
+ *              every session, -Q QD of them in flight beside the boot
+ *              set's -q.  The game reads start with the boot set (all at
+ *              once: the most the game can cost the boot) or, with -A,
+ *              each session's once its own boot set is done.  Prints,
+ *              besides the aggregate over both disks, each session's
+ *              boot-set time (p50/p99/max) - what the game costs the
+ *              boot - and its time for both.
  *
  * Options:
  *   -b BYTES   I/O size (multiple of the LU block size)
@@ -31,6 +43,9 @@
  *   -o MIB     region start (default 0)    -r MIB  region length (default:
  *              the rest of the LU; boot: 64)
  *   -N N       sessions (boot only; 1..256)
+ *   -G LUN:MIB the game disk (boot only; see above)
+ *   -Q QD      game reads in flight per session (default 4; -q + -Q <= 256)
+ *   -A         game reads start after the session's boot set (default: with it)
  *   -I IQN     initiator name (default iqn.2026-11.org.pristine.bench:client)
  *   -l LUN     logical unit to drive (default 0; tgt's disk is LUN 1, its
  *              LUN 0 being the controller tgt always creates)
@@ -44,7 +59,8 @@
  *
  * Output: a human-readable summary, then one line
  *   RESULT label=.. workload=.. key=value ...
- * for bench/run.sh.  Latency is per command, from submission to the
+ * for bench/run.sh (boot: client_cpu_s= is this program's own CPU time,
+ * logins included).  Latency is per command, from submission to the
  * callback; completion times in boot mode are from the common start.
  *
  * Build: see the "# benchmarks" section of the Makefile (links -liscsi).
@@ -52,6 +68,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -90,13 +107,14 @@ struct extent {
 
 struct session;
 
-/* One command slot; a session has qd of them. */
+/* One command slot; a session has qd of them, then gqd game slots. */
 struct slot {
 	struct session *s;
 	uint64_t t0;                   /* submission time, ns */
 	struct scsi_iovec iov;
 	uint8_t *buf;
 	bool busy;
+	bool game;                     /* reads the game disk (-G) */
 };
 
 struct session {
@@ -108,7 +126,13 @@ struct session {
 	uint64_t seq_pos;              /* next block index (seq), perm index (randwrite), extent (boot) */
 	uint64_t rnd;
 	uint64_t t_done;               /* ns, boot: when its last command completed */
-	bool stop;                     /* issue nothing more */
+	bool stop;                     /* issue nothing more (the boot set's slots) */
+	/* -G: the game slots' own count, position, stop; when the boot set's
+	 * last command completed (t_done is the session's last, both disks) */
+	unsigned g_inflight;
+	uint64_t g_pos;
+	bool g_stop;
+	uint64_t t_boot;
 	struct slot slots[MAX_QD];
 };
 
@@ -135,6 +159,19 @@ struct bench {
 	struct session *sess[MAX_SESSIONS];
 	int failed;                    /* a command failed: stop everything */
 	unsigned login_retries;        /* logins tried again (LOGIN_TRIES) */
+	/* -G: the game disk */
+	bool game;
+	int game_lun;
+	unsigned gqd;                  /* -Q */
+	bool game_after;               /* -A */
+	uint64_t game_len;             /* bytes read from its start */
+	uint32_t game_lbsize;
+	uint64_t game_lu_bytes;
+	struct extent *gext;
+	size_t gnext;
+	uint64_t boot_bytes, game_bytes;
+	struct hist glat;              /* game commands' latency (lat: the boot set's) */
+	char game_result[400];         /* its RESULT fields (report_game) */
 };
 
 static uint64_t now_ns(void)
@@ -222,6 +259,41 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /*
+ * region bytes cut into extents whose sizes are drawn from sizes[0..nsizes),
+ * in one shuffled order (seed s, not 0).  Stores a new array (the caller
+ * frees it) in *out and returns the number of extents.
+ */
+static size_t make_extents(uint64_t region, const uint32_t *sizes, size_t nsizes, uint64_t s,
+			   struct extent **out)
+{
+	size_t n = 0, cap = (size_t)(region / 4096) + 1;
+	uint64_t off = 0;
+	struct extent *ext = calloc(cap, sizeof(*ext));
+
+	if (!ext)
+		die("out of memory");
+	while (off < region && n < cap) {
+		uint64_t len = sizes[rnd_next(&s) % nsizes];
+
+		if (len > region - off)
+			len = region - off;
+		ext[n].off = off;
+		ext[n].len = (uint32_t)len;
+		off += len;
+		n++;
+	}
+	for (size_t i = n - 1; i > 0; i--) {
+		size_t j = (size_t)(rnd_next(&s) % (i + 1));
+		struct extent t = ext[i];
+
+		ext[i] = ext[j];
+		ext[j] = t;
+	}
+	*out = ext;
+	return n;
+}
+
+/*
  * The boot set: region_len bytes cut into extents of mixed sizes (mostly
  * small, like the files and metadata an OS reads while booting), in one
  * shuffled order.  Sets b->ext and returns the number of extents.
@@ -232,30 +304,24 @@ static size_t make_boot_set(struct bench *b)
 		4096, 4096, 4096, 4096, 4096, 4096, 16384, 16384, 16384, 16384,
 		32768, 32768, 32768, 65536, 65536, 65536, 131072, 131072, 262144, 1048576,
 	};
-	size_t n = 0, cap = (size_t)(b->region_len / 4096) + 1;
-	uint64_t off = 0, s = b->seed * 0x9e3779b97f4a7c15ull | 1;
 
-	b->ext = calloc(cap, sizeof(*b->ext));
-	if (!b->ext)
-		die("out of memory");
-	while (off < b->region_len && n < cap) {
-		uint64_t len = sizes[rnd_next(&s) % (sizeof(sizes) / sizeof(sizes[0]))];
+	return make_extents(b->region_len, sizes, sizeof(sizes) / sizeof(sizes[0]),
+			    b->seed * 0x9e3779b97f4a7c15ull | 1, &b->ext);
+}
 
-		if (len > b->region_len - off)
-			len = b->region_len - off;
-		b->ext[n].off = off;
-		b->ext[n].len = (uint32_t)len;
-		off += len;
-		n++;
-	}
-	for (size_t i = n - 1; i > 0; i--) {
-		size_t j = (size_t)(rnd_next(&s) % (i + 1));
-		struct extent t = b->ext[i];
+/*
+ * The game (-G): game_len bytes in extents of 64 KiB .. 1 MiB (a game's
+ * levels, textures, sounds read file by file), one shuffled order.  Sets
+ * b->gext and returns the number of extents.
+ */
+static size_t make_game_set(struct bench *b)
+{
+	static const uint32_t sizes[] = {
+		65536, 131072, 131072, 262144, 262144, 524288, 524288, 1048576, 1048576, 1048576,
+	};
 
-		b->ext[i] = b->ext[j];
-		b->ext[j] = t;
-	}
-	return n;
+	return make_extents(b->game_len, sizes, sizeof(sizes) / sizeof(sizes[0]),
+			    b->seed * 0xd1b54a32d192ed03ull | 1, &b->gext);
 }
 
 /* randwrite: a permutation of the region's nblocks I/O-sized blocks. */
@@ -291,21 +357,31 @@ static void done_cb(struct iscsi_context *iscsi, int status, void *command_data,
 	uint64_t t = now_ns();
 
 	if (status != SCSI_STATUS_GOOD) {
-		fprintf(stderr, "iscsi_bench: session %u: command failed, status 0x%x: %s\n",
-			s->id, status, iscsi_get_error(iscsi));
+		fprintf(stderr, "iscsi_bench: session %u: %s command failed, status 0x%x: %s\n",
+			s->id, sl->game ? "game" : "boot", status, iscsi_get_error(iscsi));
 		b->failed = 1;
 	} else {
-		hist_add(&b->lat, t - sl->t0);
+		hist_add(sl->game ? &b->glat : &b->lat, t - sl->t0);
 		b->bytes += sl->iov.iov_len;
+		*(sl->game ? &b->game_bytes : &b->boot_bytes) += sl->iov.iov_len;
 	}
 	if (task)
 		scsi_free_scsi_task(task);
 	sl->busy = false;
 	s->inflight--;
+	if (sl->game)
+		s->g_inflight--;
 	s->completed++;
-	if (!s->stop && !b->failed)
+	if (!(sl->game ? s->g_stop : s->stop) && !b->failed)
 		submit(s, sl);
-	if (s->inflight == 0 && (s->stop || b->failed))
+	if (!sl->game && s->inflight - s->g_inflight == 0 && (s->stop || b->failed) && !s->t_boot) {
+		s->t_boot = t;
+		/* -A: this PC's game starts now that it has booted. */
+		if (b->game && b->game_after && !b->failed)
+			for (unsigned i = b->qd; i < b->qd + b->gqd; i++)
+				submit(s, &s->slots[i]);
+	}
+	if (s->inflight == 0 && ((s->stop && (!b->game || s->g_stop)) || b->failed))
 		s->t_done = t;
 }
 
@@ -320,6 +396,31 @@ static void submit(struct session *s, struct slot *sl)
 	struct scsi_task *task;
 	bool write = b->w == W_RANDWRITE || b->w == W_SEQWRITE;
 
+	if (sl->game) {
+		if (s->g_pos >= b->gnext || (b->t_stop_issue && t >= b->t_stop_issue)) {
+			s->g_stop = true;
+			return;
+		}
+		off = b->gext[s->g_pos].off;
+		len = b->gext[s->g_pos].len;
+		s->g_pos++;
+		sl->iov.iov_base = sl->buf;
+		sl->iov.iov_len = len;
+		sl->t0 = t;
+		task = iscsi_read16_iov_task(s->iscsi, b->game_lun, off / b->game_lbsize, (uint32_t)len,
+					     (int)b->game_lbsize, 0, 0, 0, 0, 0, done_cb, sl, &sl->iov, 1);
+		if (!task) {
+			fprintf(stderr, "iscsi_bench: session %u: cannot queue: %s\n", s->id,
+				iscsi_get_error(s->iscsi));
+			b->failed = 1;
+			s->g_stop = true;
+			return;
+		}
+		sl->busy = true;
+		s->inflight++;
+		s->g_inflight++;
+		return;
+	}
 	if ((b->count && s->issued >= b->count) || (b->t_stop_issue && t >= b->t_stop_issue)) {
 		s->stop = true;
 		return;
@@ -375,13 +476,44 @@ static void submit(struct session *s, struct slot *sl)
 	s->issued++;
 }
 
-/* Log in as initiator, read the LU's geometry into b (first session). */
+/*
+ * READ CAPACITY(16) of lun on s's session: its block size and size in
+ * bytes into *lbsize and *bytes.  Tried a few times (a unit attention may
+ * answer first); dies when it gets no good answer.
+ */
+static void read_capacity(struct session *s, int lun, uint32_t *lbsize, uint64_t *bytes)
+{
+	struct scsi_task *task = NULL;
+	struct scsi_readcapacity16 *rc16;
+
+	for (int tries = 0; tries < 5; tries++) {
+		task = iscsi_readcapacity16_sync(s->iscsi, lun);
+		if (task && task->status == SCSI_STATUS_GOOD)
+			break;
+		if (task)
+			scsi_free_scsi_task(task);
+		task = NULL;
+	}
+	if (!task)
+		die("READ CAPACITY(16) of LUN %d: %s", lun, iscsi_get_error(s->iscsi));
+	rc16 = scsi_datain_unmarshall(task);
+	if (!rc16 || !rc16->block_length)
+		die("READ CAPACITY(16) of LUN %d: bad answer", lun);
+	*lbsize = rc16->block_length;
+	*bytes = (rc16->returned_lba + 1) * rc16->block_length;
+	scsi_free_scsi_task(task);
+}
+
+/*
+ * Log in as initiator, read the LU's geometry (and the game LU's, -G)
+ * into b (first session), give the session its qd (+ gqd) slots.
+ */
 static struct session *session_open(struct bench *b, unsigned id, const char *initiator)
 {
 	struct session *s = calloc(1, sizeof(*s));
-	struct scsi_task *task = NULL;
-	struct scsi_readcapacity16 *rc16;
 	size_t maxlen = b->w == W_BOOT ? 1048576 : b->bs;
+	uint32_t lbsize;
+	uint64_t bytes;
 
 	if (!s)
 		die("out of memory");
@@ -408,26 +540,21 @@ static struct session *session_open(struct bench *b, unsigned id, const char *in
 		usleep(100000);
 	}
 	/* A unit attention (power on, reset) may answer the first commands. */
-	for (int tries = 0; tries < 5; tries++) {
-		task = iscsi_readcapacity16_sync(s->iscsi, b->lun);
-		if (task && task->status == SCSI_STATUS_GOOD)
-			break;
-		if (task)
-			scsi_free_scsi_task(task);
-		task = NULL;
-	}
-	if (!task)
-		die("READ CAPACITY(16): %s", iscsi_get_error(s->iscsi));
-	rc16 = scsi_datain_unmarshall(task);
-	if (!rc16 || !rc16->block_length)
-		die("READ CAPACITY(16): bad answer");
+	read_capacity(s, b->lun, &lbsize, &bytes);
 	if (id == 0) {
-		b->lbsize = rc16->block_length;
-		b->lu_bytes = (rc16->returned_lba + 1) * rc16->block_length;
+		b->lbsize = lbsize;
+		b->lu_bytes = bytes;
 	}
-	scsi_free_scsi_task(task);
-	for (unsigned i = 0; i < b->qd; i++) {
+	if (b->game) {
+		read_capacity(s, b->game_lun, &lbsize, &bytes);
+		if (id == 0) {
+			b->game_lbsize = lbsize;
+			b->game_lu_bytes = bytes;
+		}
+	}
+	for (unsigned i = 0; i < b->qd + b->gqd; i++) {
 		s->slots[i].s = s;
+		s->slots[i].game = i >= b->qd;
 		s->slots[i].buf = aligned_alloc(4096, (maxlen + 4095) & ~(size_t)4095);
 		if (!s->slots[i].buf)
 			die("out of memory");
@@ -441,7 +568,7 @@ static void session_close(struct session *s)
 {
 	iscsi_logout_sync(s->iscsi);
 	iscsi_destroy_context(s->iscsi);
-	for (unsigned i = 0; i < s->b->qd; i++)
+	for (unsigned i = 0; i < s->b->qd + s->b->gqd; i++)
 		free(s->slots[i].buf);
 	free(s);
 }
@@ -463,7 +590,7 @@ static void run(struct bench *b)
 	limit = (b->t_stop_issue ? b->t_stop_issue : b->t_start + (uint64_t)(BOOT_LIMIT_S * 1e9)) +
 		(uint64_t)(DRAIN_LIMIT_S * 1e9);
 	for (unsigned i = 0; i < b->nsess; i++)
-		for (unsigned j = 0; j < b->qd; j++)
+		for (unsigned j = 0; j < b->qd + (b->game_after ? 0 : b->gqd); j++)
 			submit(b->sess[i], &b->sess[i]->slots[j]);
 	for (;;) {
 		unsigned live = 0;
@@ -474,6 +601,10 @@ static void run(struct bench *b)
 
 			if (s->inflight == 0 && !s->stop)
 				s->stop = true;  /* nothing could be issued */
+			if (s->inflight == 0 && b->game && !s->g_stop)
+				s->g_stop = true;
+			if (s->inflight == 0 && !s->t_boot)
+				s->t_boot = t;
 			if (s->inflight == 0 && !s->t_done)
 				s->t_done = t;
 			if (s->inflight)
@@ -504,6 +635,54 @@ static const char *wname(enum workload w)
 	return n[w];
 }
 
+/* CPU seconds (user + system) this process has used so far: the load
+ * generator's own cost, which shares the box with the target. */
+static double cpu_secs(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/*
+ * -G: print the game disk's part of a boot run (per-session boot-set
+ * times, the bytes each disk gave, the game's command latency) and keep
+ * its RESULT fields in b->game_result.  secs: the run's wall time.
+ */
+static void report_game(struct bench *b, double secs)
+{
+	uint64_t boot[MAX_SESSIONS];
+	double bp50, bp99, bmx;
+
+	for (unsigned i = 0; i < b->nsess; i++)
+		boot[i] = b->sess[i]->t_boot - b->t_start;
+	qsort(boot, b->nsess, sizeof(boot[0]), cmp_u64);
+	bp50 = (double)boot[(b->nsess - 1) / 2] / 1e9;
+	bp99 = (double)boot[(size_t)(0.99 * (b->nsess - 1) + 0.5)] / 1e9;
+	bmx = (double)boot[b->nsess - 1] / 1e9;
+	printf("  game disk: LUN %d, %.0f MiB x %u sessions (QD%u each, %zu extents, %s the boot set;"
+	       " one iSCSI session per PC for both LUNs)\n"
+	       "  per-session boot set (LUN %d) done p50 %.3f s, p99 %.3f s, max %.3f s;"
+	       " the times above are for both disks\n"
+	       "  read: boot set %.1f MiB, game %.1f MiB (%.1f MiB/s of the aggregate);"
+	       " game command latency p50 %.0f us, p99 %.0f us\n",
+	       b->game_lun, (double)b->game_len / 1048576.0, b->nsess, b->gqd, b->gnext,
+	       b->game_after ? "after" : "with", b->lun, bp50, bp99, bmx,
+	       (double)b->boot_bytes / 1048576.0, (double)b->game_bytes / 1048576.0,
+	       (double)b->game_bytes / 1048576.0 / secs,
+	       hist_q(&b->glat, 0.5) / 1e3, hist_q(&b->glat, 0.99) / 1e3);
+	snprintf(b->game_result, sizeof(b->game_result),
+		 " game_lun=%d game_mib=%.0f game_qd=%u game_start=%s boot_p50_s=%.3f boot_p99_s=%.3f"
+		 " boot_max_s=%.3f boot_bytes=%" PRIu64 " game_bytes=%" PRIu64
+		 " game_lat_p50_us=%.0f game_lat_p99_us=%.0f",
+		 b->game_lun, (double)b->game_len / 1048576.0, b->gqd, b->game_after ? "after" : "with",
+		 bp50, bp99, bmx, b->boot_bytes, b->game_bytes,
+		 hist_q(&b->glat, 0.5) / 1e3, hist_q(&b->glat, 0.99) / 1e3);
+}
+
 static void report(struct bench *b)
 {
 	uint64_t t_end = 0, ios = 0;
@@ -528,18 +707,21 @@ static void report(struct bench *b)
 		double p50 = (double)done[(b->nsess - 1) / 2] / 1e9;
 		double p99 = (double)done[(size_t)(0.99 * (b->nsess - 1) + 0.5)] / 1e9;
 		double mx = (double)done[b->nsess - 1] / 1e9;
-		printf("boot set %.0f MiB x %u sessions (QD%u each, %zu extents): %.2f s, %.1f MiB/s aggregate;\n"
+		printf("boot set %.0f MiB x %u sessions (QD%u each, %zu extents): %.2f s, %.1f MiB/s aggregate%s;\n"
 		       "  per-session completion p50 %.3f s, p99 %.3f s, max %.3f s; command latency p50 %.0f us, p99 %.0f us\n",
 		       (double)b->region_len / 1048576.0, b->nsess, b->qd, b->next, secs, mibs,
+		       b->game ? " (both disks)" : "",
 		       p50, p99, mx, hist_q(&b->lat, 0.5) / 1e3, hist_q(&b->lat, 0.99) / 1e3);
 		if (b->login_retries)
 			printf("  %u login(s) tried again before the run\n", b->login_retries);
+		if (b->game)
+			report_game(b, secs);
 		printf("RESULT label=%s workload=boot sessions=%u qd=%u set_mib=%.0f secs=%.3f mibs=%.1f"
 		       " done_p50_s=%.3f done_p99_s=%.3f done_max_s=%.3f lat_p50_us=%.0f lat_p99_us=%.0f"
-		       " login_retries=%u\n",
+		       " login_retries=%u client_cpu_s=%.2f%s\n",
 		       b->label, b->nsess, b->qd, (double)b->region_len / 1048576.0, secs, mibs,
 		       p50, p99, mx, hist_q(&b->lat, 0.5) / 1e3, hist_q(&b->lat, 0.99) / 1e3,
-		       b->login_retries);
+		       b->login_retries, cpu_secs(), b->game ? b->game_result : "");
 		return;
 	}
 	double mean = b->lat.count ? b->lat.sum_ns / (double)b->lat.count / 1e3 : 0;
@@ -557,7 +739,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: iscsi_bench -p HOST:PORT -T TARGET -w randread|randwrite|seqread|seqwrite|boot\n"
 		"         [-b BYTES] [-q QD] [-t SECS] [-n COUNT] [-o MIB] [-r MIB] [-N SESSIONS]\n"
-		"         [-I INITIATOR] [-l LUN] [-s SEED] [-L LABEL] [-P]\n"
+		"         [-I INITIATOR] [-l LUN] [-s SEED] [-L LABEL] [-P] [-G LUN:MIB [-Q QD] [-A]]\n"
 		"Prints numbers; see the header of bench/iscsi_bench.c.\n");
 	exit(2);
 }
@@ -589,7 +771,7 @@ int main(int argc, char **argv)
 	b->nsess = 1;
 	b->initiator = "iqn.2026-11.org.pristine.bench:client";
 	b->label = "-";
-	while ((ch = getopt(argc, argv, "p:T:w:b:q:t:n:o:r:N:I:l:s:L:Ph")) != -1) {
+	while ((ch = getopt(argc, argv, "p:T:w:b:q:t:n:o:r:N:I:l:s:L:PG:Q:Ah")) != -1) {
 		switch (ch) {
 		case 'p': b->portal = optarg; break;
 		case 'T': b->target = optarg; break;
@@ -613,6 +795,21 @@ int main(int argc, char **argv)
 		case 's': b->seed = num(optarg, UINT64_MAX); break;
 		case 'L': b->label = optarg; break;
 		case 'P': b->stamp = true; break;
+		case 'G': {
+			char *colon = strchr(optarg, ':');
+
+			if (!colon)
+				usage();
+			*colon = '\0';
+			b->game = true;
+			b->game_lun = (int)num(optarg, 16383);
+			b->game_len = num(colon + 1, 1ull << 30) << 20;
+			if (!b->game_len)
+				usage();
+			break;
+		}
+		case 'Q': b->gqd = (unsigned)num(optarg, MAX_QD); break;
+		case 'A': b->game_after = true; break;
 		default: usage();
 		}
 	}
@@ -620,6 +817,14 @@ int main(int argc, char **argv)
 		usage();
 	if (b->w != W_BOOT && b->nsess != 1) {
 		fprintf(stderr, "iscsi_bench: -N is for -w boot only\n");
+		usage();
+	}
+	if (b->w != W_BOOT && (b->game || b->gqd || b->game_after)) {
+		fprintf(stderr, "iscsi_bench: -G, -Q and -A are for -w boot only\n");
+		usage();
+	}
+	if (!b->game && (b->gqd || b->game_after)) {
+		fprintf(stderr, "iscsi_bench: -Q and -A need -G\n");
 		usage();
 	}
 	if (b->w == W_BOOT) {
@@ -644,6 +849,12 @@ int main(int argc, char **argv)
 	}
 	if (b->qd == 0)
 		usage();
+	if (b->game && !b->gqd)
+		b->gqd = 4;
+	if (b->qd + b->gqd > MAX_QD) {
+		fprintf(stderr, "iscsi_bench: -q plus -Q must be at most %d\n", MAX_QD);
+		usage();
+	}
 
 	for (unsigned i = 0; i < b->nsess; i++) {
 		if (b->w == W_BOOT)
@@ -659,6 +870,14 @@ int main(int argc, char **argv)
 		    b->region_off, b->region_len, b->lu_bytes);
 	if (b->region_off % b->lbsize || (b->bs && b->bs % b->lbsize))
 		die("offsets and sizes must be multiples of the %u-byte block", b->lbsize);
+	if (b->game) {
+		if (b->game_len > b->game_lu_bytes)
+			die("the game region (%" PRIu64 " bytes) is larger than LUN %d (%" PRIu64 " bytes)",
+			    b->game_len, b->game_lun, b->game_lu_bytes);
+		if (b->game_len % b->game_lbsize)
+			die("the game region must be a multiple of the %u-byte block", b->game_lbsize);
+		b->gnext = make_game_set(b);
+	}
 	if (b->w == W_BOOT) {
 		b->next = make_boot_set(b);
 	} else {
@@ -674,6 +893,7 @@ int main(int argc, char **argv)
 		session_close(b->sess[i]);
 	free(b->perm);
 	free(b->ext);
+	free(b->gext);
 	free(b);
 	return 0;
 }

@@ -70,11 +70,20 @@
 # each; it shares BENCH_IMAGE_MIB, BENCH_PORT, BENCH_PIN, BENCH_DIR,
 # BENCH_KEEP).  BENCH_ONLY=versions (or `make bench-versions`) runs only
 # that phase.
+# Then bench/gamedisk.sh (skip it with BENCH_GAMEDISK=0): issue 17's boot
+# storm of 64 PCs that each also read 256 MiB from a game disk on LUN 1,
+# against the same storm with one disk and against tgt with two LUNs (~2
+# minutes; its knobs are BENCH_GAME_*, see its header; it shares
+# BENCH_PORT, BENCH_TGT, BENCH_PIN, BENCH_DIR, BENCH_KEEP).
+# BENCH_ONLY=storm (or `make bench-storm`) runs only that phase.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 if [ "${BENCH_ONLY:-}" = versions ]; then
 	exec bash bench/versions.sh
+fi
+if [ "${BENCH_ONLY:-}" = storm ]; then
+	exec bash bench/gamedisk.sh
 fi
 BUILD=${BUILD:-build}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -616,4 +625,10 @@ fi
 if [ "${BENCH_VERSIONS:-1}" = 1 ]; then
 	echo
 	bash bench/versions.sh
+fi
+
+# Issue 17: a boot storm with a game disk (see the header).
+if [ "${BENCH_GAMEDISK:-1}" = 1 ]; then
+	echo
+	bash bench/gamedisk.sh
 fi

@@ -11,7 +11,7 @@
 #   bench/tgt.sh start --image FILE --portal ADDR:PORT --control N
 #                      [--target IQN] [--dir DIR] [--pin CPU]
 #                      [--params K=V,K=V] [--threads N]
-#                      [--bstype TYPE [--bsopts OPTS]]
+#                      [--bstype TYPE [--bsopts OPTS]] [--image2 FILE]
 #       starts tgtd in the foreground mode (-f) in the background, logging
 #       (appending) to DIR/tgtd.log (DIR default: the image's directory), its pid in
 #       DIR/tgtd.pid; creates target tid 1 (IQN default
@@ -26,6 +26,9 @@
 #       "conf=CEPH.CONF;id=NAME"); the default is tgt's (rdwr).  Returns
 #       once the portal accepts connections (at most 10 s).  LUN 0 is the
 #       controller tgt always creates: drive LUN 1 (iscsi_bench -l 1).
+#       --image2 a second file-backed LUN of the same target, LUN 2 (a
+#       PC's game disk beside its boot disk: bench/gamedisk.sh), tgt's
+#       default backing store whatever --bstype says.
 #   bench/tgt.sh stop --control N [--dir DIR]
 #       deletes the target (forced: live sessions are dropped), sets the
 #       daemon offline and asks it to exit (tgtadm --mode sys --op delete);
@@ -55,7 +58,7 @@ _tgt_die() {
 # _tgt_opts ARGS...: parse the options into _t_* variables.
 _tgt_opts() {
 	_t_image="" _t_portal="" _t_ctl="" _t_iqn=$TGT_IQN_DEFAULT _t_dir="" _t_pin=""
-	_t_params="" _t_threads="" _t_bstype="" _t_bsopts=""
+	_t_params="" _t_threads="" _t_bstype="" _t_bsopts="" _t_image2=""
 	while [ $# -gt 0 ]; do
 		[ $# -ge 2 ] || { _tgt_die "option $1 needs a value"; return 1; }
 		case $1 in
@@ -69,6 +72,7 @@ _tgt_opts() {
 		--threads) _t_threads=$2 ;;
 		--bstype) _t_bstype=$2 ;;
 		--bsopts) _t_bsopts=$2 ;;
+		--image2) _t_image2=$2 ;;
 		*) _tgt_die "unknown option $1"; return 1 ;;
 		esac
 		shift 2
@@ -104,6 +108,7 @@ tgt_start() {
 		[ -n "$_t_image" ] && [ -f "$_t_image" ] || { _tgt_die "--image FILE (an existing file) is required"; return 1; }
 	fi
 	[ -n "$_t_portal" ] || { _tgt_die "--portal ADDR:PORT is required"; return 1; }
+	[ -z "$_t_image2" ] || [ -f "$_t_image2" ] || { _tgt_die "--image2 FILE: no such file"; return 1; }
 	command -v tgtd >/dev/null && command -v tgtadm >/dev/null ||
 		{ _tgt_die "tgtd/tgtadm not found: install the Debian package tgt (make bench does)"; return 1; }
 	[ "$(id -u)" -eq 0 ] || { _tgt_die "tgtd needs root (it creates $TGT_RUN_DIR)"; return 1; }
@@ -132,6 +137,7 @@ tgt_start() {
 	if ! _tgtadm --lld iscsi --op new --mode target --tid 1 --targetname "$_t_iqn" ||
 	   ! _tgt_set_params ||
 	   ! _tgtadm --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 --backing-store "$_t_image" "${bs[@]}" ||
+	   { [ -n "$_t_image2" ] && ! _tgtadm --lld iscsi --op new --mode logicalunit --tid 1 --lun 2 --backing-store "$_t_image2"; } ||
 	   ! _tgtadm --lld iscsi --op bind --mode target --tid 1 --initiator-address ALL; then
 		_tgt_die "configuring tgtd failed (log: $_t_dir/tgtd.log)"
 		tgt_stop --control "$_t_ctl" --dir "$_t_dir"
@@ -198,7 +204,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	case $cmd in
 	start)
 		tgt_start "$@" || exit 1
-		echo "tgtd pid $TGT_PID, target ${_t_iqn} LUN 1 = $_t_image at $_t_portal, control port $_t_ctl"
+		echo "tgtd pid $TGT_PID, target ${_t_iqn} LUN 1 = $_t_image${_t_image2:+, LUN 2 = $_t_image2} at $_t_portal, control port $_t_ctl"
 		;;
 	stop) tgt_stop "$@" ;;
 	show) tgt_show "$@" ;;
