@@ -12,7 +12,10 @@
 #     unchanged;
 #   - a restart keeps pc1's overlay on games at LUN 1;
 #   - pristinectl client reset pc1 --disk games discards that disk only
-#     (LUN 3's data stays, LUN 1 reads the golden image again).
+#     (LUN 3's data stays, LUN 1 reads the golden image again);
+#   - a quota per disk: pc1's own scratch (disks = scratch::1M) refuses
+#     writes past 1 MiB with SPACE ALLOCATION FAILED WRITE PROTECT, pc2's
+#     games (no quota) takes the whole 4 MiB.
 . "$(dirname "$0")/../lib/common.sh"
 
 CTL=$BUILD/pristinectl
@@ -51,7 +54,7 @@ path = $tmpdir/scratch.raw
 [client pc1]
 initiator = $P:pc1
 image = lab
-disks = scratch
+disks = scratch::1M
 
 [client pc2]
 initiator = $P:pc2
@@ -112,6 +115,21 @@ echo "== reset --disk games: that disk only"
 expect differs pc1 read 1 a5
 expect LBA000000000000 pc1 gold 1
 expect same pc1 read 3 3c
+[ "$(sha256sum <"$tmpdir/games.raw")" = "$sum_games" ] || fail "games.raw changed"
+
+echo "== a quota per disk"
+got=$(xd pc1 fill 3)
+echo "pc1 LUN 3 (scratch, quota 1 MiB): $got"
+case $got in
+"SENSE KEY 7 ASC 27/07 after "*" KiB") ;;
+*) fail "pc1's scratch (quota 1 MiB) took writes past its quota: $got" ;;
+esac
+kib=${got##*after }
+kib=${kib% KiB}
+[ "$kib" -le 1024 ] && [ "$kib" -ge 256 ] || fail "pc1's scratch refused at $kib KiB, not at its 1 MiB quota"
+got=$(xd pc2 fill 1)
+echo "pc2 LUN 1 (games, no quota): $got"
+[ "$got" = "GOOD 4" ] || fail "pc2's games (no quota) refused a write: $got"
 [ "$(sha256sum <"$tmpdir/games.raw")" = "$sum_games" ] || fail "games.raw changed"
 stop_daemon
 echo "PASS: extra disks of the lab"

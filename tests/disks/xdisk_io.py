@@ -8,6 +8,8 @@ initiator (tests/lib/iscsi_initiator.py).
     write LUN BYTE     8 blocks of BYTE (hex) at LBA 8: "GOOD" or "SENSE KEY k"
     read LUN BYTE      "same" when LBA 8..15 are all BYTE, else "differs"
     gold LUN           the first 15 bytes of LBA 0 (the golden pattern)
+    fill LUN           256 KiB writes from LBA 0 up to the disk's end:
+                       "GOOD <MiB>", or "SENSE KEY k ASC xx/yy after <KiB> KiB"
 """
 import os
 import struct
@@ -51,6 +53,24 @@ elif act == "gold":
     t = s.command(I.cdb_read10(0, 1), read_len=512, lun=lun)
     assert t.status == I.GOOD, t.sense.hex()
     print(bytes(t.data[:15]).decode(errors="replace"))
+elif act == "fill":
+    lun = int(args[0])
+    clear(lun)
+    t = s.command(I.cdb_read_capacity10(), read_len=8, lun=lun)
+    assert t.status == I.GOOD, t.sense.hex()
+    last, bs = struct.unpack_from(">II", t.data, 0)
+    step = (256 << 10) // bs
+    lba = 0
+    while lba <= last:
+        n = min(step, last + 1 - lba)
+        t = s.command(I.cdb_write10(lba, n), write_data=b"\x77" * (n * bs), lun=lun)
+        if t.status != I.GOOD:
+            print("SENSE KEY %d ASC %02x/%02x after %d KiB" % (t.sense[2] & 0xf, t.sense[12], t.sense[13],
+                                                             lba * bs >> 10))
+            break
+        lba += n
+    else:
+        print("GOOD %d" % ((last + 1) * bs >> 20))
 else:
     sys.exit("unknown action " + act)
 s.logout()
