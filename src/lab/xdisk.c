@@ -246,7 +246,8 @@ unsigned xd_wanted(struct registry *reg, const struct client *c, struct want *w)
 			continue;
 		if (j == n)
 			w[n++].from_group = false;
-		w[j].decl = c->own[i];
+		w[j].decl = c->own[i];      /* its own replaces the group's: it is in force */
+		w[j].from_group = false;
 		w[j].from_config = c->own_config[i];
 	}
 	return n;

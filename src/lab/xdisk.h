@@ -159,7 +159,8 @@ int registry_reset_disks(struct registry *reg, const char *id, const char *disk,
 /* c's disks as a new JSON array, LUN 0 (its boot disk) first:
  * [{"lun", "image", "version", "current_version", "policy" (LUN 0:
  * the client's reset policy), "used_bytes", "quota_bytes", "from"
- * ("boot", "group", "client"), "config": bool, "draft": bool (serves the
+ * ("boot", "group", "client": who gave the attachment in force - a PC's own
+ * replacing its group's is "client"), "config": bool, "draft": bool (serves the
  * image's draft), "error"?}].  Lock held. */
 json_t *client_disks_json(struct registry *reg, const struct client *c);
 /* img's group attachments as a new JSON array [{"image", "policy"?,

@@ -193,7 +193,7 @@ json 'disk("data")["lun"] == 1 and disk("tools")["lun"] == 2'
 json 'disk("tools")["policy"] == "read-only" and disk("tools")["from"] == "group"'
 # pc1's own attachment of tools wins (its policy, its LUN kept)
 ctl 0 --json client show pc1
-json 'disk("tools")["lun"] == 4 and disk("tools")["policy"] == "discard-on-boot"'
+json 'disk("tools")["lun"] == 4 and disk("tools")["policy"] == "discard-on-boot" and disk("tools")["from"] == "client"'
 ctl 0 image show lab
 out_has "^tools +read-only .* api$"
 ctl 0 --json image disk add lab games
