@@ -167,6 +167,30 @@ static void sync_group(struct registry *reg, struct image *img)
 	bindings_save(reg);
 }
 
+/* The boot image named name, whose group is to change, or NULL with msg. */
+static struct image *find_group(struct registry *reg, const char *name, char *msg,
+				size_t msglen)
+{
+	struct image *img = registry_image(reg, name);
+
+	if (!img)
+		snprintf(msg, msglen, "no image %s", name);
+	return img;
+}
+
+/*
+ * Persist img after a change to its group: 0, or the store's error with
+ * msg (the caller undoes the change in memory).
+ */
+static int group_save(struct registry *reg, struct image *img, char *msg, size_t msglen)
+{
+	int rc = image_save(reg, img);
+
+	if (rc)
+		snprintf(msg, msglen, "cannot save image %s: %s", img->name, strerror(-rc));
+	return rc;
+}
+
 int registry_group_xdisk_add(struct registry *reg, const char *group_image, const char *image,
 			     const char *policy, bool has_quota, uint64_t quota, char *msg,
 			     size_t msglen)
@@ -176,8 +200,7 @@ int registry_group_xdisk_add(struct registry *reg, const char *group_image, cons
 	int rc;
 
 	pthread_mutex_lock(&reg->lock);
-	if (!(img = registry_image(reg, group_image))) {
-		snprintf(msg, msglen, "no image %s", group_image);
+	if (!(img = find_group(reg, group_image, msg, msglen))) {
 		rc = -ENOENT;
 		goto out;
 	}
@@ -208,9 +231,8 @@ int registry_group_xdisk_add(struct registry *reg, const char *group_image, cons
 		}
 	img->group[img->ngroup] = dc;
 	img->group_config[img->ngroup++] = false;
-	if ((rc = image_save(reg, img))) {
+	if ((rc = group_save(reg, img, msg, msglen))) {
 		img->ngroup--;
-		snprintf(msg, msglen, "cannot save image %s: %s", group_image, strerror(-rc));
 		goto out;
 	}
 	log_notice("image %s: every PC of it gets disk %s", group_image, image);
@@ -230,8 +252,7 @@ int registry_group_xdisk_remove(struct registry *reg, const char *group_image, c
 	int rc = 0;
 
 	pthread_mutex_lock(&reg->lock);
-	if (!(img = registry_image(reg, group_image))) {
-		snprintf(msg, msglen, "no image %s", group_image);
+	if (!(img = find_group(reg, group_image, msg, msglen))) {
 		rc = -ENOENT;
 		goto out;
 	}
@@ -253,14 +274,13 @@ int registry_group_xdisk_remove(struct registry *reg, const char *group_image, c
 	memmove(&img->group_config[i], &img->group_config[i + 1],
 		(img->ngroup - i - 1) * sizeof(img->group_config[0]));
 	img->ngroup--;
-	if ((rc = image_save(reg, img))) {
+	if ((rc = group_save(reg, img, msg, msglen))) {
 		memmove(&img->group[i + 1], &img->group[i], (img->ngroup - i) * sizeof(img->group[0]));
 		memmove(&img->group_config[i + 1], &img->group_config[i],
 			(img->ngroup - i) * sizeof(img->group_config[0]));
 		img->group[i] = old;
 		img->group_config[i] = false;
 		img->ngroup++;
-		snprintf(msg, msglen, "cannot save image %s: %s", group_image, strerror(-rc));
 		goto out;
 	}
 	log_notice("image %s: its PCs no longer get disk %s", group_image, image);
