@@ -100,15 +100,10 @@ OUT=$BUILD/bench
 mkdir -p "$OUT"
 
 stop_daemon() {
-	[ -n "$DPID" ] || return 0
-	if [ "$DKIND" = tgt ]; then
-		tgt_stop --control "$TGT_CTL" --dir "$TMP"
-		DPID="" DKIND=""
-		return 0
-	fi
-	bench_kill "$DPID"
-	cat "$TMP/ovl.log.cur" >>"$TMP/ovl.log"    # every pristined's log, for BENCH_KEEP
-	DPID="" DKIND=""
+	local kind=$DKIND
+	bench_stop_target
+	# every pristined's log, for BENCH_KEEP
+	[ "$kind" != overlay ] || cat "$TMP/ovl.log.cur" >>"$TMP/ovl.log"
 }
 cleanup() {
 	stop_daemon

@@ -99,6 +99,19 @@ bench_kill() {
 	wait "$1" 2>/dev/null || true
 }
 
+# bench_stop_target: stops the target whose pid is in DPID, if any: tgtd
+# (DKIND tgt) by bench/tgt.sh's tgt_stop on control port TGT_CTL with its
+# files in TMP, any other by bench_kill; clears DPID and DKIND.
+bench_stop_target() {
+	[ -n "$DPID" ] || return 0
+	if [ "$DKIND" = tgt ]; then
+		tgt_stop --control "$TGT_CTL" --dir "$TMP"
+	else
+		bench_kill "$DPID"
+	fi
+	DPID="" DKIND=""
+}
+
 # bench_scratch_done DIR: the scratch directory kept (BENCH_KEEP=1, said on
 # stdout) or removed.
 bench_scratch_done() {

@@ -136,16 +136,7 @@ DPID="" DKIND="" IPID=""
 OUT=$BUILD/bench                # the plot, its data and the result lines of the last run
 mkdir -p "$OUT"
 
-stop_daemon() {
-	[ -n "$DPID" ] || return 0
-	if [ "$DKIND" = tgt ]; then
-		tgt_stop --control "$TGT_CTL" --dir "$TMP"
-		DPID="" DKIND=""
-		return 0
-	fi
-	bench_kill "$DPID"
-	DPID="" DKIND=""
-}
+stop_daemon() { bench_stop_target; }
 cleanup() {
 	stop_daemon
 	[ -z "$IPID" ] || { kill -TERM "$IPID" 2>/dev/null; wait "$IPID" 2>/dev/null; } || true
