@@ -250,16 +250,13 @@ err_has "--force"
 # READY reports REPORTED LUNS DATA HAS CHANGED (3Fh/0Eh), REPORT LUNS then
 # lists the new LUN, and it reads the image's content.
 cat >"$tmpdir/live.py" <<PY
-import os, struct, sys, time
+import os, sys, time
 sys.path.insert(0, "$TOP/tests/lib")
 import iscsi_initiator as I
 go, done = sys.argv[1], sys.argv[2]
 
 def luns(s):
-    t = s.command(I.cdb_report_luns(), read_len=4096)
-    assert t.status == I.GOOD, ("REPORT LUNS", t.status, t.sense.hex())
-    n, = struct.unpack_from(">I", t.data, 0)
-    return sorted(struct.unpack_from(">H", t.data, 8 + i)[0] & 0x3fff for i in range(0, n, 8))
+    return sorted(I.report_luns(s))
 
 def asc(t):
     s = t.sense
