@@ -199,8 +199,7 @@ time.sleep(120)
 PY
 python3 "$tmpdir/hold.py" >"$tmpdir/hold.log" 2>&1 &
 HOLD=$!
-for _ in $(seq 1 100); do grep -q ready "$tmpdir/hold.log" && break; sleep 0.1; done
-grep -q ready "$tmpdir/hold.log" || { cat "$tmpdir/hold.log"; fail "could not log pc1 in"; }
+wait_ready "$tmpdir/hold.log" "could not log pc1 in"
 
 catch 3 "$tmpdir/c2.json"
 ctl --json client wake --all --image win >"$tmpdir/w2.json" || fail "client wake --all --image win failed"
