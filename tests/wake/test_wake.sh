@@ -123,11 +123,7 @@ CATCH=""
 catch() {
 	ip netns exec "$NS" python3 "$TOP/tests/wake/catch.py" "$PEER" "$1" "$2" >"$2.log" 2>&1 &
 	CATCH=$!
-	for _ in $(seq 1 50); do
-		grep -q ready "$2.log" && return 0
-		sleep 0.1
-	done
-	cat "$2.log"; fail "catch.py did not start"
+	wait_ready "$2.log" "catch.py did not start"
 }
 
 # check OUT MAC...: the frames caught are exactly 3 copies of the magic
