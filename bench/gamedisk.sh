@@ -50,6 +50,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BUILD=${BUILD:-build}
 PCS=${BENCH_GAME_PCS:-64}
 GAME_MIB=${BENCH_GAME_MIB:-256}
@@ -82,23 +83,14 @@ after) GARGS=(-A) ;;
 *) echo "gamedisk.sh: BENCH_GAME_START must be with or after" >&2; exit 1 ;;
 esac
 if [ "$USE_TGT" = 1 ]; then
-	command -v tgtd >/dev/null && command -v tgtadm >/dev/null || {
-		echo "gamedisk.sh: tgtd/tgtadm missing: 'make bench' installs tgt (bench/deps.sh); BENCH_TGT=0 runs without it" >&2
-		exit 1
-	}
-	[ "$(id -u)" -eq 0 ] || { echo "gamedisk.sh: tgtd needs root (BENCH_TGT=0 runs without tgt)" >&2; exit 1; }
+	bench_need_tgt gamedisk
 	. bench/tgt.sh
 fi
 CASES="one game tgt_one tgt_game"
 [ "$USE_TGT" = 1 ] || CASES="one game"
 
-# Pinned as bench/run.sh pins (its comment says why).
-PIN_D=() PIN_C=() DCPU=""
-if [ "${BENCH_PIN:-1}" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-	DCPU=$(( $(nproc) - 1 ))
-	PIN_D=(taskset -c "$DCPU")
-	PIN_C=(taskset -c 0)
-fi
+# Pinned as bench/run.sh pins (bench/lib.sh says why).
+bench_pin_cpus
 
 PARENT=${BENCH_DIR:-${TMPDIR:-/tmp}}
 TMP=$(mktemp -d "$PARENT/pristine-gamedisk.XXXXXX")
@@ -108,29 +100,14 @@ OUT=$BUILD/bench
 mkdir -p "$OUT"
 
 stop_daemon() {
-	[ -n "$DPID" ] || return 0
-	if [ "$DKIND" = tgt ]; then
-		tgt_stop --control "$TGT_CTL" --dir "$TMP"
-		DPID="" DKIND=""
-		return 0
-	fi
-	kill -TERM "$DPID" 2>/dev/null || true
-	for _ in $(seq 100); do
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$DPID" 2>/dev/null || true
-	wait "$DPID" 2>/dev/null || true
-	cat "$TMP/ovl.log.cur" >>"$TMP/ovl.log"    # every pristined's log, for BENCH_KEEP
-	DPID="" DKIND=""
+	local kind=$DKIND
+	bench_stop_target
+	# every pristined's log, for BENCH_KEEP
+	[ "$kind" != overlay ] || cat "$TMP/ovl.log.cur" >>"$TMP/ovl.log"
 }
 cleanup() {
 	stop_daemon
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		echo "scratch kept in $TMP"
-	else
-		rm -rf "$TMP"
-	fi
+	bench_scratch_done "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -260,14 +237,7 @@ done
 cp "$RES" "$OUT/gamedisk-results.txt"
 echo
 echo "== boot storm with a game disk: medians over $ROUNDS rounds ($(( $(date +%s) - START )) s; raw lines: $OUT/gamedisk-results.txt)"
-awk -v rounds="$ROUNDS" -v pcs="$PCS" -v gmib="$GAME_MIB" -v bmib="$BOOT_MIB" '
-function median(list,    n, a, i, j, t) {
-	n = split(list, a, " ")
-	for (i = 2; i <= n; i++)
-		for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-	if (n == 0) return ""
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
+awk -v rounds="$ROUNDS" -v pcs="$PCS" -v gmib="$GAME_MIB" -v bmib="$BOOT_MIB" "$BENCH_AWK_MEDIAN"'
 function m(c, k) { return median(v[c, k]) }
 function f(x, fmt) { return x == "" ? "-" : sprintf(fmt, x) }
 function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2fx", a / b) }

@@ -1,5 +1,5 @@
-# bench/lib.sh - what the phase scripts of `make bench` (datain.sh,
-# fairness.sh, memory.sh) share; sourced, bash.
+# bench/lib.sh - what the scripts of `make bench` share; sourced, bash.
+# Sourcing it only defines functions and BENCH_AWK_MEDIAN.
 #
 #   . bench/lib.sh; bench_init NAME
 # goes to the top of the tree and sets BUILD (default build), PRISTINED,
@@ -61,3 +61,74 @@ bench_stop() {
 
 # Median of the numbers on stdin, one a line.
 bench_median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+# bench_pin_cpus: PIN_D and PIN_C, the taskset prefixes (arrays) that put
+# the daemon on the last CPU and the load generator on the first, and
+# DCPU, the daemon's CPU; all empty with BENCH_PIN=0, without taskset or
+# with one CPU.  Why: with 2 CPUs shared by client and server, where the
+# scheduler happened to put the two threads swung 4 KiB QD32 reads between
+# ~80k and ~170k IOPS from run to run; pinned, runs are comparable.
+bench_pin_cpus() {
+	PIN_D=() PIN_C=() DCPU=""
+	if [ "${BENCH_PIN:-1}" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+		DCPU=$(( $(nproc) - 1 ))
+		PIN_D=(taskset -c "$DCPU")
+		PIN_C=(taskset -c 0)
+	fi
+}
+
+# bench_need_tgt NAME: exits (NAME.sh: why) unless tgtd and tgtadm are
+# installed and this runs as root; the caller then sources bench/tgt.sh.
+bench_need_tgt() {
+	command -v tgtd >/dev/null && command -v tgtadm >/dev/null || {
+		echo "$1.sh: tgtd/tgtadm missing: 'make bench' installs tgt (bench/deps.sh); BENCH_TGT=0 runs without it" >&2
+		exit 1
+	}
+	[ "$(id -u)" -eq 0 ] || { echo "$1.sh: tgtd needs root (BENCH_TGT=0 runs without tgt)" >&2; exit 1; }
+}
+
+# bench_kill PID: stops a process this script started: TERM, up to 10 s
+# for it to end, then KILL; reaps it.  Never fails.
+bench_kill() {
+	kill -TERM "$1" 2>/dev/null || true
+	for _ in $(seq 100); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# bench_stop_target: stops the target whose pid is in DPID, if any: tgtd
+# (DKIND tgt) by bench/tgt.sh's tgt_stop on control port TGT_CTL with its
+# files in TMP, any other by bench_kill; clears DPID and DKIND.
+bench_stop_target() {
+	[ -n "$DPID" ] || return 0
+	if [ "$DKIND" = tgt ]; then
+		tgt_stop --control "$TGT_CTL" --dir "$TMP"
+	else
+		bench_kill "$DPID"
+	fi
+	DPID="" DKIND=""
+}
+
+# bench_scratch_done DIR: the scratch directory kept (BENCH_KEEP=1, said on
+# stdout) or removed.
+bench_scratch_done() {
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
+		echo "scratch kept in $1"
+	else
+		rm -rf "$1"
+	fi
+}
+
+# An awk function to put before a program: median(LIST), the median of the
+# numbers in the blank-separated LIST, "" for an empty one.
+BENCH_AWK_MEDIAN='
+function median(list,    n, a, i, j, t) {
+	n = split(list, a, " ")
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+	if (n == 0) return ""
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}'

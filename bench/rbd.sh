@@ -316,14 +316,7 @@ echo "== medians over $ROUNDS round(s) ($((SECONDS - START)) s)"
 mkdir -p "$BUILD/bench"
 cp "$RES" "$BUILD/bench/rbd-results.txt"
 
-awk -v storm="$STORM" -v resetmib="$RESET_MIB" '
-function median(list,    n, a, i, j, t) {
-	n = split(list, a, " ")
-	for (i = 2; i <= n; i++)
-		for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-	if (n == 0) return ""
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
+awk -v storm="$STORM" -v resetmib="$RESET_MIB" "$BENCH_AWK_MEDIAN"'
 function num(v) { return v == "" ? "-" : sprintf("%.1f", v) }
 function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2f", a / b) }
 # goal(TEXT, VALUE, LIMIT, GE, DETAIL): met when VALUE >= LIMIT (GE) or < LIMIT.

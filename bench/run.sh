@@ -79,6 +79,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 if [ "${BENCH_ONLY:-}" = versions ]; then
 	exec bash bench/versions.sh
 fi
@@ -112,11 +113,7 @@ for n in $BOOT; do
 	[ "$n" -ge 1 ] && [ "$n" -le 256 ] || { echo "run.sh: BENCH_BOOT sizes must be 1..256" >&2; exit 1; }
 done
 if [ "$USE_TGT" = 1 ]; then
-	command -v tgtd >/dev/null && command -v tgtadm >/dev/null || {
-		echo "run.sh: tgtd/tgtadm missing: 'make bench' installs tgt (bench/deps.sh); BENCH_TGT=0 runs without it" >&2
-		exit 1
-	}
-	[ "$(id -u)" -eq 0 ] || { echo "run.sh: tgtd needs root (BENCH_TGT=0 runs without tgt)" >&2; exit 1; }
+	bench_need_tgt run
 	. bench/tgt.sh
 fi
 if [ "$USE_IPERF" = 1 ]; then
@@ -128,16 +125,9 @@ fi
 TARGETS="raw tgt overlay"
 [ "$USE_TGT" = 1 ] || TARGETS="raw overlay"
 
-# With 2 CPUs shared by client and server, where the scheduler happens to
-# put the two threads swung 4 KiB QD32 reads between ~80k and ~170k IOPS
-# from run to run.  Pinning the daemon to the last CPU and the load
-# generator to the first makes runs comparable (BENCH_PIN=0: no pinning).
-PIN_D=() PIN_C=() DCPU=""
-if [ "${BENCH_PIN:-1}" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-	DCPU=$(( $(nproc) - 1 ))
-	PIN_D=(taskset -c "$DCPU")
-	PIN_C=(taskset -c 0)
-fi
+# The daemon on the last CPU, the load generator on the first (BENCH_PIN=0:
+# no pinning; bench/lib.sh says why).
+bench_pin_cpus
 
 PARENT=${BENCH_DIR:-${TMPDIR:-/tmp}}
 TMP=$(mktemp -d "$PARENT/pristine-bench.XXXXXX")
@@ -146,30 +136,11 @@ DPID="" DKIND="" IPID=""
 OUT=$BUILD/bench                # the plot, its data and the result lines of the last run
 mkdir -p "$OUT"
 
-stop_daemon() {
-	[ -n "$DPID" ] || return 0
-	if [ "$DKIND" = tgt ]; then
-		tgt_stop --control "$TGT_CTL" --dir "$TMP"
-		DPID="" DKIND=""
-		return 0
-	fi
-	kill -TERM "$DPID" 2>/dev/null || true
-	for _ in $(seq 100); do
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$DPID" 2>/dev/null || true
-	wait "$DPID" 2>/dev/null || true
-	DPID="" DKIND=""
-}
+stop_daemon() { bench_stop_target; }
 cleanup() {
 	stop_daemon
 	[ -z "$IPID" ] || { kill -TERM "$IPID" 2>/dev/null; wait "$IPID" 2>/dev/null; } || true
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		echo "scratch kept in $TMP"
-	else
-		rm -rf "$TMP"
-	fi
+	bench_scratch_done "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -421,14 +392,7 @@ cp "$RES" "$OUT/results.txt"
 # MiB/s otherwise) for each target and the ratios; then median p50/p99
 # latencies, the iperf3 ceiling, the issue's goals, and the boot storms'
 # data for the plot.
-awk -v rounds="$ROUNDS" -v plotdat="$OUT/bootstorm.dat" '
-function median(list,    n, a, i, j, t) {
-	n = split(list, a, " ")
-	for (i = 2; i <= n; i++)
-		for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-	if (n == 0) return ""
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
+awk -v rounds="$ROUNDS" -v plotdat="$OUT/bootstorm.dat" "$BENCH_AWK_MEDIAN"'
 function num(v) { return v == "" ? "-" : sprintf("%.1f", v) }
 function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.3f", a / b) }
 function lat(who, key) {

@@ -46,6 +46,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BUILD=${BUILD:-build}
 ROUNDS=${BENCH_VERSIONS_ROUNDS:-5}
 SECS=${BENCH_VERSIONS_SECS:-3}
@@ -72,11 +73,7 @@ for b in "$BUILD/pristined" "$CTL" "$BENCH"; do
 done
 [ "$LAYERS" -ge 1 ] && [ "$NWRITE" -ge 1 ] || { echo "versions.sh: BENCH_LAYERS and BENCH_PCT too small" >&2; exit 1; }
 
-PIN_D=() PIN_C=()
-if [ "${BENCH_PIN:-1}" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-	PIN_D=(taskset -c "$(( $(nproc) - 1 ))")
-	PIN_C=(taskset -c 0)
-fi
+bench_pin_cpus
 
 PARENT=${BENCH_DIR:-${TMPDIR:-/tmp}}
 TMP=$(mktemp -d "$PARENT/pristine-versions.XXXXXX")
@@ -86,13 +83,7 @@ DPID=""
 
 stop_daemon() {
 	[ -n "$DPID" ] || return 0
-	kill -TERM "$DPID" 2>/dev/null || true
-	for _ in $(seq 100); do
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$DPID" 2>/dev/null || true
-	wait "$DPID" 2>/dev/null || true
+	bench_kill "$DPID"
 	DPID=""
 }
 cleanup() {
@@ -102,11 +93,7 @@ cleanup() {
 		cp "$TMP/daemon.log" "$TMP.daemon.log"
 		echo "versions.sh: failed; the daemon's log is in $TMP.daemon.log" >&2
 	fi
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		echo "scratch kept in $TMP"
-	else
-		rm -rf "$TMP"
-	fi
+	bench_scratch_done "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

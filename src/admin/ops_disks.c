@@ -52,10 +52,19 @@ static int attach_fields(json_t *body, const char **image, const char **policy,
 	return 0;
 }
 
-static int op_client_disk_add(void *ctx, const char *id, json_t *body, json_t **out, char *err,
-			      size_t errlen)
+/* A lab verb that attaches image to owner (a PC, or a boot image's group). */
+typedef int (*attach_verb)(struct registry *reg, const char *owner, const char *image,
+			   const char *policy, bool has_quota, uint64_t quota, char *msg,
+			   size_t msglen);
+
+/*
+ * The add operations' common part: checks body's attachment fields, then
+ * runs verb on owner as a cluster change.  0, or the error with err set;
+ * the caller answers with the owner as it is afterwards.
+ */
+static int disk_add(struct daemon_ctx *d, const char *owner, json_t *body, attach_verb verb,
+		    char *err, size_t errlen)
 {
-	struct daemon_ctx *d = ctx;
 	const char *image, *policy;
 	uint64_t quota;
 	bool has_quota;
@@ -63,8 +72,16 @@ static int op_client_disk_add(void *ctx, const char *id, json_t *body, json_t **
 
 	if ((rc = attach_fields(body, &image, &policy, &has_quota, &quota, err, errlen)))
 		return rc;
-	rc = CLUSTER_CHANGE(d->reg, registry_xdisk_add(d->reg, id, image, policy, has_quota, quota,
-						       err, errlen), err, errlen);
+	return CLUSTER_CHANGE(d->reg, verb(d->reg, owner, image, policy, has_quota, quota, err,
+					   errlen), err, errlen);
+}
+
+static int op_client_disk_add(void *ctx, const char *id, json_t *body, json_t **out, char *err,
+			      size_t errlen)
+{
+	struct daemon_ctx *d = ctx;
+	int rc = disk_add(d, id, body, registry_xdisk_add, err, errlen);
+
 	return rc ? rc : client_answer(d, id, out);
 }
 
@@ -81,16 +98,8 @@ static int op_client_disk_remove(void *ctx, const char *id, const char *image, j
 static int op_image_disk_add(void *ctx, const char *name, json_t *body, json_t **out, char *err,
 			     size_t errlen)
 {
-	struct daemon_ctx *d = ctx;
-	const char *image, *policy;
-	uint64_t quota;
-	bool has_quota;
-	int rc;
+	int rc = disk_add(ctx, name, body, registry_group_xdisk_add, err, errlen);
 
-	if ((rc = attach_fields(body, &image, &policy, &has_quota, &quota, err, errlen)))
-		return rc;
-	rc = CLUSTER_CHANGE(d->reg, registry_group_xdisk_add(d->reg, name, image, policy, has_quota,
-							     quota, err, errlen), err, errlen);
 	return rc ? rc : op_image_show(ctx, name, out, err, errlen);
 }
 

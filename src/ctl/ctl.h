@@ -47,6 +47,8 @@ char *ctl_path_escape(const char *s);
 
 /* "1.2 GiB" style size into buf (binary units, one decimal). */
 void ctl_fmt_size(uint64_t bytes, char *buf, size_t len);
+/* obj's "quota_bytes" as a size into buf, or none when it is 0 or absent. */
+void ctl_fmt_quota(const json_t *obj, const char *none, char *buf, size_t len);
 /* "3d 04h", "1h 02m", "5m 03s", "42s" into buf. */
 void ctl_fmt_duration(uint64_t secs, char *buf, size_t len);
 /* Local "YYYY-MM-DD HH:MM:SS" for a Unix time, "-" for 0. */

@@ -63,15 +63,6 @@ static const json_t *find_disk(const json_t *obj, const char *image)
 	return NULL;
 }
 
-/* A quota cell: "20.0 GiB", or "-" for none (0 or absent). */
-static void fmt_quota_cell(const json_t *e, char *buf, size_t len)
-{
-	if (ctl_int(e, "quota_bytes") > 0)
-		ctl_fmt_size((uint64_t)ctl_int(e, "quota_bytes"), buf, len);
-	else
-		snprintf(buf, len, "-");
-}
-
 /*
  * The body of an attachment: {"image", "policy"?, "quota_bytes"?} from
  * IMAGE, --policy and --quota.  NULL after printing why (a bad SIZE, or
@@ -131,7 +122,7 @@ static int verb_disk_add(const struct ctl *c, bool group, const char *id, const 
 	log_safe(image, img, sizeof(img));
 	d = find_disk(res, image);
 	if (!group && d) {
-		fmt_quota_cell(d, quota, sizeof(quota));
+		ctl_fmt_quota(d, "-", quota, sizeof(quota));
 		printf("client %s: disk %s added as LUN %" PRId64 " (%s, quota %s)\n", who, img,
 		       ctl_int(d, "lun"), ctl_str(d, "policy", "?"), quota[0] == '-' ? "none" : quota);
 	} else if (group) {
@@ -231,7 +222,7 @@ void ctl_print_client_disks(const json_t *cl)
 			snprintf(used, sizeof(used), "-");
 		else
 			ctl_fmt_size((uint64_t)ctl_int(e, "used_bytes"), used, sizeof(used));
-		fmt_quota_cell(e, quota, sizeof(quota));
+		ctl_fmt_quota(e, "-", quota, sizeof(quota));
 		snprintf(from, sizeof(from), "%s%s", ctl_str(e, "from", "?"),
 			 json_is_true(json_object_get(e, "config")) ? " (config)" : "");
 		row[0] = lun;
@@ -273,7 +264,7 @@ void ctl_print_image_disks(const json_t *img)
 			const char *row[4];
 
 			if (json_is_integer(json_object_get(e, "quota_bytes")))
-				fmt_quota_cell(e, quota, sizeof(quota));
+				ctl_fmt_quota(e, "-", quota, sizeof(quota));
 			else
 				snprintf(quota, sizeof(quota), "(its own)");
 			row[0] = ctl_str(e, "image", "?");

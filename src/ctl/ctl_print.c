@@ -30,6 +30,14 @@ void ctl_fmt_size(uint64_t bytes, char *buf, size_t len)
 	snprintf(buf, len, "%.1f %s", v, unit[i]);
 }
 
+void ctl_fmt_quota(const json_t *obj, const char *none, char *buf, size_t len)
+{
+	if (ctl_int(obj, "quota_bytes") > 0)
+		ctl_fmt_size((uint64_t)ctl_int(obj, "quota_bytes"), buf, len);
+	else
+		snprintf(buf, len, "%s", none);
+}
+
 void ctl_fmt_duration(uint64_t s, char *buf, size_t len)
 {
 	if (s >= 86400)

@@ -232,10 +232,7 @@ static void client_row(const json_t *cl, const char **row, char buf[][CTL_ROW_BU
 	const char *name = ctl_str(cl, "name", "");
 
 	ctl_fmt_size((uint64_t)ctl_int(cl, "used_bytes"), buf[0], CTL_ROW_BUF);
-	if (ctl_int(cl, "quota_bytes") > 0)
-		ctl_fmt_size((uint64_t)ctl_int(cl, "quota_bytes"), buf[1], CTL_ROW_BUF);
-	else
-		snprintf(buf[1], CTL_ROW_BUF, "-");
+	ctl_fmt_quota(cl, "-", buf[1], CTL_ROW_BUF);
 	snprintf(buf[2], CTL_ROW_BUF, "%" PRId64, ctl_int(cl, "sessions"));
 	row[0] = name[0] ? name : ctl_str(cl, "initiator", "?");
 	row[1] = ctl_str(cl, "image", "-");
@@ -336,10 +333,7 @@ static void print_client(const json_t *cl)
 	ctl_fmt_size((uint64_t)ctl_int(cl, "used_bytes"), used, sizeof(used));
 	snprintf(line, sizeof(line), "%s (%" PRId64 " bytes)", used, ctl_int(cl, "used_bytes"));
 	show_line("used", line);
-	if (ctl_int(cl, "quota_bytes") > 0)
-		ctl_fmt_size((uint64_t)ctl_int(cl, "quota_bytes"), quota, sizeof(quota));
-	else
-		snprintf(quota, sizeof(quota), "none");
+	ctl_fmt_quota(cl, "none", quota, sizeof(quota));
 	show_line("quota", quota);
 	snprintf(line, sizeof(line), "%s, %" PRId64 " session(s)%s",
 		 json_is_true(json_object_get(cl, "online")) ? "online" : "offline",
@@ -439,15 +433,6 @@ static int verb_client_reset(const struct ctl *c, const char *id, bool force, co
 		printf("client %s reset\n", log_safe(ctl_str(res, "name", ctl_str(res, "reset", id)), buf, sizeof(buf)));
 	json_decref(res);
 	return CTL_OK;
-}
-
-/* A quota for people: "20.0 GiB", or "none" for 0. */
-static void fmt_quota(const json_t *cl, char *buf, size_t len)
-{
-	if (ctl_int(cl, "quota_bytes") > 0)
-		ctl_fmt_size((uint64_t)ctl_int(cl, "quota_bytes"), buf, len);
-	else
-		snprintf(buf, len, "none");
 }
 
 /*
@@ -584,7 +569,7 @@ static int verb_client_add(const struct ctl *c, const char *iqn, const struct ct
 	} else {
 		log_safe(ctl_str(cl, "image", "-"), img, sizeof(img));
 		if (ctl_int(cl, "quota_bytes") > 0) {
-			fmt_quota(cl, quota, sizeof(quota));
+			ctl_fmt_quota(cl, "none", quota, sizeof(quota));
 			printf("client %s added (image %s, quota %s)\n",
 			       log_safe(ctl_str(cl, "name", iqn), buf, sizeof(buf)), img, quota);
 		} else {
@@ -666,7 +651,7 @@ static int verb_client_set(const struct ctl *c, const char *id, const struct ctl
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "%simage %s", n ? ", " : "",
 				      log_safe(ctl_str(cl, "image", "-"), buf, sizeof(buf)));
 	if (o->quota && n < sizeof(line)) {
-		fmt_quota(cl, quota, sizeof(quota));
+		ctl_fmt_quota(cl, "none", quota, sizeof(quota));
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "%squota %s", n ? ", " : "", quota);
 	}
 	if (o->mac && n < sizeof(line))

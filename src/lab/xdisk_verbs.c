@@ -76,11 +76,48 @@ static unsigned count_with(struct registry *reg, const struct client *c, const c
 	return used + 1;
 }
 
+/*
+ * An attachment list - a PC's own or a boot image's group: decl[0..n),
+ * config[i] when decl[i] is the configuration file's.  Where image is in
+ * it, or n.
+ */
+static unsigned decl_find(const struct xdisk_decl *decl, unsigned n, const char *image)
+{
+	unsigned i;
+
+	for (i = 0; i < n && strcmp(decl[i].image, image) != 0; i++)
+		;
+	return i;
+}
+
+/* Entry i out of the list of *n (decl, config), the ones after it moved down. */
+static void decl_cut(struct xdisk_decl *decl, bool *config, unsigned *n, unsigned i)
+{
+	memmove(&decl[i], &decl[i + 1], (*n - i - 1) * sizeof(decl[0]));
+	memmove(&config[i], &config[i + 1], (*n - i - 1) * sizeof(config[0]));
+	(*n)--;
+}
+
+/*
+ * d in at i (0 <= i <= *n < XDISK_MAX) of the list of *n, an API one
+ * (config false); the ones from i on moved up.
+ */
+static void decl_put(struct xdisk_decl *decl, bool *config, unsigned *n, unsigned i,
+		     const struct xdisk_decl *d)
+{
+	memmove(&decl[i + 1], &decl[i], (*n - i) * sizeof(decl[0]));
+	memmove(&config[i + 1], &config[i], (*n - i) * sizeof(config[0]));
+	decl[i] = *d;
+	config[i] = false;
+	(*n)++;
+}
+
 int registry_xdisk_add(struct registry *reg, const char *client, const char *image,
 		       const char *policy, bool has_quota, uint64_t quota, char *msg, size_t msglen)
 {
 	struct xdisk_decl dc;
 	struct client *c;
+	unsigned i;
 	int rc;
 
 	pthread_mutex_lock(&reg->lock);
@@ -90,24 +127,22 @@ int registry_xdisk_add(struct registry *reg, const char *client, const char *ima
 	}
 	if ((rc = make_decl(reg, c->disk.img, image, policy, has_quota, quota, &dc, msg, msglen)))
 		goto out;
-	for (unsigned i = 0; i < c->nown; i++)
-		if (strcmp(c->own[i].image, image) == 0) {
-			if (c->own_config[i])
-				snprintf(msg, msglen, "client %s has %s from the configuration file: "
-					 "change it there", xd_who(c), image);
-			else
-				snprintf(msg, msglen, "client %s has %s already", xd_who(c), image);
-			rc = c->own_config[i] ? -EINVAL : -EEXIST;
-			goto out;
-		}
+	if ((i = decl_find(c->own, c->nown, image)) < c->nown) {
+		if (c->own_config[i])
+			snprintf(msg, msglen, "client %s has %s from the configuration file: "
+				 "change it there", xd_who(c), image);
+		else
+			snprintf(msg, msglen, "client %s has %s already", xd_who(c), image);
+		rc = c->own_config[i] ? -EINVAL : -EEXIST;
+		goto out;
+	}
 	if (c->nown == XDISK_MAX || count_with(reg, c, image) > XDISK_MAX) {
 		snprintf(msg, msglen, "client %s has %u extra disks, the most a PC can have", xd_who(c),
 			 XDISK_MAX);
 		rc = -EINVAL;
 		goto out;
 	}
-	c->own[c->nown] = dc;
-	c->own_config[c->nown++] = false;
+	decl_put(c->own, c->own_config, &c->nown, c->nown, &dc);
 	xdisk_sync(reg, c);
 	if ((rc = bindings_save(reg)))
 		snprintf(msg, msglen, "cannot save the client records: %s", strerror(-rc));
@@ -128,9 +163,7 @@ int registry_xdisk_remove(struct registry *reg, const char *client, const char *
 		rc = -ENOENT;
 		goto out;
 	}
-	for (i = 0; i < c->nown && strcmp(c->own[i].image, image) != 0; i++)
-		;
-	if (i == c->nown) {
+	if ((i = decl_find(c->own, c->nown, image)) == c->nown) {
 		const struct xdisk *x = xd_find(c, image);
 		if (x && x->from_group)
 			snprintf(msg, msglen, "%s is a disk of every PC of image %s: remove it there "
@@ -147,9 +180,7 @@ int registry_xdisk_remove(struct registry *reg, const char *client, const char *
 		rc = -EINVAL;
 		goto out;
 	}
-	memmove(&c->own[i], &c->own[i + 1], (c->nown - i - 1) * sizeof(c->own[0]));
-	memmove(&c->own_config[i], &c->own_config[i + 1], (c->nown - i - 1) * sizeof(c->own_config[0]));
-	c->nown--;
+	decl_cut(c->own, c->own_config, &c->nown, i);
 	xdisk_sync(reg, c);
 	if ((rc = bindings_save(reg)))
 		snprintf(msg, msglen, "cannot save the client records: %s", strerror(-rc));
@@ -167,32 +198,55 @@ static void sync_group(struct registry *reg, struct image *img)
 	bindings_save(reg);
 }
 
+/* The boot image named name, whose group is to change, or NULL with msg. */
+static struct image *find_group(struct registry *reg, const char *name, char *msg,
+				size_t msglen)
+{
+	struct image *img = registry_image(reg, name);
+
+	if (!img)
+		snprintf(msg, msglen, "no image %s", name);
+	return img;
+}
+
+/*
+ * Persist img after a change to its group: 0, or the store's error with
+ * msg (the caller undoes the change in memory).
+ */
+static int group_save(struct registry *reg, struct image *img, char *msg, size_t msglen)
+{
+	int rc = image_save(reg, img);
+
+	if (rc)
+		snprintf(msg, msglen, "cannot save image %s: %s", img->name, strerror(-rc));
+	return rc;
+}
+
 int registry_group_xdisk_add(struct registry *reg, const char *group_image, const char *image,
 			     const char *policy, bool has_quota, uint64_t quota, char *msg,
 			     size_t msglen)
 {
 	struct xdisk_decl dc;
 	struct image *img;
+	unsigned i;
 	int rc;
 
 	pthread_mutex_lock(&reg->lock);
-	if (!(img = registry_image(reg, group_image))) {
-		snprintf(msg, msglen, "no image %s", group_image);
+	if (!(img = find_group(reg, group_image, msg, msglen))) {
 		rc = -ENOENT;
 		goto out;
 	}
 	if ((rc = make_decl(reg, img, image, policy, has_quota, quota, &dc, msg, msglen)))
 		goto out;
-	for (unsigned i = 0; i < img->ngroup; i++)
-		if (strcmp(img->group[i].image, image) == 0) {
-			if (img->group_config[i])
-				snprintf(msg, msglen, "the PCs of %s have %s from the configuration file: "
-					 "change it there", group_image, image);
-			else
-				snprintf(msg, msglen, "the PCs of %s have %s already", group_image, image);
-			rc = img->group_config[i] ? -EINVAL : -EEXIST;
-			goto out;
-		}
+	if ((i = decl_find(img->group, img->ngroup, image)) < img->ngroup) {
+		if (img->group_config[i])
+			snprintf(msg, msglen, "the PCs of %s have %s from the configuration file: "
+				 "change it there", group_image, image);
+		else
+			snprintf(msg, msglen, "the PCs of %s have %s already", group_image, image);
+		rc = img->group_config[i] ? -EINVAL : -EEXIST;
+		goto out;
+	}
 	if (img->ngroup == XDISK_MAX) {
 		snprintf(msg, msglen, "the PCs of %s have %u extra disks, the most a PC can have",
 			 group_image, XDISK_MAX);
@@ -206,11 +260,9 @@ int registry_group_xdisk_add(struct registry *reg, const char *group_image, cons
 			rc = -EINVAL;
 			goto out;
 		}
-	img->group[img->ngroup] = dc;
-	img->group_config[img->ngroup++] = false;
-	if ((rc = image_save(reg, img))) {
+	decl_put(img->group, img->group_config, &img->ngroup, img->ngroup, &dc);
+	if ((rc = group_save(reg, img, msg, msglen))) {
 		img->ngroup--;
-		snprintf(msg, msglen, "cannot save image %s: %s", group_image, strerror(-rc));
 		goto out;
 	}
 	log_notice("image %s: every PC of it gets disk %s", group_image, image);
@@ -230,14 +282,11 @@ int registry_group_xdisk_remove(struct registry *reg, const char *group_image, c
 	int rc = 0;
 
 	pthread_mutex_lock(&reg->lock);
-	if (!(img = registry_image(reg, group_image))) {
-		snprintf(msg, msglen, "no image %s", group_image);
+	if (!(img = find_group(reg, group_image, msg, msglen))) {
 		rc = -ENOENT;
 		goto out;
 	}
-	for (i = 0; i < img->ngroup && strcmp(img->group[i].image, image) != 0; i++)
-		;
-	if (i == img->ngroup) {
+	if ((i = decl_find(img->group, img->ngroup, image)) == img->ngroup) {
 		snprintf(msg, msglen, "the PCs of %s have no disk %s", group_image, image);
 		rc = -ENOENT;
 		goto out;
@@ -249,18 +298,9 @@ int registry_group_xdisk_remove(struct registry *reg, const char *group_image, c
 		goto out;
 	}
 	old = img->group[i];
-	memmove(&img->group[i], &img->group[i + 1], (img->ngroup - i - 1) * sizeof(img->group[0]));
-	memmove(&img->group_config[i], &img->group_config[i + 1],
-		(img->ngroup - i - 1) * sizeof(img->group_config[0]));
-	img->ngroup--;
-	if ((rc = image_save(reg, img))) {
-		memmove(&img->group[i + 1], &img->group[i], (img->ngroup - i) * sizeof(img->group[0]));
-		memmove(&img->group_config[i + 1], &img->group_config[i],
-			(img->ngroup - i) * sizeof(img->group_config[0]));
-		img->group[i] = old;
-		img->group_config[i] = false;
-		img->ngroup++;
-		snprintf(msg, msglen, "cannot save image %s: %s", group_image, strerror(-rc));
+	decl_cut(img->group, img->group_config, &img->ngroup, i);
+	if ((rc = group_save(reg, img, msg, msglen))) {
+		decl_put(img->group, img->group_config, &img->ngroup, i, &old);
 		goto out;
 	}
 	log_notice("image %s: its PCs no longer get disk %s", group_image, image);

@@ -154,8 +154,7 @@ done
 BOOTPORT=$(free_port)
 start_daemon --image "$G" --target "$GTARGET" --state "$STATE" \
 	--boot-listen "127.0.0.1:$BOOTPORT" --boot-portal 10.0.2.100:3260
-for _ in $(seq 1 50); do grep -q 'boot endpoint on' "$DLOG" && break; sleep 0.1; done
-grep -q "boot endpoint on http://127.0.0.1:$BOOTPORT/boot.ipxe" "$DLOG" || { cat "$DLOG"; fail "no boot endpoint"; }
+wait_boot_endpoint "http://127.0.0.1:$BOOTPORT/boot.ipxe"
 echo "pristined: iSCSI 127.0.0.1:$PORT, boot endpoint 127.0.0.1:$BOOTPORT, target $GTARGET"
 
 echo "== register pc1 (persistent) and pc2 (reset-on-boot) through the API; pc3 stays unknown"

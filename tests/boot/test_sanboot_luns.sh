@@ -92,10 +92,7 @@ import iscsi_initiator as I
 port, target, iqn, tmp, want = int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 s = I.Session("127.0.0.1", port, initiator_name=iqn, target_name=target)
 s.login()
-t = s.command(I.cdb_report_luns(), read_len=4096)
-assert t.status == I.GOOD, ("REPORT LUNS", t.status, t.sense.hex())
-n, = struct.unpack_from(">I", t.data, 0)
-luns = sorted(struct.unpack_from(">H", t.data, 8 + i)[0] & 0x3fff for i in range(0, n, 8))
+luns = sorted(I.report_luns(s))
 print("REPORT LUNS:", luns)
 assert luns == [int(x) for x in want.split()], (luns, want)
 
@@ -162,7 +159,7 @@ n=$(grep -c "initiator $BOOT_IQN isid 40002723[0-9a-f]\{4\} target" "$DLOG")
 # follows; the iPXE one is never told - its reads go on as if nothing
 # happened (iPXE would fail the boot on a unit attention).
 python3 - "$TOP/tests/lib" "$PORT" "$T" "$BOOT_IQN" "$CTL" "$STATE" <<'PY' || fail "[online] extra disk added/removed under live sessions"
-import struct, subprocess, sys
+import subprocess, sys
 sys.path.insert(0, sys.argv[1])
 import iscsi_initiator as I
 port, target, iqn, ctl, state = int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
@@ -172,10 +169,7 @@ ipxe.login()
 os_.login()
 
 def luns(s):
-    t = s.command(I.cdb_report_luns(), read_len=4096)
-    assert t.status == I.GOOD, ("REPORT LUNS", t.status, t.sense.hex())
-    n, = struct.unpack_from(">I", t.data, 0)
-    return sorted(struct.unpack_from(">H", t.data, 8 + i)[0] & 0x3fff for i in range(0, n, 8))
+    return sorted(I.report_luns(s))
 
 def read0(s, what):
     t = s.command(I.cdb_read10(1, 1), read_len=512, lun=0)

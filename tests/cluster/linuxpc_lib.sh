@@ -16,6 +16,12 @@
 #   linuxpc_data_disk FILE MIB TEXT
 #                            a data disk for LUN 1..: a bare ext4 holding
 #                            /golden (TEXT), no log yet
+#   linuxpc_await QPID DIR LABEL
+#                            waits for the guest QPID (QEMU, its console
+#                            DIR/serial.log, its monitor DIR/mon.sock, its
+#                            output DIR/qemu.log) to reach its root's init
+#                            and sync; 1 when it did not (what it showed
+#                            printed)
 # Extra LUNs (issue 17), chosen on the kernel command line:
 #   linuxpc.luns=N        the initramfs waits for LUN 0..N-1 (default 1)
 #                         and prints LINUXPC-LUN <lun> <dev> for each LUN
@@ -204,4 +210,28 @@ linuxpc_data_disk() {
 	echo "$text" >"$root/golden"
 	rm -f "$file"
 	mkfs.ext4 -q -F -L "$text" -d "$root" "$file" "${mib}M" || fail "mkfs.ext4 of the data disk $file"
+}
+
+# linuxpc_await QPID DIR LABEL: at most LINUXPC_WAIT seconds for the
+# console DIR/serial.log to show LINUXPC-SYNCED, an error line or a panic
+# (or for QEMU QPID to end); prints "LABEL after N s:" and the console's
+# LINUXPC- lines.  0 when the root's init synced and nothing failed;
+# else 1 after printing the guest's screen (if it still runs), the end of
+# its console and QEMU's output.  The guest is left running.
+linuxpc_await() {
+	local qpid=$1 dir=$2 serial=$2/serial.log start=$SECONDS
+	while [ $((SECONDS - start)) -lt "$LINUXPC_WAIT" ]; do
+		grep -a -q -E "LINUXPC-(SYNCED|ERR)|Kernel panic" "$serial" && break
+		kill -0 "$qpid" 2>/dev/null || break
+		sleep 1
+	done
+	echo "$3 after $((SECONDS - start)) s:"
+	grep -a "LINUXPC-" "$serial" | tr -d '\r' | sed 's/^/    | /'
+	if ! grep -a -q "^LINUXPC-SYNCED" "$serial" || grep -a -q -E "LINUXPC-ERR|Kernel panic" "$serial"; then
+		kill -0 "$qpid" 2>/dev/null && sanboot_screen "$dir/mon.sock"
+		tail -n 60 "$serial"
+		cat "$dir/qemu.log"
+		return 1
+	fi
+	return 0
 }

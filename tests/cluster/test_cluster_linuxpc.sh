@@ -74,7 +74,7 @@ redirects() { grep -c "login of $PC redirected to $2:3260" "$tmpdir/$1.log"; }
 # its root's LINUXPC-SYNCED line; fails on an error or a timeout.  The
 # guest is left running.  SERIAL is its console.
 linux_boot() {
-	local name=$1 gw=$2 dir=$tmpdir/pc-$1 start
+	local name=$1 gw=$2 dir=$tmpdir/pc-$1
 	mkdir -p "$dir/tftp"
 	cp "$tmpdir/lp/vmlinuz" "$tmpdir/lp/initrd.img" "$dir/tftp/"
 	printf '#!ipxe\ndhcp\nset initiator-iqn %s\nsanhook iscsi:%s:::0:%s\nkernel vmlinuz console=ttyS0 panic=1\ninitrd initrd.img\nboot\n' \
@@ -89,21 +89,10 @@ linux_boot() {
 		-device "e1000,netdev=n0,romfile=$SANBOOT_ROM" \
 		>"$dir/qemu.log" 2>&1 &
 	QPID=$!
-	start=$SECONDS
-	while [ $((SECONDS - start)) -lt "$LINUXPC_WAIT" ]; do
-		grep -a -q -E "LINUXPC-(SYNCED|ERR)|Kernel panic" "$SERIAL" && break
-		kill -0 "$QPID" 2>/dev/null || break
-		sleep 1
-	done
-	echo "[boot $name] at gw$gw's portal ${GWADDR[$gw]}: after $((SECONDS - start)) s"
-	grep -a "LINUXPC-" "$SERIAL" | sed 's/^/    | /'
-	if ! grep -a -q "^LINUXPC-SYNCED" "$SERIAL" || grep -a -q -E "LINUXPC-ERR|Kernel panic" "$SERIAL"; then
-		kill -0 "$QPID" 2>/dev/null && sanboot_screen "$dir/mon.sock"
-		tail -n 40 "$SERIAL"
-		cat "$dir/qemu.log"
+	linuxpc_await "$QPID" "$dir" "[boot $name] at gw$gw's portal ${GWADDR[$gw]}" || {
 		tail -n 15 "$tmpdir/gw1.log" "$tmpdir/gw2.log"
 		fail "boot $name of the Linux PC did not reach its root's init and sync"
-	fi
+	}
 }
 # serial_has PATTERN: the console of the last boot has a line PATTERN (ERE).
 # (the console's lines end in CR LF)

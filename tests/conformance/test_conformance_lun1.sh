@@ -79,15 +79,12 @@ daemon_alive
 # The initiator really was on the extra disks: REPORT LUNS of its target
 # lists 0-3 (and a LUN beyond them does not exist).
 python3 - "$TOP/tests/lib" "$PORT" "$T" "$INI1" <<'PY' || fail "REPORT LUNS of the conformance PC does not list LUN 0-3"
-import struct, sys
+import sys
 sys.path.insert(0, sys.argv[1])
 import iscsi_initiator as I
 s = I.Session("127.0.0.1", int(sys.argv[2]), initiator_name=sys.argv[4], target_name=sys.argv[3])
 s.login()
-t = s.command(I.cdb_report_luns(), read_len=4096)
-assert t.status == I.GOOD, ("REPORT LUNS", t.status, t.sense.hex())
-n, = struct.unpack_from(">I", t.data, 0)
-luns = sorted(struct.unpack_from(">H", t.data, 8 + i)[0] & 0x3fff for i in range(0, n, 8))
+luns = sorted(I.report_luns(s))
 print("REPORT LUNS:", luns)
 assert luns == [0, 1, 2, 3], luns
 t = s.command(I.cdb_test_unit_ready(), lun=4)

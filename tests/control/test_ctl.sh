@@ -51,11 +51,7 @@ hold() {
 	local log=$tmpdir/hold.$#.$RANDOM
 	python3 "$tmpdir/hold.py" "$PORT" "$1" "$TARGET" >"$log" 2>&1 &
 	HOLDERS+=($!)
-	for _ in $(seq 1 100); do
-		grep -q ready "$log" && return 0
-		sleep 0.1
-	done
-	cat "$log"; fail "could not hold a session for $1"
+	wait_ready "$log" "could not hold a session for $1"
 }
 
 # --- no daemon: exit 3, naming the socket

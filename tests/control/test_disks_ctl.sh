@@ -229,11 +229,7 @@ hold() {
 	local log=$tmpdir/hold.$RANDOM
 	python3 "$tmpdir/hold.py" "$1" "$tmpdir/never" >"$log" 2>&1 &
 	HOLDERS+=($!)
-	for _ in $(seq 1 100); do
-		grep -q ready "$log" && return 0
-		sleep 0.1
-	done
-	cat "$log"; fail "could not hold a session for $1"
+	wait_ready "$log" "could not hold a session for $1"
 }
 hold "$P:pc1"
 ctl 1 client reset pc1 --disk games
@@ -250,16 +246,13 @@ err_has "--force"
 # READY reports REPORTED LUNS DATA HAS CHANGED (3Fh/0Eh), REPORT LUNS then
 # lists the new LUN, and it reads the image's content.
 cat >"$tmpdir/live.py" <<PY
-import os, struct, sys, time
+import os, sys, time
 sys.path.insert(0, "$TOP/tests/lib")
 import iscsi_initiator as I
 go, done = sys.argv[1], sys.argv[2]
 
 def luns(s):
-    t = s.command(I.cdb_report_luns(), read_len=4096)
-    assert t.status == I.GOOD, ("REPORT LUNS", t.status, t.sense.hex())
-    n, = struct.unpack_from(">I", t.data, 0)
-    return sorted(struct.unpack_from(">H", t.data, 8 + i)[0] & 0x3fff for i in range(0, n, 8))
+    return sorted(I.report_luns(s))
 
 def asc(t):
     s = t.sense

@@ -79,8 +79,7 @@ time.sleep(60)
 PY
 python3 "$tmpdir/hold.py" "$PORT" "$PC" "$TARGET" >"$tmpdir/hold.log" 2>&1 &
 HOLDER=$!
-for _ in $(seq 1 100); do grep -q ready "$tmpdir/hold.log" && break; sleep 0.1; done
-grep -q ready "$tmpdir/hold.log" || { cat "$tmpdir/hold.log"; fail "could not log in as $PC"; }
+wait_ready "$tmpdir/hold.log" "could not log in as $PC"
 ctl --json client show pc1
 when=$(python3 -c 'import json, sys, time
 t = json.load(open(sys.argv[1]))["last_login"]

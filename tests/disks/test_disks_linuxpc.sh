@@ -109,8 +109,7 @@ image = lab
 policy = persistent
 EOF
 start_daemon_conf "$tmpdir/pristine.conf"
-for _ in $(seq 1 50); do grep -q 'boot endpoint on' "$DLOG" && break; sleep 0.1; done
-grep -q 'boot endpoint on' "$DLOG" || { cat "$DLOG"; fail "no boot endpoint"; }
+wait_boot_endpoint
 echo "pristined: iSCSI 127.0.0.1:$PORT, boot endpoint 127.0.0.1:$BOOTPORT; lab + games, scratch, docs"
 
 # The TFTP folder every PC boots from: the kernel, the initramfs and one
@@ -136,7 +135,7 @@ endpoint_asked() { grep -c "boot: $1 (MAC [0-9a-f:]*) from 127.0.0.1: sanboot $T
 # an error line, a panic or a timeout, and unless the boot endpoint got
 # the PC's request.  SERIAL is its console; the guest is left running.
 linux_boot() {
-	local n=$1 label=$2 dir=$tmpdir/pc$1-$2 start asked mac=MAC$1 ini=PC$1
+	local n=$1 label=$2 dir=$tmpdir/pc$1-$2 asked mac=MAC$1 ini=PC$1
 	mkdir -p "$dir"
 	asked=$(endpoint_asked "${!ini}")
 	SERIAL=$dir/serial.log
@@ -149,21 +148,8 @@ linux_boot() {
 		-device "e1000,netdev=n0,mac=${!mac},romfile=$SANBOOT_ROM" \
 		>"$dir/qemu.log" 2>&1 &
 	QPID=$!
-	start=$SECONDS
-	while [ $((SECONDS - start)) -lt "$LINUXPC_WAIT" ]; do
-		grep -a -q -E "LINUXPC-(SYNCED|ERR)|Kernel panic" "$SERIAL" && break
-		kill -0 "$QPID" 2>/dev/null || break
-		sleep 1
-	done
-	echo "[pc$n $label] after $((SECONDS - start)) s:"
-	grep -a "LINUXPC-" "$SERIAL" | tr -d '\r' | sed 's/^/    | /'
-	if ! grep -a -q "^LINUXPC-SYNCED" "$SERIAL" || grep -a -q -E "LINUXPC-ERR|Kernel panic" "$SERIAL"; then
-		kill -0 "$QPID" 2>/dev/null && sanboot_screen "$dir/mon.sock"
-		tail -n 60 "$SERIAL"
-		cat "$dir/qemu.log"
-		tail -n 30 "$DLOG"
-		fail "pc$n $label did not reach its root's init and sync"
-	fi
+	linuxpc_await "$QPID" "$dir" "[pc$n $label]" ||
+		{ tail -n 30 "$DLOG"; fail "pc$n $label did not reach its root's init and sync"; }
 	[ "$(endpoint_asked "${!ini}")" -gt "$asked" ] ||
 		{ tail -n 30 "$DLOG"; fail "pc$n $label: the boot endpoint did not answer its boot request"; }
 }

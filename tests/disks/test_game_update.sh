@@ -108,8 +108,7 @@ initiator = $MAINT
 image = games
 EOF
 start_daemon_conf "$tmpdir/pristine.conf"
-for _ in $(seq 1 50); do grep -q 'boot endpoint on' "$DLOG" && break; sleep 0.1; done
-grep -q 'boot endpoint on' "$DLOG" || { cat "$DLOG"; fail "no boot endpoint"; }
+wait_boot_endpoint
 echo "pristined: iSCSI 127.0.0.1:$PORT, boot endpoint 127.0.0.1:$BOOTPORT; lab with games on LUN 1"
 
 declare -A INI=([a]=$A [b]=$B [c]=$C [maint]=$MAINT)

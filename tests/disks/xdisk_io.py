@@ -32,10 +32,7 @@ def clear(lun):
 
 
 if act == "luns":
-    t = s.command(I.cdb_report_luns(), read_len=4096)
-    assert t.status == I.GOOD, t.sense.hex()
-    n, = struct.unpack_from(">I", t.data, 0)
-    print(" ".join(str(struct.unpack_from(">H", t.data, 8 + i)[0] & 0x3fff) for i in range(0, n, 8)))
+    print(" ".join(str(lun) for lun in I.report_luns(s)))
 elif act == "write":
     lun, b = int(args[0]), int(args[1], 16)
     clear(lun)

@@ -87,6 +87,27 @@ start_daemon_conf() {
 	cat "$DLOG"; fail "pristined -c $1 did not start listening"
 }
 
+# wait_ready LOG WHY: at most 10 s for a helper started in the background
+# (a session holder...) to write "ready" into LOG; fails with LOG and WHY
+# otherwise.
+wait_ready() {
+	for _ in $(seq 1 100); do
+		grep -q ready "$1" && return 0
+		sleep 0.1
+	done
+	cat "$1"; fail "$2"
+}
+
+# wait_boot_endpoint [URL]: at most 5 s for the daemon's log to say it
+# serves the boot endpoint (at URL); fails with the log otherwise.
+wait_boot_endpoint() {
+	for _ in $(seq 1 50); do
+		grep -q "boot endpoint on${1:+ $1}" "$DLOG" && return 0
+		sleep 0.1
+	done
+	cat "$DLOG"; fail "no boot endpoint${1:+ on $1}"
+}
+
 stop_daemon() {
 	[ -n "$DPID" ] || return 0
 	kill -TERM "$DPID" 2>/dev/null

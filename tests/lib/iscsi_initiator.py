@@ -1538,3 +1538,11 @@ def sync_cache(s):
     t = s.command(bytes([0x35] + [0] * 9))
     if t.status != 0:
         raise ISCSIError("SYNCHRONIZE CACHE status %r" % t.status)
+
+
+def report_luns(s, lun=0):
+    """The LUNs REPORT LUNS on session s lists, in its order (asserts GOOD)."""
+    t = s.command(cdb_report_luns(), read_len=4096, lun=lun)
+    assert t.status == GOOD, ("REPORT LUNS", t.status, t.sense.hex())
+    n, = struct.unpack_from(">I", t.data, 0)
+    return [struct.unpack_from(">H", t.data, 8 + i)[0] & 0x3fff for i in range(0, n, 8)]

@@ -81,14 +81,20 @@ static bool fake_body_is(const char *want)
 	return eq;
 }
 
+/* A copy of the n bytes of src a fake op wrote, taken under the lock: copy. */
+static const char *fake_copy(char *copy, const char *src, size_t n)
+{
+	pthread_mutex_lock(&fake_lock);
+	memcpy(copy, src, n);
+	pthread_mutex_unlock(&fake_lock);
+	return copy;
+}
+
 static const char *fake_last(void)
 {
 	static char copy[512];
 
-	pthread_mutex_lock(&fake_lock);
-	memcpy(copy, fake_last_id, sizeof(copy));
-	pthread_mutex_unlock(&fake_lock);
-	return copy;
+	return fake_copy(copy, fake_last_id, sizeof(copy));
 }
 
 struct fake_client { const char *name, *iqn; bool online; };
@@ -550,14 +556,12 @@ static void test_reset(void **state)
 	expect("POST", "/v1/clients/pc2/reset", "{} trailing", 400);
 }
 
+/* The disk the last reset got. */
 static const char *fake_disk(void)
 {
-	static char copy[64];
+	static char copy[sizeof(fake_last_disk)];
 
-	pthread_mutex_lock(&fake_lock);
-	memcpy(copy, fake_last_disk, sizeof(copy));
-	pthread_mutex_unlock(&fake_lock);
-	return copy;
+	return fake_copy(copy, fake_last_disk, sizeof(copy));
 }
 
 /* Reset of one disk (issue 17): "disk" reaches the op, absent is all. */

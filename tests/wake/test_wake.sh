@@ -123,11 +123,7 @@ CATCH=""
 catch() {
 	ip netns exec "$NS" python3 "$TOP/tests/wake/catch.py" "$PEER" "$1" "$2" >"$2.log" 2>&1 &
 	CATCH=$!
-	for _ in $(seq 1 50); do
-		grep -q ready "$2.log" && return 0
-		sleep 0.1
-	done
-	cat "$2.log"; fail "catch.py did not start"
+	wait_ready "$2.log" "catch.py did not start"
 }
 
 # check OUT MAC...: the frames caught are exactly 3 copies of the magic
@@ -199,8 +195,7 @@ time.sleep(120)
 PY
 python3 "$tmpdir/hold.py" >"$tmpdir/hold.log" 2>&1 &
 HOLD=$!
-for _ in $(seq 1 100); do grep -q ready "$tmpdir/hold.log" && break; sleep 0.1; done
-grep -q ready "$tmpdir/hold.log" || { cat "$tmpdir/hold.log"; fail "could not log pc1 in"; }
+wait_ready "$tmpdir/hold.log" "could not log pc1 in"
 
 catch 3 "$tmpdir/c2.json"
 ctl --json client wake --all --image win >"$tmpdir/w2.json" || fail "client wake --all --image win failed"
