@@ -41,7 +41,6 @@ static int make_lu(struct disk *d, struct backend *be)
 	struct scsi_lu_config lc;
 	char serial[17];
 	uint64_t id = fnv1a2(d->img->target, d->initiator);
-	int rc;
 
 	snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)id);
 	lc = (struct scsi_lu_config){
@@ -50,10 +49,8 @@ static int make_lu(struct disk *d, struct backend *be)
 		.serial = serial, .naa_id = id,
 		.target_name = d->host && d->host_target ? d->host_target : d->img->target,
 	};
-	if (d->host) {
-		rc = scsi_target_add_lu(d->host, d->lun, &lc);
-		return rc ? (rc < 0 ? rc : -EEXIST) : 0;
-	}
+	if (d->host)
+		return scsi_target_add_lu(d->host, d->lun, &lc);
 	d->scsi = scsi_target_new();
 	if (!d->scsi)
 		return -ENOMEM;

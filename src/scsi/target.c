@@ -81,6 +81,15 @@ static void copy_str(char *dst, size_t n, const char *src, const char *def)
 	snprintf(dst, n, "%s", src ? src : def);
 }
 
+/* The live LU at lun, or NULL.  t->lock held. */
+static struct scsi_lu *live_lu_locked(struct scsi_target *t, uint64_t lun)
+{
+	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++)
+		if (lu_live(t->lus[i]) && t->lus[i]->lun == lun)
+			return t->lus[i];
+	return NULL;
+}
+
 /*
  * Create an LU from cfg at lun.  Validates the block size and that the
  * backend holds at least one block.  Returns 0, -EINVAL, -EEXIST,
@@ -122,14 +131,11 @@ int scsi_target_add_lu(struct scsi_target *t, uint64_t lun, const struct scsi_lu
 	/* Duplicate check, slot choice and insertion in one critical
 	 * section, so concurrent additions cannot collide. */
 	pthread_mutex_lock(&t->lock);
-	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
-		if (lu_live(t->lus[i]) && t->lus[i]->lun == lun) {
-			rc = -EEXIST;
-			break;
-		}
-		if (!t->lus[i] && slot < 0)
+	if (live_lu_locked(t, lun))
+		rc = -EEXIST;
+	for (unsigned i = 0; i < SCSI_MAX_LUNS && slot < 0; i++)
+		if (!t->lus[i])
 			slot = (int)i;
-	}
 	if (rc == 0 && slot < 0)
 		rc = -ENOSPC;
 	if (rc == 0) {
@@ -183,15 +189,12 @@ void lu_put(struct scsi_lu *lu)
 static struct scsi_lu *find_lu_ua(struct scsi_target *t, uint64_t lun,
 				  const struct scsi_nexus *ua_of, uint16_t *ua)
 {
-	struct scsi_lu *found = NULL;
+	struct scsi_lu *found;
 
 	pthread_mutex_lock(&t->lock);
-	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++)
-		if (lu_live(t->lus[i]) && t->lus[i]->lun == lun) {
-			found = t->lus[i];
-			atomic_fetch_add(&found->refs, 1);
-			break;
-		}
+	found = live_lu_locked(t, lun);
+	if (found)
+		atomic_fetch_add(&found->refs, 1);
 	if (ua) {
 		*ua = 0;            /* no condition has ASC/ASCQ 0 */
 		if (found && ua_of)
@@ -210,11 +213,10 @@ static struct scsi_lu *find_lu(struct scsi_target *t, uint64_t lun)
 /* See scsi.h. */
 bool scsi_target_has_lun(struct scsi_target *t, uint64_t lun)
 {
-	bool found = false;
+	bool found;
 
 	pthread_mutex_lock(&t->lock);
-	for (unsigned i = 0; i < SCSI_MAX_LUNS && !found; i++)
-		found = lu_live(t->lus[i]) && t->lus[i]->lun == lun;
+	found = live_lu_locked(t, lun) != NULL;
 	pthread_mutex_unlock(&t->lock);
 	return found;
 }
@@ -227,12 +229,10 @@ bool scsi_target_has_lun(struct scsi_target *t, uint64_t lun)
  */
 int scsi_target_remove_lu(struct scsi_target *t, uint64_t lun)
 {
-	struct scsi_lu *lu = NULL;
+	struct scsi_lu *lu;
 
 	pthread_mutex_lock(&t->lock);
-	for (unsigned i = 0; i < SCSI_MAX_LUNS && !lu; i++)
-		if (lu_live(t->lus[i]) && t->lus[i]->lun == lun)
-			lu = t->lus[i];
+	lu = live_lu_locked(t, lun);
 	if (!lu) {
 		pthread_mutex_unlock(&t->lock);
 		return -ENOENT;
