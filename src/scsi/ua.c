@@ -84,20 +84,27 @@ void ua_raise_port(struct scsi_target *t, unsigned slot, const char *port_name, 
 	pthread_mutex_unlock(&t->lock);
 }
 
-/* Raise asc on every live LU for every nexus except `except`, in one
- * critical section: an LU added or removed meanwhile is either told or
- * not there. */
-void ua_raise_all_luns(struct scsi_target *t, const struct scsi_nexus *except, uint16_t asc)
+/* Raise asc on every live LU for every nexus but except (NULL: none)
+ * and, with skip_ipxe, iPXE's - in one critical section: an LU added or
+ * removed meanwhile is either told or not there. */
+static void raise_live_luns(struct scsi_target *t, const struct scsi_nexus *except,
+			    bool skip_ipxe, uint16_t asc)
 {
 	pthread_mutex_lock(&t->lock);
 	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
 		if (!lu_live(t->lus[i]))
 			continue;
 		for (struct scsi_nexus_state *s = t->nexuses; s; s = s->next)
-			if (!except || s->id != except->id)
+			if ((!except || s->id != except->id) && !(skip_ipxe && s->ipxe))
 				ua_push(s, i, asc);
 	}
 	pthread_mutex_unlock(&t->lock);
+}
+
+/* Raise asc on every live LU for every nexus except `except`. */
+void ua_raise_all_luns(struct scsi_target *t, const struct scsi_nexus *except, uint16_t asc)
+{
+	raise_live_luns(t, except, false, asc);
 }
 
 /*
@@ -115,18 +122,10 @@ bool ua_port_is_ipxe(const char *port_name)
 	return isid && strncasecmp(isid + 5, "40002723", 8) == 0 && strlen(isid + 5) == 12;
 }
 
-/* See scsi_int.h: one critical section, as ua_raise_all_luns. */
+/* See scsi_int.h. */
 void ua_luns_changed(struct scsi_target *t)
 {
-	pthread_mutex_lock(&t->lock);
-	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
-		if (!lu_live(t->lus[i]))
-			continue;
-		for (struct scsi_nexus_state *s = t->nexuses; s; s = s->next)
-			if (!s->ipxe)
-				ua_push(s, i, ASC_REPORTED_LUNS_CHANGED);
-	}
-	pthread_mutex_unlock(&t->lock);
+	raise_live_luns(t, NULL, true, ASC_REPORTED_LUNS_CHANGED);
 }
 
 /* Remove and return the unit attention of (n, slot) to report now: the
