@@ -17,38 +17,22 @@
 #include <time.h>
 
 /*
- * The attachment fields of body (image, policy, quota_bytes; their form
- * was checked by api_call.c): *image, *policy (NULL = the image's own
- * disk-policy), *has_quota and *quota.  A policy name the lab does not know
- * is -EINVAL here with the three names, before any lock is taken.
+ * The attachment fields of body, their form checked by api_call.c (image
+ * a non-empty string, policy a string, quota_bytes a count of bytes):
+ * *image, *policy (NULL = the image's own disk-policy; the lab refuses a
+ * name it does not know), *has_quota and *quota.
  */
 static int attach_fields(json_t *body, const char **image, const char **policy,
 			 bool *has_quota, uint64_t *quota, char *err, size_t errlen)
 {
 	json_t *q = json_object_get(body, "quota_bytes");
-	enum xdisk_policy p;
 	int rc;
 
 	if ((rc = body_string(body, "image", image, err, errlen)) ||
 	    (rc = body_string(body, "policy", policy, err, errlen)))
 		return rc;
-	if (!*image || !(*image)[0]) {
-		snprintf(err, errlen, "\"image\" is required: the name of the image to give as a disk");
-		return -EINVAL;
-	}
-	if (*policy && xdisk_parse_policy(*policy, &p)) {
-		snprintf(err, errlen, "\"policy\": '%.40s' is not overlay, discard-on-boot or "
-			 "read-only", *policy);
-		return -EINVAL;
-	}
 	*has_quota = q != NULL;
-	*quota = 0;
-	if (q && (!json_is_integer(q) || json_integer_value(q) < 0)) {
-		snprintf(err, errlen, "\"quota_bytes\" must be a number of bytes (0 = none)");
-		return -EINVAL;
-	}
-	if (q)
-		*quota = (uint64_t)json_integer_value(q);
+	*quota = q ? (uint64_t)json_integer_value(q) : 0;
 	return 0;
 }
 

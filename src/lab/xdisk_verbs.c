@@ -52,7 +52,8 @@ static int make_decl(struct registry *reg, const struct image *boot, const char 
 		return -EINVAL;
 	}
 	if (policy && xdisk_parse_policy(policy, &out->policy)) {
-		snprintf(msg, msglen, "policy '%.30s': overlay, discard-on-boot or read-only", policy);
+		snprintf(msg, msglen, "policy '%.30s' is not overlay, discard-on-boot or read-only",
+			 policy);
 		return -EINVAL;
 	}
 	snprintf(out->image, sizeof(out->image), "%s", image);
