@@ -11,7 +11,11 @@
  *   - a draft opened on A is recorded on B, not opened; committed on A,
  *     it is gone from B with its fate, which a late commit on B names
  *     ("committed as v2 by gateway gwA at ..."); B has v2 current;
- *   - a record of another history (another uid) changes nothing.
+ *   - a record of another history (another uid) changes nothing;
+ *   - extra disks (lab/xdisk.h): a PC's own attachment made on A reaches
+ *     B's client (same LUN, policy), a group attachment made on A
+ *     reaches B's PCs of the image through the image record, and a
+ *     removal on A takes the disk away on B.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +33,7 @@
 #include "lab/clients.h"
 #include "lab/images.h"
 #include "lab/store.h"
+#include "lab/xdisk.h"
 #include "util/log.h"
 
 #define BS 512
@@ -39,7 +44,7 @@
 struct gw {
 	char state[128];
 	struct registry reg;
-	struct image *img;
+	struct image *img, *games;
 	unsigned end_calls;
 	void *handles[4];
 	unsigned nhandles;
@@ -47,7 +52,7 @@ struct gw {
 
 struct two {
 	char root[64];
-	char image[128];
+	char image[128], games[128];
 	struct gw a, b;
 };
 
@@ -82,6 +87,12 @@ static void gw_open(struct two *t, struct gw *g)
 	assert_int_equal(image_open_source(g->img, "img", t->image, "iqn.2026-11.org.pristine:img", BS), 0);
 	assert_int_equal(image_load(&g->reg, g->img), 0);
 	assert_int_equal(registry_add_image(&g->reg, g->img), 0);
+	g->games = calloc(1, sizeof(*g->games));
+	assert_non_null(g->games);
+	assert_int_equal(image_open_source(g->games, "games", t->games,
+					   "iqn.2026-11.org.pristine:games", BS), 0);
+	assert_int_equal(image_load(&g->reg, g->games), 0);
+	assert_int_equal(registry_add_image(&g->reg, g->games), 0);
 	assert_int_equal(registry_open(&g->reg), 0);
 }
 
@@ -107,10 +118,13 @@ static int setup(void **state)
 	snprintf(t->image, sizeof(t->image), "%s/golden.raw", t->root);
 	snprintf(t->a.state, sizeof(t->a.state), "%s/a", t->root);
 	snprintf(t->b.state, sizeof(t->b.state), "%s/b", t->root);
-	f = fopen(t->image, "w");
-	if (!f || ftruncate(fileno(f), 4 << 20))
-		return -1;
-	fclose(f);
+	snprintf(t->games, sizeof(t->games), "%s/games.raw", t->root);
+	for (int i = 0; i < 2; i++) {
+		f = fopen(i ? t->games : t->image, "w");
+		if (!f || ftruncate(fileno(f), 4 << 20))
+			return -1;
+		fclose(f);
+	}
 	mkdir(t->a.state, 0700);
 	/* one history: B starts from A's records (one uid) */
 	gw_open(t, &t->a);
@@ -184,6 +198,69 @@ static void attach(struct gw *g, const char *initiator)
 	assert_int_equal(registry_attach(&g->reg, &g->img->tgt, initiator, &scsi, &handle, msg,
 					 sizeof(msg)), 0);
 	g->handles[g->nhandles++] = handle;
+}
+
+/* g's client id's extra disk on games: its LUN (0 = none), its policy
+ * into pol. */
+static unsigned games_lun(struct gw *g, const char *id, char pol[32])
+{
+	unsigned lun = 0;
+	json_t *js, *d;
+	size_t i;
+
+	pthread_mutex_lock(&g->reg.lock);
+	js = client_disks_json(&g->reg, registry_find(&g->reg, id));
+	pthread_mutex_unlock(&g->reg.lock);
+	json_array_foreach(js, i, d)
+		if (strcmp(json_string_value(json_object_get(d, "image")), "games") == 0) {
+			lun = (unsigned)json_integer_value(json_object_get(d, "lun"));
+			snprintf(pol, 32, "%s", json_string_value(json_object_get(d, "policy")));
+		}
+	json_decref(js);
+	return lun;
+}
+
+static void test_xdisks_follow(void **state)
+{
+	struct two *t = *state;
+	char pol[32] = "", msg[256] = "";
+
+	gw_open(t, &t->a);
+	gw_open(t, &t->b);
+	assert_int_equal(registry_add(&t->a.reg, "pc1", PC1, "img", &(struct client_boot_fields){ 0 },
+				      0, false, msg, sizeof(msg)), 0);
+	assert_int_equal(registry_add(&t->a.reg, "pc2", PC2, "img", &(struct client_boot_fields){ 0 },
+				      0, false, msg, sizeof(msg)), 0);
+	refresh_clients(&t->b, clients_of(&t->a));
+	assert_int_equal(games_lun(&t->b, "pc1", pol), 0);
+
+	/* pc1's own attachment, made on A */
+	assert_int_equal(registry_xdisk_add(&t->a.reg, "pc1", "games", "read-only", false, 0, msg,
+					    sizeof(msg)), 0);
+	refresh_clients(&t->b, clients_of(&t->a));
+	assert_int_equal(games_lun(&t->b, "pc1", pol), 1);
+	assert_string_equal(pol, "read-only");
+	assert_int_equal(games_lun(&t->b, "pc2", pol), 0);
+
+	/* the group's, made on A: pc2 gets it through img's record */
+	assert_int_equal(registry_group_xdisk_add(&t->a.reg, "img", "games", "overlay", false, 0, msg,
+						  sizeof(msg)), 0);
+	assert_int_equal(refresh_image(&t->b, image_of(&t->a)), 0);
+	refresh_clients(&t->b, clients_of(&t->a));
+	assert_int_equal(games_lun(&t->b, "pc2", pol), 1);
+	assert_string_equal(pol, "overlay");
+	assert_int_equal(games_lun(&t->b, "pc1", pol), 1);
+	assert_string_equal(pol, "read-only");      /* its own still wins */
+
+	/* removed on A: gone on B */
+	assert_int_equal(registry_group_xdisk_remove(&t->a.reg, "img", "games", msg, sizeof(msg)), 0);
+	assert_int_equal(registry_xdisk_remove(&t->a.reg, "pc1", "games", msg, sizeof(msg)), 0);
+	assert_int_equal(refresh_image(&t->b, image_of(&t->a)), 0);
+	refresh_clients(&t->b, clients_of(&t->a));
+	assert_int_equal(games_lun(&t->b, "pc1", pol), 0);
+	assert_int_equal(games_lun(&t->b, "pc2", pol), 0);
+	gw_close(&t->a);
+	gw_close(&t->b);
 }
 
 static void test_clients_follow(void **state)
@@ -277,6 +354,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_clients_follow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_draft_follows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xdisks_follow, setup, teardown),
 	};
 
 	log_set_level(LOG_WARN);
