@@ -133,6 +133,13 @@ struct config {
 	/* Prometheus metrics (admin/metrics.h): plain HTTP GET /metrics on
 	 * metrics_listen, "" = off */
 	char metrics_listen[80];
+	/* Warm boots (issue 18, lab/bootsets.h): learn each version's boot
+	 * set and prefetch it (prefetch = yes|no, default yes; quick mode
+	 * --no-prefetch), at most boot_set_max bytes of it per version
+	 * (boot-set-max = SIZE, default 2G: BOOTSET_MAX_CHUNKS_DEFAULT
+	 * chunks; at most 64G) */
+	bool prefetch;
+	uint64_t boot_set_max;
 	/* [defaults] */
 	bool enroll_auto;                /* unknown initiators are enrolled */
 	char default_image[CFG_NAME_MAX];/* image of auto-enrolled clients, "" = none */

@@ -113,6 +113,19 @@ struct lab_store_ops {
 	 * writing by another gateway of a cluster (its lock in Ceph held by
 	 * another live client): 1 and owner = that client, 0, or -errno. */
 	int (*open_elsewhere)(struct lab_store *s, const char *where, char *owner, size_t len);
+	/* A version's boot set file (storage/bootset.h: small, binary),
+	 * kept with version v of image and replaced atomically: locally
+	 * STATE/images/<image>/bootset-v<v> (tmp, fsync, rename, fsync of the
+	 * folder); in a cluster one RADOS object per version, written whole.
+	 * load: *buf (free it), *len; -ENOENT when there is none, -EFBIG
+	 * over BOOTSET_FILE_MAX.  remove: -ENOENT when none.  An image's own
+	 * store (RBD) passes them to its records store.  Optional (NULL:
+	 * boot sets are not kept and are learned again after a restart). */
+	int (*bootset_save)(struct lab_store *s, const char *image, unsigned v, const uint8_t *buf,
+			    size_t len);
+	int (*bootset_load)(struct lab_store *s, const char *image, unsigned v, uint8_t **buf,
+			    size_t *len);
+	int (*bootset_remove)(struct lab_store *s, const char *image, unsigned v);
 	/* Optional: free s (a store an image made for itself). */
 	void (*free)(struct lab_store *s);
 };

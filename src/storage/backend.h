@@ -79,6 +79,12 @@ struct backend_ops {
 	 * backend cannot tell (everything then counts as mapped). */
 	int (*block_status)(struct backend *be, uint64_t off, uint64_t len,
 			    uint64_t *run, bool *mapped);
+	/* Bytes of [off, off+len) held in memory now - the page cache of the
+	 * files read (mincore), or a read cache's chunks - so that a read of
+	 * them needs no storage I/O; ranges that read as zeros without I/O
+	 * count as held.  An estimate (the kernel may drop pages at once).
+	 * NULL if the backend cannot tell (warm boots: prefetch.h). */
+	int (*resident)(struct backend *be, uint64_t off, uint64_t len, uint64_t *bytes);
 };
 
 struct backend {
