@@ -11,13 +11,16 @@
  *              pays in steady state)
  *   tap+rec    the same while the recorder records (a booting PC: its
  *              mutex per read, a bitmap lookup per chunk)
- * Each for BENCH_SECS, BENCH_ROUNDS rounds with the modes interleaved
- * (median printed): ns per read as one thread sees it (wall time x
- * threads / reads), and the tap's difference to raw.
+ * The modes take turns in short rounds (BENCH_ROUNDS of BENCH_MS each,
+ * median printed), so that a machine whose load changes meanwhile
+ * treats them alike.  Two numbers per read: CPU ns (the readers' own
+ * thread CPU time / reads: what the read path costs, hardly touched by
+ * other programs on a busy box) and wall ns (wall time x threads /
+ * reads), each with the difference to raw.
  *
  * Build: make build/bench/tap_bench (Makefile, benchmarks section).
  * Run:   build/bench/tap_bench [DIR]        (scratch dir: $TMPDIR or /tmp)
- * Env:   BENCH_IMAGE_MIB (256), BENCH_SECS (2), BENCH_ROUNDS (5).
+ * Env:   BENCH_IMAGE_MIB (256), BENCH_MS (200), BENCH_ROUNDS (31).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "storage/backend.h"
@@ -35,7 +39,7 @@
 #include "util/log.h"
 
 #define READ_LEN (64u << 10)
-#define MAX_ROUNDS 15
+#define MAX_ROUNDS 201
 
 enum mode { M_RAW, M_TAP, M_REC, M_MODES };
 static const char *const mode_name[M_MODES] = { "raw", "tap", "tap+rec" };
@@ -46,6 +50,7 @@ struct worker {
 	int64_t until_ns;
 	uint64_t seed;
 	uint64_t reads;
+	int64_t cpu_ns;                 /* the thread's CPU time while reading */
 };
 
 static void die(const char *what, int rc)
@@ -68,6 +73,14 @@ static uint64_t rnd(uint64_t *s)
 	return *s;
 }
 
+/* This thread's CPU time, ns. */
+static int64_t cpu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 /* Read 64 KiB at random aligned offsets until the deadline. */
 static void *work(void *arg)
 {
@@ -77,6 +90,7 @@ static void *work(void *arg)
 
 	if (!buf)
 		die("buffer", -ENOMEM);
+	int64_t c0 = cpu_now();
 	while (iostats_now_ns() < w->until_ns) {
 		for (int i = 0; i < 64; i++) {
 			int rc = w->be->ops->read(w->be, buf, rnd(&w->seed) % slots * READ_LEN, READ_LEN);
@@ -85,28 +99,32 @@ static void *work(void *arg)
 		}
 		w->reads += 64;
 	}
+	w->cpu_ns = cpu_now() - c0;
 	free(buf);
 	return NULL;
 }
 
-/* ns per read as each of n threads saw it, reading be for secs. */
-static double run(struct backend *be, uint64_t size, unsigned n, unsigned secs)
+/* n threads read be for ms: CPU ns and wall ns per read into *cpu, *wall. */
+static void run(struct backend *be, uint64_t size, unsigned n, unsigned ms, uint64_t seed,
+		double *cpu, double *wall)
 {
 	struct worker w[2];
 	pthread_t t[2];
-	int64_t t0 = iostats_now_ns(), until = t0 + (int64_t)secs * 1000000000LL;
+	int64_t t0 = iostats_now_ns(), until = t0 + (int64_t)ms * 1000000LL, cpu_ns = 0;
 	uint64_t reads = 0;
 
 	for (unsigned i = 0; i < n; i++) {
-		w[i] = (struct worker){ be, size, until, 0x9E3779B97F4A7C15ull * (i + 1), 0 };
+		w[i] = (struct worker){ be, size, until, seed * 0x9E3779B97F4A7C15ull + i + 1, 0, 0 };
 		if (pthread_create(&t[i], NULL, work, &w[i]))
 			die("thread", -errno);
 	}
 	for (unsigned i = 0; i < n; i++) {
 		pthread_join(t[i], NULL);
 		reads += w[i].reads;
+		cpu_ns += w[i].cpu_ns;
 	}
-	return (double)(iostats_now_ns() - t0) * n / (double)reads;
+	*wall = (double)(iostats_now_ns() - t0) * n / (double)reads;
+	*cpu = (double)cpu_ns / (double)reads;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -119,15 +137,15 @@ int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	uint64_t size = (uint64_t)env_uint("BENCH_IMAGE_MIB", 256) << 20;
-	unsigned secs = env_uint("BENCH_SECS", 2), rounds = env_uint("BENCH_ROUNDS", 5);
+	unsigned ms = env_uint("BENCH_MS", 200), rounds = env_uint("BENCH_ROUNDS", 31);
 	char path[4096];
 	struct backend *raw, *tap, *taprec, *be[M_MODES];
 	struct bootrec idle, rec;
 	struct prefetcher *pf;
 	int rc;
 
-	if (rounds < 1 || rounds > MAX_ROUNDS || secs < 1 || size < READ_LEN)
-		die("BENCH_ROUNDS 1..15, BENCH_SECS >= 1, BENCH_IMAGE_MIB >= 1", -EINVAL);
+	if (rounds < 1 || rounds > MAX_ROUNDS || ms < 10 || size < READ_LEN)
+		die("BENCH_ROUNDS 1..201, BENCH_MS >= 10, BENCH_IMAGE_MIB >= 1", -EINVAL);
 	log_set_level(LOG_WARN);
 	snprintf(path, sizeof(path), "%s/tap_bench.XXXXXX", dir);
 	int fd = mkstemp(path);
@@ -159,11 +177,12 @@ int main(int argc, char **argv)
 	be[M_TAP] = tap;
 	be[M_REC] = taprec;
 
-	printf("tap_bench: 64 KiB random reads of a warm %llu MiB raw file, %u x %u s per mode\n",
-	       (unsigned long long)(size >> 20), rounds, secs);
-	printf("%-8s %8s %14s %14s\n", "threads", "mode", "ns/read", "vs raw");
+	printf("tap_bench: 64 KiB random reads of a warm %llu MiB raw file, %u rounds of %u ms per mode (median)\n",
+	       (unsigned long long)(size >> 20), rounds, ms);
+	printf("%-8s %8s %12s %10s %12s %10s\n", "threads", "mode", "cpu ns/read", "vs raw",
+	       "wall ns/read", "vs raw");
 	for (unsigned n = 1; n <= 2; n++) {
-		double ns[M_MODES][MAX_ROUNDS];
+		double cpu[M_MODES][MAX_ROUNDS], wall[M_MODES][MAX_ROUNDS];
 		for (unsigned r = 0; r < rounds; r++) {
 			for (int m = 0; m < M_MODES; m++) {
 				/* A recording as long as a boot's: restarted each
@@ -172,17 +191,20 @@ int main(int argc, char **argv)
 								       (uint32_t)(size / BOOTSET_CHUNK),
 								       iostats_now_ns())))
 					die("bootrec_start", rc);
-				ns[m][r] = run(be[m], size, n, secs);
+				/* The same offsets for every mode of a round. */
+				run(be[m], size, n, ms, r + 1, &cpu[m][r], &wall[m][r]);
 			}
 		}
-		double med[M_MODES];
+		double mc[M_MODES], mw[M_MODES];
 		for (int m = 0; m < M_MODES; m++) {
-			qsort(ns[m], rounds, sizeof(double), cmp_double);
-			med[m] = ns[m][rounds / 2];
+			qsort(cpu[m], rounds, sizeof(double), cmp_double);
+			qsort(wall[m], rounds, sizeof(double), cmp_double);
+			mc[m] = cpu[m][rounds / 2];
+			mw[m] = wall[m][rounds / 2];
 		}
 		for (int m = 0; m < M_MODES; m++)
-			printf("%-8u %8s %14.0f %+13.0f\n", n, mode_name[m], med[m],
-			       med[m] - med[M_RAW]);
+			printf("%-8u %8s %12.0f %+10.0f %12.0f %+10.0f\n", n, mode_name[m], mc[m],
+			       mc[m] - mc[M_RAW], mw[m], mw[m] - mw[M_RAW]);
 	}
 	backend_close(taprec);
 	backend_close(tap);
