@@ -53,7 +53,7 @@ struct worker {
 	int64_t cpu_ns;                 /* the thread's CPU time while reading */
 };
 
-static void die(const char *what, int rc)
+static void __attribute__((noreturn)) die(const char *what, int rc)
 {
 	fprintf(stderr, "tap_bench: %s: %s\n", what, strerror(rc < 0 ? -rc : rc));
 	exit(1);
