@@ -8,9 +8,11 @@
  * NULL checks (the zero-copy Data-In path above all) see inner as it is.
  *
  * A read is timed on the monotonic clock; when it succeeded, the PC's
- * recorder notes it (one relaxed load while it records nothing) and, if
- * it took longer than PREFETCH_SLOW_NS while the recorder is idle, the
- * prefetcher is told to yield.  A failed splice_read is not noted: the
+ * recorder notes it (one relaxed load while it records nothing) at the
+ * time it was asked for - a cold read may take long, and its place in the
+ * boot is when the PC wanted it - and, if it took longer than
+ * PREFETCH_SLOW_NS while the recorder is idle (or there is none), the
+ * prefetcher is told to yield, stamped when the read ended.  A failed splice_read is not noted: the
  * caller reads the range again with read (backend.h), which is.
  */
 #include <errno.h>
