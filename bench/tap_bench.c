@@ -11,16 +11,17 @@
  *              pays in steady state)
  *   tap+rec    the same while the recorder records (a booting PC: its
  *              mutex per read, a bitmap lookup per chunk)
- * The modes take turns in short rounds (BENCH_ROUNDS of BENCH_MS each,
- * median printed), so that a machine whose load changes meanwhile
- * treats them alike.  Two numbers per read: CPU ns (the readers' own
- * thread CPU time / reads: what the read path costs, hardly touched by
- * other programs on a busy box) and wall ns (wall time x threads /
- * reads), each with the difference to raw.
+ * The modes take turns in short rounds (BENCH_ROUNDS of BENCH_MS each),
+ * so that a machine whose load changes meanwhile treats them alike.  Two
+ * numbers per read: CPU ns (the readers' own thread CPU time / reads:
+ * what the read path costs, hardly touched by other programs on a busy
+ * box) and wall ns (wall time x threads / reads): the median over the
+ * rounds, and the median of each round's difference to raw in the same
+ * round (paired, so a drift of the machine's speed cancels out).
  *
  * Build: make build/bench/tap_bench (Makefile, benchmarks section).
  * Run:   build/bench/tap_bench [DIR]        (scratch dir: $TMPDIR or /tmp)
- * Env:   BENCH_IMAGE_MIB (256), BENCH_MS (200), BENCH_ROUNDS (31).
+ * Env:   BENCH_IMAGE_MIB (256), BENCH_MS (50), BENCH_ROUNDS (101).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -137,7 +138,7 @@ int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	uint64_t size = (uint64_t)env_uint("BENCH_IMAGE_MIB", 256) << 20;
-	unsigned ms = env_uint("BENCH_MS", 200), rounds = env_uint("BENCH_ROUNDS", 31);
+	unsigned ms = env_uint("BENCH_MS", 50), rounds = env_uint("BENCH_ROUNDS", 101);
 	char path[4096];
 	struct backend *raw, *tap, *taprec, *be[M_MODES];
 	struct bootrec idle, rec;
@@ -177,7 +178,7 @@ int main(int argc, char **argv)
 	be[M_TAP] = tap;
 	be[M_REC] = taprec;
 
-	printf("tap_bench: 64 KiB random reads of a warm %llu MiB raw file, %u rounds of %u ms per mode (median)\n",
+	printf("tap_bench: 64 KiB random reads of a warm %llu MiB raw file, %u rounds of %u ms per mode (medians)\n",
 	       (unsigned long long)(size >> 20), rounds, ms);
 	printf("%-8s %8s %12s %10s %12s %10s\n", "threads", "mode", "cpu ns/read", "vs raw",
 	       "wall ns/read", "vs raw");
@@ -195,8 +196,17 @@ int main(int argc, char **argv)
 				run(be[m], size, n, ms, r + 1, &cpu[m][r], &wall[m][r]);
 			}
 		}
-		double mc[M_MODES], mw[M_MODES];
-		for (int m = 0; m < M_MODES; m++) {
+		double mc[M_MODES], mw[M_MODES], dc[M_MODES], dw[M_MODES];
+		for (int m = M_MODES - 1; m >= 0; m--) {
+			double d_cpu[MAX_ROUNDS], d_wall[MAX_ROUNDS];
+			for (unsigned r = 0; r < rounds; r++) {
+				d_cpu[r] = cpu[m][r] - cpu[M_RAW][r];
+				d_wall[r] = wall[m][r] - wall[M_RAW][r];
+			}
+			qsort(d_cpu, rounds, sizeof(double), cmp_double);
+			qsort(d_wall, rounds, sizeof(double), cmp_double);
+			dc[m] = d_cpu[rounds / 2];
+			dw[m] = d_wall[rounds / 2];
 			qsort(cpu[m], rounds, sizeof(double), cmp_double);
 			qsort(wall[m], rounds, sizeof(double), cmp_double);
 			mc[m] = cpu[m][rounds / 2];
@@ -204,7 +214,7 @@ int main(int argc, char **argv)
 		}
 		for (int m = 0; m < M_MODES; m++)
 			printf("%-8u %8s %12.0f %+10.0f %12.0f %+10.0f\n", n, mode_name[m], mc[m],
-			       mc[m] - mc[M_RAW], mw[m], mw[m] - mw[M_RAW]);
+			       dc[m], mw[m], dw[m]);
 	}
 	backend_close(taprec);
 	backend_close(tap);
