@@ -49,6 +49,7 @@ start() {
 
 # cold: the image's pages out of the page cache.
 cold() {
+	sync   # dirty pages (the image was just written) cannot be dropped
 	if echo 3 2>/dev/null >/proc/sys/vm/drop_caches; then
 		echo "page cache dropped (drop_caches)"
 	else
