@@ -8,9 +8,11 @@
  * NULL checks (the zero-copy Data-In path above all) see inner as it is.
  *
  * A read is timed on the monotonic clock; when it succeeded, the PC's
- * recorder notes it (one relaxed load while it records nothing) and, if
- * it took longer than PREFETCH_SLOW_NS while the recorder is idle, the
- * prefetcher is told to yield.  A failed splice_read is not noted: the
+ * recorder notes it (one relaxed load while it records nothing) at the
+ * time it was asked for - a cold read may take long, and its place in the
+ * boot is when the PC wanted it - and, if it took longer than
+ * PREFETCH_SLOW_NS while the recorder is idle (or there is none), the
+ * prefetcher is told to yield, stamped when the read ended.  A failed splice_read is not noted: the
  * caller reads the range again with read (backend.h), which is.
  */
 #include <errno.h>
@@ -30,6 +32,7 @@ struct tap {
 	struct prefetcher *pf;          /* borrowed, may be NULL */
 };
 
+/* The tap around be (be is its first member). */
 static struct tap *tap_of(struct backend *be)
 {
 	return (struct tap *)be;
@@ -47,6 +50,8 @@ static void tap_seen(struct tap *t, uint64_t off, size_t len, int64_t t0)
 		prefetch_note_busy(t->pf, now);
 }
 
+/* inner's read, timed and seen (nothing to time with neither recorder
+ * nor prefetcher). */
 static int tap_read(struct backend *be, void *buf, uint64_t off, size_t len)
 {
 	struct tap *t = tap_of(be);
@@ -60,6 +65,8 @@ static int tap_read(struct backend *be, void *buf, uint64_t off, size_t len)
 	return rc;
 }
 
+/* inner's splice_read (only set when inner has one), timed and seen
+ * when it succeeded. */
 static int tap_splice_read(struct backend *be, int pipe_wr, uint64_t off, size_t len)
 {
 	struct tap *t = tap_of(be);
@@ -73,6 +80,7 @@ static int tap_splice_read(struct backend *be, int pipe_wr, uint64_t off, size_t
 	return rc;
 }
 
+/* The other ops are inner's as they are (each set only when inner's is). */
 static int tap_write(struct backend *be, const void *buf, uint64_t off, size_t len, bool fua)
 {
 	struct backend *in = tap_of(be)->inner;

@@ -6,7 +6,9 @@
  * gone at once nothing of the file stays pinned by the daemon.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/pagecache.h"
@@ -23,6 +25,34 @@ static uint64_t page_size(void)
 		__atomic_store_n(&ps, p, __ATOMIC_RELAXED);
 	}
 	return p;
+}
+
+/*
+ * Whether mincore tells this process about fd's page cache: it runs as
+ * root, owns the file, or may write it by its mode bits (the kernel's
+ * rule, ACLs aside, with the credentials of now: the daemon drops root
+ * after it opened its images).
+ */
+static bool kernel_tells(int fd)
+{
+	struct stat st;
+	gid_t groups[256];
+
+	if (geteuid() == 0)
+		return true;
+	if (fstat(fd, &st) < 0)
+		return true;                    /* cannot tell: let mincore try */
+	if (st.st_uid == geteuid() || (st.st_mode & S_IWOTH))
+		return true;
+	if (!(st.st_mode & S_IWGRP))
+		return false;
+	if (st.st_gid == getegid())
+		return true;
+	int n = getgroups(sizeof(groups) / sizeof(groups[0]), groups);
+	for (int i = 0; i < n; i++)
+		if (groups[i] == st.st_gid)
+			return true;
+	return false;
 }
 
 /*
@@ -72,6 +102,8 @@ int pagecache_resident(int fd, uint64_t off, uint64_t len, uint64_t *bytes)
 		return 0;
 	if (end < off)
 		return -EINVAL;
+	if (!kernel_tells(fd))
+		return -EACCES;
 	for (uint64_t at = off - off % ps; at < end && rc == 0; at += slice) {
 		uint64_t left = end - at;
 		uint64_t maplen = left < slice ? (left + ps - 1) / ps * ps : slice;

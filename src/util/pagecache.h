@@ -10,10 +10,11 @@
  *
  * An estimate: the kernel may drop or read in pages at any moment.  Since
  * Linux 5.2 mincore reports the page cache of a file only to a process
- * that owns the file or may write to it (else only pages it has mapped
- * itself: none here), so for a file the daemon may not write this counts
- * nothing - the daemon owns its state directory and runs as root or as
- * the owner of its images.
+ * that owns the file or may write to it (else only the pages it has
+ * mapped itself: none here, so it would say 0).  The daemon owns what it
+ * wrote in its state directory, but an image it was given (a raw file or
+ * device of root's, after it dropped root) may be neither: then the call
+ * says so (-EACCES) rather than count nothing.
  */
 #ifndef PRISTINE_PAGECACHE_H
 #define PRISTINE_PAGECACHE_H
@@ -26,8 +27,9 @@
  * Bytes of [off, off+len) of the file or block device fd (open for
  * reading) whose pages are in the page cache, into *bytes; a page only
  * partly inside the range counts for its part inside.  Pages past the
- * end of the file count as not resident.  0, or -errno of mmap/mincore
- * (-ENODEV: the file cannot be mapped); *bytes is then 0.
+ * end of the file count as not resident.  0, -EACCES (the kernel would
+ * not tell this process: see above), or -errno of mmap/mincore (-ENODEV:
+ * the file cannot be mapped); *bytes is then 0.
  */
 int pagecache_resident(int fd, uint64_t off, uint64_t len, uint64_t *bytes);
 
