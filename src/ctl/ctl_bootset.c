@@ -38,6 +38,11 @@ void ctl_boot_set_cols(const json_t *ver, char *size, size_t slen, char *learned
 		uint64_t res = (uint64_t)ctl_int(bs, "resident_bytes");
 		snprintf(mem, mlen, "%llu%%",
 			 (unsigned long long)((res > bytes ? bytes : res) * 100 / bytes));
+	} else if (!strcmp(pf, "done") || !strcmp(pf, "cancelled") || !strcmp(pf, "failed")) {
+		/* The kernel does not say (a daemon that dropped root reading a
+		 * root's file, pristined(8)): what the last prefetch read. */
+		int64_t total = ctl_int(bs, "prefetch_total_bytes"), done = ctl_int(bs, "prefetched_bytes");
+		snprintf(mem, mlen, "read %lld%%", total > 0 ? (long long)(done * 100 / total) : 0);
 	}
 }
 
