@@ -470,8 +470,17 @@ static int logout_handle(struct iscsi_conn *c)
 	bhs[BHS_RESPONSE] = response;
 	put_be32(bhs + BHS_ITT, get_be32(c->bhs + BHS_ITT));
 	log_info("%s: logout (reason %u)", c->peer, reason);
-	if (response == LOGOUT_RSP_CLOSED)
+	if (response == LOGOUT_RSP_CLOSED) {
 		c->closing = true;
+		/* The session's one connection ends: its I_T nexus is lost
+		 * now, not when the thread gets to its teardown - an initiator
+		 * that saw the response may at once RESERVE from another
+		 * session (SPC-2 reservations are released by the loss). */
+		if (c->sess && c->sess->nexus_registered) {
+			scsi_target_nexus_gone(c->sess->scsi, &c->sess->nexus);
+			c->sess->nexus_registered = false;
+		}
+	}
 	return conn_send(c, bhs, NULL, 0);
 }
 
