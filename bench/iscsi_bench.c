@@ -55,6 +55,10 @@
  *   -Q QD      game reads in flight per session (default 4; -q + -Q <= 256)
  *   -A         game reads start after the session's boot set (default: with it)
  *   -S MIB     scatter the boot set over MIB MiB (boot only; >= -r; see above)
+ *   -W SECS    before the run, each session reads one block (the region's
+ *              first) and then stays idle SECS seconds: a PC that booted
+ *              long ago (the target's boot timing has seen its reads
+ *              settle) when the measured run starts
  *   -I IQN     initiator name (default iqn.2026-11.org.pristine.bench:client)
  *   -l LUN     logical unit to drive (default 0; tgt's disk is LUN 1, its
  *              LUN 0 being the controller tgt always creates)
@@ -154,6 +158,7 @@ struct bench {
 	uint64_t count;                /* per session; 0 = unlimited */
 	uint64_t region_off, region_len; /* bytes; region_len 0 = to the end */
 	uint64_t span;                 /* boot -S: bytes the set is scattered over, 0 = not */
+	unsigned idle;                 /* -W: seconds idle after one read, before the run */
 	uint64_t seed;
 	int lun;                       /* -l */
 	bool stamp;                    /* -P */
@@ -626,6 +631,26 @@ static void session_close(struct session *s)
 }
 
 /*
+ * -W: every session reads the region's first block (synchronously), then
+ * all stay idle b->idle seconds, so the target sees PCs that booted
+ * before.  Dies when a read fails.
+ */
+static void idle_first(struct bench *b)
+{
+	for (unsigned i = 0; i < b->nsess; i++) {
+		struct scsi_task *task = iscsi_read16_sync(b->sess[i]->iscsi, b->lun,
+							   b->region_off / b->lbsize, b->lbsize,
+							   (int)b->lbsize, 0, 0, 0, 0, 0);
+
+		if (!task || task->status != SCSI_STATUS_GOOD)
+			die("session %u: the read before the idle wait failed: %s", i,
+			    iscsi_get_error(b->sess[i]->iscsi));
+		scsi_free_scsi_task(task);
+	}
+	sleep(b->idle);
+}
+
+/*
  * Run every session until each has stopped issuing and drained, polling
  * all their sockets.  Bounded: gives up DRAIN_LIMIT_S after the end of the
  * issue window.
@@ -798,7 +823,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: iscsi_bench -p HOST:PORT -T TARGET -w randread|randwrite|seqread|seqwrite|boot\n"
 		"         [-b BYTES] [-q QD] [-t SECS] [-n COUNT] [-o MIB] [-r MIB] [-N SESSIONS]\n"
-		"         [-I INITIATOR] [-l LUN] [-s SEED] [-L LABEL] [-P] [-G LUN:MIB [-Q QD] [-A]] [-S MIB]\n"
+		"         [-I INITIATOR] [-l LUN] [-s SEED] [-L LABEL] [-P] [-G LUN:MIB [-Q QD] [-A]] [-S MIB] [-W SECS]\n"
 		"Prints numbers; see the header of bench/iscsi_bench.c.\n");
 	exit(2);
 }
@@ -830,7 +855,7 @@ int main(int argc, char **argv)
 	b->nsess = 1;
 	b->initiator = "iqn.2026-11.org.pristine.bench:client";
 	b->label = "-";
-	while ((ch = getopt(argc, argv, "p:T:w:b:q:t:n:o:r:N:I:l:s:L:PG:Q:AS:h")) != -1) {
+	while ((ch = getopt(argc, argv, "p:T:w:b:q:t:n:o:r:N:I:l:s:L:PG:Q:AS:W:h")) != -1) {
 		switch (ch) {
 		case 'p': b->portal = optarg; break;
 		case 'T': b->target = optarg; break;
@@ -874,6 +899,7 @@ int main(int argc, char **argv)
 			if (!b->span)
 				usage();
 			break;
+		case 'W': b->idle = (unsigned)num(optarg, 3600); break;
 		default: usage();
 		}
 	}
@@ -964,6 +990,8 @@ int main(int argc, char **argv)
 		if (b->w == W_RANDWRITE)
 			make_perm(b);
 	}
+	if (b->idle)
+		idle_first(b);
 	run(b);
 	report(b);
 	for (unsigned i = 0; i < b->nsess; i++)

@@ -76,6 +76,12 @@
 # minutes; its knobs are BENCH_GAME_*, see its header; it shares
 # BENCH_PORT, BENCH_TGT, BENCH_PIN, BENCH_DIR, BENCH_KEEP).
 # BENCH_ONLY=storm (or `make bench-storm`) runs only that phase.
+# Then bench/coldboot.sh (skip it with BENCH_COLD=0): issue 18's cold boot
+# storms - warm, cold without and with the boot-set prefetch, racing it,
+# tgt cold and warm, the same on a blkio-throttled model of a slow disk,
+# and a live PC during a prefetch (~8 minutes; root; its knobs are
+# BENCH_COLD_*, see its header).  BENCH_ONLY=cold (or `make bench-cold`)
+# runs only that phase.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -85,6 +91,9 @@ if [ "${BENCH_ONLY:-}" = versions ]; then
 fi
 if [ "${BENCH_ONLY:-}" = storm ]; then
 	exec bash bench/gamedisk.sh
+fi
+if [ "${BENCH_ONLY:-}" = cold ]; then
+	exec bash bench/coldboot.sh
 fi
 BUILD=${BUILD:-build}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -595,4 +604,10 @@ fi
 if [ "${BENCH_GAMEDISK:-1}" = 1 ]; then
 	echo
 	bash bench/gamedisk.sh
+fi
+
+# Issue 18: cold boot storms and the boot-set prefetch (see the header).
+if [ "${BENCH_COLD:-1}" = 1 ]; then
+	echo
+	bash bench/coldboot.sh
 fi
