@@ -57,6 +57,10 @@
 # side) the prefetch cases are left out and said so; tgt and cold/warm
 # without prefetch still run.
 #
+# Then bench/coldboot_linux.sh (BENCH_COLD_LINUX=0 leaves it out): the
+# Linux diskless client's boot time, warm, cold without and with the
+# prefetch (see its header).
+#
 # Environment: BENCH_COLD_PCS ("64 256", each at most 256),
 # BENCH_COLD_IMAGE_MIB (4096), BENCH_COLD_SET_MIB (64), BENCH_COLD_DIR
 # (/var/tmp), BENCH_COLD_MODEL (1), BENCH_COLD_IOPS (400), BENCH_COLD_BPS
@@ -480,3 +484,9 @@ END {
 			sprintf("%s vs %s MiB/s = %sx", a, b, ratio(a, b)))
 	}
 }' "$RES"
+
+# The Linux diskless client, cold and warm (bench/coldboot_linux.sh).
+if [ "${BENCH_COLD_LINUX:-1}" = 1 ]; then
+	echo
+	bash bench/coldboot_linux.sh
+fi

@@ -80,8 +80,10 @@
 # storms - warm, cold without and with the boot-set prefetch, racing it,
 # tgt cold and warm, the same on a blkio-throttled model of a slow disk,
 # and a live PC during a prefetch (~8 minutes; root; its knobs are
-# BENCH_COLD_*, see its header).  BENCH_ONLY=cold (or `make bench-cold`)
-# runs only that phase.
+# BENCH_COLD_*, see its header), then bench/coldboot_linux.sh (the Linux
+# diskless client booting cold with and without the prefetch, ~3 minutes
+# with KVM; BENCH_COLD_LINUX=0 leaves it out).  BENCH_ONLY=cold (or `make
+# bench-cold`) runs only those two; BENCH_ONLY=coldlinux only the second.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -94,6 +96,9 @@ if [ "${BENCH_ONLY:-}" = storm ]; then
 fi
 if [ "${BENCH_ONLY:-}" = cold ]; then
 	exec bash bench/coldboot.sh
+fi
+if [ "${BENCH_ONLY:-}" = coldlinux ]; then
+	exec bash bench/coldboot_linux.sh
 fi
 BUILD=${BUILD:-build}
 ROUNDS=${BENCH_ROUNDS:-3}
