@@ -81,8 +81,8 @@
 # tgt cold and warm, the same on a blkio-throttled model of a slow disk,
 # and a live PC during a prefetch (~8 minutes; root; its knobs are
 # BENCH_COLD_*, see its header), then bench/coldboot_linux.sh (the Linux
-# diskless client booting cold with and without the prefetch, ~3 minutes
-# with KVM; BENCH_COLD_LINUX=0 leaves it out).  BENCH_ONLY=cold (or `make
+# diskless client booting cold with and without the prefetch, ~10 minutes
+# under TCG; BENCH_COLD_LINUX=0 leaves it out).  BENCH_ONLY=cold (or `make
 # bench-cold`) runs only those two; BENCH_ONLY=coldlinux only the second.
 set -euo pipefail
 
