@@ -1,8 +1,9 @@
 /*
  * images.js - the Images page: per image its versions on a timeline
  * (oldest to newest, the current one marked), the draft and its
- * maintenance PC, the actions edit, commit, discard, rollback, flatten
- * and export, and the jobs (GET jobs) with progress bars.
+ * maintenance PC, each version's boot set (size, how learned, share in
+ * memory), the actions edit, commit, discard, rollback, flatten and
+ * export, and the jobs (GET jobs) with progress bars.
  * Cards carry data-image; timeline entries data-version (.current).
  */
 'use strict';
@@ -10,6 +11,21 @@
 	const st = { shown: {} };   /* image name -> JSON of what its card shows */
 
 	const iid = (n) => encodeURIComponent(n);
+
+	/* A version's boot set (warm boots) in words: its size, how it was
+	 * learned and its share in memory now; '' when it has none. */
+	function bootSet(b) {
+		if (!b || !b.bytes) return '';
+		const learned = b.boots ? b.boots + ' boot' + (b.boots === 1 ? '' : 's')
+			: (b.inherited_from ? 'from v' + b.inherited_from : '');
+		let mem = '';
+		if (b.prefetch === 'queued' || b.prefetch === 'running')
+			mem = 'prefetching ' + (b.prefetch_total_bytes
+				? Math.floor(100 * b.prefetched_bytes / b.prefetch_total_bytes) : 0) + '%';
+		else if (b.resident_known)
+			mem = Math.floor(100 * Math.min(b.resident_bytes, b.bytes) / b.bytes) + '% in memory';
+		return ['boot set ' + P.size(b.bytes), learned, mem].filter((x) => x).join(', ');
+	}
 
 	/* The versions oldest to newest (deleted ones left out), then the draft if any. */
 	function timeline(img, versions) {
@@ -22,7 +38,8 @@
 				P.el('span', { class: 'message', text: v.message || '' }),
 				P.el('span', { class: 'date', text: P.time(v.time) }),
 				P.el('span', { class: 'sub', text: (v.dependents && v.dependents.clients.length
-					? v.dependents.clients.length + ' PC(s)' : '') }))),
+					? v.dependents.clients.length + ' PC(s)' : '') }),
+				P.el('span', { class: 'sub boot-set', text: bootSet(v.boot_set) }))),
 		img.draft ? P.el('li', { class: 'step pending', 'data-version': 'draft' },
 			P.el('span', { class: 'vnum', text: 'draft' }),
 			P.el('span', { class: 'message', text: 'on v' + img.draft.base }),

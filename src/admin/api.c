@@ -303,9 +303,10 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const ch
 		status = rc == -ENOSYS ? 501 : api_status_for(rc);
 		return api_send_error(c, method, url, status, err, NULL);
 	}
-	log_debug("api: %s %s -> 200", log_safe(method, sme, sizeof(sme)),
-		  log_safe(url, su, sizeof(su)));
-	return api_send(c, 200, out, NULL);
+	status = rc == API_ACCEPTED ? 202 : 200;
+	log_debug("api: %s %s -> %u", log_safe(method, sme, sizeof(sme)),
+		  log_safe(url, su, sizeof(su)), status);
+	return api_send(c, status, out, NULL);
 }
 
 /* Request finished (answered, failed or dropped): free its state. */

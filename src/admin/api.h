@@ -46,6 +46,11 @@
  *                                            commit {"message", "force"?}, discard {"force"?},
  *                                            rollback {"version"}, flatten {}, export {"version"?,
  *                                            "file", "format"?, "force"?}  (flatten/export: {"job": n})
+ *   POST   /v1/images/{name}/prefetch    -> ops->image_action   body {"version": int?}: queue
+ *                                            the prefetch of a version's boot set (default
+ *                                            the current); 202 {"image", "version",
+ *                                            "boot_set"}; 409 when its set is empty or
+ *                                            prefetch is off (lab/bootsets.h)
  *   GET    /v1/jobs                      -> ops->jobs_list      {"jobs":[...]}
  *   GET    /v1/jobs/{n}                  -> ops->job_show
  *   GET    /v1/cluster                   -> ops->cluster_status (cluster.h's JSON)
@@ -68,6 +73,10 @@
 #define PRISTINE_CONTROL_H
 
 #include <jansson.h>
+
+/* An op's return for a request taken but not done yet: answered 202
+ * Accepted with its JSON (POST /v1/images/{name}/prefetch). */
+#define API_ACCEPTED 202
 #include <stdbool.h>
 #include <stddef.h>
 

@@ -210,6 +210,44 @@ static void families(struct sbuf *b, const struct fam *fams, size_t n, json_t *a
 	}
 }
 
+/* A gauge of each image's current version (labels image and version),
+ * from field key of its stats; images without it are left out. */
+static void version_gauge(struct sbuf *b, const char *name, const char *help, json_t *images,
+			  const char *key)
+{
+	char extra[48];
+	json_t *who;
+	size_t i;
+
+	bool any = false;
+
+	json_array_foreach(images, i, who) {
+		json_t *v = json_object_get(who, key);
+		if (!json_is_integer(v))
+			continue;
+		if (!any)
+			family(b, name, "gauge", help);
+		any = true;
+		snprintf(extra, sizeof(extra), "version=\"%lld\"",
+			 (long long)json_integer_value(json_object_get(who, "version")));
+		sb_printf(b, "%s", name);
+		labels(b, who, false, extra);
+		sb_printf(b, " %lld\n", (long long)json_integer_value(v));
+	}
+}
+
+/* A server counter from field key, when present. */
+static void server_counter(struct sbuf *b, json_t *server, const char *name, const char *help,
+			   const char *key)
+{
+	json_t *v = json_object_get(server, key);
+
+	if (!json_is_integer(v))
+		return;
+	family(b, name, "counter", help);
+	sb_printf(b, "%s %lld\n", name, (long long)json_integer_value(v));
+}
+
 char *metrics_text(const json_t *stats, size_t *len)
 {
 	json_t *st = (json_t *)stats, *server = json_object_get(st, "server");
@@ -248,6 +286,16 @@ char *metrics_text(const json_t *stats, size_t *len)
 		 json_object_get(st, "clients"), true);
 	families(&b, image_fams, sizeof(image_fams) / sizeof(image_fams[0]),
 		 json_object_get(st, "images"), false);
+	/* warm boots (lab/bootsets.h) */
+	version_gauge(&b, "pristine_boot_set_bytes", "Bytes of disk the boot set of an image's "
+		      "current version covers.", json_object_get(st, "images"), "boot_set_bytes");
+	version_gauge(&b, "pristine_boot_set_resident_bytes", "Bytes of that boot set held in "
+		      "memory now (page cache or read cache; an estimate).",
+		      json_object_get(st, "images"), "boot_set_resident_bytes");
+	server_counter(&b, server, "pristine_prefetch_bytes_total", "Bytes the prefetch of boot "
+		       "sets read.", "prefetch_bytes");
+	server_counter(&b, server, "pristine_prefetch_yields_total", "Times the prefetch paused "
+		       "for a PC that was not booting.", "prefetch_yields");
 	if (b.failed) {
 		free(b.p);
 		return NULL;

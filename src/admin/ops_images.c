@@ -4,6 +4,7 @@
  * disks of their PCs), add/import, the
  * draft cycle, rollback, flatten and export.
  */
+#include "lab/bootsets.h"
 #include "lab/images.h"
 #include "lab/jobs.h"
 #include "admin/ops.h"
@@ -80,6 +81,8 @@ static json_t *version_json(struct registry *reg, const struct image *img, const
 	 * snapshot: a clone's, or flat). */
 	json_object_set_new(o, "root", v->root[0] ? json_string(v->root) : json_null());
 	json_object_set_new(o, "deleted", json_boolean(v->deleted));
+	/* warm boots (lab/bootsets.h): null for a deleted version */
+	json_object_set_new(o, "boot_set", bootset_json(reg, (struct image *)img, v->num));
 	return o;
 }
 
@@ -235,6 +238,55 @@ static int draft_answer(void *ctx, const char *name, const char *action, json_t 
 	return rc;
 }
 
+/*
+ * POST /v1/images/{name}/prefetch {"version": N?}: queue the prefetch of
+ * version N's boot set (default: the current one).  API_ACCEPTED with the
+ * version's "boot_set" object; -EBUSY (409) with a message when its set
+ * is empty or prefetch is off; -ENOENT.
+ */
+static int image_prefetch(struct registry *reg, const char *name, json_t *body, json_t **out,
+			  char *err, size_t errlen)
+{
+	struct image *img;
+	unsigned v = 0;
+	bool has_v;
+	int rc;
+
+	if ((rc = body_uint(body, "version", &has_v, &v, err, errlen)))
+		return rc;
+	pthread_mutex_lock(&reg->lock);
+	img = registry_image(reg, name);
+	if (!img) {
+		snprintf(err, errlen, "no image %s", name);
+		rc = -ENOENT;
+		goto out;
+	}
+	if (!has_v)
+		v = img->current;
+	rc = bootsets_prefetch(reg, img, v, "asked by the admin");
+	if (rc == -ENOENT)
+		snprintf(err, errlen, "image %s has no version %u", name, v);
+	else if (rc == -ENODATA)
+		snprintf(err, errlen, "v%u of %s has no boot set yet: it is learned from the PCs' "
+			 "boots (or inherited at commit)", v, name);
+	else if (rc == -EPERM)
+		snprintf(err, errlen, "prefetch is off (pristine.conf prefetch = no, or "
+			 "pristined --no-prefetch)");
+	else if (rc)
+		snprintf(err, errlen, "the prefetch of v%u of %s cannot be queued: %s", v, name,
+			 strerror(-rc));
+	if (rc == -ENODATA || rc == -EPERM)
+		rc = -EBUSY;   /* 409: the request is fine, the state refuses it */
+	if (rc == 0) {
+		*out = json_pack("{s:s, s:i, s:o}", "image", name, "version", (int)v, "boot_set",
+				 bootset_json(reg, img, v));
+		rc = API_ACCEPTED;
+	}
+out:
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}
+
 static int op_image_action(void *ctx, const char *name, const char *action, json_t *body,
 			   json_t **out, char *err, size_t errlen)
 {
@@ -281,6 +333,8 @@ static int op_image_action(void *ctx, const char *name, const char *action, json
 		if (rc == 0)
 			*out = json_pack("{s:i}", "job", (int)job);
 		return rc;
+	} else if (strcmp(action, "prefetch") == 0) {
+		return image_prefetch(d->reg, name, body, out, err, errlen);
 	} else if (strcmp(action, "export") == 0) {
 		if ((rc = body_uint(body, "version", &has_v, &v, err, errlen)) ||
 		    (rc = body_string(body, "file", &file, err, errlen)) ||
@@ -295,7 +349,8 @@ static int op_image_action(void *ctx, const char *name, const char *action, json
 			*out = json_pack("{s:i}", "job", (int)job);
 		return rc;
 	} else {
-		snprintf(err, errlen, "no image action %s (edit, commit, discard, rollback, delete, flatten, export)",
+		snprintf(err, errlen, "no image action %s (edit, commit, discard, rollback, delete, flatten, export, "
+			 "prefetch)",
 			 action);
 		return -ENOENT;
 	}

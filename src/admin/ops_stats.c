@@ -8,6 +8,8 @@
  */
 #include "admin/metrics.h"
 #include "admin/ops.h"
+#include "lab/bootsets.h"
+#include "storage/prefetch.h"
 #include "util/iostats.h"
 #include "util/version.h"
 
@@ -95,6 +97,7 @@ int stats_collect(void *ctx, json_t **out)
 	uint64_t boots = 0, resets, nrefused = 0;
 	unsigned sessions = 0;
 	int64_t now = iostats_now_ns();
+	struct prefetch_stats pfs = { 0 };
 	struct timespec ts;
 
 	iscsi_session_foreach(d->srv, count_session, &sessions);
@@ -121,6 +124,13 @@ int stats_collect(void *ctx, json_t **out)
 		o = json_pack("{s:s, s:I, s:b}", "name", img->name,
 			      "version", (json_int_t)img->current, "draft", img->draft != NULL);
 		io_fields(o, &s);
+		{
+			/* warm boots: the current version's boot set only (bounded labels) */
+			json_t *bs = bootset_json(d->reg, img, img->current);
+			json_object_set(o, "boot_set_bytes", json_object_get(bs, "bytes"));
+			json_object_set(o, "boot_set_resident_bytes", json_object_get(bs, "resident_bytes"));
+			json_decref(bs);
+		}
 		json_array_append_new(images, o);
 		tot.read_bytes += s.read_bytes;
 		tot.read_cmds += s.read_cmds;
@@ -129,6 +139,8 @@ int stats_collect(void *ctx, json_t **out)
 		tot.errors += s.errors;
 	}
 	resets = d->reg->resets;
+	if (d->reg->prefetch)
+		prefetch_get_stats(d->reg->prefetch, &pfs);
 	pthread_mutex_unlock(&d->reg->lock);
 
 	server = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
@@ -139,6 +151,8 @@ int stats_collect(void *ctx, json_t **out)
 			   "refused_logins", (json_int_t)nrefused, "refused", refused);
 	json_object_set_new(server, "version", json_string(PRISTINE_VERSION));
 	json_object_set_new(server, "started", json_integer((json_int_t)d->reg->started));
+	json_object_set_new(server, "prefetch_bytes", json_integer((json_int_t)pfs.bytes));
+	json_object_set_new(server, "prefetch_yields", json_integer((json_int_t)pfs.yields));
 	clock_gettime(CLOCK_REALTIME, &ts);
 	*out = json_pack("{s:I, s:o, s:o, s:o}",
 			 "time_ms", (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,

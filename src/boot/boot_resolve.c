@@ -23,6 +23,7 @@
  */
 #include "boot/boot_resolve.h"
 #include "boot/boot.h"
+#include "lab/bootsets.h"
 #include "lab/clients.h"
 #include "lab/images.h"
 #include "util/log.h"
@@ -344,6 +345,8 @@ int registry_boot_resolve(void *ctx, const struct boot_request *rq, struct boot_
 	}
 	c->last_boot = (int64_t)time(NULL);
 	boot_begin(&c->boot, iostats_now_ns(), true);
+	if (img == c->disk.img)   /* not the draft a maintenance PC boots */
+		bootsets_boot_begin(reg, c, true);
 	ans->kind = BOOT_SANBOOT;
 	snprintf(ans->initiator, sizeof(ans->initiator), "%s", c->initiator);
 	snprintf(ans->target, sizeof(ans->target), "%s", img->target);

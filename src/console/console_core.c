@@ -377,7 +377,7 @@ static void do_api(struct console_core *cc, const struct console_req *rq,
 		log_info("console: %s %s by %s", log_safe(rq->method, sm, sizeof(sm)),
 			 log_safe(rq->path, sp, sizeof(sp)), rq->peer);
 	}
-	send_json(rs, 200, out);
+	send_json(rs, rc == API_ACCEPTED ? 202 : 200, out);
 out:
 	sodium_memzero(&s, sizeof(s));
 }

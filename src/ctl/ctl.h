@@ -143,6 +143,8 @@ struct ctl_opts {
 	const char *range;	/* --range FIRST,LAST[,NETMASK] */
 	bool undo;		/* cluster drain --undo */
 	bool from_stdin;	/* console passwd --stdin */
+	const char *version;	/* image prefetch --version N */
+	bool wait;		/* image prefetch --wait */
 };
 
 /* Print a usage error (printf-style) and return CTL_EUSAGE. */
@@ -169,6 +171,13 @@ int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed);
 /* image VERB ... and job VERB ... (ctl_image.c). */
 int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
 int do_job(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);
+/* Warm boots (ctl_bootset.c): a version's BOOT SET ("312 MiB"), LEARNED
+ * ("14 boots", "from v2") and IN MEMORY ("100%", "prefetching 37%")
+ * columns from its JSON ("-" where nothing); and image prefetch NAME
+ * [--version N] [--wait] (wait: until the job ends; exit 0 when done). */
+void ctl_boot_set_cols(const json_t *ver, char *size, size_t slen, char *learned, size_t llen,
+		       char *mem, size_t mlen);
+int ctl_image_prefetch(const struct ctl *c, const char *name, const char *version, bool wait);
 /* client wake NAME... | --all [--image X], and events (ctl_wake.c);
  * argv is what follows "wake" / "events". */
 int ctl_client_wake(const struct ctl *c, int argc, char **argv, const struct ctl_opts *o);

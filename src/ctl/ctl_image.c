@@ -199,7 +199,8 @@ static void fmt_dependents(const json_t *v, char *buf, size_t len)
 
 static int verb_image_versions(const struct ctl *c, const char *name)
 {
-	const char *hdr[] = { "VERSION", "PARENT", "MADE", "SIZE", "MESSAGE", "DEPENDED ON BY" };
+	const char *hdr[] = { "VERSION", "PARENT", "MADE", "SIZE", "MESSAGE", "DEPENDED ON BY",
+			      "BOOT SET", "LEARNED", "IN MEMORY" };
 	char path[256];
 	struct ctl_table t;
 	json_t *res, *v;
@@ -213,10 +214,11 @@ static int verb_image_versions(const struct ctl *c, const char *name)
 		json_decref(res);
 		return CTL_OK;
 	}
-	ctl_table_init(&t, 6);
+	ctl_table_init(&t, 9);
 	ctl_table_add(&t, hdr);
 	json_array_foreach(json_object_get(res, "version_list"), i, v) {
 		char ver[24], par[16], made[64], size[32], msg[300], deps[1024];
+		char bss[32], learned[32], mem[32];
 		snprintf(ver, sizeof(ver), "v%lld%s", (long long)ctl_int(v, "version"),
 			 json_is_true(json_object_get(v, "current")) ? " *" :
 			 json_is_true(json_object_get(v, "deleted")) ? " (deleted)" : "");
@@ -231,7 +233,8 @@ static int verb_image_versions(const struct ctl *c, const char *name)
 			snprintf(size, sizeof(size), "source");
 		log_safe(ctl_str(v, "message", ""), msg, sizeof(msg));
 		fmt_dependents(v, deps, sizeof(deps));
-		const char *row[] = { ver, par, made, size, msg, deps };
+		ctl_boot_set_cols(v, bss, sizeof(bss), learned, sizeof(learned), mem, sizeof(mem));
+		const char *row[] = { ver, par, made, size, msg, deps, bss, learned, mem };
 		ctl_table_add(&t, row);
 	}
 	ctl_table_print(&t, stdout);
@@ -356,7 +359,7 @@ int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *
 
 	if (!argc)
 		return usage_error("image needs a verb: list, add, import, versions, show, edit, commit, "
-				   "discard, rollback, delete, flatten, export, disk add|remove");
+				   "discard, rollback, delete, flatten, export, prefetch, disk add|remove");
 	snprintf(what, sizeof(what), "image %s", v);
 	if (!strcmp(v, "list") && argc == 1)
 		return (rc = opts_only(o, what, "")) ? rc : verb_image_list(c);
@@ -425,10 +428,13 @@ int do_image(const struct ctl *c, int argc, char **argv, const struct ctl_opts *
 			return rc;
 		return job_started(c, res, o->no_wait);
 	}
+	if (!strcmp(v, "prefetch") && argc == 2)
+		return (rc = opts_only(o, what, "VW")) ? rc :
+			ctl_image_prefetch(c, argv[1], o->version, o->wait);
 	if (!strcmp(v, "list") || !strcmp(v, "add") || !strcmp(v, "import") || !strcmp(v, "versions") ||
 	    !strcmp(v, "show") || !strcmp(v, "edit") || !strcmp(v, "commit") || !strcmp(v, "discard") ||
 	    !strcmp(v, "rollback") || !strcmp(v, "flatten") || !strcmp(v, "export") ||
-	    !strcmp(v, "delete"))
+	    !strcmp(v, "delete") || !strcmp(v, "prefetch"))
 		return usage_error("wrong arguments for image %s", v);
 	return usage_error("unknown image verb '%s'", v);
 }

@@ -64,7 +64,8 @@ static void usage(FILE *f)
 		"  image import NAME FILE [--format FMT] [--block-size N] [--rbd POOL] [--no-wait]\n"
 		"                              convert a qcow2/vmdk/vhdx/vdi/... file into a new image\n"
 		"                              (--rbd: into a new RBD image in POOL)\n"
-		"  image versions NAME         versions, messages, times, who depends on each\n"
+		"  image versions NAME         versions, messages, times, who depends on each, and\n"
+		"                              its boot set: size, boots learned, share in memory\n"
 		"  image show NAME             the same, with the extra disks its PCs get and how\n"
 		"                              many PCs have it as an extra disk\n"
 		"  image disk add NAME IMAGE [--policy P] [--quota SIZE]\n"
@@ -82,6 +83,9 @@ static void usage(FILE *f)
 		"                              merge the current version's layers into one file\n"
 		"  image export NAME VERSION FILE [--format FMT] [--force] [--no-wait]\n"
 		"                              write a version to a raw/qcow2/vmdk/... file\n"
+		"  image prefetch NAME [--version N] [--wait]\n"
+		"                              read a version's boot set into memory now (default\n"
+		"                              the current; --wait: until done, with the time)\n"
 		"  job list | job show N       background jobs (flatten, import, export)\n"
 		"  cluster status              gateways of the cluster: address, state, last beat,\n"
 		"                              sessions, PCs\n"
@@ -753,6 +757,8 @@ int opts_only(const struct ctl_opts *o, const char *verb, const char *allowed)
 			  o->ip && !strchr(allowed, 'X') ? "--ip" :
 			  o->undo && !strchr(allowed, 'u') ? "--undo" :
 			  o->from_stdin && !strchr(allowed, 's') ? "--stdin" :
+			  o->version && !strchr(allowed, 'V') ? "--version" :
+			  o->wait && !strchr(allowed, 'W') ? "--wait" :
 			  (o->chap_user || o->no_chap || o->chap_secret_file || o->mutual_user ||
 			   o->mutual_secret_file) && !strchr(allowed, 'C') ? "--chap-*" : NULL;
 
@@ -908,6 +914,10 @@ int main(int argc, char **argv)
 			o.no_wait = true;
 			continue;
 		}
+		if (!strcmp(a, "--wait")) {
+			o.wait = true;
+			continue;
+		}
 		if (!strcmp(a, "--all")) {
 			o.all = true;
 			continue;
@@ -964,6 +974,8 @@ int main(int argc, char **argv)
 				t = take_value(argc, argv, &i, "--reset-at", &o.reset_at);
 			if (!t)
 				t = take_value(argc, argv, &i, "--uuid", &o.uuid);
+			if (!t)
+				t = take_value(argc, argv, &i, "--version", &o.version);
 			if (!t)
 				t = take_value(argc, argv, &i, "--ip", &o.ip);
 			if (!t)

@@ -27,6 +27,7 @@
  * struct parser, not in the public struct.
  */
 #include "daemon/config.h"
+#include "storage/bootset.h"
 #include "lab/rules.h"
 #include "lab/statedir.h"
 #include "boot/boot.h"
@@ -62,7 +63,7 @@ enum { SK_LISTEN, SK_STATE, SK_SOCKET, SK_LOG_LEVEL, SK_NOP, SK_FLOOR, SK_BOOT_L
        SK_D_MUTUAL_SECRET, SK_ZERO_COPY, SK_CEPH_CONF, SK_CEPH_ID, SK_RBD_CACHE,
        SK_CEPH_OP_TIMEOUT, SK_CLUSTER_NAME, SK_CLUSTER_ADDRESS, SK_CLUSTER_POOL,
        SK_CLUSTER_DEAD_AFTER, SK_CONSOLE_LISTEN, SK_CONSOLE_CERT, SK_CONSOLE_KEY,
-       SK_CONSOLE_SESSION_TIMEOUT, SK_METRICS_LISTEN, SK_N };
+       SK_CONSOLE_SESSION_TIMEOUT, SK_METRICS_LISTEN, SK_PREFETCH, SK_BOOT_SET_MAX, SK_N };
 enum { DK_ENROLL, DK_IMAGE, DK_POLICY, DK_RESET_AT, DK_QUOTA, DK_WAKE_AT, DK_N };
 enum { IK_PATH, IK_TARGET, IK_BLOCK_SIZE, IK_RBD, IK_WAKE_AT, IK_DISKS, IK_DISK_POLICY,
        IK_DISK_QUOTA, IK_N };
@@ -79,6 +80,7 @@ static const char *const server_keys[SK_N] = {
 	"discovery-mutual-secret", "zero-copy", "ceph-conf", "ceph-id", "rbd-cache",
 	"ceph-op-timeout", "cluster-name", "cluster-address", "cluster-pool", "cluster-dead-after",
 	"console-listen", "console-cert", "console-key", "console-session-timeout", "metrics-listen",
+	"prefetch", "boot-set-max",
 };
 static const char *const defaults_keys[DK_N] = {
 	"enroll", "image", "policy", "reset-at", "quota", "wake-at",
@@ -486,6 +488,21 @@ static void set_size(struct parser *p, uint64_t *dst, const char *key, const cha
 		cfg_err(p, p->lineno, "%s: %s", key, why);
 }
 
+int config_parse_boot_set_max(const char *s, uint64_t *out, char *why, size_t whylen)
+{
+	uint64_t v;
+
+	if (parse_size(s, &v, why, whylen))
+		return -EINVAL;
+	v -= v % BOOTSET_CHUNK;
+	if (v < BOOTSET_CHUNK || v > (uint64_t)BOOTSET_MAX_CHUNKS_LIMIT * BOOTSET_CHUNK) {
+		snprintf(why, whylen, "'%.40s' is not between 64K and 64G", s);
+		return -ERANGE;
+	}
+	*out = v;
+	return 0;
+}
+
 static void set_policy(struct parser *p, enum client_policy *dst, const char *val)
 {
 	char shown[64];
@@ -694,6 +711,13 @@ static void server_key(struct parser *p, int k, const char *val)
 	case SK_CONSOLE_SESSION_TIMEOUT:
 		if (parse_seconds(val, 1, 7 * 86400, &c->console_session_timeout, why, sizeof(why)))
 			cfg_err(p, p->lineno, "console-session-timeout: %s", why);
+		break;
+	case SK_PREFETCH:
+		set_choice(p, &c->prefetch, "prefetch", val, "yes", "no");
+		break;
+	case SK_BOOT_SET_MAX:
+		if (config_parse_boot_set_max(val, &c->boot_set_max, why, sizeof(why)))
+			cfg_err(p, p->lineno, "boot-set-max: %s", why);
 		break;
 	case SK_METRICS_LISTEN:
 		if (parse_portal(val, NULL, why, sizeof(why)) || strlen(val) >= sizeof(c->metrics_listen))
@@ -1368,6 +1392,8 @@ void config_defaults(struct config *c)
 	c->zero_copy = false;
 	snprintf(c->ceph_id, sizeof(c->ceph_id), "%s", CFG_DEFAULT_CEPH_ID);
 	c->store_floor = 512ull << 20;
+	c->prefetch = true;
+	c->boot_set_max = (uint64_t)BOOTSET_MAX_CHUNKS_DEFAULT * BOOTSET_CHUNK;
 	c->rbd_cache = CFG_DEFAULT_RBD_CACHE;
 	snprintf(c->cluster_pool, sizeof(c->cluster_pool), "%s", CFG_DEFAULT_CLUSTER_POOL);
 	c->cluster_dead_after = CFG_DEFAULT_CLUSTER_DEAD_AFTER;

@@ -212,4 +212,9 @@ const struct cfg_image *cfg_image_find(const struct config *c, const char *name)
  * regard to case), or NULL.  The pointer is into c->clients. */
 const struct client_decl *cfg_client_find(const struct config *c, const char *id);
 
+/* boot-set-max = SIZE (and --boot-set-max): a size (parse_size) rounded
+ * down to a multiple of 64K, 64K..64G.  0 and *out, or -EINVAL/-ERANGE
+ * with why. */
+int config_parse_boot_set_max(const char *s, uint64_t *out, char *why, size_t whylen);
+
 #endif

@@ -53,6 +53,10 @@ static void options_usage(FILE *f)
 		"                          password with pristinectl console passwd (default: off)\n"
 		"      --metrics-listen ADDR:PORT  serve Prometheus metrics on http://ADDR:PORT/metrics\n"
 		"                          (default: off)\n"
+		"      --no-prefetch       learn the PCs' boot sets but do not read them ahead\n"
+		"                          (warm boots; default: prefetch on)\n"
+		"      --boot-set-max SIZE the most of a version's disk its boot set covers,\n"
+		"                          64K..64G (default 2G)\n"
 		"  -v, --log-level LEVEL   error|warn|notice|info|debug (default info)\n"
 		"  -h, --help              this text\n"
 		"  -V, --version           print the version\n"
@@ -60,7 +64,8 @@ static void options_usage(FILE *f)
 		"Exit status 2: a bad option or value, or a bad configuration file.\n");
 }
 
-enum { OPT_ZERO_COPY = 256, OPT_CONSOLE_LISTEN, OPT_METRICS_LISTEN };
+enum { OPT_ZERO_COPY = 256, OPT_CONSOLE_LISTEN, OPT_METRICS_LISTEN, OPT_NO_PREFETCH,
+       OPT_BOOT_SET_MAX };
 
 static const struct option longopts[] = {
 	{ "image", required_argument, NULL, 'i' },
@@ -84,6 +89,8 @@ static const struct option longopts[] = {
 	{ "zero-copy", no_argument, NULL, OPT_ZERO_COPY },
 	{ "console-listen", required_argument, NULL, OPT_CONSOLE_LISTEN },
 	{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
+	{ "no-prefetch", no_argument, NULL, OPT_NO_PREFETCH },
+	{ "boot-set-max", required_argument, NULL, OPT_BOOT_SET_MAX },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -96,7 +103,7 @@ static const char quick_only[] = "ilstrqfSbnBPepR";
 struct opt_state {
 	struct config *cfg;
 	unsigned nbad;
-	unsigned seen[OPT_METRICS_LISTEN + 1];   /* times each option was given */
+	unsigned seen[OPT_BOOT_SET_MAX + 1];   /* times each option was given */
 	const char *config;                 /* -c FILE */
 	const char *user;                   /* --user */
 	const char *image;
@@ -277,6 +284,11 @@ static void one_option(struct opt_state *st, int ch, const char *v)
 		st->have_level = true;
 		break;
 	case OPT_ZERO_COPY: st->zero_copy = true; break;
+	case OPT_NO_PREFETCH: c->prefetch = false; break;
+	case OPT_BOOT_SET_MAX:
+		if (config_parse_boot_set_max(v, &c->boot_set_max, why, sizeof(why)))
+			bad(st, opt, "%s", why);
+		break;
 	}
 }
 
@@ -377,6 +389,10 @@ int options_parse(int argc, char **argv, struct config *cfg, const char **cfg_pa
 			if (st.seen[(unsigned char)*q])
 				bad(&st, long_name(*q, opt, sizeof(opt)), "quick mode only (with --image), "
 				    "not with -c FILE: the file says it (pristine.conf(5))");
+		for (int q = OPT_NO_PREFETCH; q <= OPT_BOOT_SET_MAX; q++)
+			if (st.seen[q])
+				bad(&st, long_name(q, opt, sizeof(opt)), "quick mode only (with --image), "
+				    "not with -c FILE: the file says it (prefetch, boot-set-max)");
 	} else if (!st.image) {
 		if (!st.nbad)
 			bad(&st, "--image", "missing: give --image PATH (quick mode) or -c FILE");

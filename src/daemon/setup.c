@@ -23,6 +23,7 @@
 #include "daemon/listen.h"
 #include "daemon/notify.h"
 #include "daemon/privs.h"
+#include "lab/bootsets.h"
 #include "lab/clients.h"
 #include "lab/jobs.h"
 #include "lab/records.h"
@@ -32,6 +33,7 @@
 #include "scsi/scsi.h"
 #include "storage/backend.h"
 #include "storage/cache.h"
+#include "storage/prefetch.h"
 #include "storage/rbd.h"
 #include "util/atomicfile.h"
 #include "util/hash.h"
@@ -73,6 +75,10 @@ struct daemon {
 	struct privs privs;
 	struct rbd_cluster *ceph;        /* the Ceph connection when an image is on RBD */
 	struct rcache *rcache;           /* their shared read cache, NULL = off */
+	/* warm boots (lab/bootsets.h): the one prefetcher, NULL = prefetch
+	 * off; lent to the registry, freed at stop before any image closes
+	 * (its jobs read the versions' backends) */
+	struct prefetcher *prefetch;
 	struct cluster *cluster;         /* a gateway of a cluster (cluster-name), else NULL */
 };
 
@@ -334,6 +340,12 @@ static int build_registry(struct daemon *d)
 	reg->ceph = d->ceph;
 	reg->rcache = d->rcache;
 	reg->wake = &c->wake;      /* Wake-on-LAN: networks, wake-at (c outlives reg) */
+	reg->prefetch_on = c->prefetch;
+	reg->bootset_max_chunks = c->boot_set_max ? (uint32_t)(c->boot_set_max / BOOTSET_CHUNK) : 0;
+	if (c->prefetch && prefetcher_new(&d->prefetch))
+		log_warn("warm boots: the prefetch thread cannot start; boot sets are learned, not "
+			 "prefetched");
+	reg->prefetch = d->prefetch;   /* before any disk opens: their taps tell it */
 	if (setup_records(d))
 		return -1;
 	for (unsigned i = 0; i < d->nimg; i++) {
@@ -354,6 +366,7 @@ static int build_registry(struct daemon *d)
 	if (registry_open(reg))
 		return -1;
 	d->reg_open = true;
+	bootsets_prefetch_all(reg);   /* the boot sets of what PCs boot next */
 	d->srv.hooks = (struct iscsi_hooks){ .admit = registry_admit,
 					     .chap_secret = registry_chap_secret,
 					     .attach = registry_attach, .detach = registry_detach,
@@ -640,6 +653,11 @@ static bool stop(struct daemon *d)
 	else
 		registry_cluster_free(&d->reg);   /* a start that failed after setup_records */
 	scsi_target_free(d->shared);
+	/* every prefetch job cancelled (and the taps gone with the disks)
+	 * before the versions' backends close */
+	d->reg.prefetch = NULL;
+	prefetcher_free(d->prefetch);
+	d->prefetch = NULL;
 	for (unsigned i = 0; d->reg_open && i < d->reg.nimages; i++) {
 		image_close(d->reg.images[i]);
 		free(d->reg.images[i]);

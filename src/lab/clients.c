@@ -2,6 +2,7 @@
  * clients.c - the client registry (see clients.h).
  */
 #include "lab/clients.h"
+#include "lab/bootsets.h"
 #include "lab/records.h"
 #include "lab/rules.h"
 #include "lab/statedir.h"
@@ -60,7 +61,16 @@ struct lab_store *registry_store(struct registry *reg)
 
 int registry_disk_open(struct registry *reg, struct disk *d)
 {
+	d->pf = reg->prefetch;
 	return disk_open(d, disk_store(reg, d), reg->store_floor);
+}
+
+void client_free(struct client *c)
+{
+	if (!c)
+		return;
+	bootrec_destroy(&c->rec);
+	free(c);
 }
 
 struct client *client_new(struct registry *reg, const char *initiator, struct image *img)
@@ -70,16 +80,18 @@ struct client *client_new(struct registry *reg, const char *initiator, struct im
 
 	if (!c)
 		return NULL;
+	bootrec_init(&c->rec);
 	snprintf(c->initiator, sizeof(c->initiator), "%s", initiator);
 	struct lab_store *st = img->store ? img->store : registry_store(reg);
 
 	if (st->ops->overlay_where(st, initiator, img->current, dir, sizeof(dir)) ||
 	    disk_init(&c->disk, initiator, img, img->current, dir, reg->default_quota)) {
 		log_err("state directory path too long for client %s", initiator);
-		free(c);
+		client_free(c);
 		return NULL;
 	}
 	boot_track_init(&c->boot);
+	c->disk.rec = &c->rec;   /* its boot disk's reads make its boot set */
 	c->policy = reg->default_policy;
 	c->reset_at = reg->default_reset_at;
 	if (c->policy == POLICY_SCHEDULED && c->reset_at < 0)
@@ -524,7 +536,7 @@ void registry_close(struct registry *reg)
 		xdisk_free_all(reg, c, false);   /* before the target they sit in */
 		if (c->disk.cow && disk_close(&c->disk, true))
 			log_err("client %s: overlay closed with an error", c->initiator);
-		free(c);
+		client_free(c);
 	}
 	for (unsigned i = 0; i < reg->nimages; i++) {
 		struct draft *d = reg->images[i]->draft;
@@ -676,8 +688,10 @@ attach:
 	}
 	/* a PC's login with no session open: a boot (iostats.h), unless
 	 * its boot script began one already */
-	if (c && d == &c->disk && d->sessions == 0)
+	if (c && d == &c->disk && d->sessions == 0) {
 		boot_begin(&c->boot, iostats_now_ns(), false);
+		bootsets_boot_begin(reg, c, false);
+	}
 	d->sessions++;
 	if (c)
 		c->last_login = (int64_t)time(NULL);
@@ -1006,7 +1020,7 @@ int registry_add(struct registry *reg, const char *name, const char *initiator, 
 	}
 	rc = boot_fields(reg, c, bf, true, msg, msglen);
 	if (rc) {
-		free(c);
+		client_free(c);
 		goto out;
 	}
 	snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
@@ -1073,7 +1087,7 @@ int registry_remove(struct registry *reg, const char *id, bool force, char *msg,
 		}
 	log_notice("client %s removed", c->initiator);
 	events_add(EV_CLIENT, c->name[0] ? c->name : c->initiator, NULL, "client %s removed", c->initiator);
-	free(c);
+	client_free(c);
 	bindings_save(reg);
 out:
 	pthread_mutex_unlock(&reg->lock);
@@ -1262,7 +1276,7 @@ int registry_clients_refresh(struct registry *reg, json_t *bindings)
 			;
 		if (*pp)
 			*pp = c->next;
-		free(c);
+		client_free(c);
 		removed++;
 		pp = &reg->clients;
 	}

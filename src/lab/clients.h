@@ -41,6 +41,7 @@
 #include "lab/xdisk.h"
 #include "proto/iscsi.h"
 #include "storage/backend.h"
+#include "storage/bootrec.h"
 #include "storage/overlay.h"
 
 enum client_origin {
@@ -85,6 +86,9 @@ struct client {
 	/* IPv4 address (host order) of its last login or boot, 0 = none
 	 * since start: the network it is woken on (lab/wake.h) */
 	uint32_t last_addr4;
+	/* Warm boots (lab/bootsets.h): the recording of its boot in
+	 * progress, fed by the tap on its boot disk's LU; its own lock */
+	struct bootrec rec;
 };
 
 struct rbd_cluster;
@@ -137,6 +141,13 @@ struct registry {
 	 * scheduler last looked for a wake time (unix time) */
 	const struct wake_conf *wake;
 	int64_t wake_last;
+	/* Warm boots (lab/bootsets.h): the daemon's prefetcher (borrowed;
+	 * NULL = prefetch off: boot sets are still learned), whether the
+	 * configuration has prefetch on, and the bound of a boot set in
+	 * chunks (storage/bootset.h; 0 = BOOTSET_MAX_CHUNKS_DEFAULT) */
+	struct prefetcher *prefetch;
+	bool prefetch_on;
+	uint32_t bootset_max_chunks;
 };
 
 /*
@@ -268,6 +279,8 @@ int disk_quiesce(struct registry *reg, struct disk *d, bool force, const char *w
  * version with the registry's defaults.  NULL if out of memory or its
  * overlay path does not fit (logged). */
 struct client *client_new(struct registry *reg, const char *initiator, struct image *img);
+/* Free a client made by client_new whose disks are closed (its recorder too). */
+void client_free(struct client *c);
 /* Open d with the registry's settings (see disk_open). */
 int registry_disk_open(struct registry *reg, struct disk *d);
 /* The registry's store: reg->store, or a local one over reg->state made

@@ -7,6 +7,7 @@
 #include "lab/store.h"
 #include "scsi/scsi.h"
 #include "storage/overlay.h"
+#include "storage/tap.h"
 #include "util/hash.h"
 #include "util/log.h"
 
@@ -33,10 +34,16 @@ int disk_init(struct disk *d, const char *initiator, struct image *img, unsigned
 	return 0;
 }
 
-/* Build the LU of d over be (its open overlay, or its version for a
- * read-only extra disk): a target of its own at LUN 0, or LUN d->lun of
- * its host's.  0, -ENOMEM, or scsi_target_add_lu's error. */
-static int make_lu(struct disk *d, struct backend *be)
+void disk_tap_close(struct backend **tap)
+{
+	if (*tap)
+		backend_close(*tap);
+	*tap = NULL;
+}
+
+/* The LU of d over be (d's tap): a target of its own at LUN 0, or LUN
+ * d->lun of its host's.  0, -ENOMEM, or scsi_target_add_lu's error. */
+static int add_lu(struct disk *d, struct backend *be)
 {
 	struct scsi_lu_config lc;
 	char serial[17];
@@ -62,9 +69,27 @@ static int make_lu(struct disk *d, struct backend *be)
 	return 0;
 }
 
-int disk_host_lu(struct disk *src, struct scsi_target *host, unsigned lun, const char *host_target)
+/* Build the LU of d over be (its open overlay, or its version for a
+ * read-only extra disk) behind a tap of d->rec and d->pf, kept in d->tap
+ * (every LU of a PC is tapped: its boot disk's reads are recorded, and
+ * any slow read makes the prefetch yield).  0 or -errno (no tap kept). */
+static int make_lu(struct disk *d, struct backend *be)
+{
+	int rc = backend_tap_wrap(be, d->rec, d->pf, &d->tap);
+
+	if (rc)
+		return rc;
+	rc = add_lu(d, d->tap);
+	if (rc)
+		disk_tap_close(&d->tap);
+	return rc;
+}
+
+int disk_host_lu(struct disk *src, struct scsi_target *host, unsigned lun, const char *host_target,
+		 struct backend **tap)
 {
 	struct disk view = *src;
+	int rc;
 
 	if (!src->cow)
 		return -ENODEV;
@@ -72,7 +97,11 @@ int disk_host_lu(struct disk *src, struct scsi_target *host, unsigned lun, const
 	view.lun = lun;
 	view.host_target = host_target;
 	view.read_only = false;
-	return make_lu(&view, cow_backend(src->cow));
+	view.rec = NULL;   /* a draft is not a boot to learn from */
+	view.tap = NULL;
+	rc = make_lu(&view, cow_backend(src->cow));
+	*tap = view.tap;
+	return rc;
 }
 
 bool disk_is_open(const struct disk *d)
@@ -140,6 +169,7 @@ int disk_close(struct disk *d, bool keep)
 		scsi_target_free(d->scsi);
 	}
 	d->scsi = NULL;
+	disk_tap_close(&d->tap);   /* its LU is gone */
 	if (d->ro_be) {
 		d->ro_be = NULL;   /* the version's: released with its use */
 		image_version_put(d->img, d->version);

@@ -30,6 +30,9 @@
 struct image;
 struct lab_store;
 struct scsi_target;
+struct backend;
+struct bootrec;
+struct prefetcher;
 
 struct disk {
 	char initiator[ISCSI_NAME_MAX];  /* whose logins see it */
@@ -54,6 +57,14 @@ struct disk {
 	const char *host_target;
 	unsigned lun;
 	struct backend *ro_be;
+	/* Warm boots (issue 18): the tap (storage/tap.h) in front of its
+	 * LU's backend while open, made by disk_open and closed by disk_close
+	 * after the LU is gone; rec (a client's boot disk: its recorder) and
+	 * pf (the registry's prefetcher) are borrowed, set before disk_open,
+	 * NULL = nothing recorded / nobody told. */
+	struct backend *tap;
+	struct bootrec *rec;
+	struct prefetcher *pf;
 };
 
 /*
@@ -87,9 +98,13 @@ int disk_discard(struct disk *d, struct lab_store *store, const char *label);
  * host_target), identified as src's own would be: an image's draft served
  * at its maintenance PC's LUN (lab/xdisk.h, MAINTENANCE).  src keeps
  * owning the overlay; the caller removes the LU (scsi_target_remove_lu)
- * before src closes.  0 or -errno.
+ * before src closes, then closes *tap (the LU's tap, storage/tap.h: with
+ * no recorder, told to src's prefetcher; disk_tap_close).  0 or -errno.
  */
-int disk_host_lu(struct disk *src, struct scsi_target *host, unsigned lun, const char *host_target);
+int disk_host_lu(struct disk *src, struct scsi_target *host, unsigned lun, const char *host_target,
+		 struct backend **tap);
+/* Close *tap (a tap whose LU is gone) and set it NULL; NULL is a no-op. */
+void disk_tap_close(struct backend **tap);
 /* Whether d is open (its LU and version use held). */
 bool disk_is_open(const struct disk *d);
 /* Bytes its overlay holds (0 when closed). */

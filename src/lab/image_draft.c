@@ -22,6 +22,7 @@
  * old version; `client reset` moves it.
  */
 #include "lab/clients.h"
+#include "lab/bootsets.h"
 #include "lab/images.h"
 #include "lab/store.h"
 #include "util/log.h"
@@ -379,6 +380,9 @@ int image_commit(struct registry *reg, const char *name, const char *message, bo
 	log_notice("image %s: draft committed as v%u (\"%s\"), now current", name, nv.num, message);
 	events_add(EV_IMAGE, NULL, name, "committed v%u: %s", nv.num, message);
 	*newv = nv.num;
+	/* warm boots: the same disk addresses, read through the new layer */
+	bootsets_inherit(reg, img, nv.num, nv.parent);
+	bootsets_prefetch(reg, img, nv.num, "committed, now current");
 	maint = maintainer_of(reg, img, d);
 	if (maint)
 		maintainer_to_current(reg, img, maint, msg, msglen);
@@ -490,6 +494,7 @@ int image_rollback(struct registry *reg, const char *name, unsigned v, char *msg
 	log_notice("image %s: v%u is current again (was v%u); clients move to it at their next reset",
 		   name, v, old);
 	events_add(EV_IMAGE, NULL, name, "rolled back to v%u (was v%u)", v, old);
+	bootsets_prefetch(reg, img, v, "rolled back to, now current");
 out:
 	pthread_mutex_unlock(&reg->lock);
 	return rc;
@@ -559,7 +564,9 @@ int image_delete(struct registry *reg, const char *name, unsigned v, char *msg, 
 		snprintf(msg, msglen, "cannot record the deletion: %s", strerror(-rc));
 		goto out;
 	}
-	/* Nothing reads it any more: close it and move its files away. */
+	/* Nothing reads it any more: close it (its prefetch cancelled
+	 * first) and move its files away. */
+	bootsets_forget(reg, img, v);
 	backend_close(ver->be);
 	ver->be = NULL;
 	ovl_layer_close(ver->ol);

@@ -5,6 +5,7 @@
  * disk file of any qemu-img format as a new image.
  */
 #include "lab/clients.h"
+#include "lab/bootsets.h"
 #include "lab/images.h"
 #include "lab/jobs.h"
 #include "lab/records.h"
@@ -329,6 +330,8 @@ static int flatten_fn(struct job *j, void *p, char *msg, size_t msglen)
 			old_root = v->root_be;
 			v->root_be = root;
 			image_reresolve(img, a->v);
+			/* its new root file is cold */
+			bootsets_prefetch(a->reg, img, a->v, "flattened");
 			if (old_root)   /* a chain that could not switch may still read it */
 				v->old_root_be = old_root;
 			job_result(j, "v%u of %s flattened into %s", a->v, img->name, a->final);

@@ -5,6 +5,7 @@
 #include "lab/clients.h"
 #include "lab/records.h"
 #include "lab/images.h"
+#include "lab/bootsets.h"
 #include "lab/statedir.h"
 #include "lab/store.h"
 #include "storage/cache.h"
@@ -518,6 +519,9 @@ int image_load(struct registry *reg, struct image *img)
 			json_decref(root);
 			if ((rc = fresh_versions(img)))
 				return rc;
+			/* what PCs read of the old source says nothing of the new */
+			if (img->store->ops->bootset_remove)
+				img->store->ops->bootset_remove(img->store, img->name, 1);
 			cleanup_orphans(reg, img);
 			return image_save(reg, img);
 		}
@@ -547,6 +551,7 @@ int image_load(struct registry *reg, struct image *img)
 	json_decref(root);
 	cleanup_orphans(reg, img);
 	next_layer_clear(reg, img);
+	bootsets_load(reg, img);
 	log_info("image %s: %u version%s, current v%u%s", img->name, img->nversions,
 		 img->nversions == 1 ? "" : "s", img->current, img->draft ? ", a draft open" : "");
 	return 0;
@@ -618,6 +623,8 @@ void image_close(struct image *img)
 		backend_close(v->root_be);
 		backend_close(v->old_root_be);
 		free(v->walk);
+		bootset_free(&v->bs);
+		free(v->pf_key);   /* its job was cancelled: the prefetcher is freed first */
 	}
 	free(img->versions);
 	img->versions = NULL;

@@ -41,6 +41,7 @@
 #include "lab/xdisk.h"
 #include "proto/iscsi.h"
 #include "storage/backend.h"
+#include "storage/bootset.h"
 #include "storage/chain.h"
 
 #include <jansson.h>
@@ -65,6 +66,12 @@ struct version {
 	unsigned users;               /* clients/drafts/jobs reading it */
 	unsigned *walk, nwalk;        /* versions whose files be reads (its layers, its root's) */
 	bool deleted;                 /* removed by image delete; its number is not reused */
+	/* Warm boots (lab/bootsets.h): its boot set (loaded at image_load,
+	 * freed at image_close), and the key of its prefetch job (a heap
+	 * token made at its first prefetch: versions[] moves when a version
+	 * is added, a job's key must not; freed at image_close) */
+	struct bootset bs;
+	void *pf_key;
 };
 
 /* An image's draft: its disk's overlay is the future layer. */

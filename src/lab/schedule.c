@@ -8,10 +8,14 @@
  * of whatever was discarded (resets, removed clients, drafts, deleted
  * versions), woken by purge_pending.  The scheduler also wakes, once a
  * day at their wake-at time, the offline PCs (lab/wake.h), with the lock
- * dropped while the packets go out.  Both wait on the registry's
+ * dropped while the packets go out.  Every second it merges the PCs'
+ * boot recordings that settled into their versions' boot sets
+ * (bootsets_tick, lab/bootsets.h).  Both wait on the registry's
  * condition variable and stop when reg->stopping is set.
  */
+#include "lab/bootsets.h"
 #include "lab/clients.h"
+#include "util/iostats.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -51,6 +55,7 @@ void *registry_sched_main(void *arg)
 {
 	struct registry *reg = arg;
 	struct timespec ts;
+	unsigned ticks = 0;
 
 	pthread_mutex_lock(&reg->lock);
 	if (!reg->sched_last)
@@ -59,10 +64,18 @@ void *registry_sched_main(void *arg)
 		reg->wake_last = time(NULL);
 	while (!reg->stopping) {
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += SCHED_TICK_S;
+		ts.tv_sec += 1;   /* boot recordings are looked at every second */
 		pthread_cond_timedwait(&reg->cond, &reg->lock, &ts);
 		if (reg->stopping)
 			break;
+		pthread_mutex_unlock(&reg->lock);
+		bootsets_tick(reg, iostats_now_ns());
+		pthread_mutex_lock(&reg->lock);
+		if (reg->stopping)
+			break;
+		if (++ticks < SCHED_TICK_S)
+			continue;
+		ticks = 0;
 		sched_pass(reg, time(NULL));
 		if (reg->wake) {
 			int64_t last = reg->wake_last, now = time(NULL);

@@ -11,6 +11,7 @@
  *   STATE/images/NAME/image.json        an image's versions
  *   STATE/images/NAME/layers/L<n>/      a version's frozen layer, or the draft
  *   STATE/images/NAME/flat-v<n>.raw     a version's flattened root file
+ *   STATE/images/NAME/bootset-v<n>      a version's boot set (lab/bootsets.h)
  *   STATE/imported/NAME.raw             an imported source
  *   STATE/trash/                        discarded things, purged in the background
  *   STATE/quarantine/                   overlays that cannot be trusted
@@ -31,6 +32,8 @@
 
 #define STATEDIR_CLIENTS "clients.json"
 #define STATEDIR_IMAGE_FILE "image.json"
+/* A version's boot set file in its image's directory (printf format of v). */
+#define STATEDIR_BOOTSET_FMT "bootset-v%u"
 #define STATEDIR_SOCKET "pristined.sock"
 #define STATEDIR_LOCK "pristined.lock"
 #define STATEDIR_CEPH_INSTANCE "ceph-instance"

@@ -6,15 +6,20 @@
 #include "lab/store.h"
 #include "lab/statedir.h"
 #include "storage/backend.h"
+#include "storage/bootset.h"
 #include "storage/chain.h"
 #include "storage/overlay.h"
 #include "util/atomicfile.h"
+#include "util/fullio.h"
 #include "util/log.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Load the JSON file path: -ENOENT if missing, -EBADMSG (logged) if torn. */
@@ -211,6 +216,79 @@ static int local_freeze(struct lab_store *s, const char *where, char *root, size
 	return 0;
 }
 
+/* STATE/images/<image> into dir and bootset-v<v> into name.  0 or
+ * -ENAMETOOLONG. */
+static int bootset_path(struct lab_store *s, const char *image, unsigned v, char *dir, size_t dirlen,
+			char *name, size_t namelen)
+{
+	int rc = statedir_image(dir, dirlen, s->root, image);
+
+	if (rc)
+		return rc;
+	return snprintf(name, namelen, STATEDIR_BOOTSET_FMT, v) >= (int)namelen ? -ENAMETOOLONG : 0;
+}
+
+static int local_bootset_save(struct lab_store *s, const char *image, unsigned v, const uint8_t *buf,
+			      size_t len)
+{
+	char dir[PATH_MAX], name[32];
+	int rc = bootset_path(s, image, v, dir, sizeof(dir), name, sizeof(name));
+
+	return rc ? rc : atomicfile_write(dir, name, buf, len, 0644);
+}
+
+static int local_bootset_load(struct lab_store *s, const char *image, unsigned v, uint8_t **buf,
+			      size_t *len)
+{
+	char dir[PATH_MAX], name[32], path[PATH_MAX + 40];
+	struct stat st;
+	uint8_t *b = NULL;
+	int fd, rc = bootset_path(s, image, v, dir, sizeof(dir), name, sizeof(name));
+
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > BOOTSET_FILE_MAX) {
+		rc = -EFBIG;
+		goto out;
+	}
+	b = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!b) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = pread_full(fd, b, (size_t)st.st_size, 0);
+	if (rc == 0) {
+		*buf = b;
+		*len = (size_t)st.st_size;
+		b = NULL;
+	}
+out:
+	free(b);
+	close(fd);
+	return rc;
+}
+
+static int local_bootset_remove(struct lab_store *s, const char *image, unsigned v)
+{
+	char dir[PATH_MAX], name[32], path[PATH_MAX + 40];
+	int rc = bootset_path(s, image, v, dir, sizeof(dir), name, sizeof(name));
+
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (unlink(path) < 0)
+		return -errno;
+	return atomicfile_sync_dir(dir);
+}
+
 static const struct lab_store_ops local_ops = {
 	.prepare = local_prepare,
 	.clients_load = local_clients_load,
@@ -231,6 +309,9 @@ static const struct lab_store_ops local_ops = {
 	.root_open = local_root_open,
 	.root_alone = local_root_alone,
 	.freeze = local_freeze,
+	.bootset_save = local_bootset_save,
+	.bootset_load = local_bootset_load,
+	.bootset_remove = local_bootset_remove,
 };
 
 int store_local_init(struct lab_store *s, const char *state)

@@ -13,6 +13,9 @@
  *   pristine.rec.notice         watched by every gateway; notified after
  *                               every change
  *   pristine.rec.lock           holds the cluster's change lock
+ *   pristine.rec.bootset.NAME.v<N>  version N of image NAME's boot set
+ *                               (lab/bootsets.h: binary, written whole,
+ *                               no compare-and-swap: the last merge wins)
  *
  * The store keeps the RADOS version of every record it last read or
  * wrote, and saves only over that version (compare-and-swap): a save
@@ -23,6 +26,7 @@
  */
 #include "lab/store.h"
 #include "lab/store_rados.h"
+#include "storage/bootset.h"
 #include "storage/rados_rec.h"
 #include "util/log.h"
 
@@ -38,6 +42,7 @@
 #define OID_NOTICE "pristine.rec.notice"
 #define OID_LOCK "pristine.rec.lock"
 #define OID_IMAGE "pristine.rec.image."
+#define OID_BOOTSET "pristine.rec.bootset."
 /* Seconds the change lock outlives a gateway that died holding it. */
 #define LOCK_LEASE_S 15
 /* How long a notifier waits for the other gateways' acks. */
@@ -466,6 +471,37 @@ static int ra_freeze(struct lab_store *s, const char *where, char *root, size_t 
 	return ra(s)->local.ops->freeze(&ra(s)->local, where, root, rootlen, msg, msglen);
 }
 
+static int bootset_oid(const char *image, unsigned v, char *oid, size_t len)
+{
+	return snprintf(oid, len, "%s%s.v%u", OID_BOOTSET, image, v) >= (int)len ? -ENAMETOOLONG : 0;
+}
+
+static int ra_bootset_save(struct lab_store *s, const char *image, unsigned v, const uint8_t *buf,
+			   size_t len)
+{
+	char oid[OID_MAX];
+	int rc = bootset_oid(image, v, oid, sizeof(oid));
+
+	return rc ? rc : rados_rec_write_bytes(ra(s)->recs, oid, buf, len);
+}
+
+static int ra_bootset_load(struct lab_store *s, const char *image, unsigned v, uint8_t **buf,
+			   size_t *len)
+{
+	char oid[OID_MAX];
+	int rc = bootset_oid(image, v, oid, sizeof(oid));
+
+	return rc ? rc : rados_rec_read_bytes(ra(s)->recs, oid, BOOTSET_FILE_MAX, buf, len);
+}
+
+static int ra_bootset_remove(struct lab_store *s, const char *image, unsigned v)
+{
+	char oid[OID_MAX];
+	int rc = bootset_oid(image, v, oid, sizeof(oid));
+
+	return rc ? rc : rados_rec_remove(ra(s)->recs, oid, RADOS_REC_ANY);
+}
+
 static const struct lab_store_ops rados_ops = {
 	.prepare = ra_prepare,
 	.clients_load = ra_clients_load,
@@ -486,6 +522,9 @@ static const struct lab_store_ops rados_ops = {
 	.root_open = ra_root_open,
 	.root_alone = ra_root_alone,
 	.freeze = ra_freeze,
+	.bootset_save = ra_bootset_save,
+	.bootset_load = ra_bootset_load,
+	.bootset_remove = ra_bootset_remove,
 };
 
 struct lab_store *store_rados_new(struct rbd_cluster *cl, const char *pool, const char *state,

@@ -98,6 +98,28 @@ static void rbd_images_list(struct lab_store *s, void (*fn)(void *arg, const cha
 		rec(s)->ops->images_list(rec(s), fn, arg);
 }
 
+/* Boot set files are records: kept where the records are (none there:
+ * not kept). */
+static int rbd_bootset_save(struct lab_store *s, const char *image, unsigned v, const uint8_t *buf,
+			    size_t len)
+{
+	return rec(s) && rec(s)->ops->bootset_save ?
+	       rec(s)->ops->bootset_save(rec(s), image, v, buf, len) : -ENOSYS;
+}
+
+static int rbd_bootset_load(struct lab_store *s, const char *image, unsigned v, uint8_t **buf,
+			    size_t *len)
+{
+	return rec(s) && rec(s)->ops->bootset_load ?
+	       rec(s)->ops->bootset_load(rec(s), image, v, buf, len) : -ENOENT;
+}
+
+static int rbd_bootset_remove(struct lab_store *s, const char *image, unsigned v)
+{
+	return rec(s) && rec(s)->ops->bootset_remove ?
+	       rec(s)->ops->bootset_remove(rec(s), image, v) : -ENOENT;
+}
+
 /* ------------------------------------------------------------- places */
 
 /* An initiator name as part of an RBD name: [a-z0-9.-] stay, every
@@ -511,6 +533,9 @@ static const struct lab_store_ops rbd_ops = {
 	.image_load = rbd_image_load,
 	.image_save = rbd_image_save,
 	.images_list = rbd_images_list,
+	.bootset_save = rbd_bootset_save,
+	.bootset_load = rbd_bootset_load,
+	.bootset_remove = rbd_bootset_remove,
 	.overlay_where = rbd_overlay_where,
 	.xdisk_where = rbd_xdisk_where,
 	.layer_where = rbd_layer_where,

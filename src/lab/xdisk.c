@@ -118,7 +118,7 @@ static int draft_open(struct registry *reg, struct client *c, struct xdisk *x)
 		rc = registry_disk_open(reg, dd);
 	if (rc == 0)
 		rc = dd->resetting ? -EBUSY :
-		     disk_host_lu(dd, c->disk.scsi, x->lun, c->disk.img->target);
+		     disk_host_lu(dd, c->disk.scsi, x->lun, c->disk.img->target, &x->disk.tap);
 	if (rc) {
 		log_err("client %s: the draft of %s cannot be served at its LUN %u: %s", c->initiator,
 			x->disk.img->name, x->lun, strerror(-rc));
@@ -154,6 +154,7 @@ static int xdisk_open(struct registry *reg, struct client *c, struct xdisk *x)
 	d->lun = x->lun;
 	d->read_only = x->policy == XDISK_READ_ONLY;
 	d->quota = x->quota;
+	d->pf = reg->prefetch;   /* not recorded (rec NULL): its slow reads make the prefetch yield */
 	rc = disk_open(d, xstore(reg, d), reg->store_floor);
 	if (rc == -EBADMSG || rc == -ESTALE) {
 		xdisk_quarantine(reg, c, x, rc == -EBADMSG ? "torn or corrupt" : "made over another image");
@@ -175,6 +176,7 @@ void xdisk_close(struct client *c, struct xdisk *x)
 	if (x->on_draft) {
 		/* the draft's overlay is its image's: only the LU goes */
 		scsi_target_remove_lu(x->disk.host, x->lun);
+		disk_tap_close(&x->disk.tap);
 		x->on_draft = false;
 	}
 	if (disk_is_open(&x->disk) && disk_close(&x->disk, true))
@@ -195,6 +197,7 @@ static int xdisk_discard(struct registry *reg, struct client *c, struct xdisk *x
 	snprintf(label, sizeof(label), "disk-%s-%s", x->disk.img->name, base ? base + 1 : x->disk.dir);
 	if (x->on_draft) {   /* the draft's LU goes; the draft stays */
 		scsi_target_remove_lu(x->disk.host, x->lun);
+		disk_tap_close(&x->disk.tap);
 		x->on_draft = false;
 	}
 	rc = disk_discard(&x->disk, xstore(reg, &x->disk), label);

@@ -434,6 +434,38 @@ static int cache_block_status(struct backend *be, uint64_t off, uint64_t len, ui
 	return in->ops->block_status(in, off, len, run, mapped);
 }
 
+/*
+ * backend resident: bytes of [off, off+len) in chunks held READY now -
+ * a chunk being read does not count yet.  Looks each chunk up under its
+ * shard's lock without touching the LRU order (asking is not using).
+ */
+static int cache_resident(struct backend *be, uint64_t off, uint64_t len, uint64_t *bytes)
+{
+	struct cache_backend *cb = cb_of(be);
+	struct rcache *rc = cb->rc;
+	uint64_t end = off + len, held = 0;
+
+	*bytes = 0;
+	if (off > be->size || len > be->size - off)
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	for (uint64_t idx = off >> rc->shift, last = (end - 1) >> rc->shift; idx <= last; idx++) {
+		struct shard *s = shard_of(rc, cb->owner, idx);
+		struct chunk *c;
+		bool ready;
+		pthread_mutex_lock(&s->lock);
+		ready = (c = lookup(s, cb->owner, idx)) && c->state == CH_READY;
+		pthread_mutex_unlock(&s->lock);
+		if (!ready)
+			continue;
+		uint64_t cs = idx << rc->shift, ce = cs + chunk_len(rc, be->size, idx);
+		held += (ce < end ? ce : end) - (cs > off ? cs : off);
+	}
+	*bytes = held;
+	return 0;
+}
+
 /* Drop the wrapper's chunks (none is referenced: no read runs through
  * it), close inner, free the wrapper. */
 static void cache_close(struct backend *be)
@@ -470,6 +502,7 @@ static const struct backend_ops cache_ops = {
 	.unmap = cache_unmap,
 	.close = cache_close,
 	.block_status = cache_block_status,
+	.resident = cache_resident,
 };
 
 /* See cache.h. */

@@ -88,8 +88,9 @@ void rcache_get_stats(struct rcache *rc, struct rcache_stats *out);
  * chunks from rc and frees the wrapper; rc is borrowed and must outlive
  * it.  On failure inner is left open and still the caller's.  The
  * wrapper has inner's size and name; write and unmap return -EROFS,
- * flush 0, block_status is inner's, and there is no splice_read (the
- * data is in memory, not in a file).  0 or -errno (-ENOMEM).
+ * flush 0, block_status is inner's, resident counts the chunks held
+ * now (not those being read), and there is no splice_read (the data is
+ * in memory, not in a file).  0 or -errno (-ENOMEM).
  */
 int backend_cache_wrap(struct rcache *rc, struct backend *inner, struct backend **out);
 

@@ -17,7 +17,9 @@
  * Reads: look up the sources of the requested blocks, cut the request
  * only where the source changes, and serve each run with one call: a
  * root read, one pread of the layer's data file at the same offset
- * (identity-mapped), or a memset.
+ * (identity-mapped), or a memset.  What is in memory (resident) is
+ * asked the same way, run by run: the root's resident, mincore over the
+ * layer's data file, and zeros are always held.
  *
  * Threading: rwlocks guard which resolution is current.  Reads and
  * block_status hold one shared across their I/O; chain_replace builds
@@ -459,6 +461,47 @@ static int chain_block_status(struct backend *be, uint64_t off, uint64_t len, ui
 	return rc;
 }
 
+/*
+ * backend resident: bytes of [off, off+len) that a read would find in
+ * memory - per run of blocks with one source, the root's resident, the
+ * page cache of the layer's data file, or (zeros) the whole run.  A
+ * few system calls per run.  -EOPNOTSUPP when a run comes from a root
+ * that cannot tell; -EINVAL past the end.
+ */
+static int chain_resident(struct backend *be, uint64_t off, uint64_t len, uint64_t *bytes)
+{
+	struct chain *c = chain_of(be);
+	uint64_t end = off + len, held = 0;
+	int rc = 0;
+
+	*bytes = 0;
+	if (bad_range(be, off, len))
+		return -EINVAL;
+	unsigned slot;
+	const struct chain_res *r = res_enter(c, &slot);
+	while (off < end && rc == 0) {
+		uint64_t b = off / r->bs, last = (end - 1) / r->bs, got = 0;
+		uint8_t src;
+		uint64_t run = res_run(r, b, last - b + 1, &src);
+		uint64_t n = run_bytes(r, b, run, off, end);
+		PR_ASSERT(src_valid(r, src));
+		if (src == SRC_ZERO)
+			got = n;
+		else if (src != SRC_ROOT)
+			rc = ovl_layer_resident(r->layers[src - 1], off, n, &got);
+		else if (r->root->ops->resident)
+			rc = r->root->ops->resident(r->root, off, n, &got);
+		else
+			rc = -EOPNOTSUPP;
+		held += got;
+		off += n;
+	}
+	res_leave(c, slot);
+	if (rc == 0)
+		*bytes = held;
+	return rc;
+}
+
 /* Frees the chain's own memory only: root and layers are borrowed. */
 static void chain_close(struct backend *be)
 {
@@ -478,6 +521,7 @@ static const struct backend_ops chain_ops = {
 	.unmap = chain_unmap,
 	.close = chain_close,
 	.block_status = chain_block_status,
+	.resident = chain_resident,
 };
 
 /* See chain.h. */

@@ -84,7 +84,10 @@ uint64_t ovl_layer_bytes(const struct ovl_layer *l);
  * of blocks with the same source; write and unmap -EROFS, read_only set,
  * flush 0; block_status: a block from a layer is mapped, zeros (a layer
  * unmapped it) are not, a block from the root is what root says (mapped
- * if root cannot tell).  A range past the end is -EINVAL.
+ * if root cannot tell); resident: the root's resident for blocks from the
+ * root (-EOPNOTSUPP if root has none), the page cache of a layer's data
+ * file for its blocks, and zeros count as held.  A range past the end is
+ * -EINVAL.
  */
 int chain_open(struct backend *root, struct ovl_layer *const *layers, unsigned n,
 	       const char *name, struct backend **out);

@@ -22,6 +22,7 @@
 #include "storage/overlay_int.h"
 #include "util/check.h"
 #include "util/log.h"
+#include "util/pagecache.h"
 
 /* Close whatever a (possibly half-opened) layer holds and free it. */
 static void layer_destroy(struct ovl_layer *l)
@@ -106,4 +107,14 @@ uint32_t ovl_layer_block_size(const struct ovl_layer *l)
 uint64_t ovl_layer_bytes(const struct ovl_layer *l)
 {
 	return l->ov.map.present * l->ov.bs;
+}
+
+/* See overlay_int.h. */
+int ovl_layer_resident(const struct ovl_layer *l, uint64_t off, uint64_t len, uint64_t *bytes)
+{
+	*bytes = 0;
+	/* Only the real I/O has a file descriptor the kernel can map. */
+	if (l->ov.io != ovl_io_default())
+		return -EOPNOTSUPP;
+	return pagecache_resident(l->ov.datafd, off, len, bytes);
 }

@@ -160,6 +160,12 @@ struct ovl_layer {
 	struct overlay ov;
 };
 
+/* Bytes of [off, off+len) of the layer's data file (identity-mapped: the
+ * disk's offsets) in the page cache now, into *bytes (util/pagecache.h:
+ * an estimate).  0, -EOPNOTSUPP (not the real ovl_io), -errno.  Any
+ * thread (layer.c). */
+int ovl_layer_resident(const struct ovl_layer *l, uint64_t off, uint64_t len, uint64_t *bytes);
+
 /* Full-length I/O and small helpers over ov->io (overlay_io.c). */
 int ovl_read_full(const struct ovl_io *io, int fd, void *buf, size_t len, uint64_t off);
 int ovl_write_full(const struct ovl_io *io, int fd, const void *buf, size_t len, uint64_t off);

@@ -219,6 +219,41 @@ int rados_rec_remove(struct rados_recs *r, const char *oid, uint64_t expect)
 	return rc < 0 ? cas_rc(rc) : 0;
 }
 
+int rados_rec_write_bytes(struct rados_recs *r, const char *oid, const void *buf, size_t len)
+{
+	int rc;
+
+	pthread_mutex_lock(&r->io_lock);
+	rc = rados_write_full(r->io, oid, buf, len);
+	pthread_mutex_unlock(&r->io_lock);
+	return rc < 0 ? rc : 0;
+}
+
+int rados_rec_read_bytes(struct rados_recs *r, const char *oid, size_t max, uint8_t **buf,
+			 size_t *len)
+{
+	uint64_t size = 0;
+	time_t mtime;
+	uint8_t *b;
+	int rc;
+
+	*buf = NULL;
+	if ((rc = rados_stat(r->io, oid, &size, &mtime)) < 0)
+		return rc;
+	if (size > max)
+		return -EFBIG;
+	if (!(b = malloc(size ? (size_t)size : 1)))
+		return -ENOMEM;
+	rc = size ? rados_read(r->io, oid, (char *)b, (size_t)size, 0) : 0;
+	if (rc < 0) {
+		free(b);
+		return rc;
+	}
+	*buf = b;
+	*len = (size_t)rc;   /* shorter if it shrank since the stat */
+	return 0;
+}
+
 /* Make oid exist (empty) if it does not.  0 or -errno. */
 static int ensure(struct rados_recs *r, const char *oid)
 {

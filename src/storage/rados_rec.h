@@ -54,6 +54,14 @@ int rados_rec_version(struct rados_recs *r, const char *oid, uint64_t *ver);
  */
 int rados_rec_write(struct rados_recs *r, const char *oid, const char *text, uint64_t expect,
 		    uint64_t *newver);
+/* A binary object (not a text record: no version check), replaced whole
+ * by len bytes at buf with one write_full (a reader sees the old or the
+ * new), and read whole: *buf (free it), *len; -EFBIG over max bytes,
+ * -ENOENT when it does not exist.  0 or -errno.  (Warm boots' boot set
+ * files, lab/store_rados.c.) */
+int rados_rec_write_bytes(struct rados_recs *r, const char *oid, const void *buf, size_t len);
+int rados_rec_read_bytes(struct rados_recs *r, const char *oid, size_t max, uint8_t **buf,
+			 size_t *len);
 /* Remove record oid if still at version expect (RADOS_REC_ANY: any).
  * 0, -ENOENT, -ECANCELED or -errno. */
 int rados_rec_remove(struct rados_recs *r, const char *oid, uint64_t expect);

@@ -3,8 +3,9 @@
  * pread/pwrite.  Unmap punches holes (FALLOC_FL_PUNCH_HOLE|KEEP_SIZE) so
  * unmapped ranges read as zeros; where the file system refuses, zeros
  * are written instead.  Allocation state comes from SEEK_DATA/SEEK_HOLE.
- * The file descriptor's offset is never used, so calls from many
- * threads need no lock.
+ * What is in memory comes from mincore over a passing mapping
+ * (util/pagecache.h).  The file descriptor's offset is never used, so
+ * calls from many threads need no lock.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include "storage/backend.h"
 #include "util/fullio.h"
 #include "util/log.h"
+#include "util/pagecache.h"
 #include "util/splice.h"
 
 struct raw_backend {
@@ -161,6 +163,16 @@ static int raw_block_status(struct backend *be, uint64_t off, uint64_t len,
 	return 0;
 }
 
+/* Bytes of [off, off+len) in the page cache of the file or device (an
+ * estimate: util/pagecache.h). */
+static int raw_resident(struct backend *be, uint64_t off, uint64_t len, uint64_t *bytes)
+{
+	*bytes = 0;
+	if (off > be->size || len > be->size - off)
+		return -EINVAL;
+	return pagecache_resident(raw_of(be)->fd, off, len, bytes);
+}
+
 /* Close the file and free the backend. */
 static void raw_close(struct backend *be)
 {
@@ -178,6 +190,7 @@ static const struct backend_ops raw_ops = {
 	.unmap = raw_unmap,
 	.close = raw_close,
 	.block_status = raw_block_status,
+	.resident = raw_resident,
 };
 
 /* See backend.h. */

@@ -71,6 +71,9 @@ bad "pristined: --log-level: 'loud' is not error, warn, notice, info or debug" -
 bad "pristined: --boot-listen: not with --read-only"          --image "$G" --read-only --boot-listen 127.0.0.1:8180
 bad "pristined: --console-listen: not with --read-only"       --image "$G" --read-only --console-listen 127.0.0.1:8443
 bad "pristined: --metrics-listen: '9100' is not ADDR:PORT"   --image "$G" --metrics-listen 9100
+bad "pristined: --boot-set-max: '32K' is not between 64K and 64G" --image "$G" --boot-set-max 32K
+bad "pristined: --boot-set-max: 'lots' is not a size"         --image "$G" --boot-set-max lots
+bad "pristined: --no-prefetch: takes no value"                --image "$G" --no-prefetch=yes
 bad "pristined: --read-only: takes no value"                  --image "$G" --read-only=yes
 bad "pristined: --frobnicate: unknown option"                 --image "$G" --frobnicate
 bad "pristined: -Q: unknown option"                           --image "$G" -Q
@@ -80,6 +83,7 @@ bad "pristined: --state: the admin socket STATE/pristined.sock would be longer t
 bad "pristined: --state: quick mode only (with --image), not with -c FILE" -c "$d/ok.conf" --state "$d/s"
 bad "pristined: --image: quick mode only (with --image), not with -c FILE" -c "$d/ok.conf" --image "$G"
 bad "pristined: --quota: quick mode only (with --image), not with -c FILE" -c "$d/ok.conf" --quota 1G
+bad "pristined: --no-prefetch: quick mode only (with --image), not with -c FILE" -c "$d/ok.conf" --no-prefetch
 bad "pristined: --enroll: quick mode only (with --image), not with -c FILE" -c "$d/ok.conf" --enroll deny
 bad "$d/nonexistent.conf: No such file or directory"          -c "$d/nonexistent.conf"
 bad "$d/bad.conf:4: quota: '20X' is not a size"               -c "$d/bad.conf"

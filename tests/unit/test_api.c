@@ -343,12 +343,35 @@ static int f_img_disk_remove(void *ctx, const char *name, const char *image, jso
 	return fake_disk_remove(name, true, image, out, err, errlen);
 }
 
+/* image actions: only prefetch (warm boots), answered as the daemon
+ * does - API_ACCEPTED (202) with the version, or 409 when its set is
+ * empty (version 9 here). */
+static int f_image_action(void *ctx, const char *name, const char *action, json_t *body,
+			  json_t **out, char *err, size_t errlen)
+{
+	json_int_t v = json_integer_value(json_object_get(body, "version"));
+
+	fake_record_body(name, body);
+	if (strcmp(action, "prefetch")) {
+		snprintf(err, errlen, "no image action %s", action);
+		return -ENOENT;
+	}
+	if (v == 9) {
+		snprintf(err, errlen, "v9 of %s has no boot set yet", name);
+		return -EBUSY;
+	}
+	*out = json_pack("{s:s, s:I, s:{s:s}}", "image", name, "version", v ? v : (json_int_t)1,
+			 "boot_set", "prefetch", "queued");
+	return API_ACCEPTED;
+}
+
 static const struct control_ops fake_ops = {
 	.status = f_status, .clients_list = f_clients, .client_show = f_show,
 	.client_reset = f_reset, .client_add = f_add, .client_remove = f_remove,
 	.client_set = f_set, .sessions_list = f_sessions, .session_kill = f_kill,
 	.client_disk_add = f_disk_add, .client_disk_remove = f_disk_remove,
 	.image_disk_add = f_img_disk_add, .image_disk_remove = f_img_disk_remove,
+	.image_action = f_image_action,
 };
 
 /* ---- raw HTTP client ------------------------------------------------ */
@@ -1336,6 +1359,38 @@ static void test_route_images(void **state)
 	assert_false(api_route_allows(API_R_JOBS, "POST"));
 }
 
+/* POST /v1/images/{name}/prefetch (warm boots): routed to image_action
+ * as "prefetch", its body passed on, API_ACCEPTED answered 202 with the
+ * op's JSON, a refusal 409 with its message. */
+static void test_route_prefetch(void **state)
+{
+	struct api_match m;
+	struct resp r;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(api_route_match("/v1/images/win10/prefetch", &m, err, sizeof(err)), 0);
+	assert_int_equal(m.route, API_R_IMAGE_ACTION);
+	assert_string_equal(m.action, "prefetch");
+	req("POST", "/v1/images/win10/prefetch", "{\"version\": 3}", &r);
+	assert_int_equal(r.status, 202);
+	assert_string_equal(fake_last(), "win10");
+	assert_true(fake_body_is("{\"version\": 3}"));
+	assert_int_equal(json_integer_value(json_object_get(r.body, "version")), 3);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r.body, "boot_set"),
+							      "prefetch")), "queued");
+	resp_free(&r);
+	req("POST", "/v1/images/win10/prefetch", NULL, &r);
+	assert_int_equal(r.status, 202);
+	assert_int_equal(json_integer_value(json_object_get(r.body, "version")), 1);
+	resp_free(&r);
+	req("POST", "/v1/images/win10/prefetch", "{\"version\": 9}", &r);
+	assert_int_equal(r.status, 409);
+	assert_non_null(strstr(err_of(&r), "no boot set"));
+	resp_free(&r);
+	expect("GET", "/v1/images/win10/prefetch", NULL, 405);
+}
+
 /* The extra disk routes (issue 17): two ids decoded, their limits, methods. */
 static void test_route_disks(void **state)
 {
@@ -1448,6 +1503,7 @@ int main(void)
 		cmocka_unit_test(test_pct_decode),
 		cmocka_unit_test(test_route_table),
 		cmocka_unit_test(test_route_images),
+		cmocka_unit_test(test_route_prefetch),
 		cmocka_unit_test(test_route_cluster),
 		cmocka_unit_test(test_route_disks),
 		cmocka_unit_test(test_reset_disk),

@@ -698,6 +698,35 @@ static void test_ceph_op_timeout(void **state)
 	config_free(&c);
 }
 
+/* [server] prefetch = yes|no (default yes) and boot-set-max = SIZE
+ * (default 2G, 64K..64G, rounded down to 64K): warm boots. */
+static void test_prefetch_keys(void **state)
+{
+	struct config c;
+
+	expect_one("[server]\nprefetch = maybe\n[image a]\npath = /a\n", "t.conf:2: prefetch: ");
+	expect_one("[server]\nboot-set-max = lots\n[image a]\npath = /a\n",
+		   "t.conf:2: boot-set-max: 'lots' is not a size");
+	expect_one("[server]\nboot-set-max = 32K\n[image a]\npath = /a\n",
+		   "t.conf:2: boot-set-max: '32K' is not between 64K and 64G");
+	expect_one("[server]\nboot-set-max = 65G\n[image a]\npath = /a\n",
+		   "t.conf:2: boot-set-max: '65G' is not between 64K and 64G");
+	assert_int_equal(parse("[image a]\npath = /a\n", &c), 0);
+	assert_true(c.prefetch);
+	assert_true(c.boot_set_max == 2ull << 30);
+	config_free(&c);
+	assert_int_equal(parse("[server]\nprefetch = no\nboot-set-max = 100K\n[image a]\npath = /a\n",
+			       &c), 0);
+	assert_false(c.prefetch);
+	assert_true(c.boot_set_max == 64u << 10);   /* rounded down to a chunk */
+	config_free(&c);
+	assert_int_equal(parse("[server]\nprefetch = yes\nboot-set-max = 64G\n[image a]\npath = /a\n",
+			       &c), 0);
+	assert_true(c.prefetch);
+	assert_true(c.boot_set_max == 64ull << 30);
+	config_free(&c);
+}
+
 /* [network NAME] (Wake-on-LAN): subnet required and IPv4, the broadcast
  * address defaults to the subnet's, wake-port 9; wake-at = HH:MM in
  * [image] and [defaults]; errors with their lines. */
@@ -858,6 +887,7 @@ int main(void)
 		cmocka_unit_test(test_rbd_cache),
 		cmocka_unit_test(test_ceph_op_timeout),
 		cmocka_unit_test(test_network_wake),
+		cmocka_unit_test(test_prefetch_keys),
 		cmocka_unit_test(test_disks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

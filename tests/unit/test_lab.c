@@ -17,7 +17,11 @@
  * disk and all disks reset, a restart keeping LUNs, versions and
  * overlays; discard-on-boot and read-only moves at a boot request; the
  * draft of an extra image at its maintenance PC's LUN; a corrupt overlay
- * quarantined at login.
+ * quarantined at login.  Warm boots (lab/bootsets.h): a login begins a
+ * boot, reads through the tap on its LU are recorded, the tick merges
+ * them into the version's boot set and saves its file, a restart loads
+ * the same set; a commit's new version inherits it; a version's delete
+ * removes its file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,6 +42,7 @@
 #include "boot/boot.h"
 #include "boot/boot_resolve.h"
 #include "daemon/config.h"
+#include "lab/bootsets.h"
 #include "lab/clients.h"
 #include "lab/images.h"
 #include "lab/rules.h"
@@ -45,7 +50,10 @@
 #include "lab/store.h"
 #include "lab/xdisk.h"
 #include "scsi/scsi.h"
+#include "storage/bootrec.h"
+#include "storage/bootset.h"
 #include "util/atomicfile.h"
+#include "util/iostats.h"
 #include "util/log.h"
 
 #define IMG_SIZE (4u << 20)
@@ -1083,6 +1091,94 @@ static void test_xdisk_quarantine(void **state)
 	g_extra = false;
 }
 
+/* Whether STATE/images/img/bootset-v<v> exists. */
+static bool bootset_file(struct lab *l, unsigned v)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/images/img/" STATEDIR_BOOTSET_FMT, l->state, v);
+	return access(path, F_OK) == 0;
+}
+
+static void test_bootsets_learn_keep_inherit(void **state)
+{
+	struct lab *l = *state;
+	/* scattered reads, the order a boot reads them: chunks 16, 0, 48 (and 0 again) */
+	static const uint64_t offs[] = { 1u << 20, 0, 3u * (1u << 20) + 512, 4096 };
+	struct bootset_entry first[3];
+	char msg[256] = "";
+	uint8_t buf[4096];
+	unsigned newv = 0;
+	struct client *c;
+	struct backend *tap;
+	json_t *j;
+
+	lab_open(l);
+	assert_int_equal(registry_add(&l->reg, NULL, PC1, "img", NULL, 0, false, msg, sizeof(msg)), 0);
+	attach(l, PC1);   /* a login with no session: a boot begins */
+	c = registry_find(&l->reg, PC1);
+	assert_true(bootrec_active(&c->rec));
+	tap = c->disk.tap;   /* what the LU reads through */
+	assert_non_null(tap);
+	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		assert_int_equal(tap->ops->read(tap, buf, offs[i], sizeof(buf)), 0);
+		usleep(3000);   /* a set is kept sorted by (ms, chunk): distinct ms */
+	}
+	/* not settled yet: nothing merged */
+	bootsets_tick(&l->reg, iostats_now_ns());
+	assert_int_equal(l->img->versions[0].bs.n, 0);
+	assert_false(bootset_file(l, 1));
+	/* settled: merged into v1 and saved */
+	bootsets_tick(&l->reg, iostats_now_ns() + BOOTREC_SETTLE_NS + 1000000000LL);
+	assert_false(bootrec_active(&c->rec));
+	assert_int_equal(l->img->versions[0].bs.n, 3);
+	assert_int_equal(l->img->versions[0].bs.boots, 1);
+	assert_true(bootset_file(l, 1));
+	memcpy(first, l->img->versions[0].bs.e, sizeof(first));
+	assert_int_equal(first[0].chunk, 16);   /* first-read order */
+	assert_int_equal(first[1].chunk, 0);
+	assert_int_equal(first[2].chunk, 48);
+	pthread_mutex_lock(&l->reg.lock);
+	j = bootset_json(&l->reg, l->img, 1);
+	pthread_mutex_unlock(&l->reg.lock);
+	assert_int_equal(json_integer_value(json_object_get(j, "bytes")), 3 * BOOTSET_CHUNK);
+	assert_int_equal(json_integer_value(json_object_get(j, "boots")), 1);
+	assert_int_equal(json_integer_value(json_object_get(j, "inherited_from")), 0);
+	assert_string_equal(json_string_value(json_object_get(j, "prefetch")), "none");
+	json_decref(j);
+	/* prefetch is off in this registry: refused as such */
+	pthread_mutex_lock(&l->reg.lock);
+	assert_int_equal(bootsets_prefetch(&l->reg, l->img, 1, "test"), -EPERM);
+	pthread_mutex_unlock(&l->reg.lock);
+	registry_detach(&l->reg, l->fs.handles[--l->fs.nhandles]);
+	lab_close(l);
+
+	/* a restart loads the same set */
+	lab_open(l);
+	assert_int_equal(l->img->versions[0].bs.n, 3);
+	assert_int_equal(l->img->versions[0].bs.boots, 1);
+	assert_memory_equal(l->img->versions[0].bs.e, first, sizeof(first));
+
+	/* commit: v2 inherits v1's set, saved */
+	assert_int_equal(image_edit(&l->reg, "img", ADMIN_PC, false, msg, sizeof(msg)), 0);
+	assert_int_equal(image_commit(&l->reg, "img", "updates", false, &newv, msg, sizeof(msg)), 0);
+	assert_int_equal(newv, 2);
+	assert_int_equal(l->img->versions[1].bs.n, 3);
+	assert_int_equal(l->img->versions[1].bs.inherited_from, 1);
+	assert_int_equal(l->img->versions[1].bs.boots, 0);
+	assert_true(bootset_file(l, 2));
+	lab_close(l);
+	lab_open(l);
+	assert_int_equal(l->img->versions[1].bs.inherited_from, 1);
+	assert_int_equal(l->img->versions[1].bs.n, 3);
+	/* a version deleted takes its file with it */
+	assert_int_equal(image_rollback(&l->reg, "img", 1, msg, sizeof(msg)), 0);
+	assert_int_equal(image_delete(&l->reg, "img", 2, msg, sizeof(msg)), 0);
+	assert_false(bootset_file(l, 2));
+	assert_true(bootset_file(l, 1));
+	lab_close(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1099,6 +1195,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xdisk_boot_policies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xdisk_maintenance, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xdisk_quarantine, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bootsets_learn_keep_inherit, setup, teardown),
 	};
 
 	log_set_level(LOG_WARN);
