@@ -7,7 +7,9 @@ CHAP harness's values and login conversations (fuzz_chap.c describes the
 format).  `gen_seeds.py chap` writes only the CHAP seeds.
 
 The overlay_meta seeds are made by the real overlay code instead:
-PRISTINE_FUZZ_SEEDS=fuzz/corpus/overlay_meta build/fuzz/fuzz_overlay_meta"""
+PRISTINE_FUZZ_SEEDS=fuzz/corpus/overlay_meta build/fuzz/fuzz_overlay_meta
+and so are the bootset seeds, by the real boot set encoder:
+PRISTINE_FUZZ_SEEDS=fuzz/corpus/bootset build/fuzz/fuzz_bootset"""
 import base64
 import os
 import sys

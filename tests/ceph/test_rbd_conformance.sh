@@ -33,8 +33,13 @@ timeout 60 rbd create --size 128M "$CEPH_POOL/golden" || fail "rbd create"
 timeout 30 rbd snap create --no-progress "$CEPH_POOL/golden@v1" >/dev/null || fail "rbd snap create"
 
 # One daemon per pass (each initiator is the client of one image), each
-# with its own state directory: its overlays have names of their own.
-# serve NAME BLOCKSIZE: pristined serving golden@v1 as image NAME.
+# with its own state directory and log: its overlays have names of their
+# own.  The two passes run at once (they mostly wait on the suite's
+# timers and on Ceph's round trips).
+# serve NAME BLOCKSIZE: pristined serving golden@v1 as image NAME; its
+# port, pid and log in P_PORT/P_PID/P_LOG[NAME].
+declare -A P_PORT P_PID P_LOG
+trap 'for p in "${P_PID[@]}"; do kill -KILL "$p" 2>/dev/null; done; cleanup_common' EXIT
 serve() {
 	PORT=$(free_port)
 	cat >"$tmpdir/$1.conf" <<EOF
@@ -48,34 +53,39 @@ ceph-id = pristine
 rbd = $CEPH_POOL/golden@v1
 block-size = $2
 EOF
+	DLOG=$tmpdir/pristined-$1.log
 	start_daemon_conf "$tmpdir/$1.conf"
+	P_PORT[$1]=$PORT; P_PID[$1]=$DPID; P_LOG[$1]=$DLOG
 }
+# run_pass NAME IMAGE ARGS...: iscsi-test-cu on IMAGE's target, the URL
+# twice (multipath), output in $LOGDIR/NAME.log
 run_pass() {
-	local name=$1; shift
-	timeout 1500 iscsi-test-cu -i "$INI1" -I "$INI2" "$@" >"$LOGDIR/$name.log" 2>&1
+	local name=$1 url="iscsi://127.0.0.1:${P_PORT[$2]}/iqn.2026-11.org.pristine:$2/0"; shift 2
+	timeout 1500 iscsi-test-cu -i "$INI1" -I "$INI2" "$@" "$url" "$url" >"$LOGDIR/$name.log" 2>&1
 	echo "iscsi-test-cu ($name) exit status $?" >>"$LOGDIR/$name.log"
 }
 # After a pass: the client's disk was an overlay in Ceph, none was local.
 INIESC='iqn\.2007-10\.com\.github%3asahlberg%3alibiscsi%3aiscsi-test'
 check_clones() {
+	DPID=${P_PID[$1]}; DLOG=${P_LOG[$1]}
 	daemon_alive
 	grep -E -q "overlay pristine\..*\.v1\.$INIESC: created" "$DLOG" \
-		|| fail "no overlay made in Ceph: the overlays were not on RBD"
-	grep -E -q "overlay /.*created" "$DLOG" && fail "a local overlay was created"
-	timeout 30 rbd ls "$CEPH_POOL" | grep -q "^pristine\..*\.v1\.$INIESC\.[0-9a-f]*\.data$" \
-		|| fail "rbd ls does not list the data image of the initiator's overlay"
+		|| fail "$1: no overlay made in Ceph: the overlays were not on RBD"
+	grep -E -q "overlay /.*created" "$DLOG" && fail "$1: a local overlay was created"
 	stop_daemon
-	: >"$DLOG"
 }
 
 serve golden 512
-run_pass writable -d -t ALL "iscsi://127.0.0.1:$PORT/iqn.2026-11.org.pristine:golden/0" \
-	"iscsi://127.0.0.1:$PORT/iqn.2026-11.org.pristine:golden/0"
-check_clones
 serve golden4k 4096
-run_pass writable-4k -d -t ALL "iscsi://127.0.0.1:$PORT/iqn.2026-11.org.pristine:golden4k/0" \
-	"iscsi://127.0.0.1:$PORT/iqn.2026-11.org.pristine:golden4k/0"
-check_clones
+DPID=""
+run_pass writable golden -d -t ALL & w1=$!
+run_pass writable-4k golden4k -d -t ALL & w2=$!
+wait "$w1" "$w2"    # (a bare wait would wait for the daemons too)
+# Each daemon's overlay: a data image of the initiator's in the pool.
+n=$(timeout 30 rbd ls "$CEPH_POOL" | grep -c "^pristine\..*\.v1\.$INIESC\.[0-9a-f]*\.data$")
+[ "$n" -ge 2 ] || fail "rbd ls lists $n data images of the initiator's overlays, not one per daemon"
+check_clones golden
+check_clones golden4k
 
 {
 	conf_classify "$LOGDIR/writable.log"

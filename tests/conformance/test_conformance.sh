@@ -31,30 +31,41 @@ INI2=$INI1
 IMG=$tmpdir/disk.img
 truncate -s 128M "$IMG"
 
+# The three passes are independent (a daemon each, its own state and
+# port) and mostly wait on the suite's own timers, so they run at once.
+# serve NAME ARGS...: start pristined ARGS with its log in
+# $tmpdir/NAME.log, remembered as NAME (port, pid, log, target).
+declare -A P_PORT P_PID P_LOG P_URL
+trap 'for p in "${P_PID[@]}"; do kill -KILL "$p" 2>/dev/null; done; cleanup_common' EXIT
+serve() {
+	local name=$1; shift
+	DLOG=$tmpdir/pristined-$name.log
+	start_daemon "$@"
+	P_PORT[$name]=$PORT; P_PID[$name]=$DPID; P_LOG[$name]=$DLOG
+	P_URL[$name]="iscsi://127.0.0.1:$PORT/$TARGET/0"
+}
 # run_pass NAME ARGS...: iscsi-test-cu with ARGS, output in $LOGDIR/NAME.log
 run_pass() {
 	local name=$1; shift
 	timeout 1500 iscsi-test-cu -i "$INI1" -I "$INI2" "$@" >"$LOGDIR/$name.log" 2>&1
 	echo "iscsi-test-cu ($name) exit status $?" >>"$LOGDIR/$name.log"
 }
+# finish NAME: that daemon must still run, then stop it (sanitizer check).
+finish() {
+	DPID=${P_PID[$1]}; DLOG=${P_LOG[$1]}
+	daemon_alive
+	stop_daemon
+}
 
-start_daemon --image "$IMG" --state "$tmpdir/state"
-URL="iscsi://127.0.0.1:$PORT/$TARGET/0"
-run_pass writable -d -t ALL "$URL" "$URL"
-daemon_alive
-stop_daemon
-
-start_daemon --image "$IMG" --block-size 4096 --state "$tmpdir/state-4k"
-URL="iscsi://127.0.0.1:$PORT/$TARGET/0"
-run_pass writable-4k -d -t ALL "$URL" "$URL"
-daemon_alive
-stop_daemon
-
-start_daemon --image "$IMG" --read-only --state "$tmpdir/state-ro"
-URL="iscsi://127.0.0.1:$PORT/$TARGET/0"
-run_pass readonly -d -t ALL.ReadOnly "$URL"
-daemon_alive
-stop_daemon
+serve writable --image "$IMG" --state "$tmpdir/state"
+serve writable-4k --image "$IMG" --block-size 4096 --state "$tmpdir/state-4k"
+serve readonly --image "$IMG" --read-only --state "$tmpdir/state-ro"
+DPID=""
+run_pass writable -d -t ALL "${P_URL[writable]}" "${P_URL[writable]}" & w1=$!
+run_pass writable-4k -d -t ALL "${P_URL[writable-4k]}" "${P_URL[writable-4k]}" & w2=$!
+run_pass readonly -d -t ALL.ReadOnly "${P_URL[readonly]}" & w3=$!
+wait "$w1" "$w2" "$w3"    # (a bare wait would wait for the daemons too)
+for n in writable writable-4k readonly; do finish "$n"; done
 
 . "$TOP/tests/lib/conformance.sh"
 classify() { conf_classify "$@"; }

@@ -25,7 +25,6 @@ LOGDIR=${LOGDIR:-$TOP/build/test-logs/conformance-lun1}
 mkdir -p "$LOGDIR"
 DOC=$TOP/docs/conformance.md
 INI1=iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test
-INI2=$INI1
 T=iqn.2026-11.org.pristine:conf-lab
 
 truncate -s 16M "$tmpdir/lab.img"
@@ -61,20 +60,23 @@ path = $tmpdir/library.img
 CONF
 start_daemon_conf "$tmpdir/p.conf"
 
-# run_pass NAME LUN ARGS...: iscsi-test-cu on LUN with ARGS (the URL twice
-# for destructive runs), output in $LOGDIR/NAME.log
+# run_pass NAME LUN INI ARGS...: iscsi-test-cu on LUN as initiator INI
+# with ARGS (the URL twice for destructive runs), output in
+# $LOGDIR/NAME.log
 run_pass() {
-	local name=$1 lun=$2; shift 2
+	local name=$1 lun=$2 ini=$3; shift 3
 	local url="iscsi://127.0.0.1:$PORT/$T/$lun"
-	timeout 1500 iscsi-test-cu -i "$INI1" -I "$INI2" "$@" "$url" "$url" >"$LOGDIR/$name.log" 2>&1
+	timeout 1500 iscsi-test-cu -i "$ini" -I "$ini" "$@" "$url" "$url" >"$LOGDIR/$name.log" 2>&1
 	echo "iscsi-test-cu ($name, LUN $lun) exit status $?" >>"$LOGDIR/$name.log"
 }
 
-run_pass writable 1 -d -t ALL
-daemon_alive
-run_pass writable-4k 2 -d -t ALL
-daemon_alive
-run_pass readonly 3 -d -t ALL.ReadOnly
+# The passes run at once (they mostly wait on the suite's timers), each as
+# a PC of its own - its own overlays of the extra disks, its own LUs - so
+# that one pass's resets and reservations never reach another's.
+run_pass writable 1 "$INI1" -d -t ALL & w1=$!
+run_pass writable-4k 2 "$INI1-4k" -d -t ALL & w2=$!
+run_pass readonly 3 "$INI1-ro" -d -t ALL.ReadOnly & w3=$!
+wait "$w1" "$w2" "$w3"    # (a bare wait would wait for the daemon too)
 daemon_alive
 # The initiator really was on the extra disks: REPORT LUNS of its target
 # lists 0-3 (and a LUN beyond them does not exist).

@@ -11,6 +11,12 @@
  * a failed read ends its job; busy stamps pause the prefetch and their
  * end lets it finish, but the prefetch thread's own stamps do not count;
  * stats; free with jobs pending.
+ *
+ * And the LU tap (src/storage/tap.c) in front of a raw file or the fake:
+ * data passes through unchanged (splice_read too, and every other op, NULL
+ * where the inner backend has none); reads are noted in a boot recorder;
+ * the prefetcher is told to yield only by a slow read of a PC that is not
+ * being recorded.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,12 +28,15 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "storage/backend.h"
+#include "storage/bootrec.h"
 #include "storage/prefetch.h"
+#include "storage/tap.h"
 #include "util/iostats.h"
 #include "util/log.h"
 
@@ -691,6 +700,251 @@ static void test_arguments(void **state)
 	backend_close(&f->be);
 }
 
+/* Byte o of a test file. */
+static uint8_t pat(uint64_t o)
+{
+	return (uint8_t)(o * 7u + (o >> 9));
+}
+
+/* Data through the tap is inner's: read and splice_read of a raw file;
+ * the other ops pass through; size, read_only, name are inner's; NULL
+ * ops stay NULL; closing the tap leaves inner open. */
+static void test_tap_passthrough(void **state)
+{
+	char path[256];
+	const uint64_t size = 4 * MIB + 512;
+	struct backend *raw, *tap;
+	uint8_t *buf = malloc(2 * MIB), *want = malloc(MIB);
+
+	snprintf(path, sizeof(path), "%s/taptest.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	for (uint64_t o = 0; o < size; o += MIB) {
+		size_t n = size - o < MIB ? (size_t)(size - o) : MIB;
+		for (size_t i = 0; i < n; i++)
+			want[i] = pat(o + i);
+		assert_int_equal(pwrite(fd, want, n, (off_t)o), (ssize_t)n);
+	}
+	close(fd);
+	assert_int_equal(backend_raw_open(path, true, &raw), 0);
+	struct bootrec rec;
+	struct prefetcher *pf;
+	bootrec_init(&rec);
+	assert_int_equal(prefetcher_new(&pf), 0);
+	assert_int_equal(backend_tap_wrap(raw, &rec, pf, &tap), 0);
+	assert_int_equal(tap->size, raw->size);
+	assert_int_equal(tap->read_only, raw->read_only);
+	assert_string_equal(tap->name, raw->name);
+	assert_non_null(tap->ops->splice_read);
+	assert_non_null(tap->ops->unmap);
+	assert_non_null(tap->ops->block_status);
+	assert_non_null(tap->ops->resident);
+
+	/* read, to the last byte */
+	const uint64_t off = 3 * MIB + 123;
+	assert_int_equal(tap->ops->read(tap, buf, off, size - off), 0);
+	for (size_t i = 0; i < size - off; i++)
+		assert_int_equal(buf[i], pat(off + i));
+	/* splice_read: the pipe holds the file's bytes */
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(tap->ops->splice_read(tap, p[1], 8192 + 5, 40000), 0);
+	size_t got = 0;
+	while (got < 40000) {
+		ssize_t r = read(p[0], buf + got, 40000 - got);
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+	for (size_t i = 0; i < 40000; i++)
+		assert_int_equal(buf[i], pat(8192 + 5 + i));
+	/* a read past the end fails as inner's does */
+	assert_true(tap->ops->splice_read(tap, p[1], size - 10, 20) < 0);
+	close(p[0]);
+	close(p[1]);
+	/* write, flush, unmap, block_status, resident: inner's */
+	memset(buf, 0x42, 4096);
+	assert_int_equal(tap->ops->write(tap, buf, 4096, 4096, true), 0);
+	assert_int_equal(tap->ops->flush(tap), 0);
+	assert_int_equal(raw->ops->read(raw, want, 4096, 4096), 0);
+	assert_memory_equal(want, buf, 4096);
+	assert_int_equal(tap->ops->unmap(tap, 2 * MIB, MIB), 0);
+	assert_int_equal(raw->ops->read(raw, want, 2 * MIB + 4096, 4096), 0);
+	memset(buf, 0, 4096);
+	assert_memory_equal(want, buf, 4096);
+	uint64_t run = 0, res = 0, res_raw = 0;
+	bool mapped = true;
+	assert_int_equal(tap->ops->block_status(tap, 2 * MIB, MIB, &run, &mapped), 0);
+	uint64_t run_raw = 0;
+	bool mapped_raw = true;
+	assert_int_equal(raw->ops->block_status(raw, 2 * MIB, MIB, &run_raw, &mapped_raw), 0);
+	assert_int_equal(run, run_raw);
+	assert_int_equal(mapped, mapped_raw);
+	assert_int_equal(tap->ops->read(tap, buf, 0, 64 * KIB), 0);
+	assert_int_equal(tap->ops->resident(tap, 0, 64 * KIB, &res), 0);
+	assert_int_equal(raw->ops->resident(raw, 0, 64 * KIB, &res_raw), 0);
+	assert_true(res <= 64 * KIB && res_raw <= 64 * KIB);
+	assert_int_equal(tap->ops->resident(tap, 0, size + 1, &res), -EINVAL);
+	backend_close(tap);
+	/* inner is still open and whole */
+	assert_int_equal(raw->ops->read(raw, buf, off, 100), 0);
+	for (size_t i = 0; i < 100; i++)
+		assert_int_equal(buf[i], pat(off + i));
+
+	/* Inner without splice_read, write, unmap, ...: the tap has none either. */
+	struct fake *f = fake_new(MIB);
+	assert_int_equal(backend_tap_wrap(&f->be, NULL, NULL, &tap), 0);
+	assert_null(tap->ops->splice_read);
+	assert_null(tap->ops->write);
+	assert_null(tap->ops->flush);
+	assert_null(tap->ops->unmap);
+	assert_null(tap->ops->block_status);
+	assert_null(tap->ops->resident);
+	assert_int_equal(tap->ops->read(tap, buf, 100, 1000), 0);
+	assert_int_equal(nlog(f), 1);
+	backend_close(tap);
+	backend_close(&f->be);
+
+	prefetcher_free(pf);
+	bootrec_destroy(&rec);
+	backend_close(raw);
+	unlink(path);
+	free(buf);
+	free(want);
+}
+
+/* Successful reads (read and splice_read) are noted in the recorder, in
+ * the order first read; failed ones are not; nothing while it is idle. */
+static void test_tap_records(void **state)
+{
+	char path[256];
+	const uint64_t size = 16 * BOOTSET_CHUNK;
+	struct backend *raw, *tap;
+	struct bootrec rec;
+	uint8_t *buf = malloc(2 * BOOTSET_CHUNK);
+
+	snprintf(path, sizeof(path), "%s/taprec.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	close(fd);
+	assert_int_equal(backend_raw_open(path, false, &raw), 0);
+	bootrec_init(&rec);
+	assert_int_equal(backend_tap_wrap(raw, &rec, NULL, &tap), 0);
+
+	/* Idle: nothing noted. */
+	assert_int_equal(tap->ops->read(tap, buf, 0, 4096), 0);
+	assert_int_equal(bootrec_start(&rec, 7, size, 100, iostats_now_ns()), 0);
+	assert_int_equal(tap->ops->read(tap, buf, 5 * BOOTSET_CHUNK + 100, 4096), 0);
+	/* across chunks 2 and 3 */
+	assert_int_equal(tap->ops->read(tap, buf, 3 * BOOTSET_CHUNK - 512, 1024), 0);
+	assert_int_equal(tap->ops->read(tap, buf, 5 * BOOTSET_CHUNK, 512), 0);     /* seen */
+	/* a failed read (past the end) is not noted */
+	assert_true(tap->ops->read(tap, buf, size - 512, 1024) < 0);
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(tap->ops->splice_read(tap, p[1], 9 * BOOTSET_CHUNK, 4096), 0);
+	assert_true(tap->ops->splice_read(tap, p[1], size - 100, 4096) < 0);
+	close(p[0]);
+	close(p[1]);
+	assert_int_equal(tap->ops->read(tap, buf, 0, 512), 0);
+
+	struct bootset_hit *hits;
+	uint32_t n;
+	unsigned version;
+	assert_int_equal(bootrec_finish(&rec, &hits, &n, &version), 0);
+	assert_int_equal(version, 7);
+	const uint32_t want[] = { 5, 2, 3, 9, 0 };
+	assert_int_equal(n, 5);
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(hits[i].chunk, want[i]);
+	free(hits);
+	/* Idle again: nothing. */
+	assert_int_equal(tap->ops->read(tap, buf, 12 * BOOTSET_CHUNK, 512), 0);
+	assert_int_equal(bootrec_finish(&rec, &hits, &n, &version), -ENOENT);
+
+	backend_close(tap);
+	bootrec_destroy(&rec);
+	backend_close(raw);
+	unlink(path);
+	free(buf);
+}
+
+/* Whether pf pauses before a one-read job on f now: runs the job and
+ * says whether it yielded. */
+static bool pauses_now(struct prefetcher *pf, struct fake *f)
+{
+	struct bootset_extent x = { 0, 4096 };
+	struct prefetch_stats a, b;
+
+	prefetch_get_stats(pf, &a);
+	assert_int_equal(prefetch_queue(pf, A, &f->be, &x, 1, "probe"), 0);
+	wait_state(pf, A, PREFETCH_DONE, 5000);
+	prefetch_get_stats(pf, &b);
+	return b.yields > a.yields;
+}
+
+/* Read through the tap; the time it took (by this thread's clock, which
+ * encloses the tap's). */
+static int64_t timed_read(struct backend *tap)
+{
+	uint8_t buf[4096];
+	int64_t t0 = iostats_now_ns();
+	assert_int_equal(tap->ops->read(tap, buf, 0, sizeof(buf)), 0);
+	return iostats_now_ns() - t0;
+}
+
+/* Only a slow read of a PC that is not being recorded makes the
+ * prefetcher yield: not a fast one, not one while recording. */
+static void test_tap_busy(void **state)
+{
+	struct fake *slow = fake_new(MIB), *probe = fake_new(MIB);
+	struct prefetcher *pf;
+	struct bootrec rec;
+	struct backend *tap, *tap_norec;
+
+	slow->delay_ns = 3 * PREFETCH_SLOW_NS / 2;
+	assert_int_equal(prefetcher_new(&pf), 0);
+	bootrec_init(&rec);
+	assert_int_equal(backend_tap_wrap(&slow->be, &rec, pf, &tap), 0);
+	assert_int_equal(backend_tap_wrap(&slow->be, NULL, pf, &tap_norec), 0);
+	assert_false(pauses_now(pf, probe));
+
+	/* Slow while recording: a booting PC, no yield. */
+	assert_int_equal(bootrec_start(&rec, 1, MIB, 16, iostats_now_ns()), 0);
+	assert_true(timed_read(tap) > PREFETCH_SLOW_NS);
+	assert_false(pauses_now(pf, probe));
+	bootrec_cancel(&rec);
+
+	/* Fast while idle: no yield (a read that this thread saw take longer
+	 * than PREFETCH_SLOW_NS - the machine is loaded - proves nothing). */
+	slow->delay_ns = 0;
+	int fast = 0;
+	for (int i = 0; i < 50 && fast < 5; i++) {
+		if (timed_read(tap) > PREFETCH_SLOW_NS)
+			continue;
+		fast++;
+		assert_false(pauses_now(pf, probe));
+	}
+	assert_true(fast > 0);
+
+	/* Slow while idle: the prefetcher yields. */
+	slow->delay_ns = 3 * PREFETCH_SLOW_NS / 2;
+	assert_true(timed_read(tap) > PREFETCH_SLOW_NS);
+	int64_t t0 = iostats_now_ns();
+	assert_true(pauses_now(pf, probe));
+	assert_true(iostats_now_ns() - t0 >= PREFETCH_YIELD_NS / 2);
+	/* No recorder at all counts as idle. */
+	assert_true(timed_read(tap_norec) > PREFETCH_SLOW_NS);
+	assert_true(pauses_now(pf, probe));
+
+	backend_close(tap);
+	backend_close(tap_norec);
+	bootrec_destroy(&rec);
+	prefetcher_free(pf);
+	backend_close(&slow->be);
+	backend_close(&probe->be);
+}
+
 static int setup(void **state)
 {
 	log_set_level(LOG_ERR);
@@ -710,6 +964,9 @@ int main(void)
 		cmocka_unit_test(test_cancel_paused),
 		cmocka_unit_test(test_free_pending),
 		cmocka_unit_test(test_arguments),
+		cmocka_unit_test(test_tap_passthrough),
+		cmocka_unit_test(test_tap_records),
+		cmocka_unit_test(test_tap_busy),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
