@@ -9,7 +9,9 @@
 # out) or alone: BENCH_ONLY=coldlinux (bench/run.sh).  PRINTS NUMBERS.
 # Results: BENCHMARKS.md, "Issue 18: cold boot storms".
 #
-# One pristined (configuration file: a boot endpoint, the image lab =
+# One pristined (configuration file: a boot endpoint, the default NOP
+# interval - iPXE's session is left dead when the kernel takes the NIC,
+# and only NOPs end it before the kernel logs in -, the image lab =
 # linuxpc_disk's root disk of BENCH_COLDLINUX_DISK_MIB (64) MiB, one PC
 # pc1, policy persistent), its state kept across restarts.  The PC boots
 # twice to teach the daemon its boot set (each boot then waits until the
@@ -126,7 +128,6 @@ write_conf() {
 	state = $STATE
 	boot-listen = 127.0.0.1:$BOOTPORT
 	boot-portal = $SRV:3260
-	nop-interval = 0
 	prefetch = $1
 
 	[defaults]
