@@ -14,8 +14,9 @@
 # and only NOPs end it before the kernel logs in -, the image lab =
 # linuxpc_disk's root disk of BENCH_COLDLINUX_DISK_MIB (64) MiB, one PC
 # pc1, policy persistent), its state kept across restarts.  The PC boots
-# twice to teach the daemon its boot set (each boot then waits until the
-# version's boot_set counts it), then, BENCH_COLDLINUX_ROUNDS (3) times:
+# twice to teach the daemon its boot set (each guest kept running 13 s
+# after it synced, so that its recording settles, then the version's
+# boot_set must count it), then, BENCH_COLDLINUX_ROUNDS (3) times:
 #   warm        the daemon restarted (its page cache warm from the boots
 #               before), boot
 #   cold_nopf   daemon stopped, `sync; echo 3 > /proc/sys/vm/drop_caches`,
@@ -194,7 +195,11 @@ drop_caches() {
 	echo 3 >/proc/sys/vm/drop_caches
 }
 
-# boot CASE [NOTE]: one boot of pc1; its times into RES.
+# boot CASE [NOTE]: one boot of pc1; its times into RES.  LINGER (0):
+# seconds the guest is kept running after it synced (a learning boot:
+# its recording settles 10 s after its last new chunk, and the next
+# boot's script would drop one still open).
+LINGER=0
 boot() {
 	local c=$1 dir=$tmpdir/boot-$1-$RANDOM t0 t_root="" t_sync="" now
 	mkdir -p "$dir"
@@ -224,6 +229,7 @@ boot() {
 		echo "$c FAIL" >>"$RES"
 		return 0
 	fi
+	[ "$LINGER" = 0 ] || sleep "$LINGER"
 	kill_qemu
 	awk -v c="$c" -v a="$t0" -v r="$t_root" -v s="$t_sync" -v note="${2:-}" 'BEGIN {
 		printf "  %-16s root init after %6.2f s, synced after %6.2f s%s\n", c, (r - a) / 1e9, (s - a) / 1e9, note == "" ? "" : "; " note
@@ -260,10 +266,12 @@ START=$(date +%s)
 
 echo "-- learning: two boots"
 start yes 0
+LINGER=13
 boot _learn1
 wait_boots 1
 boot _learn2
 wait_boots 2
+LINGER=0
 for r in $(seq "$ROUNDS"); do
 	echo "-- round $r"
 	stop_daemon
