@@ -43,7 +43,6 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-TOP=$PWD
 . bench/lib.sh
 BUILD=${BUILD:-build}
 ROUNDS=${BENCH_COLDLINUX_ROUNDS:-3}
