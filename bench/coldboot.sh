@@ -18,6 +18,8 @@
 #   warm        daemon running, one storm to warm the page cache (and to
 #               learn: each PC's login begins a boot the daemon records),
 #               then the measured storm
+#   restart     the daemon restarted, caches NOT dropped, storm: what a
+#               restart alone costs
 #   cold_nopf   daemon stopped, `sync; echo 3 > /proc/sys/vm/drop_caches`,
 #               started with --no-prefetch, storm
 #   cold_pf     stopped, caches dropped, started (prefetch on), wait until
@@ -386,6 +388,10 @@ for n in $PCS_LIST; do
 	if [ "$HAVE_PF" = 1 ]; then
 		wait_learned 1
 	fi
+	# What a restart alone costs (page cache left warm).
+	stop_daemon
+	start_ovl "$TMP/state" 0
+	ovl_storm "$n" restart
 	stop_daemon
 	if [ "$USE_TGT" = 1 ]; then
 		start_tgt 0
@@ -436,16 +442,16 @@ function goal(text, v, limit, ge, detail,    ok) {
 	if (n > 0) seen[n] = 1
 }
 END {
-	split("warm cold_nopf cold_pf cold_race tgt_warm tgt_cold", cs, " ")
+	split("warm restart cold_nopf cold_pf cold_race tgt_warm tgt_cold", cs, " ")
 	for (n in seen) ns[++k] = n + 0
 	for (i = 2; i <= k; i++) for (j = i; j > 1 && ns[j - 1] > ns[j]; j--) { t = ns[j]; ns[j] = ns[j - 1]; ns[j - 1] = t }
 	printf "%-5s %-20s %10s %26s %8s\n", "PCs", "case", "MiB/s", "per PC p50/p99/max (s)", "p99/p50"
 	for (a = 1; a <= k; a++) {
 		n = ns[a]
 		for (sfx = 0; sfx <= model; sfx++)
-			for (i = 1; i <= 6; i++) {
+			for (i = 1; i <= 7; i++) {
 				c = cs[i] (sfx ? "_model" : "")
-				if (sfx && c ~ /warm/) continue
+				if (sfx && c ~ /warm|restart/) continue
 				if (fail[n, c]) { printf "%-5d %-20s FAILED\n", n, c; continue }
 				if (mibs[n, c] == "") continue
 				printf "%-5d %-20s %10.1f %26s %8s\n", n, c, mibs[n, c],
