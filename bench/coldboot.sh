@@ -73,7 +73,7 @@
 # +1, its control port +2), BENCH_TGT=0 (tgt left out), BENCH_PIN (1),
 # BENCH_KEEP=1 (keep the scratch directory), BUILD.  Needs root (drop
 # caches, cgroups, tgtd).  Loopback only; every wait is bounded; every
-# process is stopped by its PID.  About 8 minutes at the defaults on 2
+# process is stopped by its PID.  About 9 minutes at the defaults on 2
 # CPUs (writing the image ~20 s, each 256-PC storm ~10-30 s).
 set -euo pipefail
 

@@ -39,7 +39,7 @@
 # tools (tests/lib/deps.sh, set linuxpc); says why and exits 0 without
 # them.  Every wait is bounded (BENCH_COLDLINUX_WAIT (150) s per boot,
 # BENCH_COLD_WAIT (120) s for a prefetch or a boot set); every process is
-# stopped by its PID.  About 10 minutes at the defaults (17 boots).
+# stopped by its PID.  About 8 minutes at the defaults (17 boots under TCG).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

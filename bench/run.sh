@@ -79,9 +79,9 @@
 # Then bench/coldboot.sh (skip it with BENCH_COLD=0): issue 18's cold boot
 # storms - warm, cold without and with the boot-set prefetch, racing it,
 # tgt cold and warm, the same on a blkio-throttled model of a slow disk,
-# and a live PC during a prefetch (~8 minutes; root; its knobs are
+# and a live PC during a prefetch (~9 minutes; root; its knobs are
 # BENCH_COLD_*, see its header), then bench/coldboot_linux.sh (the Linux
-# diskless client booting cold with and without the prefetch, ~10 minutes
+# diskless client booting cold with and without the prefetch, ~8 minutes
 # under TCG; BENCH_COLD_LINUX=0 leaves it out).  BENCH_ONLY=cold (or `make
 # bench-cold`) runs only those two; BENCH_ONLY=coldlinux only the second.
 set -euo pipefail
