@@ -229,7 +229,8 @@ bench-storm: bench-build
 
 # Only the cold boot storms of `make bench` (issue 18: warm, cold without
 # and with the boot-set prefetch, tgt, a blkio model of a slow disk, a
-# live PC during a prefetch; bench/coldboot.sh, ~9 minutes, then the Linux client ~8 minutes; root).
+# live PC during a prefetch; bench/coldboot.sh, ~9 minutes, then the
+# Linux client, bench/coldboot_linux.sh, ~8 minutes; root).
 bench-cold: bench-build
 	@sh bench/deps.sh
 	@bash bench/coldboot.sh
