@@ -198,7 +198,7 @@ BENCH_BIN = $(BUILD)/bench/iscsi_bench $(BUILD)/bench/raw_target $(BUILD)/bench/
 BENCH_BIN += $(BUILD)/bench/cache_bench $(BUILD)/bench/ovl_ceph_check $(BUILD)/bench/flushwriter
 BENCH_BIN += $(BUILD)/bench/tap_bench
 
-.PHONY: bench bench-build bench-versions bench-ab bench-rbd bench-cluster bench-storm
+.PHONY: bench bench-build bench-versions bench-ab bench-rbd bench-cluster bench-storm bench-cold
 bench-build: deps all $(BENCH_BIN)
 
 bench: bench-build
@@ -227,6 +227,14 @@ bench-cluster: bench-build
 bench-storm: bench-build
 	@sh bench/deps.sh
 	@bash bench/gamedisk.sh
+
+# Only the cold boot storms of `make bench` (issue 18: warm, cold without
+# and with the boot-set prefetch, tgt, a blkio model of a slow disk, a
+# live PC during a prefetch; bench/coldboot.sh, ~9 minutes, then the
+# Linux client, bench/coldboot_linux.sh, ~8 minutes; root).
+bench-cold: bench-build
+	@sh bench/deps.sh
+	@bash bench/coldboot.sh
 
 # Only the version-chain phase of `make bench` (reads through pristined over
 # iSCSI at 1 and 10 layers; bench/versions.sh, ~4 minutes).

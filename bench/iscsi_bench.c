@@ -33,6 +33,14 @@
  *              besides the aggregate over both disks, each session's
  *              boot-set time (p50/p99/max) - what the game costs the
  *              boot - and its time for both.
+ *   boot -S SPAN_MIB   (a boot set scattered over a big disk) the same
+ *              extents, but placed at pseudo-random, non-overlapping,
+ *              4 KiB-aligned offsets across SPAN_MIB MiB from the region
+ *              start (-o), in address order as cut, with random gaps
+ *              between them; the same placement and the same shuffled
+ *              read order for every session (and every run with the same
+ *              -s), so a boot set learned by one storm is what the next
+ *              storm reads.  Without -S the extents tile the region.
  *
  * Options:
  *   -b BYTES   I/O size (multiple of the LU block size)
@@ -46,6 +54,11 @@
  *   -G LUN:MIB the game disk (boot only; see above)
  *   -Q QD      game reads in flight per session (default 4; -q + -Q <= 256)
  *   -A         game reads start after the session's boot set (default: with it)
+ *   -S MIB     scatter the boot set over MIB MiB (boot only; >= -r; see above)
+ *   -W SECS    before the run, each session reads one block (the region's
+ *              first) and then stays idle SECS seconds: a PC that booted
+ *              long ago (the target's boot timing has seen its reads
+ *              settle) when the measured run starts
  *   -I IQN     initiator name (default iqn.2026-11.org.pristine.bench:client)
  *   -l LUN     logical unit to drive (default 0; tgt's disk is LUN 1, its
  *              LUN 0 being the controller tgt always creates)
@@ -144,6 +157,8 @@ struct bench {
 	double secs;
 	uint64_t count;                /* per session; 0 = unlimited */
 	uint64_t region_off, region_len; /* bytes; region_len 0 = to the end */
+	uint64_t span;                 /* boot -S: bytes the set is scattered over, 0 = not */
+	unsigned idle;                 /* -W: seconds idle after one read, before the run */
 	uint64_t seed;
 	int lun;                       /* -l */
 	bool stamp;                    /* -P */
@@ -307,6 +322,48 @@ static size_t make_boot_set(struct bench *b)
 
 	return make_extents(b->region_len, sizes, sizeof(sizes) / sizeof(sizes[0]),
 			    b->seed * 0x9e3779b97f4a7c15ull | 1, &b->ext);
+}
+
+/*
+ * -S: spread the boot set's n extents (which tile [0, region_len), in a
+ * shuffled order) over [0, span): each keeps its length and its place in
+ * the read order, and moves up by a gap total that grows with its
+ * address, so they stay in address order and never overlap.  The gaps:
+ * n sorted pseudo-random cut points in [0, span - region_len], in 4 KiB
+ * units (so offsets stay 4 KiB-aligned).  Same seed, same placement.
+ */
+static void scatter_boot_set(struct bench *b, size_t n)
+{
+	uint64_t s = b->seed * 0x94d049bb133111ebull | 1;
+	uint64_t slack = (b->span - b->region_len) / 4096;
+	size_t *byaddr = malloc(n * sizeof(*byaddr));
+	uint64_t *cut = malloc(n * sizeof(*cut));
+
+	if (!byaddr || !cut)
+		die("out of memory");
+	/* Before the move, extent offsets are distinct multiples of 4 KiB
+	 * below region_len: index them by address with a bucket per 4 KiB. */
+	size_t nb = (size_t)(b->region_len / 4096);
+	size_t *at = malloc(nb * sizeof(*at));
+
+	if (!at)
+		die("out of memory");
+	for (size_t i = 0; i < nb; i++)
+		at[i] = SIZE_MAX;
+	for (size_t i = 0; i < n; i++)
+		at[b->ext[i].off / 4096] = i;
+	size_t k = 0;
+	for (size_t i = 0; i < nb; i++)
+		if (at[i] != SIZE_MAX)
+			byaddr[k++] = at[i];
+	for (size_t i = 0; i < n; i++)
+		cut[i] = slack ? rnd_next(&s) % (slack + 1) : 0;
+	qsort(cut, n, sizeof(*cut), cmp_u64);
+	for (size_t i = 0; i < k; i++)
+		b->ext[byaddr[i]].off += cut[i] * 4096;
+	free(at);
+	free(cut);
+	free(byaddr);
 }
 
 /*
@@ -574,6 +631,26 @@ static void session_close(struct session *s)
 }
 
 /*
+ * -W: every session reads the region's first block (synchronously), then
+ * all stay idle b->idle seconds, so the target sees PCs that booted
+ * before.  Dies when a read fails.
+ */
+static void idle_first(struct bench *b)
+{
+	for (unsigned i = 0; i < b->nsess; i++) {
+		struct scsi_task *task = iscsi_read16_sync(b->sess[i]->iscsi, b->lun,
+							   b->region_off / b->lbsize, b->lbsize,
+							   (int)b->lbsize, 0, 0, 0, 0, 0);
+
+		if (!task || task->status != SCSI_STATUS_GOOD)
+			die("session %u: the read before the idle wait failed: %s", i,
+			    iscsi_get_error(b->sess[i]->iscsi));
+		scsi_free_scsi_task(task);
+	}
+	sleep(b->idle);
+}
+
+/*
  * Run every session until each has stopped issuing and drained, polling
  * all their sockets.  Bounded: gives up DRAIN_LIMIT_S after the end of the
  * issue window.
@@ -716,12 +793,19 @@ static void report(struct bench *b)
 			printf("  %u login(s) tried again before the run\n", b->login_retries);
 		if (b->game)
 			report_game(b, secs);
+		char span[40] = "";
+
+		if (b->span) {
+			snprintf(span, sizeof(span), " span_mib=%.0f", (double)b->span / 1048576.0);
+			printf("  scattered over %.0f MiB from offset %.0f MiB (-S)\n",
+			       (double)b->span / 1048576.0, (double)b->region_off / 1048576.0);
+		}
 		printf("RESULT label=%s workload=boot sessions=%u qd=%u set_mib=%.0f secs=%.3f mibs=%.1f"
 		       " done_p50_s=%.3f done_p99_s=%.3f done_max_s=%.3f lat_p50_us=%.0f lat_p99_us=%.0f"
-		       " login_retries=%u client_cpu_s=%.2f%s\n",
+		       " login_retries=%u client_cpu_s=%.2f%s%s\n",
 		       b->label, b->nsess, b->qd, (double)b->region_len / 1048576.0, secs, mibs,
 		       p50, p99, mx, hist_q(&b->lat, 0.5) / 1e3, hist_q(&b->lat, 0.99) / 1e3,
-		       b->login_retries, cpu_secs(), b->game ? b->game_result : "");
+		       b->login_retries, cpu_secs(), b->game ? b->game_result : "", span);
 		return;
 	}
 	double mean = b->lat.count ? b->lat.sum_ns / (double)b->lat.count / 1e3 : 0;
@@ -739,7 +823,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: iscsi_bench -p HOST:PORT -T TARGET -w randread|randwrite|seqread|seqwrite|boot\n"
 		"         [-b BYTES] [-q QD] [-t SECS] [-n COUNT] [-o MIB] [-r MIB] [-N SESSIONS]\n"
-		"         [-I INITIATOR] [-l LUN] [-s SEED] [-L LABEL] [-P] [-G LUN:MIB [-Q QD] [-A]]\n"
+		"         [-I INITIATOR] [-l LUN] [-s SEED] [-L LABEL] [-P] [-G LUN:MIB [-Q QD] [-A]] [-S MIB] [-W SECS]\n"
 		"Prints numbers; see the header of bench/iscsi_bench.c.\n");
 	exit(2);
 }
@@ -771,7 +855,7 @@ int main(int argc, char **argv)
 	b->nsess = 1;
 	b->initiator = "iqn.2026-11.org.pristine.bench:client";
 	b->label = "-";
-	while ((ch = getopt(argc, argv, "p:T:w:b:q:t:n:o:r:N:I:l:s:L:PG:Q:Ah")) != -1) {
+	while ((ch = getopt(argc, argv, "p:T:w:b:q:t:n:o:r:N:I:l:s:L:PG:Q:AS:W:h")) != -1) {
 		switch (ch) {
 		case 'p': b->portal = optarg; break;
 		case 'T': b->target = optarg; break;
@@ -810,6 +894,12 @@ int main(int argc, char **argv)
 		}
 		case 'Q': b->gqd = (unsigned)num(optarg, MAX_QD); break;
 		case 'A': b->game_after = true; break;
+		case 'S':
+			b->span = num(optarg, 1ull << 30) << 20;
+			if (!b->span)
+				usage();
+			break;
+		case 'W': b->idle = (unsigned)num(optarg, 3600); break;
 		default: usage();
 		}
 	}
@@ -821,6 +911,10 @@ int main(int argc, char **argv)
 	}
 	if (b->w != W_BOOT && (b->game || b->gqd || b->game_after)) {
 		fprintf(stderr, "iscsi_bench: -G, -Q and -A are for -w boot only\n");
+		usage();
+	}
+	if (b->w != W_BOOT && b->span) {
+		fprintf(stderr, "iscsi_bench: -S is for -w boot only\n");
 		usage();
 	}
 	if (!b->game && (b->gqd || b->game_after)) {
@@ -835,6 +929,10 @@ int main(int argc, char **argv)
 		if (!b->qd)
 			b->qd = 4;
 		b->bs = 0;
+		if (b->span && b->span < b->region_len) {
+			fprintf(stderr, "iscsi_bench: -S SPAN must be at least the boot set (-r)\n");
+			usage();
+		}
 	} else {
 		bool seq = b->w == W_SEQREAD || b->w == W_SEQWRITE;
 
@@ -865,6 +963,9 @@ int main(int argc, char **argv)
 	}
 	if (!b->region_len && b->region_off < b->lu_bytes)
 		b->region_len = b->lu_bytes - b->region_off;
+	if (b->span && b->region_off + b->span > b->lu_bytes)
+		die("scatter span %" PRIu64 "+%" PRIu64 " bytes is outside the LU (%" PRIu64 " bytes)",
+		    b->region_off, b->span, b->lu_bytes);
 	if (b->region_off + b->region_len > b->lu_bytes || !b->region_len)
 		die("region %" PRIu64 "+%" PRIu64 " bytes is outside the LU (%" PRIu64 " bytes)",
 		    b->region_off, b->region_len, b->lu_bytes);
@@ -880,6 +981,8 @@ int main(int argc, char **argv)
 	}
 	if (b->w == W_BOOT) {
 		b->next = make_boot_set(b);
+		if (b->span)
+			scatter_boot_set(b, b->next);
 	} else {
 		b->nblocks = b->region_len / b->bs;
 		if (!b->nblocks)
@@ -887,6 +990,8 @@ int main(int argc, char **argv)
 		if (b->w == W_RANDWRITE)
 			make_perm(b);
 	}
+	if (b->idle)
+		idle_first(b);
 	run(b);
 	report(b);
 	for (unsigned i = 0; i < b->nsess; i++)

@@ -76,6 +76,14 @@
 # minutes; its knobs are BENCH_GAME_*, see its header; it shares
 # BENCH_PORT, BENCH_TGT, BENCH_PIN, BENCH_DIR, BENCH_KEEP).
 # BENCH_ONLY=storm (or `make bench-storm`) runs only that phase.
+# Then bench/coldboot.sh (skip it with BENCH_COLD=0): issue 18's cold boot
+# storms - warm, cold without and with the boot-set prefetch, racing it,
+# tgt cold and warm, the same on a blkio-throttled model of a slow disk,
+# and a live PC during a prefetch (~9 minutes; root; its knobs are
+# BENCH_COLD_*, see its header), then bench/coldboot_linux.sh (the Linux
+# diskless client booting cold with and without the prefetch, ~8 minutes
+# under TCG; BENCH_COLD_LINUX=0 leaves it out).  BENCH_ONLY=cold (or `make
+# bench-cold`) runs only those two; BENCH_ONLY=coldlinux only the second.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -85,6 +93,12 @@ if [ "${BENCH_ONLY:-}" = versions ]; then
 fi
 if [ "${BENCH_ONLY:-}" = storm ]; then
 	exec bash bench/gamedisk.sh
+fi
+if [ "${BENCH_ONLY:-}" = cold ]; then
+	exec bash bench/coldboot.sh
+fi
+if [ "${BENCH_ONLY:-}" = coldlinux ]; then
+	exec bash bench/coldboot_linux.sh
 fi
 BUILD=${BUILD:-build}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -595,4 +609,10 @@ fi
 if [ "${BENCH_GAMEDISK:-1}" = 1 ]; then
 	echo
 	bash bench/gamedisk.sh
+fi
+
+# Issue 18: cold boot storms and the boot-set prefetch (see the header).
+if [ "${BENCH_COLD:-1}" = 1 ]; then
+	echo
+	bash bench/coldboot.sh
 fi
