@@ -10,7 +10,10 @@
  * endpoint (from_script: a recording in progress is dropped and a new one
  * starts) or a login of a PC that had no session (starts one only when
  * none is on).  Its boot disk's reads are recorded (client->rec, through
- * the tap on its LU: storage/tap.h) until they settle (bootrec.h);
+ * the tap on its LU: storage/tap.h) until they settle (bootrec.h) - held
+ * until a session that is not the firmware's (iPXE's, by its ISID: the
+ * io_stats hook's `firmware`) logs in, so the gap while a PC loads its
+ * kernel by TFTP does not end the recording before its OS reads;
  * bootsets_tick then merges the recording into the boot set of the
  * version the PC booted and saves it.  Only the boot disk (LUN 0) of a
  * client is recorded: not extra disks, not a draft's maintenance PC.

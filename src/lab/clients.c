@@ -718,6 +718,10 @@ void registry_io_stats(void *ctx, void *handle, const char *initiator,
 	out->pc = c ? &c->io : NULL;
 	out->boot = c ? &c->boot : NULL;
 	out->image = &d->img->io;
+	/* The OS logged in: the boot its firmware began may settle now
+	 * (storage/bootrec.h: held until then). */
+	if (c && !out->firmware)
+		bootrec_release(&c->rec, iostats_now_ns());
 	pthread_mutex_unlock(&reg->lock);
 }
 

@@ -93,6 +93,10 @@ struct iscsi_chap_creds {
 struct iscsi_io_stats {
 	struct iostats *pc, *image;
 	struct boot_track *boot;
+	/* in (set before the call): the session is a PC's boot firmware's
+	 * (iPXE, by its ISID 40 00 27 23 - the PC is still booting), not
+	 * its OS's */
+	bool firmware;
 };
 
 #define ISCSI_ADDR_MAX 80

@@ -438,6 +438,8 @@ static int login_complete(struct iscsi_conn *c, struct login_state *ls, struct k
 			return login_fail(c, ls, (uint16_t)st, msg[0] ? msg : "refused by the daemon");
 		}
 	}
+	s->io.firmware = ls->isid[0] == 0x40 && ls->isid[1] == 0x00 && ls->isid[2] == 0x27 &&
+			 ls->isid[3] == 0x23;
 	if (s->target && s->scsi && c->srv->hooks.io_stats)
 		c->srv->hooks.io_stats(c->srv->hooks.ctx, s->handle, c->params.initiator_name, &s->io);
 	if (s->target && !s->scsi) {

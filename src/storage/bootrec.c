@@ -73,6 +73,7 @@ int bootrec_start(struct bootrec *r, unsigned version, uint64_t disk_size, uint3
 		r->disk_size = disk_size;
 		r->max_chunks = max_chunks;
 		r->start_ns = r->last_new_ns = now_ns;
+		r->hold = true;
 		atomic_store_explicit(&r->active, true, memory_order_relaxed);
 		seen = NULL;
 		hits = NULL;
@@ -145,10 +146,24 @@ bool bootrec_due(struct bootrec *r, int64_t now_ns)
 		return false;
 	pthread_mutex_lock(&r->mu);
 	if (atomic_load_explicit(&r->active, memory_order_relaxed))
-		due = now_ns - r->last_new_ns >= BOOTREC_SETTLE_NS ||
+		due = (!r->hold && now_ns - r->last_new_ns >= BOOTREC_SETTLE_NS) ||
 		      now_ns - r->start_ns >= BOOTREC_MAX_NS || r->n >= r->max_chunks;
 	pthread_mutex_unlock(&r->mu);
 	return due;
+}
+
+/* See bootrec.h. */
+void bootrec_release(struct bootrec *r, int64_t now_ns)
+{
+	if (!atomic_load_explicit(&r->active, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&r->mu);
+	if (atomic_load_explicit(&r->active, memory_order_relaxed) && r->hold) {
+		r->hold = false;
+		if (now_ns > r->last_new_ns)
+			r->last_new_ns = now_ns;
+	}
+	pthread_mutex_unlock(&r->mu);
 }
 
 /* See bootrec.h. */

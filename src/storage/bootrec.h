@@ -14,6 +14,13 @@
  * or when it holds max_chunks chunks (reads after that are not noted):
  * bootrec_due says so; the owner then calls bootrec_finish.
  *
+ * A recording is HELD from its start - it does not settle - until
+ * bootrec_release: a PC's boot firmware (iPXE) reads a little, then the
+ * PC may load its kernel by other means (TFTP, HTTP) for longer than the
+ * settle time before its OS logs in and reads the rest.  The owner
+ * releases it when a session that is not the firmware's logs in (the OS);
+ * a boot whose OS never logs in ends at BOOTREC_MAX_NS.
+ *
  * Threading: every call may come from any thread.
  */
 #ifndef PRISTINE_BOOTREC_H
@@ -40,6 +47,7 @@ struct bootrec {
 	struct bootset_hit *hits;     /* in the order first read */
 	uint32_t n, cap;
 	unsigned version;             /* the owner's: what the boot reads */
+	bool hold;                    /* does not settle until bootrec_release */
 };
 
 /* An idle recorder.  bootrec_destroy frees it. */
@@ -56,6 +64,9 @@ int bootrec_start(struct bootrec *r, unsigned version, uint64_t disk_size, uint3
 /* A read of [off, off + len) at now_ns: its chunks not seen yet are
  * appended.  Nothing when idle. */
 void bootrec_note(struct bootrec *r, uint64_t off, uint64_t len, int64_t now_ns);
+/* The recording on (if any) may settle from now_ns on (see above): the
+ * settle time counts from now_ns.  Nothing when idle or released. */
+void bootrec_release(struct bootrec *r, int64_t now_ns);
 /* Whether a recording is on. */
 bool bootrec_active(struct bootrec *r);
 /* Whether the recording on should end at now_ns (settled, too long, full);

@@ -763,8 +763,24 @@ static void test_rec_due(void **state)
 
 	(void)state;
 	bootrec_init(&r);
-	/* settles BOOTREC_SETTLE_NS after the last new chunk */
+	/* held from its start (the firmware's part of a boot): never
+	 * settles, only ends at BOOTREC_MAX_NS; released at t0 + S (the OS
+	 * logged in), it settles BOOTREC_SETTLE_NS after the last new chunk
+	 * or the release */
 	assert_int_equal(bootrec_start(&r, 1, 1000 * (uint64_t)C, 100, t0), 0);
+	bootrec_note(&r, 0, C, t0);
+	assert_false(bootrec_due(&r, t0 + BOOTREC_SETTLE_NS * 3));
+	assert_false(bootrec_due(&r, t0 + BOOTREC_MAX_NS - 1));
+	assert_true(bootrec_due(&r, t0 + BOOTREC_MAX_NS));
+	bootrec_release(&r, t0 + S);
+	assert_false(bootrec_due(&r, t0 + S + BOOTREC_SETTLE_NS - 1));
+	assert_true(bootrec_due(&r, t0 + S + BOOTREC_SETTLE_NS));
+	bootrec_cancel(&r);
+
+	/* released at once (an OS's login): settles BOOTREC_SETTLE_NS after
+	 * the last new chunk */
+	assert_int_equal(bootrec_start(&r, 1, 1000 * (uint64_t)C, 100, t0), 0);
+	bootrec_release(&r, t0);
 	assert_false(bootrec_due(&r, t0 + BOOTREC_SETTLE_NS - 1));
 	bootrec_note(&r, 0, C, t0 + S);
 	assert_false(bootrec_due(&r, t0 + BOOTREC_SETTLE_NS));

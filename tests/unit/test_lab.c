@@ -1118,6 +1118,17 @@ static void test_bootsets_learn_keep_inherit(void **state)
 	attach(l, PC1);   /* a login with no session: a boot begins */
 	c = registry_find(&l->reg, PC1);
 	assert_true(bootrec_active(&c->rec));
+	{
+		/* the login's io_stats hook: a firmware's session (iPXE) keeps
+		 * the recording held however long it is quiet; the OS's
+		 * releases it (storage/bootrec.h) */
+		struct iscsi_io_stats io = { .firmware = true };
+		registry_io_stats(&l->reg, &c->disk, PC1, &io);
+		bootsets_tick(&l->reg, iostats_now_ns() + BOOTREC_SETTLE_NS + 1000000000LL);
+		assert_true(bootrec_active(&c->rec));
+		io = (struct iscsi_io_stats){ .firmware = false };
+		registry_io_stats(&l->reg, &c->disk, PC1, &io);
+	}
 	tap = c->disk.tap;   /* what the LU reads through */
 	assert_non_null(tap);
 	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
