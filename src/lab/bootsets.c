@@ -171,9 +171,9 @@ static int64_t test_settle_ns(void)
 	return ns;
 }
 
-/* Merge c's finished recording into the version it booted and save it.
- * Lock held. */
-static void learn(struct registry *reg, struct client *c)
+/* Merge c's finished recording into the version it booted; that
+ * version (NULL: nothing merged), for the caller to save.  Lock held. */
+static struct version *learn(struct registry *reg, struct client *c)
 {
 	struct bootset_hit *hits = NULL;
 	struct image *img = c->disk.img;
@@ -184,25 +184,28 @@ static void learn(struct registry *reg, struct client *c)
 	int rc;
 
 	if (bootrec_finish(&c->rec, &hits, &n, &v))
-		return;
+		return NULL;
 	ver = img ? bootsets_version(img, v) : NULL;
 	if (!ver || n == 0) {
 		free(hits);   /* the version is gone, or nothing was read */
-		return;
+		return NULL;
 	}
 	rc = bootset_merge(&ver->bs, hits, n, bootsets_max_chunks(reg));
 	free(hits);
 	if (rc) {
 		log_warn("image %s v%u: the boot of %s is not learned: %s", img->name, v, c->initiator,
 			 strerror(-rc));
-		return;
+		return NULL;
 	}
-	save(img, ver);
 	bootsets_size_text(bootset_bytes(&ver->bs), size, sizeof(size));
 	log_notice("image %s v%u: boot set learned from %s's boot: %s, %u boot%s", img->name, v,
 		   c->name[0] ? c->name : c->initiator, size, ver->bs.boots,
 		   ver->bs.boots == 1 ? "" : "s");
+	return ver;
 }
+
+/* Versions one tick saves after its walk (see bootsets_tick). */
+#define TICK_SAVES 16u
 
 void bootsets_tick(struct registry *reg, int64_t now_ns)
 {
@@ -211,10 +214,33 @@ void bootsets_tick(struct registry *reg, int64_t now_ns)
 	/* asked as if later by what the test settle time saves */
 	if (t > 0 && t < BOOTREC_SETTLE_NS)
 		now_ns += BOOTREC_SETTLE_NS - t;
+	/* The versions merged into, each saved once after the walk (a storm
+	 * of PCs settles within a tick or two: one file write per version,
+	 * not one per PC); more than TICK_SAVES at once are saved at once.
+	 * The lock is held throughout, so the version pointers stay put. */
+	struct version *dirty[TICK_SAVES];
+	struct image *dimg[TICK_SAVES];
+	unsigned nd = 0;
+
 	pthread_mutex_lock(&reg->lock);
-	for (struct client *c = reg->clients; c; c = c->next)
-		if (bootrec_due(&c->rec, now_ns))
-			learn(reg, c);
+	for (struct client *c = reg->clients; c; c = c->next) {
+		struct version *ver;
+		unsigned k = 0;
+		if (!bootrec_due(&c->rec, now_ns) || !(ver = learn(reg, c)))
+			continue;
+		while (k < nd && dirty[k] != ver)
+			k++;
+		if (k < nd)
+			continue;
+		if (nd == TICK_SAVES)
+			save(c->disk.img, ver);
+		else {
+			dirty[nd] = ver;
+			dimg[nd++] = c->disk.img;
+		}
+	}
+	for (unsigned k = 0; k < nd; k++)
+		save(dimg[k], dirty[k]);
 	pthread_mutex_unlock(&reg->lock);
 }
 
