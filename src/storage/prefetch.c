@@ -461,6 +461,8 @@ void prefetch_note_busy(struct prefetcher *pf, int64_t now_ns)
 	if (!pf || pf_self)
 		return;
 	int64_t cur = atomic_load_explicit(&pf->busy_ns, memory_order_relaxed);
+	if (now_ns - cur < PREFETCH_STAMP_NS)
+		return;         /* fresh enough: no write to the shared line */
 	while (now_ns > cur &&
 	       !atomic_compare_exchange_weak_explicit(&pf->busy_ns, &cur, now_ns, memory_order_relaxed,
 						      memory_order_relaxed))

@@ -10,9 +10,9 @@
  * A read is timed on the monotonic clock; when it succeeded, the PC's
  * recorder notes it (one relaxed load while it records nothing) at the
  * time it was asked for - a cold read may take long, and its place in the
- * boot is when the PC wanted it - and, if it took longer than
- * PREFETCH_SLOW_NS while the recorder is idle (or there is none), the
- * prefetcher is told to yield, stamped when the read ended.  A failed splice_read is not noted: the
+ * boot is when the PC wanted it - and, while the recorder is idle (or
+ * there is none: a PC at work, not booting), the prefetcher is told to
+ * yield, stamped when the read ended.  A failed splice_read is not noted: the
  * caller reads the range again with read (backend.h), which is.
  */
 #include <errno.h>
@@ -46,7 +46,7 @@ static void tap_seen(struct tap *t, uint64_t off, size_t len, int64_t t0)
 
 	if (t->rec)
 		bootrec_note(t->rec, off, len, t0);
-	if (t->pf && now - t0 > PREFETCH_SLOW_NS && !(t->rec && bootrec_active(t->rec)))
+	if (t->pf && !(t->rec && bootrec_active(t->rec)))
 		prefetch_note_busy(t->pf, now);
 }
 

@@ -2,9 +2,9 @@
  * tap.h - a backend in front of a PC's LU that passes every call through
  * to the backend behind it and watches its reads for warm boots
  * (issue 18): each read (read or splice_read) is noted in the PC's boot
- * recorder (bootrec.h; nothing while it records nothing), and a read that
- * took longer than PREFETCH_SLOW_NS while the recorder is idle (a PC that
- * is not booting) tells the prefetcher to yield (prefetch.h).
+ * recorder (bootrec.h; nothing while it records nothing), and a read
+ * while the recorder is idle (a PC that is not booting) tells the
+ * prefetcher to yield (prefetch.h).
  *
  * Cost on the data path: two monotonic clock reads and one relaxed atomic
  * load per read when nothing is recorded.

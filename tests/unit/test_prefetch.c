@@ -926,7 +926,7 @@ static bool pauses_now(struct prefetcher *pf, struct fake *f)
  * (PREFETCH_YIELD_NS / 2 after the read: a loaded machine).  Fails when
  * it never began in time.
  */
-static bool slow_read_pauses(struct prefetcher *pf, struct backend *tap, struct fake *probe);
+static bool read_pauses(struct prefetcher *pf, struct backend *tap, struct fake *probe);
 
 /* Read through the tap; the time it took (by this thread's clock, which
  * encloses the tap's). */
@@ -938,14 +938,12 @@ static int64_t timed_read(struct backend *tap)
 	return iostats_now_ns() - t0;
 }
 
-static bool slow_read_pauses(struct prefetcher *pf, struct backend *tap, struct fake *probe)
+static bool read_pauses(struct prefetcher *pf, struct backend *tap, struct fake *probe)
 {
 	for (int tries = 0; tries < 10; tries++) {
 		uint8_t buf[4096];
-		int64_t t0 = iostats_now_ns();
 		assert_int_equal(tap->ops->read(tap, buf, 0, sizeof(buf)), 0);
 		int64_t t1 = iostats_now_ns();
-		assert_true(t1 - t0 > PREFETCH_SLOW_NS);
 		bool paused = pauses_now(pf, probe);
 		struct prefetch_status s;
 		prefetch_get_status(pf, A, &s);
@@ -958,16 +956,18 @@ static bool slow_read_pauses(struct prefetcher *pf, struct backend *tap, struct 
 	return false;
 }
 
-/* Only a slow read of a PC that is not being recorded makes the
- * prefetcher yield: not a fast one, not one while recording. */
+/* A read of a PC that is not being recorded makes the prefetcher yield,
+ * fast or slow; a read while recording (a booting PC), however slow,
+ * does not. */
 static void test_tap_busy(void **state)
 {
+	const int64_t slow_ns = 3 * 1000000LL;
 	struct fake *slow = fake_new(MIB), *probe = fake_new(MIB);
 	struct prefetcher *pf;
 	struct bootrec rec;
 	struct backend *tap, *tap_norec;
 
-	slow->delay_ns = 3 * PREFETCH_SLOW_NS / 2;
+	slow->delay_ns = slow_ns;
 	assert_int_equal(prefetcher_new(&pf), 0);
 	bootrec_init(&rec);
 	assert_int_equal(backend_tap_wrap(&slow->be, &rec, pf, &tap), 0);
@@ -976,30 +976,22 @@ static void test_tap_busy(void **state)
 
 	/* Slow while recording: a booting PC, no yield. */
 	assert_int_equal(bootrec_start(&rec, 1, MIB, 16, iostats_now_ns()), 0);
-	assert_true(timed_read(tap) > PREFETCH_SLOW_NS);
+	assert_true(timed_read(tap) >= slow_ns);
 	assert_false(pauses_now(pf, probe));
 	bootrec_cancel(&rec);
 
-	/* Fast while idle: no yield (a read that this thread saw take longer
-	 * than PREFETCH_SLOW_NS - the machine is loaded - proves nothing). */
+	/* Fast while idle (a PC at work reading from memory): the prefetcher
+	 * yields all the same. */
 	slow->delay_ns = 0;
-	int fast = 0;
-	for (int i = 0; i < 50 && fast < 5; i++) {
-		if (timed_read(tap) > PREFETCH_SLOW_NS)
-			continue;
-		fast++;
-		assert_false(pauses_now(pf, probe));
-	}
-	assert_true(fast > 0);
-
-	/* Slow while idle: the prefetcher yields. */
-	slow->delay_ns = 3 * PREFETCH_SLOW_NS / 2;
 	int64_t t0 = iostats_now_ns();
-	assert_true(slow_read_pauses(pf, tap, probe));
+	assert_true(read_pauses(pf, tap, probe));
+	/* Slow while idle: too. */
+	slow->delay_ns = slow_ns;
+	assert_true(read_pauses(pf, tap, probe));
 	assert_true(iostats_now_ns() - t0 >= PREFETCH_YIELD_NS / 2);
 	/* No recorder at all counts as idle (pauses_now returned after the
 	 * last stamp ran out). */
-	assert_true(slow_read_pauses(pf, tap_norec, probe));
+	assert_true(read_pauses(pf, tap_norec, probe));
 
 	backend_close(tap);
 	backend_close(tap_norec);
