@@ -31,6 +31,8 @@
 /* The window of a prefetch plan: first-read order kept 128 chunks (8 MiB)
  * at a time, sorted by offset inside. */
 #define PLAN_WINDOW 128u
+/* How long a count of a set's bytes in memory is shown again. */
+#define BOOTSET_RESIDENT_TTL_NS (2 * 1000000000LL)
 
 int bootsets_prefetch(struct registry *reg, struct image *img, unsigned v, const char *why)
 {
@@ -183,9 +185,21 @@ json_t *bootset_json(struct registry *reg, struct image *img, unsigned v)
 
 	if (!ver)
 		return json_null();
-	/* only a backend already open: showing must not open chains */
-	if (ver->be && ver->be->ops->resident)
+	/* only a backend already open: showing must not open chains.
+	 * Counting a big scattered set costs (a mincore per run: 0.2 s of
+	 * CPU for 24000 chunks, under the registry lock), and a script or a
+	 * console polling the versions must not take that from the PCs: the
+	 * count is reused for BOOTSET_RESIDENT_TTL_NS. */
+	int64_t now = iostats_now_ns();
+	if (ver->res_at_ns && now - ver->res_at_ns < BOOTSET_RESIDENT_TTL_NS) {
+		known = ver->res_known;
+		res = ver->res_bytes;
+	} else if (ver->be && ver->be->ops->resident) {
 		known = resident_bytes(ver, ver->be, &res) == 0;
+		ver->res_known = known;
+		ver->res_bytes = res;
+		ver->res_at_ns = now;
+	}
 	if (reg->prefetch && ver->pf_key)
 		prefetch_get_status(reg->prefetch, ver->pf_key, &st);
 	if (st.started_ns)

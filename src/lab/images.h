@@ -72,6 +72,11 @@ struct version {
 	 * is added, a job's key must not; freed at image_close) */
 	struct bootset bs;
 	void *pf_key;
+	/* its set's bytes in memory as last counted, and when (monotonic ns,
+	 * 0 = never): counted again at most every BOOTSET_RESIDENT_TTL_NS */
+	uint64_t res_bytes;
+	int64_t res_at_ns;
+	bool res_known;
 };
 
 /* An image's draft: its disk's overlay is the future layer. */
