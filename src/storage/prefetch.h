@@ -19,8 +19,8 @@
  * is what it helps); the prefetcher then issues nothing for
  * PREFETCH_YIELD_NS after the latest such read, and looks again.  Every
  * read counts, not only slow ones: on a fast disk a PC at work loses as
- * much to the prefetch's share of the disk and the CPU as to a slow read
- * (BENCHMARKS.md, issue 18: 0.54x with only reads over 2 ms counted).  So
+ * much to the prefetch's share of the disk and the CPU as to a slow read,
+ * and a rule of "reads over 2 ms" never sees it there.  So
  * while PCs work the prefetch waits for a pause of theirs; a boot set is
  * warmed at the quiet moments (night, lunch, a restart before the lab
  * comes in).
