@@ -7,12 +7,13 @@
  * block_status, resident NULL) the tap cannot do either, and the callers'
  * NULL checks (the zero-copy Data-In path above all) see inner as it is.
  *
- * A read is timed on the monotonic clock; when it succeeded, the PC's
- * recorder notes it (one relaxed load while it records nothing) at the
- * time it was asked for - a cold read may take long, and its place in the
- * boot is when the PC wanted it - and, while the recorder is idle (or
- * there is none: a PC at work, not booting), the prefetcher is told to
- * yield, stamped when the read ended.  A failed splice_read is not noted: the
+ * A read reads the monotonic clock once, before it goes to inner; when it
+ * succeeded, the PC's recorder notes it (one relaxed load while it
+ * records nothing) at that time - a cold read may take long, and its
+ * place in the boot is when the PC wanted it - and, while the recorder is
+ * idle (or there is none: a PC at work, not booting), the prefetcher is
+ * told to yield, stamped with that time (the yield lasts
+ * PREFETCH_YIELD_NS: a read's own length does not matter to it).  A failed splice_read is not noted: the
  * caller reads the range again with read (backend.h), which is.
  */
 #include <errno.h>
@@ -38,19 +39,17 @@ static struct tap *tap_of(struct backend *be)
 	return (struct tap *)be;
 }
 
-/* A read of [off, off+len) that began at t0 succeeded just now: note it,
- * and tell the prefetcher if it was slow and the PC is not booting. */
+/* A read of [off, off+len) asked for at t0 succeeded: note it, and tell
+ * the prefetcher when the PC is not booting. */
 static void tap_seen(struct tap *t, uint64_t off, size_t len, int64_t t0)
 {
-	int64_t now = iostats_now_ns();
-
 	if (t->rec)
 		bootrec_note(t->rec, off, len, t0);
 	if (t->pf && !(t->rec && bootrec_active(t->rec)))
-		prefetch_note_busy(t->pf, now);
+		prefetch_note_busy(t->pf, t0);
 }
 
-/* inner's read, timed and seen (nothing to time with neither recorder
+/* inner's read, stamped and seen (no clock read with neither recorder
  * nor prefetcher). */
 static int tap_read(struct backend *be, void *buf, uint64_t off, size_t len)
 {
@@ -65,7 +64,7 @@ static int tap_read(struct backend *be, void *buf, uint64_t off, size_t len)
 	return rc;
 }
 
-/* inner's splice_read (only set when inner has one), timed and seen
+/* inner's splice_read (only set when inner has one), stamped and seen
  * when it succeeded. */
 static int tap_splice_read(struct backend *be, int pipe_wr, uint64_t off, size_t len)
 {

@@ -6,8 +6,9 @@
  * while the recorder is idle (a PC that is not booting) tells the
  * prefetcher to yield (prefetch.h).
  *
- * Cost on the data path: two monotonic clock reads and one relaxed atomic
- * load per read when nothing is recorded.
+ * Cost on the data path: one monotonic clock read, two relaxed atomic
+ * loads (the recorder's state, the prefetcher's stamp) and at most once a
+ * millisecond a store of the stamp, per read when nothing is recorded.
  *
  * The tap does not own inner: closing the tap frees only the tap.  rec
  * and pf are borrowed and must outlive it (either may be NULL: nothing
