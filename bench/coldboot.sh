@@ -230,10 +230,7 @@ start_tgt() {
 }
 
 # bootset FIELD: the current version's boot_set.FIELD ("" when none).
-bootset() {
-	"$BUILD/pristinectl" --state "$STATE" --json image versions golden 2>/dev/null |
-		jq -r "[.. | objects | select(.current == true and has(\"boot_set\"))][0].boot_set.$1 // empty" 2>/dev/null || true
-}
+bootset() { bench_bootset "$BUILD/pristinectl" "$STATE" golden "$1"; }
 
 # wait_learned MIN-BOOTS: until the current version's boot set holds at
 # least that many boots (a boot settles 10 s after its last new chunk);

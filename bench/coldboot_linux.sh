@@ -163,10 +163,7 @@ start() {
 	fail "pristined did not start (or no boot endpoint)"
 }
 
-bootset() {
-	"$CTL" --state "$STATE" --json image versions lab 2>/dev/null |
-		jq -r "[.. | objects | select(.current == true and has(\"boot_set\"))][0].boot_set.$1 // empty" 2>/dev/null || true
-}
+bootset() { bench_bootset "$CTL" "$STATE" lab "$1"; }
 
 # wait_boots N: until the current version's boot set counts N boots.
 wait_boots() {

@@ -132,3 +132,11 @@ function median(list,    n, a, i, j, t) {
 	if (n == 0) return ""
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }'
+
+# bench_bootset CTL STATE IMAGE FIELD: the boot_set.FIELD of IMAGE's
+# current version (lab/bootsets.h) as pristinectl CTL of the daemon on
+# STATE shows it; "" when there is none (or no daemon).
+bench_bootset() {
+	"$1" --state "$2" --json image versions "$3" 2>/dev/null |
+		jq -r "[.. | objects | select(.current == true and has(\"boot_set\"))][0].boot_set.$4 // empty" 2>/dev/null || true
+}
