@@ -137,4 +137,19 @@ echo "in memory with --no-prefetch: $share%"
 	|| fail "something was prefetched with --no-prefetch"
 ctl_err 1 "prefetch is off" image prefetch "$IMG"
 stop_daemon
+
+# A daemon that dropped root serving a root's image file: the kernel will
+# not tell it the file's page cache (mincore), so IN MEMORY shows what the
+# last prefetch read instead ("read 100%"), never a made-up share.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+	chmod 0711 "$tmpdir"   # the user reaches its state directory
+	start --user nobody
+	[ "$(bs resident_known 2)" = false ] || fail "residency known to a daemon that is not the file's owner"
+	ctl_ok image prefetch "$IMG" --wait
+	ctl_ok image versions "$IMG"
+	echo "$OUT" | grep -q "read 100%" || fail "IN MEMORY does not fall back to what the prefetch read"
+	stop_daemon
+else
+	echo "not root: the dropped-root display is not checked"
+fi
 echo "PASS"
