@@ -150,15 +150,7 @@ stop_daemon() {
 	[ "$kind" != overlay ] || cat "$TMP/d.log.cur" >>"$TMP/d.log" 2>/dev/null || true
 }
 # The blkio group: every process still in it back to the root, then gone.
-model_remove() {
-	local p
-	[ -n "$CG" ] && [ -d "$CG" ] || return 0
-	for p in $(cat "$CG/cgroup.procs" 2>/dev/null); do
-		echo "$p" >"$CG_ROOT/cgroup.procs" 2>/dev/null || true
-	done
-	rmdir "$CG" 2>/dev/null || echo "coldboot.sh: could not remove $CG" >&2
-	CG=""
-}
+model_remove() { bench_blkio_remove; }
 cleanup() {
 	stop_daemon
 	model_remove
@@ -167,34 +159,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The whole disk the image lives on, MAJ:MIN (blkio throttles whole disks).
-image_disk() {
-	local d mm sys
-	d=$(stat -c %d "$IMG")
-	mm="$(( (d >> 8) & 0xfff )):$(( (d & 0xff) | ((d >> 12) & 0xfff00) ))"
-	sys=/sys/dev/block/$mm
-	if [ -e "$sys/partition" ]; then
-		mm=$(cat "$(readlink -f "$sys")/../dev")
-	fi
-	echo "$mm"
-}
-
 # model_make: the blkio group of the slow-disk model (CG).
-model_make() {
-	local mm
-	mm=$(image_disk)
-	CG=$CG_ROOT/pristine-coldboot.$$
-	mkdir -p "$CG"
-	echo "$mm $M_IOPS" >"$CG/blkio.throttle.read_iops_device"
-	echo "$mm $M_BPS" >"$CG/blkio.throttle.read_bps_device"
-	echo "   slow-disk MODEL: cgroup v1 blkio $CG, reads of $mm throttled to $M_IOPS/s and $M_BPS B/s" \
-	     "($(cat "/sys/dev/block/$mm/uevent" 2>/dev/null | sed -n 's/^DEVNAME=//p'))"
-}
+model_make() { bench_blkio_make "$IMG" "$M_IOPS" "$M_BPS" pristine-coldboot; }
 
-drop_caches() {
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-}
+drop_caches() { bench_drop_caches; }
 
 # start_ovl STATEDIR MODEL(0|1) [ARGS...]: pristined in quick mode on the
 # image, its state kept; in the model's group from its first instruction

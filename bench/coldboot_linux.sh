@@ -92,15 +92,7 @@ stop_daemon() {
 	bench_kill "$DPID"
 	DPID=""
 }
-model_remove() {
-	local p
-	[ -n "$CG" ] && [ -d "$CG" ] || return 0
-	for p in $(cat "$CG/cgroup.procs" 2>/dev/null); do
-		echo "$p" >"$CG_ROOT/cgroup.procs" 2>/dev/null || true
-	done
-	rmdir "$CG" 2>/dev/null || echo "coldboot_linux.sh: could not remove $CG" >&2
-	CG=""
-}
+model_remove() { bench_blkio_remove; }
 cleanup() {
 	kill_qemu
 	stop_daemon
@@ -186,10 +178,7 @@ wait_prefetched() {
 	PF_NOTE="prefetch $st $(awk -v a="$T_START" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }') s after the start"
 }
 
-drop_caches() {
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-}
+drop_caches() { bench_drop_caches; }
 
 # boot CASE [NOTE]: one boot of pc1; its times into RES.  LINGER (0):
 # seconds the guest is kept running after it synced (a learning boot:
@@ -247,14 +236,7 @@ printf '%s\n' '#!ipxe' dhcp \
 	"kernel vmlinuz console=ttyS0 panic=1 linuxpc.luns=1" \
 	'initrd initrd.img' boot >"$tmpdir/tftp/pc1.ipxe"
 if [ "$USE_MODEL" = 1 ]; then
-	d=$(stat -c %d "$tmpdir/lab.raw")
-	mm="$(( (d >> 8) & 0xfff )):$(( (d & 0xff) | ((d >> 12) & 0xfff00) ))"
-	[ ! -e "/sys/dev/block/$mm/partition" ] || mm=$(cat "$(readlink -f "/sys/dev/block/$mm")/../dev")
-	CG=$CG_ROOT/pristine-coldlinux.$$
-	mkdir -p "$CG"
-	echo "$mm $M_IOPS" >"$CG/blkio.throttle.read_iops_device"
-	echo "$mm $M_BPS" >"$CG/blkio.throttle.read_bps_device"
-	echo "   slow-disk MODEL: blkio group $CG, the daemon's reads of $mm throttled to $M_IOPS/s, $M_BPS B/s"
+	bench_blkio_make "$tmpdir/lab.raw" "$M_IOPS" "$M_BPS" pristine-coldlinux
 fi
 echo "   disk $DISK_MIB MiB (linuxpc_disk: MBR, ext4 root with busybox); rounds $ROUNDS"
 : >"$RES"

@@ -140,3 +140,45 @@ bench_bootset() {
 	"$1" --state "$2" --json image versions "$3" 2>/dev/null |
 		jq -r "[.. | objects | select(.current == true and has(\"boot_set\"))][0].boot_set.$4 // empty" 2>/dev/null || true
 }
+
+# bench_disk_of FILE: MAJ:MIN of the whole disk FILE lives on (blkio
+# throttles whole disks, not partitions).
+bench_disk_of() {
+	local d mm
+	d=$(stat -c %d "$1")
+	mm="$(( (d >> 8) & 0xfff )):$(( (d & 0xff) | ((d >> 12) & 0xfff00) ))"
+	[ ! -e "/sys/dev/block/$mm/partition" ] || mm=$(cat "$(readlink -f "/sys/dev/block/$mm")/../dev")
+	echo "$mm"
+}
+
+# The slow-disk MODEL of issue 18's cold benches: a cgroup v1 blkio group
+# (under CG_ROOT, default /sys/fs/cgroup/blkio) whose processes' reads of
+# FILE's disk are throttled.  bench_blkio_make FILE IOPS BPS NAME sets CG
+# to the group (NAME.PID) and prints what it models; a process joins by
+# writing its PID to "$CG/cgroup.procs".  bench_blkio_remove moves every
+# process still in CG back to the root and removes it (CG "" after).
+bench_blkio_make() {
+	local mm
+	mm=$(bench_disk_of "$1")
+	CG=${CG_ROOT:-/sys/fs/cgroup/blkio}/$4.$$
+	mkdir -p "$CG"
+	echo "$mm $2" >"$CG/blkio.throttle.read_iops_device"
+	echo "$mm $3" >"$CG/blkio.throttle.read_bps_device"
+	echo "   slow-disk MODEL: cgroup v1 blkio $CG, reads of $mm throttled to $2/s and $3 B/s" \
+	     "($(sed -n 's/^DEVNAME=//p' "/sys/dev/block/$mm/uevent" 2>/dev/null))"
+}
+bench_blkio_remove() {
+	local p
+	[ -n "${CG:-}" ] && [ -d "$CG" ] || return 0
+	for p in $(cat "$CG/cgroup.procs" 2>/dev/null); do
+		echo "$p" >"${CG_ROOT:-/sys/fs/cgroup/blkio}/cgroup.procs" 2>/dev/null || true
+	done
+	rmdir "$CG" 2>/dev/null || echo "bench: could not remove $CG" >&2
+	CG=""
+}
+
+# bench_drop_caches: dirty pages written, then the page cache dropped (root).
+bench_drop_caches() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+}
