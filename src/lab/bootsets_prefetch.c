@@ -31,6 +31,9 @@
 /* The window of a prefetch plan: first-read order kept 128 chunks (8 MiB)
  * at a time, sorted by offset inside. */
 #define PLAN_WINDOW 128u
+/* The longest run one resident call is asked about (a multiple of the
+ * chunk). */
+#define RESIDENT_RUN_MAX (1024u << 20)
 /* How long a count of a set's bytes in memory is shown again. */
 #define BOOTSET_RESIDENT_TTL_NS (2 * 1000000000LL)
 
@@ -133,44 +136,27 @@ void bootsets_cancel(struct registry *reg, struct image *img, unsigned v)
 	prefetch_cancel(reg->prefetch, img->versions[v - 1].pf_key);
 }
 
-/* Sort helper: chunk numbers ascending. */
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Bytes of ver's set held in memory by be (one resident call per run of
- * adjacent chunks).  -errno when it cannot tell. */
+/* Bytes of ver's set held in memory by be: one resident call per run of
+ * adjacent chunks - bootset_plan with the whole set as one window (sorted
+ * by offset, joined, clipped to the disk).  -errno when it cannot tell. */
 static int resident_bytes(struct version *ver, struct backend *be, uint64_t *out)
 {
-	const struct bootset *bs = &ver->bs;
-	uint32_t *ch = malloc((bs->n ? bs->n : 1) * sizeof(*ch));
+	struct bootset_extent *x = NULL;
 	uint64_t sum = 0;
+	uint32_t n = 0;
 	int rc = 0;
 
-	if (!ch)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < bs->n; i++)
-		ch[i] = bs->e[i].chunk;
-	qsort(ch, bs->n, sizeof(*ch), cmp_u32);
-	for (uint32_t i = 0; i < bs->n && rc == 0;) {
-		uint32_t j = i + 1;
-		uint64_t off, len, got = 0;
-		while (j < bs->n && ch[j] == ch[j - 1] + 1)
-			j++;
-		off = (uint64_t)ch[i] * BOOTSET_CHUNK;
-		len = (uint64_t)(j - i) * BOOTSET_CHUNK;
-		if (off >= be->size)
-			break;
-		if (len > be->size - off)
-			len = be->size - off;
-		rc = be->ops->resident(be, off, len, &got);
+	*out = 0;
+	if (!ver->bs.n)
+		return 0;
+	if ((rc = bootset_plan(&ver->bs, ver->bs.n, RESIDENT_RUN_MAX, &x, &n)))
+		return rc;
+	for (uint32_t i = 0; i < n && rc == 0; i++) {
+		uint64_t got = 0;
+		rc = be->ops->resident(be, x[i].off, x[i].len, &got);
 		sum += got;
-		i = j;
 	}
-	free(ch);
+	free(x);
 	*out = sum;
 	return rc;
 }
