@@ -171,13 +171,17 @@ json_t *bootset_json(struct registry *reg, struct image *img, unsigned v)
 
 	if (!ver)
 		return json_null();
+	if (reg->prefetch && ver->pf_key)
+		prefetch_get_status(reg->prefetch, ver->pf_key, &st);
 	/* only a backend already open: showing must not open chains.
 	 * Counting a big scattered set costs (a mincore per run: 0.2 s of
 	 * CPU for 24000 chunks, under the registry lock), and a script or a
 	 * console polling the versions must not take that from the PCs: the
-	 * count is reused for BOOTSET_RESIDENT_TTL_NS. */
+	 * count is reused for BOOTSET_RESIDENT_TTL_NS - unless the prefetch
+	 * read more meanwhile (then it is stale for sure). */
 	int64_t now = iostats_now_ns();
-	if (ver->res_at_ns && now - ver->res_at_ns < BOOTSET_RESIDENT_TTL_NS) {
+	if (ver->res_at_ns && now - ver->res_at_ns < BOOTSET_RESIDENT_TTL_NS &&
+	    ver->res_pf_bytes == st.done_bytes) {
 		known = ver->res_known;
 		res = ver->res_bytes;
 	} else if (ver->be && ver->be->ops->resident) {
@@ -185,9 +189,8 @@ json_t *bootset_json(struct registry *reg, struct image *img, unsigned v)
 		ver->res_known = known;
 		ver->res_bytes = res;
 		ver->res_at_ns = now;
+		ver->res_pf_bytes = st.done_bytes;
 	}
-	if (reg->prefetch && ver->pf_key)
-		prefetch_get_status(reg->prefetch, ver->pf_key, &st);
 	if (st.started_ns)
 		secs = (double)((st.ended_ns ? st.ended_ns : iostats_now_ns()) - st.started_ns) / 1e9;
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:b, s:s, s:I, s:I, s:f}",

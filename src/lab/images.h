@@ -72,9 +72,10 @@ struct version {
 	 * is added, a job's key must not; freed at image_close) */
 	struct bootset bs;
 	void *pf_key;
-	/* its set's bytes in memory as last counted, and when (monotonic ns,
-	 * 0 = never): counted again at most every BOOTSET_RESIDENT_TTL_NS */
-	uint64_t res_bytes;
+	/* its set's bytes in memory as last counted, when (monotonic ns,
+	 * 0 = never) and how far its prefetch had read then: counted again
+	 * after BOOTSET_RESIDENT_TTL_NS or once the prefetch read more */
+	uint64_t res_bytes, res_pf_bytes;
 	int64_t res_at_ns;
 	bool res_known;
 };
